@@ -1,0 +1,262 @@
+package config
+
+import (
+	"time"
+)
+
+// File is a whole configuration file.
+type File struct {
+	// Server is the id of this switchboard node, written as Event.Server.
+	// Empty lets the application choose (for example the host name).
+	Server  string   `yaml:"server"`
+	Tenants []Tenant `yaml:"tenants"`
+
+	// name is the file name used in error messages ("" for Demo or a File
+	// built in Go); lines maps a field path to its line in the file.
+	name  string
+	lines map[string]int
+}
+
+// Tenant is one tenant: its id (the CustomerID of its events and the first
+// part of its record keys), API tokens, DNs, agents and supervisors.
+type Tenant struct {
+	ID string `yaml:"id"`
+	// Tokens are the API bearer tokens of this tenant, plain text (hashing
+	// comes later). A token belongs to exactly one tenant.
+	Tokens      []string     `yaml:"tokens"`
+	Defaults    Defaults     `yaml:"defaults"`
+	DNs         []DN         `yaml:"dns"`
+	Agents      []Agent      `yaml:"agents"`
+	Supervisors []Supervisor `yaml:"supervisors"`
+}
+
+// Defaults are tenant-wide settings that DNs, queues and agents may override.
+type Defaults struct {
+	// NoAnswerTimeout is how long a call rings at a DN before no-answer
+	// handling (forwarding on no answer, RONA for ACD calls). 0: never.
+	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+	// WrapUpTime is the after-call work of an agent at the end of an ACD
+	// call when neither the queue nor the agent sets one.
+	WrapUpTime WrapUp `yaml:"wrap-up-time"`
+	// SIPPassword is the digest password of extensions and ACD positions
+	// that do not set their own.
+	SIPPassword string `yaml:"sip-password"`
+}
+
+// DNType is the type of a DN.
+type DNType string
+
+// The DN types.
+const (
+	Extension    DNType = "extension"
+	ACDPosition  DNType = "acd-position"
+	ACDQueue     DNType = "acd-queue"
+	RoutingPoint DNType = "routing-point"
+	Trunk        DNType = "trunk"
+)
+
+// DNTypes lists the valid DN types in the order of error messages.
+var DNTypes = []DNType{Extension, ACDPosition, ACDQueue, RoutingPoint, Trunk}
+
+// Valid reports whether t is one of DNTypes.
+func (t DNType) Valid() bool {
+	for _, v := range DNTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// IsPhone reports whether DNs of this type are phones an agent can log in on
+// (extension or ACD position).
+func (t DNType) IsPhone() bool { return t == Extension || t == ACDPosition }
+
+// DN is one directory number. Which settings block is allowed depends on
+// Type: Queue only on an acd-queue, Routing only on a routing-point, Trunk
+// only on a trunk; Forward, Bridged, NoAnswerTimeout and SIPPassword only on
+// an extension or acd-position.
+type DN struct {
+	Number string `yaml:"number"`
+	Type   DNType `yaml:"type"`
+	Name   string `yaml:"name"`
+
+	// Phones (extension, acd-position).
+	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+	SIPPassword     string   `yaml:"sip-password"`
+	// Forward is forwarding set at start (the same as a forward request).
+	Forward *Forward `yaml:"forward"`
+	// Bridged lists the DNs whose line also appears on this DN (bridged or
+	// shared appearances, EventBridged).
+	Bridged []string `yaml:"bridged"`
+
+	Queue   *Queue         `yaml:"queue"`
+	Routing *Routing       `yaml:"routing"`
+	Trunk   *TrunkSettings `yaml:"trunk"`
+}
+
+// Forward is call forwarding of a DN.
+type Forward struct {
+	// To is a DN of the tenant or an external number.
+	To string `yaml:"to"`
+	// Mode is Unconditional (the default), OnBusy, OnNoAnswer or
+	// OnBusyAndNoAnswer, as written in Extensions.ForwardMode.
+	Mode string `yaml:"mode"`
+}
+
+// ForwardModes lists the valid Forward.Mode values.
+var ForwardModes = []string{"Unconditional", "OnBusy", "OnNoAnswer", "OnBusyAndNoAnswer"}
+
+// Queue holds the settings of an ACD queue.
+type Queue struct {
+	// WrapUpTime is after-call work for agents at the end of a call from
+	// this queue: a duration, "untimed" (until the agent asks to be Ready)
+	// or absent/"0s" (none, unless the agent or tenant default sets one).
+	WrapUpTime WrapUp `yaml:"wrap-up-time"`
+	// NoAnswerTimeout: a call offered to an agent that is not answered in
+	// this time goes back to the queue (RONA). 0: the tenant default.
+	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+	// MaxSize is the most calls that may wait; 0 is unlimited. A call
+	// arriving at a full queue gets CallState QueueFull.
+	MaxSize int `yaml:"max-size"`
+	// Overflow sends a call that has waited After to another DN.
+	Overflow *Overflow `yaml:"overflow"`
+	// Skills an agent needs (at least the given level) to be offered calls
+	// of this queue. Empty: any agent logged in to the queue.
+	Skills map[string]int `yaml:"skills"`
+}
+
+// Overflow moves a waiting call elsewhere.
+type Overflow struct {
+	After Duration `yaml:"after"`
+	To    string   `yaml:"to"` // an acd-queue, routing-point or phone DN
+}
+
+// Routing holds the settings of a routing point.
+type Routing struct {
+	// RouteTimeout is how long a call waits for a routing decision before
+	// it goes to DefaultDestination with Reasons.RouteTimeout. 0: no timeout.
+	RouteTimeout Duration `yaml:"route-timeout"`
+	// DefaultDestination is a DN of the tenant (required with RouteTimeout).
+	DefaultDestination string `yaml:"default-destination"`
+	// TreatmentAfter: a call that has waited this long with neither a route
+	// nor a treatment produces EventTreatmentRequired. 0: never.
+	TreatmentAfter Duration `yaml:"treatment-after"`
+	// Strategy, when set, routes calls without an external router.
+	Strategy *Strategy `yaml:"strategy"`
+}
+
+// Strategy types.
+const (
+	StrategyQueue     = "queue"       // to Queue
+	StrategySkill     = "skill"       // to the longest-idle agent with Skill (optionally of Queue)
+	StrategyTimeOfDay = "time-of-day" // by Rules, else Fallback
+)
+
+// StrategyTypes lists the valid Strategy.Type values.
+var StrategyTypes = []string{StrategyQueue, StrategySkill, StrategyTimeOfDay}
+
+// Strategy is a built-in routing strategy.
+type Strategy struct {
+	Type  string `yaml:"type"`
+	Queue string `yaml:"queue"` // queue: the acd-queue; skill: optional queue to limit agents
+	Skill string `yaml:"skill"` // skill: the skill name
+	// MinLevel is the lowest skill level accepted (skill strategy).
+	MinLevel int `yaml:"min-level"`
+	// TimeZone is an IANA zone name for Rules; default UTC.
+	TimeZone string     `yaml:"time-zone"`
+	Rules    []TimeRule `yaml:"rules"`
+	// Fallback is the destination when no rule matches (time-of-day), or
+	// when no agent has the skill (skill, optional).
+	Fallback string `yaml:"fallback"`
+}
+
+// TimeRule routes calls arriving on Days between From and To (local
+// "HH:MM", To exclusive) to Destination.
+type TimeRule struct {
+	Days        []string `yaml:"days"` // mon, tue, wed, thu, fri, sat, sun; empty: every day
+	From        string   `yaml:"from"`
+	To          string   `yaml:"to"`
+	Destination string   `yaml:"destination"`
+}
+
+// TrunkSettings holds the settings of a trunk to the network.
+type TrunkSettings struct {
+	// Address is the SIP peer (host:port) outbound calls go to.
+	Address string `yaml:"address"`
+	// Prefixes: dialed numbers starting with one of these leave through
+	// this trunk. Empty: this trunk takes any external number.
+	Prefixes []string `yaml:"prefixes"`
+}
+
+// Agent is an agent login id with its settings.
+type Agent struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Skills maps a skill name to a level (0-100).
+	Skills map[string]int `yaml:"skills"`
+	// WrapUpTime overrides the queue's after-call work for this agent.
+	WrapUpTime WrapUp `yaml:"wrap-up-time"`
+	// NoAnswerTimeout overrides the queue's no-answer timeout.
+	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+}
+
+// Supervisor is an agent who may also monitor other agents' calls.
+type Supervisor struct {
+	Agent `yaml:",inline"`
+}
+
+// Duration is a Go duration string in YAML ("10s", "1m30s"). The zero
+// value means "not set".
+type Duration struct {
+	time.Duration
+	bad string // the text that did not parse, reported by Validate
+}
+
+// D returns a Duration of d.
+func D(d time.Duration) Duration { return Duration{Duration: d} }
+
+// WrapUp is an after-call work time: a duration or "untimed". The zero value
+// means "not set" (inherit); Set with Time 0 means "none".
+type WrapUp struct {
+	Set     bool
+	Untimed bool
+	Time    time.Duration
+	bad     string
+}
+
+// WrapUpNone, WrapUpUntimed and WrapUpTime build explicit wrap-up times.
+func WrapUpNone() WrapUp                { return WrapUp{Set: true} }
+func WrapUpUntimed() WrapUp             { return WrapUp{Set: true, Untimed: true} }
+func WrapUpTime(d time.Duration) WrapUp { return WrapUp{Set: true, Time: d} }
+
+// String gives the YAML form: "untimed", a duration, or "" when not set.
+func (w WrapUp) String() string {
+	switch {
+	case !w.Set:
+		return ""
+	case w.Untimed:
+		return "untimed"
+	}
+	return w.Time.String()
+}
+
+// Lookup returns the tenant with the given id, or nil.
+func (f *File) Lookup(id string) *Tenant {
+	for i := range f.Tenants {
+		if f.Tenants[i].ID == id {
+			return &f.Tenants[i]
+		}
+	}
+	return nil
+}
+
+// DN returns the DN with the given number, or nil.
+func (t *Tenant) DN(number string) *DN {
+	for i := range t.DNs {
+		if t.DNs[i].Number == number {
+			return &t.DNs[i]
+		}
+	}
+	return nil
+}
