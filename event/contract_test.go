@@ -1,0 +1,144 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// These tests run the golden events through contract.py, the independent
+// Python checker of the contract (shared/tools/contract.py in the team's
+// checkout). testdata/contract holds a copy so that a clone without the
+// shared folder can run them; when the shared file is there, the copy must
+// equal it.
+
+const sharedContract = "../../shared/tools/contract.py"
+
+func contractDir(t *testing.T) string {
+	t.Helper()
+	vendored := filepath.Join("testdata", "contract", "contract.py")
+	copyBytes, err := os.ReadFile(vendored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := os.Getenv("SWITCHBOARD_CONTRACT_PY")
+	if path == "" {
+		path = sharedContract
+	}
+	shared, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if !bytes.Equal(shared, copyBytes) {
+			t.Fatalf("%s differs from %s: copy the new contract into testdata", vendored, path)
+		}
+	case os.Getenv("SWITCHBOARD_CONTRACT_PY") != "":
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(filepath.Dir(vendored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// runPython runs script with contract importable, input as JSON on stdin,
+// and decodes its JSON output into out.
+func runPython(t *testing.T, script string, input, out any) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is required for the contract tests: %v", err)
+	}
+	in, err := json.Marshal(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", script)
+	cmd.Dir = contractDir(t)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	res, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v\n%s", err, stderr.Bytes())
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		t.Fatalf("python3 output %q: %v", res, err)
+	}
+}
+
+func TestGoldenContract(t *testing.T) {
+	recs := goldenRecords(t)
+	// One record broken on purpose: the checker must report it (and only it),
+	// which proves the records really went through contract.validate.
+	broken := map[string]any{}
+	for k, v := range recs[0] {
+		broken[k] = v
+	}
+	broken["key"] = "acme:nobody"
+	recs = append(recs, broken)
+
+	const script = `
+import json, sys, contract
+recs = json.load(sys.stdin)
+json.dump([contract.validate(r) for r in recs], sys.stdout)
+`
+	var problems [][]string
+	runPython(t, script, recs, &problems)
+	if len(problems) != len(recs) {
+		t.Fatalf("%d results for %d records", len(problems), len(recs))
+	}
+	for i, p := range problems[:len(problems)-1] {
+		if len(p) > 0 {
+			t.Errorf("%s: contract.validate: %v", recs[i]["topic"], p)
+		}
+	}
+	if len(problems[len(problems)-1]) == 0 {
+		t.Errorf("contract.validate found nothing wrong with a record with a wrong key")
+	}
+}
+
+// TestMandatoryMatchesContract checks Name.Topic and Name.Mandatory against
+// contract.py's table M.
+func TestMandatoryMatchesContract(t *testing.T) {
+	const script = `
+import json, sys, contract
+json.dump({"M": contract.M, "COMMON": contract.COMMON}, sys.stdout)
+`
+	var got struct {
+		M      map[string][2]json.RawMessage
+		COMMON []string
+	}
+	runPython(t, script, nil, &got)
+	if want := []string{"id", "Server", "time", "CustomerID", "Seq", "SchemaVersion"}; !reflect.DeepEqual(got.COMMON, want) {
+		t.Errorf("contract COMMON = %v, Validate checks %v", got.COMMON, want)
+	}
+	if len(got.M) != len(Names()) {
+		t.Errorf("contract has %d events, this package %d", len(got.M), len(Names()))
+	}
+	for name, tm := range got.M {
+		n, ok := ParseName(name)
+		if !ok {
+			t.Errorf("contract event %s unknown here", name)
+			continue
+		}
+		var topic string
+		var fields []string
+		if err := json.Unmarshal(tm[0], &topic); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(tm[1], &fields); err != nil {
+			t.Fatal(err)
+		}
+		if n.Topic() != topic {
+			t.Errorf("%s: topic %s, contract %s", name, n.Topic(), topic)
+		}
+		if !reflect.DeepEqual(n.Mandatory(), fields) {
+			t.Errorf("%s: mandatory %v, contract %v", name, n.Mandatory(), fields)
+		}
+	}
+}
