@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+)
+
+// Options configures an Engine.
+type Options struct {
+	// Server is written as Event.Server: the id of this switchboard node.
+	Server string
+}
+
+// Result is what a successful Step produced.
+type Result struct {
+	// Events are the exact wire events, in contract order, with Seq, Time,
+	// Server, CustomerID and SchemaVersion set. The caller owns the slice.
+	Events []event.Event
+	// Effects are what the outside must do (start or cancel timers, ...).
+	Effects []Effect
+	// Reply is a command-specific reply; nil for every part 1 command.
+	Reply any
+}
+
+// Effect is something the runtime must carry out for the engine.
+type Effect interface{ isEffect() }
+
+// StartTimer asks the runtime to call Step(At, TimerFired{ID}) at time At
+// (unix microseconds), unless a CancelTimer with the same ID comes first.
+type StartTimer struct {
+	ID string
+	At int64
+}
+
+// CancelTimer cancels a timer started with StartTimer. If the timer fires
+// anyway (a race in the runtime), the engine ignores its TimerFired.
+type CancelTimer struct {
+	ID string
+}
+
+func (StartTimer) isEffect()  {}
+func (CancelTimer) isEffect() {}
+
+// AgentState is the state of an agent.
+type AgentState uint8
+
+// The agent states. Busy is not a state of its own: an agent in any state
+// may be on calls (DNView.Calls); AgentView.State reports "Busy" then (part 2).
+const (
+	AgentLoggedOut AgentState = iota
+	AgentNotReady
+	AgentReady
+	AgentAfterCallWork
+)
+
+var agentStateNames = [...]string{"LoggedOut", "NotReady", "Ready", "AfterCallWork"}
+
+func (s AgentState) String() string {
+	if int(s) < len(agentStateNames) {
+		return agentStateNames[s]
+	}
+	return ""
+}
+
+// Engine is the switch core of one tenant. It is not safe for concurrent
+// use.
+type Engine struct {
+	tenant string
+	server string
+
+	dns     map[string]*dnState
+	dnList  []*dnState // configuration order, for deterministic iteration
+	agents  map[string]*agentState
+	agList  []*agentState
+	timers  map[string]timer
+	timerNo uint64 // last timer number handed out
+
+	// Per step.
+	at      int64
+	now     event.Time
+	out     []event.Event
+	effects []Effect
+}
+
+// dnState is one DN.
+type dnState struct {
+	number string
+	typ    config.DNType
+	name   string
+	seq    int64 // last Seq of key tenant:number
+
+	agent *agentState // logged in here, or nil
+
+	inService bool
+	dnd       bool
+	offHook   bool
+	fwdTo     string
+	fwdMode   ForwardMode
+	mwOn      bool
+	mwNew     int
+	mwOld     int
+
+	monitoring  *monitor // this DN is the supervisor side
+	monitoredBy *dnState // this DN is the target of that supervisor DN
+}
+
+type monitor struct {
+	target *dnState
+	typ    event.MonitorNextCallType
+}
+
+// agentState is one agent (or supervisor).
+type agentState struct {
+	id         string
+	supervisor bool
+	seq        int64 // last Seq of key tenant:id
+
+	dn        *dnState // nil when logged out
+	state     AgentState
+	workMode  event.AgentWorkMode
+	readyMode event.AgentWorkMode // the last Ready mode, used when timed ACW ends
+	queues    []string            // in login order
+	since     int64
+	reasons   event.KV
+	acwTimer  string // the running after-call-work timer, or ""
+}
+
+// timer is a pending StartTimer.
+type timer struct {
+	kind  timerKind
+	agent *agentState
+	at    int64
+}
+
+type timerKind uint8
+
+const (
+	timerACW timerKind = iota + 1 // after-call work ends: agent Ready
+)
+
+// New builds the engine of tenant t, which must be valid
+// (config.File.Validate). Every DN starts in service, on hook, without
+// DND; forwarding configured on a DN is set without an event; every agent
+// starts logged out.
+func New(t *config.Tenant, opts Options) (*Engine, error) {
+	if t == nil {
+		return nil, invalid("nil tenant")
+	}
+	if err := (&config.File{Tenants: []config.Tenant{*t}}).Validate(); err != nil {
+		return nil, invalid("invalid tenant configuration: " + err.Error())
+	}
+	e := &Engine{
+		tenant: t.ID,
+		server: opts.Server,
+		dns:    make(map[string]*dnState, len(t.DNs)),
+		agents: make(map[string]*agentState, len(t.Agents)+len(t.Supervisors)),
+		timers: map[string]timer{},
+	}
+	for i := range t.DNs {
+		c := &t.DNs[i]
+		d := &dnState{number: c.Number, typ: c.Type, name: c.Name, inService: true}
+		if c.Forward != nil {
+			d.fwdTo = c.Forward.To
+			d.fwdMode, _ = ParseForwardMode(c.Forward.Mode)
+			if d.fwdMode == 0 {
+				d.fwdMode = ForwardUnconditional
+			}
+		}
+		e.dns[c.Number] = d
+		e.dnList = append(e.dnList, d)
+	}
+	add := func(a *config.Agent, sup bool) {
+		s := &agentState{id: a.ID, supervisor: sup}
+		e.agents[a.ID] = s
+		e.agList = append(e.agList, s)
+	}
+	for i := range t.Agents {
+		add(&t.Agents[i], false)
+	}
+	for i := range t.Supervisors {
+		add(&t.Supervisors[i].Agent, true)
+	}
+	return e, nil
+}
+
+// TenantID returns the tenant's id.
+func (e *Engine) TenantID() string { return e.tenant }
+
+// Step applies one command at time at (unix microseconds, supplied by the
+// caller; it should not go backwards). On error nothing changed and no
+// events were produced; the error is an *Error.
+func (e *Engine) Step(at int64, cmd Command) (Result, error) {
+	e.at = at
+	e.now = event.TimeFromUnixMicro(at)
+	e.out, e.effects = nil, nil
+	var err error
+	switch c := cmd.(type) {
+	case Ready:
+		err = e.ready(&c)
+	case NotReady:
+		err = e.notReady(&c)
+	case Login:
+		err = e.login(&c)
+	case Logout:
+		err = e.logout(&c)
+	case SetDND:
+		err = e.setDND(&c)
+	case SetForward:
+		err = e.setForward(&c)
+	case CancelForward:
+		err = e.cancelForward(&c)
+	case MonitorNextCall:
+		err = e.monitorNextCall(&c)
+	case CancelMonitoring:
+		err = e.cancelMonitoring(&c)
+	case Hook:
+		err = e.hook(&c)
+	case SetService:
+		err = e.setService(&c)
+	case MessageWaiting:
+		err = e.messageWaiting(&c)
+	case Mute:
+		err = e.mute(&c)
+	case Listen:
+		err = e.listen(&c)
+	case TimerFired:
+		err = e.timerFired(&c)
+	case nil:
+		err = invalid("nil command")
+	default:
+		err = invalid("unknown command kind " + q(cmd.Kind()) + " (pass commands by value)")
+	}
+	r := Result{Events: e.out, Effects: e.effects}
+	e.out, e.effects = nil, nil
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// begin prepares the event slice of a step that will produce about n
+// events. Call it only after every check has passed.
+func (e *Engine) begin(n int) {
+	e.out = make([]event.Event, 0, n)
+}
+
+// emit appends an event reported for DN d, caused by req (nil for none),
+// keyed and sequenced by the agent on d if any, else by d. It returns the
+// event for the caller to fill in its own fields.
+func (e *Engine) emit(name event.Name, d *dnState, req *Request) *event.Event {
+	e.out = append(e.out, event.Event{})
+	ev := &e.out[len(e.out)-1]
+	ev.ID = name
+	ev.Server = e.server
+	ev.Time = e.now
+	ev.CustomerID = e.tenant
+	ev.SchemaVersion = event.SchemaVersion
+	ev.ThisDN = d.number
+	if a := d.agent; a != nil {
+		ev.AgentID = a.id
+		a.seq++
+		ev.Seq = a.seq
+	} else {
+		d.seq++
+		ev.Seq = d.seq
+	}
+	if req != nil {
+		ev.ReferenceID = req.ReferenceID
+		if len(req.Reasons) > 0 {
+			ev.Reasons = req.Reasons
+		}
+		if len(req.Extensions) > 0 {
+			ev.Extensions = req.Extensions
+		}
+	}
+	return ev
+}
+
+func (e *Engine) effect(f Effect) { e.effects = append(e.effects, f) }
+
+// dn returns an existing DN.
+func (e *Engine) dn(number string) (*dnState, error) {
+	if number == "" {
+		return nil, invalid("missing DN")
+	}
+	d := e.dns[number]
+	if d == nil {
+		return nil, notFound("unknown DN " + q(number))
+	}
+	return d, nil
+}
+
+// phone returns an existing extension or ACD position; what names the
+// request for the message.
+func (e *Engine) phone(number, what string) (*dnState, error) {
+	d, err := e.dn(number)
+	if err != nil {
+		return nil, err
+	}
+	if !d.typ.IsPhone() {
+		return nil, invalid(what + " needs an extension or acd-position; DN " + q(number) + " is " + article(d.typ))
+	}
+	return d, nil
+}
+
+// agentOn returns the agent logged in on d, or a conflict.
+func agentOn(d *dnState) (*agentState, error) {
+	if d.agent == nil {
+		return nil, conflict("no agent is logged in on DN " + q(d.number))
+	}
+	return d.agent, nil
+}
+
+func article(t config.DNType) string {
+	if t == config.Extension || t == config.ACDPosition || t == config.ACDQueue {
+		return "an " + string(t)
+	}
+	return "a " + string(t)
+}
+
+// newTimer registers a timer and emits its StartTimer effect.
+func (e *Engine) newTimer(kind timerKind, a *agentState, at int64) string {
+	e.timerNo++
+	id := timerName(kind) + "/" + a.id + "/" + uitoa(e.timerNo)
+	e.timers[id] = timer{kind: kind, agent: a, at: at}
+	e.effect(StartTimer{ID: id, At: at})
+	return id
+}
+
+// stopTimer cancels a registered timer and emits CancelTimer.
+func (e *Engine) stopTimer(id string) {
+	if id == "" {
+		return
+	}
+	delete(e.timers, id)
+	e.effect(CancelTimer{ID: id})
+}
+
+func timerName(k timerKind) string {
+	switch k {
+	case timerACW:
+		return "acw"
+	}
+	return "timer"
+}
+
+func (e *Engine) timerFired(c *TimerFired) error {
+	t, ok := e.timers[c.ID]
+	if !ok {
+		return nil // cancelled or already fired: nothing to do
+	}
+	switch t.kind {
+	case timerACW:
+		a := t.agent
+		delete(e.timers, c.ID)
+		a.acwTimer = ""
+		mode := a.readyMode
+		if mode == 0 {
+			mode = event.WorkModeManualIn
+		}
+		e.begin(1)
+		ev := e.emit(event.EventAgentReady, a.dn, nil)
+		ev.AgentWorkMode = mode
+		e.setAgentState(a, AgentReady, mode, nil)
+	}
+	return nil
+}
+
+func uitoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+)
+
+// Golden scenario files, in the style of cockroachdb datadriven as used by
+// etcd raft: testdata/*.txt hold blocks of
+//
+//	<command> [key=value ...]
+//	----
+//	<expected output, one line per event, effect or error>
+//	<blank line>
+//
+// Lines starting with '#' between blocks are comments. Run with -rewrite to
+// write the actual output back into the files, then review the diff.
+//
+// Every file runs against the demo tenant (config.Demo), Server "node1",
+// starting at goldenStart; "tick d=<duration>" moves the clock. The runner
+// also checks, for every step, what every golden must hold: constant fields
+// set, Seq gapless per key, and a refusal leaving the state unchanged.
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata with the actual output")
+
+const (
+	goldenServer = "node1"
+	goldenStart  = int64(1_767_225_600_000_000) // 2026-01-01T00:00:00Z
+)
+
+func newDemoEngine(t testing.TB) *Engine {
+	t.Helper()
+	f := config.Demo("tok", "pw")
+	e, err := New(&f.Tenants[0], Options{Server: goldenServer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+type block struct {
+	pre  []string // comments and blank lines before the command
+	cmd  string
+	want []string
+	line int
+}
+
+func parseGolden(t *testing.T, path string) (blocks []block, trailer []string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	var pre []string
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
+			pre = append(pre, l)
+			continue
+		}
+		b := block{pre: pre, cmd: l, line: i + 1}
+		pre = nil
+		i++
+		if i >= len(lines) || lines[i] != "----" {
+			t.Fatalf("%s:%d: want ---- after the command", path, b.line)
+		}
+		for i++; i < len(lines) && lines[i] != ""; i++ {
+			b.want = append(b.want, lines[i])
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks, pre
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			blocks, trailer := parseGolden(t, path)
+			r := &runner{t: t, e: newDemoEngine(t), at: goldenStart, seq: map[string]int64{}}
+			var out strings.Builder
+			for _, b := range blocks {
+				got := r.run(b.cmd)
+				if *rewrite {
+					for _, l := range b.pre {
+						out.WriteString(l + "\n")
+					}
+					out.WriteString(b.cmd + "\n----\n")
+					for _, l := range got {
+						out.WriteString(l + "\n")
+					}
+					out.WriteString("\n")
+					continue
+				}
+				if strings.Join(got, "\n") != strings.Join(b.want, "\n") {
+					t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", path, b.line, b.cmd,
+						strings.Join(got, "\n"), strings.Join(b.want, "\n"))
+				}
+			}
+			if *rewrite {
+				for _, l := range trailer {
+					if strings.HasPrefix(l, "#") {
+						out.WriteString(l + "\n")
+					}
+				}
+				if err := os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type runner struct {
+	t   *testing.T
+	e   *Engine
+	at  int64
+	seq map[string]int64 // last Seq per key
+}
+
+// run executes one command line and returns its output lines.
+func (r *runner) run(line string) []string {
+	t := r.t
+	name, args := splitCommand(line)
+	switch name {
+	case "tick":
+		d, err := time.ParseDuration(args.get("d"))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		r.at += d.Microseconds()
+		return []string{"ok"}
+	case "dn":
+		v, err := r.e.DN(args.get("n"))
+		return view(v, err)
+	case "agent":
+		v, err := r.e.Agent(args.get("id"))
+		return view(v, err)
+	}
+	cmd, err := args.command(name)
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	before := digest(r.e)
+	res, err := r.e.Step(r.at, cmd)
+	if err != nil {
+		if len(res.Events) != 0 || len(res.Effects) != 0 {
+			t.Errorf("%s: refused with events or effects", line)
+		}
+		if after := digest(r.e); after != before {
+			t.Errorf("%s: refused but the state changed:\n%s\n->\n%s", line, before, after)
+		}
+		var ee *Error
+		if !errors.As(err, &ee) {
+			t.Errorf("%s: error %v is not an *engine.Error", line, err)
+			return []string{"error " + err.Error()}
+		}
+		return []string{"error " + string(ee.Code) + ": " + err.Error()}
+	}
+	var out []string
+	for i := range res.Events {
+		ev := &res.Events[i]
+		r.checkCommon(line, ev)
+		out = append(out, formatEvent(ev))
+	}
+	for _, f := range res.Effects {
+		out = append(out, formatEffect(f))
+	}
+	if len(out) == 0 {
+		out = []string{"ok (no events)"}
+	}
+	return out
+}
+
+// checkCommon checks what every event of a step must carry.
+func (r *runner) checkCommon(line string, ev *event.Event) {
+	t := r.t
+	if ev.Server != goldenServer || ev.CustomerID != "demo" || ev.SchemaVersion != event.SchemaVersion {
+		t.Errorf("%s: %s: Server %q CustomerID %q SchemaVersion %d", line, ev.ID, ev.Server, ev.CustomerID, ev.SchemaVersion)
+	}
+	if ev.Time != event.TimeFromUnixMicro(r.at) {
+		t.Errorf("%s: %s: time %v, want %d", line, ev.ID, ev.Time, r.at)
+	}
+	k := ev.Key()
+	if ev.Seq != r.seq[k]+1 {
+		t.Errorf("%s: %s: key %s Seq %d after %d", line, ev.ID, k, ev.Seq, r.seq[k])
+	}
+	r.seq[k] = ev.Seq
+}
+
+func view(v any, err error) []string {
+	if err != nil {
+		var ee *Error
+		errors.As(err, &ee)
+		return []string{"error " + string(ee.Code) + ": " + err.Error()}
+	}
+	b, _ := json.Marshal(v)
+	return []string{string(b)}
+}
+
+// formatEvent writes an event on one line: the name, key#Seq, then every
+// present field in declaration order except the constant ones the runner
+// checks (Server, CustomerID, SchemaVersion) and Time (checked against the
+// clock).
+func formatEvent(ev *event.Event) string {
+	var b strings.Builder
+	b.WriteString(ev.ID.String() + " " + ev.Key() + "#" + strconv.FormatInt(ev.Seq, 10))
+	v := reflect.ValueOf(ev).Elem()
+	ty := v.Type()
+	for i := 0; i < ty.NumField(); i++ {
+		f := ty.Field(i)
+		switch f.Name {
+		case "ID", "Server", "Time", "CustomerID", "Seq", "SchemaVersion":
+			continue
+		}
+		fv := v.Field(i)
+		if fv.IsZero() {
+			continue
+		}
+		b.WriteString(" " + f.Name + "=")
+		switch x := fv.Interface().(type) {
+		case event.KV:
+			b.WriteString(formatKV(x))
+		case fmt.Stringer:
+			b.WriteString(x.String())
+		default:
+			fmt.Fprint(&b, x)
+		}
+	}
+	return b.String()
+}
+
+func formatKV(kv event.KV) string {
+	parts := make([]string, len(kv))
+	for i, p := range kv {
+		switch p.Kind {
+		case event.KindInt:
+			parts[i] = p.Key + ":" + strconv.FormatInt(p.Int, 10)
+		case event.KindList:
+			parts[i] = p.Key + ":" + formatKV(p.List)
+		default:
+			parts[i] = p.Key + ":" + strconv.Quote(p.Str)
+		}
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func formatEffect(f Effect) string {
+	switch f := f.(type) {
+	case StartTimer:
+		return fmt.Sprintf("effect StartTimer %s at=+%s", f.ID, time.Duration(f.At-goldenStart)*time.Microsecond)
+	case CancelTimer:
+		return "effect CancelTimer " + f.ID
+	}
+	return fmt.Sprintf("effect %T %+v", f, f)
+}
+
+// args are the key=value arguments of a command line, in order.
+type args []([2]string)
+
+func splitCommand(line string) (string, args) {
+	fields := strings.Fields(line)
+	var a args
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		a = append(a, [2]string{k, v})
+	}
+	return fields[0], a
+}
+
+func (a args) get(k string) string {
+	for _, p := range a {
+		if p[0] == k {
+			return p[1]
+		}
+	}
+	return ""
+}
+
+func (a args) bool(k string) bool { return a.get(k) == "true" }
+
+func (a args) int(k string) int {
+	n, _ := strconv.Atoi(a.get(k))
+	return n
+}
+
+func (a args) list(k string) []string {
+	if v := a.get(k); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
+}
+
+// request builds the Request from ref=, reason.K=V and ext.K=V (integer
+// values become integer pairs).
+func (a args) request() Request {
+	var r Request
+	for _, p := range a {
+		val := func() event.Pair {
+			k := p[0][strings.IndexByte(p[0], '.')+1:]
+			if n, err := strconv.ParseInt(p[1], 10, 64); err == nil {
+				return event.I(k, n)
+			}
+			return event.S(k, p[1])
+		}
+		switch {
+		case p[0] == "ref":
+			r.ReferenceID, _ = strconv.ParseInt(p[1], 10, 64)
+		case strings.HasPrefix(p[0], "reason."):
+			r.Reasons = append(r.Reasons, val())
+		case strings.HasPrefix(p[0], "ext."):
+			r.Extensions = append(r.Extensions, val())
+		}
+	}
+	return r
+}
+
+func (a args) workMode() event.AgentWorkMode {
+	s := a.get("mode")
+	if s == "" {
+		return 0
+	}
+	if m, ok := event.ParseAgentWorkMode(s); ok {
+		return m
+	}
+	return 99 // an undefined mode, to test its refusal
+}
+
+func (a args) command(name string) (Command, error) {
+	req := a.request()
+	switch name {
+	case "login":
+		return Login{Request: req, DN: a.get("dn"), AgentID: a.get("agent"), Queues: a.list("queues"), WorkMode: a.workMode()}, nil
+	case "logout":
+		return Logout{Request: req, DN: a.get("dn"), Queues: a.list("queues")}, nil
+	case "ready":
+		return Ready{Request: req, DN: a.get("dn"), WorkMode: a.workMode()}, nil
+	case "not-ready":
+		return NotReady{Request: req, DN: a.get("dn"), WorkMode: a.workMode()}, nil
+	case "dnd":
+		return SetDND{Request: req, DN: a.get("dn"), On: a.bool("on")}, nil
+	case "forward":
+		m, ok := ParseForwardMode(a.get("mode"))
+		if !ok {
+			m = 99
+		}
+		return SetForward{Request: req, DN: a.get("dn"), To: a.get("to"), Mode: m}, nil
+	case "cancel-forward":
+		return CancelForward{Request: req, DN: a.get("dn")}, nil
+	case "monitor":
+		var typ event.MonitorNextCallType
+		if s := a.get("type"); s != "" {
+			var ok bool
+			if typ, ok = event.ParseMonitorNextCallType(s); !ok {
+				typ = 99
+			}
+		}
+		return MonitorNextCall{Request: req, Supervisor: a.get("sup"), Target: a.get("target"), Type: typ}, nil
+	case "cancel-monitoring":
+		return CancelMonitoring{Request: req, Supervisor: a.get("sup")}, nil
+	case "hook":
+		return Hook{Request: req, DN: a.get("dn"), OffHook: a.get("state") == "off"}, nil
+	case "service":
+		return SetService{Request: req, DN: a.get("dn"), InService: a.bool("in")}, nil
+	case "message-waiting":
+		return MessageWaiting{Request: req, DN: a.get("dn"), On: a.bool("on"), New: a.int("new"), Old: a.int("old")}, nil
+	case "mute":
+		return Mute{Request: req, DN: a.get("dn"), ConnID: a.get("conn"), On: a.bool("on")}, nil
+	case "listen":
+		return Listen{Request: req, DN: a.get("dn"), ConnID: a.get("conn"), Party: a.get("party"), On: a.bool("on")}, nil
+	case "timer":
+		return TimerFired{ID: a.get("id")}, nil
+	}
+	return nil, fmt.Errorf("unknown command %q", name)
+}
