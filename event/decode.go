@@ -62,6 +62,16 @@ func (d *decoder) unexpected(what string) error {
 	return d.syntax(fmt.Sprintf("unexpected %q, want %s", d.s[d.i], what))
 }
 
+// wrongType reports a value of the wrong JSON type for field, or a syntax
+// error if no JSON value starts here.
+func (d *decoder) wrongType(field, want string) error {
+	t := jsonType(d.peek())
+	if t == "" {
+		return d.unexpected("a value")
+	}
+	return badValue(field, "want "+want+", got "+t)
+}
+
 func badValue(field, msg string) error {
 	return fmt.Errorf("%w: %s: %s", ErrBadValue, field, msg)
 }
@@ -124,7 +134,7 @@ func jsonType(c byte) string {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
 	}
-	return "an invalid value"
+	return ""
 }
 
 func (d *decoder) event(e *Event) error {
@@ -284,7 +294,7 @@ func (d *decoder) name(p *Name) error {
 		return err
 	}
 	if d.peek() != '"' {
-		return badValue("id", "want a string, got "+jsonType(d.peek()))
+		return d.wrongType("id", "a string")
 	}
 	s, err := d.str()
 	if err != nil {
@@ -299,7 +309,7 @@ func (d *decoder) strField(field string, p *string) error {
 		return err
 	}
 	if d.peek() != '"' {
-		return badValue(field, "want a string, got "+jsonType(d.peek()))
+		return d.wrongType(field, "a string")
 	}
 	s, err := d.str()
 	if err != nil {
@@ -315,9 +325,9 @@ func (d *decoder) intField(field string, p *int64) error {
 	}
 	c := d.peek()
 	if c != '-' && (c < '0' || c > '9') {
-		return badValue(field, "want an integer, got "+jsonType(c))
+		return d.wrongType(field, "an integer")
 	}
-	v, err := d.integer(field)
+	v, err := d.integer(field, "")
 	if err != nil {
 		return err
 	}
@@ -342,7 +352,7 @@ func (d *decoder) enumField(field string, p *uint8, names []string, index map[st
 		*p = v
 		return nil
 	case c == '-' || (c >= '0' && c <= '9'):
-		i, err := d.integer(field)
+		i, err := d.integer(field, "")
 		if err != nil {
 			return err
 		}
@@ -353,7 +363,7 @@ func (d *decoder) enumField(field string, p *uint8, names []string, index map[st
 		*p = v
 		return nil
 	default:
-		return badValue(field, "want a name or an integer, got "+jsonType(c))
+		return d.wrongType(field, "a name or an integer")
 	}
 }
 
@@ -362,7 +372,7 @@ func (d *decoder) kvField(field string, p *KV) error {
 		return err
 	}
 	if d.peek() != '{' {
-		return badValue(field, "want an object, got "+jsonType(d.peek()))
+		return d.wrongType(field, "an object")
 	}
 	kv, err := d.kv(field, 1)
 	if err != nil {
@@ -377,7 +387,7 @@ func (d *decoder) timeField(t *Time) error {
 		return err
 	}
 	if d.peek() != '{' {
-		return badValue("time", "want an object, got "+jsonType(d.peek()))
+		return d.wrongType("time", "an object")
 	}
 	d.i++
 	var v Time
@@ -474,7 +484,7 @@ func (d *decoder) kv(field string, depth int) (KV, error) {
 			}
 			ps = append(ps, Pair{Key: key, Kind: KindList, List: l})
 		case c == '-' || (c >= '0' && c <= '9'):
-			n, err := d.integer(field + "[" + strconv.Quote(key) + "]")
+			n, err := d.integer(field, key)
 			if err != nil {
 				return nil, err
 			}
@@ -494,7 +504,7 @@ func (d *decoder) kv(field string, depth int) (KV, error) {
 				return nil, err
 			}
 		case c == '[':
-			return nil, badValue(field+"["+strconv.Quote(key)+"]",
+			return nil, badValue(label(field, key),
 				"an array is not allowed (want a string, an integer or an object)")
 		default:
 			return nil, d.unexpected("a value")
@@ -566,11 +576,15 @@ func (d *decoder) number() (string, bool, error) {
 // integer decodes a JSON number whose value is an integer in the int64
 // range. A number written with a fraction or an exponent is accepted when
 // its value is integral (30.0, 3e1); it is read as a float64.
-func (d *decoder) integer(field string) (int64, error) {
+//
+// field names the value in errors; key, if not "", is its key in the
+// key-value list field.
+func (d *decoder) integer(field, key string) (int64, error) {
 	tok, isInt, err := d.number()
 	if err != nil {
 		return 0, err
 	}
+
 	if isInt {
 		if len(tok) <= 18 { // fits: no overflow check needed
 			neg := tok[0] == '-'
@@ -589,15 +603,23 @@ func (d *decoder) integer(field string) (int64, error) {
 		}
 		v, err := strconv.ParseInt(tok, 10, 64)
 		if err != nil {
-			return 0, badValue(field, tok+" is out of the integer range")
+			return 0, badValue(label(field, key), tok+" is out of the integer range")
 		}
 		return v, nil
 	}
 	f, err := strconv.ParseFloat(tok, 64)
 	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, badValue(field, tok+" is not an integer")
+		return 0, badValue(label(field, key), tok+" is not an integer")
 	}
 	return int64(f), nil
+}
+
+// label names a field, or a key of the key-value list field, in errors.
+func label(field, key string) string {
+	if key == "" {
+		return field
+	}
+	return field + "[" + strconv.Quote(key) + "]"
 }
 
 // skip consumes one well-formed JSON value of any type.
@@ -684,18 +706,25 @@ func (d *decoder) skip(depth int) error {
 func (d *decoder) str() (string, error) {
 	s := d.s
 	start := d.i + 1
-	for i := start; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			d.i = i + 1
-			return s[start:i], nil
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			return d.strSlow(start)
-		}
+	i := start
+	for i < len(s) && plain[s[i]] {
+		i++
 	}
-	d.i = len(s)
-	return "", d.syntax("unterminated string")
+	if i < len(s) && s[i] == '"' {
+		d.i = i + 1
+		return s[start:i], nil
+	}
+	return d.strSlow(start)
 }
+
+// plain[c] is true for the bytes a string's fast path copies as they are:
+// ASCII except control characters, '"' and '\\'.
+var plain = func() (p [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		p[c] = c != '"' && c != '\\'
+	}
+	return p
+}()
 
 // strSlow decodes a string that has escapes, non-ASCII bytes or errors.
 func (d *decoder) strSlow(start int) (string, error) {

@@ -178,7 +178,7 @@ var safe = func() (s [utf8.RuneSelf]bool) {
 const hexDigits = "0123456789abcdef"
 
 // appendString writes s as a quoted JSON string exactly as encoding/json
-// does: \" \\ \n \r \t short escapes, other control characters and <, >, &
+// does: \" \\ \b \f \n \r \t short escapes, other control characters and <, >, &
 // as \u00XX, U+2028 and U+2029 escaped, and each byte of invalid UTF-8 as
 // \ufffd.
 func appendString(b []byte, s string) []byte {
@@ -201,6 +201,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
