@@ -196,6 +196,9 @@ func (r *runner) checkCommon(line string, ev *event.Event) {
 	if ev.Time != event.TimeFromUnixMicro(r.at) {
 		t.Errorf("%s: %s: time %v, want %d", line, ev.ID, ev.Time, r.at)
 	}
+	if err := ev.Validate(); err != nil {
+		t.Errorf("%s: %v", line, err)
+	}
 	k := ev.Key()
 	if ev.Seq != r.seq[k]+1 {
 		t.Errorf("%s: %s: key %s Seq %d after %d", line, ev.ID, k, ev.Seq, r.seq[k])

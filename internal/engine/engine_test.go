@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+)
+
+func TestNewRefusesInvalidTenant(t *testing.T) {
+	if _, err := New(nil, Options{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("nil tenant: %v", err)
+	}
+	f := config.Demo("tok", "")
+	f.Tenants[0].DNs[0].Number = "1002" // duplicate
+	_, err := New(&f.Tenants[0], Options{})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `duplicate DN "1002"`) {
+		t.Errorf("duplicate DN: %v", err)
+	}
+}
+
+func TestConfiguredForwarding(t *testing.T) {
+	f := config.Demo("tok", "")
+	f.Tenants[0].DNs[0].Forward = &config.Forward{To: "1002", Mode: "OnBusy"}
+	f.Tenants[0].DNs[1].Forward = &config.Forward{To: "+3312"}
+	e, err := New(&f.Tenants[0], Options{Server: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ dn, to, mode string }{{"1001", "1002", "OnBusy"}, {"1002", "+3312", "Unconditional"}} {
+		v, err := e.DN(tt.dn)
+		if err != nil || v.Forward == nil || v.Forward.To != tt.to || v.Forward.Mode != tt.mode {
+			t.Errorf("%s: %+v %v, want forward to %s %s", tt.dn, v.Forward, err, tt.to, tt.mode)
+		}
+	}
+	if e.TenantID() != "demo" {
+		t.Errorf("tenant %q", e.TenantID())
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	e := newDemoEngine(t)
+	tests := []struct {
+		name string
+		cmd  Command
+		want error
+	}{
+		{"nil", nil, ErrInvalid},
+		{"pointer", &Ready{DN: "1001"}, ErrInvalid},
+		{"unknown DN", Ready{DN: "9"}, ErrNotFound},
+		{"no agent", Ready{DN: "1001"}, ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Step(goldenStart, tt.cmd)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want code of %v", err, tt.want)
+			}
+			for _, other := range []error{ErrInvalid, ErrNotFound, ErrConflict} {
+				if other != tt.want && errors.Is(err, other) {
+					t.Errorf("%v also matches %v", err, other)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "engine: ") {
+				t.Errorf("%q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func TestCommandCodecRoundTrip(t *testing.T) {
+	req := Request{ReferenceID: 7, Reasons: event.KV{event.S("ReasonCode", "Lunch")}, Extensions: event.KV{event.I("WrapUpTime", 10), event.L("n", event.KV{event.S("a", "b")})}}
+	cmds := []Command{
+		Login{Request: req, DN: "1001", AgentID: "agent1", Queues: []string{"7000", "7001"}, WorkMode: event.WorkModeAutoIn},
+		Logout{Request: req, DN: "1001", Queues: []string{"7000"}},
+		Ready{Request: req, DN: "1001", WorkMode: event.WorkModeManualIn},
+		NotReady{Request: req, DN: "1001", WorkMode: event.WorkModeAfterCallWork},
+		SetDND{Request: req, DN: "1001", On: true},
+		SetForward{Request: req, DN: "1001", To: "1002", Mode: ForwardOnBusyAndNoAnswer},
+		CancelForward{Request: req, DN: "1001"},
+		MonitorNextCall{Request: req, Supervisor: "1100", Target: "1001", Type: event.MonitorAllCalls},
+		CancelMonitoring{Request: req, Supervisor: "1100"},
+		Hook{Request: req, DN: "1001", OffHook: true},
+		SetService{Request: req, DN: "1001", InService: true},
+		MessageWaiting{Request: req, DN: "1001", On: true, New: 2, Old: 3},
+		Mute{Request: req, DN: "1001", ConnID: "00000000000000a1", On: true},
+		Listen{Request: req, DN: "1001", ConnID: "00000000000000a1", Party: "1002", On: true},
+		TimerFired{ID: "acw/agent1/1"},
+	}
+	kinds := map[string]bool{}
+	for _, c := range cmds {
+		if kinds[c.Kind()] {
+			t.Errorf("kind %q used twice", c.Kind())
+		}
+		kinds[c.Kind()] = true
+		b, err := EncodeCommand(c)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Kind(), err)
+		}
+		got, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("round trip of %s:\n got %#v\nwant %#v", b, got, c)
+		}
+	}
+	if len(kinds) != len(decoders) {
+		t.Errorf("%d kinds tested, %d decoders", len(kinds), len(decoders))
+	}
+}
+
+func TestDecodeCommandRefuses(t *testing.T) {
+	for _, in := range []string{
+		``,
+		`{"kind":"fly","cmd":{}}`,
+		`{"kind":"ready","cmd":{"dn":"1001","colour":"red"}}`,
+		`{"kind":"ready","cmd":{"dn":1001}}`,
+		`{"kind":"forward","cmd":{"dn":"1001","to":"1002","mode":"Always"}}`,
+		`{"kind":"ready","cmd":{"dn":"1001"},"extra":1}`,
+	} {
+		if c, err := DecodeCommand([]byte(in)); err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("DecodeCommand(%s) = %#v, %v; want an invalid error", in, c, err)
+		}
+	}
+	if _, err := EncodeCommand(nil); err == nil {
+		t.Error("EncodeCommand(nil) succeeded")
+	}
+}
+
+func TestForwardModeText(t *testing.T) {
+	for m := ForwardUnconditional; m <= ForwardOnBusyAndNoAnswer; m++ {
+		b, err := m.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got ForwardMode
+		if err := got.UnmarshalText(b); err != nil || got != m {
+			t.Errorf("%s: got %v %v", b, got, err)
+		}
+	}
+	if _, err := ForwardMode(9).MarshalText(); err == nil {
+		t.Error("mode 9 marshalled")
+	}
+}
+
+// The views are copies: changing them does not change the engine.
+func TestViewsAreCopies(t *testing.T) {
+	e := newDemoEngine(t)
+	if _, err := e.Step(goldenStart, Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000", "7001"},
+		Request: Request{Reasons: event.KV{event.S("ReasonCode", "x")}}}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := e.Agent("agent1")
+	v.Queues[0] = "changed"
+	v.Reasons[0].Str = "changed"
+	d, _ := e.DN("1001")
+	d.Queues[1] = "changed"
+	v2, _ := e.Agent("agent1")
+	d2, _ := e.DN("1001")
+	if v2.Queues[0] != "7000" || v2.Reasons[0].Str != "x" || d2.Queues[1] != "7001" {
+		t.Errorf("views share memory with the engine: %+v %+v", v2, d2)
+	}
+	all := e.Agents()
+	if len(all) != 21 || all[0].AgentID != "agent1" || all[0].State != "NotReady" || all[20].AgentID != "super1" || !all[20].Supervisor {
+		t.Errorf("Agents() = %+v", all)
+	}
+}
