@@ -1,0 +1,32 @@
+// Package runtime runs each tenant's engine on one goroutine of its own and
+// connects it to the world: it serialises commands, supplies the time, turns
+// the engine's timer effects into TimerFired commands, hands the events of
+// every step to a Sink in step order, and releases a command's reply only
+// after the Sink has acknowledged that step's events ("a reply means
+// recorded"). It also fans the recorded events out to subscribers (the
+// WebSocket event stream).
+//
+// # Pipelining
+//
+// The tenant goroutine does not wait for acknowledgements. It steps the
+// commands that are waiting (up to Config.MaxBatch), passes their events to
+// the Sink as one batch, and goes on to the next batch while Kafka (later the
+// journal) works. Replies are released strictly in step order: a reply is sent
+// when its batch and every earlier batch are acknowledged, so a reply also
+// means that everything the tenant did before it is recorded. A refused
+// command (an *engine.Error) produces no events and changes nothing, but its
+// reply still waits for the earlier batches, because the refusal was decided
+// on state they produced. At most Config.MaxInFlight batches await
+// acknowledgement; beyond that the goroutine stops taking commands
+// (back-pressure), so memory stays bounded when the Sink is slow.
+//
+// # Subscribers
+//
+// Subscribers receive the events of released batches, in step order, per
+// tenant. A subscriber that does not keep up (its buffer is full) is dropped
+// with ErrSlowSubscriber rather than blocking the tenant.
+//
+// The runtime owns no I/O of its own other than timers: it does not know HTTP,
+// Kafka or files. It must not touch engine state outside the tenant goroutine;
+// GET endpoints read it through Tenant.Query, which runs on that goroutine.
+package runtime

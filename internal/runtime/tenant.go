@@ -1,0 +1,557 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+)
+
+// Errors of the runtime. Both mean the request may be retried later; the
+// API answers them with 503.
+var (
+	// ErrClosed: the tenant is shutting down and takes no more commands.
+	ErrClosed = errors.New("runtime: tenant closed")
+	// ErrNotRecorded: the Sink failed to record the step's events. The
+	// engine has applied the command; its events may be missing downstream.
+	ErrNotRecorded = errors.New("runtime: events not recorded")
+)
+
+// Sink records the events of a batch of steps, in the order given, and calls
+// done exactly once when all of them are recorded (err nil) or cannot be
+// (err non-nil). done may be called on any goroutine, also before Publish
+// returns. Batches are handed over in step order; a Sink must record them in
+// that order per record key. *publisher.Publisher satisfies it; later a
+// journal sits in front.
+type Sink interface {
+	Publish(evs []event.Event, done func(error))
+}
+
+// Machine is what the runtime drives: *engine.Engine in production, a
+// scripted fake in the runtime's own tests.
+type Machine interface {
+	TenantID() string
+	Step(at int64, cmd engine.Command) (engine.Result, error)
+}
+
+var _ Machine = (*engine.Engine)(nil)
+
+// Config configures one tenant's runtime. Engine and Sink are required.
+type Config struct {
+	Engine Machine
+	Sink   Sink
+	// Clock gives the time of each step. Default time.Now. Tests may pass a
+	// fake clock or run under testing/synctest, where time.Now is fake.
+	Clock func() time.Time
+	// Logger; default discards.
+	Logger *slog.Logger
+	// MaxBatch is the most commands stepped into one batch handed to the
+	// Sink. Default 512.
+	MaxBatch int
+	// MaxInFlight is the most batches awaiting acknowledgement (or in-order
+	// release). Default 64.
+	MaxInFlight int
+	// QueueSize is the capacity of the command queue. Default 4096.
+	QueueSize int
+}
+
+func (c *Config) setDefaults() {
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 512
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 64
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4096
+	}
+}
+
+// Validate reports a missing required field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Engine == nil:
+		return errors.New("runtime: Config.Engine is nil")
+	case c.Sink == nil:
+		return errors.New("runtime: Config.Sink is nil")
+	}
+	return nil
+}
+
+// Outcome is what a command that succeeded gives back.
+type Outcome struct {
+	// Reply is the engine's command-specific reply (Result.Reply), often nil.
+	Reply any
+	// Events is how many events the command caused (all recorded).
+	Events int
+}
+
+// Tenant owns one tenant's engine on one goroutine.
+type Tenant struct {
+	id     string
+	cfg    Config
+	eng    Machine
+	log    *slog.Logger
+	in     chan *request
+	fired  chan timerFire
+	stop   chan struct{}
+	exited chan struct{}
+	once   sync.Once
+	hub    *hub
+	ack    *acker
+
+	// Owned by the tenant goroutine.
+	last   int64 // unix micro of the last step; time never goes back
+	timers map[string]*timerEntry
+	gen    uint64
+}
+
+type request struct {
+	ctx     context.Context
+	cmd     engine.Command
+	query   func(Machine)
+	reply   chan result // capacity 1
+	stepped atomic.Bool
+}
+
+type result struct {
+	out Outcome
+	err error
+}
+
+type timerEntry struct {
+	t   *time.Timer
+	gen uint64
+	at  int64
+}
+
+type timerFire struct {
+	id  string
+	gen uint64
+}
+
+// Start starts the tenant's goroutine. Stop it with Close.
+func Start(cfg Config) (*Tenant, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	t := &Tenant{
+		id:     cfg.Engine.TenantID(),
+		cfg:    cfg,
+		eng:    cfg.Engine,
+		log:    cfg.Logger,
+		in:     make(chan *request, cfg.QueueSize),
+		fired:  make(chan timerFire, 64),
+		stop:   make(chan struct{}),
+		exited: make(chan struct{}),
+		hub:    newHub(),
+		timers: make(map[string]*timerEntry),
+	}
+	t.ack = newAcker(cfg.MaxInFlight, t.hub, t.log)
+	go t.run()
+	return t, nil
+}
+
+// ID is the tenant id.
+func (t *Tenant) ID() string { return t.id }
+
+// Do applies cmd on the tenant goroutine and waits until its events are
+// recorded by the Sink. A refusal is returned as the engine's *engine.Error
+// (nothing changed, no events). ErrClosed and ErrNotRecorded (wrapped) mean
+// the service is unavailable. If ctx ends first, Do returns ctx.Err(); the
+// command may or may not have been applied.
+func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
+	r := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
+	res, err := t.submit(ctx, r)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return res.out, res.err
+}
+
+// Query runs f on the tenant goroutine, between steps, and waits for it. f
+// gets the Config.Engine (an *engine.Engine in production) and may read it (its views are copies, safe to return) and must not
+// keep the engine or call Step. The state it sees may include steps whose
+// events are not yet recorded.
+func (t *Tenant) Query(ctx context.Context, f func(Machine)) error {
+	r := &request{ctx: ctx, query: f, reply: make(chan result, 1)}
+	res, err := t.submit(ctx, r)
+	if err != nil {
+		return err
+	}
+	return res.err
+}
+
+func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
+	select {
+	case <-t.stop:
+		return result{}, ErrClosed
+	default:
+	}
+	select {
+	case t.in <- r:
+	case <-t.stop:
+		return result{}, ErrClosed
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+	select {
+	case res := <-r.reply:
+		return res, nil
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	case <-t.exited:
+	}
+	// The goroutine has ended. A request it stepped still gets its reply
+	// when its batch is released (or failed by Close); one it never took
+	// is not going to be taken.
+	if !r.stepped.Load() {
+		select {
+		case res := <-r.reply:
+			return res, nil
+		default:
+			return result{}, ErrClosed
+		}
+	}
+	select {
+	case res := <-r.reply:
+		return res, nil
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+}
+
+// Subscribe returns a subscription to the tenant's events that are recorded
+// from now on, filtered by f, with a buffer of that many events (default
+// 1024). A subscriber whose buffer is full is dropped (ErrSlowSubscriber).
+func (t *Tenant) Subscribe(f Filter, buffer int) *Subscription {
+	return t.hub.subscribe(f, buffer)
+}
+
+// Close stops taking commands, answers queued ones with ErrClosed, stops the
+// timers, and waits until the Sink acknowledged every batch already handed
+// to it, or until ctx ends; then the replies still waiting get
+// ErrNotRecorded. Subscriptions end with ErrClosed. Close does not close the
+// Sink.
+func (t *Tenant) Close(ctx context.Context) error {
+	t.once.Do(func() { close(t.stop) })
+	select {
+	case <-t.exited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := t.ack.waitIdle(ctx)
+	if err != nil {
+		t.ack.failAll(fmt.Errorf("%w: %v", ErrNotRecorded, err))
+	}
+	t.hub.close()
+	return err
+}
+
+func (t *Tenant) run() {
+	defer close(t.exited)
+	defer t.drain()
+	for {
+		var first *request
+		var fire *timerFire
+		select {
+		case first = <-t.in:
+		case f := <-t.fired:
+			fire = &f
+		case <-t.stop:
+			return
+		}
+		if first != nil && first.query != nil {
+			t.runQuery(first)
+			continue
+		}
+		// Back-pressure: wait for a free slot before stepping anything.
+		select {
+		case t.ack.slots <- struct{}{}:
+		case <-t.stop:
+			if first != nil {
+				first.reply <- result{err: ErrClosed}
+			}
+			return
+		}
+		b := &batch{}
+		if first != nil {
+			t.step(b, first)
+		} else {
+			t.fire(b, *fire)
+		}
+	more:
+		for len(b.steps) < t.cfg.MaxBatch {
+			select {
+			case r := <-t.in:
+				if r.query != nil {
+					t.runQuery(r)
+				} else {
+					t.step(b, r)
+				}
+			case f := <-t.fired:
+				t.fire(b, f)
+			default:
+				break more
+			}
+		}
+		if len(b.steps) == 0 {
+			<-t.ack.slots
+			continue
+		}
+		n := t.ack.add(b)
+		if len(b.events) == 0 {
+			t.ack.done(n, nil)
+			continue
+		}
+		t.cfg.Sink.Publish(b.events, func(err error) { t.ack.done(n, err) })
+	}
+}
+
+func (t *Tenant) runQuery(r *request) {
+	if err := r.ctx.Err(); err != nil {
+		r.reply <- result{err: err}
+		return
+	}
+	r.query(t.eng)
+	r.reply <- result{}
+}
+
+// drain answers every queued request with ErrClosed and stops the timers.
+func (t *Tenant) drain() {
+	for {
+		select {
+		case r := <-t.in:
+			r.reply <- result{err: ErrClosed}
+		default:
+			for id, e := range t.timers {
+				e.t.Stop()
+				delete(t.timers, id)
+			}
+			return
+		}
+	}
+}
+
+func (t *Tenant) now() int64 {
+	at := t.cfg.Clock().UnixMicro()
+	if at < t.last {
+		at = t.last
+	}
+	t.last = at
+	return at
+}
+
+func (t *Tenant) step(b *batch, r *request) {
+	if err := r.ctx.Err(); err != nil {
+		// The client gave up before the command was applied: skip it.
+		r.reply <- result{err: err}
+		return
+	}
+	r.stepped.Store(true)
+	res, err := t.eng.Step(t.now(), r.cmd)
+	if err != nil {
+		b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
+		return
+	}
+	b.steps = append(b.steps, stepResult{req: r, res: result{out: Outcome{Reply: res.Reply, Events: len(res.Events)}}})
+	b.events = append(b.events, res.Events...)
+	t.effects(res.Effects)
+}
+
+func (t *Tenant) fire(b *batch, f timerFire) {
+	e, ok := t.timers[f.id]
+	if !ok || e.gen != f.gen {
+		return // cancelled or replaced after it fired
+	}
+	delete(t.timers, f.id)
+	at := e.at
+	if at < t.last {
+		at = t.last
+	}
+	t.last = at
+	res, err := t.eng.Step(at, engine.TimerFired{ID: f.id})
+	if err != nil {
+		t.log.Warn("timer refused by engine", "tenant", t.id, "timer", f.id, "err", err)
+		return
+	}
+	b.steps = append(b.steps, stepResult{})
+	b.events = append(b.events, res.Events...)
+	t.effects(res.Effects)
+}
+
+func (t *Tenant) effects(effs []engine.Effect) {
+	for _, eff := range effs {
+		switch e := eff.(type) {
+		case engine.StartTimer:
+			t.startTimer(e.ID, e.At)
+		case *engine.StartTimer:
+			t.startTimer(e.ID, e.At)
+		case engine.CancelTimer:
+			t.cancelTimer(e.ID)
+		case *engine.CancelTimer:
+			t.cancelTimer(e.ID)
+		default:
+			t.log.Error("unknown engine effect", "tenant", t.id, "effect", fmt.Sprintf("%T", eff))
+		}
+	}
+}
+
+func (t *Tenant) startTimer(id string, at int64) {
+	t.cancelTimer(id)
+	t.gen++
+	f := timerFire{id: id, gen: t.gen}
+	d := time.Duration(at-t.cfg.Clock().UnixMicro()) * time.Microsecond
+	e := &timerEntry{gen: t.gen, at: at}
+	e.t = time.AfterFunc(max(d, 0), func() {
+		select {
+		case t.fired <- f:
+		case <-t.stop:
+		}
+	})
+	t.timers[id] = e
+}
+
+func (t *Tenant) cancelTimer(id string) {
+	if e, ok := t.timers[id]; ok {
+		e.t.Stop()
+		delete(t.timers, id)
+	}
+}
+
+// batch is the steps handed to the Sink in one Publish call.
+type batch struct {
+	n      uint64
+	steps  []stepResult // req nil for timer steps
+	events []event.Event
+	acked  bool
+	err    error
+}
+
+type stepResult struct {
+	req *request
+	res result
+}
+
+// acker releases batches in order once acknowledged.
+type acker struct {
+	slots chan struct{}
+	hub   *hub
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	next    uint64 // number of the next batch added
+	head    uint64 // number of the oldest unreleased batch
+	pending map[uint64]*batch
+	idle    chan struct{} // closed when pending becomes empty; nil if nobody waits
+}
+
+func newAcker(maxInFlight int, h *hub, log *slog.Logger) *acker {
+	return &acker{slots: make(chan struct{}, maxInFlight), hub: h, log: log, pending: make(map[uint64]*batch)}
+}
+
+func (a *acker) add(b *batch) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b.n = a.next
+	a.next++
+	a.pending[b.n] = b
+	return b.n
+}
+
+func (a *acker) done(n uint64, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.pending[n]
+	if !ok || b.acked {
+		return
+	}
+	b.acked, b.err = true, err
+	if err != nil {
+		a.log.Error("events not recorded", "events", len(b.events), "err", err)
+	}
+	for {
+		b, ok := a.pending[a.head]
+		if !ok || !b.acked {
+			break
+		}
+		delete(a.pending, a.head)
+		a.head++
+		a.release(b)
+	}
+	a.signalIdle()
+}
+
+func (a *acker) release(b *batch) {
+	for _, s := range b.steps {
+		if s.req == nil {
+			continue
+		}
+		res := s.res
+		if b.err != nil && res.err == nil && res.out.Events > 0 {
+			res = result{err: fmt.Errorf("%w: %v", ErrNotRecorded, b.err)}
+		}
+		s.req.reply <- res
+	}
+	if b.err == nil {
+		a.hub.publish(b.events)
+	}
+	<-a.slots
+}
+
+func (a *acker) signalIdle() {
+	if len(a.pending) == 0 && a.idle != nil {
+		close(a.idle)
+		a.idle = nil
+	}
+}
+
+func (a *acker) waitIdle(ctx context.Context) error {
+	a.mu.Lock()
+	if len(a.pending) == 0 {
+		a.mu.Unlock()
+		return nil
+	}
+	if a.idle == nil {
+		a.idle = make(chan struct{})
+	}
+	idle := a.idle
+	a.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// failAll releases every pending batch, in order, with err.
+func (a *acker) failAll(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.pending) > 0 {
+		b, ok := a.pending[a.head]
+		if ok {
+			delete(a.pending, a.head)
+			if !b.acked {
+				b.acked, b.err = true, err
+			}
+			a.release(b)
+		}
+		a.head++
+	}
+	a.signalIdle()
+}
