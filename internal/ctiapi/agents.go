@@ -1,0 +1,259 @@
+package ctiapi
+
+import (
+	"net/http"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// Request bodies of the agents-and-DNs endpoints. Struct tags drive both
+// validation and the OpenAPI document: `required:"true"`, `enum:"A,B"`
+// (allowed values), `default:"A"`, `doc:"..."`.
+
+// LoginBody is POST /dns/{dn}/login.
+type LoginBody struct {
+	Common
+	AgentID  *string  `json:"agentId" required:"true" doc:"the agent's login id"`
+	Queues   []string `json:"queues,omitempty" doc:"ACD queues to log in to; one EventAgentLogin each"`
+	WorkMode *string  `json:"workMode,omitempty" enum:"ManualIn,AutoIn,AuxWork,AfterCallWork,WalkAway,NoCallDisconnect" doc:"initial work mode"`
+}
+
+// LogoutBody is POST /dns/{dn}/logout.
+type LogoutBody struct {
+	Common
+	Queues []string `json:"queues,omitempty" doc:"queues to log out of; all when absent or empty"`
+}
+
+// ReadyBody is POST /dns/{dn}/ready.
+type ReadyBody struct {
+	Common
+	WorkMode *string `json:"workMode,omitempty" enum:"ManualIn,AutoIn" default:"ManualIn"`
+}
+
+// NotReadyBody is POST /dns/{dn}/not-ready.
+type NotReadyBody struct {
+	Common
+	WorkMode *string `json:"workMode,omitempty" enum:"AuxWork,AfterCallWork,WalkAway,NoCallDisconnect" default:"AuxWork"`
+}
+
+// DNDBody is POST /dns/{dn}/dnd.
+type DNDBody struct {
+	Common
+	On *bool `json:"on" required:"true" doc:"do-not-disturb on or off"`
+}
+
+// ForwardBody is POST /dns/{dn}/forward.
+type ForwardBody struct {
+	Common
+	To   *string `json:"to" required:"true" doc:"a DN of the tenant or an external number"`
+	Mode *string `json:"mode,omitempty" enum:"Unconditional,OnBusy,OnNoAnswer,OnBusyAndNoAnswer" default:"Unconditional"`
+}
+
+// MonitorBody is POST /dns/{dn}/monitor; {dn} is the supervisor's DN.
+type MonitorBody struct {
+	Common
+	Target *string `json:"target" required:"true" doc:"the DN of the agent to monitor"`
+	Type   *string `json:"type,omitempty" enum:"OneCall,AllCalls" default:"OneCall"`
+}
+
+// HookBody is POST /dns/{dn}/hook.
+type HookBody struct {
+	Common
+	State *string `json:"state" required:"true" enum:"off,on" doc:"off: the phone went off hook; on: back on hook"`
+}
+
+// ServiceBody is POST /dns/{dn}/service.
+type ServiceBody struct {
+	Common
+	InService *bool `json:"inService" required:"true" doc:"false takes the DN out of service (and logs its agent out)"`
+}
+
+// MessageWaitingBody is POST /dns/{dn}/message-waiting.
+type MessageWaitingBody struct {
+	Common
+	On          *bool `json:"on" required:"true"`
+	NewMessages *int  `json:"newMessages,omitempty" minimum:"0"`
+	OldMessages *int  `json:"oldMessages,omitempty" minimum:"0"`
+}
+
+// EmptyBody is the body of requests without parameters (DELETE forward,
+// DELETE monitor): only the common fields.
+type EmptyBody struct {
+	Common
+}
+
+// OK is the success body of a request: how many events it caused (they are
+// recorded, and go to Kafka, not in this reply).
+type OK struct {
+	OK     bool `json:"ok"`
+	Events int  `json:"events"`
+}
+
+// AgentList is GET /agents.
+type AgentList struct {
+	Agents []engine.AgentView `json:"agents"`
+}
+
+// views are the engine's read-only views used by the GET endpoints.
+type views interface {
+	DN(number string) (engine.DNView, error)
+	Agents() []engine.AgentView
+	Agent(id string) (engine.AgentView, error)
+}
+
+var _ views = (*engine.Engine)(nil)
+
+const dnBase = "/v1/tenants/{tenant}/dns/{dn}"
+
+func agentRoutes() []route {
+	return []route{
+		command("POST", dnBase+"/login", "Log an agent in on the DN, to each queue (EventAgentLogin per queue)",
+			func(r *http.Request, b *LoginBody, q engine.Request) (engine.Command, error) {
+				return engine.Login{Request: q, DN: r.PathValue("dn"), AgentID: *b.AgentID, Queues: b.Queues,
+					WorkMode: workMode(b.WorkMode)}, nil
+			}),
+		command("POST", dnBase+"/logout", "Log the agent out of some or all queues (EventQueueLogout, EventAgentLogout)",
+			func(r *http.Request, b *LogoutBody, q engine.Request) (engine.Command, error) {
+				queues := b.Queues
+				if len(queues) == 0 {
+					queues = nil
+				}
+				return engine.Logout{Request: q, DN: r.PathValue("dn"), Queues: queues}, nil
+			}),
+		command("POST", dnBase+"/ready", "Make the agent ready (EventAgentReady)",
+			func(r *http.Request, b *ReadyBody, q engine.Request) (engine.Command, error) {
+				return engine.Ready{Request: q, DN: r.PathValue("dn"), WorkMode: workMode(b.WorkMode)}, nil
+			}),
+		command("POST", dnBase+"/not-ready", "Make the agent not ready (EventAgentNotReady)",
+			func(r *http.Request, b *NotReadyBody, q engine.Request) (engine.Command, error) {
+				return engine.NotReady{Request: q, DN: r.PathValue("dn"), WorkMode: workMode(b.WorkMode)}, nil
+			}),
+		command("POST", dnBase+"/dnd", "Switch do-not-disturb on or off (EventDNDOn, EventDNDOff)",
+			func(r *http.Request, b *DNDBody, q engine.Request) (engine.Command, error) {
+				return engine.SetDND{Request: q, DN: r.PathValue("dn"), On: *b.On}, nil
+			}),
+		command("POST", dnBase+"/forward", "Set call forwarding (EventForwardSet)",
+			func(r *http.Request, b *ForwardBody, q engine.Request) (engine.Command, error) {
+				return engine.SetForward{Request: q, DN: r.PathValue("dn"), To: *b.To, Mode: forwardMode(*b.Mode)}, nil
+			}),
+		command("DELETE", dnBase+"/forward", "Cancel call forwarding (EventForwardCancel)",
+			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.Command, error) {
+				return engine.CancelForward{Request: q, DN: r.PathValue("dn")}, nil
+			}),
+		command("POST", dnBase+"/monitor", "Supervisor {dn} monitors the next call (or all calls) of the agent at target (EventMonitoringNextCall twice)",
+			func(r *http.Request, b *MonitorBody, q engine.Request) (engine.Command, error) {
+				return engine.MonitorNextCall{Request: q, Supervisor: r.PathValue("dn"), Target: *b.Target,
+					Type: monitorType(*b.Type)}, nil
+			}),
+		command("DELETE", dnBase+"/monitor", "Cancel the monitoring set by supervisor {dn} (EventMonitoringCancelled twice)",
+			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.Command, error) {
+				return engine.CancelMonitoring{Request: q, Supervisor: r.PathValue("dn")}, nil
+			}),
+		command("POST", dnBase+"/hook", "Report the phone off or on hook (EventOffHook, EventOnHook)",
+			func(r *http.Request, b *HookBody, q engine.Request) (engine.Command, error) {
+				return engine.Hook{Request: q, DN: r.PathValue("dn"), OffHook: *b.State == "off"}, nil
+			}),
+		command("POST", dnBase+"/service", "Take the DN out of service or back (EventDNOutOfService, EventDNBackInService)",
+			func(r *http.Request, b *ServiceBody, q engine.Request) (engine.Command, error) {
+				return engine.SetService{Request: q, DN: r.PathValue("dn"), InService: *b.InService}, nil
+			}),
+		command("POST", dnBase+"/message-waiting", "Turn the message-waiting indicator on or off (EventMessageWaitingOn/Off)",
+			func(r *http.Request, b *MessageWaitingBody, q engine.Request) (engine.Command, error) {
+				c := engine.MessageWaiting{Request: q, DN: r.PathValue("dn"), On: *b.On}
+				if b.NewMessages != nil {
+					c.New = *b.NewMessages
+				}
+				if b.OldMessages != nil {
+					c.Old = *b.OldMessages
+				}
+				return c, nil
+			}),
+		query("GET", dnBase, "The DN's state: type, agent, agent state, DND, forwarding, calls", engine.DNView{},
+			func(r *http.Request, v views) (any, error) { return v.DN(r.PathValue("dn")) }),
+		query("GET", "/v1/tenants/{tenant}/agents", "Every agent's state", AgentList{},
+			func(r *http.Request, v views) (any, error) {
+				list := v.Agents()
+				if list == nil {
+					list = []engine.AgentView{}
+				}
+				return AgentList{Agents: list}, nil
+			}),
+		query("GET", "/v1/tenants/{tenant}/agents/{agentId}", "One agent's state", engine.AgentView{},
+			func(r *http.Request, v views) (any, error) { return v.Agent(r.PathValue("agentId")) }),
+	}
+}
+
+// command is a route whose request body B becomes one engine command. The
+// body is decoded and validated (tags) before build is called; its common
+// fields are passed as q. The reply is OK once the events are recorded.
+func command[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
+	return route{
+		method: method, path: path, summary: summary, auth: true, body: new(B), reply: OK{},
+		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
+			var b B
+			if err := decode(w, r, &b); err != nil {
+				return err
+			}
+			if err := validate(&b); err != nil {
+				return err
+			}
+			q, err := commonOf(&b).request()
+			if err != nil {
+				return err
+			}
+			cmd, err := build(r, &b, q)
+			if err != nil {
+				return err
+			}
+			out, err := t.Runtime.Do(r.Context(), cmd)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, OK{OK: true, Events: out.Events})
+			return nil
+		},
+	}
+}
+
+// query is a GET route answered from the engine's views on the tenant
+// goroutine.
+func query(method, path, summary string, reply any, get func(r *http.Request, v views) (any, error)) route {
+	return route{
+		method: method, path: path, summary: summary, auth: true, reply: reply,
+		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
+			var out any
+			var gerr error
+			err := t.Runtime.Query(r.Context(), func(m runtime.Machine) {
+				v, ok := m.(views)
+				if !ok {
+					gerr = apiErr(CodeInternal, "the engine has no views")
+					return
+				}
+				out, gerr = get(r, v)
+			})
+			if err != nil {
+				return err
+			}
+			if gerr != nil {
+				return gerr
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		},
+	}
+}
+
+func workMode(s *string) event.AgentWorkMode {
+	if s == nil {
+		return 0
+	}
+	m, _ := event.ParseAgentWorkMode(*s)
+	return m
+}
+
+func monitorType(s string) event.MonitorNextCallType {
+	m, _ := event.ParseMonitorNextCallType(s)
+	return m
+}

@@ -1,0 +1,18 @@
+// Package ctiapi is switchboard's CTI API (spec/CTI-API.md): HTTP + JSON,
+// one endpoint per T-Library request, per-tenant bearer tokens, the error
+// body and statuses, the WebSocket event stream, and the OpenAPI document of
+// exactly what is served (GET /v1/openapi.json, built from the same route
+// table that registers the handlers).
+//
+// It owns request parsing and validation (64 KiB body limit, unknown fields
+// refused, enumerations checked), authentication, the mapping of errors to
+// HTTP statuses (one table, errors.go), and the translation of requests into
+// engine commands. It must not touch engine state: commands go through
+// runtime.Tenant.Do, reads through runtime.Tenant.Query, events come from
+// runtime subscriptions. It knows nothing of Kafka or the journal.
+//
+// Adding an endpoint is adding one entry to a route table (agents.go for
+// agents and DNs; calls come next in the same way): method, path, summary,
+// request body type, and either a function building the engine command or a
+// query.
+package ctiapi

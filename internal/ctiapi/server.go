@@ -1,0 +1,293 @@
+package ctiapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// Tenant is one tenant as the API sees it: its runtime and its tokens.
+type Tenant struct {
+	Runtime *runtime.Tenant
+	// Tokens are the bearer tokens accepted for this tenant.
+	Tokens []string
+}
+
+// Config configures the API server.
+type Config struct {
+	// Tenants by tenant id. A token must belong to exactly one tenant.
+	Tenants map[string]Tenant
+	// Logger receives one line per request (debug for 2xx, info for 4xx,
+	// error for 5xx), each with its request_id. Default: discard.
+	Logger *slog.Logger
+	// EventBuffer is the per-connection buffer of the WebSocket event
+	// stream, in events. A connection that falls further behind is closed.
+	// Default 4096.
+	EventBuffer int
+	// WriteTimeout bounds the write of one WebSocket message. Default 10s.
+	WriteTimeout time.Duration
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	seen := map[[32]byte]string{}
+	for id, t := range c.Tenants {
+		if t.Runtime == nil {
+			return fmt.Errorf("ctiapi: Tenants[%q].Runtime is nil", id)
+		}
+		if t.Runtime.ID() != id {
+			return fmt.Errorf("ctiapi: Tenants[%q] runs tenant %q", id, t.Runtime.ID())
+		}
+		for i, tok := range t.Tokens {
+			if tok == "" {
+				return fmt.Errorf("ctiapi: Tenants[%q].Tokens[%d] is empty", id, i)
+			}
+			h := sha256.Sum256([]byte(tok))
+			if other, ok := seen[h]; ok {
+				return fmt.Errorf("ctiapi: Tenants[%q].Tokens[%d] is also a token of tenant %q", id, i, other)
+			}
+			seen[h] = id
+		}
+	}
+	return nil
+}
+
+// Server serves the CTI API. It is an http.Handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	tokens  []tokenEntry
+	routes  []route
+	openapi []byte
+	nextID  atomic.Uint64
+	idBase  string
+}
+
+type tokenEntry struct {
+	hash   [32]byte
+	tenant string
+}
+
+// New builds the server and its route table.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = 4096
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	var b [4]byte
+	rand.Read(b[:])
+	s.idBase = hex.EncodeToString(b[:])
+	for id, t := range cfg.Tenants {
+		for _, tok := range t.Tokens {
+			s.tokens = append(s.tokens, tokenEntry{sha256.Sum256([]byte(tok)), id})
+		}
+	}
+	s.routes = append(s.routes, serviceRoutes(s)...)
+	s.routes = append(s.routes, agentRoutes()...)
+	s.routes = append(s.routes, eventRoutes(s)...)
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErr(CodeNoRoute, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	doc, err := buildOpenAPI(s.routes)
+	if err != nil {
+		return nil, err
+	}
+	s.openapi = doc
+	return s, nil
+}
+
+// Route is one served endpoint: a method and a net/http ServeMux path
+// pattern (which is also its OpenAPI path).
+type Route struct {
+	Method, Path string
+}
+
+// Routes lists the endpoints registered with the mux, in registration order.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = Route{rt.method, rt.path}
+	}
+	return out
+}
+
+// OpenAPI returns the OpenAPI 3 document served at /v1/openapi.json.
+func (s *Server) OpenAPI() []byte { return s.openapi }
+
+// ServeHTTP gives every request an id (X-Request-Id, taken from the request
+// when it carries a sensible one), dispatches it, and logs it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = fmt.Sprintf("%s-%d", s.idBase, s.nextID.Add(1))
+	}
+	w.Header().Set("X-Request-Id", id)
+	log := s.log.With("request_id", id)
+	rec := &recorder{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), logKey{}, log))
+	s.mux.ServeHTTP(rec, r)
+	level := slog.LevelDebug
+	switch {
+	case rec.status >= 500:
+		level = slog.LevelError
+	case rec.status >= 400:
+		level = slog.LevelInfo
+	}
+	if log.Enabled(r.Context(), level) {
+		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start), "error", rec.code)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+type logKey struct{}
+
+// logger returns the request's logger (with its request_id).
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// recorder notes the status and error code of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	code   string
+}
+
+func (r *recorder) WriteHeader(s int) {
+	if r.status == 0 {
+		r.status = s
+	}
+	r.ResponseWriter.WriteHeader(s)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.status >= 400 && r.code == "" && len(b) < 512 {
+		if i := strings.Index(string(b), `"code":"`); i >= 0 {
+			rest := string(b[i+8:])
+			if j := strings.IndexByte(rest, '"'); j >= 0 {
+				r.code = rest[:j]
+			}
+		}
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the
+// underlying writer (Hijack, Flush).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// route is one entry of the route table: what the mux serves and what the
+// OpenAPI document says.
+type route struct {
+	method, path string
+	summary      string
+	// auth: the path has a {tenant} and needs its bearer token.
+	auth bool
+	// body is a pointer to the request body type (nil: no body).
+	body any
+	// reply is an example of the success body, for the document's schema.
+	reply any
+	// params is a struct whose fields document the query parameters.
+	params any
+	// status is the success status (default 200).
+	status int
+	// handle serves the request; for auth routes the tenant is resolved.
+	handle func(w http.ResponseWriter, r *http.Request, t *Tenant) error
+	// raw: handle writes the response itself, also on success.
+	raw bool
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var t *Tenant
+		if rt.auth {
+			var err *Error
+			if t, err = s.authorize(r); err != nil {
+				if err.Code == CodeUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+				}
+				writeError(w, err)
+				return
+			}
+		}
+		if err := rt.handle(w, r, t); err != nil {
+			ae := toError(err)
+			if ae.Status() >= 500 {
+				logger(r.Context()).Error("request failed", "err", err)
+			}
+			writeError(w, ae)
+		}
+	})
+}
+
+// authorize checks the bearer token against every token in constant time
+// and the path's tenant against the token's tenant: 401 without a valid
+// token, 403 for a path of another tenant (also an unknown one: a token
+// gives no hint about which tenants exist).
+func (s *Server) authorize(r *http.Request) (*Tenant, *Error) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return nil, apiErr(CodeUnauthorized, "an Authorization: Bearer token is required")
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	owner, found := "", 0
+	for _, e := range s.tokens {
+		eq := subtle.ConstantTimeCompare(sum[:], e.hash[:])
+		if eq == 1 {
+			owner = e.tenant
+		}
+		found |= eq
+	}
+	if found == 0 {
+		return nil, apiErr(CodeUnauthorized, "the bearer token is not valid")
+	}
+	want := r.PathValue("tenant")
+	if owner != want {
+		return nil, apiErr(CodeForbidden, "the token does not give access to tenant %q", want)
+	}
+	t := s.cfg.Tenants[owner]
+	return &t, nil
+}
