@@ -1,0 +1,209 @@
+package publisher
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// Defaults of Config.
+const (
+	DefaultPartitions         = 12
+	DefaultClientID           = "switchboard"
+	DefaultLinger             = 5 * time.Millisecond
+	DefaultMaxBufferedRecords = 200_000
+)
+
+// SASL mechanisms of SASLConfig.Mechanism.
+const (
+	MechanismPlain       = "PLAIN"
+	MechanismScramSHA256 = "SCRAM-SHA-256"
+	MechanismScramSHA512 = "SCRAM-SHA-512"
+)
+
+// TLSConfig is the client side of TLS to the brokers.
+type TLSConfig struct {
+	Enabled            bool   // connect with TLS; the other fields require it
+	CAFile             string // PEM roots to verify the brokers with; default: the system roots
+	CertFile, KeyFile  string // PEM client certificate and key, both or neither
+	InsecureSkipVerify bool   // do not verify the brokers' certificates (testing only)
+	ServerName         string // name to verify; default: the host dialled
+}
+
+// SASLConfig is SASL authentication to the brokers.
+type SASLConfig struct {
+	Mechanism      string // "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"
+	User, Password string // required with a mechanism
+}
+
+// Config configures a Publisher. The zero value of every field but Brokers
+// is a usable default.
+type Config struct {
+	// Brokers are the bootstrap brokers, host:port each. Required.
+	Brokers []string
+
+	// TopicPrefix is put before voice-agentstate and voice-callthread
+	// ("prod." gives prod.voice-agentstate). Default none.
+	TopicPrefix string
+
+	// Partitions is the partition count of topics the publisher creates,
+	// default 12. Existing topics keep theirs (a warning is logged when it
+	// differs).
+	Partitions int32
+
+	// ReplicationFactor of topics the publisher creates; -1 or 0 means the
+	// broker's default.
+	ReplicationFactor int16
+
+	// CreateTopics creates missing topics at New. Without it New fails when
+	// a topic is missing.
+	CreateTopics bool
+
+	TLS  TLSConfig
+	SASL SASLConfig
+
+	// ClientID is the Kafka client id, default "switchboard".
+	ClientID string
+
+	// Logger receives the publisher's and the Kafka client's logs; nil
+	// discards them.
+	Logger *slog.Logger
+
+	// Linger is how long a partition waits for more records before a
+	// produce request is cut: 0 means the default of 5ms, a negative value
+	// no lingering.
+	Linger time.Duration
+
+	// MaxBufferedRecords bounds the records produced and not yet
+	// acknowledged; Publish blocks while the bound is reached. Default
+	// 200,000.
+	MaxBufferedRecords int
+}
+
+// Errors. Config and start-up errors wrap these with the field or cause.
+var (
+	ErrInvalidConfig = errors.New("publisher: invalid config")
+	ErrTopics        = errors.New("publisher: topics unavailable")
+	ErrConnect       = errors.New("publisher: cannot connect")
+	ErrClosed        = errors.New("publisher: closed")
+	ErrUnknownEvent  = errors.New("publisher: event has no topic")
+)
+
+// Validate reports the first invalid field of c, naming it.
+func (c *Config) Validate() error {
+	bad := func(field string, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if len(c.Brokers) == 0 {
+		return bad("Brokers", "at least one broker is required")
+	}
+	for i, b := range c.Brokers {
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" {
+			return bad(fmt.Sprintf("Brokers[%d]", i), "%q is not host:port", b)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return bad(fmt.Sprintf("Brokers[%d]", i), "%q: bad port", b)
+		}
+	}
+	for _, r := range c.TopicPrefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return bad("TopicPrefix", "%q has a character other than [a-zA-Z0-9._-]", c.TopicPrefix)
+		}
+	}
+	if len(c.TopicPrefix)+len("voice-agentstate") > 249 {
+		return bad("TopicPrefix", "too long for a Kafka topic name")
+	}
+	if c.Partitions < 0 {
+		return bad("Partitions", "%d is negative", c.Partitions)
+	}
+	if c.ReplicationFactor < -1 {
+		return bad("ReplicationFactor", "%d: use -1 for the broker default", c.ReplicationFactor)
+	}
+	t := c.TLS
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify || t.ServerName != "") {
+		return bad("TLS.Enabled", "TLS options are set but TLS is not enabled")
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		if t.CertFile == "" {
+			return bad("TLS.CertFile", "required with TLS.KeyFile")
+		}
+		return bad("TLS.KeyFile", "required with TLS.CertFile")
+	}
+	s := c.SASL
+	switch s.Mechanism {
+	case "":
+		if s.User != "" || s.Password != "" {
+			return bad("SASL.Mechanism", "a user or password is set but no mechanism")
+		}
+	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
+		if s.User == "" {
+			return bad("SASL.User", "required with mechanism %s", s.Mechanism)
+		}
+		if s.Password == "" {
+			return bad("SASL.Password", "required with mechanism %s", s.Mechanism)
+		}
+	default:
+		return bad("SASL.Mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+	}
+	if c.Linger > time.Minute {
+		return bad("Linger", "%v is more than a minute", c.Linger)
+	}
+	if c.MaxBufferedRecords < 0 {
+		return bad("MaxBufferedRecords", "%d is negative", c.MaxBufferedRecords)
+	}
+	return nil
+}
+
+// tlsConfig builds the client TLS configuration, reading the files.
+func (t TLSConfig) tlsConfig() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the operator's explicit choice
+		ServerName:         t.ServerName,
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS.CAFile: %w", ErrInvalidConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: TLS.CAFile: %s has no PEM certificate", ErrInvalidConfig, t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS.CertFile/KeyFile: %w", ErrInvalidConfig, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+func (s SASLConfig) mechanism() sasl.Mechanism {
+	switch s.Mechanism {
+	case MechanismPlain:
+		return plain.Auth{User: s.User, Pass: s.Password}.AsMechanism()
+	case MechanismScramSHA256:
+		return scram.Auth{User: s.User, Pass: s.Password}.AsSha256Mechanism()
+	case MechanismScramSHA512:
+		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism()
+	}
+	return nil
+}

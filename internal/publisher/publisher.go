@@ -1,0 +1,341 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Publisher produces events to Kafka. Its methods are safe for concurrent
+// use.
+type Publisher struct {
+	cl  *kgo.Client
+	log *slog.Logger
+
+	agentTopic, callTopic string
+	partitions            map[string]int32
+
+	closed   atomic.Bool
+	produced atomic.Int64
+	acked    atomic.Int64
+	failed   atomic.Int64
+	lastLat  atomic.Int64 // nanoseconds
+}
+
+// Stats are the publisher's counters since New.
+type Stats struct {
+	Produced       int64         // records handed to the Kafka client
+	Acked          int64         // records Kafka acknowledged
+	Failed         int64         // records that failed permanently
+	Buffered       int64         // records produced and not yet acknowledged or failed
+	LastAckLatency time.Duration // Publish to acknowledgement of the most recently completed batch
+}
+
+// New connects to the brokers, creates the two topics if they are missing
+// and cfg.CreateTopics is set, and verifies that both exist. ctx bounds
+// these start-up steps.
+func New(ctx context.Context, cfg Config) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.ReplicationFactor == 0 {
+		cfg.ReplicationFactor = -1
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	switch {
+	case cfg.Linger == 0:
+		cfg.Linger = DefaultLinger
+	case cfg.Linger < 0:
+		cfg.Linger = 0
+	}
+	if cfg.MaxBufferedRecords == 0 {
+		cfg.MaxBufferedRecords = DefaultMaxBufferedRecords
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "publisher")
+
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.WithLogger(kslog.New(log)),
+		// Delivery: idempotent (the franz-go default, never disabled
+		// here), acknowledged by all in-sync replicas, never given up:
+		// the default record retries and delivery timeout are unlimited,
+		// and a topic that briefly looks unknown (a broker restarting)
+		// is waited for rather than failed.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.UnknownTopicRetries(-1),
+		// A refused produce (NOT_LEADER...) waits for a metadata
+		// refresh; franz-go's default floor between refreshes is 5s,
+		// which would stall a partition that long after every leader
+		// change.
+		kgo.MetadataMinAge(500 * time.Millisecond),
+		// Java's default partitioning of keyed records: murmur2 of the
+		// key, positive, modulo the partition count (see Partition).
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}
+	tc, err := cfg.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if m := cfg.SASL.mechanism(); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	p := &Publisher{
+		cl:         cl,
+		log:        log,
+		agentTopic: cfg.TopicPrefix + event.AgentStateTopic,
+		callTopic:  cfg.TopicPrefix + event.CallThreadTopic,
+	}
+	if err := p.ensureTopics(ctx, cfg); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	log.Info("publishing to Kafka", "brokers", cfg.Brokers, "topics", []string{p.agentTopic, p.callTopic},
+		"partitions", p.partitions, "tls", cfg.TLS.Enabled, "sasl", cfg.SASL.Mechanism)
+	return p, nil
+}
+
+// ensureTopics creates the topics if asked to, then waits until metadata
+// shows both with their partitions (a real cluster may take a moment to
+// propagate a new topic).
+func (p *Publisher) ensureTopics(ctx context.Context, cfg Config) error {
+	adm := kadm.NewClient(p.cl)
+	topics := []string{p.agentTopic, p.callTopic}
+	if cfg.CreateTopics {
+		resps, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, topics...)
+		if err != nil {
+			return fmt.Errorf("%w: create topics: %w", ErrConnect, err)
+		}
+		for _, t := range topics {
+			r, ok := resps[t]
+			switch {
+			case !ok:
+				return fmt.Errorf("%w: create %s: no answer", ErrTopics, t)
+			case r.Err == nil:
+				p.log.Info("created topic", "topic", t, "partitions", cfg.Partitions, "replication_factor", cfg.ReplicationFactor)
+			case errors.Is(r.Err, kerr.TopicAlreadyExists):
+			default:
+				return fmt.Errorf("%w: create %s: %w %s", ErrTopics, t, r.Err, r.ErrMessage)
+			}
+		}
+	}
+	for {
+		td, err := adm.ListTopics(ctx, topics...)
+		if err != nil {
+			return fmt.Errorf("%w: metadata: %w", ErrConnect, err)
+		}
+		parts := make(map[string]int32, 2)
+		var missing error
+		for _, t := range topics {
+			d, ok := td[t]
+			switch {
+			case !ok:
+				missing = fmt.Errorf("%w: %s: not in metadata", ErrTopics, t)
+			case d.Err != nil:
+				missing = fmt.Errorf("%w: %s: %w", ErrTopics, t, d.Err)
+			case len(d.Partitions) == 0:
+				missing = fmt.Errorf("%w: %s: no partitions", ErrTopics, t)
+			default:
+				parts[t] = int32(len(d.Partitions))
+			}
+		}
+		if missing == nil {
+			p.partitions = parts
+			for t, n := range parts {
+				if n != cfg.Partitions {
+					p.log.Warn("existing topic has another partition count than configured; keys are placed by its actual count",
+						"topic", t, "partitions", n, "configured", cfg.Partitions)
+				}
+			}
+			return nil
+		}
+		if !cfg.CreateTopics && errors.Is(missing, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("%w (CreateTopics is off)", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", missing, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Topics returns the two full topic names: voice-agentstate and
+// voice-callthread with the prefix.
+func (p *Publisher) Topics() (agentState, callThread string) { return p.agentTopic, p.callTopic }
+
+// Partitions returns the partition count of a full topic name as found at
+// New, 0 for a topic the publisher does not write.
+func (p *Publisher) Partitions(topic string) int32 { return p.partitions[topic] }
+
+// batch tracks one Publish call until all its records are finished.
+type batch struct {
+	p         *Publisher
+	remaining atomic.Int64
+	err       atomic.Pointer[error] // the first error
+	start     time.Time
+	done      func(error)
+}
+
+func (b *batch) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		b.p.failed.Add(1)
+		if errors.Is(err, kgo.ErrClientClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		b.err.CompareAndSwap(nil, &err)
+	} else {
+		b.p.acked.Add(1)
+	}
+	if b.remaining.Add(-1) == 0 {
+		b.p.lastLat.Store(int64(time.Since(b.start)))
+		if b.done != nil {
+			var err error
+			if e := b.err.Load(); e != nil {
+				err = *e
+			}
+			b.done(err)
+		}
+	}
+}
+
+// Publish produces evs asynchronously, in order, and calls done exactly once:
+// with nil when Kafka has acknowledged every record of evs, or with the first
+// permanent error (then other records of evs may or may not be in Kafka).
+// Records are never given up on while the publisher is open, so the
+// permanent errors are the publisher being closed (ErrClosed), an event with
+// no topic (ErrUnknownEvent: then nothing of evs is produced), and errors
+// Kafka does not let a client retry (authorization, record too large).
+//
+// Each event becomes one record: topic prefix + e.Topic(), key e.Key(),
+// value event.AppendJSON, headers e.Headers(). The records of one key keep
+// the order of the Publish calls that produced them. Publish blocks while
+// MaxBufferedRecords records are unacknowledged.
+//
+// done runs on the Kafka client's callback goroutine: it must be quick and
+// must not call Flush or Close. evs is not retained after Publish returns.
+func (p *Publisher) Publish(evs []event.Event, done func(error)) {
+	if len(evs) == 0 {
+		if done != nil {
+			done(nil)
+		}
+		return
+	}
+	if p.closed.Load() {
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	}
+	topics := make([]string, len(evs))
+	for i := range evs {
+		switch evs[i].Topic() {
+		case event.AgentStateTopic:
+			topics[i] = p.agentTopic
+		case event.CallThreadTopic:
+			topics[i] = p.callTopic
+		default:
+			if done != nil {
+				done(fmt.Errorf("%w: event %d of %d has name %d", ErrUnknownEvent, i, len(evs), evs[i].ID))
+			}
+			return
+		}
+	}
+
+	// One allocation each for the records, the headers and the bytes of
+	// all keys, values and header values. A slice taken from buf keeps the
+	// array it was taken from when a later append moves buf.
+	now := time.Now()
+	recs := make([]kgo.Record, len(evs))
+	hdrs := make([]kgo.RecordHeader, 3*len(evs))
+	buf := make([]byte, 0, 384*len(evs))
+	for i := range evs {
+		e := &evs[i]
+		r := &recs[i]
+		r.Topic = topics[i]
+		r.Timestamp = now
+
+		s := len(buf)
+		buf = append(buf, e.Key()...)
+		r.Key = buf[s:len(buf):len(buf)]
+
+		s = len(buf)
+		buf = e.AppendJSON(buf)
+		r.Value = buf[s:len(buf):len(buf)]
+
+		h := e.Headers()
+		r.Headers = hdrs[3*i : 3*i+3 : 3*i+3]
+		for j := range h {
+			s = len(buf)
+			buf = append(buf, h[j].Value...)
+			r.Headers[j] = kgo.RecordHeader{Key: h[j].Key, Value: buf[s:len(buf):len(buf)]}
+		}
+	}
+
+	b := &batch{p: p, start: now, done: done}
+	b.remaining.Store(int64(len(evs)))
+	promise := b.promise
+	p.produced.Add(int64(len(evs)))
+	for i := range recs {
+		p.cl.Produce(context.Background(), &recs[i], promise)
+	}
+}
+
+// Flush waits until every record published so far is acknowledged or
+// failed, or ctx is done.
+func (p *Publisher) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("publisher: flush: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client without waiting: batches not yet acknowledged
+// finish with ErrClosed (call Flush first to wait for them), and later
+// Publish calls get ErrClosed. It is safe to call more than once.
+func (p *Publisher) Close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.cl.Close()
+	p.log.Info("publisher closed", "produced", p.produced.Load(), "acked", p.acked.Load(), "failed", p.failed.Load())
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{
+		Produced:       p.produced.Load(),
+		Acked:          p.acked.Load(),
+		Failed:         p.failed.Load(),
+		Buffered:       p.cl.BufferedProduceRecords(),
+		LastAckLatency: time.Duration(p.lastLat.Load()),
+	}
+}
