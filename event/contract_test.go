@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,5 +141,89 @@ json.dump({"M": contract.M, "COMMON": contract.COMMON}, sys.stdout)
 		if !reflect.DeepEqual(n.Mandatory(), fields) {
 			t.Errorf("%s: mandatory %v, contract %v", name, n.Mandatory(), fields)
 		}
+	}
+}
+
+// TestValidateAgreesWithContract mutates the golden events (dropping each
+// present field in turn, and breaking a few formats) and runs each mutant
+// through both Validate and contract.validate. Whatever the contract
+// refuses, Validate must refuse; Validate may refuse more only where it
+// checks a rule of EVENTS.md that contract.py does not (PreviousConnID of a
+// Consult call, and the field values the M column fixes).
+func TestValidateAgreesWithContract(t *testing.T) {
+	type mutant struct {
+		desc  string
+		event Event
+	}
+	var ms []mutant
+	for _, n := range Names() {
+		g := goldenEvents[n]()
+		v := reflect.ValueOf(&g).Elem()
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				continue
+			}
+			e := g
+			reflect.ValueOf(&e).Elem().Field(i).SetZero()
+			ms = append(ms, mutant{n.String() + " without " + v.Type().Field(i).Name, e})
+		}
+		for desc, change := range map[string]func(*Event){
+			"upper-case ConnID":    func(e *Event) { e.ConnID = "019AB9F26A4C0001" },
+			"CallType 98":          func(e *Event) { e.CallType = 99 },
+			"ThisDNRole 98":        func(e *Event) { e.ThisDNRole = 99 },
+			"AgentWorkMode 98":     func(e *Event) { e.AgentWorkMode = 99 },
+			"SchemaVersion 2":      func(e *Event) { e.SchemaVersion = 2 },
+			"useconds 1000000":     func(e *Event) { e.Time.USeconds = 1_000_000 },
+			"TransferConnID ABC":   func(e *Event) { e.TransferConnID = "ABC" },
+			"valid optional Cause": func(e *Event) { e.Cause = CallStateNoAnswer },
+		} {
+			e := g
+			change(&e)
+			ms = append(ms, mutant{n.String() + " with " + desc, e})
+		}
+	}
+
+	recs := make([]map[string]any, len(ms))
+	for i, m := range ms {
+		var hs []string
+		for _, h := range m.event.Headers() {
+			hs = append(hs, h.Key, h.Value)
+		}
+		recs[i] = map[string]any{"topic": m.event.Topic(), "partition": 0, "offset": i,
+			"key": m.event.Key(), "headers": hs, "payload": string(Marshal(&m.event))}
+	}
+	const script = `
+import json, sys, contract
+json.dump([contract.validate(r) for r in json.load(sys.stdin)], sys.stdout)
+`
+	var problems [][]string
+	runPython(t, script, recs, &problems)
+	if len(problems) != len(ms) {
+		t.Fatalf("%d results for %d records", len(problems), len(ms))
+	}
+	refused := 0
+	for i, m := range ms {
+		err := m.event.Validate()
+		switch {
+		case len(problems[i]) > 0 && err == nil:
+			t.Errorf("%s: contract refuses it (%v), Validate accepts it", m.desc, problems[i])
+		case len(problems[i]) == 0 && err != nil:
+			var ve *ValidationError
+			errors.As(err, &ve)
+			for _, p := range ve.Problems {
+				allowed := p.Field == "PreviousConnID" && m.event.CallType == CallTypeConsult ||
+					p.Err == ErrBadValue && (p.Field == "CallState" || p.Field == "CallType" || p.Field == "AgentWorkMode")
+				if !allowed {
+					t.Errorf("%s: Validate refuses it (%v), the contract accepts it", m.desc, err)
+				}
+			}
+		}
+		if err != nil {
+			refused++
+		}
+	}
+	t.Logf("%d mutants, %d refused", len(ms), refused)
+	if refused < len(ms)/2 {
+		t.Errorf("only %d of %d mutants refused: the mutations are not biting", refused, len(ms))
 	}
 }
