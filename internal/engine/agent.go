@@ -114,7 +114,7 @@ func (e *Engine) logout(c *Logout) error {
 		}
 	}
 	if len(c.Queues) == 0 || len(c.Queues) == len(a.queues) {
-		e.begin(len(a.queues) + 3)
+		e.begin(logoutEvents(d))
 		e.logoutAll(a, c.Queues, &c.Request)
 		return nil
 	}
@@ -135,6 +135,23 @@ func removeQueue(qs []string, n string) []string {
 		}
 	}
 	return qs
+}
+
+// logoutEvents is the number of events logoutAll produces for the agent on
+// d, and monitoringEvents the number for the monitoring involving d.
+func logoutEvents(d *dnState) int {
+	return max(1, len(d.agent.queues)) + monitoringEvents(d)
+}
+
+func monitoringEvents(d *dnState) int {
+	n := 0
+	if d.monitoredBy != nil {
+		n += 2
+	}
+	if d.monitoring != nil {
+		n += 2
+	}
+	return n
 }
 
 // logoutAll ends the agent's login: monitoring that involves its DN is

@@ -179,7 +179,11 @@ func (e *Engine) setService(c *SetService) error {
 		d.inService = true
 		return nil
 	}
-	e.begin(4)
+	n := 1 + monitoringEvents(d)
+	if d.agent != nil {
+		n = 1 + logoutEvents(d)
+	}
+	e.begin(n)
 	e.emit(event.EventDNOutOfService, d, &c.Request)
 	d.inService = false
 	// Monitoring involving d ends; with an agent on d, logoutAll does it

@@ -76,6 +76,7 @@ type Engine struct {
 	timerNo uint64 // last timer number handed out
 
 	// Per step.
+	arena   []event.Event // free event slots; see begin
 	at      int64
 	now     event.Time
 	out     []event.Event
@@ -238,10 +239,23 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	return r, nil
 }
 
+// arenaEvents is how many events one allocation holds: steps take their
+// event slices from a shared block, so a step costs no allocation of its
+// own most of the time.
+const arenaEvents = 64
+
 // begin prepares the event slice of a step that will produce about n
-// events. Call it only after every check has passed.
+// events. Call it only after every check has passed. The slice is cut from
+// an arena with its capacity capped at n, so the caller owns it: the engine
+// never writes to it again, and an append by the caller (or by emit, past n
+// events) copies.
 func (e *Engine) begin(n int) {
-	e.out = make([]event.Event, 0, n)
+	if cap(e.arena)-len(e.arena) < n {
+		e.arena = make([]event.Event, 0, max(arenaEvents, n))
+	}
+	l := len(e.arena)
+	e.out = e.arena[l : l : l+n]
+	e.arena = e.arena[:l+n]
 }
 
 // emit appends an event reported for DN d, caused by req (nil for none),

@@ -53,6 +53,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	shadow := map[string]*shadowAgent{}
 	var journal []journaled
 	var wire [][]byte
+	var kept []*event.Event // the events as handed out, checked at the end
 	at := goldenStart
 	var refused, produced int
 	for step := 0; step < steps; step++ {
@@ -82,6 +83,11 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			}
 		}
 		journal = append(journal, journaled{at, b})
+		if cap(res.Events) != len(res.Events) {
+			// begin reserves exactly what the step produces, so the
+			// caller's slice ends where the next step's begins.
+			t.Fatalf("step %d: %s: %d events in a slice of capacity %d", step, b, len(res.Events), cap(res.Events))
+		}
 		for i := range res.Events {
 			ev := &res.Events[i]
 			produced++
@@ -98,6 +104,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			seq[k] = ev.Seq
 			applyShadow(shadow, ev)
 			wire = append(wire, event.Marshal(ev))
+			kept = append(kept, ev)
 		}
 		for _, f := range res.Effects {
 			if st, ok := f.(StartTimer); ok {
@@ -109,6 +116,13 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	t.Logf("%d steps: %d refused, %d events, %d timers started", steps, refused, produced, len(g.timers))
 	if refused == 0 || produced == 0 || refused == steps {
 		t.Fatalf("degenerate run: %d refused, %d events in %d steps", refused, produced, steps)
+	}
+
+	// The caller owns the events: later steps never wrote over them.
+	for i, ev := range kept {
+		if got := event.Marshal(ev); !bytes.Equal(got, wire[i]) {
+			t.Fatalf("event %d changed after it was returned:\n got %s\nwant %s", i, got, wire[i])
+		}
 	}
 
 	// Replay the journal: same events, byte for byte, and the same state.
