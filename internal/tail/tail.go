@@ -1,0 +1,467 @@
+package tail
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/event"
+)
+
+// Errors returned by Run (Main prints them and exits 1; usage errors exit 2).
+var (
+	// ErrUnreachable: no broker of the list answered within ConnectTimeout.
+	ErrUnreachable = errors.New("tail: kafka unreachable")
+	// ErrUsage: a flag or its value is wrong.
+	ErrUsage = errors.New("tail: usage")
+)
+
+// DefaultBrokers is the embedded broker's default address.
+const DefaultBrokers = "127.0.0.1:9092"
+
+// Config is what `switchboard tail` does; Main fills it from flags and the
+// environment.
+type Config struct {
+	Brokers     []string // seed brokers; default DefaultBrokers
+	TopicPrefix string   // prepended to the topic names ("prod." gives prod.voice-agentstate)
+	// Topics are the unprefixed topics to read: event.AgentStateTopic and/or
+	// event.CallThreadTopic. Empty: both.
+	Topics []string
+	// FromBeginning reads each partition from its start; otherwise from now:
+	// the first record stamped at or after Since (or the start time), which
+	// also covers topics created after tail started.
+	FromBeginning bool
+	Since         time.Time // zero: when Run starts
+	JSON          bool      // print the raw record values, one per line
+	Color         bool      // ANSI colours in the text format
+
+	// Filters: an event is printed when it passes every non-empty filter.
+	Tenants []string     // CustomerID is one of these
+	DNs     []string     // ThisDN, OtherDN or ThirdPartyDN is one of these
+	Agents  []string     // AgentID is one of these
+	Events  []event.Name // the event is one of these
+
+	// Count stops after this many printed events (0: no limit).
+	Count int
+	// Exit stops at the end of the topics as they were when Run started.
+	Exit bool
+	// ConnectTimeout bounds the first contact with Kafka (default 10s).
+	ConnectTimeout time.Duration
+}
+
+const usageText = `usage: switchboard tail [flags]
+
+Prints the events switchboard publishes to Kafka (voice-agentstate and
+voice-callthread), one line per event: time, topic, key, Seq, event name and
+its main fields. Reads from now on unless --from-beginning; runs until
+interrupted unless --count or --exit.
+
+Flags:
+`
+
+// Main runs `switchboard tail` with the given arguments (without the
+// subcommand name) and returns the process exit status: 0 done, 1 failed,
+// 2 bad usage. --help prints the usage on stdout and returns 0.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parse(args, stdout, stderr, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "run 'switchboard tail --help' for usage")
+		return 2
+	}
+	if err := Run(ctx, cfg, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// parse reads the flags, with defaults from the environment (getenv).
+func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) (Config, error) {
+	fs := flag.NewFlagSet("switchboard tail", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	brokers := fs.String("kafka-brokers", envOr(getenv, "SWITCHBOARD_KAFKA_BROKERS", DefaultBrokers),
+		"comma-separated Kafka brokers (env SWITCHBOARD_KAFKA_BROKERS)")
+	prefix := fs.String("topic-prefix", getenv("SWITCHBOARD_TOPIC_PREFIX"),
+		"topic name prefix (env SWITCHBOARD_TOPIC_PREFIX)")
+	topic := fs.String("topic", "both", "which topic: agentstate, callthread or both")
+	fromBeginning := fs.Bool("from-beginning", false, "read from the start of the topics instead of from now")
+	jsonOut := fs.Bool("json", false, "print the raw JSON record values, one per line")
+	color := fs.String("color", "auto", "colour the text output: auto (when stdout is a terminal), always or never")
+	tenant := fs.String("tenant", "", "only events of these tenants (comma list; CustomerID)")
+	dn := fs.String("dn", "", "only events whose ThisDN, OtherDN or ThirdPartyDN is one of these (comma list)")
+	agent := fs.String("agent", "", "only events of these agents (comma list; AgentID)")
+	events := fs.String("event", "", "only these events (comma list, e.g. EventRinging,Established)")
+	count := fs.Int("count", 0, "stop after printing N events")
+	exit := fs.Bool("exit", false, "stop at the end of the topics as they were at start")
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, usageText)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	cfg := Config{
+		Brokers:       splitList(*brokers),
+		TopicPrefix:   *prefix,
+		FromBeginning: *fromBeginning,
+		JSON:          *jsonOut,
+		Tenants:       splitList(*tenant),
+		DNs:           splitList(*dn),
+		Agents:        splitList(*agent),
+		Count:         *count,
+		Exit:          *exit,
+	}
+	if len(cfg.Brokers) == 0 {
+		return Config{}, fmt.Errorf("%w: --kafka-brokers is empty", ErrUsage)
+	}
+	switch strings.TrimPrefix(*topic, "voice-") {
+	case "both", "":
+	case "agentstate":
+		cfg.Topics = []string{event.AgentStateTopic}
+	case "callthread":
+		cfg.Topics = []string{event.CallThreadTopic}
+	default:
+		return Config{}, fmt.Errorf("%w: --topic %q: want agentstate, callthread or both", ErrUsage, *topic)
+	}
+	for _, s := range splitList(*events) {
+		n, ok := parseEventName(s)
+		if !ok {
+			return Config{}, fmt.Errorf("%w: --event: unknown event %q", ErrUsage, s)
+		}
+		cfg.Events = append(cfg.Events, n)
+	}
+	if cfg.Count < 0 {
+		return Config{}, fmt.Errorf("%w: --count %d is negative", ErrUsage, cfg.Count)
+	}
+	switch *color {
+	case "auto":
+		cfg.Color = isTerminal(stdout) && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+	case "always":
+		cfg.Color = true
+	case "never":
+	default:
+		return Config{}, fmt.Errorf("%w: --color %q: want auto, always or never", ErrUsage, *color)
+	}
+	return cfg, nil
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseEventName accepts "EventRinging", "Ringing" and any letter case.
+func parseEventName(s string) (event.Name, bool) {
+	for _, n := range event.Names() {
+		full := n.String()
+		if strings.EqualFold(s, full) || strings.EqualFold(s, strings.TrimPrefix(full, "Event")) {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Run consumes and prints until ctx ends (a normal end: nil), Count events
+// were printed, or, with Exit, the end of the topics is reached. Problems
+// with single records (undecodable values) are reported on stderr and
+// skipped.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	if len(cfg.Brokers) == 0 {
+		cfg.Brokers = []string{DefaultBrokers}
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	unprefixed := cfg.Topics
+	if len(unprefixed) == 0 {
+		unprefixed = []string{event.AgentStateTopic, event.CallThreadTopic}
+	}
+	topics := make([]string, len(unprefixed))
+	short := make(map[string]string, len(unprefixed))
+	for i, t := range unprefixed {
+		topics[i] = cfg.TopicPrefix + t
+		short[topics[i]] = strings.TrimPrefix(t, "voice-")
+	}
+	since := cfg.Since
+	if since.IsZero() {
+		since = time.Now()
+	}
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("switchboard-tail"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	defer admCl.Close()
+	pctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	err = admCl.Ping(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, strings.Join(cfg.Brokers, ","), err)
+	}
+
+	// Where to start. From the beginning, each topic is read whole. From
+	// now, each existing partition starts at its first record stamped at or
+	// after since, or at its end when it has none; the end is listed first,
+	// so a record that arrives between the two listings is not skipped.
+	// A topic created later is new, so it is read from its start. With Exit,
+	// the ends listed here are where reading stops.
+	var (
+		whole     []string // topics consumed from their start
+		pinned    map[string]map[int32]kgo.Offset
+		remaining map[topicPartition]int64 // with Exit: partition -> end offset
+	)
+	if cfg.FromBeginning && !cfg.Exit {
+		whole = topics
+	} else {
+		pos, err := listPositions(ctx, kadm.NewClient(admCl), topics, cfg.FromBeginning, since)
+		if err != nil {
+			return err
+		}
+		pinned = map[string]map[int32]kgo.Offset{}
+		remaining = map[topicPartition]int64{}
+		for _, t := range pos.missing {
+			if cfg.Exit {
+				fmt.Fprintf(stderr, "tail: topic %s does not exist\n", t)
+			} else {
+				whole = append(whole, t)
+			}
+		}
+		for tp, o := range pos.start {
+			if pinned[tp.topic] == nil {
+				pinned[tp.topic] = map[int32]kgo.Offset{}
+			}
+			pinned[tp.topic][tp.partition] = kgo.NewOffset().At(o)
+			if end := pos.end[tp]; end > o {
+				remaining[tp] = end
+			}
+		}
+		if cfg.Exit {
+			if len(remaining) == 0 {
+				return nil
+			}
+		} else {
+			remaining = nil
+		}
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("switchboard-tail"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	if len(whole) > 0 {
+		opts = append(opts, kgo.ConsumeTopics(whole...))
+	}
+	if len(pinned) > 0 {
+		opts = append(opts, kgo.ConsumePartitions(pinned))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	defer cl.Close()
+
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	p := &printer{w: out, errw: stderr, color: cfg.Color, json: cfg.JSON, short: short, filter: newFilter(cfg)}
+	printed := 0
+	warned := map[string]bool{}
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
+				continue
+			}
+			msg := fmt.Sprintf("tail: %s[%d]: %v", fe.Topic, fe.Partition, fe.Err)
+			if !warned[msg] {
+				warned[msg] = true
+				fmt.Fprintln(stderr, msg)
+			}
+		}
+		done := false
+		fetches.EachRecord(func(r *kgo.Record) {
+			if done {
+				return
+			}
+			if remaining != nil {
+				tp := topicPartition{r.Topic, r.Partition}
+				end, ok := remaining[tp]
+				if !ok || r.Offset >= end {
+					return // beyond the end we were asked to stop at
+				}
+				if r.Offset >= end-1 {
+					delete(remaining, tp)
+				}
+			}
+			if p.print(r) {
+				printed++
+				if cfg.Count > 0 && printed >= cfg.Count {
+					done = true
+				}
+			}
+			if remaining != nil && len(remaining) == 0 {
+				done = true
+			}
+		})
+		if err := out.Flush(); err != nil {
+			return fmt.Errorf("tail: writing output: %w", err)
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type positions struct {
+	start, end map[topicPartition]int64
+	missing    []string // topics that do not exist
+}
+
+// listPositions lists, for every partition of topics, the end offset and
+// the offset to start at: the log start offset (fromBeginning) or the first
+// offset stamped at or after since, or the end when there is none. The ends
+// are listed first, so the two listings leave no gap between them.
+func listPositions(ctx context.Context, adm *kadm.Client, topics []string, fromBeginning bool, since time.Time) (positions, error) {
+	pos := positions{start: map[topicPartition]int64{}, end: map[topicPartition]int64{}}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return pos, fmt.Errorf("tail: listing end offsets: %w", err)
+	}
+	var starts kadm.ListedOffsets
+	if fromBeginning {
+		starts, err = adm.ListStartOffsets(ctx, topics...)
+	} else {
+		starts, err = adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), topics...)
+	}
+	if err != nil {
+		return pos, fmt.Errorf("tail: listing start offsets: %w", err)
+	}
+	var firstErr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				pos.missing = append(pos.missing, o.Topic)
+			} else if firstErr == nil {
+				firstErr = fmt.Errorf("tail: end offset of %s[%d]: %w", o.Topic, o.Partition, o.Err)
+			}
+			return
+		}
+		tp := topicPartition{o.Topic, o.Partition}
+		pos.end[tp] = o.Offset
+		pos.start[tp] = o.Offset
+		s, ok := starts.Lookup(o.Topic, o.Partition)
+		switch {
+		case !ok || s.Err != nil:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("tail: start offset of %s[%d] not listed: %v", o.Topic, o.Partition, s.Err)
+			}
+		case s.Offset >= 0 && s.Offset < o.Offset:
+			pos.start[tp] = s.Offset
+		}
+	})
+	slices.Sort(pos.missing)
+	return pos, firstErr
+}
+
+// filter is the conjunction of the Config's filters.
+type filter struct {
+	tenants, dns, agents map[string]bool
+	events               map[event.Name]bool
+}
+
+func newFilter(cfg Config) *filter {
+	set := func(xs []string) map[string]bool {
+		if len(xs) == 0 {
+			return nil
+		}
+		m := make(map[string]bool, len(xs))
+		for _, x := range xs {
+			m[x] = true
+		}
+		return m
+	}
+	f := &filter{tenants: set(cfg.Tenants), dns: set(cfg.DNs), agents: set(cfg.Agents)}
+	if len(cfg.Events) > 0 {
+		f.events = make(map[event.Name]bool, len(cfg.Events))
+		for _, n := range cfg.Events {
+			f.events[n] = true
+		}
+	}
+	return f
+}
+
+func (f *filter) active() bool {
+	return f.tenants != nil || f.dns != nil || f.agents != nil || f.events != nil
+}
+
+func (f *filter) match(ev *event.Event) bool {
+	if f.tenants != nil && !f.tenants[ev.CustomerID] {
+		return false
+	}
+	if f.agents != nil && !f.agents[ev.AgentID] {
+		return false
+	}
+	if f.events != nil && !f.events[ev.ID] {
+		return false
+	}
+	if f.dns != nil && !(f.dns[ev.ThisDN] && ev.ThisDN != "" ||
+		f.dns[ev.OtherDN] && ev.OtherDN != "" ||
+		f.dns[ev.ThirdPartyDN] && ev.ThirdPartyDN != "") {
+		return false
+	}
+	return true
+}
