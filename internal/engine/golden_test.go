@@ -391,3 +391,49 @@ func (a args) command(name string) (Command, error) {
 	}
 	return nil, fmt.Errorf("unknown command %q", name)
 }
+
+// callEvents are the voice-agentstate events that need a call (mute and
+// listen); until calls exist (part 2) their requests are refused, and the
+// goldens show the refusals.
+var callEvents = map[event.Name]bool{
+	event.EventMuteOn: true, event.EventMuteOff: true,
+	event.EventListenDisconnected: true, event.EventListenReconnected: true,
+}
+
+// TestGoldenCoverage checks that the golden files produce every
+// voice-agentstate event but the four that need a call, and refuse with
+// every code.
+func TestGoldenCoverage(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	seen := map[string]bool{}
+	for _, path := range files {
+		blocks, _ := parseGolden(t, path)
+		for _, b := range blocks {
+			for _, l := range b.want {
+				seen[strings.Fields(l)[0]] = true
+				if strings.HasPrefix(l, "error ") {
+					seen[strings.Fields(l)[1]] = true
+				}
+			}
+			if name, _ := splitCommand(b.cmd); name == "mute" || name == "listen" {
+				seen["cmd:"+name] = true
+			}
+		}
+	}
+	for _, n := range event.Names() {
+		if n.Topic() != event.AgentStateTopic {
+			continue
+		}
+		if callEvents[n] {
+			continue
+		}
+		if !seen[n.String()] {
+			t.Errorf("no golden produces %s", n)
+		}
+	}
+	for _, want := range []string{"invalid:", "not_found:", "conflict:", "effect", "cmd:mute", "cmd:listen"} {
+		if !seen[want] {
+			t.Errorf("no golden shows %s", want)
+		}
+	}
+}
