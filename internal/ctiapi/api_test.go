@@ -26,13 +26,16 @@ const (
 
 // captureSink records every event and acknowledges at once.
 type captureSink struct {
-	mu  sync.Mutex
-	evs []event.Event
+	mu      sync.Mutex
+	evs     []event.Event
+	discard bool // keep nothing (benchmarks)
 }
 
 func (s *captureSink) Publish(evs []event.Event, done func(error)) {
 	s.mu.Lock()
-	s.evs = append(s.evs, evs...)
+	if !s.discard {
+		s.evs = append(s.evs, evs...)
+	}
 	s.mu.Unlock()
 	done(nil)
 }
@@ -54,12 +57,15 @@ type fixture struct {
 
 // newFixture serves two tenants: the demo tenant (token demoToken) and a
 // copy of it named "other" (token otherToken).
-func newFixture(t *testing.T, mod func(*Config)) *fixture {
+func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
 	demo := config.Demo(demoToken, "sip-pw").Tenants[0]
 	other := config.Demo(otherToken, "sip-pw").Tenants[0]
 	other.ID = "other"
 	sink := &captureSink{}
+	if _, ok := t.(*testing.B); ok {
+		sink.discard = true
+	}
 	cfg := Config{Tenants: map[string]Tenant{}}
 	for _, ct := range []config.Tenant{demo, other} {
 		eng, err := engine.New(&ct, engine.Options{Server: "test-1"})

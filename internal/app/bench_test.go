@@ -1,0 +1,142 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchClient is an HTTP client with enough kept-alive connections for the
+// load generators.
+func benchClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 1024
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// dndRequest is the load: do-not-disturb on or off on one of the demo's 20
+// extensions. It is always accepted and causes exactly one event.
+func dndRequest(b *testing.B, base string, i int) *http.Request {
+	on := "true"
+	if i%2 == 1 {
+		on = "false"
+	}
+	req, err := http.NewRequest("POST", fmt.Sprintf("%s/v1/tenants/demo/dns/%d/dnd", base, 1001+i%20),
+		strings.NewReader(`{"on":`+on+`,"referenceId":`+fmt.Sprint(i+1)+`}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	return req
+}
+
+func send(cl *http.Client, req *http.Request) error {
+	res, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", res.StatusCode)
+	}
+	return nil
+}
+
+// BenchmarkAPIThroughput: closed-loop clients drive API requests end to
+// end (HTTP, engine, Kafka acknowledgement by the embedded broker) as fast
+// as they are answered.
+func BenchmarkAPIThroughput(b *testing.B) {
+	for _, clients := range []int{16, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			r := startMain(b, nil, "")
+			base := "http://" + r.addrs.HTTP
+			cl := benchClient()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			b.ResetTimer()
+			for range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						if err := send(cl, dndRequest(b, base, int(i))); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkAPILatencyAt5k: an open-loop generator sends requests at a fixed
+// 5,000 per second (each b.N iteration is one request, so the run lasts
+// b.N/5000 s; use -benchtime=15000x for 3 s) regardless of how fast they
+// are answered, and reports latency percentiles measured from each
+// request's scheduled send time (so queueing delay is not hidden).
+func BenchmarkAPILatencyAt5k(b *testing.B) {
+	const rate = 5000
+	r := startMain(b, nil, "")
+	base := "http://" + r.addrs.HTTP
+	cl := benchClient()
+	// Warm up the connections and the engine.
+	for i := range 200 {
+		if err := send(cl, dndRequest(b, base, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	interval := time.Second / rate
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		at := start.Add(time.Duration(i) * interval)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := send(cl, dndRequest(b, base, i)); err != nil {
+				errs.Add(1)
+			}
+			lat[i] = time.Since(at)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := errs.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}

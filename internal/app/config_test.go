@@ -1,0 +1,98 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseFlagsDefaults(t *testing.T) {
+	got, err := ParseFlags(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if got.Data != "./switchboard-data" || got.HTTP != "127.0.0.1:8080" || got.SIP != "127.0.0.1:5060" ||
+		got.KafkaListen != "127.0.0.1:9092" || got.Partitions != 12 || len(got.KafkaBrokers) != 0 {
+		t.Fatalf("defaults differ from the documented ones: %+v", got)
+	}
+}
+
+func TestParseFlagsEnvAndOverride(t *testing.T) {
+	e := env(map[string]string{
+		"SWITCHBOARD_DATA":             "/tmp/x",
+		"SWITCHBOARD_KAFKA_BROKERS":    "k1:9092, k2:9092",
+		"SWITCHBOARD_PARTITIONS":       "6",
+		"SWITCHBOARD_TOPIC_PREFIX":     "prod.",
+		"SWITCHBOARD_SERVER_ID":        "node-7",
+		"SWITCHBOARD_LOG_FORMAT":       "json",
+		"SWITCHBOARD_HTTP":             "127.0.0.1:1",
+		"SWITCHBOARD_SHUTDOWN_TIMEOUT": "3s",
+	})
+	got, err := ParseFlags([]string{"--http", "127.0.0.1:0", "--partitions=3", "--config", "c.yaml"}, e, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.Data = "/tmp/x"
+	want.KafkaBrokers = []string{"k1:9092", "k2:9092"}
+	want.Partitions = 3 // flag over env
+	want.TopicPrefix = "prod."
+	want.ServerID = "node-7"
+	want.LogFormat = "json"
+	want.HTTP = "127.0.0.1:0" // flag over env
+	want.ConfigFile = "c.yaml"
+	want.ShutdownTimeout = 3 * time.Second
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad partitions", []string{"--partitions", "0"}, nil, "--partitions"},
+		{"partitions not a number", []string{"--partitions", "x"}, nil, "partitions"},
+		{"bad env partitions", nil, map[string]string{"SWITCHBOARD_PARTITIONS": "many"}, "SWITCHBOARD_PARTITIONS"},
+		{"bad http", []string{"--http", "localhost"}, nil, "--http"},
+		{"bad broker", []string{"--kafka-brokers", "k1"}, nil, "--kafka-brokers"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"bad log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"unknown flag", []string{"--nope"}, nil, "nope"},
+		{"extra argument", []string{"extra"}, nil, "extra"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseFlags(c.args, env(c.env), &bytes.Buffer{})
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want ErrConfig naming %s", err, c.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := ParseFlags([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, f := range []string{"-data", "-http", "-sip", "-kafka-brokers", "-kafka-listen", "-topic-prefix",
+		"-partitions", "-config", "-server-id", "-log-level", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "not used yet"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("help lacks %q:\n%s", f, out.String())
+		}
+	}
+}

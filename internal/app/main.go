@@ -1,0 +1,259 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/broker"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// Environment variables of the demo tenant.
+const (
+	EnvDemoToken       = "SWITCHBOARD_DEMO_TOKEN"
+	EnvDemoSIPPassword = "SWITCHBOARD_DEMO_SIP_PASSWORD"
+)
+
+// Main is the switchboard server program. Run it with Run; tests run it
+// in-process with every address on port 0 and learn the bound addresses
+// from OnReady.
+type Main struct {
+	Config Config
+	// Stdout receives the start-up banner (the demo token and a curl
+	// example). Default os.Stdout.
+	Stdout io.Writer
+	// Stderr receives the logs when Logger is nil. Default os.Stderr.
+	Stderr io.Writer
+	// Logger overrides the logger built from Config.LogLevel/LogFormat.
+	Logger *slog.Logger
+	// Getenv reads the demo tenant's environment variables. Default
+	// os.Getenv.
+	Getenv func(string) string
+	// OnReady, if set, is called once everything is up and serving.
+	OnReady func(Addrs)
+}
+
+// Addrs are the addresses the running server is bound to.
+type Addrs struct {
+	HTTP     string   // the CTI API, host:port
+	Kafka    []string // the brokers in use
+	Embedded bool     // Kafka is the embedded broker
+	// Tokens are the API tokens by tenant id (the demo tenant's token is
+	// generated when not given).
+	Tokens map[string][]string
+}
+
+// Run starts everything, serves until ctx is done, then shuts down
+// gracefully: it stops accepting requests, lets the running ones finish,
+// waits for Kafka to acknowledge what was published (up to
+// Config.ShutdownTimeout), and closes the publisher and the broker.
+func (m Main) Run(ctx context.Context) (err error) {
+	c := m.Config
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	stdout, stderr := m.Stdout, m.Stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	getenv := m.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	log := m.Logger
+	if log == nil {
+		level, _ := parseLevel(c.LogLevel)
+		opts := &slog.HandlerOptions{Level: level}
+		if c.LogFormat == "json" {
+			log = slog.New(slog.NewJSONHandler(stderr, opts))
+		} else {
+			log = slog.New(slog.NewTextHandler(stderr, opts))
+		}
+	}
+
+	// Tenants.
+	var file *config.File
+	demo := c.ConfigFile == ""
+	if demo {
+		token := getenv(EnvDemoToken)
+		if token == "" {
+			token = randomToken()
+		}
+		sipPassword := getenv(EnvDemoSIPPassword)
+		if sipPassword == "" {
+			sipPassword = randomToken()
+		}
+		file = config.Demo(token, sipPassword)
+		if err := file.Validate(); err != nil {
+			return fmt.Errorf("app: demo tenant: %w", err)
+		}
+	} else {
+		if file, err = config.Load(c.ConfigFile); err != nil {
+			return err
+		}
+	}
+	server := c.ServerID
+	if server == "" {
+		server = file.Server
+	}
+	if server == "" {
+		server = DefaultServerID
+	}
+
+	if err := os.MkdirAll(c.Data, 0o755); err != nil {
+		return fmt.Errorf("app: data directory: %w", err)
+	}
+
+	// Kafka: the cluster given, or the embedded broker.
+	brokers := c.KafkaBrokers
+	var emb *broker.Broker
+	if len(brokers) == 0 {
+		emb, err = broker.Start(ctx, broker.Config{
+			Dir:        filepath.Join(c.Data, "kafka"),
+			Listen:     c.KafkaListen,
+			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
+			Partitions: int32(c.Partitions),
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = []string{emb.Addr()}
+		log.Info("Kafka: using the EMBEDDED broker (franz-go kfake); give --kafka-brokers to use a cluster",
+			"addr", emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
+	} else {
+		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	pub, err := publisher.New(startCtx, publisher.Config{
+		Brokers:      brokers,
+		TopicPrefix:  c.TopicPrefix,
+		Partitions:   int32(c.Partitions),
+		CreateTopics: true,
+		// No lingering: a reply waits for Kafka's acknowledgement, so a
+		// linger would add itself to every request's latency; the runtime
+		// already batches the steps that arrive while a batch is in flight.
+		Linger: -1,
+		Logger: log,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	// One engine and runtime per tenant.
+	tenants := map[string]ctiapi.Tenant{}
+	tokens := map[string][]string{}
+	var rts []*runtime.Tenant
+	defer func() {
+		// Reached on start-up errors; a normal shutdown closed them already.
+		for _, rt := range rts {
+			rt.Close(context.Background())
+		}
+	}()
+	for i := range file.Tenants {
+		t := &file.Tenants[i]
+		eng, err := engine.New(t, engine.Options{Server: server})
+		if err != nil {
+			return fmt.Errorf("app: tenant %q: %w", t.ID, err)
+		}
+		rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: pub, Logger: log.With("tenant", t.ID)})
+		if err != nil {
+			return err
+		}
+		rts = append(rts, rt)
+		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
+		tokens[t.ID] = t.Tokens
+	}
+	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return fmt.Errorf("app: CTI API: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	ids := make([]string, 0, len(tenants))
+	for id := range tenants {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	log.Info("switchboard serving", "http", addr, "kafka", brokers, "embedded_kafka", emb != nil,
+		"tenants", ids, "server_id", server, "sip", c.SIP+" (not used yet)")
+	if demo {
+		tok := file.Tenants[0].Tokens[0]
+		fmt.Fprintf(stdout, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)
+		fmt.Fprintf(stdout, "  try: curl -H 'Authorization: Bearer %s' -d '{\"agentId\":\"agent1\",\"queues\":[\"7000\"]}' http://%s/v1/tenants/%s/dns/1001/login\n",
+			tok, addr, config.DemoTenant)
+		fmt.Fprintf(stdout, "  then: switchboard tail --kafka-brokers %s\n", brokers[0])
+	}
+	if m.OnReady != nil {
+		m.OnReady(Addrs{HTTP: addr, Kafka: brokers, Embedded: emb != nil, Tokens: tokens})
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		log.Error("CTI API server stopped", "err", serveErr)
+	}
+
+	// Graceful shutdown.
+	log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("CTI API shutdown", "err", err)
+	}
+	for _, rt := range rts {
+		if err := rt.Close(sctx); err != nil {
+			log.Error("tenant shutdown: events not acknowledged in time", "tenant", rt.ID(), "err", err)
+		}
+	}
+	rts = nil
+	if err := pub.Flush(sctx); err != nil {
+		log.Error("Kafka flush", "err", err)
+	}
+	st := pub.Stats()
+	log.Info("stopped", "events_produced", st.Produced, "events_acked", st.Acked, "events_failed", st.Failed)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func randomToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
