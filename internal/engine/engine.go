@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"strconv"
+
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 )
@@ -191,6 +193,9 @@ func (e *Engine) TenantID() string { return e.tenant }
 // caller; it should not go backwards). On error nothing changed and no
 // events were produced; the error is an *Error.
 func (e *Engine) Step(at int64, cmd Command) (Result, error) {
+	if at <= 0 {
+		return Result{}, invalid("step time " + strconv.FormatInt(at, 10) + " is not a positive unix time in microseconds")
+	}
 	e.at = at
 	e.now = event.TimeFromUnixMicro(at)
 	e.out, e.effects = nil, nil

@@ -45,17 +45,23 @@ func TestErrorCodes(t *testing.T) {
 	e := newDemoEngine(t)
 	tests := []struct {
 		name string
+		at   int64
 		cmd  Command
 		want error
 	}{
-		{"nil", nil, ErrInvalid},
-		{"pointer", &Ready{DN: "1001"}, ErrInvalid},
-		{"unknown DN", Ready{DN: "9"}, ErrNotFound},
-		{"no agent", Ready{DN: "1001"}, ErrConflict},
+		{"no time", -1, SetDND{DN: "1001"}, ErrInvalid},
+		{"nil", 0, nil, ErrInvalid},
+		{"pointer", 0, &Ready{DN: "1001"}, ErrInvalid},
+		{"unknown DN", 0, Ready{DN: "9"}, ErrNotFound},
+		{"no agent", 0, Ready{DN: "1001"}, ErrConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.Step(goldenStart, tt.cmd)
+			at := goldenStart
+			if tt.at != 0 {
+				at = tt.at
+			}
+			_, err := e.Step(at, tt.cmd)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want code of %v", err, tt.want)
 			}
