@@ -387,6 +387,31 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestTooLargeChunked: a body over the limit without a Content-Length is
+// cut by the reader and refused with 413.
+func TestTooLargeChunked(t *testing.T) {
+	f := newFixture(t, nil)
+	body := io.MultiReader(strings.NewReader(`{"agentId":"agent2","reasons":{"x":"`),
+		strings.NewReader(strings.Repeat("a", MaxBody)), strings.NewReader(`"}}`))
+	req, _ := http.NewRequest("POST", f.http.URL+"/v1/tenants/demo/dns/1002/login", body)
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	if req.ContentLength != 0 {
+		t.Fatal("the request has a length; the test needs a chunked body")
+	}
+	res, err := f.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if r := (response{res.StatusCode, b, res.Header}); r.status != 413 || r.errCode() != CodeTooLarge {
+		t.Fatalf("got %d %s, want 413 too_large", r.status, b)
+	}
+	if evs := f.sink.take(); len(evs) != 0 {
+		t.Fatalf("%d events", len(evs))
+	}
+}
+
 func TestUnavailableAfterClose(t *testing.T) {
 	f := newFixture(t, nil)
 	f.srv.cfg.Tenants["demo"].Runtime.Close(context.Background())

@@ -146,9 +146,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = fmt.Sprintf("%s-%d", s.idBase, s.nextID.Add(1))
 	}
 	w.Header().Set("X-Request-Id", id)
-	log := s.log.With("request_id", id)
 	rec := &recorder{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(r.Context(), logKey{}, log))
+	r = r.WithContext(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}))
 	s.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
 	switch {
@@ -157,10 +156,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.status >= 400:
 		level = slog.LevelInfo
 	}
-	if log.Enabled(r.Context(), level) {
-		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
+	if s.log.Enabled(r.Context(), level) {
+		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start), "error", rec.code)
 	}
+}
+
+// reqLog is the server's logger and a request's id; the logger with the
+// request_id attribute is made only when a handler logs (rarely), not for
+// every request.
+type reqLog struct {
+	log *slog.Logger
+	id  string
 }
 
 func validRequestID(id string) bool {
@@ -179,8 +186,8 @@ type logKey struct{}
 
 // logger returns the request's logger (with its request_id).
 func logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
-		return l
+	if l, ok := ctx.Value(logKey{}).(reqLog); ok {
+		return l.log.With("request_id", l.id)
 	}
 	return slog.New(slog.DiscardHandler)
 }
