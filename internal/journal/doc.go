@@ -73,6 +73,8 @@
 //     Open fails with a *CorruptError and changes nothing, never cutting
 //     silently. An operator must move the damaged files away (and accept the
 //     loss) to start.
+//   - Fewer records than the newest snapshot's LSN (snapshots are written only
+//     at durable LSNs) is data loss too: a *CorruptError, nothing changed.
 //
 // # Snapshots
 //

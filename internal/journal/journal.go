@@ -120,7 +120,11 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := recoverSegments(dir, segs, opts)
+	var snapLSN uint64
+	if len(snaps) > 0 {
+		snapLSN = snaps[len(snaps)-1]
+	}
+	rec, err := recoverSegments(dir, segs, opts, snapLSN)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,10 @@ type Reader struct {
 	first  uint64 // first LSN of the open segment
 	fr     *frameReader
 	closed bool
+	slab   []byte // payloads are carved from it: one allocation per many records
 }
+
+const slabSize = 64 << 10
 
 // NewReader returns a Reader whose first record is the one with LSN from; 0
 // means the first record kept. from may be LastLSN()+1 to read only records
@@ -88,8 +91,24 @@ func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 		if h.lsn < r.from {
 			continue
 		}
-		return Record{LSN: h.lsn, Type: h.typ, Payload: append([]byte(nil), payload...)}, true, nil
+		return Record{LSN: h.lsn, Type: h.typ, Payload: r.copyPayload(payload)}, true, nil
 	}
+}
+
+// copyPayload returns a copy of p that the caller owns. Small payloads share
+// a backing array (each with its capacity capped, so an append by the caller
+// reallocates instead of overwriting a neighbour).
+func (r *Reader) copyPayload(p []byte) []byte {
+	if len(p) > slabSize/8 {
+		return append([]byte(nil), p...)
+	}
+	if len(r.slab) < len(p) {
+		r.slab = make([]byte, slabSize)
+	}
+	n := copy(r.slab, p)
+	c := r.slab[:n:n]
+	r.slab = r.slab[n:]
+	return c
 }
 
 // Next returns the next durable record, waiting for it until ctx is done.

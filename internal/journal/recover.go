@@ -153,7 +153,11 @@ func intactAfter(path string, cut int64, want uint64, maxRecord int) (count int,
 // recoverSegments verifies the segments of dir (see the package doc for the
 // policy), cuts a torn tail from the final one, and fills in their sizes.
 // It changes nothing unless every segment but the final one is intact.
-func recoverSegments(dir string, segs []*segment, o Options) (Recovery, error) {
+//
+// snapLSN is the newest snapshot's LSN (0 if none): a snapshot is only ever
+// written at a durable LSN, so recovering fewer records than that means
+// durable records were lost, which is reported, never cut.
+func recoverSegments(dir string, segs []*segment, o Options, snapLSN uint64) (Recovery, error) {
 	rec := Recovery{Segments: len(segs)}
 	if len(segs) == 0 {
 		return rec, nil
@@ -177,6 +181,14 @@ func recoverSegments(dir string, segs []*segment, o Options) (Recovery, error) {
 				Reason: res.bad.reason + " (not the final segment: fsynced records are damaged)"}
 		}
 		s.size = res.size
+		if final && res.next-1 < snapLSN {
+			reason := "the segments end"
+			if res.bad != nil {
+				reason = res.bad.reason
+			}
+			return rec, &CorruptError{Segment: name, Offset: res.validEnd, LSN: res.next,
+				Reason: fmt.Sprintf("%s before lsn %d of the newest snapshot: durable records are lost", reason, snapLSN)}
+		}
 		if res.bad != nil {
 			count, furthest, err := intactAfter(path, res.validEnd, res.next, o.MaxRecordSize)
 			if err != nil {
