@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -83,6 +84,10 @@ type Config struct {
 	// produce request is cut: 0 means the default of 5ms, a negative value
 	// no lingering.
 	Linger time.Duration
+
+	// Compression of record batches: "none" (the default), "snappy",
+	// "lz4" or "zstd". Every consumer must be able to decode it.
+	Compression string
 
 	// MaxBufferedRecords bounds the records produced and not yet
 	// acknowledged; Publish blocks while the bound is reached. Default
@@ -159,6 +164,11 @@ func (c *Config) Validate() error {
 	if c.Linger > time.Minute {
 		return bad("Linger", "%v is more than a minute", c.Linger)
 	}
+	switch c.Compression {
+	case "", "none", "snappy", "lz4", "zstd":
+	default:
+		return bad("Compression", "%q is not none, snappy, lz4 or zstd", c.Compression)
+	}
 	if c.MaxBufferedRecords < 0 {
 		return bad("MaxBufferedRecords", "%d is negative", c.MaxBufferedRecords)
 	}
@@ -206,4 +216,16 @@ func (s SASLConfig) mechanism() sasl.Mechanism {
 		return scram.Auth{User: s.User, Pass: s.Password}.AsSha512Mechanism()
 	}
 	return nil
+}
+
+func (c *Config) codec() kgo.CompressionCodec {
+	switch c.Compression {
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }

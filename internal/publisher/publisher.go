@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchCompression(cfg.codec()),
 	}
 	tc, err := cfg.TLS.tlsConfig()
 	if err != nil {
@@ -196,6 +196,14 @@ func (p *Publisher) Topics() (agentState, callThread string) { return p.agentTop
 // New, 0 for a topic the publisher does not write.
 func (p *Publisher) Partitions(topic string) int32 { return p.partitions[topic] }
 
+// Chunks of record bytes: a new chunk of up to chunkSize when fewer than
+// chunkLow bytes are left (a typical event takes about 600 bytes with its key
+// and headers).
+const (
+	chunkSize = 64 << 10
+	chunkLow  = 1 << 10
+)
+
 // batch tracks one Publish call until all its records are finished.
 type batch struct {
 	p         *Publisher
@@ -270,14 +278,18 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 		}
 	}
 
-	// One allocation each for the records, the headers and the bytes of
-	// all keys, values and header values. A slice taken from buf keeps the
-	// array it was taken from when a later append moves buf.
+	// One allocation each for the records and the headers; the bytes of
+	// keys, values and header values go into chunks of chunkSize, a new
+	// chunk when the current one runs low, so no event's bytes are copied
+	// again as the batch grows. A record's slices keep their chunk alive.
 	now := time.Now()
 	recs := make([]kgo.Record, len(evs))
 	hdrs := make([]kgo.RecordHeader, 3*len(evs))
-	buf := make([]byte, 0, 384*len(evs))
+	var buf []byte
 	for i := range evs {
+		if cap(buf)-len(buf) < chunkLow {
+			buf = make([]byte, 0, min(chunkSize, chunkLow*(len(evs)-i)))
+		}
 		e := &evs[i]
 		r := &recs[i]
 		r.Topic = topics[i]
