@@ -203,6 +203,12 @@ func TestPublishOrderPlacementHeaders(t *testing.T) {
 // goroutines in random-sized batches mixing keys, waits for every done, and
 // returns the events by key in publish order.
 func publishMany(t testing.TB, p *publisher.Publisher, tenant string, goroutines, keys, perKey, maxBatch int) map[string][]event.Event {
+	return publishPaced(t, p, tenant, goroutines, keys, perKey, maxBatch, 0)
+}
+
+// publishPaced is publishMany with each goroutine pausing pace after each
+// batch.
+func publishPaced(t testing.TB, p *publisher.Publisher, tenant string, goroutines, keys, perKey, maxBatch int, pace time.Duration) map[string][]event.Event {
 	t.Helper()
 	var (
 		wg      sync.WaitGroup
@@ -238,7 +244,10 @@ func publishMany(t testing.TB, p *publisher.Publisher, tenant string, goroutines
 					dones.Add(1)
 					pending.Done()
 				})
-				batch = nil // Publish does not retain it, but we keep copies below
+				batch = nil
+				if pace > 0 {
+					time.Sleep(pace)
+				}
 			}
 			size := 1 + (g*7)%maxBatch
 			for round := 0; round < perKey; round++ {
