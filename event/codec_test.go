@@ -576,3 +576,32 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("Unmarshal: %v allocations, want 3", n)
 	}
 }
+
+// TestKVUnmarshalJSON: a KV read by encoding/json (as an API body's
+// "userData" would be) follows the rules of Unmarshal.
+func TestKVUnmarshalJSON(t *testing.T) {
+	var kv KV
+	in := `{"Segment":"Gold","Priority":5,"VIP":true,"Gone":null,"Nested":{"a":"b"},"Big":9007199254740993}`
+	if err := json.Unmarshal([]byte(in), &kv); err != nil {
+		t.Fatal(err)
+	}
+	want := KV{S("Segment", "Gold"), I("Priority", 5), S("VIP", "true"), L("Nested", KV{S("a", "b")}),
+		I("Big", 9007199254740993)}
+	if !reflect.DeepEqual(kv, want) {
+		t.Fatalf("got %+v\nwant %+v", kv, want)
+	}
+	for _, bad := range []string{`{"a":[1]}`, `{"a":0.5}`, `[]`, `"x"`, `{"a":1}x`} {
+		var kv KV
+		err := kv.UnmarshalJSON([]byte(bad))
+		if !errors.Is(err, ErrBadValue) && !errors.Is(err, ErrSyntax) {
+			t.Errorf("UnmarshalJSON(%s) = %v, want an error", bad, err)
+		}
+	}
+	var tm Time
+	if err := json.Unmarshal([]byte(`{"seconds":1,"useconds":2000000}`), &tm); !errors.Is(err, ErrBadValue) {
+		t.Errorf("Time with useconds 2000000: %v", err)
+	}
+	if b, _ := json.Marshal(Time{}); string(b) != `{"seconds":0,"useconds":0}` {
+		t.Errorf("json.Marshal(Time{}) = %s", b)
+	}
+}
