@@ -33,11 +33,14 @@ const maxDepth = 100
 // values as T-Library integers, fields in any order, unknown fields (ignored,
 // their values only checked to be well-formed JSON), null as "absent", an
 // unknown event name (ID stays zero: consumers must ignore events they do not
-// know, and can test ID == 0), and in key-value lists true and false as the
-// strings "true" and "false". Field names are case-sensitive. A duplicate
-// field takes its last value. Decoded strings are valid UTF-8: each byte of
-// invalid UTF-8 and each unpaired surrogate escape becomes U+FFFD, as
-// encoding/json does.
+// know, and can test ID == 0), integral numbers in any notation (30.0, 3e1),
+// and in key-value lists true and false as the strings "true" and "false"
+// and null members as absent. It refuses (ErrBadValue) arrays and
+// fractional numbers in key-value lists, unknown enumeration names and
+// integers, and values of the wrong JSON type. Field names are
+// case-sensitive. A duplicate field takes its last value. Decoded strings
+// are valid UTF-8: each byte of invalid UTF-8 and each unpaired surrogate
+// escape becomes U+FFFD, as encoding/json does.
 //
 // Decoded strings share one copy of data; data itself is not retained.
 func Unmarshal(data []byte, e *Event) error {
