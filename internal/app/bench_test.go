@@ -1,15 +1,26 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/broker"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
 // benchClient is an HTTP client with enough kept-alive connections for the
@@ -54,38 +65,53 @@ func send(cl *http.Client, req *http.Request) error {
 // end (HTTP, engine, Kafka acknowledgement by the embedded broker) as fast
 // as they are answered.
 func BenchmarkAPIThroughput(b *testing.B) {
-	for _, clients := range []int{16, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			r := startMain(b, nil, "")
-			base := "http://" + r.addrs.HTTP
-			cl := benchClient()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			var failed atomic.Value
-			b.ResetTimer()
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
+	type target struct {
+		name    string
+		brokers []string
+	}
+	targets := []target{{kafkatest.NameEmbedded, nil}}
+	if os.Getenv(kafkatest.EnvKafka) != "" {
+		real := kafkatest.RealKafka(b)
+		targets = append(targets, target{kafkatest.NameReal, real.Brokers})
+	}
+	for _, tg := range targets {
+		for _, clients := range []int{16, 64} {
+			b.Run(fmt.Sprintf("kafka=%s/clients=%d", tg.name, clients), func(b *testing.B) {
+				prefix := ""
+				if tg.brokers != nil {
+					prefix = kafkatest.UniqueTopicPrefix(b)
+				}
+				r := startMain(b, tg.brokers, prefix)
+				base := "http://" + r.addrs.HTTP
+				cl := benchClient()
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				var failed atomic.Value
+				b.ResetTimer()
+				for range clients {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							i := next.Add(1) - 1
+							if i >= int64(b.N) {
+								return
+							}
+							if err := send(cl, dndRequest(b, base, int(i))); err != nil {
+								failed.Store(err)
+								return
+							}
 						}
-						if err := send(cl, dndRequest(b, base, int(i))); err != nil {
-							failed.Store(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			if err, _ := failed.Load().(error); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-		})
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				if err, _ := failed.Load().(error); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			})
+		}
 	}
 }
 
@@ -154,4 +180,62 @@ func BenchmarkAPILatencyAt5k(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}
+
+// BenchmarkCommandsToKafka: commands per second through one tenant's
+// runtime to the embedded broker, each answered after Kafka acknowledged
+// its event, without HTTP: the capacity behind the API.
+func BenchmarkCommandsToKafka(b *testing.B) {
+	for _, callers := range []int{16, 256} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			ctx := context.Background()
+			br, err := broker.Start(ctx, broker.Config{Dir: b.TempDir(), Listen: "127.0.0.1:0",
+				Topics: []string{event.AgentStateTopic, event.CallThreadTopic}, Partitions: 12})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer br.Close()
+			pub, err := publisher.New(ctx, publisher.Config{Brokers: []string{br.Addr()}, CreateTopics: true, Linger: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pub.Close()
+			eng, err := engine.New(&config.Demo("t", "p").Tenants[0], engine.Options{Server: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: pub})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Close(ctx)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			b.ResetTimer()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						cmd := engine.SetDND{DN: strconv.Itoa(1001 + int(i%20)), On: i%2 == 0, Request: engine.Request{ReferenceID: i + 1}}
+						if _, err := rt.Do(ctx, cmd); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+		})
+	}
 }

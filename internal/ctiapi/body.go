@@ -21,12 +21,12 @@ const MaxBody = 64 << 10
 // conventions), copied to the events the request causes.
 type Common struct {
 	// ReferenceID is echoed as ReferenceID on the events; a positive integer.
-	ReferenceID *int64 `json:"referenceId,omitempty"`
+	ReferenceID *int64 `json:"referenceId,omitempty" minimum:"1" doc:"echoed as ReferenceID on the events the request causes"`
 	// Reasons are copied to Reasons: an object of string, integer or
 	// nested-object values.
-	Reasons KV `json:"reasons,omitempty"`
+	Reasons KV `json:"reasons,omitempty" doc:"copied to Reasons on the events"`
 	// Extensions are copied to Extensions, like Reasons.
-	Extensions KV `json:"extensions,omitempty"`
+	Extensions KV `json:"extensions,omitempty" doc:"copied to Extensions on the events"`
 }
 
 func (c *Common) request() (engine.Request, error) {
