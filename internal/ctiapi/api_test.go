@@ -357,6 +357,7 @@ func TestErrors(t *testing.T) {
 		{"unknown agent", demoToken, "GET", "/v1/tenants/demo/agents/agent99", ``, 404, CodeNotFound},
 		{"unknown agent on login", demoToken, "POST", "/v1/tenants/demo/dns/1002/login", `{"agentId":"agent99"}`, 404, CodeNotFound},
 		{"no route", demoToken, "GET", "/v1/nothing", ``, 404, CodeNoRoute},
+		{"method not allowed", demoToken, "PUT", "/v1/tenants/demo/dns/1001/login", `{}`, 405, CodeMethodNotAllowed},
 		{"not logged in", demoToken, "POST", "/v1/tenants/demo/dns/1002/ready", `{}`, 409, CodeConflict},
 		{"second agent on DN", demoToken, "POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent2"}`, 409, CodeConflict},
 		{"cancel monitoring never set", demoToken, "DELETE", "/v1/tenants/demo/dns/1100/monitor", ``, 409, CodeConflict},

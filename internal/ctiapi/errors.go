@@ -15,38 +15,40 @@ import (
 // codes (engine.CodeInvalid, CodeNotFound, CodeConflict) are passed through
 // as they are.
 const (
-	CodeMalformed    = "malformed"     // not JSON, or not an object
-	CodeUnknownField = "unknown_field" // a field the endpoint does not take
-	CodeWrongType    = "wrong_type"    // a field of the wrong JSON type
-	CodeMissingField = "missing_field" // a required field is absent
-	CodeBadEnum      = "bad_enum"      // a value outside an enumeration
-	CodeInvalid      = string(engine.CodeInvalid)
-	CodeNotFound     = string(engine.CodeNotFound)
-	CodeConflict     = string(engine.CodeConflict)
-	CodeUnauthorized = "unauthorized" // no valid bearer token
-	CodeForbidden    = "forbidden"    // a token of another tenant
-	CodeTooLarge     = "too_large"    // body over the limit
-	CodeUnavailable  = "unavailable"  // shutting down, events not recorded
-	CodeNoRoute      = "no_route"     // no endpoint at this path
-	CodeInternal     = "internal"
+	CodeMalformed        = "malformed"     // not JSON, or not an object
+	CodeUnknownField     = "unknown_field" // a field the endpoint does not take
+	CodeWrongType        = "wrong_type"    // a field of the wrong JSON type
+	CodeMissingField     = "missing_field" // a required field is absent
+	CodeBadEnum          = "bad_enum"      // a value outside an enumeration
+	CodeInvalid          = string(engine.CodeInvalid)
+	CodeNotFound         = string(engine.CodeNotFound)
+	CodeConflict         = string(engine.CodeConflict)
+	CodeUnauthorized     = "unauthorized"       // no valid bearer token
+	CodeForbidden        = "forbidden"          // a token of another tenant
+	CodeTooLarge         = "too_large"          // body over the limit
+	CodeUnavailable      = "unavailable"        // shutting down, events not recorded
+	CodeNoRoute          = "no_route"           // no endpoint at this path
+	CodeMethodNotAllowed = "method_not_allowed" // the path exists, not with this method
+	CodeInternal         = "internal"
 )
 
 // statusOf is the one table from error code to HTTP status.
 var statusOf = map[string]int{
-	CodeMalformed:    http.StatusBadRequest,
-	CodeUnknownField: http.StatusBadRequest,
-	CodeWrongType:    http.StatusBadRequest,
-	CodeMissingField: http.StatusBadRequest,
-	CodeBadEnum:      http.StatusBadRequest,
-	CodeInvalid:      http.StatusBadRequest,
-	CodeNotFound:     http.StatusNotFound,
-	CodeNoRoute:      http.StatusNotFound,
-	CodeConflict:     http.StatusConflict,
-	CodeUnauthorized: http.StatusUnauthorized,
-	CodeForbidden:    http.StatusForbidden,
-	CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeUnavailable:  http.StatusServiceUnavailable,
-	CodeInternal:     http.StatusInternalServerError,
+	CodeMalformed:        http.StatusBadRequest,
+	CodeUnknownField:     http.StatusBadRequest,
+	CodeWrongType:        http.StatusBadRequest,
+	CodeMissingField:     http.StatusBadRequest,
+	CodeBadEnum:          http.StatusBadRequest,
+	CodeInvalid:          http.StatusBadRequest,
+	CodeNotFound:         http.StatusNotFound,
+	CodeNoRoute:          http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeConflict:         http.StatusConflict,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
 }
 
 // Error is an API error: a stable code and a message in words.
