@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -154,6 +155,7 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 	if !strings.Contains(r.out.String(), e2eToken) || !strings.Contains(r.out.String(), "curl") {
 		t.Errorf("start-up banner lacks the token or the curl example:\n%s", r.out)
 	}
+	ws := dialEvents(t, r)
 	const dn = "/v1/tenants/demo/dns/"
 	a1, a2 := "demo:agent1", "demo:agent2"
 	steps := []struct {
@@ -265,6 +267,50 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 		}
 	}
 	checkEvents(t, recs)
+
+	// The WebSocket stream carried the same events, each message exactly
+	// the Kafka record value, in step order (so in Seq order per key).
+	values := map[string][]byte{}
+	for _, rec := range recs {
+		var ev event.Event
+		event.Unmarshal(rec.Value, &ev)
+		values[fmt.Sprintf("%s/%d", rec.Key, ev.Seq)] = rec.Value
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lastSeq := map[string]int64{}
+	for i := range expect {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("event stream message %d: %v", i, err)
+		}
+		var ev event.Event
+		if err := event.Unmarshal(msg, &ev); err != nil {
+			t.Fatalf("event stream message %d: %v", i, err)
+		}
+		id := fmt.Sprintf("%s/%d", ev.Key(), ev.Seq)
+		if !bytes.Equal(msg, values[id]) {
+			t.Errorf("event stream message %d (%s):\n%s\nKafka has\n%s", i, id, msg, values[id])
+		}
+		if ev.Seq != lastSeq[ev.Key()]+1 {
+			t.Errorf("event stream: key %s Seq %d after %d", ev.Key(), ev.Seq, lastSeq[ev.Key()])
+		}
+		lastSeq[ev.Key()] = ev.Seq
+	}
+}
+
+func dialEvents(t *testing.T, r *running) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+r.addrs.HTTP+"/v1/tenants/demo/events", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + e2eToken}},
+	})
+	if err != nil {
+		t.Fatalf("event stream: %v", err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
 }
 
 // kcatRecord is one line of `kcat -C -J`.
