@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"syscall"
 	"testing"
@@ -14,19 +15,40 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 )
 
-// benchEvents returns n typical EventRinging events over keys call threads.
+// benchEvents returns n typical EventRinging events over keys call
+// threads, with the variety of real traffic (connection ids, numbers, DNs,
+// times and attached data differ from call to call) so that compression is
+// not flattered by identical records.
 func benchEvents(n, keys int) []event.Event {
+	rng := rand.New(rand.NewPCG(7, 11))
 	evs := make([]event.Event, n)
 	for i := range evs {
-		evs[i] = ringing("tenant-042", fmt.Sprintf("%016x", uint64(i%keys)*0x9e3779b97f4a7c15), int64(i/keys+1))
+		e := ringing("tenant-042", fmt.Sprintf("%016x", rng.Uint64()), int64(i/keys+1))
+		e.CallThreadID = fmt.Sprintf("%016x", uint64(i%keys)*0x9e3779b97f4a7c15)
+		e.ConnID = fmt.Sprintf("%016x", rng.Uint64())
+		e.CallID = rng.Int64N(1 << 31)
+		e.Time = event.TimeFromUnixMicro(1_764_000_000_000_000 + int64(i)*1733 + rng.Int64N(1000))
+		e.ThisDN = fmt.Sprintf("5%03d", rng.IntN(1000))
+		e.AgentID = fmt.Sprintf("agent-%04d", rng.IntN(1000))
+		e.ANI = fmt.Sprintf("+33%09d", rng.IntN(1_000_000_000))
+		e.OtherDN = e.ANI
+		e.DNIS = fmt.Sprintf("+3398765%04d", rng.IntN(50))
+		e.ThisQueue = fmt.Sprintf("8%03d", rng.IntN(20))
+		e.UserData = event.KV{
+			event.S("Language", []string{"fr", "en", "de", "es"}[rng.IntN(4)]),
+			event.I("Priority", rng.Int64N(10)),
+			event.S("OrderID", fmt.Sprintf("ORD-%08d", rng.IntN(100_000_000))),
+			event.S("Segment", []string{"gold", "silver", "bronze"}[rng.IntN(3)]),
+		}
+		evs[i] = e
 	}
 	return evs
 }
 
 // benchPublish publishes b.N events in Publish calls of batch events and
 // waits until Kafka acknowledged all of them; it reports acknowledged
-// events per second.
-func benchPublish(b *testing.B, brokers []string, cfg publisher.Config, batch int) {
+// events per second. It returns the publisher's topics.
+func benchPublish(b *testing.B, brokers []string, cfg publisher.Config, batch int) []string {
 	cfg.Brokers = brokers
 	cfg.TopicPrefix = kafkatest.UniqueTopicPrefix(b)
 	cfg.CreateTopics = true
@@ -76,6 +98,8 @@ func benchPublish(b *testing.B, brokers []string, cfg publisher.Config, batch in
 	// embedded, the broker) per event: on a shared machine this is steadier
 	// than events/s, and 2 cores / cpu-ns/event bounds events/s.
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+	as, ct := p.Topics()
+	return []string{as, ct}
 }
 
 // cpuTime is the process's user+system CPU time so far.

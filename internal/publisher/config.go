@@ -22,7 +22,8 @@ const (
 	DefaultPartitions         = 12
 	DefaultClientID           = "switchboard"
 	DefaultLinger             = 5 * time.Millisecond
-	DefaultMaxBufferedRecords = 200_000
+	DefaultMaxBufferedRecords = 20_000
+	DefaultCompression        = "snappy"
 )
 
 // SASL mechanisms of SASLConfig.Mechanism.
@@ -82,16 +83,23 @@ type Config struct {
 
 	// Linger is how long a partition waits for more records before a
 	// produce request is cut: 0 means the default of 5ms, a negative value
-	// no lingering.
+	// no lingering. (1ms and 5ms measured alike on throughput, 5ms with a
+	// little less CPU per event; 20ms was slower.)
 	Linger time.Duration
 
-	// Compression of record batches: "none" (the default), "snappy",
-	// "lz4" or "zstd". Every consumer must be able to decode it.
+	// Compression of record batches: "snappy" (the default), "none",
+	// "lz4" or "zstd". Every consumer must be able to decode it (kcat,
+	// the Java client and confluent-kafka all do). Snappy was measured
+	// best here: about 4.5 times fewer bytes on disk and on the wire than
+	// none, and less CPU per event on a 2-core machine with the broker in
+	// process (BenchmarkPublishEmbedded).
 	Compression string
 
 	// MaxBufferedRecords bounds the records produced and not yet
 	// acknowledged; Publish blocks while the bound is reached. Default
-	// 200,000.
+	// 20,000: measured faster and leaner than 50,000 and 200,000 both to
+	// the embedded broker and to a local Apache Kafka (smaller working
+	// set), and still tens of milliseconds of traffic at 300,000 events/s.
 	MaxBufferedRecords int
 }
 
@@ -220,12 +228,14 @@ func (s SASLConfig) mechanism() sasl.Mechanism {
 
 func (c *Config) codec() kgo.CompressionCodec {
 	switch c.Compression {
-	case "snappy":
+	case "", "snappy":
 		return kgo.SnappyCompression()
+	case "none":
+		return kgo.NoCompression()
 	case "lz4":
 		return kgo.Lz4Compression()
 	case "zstd":
 		return kgo.ZstdCompression()
 	}
-	return kgo.NoCompression()
+	panic("publisher: compression " + c.Compression + " passed Validate")
 }

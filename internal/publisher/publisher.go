@@ -249,7 +249,7 @@ func (b *batch) promise(_ *kgo.Record, err error) {
 // MaxBufferedRecords records are unacknowledged.
 //
 // done runs on the Kafka client's callback goroutine: it must be quick and
-// must not call Flush or Close. evs is not retained after Publish returns.
+// must not call Publish, Flush or Close (they can wait for that goroutine). evs is not retained after Publish returns.
 func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 	if len(evs) == 0 {
 		if done != nil {

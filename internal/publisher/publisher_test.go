@@ -87,7 +87,7 @@ func TestValidate(t *testing.T) {
 		{"minimal", publisher.Config{Brokers: ok}, ""},
 		{"full", publisher.Config{Brokers: []string{"a:1", "b:2"}, TopicPrefix: "prod.", Partitions: 24, ReplicationFactor: 3, CreateTopics: true,
 			TLS:  publisher.TLSConfig{Enabled: true, CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "kafka"},
-			SASL: publisher.SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"}, Linger: time.Millisecond, MaxBufferedRecords: 10}, ""},
+			SASL: publisher.SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"}, Linger: time.Millisecond, MaxBufferedRecords: 10, Compression: "zstd"}, ""},
 		{"no brokers", publisher.Config{}, "Brokers"},
 		{"broker not hostport", publisher.Config{Brokers: []string{"a:1", "kafka"}}, "Brokers[1]"},
 		{"broker bad port", publisher.Config{Brokers: []string{"a:0"}}, "Brokers[0]"},
@@ -104,6 +104,7 @@ func TestValidate(t *testing.T) {
 		{"no password", publisher.Config{Brokers: ok, SASL: publisher.SASLConfig{Mechanism: "PLAIN", User: "u"}}, "SASL.Password"},
 		{"linger too long", publisher.Config{Brokers: ok, Linger: 2 * time.Minute}, "Linger"},
 		{"negative buffer", publisher.Config{Brokers: ok, MaxBufferedRecords: -1}, "MaxBufferedRecords"},
+		{"bad compression", publisher.Config{Brokers: ok, Compression: "gzip"}, "Compression"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -458,5 +459,21 @@ func TestCloseFailsPending(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("pending batch not finished by Close")
+	}
+}
+
+// Every compression codec round-trips through both targets.
+func TestCompressionCodecs(t *testing.T) {
+	for _, tg := range kafkatest.Targets(t) {
+		for _, codec := range []string{"", "none", "snappy", "lz4", "zstd"} {
+			t.Run(tg.Name+"/"+codec, func(t *testing.T) {
+				prefix := kafkatest.UniqueTopicPrefix(t)
+				p := newPublisher(t, tg.Brokers, publisher.Config{TopicPrefix: prefix, Partitions: 3, CreateTopics: true, Compression: codec})
+				want := publishMany(t, p, "t", 2, 20, 25, 32)
+				as, ct := p.Topics()
+				recs := kafkatest.Consume(t, tg.Brokers, []string{as, ct}, 500, 30*time.Second)
+				checkRecords(t, recs, want, prefix, 3)
+			})
+		}
 	}
 }
