@@ -121,8 +121,19 @@ func BenchmarkAPIThroughput(b *testing.B) {
 // are answered, and reports latency percentiles measured from each
 // request's scheduled send time (so queueing delay is not hidden).
 func BenchmarkAPILatencyAt5k(b *testing.B) {
-	const rate = 5000
-	r := startMain(b, nil, "")
+	b.Run("kafka="+kafkatest.NameEmbedded, func(b *testing.B) { latencyAt(b, 5000, nil) })
+	if os.Getenv(kafkatest.EnvKafka) != "" {
+		real := kafkatest.RealKafka(b)
+		b.Run("kafka="+kafkatest.NameReal, func(b *testing.B) { latencyAt(b, 5000, real.Brokers) })
+	}
+}
+
+func latencyAt(b *testing.B, rate int, brokers []string) {
+	prefix := ""
+	if brokers != nil {
+		prefix = kafkatest.UniqueTopicPrefix(b)
+	}
+	r := startMain(b, brokers, prefix)
 	base := "http://" + r.addrs.HTTP
 	cl := benchClient()
 	// Warm up the connections and the engine.
@@ -155,7 +166,7 @@ func BenchmarkAPILatencyAt5k(b *testing.B) {
 			}
 		}()
 	}
-	interval := time.Second / rate
+	interval := time.Second / time.Duration(rate)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
