@@ -182,7 +182,10 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+
 			"(or the demo tenant), and publishing to Kafka (the embedded broker unless\n"+
 			"--kafka-brokers is given). Every flag can also be set by its environment\n"+
-			"variable; a flag given on the command line wins.\n\nFlags:\n")
+			"variable; a flag given on the command line wins.\n\n"+
+			"Without --config the demo tenant \"demo\" runs; its API token is\n"+
+			"$SWITCHBOARD_DEMO_TOKEN (random and printed at start when unset), its SIP\n"+
+			"password $SWITCHBOARD_DEMO_SIP_PASSWORD (random when unset).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	for _, b := range flags {

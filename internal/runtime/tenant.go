@@ -368,7 +368,7 @@ func (t *Tenant) step(b *batch, r *request) {
 		return
 	}
 	b.steps = append(b.steps, stepResult{req: r, res: result{out: Outcome{Reply: res.Reply, Events: len(res.Events)}}})
-	b.events = append(b.events, res.Events...)
+	b.addEvents(res.Events)
 	t.effects(res.Effects)
 }
 
@@ -389,7 +389,7 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 		return
 	}
 	b.steps = append(b.steps, stepResult{})
-	b.events = append(b.events, res.Events...)
+	b.addEvents(res.Events)
 	t.effects(res.Effects)
 }
 
@@ -439,6 +439,16 @@ type batch struct {
 	events []event.Event
 	acked  bool
 	err    error
+}
+
+// addEvents adds a step's events (which the runtime owns, Result.Events):
+// the first step's slice is used as it is, later ones are appended.
+func (b *batch) addEvents(evs []event.Event) {
+	if b.events == nil {
+		b.events = evs
+		return
+	}
+	b.events = append(b.events, evs...)
 }
 
 type stepResult struct {
