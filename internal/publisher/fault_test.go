@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/broker"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
@@ -127,4 +128,60 @@ func TestPublishThroughBrokerRestart(t *testing.T) {
 		t.Fatalf("topics hold %d records, want exactly %d", n, keys*perKey)
 	}
 	checkRecords(t, recs, got, prefix, partitions)
+}
+
+// With the broker refusing produce requests, Publish blocks once
+// MaxBufferedRecords records are waiting, and goes on when they are
+// acknowledged; Ping still answers meanwhile.
+func TestBackpressure(t *testing.T) {
+	const limit = 50
+	tg := kafkatest.Embedded(t)
+	p := newPublisher(t, tg.Brokers, publisher.Config{CreateTopics: true, Partitions: 2, MaxBufferedRecords: limit, Linger: -1})
+	h := tg.Cluster.Fault(kfakeProduceFault(kerr.NotLeaderForPartition))
+	defer h.Remove()
+
+	returned := make(chan struct{})
+	acked := make(chan error, 1)
+	go func() {
+		defer close(returned)
+		evs := make([]event.Event, 2*limit)
+		for i := range evs {
+			evs[i] = ringing("t", "thread", int64(i+1))
+		}
+		p.Publish(evs, func(err error) { acked <- err })
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Buffered < limit && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // Publish would have returned by now if it did not block
+	select {
+	case <-returned:
+		t.Fatal("Publish of twice MaxBufferedRecords returned while nothing was acknowledged")
+	default:
+	}
+	// The record Publish is blocked on counts as produced and buffered.
+	if s := p.Stats(); s.Buffered != limit+1 || s.Produced != limit+1 || s.BufferLimit != limit || s.Acked != 0 {
+		t.Fatalf("Stats() = %+v, want %d produced and buffered (limit %d + the blocked one), none acknowledged", s, limit+1, limit)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("Ping during the produce fault: %v", err)
+	}
+
+	h.Remove()
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("not acknowledged after the fault cleared")
+	}
+	<-returned
+	as, ct := p.Topics()
+	if n := kafkatest.RecordCount(t, tg.Brokers, as, ct); n != 2*limit {
+		t.Fatalf("topics hold %d records, want %d", n, 2*limit)
+	}
 }

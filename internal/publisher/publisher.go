@@ -24,6 +24,8 @@ type Publisher struct {
 	agentTopic, callTopic string
 	partitions            map[string]int32
 
+	bufLimit int64
+
 	closed   atomic.Bool
 	produced atomic.Int64
 	acked    atomic.Int64
@@ -33,10 +35,11 @@ type Publisher struct {
 
 // Stats are the publisher's counters since New.
 type Stats struct {
-	Produced       int64         // records handed to the Kafka client
+	Produced       int64         // records handed to the Kafka client (one Publish may be blocked on)
 	Acked          int64         // records Kafka acknowledged
 	Failed         int64         // records that failed permanently
-	Buffered       int64         // records produced and not yet acknowledged or failed
+	Buffered       int64         // records in the client not yet acknowledged or failed, the blocked one included
+	BufferLimit    int64         // MaxBufferedRecords: Publish blocks when Buffered reaches it
 	LastAckLatency time.Duration // Publish to acknowledgement of the most recently completed batch
 }
 
@@ -113,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		log:        log,
 		agentTopic: cfg.TopicPrefix + event.AgentStateTopic,
 		callTopic:  cfg.TopicPrefix + event.CallThreadTopic,
+		bufLimit:   int64(cfg.MaxBufferedRecords),
 	}
 	if err := p.ensureTopics(ctx, cfg); err != nil {
 		cl.Close()
@@ -249,7 +253,8 @@ func (b *batch) promise(_ *kgo.Record, err error) {
 // MaxBufferedRecords records are unacknowledged.
 //
 // done runs on the Kafka client's callback goroutine: it must be quick and
-// must not call Publish, Flush or Close (they can wait for that goroutine). evs is not retained after Publish returns.
+// must not call Publish, Flush or Close (they can wait for that goroutine).
+// evs is not retained after Publish returns.
 func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 	if len(evs) == 0 {
 		if done != nil {
@@ -263,14 +268,8 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 		}
 		return
 	}
-	topics := make([]string, len(evs))
 	for i := range evs {
-		switch evs[i].Topic() {
-		case event.AgentStateTopic:
-			topics[i] = p.agentTopic
-		case event.CallThreadTopic:
-			topics[i] = p.callTopic
-		default:
+		if p.topic(&evs[i]) == "" {
 			if done != nil {
 				done(fmt.Errorf("%w: event %d of %d has name %d", ErrUnknownEvent, i, len(evs), evs[i].ID))
 			}
@@ -292,7 +291,7 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 		}
 		e := &evs[i]
 		r := &recs[i]
-		r.Topic = topics[i]
+		r.Topic = p.topic(e)
 		r.Timestamp = now
 
 		s := len(buf)
@@ -315,10 +314,29 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 	b := &batch{p: p, start: now, done: done}
 	b.remaining.Store(int64(len(evs)))
 	promise := b.promise
-	p.produced.Add(int64(len(evs)))
 	for i := range recs {
+		p.produced.Add(1)
 		p.cl.Produce(context.Background(), &recs[i], promise)
 	}
+}
+
+// topic returns the full topic of e, "" if it has none.
+func (p *Publisher) topic(e *event.Event) string {
+	switch e.Topic() {
+	case event.AgentStateTopic:
+		return p.agentTopic
+	case event.CallThreadTopic:
+		return p.callTopic
+	}
+	return ""
+}
+
+// Ping checks that a broker answers, for readiness probes.
+func (p *Publisher) Ping(ctx context.Context) error {
+	if err := p.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	return nil
 }
 
 // Flush waits until every record published so far is acknowledged or
@@ -348,6 +366,7 @@ func (p *Publisher) Stats() Stats {
 		Acked:          p.acked.Load(),
 		Failed:         p.failed.Load(),
 		Buffered:       p.cl.BufferedProduceRecords(),
+		BufferLimit:    p.bufLimit,
 		LastAckLatency: time.Duration(p.lastLat.Load()),
 	}
 }
