@@ -143,3 +143,44 @@ func TestEventStreamClosesOnShutdown(t *testing.T) {
 		t.Fatalf("read after shutdown: %v, want close status going away", err)
 	}
 }
+
+// TestEventStreamDropsSlowConsumer: a client that does not read is dropped
+// (the engine is never blocked: every request keeps succeeding), and the
+// stream ends, with the slow-consumer close reason when the close frame
+// still fits in the connection.
+func TestEventStreamDropsSlowConsumer(t *testing.T) {
+	var logs syncBuffer
+	f := newFixture(t, func(c *Config) {
+		c.EventBuffer = 1
+		c.WriteTimeout = 500 * time.Millisecond
+		c.Logger = slogJSON(&logs)
+	})
+	c := dial(t, f, demoToken, "")
+	body := `{"on":true,"reasons":{"pad":"` + strings.Repeat("x", 2000) + `"}}`
+	dropped := false
+	for i := 0; i < 20000 && !dropped; i++ {
+		if r := f.do(t, demoToken, "POST", "/v1/tenants/demo/dns/1001/dnd", body); r.status != 200 {
+			t.Fatalf("request %d while a subscriber is stuck: %d %s", i, r.status, r.body)
+		}
+		f.sink.take()
+		dropped = strings.Contains(logs.String(), closeSlow)
+	}
+	if !dropped {
+		t.Fatal("the stuck subscriber was never dropped")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if s := websocket.CloseStatus(err); s != -1 && s != websocket.StatusPolicyViolation {
+			t.Fatalf("stream ended with %v, want policy violation (slow consumer)", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the stream did not end")
+		}
+		return
+	}
+}
