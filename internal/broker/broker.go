@@ -13,7 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // Defaults of Config.
@@ -173,12 +178,22 @@ func validTopic(t string) error {
 	return nil
 }
 
+// neverMs is kfake's own retention interval: about a century.
+const neverMs = 100 * 365 * 24 * 3600 * 1000
+
+// retentionCheckEvery is how often the broker deletes records older than
+// the retention, as Kafka's log.retention.check.interval.ms (5 minutes).
+var retentionCheckEvery = 5 * time.Minute
+
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
+	admin   *kgo.Client // in process, for retention
 	addr    string
 	log     *slog.Logger
 	once    sync.Once
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 // Start validates cfg, binds the listener, loads any state under cfg.Dir,
@@ -223,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if adv == "" {
 		adv = ln.Addr().String()
 	}
+	mux := newMuxListener(ln, cfg.TLS, adv)
 	var handed bool
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
@@ -234,15 +250,17 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 				return nil, fmt.Errorf("%w: only one listener", ErrStart)
 			}
 			handed = true
-			return advertised{Listener: ln, addr: namedAddr(adv)}, nil
+			return mux, nil
 		}),
+		// We run retention ourselves (see retain); kfake's own pass can
+		// empty a partition, whose offsets a restart then forgets.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(neverMs, 10)}),
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
 	}
-	if cfg.TLS != nil {
-		opts = append(opts, kfake.TLS(cfg.TLS))
-	}
+	// TLS is done by mux, so that the broker's own client can connect
+	// in process without it.
 	if len(cfg.SASL) > 0 {
 		opts = append(opts, kfake.EnableSASL())
 		for _, u := range cfg.SASL {
@@ -251,12 +269,23 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		if !handed {
-			ln.Close()
-		}
+		mux.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	b := &Broker{cluster: c, addr: adv, log: log}
+	b := &Broker{cluster: c, addr: adv, log: log, stop: make(chan struct{}), stopped: make(chan struct{})}
+	aopts := []kgo.Opt{
+		kgo.SeedBrokers(adv),
+		kgo.ClientID("switchboard-broker-retention"),
+		kgo.Dialer(func(context.Context, string, string) (net.Conn, error) { return mux.dialInternal() }),
+	}
+	if len(cfg.SASL) > 0 {
+		aopts = append(aopts, kgo.SASL(saslMechanism(cfg.SASL[0])))
+	}
+	if b.admin, err = kgo.NewClient(aopts...); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	go b.retain()
 
 	retention := strconv.FormatInt(cfg.Retention.Milliseconds(), 10)
 	if cfg.Retention < 0 {
@@ -298,27 +327,99 @@ func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 // and releases it. It is safe to call more than once.
 func (b *Broker) Close() error {
 	b.once.Do(func() {
+		close(b.stop)
+		<-b.stopped
+		b.admin.Close()
 		b.cluster.Close()
 		b.log.Info("embedded Kafka broker stopped", "addr", b.addr)
 	})
 	return nil
 }
 
-// advertised is the bound listener reporting the advertised address: kfake
-// names a broker in metadata by its listener's Addr.
-type advertised struct {
-	net.Listener
-	addr net.Addr
+// retain applies the topics' retention every retentionCheckEvery.
+func (b *Broker) retain() {
+	defer close(b.stopped)
+	t := time.NewTicker(retentionCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), retentionCheckEvery)
+			go func() {
+				select {
+				case <-b.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			if err := b.applyRetention(ctx); err != nil {
+				b.log.Warn("retention pass failed", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
-func (l advertised) Addr() net.Addr { return l.addr }
+// applyRetention deletes, in every topic, the records older than the
+// topic's retention.ms, but never a partition's last record: like Kafka,
+// which never deletes the active segment, and because kfake forgets the
+// offsets of a partition emptied by retention when it restarts.
+func (b *Broker) applyRetention(ctx context.Context) error {
+	adm := kadm.NewClient(b.admin)
+	tds, err := adm.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixMilli()
+	for _, t := range tds.Names() {
+		ms := DefaultRetention.Milliseconds()
+		if info := b.cluster.TopicInfo(t); info != nil {
+			if v := info.Configs["retention.ms"]; v != nil {
+				if ms, err = strconv.ParseInt(*v, 10, 64); err != nil {
+					continue
+				}
+			}
+		}
+		if ms < 0 {
+			continue
+		}
+		offs, err := adm.ListOffsetsAfterMilli(ctx, now-ms, t)
+		if err != nil {
+			return err
+		}
+		var deleted int64
+		offs.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				return
+			}
+			pi := b.cluster.PartitionInfo(t, o.Partition)
+			if pi == nil {
+				return
+			}
+			cut := min(o.Offset, pi.HighWatermark-1)
+			if cut > pi.LogStartOffset && b.cluster.DeleteRecords(t, o.Partition, cut) == nil {
+				deleted += cut - pi.LogStartOffset
+			}
+		})
+		if deleted > 0 {
+			b.log.Info("retention deleted records", "topic", t, "records", deleted, "retention_ms", ms)
+		}
+	}
+	return nil
+}
 
-// namedAddr is the advertised host:port as written: kfake splits it into the
-// host and port it puts in metadata.
-type namedAddr string
-
-func (a namedAddr) Network() string { return "tcp" }
-func (a namedAddr) String() string  { return string(a) }
+func saslMechanism(u SASLUser) sasl.Mechanism {
+	switch u.Mechanism {
+	case MechanismPlain:
+		return plain.Auth{User: u.User, Pass: u.Password}.AsMechanism()
+	case MechanismScramSHA256:
+		return scram.Auth{User: u.User, Pass: u.Password}.AsSha256Mechanism()
+	default:
+		return scram.Auth{User: u.User, Pass: u.Password}.AsSha512Mechanism()
+	}
+}
 
 // kfakeLogger adapts slog to kfake's logger. kfake logs every request at its
 // Info level, which is debug detail for us.

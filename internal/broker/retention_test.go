@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Records older than the retention are deleted, also after a restart (when
+// the topics are loaded from disk rather than created), except a partition's
+// last record (as Kafka keeps its active segment).
+func TestRetentionAppliedAfterRestart(t *testing.T) {
+	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
+	retentionCheckEvery = 20 * time.Millisecond
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 2 * time.Second}
+	ctx := context.Background()
+	b, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for range 10 {
+		recs = append(recs, &kgo.Record{Topic: "t", Value: []byte("v")})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	b.Close()
+
+	b, err = Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if p := b.Cluster().PartitionInfo("t", 0); p.HighWatermark != 10 {
+		t.Fatalf("after restart: high watermark %d, want 10", p.HighWatermark)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := b.Cluster().PartitionInfo("t", 0)
+		if p.LogStartOffset == 9 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("records not deleted after the retention: log start %d, high watermark %d", p.LogStartOffset, p.HighWatermark)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Offsets survive a restart after retention deleted all it may: a restarted
+// broker must not hand out offsets consumers have already seen.
+func TestOffsetsKeptWhenRetentionEmptiedPartition(t *testing.T) {
+	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
+	retentionCheckEvery = 20 * time.Millisecond
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 100 * time.Millisecond}
+	ctx := context.Background()
+	b, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for range 10 {
+		recs = append(recs, &kgo.Record{Topic: "t", Value: []byte("v")})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Cluster().PartitionInfo("t", 0).LogStartOffset != 9 {
+		if time.Now().After(deadline) {
+			t.Fatal("retention did not delete the records")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Close()
+
+	b, err = Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p := b.Cluster().PartitionInfo("t", 0)
+	if p.HighWatermark != 10 || p.LogStartOffset != 9 {
+		t.Fatalf("after restart: log start %d, high watermark %d, want 9 and 10", p.LogStartOffset, p.HighWatermark)
+	}
+	cl, err = kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("after")}).First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Offset != 10 {
+		t.Fatalf("first record after restart has offset %d, want 10", r.Offset)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var got []int64
+	for len(got) < 2 && fctx.Err() == nil {
+		cl.PollFetches(fctx).EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
+	}
+	if len(got) != 2 || got[0] != 9 || got[1] != 10 {
+		t.Fatalf("consumed offsets %v, want [9 10]: deleted records must stay deleted", got)
+	}
+}
