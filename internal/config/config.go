@@ -74,8 +74,8 @@ func (t DNType) IsPhone() bool { return t == Extension || t == ACDPosition }
 
 // DN is one directory number. Which settings block is allowed depends on
 // Type: Queue only on an acd-queue, Routing only on a routing-point, Trunk
-// only on a trunk; Forward, Bridged, NoAnswerTimeout and SIPPassword only on
-// an extension or acd-position.
+// only on a trunk; Forward, Bridged, CallWaiting, NoAnswerTimeout and SIPPassword
+// only on an extension or acd-position.
 type DN struct {
 	Number string `yaml:"number"`
 	Type   DNType `yaml:"type"`
@@ -89,6 +89,9 @@ type DN struct {
 	// Bridged lists the DNs whose line also appears on this DN (bridged or
 	// shared appearances, EventBridged).
 	Bridged []string `yaml:"bridged"`
+	// CallWaiting lets a call ring at this DN while it is on another call;
+	// without it the DN is busy for new calls while it is on a call.
+	CallWaiting bool `yaml:"call-waiting"`
 
 	Queue   *Queue         `yaml:"queue"`
 	Routing *Routing       `yaml:"routing"`

@@ -247,6 +247,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 		only("sip-password", !phone && d.SIPPassword != "", "an extension or acd-position")
 		only("forward", !phone && d.Forward != nil, "an extension or acd-position")
 		only("bridged", !phone && len(d.Bridged) > 0, "an extension or acd-position")
+		only("call-waiting", !phone && d.CallWaiting, "an extension or acd-position")
 		only("queue", d.Type != ACDQueue && d.Queue != nil, "an acd-queue")
 		only("routing", d.Type != RoutingPoint && d.Routing != nil, "a routing-point")
 		only("trunk", d.Type != Trunk && d.Trunk != nil, "a trunk")

@@ -118,8 +118,7 @@ type MessageWaiting struct {
 	Old int    `json:"oldMessages,omitempty"`
 }
 
-// Mute mutes or unmutes DN on call ConnID. Refused (conflict) until calls
-// exist (part 2).
+// Mute mutes or unmutes DN on call ConnID (EventMuteOn / EventMuteOff).
 type Mute struct {
 	Request
 	DN     string `json:"dn"`
@@ -127,9 +126,9 @@ type Mute struct {
 	On     bool   `json:"on"`
 }
 
-// Listen disconnects (On false) or reconnects (On true) Party from
-// conference ConnID at the request of DN. Refused (conflict) until calls
-// exist (part 2).
+// Listen disconnects (On false: EventListenDisconnected) or reconnects (On
+// true: EventListenReconnected) Party from conference ConnID at the request
+// of DN.
 type Listen struct {
 	Request
 	DN     string `json:"dn"`
@@ -144,6 +143,202 @@ type Listen struct {
 type TimerFired struct {
 	ID string `json:"id"`
 }
+
+// CallReply is the Reply of the commands that create a call: MakeCall,
+// NetworkCall, and (the consultation call) InitiateTransfer and
+// InitiateConference.
+type CallReply struct {
+	ConnID       string `json:"connId"`
+	CallThreadID string `json:"callThreadId"`
+}
+
+// MakeCall: DN From calls To, a phone DN of the tenant or an external
+// number (through the trunk whose prefixes match). UserData is attached to
+// the call. Reply: CallReply. A busy destination is not a refusal: the call
+// gets EventDestinationBusy (flow 5.4).
+type MakeCall struct {
+	Request
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	UserData event.KV `json:"userData,omitempty"`
+}
+
+// Answer: DN answers call ConnID ringing there.
+type Answer struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+}
+
+// Release: DN hangs up call ConnID.
+type Release struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+}
+
+// Hold: DN puts call ConnID on hold.
+type Hold struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+}
+
+// Retrieve: DN takes call ConnID back from hold.
+type Retrieve struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+}
+
+// Redirect sends call ConnID, ringing at DN, to DN To.
+type Redirect struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+	To     string `json:"to"`
+}
+
+// SingleStepTransfer: DN transfers its two-party call ConnID to To.
+type SingleStepTransfer struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+	To     string `json:"to"`
+}
+
+// InitiateTransfer: DN puts call ConnID on hold and makes a consultation
+// call to To (in the same call thread; UserData merged over the main
+// call's). Reply: CallReply of the consultation call.
+type InitiateTransfer struct {
+	Request
+	ConnID   string   `json:"connId"`
+	DN       string   `json:"dn"`
+	To       string   `json:"to"`
+	UserData event.KV `json:"userData,omitempty"`
+}
+
+// CompleteTransfer: DN leaves call ConnID and its consultation call
+// ConsultConnID, connecting their other parties on ConnID. Allowed before
+// or after the consulted party answers.
+type CompleteTransfer struct {
+	Request
+	ConnID        string `json:"connId"`
+	DN            string `json:"dn"`
+	ConsultConnID string `json:"consultConnId"`
+}
+
+// InitiateConference is InitiateTransfer with a conference in mind.
+type InitiateConference struct {
+	Request
+	ConnID   string   `json:"connId"`
+	DN       string   `json:"dn"`
+	To       string   `json:"to"`
+	UserData event.KV `json:"userData,omitempty"`
+}
+
+// CompleteConference: the consulted party (who must have answered) joins
+// call ConnID; the consultation call ends.
+type CompleteConference struct {
+	Request
+	ConnID        string `json:"connId"`
+	DN            string `json:"dn"`
+	ConsultConnID string `json:"consultConnId"`
+}
+
+// SingleStepConference: DN adds To to call ConnID; To rings.
+type SingleStepConference struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+	To     string `json:"to"`
+}
+
+// DeleteFromConference: DN removes Party (a DN or external number) from
+// conference ConnID.
+type DeleteFromConference struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+	Party  string `json:"party"`
+}
+
+// Alternate: DN, established on one of ConnID and its consultation call
+// ConsultConnID and holding the other, swaps them.
+type Alternate struct {
+	Request
+	ConnID        string `json:"connId"`
+	DN            string `json:"dn"`
+	ConsultConnID string `json:"consultConnId"`
+}
+
+// Reconnect: DN releases consultation call ConsultConnID and retrieves
+// ConnID.
+type Reconnect struct {
+	Request
+	ConnID        string `json:"connId"`
+	DN            string `json:"dn"`
+	ConsultConnID string `json:"consultConnId"`
+}
+
+// AttachUserData merges UserData into call ConnID's (a key already there
+// takes the new value). No event: the data is carried on the call's later
+// events.
+type AttachUserData struct {
+	Request
+	ConnID   string   `json:"connId"`
+	UserData event.KV `json:"userData"`
+}
+
+// NetworkCall: an inbound call arrives on trunk Trunk from ANI for DNIS (a
+// phone DN). Reply: CallReply. Refused (conflict) when the DN is busy and
+// not forwarded: the carrier gets busy and no call exists.
+type NetworkCall struct {
+	Request
+	Trunk    string   `json:"trunk"`
+	ANI      string   `json:"ani"`
+	DNIS     string   `json:"dnis"`
+	UserData event.KV `json:"userData,omitempty"`
+}
+
+// NetworkAnswer: the external party of outbound call ConnID answers.
+type NetworkAnswer struct {
+	Request
+	ConnID string `json:"connId"`
+}
+
+// NetworkBusy: the external party of outbound call ConnID is busy.
+type NetworkBusy struct {
+	Request
+	ConnID string `json:"connId"`
+}
+
+// NetworkRelease: the external party of call ConnID hangs up.
+type NetworkRelease struct {
+	Request
+	ConnID string `json:"connId"`
+}
+
+func (MakeCall) Kind() string             { return "make-call" }
+func (Answer) Kind() string               { return "answer" }
+func (Release) Kind() string              { return "release" }
+func (Hold) Kind() string                 { return "hold" }
+func (Retrieve) Kind() string             { return "retrieve" }
+func (Redirect) Kind() string             { return "redirect" }
+func (SingleStepTransfer) Kind() string   { return "single-step-transfer" }
+func (InitiateTransfer) Kind() string     { return "initiate-transfer" }
+func (CompleteTransfer) Kind() string     { return "complete-transfer" }
+func (InitiateConference) Kind() string   { return "initiate-conference" }
+func (CompleteConference) Kind() string   { return "complete-conference" }
+func (SingleStepConference) Kind() string { return "single-step-conference" }
+func (DeleteFromConference) Kind() string { return "delete-from-conference" }
+func (Alternate) Kind() string            { return "alternate" }
+func (Reconnect) Kind() string            { return "reconnect" }
+func (AttachUserData) Kind() string       { return "attach-user-data" }
+func (NetworkCall) Kind() string          { return "network-call" }
+func (NetworkAnswer) Kind() string        { return "network-answer" }
+func (NetworkBusy) Kind() string          { return "network-busy" }
+func (NetworkRelease) Kind() string       { return "network-release" }
 
 func (Login) Kind() string            { return "login" }
 func (Logout) Kind() string           { return "logout" }
@@ -178,6 +373,27 @@ var decoders = map[string]func([]byte) (Command, error){
 	"mute":              decodeAs[Mute],
 	"listen":            decodeAs[Listen],
 	"timer":             decodeAs[TimerFired],
+
+	"make-call":              decodeAs[MakeCall],
+	"answer":                 decodeAs[Answer],
+	"release":                decodeAs[Release],
+	"hold":                   decodeAs[Hold],
+	"retrieve":               decodeAs[Retrieve],
+	"redirect":               decodeAs[Redirect],
+	"single-step-transfer":   decodeAs[SingleStepTransfer],
+	"initiate-transfer":      decodeAs[InitiateTransfer],
+	"complete-transfer":      decodeAs[CompleteTransfer],
+	"initiate-conference":    decodeAs[InitiateConference],
+	"complete-conference":    decodeAs[CompleteConference],
+	"single-step-conference": decodeAs[SingleStepConference],
+	"delete-from-conference": decodeAs[DeleteFromConference],
+	"alternate":              decodeAs[Alternate],
+	"reconnect":              decodeAs[Reconnect],
+	"attach-user-data":       decodeAs[AttachUserData],
+	"network-call":           decodeAs[NetworkCall],
+	"network-answer":         decodeAs[NetworkAnswer],
+	"network-busy":           decodeAs[NetworkBusy],
+	"network-release":        decodeAs[NetworkRelease],
 }
 
 func decodeAs[T Command](b []byte) (Command, error) {

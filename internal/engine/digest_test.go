@@ -48,8 +48,50 @@ func digest(e *Engine) string {
 	sort.Strings(ids)
 	for _, id := range ids {
 		t := e.timers[id]
-		w("timer", id, itoa(int64(t.kind)), t.agent.id, itoa(t.at))
+		who := "-"
+		if t.agent != nil {
+			who = t.agent.id
+		}
+		if t.party != nil {
+			who = t.party.call.conn + "/" + t.party.name()
+		}
+		w("timer", id, itoa(int64(t.kind)), who, itoa(t.at))
 	}
 	w("timerNo", strconv.FormatUint(e.timerNo, 10))
+	w("counters", strconv.FormatUint(e.connNo, 10), itoa(e.callNo), strconv.FormatUint(e.threadNo, 10))
+	for _, d := range e.dnList {
+		if d.monitoring != nil {
+			w("monitor", d.number, strconv.FormatBool(d.monitoring.used))
+		}
+		if len(d.parties) > 0 {
+			var conns []string
+			for _, p := range d.parties {
+				conns = append(conns, p.call.conn)
+			}
+			w("dncalls", d.number, strings.Join(conns, ","))
+		}
+	}
+	cs := make([]*call, 0, len(e.calls))
+	for _, c := range e.calls {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].callID < cs[j].callID })
+	for _, c := range cs {
+		w("call", c.conn, itoa(c.callID), c.typ.String(), c.th.id, itoa(c.th.seq), itoa(int64(c.th.calls)),
+			c.prevConn, c.ani, c.dnis, formatKV(c.userData), itoa(c.started))
+		for _, p := range c.parties {
+			line := "-"
+			if p.line != nil {
+				line = p.line.name()
+			}
+			mon := "-"
+			if p.monitor != nil {
+				mon = p.monitor.super.number
+			}
+			w("  party", p.name(), p.trunk, p.role.String(), partyStateNames[p.state], p.queue,
+				strconv.FormatBool(p.muted), strconv.FormatBool(p.listenOff), p.timer, line, mon,
+				strconv.FormatBool(p.call == c))
+		}
+	}
 	return b.String()
 }

@@ -121,7 +121,7 @@ func (e *Engine) monitorNextCall(c *MonitorNextCall) error {
 	ev.OtherDN, ev.MonitorNextCallType = s.number, typ
 	ev = e.emit(event.EventMonitoringNextCall, s, &c.Request)
 	ev.OtherDN, ev.MonitorNextCallType = t.number, typ
-	s.monitoring = &monitor{target: t, typ: typ}
+	s.monitoring = &monitor{target: t, super: s, typ: typ}
 	t.monitoredBy = s
 	return nil
 }
@@ -158,6 +158,9 @@ func (e *Engine) hook(c *Hook) error {
 	if !d.inService {
 		return conflict("DN " + q(d.number) + " is out of service")
 	}
+	if d.onCalls() > 0 {
+		return conflict("DN " + q(d.number) + " is on a call; answer or release calls instead")
+	}
 	e.begin(1)
 	name := event.EventOnHook
 	if c.OffHook {
@@ -178,6 +181,9 @@ func (e *Engine) setService(c *SetService) error {
 		e.emit(event.EventDNBackInService, d, &c.Request)
 		d.inService = true
 		return nil
+	}
+	if d.onCalls() > 0 {
+		return conflict("DN " + q(d.number) + " is on a call; release it before taking the DN out of service")
 	}
 	n := 1 + monitoringEvents(d)
 	if d.agent != nil {
@@ -221,34 +227,4 @@ func (e *Engine) messageWaiting(c *MessageWaiting) error {
 	ev.Extensions = c.Extensions.Merge(event.KV{event.I("NewMessages", int64(c.New)), event.I("OldMessages", int64(c.Old))})
 	d.mwOn, d.mwNew, d.mwOld = c.On, c.New, c.Old
 	return nil
-}
-
-// errNoCalls is the refusal of call requests until calls exist (part 2).
-func errNoCall(d *dnState, connID string) error {
-	return conflict("DN " + q(d.number) + " has no call " + q(connID) + " (this engine does not handle calls yet)")
-}
-
-func (e *Engine) mute(c *Mute) error {
-	d, err := e.phone(c.DN, "mute")
-	if err != nil {
-		return err
-	}
-	if c.ConnID == "" {
-		return invalid("missing ConnID")
-	}
-	return errNoCall(d, c.ConnID)
-}
-
-func (e *Engine) listen(c *Listen) error {
-	d, err := e.phone(c.DN, "listen")
-	if err != nil {
-		return err
-	}
-	switch {
-	case c.ConnID == "":
-		return invalid("missing ConnID")
-	case c.Party == "":
-		return invalid("missing party")
-	}
-	return errNoCall(d, c.ConnID)
 }

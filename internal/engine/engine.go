@@ -11,6 +11,10 @@ import (
 type Options struct {
 	// Server is written as Event.Server: the id of this switchboard node.
 	Server string
+	// Seed keys the ConnID permutation and the random bits of
+	// CallThreadIDs (see ids.go). 0: derived from the tenant id. Keep it
+	// for the life of the installation.
+	Seed uint64
 }
 
 // Result is what a successful Step produced.
@@ -20,7 +24,8 @@ type Result struct {
 	Events []event.Event
 	// Effects are what the outside must do (start or cancel timers, ...).
 	Effects []Effect
-	// Reply is a command-specific reply; nil for every part 1 command.
+	// Reply is a command-specific reply: CallReply for MakeCall,
+	// NetworkCall, InitiateTransfer and InitiateConference; nil otherwise.
 	Reply any
 }
 
@@ -77,12 +82,24 @@ type Engine struct {
 	timers  map[string]timer
 	timerNo uint64 // last timer number handed out
 
+	// Calls.
+	ids      ids
+	calls    map[uint64]*call // live calls by ConnID counter
+	connNo   uint64           // last ConnID counter handed out
+	callNo   int64            // last CallID
+	threadNo uint64           // last call thread number
+	noAnswer int64            // tenant default no-answer timeout, microseconds
+	wrapUp   config.WrapUp    // tenant default after-call work
+
 	// Per step.
-	arena   []event.Event // free event slots; see begin
-	at      int64
-	now     event.Time
-	out     []event.Event
-	effects []Effect
+	arena    []event.Event // free event slots; see begin
+	outStart int           // where out starts in arena
+	at       int64
+	now      event.Time
+	out      []event.Event
+	effects  []Effect
+	reply    any
+	end      stepEnd
 }
 
 // dnState is one DN.
@@ -105,11 +122,20 @@ type dnState struct {
 
 	monitoring  *monitor // this DN is the supervisor side
 	monitoredBy *dnState // this DN is the target of that supervisor DN
+
+	parties     []*party      // its parties on calls, in the order it joined them
+	callWaiting bool          // may ring while on a call
+	noAnswer    int64         // no-answer timeout, microseconds (0: the tenant default)
+	bridgedBy   []*dnState    // DNs holding a bridged appearance of this DN's line
+	prefixes    []string      // trunk: number prefixes it takes
+	wrapUp      config.WrapUp // acd-queue: after-call work
 }
 
 type monitor struct {
 	target *dnState
+	super  *dnState
 	typ    event.MonitorNextCallType
+	used   bool // a OneCall monitoring whose call has been joined
 }
 
 // agentState is one agent (or supervisor).
@@ -125,20 +151,23 @@ type agentState struct {
 	queues    []string            // in login order
 	since     int64
 	reasons   event.KV
-	acwTimer  string // the running after-call-work timer, or ""
+	acwTimer  string        // the running after-call-work timer, or ""
+	wrapUp    config.WrapUp // its own after-call work setting
 }
 
 // timer is a pending StartTimer.
 type timer struct {
 	kind  timerKind
-	agent *agentState
+	agent *agentState // timerACW
+	party *party      // timerNoAnswer
 	at    int64
 }
 
 type timerKind uint8
 
 const (
-	timerACW timerKind = iota + 1 // after-call work ends: agent Ready
+	timerACW      timerKind = iota + 1 // after-call work ends: agent Ready
+	timerNoAnswer                      // a call rang too long: forward on no answer
 )
 
 // New builds the engine of tenant t, which must be valid
@@ -158,10 +187,22 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 		dns:    make(map[string]*dnState, len(t.DNs)),
 		agents: make(map[string]*agentState, len(t.Agents)+len(t.Supervisors)),
 		timers: map[string]timer{},
+		ids:    newIDs(opts.Seed, t.ID),
+		calls:  map[uint64]*call{},
+
+		noAnswer: t.Defaults.NoAnswerTimeout.Microseconds(),
+		wrapUp:   t.Defaults.WrapUpTime,
 	}
 	for i := range t.DNs {
 		c := &t.DNs[i]
-		d := &dnState{number: c.Number, typ: c.Type, name: c.Name, inService: true}
+		d := &dnState{number: c.Number, typ: c.Type, name: c.Name, inService: true,
+			callWaiting: c.CallWaiting, noAnswer: c.NoAnswerTimeout.Microseconds()}
+		if c.Queue != nil {
+			d.wrapUp = c.Queue.WrapUpTime
+		}
+		if c.Trunk != nil {
+			d.prefixes = append([]string(nil), c.Trunk.Prefixes...)
+		}
 		if c.Forward != nil {
 			d.fwdTo = c.Forward.To
 			d.fwdMode, _ = ParseForwardMode(c.Forward.Mode)
@@ -172,8 +213,15 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 		e.dns[c.Number] = d
 		e.dnList = append(e.dnList, d)
 	}
+	for i := range t.DNs {
+		for _, b := range t.DNs[i].Bridged {
+			if l := e.dns[b]; l != nil {
+				l.bridgedBy = append(l.bridgedBy, e.dns[t.DNs[i].Number])
+			}
+		}
+	}
 	add := func(a *config.Agent, sup bool) {
-		s := &agentState{id: a.ID, supervisor: sup}
+		s := &agentState{id: a.ID, supervisor: sup, wrapUp: a.WrapUpTime}
 		e.agents[a.ID] = s
 		e.agList = append(e.agList, s)
 	}
@@ -198,9 +246,50 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	}
 	e.at = at
 	e.now = event.TimeFromUnixMicro(at)
-	e.out, e.effects = nil, nil
+	e.out, e.effects, e.reply = nil, nil, nil
+	e.outStart = -1
 	var err error
 	switch c := cmd.(type) {
+	case MakeCall:
+		err = e.makeCall(&c)
+	case Answer:
+		err = e.answer(&c)
+	case Release:
+		err = e.release(&c)
+	case Hold:
+		err = e.hold(&c)
+	case Retrieve:
+		err = e.retrieve(&c)
+	case Redirect:
+		err = e.redirect(&c)
+	case SingleStepTransfer:
+		err = e.singleStepTransfer(&c)
+	case InitiateTransfer:
+		err = e.initiate(&c.Request, c.ConnID, c.DN, c.To, c.UserData)
+	case InitiateConference:
+		err = e.initiate(&c.Request, c.ConnID, c.DN, c.To, c.UserData)
+	case CompleteTransfer:
+		err = e.completeTransfer(&c)
+	case CompleteConference:
+		err = e.completeConference(&c)
+	case SingleStepConference:
+		err = e.singleStepConference(&c)
+	case DeleteFromConference:
+		err = e.deleteFromConference(&c)
+	case Alternate:
+		err = e.alternate(&c)
+	case Reconnect:
+		err = e.reconnect(&c)
+	case AttachUserData:
+		err = e.attachUserData(&c)
+	case NetworkCall:
+		err = e.networkCall(&c)
+	case NetworkAnswer:
+		err = e.networkAnswer(&c)
+	case NetworkBusy:
+		err = e.networkBusy(&c)
+	case NetworkRelease:
+		err = e.networkRelease(&c)
 	case Ready:
 		err = e.ready(&c)
 	case NotReady:
@@ -236,12 +325,35 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	default:
 		err = invalid("unknown command kind " + q(cmd.Kind()) + " (pass commands by value)")
 	}
-	r := Result{Events: e.out, Effects: e.effects}
-	e.out, e.effects = nil, nil
+	e.trim(err != nil)
+	r := Result{Events: e.out, Effects: e.effects, Reply: e.reply}
+	e.out, e.effects, e.reply = nil, nil, nil
 	if err != nil {
 		return Result{}, err
 	}
 	return r, nil
+}
+
+// trim gives back the arena slots a step reserved but did not use (all of
+// them if it failed), and caps the step's slice at its length, so the
+// caller owns it.
+func (e *Engine) trim(failed bool) {
+	if e.outStart < 0 {
+		return
+	}
+	n := len(e.out)
+	if failed {
+		n = 0
+	}
+	inArena := cap(e.out) > 0 && cap(e.arena) > e.outStart && &e.arena[:e.outStart+1][e.outStart] == &e.out[:1][0]
+	if inArena {
+		e.arena = e.arena[:e.outStart+n]
+	} else {
+		// emit outgrew the reservation and copied: the reserved slots
+		// are unused.
+		e.arena = e.arena[:e.outStart]
+	}
+	e.out = e.out[:n:n]
 }
 
 // arenaEvents is how many events one allocation holds: steps take their
@@ -261,6 +373,7 @@ func (e *Engine) begin(n int) {
 	l := len(e.arena)
 	e.out = e.arena[l : l : l+n]
 	e.arena = e.arena[:l+n]
+	e.outStart = l
 }
 
 // emit appends an event reported for DN d, caused by req (nil for none),
@@ -369,6 +482,8 @@ func (e *Engine) timerFired(c *TimerFired) error {
 		return nil // cancelled or already fired: nothing to do
 	}
 	switch t.kind {
+	case timerNoAnswer:
+		e.noAnswerFired(c.ID, t.party)
 	case timerACW:
 		a := t.agent
 		delete(e.timers, c.ID)

@@ -79,6 +79,8 @@ func TestErrorCodes(t *testing.T) {
 
 func TestCommandCodecRoundTrip(t *testing.T) {
 	req := Request{ReferenceID: 7, Reasons: event.KV{event.S("ReasonCode", "Lunch")}, Extensions: event.KV{event.I("WrapUpTime", 10), event.L("n", event.KV{event.S("a", "b")})}}
+	ud := event.KV{event.S("Order", "A-1"), event.I("Amount", 12), event.L("Cart", event.KV{event.S("sku", "x")})}
+	conn, conn2 := "19cad00b440b5f36", "7e88de1c2b5df5cd"
 	cmds := []Command{
 		Login{Request: req, DN: "1001", AgentID: "agent1", Queues: []string{"7000", "7001"}, WorkMode: event.WorkModeAutoIn},
 		Logout{Request: req, DN: "1001", Queues: []string{"7000"}},
@@ -95,6 +97,26 @@ func TestCommandCodecRoundTrip(t *testing.T) {
 		Mute{Request: req, DN: "1001", ConnID: "00000000000000a1", On: true},
 		Listen{Request: req, DN: "1001", ConnID: "00000000000000a1", Party: "1002", On: true},
 		TimerFired{ID: "acw/agent1/1"},
+		MakeCall{Request: req, From: "1001", To: "+331234", UserData: ud},
+		Answer{Request: req, ConnID: conn, DN: "1002"},
+		Release{Request: req, ConnID: conn, DN: "1002"},
+		Hold{Request: req, ConnID: conn, DN: "1002"},
+		Retrieve{Request: req, ConnID: conn, DN: "1002"},
+		Redirect{Request: req, ConnID: conn, DN: "1002", To: "1003"},
+		SingleStepTransfer{Request: req, ConnID: conn, DN: "1002", To: "1003"},
+		InitiateTransfer{Request: req, ConnID: conn, DN: "1002", To: "1003", UserData: ud},
+		CompleteTransfer{Request: req, ConnID: conn, DN: "1002", ConsultConnID: conn2},
+		InitiateConference{Request: req, ConnID: conn, DN: "1002", To: "1003", UserData: ud},
+		CompleteConference{Request: req, ConnID: conn, DN: "1002", ConsultConnID: conn2},
+		SingleStepConference{Request: req, ConnID: conn, DN: "1002", To: "1003"},
+		DeleteFromConference{Request: req, ConnID: conn, DN: "1002", Party: "1003"},
+		Alternate{Request: req, ConnID: conn, DN: "1002", ConsultConnID: conn2},
+		Reconnect{Request: req, ConnID: conn, DN: "1002", ConsultConnID: conn2},
+		AttachUserData{Request: req, ConnID: conn, UserData: ud},
+		NetworkCall{Request: req, Trunk: "pstn", ANI: "+3312", DNIS: "1001", UserData: ud},
+		NetworkAnswer{Request: req, ConnID: conn},
+		NetworkBusy{Request: req, ConnID: conn},
+		NetworkRelease{Request: req, ConnID: conn},
 	}
 	kinds := map[string]bool{}
 	for _, c := range cmds {

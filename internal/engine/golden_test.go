@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,10 +41,20 @@ const (
 	goldenStart  = int64(1_767_225_600_000_000) // 2026-01-01T00:00:00Z
 )
 
+// goldenTenant is the demo tenant with what call flows need besides: a
+// tenant-wide no-answer timeout of 20 s, and DN 1020 holding a bridged
+// appearance of 1019's line.
+func goldenTenant() *config.Tenant {
+	f := config.Demo("tok", "pw")
+	t := &f.Tenants[0]
+	t.Defaults.NoAnswerTimeout = config.D(20 * time.Second)
+	t.DN("1020").Bridged = []string{"1019"}
+	return t
+}
+
 func newDemoEngine(t testing.TB) *Engine {
 	t.Helper()
-	f := config.Demo("tok", "pw")
-	e, err := New(&f.Tenants[0], Options{Server: goldenServer})
+	e, err := New(goldenTenant(), Options{Server: goldenServer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +162,26 @@ func (r *runner) run(line string) []string {
 	case "agent":
 		v, err := r.e.Agent(args.get("id"))
 		return view(v, err)
+	case "call":
+		v, err := r.e.Call(r.e.conn(args.get("conn")))
+		return view(v, err)
+	case "calls":
+		return view(r.e.Calls(), nil)
+	case "mark-acd":
+		// Stands in for part 3: marks DN's party on a call as delivered
+		// through queue (ThisQueue, after-call work at its end).
+		c, err := r.e.lookupCall(r.e.conn(args.get("conn")))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		p := c.partyOf(r.e.dns[args.get("dn")])
+		if p == nil {
+			t.Fatalf("%s: DN not on call", line)
+		}
+		p.queue = args.get("queue")
+		return []string{"ok"}
 	}
+	args = r.e.substitute(args)
 	cmd, err := args.command(name)
 	if err != nil {
 		t.Fatalf("%s: %v", line, err)
@@ -180,6 +210,10 @@ func (r *runner) run(line string) []string {
 	}
 	for _, f := range res.Effects {
 		out = append(out, formatEffect(f))
+	}
+	if res.Reply != nil {
+		b, _ := json.Marshal(res.Reply)
+		out = append(out, "reply "+string(b))
 	}
 	if len(out) == 0 {
 		out = []string{"ok (no events)"}
@@ -333,6 +367,46 @@ func (a args) request() Request {
 	return r
 }
 
+// userData builds UserData from ud.K=V (integer values become integer
+// pairs).
+func (a args) userData() event.KV {
+	var kv event.KV
+	for _, p := range a {
+		if k, ok := strings.CutPrefix(p[0], "ud."); ok {
+			if n, err := strconv.ParseInt(p[1], 10, 64); err == nil {
+				kv = append(kv, event.I(k, n))
+			} else {
+				kv = append(kv, event.S(k, p[1]))
+			}
+		}
+	}
+	return kv
+}
+
+// conn turns "$n" into the ConnID of the n-th call of the engine; other
+// values are returned as they are.
+func (e *Engine) conn(v string) string {
+	if n, ok := strings.CutPrefix(v, "$"); ok {
+		if i, err := strconv.ParseUint(n, 10, 64); err == nil {
+			return connString(e.ids.perm(i))
+		}
+	}
+	return v
+}
+
+var connRef = regexp.MustCompile(`\$[0-9]+`)
+
+// substitute applies conn to every "$n" in the arguments (conn=$1,
+// consult=$2, id=noanswer/$1/1002/3).
+func (e *Engine) substitute(a args) args {
+	out := make(args, len(a))
+	for i, p := range a {
+		p[1] = connRef.ReplaceAllStringFunc(p[1], e.conn)
+		out[i] = p
+	}
+	return out
+}
+
 func (a args) workMode() event.AgentWorkMode {
 	s := a.get("mode")
 	if s == "" {
@@ -388,6 +462,46 @@ func (a args) command(name string) (Command, error) {
 		return Listen{Request: req, DN: a.get("dn"), ConnID: a.get("conn"), Party: a.get("party"), On: a.bool("on")}, nil
 	case "timer":
 		return TimerFired{ID: a.get("id")}, nil
+	case "make-call":
+		return MakeCall{Request: req, From: a.get("from"), To: a.get("to"), UserData: a.userData()}, nil
+	case "answer":
+		return Answer{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
+	case "release":
+		return Release{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
+	case "hold":
+		return Hold{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
+	case "retrieve":
+		return Retrieve{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
+	case "redirect":
+		return Redirect{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), To: a.get("to")}, nil
+	case "single-step-transfer":
+		return SingleStepTransfer{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), To: a.get("to")}, nil
+	case "initiate-transfer":
+		return InitiateTransfer{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), To: a.get("to"), UserData: a.userData()}, nil
+	case "complete-transfer":
+		return CompleteTransfer{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), ConsultConnID: a.get("consult")}, nil
+	case "initiate-conference":
+		return InitiateConference{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), To: a.get("to"), UserData: a.userData()}, nil
+	case "complete-conference":
+		return CompleteConference{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), ConsultConnID: a.get("consult")}, nil
+	case "single-step-conference":
+		return SingleStepConference{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), To: a.get("to")}, nil
+	case "delete-from-conference":
+		return DeleteFromConference{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), Party: a.get("party")}, nil
+	case "alternate":
+		return Alternate{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), ConsultConnID: a.get("consult")}, nil
+	case "reconnect":
+		return Reconnect{Request: req, ConnID: a.get("conn"), DN: a.get("dn"), ConsultConnID: a.get("consult")}, nil
+	case "attach-user-data":
+		return AttachUserData{Request: req, ConnID: a.get("conn"), UserData: a.userData()}, nil
+	case "network-call":
+		return NetworkCall{Request: req, Trunk: a.get("trunk"), ANI: a.get("ani"), DNIS: a.get("dnis"), UserData: a.userData()}, nil
+	case "network-answer":
+		return NetworkAnswer{Request: req, ConnID: a.get("conn")}, nil
+	case "network-busy":
+		return NetworkBusy{Request: req, ConnID: a.get("conn")}, nil
+	case "network-release":
+		return NetworkRelease{Request: req, ConnID: a.get("conn")}, nil
 	}
 	return nil, fmt.Errorf("unknown command %q", name)
 }

@@ -1,6 +1,11 @@
 package engine
 
-import "github.com/switchboard-cc/switchboard/event"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/switchboard-cc/switchboard/event"
+)
 
 // DNView is a copy of a DN's state for the GET endpoints.
 type DNView struct {
@@ -51,6 +56,97 @@ type AgentView struct {
 	// if never.
 	Since   int64    `json:"since,omitempty"`
 	Reasons event.KV `json:"reasons,omitempty"`
+	// OnCall: the agent's DN is on at least one call.
+	OnCall bool `json:"onCall,omitempty"`
+}
+
+// CallView is a copy of a call's state for GET /calls.
+type CallView struct {
+	ConnID       string `json:"connId"`
+	CallID       int64  `json:"callId"`
+	CallThreadID string `json:"callThreadId"`
+	CallType     string `json:"callType"`
+	// PreviousConnID: for a consultation call, the main call.
+	PreviousConnID string      `json:"previousConnId,omitempty"`
+	ANI            string      `json:"ani,omitempty"`
+	DNIS           string      `json:"dnis,omitempty"`
+	UserData       event.KV    `json:"userData,omitempty"`
+	Started        int64       `json:"started"` // unix microseconds
+	Parties        []PartyView `json:"parties"` // in join order
+}
+
+// PartyView is one party of a call.
+type PartyView struct {
+	DN       string `json:"dn"` // the DN, or the number of an external party
+	External bool   `json:"external,omitempty"`
+	Trunk    string `json:"trunk,omitempty"`
+	AgentID  string `json:"agentId,omitempty"`
+	// Role: Origination, Destination, ConferenceMember or Observer.
+	Role string `json:"role"`
+	// State: Dialing, Ringing, Established, Held, Busy (the destination
+	// was busy) or Bridged (a bridged appearance).
+	State              string `json:"state"`
+	Queue              string `json:"queue,omitempty"`
+	Muted              bool   `json:"muted,omitempty"`
+	ListenDisconnected bool   `json:"listenDisconnected,omitempty"`
+}
+
+// Calls returns every live call, by CallID.
+func (e *Engine) Calls() []CallView {
+	cs := make([]*call, 0, len(e.calls))
+	for _, c := range e.calls {
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b *call) int { return cmp.Compare(a.callID, b.callID) })
+	out := make([]CallView, len(cs))
+	for i, c := range cs {
+		out[i] = callView(c)
+	}
+	return out
+}
+
+// Call returns one live call; a released or unknown ConnID is not found.
+func (e *Engine) Call(connID string) (CallView, error) {
+	c, err := e.lookupCall(connID)
+	if err != nil {
+		if connID != "" {
+			return CallView{}, notFound("unknown ConnID " + q(connID))
+		}
+		return CallView{}, err
+	}
+	return callView(c), nil
+}
+
+func callView(c *call) CallView {
+	v := CallView{
+		ConnID: c.conn, CallID: c.callID, CallThreadID: c.th.id, CallType: c.typ.String(),
+		PreviousConnID: c.prevConn, ANI: c.ani, DNIS: c.dnis, UserData: copyKV(c.userData),
+		Started: c.started, Parties: make([]PartyView, len(c.parties)),
+	}
+	for i, p := range c.parties {
+		pv := PartyView{DN: p.name(), External: p.dn == nil, Trunk: p.trunk, Role: p.role.String(),
+			State: partyStateNames[p.state], Queue: p.queue, Muted: p.muted, ListenDisconnected: p.listenOff}
+		if p.dn != nil && p.dn.agent != nil {
+			pv.AgentID = p.dn.agent.id
+		}
+		v.Parties[i] = pv
+	}
+	return v
+}
+
+// copyKV copies a KV deeply.
+func copyKV(kv event.KV) event.KV {
+	if kv == nil {
+		return nil
+	}
+	out := make(event.KV, len(kv))
+	for i, p := range kv {
+		out[i] = p
+		if p.Kind == event.KindList {
+			out[i].List = copyKV(p.List)
+		}
+	}
+	return out
 }
 
 // DN returns a copy of the state of DN number.
@@ -64,6 +160,9 @@ func (e *Engine) DN(number string) (DNView, error) {
 		DND: d.dnd, InService: d.inService, OffHook: d.offHook,
 		MessageWaiting: d.mwOn, NewMessages: d.mwNew, OldMessages: d.mwOld,
 		Calls: []string{},
+	}
+	for _, p := range d.parties {
+		v.Calls = append(v.Calls, p.call.conn)
 	}
 	if a := d.agent; a != nil {
 		v.AgentID = a.id
@@ -111,6 +210,7 @@ func agentView(a *agentState) AgentView {
 	if a.dn != nil {
 		v.DN = a.dn.number
 		v.Queues = append([]string(nil), a.queues...)
+		v.OnCall = a.dn.onCalls() > 0
 	}
 	return v
 }
