@@ -11,4 +11,12 @@
 //
 // The broker advertises in metadata exactly the address it is bound to (or
 // Config.Advertise), so clients that bootstrap from it connect back to it.
+//
+// Retention is run by this package, every five minutes, through an
+// in-process client (never on the network): records older than a topic's
+// retention.ms are deleted, except each partition's last record, as Kafka
+// keeps its active segment. kfake's own retention pass is switched off
+// because it can empty a partition, and kfake forgets the offsets of an
+// empty partition when it restarts, handing out offsets consumers have
+// already seen.
 package broker
