@@ -5,7 +5,6 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
 // Request bodies of the agents-and-DNs endpoints. Struct tags drive both
@@ -96,15 +95,6 @@ type AgentList struct {
 	Agents []engine.AgentView `json:"agents"`
 }
 
-// views are the engine's read-only views used by the GET endpoints.
-type views interface {
-	DN(number string) (engine.DNView, error)
-	Agents() []engine.AgentView
-	Agent(id string) (engine.AgentView, error)
-}
-
-var _ views = (*engine.Engine)(nil)
-
 const dnBase = "/v1/tenants/{tenant}/dns/{dn}"
 
 func agentRoutes() []route {
@@ -182,66 +172,6 @@ func agentRoutes() []route {
 			}),
 		query("GET", "/v1/tenants/{tenant}/agents/{agentId}", "One agent's state", engine.AgentView{},
 			func(r *http.Request, v views) (any, error) { return v.Agent(r.PathValue("agentId")) }),
-	}
-}
-
-// command is a route whose request body B becomes one engine command. The
-// body is decoded and validated (tags) before build is called; its common
-// fields are passed as q. The reply is OK once the events are recorded.
-func command[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
-	return route{
-		method: method, path: path, summary: summary, auth: true, body: new(B), reply: OK{},
-		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
-			var b B
-			if err := decode(w, r, &b); err != nil {
-				return err
-			}
-			if err := validate(&b); err != nil {
-				return err
-			}
-			q, err := commonOf(&b).request()
-			if err != nil {
-				return err
-			}
-			cmd, err := build(r, &b, q)
-			if err != nil {
-				return err
-			}
-			out, err := t.Runtime.Do(r.Context(), cmd)
-			if err != nil {
-				return err
-			}
-			writeJSON(w, http.StatusOK, OK{OK: true, Events: out.Events})
-			return nil
-		},
-	}
-}
-
-// query is a GET route answered from the engine's views on the tenant
-// goroutine.
-func query(method, path, summary string, reply any, get func(r *http.Request, v views) (any, error)) route {
-	return route{
-		method: method, path: path, summary: summary, auth: true, reply: reply,
-		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
-			var out any
-			var gerr error
-			err := t.Runtime.Query(r.Context(), func(m runtime.Machine) {
-				v, ok := m.(views)
-				if !ok {
-					gerr = apiErr(CodeInternal, "the engine has no views")
-					return
-				}
-				out, gerr = get(r, v)
-			})
-			if err != nil {
-				return err
-			}
-			if gerr != nil {
-				return gerr
-			}
-			writeJSON(w, http.StatusOK, out)
-			return nil
-		},
 	}
 }
 

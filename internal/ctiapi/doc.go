@@ -12,7 +12,11 @@
 // runtime subscriptions. It knows nothing of Kafka or the journal.
 //
 // Adding an endpoint is adding one entry to a route table (agents.go for
-// agents and DNs; calls come next in the same way): method, path, summary,
-// request body type, and either a function building the engine command or a
-// query.
+// agents and DNs, calls.go for calls and the network side): method, path,
+// summary, request body type, and either a function building the engine
+// command (command: 200 OK; creating: 201 with the new call's ConnID and
+// CallThreadID) or a query. handlers.go turns an entry into a handler: decode
+// and validate the body, check the form of patterned path parameters (a
+// {connId} that is not 16 lowercase hex digits is 404), build the command,
+// run it through the tenant's runtime, reply.
 package ctiapi

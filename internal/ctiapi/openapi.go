@@ -48,7 +48,11 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": obj{"type": "string"}})
+			sch := obj{"type": "string"}
+			if p, ok := pathPatterns[m[1]]; ok {
+				sch["pattern"] = p
+			}
+			params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": sch})
 		}
 		if rt.params != nil {
 			sch := schemaOf(reflect.TypeOf(rt.params), false)
@@ -226,6 +230,9 @@ func addStruct(t reflect.Type, props map[string]any, required *[]string, closed 
 		}
 		if d := f.Tag.Get("doc"); d != "" {
 			s["description"] = d
+		}
+		if p := f.Tag.Get("pattern"); p != "" {
+			s["pattern"] = p
 		}
 		if m := f.Tag.Get("minimum"); m != "" {
 			n, _ := strconv.Atoi(m)

@@ -104,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.routes = append(s.routes, serviceRoutes(s)...)
 	s.routes = append(s.routes, agentRoutes()...)
+	s.routes = append(s.routes, callRoutes()...)
 	s.routes = append(s.routes, eventRoutes(s)...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))

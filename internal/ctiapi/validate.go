@@ -2,8 +2,10 @@ package ctiapi
 
 import (
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
@@ -21,7 +23,8 @@ func commonOf(b any) *Common {
 
 // validate applies the body's struct tags to a decoded body (a pointer to a
 // struct): required fields must be present, enumerated strings must be one
-// of their values, minimum integers respected; absent fields with a default
+// of their values, minimum integers respected, patterned strings
+// matched; absent fields with a default
 // get it. The same tags make the OpenAPI schema.
 func validate(b any) *Error {
 	v := reflect.ValueOf(b).Elem()
@@ -49,6 +52,14 @@ func validate(b any) *Error {
 				return err
 			}
 		}
+		if pat := f.Tag.Get("pattern"); pat != "" && fv.Kind() == reflect.Pointer && fv.Elem().Kind() == reflect.String {
+			if v := fv.Elem().String(); !patternRegexp(pat).MatchString(v) {
+				if pat == connIDPattern {
+					return apiErr(CodeInvalid, "field %q: %q is not a ConnID (16 lowercase hex digits)", name, v)
+				}
+				return apiErr(CodeInvalid, "field %q: %q does not match %s", name, v, pat)
+			}
+		}
 		if min := f.Tag.Get("minimum"); min != "" && fv.Kind() == reflect.Pointer && fv.Elem().CanInt() {
 			m, _ := strconv.ParseInt(min, 10, 64)
 			if fv.Elem().Int() < m {
@@ -64,6 +75,17 @@ func validate(b any) *Error {
 		}
 	}
 	return nil
+}
+
+var patterns sync.Map // pattern -> *regexp.Regexp
+
+func patternRegexp(p string) *regexp.Regexp {
+	if re, ok := patterns.Load(p); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(p)
+	patterns.Store(p, re)
+	return re
 }
 
 func jsonName(f reflect.StructField) string {

@@ -1,0 +1,153 @@
+package ctiapi
+
+import (
+	"net/http"
+	"regexp"
+
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// views are the engine's read-only views used by the GET endpoints.
+type views interface {
+	DN(number string) (engine.DNView, error)
+	Agents() []engine.AgentView
+	Agent(id string) (engine.AgentView, error)
+	Calls() []engine.CallView
+	Call(connID string) (engine.CallView, error)
+}
+
+var _ views = (*engine.Engine)(nil)
+
+// pathPatterns are the forms of path parameters that have one: a segment
+// of another form names nothing that can exist, so the request is answered
+// 404 (after its body is validated). The OpenAPI document gives them as
+// the parameters' patterns.
+var pathPatterns = map[string]string{
+	"connId": connIDPattern,
+}
+
+var pathRegexps = func() map[string]*regexp.Regexp {
+	m := map[string]*regexp.Regexp{}
+	for k, p := range pathPatterns {
+		m[k] = regexp.MustCompile(p)
+	}
+	return m
+}()
+
+// checkPath refuses a path parameter of the wrong form.
+func checkPath(r *http.Request, params []string) error {
+	for _, p := range params {
+		if v := r.PathValue(p); !pathRegexps[p].MatchString(v) {
+			switch p {
+			case "connId":
+				return apiErr(CodeNotFound, "unknown ConnID %q (a ConnID is 16 lowercase hex digits)", v)
+			default:
+				return apiErr(CodeNotFound, "no %s %q", p, v)
+			}
+		}
+	}
+	return nil
+}
+
+// patternedParams lists the path parameters of path that have a pattern.
+func patternedParams(path string) []string {
+	var out []string
+	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+		if _, ok := pathPatterns[m[1]]; ok {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// command is a route whose request body B becomes one engine command. The
+// body is decoded and validated (tags) before build is called; its common
+// fields are passed as q. The reply is OK once the events are recorded.
+func command[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
+	return commandRoute(method, path, summary, http.StatusOK, OK{}, build,
+		func(w http.ResponseWriter, out runtime.Outcome) error {
+			writeJSON(w, http.StatusOK, OK{OK: true, Events: out.Events})
+			return nil
+		})
+}
+
+// creating is a command route whose command creates a call (the engine
+// replies engine.CallReply): 201 with CallCreated.
+func creating[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
+	return commandRoute(method, path, summary, http.StatusCreated, CallCreated{}, build,
+		func(w http.ResponseWriter, out runtime.Outcome) error {
+			cr, ok := out.Reply.(engine.CallReply)
+			if !ok {
+				return apiErr(CodeInternal, "the engine gave no call in reply (%T)", out.Reply)
+			}
+			writeJSON(w, http.StatusCreated, CallCreated{ConnID: cr.ConnID, CallThreadID: cr.CallThreadID, Events: out.Events})
+			return nil
+		})
+}
+
+func commandRoute[B any](method, path, summary string, status int, reply any,
+	build func(r *http.Request, b *B, q engine.Request) (engine.Command, error),
+	respond func(w http.ResponseWriter, out runtime.Outcome) error) route {
+	params := patternedParams(path)
+	return route{
+		method: method, path: path, summary: summary, auth: true, body: new(B), reply: reply, status: status,
+		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
+			var b B
+			if err := decode(w, r, &b); err != nil {
+				return err
+			}
+			if err := validate(&b); err != nil {
+				return err
+			}
+			if err := checkPath(r, params); err != nil {
+				return err
+			}
+			q, err := commonOf(&b).request()
+			if err != nil {
+				return err
+			}
+			cmd, err := build(r, &b, q)
+			if err != nil {
+				return err
+			}
+			out, err := t.Runtime.Do(r.Context(), cmd)
+			if err != nil {
+				return err
+			}
+			return respond(w, out)
+		},
+	}
+}
+
+// query is a GET route answered from the engine's views on the tenant
+// goroutine.
+func query(method, path, summary string, reply any, get func(r *http.Request, v views) (any, error)) route {
+	params := patternedParams(path)
+	return route{
+		method: method, path: path, summary: summary, auth: true, reply: reply,
+		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
+			if err := checkPath(r, params); err != nil {
+				return err
+			}
+			var out any
+			var gerr error
+			err := t.Runtime.Query(r.Context(), func(m runtime.Machine) {
+				v, ok := m.(views)
+				if !ok {
+					gerr = apiErr(CodeInternal, "the engine has no views")
+					return
+				}
+				out, gerr = get(r, v)
+			})
+			if err != nil {
+				return err
+			}
+			if gerr != nil {
+				return gerr
+			}
+			writeJSON(w, http.StatusOK, out)
+			return nil
+		},
+	}
+}
