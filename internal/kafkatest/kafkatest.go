@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,14 +91,24 @@ func Embedded(t testing.TB) Target {
 	return Target{Name: NameEmbedded, Brokers: []string{b.Addr()}, Cluster: b.Cluster()}
 }
 
-// Logger returns a slog logger writing to t.Log at level and above.
+// Logger returns a slog logger writing to t.Log at level and above. Lines
+// logged after the test's cleanups ran (by a client still shutting down)
+// are dropped rather than panicking in t.Log.
 func Logger(t testing.TB, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+	w := &tWriter{t: t}
+	t.Cleanup(func() { w.done.Store(true) }) // runs after cleanups registered later
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-type tWriter struct{ t testing.TB }
+type tWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
+func (w *tWriter) Write(p []byte) (int, error) {
+	if w.done.Load() {
+		return len(p), nil
+	}
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
