@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/broker"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,16 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return kafkatest.Logger(t, slog.LevelInfo) }
 
 func start(t *testing.T, cfg broker.Config) *broker.Broker {
 	t.Helper()
