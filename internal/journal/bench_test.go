@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,4 +236,47 @@ func BenchmarkRecover(b *testing.B) {
 	b.ReportMetric((open+replay).Seconds()/n/gb, "open+replay-s/GiB")
 	b.Logf("journal %s: %d records, %.2f GiB in %d segments; written in %v",
 		filepath.Base(dir), rec.Records, gb, rec.Segments, write)
+}
+
+// BenchmarkLatency appends at a fixed rate (5,000 records/s, as in the API
+// latency goal) with AppendAsync and reports the time from append to
+// durability (callback) per record. Give it enough records to be steady:
+//
+//	go test ./internal/journal -run '^$' -bench Latency -benchtime 25000x
+func BenchmarkLatency(b *testing.B) {
+	const rate = 5000
+	j := benchOpen(b)
+	p := make([]byte, benchRecord)
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	wg.Add(b.N)
+	interval := time.Second / rate
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		t := time.Now()
+		if _, err := j.AppendAsync(p, func(_ uint64, err error) {
+			if err != nil {
+				panic(err)
+			}
+			lat[i] = time.Since(t)
+			wg.Done()
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+	b.ReportMetric(q(0.50), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(q(0.999), "p99.9-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+	b.ReportMetric(float64(j.Stats().MaxFsync.Microseconds()), "max-fsync-µs")
 }

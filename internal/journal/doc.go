@@ -28,7 +28,9 @@
 // Append encodes the record into an in-memory batch and returns its LSN at
 // once; it is not yet durable. One flusher goroutine takes the whole batch,
 // writes it with one write call per segment and fsyncs, so all the records
-// appended while the previous fsync ran share the next one. A record is durable
+// appended while the previous fsync ran share the next one. (On Linux the
+// segment sync is fdatasync, which persists the data and the file size; new
+// and removed files are made durable with an fsync of the directory.) A record is durable
 // once DurableLSN() >= its LSN: Sync(ctx, lsn) waits for that, AppendSync does
 // both, and AppendAsync calls a function when its record is durable (from one
 // notifier goroutine, in LSN order), so a runtime needs no goroutine per

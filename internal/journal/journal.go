@@ -57,6 +57,7 @@ type Journal struct {
 	rejected   atomic.Uint64
 	fsyncs     atomic.Uint64
 	lastFsync  atomic.Int64 // nanoseconds
+	maxFsync   atomic.Int64 // nanoseconds
 	batches    atomic.Uint64
 	batchBytes atomic.Uint64
 
@@ -428,7 +429,8 @@ type Stats struct {
 	Appends      uint64 // records appended since Open
 	Rejected     uint64 // appends refused with ErrFull since Open
 	Fsyncs       uint64 // fsyncs of segment files since Open
-	LastFsync    time.Duration
+	LastFsync    time.Duration // duration of the last one
+	MaxFsync     time.Duration // longest since Open
 	Batches      uint64 // batches written (one fsync each, more on rotation)
 	BatchBytes   uint64 // bytes written in those batches
 	PendingBytes int    // appended, not yet taken by the flusher
@@ -451,6 +453,7 @@ func (j *Journal) Stats() Stats {
 	s.Rejected = j.rejected.Load()
 	s.Fsyncs = j.fsyncs.Load()
 	s.LastFsync = time.Duration(j.lastFsync.Load())
+	s.MaxFsync = time.Duration(j.maxFsync.Load())
 	s.Batches = j.batches.Load()
 	s.BatchBytes = j.batchBytes.Load()
 	return s
@@ -631,10 +634,14 @@ func (j *Journal) fsync() error {
 		}
 	}
 	t := time.Now()
-	if err := j.file.Sync(); err != nil {
+	if err := datasync(j.file); err != nil {
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
-	j.lastFsync.Store(int64(time.Since(t)))
+	d := int64(time.Since(t))
+	j.lastFsync.Store(d)
+	if d > j.maxFsync.Load() {
+		j.maxFsync.Store(d) // only the flusher writes it
+	}
 	j.fsyncs.Add(1)
 	j.fileDirty = false
 	return nil

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,6 +338,8 @@ func TestFull(t *testing.T) {
 	dir := t.TempDir()
 	o := smallOpts(t)
 	o.MaxSize = 2 * o.SegmentSize
+	var logs syncBuffer
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	j := mustOpen(t, dir, o)
 	defer mustClose(t, j)
 
@@ -374,6 +378,13 @@ func TestFull(t *testing.T) {
 	}
 	if got := snapshotDir(t, dir); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Fatalf("files changed by refused appends")
+	}
+	// The operator saw it fill up: one line per level, one when full.
+	out := logs.String()
+	for _, want := range []string{"percent=75", "percent=90", "journal: full"} {
+		if strings.Count(out, want) != 1 {
+			t.Fatalf("log has %d lines with %q, want 1:\n%s", strings.Count(out, want), want, out)
+		}
 	}
 	// Truncation frees space.
 	if n, err := j.TruncateBefore(lsn); err != nil || n != 1 {
@@ -588,5 +599,65 @@ func TestBackPressure(t *testing.T) {
 	}()
 	if err := j.Sync(context.Background(), j.LastLSN()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTruncateKeepsNonDurable: segments whose records are not all durable
+// are never removed, whatever LSN the caller passes.
+func TestTruncateKeepsNonDurable(t *testing.T) {
+	o := smallOpts(t)
+	o.MaxBatchBytes = 64 << 10 // room to pend several segments
+	j := mustOpen(t, t.TempDir(), o)
+	defer mustClose(t, j)
+	arrived, release := blockFlusher(j)
+	if _, err := j.Append(payloadFor(1)); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived // record 1 written, not durable
+	for i := uint64(2); j.Stats().Segments < 4; i++ {
+		if _, err := j.Append(payloadFor(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := j.Size()
+	if n, err := j.TruncateBefore(j.LastLSN() + 1); n != 0 || err != nil || j.Size() != size {
+		t.Fatalf("TruncateBefore with nothing durable: removed %d, %v", n, err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		release(nil) // the fsync of record 1 waiting since the start
+		for {
+			select {
+			case <-arrived:
+				release(nil)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	last := j.LastLSN()
+	if err := j.Sync(context.Background(), last); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := j.TruncateBefore(last + 1); n != 3 || err != nil {
+		t.Fatalf("TruncateBefore once durable: removed %d, %v; want 3", n, err)
 	}
 }
