@@ -420,20 +420,20 @@ func (j *Journal) TruncateBefore(lsn uint64) (int, error) {
 
 // Stats is a snapshot of the journal's counters, for metrics.
 type Stats struct {
-	Size         int64  // bytes of live segments plus pending records
-	MaxSize      int64  // Options.MaxSize
-	Segments     int    // live segment files
-	FirstLSN     uint64 // first record kept
-	LastLSN      uint64 // last record appended
-	DurableLSN   uint64 // last durable record
-	Appends      uint64 // records appended since Open
-	Rejected     uint64 // appends refused with ErrFull since Open
-	Fsyncs       uint64 // fsyncs of segment files since Open
+	Size         int64         // bytes of live segments plus pending records
+	MaxSize      int64         // Options.MaxSize
+	Segments     int           // live segment files
+	FirstLSN     uint64        // first record kept
+	LastLSN      uint64        // last record appended
+	DurableLSN   uint64        // last durable record
+	Appends      uint64        // records appended since Open
+	Rejected     uint64        // appends refused with ErrFull since Open
+	Fsyncs       uint64        // fsyncs of segment files since Open
 	LastFsync    time.Duration // duration of the last one
 	MaxFsync     time.Duration // longest since Open
-	Batches      uint64 // batches written (one fsync each, more on rotation)
-	BatchBytes   uint64 // bytes written in those batches
-	PendingBytes int    // appended, not yet taken by the flusher
+	Batches      uint64        // batches written (one fsync each, more on rotation)
+	BatchBytes   uint64        // bytes written in those batches
+	PendingBytes int           // appended, not yet taken by the flusher
 }
 
 // Stats returns the current counters.
