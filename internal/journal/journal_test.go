@@ -498,6 +498,20 @@ func TestFsyncFailureIsSticky(t *testing.T) {
 	if j.DurableLSN() != 3 {
 		t.Fatalf("DurableLSN %d, want 3", j.DurableLSN())
 	}
+	// A reader gets the durable records, then the failure.
+	r, err := j.NewReader(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		if rec, err := r.Next(context.Background()); err != nil || rec.LSN != i {
+			t.Fatalf("Next: %+v %v", rec, err)
+		}
+	}
+	if _, err := r.Next(context.Background()); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Next after the durable records of a failed journal: %v, want ErrFailed", err)
+	}
+	r.Close()
 	if err := j.Close(); !errors.Is(err, ErrFailed) {
 		t.Fatalf("Close: %v, want ErrFailed", err)
 	}

@@ -50,8 +50,9 @@ func (r *Reader) NextLSN() uint64 { return max(r.next, r.from) }
 // TryNext returns the next durable record without waiting: ok is false when
 // there is none yet. Errors: ErrTruncated when the next record was removed
 // while the Reader lagged, ErrClosed when the reader or the journal is closed
-// and every durable record has been read, a *CorruptError when a segment no
-// longer decodes.
+// and every durable record has been read, ErrFailed (wrapped) when the
+// journal failed and every durable record has been read, a *CorruptError
+// when a segment no longer decodes.
 func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 	if r.closed {
 		return Record{}, false, ErrClosed
@@ -65,8 +66,14 @@ func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 				}
 				continue
 			default:
-				return Record{}, false, nil
 			}
+			r.j.mu.Lock()
+			err := r.j.err
+			r.j.mu.Unlock()
+			if err != nil && r.next > r.j.durable.Load() {
+				return Record{}, false, err // no record will ever follow
+			}
+			return Record{}, false, nil
 		}
 		if r.fr == nil {
 			if err := r.open(); err != nil {
