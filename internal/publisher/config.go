@@ -83,8 +83,8 @@ type Config struct {
 
 	// Linger is how long a partition waits for more records before a
 	// produce request is cut: 0 means the default of 5ms, a negative value
-	// no lingering. (1ms and 5ms measured alike on throughput, 5ms with a
-	// little less CPU per event; 20ms was slower.)
+	// no lingering. (Measured: none, 1ms and 5ms alike within the noise
+	// of a shared 2-core machine; 20ms slower.)
 	Linger time.Duration
 
 	// Compression of record batches: "snappy" (the default), "none",
@@ -97,9 +97,9 @@ type Config struct {
 
 	// MaxBufferedRecords bounds the records produced and not yet
 	// acknowledged; Publish blocks while the bound is reached. Default
-	// 20,000: measured faster and leaner than 50,000 and 200,000 both to
-	// the embedded broker and to a local Apache Kafka (smaller working
-	// set), and still tens of milliseconds of traffic at 300,000 events/s.
+	// 20,000, tens of milliseconds of traffic at 300,000 events/s: on a
+	// busy machine it used about 10% less CPU per event than 50,000 or
+	// 200,000 (smaller working set); on a quiet one they measured alike.
 	MaxBufferedRecords int
 }
 
