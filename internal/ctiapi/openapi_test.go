@@ -164,3 +164,74 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPICallShapes: the requests that create a call are documented
+// with 201 and the new call's ids; {connId} and consultConnId carry the
+// ConnID pattern the server enforces.
+func TestOpenAPICallShapes(t *testing.T) {
+	f := newFixture(t, nil)
+	doc := fetchDoc(t, f)
+	type op struct {
+		Parameters []struct {
+			Name   string `json:"name"`
+			Schema struct {
+				Pattern string `json:"pattern"`
+			} `json:"schema"`
+		} `json:"parameters"`
+		RequestBody struct {
+			Content map[string]struct {
+				Schema struct {
+					Properties map[string]struct {
+						Pattern string `json:"pattern"`
+					} `json:"properties"`
+				} `json:"schema"`
+			} `json:"content"`
+		} `json:"requestBody"`
+		Responses map[string]struct {
+			Content map[string]struct {
+				Schema struct {
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"schema"`
+			} `json:"content"`
+		} `json:"responses"`
+	}
+	get := func(path, method string) op {
+		var o op
+		if err := json.Unmarshal(doc.Paths[path][method], &o); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return o
+	}
+	for _, p := range []string{"/v1/tenants/{tenant}/calls", "/v1/tenants/{tenant}/network/calls",
+		"/v1/tenants/{tenant}/calls/{connId}/initiate-transfer", "/v1/tenants/{tenant}/calls/{connId}/initiate-conference"} {
+		o := get(p, "post")
+		created, ok := o.Responses["201"]
+		if !ok {
+			t.Errorf("POST %s: no 201 response", p)
+			continue
+		}
+		props := created.Content["application/json"].Schema.Properties
+		if _, ok := props["connId"]; !ok {
+			t.Errorf("POST %s: 201 body lacks connId", p)
+		}
+		if _, ok := props["callThreadId"]; !ok {
+			t.Errorf("POST %s: 201 body lacks callThreadId", p)
+		}
+		if _, ok := o.Responses["200"]; ok {
+			t.Errorf("POST %s: documents 200 as well", p)
+		}
+	}
+	o := get("/v1/tenants/{tenant}/calls/{connId}/complete-transfer", "post")
+	found := false
+	for _, prm := range o.Parameters {
+		if prm.Name == "connId" {
+			found = prm.Schema.Pattern == connIDPattern
+		}
+	}
+	if !found {
+		t.Errorf("complete-transfer: connId parameter without the pattern %s", connIDPattern)
+	}
+	if p := o.RequestBody.Content["application/json"].Schema.Properties["consultConnId"].Pattern; p != connIDPattern {
+		t.Errorf("consultConnId pattern %q, want %q", p, connIDPattern)
+	}
+}
