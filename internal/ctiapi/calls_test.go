@@ -470,7 +470,7 @@ func TestCallErrors(t *testing.T) {
 	c.ok(http.StatusOK, "POST", "/calls/$"+rel+"/release", `{"dn":"1005"}`)
 	main := c.talk("1007", "1008") // c4, with consultation call c5 from 1008 to 1009
 	c.ok(http.StatusCreated, "POST", "/calls/$"+main+"/initiate-transfer", `{"dn":"1008","to":"1009"}`)
-	other := c.talk("1010", "1011")                                        // c6: an unrelated call
+	other := c.talk("1010", "1011")                                               // c6: an unrelated call
 	c.ok(http.StatusCreated, "POST", "/calls", `{"from":"1012","to":"+4930123"}`) // c7: outbound, the network is called
 	if est != "c2" || rel != "c3" || main != "c4" || other != "c6" {
 		t.Fatalf("aliases %s %s %s %s", est, rel, main, other)
@@ -580,7 +580,9 @@ func TestCallErrors(t *testing.T) {
 			if r.status != tc.status || r.errCode() != tc.code {
 				t.Errorf("got %d %s, want %d %s", r.status, r.body, tc.status, tc.code)
 			}
-			var b struct{ Error struct{ Code, Message string } }
+			var b struct {
+				Error struct{ Code, Message string }
+			}
 			if json.Unmarshal(r.body, &b); b.Error.Message == "" {
 				t.Errorf("no message in %s", r.body)
 			}
