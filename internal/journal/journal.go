@@ -396,9 +396,11 @@ func (j *Journal) TruncateBefore(lsn uint64) (int, error) {
 		j.segs[0] = nil
 		j.segs = j.segs[1:]
 	}
+	wasFull := j.fill == 100
 	if len(victims) > 0 && j.fill > 0 && fillLevel(j.size, j.opts.MaxSize) < j.fill {
 		j.fill = fillLevel(j.size, j.opts.MaxSize)
 	}
+	wasFull = wasFull && j.fill < 100
 	size := j.size
 	j.mu.Unlock()
 	if len(victims) == 0 {
@@ -412,6 +414,9 @@ func (j *Journal) TruncateBefore(lsn uint64) (int, error) {
 	}
 	if err := syncDir(j.dir); err != nil {
 		errs = append(errs, err)
+	}
+	if wasFull {
+		j.log.Info("journal: no longer full", slog.Int64("size", size), slog.Int64("max_size", j.opts.MaxSize))
 	}
 	j.log.Debug("journal: truncated", slog.Int("segments", len(victims)),
 		slog.Uint64("before_lsn", lsn), slog.Int64("size", size))

@@ -390,6 +390,9 @@ func TestFull(t *testing.T) {
 	if n, err := j.TruncateBefore(lsn); err != nil || n != 1 {
 		t.Fatalf("TruncateBefore: %d, %v", n, err)
 	}
+	if !strings.Contains(logs.String(), "journal: no longer full") {
+		t.Fatalf("no log line when space was freed:\n%s", logs.String())
+	}
 	got, err := j.Append(big)
 	if err != nil || got != lsn+1 {
 		t.Fatalf("Append after truncation: %d, %v; want %d", got, err, lsn+1)
