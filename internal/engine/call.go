@@ -94,6 +94,16 @@ func (c *call) partyOf(d *dnState) *party {
 	return nil
 }
 
+// hasDN reports whether d is on c in any way (a bridged appearance too).
+func (c *call) hasDN(d *dnState) bool {
+	for _, p := range c.parties {
+		if p.dn == d {
+			return true
+		}
+	}
+	return false
+}
+
 // peer is the party shown as OtherDN to p: the first other party taking
 // part in the conversation, in join order.
 func (c *call) peer(p *party) *party {
@@ -549,7 +559,7 @@ func (e *Engine) noAnswerFired(id string, p *party) {
 	p.timer = ""
 	d := p.dn
 	f := e.forwardTarget(d)
-	if p.state != psRinging || f == nil || f.busy() || p.call.partyOf(f) != nil {
+	if p.state != psRinging || f == nil || f.busy() || p.call.hasDN(f) {
 		return
 	}
 	e.begin(2)
@@ -636,7 +646,7 @@ func (e *Engine) afterAnswer(c *call, now []*party, req *Request) {
 		if p.dn == nil || p.call != c {
 			continue
 		}
-		if s := p.dn.monitoredBy; s != nil && s.monitoring != nil && !s.monitoring.used && !s.busy() && c.partyOf(s) == nil {
+		if s := p.dn.monitoredBy; s != nil && s.monitoring != nil && !s.monitoring.used && !s.busy() && !c.hasDN(s) {
 			m := s.monitoring
 			if m.typ == event.MonitorOneCall {
 				m.used = true
@@ -664,7 +674,7 @@ func (e *Engine) afterAnswer(c *call, now []*party, req *Request) {
 			continue
 		}
 		for _, x := range p.dn.bridgedBy {
-			if c.partyOf(x) != nil || !x.inService {
+			if c.hasDN(x) || !x.inService {
 				continue
 			}
 			b := e.join(c, x, event.RoleDestination, psBridged)

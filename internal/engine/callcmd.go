@@ -172,7 +172,7 @@ func (e *Engine) deliver(k *call, o *party, tg target, req *Request) {
 		return
 	}
 	to, fwd, busy := e.offer(tg.d)
-	if busy || k.partyOf(to) != nil {
+	if busy || k.hasDN(to) {
 		o.state = psBusy
 		ev := e.emitCall(event.EventDestinationBusy, o, req)
 		ev.CallState = event.CallStateBusy
@@ -279,7 +279,7 @@ func (e *Engine) offerFree(k *call, d *dnState) (to, fwd *dnState, err error) {
 	if busy {
 		return nil, nil, conflict("DN " + q(d.number) + " is busy")
 	}
-	if k.partyOf(to) != nil {
+	if k.hasDN(to) {
 		return nil, nil, conflict("DN " + q(to.number) + " is already on call " + q(k.conn))
 	}
 	return to, fwd, nil
@@ -438,8 +438,8 @@ func (e *Engine) completeTransfer(c *CompleteTransfer) error {
 		return conflict("call " + q(k1.conn) + " is a conference; transfer needs a two-party call")
 	}
 	a := k1.peer(p1)
-	if a.dn != nil && a.dn == cp.dn {
-		return conflict("DN " + q(a.name()) + " is on both calls")
+	if cp.dn != nil && k1.hasDN(cp.dn) {
+		return conflict("DN " + q(cp.name()) + " is already on call " + q(k1.conn))
 	}
 	e.begin(estimate(k1, k2))
 	b := p1.dn.number
@@ -481,7 +481,7 @@ func (e *Engine) completeConference(c *CompleteConference) error {
 	if cp.state != psEstablished {
 		return conflict("cannot complete conference: the consulted party " + q(cp.name()) + " has not answered")
 	}
-	if cp.dn != nil && k1.partyOf(cp.dn) != nil {
+	if cp.dn != nil && k1.hasDN(cp.dn) {
 		return conflict("DN " + q(cp.name()) + " is already on call " + q(k1.conn))
 	}
 	if err := noOtherActive(p1.dn, p1, p2); err != nil {
