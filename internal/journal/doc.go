@@ -46,7 +46,9 @@
 //
 // Size() is the bytes of the live segments plus the records not yet written.
 // An append that would take it beyond Options.MaxSize fails with ErrFull and
-// changes nothing; TruncateBefore frees whole segments. The journal logs a
+// changes nothing; TruncateBefore frees whole segments. The engine being pure,
+// the runtime computes a step, appends its record, and adopts the step's new
+// state only if the append succeeded, so a refused request changes nothing. The journal logs a
 // warning as it crosses 75% and 90% of MaxSize and an error when it is full.
 //
 // # Readers

@@ -182,6 +182,7 @@ func (r *Reader) open() error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.first = first
+	r.from = max(r.from, r.next) // never yield a record twice
 	r.next = first
 	r.fr = newFrameReader(f, 256<<10)
 	return nil
