@@ -2,6 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"net"
 	"testing"
 	"time"
 
@@ -118,5 +125,51 @@ func TestOffsetsKeptWhenRetentionEmptiedPartition(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != 9 || got[1] != 10 {
 		t.Fatalf("consumed offsets %v, want [9 10]: deleted records must stay deleted", got)
+	}
+}
+
+// Retention works with TLS and SASL on: the broker's own client connects in
+// process, without TLS, as the first configured user.
+func TestRetentionWithTLSAndSASL(t *testing.T) {
+	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
+	retentionCheckEvery = 20 * time.Millisecond
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := SASLUser{MechanismScramSHA256, "u", "p"}
+	b, err := Start(context.Background(), Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1,
+		Retention: 50 * time.Millisecond, SASL: []SASLUser{user},
+		TLS: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pool := x509.NewCertPool()
+	cert, _ := x509.ParseCertificate(der)
+	pool.AddCert(cert)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DialTLSConfig(&tls.Config{RootCAs: pool}),
+		kgo.SASL(saslMechanism(user)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range 3 { // three batches: retention can delete the first two
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "t", Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Cluster().PartitionInfo("t", 0).LogStartOffset != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retention did not run: log start %d", b.Cluster().PartitionInfo("t", 0).LogStartOffset)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
