@@ -431,7 +431,7 @@ func copyDir(t *testing.T, src, dst string) {
 // records get new offsets.
 func TestAcknowledgedRecordsSurviveCrash(t *testing.T) {
 	dir := t.TempDir()
-	b := start(t, broker.Config{Dir: dir, Topics: []string{"t"}, Partitions: 3})
+	b := start(t, broker.Config{Dir: dir, Topics: []string{"t"}, Partitions: 3, SyncWrites: true})
 	cl := client(t, b.Addr(), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	const n = 2000
 	var recs []*kgo.Record
