@@ -63,7 +63,13 @@ type call struct {
 	ani      string
 	dnis     string
 	started  int64
-	buf      [2]*party // room for the parties of a two-party call
+
+	// Allocated with the call, so a basic call costs few allocations:
+	// its first two parties, their list, and its thread if it starts one.
+	pbuf [2]party
+	buf  [2]*party
+	tbuf thread
+	used uint8 // pbuf entries handed out
 }
 
 // thread is a call thread (EVENTS.md section 3).
@@ -181,12 +187,16 @@ func (d *dnState) busy() bool {
 func (e *Engine) newCall(typ event.CallType, th *thread) *call {
 	e.connNo++
 	e.callNo++
+	c := &call{n: e.connNo, callID: e.callNo, typ: typ, started: e.at}
 	if th == nil {
 		e.threadNo++
-		th = &thread{id: e.ids.threadID(e.threadNo, e.at)}
+		c.conn, c.tbuf.id = e.ids.connAndThread(e.connNo, e.threadNo, e.at)
+		th = &c.tbuf
+	} else {
+		c.conn = connString(e.ids.perm(e.connNo))
 	}
+	c.th = th
 	th.calls++
-	c := &call{n: e.connNo, conn: connString(e.ids.perm(e.connNo)), callID: e.callNo, typ: typ, th: th, started: e.at}
 	c.parties = c.buf[:0:2]
 	e.calls[c.n] = c
 	return c
@@ -194,7 +204,14 @@ func (e *Engine) newCall(typ event.CallType, th *thread) *call {
 
 // join adds a party for DN d (nil: external) to c.
 func (e *Engine) join(c *call, d *dnState, role event.DNRole, st partyState) *party {
-	p := &party{call: c, dn: d, role: role, state: st}
+	var p *party
+	if int(c.used) < len(c.pbuf) {
+		p = &c.pbuf[c.used]
+		c.used++
+	} else {
+		p = new(party)
+	}
+	*p = party{call: c, dn: d, role: role, state: st}
 	c.parties = append(c.parties, p)
 	if d != nil {
 		d.addParty(p)

@@ -359,7 +359,7 @@ func (e *Engine) trim(failed bool) {
 // arenaEvents is how many events one allocation holds: steps take their
 // event slices from a shared block, so a step costs no allocation of its
 // own most of the time.
-const arenaEvents = 64
+const arenaEvents = 256
 
 // begin prepares the event slice of a step that will produce about n
 // events. Call it only after every check has passed. The slice is cut from

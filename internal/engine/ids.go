@@ -86,10 +86,7 @@ const hexDigits = "0123456789abcdef"
 // connString writes a ConnID value as 16 lowercase hex digits.
 func connString(x uint64) string {
 	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = hexDigits[x&15]
-		x >>= 4
-	}
+	putConn(b[:], x)
 	return string(b[:])
 }
 
@@ -113,9 +110,33 @@ func parseConn(s string) (uint64, bool) {
 	return x, true
 }
 
+// connAndThread returns the ConnID of call counter c and the UUIDv7 of
+// the n-th call thread, started at unix microsecond at, from one
+// allocation.
+func (g ids) connAndThread(c, n uint64, at int64) (string, string) {
+	var b [16 + 36]byte
+	putConn(b[:16], g.perm(c))
+	g.putThread(b[16:], n, at)
+	s := string(b[:])
+	return s[:16], s[16:]
+}
+
 // threadID returns the UUIDv7 of the n-th call thread, started at unix
 // microsecond at.
 func (g ids) threadID(n uint64, at int64) string {
+	var b [36]byte
+	g.putThread(b[:], n, at)
+	return string(b[:])
+}
+
+func putConn(b []byte, x uint64) {
+	for i := 15; i >= 0; i-- {
+		b[i] = hexDigits[x&15]
+		x >>= 4
+	}
+}
+
+func (g ids) putThread(b []byte, n uint64, at int64) {
 	ms := uint64(at / 1000)
 	r1 := splitmix(g.s3 ^ n)
 	r2 := splitmix(r1 ^ g.s1)
@@ -129,7 +150,6 @@ func (g ids) threadID(n uint64, at int64) string {
 	for i := 9; i < 16; i++ {
 		u[i] = byte(r2 >> (8 * (15 - i)))
 	}
-	var b [36]byte
 	j := 0
 	for i := 0; i < 16; i++ {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
@@ -140,5 +160,4 @@ func (g ids) threadID(n uint64, at int64) string {
 		b[j+1] = hexDigits[u[i]&15]
 		j += 2
 	}
-	return string(b[:])
 }
