@@ -184,3 +184,51 @@ func TestEventStreamDropsSlowConsumer(t *testing.T) {
 		return
 	}
 }
+
+// TestEventStreamCalls: call events reach the stream exactly as recorded;
+// ?topic=voice-callthread&dn=1002 gives the call events reported for 1002
+// and nothing of the agent-state topic.
+func TestEventStreamCalls(t *testing.T) {
+	f := newFixture(t, nil)
+	all := dial(t, f, demoToken, "")
+	b := dial(t, f, demoToken, "?topic=voice-callthread&dn=1002")
+	r := f.do(t, demoToken, "POST", "/v1/tenants/demo/calls", `{"from":"1001","to":"1002","userData":{"k":"v"}}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("make call: %d %s", r.status, r.body)
+	}
+	var cr CallCreated
+	json.Unmarshal(r.body, &cr)
+	for _, s := range [][2]string{{"answer", "1002"}, {"hold", "1002"}, {"retrieve", "1002"}, {"release", "1001"}} {
+		if r := f.do(t, demoToken, "POST", "/v1/tenants/demo/calls/"+cr.ConnID+"/"+s[0], `{"dn":"`+s[1]+`"}`); r.status != 200 {
+			t.Fatalf("%s: %d %s", s[0], r.status, r.body)
+		}
+	}
+	recorded := f.sink.take()
+	got := readN(t, all, len(recorded))
+	var want1002 [][]byte
+	for i := range recorded {
+		w := event.Marshal(&recorded[i])
+		if !bytes.Equal(got[i], w) {
+			t.Errorf("message %d:\n%s\nwant\n%s", i, got[i], w)
+		}
+		if recorded[i].ThisDN == "1002" && recorded[i].ID.Topic() == event.CallThreadTopic {
+			want1002 = append(want1002, w)
+		}
+	}
+	// Ringing, Established, Held, Retrieved, Released for 1002.
+	if len(want1002) != 5 {
+		t.Fatalf("%d call events for 1002 recorded, want 5", len(want1002))
+	}
+	if got := readN(t, b, len(want1002)); !slices.EqualFunc(got, want1002, bytes.Equal) {
+		t.Errorf("?topic=voice-callthread&dn=1002 got\n%s\nwant\n%s", bytes.Join(got, []byte("\n")), bytes.Join(want1002, []byte("\n")))
+	}
+	// Nothing else for 1002 on that stream: the sentinel, a new call to
+	// 1002, must be the next message.
+	if r := f.do(t, demoToken, "POST", "/v1/tenants/demo/calls", `{"from":"1003","to":"1002","referenceId":77}`); r.status != http.StatusCreated {
+		t.Fatalf("sentinel call: %d %s", r.status, r.body)
+	}
+	var ev event.Event
+	if err := event.Unmarshal(readN(t, b, 1)[0], &ev); err != nil || ev.ID != event.EventRinging || ev.ReferenceID != 77 {
+		t.Errorf("next message %s ref=%d (%v), want the sentinel's EventRinging", ev.ID, ev.ReferenceID, err)
+	}
+}
