@@ -163,6 +163,9 @@ func recoverSegments(dir string, segs []*segment, o Options, snapLSN uint64) (Re
 		return rec, nil
 	}
 	rec.FirstLSN = segs[0].first
+	if segs[0].first == 0 {
+		return rec, &CorruptError{Segment: segmentName(0), Reason: "lsn 0 is never written"}
+	}
 	var next uint64
 	for i, s := range segs {
 		name := segmentName(s.first)

@@ -300,6 +300,14 @@ func TestCorruptionIsLoud(t *testing.T) {
 	})
 }
 
+func TestSegmentZeroIsCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, segmentName(0)), nil, 0o644)
+	if _, err := Open(dir, smallOpts(t)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open with a segment named 0: %v, want ErrCorrupt", err)
+	}
+}
+
 func TestRecoverStrayFiles(t *testing.T) {
 	dir := t.TempDir()
 	o := smallOpts(t)
