@@ -1,6 +1,6 @@
 // Package engine is switchboard's switch core for one tenant: a pure,
-// deterministic state machine over the tenant's DNs, agents and (later)
-// calls, queues and routing points. It implements the switching logic and
+// deterministic state machine over the tenant's DNs, agents and calls
+// (and, later, queues and routing points). It implements the switching logic and
 // leaves everything else to its caller: Step takes one command (a CTI
 // request, a signal from the network side, a timer firing) and the time it
 // happened (unix microseconds, supplied by the caller), and returns either
@@ -31,4 +31,92 @@
 // gives; where a step ends monitoring because an agent leaves, the two
 // EventMonitoringCancelled come first (while the agent is still logged in,
 // so they stay on the agent's key), then the logout events.
+//
+// # Calls (part 2)
+//
+// A call has a ConnID (ids.go: a seeded bijection of a per-tenant counter,
+// so ids never repeat and a released ConnID is told apart from an unknown
+// one without remembering it), a CallID (a per-engine counter), a CallType
+// and parties in join order, each a DN or an external number (with its
+// trunk) with a role and a state: Dialing (the originator waiting for the
+// answer), Ringing, Established, Held, Busy (the originator after
+// EventDestinationBusy), Bridged (a bridged appearance) or observing (a
+// monitoring supervisor). A call that is not a consultation starts a call
+// thread (UUIDv7 from the step time and seeded bits); consultations join
+// their main call's thread; the thread ends with its last call. Every
+// voice-callthread event is keyed and sequenced by its thread and carries
+// the call's UserData, and AgentID when an agent is logged in on ThisDN.
+//
+// Event order. The contract's rule: first the party that acted, then the
+// other parties in the order they joined the call, a party joining in the
+// step last. Where section 5 is silent this engine decides:
+//   - EventOffHook comes right before the Dialing or Established of a DN
+//     that had no call and was on hook; EventOnHook comes after every
+//     voice-callthread event of the step, for each DN whose last call
+//     ended, in the order they left; then EventMonitoringCancelled of
+//     OneCall monitoring whose call ended.
+//   - On answer: Established for the answering DN, then for each party that
+//     was waiting (Dialing) in join order; then a monitoring supervisor
+//     joins (Ringing, Established as Observer, then PartyAdded for each DN
+//     party in join order, as 5.14 lists them); then EventBridged for the
+//     bridged appearances of the DNs that became established.
+//   - After a single-step transfer or a completed transfer only the newly
+//     ringing party gets Established when it answers (5.7, 5.8): the other
+//     party is already established.
+//   - A party leaving a call of three or more conversation parties gets
+//     EventReleased, then every remaining DN party EventPartyDeleted (also
+//     when another party removed it: 5.13 says "the same"); CallState
+//     Conferenced while three or more remain, else Ok. With fewer than two
+//     left the call ends: the leaving party's EventReleased, then each
+//     other party in join order EventAbandoned (if it was ringing) or
+//     EventReleased.
+//   - Single-step conference: PartyAdded for the requester, then the other
+//     DN parties, then Ringing of the new party (joining last).
+//   - After-call work: [agent] EventAgentNotReady(AfterCallWork,
+//     Extensions.WrapUpTime) immediately before the agent's EventReleased
+//     of the ACD call. A bridged appearance's EventReleased comes right
+//     after its line's.
+//
+// CallState values the contract leaves open: Ringing Ok (Forwarded when
+// forwarded, Redirected after a redirect); Established, Retrieved and
+// Abandoned Ok; Released Ok, Busy (after DestinationBusy), Transferred or
+// Conferenced. External parties get no events; OtherDN then is the number,
+// with OtherTrunk.
+//
+// Busy. A phone DN refuses a new call when it is out of service, on DND, or
+// on any call (ringing, dialing, talking or holding) unless call-waiting is
+// configured; bridged appearances do not count. A busy destination of
+// MakeCall or a consultation is not a refusal: the call gets
+// EventDestinationBusy (5.4) and ends when its originator releases it. A
+// busy DNIS of NetworkCall, and a busy destination of a request that moves
+// an existing call (Redirect, SingleStepTransfer, SingleStepConference), is
+// refused with CodeConflict. Forwarding (unconditional, on busy, on no
+// answer, one hop) goes to phone DNs of the tenant only; forwarding to an
+// external number or a queue is not applied yet. The no-answer timer runs
+// at DNs forwarding on no answer (the DN's no-answer-timeout, else the
+// tenant default; none: no timer); if the forward destination is busy when
+// it fires, the call keeps ringing.
+//
+// Refusals (CTI-API.md): an empty ConnID is invalid; an unknown or
+// malformed ConnID is not_found; a ConnID that was issued and released is a
+// conflict, as are a DN not on the call and every request that does not fit
+// the parties' states (answer a call not ringing there, release a call
+// ringing there (answer or redirect it), hold a call that is not
+// established, complete a transfer with a call that is not a consultation
+// the DN made from that call, make a call or retrieve one while another
+// call of the DN is active, Hook or SetService while the DN is on a call,
+// transfer of a conference). Consultations, redirects and transfers to
+// external numbers, and calls to acd-queues and routing points (part 3),
+// are refused with CodeConflict for now.
+//
+// Monitoring: a supervisor (MonitorNextCall) joins as Observer when a call
+// of the target DN becomes established, if the supervisor's DN is not busy;
+// OneCall monitoring is used by the first call it joins and cancelled when
+// the supervisor leaves that call. Observers get no OffHook/OnHook.
+//
+// After-call work: a party delivered through a queue (party.queue, set by
+// part 3's distribution) of a logged-in agent starts after-call work when
+// it leaves the call: the agent's wrap-up time, else the queue's, else the
+// tenant default; untimed, or timed with an acw timer returning the agent
+// to Ready.
 package engine

@@ -361,11 +361,12 @@ func (e *Engine) trim(failed bool) {
 // own most of the time.
 const arenaEvents = 256
 
-// begin prepares the event slice of a step that will produce about n
-// events. Call it only after every check has passed. The slice is cut from
-// an arena with its capacity capped at n, so the caller owns it: the engine
-// never writes to it again, and an append by the caller (or by emit, past n
-// events) copies.
+// begin prepares the event slice of a step that will produce at most about
+// n events. Call it once per step, only after every check has passed. The
+// slice is cut from an arena with its capacity capped at n; Step trims it
+// to its length and gives unused slots back (trim), so the caller owns it:
+// the engine never writes to it again, and an append by the caller (or by
+// emit, past n events) copies.
 func (e *Engine) begin(n int) {
 	if cap(e.arena)-len(e.arena) < n {
 		e.arena = make([]event.Event, 0, max(arenaEvents, n))
