@@ -250,3 +250,93 @@ func BenchmarkCommandsToKafka(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCallsAPI: closed-loop callers each run full basic calls (make
+// call, answer, release: three requests, ten events) between their own two
+// extensions, end to end (HTTP, engine, Kafka acknowledgement). One b.N
+// iteration is one call. The tenant has 2x256 extensions, so each caller
+// has its own pair.
+func BenchmarkCallsAPI(b *testing.B) {
+	type target struct {
+		name    string
+		brokers []string
+	}
+	targets := []target{{kafkatest.NameEmbedded, nil}}
+	if os.Getenv(kafkatest.EnvKafka) != "" {
+		targets = append(targets, target{kafkatest.NameReal, kafkatest.RealKafka(b).Brokers})
+	}
+	const pairs = 256
+	var yaml strings.Builder
+	yaml.WriteString("tenants:\n  - id: demo\n    tokens: [" + e2eToken + "]\n    dns:\n")
+	for i := range 2 * pairs {
+		fmt.Fprintf(&yaml, "      - {number: \"%d\", type: extension}\n", 20000+i)
+	}
+	yaml.WriteString("      - {number: pstn, type: trunk}\n")
+	path := b.TempDir() + "/calls.yaml"
+	if err := os.WriteFile(path, []byte(yaml.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, tg := range targets {
+		for _, callers := range []int{16, 256} {
+			b.Run(fmt.Sprintf("kafka=%s/callers=%d", tg.name, callers), func(b *testing.B) {
+				prefix := ""
+				if tg.brokers != nil {
+					prefix = kafkatest.UniqueTopicPrefix(b)
+				}
+				r := startMainWith(b, tg.brokers, prefix, func(c *Config) { c.ConfigFile = path })
+				base := "http://" + r.addrs.HTTP + "/v1/tenants/demo/calls"
+				cl := benchClient()
+				post := func(url, body string, want int) (string, error) {
+					req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+e2eToken)
+					res, err := cl.Do(req)
+					if err != nil {
+						return "", err
+					}
+					out, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != want {
+						return "", fmt.Errorf("POST %s: %d %s", url, res.StatusCode, out)
+					}
+					return string(out), nil
+				}
+				call := func(a, bDN int) error {
+					out, err := post(base, fmt.Sprintf(`{"from":"%d","to":"%d"}`, a, bDN), http.StatusCreated)
+					if err != nil {
+						return err
+					}
+					_, rest, _ := strings.Cut(out, `"connId":"`)
+					conn, _, _ := strings.Cut(rest, `"`)
+					if _, err := post(base+"/"+conn+"/answer", fmt.Sprintf(`{"dn":"%d"}`, bDN), http.StatusOK); err != nil {
+						return err
+					}
+					_, err = post(base+"/"+conn+"/release", fmt.Sprintf(`{"dn":"%d"}`, a), http.StatusOK)
+					return err
+				}
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				var failed atomic.Value
+				b.ResetTimer()
+				for c := range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for next.Add(1) <= int64(b.N) {
+							if err := call(20000+2*c, 20001+2*c); err != nil {
+								failed.Store(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				if err, _ := failed.Load().(error); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+				b.ReportMetric(3*float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			})
+		}
+	}
+}

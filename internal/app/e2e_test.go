@@ -35,6 +35,13 @@ type running struct {
 
 func startMain(t testing.TB, brokers []string, prefix string) *running {
 	t.Helper()
+	return startMainWith(t, brokers, prefix, nil)
+}
+
+// startMainWith is startMain with a change to the configuration (mod may
+// be nil).
+func startMainWith(t testing.TB, brokers []string, prefix string, mod func(*Config)) *running {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
@@ -42,6 +49,9 @@ func startMain(t testing.TB, brokers []string, prefix string) *running {
 	cfg.KafkaBrokers = brokers
 	cfg.TopicPrefix = prefix
 	cfg.Partitions = 3
+	if mod != nil {
+		mod(&cfg)
+	}
 	ready := make(chan Addrs, 1)
 	r := &running{done: make(chan error, 1), out: &bytes.Buffer{}}
 	m := Main{
