@@ -216,6 +216,8 @@ func (m Main) Run(ctx context.Context) (err error) {
 		fmt.Fprintf(stdout, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)
 		fmt.Fprintf(stdout, "  try: curl -H 'Authorization: Bearer %s' -d '{\"agentId\":\"agent1\",\"queues\":[\"7000\"]}' http://%s/v1/tenants/%s/dns/1001/login\n",
 			tok, addr, config.DemoTenant)
+		fmt.Fprintf(stdout, "  call: curl -H 'Authorization: Bearer %s' -d '{\"from\":\"1001\",\"to\":\"1002\"}' http://%s/v1/tenants/%s/calls\n",
+			tok, addr, config.DemoTenant)
 		fmt.Fprintf(stdout, "  then: switchboard tail --kafka-brokers %s\n", brokers[0])
 	}
 	if m.OnReady != nil {

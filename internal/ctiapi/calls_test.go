@@ -226,6 +226,11 @@ func TestCallBasic(t *testing.T) {
 		t.Errorf("GET dns/1002: calls %v, want [%s]", dn.Calls, c.byAli[c1])
 	}
 
+	var ag engine.AgentView
+	c.get("/agents/agent1", &ag)
+	if !ag.OnCall {
+		t.Errorf("GET agents/agent1 while dialing: %+v, want onCall", ag)
+	}
 	ud := `ud={"Order":42,"Customer":{"Tier":"gold"}}`
 	c.step("POST", "/calls/$c1/answer", `{"dn":"1002","referenceId":12}`,
 		"EventOffHook 1002 ref=12",
@@ -257,6 +262,11 @@ func TestCallBasic(t *testing.T) {
 	c.get("/calls", &list)
 	if len(list.Calls) != 0 {
 		t.Errorf("GET calls after release: %+v", list)
+	}
+	ag = engine.AgentView{}
+	c.get("/agents/agent1", &ag)
+	if ag.AgentID != "agent1" || ag.OnCall {
+		t.Errorf("GET agents/agent1 after release: %+v, want not onCall", ag)
 	}
 	c.get("/dns/1002", &dn)
 	if len(dn.Calls) != 0 {
