@@ -197,3 +197,29 @@ func TestViewsAreCopies(t *testing.T) {
 		t.Errorf("Agents() = %+v", all)
 	}
 }
+
+// Call views are copies: changing them does not change the engine.
+func TestCallViewsAreCopies(t *testing.T) {
+	e := newDemoEngine(t)
+	res, err := e.Step(goldenStart, MakeCall{From: "1001", To: "1002", UserData: event.KV{event.L("Cart", event.KV{event.S("sku", "x")})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := res.Reply.(CallReply).ConnID
+	v, err := e.Call(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.UserData[0].List[0].Str = "changed"
+	v.Parties[0].DN = "changed"
+	all := e.Calls()
+	if len(all) != 1 || all[0].UserData[0].List[0].Str != "x" || all[0].Parties[0].DN != "1001" {
+		t.Errorf("call views share memory with the engine: %+v", all)
+	}
+	if _, err := e.Call(""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Call(\"\"): %v", err)
+	}
+	if _, err := e.Call("0123456789abcdef"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown ConnID: %v", err)
+	}
+}

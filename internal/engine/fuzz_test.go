@@ -15,6 +15,9 @@ func FuzzDecodeCommand(f *testing.F) {
 		`{"kind":"monitor","cmd":{"supervisor":"1100","target":"1001","type":"AllCalls"}}`,
 		`{"kind":"timer","cmd":{"id":"acw/agent1/1"}}`,
 		`{"kind":"ready","cmd":{"dn":"1001","reasons":{"n":{"x":1}}}}`,
+		`{"kind":"make-call","cmd":{"from":"1001","to":"+331234","userData":{"Order":"A-1","n":{"x":1}}}}`,
+		`{"kind":"complete-transfer","cmd":{"connId":"19cad00b440b5f36","dn":"1002","consultConnId":"7e88de1c2b5df5cd","referenceId":4}}`,
+		`{"kind":"network-call","cmd":{"trunk":"pstn","ani":"+3312","dnis":"1001"}}`,
 	} {
 		f.Add([]byte(s))
 	}

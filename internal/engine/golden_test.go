@@ -42,13 +42,14 @@ const (
 )
 
 // goldenTenant is the demo tenant with what call flows need besides: a
-// tenant-wide no-answer timeout of 20 s, and DN 1020 holding a bridged
-// appearance of 1019's line.
+// tenant-wide no-answer timeout of 20 s, DN 1020 holding a bridged
+// appearance of 1019's line, and call waiting on 1018.
 func goldenTenant() *config.Tenant {
 	f := config.Demo("tok", "pw")
 	t := &f.Tenants[0]
 	t.Defaults.NoAnswerTimeout = config.D(20 * time.Second)
 	t.DN("1020").Bridged = []string{"1019"}
+	t.DN("1018").CallWaiting = true
 	return t
 }
 
