@@ -236,8 +236,15 @@ func TestCallBasic(t *testing.T) {
 		"EventOffHook 1002 ref=12",
 		"EventEstablished 1002 conn=c1 type=Internal state=Ok other=1001 ref=12 "+ud,
 		"EventEstablished 1001 conn=c1 type=Internal state=Ok other=1002 agent=agent1 ref=12 "+ud)
-	c.step("POST", "/calls/$c1/hold", `{"dn":"1002"}`,
-		"EventHeld 1002 conn=c1 type=Internal other=1001 "+ud)
+	// Reasons and extensions of a call request reach its events.
+	if r := c.do("POST", "/calls/$c1/hold", `{"dn":"1002","reasons":{"Why":"ask"},"extensions":{"Music":{"Track":3}}}`); r.status != 200 {
+		t.Fatalf("hold: %d %s", r.status, r.body)
+	}
+	held := c.f.sink.take()
+	if len(held) != 1 || held[0].ID != event.EventHeld || c.summary(held[0]) != "EventHeld 1002 conn=c1 type=Internal other=1001 "+ud ||
+		string(must(held[0].Reasons.MarshalJSON())) != `{"Why":"ask"}` || string(must(held[0].Extensions.MarshalJSON())) != `{"Music":{"Track":3}}` {
+		t.Fatalf("hold events: %+v", held)
+	}
 	c.get("/calls/$c1", &v)
 	if parties(v) != "1001:Origination:Established 1002:Destination:Held" {
 		t.Errorf("after hold: %s", parties(v))
