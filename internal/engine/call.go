@@ -258,8 +258,7 @@ func on(c *call, d *dnState) (*party, error) {
 // AgentID, ThisQueue and UserData set.
 func (e *Engine) emitCall(name event.Name, p *party, req *Request) *event.Event {
 	c := p.call
-	e.out = append(e.out, event.Event{})
-	ev := &e.out[len(e.out)-1]
+	ev := e.next()
 	ev.ID = name
 	ev.Server = e.server
 	ev.Time = e.now

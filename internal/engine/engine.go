@@ -347,10 +347,14 @@ func (e *Engine) trim(failed bool) {
 	}
 	inArena := cap(e.out) > 0 && cap(e.arena) > e.outStart && &e.arena[:e.outStart+1][e.outStart] == &e.out[:1][0]
 	if inArena {
+		if failed {
+			clear(e.out) // written, never handed out: zero again for next
+		}
 		e.arena = e.arena[:e.outStart+n]
 	} else {
 		// emit outgrew the reservation and copied: the reserved slots
-		// are unused.
+		// were written but are not handed out; zero them for reuse.
+		clear(e.arena[e.outStart:])
 		e.arena = e.arena[:e.outStart]
 	}
 	e.out = e.out[:n:n]
@@ -381,8 +385,7 @@ func (e *Engine) begin(n int) {
 // keyed and sequenced by the agent on d if any, else by d. It returns the
 // event for the caller to fill in its own fields.
 func (e *Engine) emit(name event.Name, d *dnState, req *Request) *event.Event {
-	e.out = append(e.out, event.Event{})
-	ev := &e.out[len(e.out)-1]
+	ev := e.next()
 	ev.ID = name
 	ev.Server = e.server
 	ev.Time = e.now
@@ -407,6 +410,18 @@ func (e *Engine) emit(name event.Name, d *dnState, req *Request) *event.Event {
 		}
 	}
 	return ev
+}
+
+// next returns a zeroed slot at the end of the step's events. Arena slots
+// are zero (fresh, or cleared when a failed step gives them back), so
+// within the reservation this is a reslice, not a second clear.
+func (e *Engine) next() *event.Event {
+	if n := len(e.out); n < cap(e.out) {
+		e.out = e.out[:n+1]
+		return &e.out[n]
+	}
+	e.out = append(e.out, event.Event{})
+	return &e.out[len(e.out)-1]
 }
 
 func (e *Engine) effect(f Effect) { e.effects = append(e.effects, f) }

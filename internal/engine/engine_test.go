@@ -223,3 +223,34 @@ func TestCallViewsAreCopies(t *testing.T) {
 		t.Errorf("unknown ConnID: %v", err)
 	}
 }
+
+// A step that outgrows its reservation copies its events, and the slots it
+// had reserved are zero again for the next step; a failed step gives its
+// slots back zeroed.
+func TestArenaReservation(t *testing.T) {
+	e := newDemoEngine(t)
+	d := e.dns["1001"]
+	e.now = event.TimeFromUnixMicro(goldenStart)
+	e.begin(1)
+	for i := 0; i < 3; i++ {
+		e.emit(event.EventDNDOn, d, nil)
+	}
+	e.trim(false)
+	if len(e.out) != 3 || cap(e.out) != 3 || e.out[2].Seq != 3 {
+		t.Fatalf("overflowing step: %d events, cap %d", len(e.out), cap(e.out))
+	}
+	first := e.out
+	e.begin(4)
+	if e.next().ID != 0 {
+		t.Fatal("reused slot not zero after an overflowing step")
+	}
+	e.emit(event.EventDNDOff, d, nil)
+	e.trim(true)
+	e.begin(4)
+	if ev := e.next(); ev.ID != 0 || ev.Seq != 0 {
+		t.Fatal("slot of a failed step not zero")
+	}
+	if first[0].ID != event.EventDNDOn || first[2].Seq != 3 {
+		t.Fatal("events handed out changed")
+	}
+}
