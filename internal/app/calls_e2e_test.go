@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -444,4 +445,77 @@ func wsNothingMore(t *testing.T, ws *websocket.Conn) {
 	if _, msg, err := ws.Read(ctx); err == nil {
 		t.Errorf("unexpected event on the stream: %s", msg)
 	}
+}
+
+// TestCallForwardOnNoAnswerEndToEnd: with a configuration file whose 1002
+// forwards on no answer to 1003 after 200ms, a call to 1002 is diverted
+// by the runtime's timer in a running serve (5.11); the events reach Kafka
+// in order and pass the checker.
+func TestCallForwardOnNoAnswerEndToEnd(t *testing.T) {
+	path := t.TempDir() + "/fwd.yaml"
+	yaml := `tenants:
+  - id: demo
+    tokens: [` + e2eToken + `]
+    defaults:
+      no-answer-timeout: 200ms
+    dns:
+      - {number: "1001", type: extension}
+      - {number: "1002", type: extension, forward: {to: "1003", mode: OnNoAnswer}}
+      - {number: "1003", type: extension}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startMainWith(t, nil, "", func(c *Config) { c.ConfigFile = path })
+	ws := dialEvents(t, r)
+	f := &callFlow{t: t, r: r, conns: map[string]string{}, ids: map[string]string{}, thread: map[string]string{}}
+	c1 := f.create("/calls", `{"from":"1001","to":"1002"}`,
+		want{"demo:1001", "EventOffHook 1001"},
+		want{"T", "EventDialing 1001 conn=c1 type=Internal other=1002"},
+		want{"T", "EventRinging 1002 conn=c1 type=Internal state=Ok other=1001"})
+	k := f.key(c1)
+	// The timer's events come without a request: wait for them on the
+	// stream (OffHook, Dialing, Ringing, then Diverted and Ringing).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for seen := 0; seen < 5; seen++ {
+		if _, _, err := ws.Read(ctx); err != nil {
+			t.Fatalf("event stream after %d events: %v", seen, err)
+		}
+	}
+	f.expect = append(f.expect,
+		want{k, "EventDiverted 1002 conn=c1 type=Internal state=Forwarded other=1001 third=1003"},
+		want{k, "EventRinging 1003 conn=c1 type=Internal state=Forwarded other=1001 third=1002"})
+	f.step("POST", "/calls/$c1/answer", `{"dn":"1003"}`,
+		want{"demo:1003", "EventOffHook 1003"},
+		want{k, "EventEstablished 1003 conn=c1 type=Internal state=Ok other=1001"},
+		want{k, "EventEstablished 1001 conn=c1 type=Internal state=Ok other=1003"})
+	f.step("POST", "/calls/$c1/release", `{"dn":"1001"}`,
+		want{k, "EventReleased 1001 conn=c1 type=Internal state=Ok"},
+		want{k, "EventReleased 1003 conn=c1 type=Internal state=Ok"},
+		want{"demo:1001", "EventOnHook 1001"},
+		want{"demo:1003", "EventOnHook 1003"})
+
+	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
+	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
+		t.Fatalf("Kafka holds %d records, want %d", n, len(f.expect))
+	}
+	recs := kafkatest.Consume(t, r.addrs.Kafka, topics, len(f.expect), 30*time.Second)
+	got, wantBy := map[string][]string{}, map[string][]string{}
+	for _, w := range f.expect {
+		wantBy[w.key] = append(wantBy[w.key], w.summary)
+	}
+	for _, rec := range recs {
+		var ev event.Event
+		if err := event.Unmarshal(rec.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		got[string(rec.Key)] = append(got[string(rec.Key)], f.callSummary(&ev))
+	}
+	for key, w := range wantBy {
+		if strings.Join(got[key], "\n") != strings.Join(w, "\n") {
+			t.Errorf("key %s:\n got\n  %s\n want\n  %s", key, strings.Join(got[key], "\n  "), strings.Join(w, "\n  "))
+		}
+	}
+	checkEvents(t, recs)
 }
