@@ -1,7 +1,7 @@
 // Package engine is switchboard's switch core for one tenant: a pure,
 // deterministic state machine over the tenant's DNs, agents and calls
-// (and, later, queues and routing points). It implements the switching logic and
-// leaves everything else to its caller: Step takes one command (a CTI
+// (and, later, queues and routing points). It implements the switching
+// logic and leaves everything else to its caller: Step takes one command (a CTI
 // request, a signal from the network side, a timer firing) and the time it
 // happened (unix microseconds, supplied by the caller), and returns either
 // the exact wire events of spec/EVENTS.md that the command caused, in
@@ -119,4 +119,12 @@
 // it leaves the call: the agent's wrap-up time, else the queue's, else the
 // tenant default; untimed, or timed with an acw timer returning the agent
 // to Ready.
+//
+// Part 3 fits in as follows: target (callcmd.go) refuses acd-queue and
+// routing-point destinations today; delivering to them becomes a party of
+// the queue or routing-point DN in a new state (queued, routing) with its
+// events (Queued, RouteRequest), clear already turns the parties still
+// waiting into EventAbandoned, distribution rings an agent with ring and
+// sets party.queue (ThisQueue, after-call work), and RONA is a timer kind
+// beside timerNoAnswer.
 package engine

@@ -248,6 +248,7 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	e.now = event.TimeFromUnixMicro(at)
 	e.out, e.effects, e.reply = nil, nil, nil
 	e.outStart = -1
+	e.end.hooks, e.end.monitors = e.end.hooks[:0], e.end.monitors[:0]
 	var err error
 	switch c := cmd.(type) {
 	case MakeCall:
