@@ -55,6 +55,7 @@ type callWatch struct {
 	ended    map[string]bool   // thread ids whose last call was released
 	live     map[string]bool   // ConnIDs live after the previous step
 	names    map[event.Name]int
+	offHook  map[string]bool // DN -> off hook, from EventOffHook / EventOnHook
 }
 
 func runCallProperty(t *testing.T, seed uint64, steps int) {
@@ -62,7 +63,8 @@ func runCallProperty(t *testing.T, seed uint64, steps int) {
 	e := newDemoEngine(t)
 	g := &callGen{gen: gen{rng: rng}}
 	w := &callWatch{seq: map[string]int64{}, ringing: map[ringKey]bool{}, threadOf: map[string]string{},
-		released: map[string]bool{}, ended: map[string]bool{}, live: map[string]bool{}, names: map[event.Name]int{}}
+		released: map[string]bool{}, ended: map[string]bool{}, live: map[string]bool{}, names: map[event.Name]int{},
+		offHook: map[string]bool{}}
 	var journal []journaled
 	var wire [][]byte
 	at := goldenStart
@@ -179,6 +181,12 @@ func (w *callWatch) apply(ev *event.Event) string {
 	if ev.ConnID != "" && w.released[ev.ConnID] {
 		return "event for call " + ev.ConnID + " released in an earlier step"
 	}
+	switch ev.ID {
+	case event.EventOffHook:
+		w.offHook[ev.ThisDN] = true
+	case event.EventOnHook:
+		w.offHook[ev.ThisDN] = false
+	}
 	if ev.ID.Topic() != event.CallThreadTopic {
 		return ""
 	}
@@ -273,9 +281,15 @@ func checkCalls(e *Engine, w *callWatch) string {
 				return "DN " + d.number + " lists a party that is not on a live call"
 			}
 		}
-		if d.offHook && d.onCalls() == 0 {
-			// Allowed only from a Hook request; a DN that took part in a
-			// call goes on hook when its last call ends.
+		// The hook state a consumer sees is the engine's, and a DN that
+		// dialed, talks or holds is off hook (EventOffHook came first).
+		if d.offHook != w.offHook[d.number] {
+			return "DN " + d.number + " off hook " + strconv.FormatBool(d.offHook) + ", events say " + strconv.FormatBool(w.offHook[d.number])
+		}
+		for _, p := range d.parties {
+			if !d.offHook && (p.state == psDialing || p.state == psEstablished || p.state == psHeld || p.state == psBusy) {
+				return "DN " + d.number + " is " + stateWord(p) + " on " + p.call.conn + " but on hook"
+			}
 		}
 	}
 	if len(ringing) != len(w.ringing) {
@@ -475,6 +489,9 @@ func (g *callGen) command(e *Engine) Command {
 	default:
 		// Agents log in and out (ACW, monitoring targets, AgentID on call
 		// events).
+		if g.rng.IntN(3) == 0 {
+			return Hook{Request: req, DN: g.pick(callDNs), OffHook: g.rng.IntN(2) == 0}
+		}
 		if g.rng.IntN(2) == 0 {
 			return Login{Request: req, DN: g.pick(callDNs), AgentID: "agent" + strconv.Itoa(1+g.rng.IntN(20)), Queues: g.queues()}
 		}
