@@ -135,6 +135,12 @@ func (e *Engine) makeCall(c *MakeCall) error {
 	if err := noOtherActive(from); err != nil {
 		return err
 	}
+	var fwdFrom string
+	if tg.d != nil {
+		if ext, ok := e.externalForward(tg.d); ok {
+			fwdFrom, tg = tg.d.number, ext
+		}
+	}
 	e.begin(6)
 	typ := event.CallTypeInternal
 	if tg.d == nil {
@@ -143,12 +149,12 @@ func (e *Engine) makeCall(c *MakeCall) error {
 	k := e.newCall(typ, nil)
 	k.userData = c.UserData
 	if tg.d == nil {
-		k.dnis = tg.num
+		k.dnis = c.To // the dialed number
 	}
 	e.offHook(from, k, &c.Request)
 	o := e.join(k, from, event.RoleOrigination, psDialing)
 	e.dialing(o, c.To, &c.Request)
-	e.deliver(k, o, tg, &c.Request)
+	e.deliver(k, o, tg, fwdFrom, &c.Request)
 	e.finish(&c.Request)
 	e.reply = callReply(k)
 	return nil
@@ -160,15 +166,39 @@ func (e *Engine) dialing(o *party, to string, req *Request) {
 	ev.DNIS = o.call.dnis
 }
 
+// externalForward returns the external target a call for DN d goes to when
+// d forwards to an external number unconditionally, or on busy while busy,
+// through a trunk that takes the number.
+func (e *Engine) externalForward(d *dnState) (target, bool) {
+	if d.fwdTo == "" || e.dns[d.fwdTo] != nil || !isExternal(d.fwdTo) {
+		return target{}, false
+	}
+	switch d.fwdMode {
+	case ForwardUnconditional:
+	case ForwardOnBusy, ForwardOnBusyAndNoAnswer:
+		if !d.busy() {
+			return target{}, false
+		}
+	default:
+		return target{}, false
+	}
+	tr := e.trunkFor(d.fwdTo)
+	if tr == nil {
+		return target{}, false
+	}
+	return target{num: d.fwdTo, trunk: tr}, true
+}
+
 // deliver sends call k of originator o to tg: through the trunk
 // (EventNetworkReached), to a busy DN (EventDestinationBusy), or ringing a
 // DN (or its forward destination).
-func (e *Engine) deliver(k *call, o *party, tg target, req *Request) {
+func (e *Engine) deliver(k *call, o *party, tg target, fwdFrom string, req *Request) {
 	if tg.d == nil {
 		x := e.join(k, nil, event.RoleDestination, psRinging)
 		x.num, x.trunk = tg.num, tg.trunk.number
 		ev := e.emitCall(event.EventNetworkReached, o, req)
 		other(ev, x)
+		ev.ThirdPartyDN = fwdFrom
 		return
 	}
 	to, fwd, busy := e.offer(tg.d)
@@ -378,7 +408,7 @@ func (e *Engine) initiate(req *Request, conn, dn, to string, ud event.KV) error 
 	k2.userData = k.userData.Merge(ud)
 	o := e.join(k2, p.dn, event.RoleOrigination, psDialing)
 	e.dialing(o, to, req)
-	e.deliver(k2, o, tg, req)
+	e.deliver(k2, o, tg, "", req)
 	e.reply = callReply(k2)
 	return nil
 }

@@ -91,8 +91,11 @@
 // busy DNIS of NetworkCall, and a busy destination of a request that moves
 // an existing call (Redirect, SingleStepTransfer, SingleStepConference), is
 // refused with CodeConflict. Forwarding (unconditional, on busy, on no
-// answer, one hop) goes to phone DNs of the tenant only; forwarding to an
-// external number or a queue is not applied yet. The no-answer timer runs
+// answer, one hop) goes to phone DNs of the tenant; forwarding to an
+// external number applies (unconditional, or on busy) to calls a DN makes,
+// which then leave through the trunk as outbound calls (NetworkReached with
+// ThirdPartyDN the forwarding DN); for inbound calls, consultations, moved
+// calls and on no answer it is not applied yet, nor forwarding to a queue. The no-answer timer runs
 // at DNs forwarding on no answer (the DN's no-answer-timeout, else the
 // tenant default; none: no timer); if the forward destination is busy when
 // it fires, the call keeps ringing.
