@@ -52,7 +52,7 @@ func (CancelTimer) isEffect() {}
 type AgentState uint8
 
 // The agent states. Busy is not a state of its own: an agent in any state
-// may be on calls (DNView.Calls); AgentView.State reports "Busy" then (part 2).
+// may be on calls (DNView.Calls, AgentView.OnCall).
 const (
 	AgentLoggedOut AgentState = iota
 	AgentNotReady

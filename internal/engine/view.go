@@ -47,8 +47,9 @@ type AgentView struct {
 	AgentID    string `json:"agentId"`
 	Supervisor bool   `json:"supervisor,omitempty"`
 	DN         string `json:"dn,omitempty"`
-	// State is LoggedOut, NotReady, Ready or AfterCallWork (and Busy while
-	// on a call, from part 2).
+	// State is LoggedOut, NotReady, Ready or AfterCallWork, as the events
+	// say; whether the agent is on a call is OnCall (a Ready agent on a
+	// call stays Ready, as in T-Library).
 	State    string   `json:"state"`
 	WorkMode string   `json:"workMode,omitempty"`
 	Queues   []string `json:"queues,omitempty"`
