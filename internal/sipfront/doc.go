@@ -1,0 +1,91 @@
+// Package sipfront is switchboard's SIP front end: a registrar and a
+// back-to-back user agent on sipgo. sipgo owns SIP transactions and
+// dialogs; the engine owns calls. sipfront turns SIP requests and
+// responses into engine commands (through each tenant's runtime, so a
+// command's events are recorded before sipfront acts on its outcome), and
+// the tenant's recorded call events (runtime.Subscribe) back into SIP. It
+// must not touch engine state, configuration files, Kafka or HTTP; it keeps
+// only SIP state: bindings, dialogs ("legs") and which legs belong to which
+// engine call.
+//
+// # Tenancy
+//
+// One UDP listener serves every tenant. With one tenant, every request
+// belongs to it. With several, a phone's request belongs to the tenant
+// whose id is the host of its To URI (REGISTER) or From URI (INVITE), e.g.
+// sip:1001@demo; an INVITE whose source address is a trunk's configured
+// address belongs to that trunk's tenant.
+//
+// # Registrar
+//
+// REGISTER for a phone DN (extension or acd-position) is authenticated
+// with HTTP digest (MD5, qop none or auth; stateless HMAC nonces valid for
+// Config.NonceTTL) against the DN's sip-password, else the tenant's default
+// one; the user name is the DN. A DN without a password cannot register
+// (403); an unknown DN gets 404; wrong credentials 403. A binding (one
+// contact per DN; the newest wins) lasts the Expires asked for, capped at
+// Config.MaxExpires. A new binding sends SetService{InService: true}
+// (EventDNBackInService); un-registering (Expires 0 or Contact *) or expiry
+// sends SetService{InService: false} (EventDNOutOfService): the DN is out
+// of service, so its calls are busy, until it registers again. A DN that
+// never registered stays a CTI-only DN: calls to it ring virtually and are
+// answered through the API.
+//
+// # Requests to commands
+//
+//	INVITE from a phone DN      MakeCall{From, To: Request-URI user}. Trusted when it
+//	                            comes from the address the DN registered from; otherwise
+//	                            digest-authenticated like REGISTER (401/403).
+//	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user}
+//	200 from a called phone     Answer{ConnID, DN} (from a trunk: NetworkAnswer)
+//	486/600/603 from a phone    the engine has no command for "busy after ringing": the
+//	                            originator gives up (Release by it; EventAbandoned at the
+//	                            phone) and a SIP caller gets 486. From a trunk: NetworkBusy.
+//	408/480/other failure       the phone did not take the call; it keeps ringing virtually
+//	                            (the engine's no-answer timer or the API decide)
+//	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
+//	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP)
+//	REFER                       SingleStepTransfer{To: Refer-To user}; 202
+//	REFER with Replaces         CompleteTransfer{ConnID: the REFER's call, ConsultConnID:
+//	                            the call of the replaced dialog}; 202
+//
+// # Events to SIP
+//
+//	EventDialing(A)             binds the SIP INVITE from A to the ConnID
+//	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
+//	                            to B's contact with the caller's SDP, unchanged
+//	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
+//	EventEstablished(A)         200 to A's INVITE with the answering leg's SDP (a CTI-only
+//	                            answer gives an inactive placeholder SDP: no media)
+//	EventDestinationBusy(A)     486 to A's INVITE, then Release by A (flow 5.4)
+//	EventReleased/Abandoned(D)  BYE to D's leg if answered, else CANCEL (we called) or 487
+//	                            (it called); when no DN is left on the call, its external
+//	                            legs end too
+//	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
+//	                            to D's phone (one that the phone asked for is not echoed)
+//
+// Correlation: a SIP-originated MakeCall is bound to its ConnID by the
+// command's reply or by the first EventDialing of that DN to that
+// destination, whichever comes first (a DN has one dialing call at a time);
+// a trunk call by its reply or by the first inbound EventRinging from that
+// trunk and ANI. Subscribers only see recorded events, so every SIP effect
+// follows the durable record of what caused it.
+//
+// # Bad input
+//
+// Requests that lack To, From, Call-ID, CSeq or Via get 400; requests in
+// a dialog we do not know (BYE, re-INVITE, REFER, NOTIFY, a CANCEL that
+// matches no INVITE) 481; calls to unknown DNs 404; failed authentication
+// 401/403; engine refusals map by code (statusOf: not_found 404, conflict
+// 486 when busy or out of service else 403, invalid 400, runtime failures
+// 503). None of them changes engine state. sipgo answers malformed
+// messages itself or drops them. FuzzHandlers feeds parsed random
+// messages to every handler.
+//
+// # Not done yet
+//
+// No media and no SDP negotiation beyond passing bodies; UDP only; no NOTIFY
+// for REFER progress; calls made through the API from a registered DN do
+// not make its phone ring first (the DN dials virtually); a restart loses
+// the SIP dialogs (the runtime's restart story releases their calls).
+package sipfront

@@ -1,0 +1,282 @@
+package sipfront
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+var legSeq atomic.Uint64
+
+// start subscribes to the tenant's recorded call events and runs the
+// dispatcher that turns them into SIP.
+func (t *tenant) start() {
+	t.sub = t.rt.Subscribe(callThread, t.s.cfg.EventBuffer)
+	t.evWG.Add(1)
+	go t.dispatch(t.sub)
+}
+
+func (t *tenant) shutdown() {
+	t.shutOnce.Do(func() {
+		t.mu.Lock()
+		t.closed = true
+		for _, b := range t.bindings {
+			if b.timer != nil {
+				b.timer.Stop()
+			}
+		}
+		t.mu.Unlock()
+		t.sub.Close()
+		t.evWG.Wait()
+	})
+}
+
+// dispatch reads the subscription until it ends. A subscription dropped
+// for being slow is renewed (the events it missed are lost to SIP: their
+// calls may need a hang-up from the phone); the drop is logged.
+func (t *tenant) dispatch(sub *runtime.Subscription) {
+	defer t.evWG.Done()
+	for {
+		select {
+		case ev := <-sub.C:
+			t.onEvent(&ev)
+			continue
+		case <-sub.Done():
+		}
+		// Drain what was delivered before the end.
+		for {
+			select {
+			case ev := <-sub.C:
+				t.onEvent(&ev)
+				continue
+			default:
+			}
+			break
+		}
+		if t.s.ctx.Err() != nil || sub.Err() == nil {
+			return
+		}
+		t.s.log.Error("SIP front end: event subscription ended; renewing", "tenant", t.id, "err", sub.Err())
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return
+		}
+		sub = t.rt.Subscribe(callThread, t.s.cfg.EventBuffer)
+		t.sub = sub
+		t.mu.Unlock()
+	}
+}
+
+// onEvent is the event-to-SIP table of doc.go. It runs on the dispatcher
+// goroutine and never blocks on the network: SIP transactions run on
+// goroutines of their own.
+func (t *tenant) onEvent(ev *event.Event) {
+	s := t.s
+	t.mu.Lock()
+	c := t.calls[ev.ConnID]
+	switch ev.ID {
+	case event.EventDialing:
+		if l := t.dialing[ev.ThisDN]; l != nil && l.to == ev.OtherDN && c == nil {
+			c = t.bindLocked(l, ev.ConnID)
+		}
+		if c != nil {
+			c.dns[ev.ThisDN] = true
+		}
+		t.mu.Unlock()
+
+	case event.EventRinging:
+		if c == nil && ev.CallType == event.CallTypeInbound {
+			key := ev.OtherTrunk + "\x00" + ev.OtherDN
+			if q := t.inbound[key]; len(q) > 0 {
+				c = t.bindLocked(q[0], ev.ConnID)
+				if len(q) == 1 {
+					delete(t.inbound, key)
+				} else {
+					t.inbound[key] = q[1:]
+				}
+			}
+		}
+		contact, registered := t.contactOf(ev.ThisDN)
+		if c == nil && !registered {
+			t.mu.Unlock()
+			return
+		}
+		if c == nil {
+			// A call made through the API to a registered DN.
+			c = &call{connID: ev.ConnID, dns: map[string]bool{}}
+			t.calls[ev.ConnID] = c
+		}
+		c.dns[ev.ThisDN] = true
+		// The caller hears ringing.
+		var ring []*leg
+		for _, o := range c.legs {
+			if o.uas != nil && !o.answered && !o.ended {
+				ring = append(ring, o)
+			}
+		}
+		var nl *leg
+		var ctx context.Context
+		if registered && c.legOf(ev.ThisDN) == nil {
+			nl = &leg{t: t, dn: ev.ThisDN, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
+				connID: ev.ConnID, origin: originOf(ev)}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(s.ctx)
+			nl.cancel = cancel
+			c.legs = append(c.legs, nl)
+		}
+		var sdp []byte
+		if nl != nil {
+			sdp = c.peerSDP(nl)
+		}
+		t.mu.Unlock()
+		for _, o := range ring {
+			o.uas.Respond(180, "Ringing", nil)
+		}
+		if nl != nil {
+			s.addLeg(nl)
+			from := ev.OtherDN
+			go s.ringLeg(nl, ctx, contact, from, sdp)
+		}
+
+	case event.EventNetworkReached:
+		if c == nil {
+			t.mu.Unlock()
+			return
+		}
+		var tr *trunk
+		for i := range t.trunks {
+			if t.trunks[i].dn == ev.OtherTrunk {
+				tr = &t.trunks[i]
+			}
+		}
+		if tr == nil || tr.address == "" {
+			t.mu.Unlock()
+			return
+		}
+		var target sip.Uri
+		if err := sip.ParseUri("sip:"+ev.OtherDN+"@"+tr.address, &target); err != nil {
+			t.mu.Unlock()
+			return
+		}
+		nl := &leg{t: t, dn: ev.OtherDN, trunk: tr.dn, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
+			connID: ev.ConnID, origin: ev.ThisDN}
+		ctx, cancel := context.WithCancel(s.ctx)
+		nl.cancel = cancel
+		c.legs = append(c.legs, nl)
+		sdp := c.peerSDP(nl)
+		t.mu.Unlock()
+		s.addLeg(nl)
+		go s.ringLeg(nl, ctx, target, ev.ThisDN, sdp)
+
+	case event.EventEstablished:
+		if c == nil {
+			t.mu.Unlock()
+			return
+		}
+		c.dns[ev.ThisDN] = true
+		// The DN's own unanswered INVITE (it dialled), and an external
+		// caller's, get their 200 now.
+		type answer struct {
+			l   *leg
+			sdp []byte
+		}
+		var ans []answer
+		for _, o := range c.legs {
+			if o.uas == nil || o.answered || o.ended {
+				continue
+			}
+			if (o.trunk == "" && o.dn == ev.ThisDN) || o.trunk != "" {
+				o.answered = true
+				ans = append(ans, answer{o, c.peerSDP(o)})
+			}
+		}
+		t.mu.Unlock()
+		for _, a := range ans {
+			select {
+			case a.l.final <- final{code: 200, sdp: a.sdp}:
+			default:
+			}
+		}
+
+	case event.EventDestinationBusy:
+		var l *leg
+		if c != nil {
+			if l = c.legOf(ev.ThisDN); l != nil && l.uas != nil && !l.answered {
+				l.ended = true
+			} else {
+				l = nil
+			}
+		}
+		t.mu.Unlock()
+		if l != nil {
+			select {
+			case l.final <- final{code: 486, reason: "Busy Here"}:
+			default:
+			}
+			// The phone's attempt is over: the originator hangs up (5.4).
+			go t.releaseFor(l)
+		}
+
+	case event.EventReleased, event.EventAbandoned:
+		if c == nil {
+			t.mu.Unlock()
+			return
+		}
+		delete(c.dns, ev.ThisDN)
+		var end []*leg
+		if l := c.legOf(ev.ThisDN); l != nil {
+			end = append(end, l)
+		}
+		if len(c.dns) == 0 {
+			// The call is over: external legs end too.
+			for _, o := range c.legs {
+				if !o.ended && (len(end) == 0 || o != end[0]) {
+					end = append(end, o)
+				}
+			}
+			delete(t.calls, ev.ConnID)
+		}
+		t.mu.Unlock()
+		for _, l := range end {
+			go s.hangUp(l)
+		}
+
+	case event.EventHeld, event.EventRetrieved:
+		var l *leg
+		if c != nil {
+			if l = c.legOf(ev.ThisDN); l != nil {
+				if l.phoneHold > 0 {
+					l.phoneHold--
+					l = nil
+				}
+			}
+		}
+		t.mu.Unlock()
+		if l != nil {
+			go s.reinvite(l, ev.ID == event.EventHeld)
+		}
+
+	case event.EventPartyChanged:
+		if c != nil {
+			c.dns[ev.ThisDN] = true
+		}
+		t.mu.Unlock()
+
+	default:
+		t.mu.Unlock()
+	}
+}
+
+// originOf is the originating DN of a Ringing event, if it is a DN.
+func originOf(ev *event.Event) string {
+	if ev.OtherDNRole == event.RoleOrigination && ev.OtherTrunk == "" {
+		return ev.OtherDN
+	}
+	return ""
+}

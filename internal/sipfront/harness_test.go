@@ -1,0 +1,303 @@
+package sipfront
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+const testPassword = "s3cret"
+
+// recordSink records every event and acknowledges at once.
+type recordSink struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+func (s *recordSink) Publish(evs []event.Event, done func(error)) {
+	s.mu.Lock()
+	s.evs = append(s.evs, evs...)
+	s.mu.Unlock()
+	done(nil)
+}
+
+func (s *recordSink) take() []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.evs
+	s.evs = nil
+	return out
+}
+
+// fixture is switchboard in-process: one demo tenant's engine and runtime
+// (events recorded by a sink) and the SIP front end on 127.0.0.1:0.
+type fixture struct {
+	t      testing.TB
+	tenant *config.Tenant
+	rt     *runtime.Tenant
+	sink   *recordSink
+	sip    *Server
+	trunk  string // the address of the trunk's peer (a sipp)
+}
+
+// testTenant is the demo tenant with trunk "pstn" pointing at trunkAddr.
+func testTenant(trunkAddr string) *config.Tenant {
+	f := config.Demo("token", testPassword)
+	t := &f.Tenants[0]
+	for i := range t.DNs {
+		if t.DNs[i].Type == config.Trunk {
+			t.DNs[i].Trunk = &config.TrunkSettings{Address: trunkAddr}
+		}
+	}
+	return t
+}
+
+func newFixture(t testing.TB, mod func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, sink: &recordSink{}}
+	f.trunk = "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	f.tenant = testTenant(f.trunk)
+	if err := (&config.File{Tenants: []config.Tenant{*f.tenant}}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(f.tenant, engine.Options{Server: "sb-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rt, err = runtime.Start(runtime.Config{Engine: eng, Sink: f.sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Listen:  "127.0.0.1:0",
+		Tenants: []Tenant{{Config: f.tenant, Runtime: f.rt}},
+		Logger:  testLogger(t),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	f.sip, err = Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.sip.Close()
+		f.rt.Close(context.Background())
+	})
+	return f
+}
+
+// freeUDPPort finds a UDP port free on 127.0.0.1 for a sipp to bind.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// needSipp returns sipp's path; in CI a missing sipp fails the test.
+func needSipp(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("sipp not installed (Debian package sip-tester; scripts/test installs it): %v", err)
+		}
+		t.Skip("sipp not installed (apt-get install sip-tester, or run scripts/test)")
+	}
+	return p
+}
+
+// sipp is one sipp process.
+type sipp struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+	name string
+}
+
+// startSipp runs testdata/<scenario> against the fixture from 127.0.0.1:port.
+func (f *fixture) startSipp(scenario string, port int, args ...string) *sipp {
+	f.t.Helper()
+	bin := needSipp(f.t)
+	dir := f.t.TempDir()
+	all := []string{f.sip.Addr(), "-sf", filepath.Join("testdata", scenario),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
+		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
+		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),
+		"-ap", testPassword, "-d", "200", "-key", "expires", "3600"}
+	all = append(all, args...)
+	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
+	p.cmd.Dir, _ = os.Getwd()
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	go func() {
+		err := p.cmd.Wait()
+		if err != nil {
+			msg, _ := os.ReadFile(filepath.Join(dir, "msg.log"))
+			errs, _ := os.ReadFile(filepath.Join(dir, "err.log"))
+			err = fmt.Errorf("%w\nstdout:\n%s\nerrors:\n%s\nmessages:\n%s", err, tail(p.out.String(), 2000), errs, tail(string(msg), 6000))
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// wait waits for sipp to end and fails the test if it failed.
+func (p *sipp) wait(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("sipp %s: %v", p.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("sipp %s did not finish:\n%s", p.name, p.out.String())
+	}
+}
+
+// register registers dn from 127.0.0.1:port with sipp (digest auth).
+func (f *fixture) register(dn string, port int, expires int) {
+	f.t.Helper()
+	f.startSipp("register.xml", port, "-au", dn, "-key", "user", dn, "-key", "expires", strconv.Itoa(expires)).wait(f.t)
+}
+
+// events waits until the sink holds n events and returns them.
+func (f *fixture) events(n int) []event.Event {
+	f.t.Helper()
+	var got []event.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		got = append(got, f.sink.take()...)
+		if len(got) >= n {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(got) != n {
+		time.Sleep(100 * time.Millisecond)
+		got = append(got, f.sink.take()...)
+	}
+	if len(got) != n {
+		f.t.Fatalf("got %d events, want %d:\n%s", len(got), n, format(got))
+	}
+	return got
+}
+
+// expected steps a fresh engine of the same tenant through cmds: the
+// golden flow of the call. A command may refer to the ConnID of the n-th
+// call made ($1, $2) in ConnID fields.
+func expected(t testing.TB, tenant *config.Tenant, cmds ...engine.Command) []event.Event {
+	t.Helper()
+	eng, err := engine.New(tenant, engine.Options{Server: "sb-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []string
+	var out []event.Event
+	at := int64(1767225600000000)
+	for _, c := range cmds {
+		c = withConn(c, conns)
+		at += 1000
+		res, err := eng.Step(at, c)
+		if err != nil {
+			t.Fatalf("golden %T: %v", c, err)
+		}
+		if r, ok := res.Reply.(engine.CallReply); ok {
+			conns = append(conns, r.ConnID)
+		}
+		out = append(out, res.Events...)
+	}
+	return out
+}
+
+// withConn replaces ConnID "$n" by the n-th call's ConnID.
+func withConn(c engine.Command, conns []string) engine.Command {
+	v := reflect.New(reflect.TypeOf(c)).Elem()
+	v.Set(reflect.ValueOf(c))
+	for _, name := range []string{"ConnID", "ConsultConnID"} {
+		f := v.FieldByName(name)
+		if f.IsValid() && strings.HasPrefix(f.String(), "$") {
+			n, _ := strconv.Atoi(f.String()[1:])
+			f.SetString(conns[n-1])
+		}
+	}
+	return v.Interface().(engine.Command)
+}
+
+// normalize blanks what differs between two runs of the same flow: the
+// time and the call thread ids (time-based), which are numbered in order
+// of appearance instead.
+func normalize(evs []event.Event) []event.Event {
+	threads := map[string]string{}
+	out := make([]event.Event, len(evs))
+	for i, e := range evs {
+		e.Time = event.Time{}
+		if e.CallThreadID != "" {
+			id, ok := threads[e.CallThreadID]
+			if !ok {
+				id = "thread-" + strconv.Itoa(len(threads)+1)
+				threads[e.CallThreadID] = id
+			}
+			e.CallThreadID = id
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func format(evs []event.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %s ThisDN=%s OtherDN=%s ConnID=%s CallState=%v Seq=%d\n", e.ID, e.ThisDN, e.OtherDN, e.ConnID, e.CallState, e.Seq)
+	}
+	return b.String()
+}
+
+// sameFlow compares recorded events with the golden flow.
+func sameFlow(t testing.TB, got, want []event.Event) {
+	t.Helper()
+	g, w := normalize(got), normalize(want)
+	if len(g) != len(w) {
+		t.Fatalf("got %d events, want %d\ngot:\n%swant:\n%s", len(g), len(w), format(got), format(want))
+	}
+	for i := range g {
+		if !reflect.DeepEqual(g[i], w[i]) {
+			t.Fatalf("event %d:\ngot  %+v\nwant %+v\ngot:\n%swant:\n%s", i, g[i], w[i], format(got), format(want))
+		}
+	}
+}

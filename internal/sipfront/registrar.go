@@ -1,0 +1,298 @@
+package sipfront
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// binding is a DN's registration: where its calls go.
+type binding struct {
+	contact sip.Uri   // the phone's Contact URI
+	source  string    // host:port the REGISTER came from
+	expires time.Time // when the binding ends unless refreshed
+	timer   *time.Timer
+	gen     uint64
+}
+
+// tenant is sipfront's state of one tenant. mu guards everything below it.
+type tenant struct {
+	s   *Server
+	id  string
+	cfg *config.Tenant
+	rt  Runtime
+	sub *runtime.Subscription
+	// trunks by their source address, and all of them for outbound calls.
+	trunks []trunk
+
+	mu       sync.Mutex
+	bindings map[string]*binding
+	gen      uint64
+	calls    map[string]*call  // by ConnID
+	dialing  map[string]*leg   // SIP-originated call waiting for its EventDialing, by DN
+	inbound  map[string][]*leg // trunk call waiting for its first event, by trunk+"\x00"+ANI
+	closed   bool
+	evWG     sync.WaitGroup
+	shutOnce sync.Once
+}
+
+type trunk struct {
+	dn       string
+	address  string // host:port
+	host     string
+	prefixes []string
+}
+
+func newTenant(s *Server, tc Tenant) *tenant {
+	t := &tenant{
+		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
+		bindings: map[string]*binding{},
+		calls:    map[string]*call{},
+		dialing:  map[string]*leg{},
+		inbound:  map[string][]*leg{},
+	}
+	for _, d := range tc.Config.DNs {
+		if d.Type == config.Trunk && d.Trunk != nil {
+			tr := trunk{dn: d.Number, address: d.Trunk.Address, prefixes: d.Trunk.Prefixes}
+			if h, _, ok := strings.Cut(d.Trunk.Address, ":"); ok {
+				tr.host = h
+			} else {
+				tr.host = d.Trunk.Address
+			}
+			t.trunks = append(t.trunks, tr)
+		}
+	}
+	return t
+}
+
+// password is the digest password of a phone DN; "" when the DN is unknown,
+// not a phone or has no password (then it cannot register).
+func (t *tenant) password(dn string) (string, bool) {
+	d := t.cfg.DN(dn)
+	if d == nil {
+		return "", false
+	}
+	if !d.Type.IsPhone() {
+		return "", true
+	}
+	if d.SIPPassword != "" {
+		return d.SIPPassword, true
+	}
+	return t.cfg.Defaults.SIPPassword, true
+}
+
+// nonce makes a stateless nonce: the issue time and its HMAC.
+func (s *Server) nonce(now time.Time) string {
+	ts := strconv.FormatInt(now.Unix(), 16)
+	m := hmac.New(sha256.New, s.secret[:])
+	m.Write([]byte(ts))
+	return ts + "." + hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// nonceValid checks a nonce's HMAC and age.
+func (s *Server) nonceValid(n string, now time.Time) bool {
+	ts, mac, ok := strings.Cut(n, ".")
+	if !ok {
+		return false
+	}
+	m := hmac.New(sha256.New, s.secret[:])
+	m.Write([]byte(ts))
+	want := hex.EncodeToString(m.Sum(nil)[:12])
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(want)) != 1 {
+		return false
+	}
+	sec, err := strconv.ParseInt(ts, 16, 64)
+	if err != nil {
+		return false
+	}
+	age := now.Sub(time.Unix(sec, 0))
+	return age >= -time.Minute && age <= s.cfg.NonceTTL
+}
+
+// authenticate checks the request's digest credentials for user with
+// password. It returns nil when they are right; otherwise it has sent 401
+// (no or stale credentials) or 403 (wrong user or response).
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, user, password string) error {
+	now := time.Now()
+	h := req.GetHeader("Authorization")
+	stale := false
+	if h != nil {
+		cred, err := digest.ParseCredentials(h.Value())
+		if err != nil {
+			s.respond(req, tx, 400, "Bad Authorization", nil)
+			return errAuth
+		}
+		if cred.Username != user || cred.Realm != s.cfg.Realm {
+			s.respond(req, tx, 403, "Forbidden", nil)
+			return errAuth
+		}
+		if s.nonceValid(cred.Nonce, now) {
+			chal := &digest.Challenge{Realm: s.cfg.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm}
+			if cred.QOP != "" {
+				chal.QOP = []string{cred.QOP}
+			}
+			want, err := digest.Digest(chal, digest.Options{
+				Method: string(req.Method), URI: cred.URI, Username: user, Password: password,
+				Cnonce: cred.Cnonce, Count: cred.Nc,
+			})
+			if err != nil || subtle.ConstantTimeCompare([]byte(strings.ToLower(cred.Response)), []byte(want.Response)) != 1 {
+				s.respond(req, tx, 403, "Forbidden", nil)
+				return errAuth
+			}
+			return nil
+		}
+		stale = true
+	}
+	chal := digest.Challenge{Realm: s.cfg.Realm, Nonce: s.nonce(now), Algorithm: "MD5", Stale: stale}
+	s.respond(req, tx, 401, "Unauthorized", nil, sip.NewHeader("WWW-Authenticate", chal.String()))
+	return errAuth
+}
+
+var errAuth = errors.New("sipfront: authentication failed")
+
+// handleRegister is the registrar: digest authentication against the DN's
+// password, then add, refresh or remove the binding.
+func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
+	to := req.To()
+	if to == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	t := s.tenantFor(to.Address.Host)
+	if t == nil {
+		s.respond(req, tx, 404, "Not Found", nil)
+		return
+	}
+	dn := to.Address.User
+	pw, known := t.password(dn)
+	if !known {
+		s.respond(req, tx, 404, "Not Found", nil)
+		return
+	}
+	if pw == "" {
+		s.respond(req, tx, 403, "Forbidden", nil)
+		return
+	}
+	if err := s.authenticate(req, tx, dn, pw); err != nil {
+		return
+	}
+
+	// Requested expiry: the Contact's expires parameter, else Expires, else
+	// the maximum.
+	expires := s.cfg.MaxExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			s.respond(req, tx, 400, "Bad Expires", nil)
+			return
+		}
+		expires = time.Duration(n) * time.Second
+	}
+	contact := req.Contact()
+	if contact != nil {
+		if v, ok := contact.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				s.respond(req, tx, 400, "Bad Expires", nil)
+				return
+			}
+			expires = time.Duration(n) * time.Second
+		}
+	}
+	switch {
+	case contact == nil:
+		// A query: answer with the current binding.
+		t.mu.Lock()
+		b := t.bindings[dn]
+		t.mu.Unlock()
+		if b == nil {
+			s.respond(req, tx, 200, "OK", nil)
+			return
+		}
+		left := int(time.Until(b.expires) / time.Second)
+		c := &sip.ContactHeader{Address: b.contact}
+		c.Params.Add("expires", strconv.Itoa(max(left, 0)))
+		s.respond(req, tx, 200, "OK", nil, c)
+		return
+	case expires == 0 || contact.Address.Wildcard:
+		if contact.Address.Wildcard && expires != 0 {
+			s.respond(req, tx, 400, "Bad Request", nil)
+			return
+		}
+		t.unregister(dn, 0)
+		s.respond(req, tx, 200, "OK", nil)
+		return
+	case expires < s.cfg.MinExpires:
+		s.respond(req, tx, 423, "Interval Too Brief", nil,
+			sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+		return
+	}
+	expires = min(expires, s.cfg.MaxExpires)
+	t.register(dn, contact.Address, req.Source(), expires)
+	c := &sip.ContactHeader{Address: contact.Address}
+	c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+	s.respond(req, tx, 200, "OK", nil, c)
+}
+
+// register adds or refreshes dn's binding. A new binding puts the DN in
+// service (EventDNBackInService).
+func (t *tenant) register(dn string, contact sip.Uri, source string, expires time.Duration) {
+	t.mu.Lock()
+	b, had := t.bindings[dn]
+	if !had {
+		b = &binding{}
+		t.bindings[dn] = b
+	} else if b.timer != nil {
+		b.timer.Stop()
+	}
+	t.gen++
+	gen := t.gen
+	b.contact, b.source, b.expires, b.gen = contact, source, time.Now().Add(expires), gen
+	b.timer = time.AfterFunc(expires, func() { t.unregister(dn, gen) })
+	t.mu.Unlock()
+	if !had {
+		if _, err := t.do(engine.SetService{DN: dn, InService: true}); err != nil {
+			t.s.log.Warn("SIP registration: DN not put in service", "tenant", t.id, "dn", dn, "err", err)
+		}
+	}
+}
+
+// unregister ends dn's binding (gen 0: whatever it is; else only the
+// binding of that generation, for the expiry timer). The DN goes out of
+// service (EventDNOutOfService) until it registers again.
+func (t *tenant) unregister(dn string, gen uint64) {
+	t.mu.Lock()
+	b := t.bindings[dn]
+	if b == nil || (gen != 0 && b.gen != gen) || t.closed {
+		t.mu.Unlock()
+		return
+	}
+	b.timer.Stop()
+	delete(t.bindings, dn)
+	t.mu.Unlock()
+	if _, err := t.do(engine.SetService{DN: dn, InService: false}); err != nil {
+		t.s.log.Warn("SIP registration ended: DN not taken out of service", "tenant", t.id, "dn", dn, "err", err)
+	}
+}
+
+// contactOf returns dn's registered contact.
+func (t *tenant) contactOf(dn string) (sip.Uri, bool) {
+	b := t.bindings[dn]
+	if b == nil {
+		return sip.Uri{}, false
+	}
+	return b.contact, true
+}

@@ -1,0 +1,278 @@
+package sipfront
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// Errors of the package.
+var (
+	ErrNoTenants = errors.New("sipfront: no tenants")
+	ErrClosed    = errors.New("sipfront: closed")
+)
+
+// Runtime is what sipfront needs of a tenant's runtime; *runtime.Tenant
+// satisfies it.
+type Runtime interface {
+	Do(ctx context.Context, cmd engine.Command) (runtime.Outcome, error)
+	Subscribe(f runtime.Filter, buffer int) *runtime.Subscription
+}
+
+var _ Runtime = (*runtime.Tenant)(nil)
+
+// Tenant is one tenant served on the SIP listener.
+type Tenant struct {
+	// Config is the tenant's validated configuration: its DNs, their SIP
+	// passwords and its trunks.
+	Config *config.Tenant
+	// Runtime runs the tenant's engine.
+	Runtime Runtime
+}
+
+// Config configures the SIP front end. Listen and at least one tenant are
+// required.
+type Config struct {
+	// Listen is the UDP address (host:port; port 0 picks a free one).
+	Listen string
+	// Tenants served. With one tenant every request belongs to it; with
+	// several, the host of the request's To URI (REGISTER, INVITE from a
+	// phone) or of its Request-URI must be a tenant id.
+	Tenants []Tenant
+	// Realm of the digest challenges. Default "switchboard".
+	Realm string
+	// MaxExpires caps the binding time a phone asks for. Default 1 hour.
+	MaxExpires time.Duration
+	// MinExpires is the shortest binding time accepted (shorter asks get
+	// 423 Interval Too Brief). Default 1 s.
+	MinExpires time.Duration
+	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
+	NonceTTL time.Duration
+	// CommandTimeout bounds one engine command. Default 10 s.
+	CommandTimeout time.Duration
+	// EventBuffer is the size of the event subscription of each tenant.
+	// Default 65536.
+	EventBuffer int
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Realm == "" {
+		c.Realm = "switchboard"
+	}
+	if c.MaxExpires <= 0 {
+		c.MaxExpires = time.Hour
+	}
+	if c.MinExpires <= 0 {
+		c.MinExpires = time.Second
+	}
+	if c.NonceTTL <= 0 {
+		c.NonceTTL = 5 * time.Minute
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 10 * time.Second
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = 1 << 16
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	if len(c.Tenants) == 0 {
+		return ErrNoTenants
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("sipfront: Config.Listen: %w", err)
+	}
+	for i, t := range c.Tenants {
+		if t.Config == nil || t.Runtime == nil {
+			return fmt.Errorf("sipfront: Config.Tenants[%d]: Config and Runtime are required", i)
+		}
+	}
+	return nil
+}
+
+// Server is the SIP front end: a registrar and back-to-back user agent on
+// one UDP socket.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	dua     *sipgo.DialogUA
+	conn    net.PacketConn
+	addr    string
+	secret  [32]byte
+	tenants map[string]*tenant
+	single  *tenant
+
+	mu    sync.Mutex
+	legs  map[string]*leg // by SIP Call-ID
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	close sync.Once
+}
+
+// Start binds the UDP socket, starts serving and subscribes to every
+// tenant's events. Stop it with Close.
+func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*tenant{}, legs: map[string]*leg{}}
+	rand.Read(s.secret[:])
+	for _, tc := range cfg.Tenants {
+		t := newTenant(s, tc)
+		s.tenants[t.id] = t
+		s.single = t
+	}
+	if len(s.tenants) > 1 {
+		s.single = nil
+	}
+
+	conn, err := net.ListenPacket("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sipfront: listen: %w", err)
+	}
+	s.conn = conn
+	s.addr = conn.LocalAddr().String()
+	host, portS, _ := net.SplitHostPort(s.addr)
+	port, _ := strconv.Atoi(portS)
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sipfront: %w", err)
+	}
+	s.ua = ua
+	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log)); err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("sipfront: %w", err)
+	}
+	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log),
+		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("sipfront: %w", err)
+	}
+	s.dua = &sipgo.DialogUA{
+		Client:     s.cli,
+		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
+	}
+	s.srv.OnRegister(s.handleRegister)
+	s.srv.OnInvite(s.handleInvite)
+	s.srv.OnAck(s.handleAck)
+	s.srv.OnBye(s.handleBye)
+	s.srv.OnCancel(s.handleCancel)
+	s.srv.OnRefer(s.handleRefer)
+	s.srv.OnOptions(s.handleOptions)
+	s.srv.OnNotify(s.handleNotify)
+
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	for _, t := range s.tenants {
+		t.start()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.ServeUDP(conn); err != nil && s.ctx.Err() == nil {
+			s.log.Error("SIP listener stopped", "err", err)
+		}
+	}()
+	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
+	return s, nil
+}
+
+// Addr is the bound UDP address (host:port).
+func (s *Server) Addr() string { return s.addr }
+
+// Close stops serving: it ends the event subscriptions and registration
+// timers and closes the socket. Calls in progress are left to the engine
+// (their SIP dialogs end with the process).
+func (s *Server) Close() error {
+	s.close.Do(func() {
+		s.stop()
+		for _, t := range s.tenants {
+			t.shutdown()
+		}
+		s.ua.Close()
+		s.conn.Close()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+// tenantFor maps a request to its tenant: the only one, else the tenant
+// whose id is host.
+func (s *Server) tenantFor(host string) *tenant {
+	if s.single != nil {
+		return s.single
+	}
+	return s.tenants[strings.ToLower(host)]
+}
+
+// do runs one engine command with the configured timeout.
+func (t *tenant) do(cmd engine.Command) (runtime.Outcome, error) {
+	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
+	defer cancel()
+	return t.rt.Do(ctx, cmd)
+}
+
+// respond answers req on tx, logging a failure.
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("SIP respond", "code", code, "err", err)
+	}
+}
+
+// statusOf maps an engine refusal (or a runtime failure) to a SIP status:
+// the one table of this edge.
+func statusOf(err error) (int, string) {
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		switch ee.Code {
+		case engine.CodeNotFound:
+			return 404, "Not Found"
+		case engine.CodeConflict:
+			if strings.Contains(ee.Msg, "busy") || strings.Contains(ee.Msg, "out of service") {
+				return 486, "Busy Here"
+			}
+			return 403, "Forbidden"
+		case engine.CodeInvalid:
+			return 400, "Bad Request"
+		}
+	}
+	return 503, "Service Unavailable"
+}
+
+// callThread is the subscription filter: sipfront reacts to call events
+// only.
+var callThread = runtime.Filter{Topic: event.CallThreadTopic}
