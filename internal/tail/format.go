@@ -18,6 +18,10 @@ import (
 // TimeLayout is the layout of the time column, in the local time zone.
 const TimeLayout = "2006-01-02 15:04:05.000"
 
+// callKeyWidth is the width of a call thread key of a four-letter tenant
+// ("demo:" and a 36-character UUID).
+const callKeyWidth = 41
+
 // ANSI colours of the text format.
 const (
 	ansiReset  = "\x1b[0m"

@@ -310,6 +310,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	p := &printer{w: out, errw: stderr, color: cfg.Color, json: cfg.JSON, short: short, filter: newFilter(cfg)}
+	if slices.Contains(unprefixed, event.CallThreadTopic) {
+		p.keyW = callKeyWidth // call thread keys from the first line, so columns rarely move
+	}
 	printed := 0
 	warned := map[string]bool{}
 	for {
