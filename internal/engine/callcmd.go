@@ -350,9 +350,6 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 	if err := needState(p, "transfer", psEstablished, psHeld); err != nil {
 		return err
 	}
-	if k.realParties() != 2 {
-		return conflict("call " + q(k.conn) + " is a conference; single-step transfer needs a two-party call")
-	}
 	tg, err := e.target(c.To, p.dn, false, "transfer to")
 	if err != nil {
 		return err
@@ -362,21 +359,15 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 		return err
 	}
 	e.begin(estimate(k))
-	a := k.peer(p)
 	b := p.dn.number
 	e.released(p, event.CallStateTransferred, &c.Request, tg.d.number, nil)
-	if a.dn != nil {
-		ev := e.emitCall(event.EventPartyChanged, a, &c.Request)
-		ev.PreviousConnID = k.conn
-		ev.CallState = event.CallStateTransferred
-		ev.OtherDN, ev.OtherDNRole = tg.d.number, event.RoleDestination
-		ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleTransferredBy
-	}
+	role := newRole(k)
+	e.transferred(k, tg.d.number, role, b, &c.Request)
 	st := event.CallStateOk
 	if fwd != nil {
 		st = event.CallStateForwarded
 	}
-	e.ring(k, to, event.RoleDestination, st, b, event.RoleTransferredBy, &c.Request)
+	e.ring(k, to, role, st, b, event.RoleTransferredBy, &c.Request)
 	e.finish(&c.Request)
 	return nil
 }
@@ -464,10 +455,6 @@ func (e *Engine) completeTransfer(c *CompleteTransfer) error {
 	if err := needState(cp, "complete transfer", psRinging, psEstablished); err != nil {
 		return err
 	}
-	if k1.realParties() != 2 {
-		return conflict("call " + q(k1.conn) + " is a conference; transfer needs a two-party call")
-	}
-	a := k1.peer(p1)
 	if cp.dn != nil && k1.hasDN(cp.dn) {
 		return conflict("DN " + q(cp.name()) + " is already on call " + q(k1.conn))
 	}
@@ -475,22 +462,42 @@ func (e *Engine) completeTransfer(c *CompleteTransfer) error {
 	b := p1.dn.number
 	e.released(p2, event.CallStateTransferred, &c.Request, "", nil)
 	e.released(p1, event.CallStateTransferred, &c.Request, cp.name(), nil)
+	cp.role = newRole(k1)
+	e.transferred(k1, cp.name(), cp.role, b, &c.Request)
 	e.moveCall(cp, k1)
-	if a.dn != nil {
-		ev := e.emitCall(event.EventPartyChanged, a, &c.Request)
-		ev.PreviousConnID = k1.conn
-		ev.CallState = event.CallStateTransferred
-		other(ev, cp)
-		ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleTransferredBy
-	}
 	ev := e.emitCall(event.EventPartyChanged, cp, &c.Request)
 	ev.PreviousConnID = k2.conn
 	ev.CallState = event.CallStateTransferred
-	other(ev, a)
+	other(ev, k1.peer(cp))
 	ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleTransferredBy
 	e.clear(k2, nil, &c.Request)
 	e.finish(&c.Request)
 	return nil
+}
+
+// newRole is the role of a party joining k: Destination, or
+// ConferenceMember when k already has two or more conversation parties.
+func newRole(k *call) event.DNRole {
+	if k.realParties() >= 2 {
+		return event.RoleConferenceMember
+	}
+	return event.RoleDestination
+}
+
+// transferred emits EventPartyChanged(Transferred) for every DN party of k
+// in join order (the transferring party has left): OtherDN the new party
+// to (with role), ThirdPartyDN by (TransferredBy), PreviousConnID k's own.
+func (e *Engine) transferred(k *call, to string, role event.DNRole, by string, req *Request) {
+	for _, q := range k.parties {
+		if q.dn == nil || q.state == psBridged {
+			continue
+		}
+		ev := e.emitCall(event.EventPartyChanged, q, req)
+		ev.PreviousConnID = k.conn
+		ev.CallState = event.CallStateTransferred
+		ev.OtherDN, ev.OtherDNRole = to, role
+		ev.ThirdPartyDN, ev.ThirdPartyDNRole = by, event.RoleTransferredBy
+	}
 }
 
 // moveCall moves party p to call k (a transfer or conference completed).

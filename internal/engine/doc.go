@@ -107,8 +107,10 @@
 // ringing there (answer or redirect it), hold a call that is not
 // established, complete a transfer with a call that is not a consultation
 // the DN made from that call, make a call or retrieve one while another
-// call of the DN is active, Hook or SetService while the DN is on a call,
-// transfer of a conference). Consultations, redirects and transfers to
+// call of the DN is active, Hook or SetService while the DN is on a call).
+// A conference member may transfer its place (single-step or two-step):
+// every remaining DN party gets EventPartyChanged, the new party joins as a
+// ConferenceMember. Consultations, redirects and transfers to
 // external numbers, and calls to acd-queues and routing points (part 3),
 // are refused with CodeConflict for now.
 //
