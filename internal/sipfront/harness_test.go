@@ -143,7 +143,7 @@ func (f *fixture) startSipp(scenario string, port int, args ...string) *sipp {
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),
-		"-ap", testPassword, "-d", "200", "-key", "expires", "3600"}
+		"-d", "200"}
 	all = append(all, args...)
 	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
 	p.cmd.Dir, _ = os.Getwd()
@@ -193,7 +193,7 @@ func (p *sipp) wait(t testing.TB) {
 // register registers dn from 127.0.0.1:port with sipp (digest auth).
 func (f *fixture) register(dn string, port int, expires int) {
 	f.t.Helper()
-	f.startSipp("register.xml", port, "-au", dn, "-key", "user", dn, "-key", "expires", strconv.Itoa(expires)).wait(f.t)
+	f.startSipp("register.xml", port, "-au", dn, "-ap", testPassword, "-key", "user", dn, "-key", "expires", strconv.Itoa(expires)).wait(f.t)
 }
 
 // events waits until the sink holds n events and returns them.
