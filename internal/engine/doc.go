@@ -95,10 +95,10 @@
 // external number applies (unconditional, or on busy) to calls a DN makes,
 // which then leave through the trunk as outbound calls (NetworkReached with
 // ThirdPartyDN the forwarding DN); for inbound calls, consultations, moved
-// calls and on no answer it is not applied yet, nor forwarding to a queue. The no-answer timer runs
-// at DNs forwarding on no answer (the DN's no-answer-timeout, else the
-// tenant default; none: no timer); if the forward destination is busy when
-// it fires, the call keeps ringing.
+// calls and on no answer it is not applied yet, nor forwarding to a queue.
+// The no-answer timer runs at DNs forwarding on no answer (the DN's
+// no-answer-timeout, else the tenant default; none: no timer); if the
+// forward destination is busy when it fires, the call keeps ringing.
 //
 // Refusals (CTI-API.md): an empty ConnID is invalid; an unknown or
 // malformed ConnID is not_found; a ConnID that was issued and released is a
@@ -109,10 +109,11 @@
 // the DN made from that call, make a call or retrieve one while another
 // call of the DN is active, Hook or SetService while the DN is on a call).
 // A conference member may transfer its place (single-step or two-step):
-// every remaining DN party gets EventPartyChanged, the new party joins as a
-// ConferenceMember. Consultations, redirects and transfers to
-// external numbers, and calls to acd-queues and routing points (part 3),
-// are refused with CodeConflict for now.
+// every remaining DN party (a monitoring supervisor too) gets
+// EventPartyChanged, the new party joins as a ConferenceMember.
+// Consultations, redirects and transfers to external numbers, and calls to
+// acd-queues and routing points (part 3), are refused with CodeConflict for
+// now.
 //
 // Monitoring: a supervisor (MonitorNextCall) joins as Observer when a call
 // of the target DN becomes established, if the supervisor's DN is not busy;
