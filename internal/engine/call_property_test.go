@@ -26,6 +26,12 @@ var (
 //     that follows the previous one of its key (gapless per key);
 //   - the parties of each ConnID are consistent (each party's call and DN
 //     link back, a DN is on a call at most once, thread call counts match);
+//   - the DNs a consumer sees on each call (Dialing, Ringing, Bridged and
+//     Established add a DN, Released, Abandoned and Diverted remove it,
+//     PartyChanged moves it to the new ConnID; Held, Retrieved, PartyAdded,
+//     PartyDeleted, NetworkReached and DestinationBusy only for a DN on the
+//     call) are exactly the engine's DN parties, and none is left on a
+//     released call;
 //   - the DNs a consumer sees ringing (EventRinging not yet followed by
 //     EstablishedReleased, Abandoned or Diverted for that ConnID and DN,
 //     following PartyChanged to the new ConnID) are exactly the ringing
@@ -56,6 +62,7 @@ type callWatch struct {
 	live     map[string]bool   // ConnIDs live after the previous step
 	names    map[event.Name]int
 	offHook  map[string]bool // DN -> off hook, from EventOffHook / EventOnHook
+	on       map[string]map[string]bool // ConnID -> DNs on it, from the events
 }
 
 func runCallProperty(t *testing.T, seed uint64, steps int) {
@@ -64,7 +71,7 @@ func runCallProperty(t *testing.T, seed uint64, steps int) {
 	g := &callGen{gen: gen{rng: rng}}
 	w := &callWatch{seq: map[string]int64{}, ringing: map[ringKey]bool{}, threadOf: map[string]string{},
 		released: map[string]bool{}, ended: map[string]bool{}, live: map[string]bool{}, names: map[event.Name]int{},
-		offHook: map[string]bool{}}
+		offHook: map[string]bool{}, on: map[string]map[string]bool{}}
 	var journal []journaled
 	var wire [][]byte
 	at := goldenStart
@@ -205,6 +212,37 @@ func (w *callWatch) apply(ev *event.Event) string {
 		}
 		w.threadOf[ev.ConnID] = ev.CallThreadID
 	}
+	// The DNs on each call, as a consumer follows them.
+	set := func(conn string) map[string]bool {
+		m := w.on[conn]
+		if m == nil {
+			m = map[string]bool{}
+			w.on[conn] = m
+		}
+		return m
+	}
+	switch ev.ID {
+	case event.EventDialing, event.EventRinging, event.EventBridged, event.EventEstablished:
+		set(ev.ConnID)[ev.ThisDN] = true
+	case event.EventReleased, event.EventAbandoned, event.EventDiverted:
+		if !w.on[ev.ConnID][ev.ThisDN] {
+			return ev.ID.String() + " for DN " + ev.ThisDN + " that is not on " + ev.ConnID
+		}
+		delete(w.on[ev.ConnID], ev.ThisDN)
+	case event.EventPartyChanged:
+		if ev.PreviousConnID != ev.ConnID {
+			if !w.on[ev.PreviousConnID][ev.ThisDN] {
+				return "PartyChanged moves DN " + ev.ThisDN + " that is not on " + ev.PreviousConnID
+			}
+			delete(w.on[ev.PreviousConnID], ev.ThisDN)
+			set(ev.ConnID)[ev.ThisDN] = true
+		}
+	case event.EventHeld, event.EventRetrieved, event.EventPartyAdded, event.EventPartyDeleted,
+		event.EventNetworkReached, event.EventDestinationBusy:
+		if !w.on[ev.ConnID][ev.ThisDN] {
+			return ev.ID.String() + " for DN " + ev.ThisDN + " that is not on " + ev.ConnID
+		}
+	}
 	k := ringKey{ev.ConnID, ev.ThisDN}
 	switch ev.ID {
 	case event.EventRinging:
@@ -298,6 +336,35 @@ func checkCalls(e *Engine, w *callWatch) string {
 	for k := range ringing {
 		if !w.ringing[k] {
 			return "DN " + k.dn + " rings on " + k.conn + " without an EventRinging"
+		}
+	}
+	// The DNs on each call are those the events tell; a released call has
+	// none left.
+	for conn, dns := range w.on {
+		c, _ := e.lookupCall(conn)
+		n := 0
+		if c != nil {
+			for _, p := range c.parties {
+				if p.dn != nil {
+					n++
+					if !dns[p.dn.number] {
+						return "DN " + p.dn.number + " is on " + conn + " without an event saying so"
+					}
+				}
+			}
+		}
+		if n != len(dns) {
+			return "call " + conn + " has " + strconv.Itoa(n) + " DN parties, events say " + strconv.Itoa(len(dns))
+		}
+		if c == nil {
+			delete(w.on, conn)
+		}
+	}
+	for _, c := range e.calls {
+		for _, p := range c.parties {
+			if p.dn != nil && !w.on[c.conn][p.dn.number] {
+				return "DN " + p.dn.number + " is on " + c.conn + " without an event saying so"
+			}
 		}
 	}
 	for conn := range w.live {
