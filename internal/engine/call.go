@@ -141,7 +141,8 @@ func (c *call) remove(p *party) {
 	}
 }
 
-// dnCalls: the parties of a DN, in the order it joined their calls.
+// addParty and removeParty keep a DN's parties in the order it joined their
+// calls.
 
 func (d *dnState) addParty(p *party) { d.parties = append(d.parties, p) }
 
@@ -653,7 +654,7 @@ func (e *Engine) acw(p *party, req *Request) {
 	e.setAgentState(a, AgentAfterCallWork, event.WorkModeAfterCallWork, nil)
 }
 
-// established handles what follows an answer on call c (the answering
+// afterAnswer handles what follows an answer on call c (the answering
 // party's events done): monitoring supervisors of the DNs that became
 // established join silently, then bridged appearances of their lines show
 // the call.
