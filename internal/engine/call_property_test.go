@@ -61,7 +61,7 @@ type callWatch struct {
 	ended    map[string]bool   // thread ids whose last call was released
 	live     map[string]bool   // ConnIDs live after the previous step
 	names    map[event.Name]int
-	offHook  map[string]bool // DN -> off hook, from EventOffHook / EventOnHook
+	offHook  map[string]bool            // DN -> off hook, from EventOffHook / EventOnHook
 	on       map[string]map[string]bool // ConnID -> DNs on it, from the events
 }
 
