@@ -32,6 +32,7 @@ type leg struct {
 	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
 	answered  bool
 	ended     bool // the SIP side is over (BYE or CANCEL sent or received)
+	gone      bool // the phone hung up (CANCEL or BYE received)
 	phoneHold int  // Hold/Retrieve requests from the phone not yet seen as events
 	origin    string
 }
@@ -108,6 +109,10 @@ func (t *tenant) bindLocked(l *leg, connID string) *call {
 	if l.connID == "" {
 		l.connID = connID
 		c.legs = append(c.legs, l)
+		if l.gone {
+			// The phone hung up before we knew the call.
+			go t.releaseFor(l)
+		}
 	}
 	return c
 }
@@ -257,16 +262,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		dlg.Respond(code, reason, nil)
 		return
 	}
-	release := false
 	if r, ok := out.Reply.(engine.CallReply); ok {
 		t.bindLocked(l, r.ConnID)
-		release = l.ended // cancelled before the reply
 	}
 	t.mu.Unlock()
-	if release {
-		t.releaseFor(l)
-		return
-	}
 
 	select {
 	case f := <-l.final:
@@ -315,7 +314,7 @@ func (t *tenant) phoneGone(l *leg) {
 		t.mu.Unlock()
 		return
 	}
-	l.ended = true
+	l.ended, l.gone = true, true
 	bound := l.connID != ""
 	t.mu.Unlock()
 	if bound {

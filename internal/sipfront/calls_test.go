@@ -1,12 +1,17 @@
 package sipfront
 
 import (
+	"context"
 	"log/slog"
+	"net"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
 func testLogger(t testing.TB) *slog.Logger { return kafkatest.Logger(t, slog.LevelWarn) }
@@ -165,5 +170,157 @@ func TestRegisterBadPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := expected(t, f.tenant, engine.SetDND{DN: "1004", On: true})
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestHoldRetrieve: the caller's phone holds (re-INVITE a=sendonly) and
+// retrieves (a=sendrecv): flow 5.6, Held(A) and Retrieved(A).
+func TestHoldRetrieve(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_hold.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1001"},
+		engine.Retrieve{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// waitEstablished waits until the engine has a call with two established
+// parties and returns its ConnID.
+func (f *fixture) waitEstablished() string {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var conn string
+		f.rt.Query(context.Background(), func(m runtime.Machine) {
+			for _, c := range m.(*engine.Engine).Calls() {
+				n := 0
+				for _, p := range c.Parties {
+					if p.State == "Established" {
+						n++
+					}
+				}
+				if n == 2 {
+					conn = c.ConnID
+				}
+			}
+		})
+		if conn != "" {
+			return conn
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var calls []engine.CallView
+	f.rt.Query(context.Background(), func(m runtime.Machine) { calls = m.(*engine.Engine).Calls() })
+	f.t.Fatalf("no established call: %+v", calls)
+	return ""
+}
+
+// TestAPIHoldOnSIPCall: one engine, two drivers. A hold and a retrieve
+// through the API (CTI) on a SIP call send re-INVITEs (sendonly, then
+// sendrecv) to the phone.
+func TestAPIHoldOnSIPCall(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas_held.xml", pb)
+	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1500")
+	conn := f.waitEstablished()
+	for _, cmd := range []engine.Command{engine.Hold{ConnID: conn, DN: "1002"}, engine.Retrieve{ConnID: conn, DN: "1002"}} {
+		if _, err := f.rt.Do(t.Context(), cmd); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	uac.wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1002"},
+		engine.Retrieve{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestBlindTransfer: A calls B; B answers and REFERs A to C; B gets a BYE,
+// C's phone rings with A's SDP and answers; A hangs up and C gets a BYE.
+// Flow 5.7.
+func TestBlindTransfer(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	c := f.startSipp("uas.xml", pc)
+	b := f.startSipp("uas_refer.xml", pb, "-key", "target", "1003", "-key", "service", "1002")
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
+	b.wait(t)
+	c.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.SingleStepTransfer{ConnID: "$1", DN: "1002", To: "1003"},
+		engine.Answer{ConnID: "$1", DN: "1003"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls
+// 1002, which answers; the carrier hangs up. Flow 5.2.
+func TestInboundFromTrunk(t *testing.T) {
+	f := newFixture(t, nil)
+	pb := freeUDPPort(t)
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	f.register("1002", pb, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.NetworkCall{Trunk: "pstn", ANI: "+33140000000", DNIS: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.NetworkRelease{ConnID: "$1"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestOutboundToTrunk: 1001 dials an external number: the INVITE leaves
+// through the trunk (a sipp at its address), which answers; 1001 hangs up
+// and the trunk gets the BYE. Flow 5.3.
+func TestOutboundToTrunk(t *testing.T) {
+	f := newFixture(t, nil)
+	pa := freeUDPPort(t)
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	f.register("1001", pa, 3600)
+	carrier := f.startSipp("uas.xml", trunkPort)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000").wait(t)
+	carrier.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "0140000000"},
+		engine.NetworkAnswer{ConnID: "$1"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
 	sameFlow(t, f.events(len(want)), want)
 }

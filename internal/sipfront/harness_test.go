@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +144,10 @@ func (f *fixture) startSipp(scenario string, port int, args ...string) *sipp {
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),
-		"-d", "200"}
+	}
+	if !slices.Contains(args, "-d") {
+		all = append(all, "-d", "200") // talk time; sipp keeps the first of a repeated option
+	}
 	all = append(all, args...)
 	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
 	p.cmd.Dir, _ = os.Getwd()
