@@ -451,6 +451,47 @@ func (g *callGen) call(e *Engine) (*call, string) {
 	return nil, g.pick([]string{"0123456789abcdef", "", "xyz"})
 }
 
+// callWith picks, most of the time, a live call with a DN party in one of
+// the states; else as call does.
+func (g *callGen) callWith(e *Engine, states ...partyState) (*call, string) {
+	if g.rng.IntN(6) != 0 {
+		var ok []*call
+		for _, c := range liveCalls(e) {
+			for _, p := range c.parties {
+				if p.dn != nil && slices.Contains(states, p.state) {
+					ok = append(ok, c)
+					break
+				}
+			}
+		}
+		if len(ok) > 0 {
+			c := ok[g.rng.IntN(len(ok))]
+			return c, c.conn
+		}
+	}
+	return g.call(e)
+}
+
+// mainCall picks, most of the time, a live call from which a consultation
+// was made.
+func (g *callGen) mainCall(e *Engine) (*call, string) {
+	if g.rng.IntN(6) != 0 {
+		var ok []*call
+		for _, k := range liveCalls(e) {
+			if k.typ == event.CallTypeConsult {
+				if m, err := e.lookupCall(k.prevConn); err == nil {
+					ok = append(ok, m)
+				}
+			}
+		}
+		if len(ok) > 0 {
+			c := ok[g.rng.IntN(len(ok))]
+			return c, c.conn
+		}
+	}
+	return g.call(e)
+}
+
 // partyDN picks a DN party of c in one of the states (any if none given),
 // sometimes any DN.
 func (g *callGen) partyDN(c *call, states ...partyState) string {
@@ -491,7 +532,20 @@ func (g *callGen) userData() event.KV {
 func (g *callGen) command(e *Engine) Command {
 	req := g.request()
 	c, conn := g.call(e)
-	switch n := g.rng.IntN(100); {
+	n := g.rng.IntN(100)
+	switch {
+	case n >= 14 && n < 28, n >= 48 && n < 50:
+		c, conn = g.callWith(e, psRinging)
+	case n >= 28 && n < 40:
+		c, conn = g.callWith(e, psEstablished, psHeld, psDialing, psBusy)
+	case n >= 40 && n < 44, n >= 50 && n < 59, n >= 66 && n < 70:
+		c, conn = g.callWith(e, psEstablished)
+	case n >= 44 && n < 48:
+		c, conn = g.callWith(e, psHeld)
+	case n >= 59 && n < 66, n >= 70 && n < 74:
+		c, conn = g.mainCall(e)
+	}
+	switch {
 	case n < 14:
 		return MakeCall{Request: req, From: g.idle(e), To: g.idle(e), UserData: g.userData()}
 	case n < 28:
