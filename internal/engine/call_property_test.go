@@ -610,6 +610,9 @@ func (g *callGen) command(e *Engine) Command {
 	default:
 		// Agents log in and out (ACW, monitoring targets, AgentID on call
 		// events).
+		if g.rng.IntN(5) == 0 {
+			return SetService{Request: req, DN: g.pick(callDNs), InService: g.rng.IntN(3) != 0}
+		}
 		if g.rng.IntN(3) == 0 {
 			return Hook{Request: req, DN: g.pick(callDNs), OffHook: g.rng.IntN(2) == 0}
 		}

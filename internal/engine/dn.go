@@ -182,14 +182,33 @@ func (e *Engine) setService(c *SetService) error {
 		d.inService = true
 		return nil
 	}
-	if d.onCalls() > 0 {
-		return conflict("DN " + q(d.number) + " is on a call; release it before taking the DN out of service")
-	}
 	n := 1 + monitoringEvents(d)
 	if d.agent != nil {
 		n = 1 + logoutEvents(d)
 	}
+	for _, p := range d.parties {
+		n += estimate(p.call)
+	}
 	e.begin(n)
+	// A DN that can no longer take calls leaves the calls it is on first
+	// (as if it hung up; a bridged appearance is released), then goes on
+	// hook; then it goes out of service and its agent is logged out.
+	for len(d.parties) > 0 {
+		p := d.parties[0]
+		if p.state == psBridged {
+			ev := e.emitCall(event.EventReleased, p, &c.Request)
+			ev.CallState, ev.OtherDN = event.CallStateOk, p.line.name()
+			p.call.remove(p)
+			e.gone(p)
+			continue
+		}
+		st := event.CallStateOk
+		if p.state == psBusy {
+			st = event.CallStateBusy
+		}
+		e.leave(p, nil, st, &c.Request)
+	}
+	e.finish(&c.Request)
 	e.emit(event.EventDNOutOfService, d, &c.Request)
 	d.inService = false
 	// Monitoring involving d ends; with an agent on d, logoutAll does it

@@ -107,7 +107,10 @@
 // ringing there (answer or redirect it), hold a call that is not
 // established, complete a transfer with a call that is not a consultation
 // the DN made from that call, make a call or retrieve one while another
-// call of the DN is active, Hook or SetService while the DN is on a call).
+// call of the DN is active, Hook while the DN is on a call). A DN taken
+// out of service (SetService, or its SIP registration ending) leaves its
+// calls first, as if it hung up (its bridged appearances are released),
+// goes on hook, then gets EventDNOutOfService and its agent is logged out.
 // A conference member may transfer its place (single-step or two-step):
 // every remaining DN party (a monitoring supervisor too) gets
 // EventPartyChanged, the new party joins as a ConferenceMember.
