@@ -620,8 +620,8 @@ func (e *Engine) trunkFor(number string) *dnState {
 // Extensions.WrapUpTime), and a timer for timed wrap-up. The wrap-up time
 // is the agent's, else the queue's, else the tenant default; none: nothing.
 func (e *Engine) acw(p *party, req *Request) {
-	if p.queue == "" || p.dn == nil || p.dn.agent == nil || !p.real() {
-		return
+	if p.queue == "" || p.dn == nil || p.dn.agent == nil || !p.real() || p.state == psRinging {
+		return // not an ACD call, or never answered
 	}
 	a := p.dn.agent
 	w := a.wrapUp
