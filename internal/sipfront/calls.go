@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
@@ -285,22 +286,20 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// external reports whether number would leave through a trunk.
+// external reports whether number leaves through a trunk, as the engine
+// decides: a trunk DN without prefixes takes any number.
 func (t *tenant) external(number string) bool {
-	for _, tr := range t.trunks {
-		if len(tr.prefixes) == 0 {
+	for _, d := range t.cfg.DNs {
+		if d.Type != config.Trunk {
+			continue
+		}
+		if d.Trunk == nil || len(d.Trunk.Prefixes) == 0 {
 			return true
 		}
-		for _, p := range tr.prefixes {
+		for _, p := range d.Trunk.Prefixes {
 			if strings.HasPrefix(number, p) {
 				return true
 			}
-		}
-	}
-	// A trunk without SIP settings still takes numbers in the engine.
-	for _, d := range t.cfg.DNs {
-		if d.Type == "trunk" {
-			return true
 		}
 	}
 	return false

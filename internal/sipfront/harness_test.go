@@ -56,13 +56,14 @@ type fixture struct {
 	trunk  string // the address of the trunk's peer (a sipp)
 }
 
-// testTenant is the demo tenant with trunk "pstn" pointing at trunkAddr.
+// testTenant is the demo tenant with trunk "pstn" pointing at trunkAddr,
+// for numbers starting with 0 or +.
 func testTenant(trunkAddr string) *config.Tenant {
 	f := config.Demo("token", testPassword)
 	t := &f.Tenants[0]
 	for i := range t.DNs {
 		if t.DNs[i].Type == config.Trunk {
-			t.DNs[i].Trunk = &config.TrunkSettings{Address: trunkAddr}
+			t.DNs[i].Trunk = &config.TrunkSettings{Address: trunkAddr, Prefixes: []string{"0", "+"}}
 		}
 	}
 	return t

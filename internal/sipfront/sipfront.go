@@ -183,14 +183,9 @@ func Start(cfg Config) (*Server, error) {
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
 	}
-	s.srv.OnRegister(s.handleRegister)
-	s.srv.OnInvite(s.handleInvite)
-	s.srv.OnAck(s.handleAck)
-	s.srv.OnBye(s.handleBye)
-	s.srv.OnCancel(s.handleCancel)
-	s.srv.OnRefer(s.handleRefer)
-	s.srv.OnOptions(s.handleOptions)
-	s.srv.OnNotify(s.handleNotify)
+	for m, h := range s.handlers() {
+		s.srv.OnRequest(m, h)
+	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	for _, t := range s.tenants {
@@ -205,6 +200,20 @@ func Start(cfg Config) (*Server, error) {
 	}()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
 	return s, nil
+}
+
+// handlers are the request handlers by method; sipgo answers others 405.
+func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
+	return map[sip.RequestMethod]sipgo.RequestHandler{
+		sip.REGISTER: s.handleRegister,
+		sip.INVITE:   s.handleInvite,
+		sip.ACK:      s.handleAck,
+		sip.BYE:      s.handleBye,
+		sip.CANCEL:   s.handleCancel,
+		sip.REFER:    s.handleRefer,
+		sip.OPTIONS:  s.handleOptions,
+		sip.NOTIFY:   s.handleNotify,
+	}
 }
 
 // Addr is the bound UDP address (host:port).
