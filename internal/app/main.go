@@ -186,6 +186,11 @@ func (m Main) Run(ctx context.Context) (err error) {
 		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
 		tokens[t.ID] = t.Tokens
 	}
+	sipSrv, err := startSIP(c.SIP, file, rts, demo, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer sipSrv.Close()
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		return err
@@ -210,7 +215,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	}
 	sort.Strings(ids)
 	log.Info("switchboard serving", "http", addr, "kafka", brokers, "embedded_kafka", emb != nil,
-		"tenants", ids, "server_id", server, "sip", c.SIP+" (not used yet)")
+		"tenants", ids, "server_id", server, "sip", sipSrv.Addr())
 	if demo {
 		tok := file.Tenants[0].Tokens[0]
 		fmt.Fprintf(stdout, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)

@@ -2,6 +2,7 @@ package sipfront
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync/atomic"
 
@@ -58,8 +59,8 @@ func (t *tenant) dispatch(sub *runtime.Subscription) {
 			}
 			break
 		}
-		if t.s.ctx.Err() != nil || sub.Err() == nil {
-			return
+		if t.s.ctx.Err() != nil || !errors.Is(sub.Err(), runtime.ErrSlowSubscriber) {
+			return // closed by us, or the tenant is closing
 		}
 		t.s.log.Error("SIP front end: event subscription ended; renewing", "tenant", t.id, "err", sub.Err())
 		t.mu.Lock()

@@ -22,7 +22,10 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
-const testPassword = "s3cret"
+const (
+	testPassword = "s3cret"
+	testServer   = "sb-test"
+)
 
 // recordSink records every event and acknowledges at once.
 type recordSink struct {
@@ -77,7 +80,7 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	if err := (&config.File{Tenants: []config.Tenant{*f.tenant}}).Validate(); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(f.tenant, engine.Options{Server: "sb-test"})
+	eng, err := engine.New(f.tenant, engine.Options{Server: testServer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +142,15 @@ type sipp struct {
 // startSipp runs testdata/<scenario> against the fixture from 127.0.0.1:port.
 func (f *fixture) startSipp(scenario string, port int, args ...string) *sipp {
 	f.t.Helper()
-	bin := needSipp(f.t)
-	dir := f.t.TempDir()
-	all := []string{f.sip.Addr(), "-sf", filepath.Join("testdata", scenario),
+	return startSippAt(f.t, f.sip.Addr(), scenario, port, args...)
+}
+
+// startSippAt runs testdata/<scenario> against server from 127.0.0.1:port.
+func startSippAt(t testing.TB, server, scenario string, port int, args ...string) *sipp {
+	t.Helper()
+	bin := needSipp(t)
+	dir := t.TempDir()
+	all := []string{server, "-sf", filepath.Join("testdata", scenario),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),
@@ -154,9 +163,9 @@ func (f *fixture) startSipp(scenario string, port int, args ...string) *sipp {
 	p.cmd.Dir, _ = os.Getwd()
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
-	f.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			p.cmd.Process.Kill()
 			<-p.done
@@ -198,7 +207,12 @@ func (p *sipp) wait(t testing.TB) {
 // register registers dn from 127.0.0.1:port with sipp (digest auth).
 func (f *fixture) register(dn string, port int, expires int) {
 	f.t.Helper()
-	f.startSipp("register.xml", port, "-au", dn, "-ap", testPassword, "-key", "user", dn, "-key", "expires", strconv.Itoa(expires)).wait(f.t)
+	registerAt(f.t, f.sip.Addr(), dn, port, expires)
+}
+
+func registerAt(t testing.TB, server, dn string, port int, expires int) {
+	t.Helper()
+	startSippAt(t, server, "register.xml", port, "-au", dn, "-ap", testPassword, "-key", "user", dn, "-key", "expires", strconv.Itoa(expires)).wait(t)
 }
 
 // events waits until the sink holds n events and returns them.
@@ -228,7 +242,7 @@ func (f *fixture) events(n int) []event.Event {
 // call made ($1, $2) in ConnID fields.
 func expected(t testing.TB, tenant *config.Tenant, cmds ...engine.Command) []event.Event {
 	t.Helper()
-	eng, err := engine.New(tenant, engine.Options{Server: "sb-test"})
+	eng, err := engine.New(tenant, engine.Options{Server: testServer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,39 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
+)
+
+// startSIP starts the SIP front end (internal/sipfront) on addr (UDP) for
+// the tenants of file; rts are their runtimes in the same order. With the
+// demo tenant (demo true) it prints the SIP credentials to stdout, since
+// the password may have been generated. Close the returned server after
+// the CTI API stops and before the runtimes close.
+func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
+	if len(rts) != len(file.Tenants) {
+		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
+	}
+	ts := make([]sipfront.Tenant, len(rts))
+	for i, rt := range rts {
+		ts[i] = sipfront.Tenant{Config: &file.Tenants[i], Runtime: rt}
+	}
+	srv, err := sipfront.Start(sipfront.Config{
+		Listen:  addr,
+		Tenants: ts,
+		Logger:  log.With("component", "sipfront"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if demo {
+		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
+			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
+	}
+	return srv, nil
+}

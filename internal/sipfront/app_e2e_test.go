@@ -1,0 +1,118 @@
+package sipfront_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/app"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
+)
+
+// TestServeSIPCallToKafka runs the whole server (app.Main: demo tenant,
+// embedded Kafka broker, publisher, runtime, SIP on a free UDP port), makes
+// the basic call between two sipp phones, reads every event back from
+// Kafka and compares each record key's events with the engine's golden
+// flow 5.1 for the same commands.
+func TestServeSIPCallToKafka(t *testing.T) {
+	sipPort := sipfront.FreeUDPPort(t)
+	cfg := app.DefaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipPort)
+	cfg.ServerID = sipfront.TestServer
+	cfg.Partitions = 3
+	ready := make(chan app.Addrs, 1)
+	out := &bytes.Buffer{}
+	m := app.Main{
+		Config: cfg,
+		Stdout: out,
+		Logger: kafkatest.Logger(t, slog.LevelWarn),
+		Getenv: func(k string) string {
+			switch k {
+			case app.EnvDemoToken:
+				return "token"
+			case app.EnvDemoSIPPassword:
+				return sipfront.TestPassword
+			}
+			return ""
+		},
+		OnReady: func(a app.Addrs) { ready <- a },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Main.Run: %v", err)
+		}
+	})
+	var addrs app.Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("Main.Run: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("not ready")
+	}
+	if !bytes.Contains(out.Bytes(), []byte("password "+sipfront.TestPassword)) {
+		t.Errorf("the banner does not show the SIP password:\n%s", out)
+	}
+
+	server := cfg.SIP
+	pa, pb := sipfront.FreeUDPPort(t), sipfront.FreeUDPPort(t)
+	sipfront.RegisterAt(t, server, "1002", pb, 3600)
+	sipfront.RegisterAt(t, server, "1001", pa, 3600)
+	uas := sipfront.StartSippAt(t, server, "uas.xml", pb)
+	sipfront.StartSippAt(t, server, "uac.xml", pa, "-key", "user", "1001", "-s", "1002")()
+	uas()
+
+	tenant := &config.Demo("token", sipfront.TestPassword).Tenants[0]
+	want := sipfront.Expected(t, tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
+	recs := kafkatest.Consume(t, addrs.Kafka, topics, len(want), 30*time.Second)
+	if n := kafkatest.RecordCount(t, addrs.Kafka, topics...); n != int64(len(want)) {
+		t.Fatalf("Kafka holds %d records, want %d", n, len(want))
+	}
+	var got []event.Event
+	for _, r := range recs {
+		var ev event.Event
+		if err := event.Unmarshal(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != ev.Key() {
+			t.Errorf("record key %q, event key %q", r.Key, ev.Key())
+		}
+		got = append(got, ev)
+	}
+	// Kafka orders per key: compare each key's sequence.
+	byKey := func(evs []event.Event) map[string][]event.Event {
+		m := map[string][]event.Event{}
+		for _, e := range sipfront.Normalize(evs) {
+			m[e.Key()] = append(m[e.Key()], e)
+		}
+		return m
+	}
+	// Thread ids are numbered by first appearance; with one call there is
+	// one thread, so the per-key normalisation is consistent.
+	g, w := byKey(got), byKey(want)
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("Kafka events differ from the golden flow\ngot:\n%swant:\n%s", sipfront.Format(got), sipfront.Format(want))
+	}
+}
