@@ -1,0 +1,191 @@
+package sipfront
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-cc/switchboard/event"
+
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// Load figures: sipp calls between registered SIP endpoints through
+// switchboard (engine, runtime, sipfront in-process; events recorded by a
+// sink that acknowledges at once, so the figure is SIP + engine capacity
+// without Kafka). Environment:
+//
+//	SIPLOAD_RATE   calls per second offered (default 2000)
+//	SIPLOAD_CALLS  calls to make (default 20000)
+//	SIPLOAD_PAIRS  caller/callee DN pairs (default 2000; a DN has one call at a time)
+//	SIPLOAD_TALK   talk time in ms (sipp -d, default 0)
+//
+// Run: go test ./internal/sipfront -run '^$' -bench SIPLoad -benchtime 1x
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// loadFixture serves a tenant of pairs extensions 10000+i (callers) and
+// 20000+i (callees), registered directly (not by sipp: registration is
+// not what is measured): callers from 127.0.0.1:pa, callees at the sipp
+// UAS on 127.0.0.1:pb.
+func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
+	t := &config.Tenant{ID: "load", Tokens: []string{"t"}, Defaults: config.Defaults{SIPPassword: "x"}}
+	for i := 0; i < pairs; i++ {
+		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(10000 + i), Type: config.Extension},
+			config.DN{Number: strconv.Itoa(20000 + i), Type: config.Extension})
+	}
+	if err := (&config.File{Tenants: []config.Tenant{*t}}).Validate(); err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.New(t, engine.Options{Server: testServer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := sbruntime.Start(sbruntime.Config{Engine: eng, Sink: discardSink{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: t, Runtime: rt}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close(); rt.Close(context.Background()) })
+	tn := srv.single
+	for i := 0; i < pairs; i++ {
+		caller, callee := strconv.Itoa(10000+i), strconv.Itoa(20000+i)
+		var c sip.Uri
+		sip.ParseUri("sip:"+caller+"@127.0.0.1:"+strconv.Itoa(pa), &c)
+		tn.register(caller, c, "127.0.0.1:"+strconv.Itoa(pa), time.Hour)
+		sip.ParseUri("sip:"+callee+"@127.0.0.1:"+strconv.Itoa(pb), &c)
+		tn.register(callee, c, "127.0.0.1:"+strconv.Itoa(pb), time.Hour)
+	}
+	return srv, rt
+}
+
+type discardSink struct{}
+
+func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
+
+// BenchmarkSIPLoad runs one sipp load (b.N is not used: the load is the
+// configured number of calls) and reports calls/s, failed calls and the
+// p50/p99 of INVITE-to-200 through the B2BUA (sipp rtd, ms).
+func BenchmarkSIPLoad(b *testing.B) {
+	bin := needSipp(b)
+	rate, calls, pairs, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000),
+		envInt("SIPLOAD_PAIRS", 2000), envInt("SIPLOAD_TALK", 0)
+	if os.Getenv("SIPLOAD_TALK") == "0" {
+		talk = 0
+	}
+	pa, pb := freeUDPPort(b), freeUDPPort(b)
+	srv, _ := loadFixture(b, pairs, pa, pb)
+	dir := b.TempDir()
+	inf := filepath.Join(dir, "pairs.csv")
+	var sb strings.Builder
+	sb.WriteString("SEQUENTIAL\n")
+	for i := 0; i < pairs; i++ {
+		fmt.Fprintf(&sb, "%d;%d\n", 10000+i, 20000+i)
+	}
+	os.WriteFile(inf, []byte(sb.String()), 0o644)
+
+	uas := exec.Command(bin, srv.Addr(), "-sf", "testdata/uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
+	uas.Stdout, uas.Stderr = nil, nil
+	if err := uas.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { uas.Process.Kill(); uas.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	start := time.Now()
+	uac := exec.Command(bin, srv.Addr(), "-sf", "testdata/uac_load.xml", "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(pa),
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(pairs/2), "-d", strconv.Itoa(talk), "-nostdin",
+		"-trace_rtt", "-rtt_freq", "1000", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
+		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-timeout_error")
+	uac.Dir = dir
+	// sipp resolves -sf relative to its working directory.
+	wd, _ := os.Getwd()
+	uac.Args[3] = filepath.Join(wd, "testdata", "uac_load.xml")
+	out, err := uac.CombinedOutput()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	succ, failed := sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
+	if err != nil {
+		b.Logf("sipp: %v\n%s", err, tail(string(out), 3000))
+	}
+	rtts := readRTT(b, dir)
+	b.ReportMetric(float64(succ)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(failed), "failed")
+	b.ReportMetric(float64(succ), "ok")
+	if len(rtts) > 0 {
+		b.ReportMetric(pct(rtts, 0.50), "p50-ms")
+		b.ReportMetric(pct(rtts, 0.99), "p99-ms")
+	}
+	b.Logf("offered %d cps, %d calls: %d ok, %d failed in %v; GC heap %d MB", rate, calls, succ, failed, elapsed,
+		(ms0.HeapInuse)>>20)
+}
+
+var counterRe = map[string]*regexp.Regexp{}
+
+// sippCounter reads a cumulative counter of sipp's final statistics screen.
+func sippCounter(out []byte, name string) int {
+	re := counterRe[name]
+	if re == nil {
+		re = regexp.MustCompile(regexp.QuoteMeta(name) + `\s*\|\s*\d+\s*\|\s*(\d+)`)
+		counterRe[name] = re
+	}
+	m := re.FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[len(m)-1][1]))
+	return n
+}
+
+// readRTT reads sipp's -trace_rtt file: date_ms;response_time_ms;rtd_no.
+func readRTT(b *testing.B, dir string) []float64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "*_rtt.csv"))
+	var out []float64
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			parts := strings.Split(sc.Text(), ";")
+			if len(parts) < 2 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(parts[1], 64); err == nil {
+				out = append(out, v)
+			}
+		}
+		fh.Close()
+	}
+	sort.Float64s(out)
+	return out
+}
+
+func pct(sorted []float64, p float64) float64 {
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
