@@ -21,11 +21,13 @@ const (
 type EventStreamParams struct {
 	Topic string `json:"topic,omitempty" enum:"voice-agentstate,voice-callthread" doc:"only events of this topic (unprefixed name)"`
 	DN    string `json:"dn,omitempty" doc:"only events reported for this DN (ThisDN)"`
+	// Ticket replaces the Authorization header (browsers cannot set one).
+	Ticket string `json:"ticket,omitempty" doc:"a one-time ticket from POST /v1/tenants/{tenant}/events/ticket, instead of the Authorization header"`
 }
 
 func eventRoutes(s *Server) []route {
 	return []route{{
-		method: "GET", path: "/v1/tenants/{tenant}/events", auth: true, raw: true, status: http.StatusSwitchingProtocols,
+		method: "GET", path: "/v1/tenants/{tenant}/events", auth: true, raw: true, ticket: true, status: http.StatusSwitchingProtocols,
 		summary: "WebSocket stream of the tenant's events as they are recorded, each message one event exactly as its Kafka record value",
 		params:  EventStreamParams{},
 		handle:  s.serveEvents,
@@ -36,8 +38,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 	var f runtime.Filter
 	q := r.URL.Query()
 	for k := range q {
-		if k != "topic" && k != "dn" {
-			return apiErr(CodeUnknownField, "unknown query parameter %q (want topic, dn)", k)
+		if k != "topic" && k != "dn" && k != "ticket" {
+			return apiErr(CodeUnknownField, "unknown query parameter %q (want topic, dn, ticket)", k)
 		}
 	}
 	if q.Has("topic") {

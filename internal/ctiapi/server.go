@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/wallboard"
 )
 
 // Tenant is one tenant as the API sees it: its runtime and its tokens.
@@ -36,6 +37,9 @@ type Config struct {
 	EventBuffer int
 	// WriteTimeout bounds the write of one WebSocket message. Default 10s.
 	WriteTimeout time.Duration
+	// TicketTTL is how long an event stream ticket (ticket.go) stays
+	// valid. Default 30s.
+	TicketTTL time.Duration
 }
 
 // Validate reports the first problem with c.
@@ -72,6 +76,7 @@ type Server struct {
 	openapi []byte
 	nextID  atomic.Uint64
 	idBase  string
+	tickets tickets
 }
 
 type tokenEntry struct {
@@ -93,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.TicketTTL <= 0 {
+		cfg.TicketTTL = 30 * time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	var b [4]byte
 	rand.Read(b[:])
@@ -106,9 +114,15 @@ func New(cfg Config) (*Server, error) {
 	s.routes = append(s.routes, agentRoutes()...)
 	s.routes = append(s.routes, callRoutes()...)
 	s.routes = append(s.routes, eventRoutes(s)...)
+	s.routes = append(s.routes, ticketRoutes(s)...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
+	// The wallboard page: public static files (no data in them); its data
+	// requests carry the tenant's token (internal/wallboard). Not an API
+	// endpoint, so not in the route table nor the OpenAPI document.
+	s.mux.Handle("GET /wallboard/", http.StripPrefix("/wallboard", wallboard.Handler()))
+	s.mux.Handle("GET /wallboard", http.RedirectHandler("/wallboard/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("/", s.noRoute)
 	doc, err := buildOpenAPI(s.routes)
 	if err != nil {
@@ -264,6 +278,9 @@ type route struct {
 	handle func(w http.ResponseWriter, r *http.Request, t *Tenant) error
 	// raw: handle writes the response itself, also on success.
 	raw bool
+	// ticket: a request without an Authorization header may authorize
+	// with a one-time ?ticket= instead (ticket.go).
+	ticket bool
 }
 
 func (s *Server) wrap(rt route) http.Handler {
@@ -271,7 +288,12 @@ func (s *Server) wrap(rt route) http.Handler {
 		var t *Tenant
 		if rt.auth {
 			var err *Error
-			if t, err = s.authorize(r); err != nil {
+			if rt.ticket && r.Header.Get("Authorization") == "" && r.URL.Query().Has("ticket") {
+				t, err = s.authorizeTicket(r)
+			} else {
+				t, err = s.authorize(r)
+			}
+			if err != nil {
 				if err.Code == CodeUnauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 				}
