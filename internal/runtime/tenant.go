@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/journal"
 )
 
 // Errors of the runtime. Both mean the request may be retried later; the
@@ -21,6 +22,14 @@ var (
 	// ErrNotRecorded: the Sink failed to record the step's events. The
 	// engine has applied the command; its events may be missing downstream.
 	ErrNotRecorded = errors.New("runtime: events not recorded")
+	// ErrJournalFull: the journal has no room for another step; the
+	// command was not applied (nothing changed). It wraps ErrNotRecorded,
+	// so the API answers 503.
+	ErrJournalFull = fmt.Errorf("%w: journal full", ErrNotRecorded)
+	// ErrReplay: at recovery, a journaled command did not reproduce the
+	// events it had produced (or could not be applied): the engine is not
+	// the one that wrote the journal. The tenant does not start.
+	ErrReplay = errors.New("runtime: journal replay diverged")
 )
 
 // Sink records the events of a batch of steps, in the order given, and calls
@@ -42,10 +51,33 @@ type Machine interface {
 
 var _ Machine = (*engine.Engine)(nil)
 
-// Config configures one tenant's runtime. Engine and Sink are required.
+// Config configures one tenant's runtime. Engine and one of Journal or Sink
+// are required.
 type Config struct {
 	Engine Machine
-	Sink   Sink
+	// Journal, if set, records every step (one record per step, see
+	// StepRecord) and a reply is released once its step is durable (fsync).
+	// Start then first recovers the engine from the journal's latest
+	// snapshot and the step records after it. The Journal must be the
+	// tenant's own (the tenant goroutine is its only appender) and stays
+	// open until Close returned; the runtime does not close it.
+	Journal *journal.Journal
+	// RecordReserve is the room a step record may need: a command is
+	// applied only while Journal has that much room below its MaxSize, else
+	// it gets ErrJournalFull. Set it to the journal's
+	// Options.MaxRecordSize. Default journal.DefaultMaxRecordSize.
+	RecordReserve int
+	// SnapshotEvery is how many steps pass between snapshots of the
+	// engine (journal mode, Machine implementing Snapshotter). Default
+	// 100,000; negative disables periodic snapshots (Close still writes
+	// one).
+	SnapshotEvery int
+	// RecoveryCommand, if set, is stepped (and journaled) once after
+	// recovery, before any other command: the engine's way to release what
+	// cannot continue after a restart (calls whose dialogs died).
+	RecoveryCommand engine.Command
+	// Sink receives the events of each batch when there is no Journal.
+	Sink Sink
 	// Clock gives the time of each step. Default time.Now. Tests may pass a
 	// fake clock or run under testing/synctest, where time.Now is fake.
 	Clock func() time.Time
@@ -77,6 +109,12 @@ func (c *Config) setDefaults() {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 4096
 	}
+	if c.RecordReserve <= 0 {
+		c.RecordReserve = journal.DefaultMaxRecordSize
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 100_000
+	}
 }
 
 // Validate reports a missing required field.
@@ -84,8 +122,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Engine == nil:
 		return errors.New("runtime: Config.Engine is nil")
-	case c.Sink == nil:
-		return errors.New("runtime: Config.Sink is nil")
+	case c.Sink == nil && c.Journal == nil:
+		return errors.New("runtime: Config.Journal and Config.Sink are nil")
 	}
 	return nil
 }
@@ -116,6 +154,25 @@ type Tenant struct {
 	last   int64 // unix micro of the last step; time never goes back
 	timers map[string]*timerEntry
 	gen    uint64
+
+	// Journal mode.
+	jr        *journal.Journal
+	maxSize   int64
+	rec       []byte // record buffer, reused
+	lastLSN   uint64 // LSN of the last step appended
+	broken    error  // a step was applied but could not be journaled
+	sinceSnap int    // steps since the last snapshot was taken
+	syncq     chan syncItem
+	synced    chan struct{} // closed when the syncer exits
+	snapLSN   atomic.Uint64 // LSN of the newest snapshot written
+	snapBusy  atomic.Bool
+	snapWG    sync.WaitGroup
+	recovery  Recovery
+}
+
+type syncItem struct {
+	n   uint64 // batch number
+	lsn uint64
 }
 
 type request struct {
@@ -161,6 +218,16 @@ func Start(cfg Config) (*Tenant, error) {
 		timers: make(map[string]*timerEntry),
 	}
 	t.ack = newAcker(cfg.MaxInFlight, t.hub, t.log)
+	if cfg.Journal != nil {
+		t.jr = cfg.Journal
+		t.maxSize = t.jr.Stats().MaxSize
+		if err := t.recover(); err != nil {
+			return nil, err
+		}
+		t.syncq = make(chan syncItem, cfg.MaxInFlight+1)
+		t.synced = make(chan struct{})
+		go t.syncer()
+	}
 	go t.run()
 	return t, nil
 }
@@ -257,6 +324,12 @@ func (t *Tenant) Close(ctx context.Context) error {
 	if err != nil {
 		t.ack.failAll(fmt.Errorf("%w: %v", ErrNotRecorded, err))
 	}
+	if t.jr != nil {
+		t.snapWG.Wait()
+		if err == nil && t.sinceSnap > 0 && t.broken == nil {
+			t.snapshot(true)
+		}
+	}
 	t.hub.close()
 	return err
 }
@@ -264,6 +337,9 @@ func (t *Tenant) Close(ctx context.Context) error {
 func (t *Tenant) run() {
 	defer close(t.exited)
 	defer t.drain()
+	if t.syncq != nil {
+		defer close(t.syncq)
+	}
 	for {
 		var first *request
 		var fire *timerFire
@@ -313,6 +389,15 @@ func (t *Tenant) run() {
 			continue
 		}
 		n := t.ack.add(b)
+		if t.jr != nil {
+			if b.lsn == 0 {
+				t.ack.done(n, nil)
+			} else {
+				t.syncq <- syncItem{n: n, lsn: b.lsn}
+			}
+			t.maybeSnapshot()
+			continue
+		}
 		if len(b.events) == 0 {
 			t.ack.done(n, nil)
 			continue
@@ -361,11 +446,24 @@ func (t *Tenant) step(b *batch, r *request) {
 		r.reply <- result{err: err}
 		return
 	}
+	if t.jr != nil {
+		if err := t.room(); err != nil {
+			r.reply <- result{err: err}
+			return
+		}
+	}
 	r.stepped.Store(true)
-	res, err := t.eng.Step(t.now(), r.cmd)
+	at := t.now()
+	res, err := t.eng.Step(at, r.cmd)
 	if err != nil {
 		b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 		return
+	}
+	if t.jr != nil {
+		if err := t.record(b, at, r.cmd, res.Events); err != nil {
+			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
+			return
+		}
 	}
 	b.steps = append(b.steps, stepResult{req: r, res: result{out: Outcome{Reply: res.Reply, Events: len(res.Events)}}})
 	b.addEvents(res.Events)
@@ -377,16 +475,30 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	if !ok || e.gen != f.gen {
 		return // cancelled or replaced after it fired
 	}
+	if t.jr != nil {
+		if err := t.room(); err != nil {
+			// Not applied: try again in a second.
+			t.log.Error("timer postponed: journal full", "tenant", t.id, "timer", f.id)
+			t.startTimer(f.id, t.cfg.Clock().Add(time.Second).UnixMicro())
+			return
+		}
+	}
 	delete(t.timers, f.id)
 	at := e.at
 	if at < t.last {
 		at = t.last
 	}
 	t.last = at
-	res, err := t.eng.Step(at, engine.TimerFired{ID: f.id})
+	cmd := engine.TimerFired{ID: f.id}
+	res, err := t.eng.Step(at, cmd)
 	if err != nil {
 		t.log.Warn("timer refused by engine", "tenant", t.id, "timer", f.id, "err", err)
 		return
+	}
+	if t.jr != nil {
+		if err := t.record(b, at, cmd, res.Events); err != nil {
+			return
+		}
 	}
 	b.steps = append(b.steps, stepResult{})
 	b.addEvents(res.Events)
@@ -435,6 +547,7 @@ func (t *Tenant) cancelTimer(id string) {
 // batch is the steps handed to the Sink in one Publish call.
 type batch struct {
 	n      uint64
+	lsn    uint64       // journal mode: LSN of the batch's last step record, 0 if none
 	steps  []stepResult // req nil for timer steps
 	events []event.Event
 	acked  bool

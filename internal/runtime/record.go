@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/switchboard-cc/switchboard/event"
+)
+
+// ErrBadRecord: a journal record is not a step record this version reads.
+var ErrBadRecord = errors.New("runtime: bad step record")
+
+// stepMagic opens every step record (format version 1).
+const stepMagic = 0x53 // 'S'
+const stepVersion = 1
+
+// StepRecord is the journal record of one engine step: the time it ran at,
+// the command as engine.EncodeCommand wrote it, and the wire JSON of each
+// event it produced (event.AppendJSON), in order. Replaying the command at
+// At on the state before the step reproduces exactly these events.
+type StepRecord struct {
+	At      int64
+	Command []byte
+	Events  [][]byte
+}
+
+// AppendStepRecord appends the encoding of a step record to dst:
+//
+//	'S' | version 1 | at int64 LE | uvarint len | command | uvarint n | n * (uvarint len | event JSON)
+func AppendStepRecord(dst []byte, at int64, cmd []byte, evs []event.Event) []byte {
+	dst = append(dst, stepMagic, stepVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(at))
+	dst = binary.AppendUvarint(dst, uint64(len(cmd)))
+	dst = append(dst, cmd...)
+	dst = binary.AppendUvarint(dst, uint64(len(evs)))
+	for i := range evs {
+		// Reserve a maximal uvarint would waste bytes; encode into place
+		// after measuring instead: JSON goes to the end, then is moved.
+		start := len(dst)
+		dst = evs[i].AppendJSON(dst)
+		n := len(dst) - start
+		var lb [binary.MaxVarintLen64]byte
+		k := binary.PutUvarint(lb[:], uint64(n))
+		dst = append(dst, lb[:k]...)
+		copy(dst[start+k:], dst[start:start+n])
+		copy(dst[start:], lb[:k])
+	}
+	return dst
+}
+
+// DecodeStepRecord decodes what AppendStepRecord wrote. The slices of the
+// result share p.
+func DecodeStepRecord(p []byte) (StepRecord, error) {
+	var r StepRecord
+	if len(p) < 10 || p[0] != stepMagic || p[1] != stepVersion {
+		return r, fmt.Errorf("%w: header", ErrBadRecord)
+	}
+	r.At = int64(binary.LittleEndian.Uint64(p[2:]))
+	p = p[10:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return r, fmt.Errorf("%w: command length", ErrBadRecord)
+	}
+	r.Command = p[k : k+int(n)]
+	p = p[k+int(n):]
+	cnt, k := binary.Uvarint(p)
+	if k <= 0 || cnt > uint64(len(p)) {
+		return r, fmt.Errorf("%w: event count", ErrBadRecord)
+	}
+	p = p[k:]
+	r.Events = make([][]byte, 0, cnt)
+	for i := uint64(0); i < cnt; i++ {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || n > uint64(len(p)-k) {
+			return r, fmt.Errorf("%w: event %d length", ErrBadRecord, i)
+		}
+		r.Events = append(r.Events, p[k:k+int(n)])
+		p = p[k+int(n):]
+	}
+	if len(p) != 0 {
+		return r, fmt.Errorf("%w: %d trailing bytes", ErrBadRecord, len(p))
+	}
+	return r, nil
+}
