@@ -1,0 +1,159 @@
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Set is switchboard's metrics, registered in one Registry. Its update
+// methods are safe for concurrent use and lock-free once a label set has been
+// seen; a nil *Set (metrics off) makes them do nothing.
+type Set struct {
+	Registry *Registry
+
+	eventsProduced *CounterVec   // topic, tenant
+	eventsFailed   *CounterVec   // topic, tenant
+	kafkaAck       *HistogramVec // (none)
+	apiLatency     *HistogramVec // method, route, code
+	apiRateLimited *CounterVec   // tenant
+	sipTx          *CounterVec   // method
+	sipResp        *CounterVec   // method, status
+
+	ackLatency *Histogram
+}
+
+// Metric names, for documentation and tests.
+const (
+	NameEventsProduced   = "switchboard_events_produced_total"
+	NameEventsFailed     = "switchboard_events_failed_total"
+	NameKafkaAckLatency  = "switchboard_kafka_ack_latency_seconds"
+	NameKafkaBuffered    = "switchboard_kafka_buffered_records"
+	NameKafkaBufferLimit = "switchboard_kafka_buffer_limit_records"
+	NameJournalSize      = "switchboard_journal_size_bytes"
+	NameJournalMaxSize   = "switchboard_journal_max_size_bytes"
+	NamePublishLag       = "switchboard_publish_lag_records"
+	NamePublishLagAge    = "switchboard_publish_lag_seconds"
+	NameAPILatency       = "switchboard_http_request_duration_seconds"
+	NameAPIRateLimited   = "switchboard_http_rate_limited_total"
+	NameActiveCalls      = "switchboard_active_calls"
+	NameAgentsLoggedIn   = "switchboard_agents_logged_in"
+	NameSIPTransactions  = "switchboard_sip_transactions_total"
+	NameSIPResponses     = "switchboard_sip_responses_total"
+	NameGoroutines       = "switchboard_goroutines"
+	NameStartTime        = "switchboard_start_time_seconds"
+)
+
+// NewSet registers switchboard's metrics in a new registry. The scrape-time
+// families (journal, publisher buffer, calls and agents) are added with
+// Registry.NewGaugeFunc by whoever owns the state (app).
+func NewSet() *Set {
+	r := NewRegistry()
+	s := &Set{Registry: r}
+	s.eventsProduced = r.NewCounterVec(NameEventsProduced,
+		"Events Kafka acknowledged, by topic (unprefixed) and tenant.", "topic", "tenant")
+	s.eventsFailed = r.NewCounterVec(NameEventsFailed,
+		"Events whose publishing failed permanently, by topic and tenant.", "topic", "tenant")
+	s.kafkaAck = r.NewHistogramVec(NameKafkaAckLatency,
+		"Time from handing a batch of events to the Kafka producer to its acknowledgement (every record of the batch).", LatencyBuckets)
+	s.ackLatency = s.kafkaAck.With()
+	s.apiLatency = r.NewHistogramVec(NameAPILatency,
+		"CTI API request duration by method, route pattern and status class (2xx, 4xx...). WebSocket streams are counted when they end.",
+		LatencyBuckets, "method", "route", "code")
+	s.apiRateLimited = r.NewCounterVec(NameAPIRateLimited,
+		"CTI API requests refused with 429 by the per-token rate limit, by tenant.", "tenant")
+	s.sipTx = r.NewCounterVec(NameSIPTransactions,
+		"SIP server transactions (requests received), by method.", "method")
+	s.sipResp = r.NewCounterVec(NameSIPResponses,
+		"SIP final responses sent, by request method and status code.", "method", "status")
+	start := float64(time.Now().UnixMicro()) / 1e6
+	r.NewGaugeFunc(NameStartTime, "Unix time the process started its metrics, in seconds.", nil,
+		func(emit Emit) { emit(start) })
+	r.NewGaugeFunc(NameGoroutines, "Goroutines that currently exist.", nil,
+		func(emit Emit) { emit(float64(runtime.NumGoroutine())) })
+	return s
+}
+
+// EventsPublished records the outcome of events of one topic and tenant.
+func (s *Set) EventsPublished(topic, tenant string, n int, ok bool) {
+	if s == nil || n <= 0 {
+		return
+	}
+	if ok {
+		s.eventsProduced.With(topic, tenant).Add(uint64(n))
+	} else {
+		s.eventsFailed.With(topic, tenant).Add(uint64(n))
+	}
+}
+
+// KafkaAck records how long a batch took to be acknowledged.
+func (s *Set) KafkaAck(d time.Duration) {
+	if s != nil {
+		s.ackLatency.Observe(d.Seconds())
+	}
+}
+
+// APIRequest records one served API request. route is the matched pattern
+// ("POST /v1/tenants/{tenant}/calls" gives method POST, route
+// /v1/tenants/{tenant}/calls), never the raw path, so that the label set
+// stays bounded.
+func (s *Set) APIRequest(method, route string, status int, d time.Duration) {
+	if s == nil {
+		return
+	}
+	s.apiLatency.With(method, route, statusClass(status)).Observe(d.Seconds())
+}
+
+// APIRateLimited counts one request refused with 429.
+func (s *Set) APIRateLimited(tenant string) {
+	if s != nil {
+		s.apiRateLimited.With(tenant).Inc()
+	}
+}
+
+// SIPTransaction counts one SIP request received (a server transaction),
+// by method (INVITE, REGISTER, BYE...). For internal/sipfront.
+func (s *Set) SIPTransaction(method string) {
+	if s != nil {
+		s.sipTx.With(sipMethod(method)).Inc()
+	}
+}
+
+// SIPResponse counts one final response sent to a request of method. For
+// internal/sipfront.
+func (s *Set) SIPResponse(method string, status int) {
+	if s == nil {
+		return
+	}
+	st := "other"
+	if status >= 100 && status <= 699 {
+		st = strconv.Itoa(status)
+	}
+	s.sipResp.With(sipMethod(method), st).Inc()
+}
+
+// sipMethod bounds the method label to the methods SIP defines.
+func sipMethod(m string) string {
+	switch m {
+	case "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE",
+		"NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE":
+		return m
+	}
+	return "other"
+}
+
+func statusClass(status int) string {
+	switch {
+	case status >= 100 && status < 200:
+		return "1xx"
+	case status < 300 && status >= 200:
+		return "2xx"
+	case status < 400 && status >= 300:
+		return "3xx"
+	case status < 500 && status >= 400:
+		return "4xx"
+	case status < 600 && status >= 500:
+		return "5xx"
+	}
+	return "other"
+}
