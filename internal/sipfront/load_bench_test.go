@@ -189,3 +189,75 @@ func readRTT(b *testing.B, dir string) []float64 {
 func pct(sorted []float64, p float64) float64 {
 	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
+
+// BenchmarkSIPMemoryPerCall holds SIPLOAD_ACTIVE (default 2000) answered
+// SIP calls at once (sipp -d 60 s) and reports the live heap per active
+// call: engine call state, runtime, sipfront legs and sipgo dialogs and
+// transactions, measured in-process after a GC.
+//
+// Run: go test ./internal/sipfront -run '^$' -bench SIPMemory -benchtime 1x
+func BenchmarkSIPMemoryPerCall(b *testing.B) {
+	bin := needSipp(b)
+	n := envInt("SIPLOAD_ACTIVE", 2000)
+	pa, pb := freeUDPPort(b), freeUDPPort(b)
+	srv, rt := loadFixture(b, n, pa, pb)
+	dir := b.TempDir()
+	inf := filepath.Join(dir, "pairs.csv")
+	var sb strings.Builder
+	sb.WriteString("SEQUENTIAL\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "%d;%d\n", 10000+i, 20000+i)
+	}
+	os.WriteFile(inf, []byte(sb.String()), 0o644)
+	wd, _ := os.Getwd()
+	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(wd, "testdata", "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
+	uas.Dir = dir
+	if err := uas.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { uas.Process.Kill(); uas.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	// sipgo keeps finished transactions for a while (timer J/K); let the
+	// registration traffic settle first.
+	h0 := heap()
+	uac := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(wd, "testdata", "uac_load.xml"), "-inf", inf, "-i", "127.0.0.1",
+		"-p", strconv.Itoa(pa), "-r", "500", "-m", strconv.Itoa(n), "-l", strconv.Itoa(n), "-d", "60000", "-nostdin")
+	uac.Dir = dir
+	if err := uac.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { uac.Process.Kill(); uac.Wait() }()
+	deadline := time.Now().Add(time.Duration(n/500+30) * time.Second)
+	active := 0
+	for time.Now().Before(deadline) {
+		rt.Query(context.Background(), func(m sbruntime.Machine) {
+			active = 0
+			for _, c := range m.(*engine.Engine).Calls() {
+				if len(c.Parties) == 2 && c.Parties[0].State == "Established" && c.Parties[1].State == "Established" {
+					active++
+				}
+			}
+		})
+		if active == n {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if active != n {
+		b.Fatalf("%d of %d calls active", active, n)
+	}
+	// Let the INVITE transactions of the set-up end (sipgo timer for 2xx
+	// is short; wait 5 s to measure calls, not set-up transactions).
+	time.Sleep(5 * time.Second)
+	h1 := heap()
+	b.ReportMetric(float64(h1-h0)/float64(n), "B/active-call")
+	b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/call")
+	b.Logf("%d active calls: heap %d -> %d bytes", n, h0, h1)
+}
