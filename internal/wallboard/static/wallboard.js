@@ -290,6 +290,14 @@
   }
   setInterval(render, 1000);
 
+  // A token pasted into the address bar as #token=... later (the page
+  // stays loaded: only the fragment changed) is taken the same way.
+  window.addEventListener("hashchange", () => {
+    if (!new URLSearchParams(location.hash.replace(/^#/, "")).has("token")) return;
+    readCredentials();
+    if (tenant && token) start();
+  });
+
   readCredentials();
   if (tenant && token) start();
   else if ($("login").hidden) showLogin(tenant ? "" : "");
