@@ -1,0 +1,30 @@
+// Package sim is the `switchboard sim` subcommand: a contact-centre day
+// simulator. Inbound callers arrive as a Poisson process, agents log in
+// and out over the day, answer after a ringing delay, talk, transfer (one
+// step or by consultation) and conference at configured rates, wrap up and
+// take not-ready breaks; callers abandon after their patience; supervisors
+// monitor agents. Durations are log-normal. Every decision is drawn from
+// one math/rand/v2 PCG source seeded by --seed, in simulated-time order,
+// so the sequence of intended actions is a function of the seed (and of
+// the switch's answers).
+//
+// Two drivers carry the actions out: HTTP drives a running switchboard
+// through the CTI API and the network-side API on the wall clock (and
+// counts events on the WebSocket stream); InProcess runs the engine in the
+// simulator's goroutine on a virtual clock (engine timers go on the
+// simulation's queue), writing events to JSON lines and/or Kafka, so a
+// simulated day takes seconds. At the end it writes a summary (package
+// verify's Expect) that `switchboard verify --expect` checks the stream
+// against.
+//
+// Until the switch has ACD queues and routing points (part 3) the
+// simulator is the ACD: it offers each call to the longest-ready agent's
+// DN. Config.Targets sends calls to a queue or routing point DNIS instead;
+// the driver interface then needs the switch's events to learn which agent
+// rings (InProcess has them from Step; HTTP has the WebSocket stream).
+//
+// The package owns its flags, its YAML configuration and its progress
+// output. It must not touch the engine's state except through Step
+// (in-process) or the API (HTTP), and never writes to a running server's
+// journal or topics other than through its API.
+package sim
