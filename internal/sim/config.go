@@ -75,11 +75,11 @@ type Config struct {
 	BreakTime   Dist `yaml:"break-time"`   // a not-ready break (5m, 0.4)
 	MonitorTime Dist `yaml:"monitor-time"` // a supervisor's monitoring session (5m, 0.5)
 
-	TransferRate    float64 `yaml:"transfer-rate"`    // share of answered calls transferred (0.08)
-	TwoStepShare    float64 `yaml:"two-step-share"`   // of transfers, share made by consultation (0.5)
-	ConferenceRate  float64 `yaml:"conference-rate"`  // share of answered calls conferenced (0.04)
-	CallerHangsUp   float64 `yaml:"caller-hangs-up"`  // share of calls the caller ends (0.5)
-	BreaksPerHour   float64 `yaml:"breaks-per-hour"`  // per agent (1)
+	TransferRate    float64 `yaml:"transfer-rate"`     // share of answered calls transferred (0.08)
+	TwoStepShare    float64 `yaml:"two-step-share"`    // of transfers, share made by consultation (0.5)
+	ConferenceRate  float64 `yaml:"conference-rate"`   // share of answered calls conferenced (0.04)
+	CallerHangsUp   float64 `yaml:"caller-hangs-up"`   // share of calls the caller ends (0.5)
+	BreaksPerHour   float64 `yaml:"breaks-per-hour"`   // per agent (1)
 	MonitorsPerHour float64 `yaml:"monitors-per-hour"` // per supervisor (6)
 	// LoginSpread: agents log in during the first LoginSpread of Duration
 	// and out during its last LoginSpread (0.1); 0 logs everyone in at 0

@@ -144,7 +144,7 @@ func TestFaults(t *testing.T) {
 			// cut a thread right after a Ringing: its later events are gone
 			i := find(t, recs, 5, func(ev *event.Event) bool { return ev.ID == event.EventRinging })
 			key := string(recs[i].Key)
-			out := recs[:i+1:i+1]
+			out := recs[: i+1 : i+1]
 			for _, r := range recs[i+1:] {
 				if string(r.Key) != key {
 					out = append(out, r)
