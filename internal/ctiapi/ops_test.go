@@ -66,7 +66,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	f.do(t, demoToken, "POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent9"}`) // already logged in
-	f.do(t, "", "POST", "/v1/tenants/demo/dns/1004/login", `{"agentId":"agent4"}`)         // 401
+	f.do(t, "", "POST", "/v1/tenants/demo/dns/1004/login", `{"agentId":"agent4"}`)        // 401
 	f.do(t, demoToken, "GET", "/no/such/path/123", "")
 	after := scrapeMetrics(t, f)
 	for _, tc := range []struct {
