@@ -34,6 +34,8 @@ type leg struct {
 	answered  bool
 	ended     bool // the SIP side is over (BYE or CANCEL sent or received)
 	gone      bool // the phone hung up (CANCEL or BYE received)
+	referring bool // a REFER from the phone awaits its response
+	byeLater  bool // the engine released the leg during the REFER
 	phoneHold int  // Hold/Retrieve requests from the phone not yet seen as events
 	origin    string
 }
@@ -200,6 +202,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		l = &leg{t: t, dn: from, to: to, callID: callID}
 		cmd = engine.MakeCall{From: from, To: to}
+		t.mu.Lock()
+		if h := t.heldBy[from]; h != nil && !h.ended && h.connID != "" {
+			// The phone put a call on hold and dials: a consultation
+			// (5.8), which a REFER with Replaces may complete.
+			cmd = engine.InitiateTransfer{ConnID: h.connID, DN: from, To: to}
+		}
+		t.mu.Unlock()
 	}
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
@@ -428,6 +437,15 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		cmd = engine.Hold{ConnID: l.connID, DN: l.dn}
 	}
 	_, err := t.do(cmd)
+	if err == nil {
+		t.mu.Lock()
+		if hold {
+			t.heldBy[l.dn] = l
+		} else if t.heldBy[l.dn] == l {
+			delete(t.heldBy, l.dn)
+		}
+		t.mu.Unlock()
+	}
 	if err != nil && !isConflictSameState(err) {
 		t.mu.Lock()
 		l.phoneHold--
@@ -488,32 +506,52 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 	t := l.t
 	t.mu.Lock()
 	connID, dn := l.connID, l.dn
-	ok := connID != "" && l.answered && !l.ended && l.trunk == ""
+	ok := connID != "" && l.answered && !l.ended && l.trunk == "" && !l.referring
+	if ok {
+		l.referring = true
+	}
 	t.mu.Unlock()
 	if !ok {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	defer func() {
+		t.mu.Lock()
+		l.referring = false
+		later := l.byeLater
+		t.mu.Unlock()
+		if later {
+			go s.hangUp(l)
+		}
+	}()
 	var cmd engine.Command = engine.SingleStepTransfer{ConnID: connID, DN: dn, To: target.User}
 	if rep, has := target.Headers.Get("Replaces"); has {
 		// Replaces=<call-id>;to-tag=..;from-tag=..: the consultation leg.
-		id := rep
-		if i := strings.IndexByte(rep, ';'); i >= 0 {
-			id = rep[:i]
+		id := unescape(rep)
+		if i := strings.IndexByte(id, ';'); i >= 0 {
+			id = id[:i]
 		}
-		id = unescape(id)
 		cl := s.legByCallID(id)
 		if cl == nil {
 			s.respond(req, tx, 481, "Replaced Call Does Not Exist", nil)
 			return
 		}
 		t.mu.Lock()
-		consult := cl.connID
+		other := cl.connID
 		t.mu.Unlock()
-		main := connID
-		// The REFER may come on either dialog; the main call is the one
-		// that is not the consultation (engine checks the pairing).
-		cmd = engine.CompleteTransfer{ConnID: main, DN: dn, ConsultConnID: consult}
+		// The REFER may come on either dialog: try the REFER's call as the
+		// main call, then as the consultation (the engine checks the pair).
+		_, err := t.do(engine.CompleteTransfer{ConnID: connID, DN: dn, ConsultConnID: other})
+		if errors.Is(err, engine.ErrConflict) {
+			_, err = t.do(engine.CompleteTransfer{ConnID: other, DN: dn, ConsultConnID: connID})
+		}
+		if err != nil {
+			code, reason := statusOf(err)
+			s.respond(req, tx, code, reason, nil)
+			return
+		}
+		s.respond(req, tx, 202, "Accepted", nil)
+		return
 	}
 	if _, err := t.do(cmd); err != nil {
 		code, reason := statusOf(err)
@@ -670,6 +708,12 @@ func (s *Server) hangUp(l *leg) {
 	t := l.t
 	t.mu.Lock()
 	if l.ended {
+		t.mu.Unlock()
+		return
+	}
+	if l.referring {
+		// The REFER's 202 goes first; handleRefer hangs up after it.
+		l.byeLater = true
 		t.mu.Unlock()
 		return
 	}

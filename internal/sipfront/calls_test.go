@@ -324,3 +324,53 @@ func TestOutboundToTrunk(t *testing.T) {
 	)
 	sameFlow(t, f.events(len(want)), want)
 }
+
+// TestAttendedTransfer: A calls B; B's phone holds A (re-INVITE sendonly)
+// and calls C from a second dialog (a consultation: InitiateTransfer), C
+// answers, B REFERs A to C with Replaces of the consultation dialog
+// (CompleteTransfer): B gets BYEs on both dialogs, A and C talk on A's call
+// until A hangs up. Flow 5.8 (transfer).
+func TestAttendedTransfer(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb, pb2, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	c := f.startSipp("uas.xml", pc)
+	b := f.startSipp("uas_attended.xml", pb, "-key", "target", "1003", "-key", "service", "1002", "-key", "consult", "consult-1")
+	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	conn := f.waitEstablished()
+	// The consultation starts once B's phone has held the call.
+	deadline := time.Now().Add(10 * time.Second)
+	for held := false; !held; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("B did not hold")
+		}
+		f.rt.Query(context.Background(), func(m runtime.Machine) {
+			if v, err := m.(*engine.Engine).Call(conn); err == nil {
+				for _, p := range v.Parties {
+					held = held || (p.DN == "1002" && p.State == "Held")
+				}
+			}
+		})
+	}
+	consult := f.startSipp("uac_consult.xml", pb2, "-key", "user", "1002", "-s", "1003", "-au", "1002", "-ap", testPassword,
+		"-cid_str", "consult-%u")
+	b.wait(t)
+	consult.wait(t)
+	a.wait(t)
+	c.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1002"},
+		engine.InitiateTransfer{ConnID: "$1", DN: "1002", To: "1003"},
+		engine.Answer{ConnID: "$2", DN: "1003"},
+		engine.CompleteTransfer{ConnID: "$1", DN: "1002", ConsultConnID: "$2"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}

@@ -3,6 +3,7 @@ package sipfront
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -233,6 +234,9 @@ func (t *tenant) onEvent(ev *event.Event) {
 		var end []*leg
 		if l := c.legOf(ev.ThisDN); l != nil {
 			end = append(end, l)
+			if t.heldBy[l.dn] == l {
+				delete(t.heldBy, l.dn)
+			}
 		}
 		if len(c.dns) == 0 {
 			// The call is over: external legs end too.
@@ -264,6 +268,23 @@ func (t *tenant) onEvent(ev *event.Event) {
 		}
 
 	case event.EventPartyChanged:
+		// A completed transfer moves the consulted party from its call
+		// (PreviousConnID) to this one: its leg moves too.
+		if prev := t.calls[ev.PreviousConnID]; ev.PreviousConnID != ev.ConnID && prev != nil {
+			delete(prev.dns, ev.ThisDN)
+			if l := prev.legOf(ev.ThisDN); l != nil {
+				if c == nil {
+					c = &call{connID: ev.ConnID, dns: map[string]bool{}}
+					t.calls[ev.ConnID] = c
+				}
+				prev.legs = slices.DeleteFunc(prev.legs, func(x *leg) bool { return x == l })
+				l.connID = ev.ConnID
+				c.legs = append(c.legs, l)
+			}
+			if len(prev.dns) == 0 {
+				delete(t.calls, ev.PreviousConnID)
+			}
+		}
 		if c != nil {
 			c.dns[ev.ThisDN] = true
 		}

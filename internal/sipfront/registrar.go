@@ -44,6 +44,7 @@ type tenant struct {
 	calls    map[string]*call  // by ConnID
 	dialing  map[string]*leg   // SIP-originated call waiting for its EventDialing, by DN
 	inbound  map[string][]*leg // trunk call waiting for its first event, by trunk+"\x00"+ANI
+	heldBy   map[string]*leg   // the leg a DN's phone put on hold, by DN: its next INVITE consults
 	closed   bool
 	evWG     sync.WaitGroup
 	shutOnce sync.Once
@@ -63,6 +64,7 @@ func newTenant(s *Server, tc Tenant) *tenant {
 		calls:    map[string]*call{},
 		dialing:  map[string]*leg{},
 		inbound:  map[string][]*leg{},
+		heldBy:   map[string]*leg{},
 	}
 	for _, d := range tc.Config.DNs {
 		if d.Type == config.Trunk && d.Trunk != nil {
