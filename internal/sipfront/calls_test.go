@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
@@ -370,6 +371,40 @@ func TestAttendedTransfer(t *testing.T) {
 		engine.InitiateTransfer{ConnID: "$1", DN: "1002", To: "1003"},
 		engine.Answer{ConnID: "$2", DN: "1003"},
 		engine.CompleteTransfer{ConnID: "$1", DN: "1002", ConsultConnID: "$2"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestNoAnswerForward: 1002 forwards on no answer (1 s) to 1003. 1002's
+// phone rings and never answers; when the engine's no-answer timer fires
+// the call is diverted: 1002's phone gets CANCEL and 1003's phone rings and
+// answers. Flow 5.11.
+func TestNoAnswerForward(t *testing.T) {
+	f := newFixtureTenant(t, nil, func(tn *config.Tenant) {
+		tn.DN("1002").NoAnswerTimeout = config.D(time.Second)
+	})
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	fwd := engine.SetForward{DN: "1002", To: "1003", Mode: engine.ForwardOnNoAnswer}
+	if _, err := f.rt.Do(t.Context(), fwd); err != nil {
+		t.Fatal(err)
+	}
+	b := f.startSipp("uas_ring.xml", pb)
+	c := f.startSipp("uas.xml", pc)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	b.wait(t)
+	c.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		fwd,
+		engine.MakeCall{From: "1001", To: "1002"},
+		fireTimers{},
+		engine.Answer{ConnID: "$1", DN: "1003"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)

@@ -225,7 +225,9 @@ func (t *tenant) onEvent(ev *event.Event) {
 			go t.releaseFor(l)
 		}
 
-	case event.EventReleased, event.EventAbandoned:
+	case event.EventReleased, event.EventAbandoned, event.EventDiverted:
+		// Diverted: the call left the DN (forwarded on no answer,
+		// redirected, RONA): its phone stops ringing.
 		if c == nil {
 			t.mu.Unlock()
 			return

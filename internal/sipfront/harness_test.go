@@ -74,9 +74,19 @@ func testTenant(trunkAddr string) *config.Tenant {
 
 func newFixture(t testing.TB, mod func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureTenant(t, mod, nil)
+}
+
+// newFixtureTenant is newFixture with a change to the tenant (tmod may be
+// nil).
+func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, sink: &recordSink{}}
 	f.trunk = "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
 	f.tenant = testTenant(f.trunk)
+	if tmod != nil {
+		tmod(f.tenant)
+	}
 	if err := (&config.File{Tenants: []config.Tenant{*f.tenant}}).Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -246,10 +256,22 @@ func expected(t testing.TB, tenant *config.Tenant, cmds ...engine.Command) []eve
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []string
+	var conns, timers []string
 	var out []event.Event
 	at := int64(1767225600000000)
 	for _, c := range cmds {
+		if _, ok := c.(fireTimers); ok {
+			for _, id := range timers {
+				at += 1000
+				res, err := eng.Step(at, engine.TimerFired{ID: id})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, res.Events...)
+			}
+			timers = nil
+			continue
+		}
 		c = withConn(c, conns)
 		at += 1000
 		res, err := eng.Step(at, c)
@@ -259,10 +281,20 @@ func expected(t testing.TB, tenant *config.Tenant, cmds ...engine.Command) []eve
 		if r, ok := res.Reply.(engine.CallReply); ok {
 			conns = append(conns, r.ConnID)
 		}
+		for _, e := range res.Effects {
+			if st, ok := e.(engine.StartTimer); ok {
+				timers = append(timers, st.ID)
+			}
+		}
 		out = append(out, res.Events...)
 	}
 	return out
 }
+
+// fireTimers in a golden command list fires the timers started so far.
+type fireTimers struct{}
+
+func (fireTimers) Kind() string { return "test-fire-timers" }
 
 // withConn replaces ConnID "$n" by the n-th call's ConnID.
 func withConn(c engine.Command, conns []string) engine.Command {
