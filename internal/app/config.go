@@ -54,6 +54,10 @@ type Config struct {
 	// requests and waiting for Kafka's acknowledgements
 	// (--shutdown-timeout, default 10s).
 	ShutdownTimeout time.Duration
+	// Kafka is TLS and SASL to --kafka-brokers (kafkasec.go).
+	Kafka KafkaSecurity
+	// Ops are the API rate limits (ops.go).
+	Ops OpsConfig
 }
 
 // Defaults of Config.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: DefaultShutdown,
+		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 	}
 }
 
@@ -126,7 +131,10 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown-timeout", "%v is not positive", c.ShutdownTimeout)
 	}
-	return nil
+	if err := c.Kafka.validate(c.KafkaBrokers, bad); err != nil {
+		return err
+	}
+	return c.Ops.validate(bad)
 }
 
 func hostPort(s string) error {
@@ -177,6 +185,8 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("log-level", (*stringValue)(&c.LogLevel), "log `LEVEL`: debug, info, warn or error")
 	add("log-format", (*stringValue)(&c.LogFormat), "log `FORMAT`: text or json")
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
+	c.Kafka.addFlags(add)
+	c.Ops.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

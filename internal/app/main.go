@@ -89,6 +89,9 @@ func (m Main) Run(ctx context.Context) (err error) {
 			log = slog.New(slog.NewTextHandler(stderr, opts))
 		}
 	}
+	// Lines logged with an API request's context carry its request_id.
+	log = slog.New(ctiapi.ContextLogHandler(log.Handler()))
+	ops := newOps(log)
 
 	// Tenants.
 	var file *config.File
@@ -144,8 +147,14 @@ func (m Main) Run(ctx context.Context) (err error) {
 	} else {
 		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
 	}
+	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(getenv)
+	if err != nil {
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	pub, err := publisher.New(startCtx, publisher.Config{
+		TLS:          kafkaTLS,
+		SASL:         kafkaSASL,
 		Brokers:      brokers,
 		TopicPrefix:  c.TopicPrefix,
 		Partitions:   int32(c.Partitions),
@@ -178,7 +187,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("app: tenant %q: %w", t.ID, err)
 		}
-		rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: pub, Logger: log.With("tenant", t.ID)})
+		rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: ops.sink(pub), Logger: log.With("tenant", t.ID)})
 		if err != nil {
 			return err
 		}
@@ -195,12 +204,16 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	handler, err := ops.handler(c, getenv, api, file, demo, rts, pub)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
 		return fmt.Errorf("app: CTI API: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

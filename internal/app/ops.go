@@ -1,0 +1,334 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+)
+
+// EnvAPITokens gives API tokens outside the configuration file:
+// "tenant=token,tenant=token". They are hashed at start and never logged.
+const EnvAPITokens = "SWITCHBOARD_API_TOKENS"
+
+// Defaults of OpsConfig.
+const (
+	DefaultAPIRate  = 100.0
+	DefaultAPIBurst = 200
+)
+
+// OpsConfig is the operational part of Config.
+type OpsConfig struct {
+	// APIRate is each API token's sustained request rate in requests per
+	// second (--api-rate, default 100; 0 disables the limit); APIBurst
+	// the requests it may make at once (--api-burst, default 200).
+	// Requests over the limit get 429 with Retry-After.
+	APIRate  float64
+	APIBurst int
+}
+
+func (o *OpsConfig) addFlags(add func(name string, v flag.Value, usage string)) {
+	add("api-rate", (*floatValue)(&o.APIRate), "requests per second each API token may make on average (`RATE`; 0: no limit)")
+	add("api-burst", (*intValue)(&o.APIBurst), "requests an API token may make at once (`COUNT`)")
+}
+
+func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) error {
+	if o.APIRate < 0 || o.APIRate > 1e6 {
+		return bad("api-rate", "%v is not between 0 and 1000000", o.APIRate)
+	}
+	if o.APIBurst < 0 {
+		return bad("api-burst", "%d is negative", o.APIBurst)
+	}
+	return nil
+}
+
+// JournalOps is one tenant's journal and publishing figures, as the
+// journal integration reports them (relay.Stats maps onto it).
+type JournalOps struct {
+	Tenant     string
+	Open       bool          // the journal is open and appendable
+	Size       int64         // bytes of the live segments
+	MaxSize    int64         // the journal's bound
+	LagRecords uint64        // step records durable but not yet acknowledged by Kafka
+	LagAge     time.Duration // how long the oldest of them has waited
+	Err        string        // a relay error, if any
+}
+
+// ops is serve's operational side: metrics, readiness, token handling.
+type ops struct {
+	set *metrics.Set
+	log *slog.Logger
+	// journal, if set, reports the journals (journal mode); readiness then
+	// requires every journal open, and tolerates Kafka being away while
+	// the journals have room.
+	journal func() []JournalOps
+}
+
+func newOps(log *slog.Logger) *ops { return &ops{set: metrics.NewSet(), log: log} }
+
+// sink wraps the publisher (or anything the runtime or the relay hands
+// events to) to count events by topic and tenant and time the
+// acknowledgements.
+func (o *ops) sink(next runtime.Sink) runtime.Sink { return metricsSink{next, o.set} }
+
+type metricsSink struct {
+	next runtime.Sink
+	set  *metrics.Set
+}
+
+type topicTenant struct {
+	topic, tenant string
+	n             int
+}
+
+func (s metricsSink) Publish(evs []event.Event, done func(error)) {
+	// evs is not retained after Publish: count now. A batch is one tenant
+	// and usually one or two topics.
+	var counts []topicTenant
+	for i := range evs {
+		tp, tn := evs[i].Topic(), evs[i].CustomerID
+		found := false
+		for j := range counts {
+			if counts[j].topic == tp && counts[j].tenant == tn {
+				counts[j].n++
+				found = true
+				break
+			}
+		}
+		if !found {
+			counts = append(counts, topicTenant{tp, tn, 1})
+		}
+	}
+	start := time.Now()
+	s.next.Publish(evs, func(err error) {
+		if err == nil {
+			s.set.KafkaAck(time.Since(start))
+		}
+		for _, c := range counts {
+			s.set.EventsPublished(c.topic, c.tenant, c.n, err == nil)
+		}
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// apiTokens parses $SWITCHBOARD_API_TOKENS into token hashes by tenant.
+// Errors never contain a token.
+func apiTokens(v string, tenants map[string]bool) (map[string][]ctiapi.TokenHash, error) {
+	out := map[string][]ctiapi.TokenHash{}
+	if strings.TrimSpace(v) == "" {
+		return out, nil
+	}
+	for i, item := range strings.Split(v, ",") {
+		tenant, tok, ok := strings.Cut(strings.TrimSpace(item), "=")
+		switch {
+		case !ok || tenant == "" || tok == "":
+			return nil, fmt.Errorf("%w: $%s: entry %d is not tenant=token", ErrConfig, EnvAPITokens, i+1)
+		case strings.ContainsAny(tok, " \t\r\n"):
+			return nil, fmt.Errorf("%w: $%s: entry %d: the token contains white space", ErrConfig, EnvAPITokens, i+1)
+		case !tenants[tenant]:
+			return nil, fmt.Errorf("%w: $%s: entry %d: no tenant %q", ErrConfig, EnvAPITokens, i+1, tenant)
+		}
+		out[tenant] = append(out[tenant], ctiapi.HashToken(tok))
+	}
+	return out, nil
+}
+
+// handler registers the scrape-time metrics, adds the tokens of the
+// environment, and wraps the API with the metrics, health and rate limits.
+func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, file *config.File, demo bool,
+	rts []*runtime.Tenant, pub *publisher.Publisher) (http.Handler, error) {
+	ids := map[string]bool{}
+	for _, t := range file.Tenants {
+		ids[t.ID] = true
+		if !demo && len(t.Tokens) > 0 {
+			o.log.Warn("API tokens in plain text in the configuration: store their hashes instead (token-hashes, `switchboard hash-token`) or pass them in $"+EnvAPITokens,
+				"tenant", t.ID, "tokens", len(t.Tokens))
+		}
+	}
+	env, err := apiTokens(getenv(EnvAPITokens), ids)
+	if err != nil {
+		return nil, err
+	}
+	for tenant, hs := range env {
+		if err := api.AddTokenHashes(tenant, hs...); err != nil {
+			return nil, fmt.Errorf("%w: $%s: %v", ErrConfig, EnvAPITokens, err)
+		}
+	}
+	o.registerGauges(rts, pub)
+	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
+	return api.Handler(ctiapi.Ops{
+		Metrics: o.set,
+		Default: limit,
+		Ready:   func(ctx context.Context) error { return o.ready(ctx, pub) },
+	}), nil
+}
+
+func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
+	r := o.set.Registry
+	r.NewGaugeFunc(metrics.NameKafkaBuffered, "Records handed to the Kafka client and not yet acknowledged.", nil,
+		func(emit metrics.Emit) { emit(float64(pub.Stats().Buffered)) })
+	r.NewGaugeFunc(metrics.NameKafkaBufferLimit, "The most records the Kafka client buffers before publishing blocks.", nil,
+		func(emit metrics.Emit) { emit(float64(pub.Stats().BufferLimit)) })
+	// Calls and agents: read from each engine on its tenant goroutine at
+	// scrape time (a scrape costs one Query per tenant; requests never
+	// pay for these metrics).
+	type counts struct{ calls, agents int }
+	read := func(rt *runtime.Tenant) (counts, bool) {
+		var n counts
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := rt.Query(ctx, func(m runtime.Machine) {
+			e, ok := m.(*engine.Engine)
+			if !ok {
+				return
+			}
+			n.calls = len(e.Calls())
+			for _, a := range e.Agents() {
+				if a.State != "" && a.State != "LoggedOut" {
+					n.agents++
+				}
+			}
+		})
+		return n, err == nil
+	}
+	r.NewGaugeFunc(metrics.NameActiveCalls, "Live calls, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
+		for _, rt := range rts {
+			if n, ok := read(rt); ok {
+				emit(float64(n.calls), rt.ID())
+			}
+		}
+	})
+	r.NewGaugeFunc(metrics.NameAgentsLoggedIn, "Agents and supervisors logged in, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
+		for _, rt := range rts {
+			if n, ok := read(rt); ok {
+				emit(float64(n.agents), rt.ID())
+			}
+		}
+	})
+	journal := func(f func(JournalOps, metrics.Emit)) func(metrics.Emit) {
+		return func(emit metrics.Emit) {
+			if o.journal == nil {
+				return
+			}
+			for _, j := range o.journal() {
+				f(j, emit)
+			}
+		}
+	}
+	r.NewGaugeFunc(metrics.NameJournalSize, "Bytes of the journal's live segments, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.Size), j.Tenant) }))
+	r.NewGaugeFunc(metrics.NameJournalMaxSize, "The journal's size bound, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.MaxSize), j.Tenant) }))
+	r.NewGaugeFunc(metrics.NamePublishLag, "Journaled steps not yet acknowledged by Kafka, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.LagRecords), j.Tenant) }))
+	r.NewGaugeFunc(metrics.NamePublishLagAge, "How long the oldest journaled step not yet in Kafka has waited, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(j.LagAge.Seconds(), j.Tenant) }))
+}
+
+// ready is /readyz: every journal open (journal mode), the Kafka client's
+// buffer below 90% of its bound, and Kafka reachable, or, in journal mode,
+// not reachable but every journal below 90% of its bound (the journal
+// buffers until Kafka is back).
+func (o *ops) ready(ctx context.Context, pub *publisher.Publisher) error {
+	var js []JournalOps
+	if o.journal != nil {
+		js = o.journal()
+		sort.Slice(js, func(a, b int) bool { return js[a].Tenant < js[b].Tenant })
+	}
+	for _, j := range js {
+		if !j.Open {
+			return fmt.Errorf("the journal of tenant %q is not open", j.Tenant)
+		}
+		if j.MaxSize > 0 && j.Size >= j.MaxSize/10*9 {
+			return fmt.Errorf("the journal of tenant %q is %d%% full", j.Tenant, j.Size*100/j.MaxSize)
+		}
+	}
+	st := pub.Stats()
+	if st.BufferLimit > 0 && st.Buffered >= st.BufferLimit/10*9 {
+		return fmt.Errorf("Kafka is not keeping up: %d of %d records buffered", st.Buffered, st.BufferLimit)
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := pub.Ping(pctx); err != nil {
+		if js != nil {
+			return nil // the journals buffer, within bounds (checked above)
+		}
+		return fmt.Errorf("Kafka is not reachable: %v", err)
+	}
+	return nil
+}
+
+// HashToken is `switchboard hash-token`: it reads API tokens, one per line,
+// from in (so that they are not in the shell's history or the process
+// list) and writes each one's hash, the form of the configuration's
+// token-hashes. With --new it makes a random token instead and writes the
+// token and its hash.
+func HashToken(args []string, in io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("switchboard hash-token", flag.ContinueOnError)
+	fs.SetOutput(out)
+	gen := fs.Bool("new", false, "generate a random token (128 bits) and print it with its hash")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: switchboard hash-token [--new] < tokens\n\n"+
+			"Prints the hash of each API token read from standard input (one per line),\n"+
+			"for the token-hashes of a tenant in the configuration file.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: hash-token takes no arguments (give the tokens on standard input)", ErrConfig)
+	}
+	if *gen {
+		tok := randomToken()
+		fmt.Fprintf(out, "token: %s\nhash:  %s\n", tok, ctiapi.HashToken(tok))
+		return nil
+	}
+	sc := bufio.NewScanner(in)
+	n := 0
+	for sc.Scan() {
+		tok := strings.TrimSpace(sc.Text())
+		if tok == "" {
+			continue
+		}
+		n++
+		fmt.Fprintln(out, ctiapi.HashToken(tok))
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return errors.New("app: hash-token: no token on standard input")
+	}
+	return nil
+}
+
+type floatValue float64
+
+func (f *floatValue) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
+func (f *floatValue) Set(v string) error {
+	x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", v)
+	}
+	*f = floatValue(x)
+	return nil
+}
