@@ -274,33 +274,31 @@ func TestWallboardInChromium(t *testing.T) {
 	if !strings.Contains(strings.Join(v.Feed, " "), "EventEstablished") {
 		t.Errorf("feed lacks EventEstablished: %v", v.Feed)
 	}
+
+	// A call to queue 7001 waits: of its agents, agent2 talks and agent3
+	// is not ready.
+	status, out := srv.do(t, "POST", "/calls", `{"from":"1004","to":"7001"}`)
+	queues := status == http.StatusCreated
+	qconn, _ := out["connId"].(string)
+	if queues {
+		waitFor(t, b, "the call waiting in queue 7001", func(v view) bool {
+			return v.Queues["7001"].Waiting == "1" && v.Queues["7001"].Longest != "–" && v.Calls[qconn] != ""
+		})
+	} else {
+		// Until ACD queues land in the engine (part 3), a call to a queue
+		// is refused; the page's queue arithmetic is covered by
+		// testdata/state.test.js (TestStateJS).
+		t.Logf("a call to queue 7001 is refused (%d %v): queue waiting not checked in the browser", status, out)
+	}
 	shot := artifact(t, "wallboard.png")
 	b.screenshot(t, shot)
 	t.Logf("screenshot: %s", shot)
 
 	srv.must(t, "POST", "/network/calls/"+inConn+"/release", `{}`)
 	srv.must(t, "POST", "/calls/"+conn+"/release", `{"dn":"1001"}`)
-	waitFor(t, b, "the calls gone and the agents back to their states", func(v view) bool {
-		_, c1 := v.Calls[conn]
-		_, c2 := v.Calls[inConn]
-		return !c1 && !c2 && v.Agents["agent1"] == "Ready" && v.Agents["agent2"] == "Ready" && v.Agents["agent3"] == "NotReady"
-	})
-	srv.must(t, "POST", "/dns/1001/not-ready", `{"workMode":"WalkAway"}`)
-	srv.must(t, "POST", "/dns/1003/logout", `{}`)
-	waitFor(t, b, "agent1 not ready and agent3 gone", func(v view) bool {
-		_, a3 := v.Agents["agent3"]
-		return v.Agents["agent1"] == "NotReady" && !a3 && strings.Contains(v.Text, "logged out")
-	})
-
-	// A call to a queue: waiting while no agent of 7001 is ready, then
-	// diverted to the agent who gets ready.
-	srv.must(t, "POST", "/dns/1002/not-ready", `{}`)
-	if status, out := srv.do(t, "POST", "/calls", `{"from":"1004","to":"7001"}`); status == http.StatusCreated {
-		qconn, _ := out["connId"].(string)
-		waitFor(t, b, "the call waiting in queue 7001", func(v view) bool {
-			return v.Queues["7001"].Waiting == "1" && v.Queues["7001"].Longest != "–"
-		})
-		srv.must(t, "POST", "/dns/1002/ready", `{}`)
+	if queues {
+		// agent2 is free and ready (AutoIn): the call leaves the queue for
+		// agent2, whose caller hangs up before the answer.
 		waitFor(t, b, "the call leaving queue 7001 for agent2", func(v view) bool {
 			return v.Queues["7001"].Waiting == "0" && v.Agents["agent2"] == "Ringing" && strings.Contains(v.Calls[qconn], "1002:Ringing")
 		})
@@ -309,12 +307,16 @@ func TestWallboardInChromium(t *testing.T) {
 			_, c := v.Calls[qconn]
 			return !c && strings.Contains(v.Queues["7001"].Foot, "1 abandoned") && v.Queues["7001"].SL == "0%"
 		})
-	} else {
-		// Until ACD queues land in the engine (part 3), a call to a queue
-		// is refused; the page's queue arithmetic is covered by
-		// testdata/state.test.js (TestStateJS).
-		t.Logf("a call to queue 7001 is refused (%d %v): queue waiting not checked in the browser", status, out)
 	}
+	waitFor(t, b, "the calls gone and the agents back to their states", func(v view) bool {
+		return len(v.Calls) == 0 && v.Agents["agent1"] == "Ready" && v.Agents["agent2"] == "Ready" && v.Agents["agent3"] == "NotReady"
+	})
+	srv.must(t, "POST", "/dns/1001/not-ready", `{"workMode":"WalkAway"}`)
+	srv.must(t, "POST", "/dns/1003/logout", `{}`)
+	waitFor(t, b, "agent1 not ready and agent3 gone", func(v view) bool {
+		_, a3 := v.Agents["agent3"]
+		return v.Agents["agent1"] == "NotReady" && !a3 && strings.Contains(v.Text, "logged out")
+	})
 
 	// serve goes away: the page says so and retries; a new serve comes up
 	// on the same address with a fresh state: the page resyncs to it.

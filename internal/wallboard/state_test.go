@@ -23,9 +23,15 @@ func need(t *testing.T, tool string) string {
 	return p
 }
 
-// TestStateJS runs the node tests of the page's model (testdata/state.test.js).
+// TestStateJS checks the syntax of the page's scripts and runs the node
+// tests of its model (testdata/state.test.js).
 func TestStateJS(t *testing.T) {
 	node := need(t, "node")
+	for _, f := range []string{"static/state.js", "static/wallboard.js"} {
+		if out, err := exec.Command(node, "--check", f).CombinedOutput(); err != nil {
+			t.Errorf("node --check %s: %v\n%s", f, err, out)
+		}
+	}
 	cmd := exec.Command(node, "--test", "testdata/state.test.js")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

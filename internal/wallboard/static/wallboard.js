@@ -250,7 +250,7 @@
           el("div", { class: "fig" }, el("span", { class: "num", "data-field": "waiting" }, String(s.waiting)), el("span", { class: "lbl" }, "waiting")),
           el("div", { class: "fig" }, el("span", { class: "num", "data-field": "longest" }, s.waiting ? duration(s.longestMs) : "–"), el("span", { class: "lbl" }, "longest wait")),
           el("div", { class: "fig" }, el("span", { class: "num " + slClass, "data-field": "sl" }, s.serviceLevel === null ? "–" : s.serviceLevel + "%"),
-            el("span", { class: "lbl" }, "service level " + board.slSeconds + " s"))),
+            el("span", { class: "lbl", title: "answered within " + board.slSeconds + " s, of the calls answered or abandoned" }, "service level"))),
         el("div", { class: "foot" }, s.ready + " of " + s.agents + " agents ready · " + s.answered + " answered · " + s.abandoned + " abandoned"));
     });
     $("queues").replaceChildren(...qs);
