@@ -127,7 +127,27 @@ type Queue struct {
 	// Skills an agent needs (at least the given level) to be offered calls
 	// of this queue. Empty: any agent logged in to the queue.
 	Skills map[string]int `yaml:"skills"`
+	// Treatments are played to calls while they wait, in order: each
+	// starts After the call is queued (0: on entry) and, with Every,
+	// again every Every. A treatment replaces the one playing.
+	Treatments []QueueTreatment `yaml:"treatments"`
 }
+
+// QueueTreatment is a treatment a queue plays to waiting calls.
+type QueueTreatment struct {
+	// Type is Music, RingBack, Silence, Busy or PlayAnnouncement (as in
+	// EVENTS.md TreatmentType).
+	Type  string   `yaml:"type"`
+	After Duration `yaml:"after"`
+	Every Duration `yaml:"every"`
+	// Parms become TreatmentParms; DURATION (whole seconds) makes the
+	// treatment end (EventTreatmentEnd) after that time; PlayAnnouncement
+	// needs it.
+	Parms map[string]string `yaml:"parms"`
+}
+
+// QueueTreatmentTypes lists the valid QueueTreatment.Type values.
+var QueueTreatmentTypes = []string{"Music", "RingBack", "Silence", "Busy", "PlayAnnouncement"}
 
 // Overflow moves a waiting call elsewhere.
 type Overflow struct {
@@ -172,6 +192,16 @@ type Strategy struct {
 	// Fallback is the destination when no rule matches (time-of-day), or
 	// when no agent has the skill (skill, optional).
 	Fallback string `yaml:"fallback"`
+}
+
+// Location resolves TimeZone (UTC when empty). It reads the system time
+// zone database: call it when the configuration is loaded or an engine is
+// built, never per call.
+func (s *Strategy) Location() (*time.Location, error) {
+	if s.TimeZone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(s.TimeZone)
 }
 
 // TimeRule routes calls arriving on Days between From and To (local

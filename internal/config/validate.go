@@ -292,6 +292,9 @@ func (v *validator) tenant(p string, t *Tenant) {
 				dest(qp+".overflow.to", o.To, d.Number, false)
 			}
 			v.skills(qp+".skills", q.Skills)
+			for j, tr := range q.Treatments {
+				v.queueTreatment(fmt.Sprintf("%s.treatments[%d]", qp, j), tr)
+			}
 		}
 		if r := d.Routing; r != nil && d.Type == RoutingPoint {
 			rp := dp + ".routing"
@@ -393,6 +396,40 @@ func (v *validator) strategy(sp string, s *Strategy, self string, dest func(path
 		v.add(sp+".type", "missing strategy type (want %s)", strings.Join(StrategyTypes, ", "))
 	default:
 		v.add(sp+".type", "unknown strategy type %q (want %s)", s.Type, strings.Join(StrategyTypes, ", "))
+	}
+}
+
+func (v *validator) queueTreatment(tp string, tr QueueTreatment) {
+	ok := false
+	for _, t := range QueueTreatmentTypes {
+		ok = ok || t == tr.Type
+	}
+	if !ok {
+		v.add(tp+".type", "unknown queue treatment type %q (want %s)", tr.Type, strings.Join(QueueTreatmentTypes, ", "))
+	}
+	v.duration(tp+".after", tr.After)
+	v.duration(tp+".every", tr.Every)
+	if tr.Every.Duration > 0 && tr.Every.Duration < time.Second {
+		v.add(tp+".every", "period %s is under 1s", tr.Every.Duration)
+	}
+	keys := make([]string, 0, len(tr.Parms))
+	for k := range tr.Parms {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			v.add(tp+".parms", "empty parameter name")
+		}
+	}
+	d, has := tr.Parms["DURATION"]
+	switch {
+	case has:
+		if n, err := strconv.Atoi(d); err != nil || n <= 0 {
+			v.add(tp+".parms.DURATION", "bad DURATION %q (want whole seconds above 0)", d)
+		}
+	case tr.Type == "PlayAnnouncement":
+		v.add(tp+".parms", "PlayAnnouncement needs parms.DURATION (whole seconds)")
 	}
 }
 

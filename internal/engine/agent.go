@@ -89,6 +89,7 @@ func (e *Engine) login(c *Login) error {
 	}
 	for _, n := range c.Queues {
 		a.queues = append(a.queues, n)
+		e.addLink(a, e.dns[n])
 		ev := e.emit(event.EventAgentLogin, d, &c.Request)
 		ev.ThisQueue = n
 		ev.AgentWorkMode = c.WorkMode
@@ -123,6 +124,7 @@ func (e *Engine) logout(c *Logout) error {
 		ev := e.emit(event.EventQueueLogout, d, &c.Request)
 		ev.ThisQueue = n
 		a.queues = removeQueue(a.queues, n)
+		e.dropLink(a, n)
 	}
 	return nil
 }
@@ -182,6 +184,7 @@ func (e *Engine) logoutAll(a *agentState, order []string, req *Request) {
 	}
 	e.stopTimer(a.acwTimer)
 	a.acwTimer = ""
+	e.dropLinks(a)
 	a.queues = a.queues[:0]
 	a.dn, d.agent = nil, nil
 	a.state, a.workMode, a.since, a.reasons = AgentLoggedOut, 0, e.at, nil
@@ -266,6 +269,7 @@ func (e *Engine) setAgentState(a *agentState, st AgentState, mode event.AgentWor
 		a.since = e.at
 	}
 	a.state, a.workMode, a.reasons = st, mode, reasons
+	e.refresh(a)
 }
 
 func modeName(m event.AgentWorkMode) string {

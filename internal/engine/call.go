@@ -16,9 +16,11 @@ const (
 	psBusy                              // the originator after EventDestinationBusy
 	psBridged                           // a bridged appearance showing the call of another party
 	psObserver                          // a monitoring supervisor (silent)
+	psQueued                            // the party of an acd-queue: the call waits there
+	psRouting                           // the party of a routing point: the call waits for a route
 )
 
-var partyStateNames = [...]string{"", "Dialing", "Ringing", "Established", "Held", "Busy", "Bridged", "Established"}
+var partyStateNames = [...]string{"", "Dialing", "Ringing", "Established", "Held", "Busy", "Bridged", "Established", "Queued", "Routing"}
 
 // party is one DN (or external number) on one call.
 type party struct {
@@ -36,6 +38,14 @@ type party struct {
 	timer   string   // the running no-answer timer, or ""
 	line    *party   // psBridged: the party whose line this appearance shows
 	monitor *monitor // psObserver: the monitoring request that added it
+
+	// Part 3 (acd.go).
+	qNo          uint64    // psQueued: its place in the queue (lower: longer waiting); 0 otherwise
+	qPlace       uint64    // an ACD call ringing at an agent: its place in the queue, kept for RONA
+	qPrev, qNext *party    // psQueued: the queue's waiting list (an index; see reindex)
+	timers       []string  // further timers it owns (route, treatments, overflow), stopped when it leaves
+	treat        treatment // the treatment running on it (queue or routing-point party)
+	treated      bool      // a treatment was applied (no EventTreatmentRequired)
 }
 
 // name is the party's DN number, or its external number.
@@ -216,6 +226,7 @@ func (e *Engine) join(c *call, d *dnState, role event.DNRole, st partyState) *pa
 	c.parties = append(c.parties, p)
 	if d != nil {
 		d.addParty(p)
+		e.refreshDN(d)
 	}
 	return p
 }
@@ -328,11 +339,17 @@ type hookEnd struct {
 // the step.
 func (e *Engine) gone(p *party) {
 	e.stopPartyTimer(p)
+	e.stopPartyTimers(p)
 	d := p.dn
 	if d == nil {
 		return
 	}
+	if p.qNo != 0 {
+		d.q.unlinkWait(p)
+		p.qNo = 0
+	}
 	d.removeParty(p)
+	e.refreshDN(d)
 	if p.state == psObserver && p.monitor != nil {
 		if s := p.monitor.super; s.monitoring == p.monitor && p.monitor.typ == event.MonitorOneCall {
 			e.end.monitors = append(e.end.monitors, s)
@@ -470,7 +487,7 @@ func (e *Engine) clear(c *call, last *party, req *Request) {
 		switch {
 		case q.dn == nil:
 			e.drop(q)
-		case q.state == psRinging:
+		case q.state == psRinging || q.state == psQueued || q.state == psRouting:
 			ev := e.emitPeer(event.EventAbandoned, q, req)
 			if ev.OtherDN == "" {
 				other(ev, last)
@@ -591,9 +608,12 @@ func (e *Engine) noAnswerFired(id string, p *party) {
 // moveParty moves a ringing party from its DN to DN to.
 func (e *Engine) moveParty(p *party, to *dnState) {
 	e.stopPartyTimer(p)
-	p.dn.removeParty(p)
+	from := p.dn
+	from.removeParty(p)
 	p.dn = to
 	to.addParty(p)
+	e.refreshDN(from)
+	e.refreshDN(to)
 }
 
 // trunkFor returns the trunk an external number leaves through: the first

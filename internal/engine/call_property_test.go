@@ -415,7 +415,7 @@ func liveCalls(e *Engine) []*call {
 func (g *callGen) phone() string {
 	switch g.rng.IntN(40) {
 	case 0:
-		return g.pick([]string{"7000", "5000", "pstn", "nobody", "", "1100"})
+		return g.pick([]string{"7999", "pstn", "nobody", "", "1100"}) // queues and routing points: acd_property_test.go
 	case 1:
 		return "+331" + strconv.Itoa(g.rng.IntN(100))
 	}

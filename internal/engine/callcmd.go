@@ -26,7 +26,7 @@ func (e *Engine) target(to string, from *dnState, external bool, what string) (t
 		switch {
 		case d == from:
 			return target{}, invalid("DN " + q(to) + " cannot " + what + " itself")
-		case d.typ.IsPhone():
+		case d.typ.IsPhone() || d.waits():
 			return target{d: d}, nil
 		case d.typ == config.Trunk:
 			return target{}, invalid("DN " + q(to) + " is a trunk; give an external number")
@@ -193,6 +193,14 @@ func (e *Engine) externalForward(d *dnState) (target, bool) {
 // (EventNetworkReached), to a busy DN (EventDestinationBusy), or ringing a
 // DN (or its forward destination).
 func (e *Engine) deliver(k *call, o *party, tg target, fwdFrom string, req *Request) {
+	if d := tg.d; d != nil && d.waits() {
+		if e.canTake(k, tg) != nil {
+			e.queueFull(k, o, d, req)
+			return
+		}
+		e.arrive(k, tg, "", req)
+		return
+	}
 	if tg.d == nil {
 		x := e.join(k, nil, event.RoleDestination, psRinging)
 		x.num, x.trunk = tg.num, tg.trunk.number
@@ -327,6 +335,19 @@ func (e *Engine) redirect(c *Redirect) error {
 	if err != nil {
 		return err
 	}
+	if tg.d.waits() {
+		if err := e.canTake(k, tg); err != nil {
+			return err
+		}
+		e.begin(estimate(k) + 4)
+		ev := e.emitPeer(event.EventDiverted, p, &c.Request)
+		ev.CallState = event.CallStateRedirected
+		ev.ThirdPartyDN = tg.d.number
+		e.drop(p)
+		e.arrive(k, tg, "", &c.Request)
+		e.finish(&c.Request)
+		return nil
+	}
 	to, _, err := e.offerFree(k, tg.d)
 	if err != nil {
 		return err
@@ -353,6 +374,18 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 	tg, err := e.target(c.To, p.dn, false, "transfer to")
 	if err != nil {
 		return err
+	}
+	if tg.d.waits() {
+		if err := e.canTake(k, tg); err != nil {
+			return err
+		}
+		e.begin(estimate(k) + 4)
+		b := p.dn.number
+		e.released(p, event.CallStateTransferred, &c.Request, tg.d.number, nil)
+		e.transferred(k, tg.d.number, event.RoleDestination, b, &c.Request)
+		e.arrive(k, tg, "", &c.Request)
+		e.finish(&c.Request)
+		return nil
 	}
 	to, fwd, err := e.offerFree(k, tg.d)
 	if err != nil {
@@ -582,6 +615,9 @@ func (e *Engine) singleStepConference(c *SingleStepConference) error {
 	if err != nil {
 		return err
 	}
+	if tg.d.waits() {
+		return conflict("cannot conference " + article(tg.d.typ) + " (" + q(tg.d.number) + ") into a call")
+	}
 	to, _, err := e.offerFree(k, tg.d)
 	if err != nil {
 		return err
@@ -806,11 +842,22 @@ func (e *Engine) networkCall(c *NetworkCall) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case d.typ == config.Trunk:
+	if d.typ == config.Trunk {
 		return invalid("DNIS " + q(d.number) + " is a trunk")
-	case !d.typ.IsPhone():
-		return conflict("calls to " + article(d.typ) + " (" + q(d.number) + ") are not handled yet")
+	}
+	if d.waits() {
+		if d.q != nil && d.q.full() {
+			return conflict("queue " + q(d.number) + " is full")
+		}
+		e.begin(6)
+		k := e.newCall(event.CallTypeInbound, nil)
+		k.ani, k.dnis, k.userData = c.ANI, c.DNIS, c.UserData
+		x := e.join(k, nil, event.RoleOrigination, psDialing)
+		x.num, x.trunk = c.ANI, tr.number
+		e.arrive(k, target{d: d}, "", &c.Request)
+		e.finish(&c.Request)
+		e.reply = callReply(k)
+		return nil
 	}
 	to, fwd, busy := e.offer(d)
 	if busy {

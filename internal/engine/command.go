@@ -144,6 +144,45 @@ type TimerFired struct {
 	ID string `json:"id"`
 }
 
+// RouteCall is a router's decision for call ConnID waiting at routing
+// point RoutingPoint: send it to To (a phone DN, an acd-queue, another
+// routing point or an external number). EventRouteUsed, then the
+// destination's EventRinging (ThisQueue the routing point), EventQueued or
+// EventRouteRequest. A busy phone or a full queue is refused (conflict):
+// the call stays at the routing point.
+type RouteCall struct {
+	Request
+	ConnID       string `json:"connId"`
+	RoutingPoint string `json:"routingPoint"`
+	To           string `json:"to"`
+}
+
+// ApplyTreatment starts a treatment on call ConnID waiting at DN (a
+// routing point or an acd-queue): Type is a TreatmentType name; Music,
+// RingBack, Silence, Busy, PlayAnnouncement and CollectDigits are
+// supported. Parms are copied to TreatmentParms; DURATION (integer
+// seconds) ends the treatment (EventTreatmentEnd) after that time; it is
+// required for PlayAnnouncement and ignored for Silence and RingBack. An
+// unknown or unsupported type or bad parameters are not refusals: the
+// step produces EventTreatmentNotApplied.
+type ApplyTreatment struct {
+	Request
+	ConnID string   `json:"connId"`
+	DN     string   `json:"dn"`
+	Type   string   `json:"type"`
+	Parms  event.KV `json:"parms,omitempty"`
+}
+
+// CollectDigits supplies the digits the caller of call ConnID keyed in for
+// the CollectDigits treatment running at DN: EventTreatmentEnd with
+// CollectedDigits, LastCollectedDigit and Extensions.COMPLETION_STATUS.
+type CollectDigits struct {
+	Request
+	ConnID string `json:"connId"`
+	DN     string `json:"dn"`
+	Digits string `json:"digits"`
+}
+
 // CallReply is the Reply of the commands that create a call: MakeCall,
 // NetworkCall, and (the consultation call) InitiateTransfer and
 // InitiateConference.
@@ -340,6 +379,10 @@ func (NetworkAnswer) Kind() string        { return "network-answer" }
 func (NetworkBusy) Kind() string          { return "network-busy" }
 func (NetworkRelease) Kind() string       { return "network-release" }
 
+func (RouteCall) Kind() string      { return "route-call" }
+func (ApplyTreatment) Kind() string { return "apply-treatment" }
+func (CollectDigits) Kind() string  { return "collect-digits" }
+
 func (Login) Kind() string            { return "login" }
 func (Logout) Kind() string           { return "logout" }
 func (Ready) Kind() string            { return "ready" }
@@ -394,6 +437,10 @@ var decoders = map[string]func([]byte) (Command, error){
 	"network-answer":         decodeAs[NetworkAnswer],
 	"network-busy":           decodeAs[NetworkBusy],
 	"network-release":        decodeAs[NetworkRelease],
+
+	"route-call":      decodeAs[RouteCall],
+	"apply-treatment": decodeAs[ApplyTreatment],
+	"collect-digits":  decodeAs[CollectDigits],
 }
 
 func decodeAs[T Command](b []byte) (Command, error) {

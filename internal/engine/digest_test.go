@@ -39,7 +39,22 @@ func digest(e *Engine) string {
 			dn = a.dn.number
 		}
 		w("agent", a.id, itoa(a.seq), dn, a.state.String(), a.workMode.String(), a.readyMode.String(),
-			strings.Join(a.queues, ","), itoa(a.since), formatKV(a.reasons), a.acwTimer)
+			strings.Join(a.queues, ","), itoa(a.since), formatKV(a.reasons), a.acwTimer,
+			strconv.FormatBool(a.avail), strconv.FormatUint(a.availNo, 10))
+	}
+	w("acd", strconv.FormatUint(e.qNo, 10), strconv.FormatUint(e.availNo, 10))
+	for _, d := range e.dnList {
+		if d.q == nil {
+			continue
+		}
+		var wait, ready []string
+		for p := d.q.waitHead; p != nil; p = p.qNext {
+			wait = append(wait, p.call.conn)
+		}
+		for l := d.q.readyHead; l != nil; l = l.next {
+			ready = append(ready, l.a.id)
+		}
+		w("queue", d.number, itoa(int64(d.q.waiting)), strings.Join(wait, ","), strings.Join(ready, ","))
 	}
 	ids := make([]string, 0, len(e.timers))
 	for id := range e.timers {
@@ -90,7 +105,9 @@ func digest(e *Engine) string {
 			}
 			w("  party", p.name(), p.trunk, p.role.String(), partyStateNames[p.state], p.queue,
 				strconv.FormatBool(p.muted), strconv.FormatBool(p.listenOff), p.timer, line, mon,
-				strconv.FormatBool(p.call == c))
+				strconv.FormatBool(p.call == c), strconv.FormatUint(p.qNo, 10), strconv.FormatUint(p.qPlace, 10),
+				strings.Join(p.timers, ","), p.treat.typ.String(), formatKV(p.treat.parms), p.treat.timer,
+				strconv.FormatBool(p.treat.digits), strconv.FormatBool(p.treated))
 		}
 	}
 	return b.String()

@@ -17,6 +17,7 @@ func (e *Engine) setDND(c *SetDND) error {
 	}
 	e.emit(name, d, &c.Request)
 	d.dnd = c.On
+	e.refreshDN(d)
 	return nil
 }
 
@@ -180,6 +181,7 @@ func (e *Engine) setService(c *SetService) error {
 		e.begin(1)
 		e.emit(event.EventDNBackInService, d, &c.Request)
 		d.inService = true
+		e.refreshDN(d)
 		return nil
 	}
 	n := 1 + monitoringEvents(d)
@@ -211,6 +213,7 @@ func (e *Engine) setService(c *SetService) error {
 	e.finish(&c.Request)
 	e.emit(event.EventDNOutOfService, d, &c.Request)
 	d.inService = false
+	e.refreshDN(d)
 	// Monitoring involving d ends; with an agent on d, logoutAll does it
 	// (cancellations just before the logout).
 	if d.agent != nil {

@@ -91,6 +91,12 @@ type Engine struct {
 	noAnswer int64            // tenant default no-answer timeout, microseconds
 	wrapUp   config.WrapUp    // tenant default after-call work
 
+	// Part 3 (acd.go).
+	qNo     uint64        // last queue order number handed out
+	availNo uint64        // last availability number handed out
+	allQ    queueState    // every available agent, longest available first (skill strategy)
+	pending []*agentState // agents that became available in this step
+
 	// Per step.
 	arena    []event.Event // free event slots; see begin
 	outStart int           // where out starts in arena
@@ -129,6 +135,9 @@ type dnState struct {
 	bridgedBy   []*dnState    // DNs holding a bridged appearance of this DN's line
 	prefixes    []string      // trunk: number prefixes it takes
 	wrapUp      config.WrapUp // acd-queue: after-call work
+
+	q  *queueState // acd-queue: its settings, waiting calls and ready agents
+	rp *rpState    // routing-point: its settings
 }
 
 type monitor struct {
@@ -153,21 +162,39 @@ type agentState struct {
 	reasons   event.KV
 	acwTimer  string        // the running after-call-work timer, or ""
 	wrapUp    config.WrapUp // its own after-call work setting
+
+	// Part 3 (acd.go). skills and noAnswer come from the configuration.
+	skills   map[string]int
+	noAnswer int64 // its own no-answer timeout for ACD calls, microseconds (0: the queue's)
+	// avail: Ready, logged in, in service, not on DND and on no call: it
+	// may be offered ACD calls. availNo orders agents by when they last
+	// became available (the ready lists are sorted by it).
+	avail   bool
+	availNo uint64
+	links   []*qlink // one per queue logged in to (login order); an index rebuilt by reindex
+	allLink qlink    // its place in the tenant-wide list of available agents
 }
 
 // timer is a pending StartTimer.
 type timer struct {
 	kind  timerKind
 	agent *agentState // timerACW
-	party *party      // timerNoAnswer
+	party *party      // timerNoAnswer and the part-3 kinds
+	n     int         // timerQueueTreatment: the index of the queue's treatment
 	at    int64
 }
 
 type timerKind uint8
 
 const (
-	timerACW      timerKind = iota + 1 // after-call work ends: agent Ready
-	timerNoAnswer                      // a call rang too long: forward on no answer
+	timerACW            timerKind = iota + 1 // after-call work ends: agent Ready
+	timerNoAnswer                            // a call rang too long: forward on no answer
+	timerRONA                                // an ACD call rang too long at an agent: back to the queue
+	timerRoute                               // no routing decision in time: default destination
+	timerTreatReq                            // treatment-after at a routing point: EventTreatmentRequired
+	timerTreatEnd                            // a treatment's duration ran out: EventTreatmentEnd
+	timerOverflow                            // a call waited too long in a queue: overflow
+	timerQueueTreatment                      // a queue's configured treatment is due
 )
 
 // New builds the engine of tenant t, which must be valid
@@ -200,6 +227,16 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 		if c.Queue != nil {
 			d.wrapUp = c.Queue.WrapUpTime
 		}
+		if c.Type == config.ACDQueue {
+			d.q = newQueueState(d, c.Queue)
+		}
+		if c.Type == config.RoutingPoint {
+			rp, err := newRPState(c.Routing)
+			if err != nil {
+				return nil, err
+			}
+			d.rp = rp
+		}
 		if c.Trunk != nil {
 			d.prefixes = append([]string(nil), c.Trunk.Prefixes...)
 		}
@@ -221,7 +258,9 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 		}
 	}
 	add := func(a *config.Agent, sup bool) {
-		s := &agentState{id: a.ID, supervisor: sup, wrapUp: a.WrapUpTime}
+		s := &agentState{id: a.ID, supervisor: sup, wrapUp: a.WrapUpTime,
+			skills: a.Skills, noAnswer: a.NoAnswerTimeout.Microseconds()}
+		s.allLink = qlink{a: s, q: &e.allQ, eligible: true}
 		e.agents[a.ID] = s
 		e.agList = append(e.agList, s)
 	}
@@ -249,8 +288,15 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	e.out, e.effects, e.reply = nil, nil, nil
 	e.outStart = -1
 	e.end.hooks, e.end.monitors = e.end.hooks[:0], e.end.monitors[:0]
+	e.pending = e.pending[:0]
 	var err error
 	switch c := cmd.(type) {
+	case RouteCall:
+		err = e.routeCall(&c)
+	case ApplyTreatment:
+		err = e.applyTreatmentCmd(&c)
+	case CollectDigits:
+		err = e.collectDigits(&c)
 	case MakeCall:
 		err = e.makeCall(&c)
 	case Answer:
@@ -325,6 +371,9 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 		err = invalid("nil command")
 	default:
 		err = invalid("unknown command kind " + q(cmd.Kind()) + " (pass commands by value)")
+	}
+	if err == nil {
+		e.dispatch()
 	}
 	e.trim(err != nil)
 	r := Result{Events: e.out, Effects: e.effects, Reply: e.reply}
@@ -499,6 +548,8 @@ func (e *Engine) timerFired(c *TimerFired) error {
 		return nil // cancelled or already fired: nothing to do
 	}
 	switch t.kind {
+	case timerRONA, timerRoute, timerTreatReq, timerTreatEnd, timerOverflow, timerQueueTreatment:
+		e.acdTimer(c.ID, t)
 	case timerNoAnswer:
 		e.noAnswerFired(c.ID, t.party)
 	case timerACW:

@@ -215,3 +215,38 @@ func agentView(a *agentState) AgentView {
 	}
 	return v
 }
+
+// QueueView is a copy of an ACD queue's state (wallboards, tests).
+type QueueView struct {
+	Number string `json:"number"`
+	// Calls are the ConnIDs of the calls waiting, oldest first.
+	Calls []string `json:"calls"`
+	// LoggedIn counts the agents logged in to the queue; Available those
+	// who may be offered its calls now (Ready, idle, with its skills).
+	LoggedIn  int `json:"loggedIn"`
+	Available int `json:"available"`
+}
+
+// Queue returns a copy of acd-queue number's state.
+func (e *Engine) Queue(number string) (QueueView, error) {
+	d, err := e.dn(number)
+	if err != nil {
+		return QueueView{}, err
+	}
+	if d.q == nil {
+		return QueueView{}, invalid("DN " + q(number) + " is " + article(d.typ) + ", not an acd-queue")
+	}
+	v := QueueView{Number: number, Calls: []string{}}
+	for p := d.q.waitHead; p != nil; p = p.qNext {
+		v.Calls = append(v.Calls, p.call.conn)
+	}
+	for _, a := range e.agList {
+		if a.dn != nil && hasQueue(a.queues, number) {
+			v.LoggedIn++
+		}
+	}
+	for l := d.q.readyHead; l != nil; l = l.next {
+		v.Available++
+	}
+	return v, nil
+}
