@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -269,7 +270,7 @@ func TestWallboardInChromium(t *testing.T) {
 	in := srv.must(t, "POST", "/network/calls", `{"trunk":"pstn","ani":"+15550100","dnis":"1003"}`)
 	inConn, _ := in["connId"].(string)
 	v = waitFor(t, b, "the inbound call ringing agent3", func(v view) bool {
-		return v.Calls[inConn] == "+15550100:Established 1003:Ringing" && v.Agents["agent3"] == "Ringing"
+		return v.Calls[inConn] == "+15550100:Dialing 1003:Ringing" && v.Agents["agent3"] == "Ringing"
 	})
 	if !strings.Contains(strings.Join(v.Feed, " "), "EventEstablished") {
 		t.Errorf("feed lacks EventEstablished: %v", v.Feed)
@@ -293,6 +294,15 @@ func TestWallboardInChromium(t *testing.T) {
 	shot := artifact(t, "wallboard.png")
 	b.screenshot(t, shot)
 	t.Logf("screenshot: %s", shot)
+
+	// Reloaded, the page finds its token in the tab's session storage and
+	// rebuilds everything from GET /agents and GET /calls.
+	before := waitFor(t, b, "the state before the reload", func(v view) bool { return true })
+	b.call(t, b.session, "Page.reload", map[string]any{"ignoreCache": true}, nil)
+	waitFor(t, b, "the same calls, agents and queues after the reload", func(v view) bool {
+		return v.Status == "live" && len(v.Feed) == 0 && maps.Equal(v.Calls, before.Calls) &&
+			maps.Equal(v.Agents, before.Agents) && v.Queues["7001"].Waiting == before.Queues["7001"].Waiting
+	})
 
 	srv.must(t, "POST", "/network/calls/"+inConn+"/release", `{}`)
 	srv.must(t, "POST", "/calls/"+conn+"/release", `{"dn":"1001"}`)

@@ -237,12 +237,12 @@
           break;
         case "EventNetworkReached":
           this.call(conn, { callType: ev.CallType });
-          this.setParty(conn, ev.OtherDN, "Dialing", { external: true, role: "Destination" }, at);
+          this.setParty(conn, ev.OtherDN, "Ringing", { external: true, role: "Destination" }, at);
           break;
         case "EventRinging":
           this.call(conn, { callType: ev.CallType, ani: ev.ANI, dnis: ev.DNIS, started: at });
           if (ev.CallType === "Inbound" && ev.OtherDN) {
-            this.setParty(conn, ev.OtherDN, "Established", { external: true, role: "Origination" }, at);
+            this.setParty(conn, ev.OtherDN, "Dialing", { external: true, role: "Origination" }, at);
           }
           this.setParty(conn, dn, "Ringing", { role: "Destination", queue: ev.ThisQueue || "" }, at);
           break;

@@ -65,12 +65,23 @@ test("internal call 5.1: parties appear, agent talks, call leaves", () => {
   assert.deepEqual(b.agentStatus(a), { status: "Ready", since: 5_000 });
 });
 
-test("inbound call ends with its last DN, the external caller stays a party until then", () => {
+test("outbound call 5.3: the external party rings through the trunk", () => {
+  const b = new Board();
+  const c = "00000000000000b2";
+  b.apply(ev("EventDialing", { ConnID: c, CallType: "Outbound", ThisDN: "1001", OtherDN: "5550199" }));
+  b.apply(ev("EventNetworkReached", { ConnID: c, CallType: "Outbound", ThisDN: "1001", OtherDN: "5550199", OtherTrunk: "pstn" }));
+  assert.equal(parties(b, c), "1001:Dialing 5550199:Ringing");
+  b.apply(ev("EventEstablished", { ConnID: c, CallType: "Outbound", ThisDN: "1001", OtherDN: "5550199" }));
+  assert.equal(parties(b, c), "1001:Established 5550199:Established");
+});
+
+test("inbound call 5.2 ends with its last DN, the external caller stays a party until then", () => {
   const b = new Board();
   const c = "00000000000000b1";
   b.apply(ev("EventRinging", { ConnID: c, CallType: "Inbound", ThisDN: "1003", OtherDN: "+15551234", ANI: "+15551234" }));
-  assert.equal(parties(b, c), "+15551234:Established 1003:Ringing");
+  assert.equal(parties(b, c), "+15551234:Dialing 1003:Ringing");
   b.apply(ev("EventEstablished", { ConnID: c, CallType: "Inbound", ThisDN: "1003", OtherDN: "+15551234" }));
+  assert.equal(parties(b, c), "+15551234:Established 1003:Established");
   b.apply(ev("EventReleased", { ConnID: c, ThisDN: "1003" }));
   assert.equal(b.calls.has(c), false);
 });
