@@ -487,6 +487,9 @@ func (e *Engine) enqueue(k *call, qd *dnState, qNo uint64, req *Request) {
 // EventDiverted(Q, ThirdPartyDN the agent's DN), then EventRinging at the
 // agent's DN with ThisQueue Q and the RONA timer.
 func (e *Engine) distribute(p *party, a *agentState, req *Request) {
+	if e.onDistribute != nil {
+		e.onDistribute(p, a)
+	}
 	k, qd := p.call, p.dn
 	ev := e.emitPeer(event.EventDiverted, p, req)
 	ev.CallState = event.CallStateOk

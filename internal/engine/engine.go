@@ -96,6 +96,9 @@ type Engine struct {
 	availNo uint64        // last availability number handed out
 	allQ    queueState    // every available agent, longest available first (skill strategy)
 	pending []*agentState // agents that became available in this step
+	// onDistribute, when set (tests only), is called before queued party p
+	// is offered to agent a. Not state: snapshots ignore it.
+	onDistribute func(p *party, a *agentState)
 
 	// Per step.
 	arena    []event.Event // free event slots; see begin
