@@ -27,17 +27,19 @@ import (
 // "tenant=token,tenant=token". They are hashed at start and never logged.
 const EnvAPITokens = "SWITCHBOARD_API_TOKENS"
 
-// Defaults of OpsConfig.
+// Defaults of OpsConfig: no rate limit, so that a single client (a
+// benchmark, a CTI middleware multiplexing many agents over one token) is
+// not throttled by surprise. Production deployments set --api-rate.
 const (
-	DefaultAPIRate  = 100.0
-	DefaultAPIBurst = 200
+	DefaultAPIRate  = 0.0
+	DefaultAPIBurst = 0
 )
 
 // OpsConfig is the operational part of Config.
 type OpsConfig struct {
 	// APIRate is each API token's sustained request rate in requests per
-	// second (--api-rate, default 100; 0 disables the limit); APIBurst
-	// the requests it may make at once (--api-burst, default 200).
+	// second (--api-rate, default 0: no limit); APIBurst the requests it
+	// may make at once (--api-burst, default 0: the rate rounded up).
 	// Requests over the limit get 429 with Retry-After.
 	APIRate  float64
 	APIBurst int
@@ -45,7 +47,7 @@ type OpsConfig struct {
 
 func (o *OpsConfig) addFlags(add func(name string, v flag.Value, usage string)) {
 	add("api-rate", (*floatValue)(&o.APIRate), "requests per second each API token may make on average (`RATE`; 0: no limit)")
-	add("api-burst", (*intValue)(&o.APIBurst), "requests an API token may make at once (`COUNT`)")
+	add("api-burst", (*intValue)(&o.APIBurst), "requests an API token may make at once (`COUNT`; 0: --api-rate rounded up)")
 }
 
 func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) error {
