@@ -278,19 +278,11 @@ func TestWallboardInChromium(t *testing.T) {
 
 	// A call to queue 7001 waits: of its agents, agent2 talks and agent3
 	// is not ready.
-	status, out := srv.do(t, "POST", "/calls", `{"from":"1004","to":"7001"}`)
-	queues := status == http.StatusCreated
-	qconn, _ := out["connId"].(string)
-	if queues {
-		waitFor(t, b, "the call waiting in queue 7001", func(v view) bool {
-			return v.Queues["7001"].Waiting == "1" && v.Queues["7001"].Longest != "–" && v.Calls[qconn] != ""
-		})
-	} else {
-		// Until ACD queues land in the engine (part 3), a call to a queue
-		// is refused; the page's queue arithmetic is covered by
-		// testdata/state.test.js (TestStateJS).
-		t.Logf("a call to queue 7001 is refused (%d %v): queue waiting not checked in the browser", status, out)
-	}
+	qcall := srv.must(t, "POST", "/calls", `{"from":"1004","to":"7001"}`)
+	qconn, _ := qcall["connId"].(string)
+	waitFor(t, b, "the call waiting in queue 7001", func(v view) bool {
+		return v.Queues["7001"].Waiting == "1" && v.Queues["7001"].Longest != "–" && v.Calls[qconn] == "1004:Dialing 7001:Queued"
+	})
 	shot := artifact(t, "wallboard.png")
 	b.screenshot(t, shot)
 	t.Logf("screenshot: %s", shot)
@@ -306,20 +298,35 @@ func TestWallboardInChromium(t *testing.T) {
 
 	srv.must(t, "POST", "/network/calls/"+inConn+"/release", `{}`)
 	srv.must(t, "POST", "/calls/"+conn+"/release", `{"dn":"1001"}`)
-	if queues {
-		// agent2 is free and ready (AutoIn): the call leaves the queue for
-		// agent2, whose caller hangs up before the answer.
-		waitFor(t, b, "the call leaving queue 7001 for agent2", func(v view) bool {
-			return v.Queues["7001"].Waiting == "0" && v.Agents["agent2"] == "Ringing" && strings.Contains(v.Calls[qconn], "1002:Ringing")
-		})
-		srv.must(t, "POST", "/calls/"+qconn+"/release", `{"dn":"1004"}`)
-		waitFor(t, b, "the call abandoned from queue 7001", func(v view) bool {
-			_, c := v.Calls[qconn]
-			return !c && strings.Contains(v.Queues["7001"].Foot, "1 abandoned") && v.Queues["7001"].SL == "0%"
-		})
-	}
+	// agent2 is free and ready (AutoIn): the call leaves the queue for
+	// agent2, whose caller hangs up before the answer.
+	waitFor(t, b, "the call leaving queue 7001 for agent2", func(v view) bool {
+		return v.Queues["7001"].Waiting == "0" && v.Agents["agent2"] == "Ringing" && v.Calls[qconn] == "1004:Dialing 1002:Ringing"
+	})
+	srv.must(t, "POST", "/calls/"+qconn+"/release", `{"dn":"1004"}`)
+	waitFor(t, b, "the call abandoned from queue 7001", func(v view) bool {
+		_, c := v.Calls[qconn]
+		return !c && strings.Contains(v.Queues["7001"].Foot, "0 answered · 1 abandoned") && v.Queues["7001"].SL == "0%"
+	})
 	waitFor(t, b, "the calls gone and the agents back to their states", func(v view) bool {
 		return len(v.Calls) == 0 && v.Agents["agent1"] == "Ready" && v.Agents["agent2"] == "Ready" && v.Agents["agent3"] == "NotReady"
+	})
+	// A second queue call is answered at once: answered within service
+	// level; its end puts agent2 in after-call work (7001 has 10 s).
+	qcall = srv.must(t, "POST", "/calls", `{"from":"1004","to":"7001"}`)
+	qconn, _ = qcall["connId"].(string)
+	waitFor(t, b, "the second queue call ringing agent2", func(v view) bool {
+		return v.Calls[qconn] == "1004:Dialing 1002:Ringing"
+	})
+	srv.must(t, "POST", "/calls/"+qconn+"/answer", `{"dn":"1002"}`)
+	waitFor(t, b, "the queue call answered within service level", func(v view) bool {
+		return v.Agents["agent2"] == "Talking" && strings.Contains(v.Queues["7001"].Foot, "1 answered · 1 abandoned") &&
+			v.Queues["7001"].SL == "50%"
+	})
+	srv.must(t, "POST", "/calls/"+qconn+"/release", `{"dn":"1004"}`)
+	waitFor(t, b, "agent2 in after-call work", func(v view) bool {
+		_, c := v.Calls[qconn]
+		return !c && v.Agents["agent2"] == "AfterCallWork"
 	})
 	srv.must(t, "POST", "/dns/1001/not-ready", `{"workMode":"WalkAway"}`)
 	srv.must(t, "POST", "/dns/1003/logout", `{}`)
