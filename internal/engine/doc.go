@@ -1,6 +1,6 @@
 // Package engine is switchboard's switch core for one tenant: a pure,
 // deterministic state machine over the tenant's DNs, agents and calls
-// (and, later, queues and routing points). It implements the switching
+// (and its queues and routing points). It implements the switching
 // logic and leaves everything else to its caller: Step takes one command (a CTI
 // request, a signal from the network side, a timer firing) and the time it
 // happened (unix microseconds, supplied by the caller), and returns either
@@ -114,9 +114,10 @@
 // A conference member may transfer its place (single-step or two-step):
 // every remaining DN party (a monitoring supervisor too) gets
 // EventPartyChanged, the new party joins as a ConferenceMember.
-// Consultations, redirects and transfers to external numbers, and calls to
-// acd-queues and routing points (part 3), are refused with CodeConflict for
-// now.
+// Consultations, redirects and transfers to external numbers are refused
+// with CodeConflict for now; so is a single-step conference to a queue or
+// routing point, and completing a transfer or conference whose consulted
+// party is still waiting at one.
 //
 // Monitoring: a supervisor (MonitorNextCall) joins as Observer when a call
 // of the target DN becomes established, if the supervisor's DN is not busy;
@@ -129,11 +130,89 @@
 // tenant default; untimed, or timed with an acw timer returning the agent
 // to Ready.
 //
-// Part 3 fits in as follows: target (callcmd.go) refuses acd-queue and
-// routing-point destinations today; delivering to them becomes a party of
-// the queue or routing-point DN in a new state (queued, routing) with its
-// events (Queued, RouteRequest), clear already turns the parties still
-// waiting into EventAbandoned, distribution rings an agent with ring and
-// sets party.queue (ThisQueue, after-call work), and RONA is a timer kind
-// beside timerNoAnswer.
+// # Routing points, ACD queues and treatments (part 3, acd.go)
+//
+// A call sent to an acd-queue or a routing point (MakeCall, NetworkCall,
+// a consultation, SingleStepTransfer, Redirect, a route, an overflow)
+// gets a party of that DN in state Queued or Routing (ThisQueue = the
+// DN), shown as Destination; clear turns it into EventAbandoned (ThisDN
+// the queue or routing point, CallState Ok) when the caller hangs up, after
+// the caller's EventReleased (the ordering rule: the party that acted
+// first).
+//
+// Routing points. Arrival: EventRouteRequest (OtherDN the caller, ANI,
+// DNIS; PreviousConnID for a consultation). A built-in strategy decides
+// at once, in the same step: EventRouteUsed follows immediately (queue:
+// to its queue; skill: the agent available longest with the skill at the
+// minimum level, optionally logged in to the strategy's queue, else the
+// fallback; time-of-day: the first rule matching the step time in the
+// strategy's zone, resolved once in New, else the fallback). When the
+// strategy gives nothing usable (no agent and no fallback, a busy phone, a
+// full queue) the call waits for a router like at a routing point
+// without strategy: the route-timeout and treatment-after timers start.
+// RouteCall: EventRouteUsed(ThirdPartyDN the destination, role
+// Destination), then the destination's EventRinging (ThisQueue the
+// routing point), EventQueued or EventRouteRequest; an external number is
+// called through its trunk (EventNetworkReached for a dialing DN). A busy
+// phone or a full queue refuses the route (conflict; the call stays). On
+// route timeout: EventRouteUsed to the default destination with
+// Reasons.RouteTimeout "true" (KV has no boolean; consumers decoding
+// JSON true see the same); if the default cannot take the call then, it
+// stays and the timer starts again. treatment-after: EventTreatmentRequired
+// (ThisQueue the routing point) once, unless a treatment was applied
+// (which cancels that timer) or the call left.
+//
+// ACD queues. Arrival: EventQueued. Calls wait oldest first (a call queued
+// again after RONA keeps its place). Distribution goes to the agent
+// available longest: logged in to the queue, Ready, in service, not on DND,
+// on no call, with the queue's skills; "longest" counts from when the agent
+// last became available (Ready after NotReady or after-call work, or idle
+// again after a call while Ready). Each queue keeps its available agents
+// in a doubly linked list sorted by that moment, updated on every change
+// that can affect availability (agent state, login/logout, a party joining
+// or leaving the agent's DN, DND, service), so a decision is O(1) in the
+// number of agents: the head of the queue's list when a call arrives, or
+// the oldest head among the agent's queues when an agent becomes
+// available. Offer: EventDiverted(Q, ThirdPartyDN agent DN, CallState Ok),
+// EventRinging(agent DN, ThisQueue Q). An agent becoming available while
+// calls wait is offered the oldest at the end of the step, after its
+// EventAgentReady (or after the EventReleased/EventOnHook that freed it).
+// RONA: the agent's no-answer-timeout, else the queue's, else the tenant
+// default: EventDiverted(agent DN, ThirdPartyDN Q, Redirected), [agent]
+// EventAgentNotReady(AuxWork, Reasons.ReasonCode "NoAnswer"),
+// EventQueued(Q) again (then offered to the next available agent, if
+// any). Queue full (max-size calls waiting and no agent available):
+// NetworkCall, SingleStepTransfer, Redirect and RouteCall are refused
+// (conflict; nothing changes: the carrier gets busy); MakeCall and
+// consultations give EventDialing then EventReleased(caller, CallState
+// QueueFull, OtherDN Q) and the call ends (EventDestinationBusy cannot
+// carry QueueFull: the contract allows only Busy and Sit* there).
+// Overflow: after the queue's overflow wait, EventDiverted(Q, ThirdPartyDN
+// the overflow DN, CallState Ok), then that DN's EventQueued,
+// EventRouteRequest or EventRinging (ThisQueue Q, with RONA); if it cannot
+// take the call then, the call stays and does not overflow again.
+// After-call work is part 2's: the queue's wrap-up time for parties
+// delivered through it (a call routed from a routing point straight to an
+// agent counts as delivered through the routing point: the agent's or the
+// tenant's wrap-up time applies).
+//
+// Treatments. ApplyTreatment on a call waiting at a routing point or
+// queue: EventTreatmentApplied(TreatmentType, TreatmentParms). Music,
+// Busy and PlayAnnouncement with DURATION (whole seconds; required for
+// PlayAnnouncement) end with EventTreatmentEnd after it (a timer);
+// CollectDigits ends when CollectDigits supplies the digits
+// (CollectedDigits, LastCollectedDigit, Extensions.COMPLETION_STATUS "OK"),
+// or with COMPLETION_STATUS "TIMEOUT" after its DURATION; Silence,
+// RingBack and Music without DURATION never end. A new treatment replaces
+// the running one: one that would have ended gets EventTreatmentEnd with
+// Extensions.INTERRUPTED "true" first. A call that moves on ends its
+// treatment silently. Unknown types (TreatmentType Unknown), other types
+// (IVR, ...) and bad parameters give EventTreatmentNotApplied with
+// ErrorCode 1, 2 or 3 and an ErrorMessage; that is a result, not a
+// refusal. A queue's configured treatments start when the call is
+// queued (after: 0) or after their wait, and repeat every "every".
+//
+// Snapshot note: the queues' waiting and ready lists and the agents'
+// queue links are indexes over plain fields (party.qNo, agentState.avail,
+// availNo, queues); reindex rebuilds them.
 package engine
