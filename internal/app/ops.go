@@ -165,6 +165,21 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 				"tenant", t.ID, "tokens", len(t.Tokens))
 		}
 	}
+	limits := map[string]ctiapi.RateLimit{}
+	for _, t := range file.Tenants {
+		for j, text := range t.TokenHashes {
+			h, err := ctiapi.ParseTokenHash(text)
+			if err == nil {
+				err = api.AddTokenHashes(t.ID, h)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("app: tenant %q: token-hashes[%d]: %w", t.ID, j, err)
+			}
+		}
+		if l := t.RateLimit; l != nil {
+			limits[t.ID] = ctiapi.RateLimit{Rate: l.Rate, Burst: l.Burst}
+		}
+	}
 	env, err := apiTokens(getenv(EnvAPITokens), ids)
 	if err != nil {
 		return nil, err
@@ -177,9 +192,10 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 	o.registerGauges(rts, pub)
 	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
 	return api.Handler(ctiapi.Ops{
-		Metrics: o.set,
-		Default: limit,
-		Ready:   func(ctx context.Context) error { return o.ready(ctx, pub) },
+		Metrics:    o.set,
+		Default:    limit,
+		RateLimits: limits,
+		Ready:      func(ctx context.Context) error { return o.ready(ctx, pub) },
 	}), nil
 }
 

@@ -29,6 +29,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/broker"
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
@@ -454,4 +455,64 @@ func TestHashToken(t *testing.T) {
 	if err := HashToken(nil, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("no token: no error")
 	}
+}
+
+// A configuration file with token-hashes: the hashed token authenticates
+// with its tenant's rate limit; the plain token still works and the start
+// warns about it.
+func TestServeTokenHashesFromConfig(t *testing.T) {
+	const hashed, plain = "hashed-token-1", "plain-token-1"
+	yaml := "tenants:\n  - id: acme\n    tokens: [" + plain + "]\n    token-hashes: [" + config.HashToken(hashed) +
+		"]\n    rate-limit: {rate: 0.01, burst: 2}\n    dns:\n      - {number: \"1001\", type: extension}\n"
+	path := filepath.Join(t.TempDir(), "sb.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	cfg := DefaultConfig()
+	cfg.Data, cfg.HTTP, cfg.KafkaListen, cfg.SIP, cfg.ConfigFile = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", path
+	ready := make(chan Addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	m := Main{Config: cfg, Stdout: io.Discard, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+		Getenv: func(string) string { return "" }, OnReady: func(a Addrs) { ready <- a }}
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var a Addrs
+	select {
+	case a = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	get := func(tok string) int {
+		req, _ := http.NewRequest("GET", "http://"+a.HTTP+"/v1/tenants/acme/agents", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	got := []int{get(hashed), get(hashed), get(hashed), get(plain), get(config.HashToken(hashed))}
+	if fmt.Sprint(got) != "[200 200 429 200 401]" {
+		t.Fatalf("statuses %v, want hashed 200 200 429 (burst 2), plain 200, the hash itself 401", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "API tokens in plain text") || strings.Contains(logs.String(), plain) {
+		t.Errorf("logs: want the plain-token warning, never the token:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -21,9 +21,16 @@ type File struct {
 // part of its record keys), API tokens, DNs, agents and supervisors.
 type Tenant struct {
 	ID string `yaml:"id"`
-	// Tokens are the API bearer tokens of this tenant, plain text (hashing
-	// comes later). A token belongs to exactly one tenant.
-	Tokens      []string     `yaml:"tokens"`
+	// Tokens are API bearer tokens of this tenant in plain text (accepted,
+	// with a warning at start: prefer TokenHashes). A token belongs to
+	// exactly one tenant.
+	Tokens []string `yaml:"tokens"`
+	// TokenHashes are API tokens kept as their hashes, "sha256:" and 64
+	// lowercase hex digits (`switchboard hash-token`); see tokens.go.
+	TokenHashes []string `yaml:"token-hashes"`
+	// RateLimit is the per-token request limit of this tenant's API
+	// tokens; nil: serve's --api-rate and --api-burst.
+	RateLimit   *RateLimit   `yaml:"rate-limit"`
 	Defaults    Defaults     `yaml:"defaults"`
 	DNs         []DN         `yaml:"dns"`
 	Agents      []Agent      `yaml:"agents"`

@@ -62,6 +62,9 @@ func (f *File) Validate() error {
 type validator struct {
 	f    *File
 	errs []error
+	// hashOf: token hashes (of token-hashes and of plain tokens) by
+	// tenant, tokens.go.
+	hashOf map[string]tokenOrigin
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -109,9 +112,10 @@ func (v *validator) file() {
 				tenantAt[t.ID] = i
 			}
 		}
-		if len(t.Tokens) == 0 {
-			v.add(p+".tokens", "at least one API token is required")
+		if len(t.Tokens) == 0 && len(t.TokenHashes) == 0 {
+			v.add(p+".tokens", "at least one API token is required (tokens or token-hashes)")
 		}
+		v.tokenHashes(p, t)
 		for j, tok := range t.Tokens {
 			tp := fmt.Sprintf("%s.tokens[%d]", p, j)
 			switch {
