@@ -1,0 +1,498 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Errors of the relay.
+var (
+	// ErrConfig: a required Config field is missing.
+	ErrConfig = errors.New("relay: invalid config")
+	// ErrStopped: the publisher failed a batch permanently (it was closed,
+	// or Kafka refused a record for good); the relay stopped so as not to
+	// break the order. A restart publishes again from the checkpoint.
+	ErrStopped = errors.New("relay: stopped")
+)
+
+// Publisher is what the relay hands events to; *publisher.Publisher
+// satisfies it. done is called once when Kafka has all of evs (nil) or
+// cannot (an error).
+type Publisher interface {
+	Publish(evs []event.Event, done func(error))
+}
+
+// Config configures the relay of one tenant.
+type Config struct {
+	// Tenant is the tenant id, for logs.
+	Tenant string
+	// Journal is the tenant's journal (required).
+	Journal *journal.Journal
+	// Publisher produces the events (required).
+	Publisher Publisher
+	// Checkpoint is the path of the checkpoint file (required), outside
+	// the journal's directory.
+	Checkpoint string
+	// Kafka are the client options (seed brokers, TLS, SASL) of the
+	// relay's own clients, which read end offsets and partition tails
+	// (required: at least kgo.SeedBrokers).
+	Kafka []kgo.Opt
+	// TopicPrefix is the publisher's topic prefix.
+	TopicPrefix string
+	// SnapshotLSN returns the LSN of the newest snapshot (runtime's
+	// Tenant.SnapshotLSN); the journal is truncated before
+	// min(acked, snapshot)+1. Nil: never truncate.
+	SnapshotLSN func() uint64
+	// CheckpointEvery is how often the checkpoint is brought up to date.
+	// Default 250ms.
+	CheckpointEvery time.Duration
+	// LogEvery is how often a line with the journal size and the
+	// publishing lag is logged (Info; Warn while Kafka is not
+	// acknowledging). Default 30s; negative: never.
+	LogEvery time.Duration
+	// MaxBatch is the most step records handed to the publisher in one
+	// Publish call. Default 512.
+	MaxBatch int
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// Stats are the relay's figures, for the operator's log lines and metrics.
+type Stats struct {
+	Tenant          string
+	JournalSize     int64  // bytes of the live segments
+	JournalMaxSize  int64  // the journal's MaxSize
+	JournalSegments int    // live segment files
+	FirstLSN        uint64 // first step record kept
+	DurableLSN      uint64 // last durable step record
+	HandedLSN       uint64 // last step record handed to the publisher
+	AckedLSN        uint64 // every step record up to it is in Kafka
+	CheckpointLSN   uint64 // AckedLSN as last written to the checkpoint
+	LagRecords      uint64 // DurableLSN - AckedLSN: step records not yet in Kafka
+	LagSince        time.Duration
+	EventsPublished int64 // events handed to the publisher since Start
+	EventsSkipped   int64 // events skipped at start because Kafka had them
+	Resolving       bool  // reading the partition tails (at start)
+	Err             string
+}
+
+// Relay publishes one tenant's journal. Its methods are safe for
+// concurrent use.
+type Relay struct {
+	cfg  Config
+	j    *journal.Journal
+	log  *slog.Logger
+	adm  *kadm.Client
+	acl  *kgo.Client
+	stop chan struct{}
+	done chan struct{}
+	ckpt chan struct{} // checkpointer exited
+
+	handed    atomic.Uint64
+	acked     atomic.Uint64
+	written   atomic.Uint64
+	published atomic.Int64
+	skipped   atomic.Int64
+	resolving atomic.Bool
+	lagSince  atomic.Int64 // unix nanos when acked last stopped matching durable; 0 none
+
+	mu     sync.Mutex
+	queue  []inflight // batches handed over, oldest first
+	failed error
+	cur    checkpoint
+	stopMu sync.Once
+}
+
+type inflight struct {
+	last uint64
+	done bool
+}
+
+// Start reads the checkpoint and starts publishing in the background: first
+// it reads the partition tails to skip what Kafka already has (waiting for
+// Kafka if it is down), then it follows the journal.
+func Start(cfg Config) (*Relay, error) {
+	switch {
+	case cfg.Journal == nil:
+		return nil, fmt.Errorf("%w: Journal is nil", ErrConfig)
+	case cfg.Publisher == nil:
+		return nil, fmt.Errorf("%w: Publisher is nil", ErrConfig)
+	case cfg.Checkpoint == "":
+		return nil, fmt.Errorf("%w: Checkpoint is empty", ErrConfig)
+	case len(cfg.Kafka) == 0:
+		return nil, fmt.Errorf("%w: Kafka has no client options", ErrConfig)
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 250 * time.Millisecond
+	}
+	if cfg.LogEvery == 0 {
+		cfg.LogEvery = 30 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 512
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := readCheckpoint(cfg.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	if first := cfg.Journal.FirstLSN(); c.Acked+1 < first {
+		return nil, fmt.Errorf("relay: checkpoint at lsn %d but the journal starts at %d: records were truncated before Kafka had them", c.Acked, first)
+	}
+	if last := cfg.Journal.LastLSN(); c.Acked > last {
+		return nil, fmt.Errorf("relay: checkpoint at lsn %d is beyond the journal's last record %d", c.Acked, last)
+	}
+	acl, err := kgo.NewClient(cfg.Kafka...)
+	if err != nil {
+		return nil, fmt.Errorf("relay: kafka client: %w", err)
+	}
+	r := &Relay{
+		cfg:  cfg,
+		j:    cfg.Journal,
+		log:  cfg.Logger.With("component", "relay", "tenant", cfg.Tenant),
+		acl:  acl,
+		adm:  kadm.NewClient(acl),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		ckpt: make(chan struct{}),
+		cur:  c,
+	}
+	r.handed.Store(c.Acked)
+	r.acked.Store(c.Acked)
+	r.written.Store(c.Acked)
+	go r.run()
+	go r.checkpointer()
+	return r, nil
+}
+
+// AckedLSN returns the LSN up to which Kafka has every step record.
+func (r *Relay) AckedLSN() uint64 { return r.acked.Load() }
+
+// Stats returns the relay's figures.
+func (r *Relay) Stats() Stats {
+	js := r.j.Stats()
+	s := Stats{
+		Tenant:          r.cfg.Tenant,
+		JournalSize:     js.Size,
+		JournalMaxSize:  js.MaxSize,
+		JournalSegments: js.Segments,
+		FirstLSN:        js.FirstLSN,
+		DurableLSN:      js.DurableLSN,
+		HandedLSN:       r.handed.Load(),
+		AckedLSN:        r.acked.Load(),
+		CheckpointLSN:   r.written.Load(),
+		EventsPublished: r.published.Load(),
+		EventsSkipped:   r.skipped.Load(),
+		Resolving:       r.resolving.Load(),
+	}
+	if s.DurableLSN > s.AckedLSN {
+		s.LagRecords = s.DurableLSN - s.AckedLSN
+		if since := r.lagSince.Load(); since > 0 {
+			s.LagSince = time.Since(time.Unix(0, since))
+		}
+	}
+	r.mu.Lock()
+	if r.failed != nil {
+		s.Err = r.failed.Error()
+	}
+	r.mu.Unlock()
+	return s
+}
+
+// Close waits until Kafka has every record durable when Close was called
+// (or ctx ends), stops the relay and brings the checkpoint up to date. It
+// does not close the journal or the publisher.
+func (r *Relay) Close(ctx context.Context) error {
+	target := r.j.DurableLSN()
+	var err error
+	for r.acked.Load() < target && err == nil {
+		r.mu.Lock()
+		err = r.failed
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	r.stopMu.Do(func() { close(r.stop) })
+	<-r.done
+	<-r.ckpt
+	r.acl.Close()
+	if err != nil {
+		return fmt.Errorf("relay: %d step records not in Kafka at close: %w", r.j.DurableLSN()-r.acked.Load(), err)
+	}
+	return nil
+}
+
+func (r *Relay) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Relay) run() {
+	defer close(r.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	from := r.acked.Load() + 1
+	end := r.j.DurableLSN()
+	var have map[string]int64
+	if end >= from {
+		have = r.resolve(ctx, from, end)
+		if have == nil {
+			return // stopped
+		}
+	}
+	rd, err := r.j.NewReader(from)
+	if err != nil {
+		r.fail(fmt.Errorf("relay: reader: %w", err))
+		return
+	}
+	defer rd.Close()
+
+	var evs []event.Event
+	records := 0
+	var last uint64
+	flush := func() {
+		if records == 0 {
+			return
+		}
+		r.mu.Lock()
+		r.queue = append(r.queue, inflight{last: last})
+		r.mu.Unlock()
+		r.handed.Store(last)
+		r.published.Add(int64(len(evs)))
+		lsn := last
+		r.cfg.Publisher.Publish(evs, func(err error) { r.acknowledge(lsn, err) })
+		evs, records = nil, 0
+	}
+	for {
+		if r.failedErr() != nil {
+			return
+		}
+		rec, ok, err := rd.TryNext()
+		if err != nil {
+			flush()
+			if !errors.Is(err, journal.ErrClosed) {
+				r.fail(fmt.Errorf("relay: read journal at lsn %d: %w", rd.NextLSN(), err))
+			}
+			return
+		}
+		if !ok {
+			flush()
+			select {
+			case <-rd.Wait():
+			case <-r.stop:
+				return
+			}
+			continue
+		}
+		sr, err := runtime.DecodeStepRecord(rec.Payload)
+		if err != nil {
+			r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
+			return
+		}
+		for _, b := range sr.Events {
+			var e event.Event
+			if err := event.Unmarshal(b, &e); err != nil {
+				r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
+				return
+			}
+			if rec.LSN <= end {
+				if s, ok := have[r.topic(&e)+"\x00"+e.Key()]; ok && e.Seq <= s {
+					r.skipped.Add(1)
+					continue
+				}
+			}
+			evs = append(evs, e)
+		}
+		records++
+		last = rec.LSN
+		if records >= r.cfg.MaxBatch {
+			flush()
+		}
+	}
+}
+
+func (r *Relay) topic(e *event.Event) string { return r.cfg.TopicPrefix + e.Topic() }
+
+func (r *Relay) acknowledge(lsn uint64, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if r.failed == nil {
+			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
+			r.log.Error("relay: Kafka refused events for good; publishing stopped (restart to publish again from the checkpoint)", "lsn", lsn, "err", err)
+		}
+		return
+	}
+	for i := range r.queue {
+		if r.queue[i].last == lsn {
+			r.queue[i].done = true
+			break
+		}
+	}
+	n := 0
+	for n < len(r.queue) && r.queue[n].done {
+		n++
+	}
+	if n > 0 {
+		r.acked.Store(r.queue[n-1].last)
+		r.queue = append(r.queue[:0], r.queue[n:]...)
+	}
+}
+
+func (r *Relay) fail(err error) {
+	r.mu.Lock()
+	if r.failed == nil {
+		r.failed = err
+	}
+	r.mu.Unlock()
+	r.log.Error("relay: stopped", "err", err)
+}
+
+func (r *Relay) failedErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// checkpointer brings the checkpoint up to date (see the package doc),
+// truncates the journal and logs the operator's line.
+func (r *Relay) checkpointer() {
+	defer close(r.ckpt)
+	tick := time.NewTicker(r.cfg.CheckpointEvery)
+	defer tick.Stop()
+	var logC <-chan time.Time
+	if r.cfg.LogEvery > 0 {
+		lt := time.NewTicker(r.cfg.LogEvery)
+		defer lt.Stop()
+		logC = lt.C
+	}
+	var cand *checkpoint // offsets taken; Acked holds P, the LSN handed over before they were
+	final := false
+	for {
+		select {
+		case <-tick.C:
+		case <-logC:
+			r.logStats()
+			continue
+		case <-r.stop:
+			final = true
+		}
+		acked := r.acked.Load()
+		if d := r.j.DurableLSN(); d > acked {
+			r.lagSince.CompareAndSwap(0, time.Now().UnixNano())
+		} else {
+			r.lagSince.Store(0)
+		}
+		if acked > r.written.Load() && !r.resolving.Load() {
+			if cand == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				offs, err := r.endOffsets(ctx)
+				cancel()
+				if err == nil {
+					cand = &checkpoint{Acked: r.handed.Load(), Offsets: offs}
+					acked = r.acked.Load()
+				}
+			}
+			if cand != nil && acked >= cand.Acked {
+				c := checkpoint{Acked: acked, Offsets: cand.Offsets}
+				if err := writeCheckpoint(r.cfg.Checkpoint, c); err != nil {
+					r.log.Error("relay: checkpoint not written", "err", err)
+				} else {
+					r.written.Store(acked)
+					r.mu.Lock()
+					r.cur = c
+					r.mu.Unlock()
+					r.truncate(acked)
+				}
+				cand = nil
+			}
+		}
+		if final {
+			return
+		}
+	}
+}
+
+func (r *Relay) truncate(acked uint64) {
+	if r.cfg.SnapshotLSN == nil {
+		return
+	}
+	upto := min(acked, r.cfg.SnapshotLSN())
+	if upto == 0 {
+		return
+	}
+	if n, err := r.j.TruncateBefore(upto + 1); err != nil {
+		r.log.Error("relay: journal truncation", "err", err)
+	} else if n > 0 {
+		r.log.Debug("relay: journal truncated", "segments", n, "before_lsn", upto+1)
+	}
+}
+
+func (r *Relay) logStats() {
+	s := r.Stats()
+	attrs := []any{
+		slog.Int64("journal_bytes", s.JournalSize), slog.Int64("journal_max_bytes", s.JournalMaxSize),
+		slog.Int("journal_percent", int(100*s.JournalSize/max(s.JournalMaxSize, 1))),
+		slog.Uint64("durable_lsn", s.DurableLSN), slog.Uint64("acked_lsn", s.AckedLSN),
+		slog.Uint64("lag_records", s.LagRecords), slog.Duration("lag_for", s.LagSince.Round(time.Second)),
+		slog.Int64("events_published", s.EventsPublished),
+	}
+	switch {
+	case s.Err != "":
+		r.log.Error("relay: publishing stopped", append(attrs, slog.String("err", s.Err))...)
+	case s.LagRecords > 0 && s.LagSince > 5*time.Second:
+		r.log.Warn("relay: Kafka is not keeping up; the journal holds the events", attrs...)
+	default:
+		r.log.Info("relay", attrs...)
+	}
+}
+
+func (r *Relay) topics() []string {
+	return []string{r.cfg.TopicPrefix + event.AgentStateTopic, r.cfg.TopicPrefix + event.CallThreadTopic}
+}
+
+func (r *Relay) endOffsets(ctx context.Context) (map[string]map[int32]int64, error) {
+	ends, err := r.adm.ListEndOffsets(ctx, r.topics()...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out, nil
+}

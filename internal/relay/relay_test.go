@@ -1,0 +1,263 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/relay"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const partitions = 6
+
+// node is one tenant's runtime, journal, publisher and relay, as serve
+// wires them.
+type node struct {
+	t      testing.TB
+	dir    string
+	prefix string
+	jr     *journal.Journal
+	tn     *runtime.Tenant
+	pub    *publisher.Publisher
+	rl     *relay.Relay
+}
+
+func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
+	t.Helper()
+	log := kafkatest.Logger(t, slog.LevelWarn)
+	n := &node{t: t, dir: dir, prefix: prefix}
+	var err error
+	n.jr, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(&config.Demo("tok", "pw").Tenants[0], engine.Options{Server: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.tn, err = runtime.Start(runtime.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n.pub, err = publisher.New(ctx, publisher.Config{Brokers: brokers, TopicPrefix: prefix, Partitions: partitions,
+		CreateTopics: true, Linger: -1, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.rl, err = relay.Start(relay.Config{Tenant: "demo", Journal: n.jr, Publisher: n.pub,
+		Checkpoint: filepath.Join(dir, "relay.ckpt"), Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)},
+		TopicPrefix: prefix, SnapshotLSN: n.tn.SnapshotLSN, CheckpointEvery: 20 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// close shuts the node down gracefully: every event in Kafka first.
+func (n *node) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.tn.Close(ctx); err != nil {
+		n.t.Error(err)
+	}
+	if err := n.rl.Close(ctx); err != nil {
+		n.t.Error(err)
+	}
+	n.pub.Close()
+	n.jr.Close()
+}
+
+// crash stops the node as a crash would as far as Kafka and the
+// checkpoint are concerned: the relay stops without waiting for Kafka and
+// the producer is dropped with records in flight.
+func (n *node) crash() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.tn.Close(ctx)
+	n.pub.Close() // unblocks a Publish waiting for buffer space
+	n.rl.Close(ctx)
+	n.jr.Close()
+}
+
+// load runs workers that log in, go ready and not ready, and make and
+// release calls until stop is closed; it returns the events of the
+// commands answered without error.
+func load(t testing.TB, tn *runtime.Tenant, workers int, stop <-chan struct{}) (events int64, requests int64) {
+	var wg sync.WaitGroup
+	var evs, reqs atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dn := fmt.Sprint(1001 + w)
+			peer := fmt.Sprint(1011 + w)
+			ctx := context.Background()
+			do := func(c engine.Command) (runtime.Outcome, bool) {
+				out, err := tn.Do(ctx, c)
+				if err != nil {
+					var ee *engine.Error
+					if !errors.As(err, &ee) && !errors.Is(err, runtime.ErrClosed) {
+						t.Errorf("%s: %v", c.Kind(), err)
+					}
+					return out, false
+				}
+				evs.Add(int64(out.Events))
+				reqs.Add(1)
+				return out, true
+			}
+			do(engine.Login{DN: dn, AgentID: fmt.Sprint("agent", 1+w)})
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch i % 3 {
+				case 0:
+					do(engine.Ready{DN: dn})
+				case 1:
+					do(engine.NotReady{DN: dn})
+				case 2:
+					if out, ok := do(engine.MakeCall{From: dn, To: peer}); ok {
+						do(engine.Release{ConnID: out.Reply.(engine.CallReply).ConnID, DN: dn})
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return evs.Load(), reqs.Load()
+}
+
+// checkKafka consumes both topics and checks that they hold exactly want
+// events, each (key, Seq) once, Seq gapless from 1 per key.
+func checkKafka(t testing.TB, brokers []string, prefix string, want int64) {
+	t.Helper()
+	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
+	recs := kafkatest.Consume(t, brokers, topics, int(want), 60*time.Second)
+	if n := kafkatest.RecordCount(t, brokers, topics...); n != want {
+		t.Fatalf("topics hold %d records, want exactly %d (the events of the 2xx replies)", n, want)
+	}
+	last := map[string]int64{}
+	bad := 0
+	for _, r := range recs {
+		var e event.Event
+		if err := event.Unmarshal(r.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		k := string(r.Key)
+		if e.Seq != last[k]+1 {
+			if bad++; bad < 10 {
+				t.Errorf("key %s: Seq %d after %d (offset %d)", k, e.Seq, last[k], r.Offset)
+			}
+		}
+		last[k] = e.Seq
+	}
+	if bad > 0 {
+		t.Fatalf("%d records out of order or duplicated", bad)
+	}
+	t.Logf("%d events in Kafka over %d keys, exactly once and gapless", len(recs), len(last))
+}
+
+func produceFault(err *kerr.Error) kfake.Fault {
+	return kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: err, Count: -1}
+}
+
+// TestKafkaOutage: the embedded broker refuses every produce request for a
+// while; requests go on being answered (the journal holds the events) and
+// afterwards Kafka has every event once, in order.
+func TestKafkaOutage(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	n := startNode(t, tg.Brokers, t.TempDir(), prefix)
+	h := tg.Cluster.Fault(produceFault(kerr.NotLeaderForPartition))
+	stop := make(chan struct{})
+	var evs, reqs int64
+	done := make(chan struct{})
+	go func() { evs, reqs = load(t, n.tn, 8, stop); close(done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Wait(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	st := n.rl.Stats()
+	if st.LagRecords == 0 || st.AckedLSN >= st.DurableLSN {
+		t.Fatalf("Kafka down but nothing lags: %+v", st)
+	}
+	h.Remove()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-done
+	n.close()
+	t.Logf("%d requests answered, %d events; during the outage: %+v", reqs, evs, st)
+	checkKafka(t, tg.Brokers, prefix, evs)
+}
+
+// TestCrashAfterAppend: produce requests are appended by the broker but
+// answered REQUEST_TIMED_OUT (the duplicate-risk case) and the node
+// crashes before Kafka's acknowledgement is recorded. The restarted node
+// publishes the unacknowledged events again, skipping those Kafka already
+// has: every event once.
+func TestCrashAfterAppend(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	dir := t.TempDir()
+	n := startNode(t, tg.Brokers, dir, prefix)
+	var total int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { total, _ = load(t, n.tn, 4, stop); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	h := tg.Cluster.Fault(produceFault(kerr.RequestTimedOut))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Wait(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-done
+	before := n.rl.Stats()
+	n.crash()
+	h.Remove()
+	appended := kafkatest.RecordCount(t, tg.Brokers, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic)
+	t.Logf("crash: %+v; Kafka holds %d records", before, appended)
+	if before.LagRecords == 0 {
+		t.Fatal("nothing was unacknowledged at the crash")
+	}
+
+	n = startNode(t, tg.Brokers, dir, prefix)
+	stop = make(chan struct{})
+	done = make(chan struct{})
+	var more int64
+	go func() { more, _ = load(t, n.tn, 4, stop); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	<-done
+	st := n.rl.Stats()
+	n.close()
+	if st.EventsSkipped == 0 {
+		t.Fatalf("no event skipped: the test did not produce the duplicate-risk case (%+v)", st)
+	}
+	t.Logf("restart skipped %d events Kafka already had", st.EventsSkipped)
+	checkKafka(t, tg.Brokers, prefix, total+more)
+}
