@@ -516,3 +516,44 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// /metrics of a running serve: events produced per topic and tenant match
+// what Kafka holds, calls and agents are read from the engine, API latency
+// is by route.
+func TestServeMetrics(t *testing.T) {
+	r := startMainWith(t, nil, "", opsConfig(nil))
+	for _, req := range [][3]string{
+		{"POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent1"}`},
+		{"POST", "/v1/tenants/demo/dns/1004/login", `{"agentId":"agent2"}`},
+		{"POST", "/v1/tenants/demo/calls", `{"from":"1002","to":"1003"}`},
+		{"POST", "/v1/tenants/demo/calls", `{"from":"1005","to":"1006"}`},
+	} {
+		if st, body := r.post(t, req[0], req[1], req[2]); st >= 300 {
+			t.Fatalf("%s: %d %s", req[1], st, body)
+		}
+	}
+	e := scrape(t, r)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{metrics.NameActiveCalls, map[string]string{"tenant": "demo"}, 2},
+		{metrics.NameAgentsLoggedIn, map[string]string{"tenant": "demo"}, 2},
+		{metrics.NameAPILatency + "_count", map[string]string{"method": "POST", "route": "/v1/tenants/{tenant}/calls", "code": "2xx"}, 2},
+		{metrics.NameAPILatency + "_count", map[string]string{"method": "POST", "route": "/v1/tenants/{tenant}/dns/{dn}/login", "code": "2xx"}, 2},
+	} {
+		if got, ok := e.Value(tc.name, tc.labels); !ok || got != tc.want {
+			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+	for _, topic := range []string{event.AgentStateTopic, event.CallThreadTopic} {
+		got, _ := e.Value(metrics.NameEventsProduced, map[string]string{"topic": topic, "tenant": "demo"})
+		if want := kafkatest.RecordCount(t, r.addrs.Kafka, topic); got != float64(want) || want == 0 {
+			t.Errorf("%s: %v events produced, Kafka holds %d", topic, got, want)
+		}
+	}
+	if v, _ := e.Value(metrics.NameKafkaAckLatency+"_count", nil); v < 4 {
+		t.Errorf("ack latency observations %v, want at least one per request", v)
+	}
+}
