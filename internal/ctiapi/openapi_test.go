@@ -88,8 +88,7 @@ func TestOpenAPICoversSpec(t *testing.T) {
 			t.Errorf("spec endpoint %s (%s) is not documented", s, full)
 		}
 	}
-	// The calls and network-side tables, as written there (route and
-	// treatment belong to part 3 of the engine and are not served yet).
+	// The calls and network-side tables, as written there.
 	calls := []string{
 		"POST /calls", "POST /calls/{connId}/answer", "POST /calls/{connId}/release",
 		"POST /calls/{connId}/hold", "POST /calls/{connId}/retrieve", "POST /calls/{connId}/redirect",
@@ -98,7 +97,8 @@ func TestOpenAPICoversSpec(t *testing.T) {
 		"POST /calls/{connId}/complete-conference", "POST /calls/{connId}/single-step-conference",
 		"POST /calls/{connId}/delete-from-conference", "POST /calls/{connId}/alternate",
 		"POST /calls/{connId}/reconnect", "POST /calls/{connId}/mute", "POST /calls/{connId}/listen",
-		"POST /calls/{connId}/user-data", "GET /calls", "GET /calls/{connId}",
+		"POST /calls/{connId}/user-data", "POST /calls/{connId}/route", "POST /calls/{connId}/treatment",
+		"GET /calls", "GET /calls/{connId}",
 		"POST /network/calls", "POST /network/calls/{connId}/answer", "POST /network/calls/{connId}/busy",
 		"POST /network/calls/{connId}/release",
 	}

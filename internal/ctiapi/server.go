@@ -113,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 	s.routes = append(s.routes, serviceRoutes(s)...)
 	s.routes = append(s.routes, agentRoutes()...)
 	s.routes = append(s.routes, callRoutes()...)
+	s.routes = append(s.routes, routingRoutes()...)
 	s.routes = append(s.routes, eventRoutes(s)...)
 	s.routes = append(s.routes, ticketRoutes(s)...)
 	for _, rt := range s.routes {
