@@ -19,8 +19,10 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 
+	"github.com/switchboard-cc/switchboard/internal/broker"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
 	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
@@ -33,6 +35,9 @@ import (
 //	SIPLOAD_CALLS  calls to make (default 20000)
 //	SIPLOAD_PAIRS  caller/callee DN pairs (default 2000; a DN has one call at a time)
 //	SIPLOAD_TALK   talk time in ms (sipp -d, default 0)
+//	SIPLOAD_KAFKA  "embedded" (franz-go kfake broker in-process) or a broker
+//	               host:port: events go to Kafka through the publisher
+//	               (replies and SIP effects wait for Kafka's acknowledgement)
 //
 // Run: go test ./internal/sipfront -run '^$' -bench SIPLoad -benchtime 1x
 func envInt(name string, def int) int {
@@ -59,7 +64,33 @@ func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt, err := sbruntime.Start(sbruntime.Config{Engine: eng, Sink: discardSink{}})
+	var sink sbruntime.Sink = discardSink{}
+	if k := os.Getenv("SIPLOAD_KAFKA"); k != "" {
+		brokers := []string{k}
+		topics := []string{event.AgentStateTopic, event.CallThreadTopic}
+		if k == "embedded" {
+			br, err := broker.Start(context.Background(), broker.Config{Dir: b.TempDir(), Listen: "127.0.0.1:0",
+				Topics: topics, Partitions: 12})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { br.Close() })
+			brokers = []string{br.Addr()}
+		}
+		pub, err := publisher.New(context.Background(), publisher.Config{Brokers: brokers, Partitions: 12,
+			CreateTopics: true, Linger: -1, TopicPrefix: "sipload" + strconv.FormatInt(time.Now().UnixNano(), 36) + "."})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			pub.Flush(context.Background())
+			st := pub.Stats()
+			b.Logf("Kafka %v: %d events produced, %d acknowledged, %d failed", brokers, st.Produced, st.Acked, st.Failed)
+			pub.Close()
+		})
+		sink = pub
+	}
+	rt, err := sbruntime.Start(sbruntime.Config{Engine: eng, Sink: sink})
 	if err != nil {
 		b.Fatal(err)
 	}
