@@ -19,4 +19,11 @@
 // and validate the body, check the form of patterned path parameters (a
 // {connId} that is not 16 lowercase hex digits is 404), build the command,
 // run it through the tenant's runtime, reply.
+//
+// Server.Handler (ops.go) wraps the API for serve with what an operator
+// needs: GET /metrics (internal/metrics) and GET /readyz outside the route
+// table and without authentication, per-token rate limits (ratelimit.go,
+// 429), latency metrics by route pattern, and request ids on every log line
+// logged with a request's context (logctx.go). Tokens may be given as
+// hashes only (auth_tokens.go).
 package ctiapi
