@@ -1,3 +1,5 @@
+//go:build unix
+
 package wallboard_test
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,14 +50,21 @@ func startBrowser(t *testing.T, chromium string, width, height int) *browser {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	profile, err := os.MkdirTemp("", "wallboard-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(chromium,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
-		"--user-data-dir="+t.TempDir(),
+		"--user-data-dir="+profile,
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		fmt.Sprintf("--window-size=%d,%d", width, height),
 		"about:blank")
+	// Its own process group, so that the cleanup ends chromium's helper
+	// processes too (they write to the profile until they exit).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +72,27 @@ func startBrowser(t *testing.T, chromium string, width, height int) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	var b *browser
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		if b != nil {
+			b.try("", "Browser.close", map[string]any{}, nil) // a clean exit
+		}
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group we started
+		<-exited
+		// Helpers may still be going away: retry the removal briefly.
+		for i := 0; i < 50; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s not removed", profile)
 	})
 	found := make(chan string, 1)
 	go func() {
@@ -89,9 +117,8 @@ func startBrowser(t *testing.T, chromium string, width, height int) *browser {
 		t.Fatalf("dial DevTools %s: %v", url, err)
 	}
 	conn.SetReadLimit(256 << 20) // screenshots
-	b := &browser{cmd: cmd, conn: conn, waiting: map[int64]chan cdpReply{}}
+	b = &browser{cmd: cmd, conn: conn, waiting: map[int64]chan cdpReply{}}
 	go b.read()
-	t.Cleanup(func() { conn.CloseNow() })
 
 	var target struct {
 		TargetID string `json:"targetId"`

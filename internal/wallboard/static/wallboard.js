@@ -38,6 +38,7 @@
   function showLogin(message, presetToken) {
     stop();
     $("board").hidden = true;
+    $("totals").hidden = true;
     $("sign-out").hidden = true;
     $("login").hidden = false;
     $("login-tenant").value = tenant;
@@ -98,6 +99,7 @@
   function start() {
     $("login").hidden = true;
     $("board").hidden = false;
+    $("totals").hidden = false;
     $("sign-out").hidden = false;
     $("tenant-name").textContent = tenant;
     document.title = "Wallboard · " + tenant + " · switchboard";
@@ -300,5 +302,5 @@
 
   readCredentials();
   if (tenant && token) start();
-  else if ($("login").hidden) showLogin(tenant ? "" : "");
+  else if ($("login").hidden) showLogin("");
 })();
