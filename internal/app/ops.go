@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -20,6 +21,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
@@ -78,8 +80,43 @@ type ops struct {
 	log *slog.Logger
 	// journal, if set, reports the journals (journal mode); readiness then
 	// requires every journal open, and tolerates Kafka being away while
-	// the journals have room.
-	journal func() []JournalOps
+	// the journals have room. Set with setJournal or setRelayStats, also
+	// while serving.
+	journal atomic.Pointer[func() []JournalOps]
+}
+
+// setJournal sets the source of the journal figures.
+func (o *ops) setJournal(f func() []JournalOps) {
+	if f == nil {
+		o.journal.Store(nil)
+		return
+	}
+	o.journal.Store(&f)
+}
+
+// setRelayStats takes the journal figures from the relays (the journal
+// integration's Addrs.Durability).
+func (o *ops) setRelayStats(stats func() []relay.Stats) {
+	if stats == nil {
+		return
+	}
+	o.setJournal(func() []JournalOps {
+		rs := stats()
+		out := make([]JournalOps, len(rs))
+		for i, r := range rs {
+			out[i] = JournalOps{Tenant: r.Tenant, Open: r.Err == "", Size: r.JournalSize, MaxSize: r.JournalMaxSize,
+				LagRecords: r.LagRecords, LagAge: r.LagSince, Err: r.Err}
+		}
+		return out
+	})
+}
+
+// journals returns the journal figures, nil without a source.
+func (o *ops) journals() []JournalOps {
+	if f := o.journal.Load(); f != nil {
+		return (*f)()
+	}
+	return nil
 }
 
 func newOps(log *slog.Logger) *ops { return &ops{set: metrics.NewSet(), log: log} }
@@ -243,10 +280,7 @@ func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
 	})
 	journal := func(f func(JournalOps, metrics.Emit)) func(metrics.Emit) {
 		return func(emit metrics.Emit) {
-			if o.journal == nil {
-				return
-			}
-			for _, j := range o.journal() {
+			for _, j := range o.journals() {
 				f(j, emit)
 			}
 		}
@@ -266,14 +300,11 @@ func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
 // not reachable but every journal below 90% of its bound (the journal
 // buffers until Kafka is back).
 func (o *ops) ready(ctx context.Context, pub *publisher.Publisher) error {
-	var js []JournalOps
-	if o.journal != nil {
-		js = o.journal()
-		sort.Slice(js, func(a, b int) bool { return js[a].Tenant < js[b].Tenant })
-	}
+	js := o.journals()
+	sort.Slice(js, func(a, b int) bool { return js[a].Tenant < js[b].Tenant })
 	for _, j := range js {
 		if !j.Open {
-			return fmt.Errorf("the journal of tenant %q is not open", j.Tenant)
+			return fmt.Errorf("the journal of tenant %q is not open: %s", j.Tenant, j.Err)
 		}
 		if j.MaxSize > 0 && j.Size >= j.MaxSize/10*9 {
 			return fmt.Errorf("the journal of tenant %q is %d%% full", j.Tenant, j.Size*100/j.MaxSize)

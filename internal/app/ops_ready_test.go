@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/broker"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/relay"
+)
+
+// Readiness: journals open and with room, Kafka reachable; with the
+// broker gone, ready only while journals buffer (journal mode).
+func TestReadiness(t *testing.T) {
+	b, err := broker.Start(context.Background(), broker.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0",
+		Topics: []string{event.AgentStateTopic, event.CallThreadTopic}, Partitions: 1, Logger: kafkatest.Logger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := publisher.New(ctx, publisher.Config{Brokers: []string{b.Addr()}, Logger: kafkatest.Logger(t, slog.LevelError)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	o := newOps(slog.New(slog.DiscardHandler))
+	check := func(name, want string) {
+		t.Helper()
+		err := o.ready(context.Background(), pub)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: not ready: %v", name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want an error with %q", name, err, want)
+		}
+	}
+	check("no journal, Kafka up", "")
+	var stats []relay.Stats
+	o.setRelayStats(func() []relay.Stats { return stats })
+	stats = []relay.Stats{{Tenant: "a", JournalSize: 10, JournalMaxSize: 100}, {Tenant: "b", JournalSize: 50, JournalMaxSize: 100}}
+	check("journals with room", "")
+	stats[1].JournalSize = 95
+	check("a journal 95% full", `tenant "b" is 95% full`)
+	stats[1].JournalSize = 5
+	stats[0].Err = "journal: closed"
+	check("a relay failed", `tenant "a" is not open: journal: closed`)
+	stats[0].Err = ""
+
+	b.Close()
+	check("Kafka down, journals with room", "")
+	o.setJournal(nil)
+	check("Kafka down, no journal", "Kafka is not reachable")
+}
