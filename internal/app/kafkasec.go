@@ -121,3 +121,37 @@ func (b *boolValue) Set(v string) error {
 	*b = boolValue(x)
 	return nil
 }
+
+// explain adds what serve tried to a Kafka start-up error, so that a wrong
+// password or CA reads as such: a broker that refuses a SASL login may just
+// close the connection, which the client retries until its deadline.
+// Serve's Run wraps publisher.New's error with it.
+func (k *KafkaSecurity) explain(err error, brokers []string) error {
+	if err == nil {
+		return nil
+	}
+	var how []string
+	if k.TLS {
+		ca := "the system roots"
+		if k.TLSCA != "" {
+			ca = k.TLSCA
+		}
+		how = append(how, "TLS verified with "+ca)
+	} else {
+		how = append(how, "no TLS (--kafka-tls)")
+	}
+	if k.SASLMechanism != "" {
+		how = append(how, fmt.Sprintf("SASL %s as %q (password from %s)", k.SASLMechanism, k.SASLUser, k.passwordSource()))
+	} else {
+		how = append(how, "no SASL (--kafka-sasl-mechanism)")
+	}
+	return fmt.Errorf("%w; connecting to %s with %s: check these against the cluster's listeners and users",
+		err, strings.Join(brokers, ","), strings.Join(how, ", "))
+}
+
+func (k *KafkaSecurity) passwordSource() string {
+	if k.SASLPasswordFile != "" {
+		return k.SASLPasswordFile
+	}
+	return "$" + EnvKafkaSASLPassword
+}
