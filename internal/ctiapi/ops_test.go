@@ -278,6 +278,15 @@ func TestTenantIsolationEventStream(t *testing.T) {
 	} else if res == nil || res.StatusCode != 403 {
 		t.Fatalf("other tenant's token: %v %v", res, err)
 	}
+	// Nor can a ticket bought with the other tenant's token.
+	tr := f.do(t, otherToken, "POST", "/v1/tenants/other/events/ticket", "")
+	var tk Ticket
+	if err := json.Unmarshal(tr.body, &tk); err != nil || tr.status != 200 {
+		t.Fatalf("ticket: %d %s", tr.status, tr.body)
+	}
+	if r := f.do(t, "", "GET", "/v1/tenants/demo/events?ticket="+tk.Ticket, ""); r.status != 403 {
+		t.Fatalf("other tenant's ticket on demo's stream: %d %s", r.status, r.body)
+	}
 	other, _, err := dialTenant("other", otherToken)
 	if err != nil {
 		t.Fatal(err)
