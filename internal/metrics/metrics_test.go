@@ -178,6 +178,8 @@ func TestBoundedLabels(t *testing.T) {
 	s.SIPTransaction("X-EVIL-1")
 	s.SIPTransaction("X-EVIL-2")
 	s.SIPResponse("FOO", 9999)
+	s.APIRequest("X-RANDOM-1", "unmatched", 404, time.Millisecond)
+	s.APIRequest("X-RANDOM-2", "unmatched", 404, time.Millisecond)
 	var nilSet *metrics.Set
 	nilSet.SIPTransaction("INVITE") // metrics off: no panic
 	nilSet.APIRequest("GET", "/", 200, 0)
@@ -187,6 +189,9 @@ func TestBoundedLabels(t *testing.T) {
 	}
 	if got, _ := e.Value(metrics.NameSIPResponses, map[string]string{"method": "other", "status": "other"}); got != 1 {
 		t.Errorf("other/other = %v, want 1", got)
+	}
+	if got, _ := e.Value(metrics.NameAPILatency+"_count", map[string]string{"method": "other", "route": "unmatched"}); got != 2 {
+		t.Errorf("API other/unmatched = %v, want 2", got)
 	}
 	if n := len(e[metrics.NameSIPTransactions].Samples); n != 1 {
 		t.Errorf("%d SIP transaction series, want 1", n)

@@ -93,7 +93,8 @@ func (s *Set) KafkaAck(d time.Duration) {
 	}
 }
 
-// APIRequest records one served API request. route is the matched pattern
+// APIRequest records one served API request. A method other than the
+// standard ones is counted as "other". route is the matched pattern
 // ("POST /v1/tenants/{tenant}/calls" gives method POST, route
 // /v1/tenants/{tenant}/calls), never the raw path, so that the label set
 // stays bounded.
@@ -101,7 +102,17 @@ func (s *Set) APIRequest(method, route string, status int, d time.Duration) {
 	if s == nil {
 		return
 	}
-	s.apiLatency.With(method, route, statusClass(status)).Observe(d.Seconds())
+	s.apiLatency.With(httpMethod(method), route, statusClass(status)).Observe(d.Seconds())
+}
+
+// httpMethod bounds the method label: a client may send any token as a
+// method, and each would otherwise become a series of its own.
+func httpMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "other"
 }
 
 // APIRateLimited counts one request refused with 429.
