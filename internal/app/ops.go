@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,7 @@ type ops struct {
 	// the journals have room. Set with setJournal or setRelayStats, also
 	// while serving.
 	journal atomic.Pointer[func() []JournalOps]
+	readyC  readyCache
 }
 
 // setJournal sets the source of the journal figures.
@@ -232,7 +234,7 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 		Metrics:    o.set,
 		Default:    limit,
 		RateLimits: limits,
-		Ready:      func(ctx context.Context) error { return o.ready(ctx, pub) },
+		Ready:      func(ctx context.Context) error { return o.cachedReady(ctx, pub) },
 	}), nil
 }
 
@@ -293,6 +295,28 @@ func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
 		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.LagRecords), j.Tenant) }))
 	r.NewGaugeFunc(metrics.NamePublishLagAge, "How long the oldest journaled step not yet in Kafka has waited, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(j.LagAge.Seconds(), j.Tenant) }))
+}
+
+// readyCache keeps /readyz's answer for a second: the endpoint is
+// unauthenticated and each check pings Kafka, so a flood of probes must not
+// become a flood of Kafka requests.
+type readyCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+const readyCacheFor = time.Second
+
+// cachedReady is ready, answered from the cache when it is fresh.
+func (o *ops) cachedReady(ctx context.Context, pub *publisher.Publisher) error {
+	o.readyC.mu.Lock()
+	defer o.readyC.mu.Unlock()
+	if now := time.Now(); o.readyC.at.IsZero() || now.Sub(o.readyC.at) >= readyCacheFor {
+		o.readyC.err = o.ready(ctx, pub)
+		o.readyC.at = time.Now()
+	}
+	return o.readyC.err
 }
 
 // ready is /readyz: every journal open (journal mode), the Kafka client's

@@ -57,3 +57,37 @@ func TestReadiness(t *testing.T) {
 	o.setJournal(nil)
 	check("Kafka down, no journal", "Kafka is not reachable")
 }
+
+// /readyz's answer is cached for a second: probes cannot make serve flood
+// Kafka with pings.
+func TestReadyCached(t *testing.T) {
+	b, err := broker.Start(context.Background(), broker.Config{Dir: t.TempDir(), Listen: "127.0.0.1:0",
+		Topics: []string{event.AgentStateTopic, event.CallThreadTopic}, Partitions: 1, Logger: kafkatest.Logger(t, slog.LevelWarn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := publisher.New(ctx, publisher.Config{Brokers: []string{b.Addr()}, Logger: kafkatest.Logger(t, slog.LevelError)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	o := newOps(slog.New(slog.DiscardHandler))
+	calls := 0
+	o.setJournal(func() []JournalOps { calls++; return nil })
+	for i := 0; i < 50; i++ {
+		if err := o.cachedReady(context.Background(), pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d checks for 50 probes within a second, want 1", calls)
+	}
+	o.readyC.at = o.readyC.at.Add(-readyCacheFor) // as if a second passed
+	o.cachedReady(context.Background(), pub)
+	if calls != 2 {
+		t.Fatalf("%d checks after the cache expired, want 2", calls)
+	}
+}
