@@ -326,6 +326,7 @@ func callsE2E(t *testing.T, brokers []string, prefix string) {
 	}
 
 	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
+	r.waitPublished(t) // a reply means journaled; Kafka follows
 	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
 		t.Fatalf("Kafka holds %d records right after the replies, want %d", n, len(f.expect))
 	}
@@ -426,6 +427,7 @@ func callsE2E(t *testing.T, brokers []string, prefix string) {
 	if status, out := r.post(t, "POST", "/v1/tenants/demo/dns/1020/dnd", `{"on":true,"referenceId":999}`); status != http.StatusOK {
 		t.Fatalf("sentinel: %d %s", status, out)
 	}
+	r.waitPublished(t) // a reply means journaled; Kafka follows
 	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(recs)+1) {
 		t.Errorf("Kafka holds %d records after the refusals and the sentinel, want %d", n, len(recs)+1)
 	}
@@ -497,6 +499,7 @@ func TestCallForwardOnNoAnswerEndToEnd(t *testing.T) {
 		want{"demo:1003", "EventOnHook 1003"})
 
 	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
+	r.waitPublished(t) // a reply means journaled; Kafka follows
 	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
 		t.Fatalf("Kafka holds %d records, want %d", n, len(f.expect))
 	}

@@ -17,7 +17,9 @@ import (
 // as "_"); a flag overrides the environment, which overrides the default.
 type Config struct {
 	// Data is the data directory (--data, default "./switchboard-data"):
-	// the embedded broker keeps its log under Data/kafka.
+	// the embedded broker keeps its log under Data/kafka, each tenant's
+	// journal is Data/journal/<tenant> and its publishing checkpoint
+	// Data/journal/<tenant>.relay.json.
 	Data string
 	// HTTP is the CTI API's listen address (--http, default
 	// "127.0.0.1:8080"); port 0 picks a free port (see Addrs).
@@ -58,6 +60,8 @@ type Config struct {
 	Kafka KafkaSecurity
 	// Ops are the API rate limits (ops.go).
 	Ops OpsConfig
+	// Durability is the journal and its snapshots (durability.go).
+	Durability DurabilityConfig
 }
 
 // Defaults of Config.
@@ -89,6 +93,7 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
+		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
 	}
 }
 
@@ -132,6 +137,9 @@ func (c *Config) Validate() error {
 		return bad("shutdown-timeout", "%v is not positive", c.ShutdownTimeout)
 	}
 	if err := c.Kafka.validate(c.KafkaBrokers, bad); err != nil {
+		return err
+	}
+	if err := c.Durability.validate(bad); err != nil {
 		return err
 	}
 	return c.Ops.validate(bad)
@@ -187,6 +195,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
+	c.Durability.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

@@ -33,6 +33,26 @@ type running struct {
 	out    *bytes.Buffer
 }
 
+// waitPublished waits until Kafka has acknowledged every journaled event
+// of every tenant.
+func (r *running) waitPublished(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lag := uint64(0)
+		for _, s := range r.addrs.Durability() {
+			lag += s.LagRecords
+		}
+		if lag == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d step records still not in Kafka after 30s", lag)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func startMain(t testing.TB, brokers []string, prefix string) *running {
 	t.Helper()
 	return startMainWith(t, brokers, prefix, nil)
@@ -226,6 +246,7 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 
 	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
 	// Replies are sent only once Kafka acknowledged: everything is there now.
+	r.waitPublished(t) // a reply means journaled; Kafka follows
 	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(expect)) {
 		t.Fatalf("Kafka holds %d records right after the replies, want %d", n, len(expect))
 	}

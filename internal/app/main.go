@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
@@ -57,6 +58,9 @@ type Addrs struct {
 	// Tokens are the API tokens by tenant id (the demo tenant's token is
 	// generated when not given).
 	Tokens map[string][]string
+	// Durability returns each tenant's journal and publishing figures
+	// (journal size, publishing lag), for metrics.
+	Durability func() []relay.Stats
 }
 
 // Run starts everything, serves until ctx is done, then shuts down
@@ -171,15 +175,20 @@ func (m Main) Run(ctx context.Context) (err error) {
 	}
 	defer pub.Close()
 
-	// One engine and runtime per tenant.
+	// One engine, journal, runtime and relay per tenant.
+	kopts, err := kafkaOpts(brokers, kafkaTLS, kafkaSASL)
+	if err != nil {
+		return err
+	}
 	tenants := map[string]ctiapi.Tenant{}
 	tokens := map[string][]string{}
 	var rts []*runtime.Tenant
+	var durs []*durableTenant
 	defer func() {
 		// Reached on start-up errors; a normal shutdown closed them already.
-		for _, rt := range rts {
-			rt.Close(context.Background())
-		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		shutdown(ctx, durs, pub, log)
 	}()
 	for i := range file.Tenants {
 		t := &file.Tenants[i]
@@ -187,10 +196,12 @@ func (m Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("app: tenant %q: %w", t.ID, err)
 		}
-		rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: ops.sink(pub), Logger: log.With("tenant", t.ID)})
+		d, err := startDurable(c, t.ID, eng, ops.sink(pub), kopts, log.With("tenant", t.ID))
 		if err != nil {
 			return err
 		}
+		durs = append(durs, d)
+		rt := d.rt
 		rts = append(rts, rt)
 		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
 		tokens[t.ID] = t.Tokens
@@ -238,8 +249,20 @@ func (m Main) Run(ctx context.Context) (err error) {
 			tok, addr, config.DemoTenant)
 		fmt.Fprintf(stdout, "  then: switchboard tail --kafka-brokers %s\n", brokers[0])
 	}
+	addrs := Addrs{HTTP: addr, Kafka: brokers, Embedded: emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
+		out := make([]relay.Stats, len(durs))
+		for i, d := range durs {
+			out[i] = d.rl.Stats()
+		}
+		return out
+	}}
+	if c.Durability.ReadyFile != "" {
+		if err := writeReadyFile(c.Durability.ReadyFile, addrs); err != nil {
+			return err
+		}
+	}
 	if m.OnReady != nil {
-		m.OnReady(Addrs{HTTP: addr, Kafka: brokers, Embedded: emb != nil, Tokens: tokens})
+		m.OnReady(addrs)
 	}
 
 	var serveErr error
@@ -256,15 +279,8 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("CTI API shutdown", "err", err)
 	}
-	for _, rt := range rts {
-		if err := rt.Close(sctx); err != nil {
-			log.Error("tenant shutdown: events not acknowledged in time", "tenant", rt.ID(), "err", err)
-		}
-	}
-	rts = nil
-	if err := pub.Flush(sctx); err != nil {
-		log.Error("Kafka flush", "err", err)
-	}
+	shutdown(sctx, durs, pub, log)
+	durs = nil
 	st := pub.Stats()
 	log.Info("stopped", "events_produced", st.Produced, "events_acked", st.Acked, "events_failed", st.Failed)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -212,9 +213,32 @@ func (r *Relay) Stats() Stats {
 	return s
 }
 
+// Flush waits until Kafka has every step record durable when Flush was
+// called, or ctx ends, or publishing stopped (ErrStopped).
+func (r *Relay) Flush(ctx context.Context) error {
+	target := r.j.DurableLSN()
+	var err error
+	for r.acked.Load() < target && err == nil {
+		r.mu.Lock()
+		err = r.failed
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("relay: %d step records not in Kafka: %w", target-r.acked.Load(), err)
+	}
+	return nil
+}
+
 // Close waits until Kafka has every record durable when Close was called
 // (or ctx ends), stops the relay and brings the checkpoint up to date. It
-// does not close the journal or the publisher.
+// does not close the journal or the publisher; while Kafka is away a
+// Publish call may block the relay until the publisher is closed, so close
+// the publisher first when ctx has ended.
 func (r *Relay) Close(ctx context.Context) error {
 	target := r.j.DurableLSN()
 	var err error
@@ -345,6 +369,10 @@ func (r *Relay) acknowledge(lsn uint64, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
+		if r.failed == nil && errors.Is(err, publisher.ErrClosed) {
+			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
+			r.log.Info("relay: publisher closed with events unacknowledged; the journal keeps them for the next start", "lsn", lsn)
+		}
 		if r.failed == nil {
 			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
 			r.log.Error("relay: Kafka refused events for good; publishing stopped (restart to publish again from the checkpoint)", "lsn", lsn, "err", err)

@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/relay"
+	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// DurabilityConfig is the journal of serve (--data/journal/<tenant>) and
+// its snapshots.
+type DurabilityConfig struct {
+	// JournalMaxSize bounds each tenant's journal (--journal-max-size,
+	// default 4GiB; suffixes KiB, MiB, GiB). When Kafka has been away long
+	// enough for the journal to reach it, requests get 503 and nothing
+	// changes until Kafka takes the events again.
+	JournalMaxSize int64
+	// SnapshotEvery is how many steps pass between snapshots of a
+	// tenant's engine (--snapshot-every, default 100000): recovery replays
+	// at most about that many steps after the newest snapshot.
+	SnapshotEvery int
+	// ReadyFile, if set, is written (atomically) once serve is ready, with
+	// a JSON object {"http": ADDR, "kafka": [BROKERS]} (--ready-file), so a
+	// supervisor or a test learns the bound addresses.
+	ReadyFile string
+}
+
+// Defaults of DurabilityConfig.
+const (
+	DefaultJournalMaxSize = 4 << 30
+	DefaultSnapshotEvery  = 100_000
+	// journalRecordMax bounds one step record (a step's command and events).
+	journalRecordMax = 1 << 20
+)
+
+func (d *DurabilityConfig) addFlags(add func(name string, v flag.Value, usage string)) {
+	add("journal-max-size", (*sizeValue)(&d.JournalMaxSize), "most `BYTES` of each tenant's journal (suffixes KiB, MiB, GiB); beyond it requests get 503")
+	add("snapshot-every", (*intValue)(&d.SnapshotEvery), "`STEPS` between snapshots of a tenant's engine")
+	add("ready-file", (*stringValue)(&d.ReadyFile), "`FILE` written with the bound addresses (JSON) once serving")
+}
+
+func (d *DurabilityConfig) validate(bad func(flag, format string, args ...any) error) error {
+	if d.JournalMaxSize < 1<<20 {
+		return bad("journal-max-size", "%d bytes: at least 1MiB", d.JournalMaxSize)
+	}
+	if d.SnapshotEvery < 1 {
+		return bad("snapshot-every", "%d is not positive", d.SnapshotEvery)
+	}
+	return nil
+}
+
+type sizeValue int64
+
+func (s *sizeValue) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeValue) Set(v string) error {
+	v = strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size (like 4GiB)", v)
+	}
+	*s = sizeValue(n * mult)
+	return nil
+}
+
+// kafkaOpts are the kgo options of the relay's own Kafka clients: the same
+// brokers, TLS and SASL as the publisher.
+func kafkaOpts(brokers []string, tc publisher.TLSConfig, sc publisher.SASLConfig) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("switchboard-relay")}
+	if tc.Enabled {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if tc.CAFile != "" {
+			pem, err := os.ReadFile(tc.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("app: kafka TLS CA: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("app: kafka TLS CA %s: no certificate", tc.CAFile)
+			}
+		}
+		if tc.CertFile != "" {
+			c, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("app: kafka TLS client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{c}
+		}
+		cfg.InsecureSkipVerify = tc.InsecureSkipVerify
+		cfg.ServerName = tc.ServerName
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	switch sc.Mechanism {
+	case "":
+	case publisher.MechanismPlain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: sc.User, Pass: sc.Password}.AsMechanism()))
+	case publisher.MechanismScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: sc.User, Pass: sc.Password}.AsSha256Mechanism()))
+	case publisher.MechanismScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: sc.User, Pass: sc.Password}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("app: unknown SASL mechanism %q", sc.Mechanism)
+	}
+	return opts, nil
+}
+
+// durableTenant is one tenant's journal, runtime and relay.
+type durableTenant struct {
+	id string
+	jr *journal.Journal
+	rt *runtime.Tenant
+	rl *relay.Relay
+}
+
+// startDurable opens the tenant's journal under data/journal/<id>, starts
+// its runtime (recovering the engine from the journal) and its relay.
+func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
+	dir := filepath.Join(c.Data, "journal", id)
+	jr, err := journal.Open(dir, journal.Options{MaxSize: c.Durability.JournalMaxSize,
+		SegmentSize: min(journal.DefaultSegmentSize, c.Durability.JournalMaxSize/4), MaxRecordSize: journalRecordMax, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
+	}
+	rt, err := runtime.Start(runtime.Config{Engine: eng, Journal: jr, RecordReserve: journalRecordMax,
+		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommand: recoveryCommand(), Logger: log})
+	if err != nil {
+		jr.Close()
+		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
+	}
+	rl, err := relay.Start(relay.Config{Tenant: id, Journal: jr, Publisher: pub,
+		Checkpoint: filepath.Join(c.Data, "journal", id+".relay.json"), Kafka: kopts,
+		TopicPrefix: c.TopicPrefix, SnapshotLSN: rt.SnapshotLSN, Logger: log})
+	if err != nil {
+		rt.Close(context.Background())
+		jr.Close()
+		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
+	}
+	return &durableTenant{id: id, jr: jr, rt: rt, rl: rl}, nil
+}
+
+// shutdown stops the tenants (taking no more commands, their steps
+// durable), waits until Kafka has their events or ctx ends, closes the
+// publisher (which unblocks a relay waiting for Kafka), then the relays
+// and the journals.
+func shutdown(ctx context.Context, ds []*durableTenant, pub interface{ Close() }, log *slog.Logger) {
+	for _, d := range ds {
+		if err := d.rt.Close(ctx); err != nil {
+			log.Error("tenant shutdown: steps not durable in time", "tenant", d.id, "err", err)
+		}
+	}
+	for _, d := range ds {
+		if err := d.rl.Flush(ctx); err != nil {
+			log.Warn("tenant shutdown: events stay in the journal and are published at the next start", "tenant", d.id, "err", err)
+		}
+	}
+	pub.Close()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, d := range ds {
+		d.rl.Close(done)
+		if err := d.jr.Close(); err != nil {
+			log.Error("journal close", "tenant", d.id, "err", err)
+		}
+	}
+}
+
+// writeReadyFile writes the bound addresses atomically.
+func writeReadyFile(path string, a Addrs) error {
+	b, err := json.Marshal(struct {
+		HTTP  string   `json:"http"`
+		Kafka []string `json:"kafka"`
+	}{a.HTTP, a.Kafka})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("app: --ready-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("app: --ready-file: %w", err)
+	}
+	return nil
+}
+
+// recoveryCommand is the engine command stepped once after recovery (nil
+// until the engine has one).
+func recoveryCommand() engine.Command { return nil }
