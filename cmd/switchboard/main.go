@@ -12,7 +12,10 @@ import (
 	"syscall"
 
 	"github.com/switchboard-cc/switchboard/internal/app"
+	"github.com/switchboard-cc/switchboard/internal/bench"
+	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/tail"
+	"github.com/switchboard-cc/switchboard/internal/verify"
 )
 
 const usage = `switchboard: a contact-centre voice switch core streaming T-Library events to Kafka.
@@ -20,6 +23,9 @@ const usage = `switchboard: a contact-centre voice switch core streaming T-Libra
 Usage:
   switchboard serve [flags]    run the server (switchboard serve --help)
   switchboard tail [flags]     print the events of the Kafka topics (switchboard tail --help)
+  switchboard sim [flags]      simulate a contact-centre day against a switchboard (switchboard sim --help)
+  switchboard verify [flags]   check the Kafka topics against the event contract (switchboard verify --help)
+  switchboard bench [flags]    run the benchmark suite and print a table (switchboard bench --help)
   switchboard version          print the version
 `
 
@@ -51,6 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "tail":
 		return tail.Main(ctx, rest, stdout, stderr)
+	case "sim":
+		return sim.Main(ctx, rest, stdout, stderr)
+	case "verify":
+		return verify.Main(ctx, rest, stdout, stderr)
+	case "bench":
+		return bench.Main(ctx, rest, stdout, stderr)
 	case "version":
 		if len(rest) > 0 {
 			fmt.Fprint(stdout, "Usage: switchboard version\n\nPrints the module version and the Go version it was built with.\n")

@@ -243,6 +243,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		}
 		s.now = it.at
 		it.fn()
+		s.stats.Now = s.now
 		if s.Progress != nil {
 			s.Progress(&s.stats)
 		}

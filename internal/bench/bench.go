@@ -1,0 +1,567 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/app"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/sim"
+)
+
+// ErrUsage is wrapped by flag errors.
+var ErrUsage = errors.New("bench: usage")
+
+// Row is one measured figure.
+type Row struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Higher says whether a higher value is better (for --baseline ratios).
+	Higher bool   `json:"higher"`
+	Note   string `json:"note,omitempty"` // why it was skipped, or how it was measured
+	Skip   bool   `json:"skipped,omitempty"`
+}
+
+// Result is a run of the suite (the --json output).
+type Result struct {
+	Time      time.Time `json:"time"`
+	GoVersion string    `json:"goVersion"`
+	CPUs      int       `json:"cpus"`
+	Duration  string    `json:"duration"`
+	Rows      []Row     `json:"rows"`
+}
+
+// Config of a run.
+type Config struct {
+	Duration time.Duration // per measurement (default 3s)
+	Brokers  []string      // also measure end to end to this Kafka
+	Rate     float64       // requests per second of the latency measurement (default 200)
+	Workers  int           // concurrent API clients of the throughput rows (default 8)
+	Logger   *slog.Logger
+}
+
+// Row names, in table order.
+const (
+	RowEngineSteps  = "engine steps/s"
+	RowEngineCalls  = "engine basic calls/s"
+	RowEngineEvents = "engine events/s"
+	RowSimEvents    = "sim in-process events/s"
+	RowE2ECalls     = "API calls/s, embedded broker"
+	RowE2EEvents    = "events/s end to end, embedded broker"
+	RowKafkaCalls   = "API calls/s, --kafka-brokers"
+	RowKafkaEvents  = "events/s end to end, --kafka-brokers"
+	RowP50          = "API latency p50"
+	RowP90          = "API latency p90"
+	RowP99          = "API latency p99"
+	RowMemCall      = "memory per active call"
+	RowMemAgent     = "memory per logged-in agent"
+	RowSIP          = "SIP calls/s"
+)
+
+// RowNames are every row's name in table order.
+var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
+	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP}
+
+const usageText = `usage: switchboard bench [flags]
+
+Runs switchboard's benchmark suite in this process and prints a table:
+engine steps, calls and events per second (one core, no I/O), the
+simulator's contact-centre mix in-process, API calls and events per second
+end to end to the embedded broker (and to --kafka-brokers), API latency
+percentiles at a fixed request rate, memory per active call and per
+logged-in agent, and SIP calls per second (skipped with a note when sipp
+is not installed). --baseline prints each figure's ratio to an earlier
+run's --json output (>1 is better).
+
+Flags:
+`
+
+// Main runs `switchboard bench` and returns the exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchboard bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dur := fs.Duration("duration", 3*time.Second, "how long each measurement runs")
+	brokers := fs.String("kafka-brokers", "", "also measure end to end to this Kafka (comma list)")
+	rate := fs.Float64("rate", 200, "requests per second of the API latency measurement")
+	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
+	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
+	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usageText)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 {
+		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
+		return 2
+	}
+	var base *Result
+	if *baseline != "" {
+		b, err := os.ReadFile(*baseline)
+		if err == nil {
+			base = &Result{}
+			err = json.Unmarshal(b, base)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: --baseline:", err)
+			return 2
+		}
+	}
+	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers}
+	for _, b := range strings.Split(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Brokers = append(cfg.Brokers, b)
+		}
+	}
+	res, err := Run(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *jsonOut {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	}
+	res.WriteTable(stdout, base)
+	return 0
+}
+
+// WriteTable prints the result, with ratios to base when given.
+func (r *Result) WriteTable(w io.Writer, base *Result) {
+	fmt.Fprintf(w, "switchboard bench: %s, %d CPUs, %s per measurement\n", r.GoVersion, r.CPUs, r.Duration)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "figure\tvalue\tunit"
+	if base != nil {
+		head += "\tbaseline\tratio"
+	}
+	fmt.Fprintln(tw, head+"\tnote")
+	for _, row := range r.Rows {
+		val := "-"
+		if !row.Skip {
+			val = fmtNum(row.Value)
+		}
+		line := row.Name + "\t" + val + "\t" + row.Unit
+		if base != nil {
+			b, ok := base.row(row.Name)
+			switch {
+			case !ok || b.Skip || row.Skip || b.Value == 0:
+				line += "\t-\t-"
+			default:
+				ratio := row.Value / b.Value
+				if !row.Higher && row.Value != 0 {
+					ratio = b.Value / row.Value
+				}
+				line += "\t" + fmtNum(b.Value) + "\t" + strconv.FormatFloat(ratio, 'f', 2, 64) + "x"
+			}
+		}
+		fmt.Fprintln(tw, line+"\t"+row.Note)
+	}
+	tw.Flush()
+	if base != nil {
+		fmt.Fprintln(w, "ratio > 1: better than the baseline (higher throughput, lower latency or memory)")
+	}
+}
+
+func (r *Result) row(name string) (Row, bool) {
+	for _, x := range r.Rows {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return Row{}, false
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+// Run measures every row.
+func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 200
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	res := &Result{Time: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Duration: cfg.Duration.String()}
+	say := func(s string) {
+		if progress != nil {
+			fmt.Fprintln(progress, "bench:", s)
+		}
+	}
+	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+
+	say("engine")
+	steps, calls, evs, err := EngineBasicCalls(cfg.Duration)
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: RowEngineSteps, Value: steps, Unit: "steps/s", Higher: true, Note: "one goroutine, basic calls (network call, answer, release)"},
+		Row{Name: RowEngineCalls, Value: calls, Unit: "calls/s", Higher: true},
+		Row{Name: RowEngineEvents, Value: evs, Unit: "events/s", Higher: true})
+
+	say("sim in-process")
+	simEv, err := SimEventsPerSecond(ctx, cfg.Duration)
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: RowSimEvents, Value: simEv, Unit: "events/s", Higher: true, Note: "contact-centre mix, 200 agents, virtual clock"})
+
+	say("end to end, embedded broker")
+	e2e, err := EndToEnd(ctx, nil, cfg)
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: RowE2ECalls, Value: e2e.CallsPerSec, Unit: "calls/s", Higher: true,
+		Note: fmt.Sprintf("serve in-process, %d HTTP clients, 3 requests a call", cfg.Workers)},
+		Row{Name: RowE2EEvents, Value: e2e.EventsPerSec, Unit: "events/s", Higher: true, Note: "until Kafka holds every event"})
+	if len(cfg.Brokers) > 0 {
+		say("end to end, " + strings.Join(cfg.Brokers, ","))
+		k, err := EndToEnd(ctx, cfg.Brokers, cfg)
+		if err != nil {
+			return nil, err
+		}
+		add(Row{Name: RowKafkaCalls, Value: k.CallsPerSec, Unit: "calls/s", Higher: true},
+			Row{Name: RowKafkaEvents, Value: k.EventsPerSec, Unit: "events/s", Higher: true})
+	} else {
+		add(Row{Name: RowKafkaCalls, Unit: "calls/s", Skip: true, Note: "no --kafka-brokers"},
+			Row{Name: RowKafkaEvents, Unit: "events/s", Skip: true, Note: "no --kafka-brokers"})
+	}
+	note := fmt.Sprintf("%.0f requests/s, embedded broker, %d requests", cfg.Rate, e2e.LatencyCount)
+	add(Row{Name: RowP50, Value: ms(e2e.P50), Unit: "ms", Note: note},
+		Row{Name: RowP90, Value: ms(e2e.P90), Unit: "ms"},
+		Row{Name: RowP99, Value: ms(e2e.P99), Unit: "ms"})
+
+	say("memory")
+	perCall, perAgent, err := Memory(20000)
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
+		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap, agent logged in to a queue"})
+
+	if _, err := exec.LookPath("sipp"); err != nil {
+		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: "skipped: sipp is not installed"})
+	} else {
+		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: "skipped: sipp found, SIP load is not driven by bench yet"})
+	}
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchTenant is n extensions 200000..., n agents, a queue and a trunk.
+func benchTenant(n int) *config.Tenant {
+	t := &config.Tenant{ID: "bench", Tokens: []string{"bench-token"}}
+	for i := 0; i < n; i++ {
+		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(200000 + i), Type: config.Extension})
+		t.Agents = append(t.Agents, config.Agent{ID: "a" + strconv.Itoa(i)})
+	}
+	t.DNs = append(t.DNs, config.DN{Number: "7000", Type: config.ACDQueue, Queue: &config.Queue{WrapUpTime: config.WrapUpNone()}},
+		config.DN{Number: "pstn", Type: config.Trunk, Trunk: &config.TrunkSettings{}})
+	return t
+}
+
+// EngineBasicCalls drives one engine for d with inbound basic calls
+// (NetworkCall, Answer, NetworkRelease) over 1,000 extensions with agents
+// logged in, and returns steps, calls and events per second.
+func EngineBasicCalls(d time.Duration) (steps, calls, events float64, err error) {
+	const n = 1000
+	e, err := engine.New(benchTenant(n), engine.Options{Server: "bench"})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	at := sim.Epoch
+	dns := make([]string, n)
+	for i := range dns {
+		dns[i] = strconv.Itoa(200000 + i)
+		if _, err := e.Step(at, engine.Login{DN: dns[i], AgentID: "a" + strconv.Itoa(i)}); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	var nCalls, nEvents int
+	start := time.Now()
+	for time.Since(start) < d {
+		for k := 0; k < 100; k++ {
+			at++
+			dn := dns[nCalls%n]
+			res, err := e.Step(at, engine.NetworkCall{Trunk: "pstn", ANI: "+15550001", DNIS: dn})
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			nEvents += len(res.Events)
+			conn := res.Reply.(engine.CallReply).ConnID
+			if res, err = e.Step(at, engine.Answer{ConnID: conn, DN: dn}); err != nil {
+				return 0, 0, 0, err
+			}
+			nEvents += len(res.Events)
+			if res, err = e.Step(at, engine.NetworkRelease{ConnID: conn}); err != nil {
+				return 0, 0, 0, err
+			}
+			nEvents += len(res.Events)
+			nCalls++
+		}
+	}
+	sec := time.Since(start).Seconds()
+	return float64(3*nCalls) / sec, float64(nCalls) / sec, float64(nEvents) / sec, nil
+}
+
+// SimEventsPerSecond runs the simulator's day in-process (200 agents,
+// 2 calls/s) for about d of wall time and returns events per wall second.
+func SimEventsPerSecond(ctx context.Context, d time.Duration) (float64, error) {
+	cfg := sim.Default()
+	cfg.Agents, cfg.Rate, cfg.Duration, cfg.Seed = 200, 1, 8*time.Hour, 1
+	cfg.Supervisors = []sim.Supervisor{{DN: "1900", AgentID: "super1"}}
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	drv, err := sim.NewInProcess(&cfg, "bench", nil)
+	if err != nil {
+		return 0, err
+	}
+	s, err := sim.New(cfg, drv)
+	if err != nil {
+		return 0, err
+	}
+	drv.Attach(s)
+	start := time.Now()
+	err = s.Run(cctx)
+	sec := time.Since(start).Seconds()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return 0, err
+	}
+	return float64(drv.Events()) / sec, nil
+}
+
+// E2E are the end-to-end figures.
+type E2E struct {
+	CallsPerSec, EventsPerSec float64
+	P50, P90, P99             time.Duration
+	LatencyCount              int
+}
+
+// EndToEnd starts serve in this process (the embedded broker when brokers
+// is empty) with a tenant of 1,000 extensions, runs inbound basic calls
+// through the API from cfg.Workers clients for cfg.Duration, waits until
+// Kafka holds every event, then measures request latencies at cfg.Rate
+// requests per second for cfg.Duration.
+func EndToEnd(ctx context.Context, brokers []string, cfg Config) (E2E, error) {
+	var out E2E
+	dir, err := os.MkdirTemp("", "switchboard-bench-")
+	if err != nil {
+		return out, err
+	}
+	defer os.RemoveAll(dir)
+	const n = 1000
+	scfg := sim.Default()
+	scfg.Agents, scfg.AgentDNStart, scfg.Supervisors = n, 200000, []sim.Supervisor{}
+	if err := os.WriteFile(dir+"/bench.yaml", []byte(scfg.ServeYAML("bench", "bench-token")), 0o644); err != nil {
+		return out, err
+	}
+	ac := app.DefaultConfig()
+	ac.Data, ac.HTTP, ac.KafkaListen = dir+"/data", "127.0.0.1:0", "127.0.0.1:0"
+	ac.KafkaBrokers, ac.ConfigFile, ac.Partitions = brokers, dir+"/bench.yaml", 12
+	ac.TopicPrefix = fmt.Sprintf("bench-%d.", time.Now().UnixNano())
+	ready := make(chan app.Addrs, 1)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	m := app.Main{Config: ac, Stdout: io.Discard, Stderr: io.Discard, Logger: cfg.Logger,
+		Getenv: func(string) string { return "" }, OnReady: func(a app.Addrs) { ready <- a }}
+	go func() { done <- m.Run(sctx) }()
+	defer func() {
+		stop()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			cfg.Logger.Warn("bench: serve did not shut down within a minute; left running")
+		}
+	}()
+	var addrs app.Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		return out, fmt.Errorf("bench: serve: %w", err)
+	case <-time.After(2 * time.Minute):
+		return out, errors.New("bench: serve did not start")
+	}
+	base := "http://" + addrs.HTTP
+	drv := sim.NewHTTP(base, "bench", "bench-token", nil)
+
+	// throughput: each worker owns n/workers extensions
+	var calls atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(cfg.Duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := 0; time.Now().Before(deadline); k++ {
+				dn := strconv.Itoa(200000 + w + cfg.Workers*(k%(n/cfg.Workers)))
+				if err := basicCall(ctx, drv, dn); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				calls.Add(1)
+			}
+		}(w)
+	}
+	wg.Wait()
+	callSec := time.Since(start).Seconds()
+	if e, _ := firstErr.Load().(error); e != nil {
+		return out, fmt.Errorf("bench: %w", e)
+	}
+	// every call gives 5 events: Ringing, OffHook, Established, Released, OnHook
+	total, err := waitRecords(ctx, addrs.Kafka, ac.TopicPrefix, 5*calls.Load())
+	if err != nil {
+		return out, err
+	}
+	allSec := time.Since(start).Seconds()
+	out.CallsPerSec = float64(calls.Load()) / callSec
+	out.EventsPerSec = float64(total) / allSec
+
+	// latency at a fixed rate: basic calls paced so requests go at cfg.Rate
+	lat := &sim.Latencies{}
+	ldrv := sim.NewHTTP(base, "bench", "bench-token", lat)
+	interval := time.Duration(float64(3*time.Second) / cfg.Rate) // a call is 3 requests
+	deadline = time.Now().Add(cfg.Duration)
+	next := time.Now()
+	var lwg sync.WaitGroup
+	for k := 0; time.Now().Before(deadline); k++ {
+		time.Sleep(time.Until(next))
+		next = next.Add(interval)
+		dn := strconv.Itoa(200000 + k%n)
+		lwg.Add(1)
+		go func() {
+			defer lwg.Done()
+			if err := basicCall(ctx, ldrv, dn); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	lwg.Wait()
+	if e, _ := firstErr.Load().(error); e != nil {
+		return out, fmt.Errorf("bench: latency: %w", e)
+	}
+	out.P50, out.P90, out.P99, out.LatencyCount = lat.Percentile(50), lat.Percentile(90), lat.Percentile(99), lat.Len()
+	return out, nil
+}
+
+func basicCall(ctx context.Context, d *sim.HTTP, dn string) error {
+	rep, err := d.Do(ctx, 0, engine.NetworkCall{Trunk: "pstn", ANI: "+15550001", DNIS: dn})
+	if err != nil {
+		return err
+	}
+	if _, err := d.Do(ctx, 0, engine.Answer{ConnID: rep.ConnID, DN: dn}); err != nil {
+		return err
+	}
+	_, err = d.Do(ctx, 0, engine.NetworkRelease{ConnID: rep.ConnID})
+	return err
+}
+
+// waitRecords waits until the two topics hold at least want records and
+// returns how many they hold.
+func waitRecords(ctx context.Context, brokers []string, prefix string, want int64) (int64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic)
+		var total int64
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					total += o.Offset
+				}
+			})
+			if total >= want {
+				return total, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return total, fmt.Errorf("bench: Kafka holds %d records, want %d (last error %v)", total, want, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Memory returns the engine heap per established call and per logged-in
+// agent, measured over n extensions.
+func Memory(n int) (perCall, perAgent float64, err error) {
+	e, err := engine.New(benchTenant(n), engine.Options{Server: "bench"})
+	if err != nil {
+		return 0, 0, err
+	}
+	at := sim.Epoch
+	h0 := heap()
+	for i := 0; i < n; i++ {
+		if _, err := e.Step(at, engine.Login{DN: strconv.Itoa(200000 + i), AgentID: "a" + strconv.Itoa(i), Queues: []string{"7000"}}); err != nil {
+			return 0, 0, err
+		}
+	}
+	h1 := heap()
+	for i := 0; i < n/2; i++ {
+		from, to := strconv.Itoa(200000+2*i), strconv.Itoa(200001+2*i)
+		res, err := e.Step(at, engine.MakeCall{From: from, To: to})
+		if err != nil {
+			return 0, 0, err
+		}
+		if _, err := e.Step(at, engine.Answer{ConnID: res.Reply.(engine.CallReply).ConnID, DN: to}); err != nil {
+			return 0, 0, err
+		}
+	}
+	h2 := heap()
+	runtime.KeepAlive(e)
+	return float64(int64(h2)-int64(h1)) / float64(n/2), float64(int64(h1)-int64(h0)) / float64(n), nil
+}
+
+func heap() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -1,0 +1,16 @@
+// Package bench is the `switchboard bench` subcommand: switchboard's
+// benchmark suite run inside the installed binary (no Go toolchain or
+// source needed), printed as one table or as JSON, with ratios against an
+// earlier run (--baseline). It measures the engine alone (steps, calls and
+// events per second on one goroutine), the simulator's contact-centre mix
+// in-process, serve started in this process end to end through the CTI
+// API to the embedded broker and to a given Kafka (calls per second, and
+// events per second until Kafka holds them all), API latency percentiles
+// at a fixed request rate, engine memory per active call and per agent,
+// and SIP calls per second when sipp is installed.
+//
+// It owns only its measurement loops and its output. It starts serve
+// through internal/app on loopback with free ports and a temporary data
+// directory, and removes them; it must not touch a running server, and
+// timings are reported, never asserted.
+package bench
