@@ -171,7 +171,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	})
 	cancel()
 	if err != nil {
-		return err
+		return c.Kafka.explain(err, brokers)
 	}
 	defer pub.Close()
 
@@ -256,6 +256,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 		}
 		return out
 	}}
+	ops.setRelayStats(addrs.Durability) // journal size and lag: /metrics, /readyz
 	if c.Durability.ReadyFile != "" {
 		if err := writeReadyFile(c.Durability.ReadyFile, addrs); err != nil {
 			return err

@@ -72,7 +72,7 @@ type JournalOps struct {
 	MaxSize    int64         // the journal's bound
 	LagRecords uint64        // step records durable but not yet acknowledged by Kafka
 	LagAge     time.Duration // how long the oldest of them has waited
-	Err        string        // a relay error, if any
+	Err        string        // publishing stopped for good, if not empty
 }
 
 // ops is serve's operational side: metrics, readiness, token handling.
@@ -106,7 +106,9 @@ func (o *ops) setRelayStats(stats func() []relay.Stats) {
 		rs := stats()
 		out := make([]JournalOps, len(rs))
 		for i, r := range rs {
-			out[i] = JournalOps{Tenant: r.Tenant, Open: r.Err == "", Size: r.JournalSize, MaxSize: r.JournalMaxSize,
+			// A relay runs on an open journal; Err is publishing stopped
+			// for good (Kafka refused events permanently).
+			out[i] = JournalOps{Tenant: r.Tenant, Open: true, Size: r.JournalSize, MaxSize: r.JournalMaxSize,
 				LagRecords: r.LagRecords, LagAge: r.LagSince, Err: r.Err}
 		}
 		return out
@@ -328,7 +330,10 @@ func (o *ops) ready(ctx context.Context, pub *publisher.Publisher) error {
 	sort.Slice(js, func(a, b int) bool { return js[a].Tenant < js[b].Tenant })
 	for _, j := range js {
 		if !j.Open {
-			return fmt.Errorf("the journal of tenant %q is not open: %s", j.Tenant, j.Err)
+			return fmt.Errorf("the journal of tenant %q is not open", j.Tenant)
+		}
+		if j.Err != "" {
+			return fmt.Errorf("publishing of tenant %q stopped: %s", j.Tenant, j.Err)
 		}
 		if j.MaxSize > 0 && j.Size >= j.MaxSize/10*9 {
 			return fmt.Errorf("the journal of tenant %q is %d%% full", j.Tenant, j.Size*100/j.MaxSize)

@@ -48,9 +48,12 @@ func TestReadiness(t *testing.T) {
 	stats[1].JournalSize = 95
 	check("a journal 95% full", `tenant "b" is 95% full`)
 	stats[1].JournalSize = 5
-	stats[0].Err = "journal: closed"
-	check("a relay failed", `tenant "a" is not open: journal: closed`)
+	stats[0].Err = "relay: stopped: Kafka refused"
+	check("a relay failed", `publishing of tenant "a" stopped: relay: stopped: Kafka refused`)
 	stats[0].Err = ""
+	o.setJournal(func() []JournalOps { return []JournalOps{{Tenant: "c", Open: false}} })
+	check("a journal closed", `journal of tenant "c" is not open`)
+	o.setRelayStats(func() []relay.Stats { return stats })
 
 	b.Close()
 	check("Kafka down, journals with room", "")

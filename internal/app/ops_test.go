@@ -195,6 +195,9 @@ func TestServeKafkaTLSSCRAM(t *testing.T) {
 			if !errors.Is(err, publisher.ErrConnect) && !errors.Is(err, publisher.ErrTopics) {
 				t.Fatalf("Run: %v, want a Kafka connection error", err)
 			}
+			if !strings.Contains(err.Error(), `SASL SCRAM-SHA-512 as "`+user+`"`) || strings.Contains(err.Error(), password) {
+				t.Fatalf("Run: %v: want how serve connected, never the password", err)
+			}
 		})
 	}
 	t.Run("no password", func(t *testing.T) {
@@ -555,6 +558,15 @@ func TestServeMetrics(t *testing.T) {
 		if want := kafkatest.RecordCount(t, r.addrs.Kafka, topic); got != float64(want) || want == 0 {
 			t.Errorf("%s: %v events produced, Kafka holds %d", topic, got, want)
 		}
+	}
+	if v, ok := e.Value(metrics.NameJournalSize, map[string]string{"tenant": "demo"}); !ok || v <= 0 {
+		t.Errorf("journal size %v (found %v)", v, ok)
+	}
+	if v, ok := e.Value(metrics.NameJournalMaxSize, map[string]string{"tenant": "demo"}); !ok || v <= 0 {
+		t.Errorf("journal max size %v (found %v)", v, ok)
+	}
+	if _, ok := e.Value(metrics.NamePublishLag, map[string]string{"tenant": "demo"}); !ok {
+		t.Errorf("no publishing lag")
 	}
 	if v, _ := e.Value(metrics.NameKafkaAckLatency+"_count", nil); v < 1 {
 		t.Errorf("ack latency observations %v, want at least one per publishing batch", v)
