@@ -26,6 +26,7 @@ Usage:
   switchboard sim [flags]      simulate a contact-centre day against a switchboard (switchboard sim --help)
   switchboard verify [flags]   check the Kafka topics against the event contract (switchboard verify --help)
   switchboard bench [flags]    run the benchmark suite and print a table (switchboard bench --help)
+  switchboard hash-token       print the hash of API tokens read from stdin, for token-hashes (--new: make one)
   switchboard version          print the version
 `
 
@@ -63,6 +64,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return verify.Main(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, rest, stdout, stderr)
+	case "hash-token":
+		err := app.HashToken(rest, os.Stdin, stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		} else if err != nil {
+			fmt.Fprintln(stderr, "switchboard hash-token:", err)
+			return 2
+		}
+		return 0
 	case "version":
 		if len(rest) > 0 {
 			fmt.Fprint(stdout, "Usage: switchboard version\n\nPrints the module version and the Go version it was built with.\n")

@@ -21,6 +21,9 @@ func TestCommands(t *testing.T) {
 		{[]string{"serve", "--partitions", "0"}, 2, "--partitions"},
 		{[]string{"tail", "--help"}, 0, "kafka-brokers"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"hash-token", "--new"}, 0, "hash:  sha256:"},
+		{[]string{"hash-token", "--help"}, 0, "Usage: switchboard hash-token"},
+		{[]string{"hash-token", "a-token-as-argument"}, 2, "standard input"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
