@@ -397,7 +397,7 @@ func EndToEnd(ctx context.Context, brokers []string, cfg Config) (E2E, error) {
 		return out, err
 	}
 	ac := app.DefaultConfig()
-	ac.Data, ac.HTTP, ac.KafkaListen = dir+"/data", "127.0.0.1:0", "127.0.0.1:0"
+	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	ac.KafkaBrokers, ac.ConfigFile, ac.Partitions = brokers, dir+"/bench.yaml", 12
 	ac.TopicPrefix = fmt.Sprintf("bench-%d.", time.Now().UnixNano())
 	ready := make(chan app.Addrs, 1)

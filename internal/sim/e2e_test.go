@@ -64,7 +64,7 @@ func TestSimAgainstServeThenVerify(t *testing.T) {
 				t.Fatalf("write-config: exit %d: %s", code, errb.String())
 			}
 			ac := app.DefaultConfig()
-			ac.Data, ac.HTTP, ac.KafkaListen = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+			ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 			ac.KafkaBrokers, ac.TopicPrefix, ac.Partitions, ac.ConfigFile = target.Brokers, prefix, 3, serveCfg
 			ready := make(chan app.Addrs, 1)
 			sctx, stop := context.WithCancel(ctx)
