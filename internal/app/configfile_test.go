@@ -41,7 +41,7 @@ func TestConfigFileTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Data, cfg.HTTP, cfg.KafkaListen, cfg.Partitions, cfg.ConfigFile = dir, "127.0.0.1:0", "127.0.0.1:0", 2, path
+	cfg.Data, cfg.HTTP, cfg.KafkaListen, cfg.SIP, cfg.Partitions, cfg.ConfigFile = dir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", 2, path
 	ready := make(chan Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -106,7 +106,7 @@ func TestBadConfigFileRefused(t *testing.T) {
 	path := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(path, []byte(strings.Replace(twoTenants, "type: extension}\n    agents:\n      - id: alice", "type: phone}\n    agents:\n      - id: alice", 1)), 0o644)
 	cfg := DefaultConfig()
-	cfg.Data, cfg.HTTP, cfg.KafkaListen, cfg.ConfigFile = dir, "127.0.0.1:0", "127.0.0.1:0", path
+	cfg.Data, cfg.HTTP, cfg.KafkaListen, cfg.SIP, cfg.ConfigFile = dir, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", path
 	err := Main{Config: cfg, Logger: kafkatest.Logger(t, slog.LevelError)}.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml") || !strings.Contains(err.Error(), "tenants[0].dns[0].type") {
 		t.Fatalf("err %v, want one naming the file and the field", err)

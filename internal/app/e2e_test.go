@@ -66,6 +66,7 @@ func startMainWith(t testing.TB, brokers []string, prefix string, mod func(*Conf
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:0" // never the default 5060: tests run in parallel packages
 	cfg.KafkaBrokers = brokers
 	cfg.TopicPrefix = prefix
 	cfg.Partitions = 3

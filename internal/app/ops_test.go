@@ -216,6 +216,7 @@ func startMainEnv(t *testing.T, brokers []string, mod func(*Config), env map[str
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:0"
 	cfg.KafkaBrokers = brokers
 	cfg.Partitions = 3
 	mod(&cfg)
@@ -256,6 +257,8 @@ func runBriefly(t *testing.T, brokers []string, mod func(*Config), env map[strin
 	cfg := DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:0"
 	cfg.KafkaBrokers = brokers
 	mod(&cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -37,6 +37,7 @@ func startServe(t *testing.T, httpAddr string) *server {
 	cfg.Data = t.TempDir()
 	cfg.HTTP = httpAddr
 	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:0"
 	cfg.Partitions = 1
 	ready := make(chan app.Addrs, 1)
 	s := &server{done: make(chan error, 1)}
