@@ -170,7 +170,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	var cmd engine.Command
 	t, tr := s.trunkFor(req.Source())
 	if tr != nil {
-		if t.cfg.DN(to) == nil {
+		if t.dns[to] == nil {
 			s.respond(req, tx, 404, "Not Found", nil)
 			return
 		}
@@ -196,7 +196,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 		}
-		if t.cfg.DN(to) == nil && !t.external(to) {
+		if t.dns[to] == nil && !t.external(to) {
 			s.respond(req, tx, 404, "Not Found", nil)
 			return
 		}

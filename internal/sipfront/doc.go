@@ -45,9 +45,13 @@
 //	                            (the engine's no-answer timer or the API decide)
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
 //	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP)
+//	INVITE from a phone DN that InitiateTransfer{ConnID: the held call, To}: a consultation
+//	has put a call on hold      (how phones start an attended transfer)
 //	REFER                       SingleStepTransfer{To: Refer-To user}; 202
 //	REFER with Replaces         CompleteTransfer{ConnID: the REFER's call, ConsultConnID:
-//	                            the call of the replaced dialog}; 202
+//	                            the call of the replaced dialog (Replaces' Call-ID)}, or the
+//	                            two swapped when the REFER came on the consultation; 202.
+//	                            The 202 is sent before the BYE the transfer causes.
 //
 // # Events to SIP
 //
@@ -58,9 +62,11 @@
 //	EventEstablished(A)         200 to A's INVITE with the answering leg's SDP (a CTI-only
 //	                            answer gives an inactive placeholder SDP: no media)
 //	EventDestinationBusy(A)     486 to A's INVITE, then Release by A (flow 5.4)
-//	EventReleased/Abandoned(D)  BYE to D's leg if answered, else CANCEL (we called) or 487
-//	                            (it called); when no DN is left on the call, its external
-//	                            legs end too
+//	EventReleased/Abandoned/    BYE to D's leg if answered, else CANCEL (we called) or 487
+//	Diverted(D)                 (it called); when no DN is left on the call, its external
+//	                            legs end too. Diverted covers no-answer forwarding,
+//	                            redirect and RONA: the phone stops ringing.
+//	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
 //
@@ -81,6 +87,28 @@
 // 503). None of them changes engine state. sipgo answers malformed
 // messages itself or drops them. FuzzHandlers feeds parsed random
 // messages to every handler.
+//
+// # Concurrency
+//
+// sipgo runs each request's handler on a goroutine of its own; an INVITE's
+// handler returns when the INVITE has its final response (sipgo ends the
+// transaction when the handler returns). One dispatcher goroutine per
+// tenant reads the event subscription and never blocks on the network:
+// INVITEs to phones, BYEs and re-INVITEs run on goroutines of their own.
+// A tenant's mutex guards its bindings, calls and legs; the server's
+// guards the Call-ID index. An answered call holds no goroutine.
+//
+// # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
+// UAC and UAS on the same machine)
+//
+// 2,000 basic calls/s sustained for 20,000 calls with no failed call and
+// p99 INVITE-to-200 of 16 ms when the machine is otherwise idle (with
+// other load on it, a few hundred failures at that rate: it is the edge);
+// 2,500/s collapses into retransmissions. About 450 us of CPU per call in
+// the switchboard process (sipgo transactions and UDP writes, GC). With
+// the embedded Kafka broker in the same process, 500 calls/s without
+// failure. About 14 KB of live heap per answered call (both dialogs and
+// the engine call).
 //
 // # Not done yet
 //

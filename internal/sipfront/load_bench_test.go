@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,18 +138,22 @@ func BenchmarkSIPLoad(b *testing.B) {
 	os.WriteFile(inf, []byte(sb.String()), 0o644)
 
 	uas := exec.Command(bin, srv.Addr(), "-sf", "testdata/uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
-	uas.Stdout, uas.Stderr = nil, nil
 	if err := uas.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { uas.Process.Kill(); uas.Wait() }()
 	time.Sleep(200 * time.Millisecond)
+	b.Cleanup(func() { uas.Process.Kill() }) // also on b.Fatal
 
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	start := time.Now()
-	uac := exec.Command(bin, srv.Addr(), "-sf", "testdata/uac_load.xml", "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(pa),
+	// sipp may not end by itself after an overload: a hard deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(calls/rate+90)*time.Second)
+	defer cancel()
+	uac := exec.CommandContext(ctx, bin, srv.Addr(), "-sf", "testdata/uac_load.xml", "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(pa),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(pairs/2), "-d", strconv.Itoa(talk), "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1000", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
 		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-timeout_error")
@@ -158,6 +163,7 @@ func BenchmarkSIPLoad(b *testing.B) {
 	uac.Args[3] = filepath.Join(wd, "testdata", "uac_load.xml")
 	out, err := uac.CombinedOutput()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	succ, failed := sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
 	if err != nil {
@@ -167,6 +173,11 @@ func BenchmarkSIPLoad(b *testing.B) {
 	b.ReportMetric(float64(succ)/elapsed.Seconds(), "calls/s")
 	b.ReportMetric(float64(failed), "failed")
 	b.ReportMetric(float64(succ), "ok")
+	if succ > 0 {
+		// CPU of the switchboard process (engine, runtime, sipfront,
+		// sipgo; not the sipp processes) per completed call.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(succ), "cpu-us/call")
+	}
 	if len(rtts) > 0 {
 		b.ReportMetric(pct(rtts, 0.50), "p50-ms")
 		b.ReportMetric(pct(rtts, 0.99), "p99-ms")
@@ -291,4 +302,11 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	b.ReportMetric(float64(h1-h0)/float64(n), "B/active-call")
 	b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/call")
 	b.Logf("%d active calls: heap %d -> %d bytes", n, h0, h1)
+}
+
+// processCPU is this process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

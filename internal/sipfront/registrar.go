@@ -33,6 +33,7 @@ type tenant struct {
 	s   *Server
 	id  string
 	cfg *config.Tenant
+	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *runtime.Subscription
 	// trunks by their source address, and all of them for outbound calls.
@@ -65,6 +66,10 @@ func newTenant(s *Server, tc Tenant) *tenant {
 		dialing:  map[string]*leg{},
 		inbound:  map[string][]*leg{},
 		heldBy:   map[string]*leg{},
+		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
+	}
+	for i := range tc.Config.DNs {
+		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
 	}
 	for _, d := range tc.Config.DNs {
 		if d.Type == config.Trunk && d.Trunk != nil {
@@ -83,7 +88,7 @@ func newTenant(s *Server, tc Tenant) *tenant {
 // password is the digest password of a phone DN; "" when the DN is unknown,
 // not a phone or has no password (then it cannot register).
 func (t *tenant) password(dn string) (string, bool) {
-	d := t.cfg.DN(dn)
+	d := t.dns[dn]
 	if d == nil {
 		return "", false
 	}
