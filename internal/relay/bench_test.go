@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 )
@@ -21,17 +22,30 @@ import (
 // events/s is the sustained rate of the whole no-loss path. Kafka is the
 // embedded broker, or the real one of SWITCHBOARD_TEST_KAFKA too.
 //
-// mix=dnd: SetDND on/off, one event per command. mix=calls: make call and
-// release between a caller's own two extensions (several events each).
+// mix=dnd: SetDND on/off, one event per command. mix=calls: one b.N
+// iteration is a full basic call (make, answer, release: ten events)
+// between the caller's own two extensions.
 func BenchmarkJournalToKafka(b *testing.B) {
 	targets := []kafkatest.Target{kafkatest.Embedded(b)}
 	if os.Getenv(kafkatest.EnvKafka) != "" {
 		targets = append(targets, *kafkatest.RealKafka(b))
 	}
 	for _, tg := range targets {
-		for _, mix := range []string{"dnd", "calls"} {
-			b.Run(fmt.Sprintf("kafka=%s/mix=%s/callers=256", tg.Name, mix), func(b *testing.B) {
-				n := startNode(b, tg.Brokers, b.TempDir(), kafkatest.UniqueTopicPrefix(b))
+		for _, bc := range []struct {
+			mix     string
+			callers int
+		}{{"dnd", 256}, {"dnd", 2048}, {"calls", 256}} {
+			mix, callers := bc.mix, bc.callers
+			b.Run(fmt.Sprintf("kafka=%s/mix=%s/callers=%d", tg.Name, mix, callers), func(b *testing.B) {
+				// 2x256 extensions: each caller calls between its own two.
+				tenant := &config.Tenant{ID: "demo", Tokens: []string{"tok"}}
+				for i := range 512 {
+					tenant.DNs = append(tenant.DNs, config.DN{Number: strconv.Itoa(20000 + i), Type: config.Extension})
+				}
+				for i := 1001; i <= 1020; i++ {
+					tenant.DNs = append(tenant.DNs, config.DN{Number: strconv.Itoa(i), Type: config.Extension})
+				}
+				n := startNodeWith(b, tg.Brokers, b.TempDir(), kafkatest.UniqueTopicPrefix(b), tenant)
 				defer n.close()
 				ctx := context.Background()
 				var next, events atomic.Int64
@@ -39,11 +53,11 @@ func BenchmarkJournalToKafka(b *testing.B) {
 				var wg sync.WaitGroup
 				b.ResetTimer()
 				start := time.Now()
-				for c := range 256 {
+				for c := range callers {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						from, to := strconv.Itoa(1001+c%10), strconv.Itoa(1011+c%10)
+						from, to := strconv.Itoa(20000+2*c), strconv.Itoa(20001+2*c)
 						for {
 							i := next.Add(1) - 1
 							if i >= int64(b.N) {
@@ -60,15 +74,19 @@ func BenchmarkJournalToKafka(b *testing.B) {
 							}
 							out, err := n.tn.Do(ctx, engine.MakeCall{From: from, To: to})
 							if err != nil {
-								continue // the caller's DN is on another caller's call
-							}
-							events.Add(int64(out.Events))
-							out, err = n.tn.Do(ctx, engine.Release{ConnID: out.Reply.(engine.CallReply).ConnID, DN: from})
-							if err != nil {
 								failed.Store(err)
 								return
 							}
 							events.Add(int64(out.Events))
+							conn := out.Reply.(engine.CallReply).ConnID
+							for _, c := range []engine.Command{engine.Answer{ConnID: conn, DN: to}, engine.Release{ConnID: conn, DN: from}} {
+								out, err = n.tn.Do(ctx, c)
+								if err != nil {
+									failed.Store(err)
+									return
+								}
+								events.Add(int64(out.Events))
+							}
 						}
 					}()
 				}

@@ -41,6 +41,11 @@ type node struct {
 
 func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
 	t.Helper()
+	return startNodeWith(t, brokers, dir, prefix, &config.Demo("tok", "pw").Tenants[0])
+}
+
+func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *config.Tenant) *node {
+	t.Helper()
 	log := kafkatest.Logger(t, slog.LevelWarn)
 	n := &node{t: t, dir: dir, prefix: prefix}
 	var err error
@@ -48,7 +53,7 @@ func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(&config.Demo("tok", "pw").Tenants[0], engine.Options{Server: "s1"})
+	eng, err := engine.New(tenant, engine.Options{Server: "s1"})
 	if err != nil {
 		t.Fatal(err)
 	}
