@@ -13,7 +13,7 @@ import (
 
 // queueState is an acd-queue: its settings, the calls waiting in it (the
 // queue's parties, oldest first) and the agents available for it (longest
-// available first). Both lists are indexes over plain fields (party.qNo,
+// available first). Both lists are indexes over plain fields (party.w.qNo,
 // agentState.avail/availNo/queues): reindex rebuilds them.
 type queueState struct {
 	d             *dnState
@@ -52,6 +52,16 @@ type rpState struct {
 	treatAfter   int64
 	strategy     *config.Strategy
 	loc          *time.Location // time-of-day strategy
+}
+
+// waitInfo is the part-3 state of a party (party.w).
+type waitInfo struct {
+	qNo          uint64    // waiting in a queue: its place (lower: longer waiting); 0 otherwise
+	qPlace       uint64    // an ACD call ringing at an agent: its place in the queue, kept for RONA
+	qPrev, qNext *party    // waiting in a queue: the queue's waiting list (an index; see reindex)
+	timers       []string  // further timers it owns (route, treatments, overflow), stopped when it leaves
+	treat        treatment // the treatment running on it (queue or routing-point party)
+	treated      bool      // a treatment was applied (no EventTreatmentRequired)
 }
 
 // treatment is the treatment running on a queue or routing-point party.
@@ -255,37 +265,37 @@ func (e *Engine) dropLinks(a *agentState) {
 // place: its original number).
 func (q *queueState) pushWait(p *party) {
 	at := q.waitTail
-	for at != nil && at.qNo > p.qNo {
-		at = at.qPrev
+	for at != nil && at.w.qNo > p.w.qNo {
+		at = at.w.qPrev
 	}
-	p.qPrev = at
+	p.w.qPrev = at
 	if at == nil {
-		p.qNext = q.waitHead
+		p.w.qNext = q.waitHead
 		q.waitHead = p
 	} else {
-		p.qNext = at.qNext
-		at.qNext = p
+		p.w.qNext = at.w.qNext
+		at.w.qNext = p
 	}
-	if p.qNext == nil {
+	if p.w.qNext == nil {
 		q.waitTail = p
 	} else {
-		p.qNext.qPrev = p
+		p.w.qNext.w.qPrev = p
 	}
 	q.waiting++
 }
 
 func (q *queueState) unlinkWait(p *party) {
-	if p.qPrev == nil {
-		q.waitHead = p.qNext
+	if p.w.qPrev == nil {
+		q.waitHead = p.w.qNext
 	} else {
-		p.qPrev.qNext = p.qNext
+		p.w.qPrev.w.qNext = p.w.qNext
 	}
-	if p.qNext == nil {
-		q.waitTail = p.qPrev
+	if p.w.qNext == nil {
+		q.waitTail = p.w.qPrev
 	} else {
-		p.qNext.qPrev = p.qPrev
+		p.w.qNext.w.qPrev = p.w.qPrev
 	}
-	p.qPrev, p.qNext = nil, nil
+	p.w.qPrev, p.w.qNext = nil, nil
 	q.waiting--
 }
 
@@ -328,7 +338,7 @@ func (e *Engine) reindex() {
 			continue
 		}
 		for _, p := range d.parties {
-			if p.qNo != 0 {
+			if p.w != nil && p.w.qNo != 0 {
 				d.q.pushWait(p)
 			}
 		}
@@ -342,16 +352,19 @@ func (e *Engine) partyTimer(kind timerKind, p *party, n int, at int64, name stri
 	e.timerNo++
 	id := name + "/" + p.call.conn + "/" + uitoa(e.timerNo)
 	e.timers[id] = timer{kind: kind, party: p, n: n, at: at}
-	p.timers = append(p.timers, id)
+	p.w.timers = append(p.w.timers, id)
 	e.effect(StartTimer{ID: id, At: at})
 	return id
 }
 
 // forgetTimer removes a fired timer from p's list.
 func forgetTimer(p *party, id string) {
-	for i, t := range p.timers {
+	if p.w == nil {
+		return
+	}
+	for i, t := range p.w.timers {
 		if t == id {
-			p.timers = append(p.timers[:i], p.timers[i+1:]...)
+			p.w.timers = append(p.w.timers[:i], p.w.timers[i+1:]...)
 			return
 		}
 	}
@@ -359,11 +372,14 @@ func forgetTimer(p *party, id string) {
 
 // stopPartyTimers cancels every timer p owns.
 func (e *Engine) stopPartyTimers(p *party) {
-	for _, id := range p.timers {
+	if p.w == nil {
+		return
+	}
+	for _, id := range p.w.timers {
 		e.stopTimer(id)
 	}
-	p.timers = nil
-	p.treat.timer = ""
+	p.w.timers = nil
+	p.w.treat.timer = ""
 }
 
 func (e *Engine) cancelPartyTimer(p *party, id string) {
@@ -455,11 +471,12 @@ func (e *Engine) enqueue(k *call, qd *dnState, qNo uint64, req *Request) {
 	q := qd.q
 	p := e.join(k, qd, event.RoleDestination, psQueued)
 	p.queue = qd.number
+	p.w = &waitInfo{}
 	if qNo == 0 {
 		e.qNo++
 		qNo = e.qNo
 	}
-	p.qNo = qNo
+	p.w.qNo = qNo
 	q.pushWait(p)
 	ev := e.emitPeer(event.EventQueued, p, req)
 	ev.ANI, ev.DNIS = k.ani, k.dnis
@@ -494,12 +511,12 @@ func (e *Engine) distribute(p *party, a *agentState, req *Request) {
 	ev := e.emitPeer(event.EventDiverted, p, req)
 	ev.CallState = event.CallStateOk
 	ev.ThirdPartyDN = a.dn.number
-	p.qPlace = p.qNo
+	p.w.qPlace = p.w.qNo
 	k.remove(p)
 	e.gone(p)
 	r := e.join(k, a.dn, event.RoleDestination, psRinging)
 	r.queue = qd.number
-	r.qPlace = p.qPlace
+	r.w = &waitInfo{qPlace: p.w.qPlace}
 	e.ringEvent(r, event.CallStateOk, "", 0, req)
 	e.startRONA(r)
 }
@@ -535,7 +552,7 @@ func oldestFor(a *agentState) *party {
 		if !l.eligible {
 			continue
 		}
-		if h := l.q.waitHead; h != nil && (best == nil || h.qNo < best.qNo) {
+		if h := l.q.waitHead; h != nil && (best == nil || h.w.qNo < best.w.qNo) {
 			best = h
 		}
 	}
@@ -581,6 +598,7 @@ func (e *Engine) queueFull(k *call, o *party, qd *dnState, req *Request) {
 func (e *Engine) arriveRP(k *call, rd *dnState, req *Request) {
 	p := e.join(k, rd, event.RoleDestination, psRouting)
 	p.queue = rd.number
+	p.w = &waitInfo{}
 	ev := e.emitPeer(event.EventRouteRequest, p, req)
 	ev.ANI, ev.DNIS = k.ani, k.dnis
 	r := rd.rp
@@ -698,22 +716,22 @@ func (e *Engine) acdTimer(id string, t timer) {
 		e.routeTo(p, tg, event.KV{event.S("RouteTimeout", "true")}, nil)
 		e.finish(nil)
 	case timerTreatReq:
-		if p.state != psRouting || p.treated {
+		if p.state != psRouting || p.w.treated {
 			return
 		}
 		e.begin(1)
 		e.emitCall(event.EventTreatmentRequired, p, nil)
 	case timerTreatEnd:
-		if p.treat.timer != id {
+		if p.w.treat.timer != id {
 			return
 		}
 		e.begin(1)
 		ev := e.emitCall(event.EventTreatmentEnd, p, nil)
-		ev.TreatmentType = p.treat.typ
-		if p.treat.digits {
+		ev.TreatmentType = p.w.treat.typ
+		if p.w.treat.digits {
 			ev.Extensions = event.KV{event.S("COMPLETION_STATUS", "TIMEOUT")}
 		}
-		p.treat = treatment{}
+		p.w.treat = treatment{}
 	case timerOverflow:
 		q := p.dn.q
 		tg, ok := e.resolve(q.overflowTo)
@@ -763,7 +781,10 @@ func (e *Engine) rona(p *party) {
 		a.acwTimer = ""
 		e.setAgentState(a, AgentNotReady, event.WorkModeAuxWork, reasons)
 	}
-	qNo := p.qPlace
+	var qNo uint64
+	if p.w != nil {
+		qNo = p.w.qPlace
+	}
 	k.remove(p)
 	e.gone(p)
 	e.enqueue(k, qd, qNo, nil)
@@ -884,7 +905,7 @@ func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	if typ == event.TreatmentSilence || typ == event.TreatmentRingBack {
 		secs = 0 // last until the call moves on
 	}
-	if cur := p.treat; cur.timer != "" || cur.digits {
+	if cur := p.w.treat; cur.timer != "" || cur.digits {
 		ev := e.emitCall(event.EventTreatmentEnd, p, req)
 		ev.TreatmentType = cur.typ
 		ev.Extensions = event.KV{event.S("INTERRUPTED", "true")}
@@ -893,19 +914,19 @@ func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	ev := e.emitCall(event.EventTreatmentApplied, p, req)
 	ev.TreatmentType = typ
 	ev.TreatmentParms = parms
-	p.treat = treatment{typ: typ, parms: parms, digits: typ == event.TreatmentCollectDigits}
+	p.w.treat = treatment{typ: typ, parms: parms, digits: typ == event.TreatmentCollectDigits}
 	if secs > 0 {
-		p.treat.timer = e.partyTimer(timerTreatEnd, p, 0, e.at+secs*1_000_000, "treat-end")
+		p.w.treat.timer = e.partyTimer(timerTreatEnd, p, 0, e.at+secs*1_000_000, "treat-end")
 	}
-	if !p.treated {
-		for _, id := range p.timers {
+	if !p.w.treated {
+		for _, id := range p.w.timers {
 			if t, ok := e.timers[id]; ok && t.kind == timerTreatReq {
 				e.cancelPartyTimer(p, id)
 				break
 			}
 		}
 	}
-	p.treated = true
+	p.w.treated = true
 }
 
 func (e *Engine) collectDigits(c *CollectDigits) error {
@@ -921,16 +942,16 @@ func (e *Engine) collectDigits(c *CollectDigits) error {
 	if err != nil {
 		return err
 	}
-	if !p.treat.digits {
+	if !p.w.treat.digits {
 		return conflict("no CollectDigits treatment is running on call " + q(p.call.conn) + " at DN " + q(p.dn.number))
 	}
 	e.begin(1)
 	ev := e.emitCall(event.EventTreatmentEnd, p, &c.Request)
-	ev.TreatmentType = p.treat.typ
+	ev.TreatmentType = p.w.treat.typ
 	ev.CollectedDigits = c.Digits
 	ev.LastCollectedDigit = c.Digits[len(c.Digits)-1:]
 	ev.Extensions = c.Extensions.Merge(event.KV{event.S("COMPLETION_STATUS", "OK")})
-	e.cancelPartyTimer(p, p.treat.timer)
-	p.treat = treatment{}
+	e.cancelPartyTimer(p, p.w.treat.timer)
+	p.w.treat = treatment{}
 	return nil
 }

@@ -200,10 +200,10 @@ func runACDProperty(t *testing.T, seed uint64, steps int) {
 				continue
 			}
 			n := 0
-			for p := d.q.waitHead; p != nil; p = p.qNext {
+			for p := d.q.waitHead; p != nil; p = p.w.qNext {
 				waiting[p.call.conn+"/"+d.number] = true
 				n++
-				if p.state != psQueued || p.qNext != nil && p.qNext.qNo <= p.qNo {
+				if p.state != psQueued || p.w.qNext != nil && p.w.qNext.w.qNo <= p.w.qNo {
 					t.Fatalf("step %d: queue %s list out of order", step, d.number)
 				}
 			}

@@ -39,13 +39,10 @@ type party struct {
 	line    *party   // psBridged: the party whose line this appearance shows
 	monitor *monitor // psObserver: the monitoring request that added it
 
-	// Part 3 (acd.go).
-	qNo          uint64    // psQueued: its place in the queue (lower: longer waiting); 0 otherwise
-	qPlace       uint64    // an ACD call ringing at an agent: its place in the queue, kept for RONA
-	qPrev, qNext *party    // psQueued: the queue's waiting list (an index; see reindex)
-	timers       []string  // further timers it owns (route, treatments, overflow), stopped when it leaves
-	treat        treatment // the treatment running on it (queue or routing-point party)
-	treated      bool      // a treatment was applied (no EventTreatmentRequired)
+	// Part 3 (acd.go): set for a party waiting at a queue or routing
+	// point, and for an ACD call ringing at an agent; nil otherwise, so
+	// a plain call's parties stay small.
+	w *waitInfo
 }
 
 // name is the party's DN number, or its external number.
@@ -344,9 +341,9 @@ func (e *Engine) gone(p *party) {
 	if d == nil {
 		return
 	}
-	if p.qNo != 0 {
+	if p.w != nil && p.w.qNo != 0 {
 		d.q.unlinkWait(p)
-		p.qNo = 0
+		p.w.qNo = 0
 	}
 	d.removeParty(p)
 	e.refreshDN(d)

@@ -48,7 +48,7 @@ func digest(e *Engine) string {
 			continue
 		}
 		var wait, ready []string
-		for p := d.q.waitHead; p != nil; p = p.qNext {
+		for p := d.q.waitHead; p != nil; p = p.w.qNext {
 			wait = append(wait, p.call.conn)
 		}
 		for l := d.q.readyHead; l != nil; l = l.next {
@@ -105,10 +105,17 @@ func digest(e *Engine) string {
 			}
 			w("  party", p.name(), p.trunk, p.role.String(), partyStateNames[p.state], p.queue,
 				strconv.FormatBool(p.muted), strconv.FormatBool(p.listenOff), p.timer, line, mon,
-				strconv.FormatBool(p.call == c), strconv.FormatUint(p.qNo, 10), strconv.FormatUint(p.qPlace, 10),
-				strings.Join(p.timers, ","), p.treat.typ.String(), formatKV(p.treat.parms), p.treat.timer,
-				strconv.FormatBool(p.treat.digits), strconv.FormatBool(p.treated))
+				strconv.FormatBool(p.call == c), waitDigest(p.w))
 		}
 	}
 	return b.String()
+}
+
+func waitDigest(w *waitInfo) string {
+	if w == nil {
+		return "-"
+	}
+	return strings.Join([]string{strconv.FormatUint(w.qNo, 10), strconv.FormatUint(w.qPlace, 10),
+		strings.Join(w.timers, ","), w.treat.typ.String(), formatKV(w.treat.parms), w.treat.timer,
+		strconv.FormatBool(w.treat.digits), strconv.FormatBool(w.treated)}, "/")
 }

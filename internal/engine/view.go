@@ -237,7 +237,7 @@ func (e *Engine) Queue(number string) (QueueView, error) {
 		return QueueView{}, invalid("DN " + q(number) + " is " + article(d.typ) + ", not an acd-queue")
 	}
 	v := QueueView{Number: number, Calls: []string{}}
-	for p := d.q.waitHead; p != nil; p = p.qNext {
+	for p := d.q.waitHead; p != nil; p = p.w.qNext {
 		v.Calls = append(v.Calls, p.call.conn)
 	}
 	for _, a := range e.agList {
