@@ -213,6 +213,6 @@
 // queued (after: 0) or after their wait, and repeat every "every".
 //
 // Snapshot note: the queues' waiting and ready lists and the agents'
-// queue links are indexes over plain fields (party.qNo, agentState.avail,
+// queue links are indexes over plain fields (party.w.qNo, agentState.avail,
 // availNo, queues); reindex rebuilds them.
 package engine
