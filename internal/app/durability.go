@@ -45,7 +45,8 @@ type DurabilityConfig struct {
 const (
 	DefaultJournalMaxSize = 4 << 30
 	DefaultSnapshotEvery  = 100_000
-	// journalRecordMax bounds one step record (a step's command and events).
+	// journalRecordMax bounds one step record (a step's command and
+	// events), at most an eighth of the journal.
 	journalRecordMax = 1 << 20
 )
 
@@ -141,12 +142,13 @@ type durableTenant struct {
 // its runtime (recovering the engine from the journal) and its relay.
 func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
 	dir := filepath.Join(c.Data, "journal", id)
+	recMax := int(min(journalRecordMax, c.Durability.JournalMaxSize/8))
 	jr, err := journal.Open(dir, journal.Options{MaxSize: c.Durability.JournalMaxSize,
-		SegmentSize: min(journal.DefaultSegmentSize, c.Durability.JournalMaxSize/4), MaxRecordSize: journalRecordMax, Logger: log})
+		SegmentSize: min(journal.DefaultSegmentSize, c.Durability.JournalMaxSize/4), MaxRecordSize: recMax, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
 	}
-	rt, err := runtime.Start(runtime.Config{Engine: eng, Journal: jr, RecordReserve: journalRecordMax,
+	rt, err := runtime.Start(runtime.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
 		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommand: recoveryCommand(), Logger: log})
 	if err != nil {
 		jr.Close()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -211,4 +212,56 @@ func tail(path string) string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// TestJournalFullServe: serve with a 1 MiB journal and no snapshots to
+// truncate it (the engine has none yet) fills it with DND requests; then
+// every request is answered 503, a GET shows the DN unchanged, and Kafka
+// receives nothing more.
+func TestJournalFullServe(t *testing.T) {
+	r := startMainWith(t, nil, "", func(c *Config) {
+		c.SIP = "127.0.0.1:0"
+		c.Durability.JournalMaxSize = 1 << 20
+	})
+	full := 0
+	for i := 0; i < 20000 && full == 0; i++ {
+		st, body := r.post(t, "POST", "/v1/tenants/demo/dns/1001/dnd", fmt.Sprintf(`{"on":%v}`, i%2 == 0))
+		switch {
+		case st == http.StatusServiceUnavailable:
+			full = i
+		case st != http.StatusOK:
+			t.Fatalf("request %d: %d %s", i, st, body)
+		}
+	}
+	if full == 0 {
+		t.Fatal("the journal never filled")
+	}
+	r.waitPublished(t)
+	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
+	before := kafkatest.RecordCount(t, r.addrs.Kafka, topics...)
+	st0, view0 := r.post(t, "GET", "/v1/tenants/demo/dns/1001", "")
+	if st0 != http.StatusOK {
+		t.Fatalf("GET dn: %d %s", st0, view0)
+	}
+	for _, req := range [][2]string{
+		{"/v1/tenants/demo/dns/1001/dnd", fmt.Sprintf(`{"on":%v}`, full%2 == 0)},
+		{"/v1/tenants/demo/dns/1002/login", `{"agentId":"agent2"}`},
+		{"/v1/tenants/demo/calls", `{"from":"1003","to":"1004"}`},
+	} {
+		if st, body := r.post(t, "POST", req[0], req[1]); st != http.StatusServiceUnavailable || !strings.Contains(body, `"error"`) {
+			t.Errorf("%s: %d %s, want 503 with an error body", req[0], st, body)
+		}
+	}
+	_, view1 := r.post(t, "GET", "/v1/tenants/demo/dns/1001", "")
+	if view0 != view1 {
+		t.Errorf("the DN changed although the journal is full:\n%s\n%s", view0, view1)
+	}
+	if st, calls := r.post(t, "GET", "/v1/tenants/demo/calls", ""); st != http.StatusOK || strings.Contains(calls, "1003") {
+		t.Errorf("GET calls: %d %s, want 200 and no call of 1003", st, calls)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if after := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); after != before {
+		t.Errorf("Kafka went from %d to %d records after the refusals", before, after)
+	}
+	t.Logf("journal full after %d requests", full)
 }

@@ -26,7 +26,24 @@
 // tenant. A subscriber that does not keep up (its buffer is full) is dropped
 // with ErrSlowSubscriber rather than blocking the tenant.
 //
-// The runtime owns no I/O of its own other than timers: it does not know HTTP,
-// Kafka or files. It must not touch engine state outside the tenant goroutine;
+// # Journal mode
+//
+// With Config.Journal set (serve's mode), the Sink is not used: every
+// successful step is appended to the tenant's journal as one StepRecord (the
+// time, the command as engine.EncodeCommand wrote it, the wire JSON of its
+// events), and a batch is acknowledged once its last record is durable
+// (fsync, group commit), so a reply means "journaled"; package relay
+// carries the journal to Kafka. A command is stepped only while the journal
+// has Config.RecordReserve bytes of room (the tenant goroutine is the
+// journal's only appender, so the record then fits); otherwise it gets
+// ErrJournalFull (503) and nothing changes. Start first recovers: the newest
+// snapshot (if the Machine is a Snapshotter), then every later step record
+// replayed through the engine, each reproduced event compared byte for byte
+// with the journal (ErrReplay otherwise), the engine's pending timers
+// re-armed; then Config.RecoveryCommand, if any, is stepped and journaled.
+// Snapshots are taken every Config.SnapshotEvery steps and at Close.
+//
+// The runtime owns no I/O of its own other than timers and the journal it
+// is given: it does not know HTTP or Kafka. It must not touch engine state outside the tenant goroutine;
 // GET endpoints read it through Tenant.Query, which runs on that goroutine.
 package runtime
