@@ -186,6 +186,8 @@ func Execute(ctx context.Context, cfg Config, opts Options, stdout, stderr io.Wr
 	var drv Driver
 	var attach func(*Sim)
 	var closeFn func() error
+	var lat *Latencies
+	wallStart := time.Now()
 	if opts.InProcess {
 		var sinks []func([]event.Event) error
 		if opts.EventsOut != "" {
@@ -281,7 +283,8 @@ func Execute(ctx context.Context, cfg Config, opts Options, stdout, stderr io.Wr
 		if cfg.Drain == 0 {
 			cfg.Drain = 5 * time.Minute
 		}
-		d := NewHTTP(opts.API, opts.Tenant, opts.Token, nil)
+		lat = &Latencies{}
+		d := NewHTTP(opts.API, opts.Tenant, opts.Token, lat)
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		d.Start(wctx)
@@ -307,6 +310,11 @@ func Execute(ctx context.Context, cfg Config, opts Options, stdout, stderr io.Wr
 		}
 	}
 	st := s.Stats()
+	st.Wall = time.Since(wallStart)
+	st.EventsSeen = drv.Events()
+	if lat != nil && lat.Len() > 0 {
+		st.LatencyP50, st.LatencyP90, st.LatencyP99 = lat.Percentile(50), lat.Percentile(90), lat.Percentile(99)
+	}
 	if opts.ExpectOut != "" && runErr == nil {
 		if err := st.Expect(opts.Tenant, cfg.Seed).WriteFile(opts.ExpectOut); err != nil {
 			return &st, fmt.Errorf("sim: %w", err)

@@ -52,6 +52,10 @@ type Stats struct {
 	ErrorsByKind map[string]int // refusals per command kind
 	FirstErrors  []string       // the first few refusals, for the report
 	InProgress   int            // calls in progress
+	// Set at the end by Execute:
+	Wall                               time.Duration // wall-clock time of the run
+	EventsSeen                         int64         // events the switch produced (-1 unknown)
+	LatencyP50, LatencyP90, LatencyP99 time.Duration // API request latencies (against a server)
 }
 
 // ServiceLevel is the share of arrived callers answered within the target,
@@ -702,6 +706,15 @@ func (st *Stats) Summary() string {
 	s := fmt.Sprintf("simulated %v: arrived %d, offered %d, answered %d, abandoned %d (+%d left waiting), service level %.1f%%, transfers %d, conferences %d, consults %d, logins %d, logouts %d, requests %d, refused %d",
 		st.Now.Round(time.Second), st.Arrived, st.Offered, st.Answered, st.Abandoned, st.LeftWaiting, 100*st.ServiceLevel(),
 		st.Transfers, st.Conferences, st.Consults, st.Logins, st.Logouts, st.Requests, st.Errors)
+	if st.Wall > 0 {
+		s += fmt.Sprintf("; wall %v", st.Wall.Round(time.Millisecond))
+		if st.EventsSeen >= 0 {
+			s += fmt.Sprintf(", %d events (%.0f/s)", st.EventsSeen, float64(st.EventsSeen)/st.Wall.Seconds())
+		}
+	}
+	if st.LatencyP99 > 0 {
+		s += fmt.Sprintf("; API latency p50 %v p90 %v p99 %v", st.LatencyP50, st.LatencyP90, st.LatencyP99)
+	}
 	if len(st.ErrorsByKind) > 0 {
 		var ks []string
 		for k, n := range st.ErrorsByKind {
