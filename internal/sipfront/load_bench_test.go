@@ -34,8 +34,11 @@ import (
 //
 //	SIPLOAD_RATE   calls per second offered (default 2000)
 //	SIPLOAD_CALLS  calls to make (default 20000)
-//	SIPLOAD_PAIRS  caller/callee DN pairs (default 2000; a DN has one call at a time)
+//	SIPLOAD_PAIRS  caller/callee DN pairs (default 3 x rate: a DN has one call at a
+//	               time, and a pair is reused every pairs/rate seconds; a call slower
+//	               than that makes the next call of its pair fail with 403)
 //	SIPLOAD_TALK   talk time in ms (sipp -d, default 0)
+//	SIPLOAD_ERRORS a file to keep sipp's error log in when calls fail
 //	SIPLOAD_KAFKA  "embedded" (franz-go kfake broker in-process) or a broker
 //	               host:port: events go to Kafka through the publisher
 //	               (replies and SIP effects wait for Kafka's acknowledgement)
@@ -121,8 +124,8 @@ func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 // p50/p99 of INVITE-to-200 through the B2BUA (sipp rtd, ms).
 func BenchmarkSIPLoad(b *testing.B) {
 	bin := needSipp(b)
-	rate, calls, pairs, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000),
-		envInt("SIPLOAD_PAIRS", 2000), envInt("SIPLOAD_TALK", 0)
+	rate, calls, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000), envInt("SIPLOAD_TALK", 0)
+	pairs := envInt("SIPLOAD_PAIRS", 3*rate)
 	if os.Getenv("SIPLOAD_TALK") == "0" {
 		talk = 0
 	}
@@ -156,6 +159,7 @@ func BenchmarkSIPLoad(b *testing.B) {
 	uac := exec.CommandContext(ctx, bin, srv.Addr(), "-sf", "testdata/uac_load.xml", "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(pa),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(pairs/2), "-d", strconv.Itoa(talk), "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1000", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
+		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-timeout_error")
 	uac.Dir = dir
 	// sipp resolves -sf relative to its working directory.
@@ -167,7 +171,11 @@ func BenchmarkSIPLoad(b *testing.B) {
 	b.StopTimer()
 	succ, failed := sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
 	if err != nil {
-		b.Logf("sipp: %v\n%s", err, tail(string(out), 3000))
+		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+		if keep := os.Getenv("SIPLOAD_ERRORS"); keep != "" {
+			os.WriteFile(keep, errs, 0o644)
+		}
+		b.Logf("sipp: %v\n%s\nfirst errors:\n%s", err, tail(string(out), 1500), errs[:min(len(errs), 3000)])
 	}
 	rtts := readRTT(b, dir)
 	b.ReportMetric(float64(succ)/elapsed.Seconds(), "calls/s")
