@@ -149,7 +149,7 @@ func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, 
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
 	}
 	rt, err := runtime.Start(runtime.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
-		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommand: recoveryCommand(), Logger: log})
+		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, Logger: log})
 	if err != nil {
 		jr.Close()
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
@@ -210,6 +210,29 @@ func writeReadyFile(path string, a Addrs) error {
 	return nil
 }
 
-// recoveryCommand is the engine command stepped once after recovery (nil
-// until the engine has one).
-func recoveryCommand() engine.Command { return nil }
+// releaseCalls is serve's recovery: after a restart no call survives (the
+// SIP dialogs and media of the calls died with the process), so every live
+// call is released cleanly, with its events: one party per call per round
+// (releasing one party often clears the call), an internal party by
+// Release, an external one by NetworkRelease.
+func releaseCalls(m runtime.Machine) []engine.Command {
+	e, ok := m.(*engine.Engine)
+	if !ok {
+		return nil
+	}
+	var cmds []engine.Command
+	for _, c := range e.Calls() {
+		for _, p := range c.Parties {
+			if p.State == "Bridged" || p.Role == "Observer" {
+				continue
+			}
+			if p.External {
+				cmds = append(cmds, engine.NetworkRelease{ConnID: c.ConnID})
+			} else {
+				cmds = append(cmds, engine.Release{ConnID: c.ConnID, DN: p.DN})
+			}
+			break
+		}
+	}
+	return cmds
+}

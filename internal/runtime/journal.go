@@ -25,13 +25,17 @@ type Snapshotter interface {
 
 // Recovery says what Start recovered from the journal.
 type Recovery struct {
-	SnapshotLSN uint64        // LSN of the snapshot restored, 0 if none
-	FirstLSN    uint64        // first step record replayed (0 if none)
-	LastLSN     uint64        // last step record replayed
-	Steps       int           // step records replayed
-	Events      int           // events those steps reproduced (and checked)
-	Timers      int           // engine timers re-armed
-	Duration    time.Duration // snapshot restore and replay
+	SnapshotLSN uint64 // LSN of the snapshot restored, 0 if none
+	FirstLSN    uint64 // first step record replayed (0 if none)
+	LastLSN     uint64 // last step record replayed
+	Steps       int    // step records replayed
+	Events      int    // events those steps reproduced (and checked)
+	Timers      int    // engine timers re-armed
+	// Commands and CommandEvents: the Config.RecoveryCommands stepped
+	// after the replay, and the events they caused (journaled; the relay
+	// publishes them).
+	Commands, CommandEvents int
+	Duration                time.Duration // snapshot restore and replay
 }
 
 // Recovery returns what Start recovered (zero without a Journal).
@@ -282,30 +286,8 @@ func (t *Tenant) recover() error {
 		t.startTimer(id, at)
 	}
 	t.recovery.Timers = len(pending)
-	if c := t.cfg.RecoveryCommand; c != nil {
-		if err := t.room(); err != nil {
-			return err
-		}
-		at := t.now()
-		res, err := t.eng.Step(at, c)
-		if err != nil {
-			t.log.Warn("runtime: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
-		} else {
-			var b batch
-			if err := t.record(&b, at, c, res.Events); err != nil {
-				return err
-			}
-			t.effects(res.Effects)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := t.jr.Sync(ctx, b.lsn)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrNotRecorded, err)
-			}
-			if len(res.Events) > 0 {
-				t.log.Info("runtime: recovery command", "tenant", t.id, "command", c.Kind(), "events", len(res.Events))
-			}
-		}
+	if err := t.recoveryCommands(); err != nil {
+		return err
 	}
 	t.recovery.Duration = time.Since(start)
 	if t.recovery.SnapshotLSN > 0 || t.recovery.Steps > 0 {
@@ -314,5 +296,54 @@ func (t *Tenant) recover() error {
 			slog.Int("events", t.recovery.Events), slog.Int("timers", t.recovery.Timers),
 			slog.Duration("took", t.recovery.Duration))
 	}
+	return nil
+}
+
+// recoveryCommands steps Config.RecoveryCommands (see there) and waits
+// until their records are durable.
+func (t *Tenant) recoveryCommands() error {
+	if t.cfg.RecoveryCommands == nil {
+		return nil
+	}
+	var b batch
+	for round := 0; round < 16; round++ {
+		cmds := t.cfg.RecoveryCommands(t.eng)
+		if len(cmds) == 0 {
+			break
+		}
+		progress := false
+		for _, c := range cmds {
+			if err := t.room(); err != nil {
+				return err
+			}
+			at := t.now()
+			res, err := t.eng.Step(at, c)
+			if err != nil {
+				t.log.Debug("runtime: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
+				continue
+			}
+			if err := t.record(&b, at, c, res.Events); err != nil {
+				return err
+			}
+			t.effects(res.Effects)
+			progress = true
+			t.recovery.Commands++
+			t.recovery.CommandEvents += len(res.Events)
+		}
+		if !progress {
+			t.log.Warn("runtime: recovery commands all refused", "tenant", t.id, "commands", len(cmds))
+			break
+		}
+	}
+	if b.lsn == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := t.jr.Sync(ctx, b.lsn); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	t.log.Info("runtime: released what could not continue after the restart", "tenant", t.id,
+		"commands", t.recovery.Commands, "events", t.recovery.CommandEvents)
 	return nil
 }

@@ -72,10 +72,13 @@ type Config struct {
 	// 100,000; negative disables periodic snapshots (Close still writes
 	// one).
 	SnapshotEvery int
-	// RecoveryCommand, if set, is stepped (and journaled) once after
-	// recovery, before any other command: the engine's way to release what
-	// cannot continue after a restart (calls whose dialogs died).
-	RecoveryCommand engine.Command
+	// RecoveryCommands, if set, is called after recovery, before any other
+	// command, with the recovered engine; the commands it returns are
+	// stepped and journaled like any other, and it is called again until it
+	// returns none or a round changes nothing (at most 16 rounds). It is
+	// how what cannot continue after a restart (calls whose SIP dialogs
+	// died with the process) is released cleanly, with its events.
+	RecoveryCommands func(Machine) []engine.Command
 	// Sink receives the events of each batch when there is no Journal.
 	Sink Sink
 	// Clock gives the time of each step. Default time.Now. Tests may pass a
