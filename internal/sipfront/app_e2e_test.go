@@ -3,11 +3,17 @@ package sipfront_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/app"
@@ -101,6 +107,7 @@ func TestServeSIPCallToKafka(t *testing.T) {
 		}
 		got = append(got, ev)
 	}
+	checkEvents(t, recs)
 	// Kafka orders per key: compare each key's sequence.
 	byKey := func(evs []event.Event) map[string][]event.Event {
 		m := map[string][]event.Event{}
@@ -115,4 +122,49 @@ func TestServeSIPCallToKafka(t *testing.T) {
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("Kafka events differ from the golden flow\ngot:\n%swant:\n%s", sipfront.Format(got), sipfront.Format(want))
 	}
+}
+
+// kcatRecord is a record as kcat -C -J prints it.
+type kcatRecord struct {
+	Topic     string   `json:"topic"`
+	Partition int32    `json:"partition"`
+	Offset    int64    `json:"offset"`
+	TSType    string   `json:"tstype"`
+	TS        int64    `json:"ts"`
+	Broker    int32    `json:"broker"`
+	Headers   []string `json:"headers,omitempty"`
+	Key       string   `json:"key"`
+	Payload   string   `json:"payload"`
+}
+
+// checkEvents pipes the records, formatted as kcat -J does, through the
+// independent checker /work/shared/tools/check-events (next to the
+// repository: ../shared/tools from the directory of go.mod).
+func checkEvents(t *testing.T, recs []*kgo.Record) {
+	t.Helper()
+	var in bytes.Buffer
+	for _, r := range recs {
+		k := kcatRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TSType: "create",
+			TS: r.Timestamp.UnixMilli(), Key: string(r.Key), Payload: string(r.Value)}
+		for _, h := range r.Headers {
+			k.Headers = append(k.Headers, h.Key, string(h.Value))
+		}
+		b, _ := json.Marshal(k)
+		in.Write(append(b, '\n'))
+	}
+	root, err := filepath.Abs("../..") // internal/sipfront -> repository root
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(root, "..", "shared", "tools", "check-events")
+	if _, err := os.Stat(tool); err != nil {
+		t.Fatalf("the checker is not at %s: %v", tool, err)
+	}
+	cmd := exec.Command("python3", tool)
+	cmd.Stdin = &in
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check-events: %v\n%s", err, out)
+	}
+	t.Logf("check-events: %s", bytes.TrimSpace(out))
 }
