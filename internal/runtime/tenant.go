@@ -227,6 +227,11 @@ func Start(cfg Config) (*Tenant, error) {
 		if err := t.recover(); err != nil {
 			return nil, err
 		}
+		if _, ok := t.eng.(Snapshotter); !ok {
+			t.log.Warn("runtime: the engine cannot be snapshotted, so the journal is never truncated: "+
+				"once it reaches its maximum size every command gets 503", "tenant", t.id,
+				"journal_bytes", t.jr.Size(), "journal_max_bytes", t.maxSize)
+		}
 		t.syncq = make(chan syncItem, cfg.MaxInFlight+1)
 		t.synced = make(chan struct{})
 		go t.syncer()
