@@ -104,6 +104,11 @@ func (s *Server) dropLeg(l *leg) {
 
 // bindLocked attaches leg l to call connID. Caller holds t.mu.
 func (t *tenant) bindLocked(l *leg, connID string) *call {
+	if l.connID != "" {
+		// Bound already (by the reply or the event, whichever came
+		// first); the call may even be over.
+		return t.calls[l.connID]
+	}
 	c := t.calls[connID]
 	if c == nil {
 		c = &call{connID: connID, dns: map[string]bool{}}
@@ -279,6 +284,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	select {
 	case f := <-l.final:
+		if f.code == 0 {
+			return // cancelled by the phone
+		}
 		if f.code == 200 {
 			// The dialog lives on: BYE, re-INVITE and REFER find it by
 			// Call-ID.
@@ -325,6 +333,14 @@ func (t *tenant) phoneGone(l *leg) {
 	l.ended, l.gone = true, true
 	bound := l.connID != ""
 	t.mu.Unlock()
+	if l.final != nil {
+		// A waiting INVITE handler is done: sipgo answered the CANCEL
+		// (200, and 487 to the INVITE).
+		select {
+		case l.final <- final{}:
+		default:
+		}
+	}
 	if bound {
 		t.releaseFor(l)
 	}
@@ -728,6 +744,9 @@ func (s *Server) hangUp(l *leg) {
 		}
 		return
 	case !answered:
+		// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
+		// the leg is done for us now.
+		s.forget(l)
 		if l.cancel != nil {
 			l.cancel()
 		}

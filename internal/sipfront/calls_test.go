@@ -49,6 +49,7 @@ func TestBasicCall(t *testing.T) {
 	)
 	got := f.events(len(want))
 	sameFlow(t, got, want)
+	f.noLeftovers()
 }
 
 // TestBusyDND: 1002 is on DND; 1001 (registered) calls it: 486, and the
@@ -69,6 +70,7 @@ func TestBusyDND(t *testing.T) {
 	)
 	got := f.events(len(want))
 	sameFlow(t, got, want)
+	f.noLeftovers()
 	if got[4].ID != event.EventDestinationBusy {
 		t.Fatalf("event 4 is %s, want EventDestinationBusy", got[4].ID)
 	}
@@ -92,6 +94,7 @@ func TestBusyPhone(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestCancelWhileRinging: 1001 hangs up while 1002's phone rings: the
@@ -112,6 +115,7 @@ func TestCancelWhileRinging(t *testing.T) {
 	)
 	got := f.events(len(want))
 	sameFlow(t, got, want)
+	f.noLeftovers()
 	if got[6].ID != event.EventAbandoned || got[6].ThisDN != "1002" {
 		t.Fatalf("event 6 is %s(%s), want EventAbandoned(1002)", got[6].ID, got[6].ThisDN)
 	}
@@ -135,6 +139,7 @@ func TestCalleeHangsUp(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1002"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestRegistrationExpiry: a binding of 1 s ends by itself: back in
@@ -194,6 +199,7 @@ func TestHoldRetrieve(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // waitEstablished waits until the engine has a call with two established
@@ -256,6 +262,7 @@ func TestAPIHoldOnSIPCall(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestBlindTransfer: A calls B; B answers and REFERs A to C; B gets a BYE,
@@ -283,6 +290,7 @@ func TestBlindTransfer(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls
@@ -303,6 +311,7 @@ func TestInboundFromTrunk(t *testing.T) {
 		engine.NetworkRelease{ConnID: "$1"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestOutboundToTrunk: 1001 dials an external number: the INVITE leaves
@@ -324,6 +333,7 @@ func TestOutboundToTrunk(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestAttendedTransfer: A calls B; B's phone holds A (re-INVITE sendonly)
@@ -374,6 +384,7 @@ func TestAttendedTransfer(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }
 
 // TestNoAnswerForward: 1002 forwards on no answer (1 s) to 1003. 1002's
@@ -408,4 +419,5 @@ func TestNoAnswerForward(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
 }

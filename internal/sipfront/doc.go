@@ -101,9 +101,11 @@
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
 //
-// 2,000 basic calls/s sustained for 20,000 calls with no failed call
-// (p99 INVITE-to-200 16-68 ms, depending on what else the machine runs);
-// at 2,500/s calls start to fail or stall. 350-450 us of CPU per call in
+// 2,000 basic calls/s sustained for 20,000 calls with no failed call and
+// nothing left over (p99 INVITE-to-200 16-68 ms on a quiet machine; with
+// other test suites running on the two cores, p99 up to 0.5 s and in one
+// run of several 31 failed calls): this is the edge; at 2,500/s calls
+// start to fail or stall. 350-450 us of CPU per call in
 // the switchboard process (sipgo transactions, UDP writes, GC). With the
 // embedded Kafka broker in the same process (events published and
 // acknowledged before SIP acts), 750 calls/s without a failure. About

@@ -352,3 +352,29 @@ func sameFlow(t testing.TB, got, want []event.Event) {
 		}
 	}
 }
+
+// noLeftovers waits until sipfront holds no legs, calls, pending dials or
+// held legs: every call's SIP state is gone when the call is.
+func (f *fixture) noLeftovers() {
+	f.t.Helper()
+	var legs, calls, pending int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		f.sip.mu.Lock()
+		legs = len(f.sip.legs)
+		f.sip.mu.Unlock()
+		t := f.sip.single
+		t.mu.Lock()
+		calls, pending = len(t.calls), len(t.dialing)+len(t.inbound)+len(t.heldBy)
+		t.mu.Unlock()
+		if legs+calls+pending == 0 {
+			return
+		}
+	}
+	f.sip.mu.Lock()
+	var ids []string
+	for id, l := range f.sip.legs {
+		ids = append(ids, fmt.Sprintf("%s(dn %s uas %v ended %v answered %v)", id, l.dn, l.uas != nil, l.ended, l.answered))
+	}
+	f.sip.mu.Unlock()
+	f.t.Fatalf("left over: %d legs %v, %d calls, %d pending", legs, ids, calls, pending)
+}

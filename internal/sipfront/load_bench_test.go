@@ -190,8 +190,15 @@ func BenchmarkSIPLoad(b *testing.B) {
 		b.ReportMetric(pct(rtts, 0.50), "p50-ms")
 		b.ReportMetric(pct(rtts, 0.99), "p99-ms")
 	}
-	b.Logf("offered %d cps, %d calls: %d ok, %d failed in %v; GC heap %d MB", rate, calls, succ, failed, elapsed,
-		(ms0.HeapInuse)>>20)
+	time.Sleep(time.Second)
+	srv.mu.Lock()
+	legs := len(srv.legs)
+	srv.mu.Unlock()
+	srv.single.mu.Lock()
+	open := len(srv.single.calls)
+	srv.single.mu.Unlock()
+	b.Logf("offered %d cps, %d calls: %d ok, %d failed in %v; GC heap before %d MB; left over: %d legs, %d calls",
+		rate, calls, succ, failed, elapsed, (ms0.HeapInuse)>>20, legs, open)
 }
 
 var counterRe = map[string]*regexp.Regexp{}
