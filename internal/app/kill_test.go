@@ -214,14 +214,15 @@ func tail(path string) string {
 	return string(b)
 }
 
-// TestJournalFullServe: serve with a 1 MiB journal and no snapshots to
-// truncate it (the engine has none yet) fills it with DND requests; then
+// TestJournalFullServe: serve with a 1 MiB journal and no snapshot (so
+// nothing can be truncated) fills it with DND requests; then
 // every request is answered 503, a GET shows the DN unchanged, and Kafka
 // receives nothing more.
 func TestJournalFullServe(t *testing.T) {
 	r := startMainWith(t, nil, "", func(c *Config) {
 		c.SIP = "127.0.0.1:0"
 		c.Durability.JournalMaxSize = 1 << 20
+		c.Durability.SnapshotEvery = 1 << 30
 	})
 	full := 0
 	for i := 0; i < 20000 && full == 0; i++ {

@@ -329,8 +329,14 @@ func (r *Relay) run() {
 		}
 		if !ok {
 			flush()
+			// Take the channel, then look again: a record made durable
+			// between the look and the wait is not missed.
+			w := rd.Wait()
+			if rd.NextLSN() <= r.j.DurableLSN() {
+				continue
+			}
 			select {
-			case <-rd.Wait():
+			case <-w:
 			case <-r.stop:
 				return
 			}
