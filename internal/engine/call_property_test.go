@@ -548,8 +548,12 @@ func (g *callGen) command(e *Engine) Command {
 	switch {
 	case n < 14:
 		return MakeCall{Request: req, From: g.idle(e), To: g.idle(e), UserData: g.userData()}
-	case n < 28:
+	case n < 25:
 		return Answer{Request: req, ConnID: conn, DN: g.partyDN(c, psRinging)}
+	case n < 27:
+		return DestinationBusy{Request: req, ConnID: conn, DN: g.partyDN(c, psRinging)}
+	case n < 28:
+		return NoAnswer{Request: req, ConnID: conn, DN: g.partyDN(c, psRinging)}
 	case n < 40:
 		return Release{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished, psHeld, psDialing, psBusy, psObserver)}
 	case n < 44:

@@ -437,6 +437,8 @@ var decoders = map[string]func([]byte) (Command, error){
 	"network-answer":         decodeAs[NetworkAnswer],
 	"network-busy":           decodeAs[NetworkBusy],
 	"network-release":        decodeAs[NetworkRelease],
+	"destination-busy":       decodeAs[DestinationBusy],
+	"no-answer":              decodeAs[NoAnswer],
 
 	"route-call":      decodeAs[RouteCall],
 	"apply-treatment": decodeAs[ApplyTreatment],

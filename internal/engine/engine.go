@@ -340,6 +340,10 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 		err = e.networkBusy(&c)
 	case NetworkRelease:
 		err = e.networkRelease(&c)
+	case DestinationBusy:
+		err = e.destinationBusy(&c)
+	case NoAnswer:
+		err = e.giveUpRinging(&c)
 	case Ready:
 		err = e.ready(&c)
 	case NotReady:

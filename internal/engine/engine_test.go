@@ -117,6 +117,8 @@ func TestCommandCodecRoundTrip(t *testing.T) {
 		NetworkAnswer{Request: req, ConnID: conn},
 		NetworkBusy{Request: req, ConnID: conn},
 		NetworkRelease{Request: req, ConnID: conn},
+		DestinationBusy{Request: req, ConnID: conn, DN: "1002"},
+		NoAnswer{Request: req, ConnID: conn, DN: "1002"},
 		RouteCall{Request: req, ConnID: conn, RoutingPoint: "5000", To: "7000"},
 		ApplyTreatment{Request: req, ConnID: conn, DN: "5000", Type: "PlayAnnouncement", Parms: event.KV{event.I("DURATION", 5), event.S("ANNOUNCEMENT", "hello")}},
 		CollectDigits{Request: req, ConnID: conn, DN: "5000", Digits: "12#"},

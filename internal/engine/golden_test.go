@@ -544,6 +544,10 @@ func (a args) command(name string) (Command, error) {
 		return NetworkAnswer{Request: req, ConnID: a.get("conn")}, nil
 	case "network-busy":
 		return NetworkBusy{Request: req, ConnID: a.get("conn")}, nil
+	case "destination-busy":
+		return DestinationBusy{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
+	case "no-answer":
+		return NoAnswer{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
 	case "network-release":
 		return NetworkRelease{Request: req, ConnID: a.get("conn")}, nil
 	case "route":
