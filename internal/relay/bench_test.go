@@ -45,7 +45,7 @@ func BenchmarkJournalToKafka(b *testing.B) {
 				for i := 1001; i <= 1020; i++ {
 					tenant.DNs = append(tenant.DNs, config.DN{Number: strconv.Itoa(i), Type: config.Extension})
 				}
-				n := startNodeWith(b, tg.Brokers, b.TempDir(), kafkatest.UniqueTopicPrefix(b), tenant)
+				n := startNodeWith(b, tg.Brokers, b.TempDir(), kafkatest.UniqueTopicPrefix(b), tenant, 100_000)
 				defer n.close()
 				ctx := context.Background()
 				var next, events atomic.Int64

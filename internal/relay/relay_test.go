@@ -41,10 +41,10 @@ type node struct {
 
 func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
 	t.Helper()
-	return startNodeWith(t, brokers, dir, prefix, &config.Demo("tok", "pw").Tenants[0])
+	return startNodeWith(t, brokers, dir, prefix, &config.Demo("tok", "pw").Tenants[0], 50)
 }
 
-func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *config.Tenant) *node {
+func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *config.Tenant, snapshotEvery int) *node {
 	t.Helper()
 	log := kafkatest.Logger(t, slog.LevelWarn)
 	n := &node{t: t, dir: dir, prefix: prefix}
@@ -57,7 +57,7 @@ func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.tn, err = runtime.Start(runtime.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: 50})
+	n.tn, err = runtime.Start(runtime.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: snapshotEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
