@@ -37,7 +37,6 @@ type leg struct {
 	referring bool // a REFER from the phone awaits its response
 	byeLater  bool // the engine released the leg during the REFER
 	phoneHold int  // Hold/Retrieve requests from the phone not yet seen as events
-	origin    string
 }
 
 // final is the final response the INVITE handler gives.
@@ -662,65 +661,53 @@ func (s *Server) ringLeg(l *leg, ctx context.Context, target sip.Uri, fromUser s
 	t.mu.Lock()
 	cancelled := l.ended
 	l.ended = true
-	origin := l.origin
 	t.mu.Unlock()
 	s.forget(l)
 	if cancelled {
 		return
 	}
-	code := 480
+	code := 408 // no final response at all: the transaction timed out
 	var de *sipgo.ErrDialogResponse
 	if errors.As(err, &de) {
 		code = de.Res.StatusCode
 	}
+	var cmd engine.Command
+	busy := code == 486 || code == 600 || code == 603
 	switch {
-	case l.trunk != "" && (code == 486 || code == 600 || code == 603):
-		t.do(engine.NetworkBusy{ConnID: l.connID})
+	case l.trunk != "" && busy:
+		cmd = engine.NetworkBusy{ConnID: l.connID}
 	case l.trunk != "":
-		t.do(engine.NetworkRelease{ConnID: l.connID})
-	case code == 486 || code == 600 || code == 603:
-		// The engine has no "destination busy" for a call already
-		// ringing: the nearest is the originator giving up (Released at
-		// the originator, Abandoned here). The SIP caller gets 486.
-		t.busyAfterRinging(l, origin)
+		cmd = engine.NetworkRelease{ConnID: l.connID}
+	case busy:
+		// Released(B, Busy), DestinationBusy(A) (5.4; a SIP caller gets
+		// 486 and hangs up), or forwarding on busy, or RONA.
+		cmd = engine.DestinationBusy{ConnID: l.connID, DN: l.dn}
 	default:
-		// 408, 480 and the rest: the phone did not take the call. It keeps
-		// ringing virtually at the DN; the engine's no-answer handling
-		// (forwarding on no answer) or the API decide what happens.
-		s.log.Debug("SIP destination did not answer", "dn", l.dn, "code", code)
+		// 408, 480 and every other failure: the phone did not take the
+		// call; the DN's no-answer handling applies at once.
+		cmd = engine.NoAnswer{ConnID: l.connID, DN: l.dn}
 	}
-}
-
-// busyAfterRinging ends a call whose destination phone answered busy.
-func (t *tenant) busyAfterRinging(l *leg, origin string) {
-	t.mu.Lock()
-	c := t.calls[l.connID]
-	var caller *leg
-	if c != nil {
-		for _, o := range c.legs {
-			if o != l && o.uas != nil && !o.answered && !o.ended {
-				caller = o
-				break
-			}
-		}
-	}
-	if caller != nil {
-		caller.ended = true
-	}
-	t.mu.Unlock()
-	if caller != nil {
-		caller.final <- final{code: 486, reason: "Busy Here"}
-		t.releaseFor(caller)
-		return
-	}
-	if origin != "" {
-		t.do(engine.Release{ConnID: l.connID, DN: origin})
+	if _, err := t.do(cmd); err != nil {
+		s.log.Debug("SIP refusal not applied", "conn_id", l.connID, "dn", l.dn, "code", code, "err", err)
 	}
 }
 
 // hangUp ends leg l's SIP side because the engine released its party: BYE
 // when answered, CANCEL (uac) or 487 (uas) before.
-func (s *Server) hangUp(l *leg) {
+func (s *Server) hangUp(l *leg) { s.hangUpWith(l, terminated) }
+
+// terminated is the final response of a SIP caller's INVITE whose call
+// ended before an answer, unless the call was refused (busyHere,
+// unavailable).
+var (
+	terminated  = final{code: 487, reason: "Request Terminated"}
+	busyHere    = final{code: 486, reason: "Busy Here"}
+	unavailable = final{code: 480, reason: "Temporarily Unavailable"}
+)
+
+// hangUpWith is hangUp with f as the final response of an unanswered
+// INVITE that the leg's phone sent.
+func (s *Server) hangUpWith(l *leg, f final) {
 	t := l.t
 	t.mu.Lock()
 	if l.ended {
@@ -739,7 +726,7 @@ func (s *Server) hangUp(l *leg) {
 	switch {
 	case l.uas != nil && !answered:
 		select {
-		case l.final <- final{code: 487, reason: "Request Terminated"}:
+		case l.final <- f:
 		default:
 		}
 		return

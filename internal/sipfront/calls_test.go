@@ -76,9 +76,10 @@ func TestBusyDND(t *testing.T) {
 	}
 }
 
-// TestBusyPhone: the called phone answers 486. The caller gets 486; the
-// engine has no busy-after-ringing command, so the nearest flow is the
-// caller giving up while it rings (5.5: Released, Abandoned).
+// TestBusyPhone: the called phone rings and answers 486. The flow is 5.4
+// for a destination refusing after ringing: Dialing(A), Ringing(B),
+// Released(B, Busy), DestinationBusy(A, OtherDN B, Busy), and the SIP
+// caller gets 486 and hangs up: Released(A, Busy).
 func TestBusyPhone(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
@@ -91,6 +92,97 @@ func TestBusyPhone(t *testing.T) {
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},
 		engine.MakeCall{From: "1001", To: "1002"},
+		engine.DestinationBusy{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	got := f.events(len(want))
+	sameFlow(t, got, want)
+	f.noLeftovers()
+	if ev := got[6]; ev.ID != event.EventDestinationBusy || ev.ThisDN != "1001" || ev.OtherDN != "1002" || ev.CallState != event.CallStateBusy {
+		t.Fatalf("event 6 is %s(%s, OtherDN %s, %s), want EventDestinationBusy(1001, OtherDN 1002, Busy)", ev.ID, ev.ThisDN, ev.OtherDN, ev.CallState)
+	}
+}
+
+// TestBusyPhoneForwardOnBusy: 1002 forwards on busy to 1003; 1002's phone
+// answers 486, so the call goes to 1003's phone, which answers (5.11).
+func TestBusyPhoneForwardOnBusy(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	fwd := engine.SetForward{DN: "1002", To: "1003", Mode: engine.ForwardOnBusy}
+	if _, err := f.rt.Do(t.Context(), fwd); err != nil {
+		t.Fatal(err)
+	}
+	b := f.startSipp("uas_busy.xml", pb)
+	c := f.startSipp("uas.xml", pc)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	b.wait(t)
+	c.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		fwd,
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.DestinationBusy{ConnID: "$1", DN: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1003"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestUnavailablePhone: the called phone answers 480 and 1002 has no
+// forwarding: the call ends at once, Released(B, NoAnswer) and
+// Released(A, NoAnswer), and the SIP caller gets 480.
+func TestUnavailablePhone(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas_unavailable.xml", pb)
+	f.startSipp("uac_unavailable.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.NoAnswer{ConnID: "$1", DN: "1002"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestUnavailablePhoneForward: 1002 forwards on no answer to 1003 (with a
+// long timer); its phone answers 480, so the call is forwarded at once
+// and 1003's phone answers.
+func TestUnavailablePhoneForward(t *testing.T) {
+	f := newFixtureTenant(t, nil, func(tn *config.Tenant) {
+		tn.DN("1002").NoAnswerTimeout = config.D(time.Hour)
+	})
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	fwd := engine.SetForward{DN: "1002", To: "1003", Mode: engine.ForwardOnNoAnswer}
+	if _, err := f.rt.Do(t.Context(), fwd); err != nil {
+		t.Fatal(err)
+	}
+	b := f.startSipp("uas_unavailable.xml", pb)
+	c := f.startSipp("uas.xml", pc)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	b.wait(t)
+	c.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		fwd,
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.NoAnswer{ConnID: "$1", DN: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1003"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
 	sameFlow(t, f.events(len(want)), want)
@@ -309,6 +401,27 @@ func TestInboundFromTrunk(t *testing.T) {
 		engine.NetworkCall{Trunk: "pstn", ANI: "+33140000000", DNIS: "1002"},
 		engine.Answer{ConnID: "$1", DN: "1002"},
 		engine.NetworkRelease{ConnID: "$1"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestInboundFromTrunkBusyPhone: a call from the trunk to 1002, whose
+// phone answers 486: no DN waits for the answer, so the call ends
+// (Released(1002, Busy)) and the trunk gets 486.
+func TestInboundFromTrunkBusyPhone(t *testing.T) {
+	f := newFixture(t, nil)
+	pb := freeUDPPort(t)
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	f.register("1002", pb, 3600)
+	uas := f.startSipp("uas_busy.xml", pb)
+	f.startSipp("uac_busy.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.NetworkCall{Trunk: "pstn", ANI: "+33140000000", DNIS: "1002"},
+		engine.DestinationBusy{ConnID: "$1", DN: "1002"},
 	)
 	sameFlow(t, f.events(len(want)), want)
 	f.noLeftovers()

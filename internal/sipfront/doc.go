@@ -38,11 +38,12 @@
 //	                            digest-authenticated like REGISTER (401/403).
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user}
 //	200 from a called phone     Answer{ConnID, DN} (from a trunk: NetworkAnswer)
-//	486/600/603 from a phone    the engine has no command for "busy after ringing": the
-//	                            originator gives up (Release by it; EventAbandoned at the
-//	                            phone) and a SIP caller gets 486. From a trunk: NetworkBusy.
-//	408/480/other failure       the phone did not take the call; it keeps ringing virtually
-//	                            (the engine's no-answer timer or the API decide)
+//	486/600/603 from a phone    DestinationBusy{ConnID, DN}: Released(DN, Busy) and
+//	                            DestinationBusy(A) (5.4), or forwarding on busy, or RONA
+//	                            for an ACD call. From a trunk: NetworkBusy.
+//	408/480/other failure, or   NoAnswer{ConnID, DN}: at once, forwarding on no answer, or
+//	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
+//	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
 //	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP)
 //	INVITE from a phone DN that InitiateTransfer{ConnID: the held call, To}: a consultation
@@ -63,7 +64,8 @@
 //	                            answer gives an inactive placeholder SDP: no media)
 //	EventDestinationBusy(A)     486 to A's INVITE, then Release by A (flow 5.4)
 //	EventReleased/Abandoned/    BYE to D's leg if answered, else CANCEL (we called) or 487
-//	Diverted(D)                 (it called); when no DN is left on the call, its external
+//	Diverted(D)                 (it called; 486 after Released CallState Busy, 480 after
+//	                            NoAnswer); when no DN is left on the call, its external
 //	                            legs end too. Diverted covers no-answer forwarding,
 //	                            redirect and RONA: the phone stops ringing.
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call

@@ -126,7 +126,7 @@ func (t *tenant) onEvent(ev *event.Event) {
 		var ctx context.Context
 		if registered && c.legOf(ev.ThisDN) == nil {
 			nl = &leg{t: t, dn: ev.ThisDN, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
-				connID: ev.ConnID, origin: originOf(ev)}
+				connID: ev.ConnID}
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(s.ctx)
 			nl.cancel = cancel
@@ -167,7 +167,7 @@ func (t *tenant) onEvent(ev *event.Event) {
 			return
 		}
 		nl := &leg{t: t, dn: ev.OtherDN, trunk: tr.dn, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
-			connID: ev.ConnID, origin: ev.ThisDN}
+			connID: ev.ConnID}
 		ctx, cancel := context.WithCancel(s.ctx)
 		nl.cancel = cancel
 		c.legs = append(c.legs, nl)
@@ -218,7 +218,7 @@ func (t *tenant) onEvent(ev *event.Event) {
 		t.mu.Unlock()
 		if l != nil {
 			select {
-			case l.final <- final{code: 486, reason: "Busy Here"}:
+			case l.final <- busyHere:
 			default:
 			}
 			// The phone's attempt is over: the originator hangs up (5.4).
@@ -250,8 +250,19 @@ func (t *tenant) onEvent(ev *event.Event) {
 			delete(t.calls, ev.ConnID)
 		}
 		t.mu.Unlock()
+		// A call that ends because its destination refused it: the SIP
+		// caller still waiting for an answer gets 486 or 480.
+		f := terminated
+		if ev.ID == event.EventReleased {
+			switch ev.CallState {
+			case event.CallStateBusy:
+				f = busyHere
+			case event.CallStateNoAnswer:
+				f = unavailable
+			}
+		}
 		for _, l := range end {
-			go s.hangUp(l)
+			go s.hangUpWith(l, f)
 		}
 
 	case event.EventHeld, event.EventRetrieved:
@@ -295,12 +306,4 @@ func (t *tenant) onEvent(ev *event.Event) {
 	default:
 		t.mu.Unlock()
 	}
-}
-
-// originOf is the originating DN of a Ringing event, if it is a DN.
-func originOf(ev *event.Event) string {
-	if ev.OtherDNRole == event.RoleOrigination && ev.OtherTrunk == "" {
-		return ev.OtherDN
-	}
-	return ""
 }
