@@ -25,7 +25,9 @@ type Snapshot struct {
 // offset it had when ReadTopics started, calling fn for each record in
 // offset order per partition. It assigns partitions directly (no consumer
 // group, nothing committed). clientID names the client to the brokers.
-func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration, fn func(Record)) (Snapshot, error) {
+// start, if not nil, is called with the snapshot before the first record.
+func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
+	start func(Snapshot), fn func(Record)) (Snapshot, error) {
 	snap := Snapshot{Partitions: map[string]int32{}, Truncated: map[string]bool{}}
 	if connectTimeout <= 0 {
 		connectTimeout = 10 * time.Second
@@ -86,6 +88,9 @@ func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, 
 	}
 	if firstErr != nil {
 		return snap, firstErr
+	}
+	if start != nil {
+		start(snap)
 	}
 	if len(remaining) == 0 {
 		return snap, nil

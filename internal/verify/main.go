@@ -144,18 +144,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	topics := []string{cfg.TopicPrefix + event.AgentStateTopic, cfg.TopicPrefix + event.CallThreadTopic}
 	var c *Checker
-	var recs []Record
-	snap, err := ReadTopics(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(r Record) {
-		recs = append(recs, r)
-	})
+	snap, err := ReadTopics(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(s Snapshot) {
+		opts.Partitions = s.Partitions
+		opts.Truncated = s.Truncated
+		c = NewChecker(opts)
+	}, func(r Record) { c.Add(r) })
 	if err != nil {
 		return nil, err
-	}
-	opts.Partitions = snap.Partitions
-	opts.Truncated = snap.Truncated
-	c = NewChecker(opts)
-	for _, r := range recs {
-		c.Add(r)
 	}
 	rep := c.Finish()
 	for _, t := range snap.Missing {
