@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
@@ -14,8 +15,9 @@ import (
 // the tenants of file; rts are their runtimes in the same order. With the
 // demo tenant (demo true) it prints the SIP credentials to stdout, since
 // the password may have been generated. Close the returned server after
-// the CTI API stops and before the runtimes close.
-func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
+// the CTI API stops and before the runtimes close. set counts SIP
+// requests and responses for /metrics.
+func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, set *metrics.Set, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}
@@ -27,6 +29,7 @@ func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, 
 		Listen:  addr,
 		Tenants: ts,
 		Logger:  log.With("component", "sipfront"),
+		Metrics: set,
 	})
 	if err != nil {
 		return nil, err

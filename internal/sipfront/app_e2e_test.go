@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
+	"github.com/switchboard-cc/switchboard/internal/metrics/metricstest"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
@@ -122,6 +126,46 @@ func TestServeSIPCallToKafka(t *testing.T) {
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("Kafka events differ from the golden flow\ngot:\n%swant:\n%s", sipfront.Format(got), sipfront.Format(want))
 	}
+
+	// The SIP counters on /metrics: two registrations (challenged, then
+	// authenticated), the call's INVITE and the caller's BYE.
+	scraped := scrapeMetrics(t, addrs.HTTP)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{metrics.NameSIPTransactions, map[string]string{"method": "REGISTER"}, 4},
+		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, 1},
+		{metrics.NameSIPTransactions, map[string]string{"method": "BYE"}, 1},
+		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "401"}, 2},
+		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "200"}, 2},
+		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "200"}, 1},
+		{metrics.NameSIPResponses, map[string]string{"method": "BYE", "status": "200"}, 1},
+	} {
+		if v, _ := scraped.Value(c.name, c.labels); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+}
+
+// scrapeMetrics reads and parses serve's /metrics.
+func scrapeMetrics(t *testing.T, addr string) metricstest.Exposition {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", res.StatusCode, b)
+	}
+	e, err := metricstest.Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("/metrics: %v\n%s", err, b)
+	}
+	return e
 }
 
 // kcatRecord is a record as kcat -C -J prints it.

@@ -231,7 +231,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	l.uas, l.sdp, l.final = dlg, req.Body(), make(chan final, 1)
-	tx.OnCancel(func(*sip.Request) { go t.phoneGone(l) })
+	tx.OnCancel(func(*sip.Request) {
+		// sipgo answers the CANCEL (200) and the INVITE (487) itself.
+		s.cfg.Metrics.SIPTransaction("CANCEL")
+		s.cfg.Metrics.SIPResponse("CANCEL", 200)
+		s.cfg.Metrics.SIPResponse("INVITE", 487)
+		go t.phoneGone(l)
+	})
 	dlg.Respond(100, "Trying", nil)
 
 	key := ""
@@ -239,7 +245,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if l.trunk == "" {
 		if t.dialing[from] != nil {
 			t.mu.Unlock()
-			dlg.Respond(486, "Busy Here", nil)
+			s.inviteFinal(dlg, 486, "Busy Here")
 			return
 		}
 		t.dialing[from] = l
@@ -273,7 +279,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		l.ended = true
 		t.mu.Unlock()
 		code, reason := statusOf(err)
-		dlg.Respond(code, reason, nil)
+		s.inviteFinal(dlg, code, reason)
 		return
 	}
 	if r, ok := out.Reply.(engine.CallReply); ok {
@@ -290,15 +296,25 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			// The dialog lives on: BYE, re-INVITE and REFER find it by
 			// Call-ID.
 			answered = true
+			s.cfg.Metrics.SIPResponse("INVITE", 200)
 			if err := dlg.RespondSDP(f.sdp); err != nil {
 				s.log.Debug("SIP 200 not acknowledged", "call_id", callID, "err", err)
 			}
 			return
 		}
-		dlg.Respond(f.code, f.reason, nil)
+		s.inviteFinal(dlg, f.code, f.reason)
 	case <-tx.Done():
 	case <-s.ctx.Done():
-		dlg.Respond(503, "Service Unavailable", nil)
+		s.inviteFinal(dlg, 503, "Service Unavailable")
+	}
+}
+
+// inviteFinal sends the final response code of a new INVITE (not 200),
+// counting it.
+func (s *Server) inviteFinal(dlg *sipgo.DialogServerSession, code int, reason string) {
+	s.cfg.Metrics.SIPResponse("INVITE", code)
+	if err := dlg.Respond(code, reason, nil); err != nil {
+		s.log.Debug("SIP respond", "code", code, "err", err)
 	}
 }
 
@@ -392,6 +408,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	s.cfg.Metrics.SIPResponse("BYE", 200) // sent by ReadBye
 	s.forget(l)
 	l.t.phoneGone(l)
 }
@@ -479,6 +496,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewSDPResponseFromRequest(req, answer)
 	res.AppendHeader(&s.dua.ContactHDR)
+	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP re-INVITE response", "err", err)
 	}

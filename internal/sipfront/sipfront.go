@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
@@ -74,6 +75,10 @@ type Config struct {
 	SocketBuffer int
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Metrics counts SIP requests received (SIPTransaction, by method) and
+	// final responses sent (SIPResponse, by method and status); nil counts
+	// nothing.
+	Metrics *metrics.Set
 }
 
 func (c *Config) setDefaults() {
@@ -198,7 +203,7 @@ func Start(cfg Config) (*Server, error) {
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
 	}
 	for m, h := range s.handlers() {
-		s.srv.OnRequest(m, h)
+		s.srv.OnRequest(m, s.counting(m, h))
 	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -227,6 +232,16 @@ func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.REFER:    s.handleRefer,
 		sip.OPTIONS:  s.handleOptions,
 		sip.NOTIFY:   s.handleNotify,
+	}
+}
+
+// counting wraps handler h of method m: every request received is
+// counted (Config.Metrics).
+func (s *Server) counting(m sip.RequestMethod, h sipgo.RequestHandler) sipgo.RequestHandler {
+	method := string(m)
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		s.cfg.Metrics.SIPTransaction(method)
+		h(req, tx)
 	}
 }
 
@@ -270,6 +285,9 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
+	}
+	if code >= 200 {
+		s.cfg.Metrics.SIPResponse(string(req.Method), code)
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP respond", "code", code, "err", err)
