@@ -277,7 +277,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		return nil, err
 	}
 	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
-		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap, agent logged in to a queue"})
+		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap: agent and its extension, logged in to a queue"})
 
 	if _, err := exec.LookPath("sipp"); err != nil {
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: "skipped: sipp is not installed"})
@@ -530,13 +530,18 @@ func waitRecords(ctx context.Context, brokers []string, prefix string, want int6
 
 // Memory returns the engine heap per established call and per logged-in
 // agent, measured over n extensions.
+//
+// Per agent counts the engine's whole state for an agent on its own
+// extension, logged in to a queue (the tenant's configuration itself is
+// built before the first reading and not counted).
 func Memory(n int) (perCall, perAgent float64, err error) {
-	e, err := engine.New(benchTenant(n), engine.Options{Server: "bench"})
+	t := benchTenant(n)
+	h0 := heap()
+	e, err := engine.New(t, engine.Options{Server: "bench"})
 	if err != nil {
 		return 0, 0, err
 	}
 	at := sim.Epoch
-	h0 := heap()
 	for i := 0; i < n; i++ {
 		if _, err := e.Step(at, engine.Login{DN: strconv.Itoa(200000 + i), AgentID: "a" + strconv.Itoa(i), Queues: []string{"7000"}}); err != nil {
 			return 0, 0, err
