@@ -212,3 +212,119 @@ func checkEvents(t *testing.T, recs []*kgo.Record) {
 	}
 	t.Logf("check-events: %s", bytes.TrimSpace(out))
 }
+
+// TestServeRestartReleasesSIPCalls: a SIP call between two phones is
+// established when serve stops; its dialogs die with the process. The
+// next start on the same data directory (its journal) releases it, so no
+// call is left that no phone can hang up.
+func TestServeRestartReleasesSIPCalls(t *testing.T) {
+	sipPort := sipfront.FreeUDPPort(t)
+	cfg := app.DefaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipPort)
+	cfg.ServerID = sipfront.TestServer
+	cfg.Partitions = 1
+	serve := func() (app.Addrs, func()) {
+		ready := make(chan app.Addrs, 1)
+		m := app.Main{
+			Config: cfg,
+			Stdout: io.Discard,
+			Logger: kafkatest.Logger(t, slog.LevelWarn),
+			Getenv: func(k string) string {
+				switch k {
+				case app.EnvDemoToken:
+					return "token"
+				case app.EnvDemoSIPPassword:
+					return sipfront.TestPassword
+				}
+				return ""
+			},
+			OnReady: func(a app.Addrs) { ready <- a },
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		stop := func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Main.Run: %v", err)
+			}
+		}
+		select {
+		case a := <-ready:
+			return a, stop
+		case err := <-done:
+			t.Fatalf("Main.Run: %v", err)
+		case <-time.After(60 * time.Second):
+			cancel()
+			t.Fatal("not ready")
+		}
+		return app.Addrs{}, nil
+	}
+
+	addrs, stop := serve()
+	server := cfg.SIP
+	pa, pb := sipfront.FreeUDPPort(t), sipfront.FreeUDPPort(t)
+	sipfront.RegisterAt(t, server, "1002", pb, 3600)
+	sipfront.RegisterAt(t, server, "1001", pa, 3600)
+	// Both phones wait for a BYE that never comes (t.Cleanup ends them).
+	sipfront.StartSippAt(t, server, "uas.xml", pb)
+	sipfront.StartSippAt(t, server, "uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", "1002")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		calls := liveCalls(t, addrs.HTTP)
+		if len(calls) == 1 && len(calls[0].Parties) == 2 && calls[0].Parties[0].State == "Established" &&
+			calls[0].Parties[1].State == "Established" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no established SIP call: %+v", calls)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+
+	addrs, stop = serve()
+	defer stop()
+	if calls := liveCalls(t, addrs.HTTP); len(calls) != 0 {
+		t.Fatalf("after the restart %d calls are live, want none: %+v", len(calls), calls)
+	}
+}
+
+// apiCall is what GET /calls gives of a call (the fields the test reads).
+type apiCall struct {
+	ConnID  string `json:"connId"`
+	Parties []struct {
+		DN    string `json:"dn"`
+		State string `json:"state"`
+	} `json:"parties"`
+}
+
+// liveCalls lists the demo tenant's calls through the CTI API.
+func liveCalls(t *testing.T, addr string) []apiCall {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/tenants/demo/calls", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET calls: %d %s", res.StatusCode, b)
+	}
+	var calls []apiCall
+	if err := json.Unmarshal(b, &calls); err != nil {
+		var wrapped struct {
+			Calls []apiCall `json:"calls"`
+		}
+		if err2 := json.Unmarshal(b, &wrapped); err2 != nil {
+			t.Fatalf("GET calls: %v: %s", err, b)
+		}
+		calls = wrapped.Calls
+	}
+	return calls
+}

@@ -119,5 +119,8 @@
 // No media and no SDP negotiation beyond passing bodies; UDP only; no NOTIFY
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
-// the SIP dialogs (the runtime's restart story releases their calls).
+// the SIP dialogs (serve's recovery releases their calls:
+// TestServeRestartReleasesSIPCalls) and the bindings, which are not
+// journaled: a DN registered before the restart stays in service in the
+// engine and its calls ring virtually until its phone registers again.
 package sipfront
