@@ -34,7 +34,11 @@ type InProcess struct {
 	sim    *Sim
 	events atomic.Int64
 	timers map[string]bool // running timer ids
+	obs    func(time.Duration, *event.Event)
 }
+
+// Subscribe implements EventSource: fn sees every event of every step.
+func (d *InProcess) Subscribe(fn func(time.Duration, *event.Event)) { d.obs = fn }
 
 // NewInProcess builds an engine for cfg's tenant (see Config.Tenant).
 func NewInProcess(cfg *Config, tenant string, sink func([]event.Event) error) (*InProcess, error) {
@@ -78,6 +82,11 @@ func (d *InProcess) apply(res engine.Result) error {
 			return err
 		}
 	}
+	if d.obs != nil {
+		for i := range res.Events {
+			d.obs(d.sim.now, &res.Events[i])
+		}
+	}
 	for _, ef := range res.Effects {
 		switch ef := ef.(type) {
 		case engine.StartTimer:
@@ -115,6 +124,16 @@ type HTTP struct {
 	events atomic.Int64
 	ws     bool
 	lat    *Latencies
+	obs    func(time.Duration, *event.Event)
+	inbox  chan *event.Event
+}
+
+// Subscribe implements EventSource: events from the WebSocket stream are
+// handed to fn while the simulation waits for its next action. Call it
+// before Start.
+func (d *HTTP) Subscribe(fn func(time.Duration, *event.Event)) {
+	d.obs = fn
+	d.inbox = make(chan *event.Event, 1<<16)
 }
 
 // NewHTTP returns an HTTP driver; it records request latencies in lat
@@ -139,10 +158,21 @@ func (d *HTTP) Start(ctx context.Context) {
 	go func() {
 		defer c.CloseNow()
 		for {
-			if _, _, err := c.Read(ctx); err != nil {
+			_, msg, err := c.Read(ctx)
+			if err != nil {
 				return
 			}
 			d.events.Add(1)
+			if d.inbox != nil {
+				ev := new(event.Event)
+				if event.Unmarshal(msg, ev) == nil {
+					select {
+					case d.inbox <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
 		}
 	}()
 }
@@ -155,17 +185,29 @@ func (d *HTTP) Events() int64 {
 }
 
 func (d *HTTP) Wait(ctx context.Context, at time.Duration) error {
-	wait := time.Until(d.start.Add(at))
-	if wait <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	for {
+		// events first, so an offer is answered before later actions
+		select {
+		case ev := <-d.inbox:
+			d.obs(time.Since(d.start), ev)
+			continue
+		default:
+		}
+		wait := time.Until(d.start.Add(at))
+		if wait <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case ev := <-d.inbox:
+			t.Stop()
+			d.obs(time.Since(d.start), ev)
+		case <-t.C:
+			return nil
+		}
 	}
 }
 

@@ -53,9 +53,23 @@ func writeFile(t *testing.T, name, content string) string {
 // for a short seeded day; verify reads the topics and must pass with
 // --closed and the counts sim wrote.
 func TestSimAgainstServeThenVerify(t *testing.T) {
-	dayFile := writeFile(t, "day.yaml", dayYAML)
+	modes := map[string]string{
+		"direct": dayYAML,
+		// the switch's ACD picks the agent; sim answers what rings (WebSocket)
+		"queue": strings.Replace(dayYAML, "duration: 8s", "duration: 6s", 1) + "targets: [{dnis: \"7000\", weight: 1}]\n",
+	}
 	for _, target := range kafkatest.Targets(t) {
-		t.Run(target.Name, func(t *testing.T) {
+		for _, mode := range []string{"direct", "queue"} {
+			t.Run(target.Name+"/"+mode, func(t *testing.T) {
+				simDay(t, target, writeFile(t, "day.yaml", modes[mode]))
+			})
+		}
+	}
+}
+
+func simDay(t *testing.T, target kafkatest.Target, dayFile string) {
+	{
+		{
 			prefix := kafkatest.UniqueTopicPrefix(t)
 			serveCfg := filepath.Join(t.TempDir(), "serve.yaml")
 			var out, errb bytes.Buffer
@@ -126,7 +140,7 @@ func TestSimAgainstServeThenVerify(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("verify: exit %d", code)
 			}
-		})
+		}
 	}
 }
 

@@ -287,8 +287,8 @@ func Execute(ctx context.Context, cfg Config, opts Options, stdout, stderr io.Wr
 		d := NewHTTP(opts.API, opts.Tenant, opts.Token, lat)
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		d.Start(wctx)
 		drv = d
+		attach = func(*Sim) { d.Start(wctx) } // after New subscribed
 	}
 	s, err := New(cfg, drv)
 	if err != nil {

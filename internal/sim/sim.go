@@ -29,6 +29,14 @@ type Driver interface {
 	Events() int64
 }
 
+// EventSource is implemented by drivers that see the switch's events
+// (needed when calls go to queues: the switch picks the agent).
+type EventSource interface {
+	// Subscribe sets fn, called in the simulation's goroutine with each
+	// event and the simulated time it was seen.
+	Subscribe(fn func(now time.Duration, ev *event.Event))
+}
+
 // Stats are the simulator's counters. Counts are what the stream must
 // show (verify's Count* names); the rest are for people.
 type Stats struct {
@@ -109,6 +117,7 @@ type agent struct {
 	wantOut    bool // log out when free
 	wantBreak  bool // take a break when free
 	monitorBy  *supervisor
+	acwSet     bool // queue mode: NotReady(AfterCallWork) already sent for the call it leaves
 }
 
 type supervisor struct {
@@ -165,7 +174,10 @@ type Sim struct {
 	now    time.Duration
 	agents []*agent
 	sups   []*supervisor
-	wait   []*callSim // callers the simulator holds (no ready agent)
+	wait   []*callSim          // callers the simulator holds (no ready agent)
+	byConn map[string]*callSim // queue mode: calls offered to a queue, by ConnID
+	byDN   map[string]*agent
+	early  map[string]*agent // queue mode: deliveries seen before their ConnID was known
 	stats  Stats
 	calls  int
 	ctx    context.Context
@@ -181,8 +193,14 @@ func New(cfg Config, drv Driver) (*Sim, error) {
 	}
 	s := &Sim{cfg: cfg, drv: drv, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed5eed5eed5eed))}
 	s.stats.ErrorsByKind = map[string]int{}
+	s.byConn, s.byDN, s.early = map[string]*callSim{}, map[string]*agent{}, map[string]*agent{}
 	for i := 0; i < cfg.Agents; i++ {
-		s.agents = append(s.agents, &agent{i: i, dn: cfg.AgentDN(i), id: cfg.AgentID(i)})
+		a := &agent{i: i, dn: cfg.AgentDN(i), id: cfg.AgentID(i)}
+		s.agents = append(s.agents, a)
+		s.byDN[a.dn] = a
+	}
+	if src, ok := drv.(EventSource); ok && len(cfg.Targets) > 0 {
+		src.Subscribe(s.observe)
 	}
 	for _, sp := range cfg.Supervisors {
 		s.sups = append(s.sups, &supervisor{dn: sp.DN, id: sp.AgentID})
@@ -245,7 +263,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		if err := s.drv.Wait(ctx, it.at); err != nil {
 			return err
 		}
-		s.now = it.at
+		s.now = max(s.now, it.at)
 		it.fn()
 		s.stats.Now = s.now
 		if s.Progress != nil {
@@ -374,13 +392,12 @@ func (s *Sim) becomeFree(a *agent) {
 		s.takeBreak(a)
 		return
 	}
+	a.phase, a.readySince = phaseReady, s.now
 	if _, err := s.do(engine.Ready{DN: a.dn}); err != nil {
 		a.phase = phaseNotReady
 		return
 	}
 	s.stats.Ready++
-	a.phase = phaseReady
-	a.readySince = s.now
 	for len(s.wait) > 0 && a.phase == phaseReady {
 		c := s.wait[0]
 		s.wait = s.wait[1:]
@@ -464,7 +481,63 @@ func (s *Sim) offerTo(c *callSim, dnis string) {
 	if !s.networkCall(c, dnis) {
 		return
 	}
+	s.byConn[c.connID] = c
 	s.At(c.arrival+c.patience, func() { s.callerGivesUp(c) })
+	if a := s.early[c.connID]; a != nil {
+		// delivered in the step that made the call
+		delete(s.early, c.connID)
+		s.delivered(c, a)
+	}
+}
+
+// queueMode: calls go to queues or routing points and the switch picks
+// the agent.
+func (s *Sim) queueMode() bool { return len(s.cfg.Targets) > 0 }
+
+// observe handles the switch's events in queue mode: an ACD delivery
+// (EventRinging with ThisQueue at an agent's DN for a call the simulator
+// offered) makes the agent answer after the answer delay. now is the
+// simulated time the event was seen.
+func (s *Sim) observe(now time.Duration, ev *event.Event) {
+	if ev.ID != event.EventRinging || ev.ThisQueue == "" {
+		return
+	}
+	c, a := s.byConn[ev.ConnID], s.byDN[ev.ThisDN]
+	if a == nil {
+		return
+	}
+	if now > s.now {
+		s.now = now
+	}
+	if c == nil {
+		// in-process, the call's own step delivers it before NetworkCall
+		// returns its ConnID
+		a.phase = phaseBusy
+		s.early[ev.ConnID] = a
+		return
+	}
+	if !c.done && !c.answered {
+		s.delivered(c, a)
+	}
+}
+
+func (s *Sim) delivered(c *callSim, a *agent) {
+	c.agent = a
+	a.phase = phaseBusy
+	s.At(s.now+s.cfg.AnswerDelay.Draw(s.rng), func() { s.answer(c) })
+}
+
+// leaving: in queue mode an agent about to leave a call first goes
+// NotReady(AfterCallWork), so the switch does not offer it the next call
+// before its wrap-up.
+func (s *Sim) leaving(a *agent) {
+	if !s.queueMode() || a == nil || a.acwSet {
+		return
+	}
+	if _, err := s.do(engine.NotReady{DN: a.dn, WorkMode: event.WorkModeAfterCallWork}); err == nil {
+		s.stats.NotReady++
+		a.acwSet = true
+	}
 }
 
 func (s *Sim) offer(c *callSim, a *agent) {
@@ -488,11 +561,19 @@ func (s *Sim) callerGivesUp(c *callSim) {
 	}
 	c.done = true
 	s.stats.InProgress--
+	delete(s.byConn, c.connID)
+	a := c.agent
+	if a != nil && s.queueMode() {
+		// still Ready in the switch, which may offer it the next call
+		// in the same step
+		a.phase, a.readySince = phaseReady, s.now
+		a = nil
+	}
 	if _, err := s.do(engine.NetworkRelease{ConnID: c.connID}); err == nil {
 		s.stats.Abandoned++
 	}
-	if c.agent != nil {
-		s.becomeFree(c.agent)
+	if a != nil {
+		s.becomeFree(a)
 	}
 }
 
@@ -531,7 +612,9 @@ func (s *Sim) endCall(c *callSim, hangUp bool) {
 	}
 	c.done = true
 	s.stats.InProgress--
+	delete(s.byConn, c.connID)
 	a := c.agent
+	s.leaving(a)
 	if hangUp {
 		if s.rng.Float64() < s.cfg.CallerHangsUp {
 			s.do(engine.NetworkRelease{ConnID: c.connID})
@@ -543,7 +626,9 @@ func (s *Sim) endCall(c *callSim, hangUp bool) {
 }
 
 func (s *Sim) wrapUp(a *agent) {
-	if _, err := s.do(engine.NotReady{DN: a.dn, WorkMode: event.WorkModeAfterCallWork}); err == nil {
+	if a.acwSet {
+		a.acwSet = false
+	} else if _, err := s.do(engine.NotReady{DN: a.dn, WorkMode: event.WorkModeAfterCallWork}); err == nil {
 		s.stats.NotReady++
 	}
 	s.At(s.now+s.cfg.WrapUp.Draw(s.rng), func() { s.becomeFree(a) })
@@ -561,6 +646,7 @@ func (s *Sim) transfer(c *callSim, rest time.Duration) {
 	}
 	b.phase = phaseBusy
 	if s.rng.Float64() >= s.cfg.TwoStepShare {
+		s.leaving(a)
 		if _, err := s.do(engine.SingleStepTransfer{ConnID: c.connID, DN: a.dn, To: b.dn}); err != nil {
 			s.becomeFree(b)
 			s.At(s.now+rest, func() { s.endCall(c, true) })
@@ -588,7 +674,9 @@ func (s *Sim) transfer(c *callSim, rest time.Duration) {
 			return
 		}
 		s.At(s.now+s.cfg.ConsultTime.Draw(s.rng), func() {
+			s.leaving(a)
 			if _, err := s.do(engine.CompleteTransfer{ConnID: c.connID, DN: a.dn, ConsultConnID: consult}); err != nil {
+				s.leaving(b)
 				s.do(engine.Release{ConnID: consult, DN: b.dn})
 				s.wrapUp(b)
 				s.At(s.now+rest, func() { s.endCall(c, true) })
@@ -642,6 +730,7 @@ func (s *Sim) conference(c *callSim, rest time.Duration) {
 		}
 		s.At(s.now+s.cfg.ConsultTime.Draw(s.rng), func() {
 			if _, err := s.do(engine.CompleteConference{ConnID: c.connID, DN: a.dn, ConsultConnID: consult}); err != nil {
+				s.leaving(b)
 				s.do(engine.Release{ConnID: consult, DN: b.dn})
 				s.wrapUp(b)
 				s.At(s.now+rest, func() { s.endCall(c, true) })
@@ -652,6 +741,7 @@ func (s *Sim) conference(c *callSim, rest time.Duration) {
 			stay := time.Duration(float64(rest) * s.rng.Float64())
 			s.At(s.now+stay, func() {
 				if !c.done {
+					s.leaving(b)
 					s.do(engine.Release{ConnID: c.connID, DN: b.dn})
 				}
 				s.wrapUp(b)

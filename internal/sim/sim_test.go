@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -66,6 +67,35 @@ func TestInProcessDayVerifies(t *testing.T) {
 	}
 	rep := c.Finish()
 	if !rep.OK {
+		t.Fatalf("verify:\n%s", rep.Text())
+	}
+}
+
+// Queue mode: calls go to the ACD queue and the switch picks the agent
+// (the simulator learns it from EventRinging); the day must verify.
+func TestInProcessQueueDayVerifies(t *testing.T) {
+	cfg := shortDay(9)
+	cfg.Targets = []Target{{DNIS: "7000", Weight: 1}}
+	lines, st := runInProcess(t, cfg)
+	t.Log(st.Summary())
+	if st.Errors != 0 {
+		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
+	}
+	if st.Offered < 200 || st.Answered < st.Offered/2 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 {
+		t.Errorf("the day did not exercise everything: %s", st.Summary())
+	}
+	c := verify.NewChecker(verify.Options{Closed: true, Expect: st.Expect("sim", cfg.Seed)})
+	queued := 0
+	for i, l := range lines {
+		c.Add(verify.RecordOf(l, "", int64(i)))
+		if bytes.Contains(l, []byte(`"id":"EventQueued"`)) {
+			queued++
+		}
+	}
+	if queued < st.Offered {
+		t.Errorf("%d EventQueued for %d calls offered to the queue", queued, st.Offered)
+	}
+	if rep := c.Finish(); !rep.OK {
 		t.Fatalf("verify:\n%s", rep.Text())
 	}
 }
