@@ -17,11 +17,15 @@
 // verify's Expect) that `switchboard verify --expect` checks the stream
 // against.
 //
-// Until the switch has ACD queues and routing points (part 3) the
-// simulator is the ACD: it offers each call to the longest-ready agent's
-// DN. Config.Targets sends calls to a queue or routing point DNIS instead;
-// the driver interface then needs the switch's events to learn which agent
-// rings (InProcess has them from Step; HTTP has the WebSocket stream).
+// Calls go either to agents directly (the default: the simulator is the
+// ACD and offers each call to its longest-ready agent's DN, holding
+// callers itself while none is ready) or, with Config.Targets, to ACD
+// queues or routing points, where the switch picks the agent: the
+// simulator learns it from EventRinging (ThisQueue set) through
+// EventSource (InProcess sees every Step's events; HTTP reads the tenant's
+// WebSocket stream) and answers after the answer delay. In that mode an
+// agent goes NotReady(AfterCallWork) just before leaving a call, so the
+// ACD offers nothing during wrap-up.
 //
 // The package owns its flags, its YAML configuration and its progress
 // output. It must not touch the engine's state except through Step

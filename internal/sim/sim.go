@@ -474,9 +474,8 @@ func (s *Sim) networkCall(c *callSim, dnis string) bool {
 }
 
 // offerTo sends the call to a queue or routing point. Who answers is the
-// switch's decision, which the simulator learns from its events: not
-// available yet (part 3); the caller abandons after their patience unless
-// the call ended.
+// switch's decision, which the simulator learns from its events
+// (observe); the caller abandons after their patience unless answered.
 func (s *Sim) offerTo(c *callSim, dnis string) {
 	if !s.networkCall(c, dnis) {
 		return
