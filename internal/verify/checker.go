@@ -33,9 +33,6 @@ const (
 	RuleExpect    Rule = "expect"    // a count differs from the sim summary
 )
 
-// ErrFailed is returned by Run when the stream has problems.
-var ErrFailed = errors.New("verify: the stream breaks the contract")
-
 // ErrUsage is wrapped by flag errors.
 var ErrUsage = errors.New("verify: usage")
 
