@@ -24,8 +24,9 @@ type Config struct {
 	// HTTP is the CTI API's listen address (--http, default
 	// "127.0.0.1:8080"); port 0 picks a free port (see Addrs).
 	HTTP string
-	// SIP is the SIP listen address (--sip, default "127.0.0.1:5060"). Not
-	// used yet: the SIP front end comes in a later version.
+	// SIP is the SIP front end's UDP listen address (--sip, default
+	// "127.0.0.1:5060"): the registrar and back-to-back user agent of
+	// internal/sipfront; port 0 picks a free port.
 	SIP string
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
@@ -181,9 +182,9 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 		fs.Var(v, name, usage+" (env "+env+")")
 		flags = append(flags, binding{name, v})
 	}
-	add("data", (*stringValue)(&c.Data), "data `DIR`: the embedded broker's log is in DIR/kafka")
+	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, the embedded broker's log in DIR/kafka")
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
-	add("sip", (*stringValue)(&c.SIP), "SIP listen `ADDR` (not used yet: the SIP front end comes later)")
+	add("sip", (*stringValue)(&c.SIP), "SIP (UDP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")
 	add("topic-prefix", (*stringValue)(&c.TopicPrefix), "topic name `PREFIX` (\"prod.\" gives prod.voice-agentstate)")

@@ -90,7 +90,7 @@ func TestParseFlagsHelp(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	for _, f := range []string{"-data", "-http", "-sip", "-kafka-brokers", "-kafka-listen", "-topic-prefix",
-		"-partitions", "-config", "-server-id", "-log-level", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "not used yet"} {
+		"-partitions", "-config", "-server-id", "-log-level", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "registrar and B2BUA", "-journal-max-size"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("help lacks %q:\n%s", f, out.String())
 		}
