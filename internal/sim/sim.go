@@ -581,7 +581,22 @@ func (s *Sim) answer(c *callSim) {
 		return
 	}
 	a := c.agent
+	if a == nil {
+		return // queue mode: the offer was withdrawn, the call waits again
+	}
 	if _, err := s.do(engine.Answer{ConnID: c.connID, DN: a.dn}); err != nil {
+		if s.queueMode() && c.agent == a {
+			// Against a server the simulator acts on events it has not
+			// seen yet: the switch took the offer back (the agent logged
+			// out or went not ready meanwhile) and queued the call again.
+			// It waits for the next offer; the caller's patience still
+			// runs.
+			c.agent = nil
+			if a.phase == phaseBusy {
+				a.phase, a.readySince = phaseReady, s.now
+			}
+			return
+		}
 		s.endCall(c, false)
 		return
 	}
