@@ -460,20 +460,43 @@ type envelope struct {
 	Cmd  json.RawMessage `json:"cmd"`
 }
 
+// kindPrefix holds, per kind, the start of its journal encoding:
+// {"kind":"<kind>","cmd": (the kind as encoding/json writes it).
+var kindPrefix = func() map[string][]byte {
+	m := make(map[string][]byte, len(decoders))
+	for k := range decoders {
+		q, err := json.Marshal(k)
+		if err != nil {
+			panic(err)
+		}
+		m[k] = append(append([]byte(`{"kind":`), q...), `,"cmd":`...)
+	}
+	return m
+}()
+
 // EncodeCommand encodes a command for the journal as
-// {"kind": "...", "cmd": {...}}.
-func EncodeCommand(c Command) ([]byte, error) {
+// {"kind": "...", "cmd": {...}} (compact, as encoding/json writes it).
+func EncodeCommand(c Command) ([]byte, error) { return AppendCommand(nil, c) }
+
+// AppendCommand appends what EncodeCommand returns to dst. The command is
+// marshalled once and the envelope written around it (EncodeCommand used
+// to marshal it twice, the second time to re-check it inside the
+// envelope); the bytes are the same. On error dst is returned unchanged.
+func AppendCommand(dst []byte, c Command) ([]byte, error) {
 	if c == nil {
-		return nil, invalid("cannot encode a nil command")
+		return dst, invalid("cannot encode a nil command")
 	}
-	if _, ok := decoders[c.Kind()]; !ok {
-		return nil, invalid("cannot encode command of kind " + q(c.Kind()))
+	prefix, ok := kindPrefix[c.Kind()]
+	if !ok {
+		return dst, invalid("cannot encode command of kind " + q(c.Kind()))
 	}
-	b, err := json.Marshal(c)
+	body, err := json.Marshal(c)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return json.Marshal(envelope{Kind: c.Kind(), Cmd: b})
+	dst = append(dst, prefix...)
+	dst = append(dst, body...)
+	return append(dst, '}'), nil
 }
 
 // DecodeCommand decodes what EncodeCommand wrote. Unknown kinds and unknown

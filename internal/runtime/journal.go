@@ -62,9 +62,8 @@ func (t *Tenant) room() error {
 // step the journal does not have: the tenant stops taking commands (every
 // later one gets ErrNotRecorded) and a restart recovers the journaled state.
 func (t *Tenant) record(b *batch, at int64, cmd engine.Command, evs []event.Event) error {
-	c, err := engine.EncodeCommand(cmd)
-	if err == nil {
-		t.rec = AppendStepRecord(t.rec[:0], at, c, evs)
+	var err error
+	if t.rec, err = AppendStep(t.rec[:0], at, cmd, evs); err == nil {
 		var lsn uint64
 		if lsn, err = t.jr.Append(t.rec); err == nil {
 			b.lsn, t.lastLSN = lsn, lsn

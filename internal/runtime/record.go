@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
 // ErrBadRecord: a journal record is not a step record this version reads.
@@ -33,19 +34,47 @@ func AppendStepRecord(dst []byte, at int64, cmd []byte, evs []event.Event) []byt
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(at))
 	dst = binary.AppendUvarint(dst, uint64(len(cmd)))
 	dst = append(dst, cmd...)
+	return appendEvents(dst, evs)
+}
+
+// AppendStep appends the step record of cmd stepped at at with events evs:
+// the same bytes as AppendStepRecord(dst, at, engine.EncodeCommand(cmd),
+// evs), but the command is encoded in place (engine.AppendCommand), so
+// with a reused dst the command costs one allocation (its JSON). On error
+// dst is returned unchanged.
+func AppendStep(dst []byte, at int64, cmd engine.Command, evs []event.Event) ([]byte, error) {
+	base := len(dst)
+	dst = append(dst, stepMagic, stepVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(at))
+	start := len(dst)
+	dst, err := engine.AppendCommand(dst, cmd)
+	if err != nil {
+		return dst[:base], err
+	}
+	dst = prefixLength(dst, start)
+	return appendEvents(dst, evs), nil
+}
+
+func appendEvents(dst []byte, evs []event.Event) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(evs)))
 	for i := range evs {
-		// Reserve a maximal uvarint would waste bytes; encode into place
-		// after measuring instead: JSON goes to the end, then is moved.
 		start := len(dst)
 		dst = evs[i].AppendJSON(dst)
-		n := len(dst) - start
-		var lb [binary.MaxVarintLen64]byte
-		k := binary.PutUvarint(lb[:], uint64(n))
-		dst = append(dst, lb[:k]...)
-		copy(dst[start+k:], dst[start:start+n])
-		copy(dst[start:], lb[:k])
+		dst = prefixLength(dst, start)
 	}
+	return dst
+}
+
+// prefixLength puts the uvarint length of dst[start:] before it. Reserving
+// a maximal uvarint would waste bytes; the bytes are written first, then
+// moved after their measured length.
+func prefixLength(dst []byte, start int) []byte {
+	n := len(dst) - start
+	var lb [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(lb[:], uint64(n))
+	dst = append(dst, lb[:k]...)
+	copy(dst[start+k:], dst[start:start+n])
+	copy(dst[start:], lb[:k])
 	return dst
 }
 

@@ -1,0 +1,126 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+)
+
+// fixtureCommands are the commands of testdata/steprecords_v1.txt, stepped
+// in order on the demo tenant: HTML-escaped and non-ASCII strings in
+// reasons and user data, nested lists.
+var fixtureCommands = []engine.Command{
+	engine.Login{Request: engine.Request{ReferenceID: 3, Reasons: event.KV{event.S("Why", "<start> & \u00e9t\u00e9")}}, DN: "1001", AgentID: "agent1", Queues: []string{"7001"}},
+	engine.MakeCall{Request: engine.Request{ReferenceID: 4}, From: "1001", To: "1002", UserData: event.KV{event.S("Order", "A<1>&\"x\""), event.I("Amount", 12), event.L("Cart", event.KV{event.S("sku", "\u2028z")})}},
+}
+
+type fixtureRecord struct {
+	at  int64
+	rec []byte
+}
+
+func readFixture(t *testing.T) []fixtureRecord {
+	t.Helper()
+	f, err := os.Open("testdata/steprecords_v1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []fixtureRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		atS, hexS, ok := strings.Cut(line, " ")
+		if !ok {
+			t.Fatalf("bad fixture line %q", line)
+		}
+		at, err := strconv.ParseInt(atS, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := hex.DecodeString(hexS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fixtureRecord{at, rec})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(fixtureCommands) {
+		t.Fatalf("%d fixture records, %d commands", len(out), len(fixtureCommands))
+	}
+	return out
+}
+
+// TestStepRecordsOfPreviousVersion: records written by the earlier encoder
+// (engine.EncodeCommand marshalling twice, then AppendStepRecord) still
+// decode to their commands, and AppendStep writes the same bytes for the
+// same steps: the format did not change.
+func TestStepRecordsOfPreviousVersion(t *testing.T) {
+	fix := readFixture(t)
+	e := demoEngine(t)
+	var buf []byte
+	for i, f := range fix {
+		sr, err := DecodeStepRecord(f.rec)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if sr.At != f.at {
+			t.Errorf("record %d: At %d, want %d", i, sr.At, f.at)
+		}
+		c, err := engine.DecodeCommand(sr.Command)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(c, fixtureCommands[i]) {
+			t.Errorf("record %d: command\n got %#v\nwant %#v", i, c, fixtureCommands[i])
+		}
+		res, err := e.Step(f.at, c)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if len(res.Events) != len(sr.Events) {
+			t.Fatalf("record %d: replay gave %d events, record has %d", i, len(res.Events), len(sr.Events))
+		}
+		for k := range res.Events {
+			if got := event.Marshal(&res.Events[k]); !bytes.Equal(got, sr.Events[k]) {
+				t.Errorf("record %d event %d: replay\n%s\nrecord\n%s", i, k, got, sr.Events[k])
+			}
+		}
+		// A reused, non-empty buffer: what is before the record stays.
+		buf = append(buf[:0], "keep"...)
+		buf, err = AppendStep(buf, f.at, c, res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:4]) != "keep" || !bytes.Equal(buf[4:], f.rec) {
+			t.Errorf("record %d: AppendStep wrote\n%x\nthe previous version wrote\n%x", i, buf[4:], f.rec)
+		}
+	}
+}
+
+// TestAppendStepRefusesUnknownCommand: a command the engine cannot encode
+// is an error and leaves dst as it was.
+func TestAppendStepRefusesUnknownCommand(t *testing.T) {
+	dst := []byte("keep")
+	got, err := AppendStep(dst, 1, cmd{name: "x"}, nil)
+	if err == nil {
+		t.Fatal("AppendStep of an unknown kind succeeded")
+	}
+	if string(got) != "keep" {
+		t.Errorf("dst changed to %q", got)
+	}
+}
