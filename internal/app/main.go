@@ -206,7 +206,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
 		tokens[t.ID] = t.Tokens
 	}
-	sipSrv, err := startSIP(c.SIP, file, rts, demo, ops.set, stdout, log)
+	sipSrv, err := startSIP(c, file, rts, demo, ops.set, stdout, log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
@@ -11,13 +12,14 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
-// startSIP starts the SIP front end (internal/sipfront) on addr (UDP) for
-// the tenants of file; rts are their runtimes in the same order. With the
+// startSIP starts the SIP front end (internal/sipfront) on c.SIP (UDP) for
+// the tenants of file, its bindings kept in c.Data/sip so that phones stay
+// registered across a restart; rts are their runtimes in the same order. With the
 // demo tenant (demo true) it prints the SIP credentials to stdout, since
 // the password may have been generated. Close the returned server after
 // the CTI API stops and before the runtimes close. set counts SIP
 // requests and responses for /metrics.
-func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, set *metrics.Set, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
+func startSIP(c Config, file *config.File, rts []*runtime.Tenant, demo bool, set *metrics.Set, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}
@@ -26,10 +28,11 @@ func startSIP(addr string, file *config.File, rts []*runtime.Tenant, demo bool, 
 		ts[i] = sipfront.Tenant{Config: &file.Tenants[i], Runtime: rt}
 	}
 	srv, err := sipfront.Start(sipfront.Config{
-		Listen:  addr,
-		Tenants: ts,
-		Logger:  log.With("component", "sipfront"),
-		Metrics: set,
+		Listen:   c.SIP,
+		Tenants:  ts,
+		StateDir: filepath.Join(c.Data, "sip"),
+		Logger:   log.With("component", "sipfront"),
+		Metrics:  set,
 	})
 	if err != nil {
 		return nil, err

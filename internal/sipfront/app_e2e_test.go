@@ -95,9 +95,37 @@ func TestServeSIPCallToKafka(t *testing.T) {
 		engine.Answer{ConnID: "$1", DN: "1002"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
+	sameKafkaFlow(t, addrs.Kafka, want)
+
+	// The SIP counters on /metrics: two registrations (challenged, then
+	// authenticated), the call's INVITE and the caller's BYE.
+	scraped := scrapeMetrics(t, addrs.HTTP)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{metrics.NameSIPTransactions, map[string]string{"method": "REGISTER"}, 4},
+		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, 1},
+		{metrics.NameSIPTransactions, map[string]string{"method": "BYE"}, 1},
+		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "401"}, 2},
+		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "200"}, 2},
+		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "200"}, 1},
+		{metrics.NameSIPResponses, map[string]string{"method": "BYE", "status": "200"}, 1},
+	} {
+		if v, _ := scraped.Value(c.name, c.labels); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+}
+
+// sameKafkaFlow reads every event from Kafka (exactly len(want) records)
+// and compares each record key's events with want's for that key.
+func sameKafkaFlow(t *testing.T, kafka []string, want []event.Event) {
+	t.Helper()
 	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
-	recs := kafkatest.Consume(t, addrs.Kafka, topics, len(want), 30*time.Second)
-	if n := kafkatest.RecordCount(t, addrs.Kafka, topics...); n != int64(len(want)) {
+	recs := kafkatest.Consume(t, kafka, topics, len(want), 30*time.Second)
+	if n := kafkatest.RecordCount(t, kafka, topics...); n != int64(len(want)) {
 		t.Fatalf("Kafka holds %d records, want %d", n, len(want))
 	}
 	var got []event.Event
@@ -125,27 +153,6 @@ func TestServeSIPCallToKafka(t *testing.T) {
 	g, w := byKey(got), byKey(want)
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("Kafka events differ from the golden flow\ngot:\n%swant:\n%s", sipfront.Format(got), sipfront.Format(want))
-	}
-
-	// The SIP counters on /metrics: two registrations (challenged, then
-	// authenticated), the call's INVITE and the caller's BYE.
-	scraped := scrapeMetrics(t, addrs.HTTP)
-	for _, c := range []struct {
-		name   string
-		labels map[string]string
-		want   float64
-	}{
-		{metrics.NameSIPTransactions, map[string]string{"method": "REGISTER"}, 4},
-		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, 1},
-		{metrics.NameSIPTransactions, map[string]string{"method": "BYE"}, 1},
-		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "401"}, 2},
-		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "200"}, 2},
-		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "200"}, 1},
-		{metrics.NameSIPResponses, map[string]string{"method": "BYE", "status": "200"}, 1},
-	} {
-		if v, _ := scraped.Value(c.name, c.labels); v != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
-		}
 	}
 }
 
@@ -226,43 +233,7 @@ func TestServeRestartReleasesSIPCalls(t *testing.T) {
 	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipPort)
 	cfg.ServerID = sipfront.TestServer
 	cfg.Partitions = 1
-	serve := func() (app.Addrs, func()) {
-		ready := make(chan app.Addrs, 1)
-		m := app.Main{
-			Config: cfg,
-			Stdout: io.Discard,
-			Logger: kafkatest.Logger(t, slog.LevelWarn),
-			Getenv: func(k string) string {
-				switch k {
-				case app.EnvDemoToken:
-					return "token"
-				case app.EnvDemoSIPPassword:
-					return sipfront.TestPassword
-				}
-				return ""
-			},
-			OnReady: func(a app.Addrs) { ready <- a },
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		stop := func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Main.Run: %v", err)
-			}
-		}
-		select {
-		case a := <-ready:
-			return a, stop
-		case err := <-done:
-			t.Fatalf("Main.Run: %v", err)
-		case <-time.After(60 * time.Second):
-			cancel()
-			t.Fatal("not ready")
-		}
-		return app.Addrs{}, nil
-	}
+	serve := func() (app.Addrs, func()) { return serveData(t, cfg) }
 
 	addrs, stop := serve()
 	server := cfg.SIP
@@ -291,6 +262,47 @@ func TestServeRestartReleasesSIPCalls(t *testing.T) {
 	if calls := liveCalls(t, addrs.HTTP); len(calls) != 0 {
 		t.Fatalf("after the restart %d calls are live, want none: %+v", len(calls), calls)
 	}
+}
+
+// serveData runs serve (app.Main, demo tenant) with cfg until the
+// returned function stops it.
+func serveData(t *testing.T, cfg app.Config) (app.Addrs, func()) {
+	t.Helper()
+	ready := make(chan app.Addrs, 1)
+	m := app.Main{
+		Config: cfg,
+		Stdout: io.Discard,
+		Logger: kafkatest.Logger(t, slog.LevelWarn),
+		Getenv: func(k string) string {
+			switch k {
+			case app.EnvDemoToken:
+				return "token"
+			case app.EnvDemoSIPPassword:
+				return sipfront.TestPassword
+			}
+			return ""
+		},
+		OnReady: func(a app.Addrs) { ready <- a },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Main.Run: %v", err)
+		}
+	}
+	select {
+	case a := <-ready:
+		return a, stop
+	case err := <-done:
+		t.Fatalf("Main.Run: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("not ready")
+	}
+	return app.Addrs{}, nil
 }
 
 // apiCall is what GET /calls gives of a call (the fields the test reads).
@@ -327,4 +339,71 @@ func liveCalls(t *testing.T, addr string) []apiCall {
 		calls = wrapped.Calls
 	}
 	return calls
+}
+
+// TestServeRestartKeepsSIPBindings: 1001, 1002 and 1003 register with
+// serve; serve stops; 1003's binding expires while it is down (its expiry
+// in --data/sip/bindings.json is moved into the past). The next start
+// takes 1003 out of service (journaled and published like any step), and
+// a call from 1001 to 1002 rings 1002's phone at the contact it
+// registered before the restart. Kafka holds exactly the golden flow.
+func TestServeRestartKeepsSIPBindings(t *testing.T) {
+	cfg := app.DefaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
+	cfg.ServerID = sipfront.TestServer
+	cfg.Partitions = 1
+
+	_, stop := serveData(t, cfg)
+	server := cfg.SIP
+	pa, pb := sipfront.FreeUDPPort(t), sipfront.FreeUDPPort(t)
+	sipfront.RegisterAt(t, server, "1002", pb, 3600)
+	sipfront.RegisterAt(t, server, "1001", pa, 3600)
+	sipfront.RegisterAt(t, server, "1003", sipfront.FreeUDPPort(t), 3600)
+	stop()
+
+	file := filepath.Join(cfg.Data, "sip", sipfront.StateFile)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	bs, _ := st["bindings"].([]any)
+	if len(bs) != 3 {
+		t.Fatalf("bindings file after stop: %s", b)
+	}
+	for _, x := range bs {
+		if m, _ := x.(map[string]any); m["dn"] == "1003" {
+			m["expires"] = time.Now().Add(-time.Minute).Format(time.RFC3339Nano)
+		}
+	}
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	addrs, stop := serveData(t, cfg)
+	defer stop()
+	uas := sipfront.StartSippAt(t, server, "uas.xml", pb)
+	sipfront.StartSippAt(t, server, "uac.xml", pa, "-key", "user", "1001", "-s", "1002")()
+	uas()
+
+	tenant := &config.Demo("token", sipfront.TestPassword).Tenants[0]
+	want := sipfront.Expected(t, tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1003", InService: false}, // at the restart
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameKafkaFlow(t, addrs.Kafka, want)
 }

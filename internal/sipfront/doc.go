@@ -31,6 +31,24 @@
 // never registered stays a CTI-only DN: calls to it ring virtually and are
 // answered through the API.
 //
+// Bindings survive a restart when Config.StateDir is set (serve passes
+// --data/sip): every change rewrites StateFile there (tenant, DN, contact,
+// source address and expiry of each binding; a temporary file, fsync,
+// rename, fsync of the directory). A new binding is saved before its
+// SetService{InService: true}; an ended one after its SetService{InService:
+// false}: a stop between the two leaves a binding in the file, never a DN
+// in service without one. At start, bindings still valid come back with
+// the time they have left and their expiry timers (and the DN is put in
+// service if the engine has it out of service); bindings that expired
+// while the process was down end then, through the runtime
+// (EventDNOutOfService, journaled like any step; none if the engine already
+// has the DN out of service). A missing file is no bindings; an unreadable
+// one is logged, kept aside as StateFile.bad-<unix time> and treated as no
+// bindings; bindings of DNs no longer configured as phones are dropped.
+// The file is read once, before the socket serves, and written under its
+// own lock (not the tenant's), so a registration's fsync does not stall
+// calls.
+//
 // # Requests to commands
 //
 //	INVITE from a phone DN      MakeCall{From, To: Request-URI user}. Trusted when it
@@ -128,7 +146,11 @@
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
-// TestServeRestartReleasesSIPCalls) and the bindings, which are not
-// journaled: a DN registered before the restart stays in service in the
-// engine and its calls ring virtually until its phone registers again.
+// TestServeRestartReleasesSIPCalls) but not the bindings
+// (TestServeRestartKeepsSIPBindings). An unreadable bindings file loses
+// them: DNs registered before the restart then stay in service without a
+// contact (their calls ring virtually) until their phones register again.
+// An un-registration that the process stopped before saving is undone at
+// the next start if the binding would still be valid (the DN comes back
+// in service until the binding expires or the phone registers again).
 package sipfront

@@ -270,6 +270,9 @@ func (t *tenant) register(dn string, contact sip.Uri, source string, expires tim
 	b.contact, b.source, b.expires, b.gen = contact, source, time.Now().Add(expires), gen
 	b.timer = time.AfterFunc(expires, func() { t.unregister(dn, gen) })
 	t.mu.Unlock()
+	// Saved before the DN goes in service: a restart in between finds the
+	// binding and puts the DN in service then (restore).
+	t.s.persist()
 	if !had {
 		if _, err := t.do(engine.SetService{DN: dn, InService: true}); err != nil {
 			t.s.log.Warn("SIP registration: DN not put in service", "tenant", t.id, "dn", dn, "err", err)
@@ -293,6 +296,10 @@ func (t *tenant) unregister(dn string, gen uint64) {
 	if _, err := t.do(engine.SetService{DN: dn, InService: false}); err != nil {
 		t.s.log.Warn("SIP registration ended: DN not taken out of service", "tenant", t.id, "dn", dn, "err", err)
 	}
+	// Saved after the DN is out of service: a restart in between finds
+	// the binding and ends it then (restore), never a DN in service
+	// without one.
+	t.s.persist()
 }
 
 // contactOf returns dn's registered contact.

@@ -73,6 +73,10 @@ type Config struct {
 	// bytes (capped by the kernel's net.core.rmem_max/wmem_max). Default
 	// 4 MiB.
 	SocketBuffer int
+	// StateDir is where the bindings are kept (StateFile, rewritten
+	// atomically on every change) so that they survive a restart; empty
+	// keeps them in memory only.
+	StateDir string
 	// Logger; default discards.
 	Logger *slog.Logger
 	// Metrics counts SIP requests received (SIPTransaction, by method) and
@@ -138,6 +142,8 @@ type Server struct {
 	secret  [32]byte
 	tenants map[string]*tenant
 	single  *tenant
+
+	pmu sync.Mutex // serializes writes of the bindings file
 
 	mu    sync.Mutex
 	legs  map[string]*leg // by SIP Call-ID
@@ -210,6 +216,7 @@ func Start(cfg Config) (*Server, error) {
 	for _, t := range s.tenants {
 		t.start()
 	}
+	s.restore()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
