@@ -182,7 +182,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 		fs.Var(v, name, usage+" (env "+env+")")
 		flags = append(flags, binding{name, v})
 	}
-	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, the embedded broker's log in DIR/kafka")
+	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, SIP bindings in DIR/sip, the embedded broker's log in DIR/kafka")
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
 	add("sip", (*stringValue)(&c.SIP), "SIP (UDP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
