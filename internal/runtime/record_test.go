@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"reflect"
 	"strconv"
@@ -122,5 +123,64 @@ func TestAppendStepRefusesUnknownCommand(t *testing.T) {
 	}
 	if string(got) != "keep" {
 		t.Errorf("dst changed to %q", got)
+	}
+}
+
+// previousStepRecord is how the runtime wrote a step record before
+// AppendStep: the command marshalled, marshalled again in its envelope,
+// then copied into the record.
+func previousStepRecord(dst []byte, at int64, c engine.Command, evs []event.Event) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return dst, err
+	}
+	cb, err := json.Marshal(struct {
+		Kind string          `json:"kind"`
+		Cmd  json.RawMessage `json:"cmd"`
+	}{c.Kind(), b})
+	if err != nil {
+		return dst, err
+	}
+	return AppendStepRecord(dst, at, cb, evs), nil
+}
+
+// BenchmarkStepRecord: encoding the step records of a basic call (MakeCall
+// with user data, Answer, Release: 3 records, 10 events) into a reused
+// buffer, the previous way and with AppendStep. One op is one call.
+func BenchmarkStepRecord(b *testing.B) {
+	e := demoEngine(b)
+	at := int64(1_767_225_600_000_000)
+	type stepped struct {
+		c   engine.Command
+		evs []event.Event
+	}
+	var steps []stepped
+	do := func(c engine.Command) engine.Result {
+		at++
+		res, err := e.Step(at, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		steps = append(steps, stepped{c, res.Events})
+		return res
+	}
+	r := do(engine.MakeCall{Request: engine.Request{ReferenceID: 9}, From: "1001", To: "1002",
+		UserData: event.KV{event.S("Order", "A-1"), event.I("Amount", 12)}}).Reply.(engine.CallReply)
+	do(engine.Answer{Request: engine.Request{ReferenceID: 10}, ConnID: r.ConnID, DN: "1002"})
+	do(engine.Release{Request: engine.Request{ReferenceID: 11}, ConnID: r.ConnID, DN: "1001"})
+	for name, enc := range map[string]func([]byte, int64, engine.Command, []event.Event) ([]byte, error){
+		"previous": previousStepRecord, "AppendStep": AppendStep} {
+		b.Run(name, func(b *testing.B) {
+			var buf []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range steps {
+					var err error
+					if buf, err = enc(buf[:0], at, s.c, s.evs); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }
