@@ -483,12 +483,9 @@ func EncodeCommand(c Command) ([]byte, error) { return AppendCommand(nil, c) }
 // to marshal it twice, the second time to re-check it inside the
 // envelope); the bytes are the same. On error dst is returned unchanged.
 func AppendCommand(dst []byte, c Command) ([]byte, error) {
-	if c == nil {
-		return dst, invalid("cannot encode a nil command")
-	}
-	prefix, ok := kindPrefix[c.Kind()]
-	if !ok {
-		return dst, invalid("cannot encode command of kind " + q(c.Kind()))
+	prefix, err := commandPrefix(c)
+	if err != nil {
+		return dst, err
 	}
 	body, err := json.Marshal(c)
 	if err != nil {
@@ -497,6 +494,57 @@ func AppendCommand(dst []byte, c Command) ([]byte, error) {
 	dst = append(dst, prefix...)
 	dst = append(dst, body...)
 	return append(dst, '}'), nil
+}
+
+// CommandEncoder appends commands as AppendCommand does, through an
+// encoder and buffer it keeps, so an encoding costs no allocation of its
+// own once warm (marshallers of the command's fields may still allocate).
+// The zero value is ready to use; it is not safe for concurrent use.
+type CommandEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// maxKeptBuffer: a CommandEncoder drops a buffer grown larger than this
+// after use, so one huge command does not pin memory.
+const maxKeptBuffer = 64 << 10
+
+// Append appends what EncodeCommand returns for c to dst. On error dst is
+// returned unchanged.
+func (ce *CommandEncoder) Append(dst []byte, c Command) ([]byte, error) {
+	prefix, err := commandPrefix(c)
+	if err != nil {
+		return dst, err
+	}
+	if ce.enc == nil {
+		ce.enc = json.NewEncoder(&ce.buf) // escapes HTML, as json.Marshal does
+	}
+	ce.buf.Reset()
+	if err := ce.enc.Encode(c); err != nil {
+		return dst, err
+	}
+	body := ce.buf.Bytes()
+	body = body[:len(body)-1] // Encode ends with a newline
+	dst = append(dst, prefix...)
+	dst = append(dst, body...)
+	dst = append(dst, '}')
+	if ce.buf.Cap() > maxKeptBuffer {
+		ce.buf = bytes.Buffer{} // same address: enc still writes here
+	}
+	return dst, nil
+}
+
+// commandPrefix returns the start of c's encoding, or why c cannot be
+// encoded.
+func commandPrefix(c Command) ([]byte, error) {
+	if c == nil {
+		return nil, invalid("cannot encode a nil command")
+	}
+	prefix, ok := kindPrefix[c.Kind()]
+	if !ok {
+		return nil, invalid("cannot encode command of kind " + q(c.Kind()))
+	}
+	return prefix, nil
 }
 
 // DecodeCommand decodes what EncodeCommand wrote. Unknown kinds and unknown

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -30,6 +31,8 @@ func TestEncodeCommandUnchanged(t *testing.T) {
 		MakeCall{Request: odd, From: "1001", To: "<1002>", UserData: odd.Reasons},
 		NotReady{Request: odd, DN: "1&1", WorkMode: event.WorkModeAfterCallWork},
 		TimerFired{ID: "acw/a\u00e9/1"},
+		// Larger than a CommandEncoder keeps: the next ones get a new buffer.
+		AttachUserData{ConnID: "00000000000000a1", UserData: event.KV{event.S("big", strings.Repeat("<x>", 30<<10))}},
 	}
 	for seed := uint64(1); seed <= 3; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
@@ -53,6 +56,7 @@ func TestEncodeCommandUnchanged(t *testing.T) {
 		}
 	}
 	dst := []byte("prefix")
+	var ce CommandEncoder
 	for _, c := range cmds {
 		want, wantErr := previousEncodeCommand(c)
 		got, err := EncodeCommand(c)
@@ -62,12 +66,17 @@ func TestEncodeCommandUnchanged(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%#v:\n got %s\nwant %s", c, got, want)
 		}
-		dst, err = AppendCommand(dst[:6], c)
-		if err != nil {
-			continue
-		}
-		if string(dst[:6]) != "prefix" || !bytes.Equal(dst[6:], want) {
-			t.Fatalf("AppendCommand wrote %q, want prefix%s", dst, want)
+		for name, app := range map[string]func([]byte, Command) ([]byte, error){"AppendCommand": AppendCommand, "CommandEncoder": ce.Append} {
+			dst, err = app(dst[:6], c)
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("%s %#v: error %v, previous encoder %v", name, c, err, wantErr)
+			}
+			if err != nil {
+				continue
+			}
+			if string(dst[:6]) != "prefix" || !bytes.Equal(dst[6:], want) {
+				t.Fatalf("%s wrote %q, want prefix%s", name, dst, want)
+			}
 		}
 	}
 }
@@ -75,10 +84,15 @@ func TestEncodeCommandUnchanged(t *testing.T) {
 // TestAppendCommandRefuses: nil and unknown kinds are invalid and leave
 // dst unchanged.
 func TestAppendCommandRefuses(t *testing.T) {
+	var ce CommandEncoder
 	for _, c := range []Command{nil, unknownCommand{}} {
 		got, err := AppendCommand([]byte("x"), c)
 		if err == nil || string(got) != "x" {
 			t.Errorf("AppendCommand(%#v) = %q, %v; want x and an error", c, got, err)
+		}
+		got, err = ce.Append([]byte("x"), c)
+		if err == nil || string(got) != "x" {
+			t.Errorf("CommandEncoder.Append(%#v) = %q, %v; want x and an error", c, got, err)
 		}
 	}
 }
@@ -88,8 +102,8 @@ type unknownCommand struct{}
 func (unknownCommand) Kind() string { return "no-such-kind" }
 
 // BenchmarkEncodeCommand: journal encoding of a MakeCall with user data
-// by the previous two-pass encoder and by AppendCommand into a reused
-// buffer (as the runtime does).
+// by the previous two-pass encoder, by AppendCommand and by a
+// CommandEncoder (as the runtime does), into a reused buffer.
 func BenchmarkEncodeCommand(b *testing.B) {
 	c := MakeCall{Request: Request{ReferenceID: 7}, From: "1001", To: "1002",
 		UserData: event.KV{event.S("Order", "A-1"), event.I("Amount", 12)}}
@@ -101,7 +115,18 @@ func BenchmarkEncodeCommand(b *testing.B) {
 			}
 		}
 	})
-	b.Run("append", func(b *testing.B) {
+	b.Run("CommandEncoder", func(b *testing.B) {
+		var ce CommandEncoder
+		var buf []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			var err error
+			if buf, err = ce.Append(buf[:0], c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendCommand", func(b *testing.B) {
 		var buf []byte
 		b.ReportAllocs()
 		for b.Loop() {

@@ -63,7 +63,7 @@ func (t *Tenant) room() error {
 // later one gets ErrNotRecorded) and a restart recovers the journaled state.
 func (t *Tenant) record(b *batch, at int64, cmd engine.Command, evs []event.Event) error {
 	var err error
-	if t.rec, err = AppendStep(t.rec[:0], at, cmd, evs); err == nil {
+	if t.rec, err = t.recEnc.Append(t.rec[:0], at, cmd, evs); err == nil {
 		var lsn uint64
 		if lsn, err = t.jr.Append(t.rec); err == nil {
 			b.lsn, t.lastLSN = lsn, lsn

@@ -39,15 +39,38 @@ func AppendStepRecord(dst []byte, at int64, cmd []byte, evs []event.Event) []byt
 
 // AppendStep appends the step record of cmd stepped at at with events evs:
 // the same bytes as AppendStepRecord(dst, at, engine.EncodeCommand(cmd),
-// evs), but the command is encoded in place (engine.AppendCommand), so
-// with a reused dst the command costs one allocation (its JSON). On error
-// dst is returned unchanged.
+// evs), but the command is encoded in place (engine.AppendCommand). On
+// error dst is returned unchanged.
 func AppendStep(dst []byte, at int64, cmd engine.Command, evs []event.Event) ([]byte, error) {
+	return appendStep(dst, at, cmd, evs, nil)
+}
+
+// StepEncoder appends step records as AppendStep does, through an
+// engine.CommandEncoder it keeps: with a reused dst a record costs no
+// allocation of its own. The zero value is ready to use; it is not safe
+// for concurrent use (a tenant has one, used by its goroutine).
+type StepEncoder struct {
+	cmd engine.CommandEncoder
+}
+
+// Append appends the step record of cmd stepped at at with events evs to
+// dst (what AppendStep appends). On error dst is returned unchanged.
+func (s *StepEncoder) Append(dst []byte, at int64, cmd engine.Command, evs []event.Event) ([]byte, error) {
+	return appendStep(dst, at, cmd, evs, &s.cmd)
+}
+
+// appendStep encodes the command with ce, or engine.AppendCommand if nil.
+func appendStep(dst []byte, at int64, cmd engine.Command, evs []event.Event, ce *engine.CommandEncoder) ([]byte, error) {
 	base := len(dst)
 	dst = append(dst, stepMagic, stepVersion)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(at))
 	start := len(dst)
-	dst, err := engine.AppendCommand(dst, cmd)
+	var err error
+	if ce != nil {
+		dst, err = ce.Append(dst, cmd)
+	} else {
+		dst, err = engine.AppendCommand(dst, cmd)
+	}
 	if err != nil {
 		return dst[:base], err
 	}

@@ -162,6 +162,7 @@ type Tenant struct {
 	jr        *journal.Journal
 	maxSize   int64
 	rec       []byte // record buffer, reused
+	recEnc    StepEncoder
 	lastLSN   uint64 // LSN of the last step appended
 	broken    error  // a step was applied but could not be journaled
 	sinceSnap int    // steps since the last snapshot was taken
