@@ -3,15 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -345,64 +340,9 @@ func dialEvents(t *testing.T, r *running) *websocket.Conn {
 	return c
 }
 
-// kcatRecord is one line of `kcat -C -J`.
-type kcatRecord struct {
-	Topic     string   `json:"topic"`
-	Partition int32    `json:"partition"`
-	Offset    int64    `json:"offset"`
-	TSType    string   `json:"tstype"`
-	TS        int64    `json:"ts"`
-	Broker    int32    `json:"broker"`
-	Headers   []string `json:"headers,omitempty"`
-	Key       string   `json:"key"`
-	Payload   string   `json:"payload"`
-}
+// checkEvents pipes the records through the independent checker
+// ../shared/tools/check-events and expects exit 0.
+func checkEvents(t *testing.T, recs []*kgo.Record) { t.Helper(); kafkatest.CheckEvents(t, recs) }
 
-// checkEvents pipes the records, formatted as kcat -J does, through the
-// independent checker ../shared/tools/check-events (from the repository
-// root) and expects exit 0.
-func checkEvents(t *testing.T, recs []*kgo.Record) {
-	t.Helper()
-	var in bytes.Buffer
-	for _, r := range recs {
-		k := kcatRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TSType: "create",
-			TS: r.Timestamp.UnixMilli(), Key: string(r.Key), Payload: string(r.Value)}
-		for _, h := range r.Headers {
-			k.Headers = append(k.Headers, h.Key, string(h.Value))
-		}
-		b, _ := json.Marshal(k)
-		in.Write(append(b, '\n'))
-	}
-	tool := filepath.Join(repoRoot(t), "..", "shared", "tools", "check-events")
-	if _, err := os.Stat(tool); err != nil {
-		t.Fatalf("the checker is not at %s: %v", tool, err)
-	}
-	cmd := exec.Command("python3", tool)
-	cmd.Stdin = &in
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) || err != nil {
-		t.Fatalf("check-events: %v\n%s", err, out)
-	}
-	t.Logf("check-events: %s", bytes.TrimSpace(out))
-}
-
-// repoRoot is the directory holding go.mod, found upwards from the test's
-// working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// repoRoot is the directory holding go.mod.
+func repoRoot(t *testing.T) string { return kafkatest.RepoRoot(t) }

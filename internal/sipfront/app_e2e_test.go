@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -175,50 +174,9 @@ func scrapeMetrics(t *testing.T, addr string) metricstest.Exposition {
 	return e
 }
 
-// kcatRecord is a record as kcat -C -J prints it.
-type kcatRecord struct {
-	Topic     string   `json:"topic"`
-	Partition int32    `json:"partition"`
-	Offset    int64    `json:"offset"`
-	TSType    string   `json:"tstype"`
-	TS        int64    `json:"ts"`
-	Broker    int32    `json:"broker"`
-	Headers   []string `json:"headers,omitempty"`
-	Key       string   `json:"key"`
-	Payload   string   `json:"payload"`
-}
-
-// checkEvents pipes the records, formatted as kcat -J does, through the
-// independent checker /work/shared/tools/check-events (next to the
-// repository: ../shared/tools from the directory of go.mod).
-func checkEvents(t *testing.T, recs []*kgo.Record) {
-	t.Helper()
-	var in bytes.Buffer
-	for _, r := range recs {
-		k := kcatRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, TSType: "create",
-			TS: r.Timestamp.UnixMilli(), Key: string(r.Key), Payload: string(r.Value)}
-		for _, h := range r.Headers {
-			k.Headers = append(k.Headers, h.Key, string(h.Value))
-		}
-		b, _ := json.Marshal(k)
-		in.Write(append(b, '\n'))
-	}
-	root, err := filepath.Abs("../..") // internal/sipfront -> repository root
-	if err != nil {
-		t.Fatal(err)
-	}
-	tool := filepath.Join(root, "..", "shared", "tools", "check-events")
-	if _, err := os.Stat(tool); err != nil {
-		t.Fatalf("the checker is not at %s: %v", tool, err)
-	}
-	cmd := exec.Command("python3", tool)
-	cmd.Stdin = &in
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("check-events: %v\n%s", err, out)
-	}
-	t.Logf("check-events: %s", bytes.TrimSpace(out))
-}
+// checkEvents pipes the records through the independent checker
+// ../shared/tools/check-events and expects exit 0.
+func checkEvents(t *testing.T, recs []*kgo.Record) { t.Helper(); kafkatest.CheckEvents(t, recs) }
 
 // TestServeRestartReleasesSIPCalls: a SIP call between two phones is
 // established when serve stops; its dialogs die with the process. The
