@@ -140,6 +140,15 @@
 // 14 KB of live heap per answered call (both dialogs and the engine call);
 // no goroutine per answered call.
 //
+// # Load testing
+//
+// (*Server).LoadTest drives sipp (a UAS and a UAC on free loopback ports)
+// through a single-tenant server whose caller/callee pairs it registers
+// directly (LoadTenant builds such a tenant), and returns calls/s, failed
+// calls and INVITE-to-200 times. Its scenarios are embedded (load.go) and
+// written to a temporary directory, so an installed binary needs only
+// sipp: `switchboard bench` and BenchmarkSIPLoad use it.
+//
 // # Not done yet
 //
 // No media and no SDP negotiation beyond passing bodies; UDP only; no NOTIFY

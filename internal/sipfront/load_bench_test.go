@@ -1,15 +1,12 @@
 package sipfront
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,7 +18,6 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 
 	"github.com/switchboard-cc/switchboard/internal/broker"
-	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
@@ -56,12 +52,8 @@ func envInt(name string, def int) int {
 // not what is measured): callers from 127.0.0.1:pa, callees at the sipp
 // UAS on 127.0.0.1:pb.
 func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
-	t := &config.Tenant{ID: "load", Tokens: []string{"t"}, Defaults: config.Defaults{SIPPassword: "x"}}
-	for i := 0; i < pairs; i++ {
-		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(10000 + i), Type: config.Extension},
-			config.DN{Number: strconv.Itoa(20000 + i), Type: config.Extension})
-	}
-	if err := (&config.File{Tenants: []config.Tenant{*t}}).Validate(); err != nil {
+	t, err := LoadTenant("load", pairs, "x")
+	if err != nil {
 		b.Fatal(err)
 	}
 	eng, err := engine.New(t, engine.Options{Server: testServer})
@@ -120,8 +112,9 @@ type discardSink struct{}
 func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 
 // BenchmarkSIPLoad runs one sipp load (b.N is not used: the load is the
-// configured number of calls) and reports calls/s, failed calls and the
-// p50/p99 of INVITE-to-200 through the B2BUA (sipp rtd, ms).
+// configured number of calls; LoadTest drives it) and reports calls/s,
+// failed calls and the p50/p99 of INVITE-to-200 through the B2BUA (sipp
+// rtd, ms).
 func BenchmarkSIPLoad(b *testing.B) {
 	bin := needSipp(b)
 	rate, calls, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000), envInt("SIPLOAD_TALK", 0)
@@ -129,56 +122,27 @@ func BenchmarkSIPLoad(b *testing.B) {
 	if os.Getenv("SIPLOAD_TALK") == "0" {
 		talk = 0
 	}
-	pa, pb := freeUDPPort(b), freeUDPPort(b)
-	srv, _ := loadFixture(b, pairs, pa, pb)
-	dir := b.TempDir()
-	inf := filepath.Join(dir, "pairs.csv")
-	var sb strings.Builder
-	sb.WriteString("SEQUENTIAL\n")
-	for i := 0; i < pairs; i++ {
-		fmt.Fprintf(&sb, "%d;%d\n", 10000+i, 20000+i)
-	}
-	os.WriteFile(inf, []byte(sb.String()), 0o644)
-
-	uas := exec.Command(bin, srv.Addr(), "-sf", "testdata/uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
-	if err := uas.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { uas.Process.Kill(); uas.Wait() }()
-	time.Sleep(200 * time.Millisecond)
-	b.Cleanup(func() { uas.Process.Kill() }) // also on b.Fatal
+	srv, _ := loadFixture(b, pairs, freeUDPPort(b), freeUDPPort(b))
 
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU()
 	b.ResetTimer()
-	start := time.Now()
-	// sipp may not end by itself after an overload: a hard deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(calls/rate+90)*time.Second)
-	defer cancel()
-	uac := exec.CommandContext(ctx, bin, srv.Addr(), "-sf", "testdata/uac_load.xml", "-inf", inf, "-i", "127.0.0.1", "-p", strconv.Itoa(pa),
-		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(pairs/2), "-d", strconv.Itoa(talk), "-nostdin",
-		"-trace_rtt", "-rtt_freq", "1000", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
-		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
-		"-timeout", strconv.Itoa(calls/rate+60)+"s", "-timeout_error")
-	uac.Dir = dir
-	// sipp resolves -sf relative to its working directory.
-	wd, _ := os.Getwd()
-	uac.Args[3] = filepath.Join(wd, "testdata", "uac_load.xml")
-	out, err := uac.CombinedOutput()
-	elapsed := time.Since(start)
+	res, err := srv.LoadTest(context.Background(), LoadConfig{Sipp: bin, Rate: rate, Calls: calls, Pairs: pairs,
+		Talk: time.Duration(talk) * time.Millisecond})
 	cpu := processCPU() - cpu0
 	b.StopTimer()
-	succ, failed := sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
 	if err != nil {
-		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
-		if keep := os.Getenv("SIPLOAD_ERRORS"); keep != "" {
-			os.WriteFile(keep, errs, 0o644)
-		}
-		b.Logf("sipp: %v\n%s\nfirst errors:\n%s", err, tail(string(out), 1500), errs[:min(len(errs), 3000)])
+		b.Fatal(err)
 	}
-	rtts := readRTT(b, dir)
-	b.ReportMetric(float64(succ)/elapsed.Seconds(), "calls/s")
+	if res.Errors != "" || res.Output != "" {
+		if keep := os.Getenv("SIPLOAD_ERRORS"); keep != "" {
+			os.WriteFile(keep, []byte(res.Errors), 0o644)
+		}
+		b.Logf("sipp:\n%s\nfirst errors:\n%s", res.Output, res.Errors)
+	}
+	succ, failed := res.OK, res.Failed
+	b.ReportMetric(res.CallsPerSec, "calls/s")
 	b.ReportMetric(float64(failed), "failed")
 	b.ReportMetric(float64(succ), "ok")
 	if succ > 0 {
@@ -186,9 +150,9 @@ func BenchmarkSIPLoad(b *testing.B) {
 		// sipgo; not the sipp processes) per completed call.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(succ), "cpu-us/call")
 	}
-	if len(rtts) > 0 {
-		b.ReportMetric(pct(rtts, 0.50), "p50-ms")
-		b.ReportMetric(pct(rtts, 0.99), "p99-ms")
+	if len(res.RTT) > 0 {
+		b.ReportMetric(res.Percentile(0.50), "p50-ms")
+		b.ReportMetric(res.Percentile(0.99), "p99-ms")
 	}
 	time.Sleep(time.Second)
 	srv.mu.Lock()
@@ -198,53 +162,7 @@ func BenchmarkSIPLoad(b *testing.B) {
 	open := len(srv.single.calls)
 	srv.single.mu.Unlock()
 	b.Logf("offered %d cps, %d calls: %d ok, %d failed in %v; GC heap before %d MB; left over: %d legs, %d calls",
-		rate, calls, succ, failed, elapsed, (ms0.HeapInuse)>>20, legs, open)
-}
-
-var counterRe = map[string]*regexp.Regexp{}
-
-// sippCounter reads a cumulative counter of sipp's final statistics screen.
-func sippCounter(out []byte, name string) int {
-	re := counterRe[name]
-	if re == nil {
-		re = regexp.MustCompile(regexp.QuoteMeta(name) + `\s*\|\s*\d+\s*\|\s*(\d+)`)
-		counterRe[name] = re
-	}
-	m := re.FindAllSubmatch(out, -1)
-	if len(m) == 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(string(m[len(m)-1][1]))
-	return n
-}
-
-// readRTT reads sipp's -trace_rtt file: date_ms;response_time_ms;rtd_no.
-func readRTT(b *testing.B, dir string) []float64 {
-	files, _ := filepath.Glob(filepath.Join(dir, "*_rtt.csv"))
-	var out []float64
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			parts := strings.Split(sc.Text(), ";")
-			if len(parts) < 2 {
-				continue
-			}
-			if v, err := strconv.ParseFloat(parts[1], 64); err == nil {
-				out = append(out, v)
-			}
-		}
-		fh.Close()
-	}
-	sort.Float64s(out)
-	return out
-}
-
-func pct(sorted []float64, p float64) float64 {
-	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+		rate, calls, succ, failed, res.Elapsed, (ms0.HeapInuse)>>20, legs, open)
 }
 
 // BenchmarkSIPMemoryPerCall holds SIPLOAD_ACTIVE (default 2000) answered
