@@ -25,7 +25,9 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
 	"github.com/switchboard-cc/switchboard/internal/sim"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
 // ErrUsage is wrapped by flag errors.
@@ -57,6 +59,7 @@ type Config struct {
 	Brokers  []string      // also measure end to end to this Kafka
 	Rate     float64       // requests per second of the latency measurement (default 200)
 	Workers  int           // concurrent API clients of the throughput rows (default 8)
+	SIPRate  int           // SIP calls per second offered by sipp (default 500)
 	Logger   *slog.Logger
 }
 
@@ -76,11 +79,13 @@ const (
 	RowMemCall      = "memory per active call"
 	RowMemAgent     = "memory per logged-in agent"
 	RowSIP          = "SIP calls/s"
+	RowSIPFailed    = "SIP failed calls"
+	RowSIPP99       = "SIP INVITE-to-200 p99"
 )
 
 // RowNames are every row's name in table order.
 var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
-	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP}
+	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99}
 
 const usageText = `usage: switchboard bench [flags]
 
@@ -89,8 +94,9 @@ engine steps, calls and events per second (one core, no I/O), the
 simulator's contact-centre mix in-process, API calls and events per second
 end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
-logged-in agent, and SIP calls per second (skipped with a note when sipp
-is not installed). --baseline prints each figure's ratio to an earlier
+logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
+for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
+a note when sipp is not installed). --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
 
 Flags:
@@ -104,6 +110,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	brokers := fs.String("kafka-brokers", "", "also measure end to end to this Kafka (comma list)")
 	rate := fs.Float64("rate", 200, "requests per second of the API latency measurement")
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
+	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -116,7 +123,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 {
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
 	}
@@ -132,7 +139,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers}
+	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -199,6 +206,8 @@ func (r *Result) row(name string) (Row, bool) {
 
 func fmtNum(v float64) string {
 	switch {
+	case v == 0:
+		return "0"
 	case v >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 1:
@@ -218,6 +227,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.SIPRate <= 0 {
+		cfg.SIPRate = 500
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -279,13 +291,63 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
 		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap: agent and its extension, logged in to a queue"})
 
-	if _, err := exec.LookPath("sipp"); err != nil {
-		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: "skipped: sipp is not installed"})
+	if sipp, err := exec.LookPath("sipp"); err != nil {
+		note := "skipped: sipp is not installed (Debian package sip-tester)"
+		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
+			Row{Name: RowSIPFailed, Unit: "calls", Skip: true, Note: note},
+			Row{Name: RowSIPP99, Unit: "ms", Skip: true, Note: note})
 	} else {
-		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: "skipped: sipp found, SIP load is not driven by bench yet"})
+		say("SIP load (sipp)")
+		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		if lr.Failed > 0 {
+			cfg.Logger.Warn("bench: SIP calls failed", "failed", lr.Failed, "sipp", lr.Output, "errors", lr.Errors)
+		}
+		add(Row{Name: RowSIP, Value: lr.CallsPerSec, Unit: "calls/s", Higher: true,
+			Note: fmt.Sprintf("sipp %d calls/s offered, %d calls between registered phones; engine, runtime, sipfront in-process, events not sent to Kafka", cfg.SIPRate, lr.OK+lr.Failed)},
+			// Zero failed calls is a figure, not a skip (lower is better).
+			Row{Name: RowSIPFailed, Value: float64(lr.Failed), Unit: "calls", Note: fmt.Sprintf("%d ok", lr.OK)},
+			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
+				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
 	}
 	return res, nil
 }
+
+// SIPLoad serves a tenant of 3 x rate caller/callee extension pairs on
+// loopback SIP (engine, runtime with events discarded, sipfront; no
+// Kafka), registers them to sipp and makes rate x d basic calls at rate
+// calls per second (sipfront.LoadTest).
+func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger) (sipfront.LoadResult, error) {
+	pairs := 3 * rate
+	calls := max(1, int(float64(rate)*d.Seconds()))
+	t, err := sipfront.LoadTenant("bench-sip", pairs, "bench")
+	if err != nil {
+		return sipfront.LoadResult{}, err
+	}
+	e, err := engine.New(t, engine.Options{Server: "bench"})
+	if err != nil {
+		return sipfront.LoadResult{}, err
+	}
+	rt, err := sbruntime.Start(sbruntime.Config{Engine: e, Sink: discardSink{}})
+	if err != nil {
+		return sipfront.LoadResult{}, err
+	}
+	defer rt.Close(context.Background())
+	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt}}, Logger: log})
+	if err != nil {
+		return sipfront.LoadResult{}, err
+	}
+	defer srv.Close()
+	return srv.LoadTest(ctx, sipfront.LoadConfig{Sipp: sipp, Rate: rate, Calls: calls, Pairs: pairs})
+}
+
+// discardSink acknowledges every event at once: the SIP figure is SIP and
+// engine capacity without Kafka.
+type discardSink struct{}
+
+func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

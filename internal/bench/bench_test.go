@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // TestSmoke runs the suite with a tiny duration and checks the table has
 // every row (not the timings), the JSON output and --baseline ratios.
 func TestSmoke(t *testing.T) {
-	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--json"}
+	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--sip-rate", "50", "--json"}
 	if k := kafkatest.RealKafka(t); k != nil {
 		args = append(args, "--kafka-brokers", strings.Join(k.Brokers, ","))
 	}
@@ -35,11 +36,24 @@ func TestSmoke(t *testing.T) {
 		if r.Name != RowNames[i] {
 			t.Errorf("row %d is %q, want %q", i, r.Name, RowNames[i])
 		}
-		if !r.Skip && r.Value <= 0 {
+		// Failed SIP calls and a p99 under sipp's 1 ms resolution are 0.
+		if !r.Skip && (r.Value < 0 || r.Value == 0 && r.Name != RowSIPFailed && r.Name != RowSIPP99) {
 			t.Errorf("row %q measured %v", r.Name, r.Value)
 		}
 		if r.Skip && r.Note == "" {
 			t.Errorf("row %q skipped without a note", r.Name)
+		}
+	}
+	// With sipp installed (always in CI: scripts/test installs it) the SIP
+	// rows are figures, not skips.
+	if _, err := exec.LookPath("sipp"); err == nil || os.Getenv("CI") != "" {
+		for _, name := range []string{RowSIP, RowSIPFailed, RowSIPP99} {
+			if r, _ := res.row(name); r.Skip {
+				t.Errorf("row %q skipped with sipp installed: %s", name, r.Note)
+			}
+		}
+		if r, _ := res.row(RowSIPFailed); r.Value != 0 {
+			t.Errorf("%v of 10 SIP calls at 50/s failed", r.Value)
 		}
 	}
 	base := filepath.Join(t.TempDir(), "base.json")
@@ -57,6 +71,26 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("ratios against itself are not 1.00x:\n%s", table.String())
 	}
 	_ = time.Second
+}
+
+// TestSIPLoad makes 50 SIP calls at 50/s through sipfront with sipp and
+// checks every call is counted and timed.
+func TestSIPLoad(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("sipp not installed (Debian package sip-tester; scripts/test installs it): %v", err)
+		}
+		t.Skip("sipp not installed")
+	}
+	res, err := SIPLoad(t.Context(), sipp, 50, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 50 || res.Failed != 0 || len(res.RTT) != res.OK || res.CallsPerSec <= 0 {
+		t.Fatalf("%d ok, %d failed, %d INVITE-to-200 samples, %v calls/s; want 50 ok, none failed, 50 samples\n%s\n%s",
+			res.OK, res.Failed, len(res.RTT), res.CallsPerSec, res.Output, res.Errors)
+	}
 }
 
 func TestHelp(t *testing.T) {

@@ -7,7 +7,10 @@
 // API to the embedded broker and to a given Kafka (calls per second, and
 // events per second until Kafka holds them all), API latency percentiles
 // at a fixed request rate, engine memory per active call and per agent,
-// and SIP calls per second when sipp is installed.
+// and, when sipp is installed, SIP calls per second sustained at
+// --sip-rate for --duration between phones registered on an in-process
+// sipfront (sipfront.LoadTest), with failed calls and the INVITE-to-200
+// p99; without sipp those rows are skipped with a note.
 //
 // It owns only its measurement loops and its output. It starts serve
 // through internal/app on loopback with free ports and a temporary data
