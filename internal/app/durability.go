@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
@@ -165,29 +166,86 @@ func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, 
 	return &durableTenant{id: id, jr: jr, rt: rt, rl: rl}, nil
 }
 
+// shutdownMargin is how long past Config.ShutdownTimeout the closing
+// steps that do not take a deadline themselves (closing Kafka clients, the
+// embedded broker, the SIP server, the journals) may still take before
+// shutdown abandons them.
+const shutdownMargin = 5 * time.Second
+
+// stepWait is the least a closing step is waited for once the deadline
+// has passed: a step that finishes at once is not reported as abandoned.
+const stepWait = 20 * time.Millisecond
+
+// stopper runs serve's closing steps one after the other, each waited for
+// until a deadline at most: a step still running then is abandoned (left
+// running in the background, logged with its name) and the next one runs,
+// so that a shutdown always ends, whatever a Kafka broker, a client or a
+// peer does.
+type stopper struct {
+	log       *slog.Logger
+	deadline  time.Time
+	abandoned []string // names of the steps abandoned, in order
+}
+
+func newStopper(log *slog.Logger, deadline time.Time) *stopper {
+	return &stopper{log: log, deadline: deadline}
+}
+
+// do runs fn as the step what and reports whether it finished in time.
+func (s *stopper) do(what string, fn func()) bool {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	t := time.NewTimer(max(time.Until(s.deadline), stepWait))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	}
+	s.abandoned = append(s.abandoned, what)
+	s.log.Error("shutdown: step abandoned at the deadline, left running", "step", what,
+		"waited", time.Since(start).Round(time.Millisecond))
+	return false
+}
+
 // shutdown stops the tenants (taking no more commands, their steps
 // durable), waits until Kafka has their events or ctx ends, closes the
 // publisher (which unblocks a relay waiting for Kafka), then the relays
-// and the journals.
-func shutdown(ctx context.Context, ds []*durableTenant, pub interface{ Close() }, log *slog.Logger) {
+// and the journals. Every step runs under st, so shutdown returns by
+// st's deadline whatever hangs.
+func shutdown(ctx context.Context, st *stopper, ds []*durableTenant, pub interface{ Close() }) {
+	log := st.log
 	for _, d := range ds {
-		if err := d.rt.Close(ctx); err != nil {
-			log.Error("tenant shutdown: steps not durable in time", "tenant", d.id, "err", err)
-		}
+		st.do("runtime close "+d.id, func() {
+			if err := d.rt.Close(ctx); err != nil {
+				log.Error("tenant shutdown: steps not durable in time", "tenant", d.id, "err", err)
+			}
+		})
 	}
 	for _, d := range ds {
-		if err := d.rl.Flush(ctx); err != nil {
-			log.Warn("tenant shutdown: events stay in the journal and are published at the next start", "tenant", d.id, "err", err)
-		}
+		st.do("relay flush "+d.id, func() {
+			if err := d.rl.Flush(ctx); err != nil {
+				log.Warn("tenant shutdown: events stay in the journal and are published at the next start", "tenant", d.id, "err", err)
+			}
+		})
 	}
-	pub.Close()
+	st.do("publisher close", pub.Close)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, d := range ds {
-		d.rl.Close(done)
-		if err := d.jr.Close(); err != nil {
-			log.Error("journal close", "tenant", d.id, "err", err)
-		}
+		// A relay still running when its journal closes stops on
+		// journal.ErrClosed; what it had not handed over stays in the
+		// journal for the next start.
+		st.do("relay close "+d.id, func() { d.rl.Close(done) })
+		st.do("journal close "+d.id, func() {
+			if err := d.jr.Close(); err != nil {
+				log.Error("journal close", "tenant", d.id, "err", err)
+			}
+		})
 	}
 }
 

@@ -133,6 +133,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	// Kafka: the cluster given, or the embedded broker.
 	brokers := c.KafkaBrokers
 	var emb *broker.Broker
+	embClosed := false
 	if len(brokers) == 0 {
 		emb, err = broker.Start(ctx, broker.Config{
 			Dir:        filepath.Join(c.Data, "kafka"),
@@ -144,7 +145,12 @@ func (m Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		defer emb.Close()
+		defer func() {
+			// Closed here on start-up errors; a normal shutdown closed it already.
+			if !embClosed {
+				newStopper(log, time.Now().Add(shutdownMargin)).do("embedded broker close", func() { emb.Close() })
+			}
+		}()
 		brokers = []string{emb.Addr()}
 		log.Info("Kafka: using the EMBEDDED broker (franz-go kfake); give --kafka-brokers to use a cluster",
 			"addr", emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
@@ -173,7 +179,11 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return c.Kafka.explain(err, brokers)
 	}
-	defer pub.Close()
+	defer func() {
+		// Closed here on start-up errors; a normal shutdown closed it already
+		// (Close is idempotent).
+		newStopper(log, time.Now().Add(shutdownMargin)).do("publisher close", pub.Close)
+	}()
 
 	// One engine, journal, runtime and relay per tenant.
 	kopts, err := kafkaOpts(brokers, kafkaTLS, kafkaSASL)
@@ -186,9 +196,12 @@ func (m Main) Run(ctx context.Context) (err error) {
 	var durs []*durableTenant
 	defer func() {
 		// Reached on start-up errors; a normal shutdown closed them already.
+		if len(durs) == 0 {
+			return
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		shutdown(ctx, durs, pub, log)
+		shutdown(ctx, newStopper(log, time.Now().Add(shutdownMargin)), durs, pub)
 	}()
 	for i := range file.Tenants {
 		t := &file.Tenants[i]
@@ -210,7 +223,13 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer sipSrv.Close()
+	sipClosed := false
+	defer func() {
+		// Closed here on start-up errors; a normal shutdown closed it already.
+		if !sipClosed {
+			newStopper(log, time.Now().Add(shutdownMargin)).do("SIP close", func() { sipSrv.Close() })
+		}
+	}()
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		return err
@@ -273,17 +292,37 @@ func (m Main) Run(ctx context.Context) (err error) {
 		log.Error("CTI API server stopped", "err", serveErr)
 	}
 
-	// Graceful shutdown.
-	log.Info("shutting down")
+	// Graceful shutdown: every step is bounded, the whole by
+	// ShutdownTimeout plus shutdownMargin for the steps that take no
+	// deadline (closing clients, the broker); a step still running then is
+	// abandoned and logged, so that Run always returns.
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	began := time.Now()
 	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("CTI API shutdown", "err", err)
-	}
-	shutdown(sctx, durs, pub, log)
+	st := newStopper(log, began.Add(c.ShutdownTimeout+shutdownMargin))
+	st.do("CTI API shutdown", func() {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("CTI API shutdown", "err", err)
+			srv.Close() // the connections still open (deadline passed)
+		}
+	})
+	// SIP after the CTI API, before the runtimes (see startSIP).
+	st.do("SIP close", func() { sipSrv.Close() })
+	sipClosed = true
+	shutdown(sctx, st, durs, pub)
 	durs = nil
-	st := pub.Stats()
-	log.Info("stopped", "events_produced", st.Produced, "events_acked", st.Acked, "events_failed", st.Failed)
+	if emb != nil {
+		st.do("embedded broker close", func() { emb.Close() })
+		embClosed = true
+	}
+	ps := pub.Stats()
+	if len(st.abandoned) > 0 {
+		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
+			"took", time.Since(began).Round(time.Millisecond))
+	}
+	log.Info("stopped", "events_produced", ps.Produced, "events_acked", ps.Acked, "events_failed", ps.Failed,
+		"took", time.Since(began).Round(time.Millisecond))
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}

@@ -1,0 +1,86 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestShutdownBoundedWhenKafkaHangs: Kafka stops answering (connections
+// open, nothing comes back) while events are still to be published; Run
+// must still return once the shutdown timeout and the margin for the
+// closing steps have passed, the unpublished events staying in the
+// journal.
+func TestShutdownBoundedWhenKafkaHangs(t *testing.T) {
+	// A Kafka broker that, once frozen, swallows every request without
+	// answering (connections stay open): a hung broker.
+	var frozen atomic.Bool
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		return net.Listen(network, "127.0.0.1:0")
+	}), kfake.SeedTopics(3, event.AgentStateTopic, event.CallThreadTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	kc.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		return nil, nil, frozen.Load()
+	})
+	const timeout = time.Second
+	r := startMainWith(t, kc.ListenAddrs(), "", func(c *Config) { c.ShutdownTimeout = timeout })
+	client := &http.Client{Timeout: 5 * time.Second}
+	dnd := func(dn string, on bool) int {
+		req, _ := http.NewRequest("POST", "http://"+r.addrs.HTTP+"/v1/tenants/demo/dns/"+dn+"/dnd",
+			strings.NewReader(fmt.Sprintf(`{"on":%v}`, on)))
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+		res, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := dnd("1001", true); code != 200 {
+		t.Fatalf("DND before the freeze: HTTP %d", code)
+	}
+	r.waitPublished(t)
+
+	frozen.Store(true)
+	// Steps journaled after the freeze: Kafka never acknowledges them.
+	for i, dn := range []string{"1002", "1003", "1004"} {
+		if code := dnd(dn, true); code != 200 {
+			t.Fatalf("DND %d after the freeze: HTTP %d", i, code)
+		}
+	}
+	lag := uint64(0)
+	for _, s := range r.addrs.Durability() {
+		lag += s.LagRecords
+	}
+	if lag == 0 {
+		t.Fatal("no step record waits for Kafka: the freeze did not hold the events back")
+	}
+
+	start := time.Now()
+	r.cancel()
+	bound := timeout + shutdownMargin + 3*time.Second
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Main.Run: %v", err)
+		}
+		t.Logf("Run returned %v after cancel (shutdown timeout %v, margin %v)", time.Since(start).Round(time.Millisecond), timeout, shutdownMargin)
+	case <-time.After(bound):
+		t.Fatalf("Main.Run did not return within %v of cancel with Kafka hanging", bound)
+	}
+	r.done <- nil // the cleanup's stop finds Run returned
+}
