@@ -238,7 +238,10 @@ func (r *Relay) Flush(ctx context.Context) error {
 // (or ctx ends), stops the relay and brings the checkpoint up to date. It
 // does not close the journal or the publisher; while Kafka is away a
 // Publish call may block the relay until the publisher is closed, so close
-// the publisher first when ctx has ended.
+// the publisher first when ctx has ended. Once ctx has ended and the
+// publisher is closed, Close returns within about two seconds even when
+// Kafka does not answer (the final checkpoint round waits
+// finalEndOffsetsWait at most, then the Kafka client closes).
 func (r *Relay) Close(ctx context.Context) error {
 	target := r.j.DurableLSN()
 	var err error
@@ -416,10 +419,31 @@ func (r *Relay) failedErr() error {
 	return r.failed
 }
 
+// How long the checkpointer waits for the partitions' end offsets: in its
+// rounds (cut short when Close stops the relay), and in the final one
+// Close waits for (shorter: a broker that hangs must not hold a shutdown;
+// the checkpoint then stays where it was and the next start reads the
+// partition tails from there).
+const (
+	endOffsetsWait      = 5 * time.Second
+	finalEndOffsetsWait = time.Second
+)
+
 // checkpointer brings the checkpoint up to date (see the package doc),
 // truncates the journal and logs the operator's line.
 func (r *Relay) checkpointer() {
 	defer close(r.ckpt)
+	// running ends when Close stops the relay: a round waiting for Kafka
+	// then gives way to the final one at once.
+	running, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-running.Done():
+		}
+	}()
 	tick := time.NewTicker(r.cfg.CheckpointEvery)
 	defer tick.Stop()
 	var logC <-chan time.Time
@@ -447,7 +471,11 @@ func (r *Relay) checkpointer() {
 		}
 		if acked > r.written.Load() && !r.resolving.Load() {
 			if cand == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				parent, wait := running, endOffsetsWait
+				if final {
+					parent, wait = context.Background(), finalEndOffsetsWait
+				}
+				ctx, cancel := context.WithTimeout(parent, wait)
 				offs, err := r.endOffsets(ctx)
 				cancel()
 				if err == nil {
