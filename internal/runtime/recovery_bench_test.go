@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -80,6 +81,17 @@ func BenchmarkRecovery(b *testing.B) {
 		b.StopTimer()
 		tn.Close(context.Background())
 		j.Close()
+		// Close wrote a snapshot; remove it so every round is the crash case
+		// (no snapshot, the whole journal replayed) and not a clean restart.
+		snaps, err := filepath.Glob(filepath.Join(dir, "snap-*"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range snaps {
+			if err := os.Remove(f); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/recovery")
