@@ -3,11 +3,14 @@ package app
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -83,4 +86,41 @@ func TestShutdownBoundedWhenKafkaHangs(t *testing.T) {
 		t.Fatalf("Main.Run did not return within %v of cancel with Kafka hanging", bound)
 	}
 	r.done <- nil // the cleanup's stop finds Run returned
+}
+
+// TestStopperAbandonsStuckStep: a closing step that never returns is
+// abandoned at the deadline, named, and the steps after it still run;
+// a step that finishes after the deadline has passed is not reported.
+func TestStopperAbandonsStuckStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stuck := make(chan struct{})
+		defer close(stuck) // lets the abandoned step end before the bubble does
+		start := time.Now()
+		st := newStopper(slog.New(slog.DiscardHandler), start.Add(3*time.Second))
+		var ran []string
+		if !st.do("quick", func() { ran = append(ran, "quick") }) {
+			t.Error("a step that returns at once was abandoned")
+		}
+		if st.do("stuck", func() { <-stuck }) {
+			t.Error("a step that never returns finished")
+		}
+		if got := time.Since(start); got != 3*time.Second {
+			t.Errorf("stuck step abandoned after %v, want at the deadline 3s", got)
+		}
+		if !st.do("after", func() { ran = append(ran, "after") }) {
+			t.Error("a step that returns at once, after the deadline, was abandoned")
+		}
+		if st.do("stuck too", func() { <-stuck }) {
+			t.Error("a second step that never returns finished")
+		}
+		if got := time.Since(start); got != 3*time.Second+stepWait {
+			t.Errorf("second stuck step abandoned at %v, want the deadline plus %v", got, stepWait)
+		}
+		if want := []string{"stuck", "stuck too"}; !slices.Equal(st.abandoned, want) {
+			t.Errorf("abandoned %q, want %q", st.abandoned, want)
+		}
+		if want := []string{"quick", "after"}; !slices.Equal(ran, want) {
+			t.Errorf("ran %q, want %q", ran, want)
+		}
+	})
 }
