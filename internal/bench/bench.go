@@ -413,6 +413,9 @@ func SimEventsPerSecond(ctx context.Context, d time.Duration) (float64, error) {
 	cfg := sim.Default()
 	cfg.Agents, cfg.Rate, cfg.Duration, cfg.Seed = 200, 1, 8*time.Hour, 1
 	cfg.Supervisors = []sim.Supervisor{{DN: "1900", AgentID: "super1"}}
+	// At least a second: a shorter run on a loaded machine may end before
+	// the day's first events, and its rate says nothing.
+	d = max(d, time.Second)
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	drv, err := sim.NewInProcess(&cfg, "bench", nil)
