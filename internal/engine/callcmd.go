@@ -437,12 +437,10 @@ func (e *Engine) initiate(req *Request, conn, dn, to string, ud event.KV) error 
 	return nil
 }
 
-// consultPair resolves the main call, the consultation call and DN's
-// parties on both, checking that the second is a consultation the DN made
-// from the first and that it has one other party.
-func (e *Engine) consultPair(conn, dn, consult, what string) (k1, k2 *call, p1, p2, cp *party, err error) {
-	d, err := e.phone(dn, what)
-	if err != nil {
+// twoCalls resolves phone DN dn and its parties on call conn and on another
+// call consult; consultPair and related add their own checks.
+func (e *Engine) twoCalls(conn, dn, consult, what string) (d *dnState, k1, k2 *call, p1, p2 *party, err error) {
+	if d, err = e.phone(dn, what); err != nil {
 		return
 	}
 	if k1, err = e.lookupCall(conn); err != nil {
@@ -463,6 +461,17 @@ func (e *Engine) consultPair(conn, dn, consult, what string) (k1, k2 *call, p1, 
 		return
 	}
 	if p2, err = on(k2, d); err != nil {
+		return
+	}
+	return
+}
+
+// consultPair resolves the main call, the consultation call and DN's
+// parties on both, checking that the second is a consultation the DN made
+// from the first and that it has one other party.
+func (e *Engine) consultPair(conn, dn, consult, what string) (k1, k2 *call, p1, p2, cp *party, err error) {
+	var d *dnState
+	if d, k1, k2, p1, p2, err = e.twoCalls(conn, dn, consult, what); err != nil {
 		return
 	}
 	if k2.typ != event.CallTypeConsult || k2.prevConn != k1.conn || p2.role != event.RoleOrigination {
@@ -671,28 +680,7 @@ func (e *Engine) deleteFromConference(c *DeleteFromConference) error {
 // related resolves two calls of DN dn where consult is a consultation of
 // conn.
 func (e *Engine) related(conn, dn, consult, what string) (k1, k2 *call, p1, p2 *party, err error) {
-	d, err := e.phone(dn, what)
-	if err != nil {
-		return
-	}
-	if k1, err = e.lookupCall(conn); err != nil {
-		return
-	}
-	if consult == "" {
-		err = invalid("missing consult ConnID")
-		return
-	}
-	if k2, err = e.lookupCall(consult); err != nil {
-		return
-	}
-	if k1 == k2 {
-		err = invalid("the consult call is the call itself")
-		return
-	}
-	if p1, err = on(k1, d); err != nil {
-		return
-	}
-	if p2, err = on(k2, d); err != nil {
+	if _, k1, k2, p1, p2, err = e.twoCalls(conn, dn, consult, what); err != nil {
 		return
 	}
 	if k2.prevConn != k1.conn {
