@@ -20,6 +20,17 @@
 // {connId} that is not 16 lowercase hex digits is 404), build the command,
 // run it through the tenant's runtime, reply.
 //
+// The event stream (events.go, GET /v1/tenants/{tenant}/events) also takes
+// a router's decisions: a text message {"route":{"connId","routingPoint",
+// "to"},"referenceId"} (strict JSON, unknown fields refused) is decoded,
+// validated and run through runtime.Tenant.Do as engine.RouteCall exactly
+// like POST /calls/{connId}/route, and answered on the same socket with
+// {"routeResult":{"connId","ok":true}} or {"routeResult":{"connId",
+// "ok":false,"error":{"code","message"}}}, the codes of the HTTP error
+// table (toError). Events stay exactly their Kafka record values; results
+// have no "id" field. One mutex serialises the socket's data writes; a
+// result and the events of its route may arrive in either order.
+//
 // Server.Handler (ops.go) wraps the API for serve with what an operator
 // needs: GET /metrics (internal/metrics) and GET /readyz outside the route
 // table and without authentication, per-token rate limits (ratelimit.go,

@@ -1,13 +1,18 @@
 package ctiapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"sync"
 
 	"github.com/coder/websocket"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/runtime"
 )
 
@@ -28,9 +33,13 @@ type EventStreamParams struct {
 func eventRoutes(s *Server) []route {
 	return []route{{
 		method: "GET", path: "/v1/tenants/{tenant}/events", auth: true, raw: true, ticket: true, status: http.StatusSwitchingProtocols,
-		summary: "WebSocket stream of the tenant's events as they are recorded, each message one event exactly as its Kafka record value",
-		params:  EventStreamParams{},
-		handle:  s.serveEvents,
+		summary: "WebSocket stream of the tenant's events as they are recorded, each message one event exactly as its Kafka record value. " +
+			"A router may send its decisions on the same socket as text messages {\"route\":{\"connId\",\"routingPoint\",\"to\"},\"referenceId\"} " +
+			"(unknown fields refused), each executed exactly like POST /v1/tenants/{tenant}/calls/{connId}/route; the server answers " +
+			"{\"routeResult\":{\"connId\",\"ok\":true}} or {\"routeResult\":{\"connId\",\"ok\":false,\"error\":{\"code\",\"message\"}}} " +
+			"with the HTTP error codes. Results have no \"id\" field, events always do; a result and the events of its route may arrive in either order.",
+		params: EventStreamParams{},
+		handle: s.serveEvents,
 	}}
 }
 
@@ -63,19 +72,36 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 		logger(r.Context()).Info("websocket upgrade failed", "err", err)
 		return nil // Accept has written the response
 	}
-	defer c.CloseNow()
 	log := logger(r.Context())
 	log.Debug("event stream opened", "tenant", t.Runtime.ID(), "topic", f.Topic, "dn", f.DN)
-	ctx := c.CloseRead(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	// All data messages go through write: the event loop and the route
+	// reader share the socket.
+	var wmu sync.Mutex
+	write := func(b []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		wctx, wcancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		defer wcancel()
+		return c.Write(wctx, websocket.MessageText, b)
+	}
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer cancel() // the peer closed or reading failed: the stream ends
+		s.readRoutes(ctx, c, t, write)
+	}()
+	defer func() {
+		cancel()
+		c.CloseNow()
+		<-readerDone
+	}()
 	var buf []byte
 	for {
 		select {
 		case ev := <-sub.C:
 			buf = ev.AppendJSON(buf[:0])
-			wctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
-			err := c.Write(wctx, websocket.MessageText, buf)
-			cancel()
-			if err != nil {
+			if err := write(buf); err != nil {
 				log.Debug("event stream write failed", "err", err)
 				return nil
 			}
@@ -91,4 +117,100 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 			return nil
 		}
 	}
+}
+
+// RouteMessage is a router's decision sent by the client on the event
+// stream's WebSocket: the same decision as POST /calls/{connId}/route.
+type RouteMessage struct {
+	Common
+	Route *RouteDecision `json:"route" required:"true"`
+}
+
+// RouteDecision is the route of a RouteMessage.
+type RouteDecision struct {
+	ConnID       *string `json:"connId" required:"true"`
+	RoutingPoint *string `json:"routingPoint" required:"true"`
+	To           *string `json:"to" required:"true"`
+}
+
+// RouteResult is the server's answer to a RouteMessage, sent as
+// {"routeResult": ...}. It has no "id" field, so it is never taken for an
+// event.
+type RouteResult struct {
+	ConnID string `json:"connId"`
+	OK     bool   `json:"ok"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+type routeResultMsg struct {
+	RouteResult RouteResult `json:"routeResult"`
+}
+
+// readRoutes reads the client's messages until the socket fails or ctx
+// ends, executes each route decision and writes its result.
+func (s *Server) readRoutes(ctx context.Context, c *websocket.Conn, t *Tenant, write func([]byte) error) {
+	log := logger(ctx)
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var res RouteResult
+		if typ != websocket.MessageText {
+			res.Error = apiErr(CodeMalformed, "a route message must be a text message")
+		} else {
+			res = s.routeMessage(ctx, t, data)
+		}
+		b, err := json.Marshal(routeResultMsg{res})
+		if err != nil {
+			return
+		}
+		if err := write(b); err != nil {
+			log.Debug("event stream write failed", "err", err)
+			return
+		}
+	}
+}
+
+// routeMessage decodes, validates and executes one route message exactly
+// as the POST route endpoint does.
+func (s *Server) routeMessage(ctx context.Context, t *Tenant, data []byte) (res RouteResult) {
+	fail := func(err error) RouteResult {
+		res.OK, res.Error = false, toError(err)
+		return res
+	}
+	if firstByte(data) != '{' {
+		return fail(apiErr(CodeMalformed, "the message must be a JSON object"))
+	}
+	var m RouteMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return fail(decodeError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail(apiErr(CodeMalformed, "unexpected data after the JSON object"))
+	}
+	if err := validate(&m); err != nil {
+		return fail(err)
+	}
+	if m.Route.ConnID != nil {
+		res.ConnID = *m.Route.ConnID
+	}
+	if err := validate(m.Route); err != nil {
+		return fail(err)
+	}
+	if !pathRegexps["connId"].MatchString(res.ConnID) {
+		return fail(apiErr(CodeNotFound, "unknown ConnID %q (a ConnID is 16 lowercase hex digits)", res.ConnID))
+	}
+	q, err := m.Common.request()
+	if err != nil {
+		return fail(err)
+	}
+	cmd := engine.RouteCall{Request: q, ConnID: res.ConnID, RoutingPoint: *m.Route.RoutingPoint, To: *m.Route.To}
+	if _, err := t.Runtime.Do(ctx, cmd); err != nil {
+		return fail(err)
+	}
+	res.OK = true
+	return res
 }
