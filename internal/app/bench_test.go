@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // benchClient is an HTTP client with enough kept-alive connections for the
@@ -215,7 +215,7 @@ func BenchmarkCommandsToKafka(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: pub})
+			rt, err := tenant.Start(tenant.Config{Engine: eng, Sink: pub})
 			if err != nil {
 				b.Fatal(err)
 			}

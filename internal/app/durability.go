@@ -18,7 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/journal"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -135,7 +135,7 @@ func kafkaOpts(brokers []string, tc publisher.TLSConfig, sc publisher.SASLConfig
 type durableTenant struct {
 	id string
 	jr *journal.Journal
-	rt *runtime.Tenant
+	rt *tenant.Tenant
 	rl *relay.Relay
 }
 
@@ -149,7 +149,7 @@ func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, 
 	if err != nil {
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
 	}
-	rt, err := runtime.Start(runtime.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
+	rt, err := tenant.Start(tenant.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
 		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, Logger: log})
 	if err != nil {
 		jr.Close()
@@ -273,7 +273,7 @@ func writeReadyFile(path string, a Addrs) error {
 // call is released cleanly, with its events: one party per call per round
 // (releasing one party often clears the call), an internal party by
 // Release, an external one by NetworkRelease.
-func releaseCalls(m runtime.Machine) []engine.Command {
+func releaseCalls(m tenant.Machine) []engine.Command {
 	e, ok := m.(*engine.Engine)
 	if !ok {
 		return nil

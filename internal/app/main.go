@@ -22,7 +22,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Environment variables of the demo tenant.
@@ -192,7 +192,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	}
 	tenants := map[string]ctiapi.Tenant{}
 	tokens := map[string][]string{}
-	var rts []*runtime.Tenant
+	var rts []*tenant.Tenant
 	var durs []*durableTenant
 	defer func() {
 		// Reached on start-up errors; a normal shutdown closed them already.

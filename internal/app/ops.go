@@ -23,7 +23,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // EnvAPITokens gives API tokens outside the configuration file:
@@ -128,10 +128,10 @@ func newOps(log *slog.Logger) *ops { return &ops{set: metrics.NewSet(), log: log
 // sink wraps the publisher (or anything the runtime or the relay hands
 // events to) to count events by topic and tenant and time the
 // acknowledgements.
-func (o *ops) sink(next runtime.Sink) runtime.Sink { return metricsSink{next, o.set} }
+func (o *ops) sink(next tenant.Sink) tenant.Sink { return metricsSink{next, o.set} }
 
 type metricsSink struct {
-	next runtime.Sink
+	next tenant.Sink
 	set  *metrics.Set
 }
 
@@ -197,7 +197,7 @@ func apiTokens(v string, tenants map[string]bool) (map[string][]ctiapi.TokenHash
 // handler registers the scrape-time metrics, adds the tokens of the
 // environment, and wraps the API with the metrics, health and rate limits.
 func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, file *config.File, demo bool,
-	rts []*runtime.Tenant, pub *publisher.Publisher) (http.Handler, error) {
+	rts []*tenant.Tenant, pub *publisher.Publisher) (http.Handler, error) {
 	ids := map[string]bool{}
 	for _, t := range file.Tenants {
 		ids[t.ID] = true
@@ -240,7 +240,7 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 	}), nil
 }
 
-func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
+func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
 	r := o.set.Registry
 	r.NewGaugeFunc(metrics.NameKafkaBuffered, "Records handed to the Kafka client and not yet acknowledged.", nil,
 		func(emit metrics.Emit) { emit(float64(pub.Stats().Buffered)) })
@@ -250,11 +250,11 @@ func (o *ops) registerGauges(rts []*runtime.Tenant, pub *publisher.Publisher) {
 	// scrape time (a scrape costs one Query per tenant; requests never
 	// pay for these metrics).
 	type counts struct{ calls, agents int }
-	read := func(rt *runtime.Tenant) (counts, bool) {
+	read := func(rt *tenant.Tenant) (counts, bool) {
 		var n counts
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		err := rt.Query(ctx, func(m runtime.Machine) {
+		err := rt.Query(ctx, func(m tenant.Machine) {
 			e, ok := m.(*engine.Engine)
 			if !ok {
 				return

@@ -8,8 +8,8 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // startSIP starts the SIP front end (internal/sipfront) on c.SIP (UDP) for
@@ -19,7 +19,7 @@ import (
 // the password may have been generated. Close the returned server after
 // the CTI API stops and before the runtimes close. set counts SIP
 // requests and responses for /metrics.
-func startSIP(c Config, file *config.File, rts []*runtime.Tenant, demo bool, set *metrics.Set, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
+func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set *metrics.Set, stdout io.Writer, log *slog.Logger) (*sipfront.Server, error) {
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // ErrUsage is wrapped by flag errors.
@@ -330,7 +330,7 @@ func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *s
 	if err != nil {
 		return sipfront.LoadResult{}, err
 	}
-	rt, err := sbruntime.Start(sbruntime.Config{Engine: e, Sink: discardSink{}})
+	rt, err := tenant.Start(tenant.Config{Engine: e, Sink: discardSink{}})
 	if err != nil {
 		return sipfront.LoadResult{}, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 const (
@@ -72,11 +72,11 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s runtime.Sink = sink
+		var s tenant.Sink = sink
 		if ct.ID == "other" {
 			s = &captureSink{}
 		}
-		rt, err := runtime.Start(runtime.Config{Engine: eng, Sink: s})
+		rt, err := tenant.Start(tenant.Config{Engine: eng, Sink: s})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +460,7 @@ func TestHealthz(t *testing.T) {
 func TestTimedWrapUp(t *testing.T) {
 	f := newFixture(t, nil)
 	f.do(t, demoToken, "POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent1","queues":["7000"]}`)
-	sub := f.srv.cfg.Tenants["demo"].Runtime.Subscribe(runtime.Filter{DN: "1001"}, 16)
+	sub := f.srv.cfg.Tenants["demo"].Runtime.Subscribe(tenant.Filter{DN: "1001"}, 16)
 	defer sub.Close()
 	r := f.do(t, demoToken, "POST", "/v1/tenants/demo/dns/1001/not-ready", `{"workMode":"AfterCallWork","extensions":{"WrapUpTime":1}}`)
 	if r.status != 200 {

@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Error codes of the error body {"error": {"code", "message"}}. The engine's
@@ -88,9 +88,9 @@ func toError(err error) *Error {
 			msg = ee.Error()
 		}
 		return &Error{Code: code, Message: msg}
-	case errors.Is(err, runtime.ErrClosed):
+	case errors.Is(err, tenant.ErrClosed):
 		return apiErr(CodeUnavailable, "switchboard is shutting down")
-	case errors.Is(err, runtime.ErrNotRecorded):
+	case errors.Is(err, tenant.ErrNotRecorded):
 		return apiErr(CodeUnavailable, "the events could not be recorded: %v", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apiErr(CodeUnavailable, "request abandoned: %v", err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Close reasons of the event stream's WebSocket.
@@ -44,7 +44,7 @@ func eventRoutes(s *Server) []route {
 }
 
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) error {
-	var f runtime.Filter
+	var f tenant.Filter
 	q := r.URL.Query()
 	for k := range q {
 		if k != "topic" && k != "dn" && k != "ticket" {
@@ -107,7 +107,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 			}
 		case <-sub.Done():
 			reason, status := closeShutdown, websocket.StatusGoingAway
-			if errors.Is(sub.Err(), runtime.ErrSlowSubscriber) {
+			if errors.Is(sub.Err(), tenant.ErrSlowSubscriber) {
 				reason, status = closeSlow, websocket.StatusPolicyViolation
 			}
 			log.Info("event stream closed", "reason", reason)

@@ -5,7 +5,7 @@ import (
 	"regexp"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // views are the engine's read-only views used by the GET endpoints.
@@ -66,7 +66,7 @@ func patternedParams(path string) []string {
 // fields are passed as q. The reply is OK once the events are recorded.
 func command[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
 	return commandRoute(method, path, summary, http.StatusOK, OK{}, build,
-		func(w http.ResponseWriter, out runtime.Outcome) error {
+		func(w http.ResponseWriter, out tenant.Outcome) error {
 			writeJSON(w, http.StatusOK, OK{OK: true, Events: out.Events})
 			return nil
 		})
@@ -76,7 +76,7 @@ func command[B any](method, path, summary string, build func(r *http.Request, b 
 // replies engine.CallReply): 201 with CallCreated.
 func creating[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
 	return commandRoute(method, path, summary, http.StatusCreated, CallCreated{}, build,
-		func(w http.ResponseWriter, out runtime.Outcome) error {
+		func(w http.ResponseWriter, out tenant.Outcome) error {
 			cr, ok := out.Reply.(engine.CallReply)
 			if !ok {
 				return apiErr(CodeInternal, "the engine gave no call in reply (%T)", out.Reply)
@@ -88,7 +88,7 @@ func creating[B any](method, path, summary string, build func(r *http.Request, b
 
 func commandRoute[B any](method, path, summary string, status int, reply any,
 	build func(r *http.Request, b *B, q engine.Request) (engine.Command, error),
-	respond func(w http.ResponseWriter, out runtime.Outcome) error) route {
+	respond func(w http.ResponseWriter, out tenant.Outcome) error) route {
 	params := patternedParams(path)
 	return route{
 		method: method, path: path, summary: summary, auth: true, body: new(B), reply: reply, status: status,
@@ -132,7 +132,7 @@ func query(method, path, summary string, reply any, get func(r *http.Request, v 
 			}
 			var out any
 			var gerr error
-			err := t.Runtime.Query(r.Context(), func(m runtime.Machine) {
+			err := t.Runtime.Query(r.Context(), func(m tenant.Machine) {
 				v, ok := m.(views)
 				if !ok {
 					gerr = apiErr(CodeInternal, "the engine has no views")

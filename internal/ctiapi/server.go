@@ -13,13 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/switchboard-cc/switchboard/internal/wallboard"
 )
 
 // Tenant is one tenant as the API sees it: its runtime and its tokens.
 type Tenant struct {
-	Runtime *runtime.Tenant
+	Runtime *tenant.Tenant
 	// Tokens are the bearer tokens accepted for this tenant.
 	Tokens []string
 }

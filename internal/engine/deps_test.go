@@ -164,7 +164,7 @@ func TestImportCheckRefuses(t *testing.T) {
 		{nil, {"net/http"}},
 		{nil, {"github.com/twmb/franz-go/pkg/kgo"}},
 		{nil, {"github.com/emiago/sipgo"}},
-		{nil, {"github.com/switchboard-cc/switchboard/internal/runtime"}},
+		{nil, {"github.com/switchboard-cc/switchboard/internal/tenant"}},
 	} {
 		if len(importProblems(bad[0], bad[1])) == 0 {
 			t.Errorf("direct %v closure %v accepted", bad[0], bad[1])

@@ -13,7 +13,7 @@
 // SIP package (a test enforces this); the same commands from the same state
 // produce the same events byte for byte, which is what makes golden flow
 // files, crash recovery by replay and fast simulation possible. An Engine is
-// not safe for concurrent use: one goroutine (internal/runtime) owns it,
+// not safe for concurrent use: one goroutine (internal/tenant) owns it,
 // journals and publishes what Step returns, and runs the effects. This
 // package must not touch configuration files, the journal, Kafka, SIP or
 // HTTP; it receives a validated *config.Tenant and owns only in-memory state.

@@ -18,7 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,7 +34,7 @@ type node struct {
 	dir    string
 	prefix string
 	jr     *journal.Journal
-	tn     *runtime.Tenant
+	tn     *tenant.Tenant
 	pub    *publisher.Publisher
 	rl     *relay.Relay
 }
@@ -44,7 +44,7 @@ func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
 	return startNodeWith(t, brokers, dir, prefix, &config.Demo("tok", "pw").Tenants[0], 50)
 }
 
-func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *config.Tenant, snapshotEvery int) *node {
+func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int) *node {
 	t.Helper()
 	log := kafkatest.Logger(t, slog.LevelWarn)
 	n := &node{t: t, dir: dir, prefix: prefix}
@@ -53,11 +53,11 @@ func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tenant *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(tenant, engine.Options{Server: "s1"})
+	eng, err := engine.New(tc, engine.Options{Server: "s1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.tn, err = runtime.Start(runtime.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: snapshotEvery})
+	n.tn, err = tenant.Start(tenant.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: snapshotEvery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func (n *node) crash() {
 // load runs workers that log in, go ready and not ready, and make and
 // release calls until stop is closed; it returns the events of the
 // commands answered without error.
-func load(t testing.TB, tn *runtime.Tenant, workers int, stop <-chan struct{}) (events int64, requests int64) {
+func load(t testing.TB, tn *tenant.Tenant, workers int, stop <-chan struct{}) (events int64, requests int64) {
 	var wg sync.WaitGroup
 	var evs, reqs atomic.Int64
 	for w := 0; w < workers; w++ {
@@ -116,11 +116,11 @@ func load(t testing.TB, tn *runtime.Tenant, workers int, stop <-chan struct{}) (
 			dn := fmt.Sprint(1001 + w)
 			peer := fmt.Sprint(1011 + w)
 			ctx := context.Background()
-			do := func(c engine.Command) (runtime.Outcome, bool) {
+			do := func(c engine.Command) (tenant.Outcome, bool) {
 				out, err := tn.Do(ctx, c)
 				if err != nil {
 					var ee *engine.Error
-					if !errors.As(err, &ee) && !errors.Is(err, runtime.ErrClosed) {
+					if !errors.As(err, &ee) && !errors.Is(err, tenant.ErrClosed) {
 						t.Errorf("%s: %v", c.Kind(), err)
 					}
 					return out, false

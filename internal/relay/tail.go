@@ -7,7 +7,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -65,7 +65,7 @@ func (r *Relay) pendingKeys(from, end uint64) (map[string]struct{}, error) {
 		if !ok {
 			return nil, fmt.Errorf("relay: lsn %d not durable", rd.NextLSN())
 		}
-		sr, err := runtime.DecodeStepRecord(rec.Payload)
+		sr, err := tenant.DecodeStepRecord(rec.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("relay: lsn %d: %w", rec.LSN, err)
 		}

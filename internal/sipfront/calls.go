@@ -18,7 +18,7 @@ import (
 // or one we called (uac). Fields after callID are guarded by the tenant's
 // mu.
 type leg struct {
-	t      *tenant
+	t      *sipTenant
 	dn     string // the DN, or the external number of a trunk leg
 	trunk  string // the trunk DN of a network leg
 	to     string // what a SIP-originated leg dialled
@@ -102,7 +102,7 @@ func (s *Server) dropLeg(l *leg) {
 }
 
 // bindLocked attaches leg l to call connID. Caller holds t.mu.
-func (t *tenant) bindLocked(l *leg, connID string) *call {
+func (t *sipTenant) bindLocked(l *leg, connID string) *call {
 	if l.connID != "" {
 		// Bound already (by the reply or the event, whichever came
 		// first); the call may even be over.
@@ -125,7 +125,7 @@ func (t *tenant) bindLocked(l *leg, connID string) *call {
 }
 
 // trunkFor finds the tenant trunk a request comes from, by source address.
-func (s *Server) trunkFor(source string) (*tenant, *trunk) {
+func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
 	host, _, _ := net.SplitHostPort(source)
 	for _, t := range s.tenants {
 		for i := range t.trunks {
@@ -320,7 +320,7 @@ func (s *Server) inviteFinal(dlg *sipgo.DialogServerSession, code int, reason st
 
 // external reports whether number leaves through a trunk, as the engine
 // decides: a trunk DN without prefixes takes any number.
-func (t *tenant) external(number string) bool {
+func (t *sipTenant) external(number string) bool {
 	for _, d := range t.cfg.DNs {
 		if d.Type != config.Trunk {
 			continue
@@ -339,7 +339,7 @@ func (t *tenant) external(number string) bool {
 
 // phoneGone: the phone (or trunk) of leg l hung up (CANCEL or BYE). The
 // engine hears of it as a Release by that DN (or NetworkRelease).
-func (t *tenant) phoneGone(l *leg) {
+func (t *sipTenant) phoneGone(l *leg) {
 	t.mu.Lock()
 	if l.ended {
 		t.mu.Unlock()
@@ -362,7 +362,7 @@ func (t *tenant) phoneGone(l *leg) {
 }
 
 // releaseFor tells the engine that leg l's party left its call.
-func (t *tenant) releaseFor(l *leg) {
+func (t *sipTenant) releaseFor(l *leg) {
 	var cmd engine.Command = engine.Release{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
 		cmd = engine.NetworkRelease{ConnID: l.connID}

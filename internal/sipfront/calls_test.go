@@ -12,7 +12,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 func testLogger(t testing.TB) *slog.Logger { return kafkatest.Logger(t, slog.LevelWarn) }
@@ -301,7 +301,7 @@ func (f *fixture) waitEstablished() string {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var conn string
-		f.rt.Query(context.Background(), func(m runtime.Machine) {
+		f.rt.Query(context.Background(), func(m tenant.Machine) {
 			for _, c := range m.(*engine.Engine).Calls() {
 				n := 0
 				for _, p := range c.Parties {
@@ -320,7 +320,7 @@ func (f *fixture) waitEstablished() string {
 		time.Sleep(10 * time.Millisecond)
 	}
 	var calls []engine.CallView
-	f.rt.Query(context.Background(), func(m runtime.Machine) { calls = m.(*engine.Engine).Calls() })
+	f.rt.Query(context.Background(), func(m tenant.Machine) { calls = m.(*engine.Engine).Calls() })
 	f.t.Fatalf("no established call: %+v", calls)
 	return ""
 }
@@ -470,7 +470,7 @@ func TestAttendedTransfer(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("B did not hold")
 		}
-		f.rt.Query(context.Background(), func(m runtime.Machine) {
+		f.rt.Query(context.Background(), func(m tenant.Machine) {
 			if v, err := m.(*engine.Engine).Call(conn); err == nil {
 				for _, p := range v.Parties {
 					held = held || (p.DN == "1002" && p.State == "Held")

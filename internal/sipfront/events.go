@@ -10,20 +10,20 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 var legSeq atomic.Uint64
 
 // start subscribes to the tenant's recorded call events and runs the
 // dispatcher that turns them into SIP.
-func (t *tenant) start() {
+func (t *sipTenant) start() {
 	t.sub = t.rt.Subscribe(callThread, t.s.cfg.EventBuffer)
 	t.evWG.Add(1)
 	go t.dispatch(t.sub)
 }
 
-func (t *tenant) shutdown() {
+func (t *sipTenant) shutdown() {
 	t.shutOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
@@ -41,7 +41,7 @@ func (t *tenant) shutdown() {
 // dispatch reads the subscription until it ends. A subscription dropped
 // for being slow is renewed (the events it missed are lost to SIP: their
 // calls may need a hang-up from the phone); the drop is logged.
-func (t *tenant) dispatch(sub *runtime.Subscription) {
+func (t *sipTenant) dispatch(sub *tenant.Subscription) {
 	defer t.evWG.Done()
 	for {
 		select {
@@ -60,7 +60,7 @@ func (t *tenant) dispatch(sub *runtime.Subscription) {
 			}
 			break
 		}
-		if t.s.ctx.Err() != nil || !errors.Is(sub.Err(), runtime.ErrSlowSubscriber) {
+		if t.s.ctx.Err() != nil || !errors.Is(sub.Err(), tenant.ErrSlowSubscriber) {
 			return // closed by us, or the tenant is closing
 		}
 		t.s.log.Error("SIP front end: event subscription ended; renewing", "tenant", t.id, "err", sub.Err())
@@ -78,7 +78,7 @@ func (t *tenant) dispatch(sub *runtime.Subscription) {
 // onEvent is the event-to-SIP table of doc.go. It runs on the dispatcher
 // goroutine and never blocks on the network: SIP transactions run on
 // goroutines of their own.
-func (t *tenant) onEvent(ev *event.Event) {
+func (t *sipTenant) onEvent(ev *event.Event) {
 	s := t.s
 	t.mu.Lock()
 	c := t.calls[ev.ConnID]

@@ -19,7 +19,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 const (
@@ -53,7 +53,7 @@ func (s *recordSink) take() []event.Event {
 type fixture struct {
 	t      testing.TB
 	tenant *config.Tenant
-	rt     *runtime.Tenant
+	rt     *tenant.Tenant
 	sink   *recordSink
 	sip    *Server
 	trunk  string // the address of the trunk's peer (a sipp)
@@ -94,7 +94,7 @@ func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.rt, err = runtime.Start(runtime.Config{Engine: eng, Sink: f.sink})
+	f.rt, err = tenant.Start(tenant.Config{Engine: eng, Sink: f.sink})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/broker"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
-	sbruntime "github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Load figures: sipp calls between registered SIP endpoints through
@@ -51,7 +51,7 @@ func envInt(name string, def int) int {
 // 20000+i (callees), registered directly (not by sipp: registration is
 // not what is measured): callers from 127.0.0.1:pa, callees at the sipp
 // UAS on 127.0.0.1:pb.
-func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
+func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *tenant.Tenant) {
 	t, err := LoadTenant("load", pairs, "x")
 	if err != nil {
 		b.Fatal(err)
@@ -60,7 +60,7 @@ func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var sink sbruntime.Sink = discardSink{}
+	var sink tenant.Sink = discardSink{}
 	if k := os.Getenv("SIPLOAD_KAFKA"); k != "" {
 		brokers := []string{k}
 		topics := []string{event.AgentStateTopic, event.CallThreadTopic}
@@ -86,7 +86,7 @@ func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *sbruntime.Tenant) {
 		})
 		sink = pub
 	}
-	rt, err := sbruntime.Start(sbruntime.Config{Engine: eng, Sink: sink})
+	rt, err := tenant.Start(tenant.Config{Engine: eng, Sink: sink})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	deadline := time.Now().Add(time.Duration(n/500+30) * time.Second)
 	active := 0
 	for time.Now().Before(deadline) {
-		rt.Query(context.Background(), func(m sbruntime.Machine) {
+		rt.Query(context.Background(), func(m tenant.Machine) {
 			active = 0
 			for _, c := range m.(*engine.Engine).Calls() {
 				if len(c.Parties) == 2 && c.Parties[0].State == "Established" && c.Parties[1].State == "Established" {

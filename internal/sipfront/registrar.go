@@ -16,7 +16,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // binding is a DN's registration: where its calls go.
@@ -28,14 +28,14 @@ type binding struct {
 	gen     uint64
 }
 
-// tenant is sipfront's state of one tenant. mu guards everything below it.
-type tenant struct {
+// sipTenant is sipfront's state of one tenant. mu guards everything below it.
+type sipTenant struct {
 	s   *Server
 	id  string
 	cfg *config.Tenant
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
-	sub *runtime.Subscription
+	sub *tenant.Subscription
 	// trunks by their source address, and all of them for outbound calls.
 	trunks []trunk
 
@@ -58,8 +58,8 @@ type trunk struct {
 	prefixes []string
 }
 
-func newTenant(s *Server, tc Tenant) *tenant {
-	t := &tenant{
+func newTenant(s *Server, tc Tenant) *sipTenant {
+	t := &sipTenant{
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
 		bindings: map[string]*binding{},
 		calls:    map[string]*call{},
@@ -87,7 +87,7 @@ func newTenant(s *Server, tc Tenant) *tenant {
 
 // password is the digest password of a phone DN; "" when the DN is unknown,
 // not a phone or has no password (then it cannot register).
-func (t *tenant) password(dn string) (string, bool) {
+func (t *sipTenant) password(dn string) (string, bool) {
 	d := t.dns[dn]
 	if d == nil {
 		return "", false
@@ -256,7 +256,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 // register adds or refreshes dn's binding. A new binding puts the DN in
 // service (EventDNBackInService).
-func (t *tenant) register(dn string, contact sip.Uri, source string, expires time.Duration) {
+func (t *sipTenant) register(dn string, contact sip.Uri, source string, expires time.Duration) {
 	t.mu.Lock()
 	b, had := t.bindings[dn]
 	if !had {
@@ -283,7 +283,7 @@ func (t *tenant) register(dn string, contact sip.Uri, source string, expires tim
 // unregister ends dn's binding (gen 0: whatever it is; else only the
 // binding of that generation, for the expiry timer). The DN goes out of
 // service (EventDNOutOfService) until it registers again.
-func (t *tenant) unregister(dn string, gen uint64) {
+func (t *sipTenant) unregister(dn string, gen uint64) {
 	t.mu.Lock()
 	b := t.bindings[dn]
 	if b == nil || (gen != 0 && b.gen != gen) || t.closed {
@@ -303,7 +303,7 @@ func (t *tenant) unregister(dn string, gen uint64) {
 }
 
 // contactOf returns dn's registered contact.
-func (t *tenant) contactOf(dn string) (sip.Uri, bool) {
+func (t *sipTenant) contactOf(dn string) (sip.Uri, bool) {
 	b := t.bindings[dn]
 	if b == nil {
 		return sip.Uri{}, false

@@ -19,7 +19,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Errors of the package.
@@ -28,14 +28,14 @@ var (
 	ErrClosed    = errors.New("sipfront: closed")
 )
 
-// Runtime is what sipfront needs of a tenant's runtime; *runtime.Tenant
+// Runtime is what sipfront needs of a tenant's runtime; *tenant.Tenant
 // satisfies it.
 type Runtime interface {
-	Do(ctx context.Context, cmd engine.Command) (runtime.Outcome, error)
-	Subscribe(f runtime.Filter, buffer int) *runtime.Subscription
+	Do(ctx context.Context, cmd engine.Command) (tenant.Outcome, error)
+	Subscribe(f tenant.Filter, buffer int) *tenant.Subscription
 }
 
-var _ Runtime = (*runtime.Tenant)(nil)
+var _ Runtime = (*tenant.Tenant)(nil)
 
 // Tenant is one tenant served on the SIP listener.
 type Tenant struct {
@@ -140,8 +140,8 @@ type Server struct {
 	conn    net.PacketConn
 	addr    string
 	secret  [32]byte
-	tenants map[string]*tenant
-	single  *tenant
+	tenants map[string]*sipTenant
+	single  *sipTenant
 
 	pmu sync.Mutex // serializes writes of the bindings file
 
@@ -160,7 +160,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*tenant{}, legs: map[string]*leg{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*sipTenant{}, legs: map[string]*leg{}}
 	rand.Read(s.secret[:])
 	for _, tc := range cfg.Tenants {
 		t := newTenant(s, tc)
@@ -273,7 +273,7 @@ func (s *Server) Close() error {
 
 // tenantFor maps a request to its tenant: the only one, else the tenant
 // whose id is host.
-func (s *Server) tenantFor(host string) *tenant {
+func (s *Server) tenantFor(host string) *sipTenant {
 	if s.single != nil {
 		return s.single
 	}
@@ -281,7 +281,7 @@ func (s *Server) tenantFor(host string) *tenant {
 }
 
 // do runs one engine command with the configured timeout.
-func (t *tenant) do(cmd engine.Command) (runtime.Outcome, error) {
+func (t *sipTenant) do(cmd engine.Command) (tenant.Outcome, error) {
 	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
 	defer cancel()
 	return t.rt.Do(ctx, cmd)
@@ -323,4 +323,4 @@ func statusOf(err error) (int, string) {
 
 // callThread is the subscription filter: sipfront reacts to call events
 // only.
-var callThread = runtime.Filter{Topic: event.CallThreadTopic}
+var callThread = tenant.Filter{Topic: event.CallThreadTopic}

@@ -16,7 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/runtime"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // StateFile is the name of the bindings file in Config.StateDir.
@@ -152,7 +152,7 @@ func (s *Server) restore() {
 	}
 	now := time.Now()
 	type restored struct {
-		t     *tenant
+		t     *sipTenant
 		dn    string
 		valid bool
 	}
@@ -222,22 +222,22 @@ func countValid[T any](xs []T, f func(T) bool) int {
 }
 
 // querier is the runtime's read-only access to the engine
-// (*runtime.Tenant has it); without it restore cannot check a DN's service
+// (*tenant.Tenant has it); without it restore cannot check a DN's service
 // state and acts as if it did not match the file.
 type querier interface {
-	Query(ctx context.Context, f func(runtime.Machine)) error
+	Query(ctx context.Context, f func(tenant.Machine)) error
 }
 
 // inService reports whether the engine has dn in service; known is false
 // when that cannot be found out.
-func (t *tenant) inService(dn string) (in, known bool) {
+func (t *sipTenant) inService(dn string) (in, known bool) {
 	q, ok := t.rt.(querier)
 	if !ok {
 		return false, false
 	}
 	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
 	defer cancel()
-	err := q.Query(ctx, func(m runtime.Machine) {
+	err := q.Query(ctx, func(m tenant.Machine) {
 		e, ok := m.(*engine.Engine)
 		if !ok {
 			return

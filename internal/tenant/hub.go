@@ -1,4 +1,4 @@
-package runtime
+package tenant
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 
 // ErrSlowSubscriber is the reason a subscription ends when its buffer was
 // full: the subscriber did not keep up with the tenant's events.
-var ErrSlowSubscriber = errors.New("runtime: subscriber too slow, dropped")
+var ErrSlowSubscriber = errors.New("tenant: subscriber too slow, dropped")
 
 // Filter selects the events a subscriber receives. Empty fields match
 // everything.

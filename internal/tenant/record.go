@@ -1,4 +1,4 @@
-package runtime
+package tenant
 
 import (
 	"encoding/binary"
@@ -10,7 +10,7 @@ import (
 )
 
 // ErrBadRecord: a journal record is not a step record this version reads.
-var ErrBadRecord = errors.New("runtime: bad step record")
+var ErrBadRecord = errors.New("tenant: bad step record")
 
 // stepMagic opens every step record (format version 1).
 const stepMagic = 0x53 // 'S'

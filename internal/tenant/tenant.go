@@ -1,4 +1,4 @@
-package runtime
+package tenant
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 // API answers them with 503.
 var (
 	// ErrClosed: the tenant is shutting down and takes no more commands.
-	ErrClosed = errors.New("runtime: tenant closed")
+	ErrClosed = errors.New("tenant: tenant closed")
 	// ErrNotRecorded: the Sink failed to record the step's events. The
 	// engine has applied the command; its events may be missing downstream.
-	ErrNotRecorded = errors.New("runtime: events not recorded")
+	ErrNotRecorded = errors.New("tenant: events not recorded")
 	// ErrJournalFull: the journal has no room for another step; the
 	// command was not applied (nothing changed). It wraps ErrNotRecorded,
 	// so the API answers 503.
@@ -29,7 +29,7 @@ var (
 	// ErrReplay: at recovery, a journaled command did not reproduce the
 	// events it had produced (or could not be applied): the engine is not
 	// the one that wrote the journal. The tenant does not start.
-	ErrReplay = errors.New("runtime: journal replay diverged")
+	ErrReplay = errors.New("tenant: journal replay diverged")
 )
 
 // Sink records the events of a batch of steps, in the order given, and calls
@@ -124,9 +124,9 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	switch {
 	case c.Engine == nil:
-		return errors.New("runtime: Config.Engine is nil")
+		return errors.New("tenant: Config.Engine is nil")
 	case c.Sink == nil && c.Journal == nil:
-		return errors.New("runtime: Config.Journal and Config.Sink are nil")
+		return errors.New("tenant: Config.Journal and Config.Sink are nil")
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ func Start(cfg Config) (*Tenant, error) {
 			return nil, err
 		}
 		if _, ok := t.eng.(Snapshotter); !ok {
-			t.log.Warn("runtime: the engine cannot be snapshotted, so the journal is never truncated: "+
+			t.log.Warn("tenant: the engine cannot be snapshotted, so the journal is never truncated: "+
 				"once it reaches its maximum size every command gets 503", "tenant", t.id,
 				"journal_bytes", t.jr.Size(), "journal_max_bytes", t.maxSize)
 		}

@@ -1,4 +1,4 @@
-package runtime
+package tenant
 
 import (
 	"bytes"
@@ -75,7 +75,7 @@ func (t *Tenant) record(b *batch, at int64, cmd engine.Command, evs []event.Even
 		}
 	}
 	t.broken = fmt.Errorf("%w: step applied but not journaled: %v", ErrNotRecorded, err)
-	t.log.Error("runtime: a step could not be journaled; the tenant refuses every command until restarted",
+	t.log.Error("tenant: a step could not be journaled; the tenant refuses every command until restarted",
 		"tenant", t.id, "command", cmd.Kind(), "err", err)
 	return t.broken
 }
@@ -110,7 +110,7 @@ func (t *Tenant) snapshot(wait bool) {
 	data, err := s.Snapshot()
 	if err != nil {
 		t.snapBusy.Store(false)
-		t.log.Error("runtime: snapshot failed", "tenant", t.id, "err", err)
+		t.log.Error("tenant: snapshot failed", "tenant", t.id, "err", err)
 		return
 	}
 	env := t.appendSnapshotEnvelope(nil, data)
@@ -120,15 +120,15 @@ func (t *Tenant) snapshot(wait bool) {
 		defer t.snapBusy.Store(false)
 		start := time.Now()
 		if err := t.jr.Sync(context.Background(), lsn); err != nil {
-			t.log.Error("runtime: snapshot not written", "tenant", t.id, "lsn", lsn, "err", err)
+			t.log.Error("tenant: snapshot not written", "tenant", t.id, "lsn", lsn, "err", err)
 			return
 		}
 		if err := t.jr.WriteSnapshot(lsn, env); err != nil {
-			t.log.Error("runtime: snapshot not written", "tenant", t.id, "lsn", lsn, "err", err)
+			t.log.Error("tenant: snapshot not written", "tenant", t.id, "lsn", lsn, "err", err)
 			return
 		}
 		t.snapLSN.Store(lsn)
-		t.log.Info("runtime: snapshot written", "tenant", t.id, "lsn", lsn, "bytes", len(env),
+		t.log.Info("tenant: snapshot written", "tenant", t.id, "lsn", lsn, "bytes", len(env),
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	if wait {
@@ -290,7 +290,7 @@ func (t *Tenant) recover() error {
 	}
 	t.recovery.Duration = time.Since(start)
 	if t.recovery.SnapshotLSN > 0 || t.recovery.Steps > 0 {
-		t.log.Info("runtime: recovered from the journal", "tenant", t.id,
+		t.log.Info("tenant: recovered from the journal", "tenant", t.id,
 			slog.Uint64("snapshot_lsn", t.recovery.SnapshotLSN), slog.Int("steps", t.recovery.Steps),
 			slog.Int("events", t.recovery.Events), slog.Int("timers", t.recovery.Timers),
 			slog.Duration("took", t.recovery.Duration))
@@ -318,7 +318,7 @@ func (t *Tenant) recoveryCommands() error {
 			at := t.now()
 			res, err := t.eng.Step(at, c)
 			if err != nil {
-				t.log.Debug("runtime: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
+				t.log.Debug("tenant: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
 				continue
 			}
 			if err := t.record(&b, at, c, res.Events); err != nil {
@@ -330,7 +330,7 @@ func (t *Tenant) recoveryCommands() error {
 			t.recovery.CommandEvents += len(res.Events)
 		}
 		if !progress {
-			t.log.Warn("runtime: recovery commands all refused", "tenant", t.id, "commands", len(cmds))
+			t.log.Warn("tenant: recovery commands all refused", "tenant", t.id, "commands", len(cmds))
 			break
 		}
 	}
@@ -342,7 +342,7 @@ func (t *Tenant) recoveryCommands() error {
 	if err := t.jr.Sync(ctx, b.lsn); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
 	}
-	t.log.Info("runtime: released what could not continue after the restart", "tenant", t.id,
+	t.log.Info("tenant: released what could not continue after the restart", "tenant", t.id,
 		"commands", t.recovery.Commands, "events", t.recovery.CommandEvents)
 	return nil
 }

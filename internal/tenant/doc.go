@@ -46,4 +46,4 @@
 // The runtime owns no I/O of its own other than timers and the journal it
 // is given: it does not know HTTP or Kafka. It must not touch engine state outside the tenant goroutine;
 // GET endpoints read it through Tenant.Query, which runs on that goroutine.
-package runtime
+package tenant
