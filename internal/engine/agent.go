@@ -49,8 +49,8 @@ func (e *Engine) login(c *Login) error {
 	if a == nil {
 		return notFound("unknown agent " + q(c.AgentID))
 	}
-	if c.WorkMode != 0 && c.WorkMode.String() == "" {
-		return invalid("unknown work mode")
+	if c.WorkMode != 0 && c.WorkMode.String() == "" || c.WorkMode == event.WorkModeLegalGuard {
+		return invalid("unknown work mode") // LegalGuard is a NotReady work mode only
 	}
 	if err := e.queueList(c.Queues); err != nil {
 		return err
