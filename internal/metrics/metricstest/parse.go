@@ -352,3 +352,59 @@ func (e Exposition) Sum(name string, want map[string]string) float64 {
 	}
 	return total
 }
+
+// Describe writes the shape of every family whose name starts with prefix
+// and that has at least one series, sorted by name: its name, type and
+// label names, its help, and each series' label values (for a histogram,
+// the label values without le, followed by the bucket bounds). Values are
+// left out: Describe is for comparing what a scrape exposes, not what it
+// counted. A family without series is left out as well: the Prometheus
+// client library does not expose one.
+func (e Exposition) Describe(prefix string) string {
+	var names []string
+	for n, f := range e {
+		if strings.HasPrefix(n, prefix) && len(f.Samples) > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		f := e[n]
+		labelNames := map[string]bool{}
+		series := map[string][]string{} // label values without le -> le values
+		for _, s := range f.Samples {
+			key := without(s.Labels, "le")
+			if _, ok := series[key]; !ok {
+				series[key] = nil
+			}
+			for k := range s.Labels {
+				if k != "le" {
+					labelNames[k] = true
+				}
+			}
+			if le, ok := s.Labels["le"]; ok && s.Name == n+"_bucket" {
+				series[key] = append(series[key], le)
+			}
+		}
+		ln := make([]string, 0, len(labelNames))
+		for k := range labelNames {
+			ln = append(ln, k)
+		}
+		sort.Strings(ln)
+		fmt.Fprintf(&b, "%s %s %v\n\t# %s\n", n, f.Type, ln, f.Help)
+		keys := make([]string, 0, len(series))
+		for k := range series {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\t{%s}", strings.TrimSuffix(k, ","))
+			if les := series[k]; les != nil {
+				fmt.Fprintf(&b, " le=%v", les)
+			}
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
