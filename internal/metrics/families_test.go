@@ -51,6 +51,6 @@ func TestSetFamilies(t *testing.T) {
 	s.SIPTransaction("X-NOT-SIP")
 	s.SIPResponse("INVITE", 486)
 	s.SIPResponse("INVITE", 999)
-	e, _ := scrape(t, s.Registry)
+	e := scrape(t, s)
 	checkGolden(t, "set.golden", e.Describe("switchboard_"))
 }
