@@ -86,8 +86,9 @@ func (ve *ValidationError) Unwrap() []error {
 
 // mandatory lists, per event, the fields of the M column of EVENTS.md
 // section 4 beyond the common ones of 2.1 and CallThreadID. Tests check it
-// against the page itself and against contract.py's table M. Conditional rules (PreviousConnID
-// for Consult calls, Extensions.ForwardMode) are in Validate.
+// against the page itself and against contract.py's table M. Conditional
+// rules (PreviousConnID for Consult calls, Extensions.ForwardMode) are in
+// Validate.
 var mandatory = [numNames + 1][]string{
 	EventAgentLogin:          {"ThisDN", "AgentID"},
 	EventQueueLogout:         {"ThisDN", "AgentID", "ThisQueue"},
