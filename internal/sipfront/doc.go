@@ -102,11 +102,11 @@
 // Requests that lack To, From, Call-ID, CSeq or Via get 400; requests in
 // a dialog we do not know (BYE, re-INVITE, REFER, NOTIFY, a CANCEL that
 // matches no INVITE) 481; calls to unknown DNs 404; failed authentication
-// 401/403; engine refusals map by code (statusOf: not_found 404, conflict
-// 486 when busy or out of service else 403, invalid 400, runtime failures
-// 503). None of them changes engine state. sipgo answers malformed
-// messages itself or drops them. FuzzHandlers feeds parsed random
-// messages to every handler.
+// 401/403; engine refusals map by their reason (engine.Error.Why) in one
+// table, sipStatus: not_found 404, busy and out_of_service 486, any other
+// conflict 403, invalid 400; runtime failures 503. None of them changes
+// engine state. sipgo answers malformed messages itself or drops them.
+// FuzzHandlers feeds parsed random messages to every handler.
 //
 // # Concurrency
 //
