@@ -115,8 +115,18 @@
 // transaction when the handler returns). One dispatcher goroutine per
 // tenant reads the event subscription and never blocks on the network:
 // INVITEs to phones, BYEs and re-INVITEs run on goroutines of their own.
-// A tenant's mutex guards its bindings, calls and legs; the server's
-// guards the Call-ID index. An answered call holds no goroutine.
+// A tenant's mutex guards its bindings and its book (book.go: calls and
+// their legs, each leg in an explicit state: calling, answered, ended,
+// gone); the server's guards the Call-ID index. An answered call holds no
+// goroutine.
+//
+// Deciding and sending are apart: under the tenant's lock, the book's
+// methods (decide for an event; placed, gone, end, refer... for a
+// request's outcome) update the legs and return the SIP actions to take
+// (180, a final response, an INVITE, CANCEL, BYE, re-INVITE, a Release for
+// the engine); act carries them out once the lock is released. The
+// decisions do no I/O, so golden files (testdata/book, TestBookGolden, with
+// -rewrite) pin the event-to-SIP table above.
 //
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)

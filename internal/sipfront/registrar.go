@@ -36,16 +36,13 @@ type sipTenant struct {
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *tenant.Subscription
-	// trunks by their source address, and all of them for outbound calls.
-	trunks []trunk
 
 	mu       sync.Mutex
 	bindings map[string]*binding
 	gen      uint64
-	calls    map[string]*call  // by ConnID
-	dialing  map[string]*leg   // SIP-originated call waiting for its EventDialing, by DN
-	inbound  map[string][]*leg // trunk call waiting for its first event, by trunk+"\x00"+ANI
-	heldBy   map[string]*leg   // the leg a DN's phone put on hold, by DN: its next INVITE consults
+	// The calls and their legs; the book's trunks are the tenant's (inbound
+	// calls are found by source address, outbound ones sent to them).
+	book
 	closed   bool
 	evWG     sync.WaitGroup
 	shutOnce sync.Once
@@ -62,12 +59,9 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 	t := &sipTenant{
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
 		bindings: map[string]*binding{},
-		calls:    map[string]*call{},
-		dialing:  map[string]*leg{},
-		inbound:  map[string][]*leg{},
-		heldBy:   map[string]*leg{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
+	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
 	for i := range tc.Config.DNs {
 		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
 	}
