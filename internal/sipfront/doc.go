@@ -152,12 +152,9 @@
 //
 // # Load testing
 //
-// (*Server).LoadTest drives sipp (a UAS and a UAC on free loopback ports)
-// through a single-tenant server whose caller/callee pairs it registers
-// directly (LoadTenant builds such a tenant), and returns calls/s, failed
-// calls and INVITE-to-200 times. Its scenarios are embedded (load.go) and
-// written to a temporary directory, so an installed binary needs only
-// sipp: `switchboard bench` and BenchmarkSIPLoad use it.
+// The sipp load driver is package sipload (used by `switchboard bench` and
+// BenchmarkSIPLoad); Server.Bind and Unbind let it register its phones
+// directly, since registration is not what it measures.
 //
 // # Not done yet
 //

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -303,4 +304,27 @@ func (t *sipTenant) contactOf(dn string) (sip.Uri, bool) {
 		return sip.Uri{}, false
 	}
 	return b.contact, true
+}
+
+// Bind registers DN dn of the server's only tenant at hostport (host:port)
+// for ttl, as a REGISTER from that address with that contact would: for a
+// load test, which measures calls, not registrations (sipload). Unbind
+// ends the binding.
+func (s *Server) Bind(dn, hostport string, ttl time.Duration) error {
+	if s.single == nil {
+		return errors.New("sipfront: Bind: the server has more than one tenant")
+	}
+	var contact sip.Uri
+	if err := sip.ParseUri("sip:"+dn+"@"+hostport, &contact); err != nil {
+		return fmt.Errorf("sipfront: Bind: %w", err)
+	}
+	s.single.register(dn, contact, hostport, ttl)
+	return nil
+}
+
+// Unbind ends DN dn's binding on the server's only tenant, if any.
+func (s *Server) Unbind(dn string) {
+	if s.single != nil {
+		s.single.unregister(dn, 0)
+	}
 }
