@@ -59,6 +59,7 @@ var refusalStatus = map[engine.Reason]int{
 	engine.ReasonConflict:     http.StatusConflict,
 	engine.ReasonBusy:         http.StatusConflict,
 	engine.ReasonOutOfService: http.StatusConflict,
+	engine.ReasonAlready:      http.StatusConflict,
 }
 
 // Error is an API error: a stable code and a message in words.

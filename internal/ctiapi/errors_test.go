@@ -15,7 +15,7 @@ func TestRefusalStatus(t *testing.T) {
 	codeOf := map[engine.Reason]engine.Code{
 		engine.ReasonInvalid: engine.CodeInvalid, engine.ReasonNotFound: engine.CodeNotFound,
 		engine.ReasonConflict: engine.CodeConflict, engine.ReasonBusy: engine.CodeConflict,
-		engine.ReasonOutOfService: engine.CodeConflict,
+		engine.ReasonOutOfService: engine.CodeConflict, engine.ReasonAlready: engine.CodeConflict,
 	}
 	for _, r := range engine.Reasons() {
 		code, ok := codeOf[r]

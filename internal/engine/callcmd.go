@@ -283,6 +283,9 @@ func (e *Engine) hold(c *Hold) error {
 	if err != nil {
 		return err
 	}
+	if p.state == psHeld {
+		return refuseAlready(p, "hold")
+	}
 	if err := needState(p, "hold", psEstablished); err != nil {
 		return err
 	}
@@ -296,6 +299,9 @@ func (e *Engine) retrieve(c *Retrieve) error {
 	_, p, err := e.callParty(c.ConnID, c.DN, "retrieve")
 	if err != nil {
 		return err
+	}
+	if p.state == psEstablished {
+		return refuseAlready(p, "retrieve")
 	}
 	if err := needState(p, "retrieve", psHeld); err != nil {
 		return err

@@ -29,12 +29,13 @@ const (
 	ReasonConflict     Reason = Reason(CodeConflict) // CodeConflict, nothing finer known
 	ReasonBusy         Reason = "busy"               // CodeConflict: the DN called is busy
 	ReasonOutOfService Reason = "out_of_service"     // CodeConflict: the DN is out of service
+	ReasonAlready      Reason = "already"            // CodeConflict: the party is in the state asked for already (hold while held, retrieve while talking)
 )
 
 // Reasons lists every Reason, so that an edge's test can check its table
 // covers them all.
 func Reasons() []Reason {
-	return []Reason{ReasonInvalid, ReasonNotFound, ReasonConflict, ReasonBusy, ReasonOutOfService}
+	return []Reason{ReasonInvalid, ReasonNotFound, ReasonConflict, ReasonBusy, ReasonOutOfService, ReasonAlready}
 }
 
 // Error is a refused command. Nothing changed and no event was produced.
@@ -81,6 +82,14 @@ func refuseBusy(d *dnState) error {
 // refuseOutOfService refuses a command on a DN that is out of service.
 func refuseOutOfService(d *dnState) error {
 	return &Error{Code: CodeConflict, Reason: ReasonOutOfService, Msg: "DN " + q(d.number) + " is out of service"}
+}
+
+// refuseAlready refuses a command that would change nothing: party p is
+// in the state it asks for already. The message is needState's.
+func refuseAlready(p *party, what string) error {
+	err := needState(p, what).(*Error) // no state given: always a refusal
+	err.Reason = ReasonAlready
+	return err
 }
 
 // q quotes s for messages without fmt.

@@ -468,12 +468,14 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		return nil
 	}
 	delete(c.dns, ev.ThisDN)
+	if h := b.heldBy[ev.ThisDN]; h != nil && h.connID == ev.ConnID {
+		// The held call is over for the DN (its phone may have hung up
+		// already): its next INVITE is a new call.
+		delete(b.heldBy, ev.ThisDN)
+	}
 	var end []*leg
 	if l := c.legOf(ev.ThisDN); l != nil {
 		end = append(end, l)
-		if b.heldBy[l.dn] == l {
-			delete(b.heldBy, l.dn)
-		}
 	}
 	if len(c.dns) == 0 {
 		for _, o := range c.legs {

@@ -376,7 +376,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		delete(t.heldBy, l.dn)
 	}
 	t.mu.Unlock()
-	if err != nil && !isConflictSameState(err) {
+	if err != nil && !already(err) {
 		code, reason := statusOf(err)
 		s.respond(req, tx, code, reason, nil)
 		return
@@ -393,12 +393,12 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// isConflictSameState: a refresh re-INVITE that asks for the state the
-// call is already in (hold while held, resume while talking) is answered
-// 200 without a command effect.
-func isConflictSameState(err error) bool {
-	return errors.Is(err, engine.ErrConflict) && (strings.Contains(err.Error(), "not held") ||
-		strings.Contains(err.Error(), "not established"))
+// already reports whether err refuses a command that would change
+// nothing: a refresh re-INVITE asking for the state the call is in already
+// (hold while held, resume while talking) is answered 200.
+func already(err error) bool {
+	var ee *engine.Error
+	return errors.As(err, &ee) && ee.Why() == engine.ReasonAlready
 }
 
 // handleRefer: blind transfer (SingleStepTransfer) or, with Replaces,

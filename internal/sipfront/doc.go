@@ -63,7 +63,9 @@
 //	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
 //	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
-//	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP)
+//	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP);
+//	                            one asking for the state the call is in already (a session
+//	                            refresh; engine.ReasonAlready) is answered 200 as well
 //	INVITE from a phone DN that InitiateTransfer{ConnID: the held call, To}: a consultation
 //	has put a call on hold      (how phones start an attended transfer)
 //	REFER                       SingleStepTransfer{To: Refer-To user}; 202

@@ -310,6 +310,9 @@ var sipStatus = map[engine.Reason]final{
 	engine.ReasonConflict:     {code: 403, reason: "Forbidden"},
 	engine.ReasonBusy:         {code: 486, reason: "Busy Here"},
 	engine.ReasonOutOfService: {code: 486, reason: "Busy Here"},
+	// A re-INVITE asking for the state the call is in gets 200 instead
+	// (handleReInvite).
+	engine.ReasonAlready: {code: 403, reason: "Forbidden"},
 }
 
 // statusOf maps an engine refusal (sipStatus) or a runtime failure (503)
