@@ -111,7 +111,7 @@ type discardSink struct{}
 func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 
 // BenchmarkSIPLoad runs one sipp load (b.N is not used: the load is the
-// configured number of calls; LoadTest drives it) and reports calls/s,
+// configured number of calls; sipload.Run drives it) and reports calls/s,
 // failed calls and the p50/p99 of INVITE-to-200 through the B2BUA (sipp
 // rtd, ms).
 func BenchmarkSIPLoad(b *testing.B) {
