@@ -15,9 +15,11 @@ import (
 // book is sipfront's SIP state of one tenant (calls, their legs, the legs
 // waiting for their call), and its methods are "what to send": given an
 // event (or a request's outcome) and the legs' states, they update the book
-// and return the SIP actions, doing no I/O and never blocking. act
-// (events.go) carries the actions out once the lock is released. The golden
-// files in testdata/book hold the event-to-actions table (book_test.go).
+// and return the SIP actions, doing no I/O and never blocking; the same
+// book and input give the same actions (the Call-IDs of new legs come from
+// nextLeg). act (events.go) carries the actions out once the lock is
+// released. The golden files in testdata/book hold the event-to-actions
+// table (book_test.go).
 
 // legState is where a leg's SIP dialog is.
 type legState uint8
