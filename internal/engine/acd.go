@@ -418,7 +418,7 @@ func (e *Engine) canTake(k *call, tg target) error {
 	default:
 		to, _, busy := e.offer(d)
 		if busy {
-			return conflict("DN " + q(d.number) + " is busy")
+			return refuseBusy(d)
 		}
 		if k.hasDN(to) {
 			return conflict("DN " + q(to.number) + " is already on call " + q(k.conn))

@@ -56,7 +56,7 @@ func (e *Engine) login(c *Login) error {
 		return err
 	}
 	if !d.inService {
-		return conflict("DN " + q(d.number) + " is out of service")
+		return refuseOutOfService(d)
 	}
 	if d.agent != nil && d.agent != a {
 		return conflict("DN " + q(d.number) + " already has agent " + q(d.agent.id) + " logged in")

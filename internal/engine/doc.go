@@ -7,8 +7,9 @@
 // the exact wire events of spec/EVENTS.md that the command caused, in
 // contract order and with Seq, Time, Server and CustomerID set, together
 // with the effects the outside world must carry out (start or cancel a timer,
-// later SIP messages), or an *Error with a stable code and nothing changed
-// and no events. It does no I/O of any kind: no network, files, goroutines,
+// later SIP messages), or an *Error with a stable code (and a reason:
+// busy, out of service, or the code's own) and nothing changed and no
+// events. It does no I/O of any kind: no network, files, goroutines,
 // wall clock, logging or global random source, and it imports no Kafka or
 // SIP package (a test enforces this); the same commands from the same state
 // produce the same events byte for byte, which is what makes golden flow
