@@ -24,7 +24,10 @@
 //
 // Subscribers receive the events of released batches, in step order, per
 // tenant. A subscriber that does not keep up (its buffer is full) is dropped
-// with ErrSlowSubscriber rather than blocking the tenant.
+// with ErrSlowSubscriber rather than blocking the tenant. Subscribe reserves
+// a channel of its buffer size; SubscribeQueue (the API's event streams, of
+// which there may be many) reserves nothing, grows its queue with use up to
+// its bound and gives it back once drained.
 //
 // # Journal mode
 //

@@ -33,11 +33,19 @@ func (f Filter) Match(ev *event.Event) bool {
 }
 
 // Subscription receives a tenant's recorded events in step order. Read C
-// until Done is closed; then Err says why it ended.
+// until Done is closed; then Err says why it ended. A subscription made by
+// SubscribeQueue has no C: wait on Ready and Take the queued events.
 type Subscription struct {
 	C <-chan event.Event
 
-	c      chan event.Event
+	c chan event.Event
+	// Queue mode (c == nil): events wait in q, which grows with use up to
+	// max events and is given back when drained; ready has a value while q
+	// is not empty. q is guarded by the hub's mutex.
+	q     []event.Event
+	max   int
+	ready chan struct{}
+
 	filter Filter
 	hub    *hub
 	done   chan struct{}
@@ -62,6 +70,29 @@ func (s *Subscription) Err() error {
 // Close ends the subscription. It is safe to call more than once.
 func (s *Subscription) Close() { s.hub.remove(s, nil) }
 
+// Ready has a value when Take has events for a queue-mode subscription.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Take appends the queued events of a queue-mode subscription to dst and
+// empties the queue. A queue that had grown beyond a few events is given
+// back to the garbage collector rather than kept for the next burst, so a
+// stream that caught up holds little memory.
+func (s *Subscription) Take(dst []event.Event) []event.Event {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	dst = append(dst, s.q...)
+	if cap(s.q) > keepQueue {
+		s.q = nil
+	} else {
+		clear(s.q)
+		s.q = s.q[:0]
+	}
+	return dst
+}
+
+// keepQueue is the capacity, in events, that a drained queue keeps.
+const keepQueue = 16
+
 // hub fans released events out to subscriptions. publish never blocks.
 type hub struct {
 	mu     sync.Mutex
@@ -77,6 +108,20 @@ func (h *hub) subscribe(f Filter, buffer int) *Subscription {
 	}
 	c := make(chan event.Event, buffer)
 	s := &Subscription{C: c, c: c, filter: f, hub: h, done: make(chan struct{})}
+	return h.add(s)
+}
+
+// subscribeQueue is subscribe in queue mode: no memory is reserved up
+// front, at most max events wait (default 1024).
+func (h *hub) subscribeQueue(f Filter, max int) *Subscription {
+	if max <= 0 {
+		max = 1024
+	}
+	s := &Subscription{max: max, ready: make(chan struct{}, 1), filter: f, hub: h, done: make(chan struct{})}
+	return h.add(s)
+}
+
+func (h *hub) add(s *Subscription) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -100,6 +145,9 @@ func (h *hub) removeLocked(s *Subscription, reason error) {
 	}
 	delete(h.subs, s)
 	s.err = reason
+	if reason == ErrSlowSubscriber {
+		s.q = nil // a dropped subscriber's backlog is not kept
+	}
 	close(s.done)
 }
 
@@ -114,10 +162,22 @@ func (h *hub) publish(evs []event.Event) {
 			if !s.filter.Match(&evs[i]) {
 				continue
 			}
-			select {
-			case s.c <- evs[i]:
-			default:
-				h.removeLocked(s, ErrSlowSubscriber)
+			if s.c == nil {
+				if len(s.q) >= s.max {
+					h.removeLocked(s, ErrSlowSubscriber)
+				} else {
+					s.q = append(s.q, evs[i])
+					select {
+					case s.ready <- struct{}{}:
+					default:
+					}
+				}
+			} else {
+				select {
+				case s.c <- evs[i]:
+				default:
+					h.removeLocked(s, ErrSlowSubscriber)
+				}
 			}
 			if _, ok := h.subs[s]; !ok {
 				break

@@ -317,6 +317,15 @@ func (t *Tenant) Subscribe(f Filter, buffer int) *Subscription {
 	return t.hub.subscribe(f, buffer)
 }
 
+// SubscribeQueue is Subscribe for many long-lived subscribers (the API's
+// event streams): nothing is reserved up front, the queue grows with use up
+// to max events (default 1024) and is given back when drained; a
+// subscriber with max events waiting is dropped (ErrSlowSubscriber). Wait
+// on Ready, then Take.
+func (t *Tenant) SubscribeQueue(f Filter, max int) *Subscription {
+	return t.hub.subscribeQueue(f, max)
+}
+
 // Close stops taking commands, answers queued ones with ErrClosed, stops the
 // timers, and waits until the Sink acknowledged every batch already handed
 // to it, or until ctx ends; then the replies still waiting get
