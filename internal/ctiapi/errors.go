@@ -29,6 +29,7 @@ const (
 	CodeUnavailable      = "unavailable"        // shutting down, events not recorded
 	CodeNoRoute          = "no_route"           // no endpoint at this path
 	CodeMethodNotAllowed = "method_not_allowed" // the path exists, not with this method
+	CodeLimitReached     = "limit_reached"      // a per-tenant bound (streams, tickets)
 	CodeInternal         = "internal"
 )
 
@@ -48,6 +49,8 @@ var statusOf = map[string]int{
 	CodeForbidden:        http.StatusForbidden,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeLimitReached:     http.StatusTooManyRequests,
+	CodeRateLimited:      http.StatusTooManyRequests,
 	CodeInternal:         http.StatusInternalServerError,
 }
 

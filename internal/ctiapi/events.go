@@ -18,7 +18,7 @@ import (
 
 // Close reasons of the event stream's WebSocket.
 const (
-	closeSlow     = "slow consumer: fell behind the event stream and was dropped"
+	closeSlow     = "slow consumer: fell behind the event stream and was dropped; reconnect and resume from the last Seq (the events missed are in Kafka)"
 	closeShutdown = "switchboard is shutting down"
 )
 
@@ -63,15 +63,25 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 			return apiErr(CodeInvalid, "dn is empty")
 		}
 	}
+	id := t.Runtime.ID()
+	if !s.streams.open(id, s.cfg.MaxStreams) {
+		s.metrics.HTTPRefused("stream_limit")
+		w.Header().Set("Retry-After", "5")
+		return apiErr(CodeLimitReached, "tenant %q has %d event streams open, its limit", id, s.cfg.MaxStreams)
+	}
+	defer s.streams.close(id)
 	// Subscribe before the upgrade, so that no event recorded after the
-	// client's handshake completes is missed.
-	sub := t.Runtime.Subscribe(f, s.cfg.EventBuffer)
+	// client's handshake completes is missed. The queue reserves nothing
+	// up front: an idle stream costs its goroutines and socket buffers.
+	sub := t.Runtime.SubscribeQueue(f, s.cfg.EventBuffer)
 	defer sub.Close()
-	c, err := websocket.Accept(w, r, nil)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		logger(r.Context()).Info("websocket upgrade failed", "err", err)
 		return nil // Accept has written the response
 	}
+	c.SetReadLimit(maxRouteMessage)
+	tok, _ := r.Context().Value(tokenKey{}).(int)
 	log := logger(r.Context())
 	log.Debug("event stream opened", "tenant", t.Runtime.ID(), "topic", f.Topic, "dn", f.DN)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
@@ -89,7 +99,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 	go func() {
 		defer close(readerDone)
 		defer cancel() // the peer closed or reading failed: the stream ends
-		s.readRoutes(ctx, c, t, write)
+		s.readRoutes(ctx, c, t, tok, write)
 	}()
 	defer func() {
 		cancel()
@@ -97,20 +107,35 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 		<-readerDone
 	}()
 	var buf []byte
+	var evs []event.Event
 	for {
 		select {
-		case ev := <-sub.C:
-			buf = ev.AppendJSON(buf[:0])
-			if err := write(buf); err != nil {
-				log.Debug("event stream write failed", "err", err)
-				return nil
+		case <-sub.Ready():
+			evs = sub.Take(evs[:0])
+			for i := range evs {
+				buf = evs[i].AppendJSON(buf[:0])
+				if err := write(buf); err != nil {
+					log.Debug("event stream write failed", "err", err)
+					return nil
+				}
+			}
+			// Give back what a burst made grow: an idle stream stays small.
+			if cap(evs) > 16 {
+				evs = nil
+			}
+			clear(evs)
+			if cap(buf) > 16<<10 {
+				buf = nil
 			}
 		case <-sub.Done():
 			reason, status := closeShutdown, websocket.StatusGoingAway
 			if errors.Is(sub.Err(), tenant.ErrSlowSubscriber) {
 				reason, status = closeSlow, websocket.StatusPolicyViolation
+				s.metrics.HTTPRefused("slow_stream")
+				s.refusals.Info("event stream closed", "reason", reason, "tenant", id)
+			} else {
+				log.Info("event stream closed", "reason", reason)
 			}
-			log.Info("event stream closed", "reason", reason)
 			c.Close(status, reason)
 			return nil
 		case <-ctx.Done():
@@ -146,9 +171,15 @@ type routeResultMsg struct {
 	RouteResult RouteResult `json:"routeResult"`
 }
 
+// maxRouteMessage bounds a message the client sends on the event stream
+// (a route decision is a few hundred bytes); a longer one ends the stream.
+const maxRouteMessage = 16 << 10
+
 // readRoutes reads the client's messages until the socket fails or ctx
-// ends, executes each route decision and writes its result.
-func (s *Server) readRoutes(ctx context.Context, c *websocket.Conn, t *Tenant, write func([]byte) error) {
+// ends, executes each route decision and writes its result. Each message
+// takes one request from the rate limit of the token that opened the
+// stream, like a POST would.
+func (s *Server) readRoutes(ctx context.Context, c *websocket.Conn, t *Tenant, tok int, write func([]byte) error) {
 	log := logger(ctx)
 	for {
 		typ, data, err := c.Read(ctx)
@@ -156,7 +187,11 @@ func (s *Server) readRoutes(ctx context.Context, c *websocket.Conn, t *Tenant, w
 			return
 		}
 		var res RouteResult
-		if typ != websocket.MessageText {
+		if ok, wait := s.takeToken(tok); !ok {
+			s.metrics.APIRateLimited(t.Runtime.ID())
+			s.metrics.HTTPRefused("route_rate_limited")
+			res.Error = apiErr(CodeRateLimited, "too many requests for this token; retry after %ds", retryAfter(wait))
+		} else if typ != websocket.MessageText {
 			res.Error = apiErr(CodeMalformed, "a route message must be a text message")
 		} else {
 			res = s.routeMessage(ctx, t, data)

@@ -28,6 +28,13 @@ type Ops struct {
 	// the tenants not listed. The zero RateLimit is unlimited.
 	RateLimits map[string]RateLimit
 	Default    RateLimit
+	// AuthFailures limits failed authentications (401) per client address
+	// (an IPv6 client by its /64): Burst failures at once, then Rate per
+	// second. An address that used them up gets 429 with Retry-After on
+	// every request, whatever its token, until one failure's worth has
+	// refilled. Default 20 at once, one a second; a negative Rate turns it
+	// off.
+	AuthFailures RateLimit
 	// Now is the clock of the rate limiter. Default time.Now.
 	Now func() time.Time
 }
@@ -51,8 +58,15 @@ func (s *Server) Handler(o Ops) http.Handler {
 	}
 	if _, ok := s.log.Handler().(contextHandler); !ok {
 		s.log = slog.New(ContextLogHandler(s.log.Handler()))
+		s.refusals = sampled(s.log)
+	}
+	if o.AuthFailures.Rate == 0 {
+		o.AuthFailures = RateLimit{Rate: 1, Burst: 20}
 	}
 	h := &opsHandler{s: s, o: o, buckets: make([]*bucket, len(s.tokens))}
+	if o.AuthFailures.enabled() {
+		h.fails = &failLimiter{limit: o.AuthFailures}
+	}
 	for i, e := range s.tokens {
 		l, ok := o.RateLimits[e.tenant]
 		if !ok {
@@ -65,6 +79,7 @@ func (s *Server) Handler(o Ops) http.Handler {
 	if o.Metrics != nil {
 		h.metrics = o.Metrics.Handler()
 	}
+	s.buckets, s.metrics, s.now = h.buckets, o.Metrics, o.Now
 	return h
 }
 
@@ -72,6 +87,7 @@ type opsHandler struct {
 	s       *Server
 	o       Ops
 	buckets []*bucket // by index in s.tokens; nil: unlimited
+	fails   *failLimiter
 	metrics http.Handler
 }
 
@@ -79,6 +95,12 @@ func (h *opsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	route := h.serve(rec, r)
+	if rec.status == http.StatusUnauthorized && h.fails != nil {
+		key := addrKey(r.RemoteAddr)
+		h.fails.fail(key, h.o.Now())
+		h.o.Metrics.HTTPAuthFailure()
+		h.s.refusals.Warn("authentication failed", "addr", key.String(), "method", r.Method, "path", r.URL.Path)
+	}
 	if h.o.Metrics != nil {
 		status := rec.status
 		if status == 0 {
@@ -113,6 +135,21 @@ func (h *opsHandler) serve(w http.ResponseWriter, r *http.Request) string {
 		writeJSON(w, http.StatusOK, Readiness{Status: "ready"})
 		return "/readyz"
 	}
+	if h.fails != nil {
+		key := addrKey(r.RemoteAddr)
+		if blocked, wait := h.fails.blocked(key, h.o.Now()); blocked {
+			h.o.Metrics.HTTPRefused("auth_blocked")
+			id := h.withID(w, r)
+			secs := retryAfter(wait)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			closeIfBodyUnread(w, r)
+			writeJSON(w, http.StatusTooManyRequests, errorBody{apiErr(CodeRateLimited,
+				"too many failed authentications from this address; retry after %ds", secs)})
+			h.s.refusals.Info("http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"status", http.StatusTooManyRequests, "error", CodeRateLimited, "reason", "auth_blocked", "addr", key.String())
+			return h.route(r)
+		}
+	}
 	if tok, ok := bearer(r.Header.Get("Authorization")); ok {
 		if i, known := h.s.lookupToken(tok); known && i < len(h.buckets) && h.buckets[i] != nil {
 			if ok, wait := h.buckets[i].take(h.o.Now()); !ok {
@@ -121,10 +158,11 @@ func (h *opsHandler) serve(w http.ResponseWriter, r *http.Request) string {
 				id := h.withID(w, r)
 				secs := retryAfter(wait)
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				closeIfBodyUnread(w, r)
 				writeJSON(w, http.StatusTooManyRequests, errorBody{apiErr(CodeRateLimited,
 					"too many requests for this token (limit %g/s, burst %g); retry after %ds", h.buckets[i].limit.Rate, h.buckets[i].limit.burst(), secs)})
-				if h.s.log.Enabled(r.Context(), slog.LevelInfo) {
-					h.s.log.Info("http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				if h.s.refusals.Enabled(r.Context(), slog.LevelInfo) {
+					h.s.refusals.Info("http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 						"status", http.StatusTooManyRequests, "error", CodeRateLimited, "tenant", tenant)
 				}
 				return h.route(r)

@@ -41,13 +41,7 @@ type bucket struct {
 func (b *bucket) take(now time.Time) (ok bool, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	burst := b.limit.burst()
-	if b.last.IsZero() {
-		b.tokens = burst
-	} else if d := now.Sub(b.last); d > 0 {
-		b.tokens = math.Min(burst, b.tokens+d.Seconds()*b.limit.Rate)
-	}
-	b.last = now
+	b.refill(now)
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
@@ -58,4 +52,35 @@ func (b *bucket) take(now time.Time) (ok bool, wait time.Duration) {
 // retryAfter is the Retry-After value: whole seconds, at least 1.
 func retryAfter(wait time.Duration) int {
 	return max(1, int(math.Ceil(wait.Seconds())))
+}
+
+// refill brings the bucket up to now; b.mu is held.
+func (b *bucket) refill(now time.Time) {
+	burst := b.limit.burst()
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = math.Min(burst, b.tokens+d.Seconds()*b.limit.Rate)
+	}
+	b.last = now
+}
+
+// peek reports whether the bucket is empty at now (no token to take), and
+// how long until it has one, without taking any.
+func (b *bucket) peek(now time.Time) (empty bool, wait time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	if b.tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - b.tokens) / b.limit.Rate * float64(time.Second))
+}
+
+// full reports whether the bucket has refilled completely at now.
+func (b *bucket) full(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	return b.tokens >= b.limit.burst()
 }

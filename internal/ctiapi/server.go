@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/switchboard-cc/switchboard/internal/wallboard"
 )
@@ -31,10 +31,18 @@ type Config struct {
 	// Logger receives one line per request (debug for 2xx, info for 4xx,
 	// error for 5xx), each with its request_id. Default: discard.
 	Logger *slog.Logger
-	// EventBuffer is the per-connection buffer of the WebSocket event
-	// stream, in events. A connection that falls further behind is closed.
-	// Default 4096.
+	// EventBuffer bounds the events waiting to be sent on one WebSocket
+	// event stream. The queue grows with use and is given back once
+	// drained; a stream that falls this far behind is closed (1008, the
+	// reason says so) and its client resumes from its last Seq. Default
+	// 1024.
 	EventBuffer int
+	// MaxStreams bounds the open event streams of one tenant (429 beyond).
+	// Default 256.
+	MaxStreams int
+	// MaxTickets bounds the outstanding event stream tickets of one
+	// tenant (429 beyond). Default 64.
+	MaxTickets int
 	// WriteTimeout bounds the write of one WebSocket message. Default 10s.
 	WriteTimeout time.Duration
 	// TicketTTL is how long an event stream ticket (ticket.go) stays
@@ -77,6 +85,15 @@ type Server struct {
 	nextID  atomic.Uint64
 	idBase  string
 	tickets tickets
+	// refusals logs what an outsider can cause at will (4xx), sampled.
+	refusals *slog.Logger
+	// buckets are the per-token rate limits by index in tokens, set by
+	// Handler (nil: unlimited); route messages on the event stream take
+	// from them too.
+	buckets []*bucket
+	now     func() time.Time
+	metrics *metrics.Set
+	streams streamCount
 }
 
 type tokenEntry struct {
@@ -93,7 +110,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.EventBuffer <= 0 {
-		cfg.EventBuffer = 4096
+		cfg.EventBuffer = 1024
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 256
+	}
+	if cfg.MaxTickets <= 0 {
+		cfg.MaxTickets = 64
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
@@ -101,7 +124,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TicketTTL <= 0 {
 		cfg.TicketTTL = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), now: time.Now}
+	s.refusals = sampled(s.log)
 	var b [4]byte
 	rand.Read(b[:])
 	s.idBase = hex.EncodeToString(b[:])
@@ -184,15 +208,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	r = r.WithContext(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}))
 	s.mux.ServeHTTP(rec, r)
-	level := slog.LevelDebug
+	level, log := slog.LevelDebug, s.log
 	switch {
 	case rec.status >= 500:
 		level = slog.LevelError
 	case rec.status >= 400:
-		level = slog.LevelInfo
+		level, log = slog.LevelInfo, s.refusals
 	}
-	if s.log.Enabled(r.Context(), level) {
-		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+	if log.Enabled(r.Context(), level) {
+		log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start), "error", rec.code)
 	}
 }
@@ -289,18 +313,21 @@ func (s *Server) wrap(rt route) http.Handler {
 		var t *Tenant
 		if rt.auth {
 			var err *Error
+			var tok int
 			if rt.ticket && r.Header.Get("Authorization") == "" && r.URL.Query().Has("ticket") {
-				t, err = s.authorizeTicket(r)
+				t, tok, err = s.authorizeTicket(r)
 			} else {
-				t, err = s.authorize(r)
+				t, tok, err = s.authorize(r)
 			}
 			if err != nil {
 				if err.Code == CodeUnauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 				}
+				closeIfBodyUnread(w, r)
 				writeError(w, err)
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 		}
 		if err := rt.handle(w, r, t); err != nil {
 			ae := toError(err)
@@ -315,29 +342,36 @@ func (s *Server) wrap(rt route) http.Handler {
 // authorize checks the bearer token against every token in constant time
 // and the path's tenant against the token's tenant: 401 without a valid
 // token, 403 for a path of another tenant (also an unknown one: a token
-// gives no hint about which tenants exist).
-func (s *Server) authorize(r *http.Request) (*Tenant, *Error) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return nil, apiErr(CodeUnauthorized, "an Authorization: Bearer token is required")
+// gives no hint about which tenants exist). It returns the token's index
+// in s.tokens (its rate limit).
+func (s *Server) authorize(r *http.Request) (*Tenant, int, *Error) {
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, 0, apiErr(CodeUnauthorized, "an Authorization: Bearer token is required")
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	owner, found := "", 0
-	for _, e := range s.tokens {
-		eq := subtle.ConstantTimeCompare(sum[:], e.hash[:])
-		if eq == 1 {
-			owner = e.tenant
-		}
-		found |= eq
+	i, found := s.lookupToken(tok)
+	if !found {
+		return nil, 0, apiErr(CodeUnauthorized, "the bearer token is not valid")
 	}
-	if found == 0 {
-		return nil, apiErr(CodeUnauthorized, "the bearer token is not valid")
-	}
+	owner := s.tokens[i].tenant
 	want := r.PathValue("tenant")
 	if owner != want {
-		return nil, apiErr(CodeForbidden, "the token does not give access to tenant %q", want)
+		return nil, 0, apiErr(CodeForbidden, "the token does not give access to tenant %q", want)
 	}
 	t := s.cfg.Tenants[owner]
-	return &t, nil
+	return &t, i, nil
+}
+
+// tokenKey is the context key of the index in s.tokens of the token that
+// authorized a request (directly or through a ticket).
+type tokenKey struct{}
+
+// closeIfBodyUnread makes a response sent without reading the request's
+// body close the connection: net/http would otherwise read (up to 256 KiB
+// of) the body before sending the response, and a client that announced a
+// body and sends none would hold the connection and never get its answer.
+func closeIfBodyUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }

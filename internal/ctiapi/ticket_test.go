@@ -3,6 +3,7 @@ package ctiapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,24 +95,44 @@ func TestEventTicket(t *testing.T) {
 func TestTicketsBounded(t *testing.T) {
 	var ts tickets
 	now := time.Unix(1000, 0)
+	// Each tenant has its own bound, the whole a global one.
+	tenants := maxTickets / 64
 	for i := range maxTickets {
-		if ts.issue("demo", time.Second, now) == "" {
-			t.Fatalf("ticket %d refused", i)
+		if tk, err := ts.issue(fmt.Sprint("t", i%tenants), 0, 64, time.Second, now); tk == "" {
+			t.Fatalf("ticket %d refused: %v", i, err)
 		}
 	}
-	if tk := ts.issue("demo", time.Second, now); tk != "" {
-		t.Errorf("ticket beyond %d issued", maxTickets)
+	if tk, err := ts.issue("other", 0, 64, time.Second, now); tk != "" || err == nil || err.Code != CodeUnavailable {
+		t.Errorf("ticket beyond %d: %q %v, want refused as unavailable", maxTickets, tk, err)
 	}
 	later := now.Add(2 * time.Second)
-	tk := ts.issue("demo", time.Second, later)
+	tk, _ := ts.issue("demo", 3, 64, time.Second, later)
 	if tk == "" {
 		t.Fatal("ticket refused after the others expired")
 	}
 	if len(ts.m) != 1 {
 		t.Errorf("%d tickets kept, want the expired ones dropped", len(ts.m))
 	}
-	if owner, ok := ts.redeem(tk, later); !ok || owner != "demo" {
-		t.Errorf("redeem = %q %v", owner, ok)
+	if e, ok := ts.redeem(tk, later); !ok || e.tenant != "demo" || e.token != 3 {
+		t.Errorf("redeem = %+v %v", e, ok)
+	}
+}
+
+// TestTicketsPerTenant: one tenant taking all its tickets does not lock
+// another out; it gets 429 limit_reached itself.
+func TestTicketsPerTenant(t *testing.T) {
+	var ts tickets
+	now := time.Unix(1000, 0)
+	for i := range 5 {
+		if tk, err := ts.issue("greedy", 0, 5, time.Second, now); tk == "" {
+			t.Fatalf("ticket %d refused: %v", i, err)
+		}
+	}
+	if tk, err := ts.issue("greedy", 0, 5, time.Second, now); tk != "" || err == nil || err.Status() != http.StatusTooManyRequests {
+		t.Errorf("greedy's sixth ticket: %q %v, want 429", tk, err)
+	}
+	if tk, err := ts.issue("polite", 0, 5, time.Second, now); tk == "" {
+		t.Errorf("another tenant's ticket refused: %v", err)
 	}
 }
 

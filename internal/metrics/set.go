@@ -25,6 +25,10 @@ type Set struct {
 	apiRateLimited *prometheus.CounterVec   // tenant
 	sipTx          *prometheus.CounterVec   // method
 	sipResp        *prometheus.CounterVec   // method, status
+	httpRefused    *prometheus.CounterVec   // reason
+	httpAuthFailed prometheus.Counter       // (none)
+	sipRefused     *prometheus.CounterVec   // reason
+	sipAuthFailed  prometheus.Counter       // (none)
 }
 
 // Metric names, for documentation and tests.
@@ -45,6 +49,13 @@ const (
 	NameSIPTransactions  = "switchboard_sip_transactions_total"
 	NameSIPResponses     = "switchboard_sip_responses_total"
 	NameGoroutines       = "switchboard_goroutines"
+	NameHTTPRefused      = "switchboard_http_refused_total"
+	NameHTTPAuthFailures = "switchboard_http_auth_failures_total"
+	NameHTTPConnsOpen    = "switchboard_http_connections_open"
+	NameHTTPStreamsOpen  = "switchboard_http_event_streams_open"
+	NameSIPRefused       = "switchboard_sip_refused_total"
+	NameSIPAuthFailures  = "switchboard_sip_auth_failures_total"
+	NameFDLimit          = "switchboard_fd_limit"
 	NameStartTime        = "switchboard_start_time_seconds"
 )
 
@@ -72,6 +83,14 @@ func NewSet() *Set {
 		Help: "SIP server transactions (requests received), by method."}, []string{"method"})
 	s.sipResp = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPResponses,
 		Help: "SIP final responses sent, by request method and status code."}, []string{"method", "status"})
+	s.httpRefused = f.NewCounterVec(prometheus.CounterOpts{Name: NameHTTPRefused,
+		Help: "CTI API connections and requests refused by a hardening limit, by reason (conn_limit, conn_limit_addr, auth_blocked, stream_limit, ticket_limit, slow_stream, route_rate_limited)."}, []string{"reason"})
+	s.httpAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameHTTPAuthFailures,
+		Help: "CTI API requests answered 401 (no or a wrong token or ticket)."})
+	s.sipRefused = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPRefused,
+		Help: "SIP requests refused or not answered by a hardening limit, by reason (blocked, response_rate, replay, stale_nonce, unauthenticated_external, version)."}, []string{"reason"})
+	s.sipAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameSIPAuthFailures,
+		Help: "SIP requests whose digest credentials were wrong (wrong password or an unknown user)."})
 	start := float64(time.Now().UnixMicro()) / 1e6
 	s.GaugeFunc(NameStartTime, "Unix time the process started its metrics, in seconds.", nil,
 		func(emit Emit) { emit(start) })
@@ -125,6 +144,36 @@ func httpMethod(m string) string {
 func (s *Set) APIRateLimited(tenant string) {
 	if s != nil {
 		s.apiRateLimited.WithLabelValues(tenant).Inc()
+	}
+}
+
+// HTTPRefused counts one connection or request refused by a hardening
+// limit of the CTI API. reason is one of a fixed set (see the help text).
+func (s *Set) HTTPRefused(reason string) {
+	if s != nil {
+		s.httpRefused.WithLabelValues(reason).Inc()
+	}
+}
+
+// HTTPAuthFailure counts one request answered 401.
+func (s *Set) HTTPAuthFailure() {
+	if s != nil {
+		s.httpAuthFailed.Inc()
+	}
+}
+
+// SIPRefused counts one SIP request refused (or left unanswered) by a
+// hardening limit. reason is one of a fixed set (see the help text).
+func (s *Set) SIPRefused(reason string) {
+	if s != nil {
+		s.sipRefused.WithLabelValues(reason).Inc()
+	}
+}
+
+// SIPAuthFailure counts one request with wrong digest credentials.
+func (s *Set) SIPAuthFailure() {
+	if s != nil {
+		s.sipAuthFailed.Inc()
 	}
 }
 
