@@ -96,6 +96,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	// Lines logged with an API request's context carry its request_id.
 	log = slog.New(ctiapi.ContextLogHandler(log.Handler()))
 	ops := newOps(log)
+	fdLimit := raiseFDLimit(log)
 
 	// Tenants.
 	var file *config.File
@@ -242,14 +243,9 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("app: CTI API: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	lln, srv := ops.listen(c, ln, api, handler, fdLimit)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(lln) }()
 
 	addr := ln.Addr().String()
 	ids := make([]string, 0, len(tenants))
@@ -258,7 +254,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	}
 	sort.Strings(ids)
 	log.Info("switchboard serving", "http", addr, "kafka", brokers, "embedded_kafka", emb != nil,
-		"tenants", ids, "server_id", server, "sip", sipSrv.Addr())
+		"tenants", ids, "server_id", server, "sip", sipSrv.Addr(), "open_files_limit", fdLimit)
 	if demo {
 		tok := file.Tenants[0].Tokens[0]
 		fmt.Fprintf(stdout, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)

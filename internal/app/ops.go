@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -46,11 +47,23 @@ type OpsConfig struct {
 	// Requests over the limit get 429 with Retry-After.
 	APIRate  float64
 	APIBurst int
+	// MaxConns bounds the API's open connections (--http-max-conns,
+	// default 4096, never above three quarters of the open files limit);
+	// MaxConnsPerAddr those of one client address
+	// (--http-max-conns-per-addr, default 256).
+	MaxConns, MaxConnsPerAddr int
+	// AuthFailures is how many failed authentications a client address
+	// may make at once before it is refused (429) until it has waited a
+	// second per further try (--api-auth-failures, default 20).
+	AuthFailures int
 }
 
 func (o *OpsConfig) addFlags(add func(name string, v flag.Value, usage string)) {
 	add("api-rate", (*floatValue)(&o.APIRate), "requests per second each API token may make on average (`RATE`; 0: no limit)")
 	add("api-burst", (*intValue)(&o.APIBurst), "requests an API token may make at once (`COUNT`; 0: --api-rate rounded up)")
+	add("http-max-conns", (*intValue)(&o.MaxConns), "open API connections at most (`COUNT`; 0: 4096, within the open files limit)")
+	add("http-max-conns-per-addr", (*intValue)(&o.MaxConnsPerAddr), "open API connections of one client address at most (`COUNT`; 0: 256)")
+	add("api-auth-failures", (*intValue)(&o.AuthFailures), "failed API authentications a client address may make at once, then one a second (`COUNT`; 0: 20)")
 }
 
 func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) error {
@@ -59,6 +72,14 @@ func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) e
 	}
 	if o.APIBurst < 0 {
 		return bad("api-burst", "%d is negative", o.APIBurst)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"http-max-conns", o.MaxConns}, {"http-max-conns-per-addr", o.MaxConnsPerAddr}, {"api-auth-failures", o.AuthFailures}} {
+		if f.v < 0 {
+			return bad(f.name, "%d is negative", f.v)
+		}
 	}
 	return nil
 }
@@ -233,11 +254,32 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 	o.registerGauges(rts, pub)
 	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
 	return api.Handler(ctiapi.Ops{
-		Metrics:    o.set,
-		Default:    limit,
-		RateLimits: limits,
-		Ready:      func(ctx context.Context) error { return o.cachedReady(ctx, pub) },
+		Metrics:      o.set,
+		Default:      limit,
+		RateLimits:   limits,
+		AuthFailures: ctiapi.RateLimit{Rate: 1, Burst: c.Ops.AuthFailures},
+		Ready:        func(ctx context.Context) error { return o.cachedReady(ctx, pub) },
 	}), nil
+}
+
+// listen bounds the API's listener and gives the server its timeouts; the
+// open connections and streams are reported at scrape time.
+func (o *ops) listen(c Config, ln net.Listener, api *ctiapi.Server, handler http.Handler, fdLimit uint64) (net.Listener, *http.Server) {
+	lim := ctiapi.ConnLimits{MaxConns: c.Ops.MaxConns, MaxConnsPerAddr: c.Ops.MaxConnsPerAddr}
+	if lim.MaxConns == 0 {
+		lim.MaxConns = 4096
+		if fdLimit > 0 && uint64(lim.MaxConns) > fdLimit*3/4 {
+			lim.MaxConns = int(fdLimit * 3 / 4)
+		}
+	}
+	ll := ctiapi.LimitListener(ln, lim, o.set, o.log.With("component", "ctiapi"))
+	o.set.GaugeFunc(metrics.NameHTTPConnsOpen, "CTI API connections open, WebSocket streams included.", nil,
+		func(emit metrics.Emit) { emit(float64(ll.Open())) })
+	o.set.GaugeFunc(metrics.NameHTTPStreamsOpen, "CTI API event streams (WebSocket) open.", nil,
+		func(emit metrics.Emit) { emit(float64(api.OpenStreams())) })
+	o.set.GaugeFunc(metrics.NameFDLimit, "The open files limit in force (raised to the hard limit at start where allowed).", nil,
+		func(emit metrics.Emit) { emit(float64(fdLimit)) })
+	return ll, lim.HTTPServer(handler, o.log)
 }
 
 func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
