@@ -69,6 +69,34 @@ func (p *udpPhone) request(method, ruri, from, to string, extra ...string) *sip.
 	}
 }
 
+// answer is the credentials header answering res's SHA-256 challenge for
+// user with pw, nonce count nc.
+func answer(t *testing.T, method, uri string, res *sip.Response, user, pw string, nc int) string {
+	t.Helper()
+	name, cred := "Authorization", "WWW-Authenticate"
+	if res.StatusCode == 407 {
+		name, cred = "Proxy-Authorization", "Proxy-Authenticate"
+	}
+	var chal *digest.Challenge
+	for _, h := range res.GetHeaders(cred) {
+		c, err := digest.ParseChallenge(h.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Algorithm == "SHA-256" {
+			chal = c
+		}
+	}
+	if chal == nil {
+		t.Fatalf("%d without a SHA-256 %s", res.StatusCode, cred)
+	}
+	c, err := digest.Digest(chal, digest.Options{Method: method, URI: uri, Username: user, Password: pw, Cnonce: "0a4f113b", Count: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name + ": " + c.String() + "\r\n"
+}
+
 // TestBadInput: each bad request gets its SIP status and changes nothing
 // (the only event afterwards is a sentinel command's).
 func TestBadInput(t *testing.T) {
@@ -78,15 +106,7 @@ func TestBadInput(t *testing.T) {
 
 	// The right credentials for 1003, to reach checks behind authentication.
 	auth := func(method, uri string, res *sip.Response, user, pw string) string {
-		chal, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cred, err := digest.Digest(chal, digest.Options{Method: method, URI: uri, Username: user, Password: pw})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "Authorization: " + cred.String() + "\r\n"
+		return answer(t, method, uri, res, user, pw, 1)
 	}
 
 	cases := []struct {
@@ -94,8 +114,8 @@ func TestBadInput(t *testing.T) {
 		do   func() *sip.Response
 		want int
 	}{
-		{"REGISTER unknown DN", func() *sip.Response { return p.request("REGISTER", "sip:demo", "9999", "9999", "Expires: 60\r\n") }, 404},
-		{"REGISTER queue DN", func() *sip.Response { return p.request("REGISTER", "sip:demo", "7000", "7000", "Expires: 60\r\n") }, 403},
+		{"REGISTER unknown DN", func() *sip.Response { return p.request("REGISTER", "sip:demo", "9999", "9999", "Expires: 60\r\n") }, 401},
+		{"REGISTER queue DN", func() *sip.Response { return p.request("REGISTER", "sip:demo", "7000", "7000", "Expires: 60\r\n") }, 401},
 		{"REGISTER without credentials", func() *sip.Response { return p.request("REGISTER", "sip:demo", "1003", "1003", "Expires: 60\r\n") }, 401},
 		{"REGISTER wrong password", func() *sip.Response {
 			r := p.request("REGISTER", "sip:demo", "1003", "1003", "Expires: 60\r\n")
@@ -109,8 +129,8 @@ func TestBadInput(t *testing.T) {
 			return p.request("REGISTER", "sip:demo", "1003", "1003", "Expires: 60\r\n",
 				`Authorization: Digest username="1003", realm="switchboard", nonce="1.000000000000000000000000", uri="sip:demo", response="0123456789abcdef0123456789abcdef"`+"\r\n")
 		}, 401},
-		{"INVITE from unknown user", func() *sip.Response { return p.request("INVITE", "sip:1002@demo", "9999", "1002") }, 403},
-		{"INVITE unauthenticated", func() *sip.Response { return p.request("INVITE", "sip:1002@demo", "1003", "1002") }, 401},
+		{"INVITE from unknown user", func() *sip.Response { return p.request("INVITE", "sip:1002@demo", "9999", "1002") }, 407},
+		{"INVITE unauthenticated", func() *sip.Response { return p.request("INVITE", "sip:1002@demo", "1003", "1002") }, 407},
 		{"INVITE to unknown DN", func() *sip.Response {
 			r := p.request("INVITE", "sip:8888@demo", "1003", "8888")
 			return p.request("INVITE", "sip:8888@demo", "1003", "8888", auth("INVITE", "sip:8888@demo", r, "1003", testPassword))

@@ -131,22 +131,22 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		l := &leg{t: t, dn: from, trunk: tr.dn, to: to, callID: callID, caller: true}
 		return t, l, engine.NetworkCall{Trunk: tr.dn, ANI: from, DNIS: to}
 	}
+	// Unknown tenant, unknown or password-less user: the same challenge
+	// as for a real one (auth.go).
 	t := s.tenantFor(req.From().Address.Host)
-	if t == nil {
-		s.respond(req, tx, 404, "Not Found", nil)
-		return nil, nil, nil
+	pw, known := "", false
+	if t != nil {
+		pw, known = t.password(from)
 	}
-	pw, known := t.password(from)
-	if !known || pw == "" {
-		s.respond(req, tx, 403, "Forbidden", nil)
-		return nil, nil, nil
+	trusted := false
+	if t != nil && known && pw != "" {
+		t.mu.Lock()
+		b := t.bindings[from]
+		trusted = b != nil && b.source == req.Source()
+		t.mu.Unlock()
 	}
-	t.mu.Lock()
-	b := t.bindings[from]
-	trusted := b != nil && b.source == req.Source()
-	t.mu.Unlock()
 	if !trusted {
-		if err := s.authenticate(req, tx, from, pw); err != nil {
+		if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
 			return nil, nil, nil
 		}
 	}

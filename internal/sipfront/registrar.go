@@ -1,10 +1,6 @@
 package sipfront
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
@@ -96,75 +91,6 @@ func (t *sipTenant) password(dn string) (string, bool) {
 	return t.cfg.Defaults.SIPPassword, true
 }
 
-// nonce makes a stateless nonce: the issue time and its HMAC.
-func (s *Server) nonce(now time.Time) string {
-	ts := strconv.FormatInt(now.Unix(), 16)
-	m := hmac.New(sha256.New, s.secret[:])
-	m.Write([]byte(ts))
-	return ts + "." + hex.EncodeToString(m.Sum(nil)[:12])
-}
-
-// nonceValid checks a nonce's HMAC and age.
-func (s *Server) nonceValid(n string, now time.Time) bool {
-	ts, mac, ok := strings.Cut(n, ".")
-	if !ok {
-		return false
-	}
-	m := hmac.New(sha256.New, s.secret[:])
-	m.Write([]byte(ts))
-	want := hex.EncodeToString(m.Sum(nil)[:12])
-	if subtle.ConstantTimeCompare([]byte(mac), []byte(want)) != 1 {
-		return false
-	}
-	sec, err := strconv.ParseInt(ts, 16, 64)
-	if err != nil {
-		return false
-	}
-	age := now.Sub(time.Unix(sec, 0))
-	return age >= -time.Minute && age <= s.cfg.NonceTTL
-}
-
-// authenticate checks the request's digest credentials for user with
-// password. It returns nil when they are right; otherwise it has sent 401
-// (no or stale credentials) or 403 (wrong user or response).
-func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, user, password string) error {
-	now := time.Now()
-	h := req.GetHeader("Authorization")
-	stale := false
-	if h != nil {
-		cred, err := digest.ParseCredentials(h.Value())
-		if err != nil {
-			s.respond(req, tx, 400, "Bad Authorization", nil)
-			return errAuth
-		}
-		if cred.Username != user || cred.Realm != s.cfg.Realm {
-			s.respond(req, tx, 403, "Forbidden", nil)
-			return errAuth
-		}
-		if s.nonceValid(cred.Nonce, now) {
-			chal := &digest.Challenge{Realm: s.cfg.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm}
-			if cred.QOP != "" {
-				chal.QOP = []string{cred.QOP}
-			}
-			want, err := digest.Digest(chal, digest.Options{
-				Method: string(req.Method), URI: cred.URI, Username: user, Password: password,
-				Cnonce: cred.Cnonce, Count: cred.Nc,
-			})
-			if err != nil || subtle.ConstantTimeCompare([]byte(strings.ToLower(cred.Response)), []byte(want.Response)) != 1 {
-				s.respond(req, tx, 403, "Forbidden", nil)
-				return errAuth
-			}
-			return nil
-		}
-		stale = true
-	}
-	chal := digest.Challenge{Realm: s.cfg.Realm, Nonce: s.nonce(now), Algorithm: "MD5", Stale: stale}
-	s.respond(req, tx, 401, "Unauthorized", nil, sip.NewHeader("WWW-Authenticate", chal.String()))
-	return errAuth
-}
-
-var errAuth = errors.New("sipfront: authentication failed")
-
 // handleRegister is the registrar: digest authentication against the DN's
 // password, then add, refresh or remove the binding.
 func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
@@ -173,22 +99,15 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
+	// Whether the tenant or the DN exist or not, the answer is the same
+	// challenge, and wrong credentials the same 403 (auth.go).
 	t := s.tenantFor(to.Address.Host)
-	if t == nil {
-		s.respond(req, tx, 404, "Not Found", nil)
-		return
-	}
 	dn := to.Address.User
-	pw, known := t.password(dn)
-	if !known {
-		s.respond(req, tx, 404, "Not Found", nil)
-		return
+	pw, known := "", false
+	if t != nil {
+		pw, known = t.password(dn)
 	}
-	if pw == "" {
-		s.respond(req, tx, 403, "Forbidden", nil)
-		return
-	}
-	if err := s.authenticate(req, tx, dn, pw); err != nil {
+	if err := s.authenticate(req, tx, t, dn, pw, known && pw != ""); err != nil {
 		return
 	}
 

@@ -58,25 +58,30 @@ func TestUnescape(t *testing.T) {
 	}
 }
 
-// TestNonce: a nonce is valid for NonceTTL, not after, and not when forged.
+// TestNonce: a nonce is valid for NonceTTL, not after, not when forged,
+// and only from the source address it was given to.
 func TestNonce(t *testing.T) {
 	s := &Server{cfg: Config{NonceTTL: 5 * time.Minute}}
 	s.secret[0] = 1
 	now := time.Unix(1_800_000_000, 0)
-	n := s.nonce(now)
-	if !s.nonceValid(n, now.Add(4*time.Minute)) {
+	const src = "192.0.2.1:5060"
+	n := s.nonce(now, src)
+	if _, ok := s.nonceValid(n, src, now.Add(4*time.Minute)); !ok {
 		t.Fatal("fresh nonce refused")
 	}
-	if s.nonceValid(n, now.Add(6*time.Minute)) {
+	if _, ok := s.nonceValid(n, src, now.Add(6*time.Minute)); ok {
 		t.Fatal("expired nonce accepted")
 	}
+	if _, ok := s.nonceValid(n, "192.0.2.1:5061", now); ok {
+		t.Fatal("nonce accepted from another source address")
+	}
 	forged := n[:len(n)-1] + string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", n[len(n)-1])+1)%16])
-	if s.nonceValid(forged, now) {
+	if _, ok := s.nonceValid(forged, src, now); ok {
 		t.Fatal("forged nonce accepted")
 	}
 	other := &Server{cfg: s.cfg}
 	other.secret[0] = 2
-	if other.nonceValid(n, now) {
+	if _, ok := other.nonceValid(n, src, now); ok {
 		t.Fatal("another server's nonce accepted")
 	}
 }

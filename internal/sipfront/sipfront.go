@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
@@ -64,6 +65,18 @@ type Config struct {
 	MinExpires time.Duration
 	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
 	NonceTTL time.Duration
+	// AuthSlowAfter failed authentications of a source address (or three
+	// times as many of a user) delay the answers to its next failures
+	// (default 5); AuthBlockAfter failures block it for AuthBlockFor
+	// (default 20 and 10 minutes): a blocked address gets no answers, a
+	// blocked user 403. Failures older than AuthBlockFor are forgotten.
+	AuthSlowAfter, AuthBlockAfter int
+	AuthBlockFor                  time.Duration
+	// UnauthRate and UnauthBurst bound the answers to requests that are
+	// not authenticated (challenges, 403s) per source address, per second
+	// and at once (default 20 and 40); beyond them requests go unanswered.
+	UnauthRate  float64
+	UnauthBurst int
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -100,6 +113,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
+	}
+	if c.AuthSlowAfter <= 0 {
+		c.AuthSlowAfter = 5
+	}
+	if c.AuthBlockAfter <= 0 {
+		c.AuthBlockAfter = 20
+	}
+	if c.AuthBlockFor <= 0 {
+		c.AuthBlockFor = 10 * time.Minute
+	}
+	if c.UnauthRate <= 0 {
+		c.UnauthRate = 20
+	}
+	if c.UnauthBurst <= 0 {
+		c.UnauthBurst = 40
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1 << 14
@@ -145,6 +173,9 @@ type Server struct {
 
 	pmu sync.Mutex // serializes writes of the bindings file
 
+	guard    guard        // digest authentication's memory (auth.go)
+	refusals *slog.Logger // sampled: lines outsiders cause at will
+
 	mu    sync.Mutex
 	legs  map[string]*leg // by SIP Call-ID
 	ctx   context.Context
@@ -161,6 +192,8 @@ func Start(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*sipTenant{}, legs: map[string]*leg{}}
+	s.refusals = slog.New(logsample.New(s.log.Handler(), logsample.Options{}))
+	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
 	for _, tc := range cfg.Tenants {
 		t := newTenant(s, tc)
@@ -193,12 +226,12 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("sipfront: %w", err)
 	}
 	s.ua = ua
-	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(s.log)); err != nil {
+	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(debugOnly(s.log))); err != nil {
 		ua.Close()
 		conn.Close()
 		return nil, fmt.Errorf("sipfront: %w", err)
 	}
-	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(s.log),
+	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(debugOnly(s.log)),
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
 		ua.Close()
 		conn.Close()
@@ -248,6 +281,17 @@ func (s *Server) counting(m sip.RequestMethod, h sipgo.RequestHandler) sipgo.Req
 	method := string(m)
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		s.cfg.Metrics.SIPTransaction(method)
+		if req.SipVersion != "SIP/2.0" {
+			s.cfg.Metrics.SIPRefused("version")
+			if m != sip.ACK {
+				res := sip.NewResponseFromRequest(req, 505, "Version Not Supported", nil)
+				res.SipVersion = "SIP/2.0"
+				s.cfg.Metrics.SIPResponse(method, 505)
+				s.srv.WriteResponse(res)
+			}
+			tx.Terminate()
+			return
+		}
 		h(req, tx)
 	}
 }

@@ -1,0 +1,343 @@
+package sipfront
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+)
+
+// Digest authentication (RFC 3261 section 22, RFC 7616, RFC 8760).
+//
+// A challenge offers MD5 and SHA-256 (in that order) with qop=auth. Its nonce is
+// stateless: the issue time, 64 random bits and an HMAC over them, the
+// realm and the source address the challenged request came from, so a
+// nonce is good only from that address and for NonceTTL. What is kept is
+// the highest nonce count used with each nonce that authenticated a
+// request: a (nonce, nc) seen before is a replay and gets a new challenge.
+// A response without qop (RFC 2069) counts as nc 0: its nonce is good once.
+//
+// The challenge is the same whether the user exists or not, in any tenant
+// or none: credentials for an unknown user are checked against a password
+// nobody has, and fail like a wrong one (403). Failures are counted per
+// source address and per user: past Config.AuthSlowAfter the answers to
+// failures are delayed, past Config.AuthBlockAfter the address (or user)
+// is blocked for Config.AuthBlockFor: its requests get no answer at all
+// (an address) or 403 (a user). Every answer to a request that is not
+// authenticated is sent statelessly (no retransmission) and within a rate
+// per source address (Config.UnauthRate), so the server is no amplifier.
+
+// guard holds what digest authentication remembers.
+type guard struct {
+	mu    sync.Mutex
+	used  map[string]usedNonce      // nonce -> highest nc authenticated
+	fails map[string]*failCount     // "addr "+ip or "user "+tenant/user
+	resp  map[netip.Addr]*respQuota // unauthenticated answers per address
+}
+
+type usedNonce struct {
+	nc     uint64
+	issued time.Time
+}
+
+type failCount struct {
+	n       int
+	last    time.Time
+	blocked time.Time // blocked until
+}
+
+type respQuota struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxGuardEntries bounds each of the guard's maps; beyond it the stale
+// entries are swept.
+const maxGuardEntries = 1 << 16
+
+var errAuth = errors.New("sipfront: authentication failed")
+
+// nonce makes a stateless nonce bound to the source address.
+func (s *Server) nonce(now time.Time, source string) string {
+	var r [8]byte
+	rand.Read(r[:])
+	ts := strconv.FormatInt(now.Unix(), 16) + "." + hex.EncodeToString(r[:])
+	return ts + "." + s.nonceMAC(ts, source)
+}
+
+func (s *Server) nonceMAC(ts, source string) string {
+	m := hmac.New(sha256.New, s.secret[:])
+	m.Write([]byte(ts + "\x00" + s.cfg.Realm + "\x00" + source))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// nonceValid checks a nonce's HMAC (for this source) and age; it returns
+// the issue time.
+func (s *Server) nonceValid(n, source string, now time.Time) (time.Time, bool) {
+	i := strings.LastIndexByte(n, '.')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	ts, mac := n[:i], n[i+1:]
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(s.nonceMAC(ts, source))) != 1 {
+		return time.Time{}, false
+	}
+	hexSec, _, _ := strings.Cut(ts, ".")
+	sec, err := strconv.ParseInt(hexSec, 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	at := time.Unix(sec, 0)
+	age := now.Sub(at)
+	return at, age >= -time.Minute && age <= s.cfg.NonceTTL
+}
+
+// sourceAddr is the address part of a request's source.
+func sourceAddr(source string) netip.Addr {
+	ap, err := netip.ParseAddrPort(source)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// authKind is what a request authenticates with: REGISTER with
+// Authorization after a 401, the rest (INVITE) with Proxy-Authorization
+// after a 407, as proxies do.
+func authKind(req *sip.Request) (code int, reason, challenge, credentials string) {
+	if req.Method == sip.REGISTER {
+		return 401, "Unauthorized", "WWW-Authenticate", "Authorization"
+	}
+	return 407, "Proxy Authentication Required", "Proxy-Authenticate", "Proxy-Authorization"
+}
+
+// authenticate checks the request's digest credentials for user (of
+// tenant t; t nil or known false: a user nobody can be). It returns nil
+// when they are right; otherwise it has answered (challenge, 403, or
+// nothing for a blocked address) and counted the failure.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sipTenant, user, password string, known bool) error {
+	now := time.Now()
+	source := req.Source()
+	addr := sourceAddr(source)
+	userKey := "user " + user
+	if t != nil {
+		userKey = "user " + t.id + "/" + user
+	}
+	if s.blocked("addr "+addr.String(), now) {
+		s.cfg.Metrics.SIPRefused("blocked")
+		s.refusals.Warn("SIP request from a blocked address dropped", "addr", addr.String(), "method", string(req.Method))
+		tx.Terminate()
+		return errAuth
+	}
+	code, reason, chalName, credName := authKind(req)
+	h := req.GetHeader(credName)
+	stale := false
+	if h != nil {
+		cred, err := digest.ParseCredentials(h.Value())
+		if err != nil {
+			s.unauthenticated(req, tx, 400, "Bad "+credName, 0)
+			return errAuth
+		}
+		issued, fresh := s.nonceValid(cred.Nonce, source, now)
+		switch {
+		case !fresh:
+			stale = true
+		case cred.Username != user || cred.Realm != s.cfg.Realm || !known || password == "" ||
+			!s.digestOK(req, cred, password):
+			s.failed(req, tx, addr, userKey, user, now)
+			return errAuth
+		case s.blocked(userKey, now):
+			s.cfg.Metrics.SIPRefused("blocked")
+			s.refusals.Warn("SIP authentication of a blocked user refused", "user", user, "addr", addr.String())
+			s.unauthenticated(req, tx, 403, "Forbidden", 0)
+			return errAuth
+		case !s.fresh(cred, issued, now):
+			s.cfg.Metrics.SIPRefused("replay")
+			s.refusals.Warn("SIP digest replayed", "user", user, "addr", addr.String(), "nc", cred.Nc)
+			stale = true
+		default:
+			return nil
+		}
+	}
+	n := s.nonce(now, source)
+	hdrs := []sip.Header{}
+	// MD5 first: many phones (and sipp) read only the first challenge and
+	// know only MD5; a phone that knows SHA-256 finds it in the second.
+	for _, alg := range []string{"MD5", "SHA-256"} {
+		chal := digest.Challenge{Realm: s.cfg.Realm, Nonce: n, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
+		hdrs = append(hdrs, sip.NewHeader(chalName, chal.String()))
+	}
+	s.unauthenticated(req, tx, code, reason, 0, hdrs...)
+	return errAuth
+}
+
+// digestOK compares the response with the one password gives.
+func (s *Server) digestOK(req *sip.Request, cred *digest.Credentials, password string) bool {
+	alg := cred.Algorithm
+	if alg != "" && alg != "MD5" && alg != "SHA-256" {
+		return false
+	}
+	if cred.QOP != "" && cred.QOP != "auth" {
+		return false
+	}
+	chal := &digest.Challenge{Realm: s.cfg.Realm, Nonce: cred.Nonce, Algorithm: alg}
+	if cred.QOP != "" {
+		chal.QOP = []string{cred.QOP}
+	}
+	want, err := digest.Digest(chal, digest.Options{
+		Method: string(req.Method), URI: cred.URI, Username: cred.Username, Password: password,
+		Cnonce: cred.Cnonce, Count: cred.Nc,
+	})
+	return err == nil && subtle.ConstantTimeCompare([]byte(strings.ToLower(cred.Response)), []byte(want.Response)) == 1
+}
+
+// fresh records (nonce, nc) as used; false if it was used before (a
+// replay: nc not above the highest seen with the nonce).
+func (s *Server) fresh(cred *digest.Credentials, issued, now time.Time) bool {
+	nc := uint64(cred.Nc)
+	if cred.QOP == "" {
+		nc = 0
+	}
+	s.guard.mu.Lock()
+	defer s.guard.mu.Unlock()
+	g := &s.guard
+	if g.used == nil {
+		g.used = map[string]usedNonce{}
+	}
+	if u, ok := g.used[cred.Nonce]; ok && nc <= u.nc {
+		return false
+	}
+	if len(g.used) >= maxGuardEntries {
+		for k, u := range g.used {
+			if now.Sub(u.issued) > s.cfg.NonceTTL+time.Minute {
+				delete(g.used, k)
+			}
+		}
+	}
+	g.used[cred.Nonce] = usedNonce{nc: nc, issued: issued}
+	return true
+}
+
+// blocked reports whether key is blocked at now.
+func (s *Server) blocked(key string, now time.Time) bool {
+	s.guard.mu.Lock()
+	defer s.guard.mu.Unlock()
+	f := s.guard.fails[key]
+	return f != nil && now.Before(f.blocked)
+}
+
+// failed counts a failed authentication for the address and the user,
+// blocks them past the threshold, and answers 403, delayed past
+// AuthSlowAfter failures of the address.
+func (s *Server) failed(req *sip.Request, tx sip.ServerTransaction, addr netip.Addr, userKey, user string, now time.Time) {
+	s.cfg.Metrics.SIPAuthFailure()
+	na := s.countFailure("addr "+addr.String(), s.cfg.AuthBlockAfter, now)
+	nu := s.countFailure(userKey, s.cfg.AuthBlockAfter*3, now)
+	s.refusals.Warn("SIP authentication failed", "user", user, "addr", addr.String(), "method", string(req.Method),
+		"failures_addr", na, "failures_user", nu)
+	var delay time.Duration
+	if n := max(na, nu/3); n > s.cfg.AuthSlowAfter {
+		delay = min(time.Duration(n-s.cfg.AuthSlowAfter)*250*time.Millisecond, 4*time.Second)
+	}
+	s.unauthenticated(req, tx, 403, "Forbidden", delay)
+}
+
+// countFailure adds one failure to key (forgetting failures older than
+// AuthBlockFor) and blocks it at limit; it returns the count.
+func (s *Server) countFailure(key string, limit int, now time.Time) int {
+	s.guard.mu.Lock()
+	defer s.guard.mu.Unlock()
+	g := &s.guard
+	if g.fails == nil {
+		g.fails = map[string]*failCount{}
+	}
+	f := g.fails[key]
+	if f == nil || now.Sub(f.last) > s.cfg.AuthBlockFor {
+		if len(g.fails) >= maxGuardEntries {
+			for k, o := range g.fails {
+				if now.Sub(o.last) > s.cfg.AuthBlockFor && !now.Before(o.blocked) {
+					delete(g.fails, k)
+				}
+			}
+		}
+		f = &failCount{}
+		g.fails[key] = f
+	}
+	f.n++
+	f.last = now
+	if f.n >= limit && !now.Before(f.blocked) {
+		f.blocked = now.Add(s.cfg.AuthBlockFor)
+		s.cfg.Logger.Warn("SIP authentication blocked after repeated failures", "key", key, "failures", f.n, "for", s.cfg.AuthBlockFor)
+	}
+	return f.n
+}
+
+// unauthenticated answers a request that is not authenticated: without a
+// transaction (the answer is sent once, never retransmitted), after delay,
+// and only within the source address's quota of such answers.
+func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, code int, reason string, delay time.Duration, hdrs ...sip.Header) {
+	defer tx.Terminate()
+	if !s.respQuota(sourceAddr(req.Source()), time.Now()) {
+		s.cfg.Metrics.SIPRefused("response_rate")
+		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", req.Source(), "method", string(req.Method))
+		return
+	}
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	s.cfg.Metrics.SIPResponse(string(req.Method), code)
+	send := func() {
+		if err := s.srv.WriteResponse(res); err != nil {
+			s.log.Debug("SIP stateless respond", "code", code, "err", err)
+		}
+	}
+	if delay <= 0 {
+		send()
+		return
+	}
+	time.AfterFunc(delay, send)
+}
+
+// respQuota takes one answer from addr's quota: a token bucket of
+// UnauthBurst refilled at UnauthRate per second.
+func (s *Server) respQuota(addr netip.Addr, now time.Time) bool {
+	s.guard.mu.Lock()
+	defer s.guard.mu.Unlock()
+	g := &s.guard
+	if g.resp == nil {
+		g.resp = map[netip.Addr]*respQuota{}
+	}
+	burst := float64(s.cfg.UnauthBurst)
+	q := g.resp[addr]
+	if q == nil {
+		if len(g.resp) >= maxGuardEntries {
+			for k, o := range g.resp {
+				if now.Sub(o.last).Seconds()*s.cfg.UnauthRate >= burst {
+					delete(g.resp, k)
+				}
+			}
+		}
+		q = &respQuota{tokens: burst, last: now}
+		g.resp[addr] = q
+	} else if d := now.Sub(q.last); d > 0 {
+		q.tokens = math.Min(burst, q.tokens+d.Seconds()*s.cfg.UnauthRate)
+		q.last = now
+	}
+	if q.tokens < 1 {
+		return false
+	}
+	q.tokens--
+	return true
+}
