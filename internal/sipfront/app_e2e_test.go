@@ -97,7 +97,8 @@ func TestServeSIPCallToKafka(t *testing.T) {
 	sameKafkaFlow(t, addrs.Kafka, want)
 
 	// The SIP counters on /metrics: two registrations (challenged, then
-	// authenticated), the call's INVITE and the caller's BYE.
+	// authenticated), the call's INVITE (challenged, then authenticated)
+	// and the caller's BYE.
 	scraped := scrapeMetrics(t, addrs.HTTP)
 	for _, c := range []struct {
 		name   string
@@ -105,10 +106,11 @@ func TestServeSIPCallToKafka(t *testing.T) {
 		want   float64
 	}{
 		{metrics.NameSIPTransactions, map[string]string{"method": "REGISTER"}, 4},
-		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, 1},
+		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, 2},
 		{metrics.NameSIPTransactions, map[string]string{"method": "BYE"}, 1},
 		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "401"}, 2},
 		{metrics.NameSIPResponses, map[string]string{"method": "REGISTER", "status": "200"}, 2},
+		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "407"}, 1},
 		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "200"}, 1},
 		{metrics.NameSIPResponses, map[string]string{"method": "BYE", "status": "200"}, 1},
 	} {

@@ -138,17 +138,10 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	if t != nil {
 		pw, known = t.password(from)
 	}
-	trusted := false
-	if t != nil && known && pw != "" {
-		t.mu.Lock()
-		b := t.bindings[from]
-		trusted = b != nil && b.source == req.Source()
-		t.mu.Unlock()
-	}
-	if !trusted {
-		if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
-			return nil, nil, nil
-		}
+	// Every INVITE of a phone authenticates (407): its source address
+	// proves nothing, UDP sources are easily spoofed.
+	if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
+		return nil, nil, nil
 	}
 	if t.dns[to] == nil && !t.external(to) {
 		s.respond(req, tx, 404, "Not Found", nil)

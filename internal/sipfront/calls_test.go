@@ -418,7 +418,7 @@ func TestInboundFromTrunk(t *testing.T) {
 	trunkPort, _ := strconv.Atoi(tp)
 	f.register("1002", pb, 3600)
 	uas := f.startSipp("uas.xml", pb)
-	f.startSipp("uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
+	f.startSipp("trunk_uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
 	uas.wait(t)
 	want := expected(t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
@@ -440,7 +440,7 @@ func TestInboundFromTrunkBusyPhone(t *testing.T) {
 	trunkPort, _ := strconv.Atoi(tp)
 	f.register("1002", pb, 3600)
 	uas := f.startSipp("uas_busy.xml", pb)
-	f.startSipp("uac_busy.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
+	f.startSipp("trunk_uac_busy.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
 	uas.wait(t)
 	want := expected(t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},

@@ -168,6 +168,10 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 	if !slices.Contains(args, "-d") {
 		all = append(all, "-d", "200") // talk time; sipp keeps the first of a repeated option
 	}
+	// A caller phone answers its INVITE's 407 challenge with its password.
+	if i := slices.Index(args, "user"); i > 0 && args[i-1] == "-key" && i+1 < len(args) && !slices.Contains(args, "-au") {
+		all = append(all, "-au", args[i+1], "-ap", testPassword)
+	}
 	all = append(all, args...)
 	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
 	p.cmd.Dir, _ = os.Getwd()

@@ -74,7 +74,9 @@ type Config struct {
 	AuthBlockFor                  time.Duration
 	// UnauthRate and UnauthBurst bound the answers to requests that are
 	// not authenticated (challenges, 403s) per source address, per second
-	// and at once (default 20 and 40); beyond them requests go unanswered.
+	// and at once (default 100 and 200: every call of a phone starts with
+	// a challenge, and many phones may share an address behind NAT);
+	// beyond them requests go unanswered.
 	UnauthRate  float64
 	UnauthBurst int
 	// CommandTimeout bounds one engine command. Default 10 s.
@@ -124,10 +126,10 @@ func (c *Config) setDefaults() {
 		c.AuthBlockFor = 10 * time.Minute
 	}
 	if c.UnauthRate <= 0 {
-		c.UnauthRate = 20
+		c.UnauthRate = 100
 	}
 	if c.UnauthBurst <= 0 {
-		c.UnauthBurst = 40
+		c.UnauthBurst = 200
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1 << 14

@@ -55,6 +55,9 @@ type Config struct {
 	Calls int           // calls to make (default Rate)
 	Pairs int           // caller/callee DN pairs, all in the tenant (default 3 x Rate)
 	Talk  time.Duration // time between 200 and BYE (sipp -d; default 0)
+	// Password is the callers' SIP password (as given to Tenant): every
+	// INVITE answers its 407 challenge with it.
+	Password string
 	// Timeout ends sipp if the load has not finished (default
 	// Calls/Rate + 60 s): sipp may not end by itself after an overload.
 	Timeout time.Duration
@@ -120,7 +123,8 @@ func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) 
 	var sb strings.Builder
 	sb.WriteString("SEQUENTIAL\n")
 	for i := 0; i < cfg.Pairs; i++ {
-		fmt.Fprintf(&sb, "%d;%d\n", CallerBase+i, CalleeBase+i)
+		// sipp reads an [authentication ...] keyword in a field.
+		fmt.Fprintf(&sb, "%d;%d;[authentication username=%d password=%s]\n", CallerBase+i, CalleeBase+i, CallerBase+i, cfg.Password)
 	}
 	inf := filepath.Join(dir, "pairs.csv")
 	if err := os.WriteFile(inf, []byte(sb.String()), 0o644); err != nil {
