@@ -273,6 +273,7 @@ func (o *ops) listen(c Config, ln net.Listener, api *ctiapi.Server, handler http
 		}
 	}
 	ll := ctiapi.LimitListener(ln, lim, o.set, o.log.With("component", "ctiapi"))
+	ll.RefuseBlocked(api)
 	o.set.GaugeFunc(metrics.NameHTTPConnsOpen, "CTI API connections open, WebSocket streams included.", nil,
 		func(emit metrics.Emit) { emit(float64(ll.Open())) })
 	o.set.GaugeFunc(metrics.NameHTTPStreamsOpen, "CTI API event streams (WebSocket) open.", nil,

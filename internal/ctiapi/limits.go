@@ -81,6 +81,22 @@ type LimitedListener struct {
 	open    atomic.Int64
 	mu      sync.Mutex
 	byAddr  map[netip.Prefix]int
+	blocked func(netip.Prefix) bool
+}
+
+// RefuseBlocked makes the listener close, as it accepts them, the
+// connections of client addresses that the server s blocks for failed
+// authentications (Ops.AuthFailures): a guesser then costs an accept and a
+// close, not a parsed request and a 429.
+func (l *LimitedListener) RefuseBlocked(s *Server) {
+	l.blocked = func(p netip.Prefix) bool {
+		f := s.fails
+		if f == nil {
+			return false
+		}
+		b, _ := f.blocked(p, s.now())
+		return b
+	}
 }
 
 // LimitListener bounds the connections accepted by ln per l. Refused
@@ -112,6 +128,8 @@ func (l *LimitedListener) Accept() (net.Conn, error) {
 			reason = "conn_limit"
 		case l.byAddr[key] >= l.lim.MaxConnsPerAddr:
 			reason = "conn_limit_addr"
+		case l.blocked != nil && l.blocked(key):
+			reason = "auth_blocked"
 		default:
 			l.byAddr[key]++
 			l.open.Add(1)

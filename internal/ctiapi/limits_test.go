@@ -20,7 +20,7 @@ import (
 
 // serveLimited serves h on a LimitedListener of 127.0.0.1 with l's
 // timeouts, as serve does.
-func serveLimited(t *testing.T, h http.Handler, l ConnLimits, m *metrics.Set) (*LimitedListener, string) {
+func serveLimited(t testing.TB, h http.Handler, l ConnLimits, m *metrics.Set) (*LimitedListener, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

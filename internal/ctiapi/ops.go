@@ -79,7 +79,7 @@ func (s *Server) Handler(o Ops) http.Handler {
 	if o.Metrics != nil {
 		h.metrics = o.Metrics.Handler()
 	}
-	s.buckets, s.metrics, s.now = h.buckets, o.Metrics, o.Now
+	s.buckets, s.metrics, s.now, s.fails = h.buckets, o.Metrics, o.Now, h.fails
 	return h
 }
 
@@ -142,7 +142,7 @@ func (h *opsHandler) serve(w http.ResponseWriter, r *http.Request) string {
 			id := h.withID(w, r)
 			secs := retryAfter(wait)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			closeIfBodyUnread(w, r)
+			w.Header().Set("Connection", "close") // its next connection is refused at accept
 			writeJSON(w, http.StatusTooManyRequests, errorBody{apiErr(CodeRateLimited,
 				"too many failed authentications from this address; retry after %ds", secs)})
 			h.s.refusals.Info("http request", "request_id", id, "method", r.Method, "path", r.URL.Path,

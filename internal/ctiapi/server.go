@@ -94,6 +94,7 @@ type Server struct {
 	now     func() time.Time
 	metrics *metrics.Set
 	streams streamCount
+	fails   *failLimiter // set by Handler; nil: failed logins not limited
 }
 
 type tokenEntry struct {
