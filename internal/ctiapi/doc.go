@@ -38,4 +38,18 @@
 // 429), latency metrics by route pattern, and request ids on every log line
 // logged with a request's context (logctx.go). Tokens may be given as
 // hashes only (auth_tokens.go).
+//
+// Hardening (limits.go): LimitListener bounds the open connections in all
+// and per client address and, with RefuseBlocked, closes at accept those
+// of an address blocked for failed authentications; ConnLimits.HTTPServer
+// gives every connection read, write and idle timeouts. Handler limits
+// failed authentications (401) per client address (Ops.AuthFailures: 429
+// with Retry-After for the address beyond). A request refused before its
+// body is read closes its connection (net/http would otherwise wait for
+// the body before answering). Event streams are bounded per tenant
+// (Config.MaxStreams), so are tickets (Config.MaxTickets); a stream's
+// queue (tenant.SubscribeQueue) reserves nothing and grows with use up to
+// Config.EventBuffer, and its route messages take from the token's rate
+// limit. Refusals are counted (metrics.HTTPRefused) and their log lines
+// sampled (internal/logsample).
 package ctiapi

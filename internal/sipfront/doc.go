@@ -19,10 +19,18 @@
 // # Registrar
 //
 // REGISTER for a phone DN (extension or acd-position) is authenticated
-// with HTTP digest (MD5, qop none or auth; stateless HMAC nonces valid for
-// Config.NonceTTL) against the DN's sip-password, else the tenant's default
-// one; the user name is the DN. A DN without a password cannot register
-// (403); an unknown DN gets 404; wrong credentials 403. A binding (one
+// with HTTP digest (auth.go: MD5 or SHA-256, qop=auth with nonce counts, or
+// no qop; stateless HMAC nonces bound to the source address, valid for
+// Config.NonceTTL; a replayed (nonce, nc) is challenged again) against the
+// DN's sip-password, else the tenant's default one; the user name is the
+// DN. A DN without a password, an unknown DN, a queue and an unknown
+// tenant get the same challenge as a phone, and any credentials for them
+// 403 like wrong ones: nothing tells which users exist. Failures slow down,
+// then block, the source address and the user (Config.AuthSlowAfter,
+// AuthBlockAfter, AuthBlockFor). Answers to requests that are not
+// authenticated are sent without a transaction (once, never retransmitted)
+// and within a quota per source address (Config.UnauthRate, UnauthBurst).
+// A request of another version than SIP/2.0 gets 505. A binding (one
 // contact per DN; the newest wins) lasts the Expires asked for, capped at
 // Config.MaxExpires. A new binding sends SetService{InService: true}
 // (EventDNBackInService); un-registering (Expires 0 or Contact *) or expiry
@@ -51,9 +59,9 @@
 //
 // # Requests to commands
 //
-//	INVITE from a phone DN      MakeCall{From, To: Request-URI user}. Trusted when it
-//	                            comes from the address the DN registered from; otherwise
-//	                            digest-authenticated like REGISTER (401/403).
+//	INVITE from a phone DN      MakeCall{From, To: Request-URI user}, always
+//	                            digest-authenticated (407 Proxy-Authenticate, then 403
+//	                            for wrong credentials): a source address proves nothing.
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user}
 //	200 from a called phone     Answer{ConnID, DN} (from a trunk: NetworkAnswer)
 //	486/600/603 from a phone    DestinationBusy{ConnID, DN}: Released(DN, Busy) and
@@ -103,8 +111,10 @@
 //
 // Requests that lack To, From, Call-ID, CSeq or Via get 400; requests in
 // a dialog we do not know (BYE, re-INVITE, REFER, NOTIFY, a CANCEL that
-// matches no INVITE) 481; calls to unknown DNs 404; failed authentication
-// 401/403; engine refusals map by their reason (engine.Error.Why) in one
+// matches no INVITE) 481; calls to unknown DNs 404 (after
+// authentication; from a trunk address, a number that is not a DN of the
+// tenant is 404 too: no trunk-to-trunk calls); failed authentication
+// 401/407/403; engine refusals map by their reason (engine.Error.Why) in one
 // table, sipStatus: not_found 404, busy and out_of_service 486, any other
 // conflict 403, invalid 400; runtime failures 503. None of them changes
 // engine state. sipgo answers malformed messages itself or drops them.
