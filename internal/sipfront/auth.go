@@ -38,17 +38,57 @@ import (
 // authenticated is sent statelessly (no retransmission) and within a rate
 // per source address (Config.UnauthRate), so the server is no amplifier.
 
-// guard holds what digest authentication remembers.
+// guard holds what digest authentication remembers. Each map forgets in
+// generations (gens), so nothing is ever scanned: an attacker with many
+// addresses costs memory for a while, not CPU.
 type guard struct {
 	mu    sync.Mutex
-	used  map[string]usedNonce      // nonce -> highest nc authenticated
-	fails map[string]*failCount     // "addr "+ip or "user "+tenant/user
-	resp  map[netip.Addr]*respQuota // unauthenticated answers per address
+	used  gens[string, uint64]        // nonce -> highest nc authenticated
+	fails gens[string, *failCount]    // "addr "+ip or "user "+tenant/user
+	resp  gens[netip.Addr, *respQuota] // unauthenticated answers per address
 }
 
-type usedNonce struct {
-	nc     uint64
-	issued time.Time
+// gens is a map that forgets entries not touched for two of its windows:
+// entries live in the current generation, the previous one is looked up
+// too (and what is found there moves back), and at each window's end the
+// previous generation is dropped whole. An entry touched at t lives at
+// least one window after t.
+type gens[K comparable, V any] struct {
+	cur, prev map[K]V
+	started   time.Time
+}
+
+func (g *gens[K, V]) rotate(now time.Time, window time.Duration) {
+	if g.cur == nil {
+		g.cur, g.started = map[K]V{}, now
+	}
+	if age := now.Sub(g.started); age >= window {
+		g.prev, g.cur, g.started = g.cur, map[K]V{}, now
+		if age >= 2*window {
+			g.prev = nil // the current generation was stale too
+		}
+	}
+}
+
+// get returns k's value (moving it to the current generation).
+func (g *gens[K, V]) get(k K, now time.Time, window time.Duration) (V, bool) {
+	g.rotate(now, window)
+	if v, ok := g.cur[k]; ok {
+		return v, true
+	}
+	if v, ok := g.prev[k]; ok {
+		delete(g.prev, k)
+		g.cur[k] = v
+		return v, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (g *gens[K, V]) set(k K, v V, now time.Time, window time.Duration) {
+	g.rotate(now, window)
+	delete(g.prev, k)
+	g.cur[k] = v
 }
 
 type failCount struct {
@@ -61,10 +101,6 @@ type respQuota struct {
 	tokens float64
 	last   time.Time
 }
-
-// maxGuardEntries bounds each of the guard's maps; beyond it the stale
-// entries are swept.
-const maxGuardEntries = 1 << 16
 
 var errAuth = errors.New("sipfront: authentication failed")
 
@@ -149,7 +185,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 			s.unauthenticated(req, tx, 400, "Bad "+credName, 0)
 			return errAuth
 		}
-		issued, fresh := s.nonceValid(cred.Nonce, source, now)
+		_, fresh := s.nonceValid(cred.Nonce, source, now)
 		switch {
 		case !fresh:
 			stale = true
@@ -162,7 +198,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 			s.refusals.Warn("SIP authentication of a blocked user refused", "user", user, "addr", addr.String())
 			s.unauthenticated(req, tx, 403, "Forbidden", 0)
 			return errAuth
-		case !s.fresh(cred, issued, now):
+		case !s.fresh(cred, now):
 			s.cfg.Metrics.SIPRefused("replay")
 			s.refusals.Warn("SIP digest replayed", "user", user, "addr", addr.String(), "nc", cred.Nc)
 			stale = true
@@ -204,28 +240,18 @@ func (s *Server) digestOK(req *sip.Request, cred *digest.Credentials, password s
 
 // fresh records (nonce, nc) as used; false if it was used before (a
 // replay: nc not above the highest seen with the nonce).
-func (s *Server) fresh(cred *digest.Credentials, issued, now time.Time) bool {
+func (s *Server) fresh(cred *digest.Credentials, now time.Time) bool {
 	nc := uint64(cred.Nc)
 	if cred.QOP == "" {
 		nc = 0
 	}
 	s.guard.mu.Lock()
 	defer s.guard.mu.Unlock()
-	g := &s.guard
-	if g.used == nil {
-		g.used = map[string]usedNonce{}
-	}
-	if u, ok := g.used[cred.Nonce]; ok && nc <= u.nc {
+	window := s.cfg.NonceTTL + time.Minute // a nonce is used within NonceTTL of its issue
+	if last, ok := s.guard.used.get(cred.Nonce, now, window); ok && nc <= last {
 		return false
 	}
-	if len(g.used) >= maxGuardEntries {
-		for k, u := range g.used {
-			if now.Sub(u.issued) > s.cfg.NonceTTL+time.Minute {
-				delete(g.used, k)
-			}
-		}
-	}
-	g.used[cred.Nonce] = usedNonce{nc: nc, issued: issued}
+	s.guard.used.set(cred.Nonce, nc, now, window)
 	return true
 }
 
@@ -233,7 +259,7 @@ func (s *Server) fresh(cred *digest.Credentials, issued, now time.Time) bool {
 func (s *Server) blocked(key string, now time.Time) bool {
 	s.guard.mu.Lock()
 	defer s.guard.mu.Unlock()
-	f := s.guard.fails[key]
+	f, _ := s.guard.fails.get(key, now, s.cfg.AuthBlockFor)
 	return f != nil && now.Before(f.blocked)
 }
 
@@ -258,21 +284,10 @@ func (s *Server) failed(req *sip.Request, tx sip.ServerTransaction, addr netip.A
 func (s *Server) countFailure(key string, limit int, now time.Time) int {
 	s.guard.mu.Lock()
 	defer s.guard.mu.Unlock()
-	g := &s.guard
-	if g.fails == nil {
-		g.fails = map[string]*failCount{}
-	}
-	f := g.fails[key]
+	f, _ := s.guard.fails.get(key, now, s.cfg.AuthBlockFor)
 	if f == nil || now.Sub(f.last) > s.cfg.AuthBlockFor {
-		if len(g.fails) >= maxGuardEntries {
-			for k, o := range g.fails {
-				if now.Sub(o.last) > s.cfg.AuthBlockFor && !now.Before(o.blocked) {
-					delete(g.fails, k)
-				}
-			}
-		}
 		f = &failCount{}
-		g.fails[key] = f
+		s.guard.fails.set(key, f, now, s.cfg.AuthBlockFor)
 	}
 	f.n++
 	f.last = now
@@ -315,22 +330,14 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 func (s *Server) respQuota(addr netip.Addr, now time.Time) bool {
 	s.guard.mu.Lock()
 	defer s.guard.mu.Unlock()
-	g := &s.guard
-	if g.resp == nil {
-		g.resp = map[netip.Addr]*respQuota{}
-	}
 	burst := float64(s.cfg.UnauthBurst)
-	q := g.resp[addr]
+	// A bucket untouched for this long has refilled: forgetting it
+	// changes nothing.
+	window := time.Duration(burst/s.cfg.UnauthRate*float64(time.Second)) + time.Second
+	q, _ := s.guard.resp.get(addr, now, window)
 	if q == nil {
-		if len(g.resp) >= maxGuardEntries {
-			for k, o := range g.resp {
-				if now.Sub(o.last).Seconds()*s.cfg.UnauthRate >= burst {
-					delete(g.resp, k)
-				}
-			}
-		}
 		q = &respQuota{tokens: burst, last: now}
-		g.resp[addr] = q
+		s.guard.resp.set(addr, q, now, window)
 	} else if d := now.Sub(q.last); d > 0 {
 		q.tokens = math.Min(burst, q.tokens+d.Seconds()*s.cfg.UnauthRate)
 		q.last = now

@@ -13,6 +13,10 @@ import (
 
 // newUDPPhoneAt is newUDPPhone bound to ip:port (port 0: any).
 func newUDPPhoneAt(t *testing.T, server, hostport string) *udpPhone {
+	return newUDPPhoneTB(t, server, hostport)
+}
+
+func newUDPPhoneTB(t testing.TB, server, hostport string) *udpPhone {
 	to, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
 		t.Fatal(err)
@@ -235,4 +239,23 @@ func TestSpoofedTrunkInvite(t *testing.T) {
 		t.Fatalf("trunk INVITE to an external number: %v, want refused", res)
 	}
 	f.noLeftovers()
+}
+
+// TestGensForget: an entry lives at least one window after it was last
+// touched and is gone two windows after.
+func TestGensForget(t *testing.T) {
+	var g gens[string, int]
+	t0 := time.Unix(1000, 0)
+	w := time.Minute
+	g.set("a", 1, t0, w)
+	if v, ok := g.get("a", t0.Add(w+time.Second), w); !ok || v != 1 {
+		t.Fatalf("after one window: %v %v", v, ok)
+	}
+	// Touched at t0+w+1s: still there a window later.
+	if _, ok := g.get("a", t0.Add(2*w+2*time.Second), w); !ok {
+		t.Fatal("forgotten one window after its last touch")
+	}
+	if _, ok := g.get("a", t0.Add(5*w), w); ok {
+		t.Fatal("still there long after")
+	}
 }

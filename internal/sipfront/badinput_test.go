@@ -15,7 +15,7 @@ import (
 
 // udpPhone is a raw SIP peer on a UDP socket.
 type udpPhone struct {
-	t    *testing.T
+	t    testing.TB
 	conn *net.UDPConn
 	to   *net.UDPAddr
 	n    int
@@ -71,7 +71,7 @@ func (p *udpPhone) request(method, ruri, from, to string, extra ...string) *sip.
 
 // answer is the credentials header answering res's SHA-256 challenge for
 // user with pw, nonce count nc.
-func answer(t *testing.T, method, uri string, res *sip.Response, user, pw string, nc int) string {
+func answer(t testing.TB, method, uri string, res *sip.Response, user, pw string, nc int) string {
 	t.Helper()
 	name, cred := "Authorization", "WWW-Authenticate"
 	if res.StatusCode == 407 {
