@@ -43,8 +43,8 @@ import (
 // addresses costs memory for a while, not CPU.
 type guard struct {
 	mu    sync.Mutex
-	used  gens[string, uint64]        // nonce -> highest nc authenticated
-	fails gens[string, *failCount]    // "addr "+ip or "user "+tenant/user
+	used  gens[string, uint64]         // nonce -> highest nc authenticated
+	fails gens[string, *failCount]     // "addr "+ip or "user "+tenant/user
 	resp  gens[netip.Addr, *respQuota] // unauthenticated answers per address
 }
 
