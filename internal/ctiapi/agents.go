@@ -77,6 +77,14 @@ type MessageWaitingBody struct {
 	OldMessages *int  `json:"oldMessages,omitempty" minimum:"0"`
 }
 
+// schemaRules: with on false there are no new messages.
+func (*MessageWaitingBody) schemaRules() map[string]any {
+	return map[string]any{
+		"if":   map[string]any{"properties": map[string]any{"on": map[string]any{"const": false}}, "required": []string{"on"}},
+		"then": map[string]any{"properties": map[string]any{"newMessages": map[string]any{"maximum": 0}}},
+	}
+}
+
 // EmptyBody is the body of requests without parameters (DELETE forward,
 // DELETE monitor): only the common fields.
 type EmptyBody struct {

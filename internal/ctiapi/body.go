@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -166,7 +167,10 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) *Error {
 	if firstByte(data) != '{' {
 		return apiErr(CodeMalformed, "the body must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	if hasNull(data) {
+		return apiErr(CodeWrongType, "null is not a value any field takes: leave the field out")
+	}
+	dec := json.NewDecoder(bytes.NewReader(integralNumbers(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
@@ -175,6 +179,81 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) *Error {
 		return apiErr(CodeMalformed, "unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// hasNull reports whether JSON text has a null literal (outside strings).
+func hasNull(data []byte) bool {
+	inString, escaped := false, false
+	for i, c := range data {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == 'n' && bytes.HasPrefix(data[i:], []byte("null")):
+			return true
+		}
+	}
+	return false
+}
+
+// integralNumbers rewrites the number literals of JSON text that have a
+// fraction or an exponent but an integral value (134.0, 1e3) as plain
+// integers, as JSON Schema counts them integers: an integer field takes
+// them. Other literals, and everything inside strings, are left alone.
+func integralNumbers(data []byte) []byte {
+	var out []byte // nil until something changes
+	inString, escaped := false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			if out != nil {
+				out = append(out, c)
+			}
+			continue
+		}
+		if c == '"' {
+			inString = true
+		} else if c == '-' || (c >= '0' && c <= '9') {
+			j := i + 1
+			for j < len(data) && strings.IndexByte("0123456789.eE+-", data[j]) >= 0 {
+				j++
+			}
+			lit := data[i:j]
+			if bytes.ContainsAny(lit, ".eE") {
+				if f, err := strconv.ParseFloat(string(lit), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+					if out == nil {
+						out = append([]byte(nil), data[:i]...)
+					}
+					out = strconv.AppendInt(out, int64(f), 10)
+					i = j - 1
+					continue
+				}
+			}
+			if out != nil {
+				out = append(out, lit...)
+			}
+			i = j - 1
+			continue
+		}
+		if out != nil {
+			out = append(out, c)
+		}
+	}
+	if out == nil {
+		return data
+	}
+	return out
 }
 
 func decodeError(err error) *Error {

@@ -218,7 +218,10 @@ func (s *Server) routeMessage(ctx context.Context, t *Tenant, data []byte) (res 
 		return fail(apiErr(CodeMalformed, "the message must be a JSON object"))
 	}
 	var m RouteMessage
-	dec := json.NewDecoder(bytes.NewReader(data))
+	if hasNull(data) {
+		return fail(apiErr(CodeWrongType, "null is not a value any field takes: leave the field out"))
+	}
+	dec := json.NewDecoder(bytes.NewReader(integralNumbers(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return fail(decodeError(err))

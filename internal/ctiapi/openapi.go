@@ -2,6 +2,7 @@ package ctiapi
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -48,17 +49,33 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			sch := obj{"type": "string"}
+			sch := obj{"type": "string", "minLength": 1}
 			if p, ok := pathPatterns[m[1]]; ok {
 				sch["pattern"] = p
 			}
-			params = append(params, obj{"name": m[1], "in": "path", "required": true, "schema": sch})
+			p := obj{"name": m[1], "in": "path", "required": true, "schema": sch}
+			if ex, ok := pathExamples[m[1]]; ok {
+				p["example"] = ex
+			}
+			params = append(params, p)
 		}
 		if rt.params != nil {
-			sch := schemaOf(reflect.TypeOf(rt.params), false)
+			sch := schemaOf(reflect.TypeOf(rt.params), true)
 			props := sch["properties"].(obj)
 			for _, name := range sortedKeys(props) {
 				params = append(params, obj{"name": name, "in": "query", "required": false, "schema": props[name]})
+			}
+		}
+		if rt.status == http.StatusSwitchingProtocols {
+			// The WebSocket handshake's headers (RFC 6455).
+			for _, h := range []struct{ name, pattern, example string }{
+				{"Connection", "(?i)upgrade", "Upgrade"},
+				{"Upgrade", "^(?i)websocket$", "websocket"},
+				{"Sec-WebSocket-Version", "^13$", "13"},
+				{"Sec-WebSocket-Key", "^[A-Za-z0-9+/]{22}==$", "dGhlIHNhbXBsZSBub25jZQ=="},
+			} {
+				params = append(params, obj{"name": h.name, "in": "header", "required": true, "example": h.example,
+					"schema": obj{"type": "string", "pattern": h.pattern}})
 			}
 		}
 		if params != nil {
@@ -74,7 +91,11 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		}
 		resp := obj{strconv.Itoa(status): ok}
 		if rt.body != nil {
-			op["requestBody"] = obj{"required": false, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.body), true)}}}
+			// A body without required fields may be left out (it is then
+			// the empty object); one with required fields may not.
+			bs := schemaOf(reflect.TypeOf(rt.body), true)
+			_, hasRequired := bs["required"]
+			op["requestBody"] = obj{"required": hasRequired, "content": obj{"application/json": obj{"schema": bs}}}
 			resp["400"] = errResp("malformed or invalid body (malformed, unknown_field, wrong_type, missing_field, bad_enum, invalid)")
 			resp["409"] = errResp("the request does not fit the current state (conflict)")
 			resp["413"] = errResp("body over 64 KiB (too_large)")
@@ -88,6 +109,13 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 			resp["403"] = errResp("the token belongs to another tenant (forbidden)")
 			resp["404"] = errResp("unknown DN, agent or call (not_found)")
 			resp["503"] = errResp("shutting down, or the events could not be recorded (unavailable)")
+			r429 := errResp("over the token's rate limit (rate_limited), too many failed authentications from this address (rate_limited), or a per-tenant bound of event streams or tickets (limit_reached)")
+			r429["headers"] = obj{"Retry-After": obj{"description": "seconds to wait before trying again", "schema": obj{"type": "integer", "minimum": 1}}}
+			resp["429"] = r429
+		}
+		if rt.status == http.StatusSwitchingProtocols {
+			resp["426"] = obj{"description": "not a WebSocket handshake (upgrade required; the WebSocket library's plain-text reason)",
+				"content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}
 		}
 		op["responses"] = resp
 		item, _ := paths[rt.path].(obj)
@@ -107,7 +135,7 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		"paths": paths,
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}},
-			"schemas": obj{"Error": obj{
+			"schemas": obj{"KV": kvComponent(), "Error": obj{
 				"type": "object", "required": []string{"error"},
 				"properties": obj{"error": obj{
 					"type": "object", "required": []string{"code", "message"},
@@ -157,11 +185,36 @@ var (
 	eventKVType = reflect.TypeOf(event.KV{})
 )
 
+// pathExamples give a fuzzer path parameters that reach the handlers
+// (the demo tenant's).
+var pathExamples = map[string]string{
+	"tenant":  "demo",
+	"dn":      "1001",
+	"agentId": "agent1",
+	"connId":  "0000000000000001",
+}
+
 func kvSchema() map[string]any {
+	return map[string]any{"$ref": "#/components/schemas/KV"}
+}
+
+// int64Schema is a 64-bit signed integer.
+func int64Schema() map[string]any {
+	return map[string]any{"type": "integer", "minimum": int64(math.MinInt64), "maximum": int64(math.MaxInt64)}
+}
+
+// kvComponent is the KV schema: non-empty keys; string, integer or
+// nested KV values; order kept.
+func kvComponent() map[string]any {
 	return map[string]any{
-		"type":                 "object",
-		"description":          "key-value list: string, integer or nested-object values, order kept",
-		"additionalProperties": map[string]any{"type": []string{"string", "integer", "object"}},
+		"type":          "object",
+		"description":   "key-value list: non-empty keys; string, integer or nested key-value list values; order kept",
+		"propertyNames": map[string]any{"minLength": 1},
+		"additionalProperties": map[string]any{"anyOf": []any{
+			map[string]any{"type": "string"},
+			int64Schema(),
+			map[string]any{"$ref": "#/components/schemas/KV"},
+		}},
 	}
 }
 
@@ -176,11 +229,17 @@ func schemaOf(t reflect.Type, closed bool) map[string]any {
 	}
 	switch t.Kind() {
 	case reflect.String:
+		if closed {
+			return map[string]any{"type": "string", "minLength": 1} // requests: an empty string is refused
+		}
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case reflect.Int, reflect.Int64:
+		return int64Schema()
+	case reflect.Int32:
+		return map[string]any{"type": "integer", "minimum": math.MinInt32, "maximum": math.MaxInt32}
+	case reflect.Int8, reflect.Int16, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return map[string]any{"type": "integer"}
 	case reflect.Float32, reflect.Float64:
 		return map[string]any{"type": "number"}
@@ -198,6 +257,11 @@ func schemaOf(t reflect.Type, closed bool) map[string]any {
 		}
 		if closed {
 			s["additionalProperties"] = false
+		}
+		if x, ok := reflect.New(t).Interface().(interface{ schemaRules() map[string]any }); ok {
+			for k, v := range x.schemaRules() {
+				s[k] = v
+			}
 		}
 		return s
 	}
@@ -238,9 +302,13 @@ func addStruct(t reflect.Type, props map[string]any, required *[]string, closed 
 			n, _ := strconv.Atoi(m)
 			s["minimum"] = n
 		}
-		props[name] = s
 		if f.Tag.Get("required") == "true" {
 			*required = append(*required, name)
+			if closed && (f.Type == kvType || f.Type == eventKVType) {
+				// A required key-value list must not be empty.
+				s = map[string]any{"allOf": []any{s, map[string]any{"minProperties": 1}}}
+			}
 		}
+		props[name] = s
 	}
 }

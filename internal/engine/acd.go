@@ -805,7 +805,7 @@ func (e *Engine) waitingParty(conn, dn string, rpOnly bool, what string) (*call,
 	case rpOnly && d.rp == nil:
 		return nil, nil, invalid("DN " + q(dn) + " is " + article(d.typ) + ", not a routing-point")
 	case !d.waits():
-		return nil, nil, invalid("DN " + q(dn) + " is " + article(d.typ) + ", not a routing-point or acd-queue")
+		return nil, nil, conflict("DN " + q(dn) + " is " + article(d.typ) + ", not a routing-point or acd-queue")
 	}
 	k, err := e.lookupCall(conn)
 	if err != nil {

@@ -58,7 +58,7 @@ func (e *Engine) setForward(c *SetForward) error {
 	case to != nil && to.typ == config.Trunk:
 		return invalid("forward destination " + q(c.To) + " is a trunk; give an external number")
 	case to == nil && !isExternal(c.To):
-		return invalid("forward destination " + q(c.To) + " is neither a DN of this tenant nor an external number")
+		return notFound("forward destination " + q(c.To) + " is neither a DN of this tenant nor an external number")
 	}
 	e.begin(1)
 	ev := e.emit(event.EventForwardSet, d, &c.Request)
