@@ -69,8 +69,8 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		if rt.status == http.StatusSwitchingProtocols {
 			// The WebSocket handshake's headers (RFC 6455).
 			for _, h := range []struct{ name, pattern, example string }{
-				{"Connection", "(?i)upgrade", "Upgrade"},
-				{"Upgrade", "^(?i)websocket$", "websocket"},
+				{"Connection", "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]", "Upgrade"},
+				{"Upgrade", "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$", "websocket"},
 				{"Sec-WebSocket-Version", "^13$", "13"},
 				{"Sec-WebSocket-Key", "^[A-Za-z0-9+/]{22}==$", "dGhlIHNhbXBsZSBub25jZQ=="},
 			} {
