@@ -209,7 +209,8 @@ func (m Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("app: tenant %q: %w", t.ID, err)
 		}
-		d, err := startDurable(c, t.ID, eng, ops.sink(pub), kopts, log.With("tenant", t.ID))
+		newEngine := func() (tenant.Machine, error) { return engine.New(t, engine.Options{Server: server}) }
+		d, err := startDurable(c, t.ID, eng, newEngine, ops.sink(pub), kopts, log.With("tenant", t.ID))
 		if err != nil {
 			return err
 		}

@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/switchboard-cc/switchboard/internal/wallboard"
 )
@@ -77,6 +80,9 @@ type Server struct {
 	nextID  atomic.Uint64
 	idBase  string
 	tickets tickets
+	// failures samples the log lines of failed requests by cause: a full
+	// disk fails every request, and one line each would fill it again.
+	failures *logsample.Sampler
 }
 
 type tokenEntry struct {
@@ -101,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TicketTTL <= 0 {
 		cfg.TicketTTL = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), failures: logsample.New(cfg.Logger, 0)}
 	var b [4]byte
 	rand.Read(b[:])
 	s.idBase = hex.EncodeToString(b[:])
@@ -191,7 +197,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.status >= 400:
 		level = slog.LevelInfo
 	}
-	if s.log.Enabled(r.Context(), level) {
+	switch {
+	case rec.status >= 500:
+		// Sampled by status and error code: when every request fails
+		// (a full disk), one line each would flood the log.
+		s.failures.Log(r.Context(), level, "http "+strconv.Itoa(rec.status)+" "+rec.code, "http request", "request_id", id,
+			"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start), "error", rec.code)
+	case s.log.Enabled(r.Context(), level):
 		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start), "error", rec.code)
 	}
@@ -220,6 +232,30 @@ func validRequestID(id string) bool {
 type logKey struct{}
 
 // logger returns the request's logger (with its request_id).
+// failureCause is what a failed request's log line is sampled by: the API
+// error code and the runtime's reason.
+func failureCause(ae *Error, err error) string {
+	switch {
+	case errors.Is(err, tenant.ErrJournalFull):
+		return ae.Code + ":journal full"
+	case errors.Is(err, tenant.ErrNotRecorded):
+		return ae.Code + ":not recorded"
+	case errors.Is(err, tenant.ErrClosed):
+		return ae.Code + ":closed"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ae.Code + ":abandoned"
+	}
+	return ae.Code
+}
+
+// requestID is the request's id, "" outside a request.
+func requestID(ctx context.Context) string {
+	if l, ok := ctx.Value(logKey{}).(reqLog); ok {
+		return l.id
+	}
+	return ""
+}
+
 func logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(logKey{}).(reqLog); ok {
 		return l.log.With("request_id", l.id)
@@ -305,7 +341,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err := rt.handle(w, r, t); err != nil {
 			ae := toError(err)
 			if ae.Status() >= 500 {
-				logger(r.Context()).Error("request failed", "err", err)
+				// Logged once per cause, then sampled with the count
+				// of lines left out; the metrics count every request.
+				s.failures.Log(r.Context(), slog.LevelError, failureCause(ae, err), "request failed",
+					"request_id", requestID(r.Context()), "err", err)
 			}
 			writeError(w, ae)
 		}
