@@ -40,6 +40,11 @@ type Config struct {
 	EventBuffer int
 	// WriteTimeout bounds the write of one WebSocket message. Default 10s.
 	WriteTimeout time.Duration
+	// QueueTimeout bounds how long a command or query waits for its
+	// tenant to take it (a tenant held up by a slow disk): then it gets
+	// 503 and is not applied. Once taken, a command waits for its outcome
+	// (its step durable, or its journal write failed). Default 10s.
+	QueueTimeout time.Duration
 	// TicketTTL is how long an event stream ticket (ticket.go) stays
 	// valid. Default 30s.
 	TicketTTL time.Duration
@@ -100,6 +105,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 4096
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 10 * time.Second
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
@@ -188,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &recorder{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}))
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}), queueKey{}, s.cfg.QueueTimeout))
 	s.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
 	switch {
@@ -232,6 +240,17 @@ func validRequestID(id string) bool {
 type logKey struct{}
 
 // logger returns the request's logger (with its request_id).
+type queueKey struct{}
+
+// queued is the context of a request's command or query: it ends after
+// Config.QueueTimeout, which bounds the wait for the tenant to take it.
+func queued(r *http.Request) (context.Context, context.CancelFunc) {
+	if d, ok := r.Context().Value(queueKey{}).(time.Duration); ok && d > 0 {
+		return context.WithTimeout(r.Context(), d)
+	}
+	return context.WithCancel(r.Context())
+}
+
 // failureCause is what a failed request's log line is sampled by: the API
 // error code and the runtime's reason.
 func failureCause(ae *Error, err error) string {

@@ -198,13 +198,52 @@ func TestSlowFsync(t *testing.T) {
 	if s := fs.syncs.Load() - before; s >= n/2 {
 		t.Fatalf("%d syncs for %d concurrent commands: requests waited for each other's fsync", s, n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := tn.Do(ctx, engine.NotReady{DN: "1001"}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("request with a 20ms deadline over a 200ms fsync: %v, want DeadlineExceeded (503)", err)
-	}
 	if st := j.Stats(); st.MaxFsync < 200*time.Millisecond {
 		t.Fatalf("Stats.MaxFsync %v, want the injected 200ms", st.MaxFsync)
+	}
+}
+
+// A request waiting in the queue behind a slow fsync returns when its
+// context ends and is never applied; one already taken waits for its
+// outcome, whatever its context does, so an error never hides an applied
+// command.
+func TestSlowFsyncBoundedWait(t *testing.T) {
+	fs := &faultFS{}
+	j := openJournal(t, t.TempDir(), journal.Options{WrapFile: fs.wrap})
+	defer j.Close()
+	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close(context.Background())
+	fs.syncDelay.Store(int64(300 * time.Millisecond))
+	first := make(chan error, 1)
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	go func() {
+		// Taken at once, then its fsync takes 300ms: its deadline
+		// passes meanwhile, and it still gets its outcome.
+		_, err := tn.Do(short, engine.Login{DN: "1001", AgentID: "agent1"})
+		first <- err
+	}()
+	for fs.syncs.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if _, err := tn.Do(ctx, engine.Login{DN: "1002", AgentID: "agent2"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request queued behind a 300ms fsync with a 20ms deadline: %v, want DeadlineExceeded (503)", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("request taken before its deadline passed: %v, want its outcome (success)", err)
+	}
+	fs.syncDelay.Store(0)
+	if _, err := tn.Do(context.Background(), engine.Login{DN: "1002", AgentID: "agent2"}); err != nil {
+		t.Fatalf("the abandoned login was applied after all: %v", err)
+	}
+	var ee *engine.Error
+	if _, err := tn.Do(context.Background(), engine.Login{DN: "1001", AgentID: "agent1"}); !errors.As(err, &ee) {
+		t.Fatalf("the first login was not applied: second login got %v, want a refusal", err)
 	}
 }
 

@@ -198,11 +198,32 @@ type syncItem struct {
 }
 
 type request struct {
-	ctx     context.Context
-	cmd     engine.Command
-	query   func(Machine)
-	reply   chan result // capacity 1
-	stepped atomic.Bool
+	ctx   context.Context
+	cmd   engine.Command
+	query func(Machine)
+	reply chan result  // capacity 1
+	state atomic.Int32 // reqQueued, reqTaken or reqAbandoned
+}
+
+// Request states: queued until the tenant goroutine takes it (it is then
+// stepped, or refused, and gets its reply) or the caller abandons it (its
+// context ended first: it is never stepped). Exactly one of the two wins.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// take is the tenant goroutine taking r: false if the caller abandoned it,
+// or if its context has ended (r then gets ctx's error).
+func (r *request) take() bool {
+	if err := r.ctx.Err(); err != nil {
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			r.reply <- result{err: err}
+		}
+		return false
+	}
+	return r.state.CompareAndSwap(reqQueued, reqTaken)
 }
 
 type result struct {
@@ -267,8 +288,11 @@ func (t *Tenant) ID() string { return t.id }
 // Do applies cmd on the tenant goroutine and waits until its events are
 // recorded by the Sink. A refusal is returned as the engine's *engine.Error
 // (nothing changed, no events). ErrClosed and ErrNotRecorded (wrapped) mean
-// the service is unavailable. If ctx ends first, Do returns ctx.Err(); the
-// command may or may not have been applied.
+// the service is unavailable. If ctx ends before the tenant goroutine takes
+// the command, Do returns ctx.Err() and the command is not applied; once
+// taken, Do waits for its outcome whatever ctx does (it is bounded: the
+// step becomes durable or its journal write fails), so an error never
+// hides an applied command. Callers bound the wait in the queue with ctx.
 func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
 	r := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
 	res, err := t.submit(ctx, r)
@@ -312,26 +336,17 @@ func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	case res := <-r.reply:
 		return res, nil
 	case <-ctx.Done():
-		return result{}, ctx.Err()
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, ctx.Err() // never stepped
+		}
 	case <-t.exited:
-	}
-	// The goroutine has ended. A request it stepped still gets its reply
-	// when its batch is released (or failed by Close); one it never took
-	// is not going to be taken.
-	if !r.stepped.Load() {
-		select {
-		case res := <-r.reply:
-			return res, nil
-		default:
-			return result{}, ErrClosed
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, ErrClosed // never going to be taken
 		}
 	}
-	select {
-	case res := <-r.reply:
-		return res, nil
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
+	// Taken: its reply comes, now or when its batch is released (or
+	// failed by Close).
+	return <-r.reply, nil
 }
 
 // Subscribe returns a subscription to the tenant's events that are recorded
@@ -445,8 +460,7 @@ func (t *Tenant) run() {
 }
 
 func (t *Tenant) runQuery(r *request) {
-	if err := r.ctx.Err(); err != nil {
-		r.reply <- result{err: err}
+	if !r.take() {
 		return
 	}
 	r.query(t.eng)
@@ -491,8 +505,7 @@ func (t *Tenant) handle(b *batch, r *request) {
 		t.step(b, r)
 		return
 	}
-	if err := r.ctx.Err(); err != nil {
-		r.reply <- result{err: err}
+	if !r.take() {
 		return
 	}
 	if t.broken != nil {
@@ -506,9 +519,8 @@ func (t *Tenant) handle(b *batch, r *request) {
 }
 
 func (t *Tenant) step(b *batch, r *request) {
-	if err := r.ctx.Err(); err != nil {
+	if !r.take() {
 		// The client gave up before the command was applied: skip it.
-		r.reply <- result{err: err}
 		return
 	}
 	if t.jr != nil {
@@ -518,7 +530,6 @@ func (t *Tenant) step(b *batch, r *request) {
 			return
 		}
 	}
-	r.stepped.Store(true)
 	at := t.now()
 	res, err := t.eng.Step(at, r.cmd)
 	if err != nil {
