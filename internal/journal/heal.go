@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -121,7 +122,7 @@ func (j *Journal) Heal() (Healed, error) {
 	close(j.notifyCh)
 	j.notifyCh = make(chan struct{})
 	j.space.Broadcast()
-	j.log.Info("journal: healed, writes succeed again", slog.String("dir", j.dir),
+	j.sample.Log(context.Background(), slog.LevelInfo, "healed", "journal: healed, writes succeed again", slog.String("dir", j.dir),
 		slog.Uint64("durable_lsn", d), slog.Int64("bytes_cut", h.BytesCut), slog.Int("segments_removed", h.SegmentsRemoved))
 	return h, nil
 }

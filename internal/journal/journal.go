@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
 // Journal is a durable append-only log in one directory. All methods are safe
@@ -67,6 +69,7 @@ type Journal struct {
 	batchBytes atomic.Uint64
 
 	snapMu sync.Mutex
+	sample *logsample.Sampler // failures and heals: a flapping disk logs a line per interval
 }
 
 type batch struct {
@@ -140,6 +143,7 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 		log:      opts.Logger,
 		lockFile: lock,
 		recovery: rec,
+		sample:   logsample.New(opts.Logger, 0),
 		notifyCh: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		flushed:  make(chan struct{}),
@@ -546,7 +550,7 @@ func (j *Journal) flushLoop() {
 			if err = j.writeBatch(&b); err != nil {
 				err = fmt.Errorf("%w: %w", ErrFailed, err)
 				j.failures.Add(1)
-				j.log.Error("journal: write failed; the journal accepts nothing more until healed or reopened",
+				j.sample.Log(context.Background(), slog.LevelError, "failed", "journal: write failed; the journal accepts nothing more until healed or reopened",
 					slog.String("dir", j.dir), slog.Uint64("durable_lsn", j.durable.Load()), slog.Any("err", err))
 			}
 		}

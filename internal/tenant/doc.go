@@ -50,7 +50,8 @@
 // every command and query with ErrNotRecorded (503), logs that once (then
 // sampled, package logsample) and counts it (Health), and heals by itself:
 // once the batches in flight have failed it calls journal.Heal (which cuts
-// what was never durable) every healMinWait..healMaxWait until writes
+// what was never durable) every healMinWait..healMaxWait (up to flapMaxWait
+// when it keeps failing again right after healing) until writes
 // succeed, rebuilds the engine with Config.NewEngine from the newest
 // snapshot and the journal (as Start does; the unjournaled steps vanish),
 // re-arms its timers and takes commands again, logged once.

@@ -98,10 +98,15 @@ func (t *Tenant) syncer() {
 }
 
 // Heal attempts are this far apart at first, doubling to healMaxWait
-// while the journal still fails.
+// while the journal still fails. A journal failing again within flapWindow
+// of a heal (a disk with just enough room for the probe) starts where the
+// last wait ended, doubling up to flapMaxWait, so a flapping disk heals
+// (and logs) a few times a minute at most.
 const (
 	healMinWait = 50 * time.Millisecond
 	healMaxWait = time.Second
+	flapWindow  = 30 * time.Second
+	flapMaxWait = 10 * time.Second
 )
 
 // Health is the tenant's journal health, for readiness and metrics.
@@ -149,7 +154,11 @@ func (t *Tenant) failed(err error) {
 	t.sample.Log(context.Background(), slog.LevelError, "journal", "tenant: the journal fails to write; every command gets 503 and "+how,
 		"tenant", t.id, "durable_lsn", t.jr.DurableLSN(), "err", err)
 	if t.cfg.NewEngine != nil {
-		t.healWait = healMinWait
+		if !t.healedAt.IsZero() && time.Since(t.healedAt) < flapWindow {
+			t.healWait = min(2*max(t.healWait, healMinWait), flapMaxWait)
+		} else {
+			t.healWait = healMinWait
+		}
 		t.healC = time.After(t.healWait)
 	}
 }
@@ -171,7 +180,7 @@ func (t *Tenant) heal() {
 		return
 	}
 	again := func() {
-		t.healWait = min(2*t.healWait, healMaxWait)
+		t.healWait = max(t.healWait, min(2*t.healWait, healMaxWait))
 		t.healC = time.After(t.healWait)
 	}
 	if _, err := t.jr.Heal(); err != nil {
@@ -206,6 +215,7 @@ func (t *Tenant) heal() {
 	}
 	down := time.Since(t.brokenAt)
 	t.broken = nil
+	t.healedAt = time.Now()
 	t.heals.Add(1)
 	t.health.Store(nil)
 	t.sample.Resolve(context.Background(), slog.LevelWarn, "heal", "tenant: heal attempts while the journal failed", "tenant", t.id)

@@ -179,6 +179,7 @@ type Tenant struct {
 	brokenAt  time.Time
 	healC     <-chan time.Time // next heal attempt, nil while healthy
 	healWait  time.Duration
+	healedAt  time.Time
 	health    atomic.Pointer[Health]
 	failures  atomic.Uint64
 	heals     atomic.Uint64
