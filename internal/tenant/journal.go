@@ -116,8 +116,8 @@ type Health struct {
 	Err   error
 	Since time.Time // when Err began
 	// Failures and Heals count journal write failures and heals since
-	// Start; Refused counts the commands refused with 503 while the journal
-	// had no room or was failing.
+	// Start; Refused counts the commands answered ErrNotRecorded (503)
+	// because the journal had no room or failed to write.
 	Failures, Heals, Refused uint64
 }
 

@@ -264,6 +264,7 @@ func Start(cfg Config) (*Tenant, error) {
 	t.sample = logsample.New(t.log, 0)
 	t.kick = make(chan struct{}, 1)
 	t.ack = newAcker(cfg.MaxInFlight, t.hub, t.log, t.sample, cfg.Journal != nil)
+	t.ack.refused = &t.refused
 	if cfg.Journal != nil {
 		t.jr = cfg.Journal
 		t.maxSize = t.jr.Stats().MaxSize
@@ -539,6 +540,7 @@ func (t *Tenant) step(b *batch, r *request) {
 	}
 	if t.jr != nil {
 		if err := t.record(b, at, r.cmd, res.Events); err != nil {
+			t.refused.Add(1)
 			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 			return
 		}
@@ -665,6 +667,7 @@ type acker struct {
 	log     *slog.Logger
 	sample  *logsample.Sampler
 	journal bool
+	refused *atomic.Uint64 // requests answered ErrNotRecorded, counted in Health
 
 	mu      sync.Mutex
 	next    uint64 // number of the next batch added
@@ -734,6 +737,9 @@ func (a *acker) release(b *batch) {
 		res := s.res
 		if !stands && res.err == nil && (a.journal || res.out.Events > 0) {
 			res = result{err: fmt.Errorf("%w: %w", ErrNotRecorded, b.err)}
+			if a.refused != nil {
+				a.refused.Add(1)
+			}
 		}
 		s.req.reply <- res
 	}
