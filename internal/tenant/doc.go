@@ -29,9 +29,9 @@
 // # Journal mode
 //
 // With Config.Journal set (serve's mode), the Sink is not used: every
-// successful step is appended to the tenant's journal as one StepRecord (the
-// time, the command as engine.EncodeCommand wrote it, the wire JSON of its
-// events), and a batch is acknowledged once its last record is durable
+// successful step is appended to the tenant's journal as one step record
+// (package steprec: the time, the command in its journal encoding, the wire
+// JSON of its events), and a batch is acknowledged once its last record is durable
 // (fsync, group commit), so a reply means "journaled"; package relay
 // carries the journal to Kafka. A command is stepped only while the journal
 // has Config.RecordReserve bytes of room (the tenant goroutine is the

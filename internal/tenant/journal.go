@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // Snapshotter is a Machine whose state can be saved and restored: Restore
@@ -234,7 +235,7 @@ func (t *Tenant) recover() error {
 				}
 				continue
 			}
-			sr, err := DecodeStepRecord(rec.Payload)
+			sr, err := steprec.Decode(rec.Payload)
 			if err != nil {
 				return fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // fixtureCommands are the commands of testdata/steprecords_v1.txt, stepped
@@ -67,7 +68,7 @@ func readFixture(t *testing.T) []fixtureRecord {
 }
 
 // TestStepRecordsOfPreviousVersion: records written by the earlier encoder
-// (engine.EncodeCommand marshalling twice, then AppendStepRecord) still
+// (engine.EncodeCommand marshalling twice, then steprec.Append) still
 // decode to their commands, and AppendStep and a StepEncoder write the
 // same bytes for the same steps: the format did not change.
 func TestStepRecordsOfPreviousVersion(t *testing.T) {
@@ -76,7 +77,7 @@ func TestStepRecordsOfPreviousVersion(t *testing.T) {
 	var buf []byte
 	var enc StepEncoder
 	for i, f := range fix {
-		sr, err := DecodeStepRecord(f.rec)
+		sr, err := steprec.Decode(f.rec)
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
@@ -153,7 +154,7 @@ func previousStepRecord(dst []byte, at int64, c engine.Command, evs []event.Even
 	if err != nil {
 		return dst, err
 	}
-	return AppendStepRecord(dst, at, cb, evs), nil
+	return steprec.Append(dst, at, cb, evs), nil
 }
 
 // BenchmarkStepRecord: encoding the step records of a basic call (MakeCall

@@ -56,7 +56,7 @@ var _ Machine = (*engine.Engine)(nil)
 type Config struct {
 	Engine Machine
 	// Journal, if set, records every step (one record per step, see
-	// StepRecord) and a reply is released once its step is durable (fsync).
+	// package steprec) and a reply is released once its step is durable (fsync).
 	// Start then first recovers the engine from the journal's latest
 	// snapshot and the step records after it. The Journal must be the
 	// tenant's own (the tenant goroutine is its only appender) and stays

@@ -293,7 +293,7 @@ func TestKcatReadsWhatSwitchboardWrote(t *testing.T) {
 				if err := json.Unmarshal([]byte(l), &r); err != nil || r.Key == nil || r.Payload == nil {
 					t.Fatalf("kcat line %q: %v", l, err)
 				}
-				if want := publisher.Partition([]byte(*r.Key), partitions); r.Partition != want {
+				if want := event.Partition([]byte(*r.Key), partitions); r.Partition != want {
 					t.Errorf("key %s on partition %d, want %d", *r.Key, r.Partition, want)
 				}
 			}
@@ -461,7 +461,7 @@ func TestPythonConsumerFindsFaults(t *testing.T) {
 		e := &evs[i]
 		key := e.Key()
 		n := perKey[e.Topic()+"|"+key]
-		p := publisher.Partition([]byte(key), 4)
+		p := event.Partition([]byte(key), 4)
 		switch {
 		case lone < 0 && n == 1: // a key with one event: put it on the wrong partition
 			lone, p = i, (p+1)%4
@@ -471,7 +471,7 @@ func TestPythonConsumerFindsFaults(t *testing.T) {
 		case wrongKey < 0 && n == 1 && i != lone && e.Topic() == event.AgentStateTopic: // a key that is not the event's
 			wrongKey = i
 			key = e.CustomerID + ":someone-else"
-			p = publisher.Partition([]byte(key), 4)
+			p = event.Partition([]byte(key), 4)
 		}
 		r := &kgo.Record{Topic: prefix + e.Topic(), Partition: p, Key: []byte(key), Value: event.Marshal(e)}
 		for _, h := range e.Headers() {
