@@ -20,23 +20,13 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 const partitions = 6
 
 // ---------------------------------------------------------------- tools
-
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// missing fails the test in CI and skips it elsewhere.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...) + " (scripts/test installs it)"
-	if inCI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -51,7 +41,7 @@ func kcat(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("kcat")
 	if err != nil {
-		missing(t, "kcat not found in PATH")
+		testenv.Missing(t, "kcat not found in PATH")
 	}
 	return p
 }
@@ -65,7 +55,7 @@ func python(t *testing.T) string {
 		p = filepath.Join(repoRoot(t), ".cache", "venv", "bin", "python")
 	}
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "no Python with confluent-kafka: SWITCHBOARD_PYTHON unset and %s missing", p)
+		testenv.Missing(t, "no Python with confluent-kafka: SWITCHBOARD_PYTHON unset and %s missing", p)
 	}
 	return p
 }
@@ -79,7 +69,7 @@ func checkEvents(t *testing.T) string {
 		p = filepath.Join(repoRoot(t), "..", "shared", "tools", "check-events")
 	}
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "check-events not found at %s", p)
+		testenv.Missing(t, "check-events not found at %s", p)
 	}
 	return p
 }
