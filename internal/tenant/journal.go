@@ -168,7 +168,7 @@ func decodeSnapshotEnvelope(p []byte) (last int64, timers map[string]int64, eng 
 	timers = make(map[string]int64, n)
 	for i := uint64(0); i < n; i++ {
 		l, k := binary.Uvarint(p)
-		if k <= 0 || l+8 > uint64(len(p)-k) {
+		if k <= 0 || uint64(len(p)-k) < 8 || l > uint64(len(p)-k)-8 {
 			return 0, nil, nil, bad
 		}
 		id := string(p[k : k+int(l)])

@@ -29,7 +29,7 @@ type fixtureRecord struct {
 	rec []byte
 }
 
-func readFixture(t *testing.T) []fixtureRecord {
+func readFixture(t testing.TB) []fixtureRecord {
 	t.Helper()
 	f, err := os.Open("testdata/steprecords_v1.txt")
 	if err != nil {
