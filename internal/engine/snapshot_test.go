@@ -115,9 +115,9 @@ func textDiff(a, b string) string {
 }
 
 // fromConfig are the state structs' fields that New sets from the
-// configuration and no step changes: neither digest nor Snapshot carries
-// them (Restore gets them from New), and the fields inside them are not
-// checked.
+// configuration and no step changes: digest and Snapshot need not carry
+// them (Restore gets them from New; Snapshot writes some anyway), and the
+// fields inside them are not checked.
 var fromConfig = map[string]bool{
 	"Engine.tenant": true, "Engine.server": true, "Engine.noAnswer": true, "Engine.wrapUp": true,
 	"Engine.ids":  true,

@@ -36,8 +36,8 @@ var (
 // done exactly once when all of them are recorded (err nil) or cannot be
 // (err non-nil). done may be called on any goroutine, also before Publish
 // returns. Batches are handed over in step order; a Sink must record them in
-// that order per record key. *publisher.Publisher satisfies it; later a
-// journal sits in front.
+// that order per record key. *publisher.Publisher satisfies it (serve
+// journals instead, see Config.Journal).
 type Sink interface {
 	Publish(evs []event.Event, done func(error))
 }
