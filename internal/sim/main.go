@@ -3,7 +3,6 @@ package sim
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -351,10 +350,4 @@ func progressPrinter(w io.Writer, cfg *Config, drv Driver) func(*Stats) {
 			bar, 100*frac, sim.Round(time.Second), st.Offered, st.Answered, st.Abandoned+st.LeftWaiting,
 			100*st.ServiceLevel(), st.InProgress, rate)
 	}
-}
-
-// MarshalStats is the stats as JSON (for bench and scripts).
-func MarshalStats(st *Stats) []byte {
-	b, _ := json.Marshal(st)
-	return b
 }
