@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Environment variables of the demo tenant.
@@ -202,7 +203,7 @@ func closeAll(ctx context.Context, st *stopper, cl []closer) {
 }
 
 // start is serve's start sequence: the tenants' configuration, Kafka (the
-// embedded broker or the cluster given) and the publisher, one engine,
+// embedded broker or the cluster given) and the publisher (startKafka), one engine,
 // journal, runtime and relay per tenant, SIP, the CTI API. It returns what
 // it started, also on error (see serving.closers).
 func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
@@ -224,53 +225,12 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 		return s, fmt.Errorf("app: data directory: %w", err)
 	}
 
-	// Kafka: the cluster given, or the embedded broker.
-	brokers := c.KafkaBrokers
-	if len(brokers) == 0 {
-		s.emb, err = broker.Start(ctx, broker.Config{
-			Dir:        filepath.Join(c.Data, "kafka"),
-			Listen:     c.KafkaListen,
-			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
-			Partitions: int32(c.Partitions),
-			Logger:     log,
-		})
-		if err != nil {
-			return s, err
-		}
-		brokers = []string{s.emb.Addr()}
-		log.Info("Kafka: using the EMBEDDED broker (franz-go kfake); give --kafka-brokers to use a cluster",
-			"addr", s.emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
-	} else {
-		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
-	}
-	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(m.Getenv)
+	brokers, kopts, err := m.startKafka(ctx, s)
 	if err != nil {
 		return s, err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	s.pub, err = publisher.New(startCtx, publisher.Config{
-		TLS:          kafkaTLS,
-		SASL:         kafkaSASL,
-		Brokers:      brokers,
-		TopicPrefix:  c.TopicPrefix,
-		Partitions:   int32(c.Partitions),
-		CreateTopics: true,
-		// No lingering: a reply waits for Kafka's acknowledgement, so a
-		// linger would add itself to every request's latency; the runtime
-		// already batches the steps that arrive while a batch is in flight.
-		Linger: -1,
-		Logger: log,
-	})
-	cancel()
-	if err != nil {
-		return s, c.Kafka.explain(err, brokers)
 	}
 
 	// One engine, journal, runtime and relay per tenant.
-	kopts, err := kafkaOpts(brokers, kafkaTLS, kafkaSASL)
-	if err != nil {
-		return s, err
-	}
 	tenants := map[string]ctiapi.Tenant{}
 	tokens := map[string][]string{}
 	var rts []*tenant.Tenant
@@ -334,6 +294,55 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 		}
 	}
 	return s, nil
+}
+
+// startKafka starts the embedded broker when no cluster is given (s.emb)
+// and the publisher (s.pub); it returns the brokers in use and the Kafka
+// client options of the relays.
+func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, kopts []kgo.Opt, err error) {
+	c, log := m.Config, s.log
+	brokers = c.KafkaBrokers
+	if len(brokers) == 0 {
+		s.emb, err = broker.Start(ctx, broker.Config{
+			Dir:        filepath.Join(c.Data, "kafka"),
+			Listen:     c.KafkaListen,
+			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
+			Partitions: int32(c.Partitions),
+			Logger:     log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		brokers = []string{s.emb.Addr()}
+		log.Info("Kafka: using the EMBEDDED broker (franz-go kfake); give --kafka-brokers to use a cluster",
+			"addr", s.emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
+	} else {
+		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
+	}
+	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(m.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	s.pub, err = publisher.New(startCtx, publisher.Config{
+		TLS:          kafkaTLS,
+		SASL:         kafkaSASL,
+		Brokers:      brokers,
+		TopicPrefix:  c.TopicPrefix,
+		Partitions:   int32(c.Partitions),
+		CreateTopics: true,
+		// No lingering: a reply waits for Kafka's acknowledgement, so a
+		// linger would add itself to every request's latency; the runtime
+		// already batches the steps that arrive while a batch is in flight.
+		Linger: -1,
+		Logger: log,
+	})
+	cancel()
+	if err != nil {
+		return nil, nil, c.Kafka.explain(err, brokers)
+	}
+	kopts, err = kafkaOpts(brokers, kafkaTLS, kafkaSASL)
+	return brokers, kopts, err
 }
 
 // loadTenants reads the configuration file, or builds the demo tenant

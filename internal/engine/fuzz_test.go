@@ -121,27 +121,18 @@ func mutateLeaf(v any, n *int, num int64, str string, drop bool) any {
 	return num
 }
 
+// restoreSeeds are snapshots of the agent and call generators' states
+// (golden tenant).
 func restoreSeeds(f *testing.F) [][]byte {
 	var seeds [][]byte
-	for i, tc := range stateGenerators[:2] {
-		rng := rand.New(rand.NewPCG(uint64(i), 11))
-		e, err := New(goldenTenant(), Options{Server: "n"})
-		if err != nil {
-			f.Fatal(err)
-		}
-		next := tc.gen(rng)
-		at := goldenStart
-		for step := 1; step <= 600; step++ {
-			at += int64(rng.IntN(3_000_000))
-			e.Step(at, next(e))
-			if step%200 == 0 {
-				snap, err := e.Snapshot()
-				if err != nil {
-					f.Fatal(err)
-				}
-				seeds = append(seeds, snap)
+	for i := range 2 {
+		generate(f, i, rand.New(rand.NewPCG(uint64(i), 11)), 600, 200, func(e *Engine) {
+			snap, err := e.Snapshot()
+			if err != nil {
+				f.Fatal(err)
 			}
-		}
+			seeds = append(seeds, snap)
+		})
 	}
 	return seeds
 }

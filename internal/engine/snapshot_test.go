@@ -104,6 +104,26 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
+// generate runs stateGenerators[i] drawing from rng for steps steps and
+// calls fn with the engine every every steps.
+func generate(t testing.TB, i int, rng *rand.Rand, steps, every int, fn func(*Engine)) {
+	t.Helper()
+	tc := stateGenerators[i]
+	e, err := New(tc.tenant(rng), Options{Server: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := tc.gen(rng)
+	at := goldenStart
+	for step := 1; step <= steps; step++ {
+		at += int64(rng.IntN(3_000_000))
+		e.Step(at, next(e))
+		if step%every == 0 {
+			fn(e)
+		}
+	}
+}
+
 // textDiff shows where two state texts first differ.
 func textDiff(a, b string) string {
 	i := 0
@@ -147,20 +167,8 @@ var rebuilt = map[string]bool{
 func TestStateFieldsCovered(t *testing.T) {
 	met := map[string]bool{}
 	missing := map[string]bool{}
-	for _, tc := range stateGenerators {
-		rng := rand.New(rand.NewPCG(7, 0x5a9))
-		e, err := New(tc.tenant(rng), Options{Server: "n"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		next := tc.gen(rng)
-		at := goldenStart
-		for step := 1; step <= 2000; step++ {
-			at += int64(rng.IntN(3_000_000))
-			e.Step(at, next(e))
-			if step%250 != 0 {
-				continue
-			}
+	for i := range stateGenerators {
+		generate(t, i, rand.New(rand.NewPCG(7, 0x5a9)), 2000, 250, func(e *Engine) {
 			baseDigest := digest(e)
 			baseSnap, err := e.Snapshot()
 			if err != nil {
@@ -184,7 +192,7 @@ func TestStateFieldsCovered(t *testing.T) {
 			if digest(e) != baseDigest {
 				t.Fatal("the fields were not put back")
 			}
-		}
+		})
 	}
 	for _, m := range slices.Sorted(maps.Keys(missing)) {
 		t.Errorf("%s: changing the field does not show", m)

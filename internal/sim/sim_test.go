@@ -27,8 +27,8 @@ func shortDay(seed uint64) Config {
 }
 
 // runInProcess runs cfg in-process and returns its events as JSON lines
-// and the stats.
-func runInProcess(t *testing.T, cfg Config) ([][]byte, Stats) {
+// and the stats; progress, if set, gets the simulator's progress reports.
+func runInProcess(t *testing.T, cfg Config, progress func(*Stats)) ([][]byte, Stats) {
 	t.Helper()
 	var lines [][]byte
 	d, err := NewInProcess(&cfg, "sim", func(evs []event.Event) error {
@@ -45,6 +45,7 @@ func runInProcess(t *testing.T, cfg Config) ([][]byte, Stats) {
 		t.Fatal(err)
 	}
 	d.Attach(s)
+	s.Progress = progress
 	if err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func runInProcess(t *testing.T, cfg Config) ([][]byte, Stats) {
 func TestInProcessDirectDayVerifies(t *testing.T) {
 	cfg := shortDay(7)
 	cfg.Direct = true
-	lines, st := runInProcess(t, cfg)
+	lines, st := runInProcess(t, cfg, nil)
 	t.Log(st.Summary())
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
@@ -79,7 +80,7 @@ func TestInProcessDirectDayVerifies(t *testing.T) {
 func TestInProcessQueueDayVerifies(t *testing.T) {
 	cfg := shortDay(9)
 	cfg.Targets = []Target{{DNIS: "7000", Weight: 1}}
-	lines, st := runInProcess(t, cfg)
+	lines, st := runInProcess(t, cfg, nil)
 	t.Log(st.Summary())
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
@@ -115,32 +116,13 @@ func TestInProcessDefaultDayUsesTheACD(t *testing.T) {
 	if !cfg.queueMode() {
 		t.Fatal("the default day is not in queue mode")
 	}
-	var lines [][]byte
-	d, err := NewInProcess(&cfg, "sim", func(evs []event.Event) error {
-		for i := range evs {
-			lines = append(lines, evs[i].AppendJSON(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Attach(s)
 	reports := 0
-	s.Progress = func(st *Stats) {
+	lines, st := runInProcess(t, cfg, func(st *Stats) {
 		reports++
 		if gone := st.Waiting + st.Answered + st.Abandoned + st.LeftWaiting; st.Errors == 0 && gone != st.Arrived || st.Waiting < 0 {
 			t.Fatalf("arrived %d, waiting %d + answered %d + abandoned %d + left waiting %d", st.Arrived, st.Waiting, st.Answered, st.Abandoned, st.LeftWaiting)
 		}
-	}
-	if err := s.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	st := s.Stats()
+	})
 	t.Log(st.Summary())
 	if reports == 0 {
 		t.Error("no progress report")
