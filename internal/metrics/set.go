@@ -42,6 +42,9 @@ const (
 	NameSIPResponses     = "switchboard_sip_responses_total"
 	NameGoroutines       = "switchboard_goroutines"
 	NameStartTime        = "switchboard_start_time_seconds"
+
+	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
+	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
 )
 
 // NewSet registers switchboard's metrics in a new registry. The scrape-time
