@@ -57,7 +57,7 @@ func startServeArgs(t *testing.T, bin, data, logs string, args ...string) *serve
 	defer lf.Close()
 	cmd := exec.Command(bin, append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0",
 		"--ready-file", ready}, args...)...)
-	cmd.Env = append(os.Environ(), EnvDemoToken+"=soak-test-token")
+	cmd.Env = append(os.Environ(), EnvDemoToken+"=kill-test-token")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func callLoad(base string, w int, stop <-chan struct{}, events *atomic.Int64, fa
 	from, to := fmt.Sprint(1001+2*w), fmt.Sprint(1002+2*w)
 	post := func(path, body string) (map[string]any, bool) {
 		req, _ := http.NewRequest("POST", base+"/v1/tenants/demo"+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer soak-test-token")
+		req.Header.Set("Authorization", "Bearer kill-test-token")
 		resp, err := cl.Do(req)
 		if err != nil {
 			failures.Add(1)
