@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -500,12 +501,10 @@ func (b *Broker) Loaded() Load { return b.loaded }
 
 // Stats returns the records every topic retains, sorted by topic name.
 func (b *Broker) Stats(ctx context.Context) ([]TopicStats, error) {
-	tds, err := kadm.NewClient(b.admin).ListTopics(ctx)
+	names, err := b.topics(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := tds.Names()
-	sort.Strings(names)
 	out := make([]TopicStats, 0, len(names))
 	for _, t := range names {
 		s := TopicStats{Topic: t}
@@ -517,6 +516,23 @@ func (b *Broker) Stats(ctx context.Context) ([]TopicStats, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// topics returns the names of the topics, sorted. It asks the broker
+// (kadm's ListTopics answers from a metadata cache up to 5s old).
+func (b *Broker) topics(ctx context.Context) ([]string, error) {
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, b.admin)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 && !t.IsInternal {
+			names = append(names, *t.Topic)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // Close stops the listener, writes the broker's state to its data directory
@@ -591,12 +607,12 @@ func (b *Broker) checkMemory(retained int64, first bool) {
 // after Config.Keep's offset.
 func (b *Broker) applyRetention(ctx context.Context) error {
 	adm := kadm.NewClient(b.admin)
-	tds, err := adm.ListTopics(ctx)
+	names, err := b.topics(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UnixMilli()
-	for _, t := range tds.Names() {
+	for _, t := range names {
 		info := b.cluster.TopicInfo(t)
 		if info == nil {
 			continue
