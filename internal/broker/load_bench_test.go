@@ -37,7 +37,15 @@ func BenchmarkStartLoaded(b *testing.B) {
 		}
 	}
 	dir := b.TempDir()
-	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 12, RetentionBytes: -1,
+	// A size bound twice the data: nothing is deleted, and the segments
+	// are as serve makes them under a bound (a quarter of a partition's
+	// share); $SWITCHBOARD_BENCH_BROKER_SEGMENTS=kfake keeps kfake's 100 MiB
+	// segments (no size bound).
+	bound := int64(2*mb) << 20
+	if os.Getenv("SWITCHBOARD_BENCH_BROKER_SEGMENTS") == "kfake" {
+		bound = -1
+	}
+	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 12, RetentionBytes: bound,
 		Logger: slog.New(slog.DiscardHandler)}
 	br, err := Start(context.Background(), cfg)
 	if err != nil {
@@ -149,4 +157,3 @@ func procSelf(b *testing.B, field string) int64 {
 	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
-
