@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"flag"
+	"math"
 	"sync"
 	"time"
 
@@ -109,14 +110,9 @@ func (k *relayKeep) from(topic string, p int32) int64 {
 	if !k.set {
 		return 0
 	}
-	keep := int64(-1)
+	keep := int64(math.MaxInt64) // no tenant: nothing to keep for a relay
 	for _, r := range k.relays {
-		if o := r.KeepFrom(topic, p); keep < 0 || o < keep {
-			keep = o
-		}
-	}
-	if keep < 0 { // no tenant: nothing to keep for a relay
-		return 1<<63 - 1
+		keep = min(keep, r.KeepFrom(topic, p))
 	}
 	return keep
 }
