@@ -119,7 +119,7 @@ func (k *relayKeep) from(topic string, p int32) int64 {
 
 // registerBrokerGauges adds the embedded broker's retained records to
 // /metrics.
-func registerBrokerGauges(r *metrics.Registry, b *broker.Broker) {
+func registerBrokerGauges(s *metrics.Set, b *broker.Broker) {
 	stats := func(f func(broker.TopicStats, metrics.Emit)) func(metrics.Emit) {
 		return func(emit metrics.Emit) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -133,8 +133,8 @@ func registerBrokerGauges(r *metrics.Registry, b *broker.Broker) {
 			}
 		}
 	}
-	r.NewGaugeFunc(metrics.NameBrokerRetainedBytes, "Bytes of the records the embedded broker retains, by topic.", []string{"topic"},
+	s.GaugeFunc(metrics.NameBrokerRetainedBytes, "Bytes of the records the embedded broker retains, by topic.", []string{"topic"},
 		stats(func(s broker.TopicStats, emit metrics.Emit) { emit(float64(s.Bytes), s.Topic) }))
-	r.NewGaugeFunc(metrics.NameBrokerRetainedRecords, "Records the embedded broker retains, by topic.", []string{"topic"},
+	s.GaugeFunc(metrics.NameBrokerRetainedRecords, "Records the embedded broker retains, by topic.", []string{"topic"},
 		stats(func(s broker.TopicStats, emit metrics.Emit) { emit(float64(s.Records), s.Topic) }))
 }

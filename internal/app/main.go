@@ -242,7 +242,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if emb != nil {
-		registerBrokerGauges(ops.set.Registry, emb)
+		registerBrokerGauges(ops.set, emb)
 	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
