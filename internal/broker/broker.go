@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -242,7 +243,7 @@ type Broker struct {
 	cfg     Config // defaults applied
 	memory  int64  // the machine's memory, 0 if unknown
 	loaded  Load
-	warned  time.Time // last memory warning; retention goroutine only
+	warned  atomic.Int64 // unix nanoseconds of the last memory warning
 	once    sync.Once
 	stop    chan struct{}
 	stopped chan struct{}
@@ -595,10 +596,10 @@ func (b *Broker) checkMemory(retained int64, first bool) {
 		return
 	}
 	limit := int64(b.cfg.MemoryWarnShare * float64(b.memory))
-	if retained <= limit || (!first && time.Since(b.warned) < memoryWarnEvery) {
+	if retained <= limit || (!first && time.Since(time.Unix(0, b.warned.Load())) < memoryWarnEvery) {
 		return
 	}
-	b.warned = time.Now()
+	b.warned.Store(time.Now().UnixNano())
 	b.log.Warn("the embedded broker retains more than its share of this machine's memory: a restart reads every retained record into memory at once; lower the retention or move to a real Kafka",
 		"retained_bytes", retained, "memory_bytes", b.memory, "warn_share", b.cfg.MemoryWarnShare)
 }
