@@ -54,8 +54,8 @@ const (
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
 // process (process_*) collectors in a new registry. The scrape-time
 // families (journal, publisher buffer, calls and agents, the embedded
-// broker's retained records) are added with
-// GaugeFunc by whoever owns the state (app).
+// broker's retained records) are added with GaugeFunc by whoever owns the
+// state (app).
 func NewSet() *Set {
 	s := &Set{Registry: prometheus.NewRegistry()}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
