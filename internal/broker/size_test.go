@@ -243,3 +243,31 @@ func TestStartLogAndMemoryWarning(t *testing.T) {
 		t.Fatalf("warned with the warning off:\n%s", l)
 	}
 }
+
+// Retention passes warn too, when the retained records grow past the share
+// while the broker runs (once, not at every pass).
+func TestMemoryWarningAfterPass(t *testing.T) {
+	if machineMemory() <= 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the machine's memory is unknown (no /proc/meminfo)")
+		}
+		t.Skip("the machine's memory is unknown (no /proc/meminfo)")
+	}
+	var logs syncBuffer
+	b, err := Start(context.Background(), Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1,
+		MemoryWarnShare: 1e-12, RetentionCheck: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const warning = "retains more than its share of this machine's memory"
+	if strings.Contains(logs.String(), warning) {
+		t.Fatalf("warned with nothing retained:\n%s", logs.String())
+	}
+	produceN(t, b.Addr(), "t", 10, 100)
+	waitFor(t, "the memory warning of a retention pass", func() bool { return strings.Contains(logs.String(), warning) })
+	time.Sleep(100 * time.Millisecond) // several more passes
+	if n := strings.Count(logs.String(), warning); n != 1 {
+		t.Fatalf("%d warnings, want 1 (at most one an hour)", n)
+	}
+}
