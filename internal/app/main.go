@@ -154,6 +154,7 @@ func (m *Main) logger() *slog.Logger {
 type serving struct {
 	log    *slog.Logger
 	emb    *broker.Broker // nil with an external Kafka
+	keep   relayKeep      // what the relays still read: the embedded broker's retention keeps it
 	pub    *publisher.Publisher
 	durs   []*durableTenant
 	sip    *sipfront.Server
@@ -249,6 +250,7 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 		tenants[t.ID] = ctiapi.Tenant{Runtime: d.rt, Tokens: t.Tokens}
 		tokens[t.ID] = t.Tokens
 	}
+	s.keep.setRelays(s.durs)
 	if s.sip, err = startSIP(c, file, rts, demo, ops.set, m.Stdout, log); err != nil {
 		return s, err
 	}
@@ -259,6 +261,9 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	handler, err := ops.handler(c, m.Getenv, api, file, demo, rts, s.pub)
 	if err != nil {
 		return s, err
+	}
+	if s.emb != nil {
+		registerBrokerGauges(ops.set, s.emb)
 	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
@@ -303,13 +308,14 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 	c, log := m.Config, s.log
 	brokers = c.KafkaBrokers
 	if len(brokers) == 0 {
-		s.emb, err = broker.Start(ctx, broker.Config{
+		s.emb, err = broker.Start(ctx, c.Embedded.brokerConfig(broker.Config{
 			Dir:        filepath.Join(c.Data, "kafka"),
 			Listen:     c.KafkaListen,
 			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
 			Partitions: int32(c.Partitions),
+			Keep:       s.keep.from, // set once the relays run
 			Logger:     log,
-		})
+		}))
 		if err != nil {
 			return nil, nil, err
 		}
