@@ -141,7 +141,9 @@ type durableTenant struct {
 
 // startDurable opens the tenant's journal under data/journal/<id>, starts
 // its runtime (recovering the engine from the journal) and its relay.
-func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
+// newEngine builds a fresh engine of the same configuration: the tenant
+// heals with it after a journal write failure.
+func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (tenant.Machine, error), pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
 	dir := filepath.Join(c.Data, "journal", id)
 	recMax := int(min(journalRecordMax, c.Durability.JournalMaxSize/8))
 	jr, err := journal.Open(dir, journal.Options{MaxSize: c.Durability.JournalMaxSize,
@@ -150,7 +152,7 @@ func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, 
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
 	}
 	rt, err := tenant.Start(tenant.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
-		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, Logger: log})
+		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, NewEngine: newEngine, Logger: log})
 	if err != nil {
 		jr.Close()
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
@@ -212,41 +214,42 @@ func (s *stopper) do(what string, fn func()) bool {
 	return false
 }
 
-// shutdown stops the tenants (taking no more commands, their steps
-// durable), waits until Kafka has their events or ctx ends, closes the
-// publisher (which unblocks a relay waiting for Kafka), then the relays
-// and the journals. Every step runs under st, so shutdown returns by
-// st's deadline whatever hangs.
-func shutdown(ctx context.Context, st *stopper, ds []*durableTenant, pub interface{ Close() }) {
-	log := st.log
+// tenantClosers are the tenants' part of the shutdown sequence: the
+// tenants stop (taking no more commands, their steps durable), the relays
+// wait until Kafka has their events or ctx ends, the publisher closes
+// (which unblocks a relay waiting for Kafka), then the relays and the
+// journals.
+func tenantClosers(log *slog.Logger, ds []*durableTenant, pub interface{ Close() }) []closer {
+	var cl []closer
 	for _, d := range ds {
-		st.do("runtime close "+d.id, func() {
+		cl = append(cl, closer{"runtime close " + d.id, func(ctx context.Context) {
 			if err := d.rt.Close(ctx); err != nil {
 				log.Error("tenant shutdown: steps not durable in time", "tenant", d.id, "err", err)
 			}
-		})
+		}})
 	}
 	for _, d := range ds {
-		st.do("relay flush "+d.id, func() {
+		cl = append(cl, closer{"relay flush " + d.id, func(ctx context.Context) {
 			if err := d.rl.Flush(ctx); err != nil {
 				log.Warn("tenant shutdown: events stay in the journal and are published at the next start", "tenant", d.id, "err", err)
 			}
-		})
+		}})
 	}
-	st.do("publisher close", pub.Close)
+	cl = append(cl, closer{"publisher close", func(context.Context) { pub.Close() }})
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, d := range ds {
 		// A relay still running when its journal closes stops on
 		// journal.ErrClosed; what it had not handed over stays in the
 		// journal for the next start.
-		st.do("relay close "+d.id, func() { d.rl.Close(done) })
-		st.do("journal close "+d.id, func() {
-			if err := d.jr.Close(); err != nil {
-				log.Error("journal close", "tenant", d.id, "err", err)
-			}
-		})
+		cl = append(cl, closer{"relay close " + d.id, func(context.Context) { d.rl.Close(done) }},
+			closer{"journal close " + d.id, func(context.Context) {
+				if err := d.jr.Close(); err != nil {
+					log.Error("journal close", "tenant", d.id, "err", err)
+				}
+			}})
 	}
+	return cl
 }
 
 // writeReadyFile writes the bound addresses atomically.

@@ -66,7 +66,7 @@ func (l ConnLimits) HTTPServer(h http.Handler, errorLog *slog.Logger) *http.Serv
 		MaxHeaderBytes:    64 << 10,
 	}
 	if errorLog != nil {
-		srv.ErrorLog = slog.NewLogLogger(logsample.New(errorLog.Handler(), logsample.Options{}), slog.LevelWarn)
+		srv.ErrorLog = slog.NewLogLogger(logsample.NewHandler(errorLog.Handler(), logsample.Options{}), slog.LevelWarn)
 	}
 	return srv
 }
@@ -107,7 +107,7 @@ func LimitListener(ln net.Listener, l ConnLimits, m *metrics.Set, log *slog.Logg
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &LimitedListener{Listener: ln, lim: l.withDefaults(), metrics: m,
-		log: slog.New(logsample.New(log.Handler(), logsample.Options{})), byAddr: map[netip.Prefix]int{}}
+		log: slog.New(logsample.NewHandler(log.Handler(), logsample.Options{})), byAddr: map[netip.Prefix]int{}}
 }
 
 // Open is the number of connections open now.
@@ -234,7 +234,7 @@ func (f *failLimiter) fail(key netip.Prefix, now time.Time) {
 // sampled is log for lines an outsider can cause at will: at most a few a
 // second per message, with the count of what was dropped.
 func sampled(log *slog.Logger) *slog.Logger {
-	return slog.New(logsample.New(log.Handler(), logsample.Options{}))
+	return slog.New(logsample.NewHandler(log.Handler(), logsample.Options{}))
 }
 
 // streamCount counts the open event streams per tenant.

@@ -89,7 +89,14 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		if rt.reply != nil {
 			ok["content"] = obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.reply), false)}}
 		}
+		if rt.produces != "" {
+			ok["content"] = obj{rt.produces: obj{"schema": obj{"type": "string"}}}
+		}
 		resp := obj{strconv.Itoa(status): ok}
+		if rt.otherStatus != 0 {
+			resp[strconv.Itoa(rt.otherStatus)] = obj{"description": rt.otherStatusDesc,
+				"content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.reply), false)}}}
+		}
 		if rt.body != nil {
 			// A body without required fields may be left out (it is then
 			// the empty object); one with required fields may not.

@@ -75,7 +75,7 @@ func TestRouteAndTreatment(t *testing.T) {
 		{"route: unknown call", "/calls/0123456789abcdef/route", `{"routingPoint":"5000","to":"7000"}`, 404, CodeNotFound},
 		{"treatment: missing type", "/calls/$c1/treatment", `{"dn":"5000"}`, 400, CodeMissingField},
 		{"treatment: parms not an object", "/calls/$c1/treatment", `{"dn":"5000","type":"Music","parms":3}`, 400, CodeWrongType},
-		{"treatment: a phone", "/calls/$c1/treatment", `{"dn":"1001","type":"Music"}`, 400, CodeInvalid},
+		{"treatment: a phone", "/calls/$c1/treatment", `{"dn":"1001","type":"Music"}`, 409, CodeConflict},
 		{"digits: not digits", "/calls/$c1/digits", `{"dn":"5000","digits":"12a"}`, 400, CodeInvalid},
 		{"digits: nothing collecting", "/calls/$c1/digits", `{"dn":"5000","digits":"1"}`, 409, CodeConflict},
 	} {

@@ -1,21 +1,24 @@
-// Package logsample keeps a flood of alike log lines from filling the log:
-// a slog.Handler that passes at most a few records per second for each
-// message (a token bucket per message) and drops the rest, counting them;
-// the next record of that message that passes carries the count of what
-// was dropped since the last one ("dropped" attribute).
+// Package logsample keeps a repeated failure from flooding the log: the
+// first line of a cause is logged at once, later ones at most once per
+// interval with the count of lines suppressed since, and the end of the
+// cause once with the total. Callers count every occurrence in their
+// metrics themselves; this package only decides which lines are written.
 //
-// It is meant for lines an outsider can cause at will: refused requests,
-// failed authentications, refused journal writes. Wrap the logger those
-// lines go to, not the process's root logger:
+// Two forms. Sampler (New) is for failures with a cause that starts and
+// ends (a full disk): Log per occurrence, Resolve at the end. Handler
+// (NewHandler) is a slog.Handler for lines an outsider can cause at will
+// (refused requests, failed authentications): it passes at most a few
+// records per second of each message (a token bucket per message), drops
+// the rest, and the next record of that message that passes carries the
+// count dropped since ("dropped" attribute). Wrap the logger those lines go
+// to, not the process's root logger:
 //
-//	refusals := slog.New(logsample.New(log.Handler(), logsample.Options{}))
+//	refusals := slog.New(logsample.NewHandler(log.Handler(), logsample.Options{}))
 //	refusals.Info("authentication failed", "addr", addr)
 //
-// A record's level decides nothing: sampling is by message only, and a
-// record below the wrapped handler's level is neither passed nor counted.
-// Metrics, not logs, are the count of record: a sampled line says that it
-// happened and how often since the last line, a counter says how many.
+// Handler samples by message only; a record below the wrapped handler's
+// level is neither passed nor counted.
 //
 // It must not touch what it logs about (no metrics, no state besides its
-// buckets).
+// counts).
 package logsample

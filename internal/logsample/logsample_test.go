@@ -1,102 +1,82 @@
-package logsample_test
+package logsample
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func lines(buf *bytes.Buffer) []string {
-	s := strings.TrimSpace(buf.String())
-	buf.Reset()
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-func TestSamplesPerMessageAndReportsDropped(t *testing.T) {
+// 10,000 occurrences of one cause over 25 (fake) seconds give the first
+// line and one per interval, each carrying what it stood for, and the
+// resolution line accounts for every occurrence; another cause is logged
+// at once on its own.
+func TestSampler(t *testing.T) {
 	var buf bytes.Buffer
-	clk := &clock{time.Unix(1000, 0)}
-	h := logsample.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	s := New(log, 10*time.Second)
+	clock := time.Unix(1_000_000, 0)
+	s.now = func() time.Time { return clock }
+	ctx := context.Background()
+	written := 0
+	for i := range 10_000 {
+		clock = time.Unix(1_000_000, 0).Add(time.Duration(i) * 2500 * time.Microsecond) // 25s in all
+		if s.Log(ctx, slog.LevelError, "disk", "journal failed") {
+			written++
+		}
+	}
+	if written != 3 { // at 0s, 10s, 20s
+		t.Fatalf("%d lines written for 10,000 occurrences over 25s, want 3:\n%s", written, buf.String())
+	}
+	if !s.Log(ctx, slog.LevelWarn, "other", "another cause") {
+		t.Fatal("a second cause was not logged at once")
+	}
+	if !s.Resolve(ctx, slog.LevelInfo, "disk", "healed") {
+		t.Fatal("Resolve of an active cause reported none")
+	}
+	if s.Resolve(ctx, slog.LevelInfo, "disk", "healed") {
+		t.Fatal("second Resolve logged again")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 5:\n%s", len(lines), buf.String())
+	}
+	var sum int
+	for _, l := range lines[1:3] {
+		var sup, total int
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "suppressed="); ok {
+				sup = atoi(t, v)
 			}
-			return a
-		}}), logsample.Options{Rate: 2, Burst: 3, Now: clk.now})
-	log := slog.New(h).With("component", "test")
-	for i := range 100 {
-		log.Info("refused", "i", i)
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				total = atoi(t, v)
+			}
+		}
+		sum += sup + 1
+		if total != sum+1 {
+			t.Fatalf("line %q: total %d, want %d", l, total, sum+1)
+		}
 	}
-	log.Info("other")
-	got := lines(&buf)
-	want := []string{
-		`level=INFO msg=refused component=test i=0`,
-		`level=INFO msg=refused component=test i=1`,
-		`level=INFO msg=refused component=test i=2`,
-		`level=INFO msg=other component=test`,
+	if !strings.Contains(lines[4], "msg=healed") || !strings.Contains(lines[4], "total=10000") {
+		t.Fatalf("resolution line %q: want msg=healed total=10000", lines[4])
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("burst:\ngot  %q\nwant %q", got, want)
+	if !s.Log(ctx, slog.LevelError, "disk", "journal failed") {
+		t.Fatal("after Resolve the cause is not logged at once")
 	}
-	if d := h.Dropped(); d != 97 {
-		t.Errorf("Dropped() = %d, want 97", d)
-	}
-	// Half a second gives one token at 2/s: the next line passes with the
-	// count of the 97 dropped before it.
-	clk.t = clk.t.Add(500 * time.Millisecond)
-	log.Info("refused", "i", 100)
-	log.Info("refused", "i", 101)
-	got = lines(&buf)
-	want = []string{`level=INFO msg=refused component=test i=100 dropped=97`}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("after refill:\ngot  %q\nwant %q", got, want)
-	}
-	if d := h.Dropped(); d != 1 {
-		t.Errorf("Dropped() = %d, want 1", d)
-	}
+	var nilS *Sampler
+	nilS.Log(ctx, slog.LevelError, "x", "y")
+	nilS.Resolve(ctx, slog.LevelError, "x", "y")
 }
 
-func TestBelowLevelIsNotCounted(t *testing.T) {
-	var buf bytes.Buffer
-	h := logsample.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}), logsample.Options{Burst: 1})
-	log := slog.New(h)
-	for range 10 {
-		log.Debug("quiet")
+func atoi(t *testing.T, s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			t.Fatalf("not a number: %q", s)
+		}
+		n = n*10 + int(c-'0')
 	}
-	if h.Dropped() != 0 || buf.Len() != 0 {
-		t.Fatalf("debug records below the level: dropped %d, output %q", h.Dropped(), buf.String())
-	}
-}
-
-func TestMaxKeysForgetsOldest(t *testing.T) {
-	var buf bytes.Buffer
-	clk := &clock{time.Unix(1000, 0)}
-	h := logsample.New(slog.NewTextHandler(&buf, nil), logsample.Options{Burst: 1, MaxKeys: 2, Now: clk.now})
-	log := slog.New(h)
-	log.Info("a")
-	log.Info("a") // dropped
-	clk.t = clk.t.Add(time.Millisecond)
-	log.Info("b")
-	clk.t = clk.t.Add(time.Millisecond)
-	log.Info("c") // evicts a, the least recently seen
-	if n := len(lines(&buf)); n != 3 {
-		t.Fatalf("%d lines, want 3", n)
-	}
-	if d := h.Dropped(); d != 0 {
-		t.Errorf("Dropped() = %d after a was forgotten, want 0", d)
-	}
-	log.Info("a") // a fresh bucket
-	if n := len(lines(&buf)); n != 1 {
-		t.Fatalf("a after eviction: %d lines, want 1", n)
-	}
+	return n
 }

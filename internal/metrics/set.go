@@ -42,6 +42,13 @@ const (
 	NameJournalMaxSize   = "switchboard_journal_max_size_bytes"
 	NamePublishLag       = "switchboard_publish_lag_records"
 	NamePublishLagAge    = "switchboard_publish_lag_seconds"
+	NameUnhealthy        = "switchboard_tenant_unhealthy"
+	NameJournalFsyncs    = "switchboard_journal_fsyncs_total"
+	NameJournalFsyncTime = "switchboard_journal_fsync_seconds_total"
+	NameJournalMaxFsync  = "switchboard_journal_fsync_max_seconds"
+	NameJournalFailures  = "switchboard_journal_failures_total"
+	NameJournalHeals     = "switchboard_journal_heals_total"
+	NamePublishPauses    = "switchboard_publish_pauses_total"
 	NameAPILatency       = "switchboard_http_request_duration_seconds"
 	NameAPIRateLimited   = "switchboard_http_rate_limited_total"
 	NameActiveCalls      = "switchboard_active_calls"
@@ -57,12 +64,16 @@ const (
 	NameSIPAuthFailures  = "switchboard_sip_auth_failures_total"
 	NameFDLimit          = "switchboard_fd_limit"
 	NameStartTime        = "switchboard_start_time_seconds"
+
+	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
+	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
 // process (process_*) collectors in a new registry. The scrape-time
-// families (journal, publisher buffer, calls and agents) are added with
-// GaugeFunc by whoever owns the state (app).
+// families (journal, publisher buffer, calls and agents, the embedded
+// broker's retained records) are added with GaugeFunc by whoever owns the
+// state (app).
 func NewSet() *Set {
 	s := &Set{Registry: prometheus.NewRegistry()}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,5 +1,5 @@
 // Package relay carries one tenant's journaled events to Kafka: it reads the
-// step records of the tenant's journal (package runtime's StepRecord) in LSN
+// step records of the tenant's journal (package steprec) in LSN
 // order, hands their events to the publisher, records durably how far Kafka
 // has acknowledged (a checkpoint file beside the journal), and truncates the
 // journal once Kafka has the records and a snapshot covers them.
@@ -26,7 +26,18 @@
 // delivery resumes in order when Kafka returns. Stats and a periodic log
 // line show the journal's size and the publishing lag.
 //
+// # Kafka refusing events
+//
+// A batch the publisher fails (an error Kafka does not let a client retry,
+// like the UNKNOWN_SERVER_ERROR of a broker whose disk is full) pauses
+// publishing (Stats.Paused): once every batch handed over has finished, the
+// relay rewinds to the first step record Kafka has not acknowledged, reads
+// the partition tails as at start to skip the events Kafka has, and hands
+// the rest over again, retrying with backoff (retryMinWait..retryMaxWait).
+// A journal that failed to write is waited for (the tenant heals it). Only
+// a closed publisher or an unreadable journal stops the relay for good.
+//
 // It owns the checkpoint file and nothing else; it does not write the
-// journal (the tenant runtime is its only appender) and knows nothing of
-// HTTP or the engine.
+// journal (the tenant goroutine is its only appender) and knows nothing of
+// HTTP or the engine: it imports neither the engine nor package tenant.
 package relay

@@ -194,7 +194,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*sipTenant{}, legs: map[string]*leg{}}
-	s.refusals = slog.New(logsample.New(s.log.Handler(), logsample.Options{}))
+	s.refusals = slog.New(logsample.NewHandler(s.log.Handler(), logsample.Options{}))
 	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
 	for _, tc := range cfg.Tenants {
