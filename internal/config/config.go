@@ -227,6 +227,11 @@ type TrunkSettings struct {
 	// Prefixes: dialed numbers starting with one of these leave through
 	// this trunk. Empty: this trunk takes any external number.
 	Prefixes []string `yaml:"prefixes"`
+	// SIPPassword, if set, makes an INVITE from the trunk's address
+	// authenticate too (digest, 407), as SIPUser (default: the trunk's
+	// number): the address alone is easily spoofed over UDP.
+	SIPUser     string `yaml:"sip-user"`
+	SIPPassword string `yaml:"sip-password"`
 }
 
 // Agent is an agent login id with its settings.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/switchboard-cc/switchboard/internal/config"
 )
 
 // newUDPPhoneAt is newUDPPhone bound to ip:port (port 0: any).
@@ -258,4 +260,32 @@ func TestGensForget(t *testing.T) {
 	if _, ok := g.get("a", t0.Add(5*w), w); ok {
 		t.Fatal("still there long after")
 	}
+}
+
+// TestTrunkCredentials: a trunk with a password is matched by its address
+// and must authenticate too: without credentials its INVITE is challenged
+// (407), with them it reaches the call handling (404 for a number that is
+// no DN).
+func TestTrunkCredentials(t *testing.T) {
+	f := newFixtureTenant(t, nil, func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if ct.DNs[i].Trunk != nil {
+				ct.DNs[i].Trunk.SIPUser, ct.DNs[i].Trunk.SIPPassword = "carrier", "trunk-secret"
+			}
+		}
+	})
+	tr := newUDPPhoneAt(t, f.sip.Addr(), f.trunk)
+	chal := tr.first(tr.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888"))
+	if chal == nil || chal.StatusCode != 407 {
+		t.Fatalf("trunk INVITE without credentials: %v, want 407", chal)
+	}
+	wrong := tr.first(tr.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888", answer(t, "INVITE", "sip:8888@demo", chal, "carrier", "nope", 1)))
+	if wrong == nil || wrong.StatusCode != 403 {
+		t.Fatalf("wrong trunk credentials: %v, want 403", wrong)
+	}
+	res := tr.first(tr.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888", answer(t, "INVITE", "sip:8888@demo", chal, "carrier", "trunk-secret", 2)))
+	if res == nil || res.StatusCode != 404 {
+		t.Fatalf("trunk INVITE with credentials: %v, want 404 (past authentication)", res)
+	}
+	f.noLeftovers()
 }

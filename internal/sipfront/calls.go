@@ -124,6 +124,13 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		return nil, nil, nil
 	}
 	if t, tr := s.trunkFor(req.Source()); tr != nil {
+		// Matched by address; where the trunk has credentials, they are
+		// required too.
+		if tr.password != "" {
+			if err := s.authenticate(req, tx, t, tr.user, tr.password, true); err != nil {
+				return nil, nil, nil
+			}
+		}
 		if t.dns[to] == nil {
 			s.respond(req, tx, 404, "Not Found", nil)
 			return nil, nil, nil

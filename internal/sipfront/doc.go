@@ -62,7 +62,9 @@
 //	INVITE from a phone DN      MakeCall{From, To: Request-URI user}, always
 //	                            digest-authenticated (407 Proxy-Authenticate, then 403
 //	                            for wrong credentials): a source address proves nothing.
-//	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user}
+//	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user};
+//	                            digest-authenticated (407) too when the trunk has a
+//	                            sip-password
 //	200 from a called phone     Answer{ConnID, DN} (from a trunk: NetworkAnswer)
 //	486/600/603 from a phone    DestinationBusy{ConnID, DN}: Released(DN, Busy) and
 //	                            DestinationBusy(A) (5.4), or forwarding on busy, or RONA

@@ -49,6 +49,9 @@ type trunk struct {
 	address  string // host:port
 	host     string
 	prefixes []string
+	// user and password: credentials its INVITEs must carry too (none
+	// when password is empty).
+	user, password string
 }
 
 func newTenant(s *Server, tc Tenant) *sipTenant {
@@ -63,7 +66,11 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 	}
 	for _, d := range tc.Config.DNs {
 		if d.Type == config.Trunk && d.Trunk != nil {
-			tr := trunk{dn: d.Number, address: d.Trunk.Address, prefixes: d.Trunk.Prefixes}
+			tr := trunk{dn: d.Number, address: d.Trunk.Address, prefixes: d.Trunk.Prefixes,
+				user: d.Trunk.SIPUser, password: d.Trunk.SIPPassword}
+			if tr.user == "" {
+				tr.user = d.Number
+			}
 			if h, _, ok := strings.Cut(d.Trunk.Address, ":"); ok {
 				tr.host = h
 			} else {
