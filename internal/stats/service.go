@@ -97,7 +97,11 @@ func (s *Service) load() error {
 	if cp.Offsets != nil {
 		s.offsets = cp.Offsets
 	}
-	s.log.Info("stats: resumed from checkpoint", "file", s.cfg.Checkpoint, "partitions", len(s.offsets))
+	var events int64
+	for _, t := range s.agg.tenants {
+		events += t.Events
+	}
+	s.log.Info("stats: resumed from checkpoint", "file", s.cfg.Checkpoint, "partitions", len(s.offsets), "events", events)
 	return nil
 }
 
@@ -194,6 +198,10 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
+		// A restarted instance joins a group whose old member died with
+		// the process: it waits for that member's session to time out
+		// (45 s by default) before it gets the partitions.
+		kgo.SessionTimeout(10*time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(from.UnixMilli())),
 		// The checkpoint, not the group's committed offsets, says where
 		// to resume: the state and its offsets were saved together.
