@@ -234,6 +234,11 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	stopStats, err := startStats(c, file, server, brokers, kopts, api, log)
+	if err != nil {
+		return err
+	}
+	defer stopStats() // on start-up errors; idempotent
 	handler, err := ops.handler(c, getenv, api, file, demo, rts, pub)
 	if err != nil {
 		return err
@@ -310,6 +315,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	// SIP after the CTI API, before the runtimes (see startSIP).
 	st.do("SIP close", func() { sipSrv.Close() })
 	sipClosed = true
+	st.do("stats stop", stopStats)
 	shutdown(sctx, st, durs, pub)
 	durs = nil
 	if emb != nil {

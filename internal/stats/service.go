@@ -191,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	topics := []string{s.cfg.TopicPrefix + event.AgentStateTopic, s.cfg.TopicPrefix + event.CallThreadTopic}
 	from := s.startOfDay()
-	opts := append([]kgo.Opt{
+	opts := append(append([]kgo.Opt{}, s.cfg.KafkaOpts...),
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ClientID("switchboard-stats"),
 		kgo.ConsumerGroup(s.cfg.Group),
@@ -217,7 +217,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return m, nil
 		}),
-	}, s.cfg.KafkaOpts...)
+	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
