@@ -28,7 +28,7 @@ func startStats(c Config, file *config.File, server string, brokers []string, ko
 	svc := stats.NewService(stats.Config{
 		Brokers: brokers, TopicPrefix: c.TopicPrefix, KafkaOpts: kopts,
 		// one group per node: every node reads every partition
-		Group: "switchboard-stats." + server,
+		Group:      "switchboard-stats." + server,
 		Checkpoint: filepath.Join(c.Data, "stats", "checkpoint"),
 		Options:    opts, Logger: log.With("component", "stats"),
 	})
