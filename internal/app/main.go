@@ -234,7 +234,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stopStats, err := startStats(c, file, server, brokers, kopts, api, log)
+	stopStats, err := startStats(c, file, server, brokers, kopts, api, ops.set, log)
 	if err != nil {
 		return err
 	}

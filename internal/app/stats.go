@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/stats"
 )
 
@@ -17,7 +18,7 @@ import (
 // on the brokers this node publishes to, and mounts its API on the CTI
 // API's mux behind the same tokens. The returned stop ends it and waits
 // for its last checkpoint; it may be called more than once.
-func startStats(c Config, file *config.File, server string, brokers []string, kopts []kgo.Opt, api *ctiapi.Server, log *slog.Logger) (func(), error) {
+func startStats(c Config, file *config.File, server string, brokers []string, kopts []kgo.Opt, api *ctiapi.Server, set *metrics.Set, log *slog.Logger) (func(), error) {
 	if !c.Stats {
 		return func() {}, nil
 	}
@@ -33,6 +34,7 @@ func startStats(c Config, file *config.File, server string, brokers []string, ko
 		Options:    opts, Logger: log.With("component", "stats"),
 	})
 	svc.Mount(api.Handle, api.Guard())
+	svc.RegisterMetrics(set)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

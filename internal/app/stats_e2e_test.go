@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/stats"
 )
 
@@ -95,6 +96,22 @@ func TestStatsInServe(t *testing.T) {
 		json.Unmarshal(b, &as)
 		if len(as.Agents) != 1 || as.Agents[0].Agent != "agent1" || as.Agents[0].State != "Talking" {
 			t.Fatalf("agents: %s", b)
+		}
+	}
+	m := scrape(t, r)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{metrics.NameStatsQueueCallsToday, map[string]string{"tenant": "demo", "queue": "7000", "outcome": "offered"}, 1},
+		{metrics.NameStatsQueueCallsToday, map[string]string{"tenant": "demo", "queue": "7000", "outcome": "answered"}, 1},
+		{metrics.NameStatsQueueCallsToday, map[string]string{"tenant": "demo", "queue": "7001", "outcome": "offered"}, 0},
+		{metrics.NameStatsQueueAgents, map[string]string{"tenant": "demo", "queue": "7000", "state": "Talking"}, 1},
+		{metrics.NameStatsQueueWaiting, map[string]string{"tenant": "demo", "queue": "7000"}, 0},
+	} {
+		if v, ok := m.Value(c.name, c.labels); !ok || v != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, ok, c.want)
 		}
 	}
 	if st, _ := get("/v1/tenants/demo/stats/tenant", ""); st != 401 {
