@@ -206,6 +206,13 @@ func (t *tenantState) roll(at int64) {
 	for _, ag := range t.Agents {
 		ag.Series.Day = Counters{}
 	}
+	// A call left with no party that waits nowhere, whose next event
+	// never came (it left through a trunk), is forgotten after a day.
+	for conn, c := range t.Calls {
+		if len(c.Parties) == 0 && c.Wait == "" && c.Last < t.DayStart-24*60*minute {
+			delete(t.Calls, conn)
+		}
+	}
 }
 
 func (t *tenantState) queue(n string) *queueState {
@@ -470,7 +477,7 @@ func (t *tenantState) agentLeg(p *party, st partyState, n int, at int64) {
 	case pHeld:
 		ag.Held += n
 	}
-	ag.CallFrom = at
+	ag.CallFrom = max(ag.CallFrom, at) // the same whatever order calls' events come in
 }
 
 // leave takes party p off the call.
