@@ -315,9 +315,11 @@ func (m Main) Run(ctx context.Context) (err error) {
 	// SIP after the CTI API, before the runtimes (see startSIP).
 	st.do("SIP close", func() { sipSrv.Close() })
 	sipClosed = true
-	st.do("stats stop", stopStats)
 	shutdown(sctx, st, durs, pub)
 	durs = nil
+	// The statistics consumer last before the broker: it reads what the
+	// tenants published; its stop is bounded (the checkpoint is local).
+	st.do("stats stop", stopStats)
 	if emb != nil {
 		st.do("embedded broker close", func() { emb.Close() })
 		embClosed = true

@@ -222,7 +222,6 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
 	s.log.Info("stats: consuming", "topics", topics, "group", s.cfg.Group, "from", from)
 
 	done := make(chan struct{})
@@ -275,11 +274,22 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	<-done
 	err = s.save()
-	if err == nil && s.cfg.Checkpoint != "" {
-		// for lag monitoring only; resuming uses the checkpoint
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		cl.CommitUncommittedOffsets(cctx)
-		cancel()
+	// Committing (for lag monitoring only: resuming uses the checkpoint)
+	// and leaving the group talk to Kafka, which may hang: bounded.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		if err == nil && s.cfg.Checkpoint != "" {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			cl.CommitUncommittedOffsets(cctx)
+			cancel()
+		}
+		cl.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		s.log.Warn("stats: the Kafka client did not close in 2s; left closing")
 	}
 	return err
 }
