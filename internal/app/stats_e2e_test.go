@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/stats"
 )
@@ -18,7 +19,16 @@ import (
 // tokens. A call queued at 7000 and answered shows in /stats/queues; the
 // WebSocket pushes the figures at once and again after the next call.
 func TestStatsInServe(t *testing.T) {
-	r := startMain(t, nil, "")
+	t.Run(kafkatest.NameEmbedded, func(t *testing.T) { statsInServe(t, nil, "") })
+	if real := kafkatest.RealKafka(t); real != nil {
+		t.Run(kafkatest.NameReal, func(t *testing.T) {
+			statsInServe(t, real.Brokers, kafkatest.UniqueTopicPrefix(t))
+		})
+	}
+}
+
+func statsInServe(t *testing.T, brokers []string, prefix string) {
+	r := startMain(t, brokers, prefix)
 	must := func(method, path, body string) string {
 		t.Helper()
 		st, out := r.post(t, method, "/v1/tenants/demo"+path, body)

@@ -118,7 +118,12 @@ func TestKill9MidDay(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := buildBinary(t)
-	tg := kafkatest.Embedded(t)
+	for _, tg := range kafkatest.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) { kill9MidDay(t, bin, tg) })
+	}
+}
+
+func kill9MidDay(t *testing.T, bin string, tg kafkatest.Target) {
 	prefix := kafkatest.UniqueTopicPrefix(t)
 	ctx := context.Background()
 	cl := kafkatest.Client(t, tg.Brokers)

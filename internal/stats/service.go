@@ -199,9 +199,13 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		// A restarted instance joins a group whose old member died with
-		// the process: it waits for that member's session to time out
-		// (45 s by default) before it gets the partitions.
+		// the process. As a static member (one instance per group, so
+		// the group's name is its instance id) it takes the old member's
+		// place at once; otherwise it would wait for that member's
+		// session (and a rebalance) to time out, 45 and 60 s by default.
+		kgo.InstanceID(s.cfg.Group),
 		kgo.SessionTimeout(10*time.Second),
+		kgo.RebalanceTimeout(10*time.Second),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(from.UnixMilli())),
 		// The checkpoint, not the group's committed offsets, says where
 		// to resume: the state and its offsets were saved together.
