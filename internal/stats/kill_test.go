@@ -105,10 +105,10 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestKill9MidDay: a simulated day is produced to Kafka in three parts;
-// `switchboard stats` is killed with SIGKILL while the second part is
-// being consumed (after at least one checkpoint) and started again on
-// the same --data; at the end its figures equal, byte for byte, those of
+// TestKill9MidDay: a simulated day is produced to Kafka in parts;
+// `switchboard stats` is killed with SIGKILL at a random moment while
+// each middle part is being consumed (the first after at least one
+// checkpoint) and started again on the same --data; at the end its figures equal, byte for byte, those of
 // an uninterrupted in-process aggregation of the same events, and the
 // events taken equal the events produced (none twice, none lost). A third
 // instance with no checkpoint, reading from the start of the day, gives
@@ -160,46 +160,55 @@ func kill9MidDay(t *testing.T, bin string, tg kafkatest.Target) {
 	os.WriteFile(cfg, []byte("tenants:\n  - id: sim\n    tokens: ["+killToken+"]\n"), 0o644)
 	data := t.TempDir()
 	args := []string{"--kafka-brokers", strings.Join(tg.Brokers, ","), "--topic-prefix", prefix, "--config", cfg,
-		"--data", data, "--checkpoint-every", "100ms", "--now", end.Format(time.RFC3339Nano)}
+		"--data", data, "--checkpoint-every", "700ms", "--now", end.Format(time.RFC3339Nano)}
 
 	n := len(evs)
-	a, b := n*2/5, n*7/10
+	a := n * 2 / 5
 	produce(0, a)
 	p := startStats(t, bin, args...)
 	p.waitEvents(t, int64(a))
-	time.Sleep(300 * time.Millisecond) // a checkpoint is written
+	time.Sleep(time.Second) // a checkpoint is written
 	if _, err := os.Stat(filepath.Join(data, "stats.checkpoint")); err != nil {
 		t.Fatalf("no checkpoint: %v\n%s", err, p.logs)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); produce(a, b) }()
-	time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	// killRounds times: the next part of the day is produced while the
+	// process consumes, and it is killed at a random moment, then
+	// started again.
+	const killRounds = 4
+	var before string
+	from := a
+	for round := 1; round <= killRounds; round++ {
+		to := a + (n*9/10-a)*round/killRounds
+		done := make(chan struct{})
+		go func() { defer close(done); produce(from, to) }()
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.cmd.Wait()
+		<-done
+		before += p.logs.String()
+		// The checkpoint the restart resumes from is in the middle of
+		// the day: past the first part, short of the end.
+		cpb, err := os.ReadFile(filepath.Join(data, "stats.checkpoint"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cp struct {
+			State snapshot `json:"state"`
+		}
+		if err := json.Unmarshal(cpb, &cp); err != nil || len(cp.State.Tenants) != 1 {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		ev := cp.State.Tenants[0].Events
+		if ev < int64(a) || ev >= int64(n) {
+			t.Fatalf("checkpoint holds %d events; want between %d and %d", ev, a, n)
+		}
+		t.Logf("round %d: killed with a checkpoint of %d events (%d produced by then, %d in the day)", round, ev, to, n)
+		from = to
+		p = startStats(t, bin, args...)
 	}
-	p.cmd.Wait()
-	<-done
-	before := p.logs.String()
-	// The checkpoint the restart resumes from is in the middle of the
-	// day: past the first part, short of the end.
-	cpb, err := os.ReadFile(filepath.Join(data, "stats.checkpoint"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cp struct {
-		State snapshot `json:"state"`
-	}
-	if err := json.Unmarshal(cpb, &cp); err != nil || len(cp.State.Tenants) != 1 {
-		t.Fatalf("checkpoint: %v", err)
-	}
-	if ev := cp.State.Tenants[0].Events; ev < int64(a) || ev >= int64(n) {
-		t.Fatalf("checkpoint holds %d events; want between %d and %d", ev, a, n)
-	} else {
-		t.Logf("killed with a checkpoint of %d events (%d produced by then, %d in the day)", ev, b, n)
-	}
-
-	p = startStats(t, bin, args...)
-	produce(b, n)
+	produce(from, n)
 	got := p.waitEvents(t, int64(n))
 	if !strings.Contains(p.logs.String(), "resumed from checkpoint") {
 		t.Errorf("the restart did not resume from the checkpoint:\n%s", p.logs)
