@@ -67,6 +67,8 @@ type Config struct {
 	// the topics this node publishes to, served beside the CTI API
 	// (--stats, default true); its checkpoint is Data/stats.
 	Stats bool
+	// Embedded is the embedded broker's retention (embedded.go).
+	Embedded EmbeddedKafkaConfig
 }
 
 // Defaults of Config.
@@ -100,6 +102,7 @@ func DefaultConfig() Config {
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
 		Stats:           true,
+		Embedded:        defaultEmbedded(),
 	}
 }
 
@@ -146,6 +149,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Durability.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Embedded.validate(bad); err != nil {
 		return err
 	}
 	return c.Ops.validate(bad)
@@ -203,6 +209,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
+	c.Embedded.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

@@ -133,15 +133,17 @@ func (m Main) Run(ctx context.Context) (err error) {
 	// Kafka: the cluster given, or the embedded broker.
 	brokers := c.KafkaBrokers
 	var emb *broker.Broker
+	var keep relayKeep
 	embClosed := false
 	if len(brokers) == 0 {
-		emb, err = broker.Start(ctx, broker.Config{
+		emb, err = broker.Start(ctx, c.Embedded.brokerConfig(broker.Config{
 			Dir:        filepath.Join(c.Data, "kafka"),
 			Listen:     c.KafkaListen,
 			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
 			Partitions: int32(c.Partitions),
+			Keep:       keep.from, // set once the relays run
 			Logger:     log,
-		})
+		}))
 		if err != nil {
 			return err
 		}
@@ -219,6 +221,7 @@ func (m Main) Run(ctx context.Context) (err error) {
 		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
 		tokens[t.ID] = t.Tokens
 	}
+	keep.setRelays(durs)
 	sipSrv, err := startSIP(c, file, rts, demo, ops.set, stdout, log)
 	if err != nil {
 		return err
@@ -242,6 +245,9 @@ func (m Main) Run(ctx context.Context) (err error) {
 	handler, err := ops.handler(c, getenv, api, file, demo, rts, pub)
 	if err != nil {
 		return err
+	}
+	if emb != nil {
+		registerBrokerGauges(ops.set, emb)
 	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {

@@ -48,7 +48,8 @@ const (
 	NameStartTime        = "switchboard_start_time_seconds"
 	// Statistics per configured queue and routing point (internal/stats,
 	// docs/STATS.md): label values are configured tenants and queues, and
-	// the fixed outcome and state sets below.
+	// the fixed outcome and state sets of internal/stats (Outcomes,
+	// AgentStates).
 	NameStatsQueueWaiting     = "switchboard_stats_queue_waiting_calls"
 	NameStatsQueueLongestWait = "switchboard_stats_queue_longest_wait_seconds"
 	NameStatsQueueCallsToday  = "switchboard_stats_queue_calls_today"
@@ -56,12 +57,16 @@ const (
 	NameStatsQueueSLToday     = "switchboard_stats_queue_service_level_ratio_today"
 	NameStatsQueueASAToday    = "switchboard_stats_queue_speed_of_answer_avg_seconds_today"
 	NameStatsQueueAHTToday    = "switchboard_stats_queue_handle_time_avg_seconds_today"
+
+	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
+	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
 // process (process_*) collectors in a new registry. The scrape-time
-// families (journal, publisher buffer, calls and agents) are added with
-// GaugeFunc by whoever owns the state (app).
+// families (journal, publisher buffer, calls and agents, the embedded
+// broker's retained records) are added with GaugeFunc by whoever owns the
+// state (app).
 func NewSet() *Set {
 	s := &Set{Registry: prometheus.NewRegistry()}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
