@@ -28,8 +28,9 @@ func startStats(c Config, file *config.File, server string, brokers []string, ko
 	}
 	svc := stats.NewService(stats.Config{
 		Brokers: brokers, TopicPrefix: c.TopicPrefix, KafkaOpts: kopts,
-		// one group per node: every node reads every partition
-		Group:      "switchboard-stats." + server,
+		// one group per node and topic set: every node reads every
+		// partition, and is the group's one (static) member
+		Group:      "switchboard-stats." + c.TopicPrefix + server,
 		Checkpoint: filepath.Join(c.Data, "stats", "checkpoint"),
 		Options:    opts, Logger: log.With("component", "stats"),
 	})
