@@ -24,10 +24,11 @@ func simDay(seed uint64, queue bool) sim.Config {
 	c.BreaksPerHour, c.MonitorsPerHour = 6, 60
 	c.TransferRate, c.ConferenceRate = 0.2, 0.15
 	c.LogoutAtEnd = true
+	c.Queues = []string{"7000"}
 	if queue {
 		c.Targets = []sim.Target{{DNIS: "7000", Weight: 1}}
 	} else {
-		c.Targets = nil
+		c.Targets, c.Direct = nil, true
 	}
 	return c
 }

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 const token = "wallboard-e2e-token"
@@ -230,16 +231,7 @@ func artifact(t *testing.T, name string) string {
 
 func findChromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found: scripts/test installs it (Debian package chromium)")
-	}
-	t.Skip("chromium not found (outside CI: skipped; scripts/test installs it, or apt-get install chromium)")
-	return ""
+	return testenv.LookPath(t, "Debian package chromium", "chromium", "chromium-browser")
 }
 
 // TestWallboardInChromium opens the wallboard in headless Chromium against
