@@ -43,14 +43,15 @@ func (g *Guard) Wrap(ticket bool, h func(w http.ResponseWriter, r *http.Request,
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var err *Error
 		if ticket && r.Header.Get("Authorization") == "" && r.URL.Query().Has("ticket") {
-			_, err = g.s.authorizeTicket(r)
+			_, _, err = g.s.authorizeTicket(r)
 		} else {
-			_, err = g.s.authorize(r)
+			_, _, err = g.s.authorize(r)
 		}
 		if err != nil {
 			if err.Code == CodeUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 			}
+			closeIfBodyUnread(w, r)
 			writeError(w, err)
 			return
 		}
