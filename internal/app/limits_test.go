@@ -26,3 +26,15 @@ func TestRaiseFDLimit(t *testing.T) {
 		t.Errorf("after raiseFDLimit: soft %d (reported %d), want the hard limit %d", after.Cur, got, before.Max)
 	}
 }
+
+// TestAuthFailuresDefault: --api-auth-failures 0 means the default of 20
+// failures at once, not a burst of one (which blocked a client after its
+// first 401).
+func TestAuthFailuresDefault(t *testing.T) {
+	if l := authFailures(0); l.Burst != 20 || l.Rate != 1 {
+		t.Errorf("authFailures(0) = %+v, want burst 20 at 1/s", l)
+	}
+	if l := authFailures(5); l.Burst != 5 {
+		t.Errorf("authFailures(5) = %+v, want burst 5", l)
+	}
+}

@@ -274,9 +274,18 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 		Metrics:      o.set,
 		Default:      limit,
 		RateLimits:   limits,
-		AuthFailures: ctiapi.RateLimit{Rate: 1, Burst: c.Ops.AuthFailures},
+		AuthFailures: authFailures(c.Ops.AuthFailures),
 		Ready:        func(ctx context.Context) error { return o.cachedReady(ctx, pub) },
 	}), nil
+}
+
+// authFailures is the limit on failed authentications per client address:
+// burst at once (default 20), then one a second.
+func authFailures(burst int) ctiapi.RateLimit {
+	if burst <= 0 {
+		burst = 20
+	}
+	return ctiapi.RateLimit{Rate: 1, Burst: burst}
 }
 
 // listen bounds the API's listener and gives the server its timeouts; the
