@@ -40,9 +40,14 @@
 // it has failed the partition (the batch's own Produce loop outlasting a
 // produce round trip) and a pipelined request a broker accepts because it
 // holds no state for the producer yet (its first write to the partition).
-// Should a later Seq of a key land that way, the resume finds the earlier
-// one missing, publishes it after the later one (nothing is lost, that
-// key's order is not kept) and logs an error.
+// Both need the first request of the partition to leave while the batch is
+// still being handed over: with the publisher's linger (5ms by default) a
+// partition's records of one batch leave together, and with one batch in
+// flight Publish does not wait for buffer space. Should a later Seq of a key
+// land that way, the resume finds the earlier one missing, publishes it
+// after the later one (nothing is lost, that key's order is not kept) and
+// logs an error. Closing it would take the publisher handing a batch to the
+// client as a whole (buffered, then flushed).
 //
 // # Kafka down
 //
