@@ -43,7 +43,8 @@
 // Both need the first request of the partition to leave while the batch is
 // still being handed over: with the publisher's linger (5ms by default) a
 // partition's records of one batch leave together, and with one batch in
-// flight Publish does not wait for buffer space. Should a later Seq of a key
+// flight Publish waits for buffer space only when many tenants' relays
+// share the publisher. Should a later Seq of a key
 // land that way, the resume finds the earlier one missing, publishes it
 // after the later one (nothing is lost, that key's order is not kept) and
 // logs an error. Closing it would take the publisher handing a batch to the
