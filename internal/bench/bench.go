@@ -61,7 +61,16 @@ type Config struct {
 	Rate     float64       // requests per second of the latency measurement (default 200)
 	Workers  int           // concurrent API clients of the throughput rows (default 8)
 	SIPRate  int           // SIP calls per second offered by sipp (default 500)
-	Logger   *slog.Logger
+	// Peer "kamailio" adds the SIP comparison with Kamailio (ComparePeer)
+	// over Bindings phones (default 6 x SIPRate) registered at
+	// RegisterRate per second (default 1,000), with Idle (default 2s) of
+	// idle CPU after the load. SIPOnly measures only the SIP rows.
+	Peer         string
+	Bindings     int
+	RegisterRate int
+	Idle         time.Duration
+	SIPOnly      bool
+	Logger       *slog.Logger
 }
 
 // Row names, in table order.
@@ -100,6 +109,15 @@ for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
 a note when sipp is not installed). --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
 
+--peer kamailio runs the same sipp load through serve (in this process,
+with its journal and the embedded broker, or --kafka-brokers) and through
+Kamailio (a stateful proxy with registrar, bindings in memory; Debian
+package kamailio) one after the other: --bindings phones register with
+digest authentication at --register-rate, then --sip-rate calls per second
+for --duration, then --idle without load; it prints each server's CPU per
+call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
+CPU, and their ratios. --sip-only measures only the SIP rows.
+
 Flags:
 `
 
@@ -112,6 +130,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 200, "requests per second of the API latency measurement")
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
 	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
+	peer := fs.String("peer", "", "compare SIP with this peer: kamailio")
+	bindings := fs.Int("bindings", 0, "phones registered for --peer (default 6 x --sip-rate)")
+	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
+	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
+	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +147,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 {
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 ||
+		(*peer != "" && *peer != "kamailio") {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
 	}
@@ -140,7 +164,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate}
+	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
+		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -232,6 +257,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if cfg.SIPRate <= 0 {
 		cfg.SIPRate = 500
 	}
+	if cfg.Bindings <= 0 {
+		cfg.Bindings = 6 * cfg.SIPRate
+	}
+	if cfg.RegisterRate <= 0 {
+		cfg.RegisterRate = 1000
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 2 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -242,11 +276,30 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if !cfg.SIPOnly {
+		if err := runNonSIP(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+	}
+	if err := runSIP(ctx, cfg, say, add); err != nil {
+		return nil, err
+	}
+	if cfg.Peer == "kamailio" {
+		say("SIP comparison with Kamailio (sipp, serve, kamailio)")
+		sb, peer, err := ComparePeer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		add(peerRows(cfg, sb, peer)...)
+	}
+	return res, nil
+}
 
+func runNonSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	say("engine")
 	steps, calls, evs, err := EngineBasicCalls(cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowEngineSteps, Value: steps, Unit: "steps/s", Higher: true, Note: "one goroutine, basic calls (network call, answer, release)"},
 		Row{Name: RowEngineCalls, Value: calls, Unit: "calls/s", Higher: true},
@@ -255,14 +308,14 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("sim in-process")
 	simEv, err := SimEventsPerSecond(ctx, cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowSimEvents, Value: simEv, Unit: "events/s", Higher: true, Note: "contact-centre mix, 200 agents, virtual clock"})
 
 	say("end to end, embedded broker")
 	e2e, err := EndToEnd(ctx, nil, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowE2ECalls, Value: e2e.CallsPerSec, Unit: "calls/s", Higher: true,
 		Note: fmt.Sprintf("serve in-process, %d HTTP clients, 3 requests a call", cfg.Workers)},
@@ -271,7 +324,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("end to end, " + strings.Join(cfg.Brokers, ","))
 		k, err := EndToEnd(ctx, cfg.Brokers, cfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		add(Row{Name: RowKafkaCalls, Value: k.CallsPerSec, Unit: "calls/s", Higher: true},
 			Row{Name: RowKafkaEvents, Value: k.EventsPerSec, Unit: "events/s", Higher: true})
@@ -287,11 +340,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("memory")
 	perCall, perAgent, err := Memory(20000)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
 		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap: agent and its extension, logged in to a queue"})
 
+	return nil
+}
+
+func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	if sipp, err := exec.LookPath("sipp"); err != nil {
 		note := "skipped: sipp is not installed (Debian package sip-tester)"
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
@@ -301,7 +358,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("SIP load (sipp)")
 		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if lr.Failed > 0 {
 			cfg.Logger.Warn("bench: SIP calls failed", "failed", lr.Failed, "sipp", lr.Output, "errors", lr.Errors)
@@ -313,7 +370,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
 	}
-	return res, nil
+	return nil
 }
 
 // SIPLoad serves a tenant of 3 x rate caller/callee extension pairs on
