@@ -32,22 +32,27 @@
 // answered through the API.
 //
 // Bindings survive a restart when Config.StateDir is set (serve passes
-// --data/sip): every change rewrites StateFile there (tenant, DN, contact,
-// source address and expiry of each binding; a temporary file, fsync,
-// rename, fsync of the directory). A new binding is saved before its
-// SetService{InService: true}; an ended one after its SetService{InService:
-// false}: a stop between the two leaves a binding in the file, never a DN
-// in service without one. At start, bindings still valid come back with
+// --data/sip): every change is appended to LogFile there (tenant, DN,
+// contact, source address and expiry of the binding, or its end), and
+// the appends waiting together share one fsync; StateFile is a snapshot
+// (written atomically: a temporary file, fsync, rename, fsync of the
+// directory) at start, at stop, and when the log holds more than 1,024
+// records and more than twice the bindings, after which the log is
+// emptied. A new binding is saved before its SetService{InService:
+// true}; an ended one after its SetService{InService: false}: a stop between the two leaves a binding on disk, never a DN
+// in service without one. At start, the log is replayed on the snapshot
+// (a torn last record is skipped); bindings still valid come back with
 // the time they have left and their expiry timers (and the DN is put in
 // service if the engine has it out of service); bindings that expired
 // while the process was down end then, through the runtime
 // (EventDNOutOfService, journaled like any step; none if the engine already
-// has the DN out of service). A missing file is no bindings; an unreadable
-// one is logged, kept aside as StateFile.bad-<unix time> and treated as no
+// has the DN out of service). No files is no bindings; an unreadable
+// snapshot is logged, kept aside (with the log) as StateFile.bad-<unix
+// time> and treated as no
 // bindings; bindings of DNs no longer configured as phones are dropped.
-// The file is read once, before the socket serves, and written under its
-// own lock (not the tenant's), so a registration's fsync does not stall
-// calls.
+// The files are read once, before the socket serves, and written by the
+// store's own goroutine (not under the tenant's lock), so a
+// registration's fsync does not stall calls.
 //
 // # Requests to commands
 //
