@@ -70,6 +70,7 @@ type Config struct {
 	RegisterRate int
 	Idle         time.Duration
 	SIPOnly      bool
+	Profiles     Profiles // of serve under the --peer load
 	Logger       *slog.Logger
 }
 
@@ -135,6 +136,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
 	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
 	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
+	var prof Profiles
+	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
+	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
+	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -165,7 +170,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
-		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly}
+		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -139,11 +141,90 @@ func serveLoad(ctx context.Context, cfg Config, lc sipload.Config) (PeerFigures,
 	case <-time.After(2 * time.Minute):
 		return out, errors.New("bench: serve did not start")
 	}
-	if out.Load, err = sipload.Run(ctx, addrServer(sipAddr), lc); err != nil {
+	stopProfiles, err := startProfiles(cfg.Profiles)
+	if err != nil {
 		return out, err
 	}
-	out.Idle, err = idleCPU(ctx, lc.CPU, cfg.Idle)
+	out.Load, err = sipload.Run(ctx, addrServer(sipAddr), lc)
+	if err == nil {
+		out.Idle, err = idleCPU(ctx, lc.CPU, cfg.Idle)
+	}
+	if perr := stopProfiles(); err == nil {
+		err = perr
+	}
 	return out, err
+}
+
+// Profiles are files for profiles of serve under the --peer load (from
+// the registrations to the end of the idle spell); empty: none.
+type Profiles struct {
+	CPU, Alloc, Trace string
+}
+
+// startProfiles starts the CPU profile and the execution trace; the
+// returned function stops them and writes the allocation profile.
+func startProfiles(p Profiles) (func() error, error) {
+	var files []*os.File
+	closeAll := func() error {
+		var first error
+		for _, f := range files {
+			if err := f.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	if p.CPU != "" {
+		f, err := os.Create(p.CPU)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	if p.Trace != "" {
+		f, err := os.Create(p.Trace)
+		if err != nil {
+			if p.CPU != "" {
+				pprof.StopCPUProfile()
+			}
+			closeAll()
+			return nil, err
+		}
+		files = append(files, f)
+		if err := trace.Start(f); err != nil {
+			if p.CPU != "" {
+				pprof.StopCPUProfile()
+			}
+			closeAll()
+			return nil, err
+		}
+	}
+	return func() error {
+		if p.CPU != "" {
+			pprof.StopCPUProfile()
+		}
+		if p.Trace != "" {
+			trace.Stop()
+		}
+		var err error
+		if p.Alloc != "" {
+			var f *os.File
+			if f, err = os.Create(p.Alloc); err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+		}
+		if cerr := closeAll(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 // idleCPU is the CPU ms per second used over d.

@@ -221,7 +221,8 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 
 	c0, _ := readCPU(cfg.CPU)
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// sipp's own -timeout ends it first, with its final statistics.
+	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+15*time.Second)
 	defer cancel()
 	uac := exec.CommandContext(cctx, bin, srv.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(pa),
@@ -229,6 +230,9 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 		"-d", strconv.FormatInt(cfg.Talk.Milliseconds(), 10), "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		// A call whose message was lost for good fails after 10 s rather
+		// than holding its place until the end.
+		"-recv_timeout", "10000",
 		"-timeout", strconv.Itoa(int(cfg.Timeout/time.Second)+1)+"s", "-timeout_error")
 	uac.Dir = dir
 	out, err := uac.CombinedOutput()
