@@ -283,7 +283,7 @@ func register(ctx context.Context, bin, dir, addr string, base, port int, cfg Co
 	defer cancel()
 	cmd := exec.CommandContext(cctx, bin, addr, "-sf", filepath.Join(dir, "register.xml"), "-inf", inf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(cfg.Pairs),
-		"-l", strconv.Itoa(max(10, rate/2)), "-nostdin", "-timeout", strconv.Itoa(timeout+1)+"s", "-timeout_error")
+		"-l", strconv.Itoa(max(10, rate)), "-nostdin", "-timeout", strconv.Itoa(timeout+1)+"s", "-timeout_error")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	ok, failed = sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
