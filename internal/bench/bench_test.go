@@ -135,7 +135,7 @@ func TestPeerKamailio(t *testing.T) {
 			t.Errorf("%s: %v (%s)", name, v, get(name).Note)
 		}
 	}
-	for _, name := range []string{RowPeerCPU, RowPeerReg, RowPeerRegPeer} {
+	for _, name := range []string{RowPeerCPU, RowPeerReg, RowPeerRegPeer, RowPeerRef, RowPeerRefPeer} {
 		if v := get(name).Value; v <= 0 {
 			t.Errorf("%s: %v, want a positive figure", name, v)
 		}
@@ -148,8 +148,13 @@ func TestPeerKamailio(t *testing.T) {
 	if n := get(RowPeerReg).Note; !strings.Contains(n, "200 bindings") {
 		t.Errorf("%s: %q, want 200 bindings registered", RowPeerReg, n)
 	}
-	if n := get(RowPeerRegPeer).Note; !strings.Contains(n, "200 bindings") {
-		t.Errorf("%s: %q, want 200 bindings registered", RowPeerRegPeer, n)
+	for _, name := range []string{RowPeerRegPeer, RowPeerRefPeer} {
+		if n := get(name).Note; !strings.Contains(n, "200 bindings") {
+			t.Errorf("%s: %q, want 200 bindings registered", name, n)
+		}
+	}
+	if n := get(RowPeerRef).Note; !strings.Contains(n, "all 200 bindings") {
+		t.Errorf("%s: %q, want all 200 bindings registered again", RowPeerRef, n)
 	}
 	var table bytes.Buffer
 	res.WriteTable(&table, nil)

@@ -31,6 +31,9 @@ const (
 	RowPeerReg       = "SIP registrations/s, switchboard"
 	RowPeerRegPeer   = "SIP registrations/s, peer"
 	RowPeerRegRatio  = "SIP registrations/s, switchboard/peer"
+	RowPeerRef       = "SIP re-registrations/s, switchboard"
+	RowPeerRefPeer   = "SIP re-registrations/s, peer"
+	RowPeerRefRatio  = "SIP re-registrations/s, switchboard/peer"
 	RowPeerIdle      = "idle CPU after the load, switchboard"
 	RowPeerIdlePeer  = "idle CPU after the load, peer"
 	RowPeerFailed    = "SIP failed calls and registrations, switchboard"
@@ -39,7 +42,7 @@ const (
 
 // PeerRowNames are the comparison's rows in table order.
 var PeerRowNames = []string{RowPeerCPU, RowPeerCPUPeer, RowPeerCPURatio, RowPeerP99, RowPeerP99Peer, RowPeerP99Ratio,
-	RowPeerReg, RowPeerRegPeer, RowPeerRegRatio, RowPeerIdle, RowPeerIdlePeer, RowPeerFailed, RowPeerFailedPee}
+	RowPeerReg, RowPeerRegPeer, RowPeerRegRatio, RowPeerRef, RowPeerRefPeer, RowPeerRefRatio, RowPeerIdle, RowPeerIdlePeer, RowPeerFailed, RowPeerFailedPee}
 
 // benchSIPPassword is the load tenant's SIP password, and the peer's.
 const benchSIPPassword = "bench"
@@ -55,7 +58,8 @@ type PeerFigures struct {
 // cfg.Brokers) and through Kamailio (sipload.StartKamailio): cfg.Bindings
 // phones registered by REGISTER with digest, cfg.SIPRate x cfg.Duration
 // calls at cfg.SIPRate, then cfg.Idle idle; and returns both servers'
-// figures.
+// figures. The phones register twice: the second pass, every binding in
+// place, is the re-registration figure.
 func ComparePeer(ctx context.Context, cfg Config) (sb, peer PeerFigures, err error) {
 	sipp, err := lookSipp()
 	if err != nil {
@@ -92,7 +96,7 @@ func lookSipp() (string, error) {
 func (cfg Config) loadConfig(sipp string) sipload.Config {
 	pairs := max(1, cfg.Bindings/2)
 	return sipload.Config{Sipp: sipp, Rate: cfg.SIPRate, Calls: max(1, int(float64(cfg.SIPRate)*cfg.Duration.Seconds())),
-		Pairs: pairs, Register: true, Password: benchSIPPassword, RegisterRate: cfg.RegisterRate}
+		Pairs: pairs, Register: true, Refresh: true, Password: benchSIPPassword, RegisterRate: cfg.RegisterRate}
 }
 
 // serveLoad runs the load through serve started in this process.
@@ -281,7 +285,11 @@ func peerRows(cfg Config, sb, peer PeerFigures) []Row {
 			Note: fmt.Sprintf("REGISTER with digest, %d/s offered, %d bindings", max(1, cfg.RegisterRate), sbL.Registered)},
 		{Name: RowPeerRegPeer, Value: pL.RegistersPerSec(), Unit: "registrations/s", Higher: true, Note: fmt.Sprintf("%d bindings", pL.Registered)},
 		{Name: RowPeerRegRatio, Value: ratio(sbL.RegistersPerSec(), pL.RegistersPerSec()), Unit: "x", Higher: true},
-		{Name: RowPeerIdle, Value: sb.Idle, Unit: "ms/s", Note: fmt.Sprintf("CPU over %v right after the load", cfg.Idle)},
+		{Name: RowPeerRef, Value: sbL.RefreshesPerSec(), Unit: "registrations/s", Higher: true,
+			Note: fmt.Sprintf("every phone again, all %d bindings in place", sbL.Refreshed)},
+		{Name: RowPeerRefPeer, Value: pL.RefreshesPerSec(), Unit: "registrations/s", Higher: true, Note: fmt.Sprintf("%d bindings", pL.Refreshed)},
+		{Name: RowPeerRefRatio, Value: ratio(sbL.RefreshesPerSec(), pL.RefreshesPerSec()), Unit: "x", Higher: true},
+		{Name: RowPeerIdle, Value: sb.Idle, Unit: "ms/s", Note: fmt.Sprintf("CPU over %v right after the load (finished transactions' timers fire up to 32 s after it: --idle 40s covers them)", cfg.Idle)},
 		{Name: RowPeerIdlePeer, Value: peer.Idle, Unit: "ms/s"},
 		{Name: RowPeerFailed, Value: float64(sbL.Failed + sbL.RegisterFailed), Unit: "count", Note: fmt.Sprintf("%d calls ok", sbL.OK)},
 		{Name: RowPeerFailedPee, Value: float64(pL.Failed + pL.RegisterFailed), Unit: "count", Note: fmt.Sprintf("%d calls ok", pL.OK)},
