@@ -81,6 +81,12 @@ type Config struct {
 	RecoveryCommands func(Machine) []engine.Command
 	// Sink receives the events of each batch when there is no Journal.
 	Sink Sink
+	// Log, if set instead of Journal or Sink (cluster mode), records each
+	// batch's step records and events in one commit (see StepLog); Start
+	// first recovers from LogState. SnapshotEvery applies to it too.
+	Log StepLog
+	// LogState is the state Start recovers from in Log mode (nil: none).
+	LogState *LogState
 	// Clock gives the time of each step. Default time.Now. Tests may pass a
 	// fake clock or run under testing/synctest, where time.Now is fake.
 	Clock func() time.Time
@@ -125,8 +131,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Engine == nil:
 		return errors.New("tenant: Config.Engine is nil")
-	case c.Sink == nil && c.Journal == nil:
-		return errors.New("tenant: Config.Journal and Config.Sink are nil")
+	case c.Sink == nil && c.Journal == nil && c.Log == nil:
+		return errors.New("tenant: Config.Journal, Config.Sink and Config.Log are nil")
 	}
 	return nil
 }
@@ -172,6 +178,9 @@ type Tenant struct {
 	snapBusy  atomic.Bool
 	snapWG    sync.WaitGroup
 	recovery  Recovery
+
+	lm        logMode               // Log mode
+	logBroken atomic.Pointer[error] // a StepLog commit failed
 }
 
 type syncItem struct {
@@ -236,6 +245,11 @@ func Start(cfg Config) (*Tenant, error) {
 		t.syncq = make(chan syncItem, cfg.MaxInFlight+1)
 		t.synced = make(chan struct{})
 		go t.syncer()
+	} else if cfg.Log != nil {
+		t.lm.log = cfg.Log
+		if err := t.recoverLog(); err != nil {
+			return nil, err
+		}
 	}
 	go t.run()
 	return t, nil
@@ -339,6 +353,9 @@ func (t *Tenant) Close(ctx context.Context) error {
 			t.snapshot(true)
 		}
 	}
+	if t.lm.log != nil && err == nil && t.sinceSnap > 0 && t.logBroken.Load() == nil {
+		t.logSnapshot()
+	}
 	t.hub.close()
 	return err
 }
@@ -398,6 +415,10 @@ func (t *Tenant) run() {
 			continue
 		}
 		n := t.ack.add(b)
+		if t.lm.log != nil {
+			t.logCommit(n, b)
+			continue
+		}
 		if t.jr != nil {
 			if b.lsn == 0 {
 				t.ack.done(n, nil)
@@ -461,6 +482,12 @@ func (t *Tenant) step(b *batch, r *request) {
 			return
 		}
 	}
+	if t.lm.log != nil {
+		if err := t.logRefuse(); err != nil {
+			r.reply <- result{err: err}
+			return
+		}
+	}
 	r.stepped.Store(true)
 	at := t.now()
 	res, err := t.eng.Step(at, r.cmd)
@@ -470,6 +497,12 @@ func (t *Tenant) step(b *batch, r *request) {
 	}
 	if t.jr != nil {
 		if err := t.record(b, at, r.cmd, res.Events); err != nil {
+			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
+			return
+		}
+	}
+	if t.lm.log != nil {
+		if err := t.logRecord(b, at, r.cmd, res.Events); err != nil {
 			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 			return
 		}
@@ -492,6 +525,9 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 			return
 		}
 	}
+	if t.lm.log != nil && t.logRefuse() != nil {
+		return // the tenant is being rebuilt from the log
+	}
 	delete(t.timers, f.id)
 	at := e.at
 	if at < t.last {
@@ -506,6 +542,11 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	}
 	if t.jr != nil {
 		if err := t.record(b, at, cmd, res.Events); err != nil {
+			return
+		}
+	}
+	if t.lm.log != nil {
+		if err := t.logRecord(b, at, cmd, res.Events); err != nil {
 			return
 		}
 	}
@@ -561,6 +602,9 @@ type batch struct {
 	events []event.Event
 	acked  bool
 	err    error
+
+	logFirst uint64   // Log mode: number of the step of logRecs[0]
+	logRecs  [][]byte // Log mode: the step records
 }
 
 // addEvents adds a step's events (which the runtime owns, Result.Events):
