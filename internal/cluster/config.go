@@ -86,10 +86,10 @@ func (c *Config) setDefaults() error {
 
 // Topics of a cluster.
 type Topics struct {
-	Shards    string // S partitions, no records: the group assigns them
-	Journal   string // S partitions; partition = shard; step batches and claims
-	Snapshots string // S partitions, compacted; partition = shard; key tenant
-	Owners    string // 1 partition, compacted; key shard; the owner
+	Shards                 string // S partitions, no records: the group assigns them
+	Journal                string // S partitions; partition = shard; step batches and claims
+	Snapshots              string // S partitions, compacted; partition = shard; key tenant
+	Owners                 string // 1 partition, compacted; key shard; the owner
 	AgentState, CallThread string
 }
 
