@@ -107,11 +107,15 @@ func ShardOf(tenant string, shards int) int {
 	return int(publisher.Partition([]byte(tenant), int32(shards)))
 }
 
-// TransactionalID is the transactional id of shard n of cluster: the
-// fence. Whoever initialises it last owns the shard's writes.
-func TransactionalID(cluster string, n int) string {
-	return "sb." + cluster + ".shard-" + strconv.Itoa(n)
+// TransactionalID is the transactional id of shard n: the fence. Whoever
+// initialises it last owns the shard's writes.
+func TransactionalID(c *Config, n int) string {
+	return c.TopicPrefix + "sb." + c.Cluster + ".shard-" + strconv.Itoa(n)
 }
+
+// GroupID is the consumer group whose assignment of the shards topic
+// places shards on nodes.
+func GroupID(c *Config) string { return c.TopicPrefix + "sb." + c.Cluster }
 
 // SnapshotMaxBytes is the max.message.bytes the snapshot topic is created
 // with: a tenant's snapshot is one record.
