@@ -63,6 +63,8 @@ type Config struct {
 	Ops OpsConfig
 	// Durability is the journal and its snapshots (durability.go).
 	Durability DurabilityConfig
+	// Cluster is cluster mode (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Defaults of Config.
@@ -143,6 +145,9 @@ func (c *Config) Validate() error {
 	if err := c.Durability.validate(bad); err != nil {
 		return err
 	}
+	if err := c.Cluster.validate(c.KafkaBrokers, bad); err != nil {
+		return err
+	}
 	return c.Ops.validate(bad)
 }
 
@@ -197,6 +202,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
+	c.Cluster.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

@@ -126,6 +126,10 @@ func (m Main) Run(ctx context.Context) (err error) {
 		server = DefaultServerID
 	}
 
+	if c.Cluster.Name != "" {
+		return m.runCluster(ctx, c, file, server, getenv, ops, stdout, log)
+	}
+
 	if err := os.MkdirAll(c.Data, 0o755); err != nil {
 		return fmt.Errorf("app: data directory: %w", err)
 	}
