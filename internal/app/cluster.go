@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -157,6 +159,7 @@ func (m Main) runCluster(ctx context.Context, c Config, file *config.File, serve
 	if err != nil {
 		return c.Kafka.explain(err, c.KafkaBrokers)
 	}
+	registerClusterGauges(o.set, node)
 	base, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{}, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		node.Close()
@@ -223,4 +226,31 @@ func addTokenHashes(api *ctiapi.Server, t *config.Tenant, getenv func(string) st
 		return err
 	}
 	return api.AddTokenHashes(t.ID, env[t.ID]...)
+}
+
+// registerClusterGauges registers the per-shard gauges, read from the node
+// at scrape time. The counts are since this node claimed the shard.
+func registerClusterGauges(set *metrics.Set, node *cluster.Node) {
+	each := func(f func(cluster.ShardStatus, metrics.Emit)) func(metrics.Emit) {
+		return func(emit metrics.Emit) {
+			for _, s := range node.Status() {
+				f(s, emit)
+			}
+		}
+	}
+	shard := []string{"shard"}
+	set.GaugeFunc(metrics.NameClusterShardServed, "1 if this node serves the shard now, else 0, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) {
+			v := 0.0
+			if s.Local == "serving" {
+				v = 1
+			}
+			emit(v, strconv.Itoa(s.Shard))
+		}))
+	set.GaugeFunc(metrics.NameClusterShardTxns, "Transactions committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Commits), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterShardSteps, "Steps committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Steps), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterShardEvents, "Events committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Events), strconv.Itoa(s.Shard)) }))
 }

@@ -153,6 +153,34 @@ func TestClusterServe(t *testing.T) {
 					t.Fatalf("a forwarded request with a wrong token: %d, want 401", code)
 				}
 			}
+			// Per-shard metrics: every shard has a sample on every node,
+			// and the nodes together serve each shard once.
+			served := map[string]int{}
+			for _, n := range nodes {
+				code, body := do(t, "GET", "http://"+n.addrs.HTTP+"/metrics", "", "")
+				if code != 200 {
+					t.Fatalf("/metrics: %d", code)
+				}
+				for s := 0; s < 4; s++ {
+					for _, v := range []string{"0", "1"} {
+						if strings.Contains(body, fmt.Sprintf("switchboard_cluster_shard_served{shard=\"%d\"} %s\n", s, v)) {
+							served[fmt.Sprint(s)] += map[string]int{"0": 0, "1": 1}[v]
+							served["samples"]++
+						}
+					}
+				}
+				if !strings.Contains(body, "switchboard_cluster_shard_steps{shard=") {
+					t.Fatal("no switchboard_cluster_shard_steps family")
+				}
+			}
+			for s := 0; s < 4; s++ {
+				if served[fmt.Sprint(s)] != 1 {
+					t.Fatalf("shard %d served by %d nodes per /metrics", s, served[fmt.Sprint(s)])
+				}
+			}
+			if served["samples"] != 12 {
+				t.Fatalf("%d served samples, want 4 shards on 3 nodes", served["samples"])
+			}
 			stopNode(t, n2)
 			waitCluster(t, []*running{n1, n3}, "n1", "n3")
 			for i := 0; i < 6; i++ {

@@ -46,6 +46,11 @@ const (
 	NameSIPResponses     = "switchboard_sip_responses_total"
 	NameGoroutines       = "switchboard_goroutines"
 	NameStartTime        = "switchboard_start_time_seconds"
+	// Cluster mode (scrape-time gauges registered by app).
+	NameClusterShardServed = "switchboard_cluster_shard_served"
+	NameClusterShardTxns   = "switchboard_cluster_shard_transactions"
+	NameClusterShardSteps  = "switchboard_cluster_shard_steps"
+	NameClusterShardEvents = "switchboard_cluster_shard_events"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
