@@ -70,6 +70,10 @@ type ShardStatus struct {
 	Commits int64    `json:"commits,omitempty"`
 	Steps   int64    `json:"steps,omitempty"`
 	Events  int64    `json:"events,omitempty"`
+	// Mean time per transaction producing and flushing its records, and
+	// committing it (EndTxn), in milliseconds.
+	FlushMs float64 `json:"flush_ms,omitempty"`
+	EndMs   float64 `json:"end_ms,omitempty"`
 }
 
 type shardRun struct {
@@ -387,6 +391,10 @@ func (n *Node) Status() []ShardStatus {
 				st.Local = "serving"
 				ss := r.sh.Stats()
 				st.Commits, st.Steps, st.Events = ss.Commits, ss.Steps, ss.Events
+				if ss.Commits > 0 {
+					st.FlushMs = float64(ss.FlushTime.Microseconds()) / 1000 / float64(ss.Commits)
+					st.EndMs = float64(ss.EndTime.Microseconds()) / 1000 / float64(ss.Commits)
+				}
 			}
 			r.mu.Unlock()
 		}

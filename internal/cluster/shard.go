@@ -73,7 +73,11 @@ type ShardStats struct {
 	Commits, Steps, Events, Snapshots int64
 	Aborts                            int64
 	LastCommit                        time.Duration
-	Replay                            ReplayStats
+	// Where the time of the commits went, summed: producing and flushing
+	// the records (with the partition adds of the transaction), and
+	// EndTxn (the commit decision, replicated).
+	FlushTime, EndTime time.Duration
+	Replay             ReplayStats
 }
 
 // ReplayStats say what the takeover read.
@@ -550,7 +554,9 @@ func (s *Shard) commit(items []item) error {
 				Value: e.AppendJSON(nil), Headers: hdrs, Timestamp: now}, promise)
 		}
 	}
+	t0 := time.Now()
 	ferr := s.cl.Flush(ctx)
+	flushed := time.Since(t0)
 	mu.Lock()
 	err := perr
 	mu.Unlock()
@@ -565,9 +571,14 @@ func (s *Shard) commit(items []item) error {
 		}
 		return err
 	}
+	t0 = time.Now()
 	if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.stats.FlushTime += flushed
+	s.stats.EndTime += time.Since(t0)
+	s.mu.Unlock()
 	if maxJournal >= 0 {
 		s.journalNext = maxJournal + 1
 	}
