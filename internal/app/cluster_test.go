@@ -22,17 +22,21 @@ const clusterOpsToken = "ops-secret"
 
 // clusterConfigFile writes a configuration of n tenants t0..t{n-1}, each
 // with token tok-tK, extensions 1001-1003 and agents agent1-agent3.
-func clusterConfigFile(t *testing.T, n int) string {
+func clusterConfigFile(t testing.TB, n int) string { return clusterConfigFileDNs(t, n, 3) }
+
+// clusterConfigFileDNs is clusterConfigFile with dns extensions from 1001
+// and as many agents.
+func clusterConfigFileDNs(t testing.TB, n, dns int) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("server: sb\ntenants:\n")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "  - id: t%d\n    tokens: [tok-t%d]\n    dns:\n", i, i)
-		for d := 1001; d <= 1003; d++ {
+		for d := 1001; d < 1001+dns; d++ {
 			fmt.Fprintf(&b, "      - number: \"%d\"\n        type: extension\n", d)
 		}
 		b.WriteString("    agents:\n")
-		for a := 1; a <= 3; a++ {
+		for a := 1; a <= dns; a++ {
 			fmt.Fprintf(&b, "      - id: agent%d\n", a)
 		}
 	}
@@ -43,7 +47,7 @@ func clusterConfigFile(t *testing.T, n int) string {
 	return p
 }
 
-func startClusterNode(t *testing.T, brokers []string, prefix, file, id string) *running {
+func startClusterNode(t testing.TB, brokers []string, prefix, file, id string) *running {
 	return startMainWith(t, brokers, prefix, func(c *Config) {
 		c.ConfigFile = file
 		c.Cluster = ClusterConfig{Name: "cl", NodeID: id, Shards: 4, OpsToken: clusterOpsToken,
@@ -52,7 +56,7 @@ func startClusterNode(t *testing.T, brokers []string, prefix, file, id string) *
 }
 
 // stopNode stops a node now; the test's cleanup then finds it stopped.
-func stopNode(t *testing.T, r *running) {
+func stopNode(t testing.TB, r *running) {
 	t.Helper()
 	r.stop(t)
 	done := make(chan error)
@@ -60,7 +64,7 @@ func stopNode(t *testing.T, r *running) {
 	r.done = done
 }
 
-func do(t *testing.T, method, url, token, body string) (int, string) {
+func do(t testing.TB, method, url, token, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -221,7 +225,7 @@ func TestClusterServe(t *testing.T) {
 
 // readCommitted reads topics read_committed up to an end record it appends
 // to each partition (not returned).
-func readCommitted(t *testing.T, brokers []string, topics ...string) []*kgo.Record {
+func readCommitted(t testing.TB, brokers []string, topics ...string) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

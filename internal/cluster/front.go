@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -126,6 +127,15 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 	target := &url.URL{Scheme: "http", Host: addr}
 	self := f.Node.ID()
 	p := &httputil.ReverseProxy{
+		// An owner that is frozen (paused, partitioned) accepts
+		// connections but never answers: bound the wait for its reply so
+		// requests are not held until the client gives up.
+		Transport: &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			ResponseHeaderTimeout: 5 * time.Second,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+		},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
