@@ -27,7 +27,8 @@ type ClusterConfig struct {
 	// Name is the cluster's name (--cluster); empty: single-node mode.
 	Name string
 	// NodeID is this node's id in the cluster (--node-id, default the
-	// server id).
+	// server id). The server id itself must be the same on every node: it
+	// is in the events, which a new owner's replay reproduces.
 	NodeID string
 	// Shards is the cluster's shard count (--shards, default 32), fixed
 	// for the cluster's life.
