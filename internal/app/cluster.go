@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,8 +76,20 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 
 // runCluster is Run in cluster mode: the node joins the cluster, serves the
 // tenants of the shards it is given, and forwards the other requests.
-func (m Main) runCluster(ctx context.Context, c Config, file *config.File, server string, getenv func(string) string,
-	o *ops, stdout io.Writer, log *slog.Logger) error {
+func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
+	c, getenv, stdout := m.Config, m.Getenv, m.Stdout
+	o := newOps(log)
+	file, _, err := loadTenants(c, getenv)
+	if err != nil {
+		return err
+	}
+	server := c.ServerID
+	if server == "" {
+		server = file.Server
+	}
+	if server == "" {
+		server = DefaultServerID
+	}
 	cc := c.Cluster
 	nodeID := cc.NodeID
 	if nodeID == "" {

@@ -63,6 +63,8 @@ type Config struct {
 	Ops OpsConfig
 	// Durability is the journal and its snapshots (durability.go).
 	Durability DurabilityConfig
+	// Embedded is the embedded broker's retention (embedded.go).
+	Embedded EmbeddedKafkaConfig
 	// Cluster is cluster mode (cluster.go).
 	Cluster ClusterConfig
 }
@@ -97,6 +99,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
+		Embedded:        defaultEmbedded(),
 	}
 }
 
@@ -143,6 +146,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Durability.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Embedded.validate(bad); err != nil {
 		return err
 	}
 	if err := c.Cluster.validate(c.KafkaBrokers, bad); err != nil {
@@ -202,6 +208,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
+	c.Embedded.addFlags(add)
 	c.Cluster.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+

@@ -104,7 +104,7 @@ func TopicsOf(c *Config) Topics {
 // ShardOf is the shard of a tenant: murmur2(tenant) mod shards, Kafka's
 // own key hash.
 func ShardOf(tenant string, shards int) int {
-	return int(publisher.Partition([]byte(tenant), int32(shards)))
+	return int(event.Partition([]byte(tenant), int32(shards)))
 }
 
 // TransactionalID is the transactional id of shard n: the fence. Whoever

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -550,7 +549,7 @@ func (s *Shard) commit(items []item) error {
 			for j := range h {
 				hdrs[j] = kgo.RecordHeader{Key: h[j].Key, Value: []byte(h[j].Value)}
 			}
-			s.cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: publisher.Partition(k, s.parts[topic]), Key: k,
+			s.cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: event.Partition(k, s.parts[topic]), Key: k,
 				Value: e.AppendJSON(nil), Headers: hdrs, Timestamp: now}, promise)
 		}
 	}

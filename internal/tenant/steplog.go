@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // StepLog is the other way of recording steps (Config.Log; cluster mode):
@@ -33,7 +34,7 @@ type StepLog interface {
 // LogBatch is one batch handed to a StepLog.
 type LogBatch struct {
 	First   uint64   // number of the step of Records[0]
-	Records [][]byte // step records (StepRecord encoding), in order
+	Records [][]byte // step records (package steprec), in order
 	Events  []event.Event
 }
 
@@ -157,7 +158,7 @@ func (t *Tenant) recoverLog() error {
 		if ls.Step != t.lm.step+1 {
 			return fmt.Errorf("%w: step %d follows step %d", ErrReplay, ls.Step, t.lm.step)
 		}
-		sr, err := DecodeStepRecord(ls.Record)
+		sr, err := steprec.Decode(ls.Record)
 		if err != nil {
 			return fmt.Errorf("%w: step %d: %w", ErrReplay, ls.Step, err)
 		}
