@@ -164,7 +164,12 @@ func (h *harness) live() []*node {
 	return out
 }
 
-var client = &http.Client{Timeout: 20 * time.Second}
+// client is the load's HTTP client. Its timeout is what a client would
+// wait for a frozen node (SIGSTOP accepts connections and never answers)
+// before retrying elsewhere; with a long one the load's worker for a
+// tenant would stay blocked on the frozen node and the failover measured
+// would be the client's timeout.
+var client = &http.Client{Timeout: 5 * time.Second}
 
 func (h *harness) status(n *node) (cluster.ClusterStatus, error) {
 	var st cluster.ClusterStatus
