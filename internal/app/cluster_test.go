@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,16 +186,51 @@ func TestClusterServe(t *testing.T) {
 			if served["samples"] != 12 {
 				t.Fatalf("%d served samples, want 4 shards on 3 nodes", served["samples"])
 			}
-			stopNode(t, n2)
-			waitCluster(t, []*running{n1, n3}, "n1", "n3")
+			// A call live on t0's node when that node stops: the new
+			// owner releases it, with its events, as at a restart.
+			byID := map[string]*running{"n1": n1, "n2": n2, "n3": n3}
+			victim := ""
+			for _, sh := range clusterStatusOf(t, n1).Shards {
+				if slices.Contains(sh.Tenants, "t0") {
+					victim = sh.Owner
+				}
+			}
+			if byID[victim] == nil {
+				t.Fatalf("t0's owner %q is not a node", victim)
+			}
+			code, body := do(t, "POST", fmt.Sprintf("http://%s/v1/tenants/t0/calls", n1.addrs.HTTP), "tok-t0", `{"from":"1001","to":"1002"}`)
+			var cc struct {
+				ConnID string `json:"connId"`
+			}
+			if code != 201 || json.Unmarshal([]byte(body), &cc) != nil || cc.ConnID == "" {
+				t.Fatalf("make call on t0: %d %s", code, body)
+			}
+			conn := cc.ConnID
+			stopNode(t, byID[victim])
+			delete(byID, victim)
+			var rest []*running
+			var restIDs []string
+			for _, id := range []string{"n1", "n2", "n3"} {
+				if byID[id] != nil {
+					rest = append(rest, byID[id])
+					restIDs = append(restIDs, id)
+				}
+			}
+			waitCluster(t, rest, restIDs...)
+			code, body = do(t, "GET", fmt.Sprintf("http://%s/v1/tenants/t0/calls", rest[0].addrs.HTTP), "tok-t0", "")
+			if code != 200 || strings.Contains(body, conn) {
+				t.Fatalf("calls of t0 after its node stopped: %d %s, want call %s released", code, body, conn)
+			}
 			for i := 0; i < 6; i++ {
-				login([]*running{n1, n3}[i%2], fmt.Sprint("t", i), 1003)
+				login(rest[i%2], fmt.Sprint("t", i), 1003)
 			}
 			tp := cluster.TopicsOf(&cluster.Config{Cluster: "cl", TopicPrefix: prefix})
-			stopNode(t, n1)
-			stopNode(t, n3)
+			for _, n := range rest {
+				stopNode(t, n)
+			}
 			recs := readCommitted(t, tg.Brokers, tp.AgentState, tp.CallThread)
 			got := map[string]int{}
+			released := 0
 			last := map[string]int64{}
 			for _, r := range recs {
 				var e event.Event
@@ -206,6 +242,9 @@ func TestClusterServe(t *testing.T) {
 					t.Fatalf("%s: Seq %d after %d", k, e.Seq, p)
 				}
 				last[k] = e.Seq
+				if e.ID == event.EventReleased && e.ConnID == conn {
+					released++
+				}
 				if e.ID == event.EventAgentLogin {
 					got[e.CustomerID+"/"+e.ThisDN]++
 				}
@@ -217,6 +256,9 @@ func TestClusterServe(t *testing.T) {
 			}
 			if len(got) != len(want) {
 				t.Fatalf("%d logins in the topics, %d answered", len(got), len(want))
+			}
+			if released == 0 {
+				t.Fatalf("no EventReleased of call %s read_committed", conn)
 			}
 			kafkatest.CheckEvents(t, recs)
 		})
@@ -259,4 +301,14 @@ func readCommitted(t testing.TB, brokers []string, topics ...string) []*kgo.Reco
 		})
 	}
 	return out
+}
+
+func clusterStatusOf(t testing.TB, n *running) cluster.ClusterStatus {
+	t.Helper()
+	code, body := do(t, "GET", "http://"+n.addrs.HTTP+"/v1/cluster", clusterOpsToken, "")
+	var st cluster.ClusterStatus
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("GET /v1/cluster: %d %s", code, body)
+	}
+	return st
 }
