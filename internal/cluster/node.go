@@ -74,6 +74,10 @@ type ShardStatus struct {
 	// committing it (EndTxn), in milliseconds.
 	FlushMs float64 `json:"flush_ms,omitempty"`
 	EndMs   float64 `json:"end_ms,omitempty"`
+	// Lag: batches and snapshots waiting for the next transaction, and
+	// how long the last transaction took (milliseconds).
+	Queued       int     `json:"queued"`
+	LastCommitMs float64 `json:"last_commit_ms,omitempty"`
 }
 
 type shardRun struct {
@@ -391,6 +395,7 @@ func (n *Node) Status() []ShardStatus {
 				st.Local = "serving"
 				ss := r.sh.Stats()
 				st.Commits, st.Steps, st.Events = ss.Commits, ss.Steps, ss.Events
+				st.Queued, st.LastCommitMs = ss.Queued, float64(ss.LastCommit.Microseconds())/1000
 				if ss.Commits > 0 {
 					st.FlushMs = float64(ss.FlushTime.Microseconds()) / 1000 / float64(ss.Commits)
 					st.EndMs = float64(ss.EndTime.Microseconds()) / 1000 / float64(ss.Commits)

@@ -72,6 +72,9 @@ type ShardStats struct {
 	Commits, Steps, Events, Snapshots int64
 	Aborts                            int64
 	LastCommit                        time.Duration
+	// Queued is how many batches and snapshots wait for the next
+	// transaction: the shard's lag.
+	Queued int
 	// Where the time of the commits went, summed: producing and flushing
 	// the records (with the partition adds of the transaction), and
 	// EndTxn (the commit decision, replicated).
@@ -175,7 +178,9 @@ func (s *Shard) Owner() Owner { return s.owner }
 func (s *Shard) Stats() ShardStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	st.Queued = len(s.queue)
+	return st
 }
 
 // Failed is closed when a commit failed: the shard must be dropped (and,
