@@ -87,7 +87,7 @@ func (t *Tenant) logRecord(b *batch, at int64, cmd engine.Command, evs []event.E
 // logCommit hands batch n to the StepLog.
 func (t *Tenant) logCommit(n uint64, b *batch) {
 	if len(b.logRecs) == 0 {
-		t.ack.done(n, nil)
+		t.ack.done(n, nil, 0)
 		return
 	}
 	t.lm.log.Append(LogBatch{First: b.logFirst, Records: b.logRecs, Events: b.events},
@@ -95,7 +95,7 @@ func (t *Tenant) logCommit(n uint64, b *batch) {
 			if err != nil {
 				t.logFailed(err)
 			}
-			t.ack.done(n, err)
+			t.ack.done(n, err, 0)
 		})
 	if t.cfg.SnapshotEvery > 0 && t.sinceSnap >= t.cfg.SnapshotEvery {
 		t.logSnapshot()
