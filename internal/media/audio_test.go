@@ -192,3 +192,14 @@ func TestComfortNoiseIsQuietButNotDigitalSilence(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoAudioIsAudible(t *testing.T) {
+	for _, c := range []*Clip{DemoMusic(), DemoAnnouncement()} {
+		if c.Frames() < 50 {
+			t.Errorf("%s: %d frames", c.Name, c.Frames())
+		}
+		if rms := RMS(decode(c, PCMU, 0, c.Frames())); rms < 500 {
+			t.Errorf("%s: RMS %.0f, want audible", c.Name, rms)
+		}
+	}
+}

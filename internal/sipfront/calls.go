@@ -308,6 +308,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 
 // forget removes leg l from the Call-ID index.
 func (s *Server) forget(l *leg) {
+	l.closeMedia()
 	s.mu.Lock()
 	if s.legs[l.callID] == l {
 		delete(s.legs, l.callID)

@@ -130,6 +130,41 @@
 // decisions do no I/O, so golden files (testdata/book, TestBookGolden, with
 // -rewrite) pin the event-to-SIP table above.
 //
+// # Media: anchoring callers for their treatments (anchor.go)
+//
+// A tenant with Media (serve builds it from the tenant's media section)
+// anchors its SIP callers: switchboard answers a caller still waiting for
+// its answer with its own SDP (one audio stream, PCMU or PCMA in the
+// offer's order, telephone-event when offered; an offer with neither
+// G.711 law gets 488 and the caller leaves its call) and an
+// internal/media session plays to it. The table, decided with the SIP
+// table under the lock (decideMedia, golden file testdata/book/media.txt):
+//
+//	EventQueued, EventRouteRequest  with Media.OnArrival: anchor, play the default
+//	                                music (comfort noise without one)
+//	EventTreatmentApplied           anchor if not yet, then play: Music the clip of
+//	                                MUSIC_DN, else the default music, looped;
+//	                                PlayAnnouncement the ANNOUNCEMENT clip once, then
+//	                                comfort noise; RingBack, Busy the tone plan's tones;
+//	                                Silence comfort noise; CollectDigits an optional
+//	                                ANNOUNCEMENT prompt and a collection ending at
+//	                                TOTAL_DIGITS (or MAX_DIGITS), a TERM_DIGITS digit or
+//	                                INTER_DIGIT_TIMEOUT seconds (default 5) after the
+//	                                last digit, sent as the CollectDigits command
+//	EventTreatmentEnd               the default music, or comfort noise
+//	EventRinging (an agent)         ringback tone while it rings
+//	EventDiverted/Released (agent)  RONA, redirect: the treatment again
+//	EventEstablished (an agent)     step out: re-INVITE the caller with the agent's
+//	                                SDP (RFC 3725; the agent's phone was offered the
+//	                                caller's SDP, as without media), close the session
+//
+// MUSIC_DN, TOTAL_DIGITS and TERM_DIGITS are Genesys's T-Library treatment
+// parameter names (TTreatmentType); ANNOUNCEMENT and INTER_DIGIT_TIMEOUT
+// are switchboard's. A caller that hangs up while anchored sends BYE: a
+// Release, so EventAbandoned. A diverted call keeps its legs (it moves on:
+// to an agent, back to its queue after RONA). A tenant without Media is
+// served as before: nothing of this runs.
+//
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
 //
@@ -160,7 +195,12 @@
 //
 // # Not done yet
 //
-// No media and no SDP negotiation beyond passing bodies; UDP only; no NOTIFY
+// Media: a re-INVITE that fails (488, 491, timeout) closes the session
+// without the relay fallback (the caller then hears nothing from the agent
+// until a re-INVITE succeeds); anchor: always (relaying every call),
+// recording and PlayAnnouncementAndDigits (the engine does not apply it)
+// are not done; the re-INVITE to the caller reuses the agent's answer as
+// the offer. UDP only; no NOTIFY
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
