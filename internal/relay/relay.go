@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/journal"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
-	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -367,7 +367,7 @@ func (r *Relay) run() {
 			}
 			continue
 		}
-		sr, err := tenant.DecodeStepRecord(rec.Payload)
+		sr, err := steprec.Decode(rec.Payload)
 		if err != nil {
 			r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
 			return

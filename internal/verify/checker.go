@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/publisher"
 )
 
 // Rule names a checked rule of EVENTS.md; every Problem carries one, so
@@ -218,7 +217,7 @@ func (c *Checker) Add(r Record) {
 	}
 	c.checkHeaders(&r, key, &ev)
 	if n := c.opts.Partitions[r.Topic]; n > 0 {
-		if want := publisher.Partition(r.Key, n); r.Partition != want {
+		if want := event.Partition(r.Key, n); r.Partition != want {
 			c.problem(&r, key, RulePartition, "key %q is in partition %d, murmur2 gives %d of %d", key, r.Partition, want, n)
 		}
 	}
