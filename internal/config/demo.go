@@ -3,8 +3,6 @@ package config
 import (
 	"strconv"
 	"time"
-
-	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
 // DemoTenant is the id of the built-in demo tenant.
@@ -52,7 +50,6 @@ func Demo(token, sipPassword string) *File {
 	// switchboard's own synthesised music; the "welcome" announcement is
 	// its chime.
 	t.Media = &Media{AnswerOn: "arrival", DefaultMusic: DemoMusic,
-		Announcements: map[string]string{"welcome": DemoAnnouncement},
-		Clips:         map[string]*media.Clip{DemoMusic: media.DemoMusic(), DemoAnnouncement: media.DemoAnnouncement()}}
+		Announcements: map[string]string{"welcome": DemoAnnouncement}}
 	return &File{Tenants: []Tenant{t}}
 }

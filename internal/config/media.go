@@ -1,13 +1,12 @@
 package config
 
 import (
-	"net/netip"
+	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
 // Media is a tenant's media setup: what SIP callers hear while their call
@@ -37,18 +36,16 @@ type Media struct {
 	// RTPPorts is the RTP port range "low-high" (even ports are used);
 	// empty: any free port.
 	RTPPorts string `yaml:"rtp-ports"`
-
-	// Clips are the files above loaded and encoded at validation, by
-	// file name as written; shared by every call. Demo clips are built in.
-	Clips map[string]*media.Clip `yaml:"-"`
 }
 
-// The demo tenant's built-in audio (synthesised by internal/media), named
-// as files never are.
+// The demo tenant's built-in audio (synthesised by internal/media; serve
+// maps these names), named as files never are.
 const (
 	DemoMusic        = "builtin:demo-music"
 	DemoAnnouncement = "builtin:demo-announcement"
 )
+
+var reIPAddr = regexp.MustCompile(`^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$`)
 
 // Ports parses RTPPorts (validated): 0, 0 when empty.
 func (m *Media) Ports() (lo, hi int) {
@@ -61,9 +58,9 @@ func (m *Media) Ports() (lo, hi int) {
 	return lo, hi
 }
 
-// media checks a tenant's media section and loads its audio files
-// (relative to the configuration file's directory): each must be an 8 kHz
-// 16-bit mono PCM WAV.
+// media checks a tenant's media section (the audio files' format is
+// checked when serve loads them: MediaFiles, FieldError; the engine's
+// dependency rules keep the media plane out of this package).
 func (v *validator) media(p string, m *Media) {
 	if m == nil {
 		return
@@ -87,8 +84,10 @@ func (v *validator) media(p string, m *Media) {
 		v.add(p+".tones", "bad tone plan %q (want eu or us)", m.Tones)
 	}
 	if m.ExternalIP != "" {
-		if _, err := netip.ParseAddr(m.ExternalIP); err != nil {
-			v.add(p+".external-ip", "bad address %q", m.ExternalIP)
+		// The engine's dependency rules keep net out of this package: the
+		// characters here, the address itself where serve parses it.
+		if !reIPAddr.MatchString(m.ExternalIP) {
+			v.add(p+".external-ip", "bad address %q (want an IPv4 or IPv6 address)", m.ExternalIP)
 		}
 	}
 	if m.RTPPorts != "" {
@@ -97,37 +96,69 @@ func (v *validator) media(p string, m *Media) {
 			v.add(p+".rtp-ports", "bad port range %q (want low-high within 1024-65535, at least two ports)", m.RTPPorts)
 		}
 	}
-	if m.Clips == nil {
-		m.Clips = map[string]*media.Clip{}
-	}
-	load := func(path, file string) {
+	check := func(path, file string) {
 		if file == "" {
 			v.add(path, "missing file name")
-			return
 		}
-		if m.Clips[file] != nil {
-			return
-		}
-		full := file
-		if !filepath.IsAbs(full) && v.f.dir != "" {
-			full = filepath.Join(v.f.dir, file)
-		}
-		c, err := media.LoadWAV(full)
-		if err != nil {
-			v.add(path, "%v", err)
-			return
-		}
-		m.Clips[file] = c
 	}
 	if m.DefaultMusic != "" {
-		load(p+".default-music", m.DefaultMusic)
+		check(p+".default-music", m.DefaultMusic)
 	}
 	for _, k := range sortedKeys(m.Music) {
-		load(p+".music."+k, m.Music[k])
+		check(p+".music."+k, m.Music[k])
 	}
 	for _, k := range sortedKeys(m.Announcements) {
-		load(p+".announcements."+k, m.Announcements[k])
+		check(p+".announcements."+k, m.Announcements[k])
 	}
+}
+
+// MediaFile is one audio file a tenant's media section names.
+type MediaFile struct {
+	Tenant int    // index in File.Tenants
+	Field  string // field path, e.g. tenants[0].media.music.9001
+	Name   string // as written
+	Path   string // resolved: relative to the configuration file's directory
+}
+
+// MediaFiles lists every audio file of every tenant's media section, in
+// a stable order (built-in demo names are not files and are left out).
+// The file format is checked where it is loaded (internal/media, by
+// serve at start-up), which reports a bad file with FieldError.
+func (f *File) MediaFiles() []MediaFile {
+	var out []MediaFile
+	for i := range f.Tenants {
+		m := f.Tenants[i].Media
+		if m == nil {
+			continue
+		}
+		p := fmt.Sprintf("tenants[%d].media", i)
+		add := func(field, name string) {
+			if name == "" || strings.HasPrefix(name, "builtin:") {
+				return
+			}
+			path := name
+			if !filepath.IsAbs(path) && f.dir != "" {
+				path = filepath.Join(f.dir, name)
+			}
+			out = append(out, MediaFile{Tenant: i, Field: field, Name: name, Path: path})
+		}
+		add(p+".default-music", m.DefaultMusic)
+		for _, k := range sortedKeys(m.Music) {
+			add(p+".music."+k, m.Music[k])
+		}
+		for _, k := range sortedKeys(m.Announcements) {
+			add(p+".announcements."+k, m.Announcements[k])
+		}
+	}
+	return out
+}
+
+// FieldError is a configuration error at a field path, with the file name
+// and the field's line: "file:line: path: message".
+func (f *File) FieldError(path, msg string) error {
+	v := &validator{f: f}
+	v.add(path, "%s", msg)
+	return v.errs[0]
 }
 
 func sortedKeys(m map[string]string) []string {
