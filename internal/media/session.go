@@ -60,6 +60,7 @@ type Session struct {
 	onDigit  func(byte)
 	onAudio  func(pt uint8, payload []byte)
 	closed   bool
+	relay    *Session // set: every packet received goes out as is through relay
 
 	// send state: touched only by the scheduler goroutine.
 	hdr     rtp.Header
@@ -122,6 +123,17 @@ func (s *Session) OnDigit(f func(byte)) {
 func (s *Session) OnAudio(f func(pt uint8, payload []byte)) {
 	s.mu.Lock()
 	s.onAudio = f
+	s.mu.Unlock()
+}
+
+// RelayTo makes the session a relay: it stops playing, and every packet
+// it receives (after latching) is sent unchanged from peer's socket to
+// peer's remote. Call it on both sessions of a call to relay both ways
+// (the fallback when a caller cannot be re-INVITEd to its agent).
+func (s *Session) RelayTo(peer *Session) {
+	s.sched.remove(s)
+	s.mu.Lock()
+	s.relay = peer
 	s.mu.Unlock()
 }
 
@@ -218,6 +230,18 @@ func (s *Session) read() {
 			s.remote, s.latched = from, true
 		} else if from != s.remote {
 			s.mu.Unlock()
+			continue
+		}
+		if peer := s.relay; peer != nil {
+			s.mu.Unlock()
+			peer.mu.Lock()
+			to, closed := peer.remote, peer.closed
+			peer.mu.Unlock()
+			if !closed {
+				if _, err := peer.conn.WriteToUDPAddrPort(buf[:n], to); err == nil {
+					peer.sent.Add(1)
+				}
+			}
 			continue
 		}
 		onAudio := s.onAudio

@@ -268,3 +268,38 @@ func TestPortRange(t *testing.T) {
 	}
 	ss[1].Close()
 }
+
+func TestRelayBothWays(t *testing.T) {
+	p, _ := testPlane(t)
+	caller, agent := newPhone(t), newPhone(t)
+	a, err := p.Open(SessionConfig{Remote: caller.addr(), Law: PCMU, DTMF: 101})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := p.Open(SessionConfig{Remote: agent.addr(), Law: PCMU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a.RelayTo(b)
+	b.RelayTo(a)
+	if p.Schedulers()[0].Len() != 0 {
+		t.Fatal("relaying sessions still play")
+	}
+	payload := bytes.Repeat([]byte{0x55}, 160)
+	caller.send(a.Local(), 0, 1234, payload)
+	pk := agent.recv()
+	if pk.Timestamp != 1234 || pk.SSRC != 42 || !bytes.Equal(pk.Payload, payload) {
+		t.Fatalf("agent got %+v, want the caller's packet unchanged", pk.Header)
+	}
+	// Digits pass through too (the agent's phone may want them).
+	caller.send(a.Local(), 101, 2000, DigitEvent('5', false, 10, 0))
+	if pk := agent.recv(); pk.PayloadType != 101 {
+		t.Fatalf("agent got PT %d, want the telephone-event", pk.PayloadType)
+	}
+	agent.send(b.Local(), 0, 99, payload)
+	if pk := caller.recv(); pk.Timestamp != 99 {
+		t.Fatalf("caller got ts %d, want 99", pk.Timestamp)
+	}
+}

@@ -171,11 +171,12 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 				continue
 			}
 			sdp := placeholderSDP
-			if a := c.legOf(ev.ThisDN); a != nil && len(a.sdp) > 0 {
+			a := c.legOf(ev.ThisDN)
+			if a != nil && len(a.sdp) > 0 {
 				sdp = a.sdp
 			}
 			l.steppedOut = true
-			acts = append(acts, action{kind: actStepOut, leg: l, sdp: sdp})
+			acts = append(acts, action{kind: actStepOut, leg: l, sdp: sdp, peer: a})
 		}
 	}
 	return acts
@@ -262,7 +263,7 @@ func (t *sipTenant) actMedia(a action) {
 			t.playOn(a.leg, s, a.play)
 		}
 	case actStepOut:
-		go t.s.stepOut(a.leg, a.sdp)
+		go t.stepOut(a.leg, a.peer, a.sdp)
 	}
 }
 
@@ -346,32 +347,98 @@ func (l *leg) closeMedia() {
 // stepOut re-INVITEs anchored caller leg l with the answering agent's SDP
 // (RFC 3725: the caller's media now flows to the agent, whose phone was
 // given the caller's offer when it was called) and closes the media
-// session once the caller accepted. A refused or unanswered re-INVITE
-// closes the session as well: the caller then keeps sending to our
-// closed port.
-func (s *Server) stepOut(l *leg, sdp []byte) {
-	defer l.closeMedia()
-	if l.uas == nil {
+// session once the caller accepted. When the caller refuses (488, 491
+// glare) or does not answer, switchboard stays in the path: it re-INVITEs
+// the agent's leg to a second session of its own and relays RTP between
+// the two (relay); without an agent leg to re-INVITE the session closes.
+func (t *sipTenant) stepOut(l, agent *leg, sdp []byte) {
+	res, err := t.s.sendReinvite(l, sdp)
+	if err == nil && res.IsSuccess() {
+		l.closeMedia()
 		return
+	}
+	code := 0
+	if res != nil {
+		code = res.StatusCode
+	}
+	t.s.log.Info("SIP step-out re-INVITE failed: relaying", "call_id", l.callID, "code", code, "err", err)
+	if !t.relay(l, agent) {
+		l.closeMedia()
+	}
+}
+
+// relay re-INVITEs agent leg a to a new session of switchboard's and
+// relays RTP between it and caller leg l's session; false when it cannot.
+func (t *sipTenant) relay(l, a *leg) bool {
+	cs := l.sess.Load()
+	m := t.book.media
+	if a == nil || a.uac == nil || cs == nil || m == nil {
+		return false
+	}
+	offer, err := media.ParseOffer(a.sdp)
+	if err != nil {
+		return false
+	}
+	as, err := m.Plane.Open(media.SessionConfig{Remote: offer.Remote, Law: cs.Law(), DTMF: offer.DTMF})
+	if err != nil {
+		return false
+	}
+	adv := m.Advertise
+	if !adv.IsValid() {
+		adv = as.Local().Addr()
+	}
+	body := media.Answer(netip.AddrPortFrom(adv, as.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
+	res, err := t.s.sendReinvite(a, body)
+	if err != nil || !res.IsSuccess() {
+		t.s.log.Info("SIP relay re-INVITE to the agent failed", "call_id", a.callID, "err", err)
+		as.Close()
+		return false
+	}
+	cs.RelayTo(as)
+	as.RelayTo(cs)
+	if old := a.sess.Swap(as); old != nil {
+		old.Close()
+	}
+	return true
+}
+
+// sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
+// 2xx; the response, or an error (a timeout).
+func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
+	var contact sip.Uri
+	switch {
+	case l.uas != nil:
+		contact = l.uas.InviteRequest.Contact().Address
+	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
+		contact = l.uac.InviteResponse.Contact().Address
+	default:
+		return nil, errors.New("sipfront: leg has no dialog")
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	contact := l.uas.InviteRequest.Contact().Address
 	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetBody(sdp)
+	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(&s.dua.ContactHDR)
-	res, err := l.uas.Do(ctx, req)
+	var res *sip.Response
+	var err error
+	if l.uas != nil {
+		res, err = l.uas.Do(ctx, req)
+	} else {
+		res, err = l.uac.Do(ctx, req)
+	}
 	if err != nil {
-		s.log.Info("SIP step-out re-INVITE failed", "call_id", l.callID, "err", err)
-		return
+		return nil, err
 	}
-	if !res.IsSuccess() {
-		s.log.Info("SIP step-out re-INVITE refused", "call_id", l.callID, "code", res.StatusCode)
-		return
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, contact)
+		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
+		ack.CSeq().MethodName = sip.ACK
+		if l.uas != nil {
+			l.uas.WriteRequest(ack)
+		} else {
+			l.uac.WriteRequest(ack)
+		}
 	}
-	ack := sip.NewRequest(sip.ACK, contact)
-	ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-	ack.CSeq().MethodName = sip.ACK
-	l.uas.WriteRequest(ack)
+	return res, nil
 }

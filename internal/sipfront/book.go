@@ -145,6 +145,7 @@ type action struct {
 	sdp    []byte          // actInvite, actReinvite, actStepOut
 	hold   bool            // actReinvite
 	play   play            // actAnchor, actPlay
+	peer   *leg            // actStepOut: the answering agent's leg (nil: CTI-only)
 }
 
 // book is the SIP call state of one tenant; the tenant's mu guards it.

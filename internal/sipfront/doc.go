@@ -156,7 +156,10 @@
 //	EventDiverted/Released (agent)  RONA, redirect: the treatment again
 //	EventEstablished (an agent)     step out: re-INVITE the caller with the agent's
 //	                                SDP (RFC 3725; the agent's phone was offered the
-//	                                caller's SDP, as without media), close the session
+//	                                caller's SDP, as without media), close the session.
+//	                                If the caller refuses (488, 491) or does not answer
+//	                                in 10 s: re-INVITE the agent's leg to a second
+//	                                session and relay RTP between the two
 //
 // MUSIC_DN, TOTAL_DIGITS and TERM_DIGITS are Genesys's T-Library treatment
 // parameter names (TTreatmentType); ANNOUNCEMENT and INTER_DIGIT_TIMEOUT
@@ -195,12 +198,13 @@
 //
 // # Not done yet
 //
-// Media: a re-INVITE that fails (488, 491, timeout) closes the session
-// without the relay fallback (the caller then hears nothing from the agent
-// until a re-INVITE succeeds); anchor: always (relaying every call),
-// recording and PlayAnnouncementAndDigits (the engine does not apply it)
-// are not done; the re-INVITE to the caller reuses the agent's answer as
-// the offer. UDP only; no NOTIFY
+// Media: anchor: always (relaying every call), recording and
+// PlayAnnouncementAndDigits (the engine does not apply it) are not done;
+// the re-INVITE to the caller reuses the agent's answer as the offer; once
+// relaying, a later hold, retrieve or transfer passes the phones' own SDP
+// between the legs as without media (the relay is bypassed, untested);
+// glare (491) is handled like any refusal but has no test of its own.
+// UDP only; no NOTIFY
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:

@@ -33,7 +33,13 @@ type fakePhone struct {
 
 func newFakePhone(t *testing.T, f *fixture) *fakePhone {
 	t.Helper()
-	laddr, err := net.ResolveUDPAddr("udp", f.trunk)
+	return newFakePhoneAt(t, f, f.trunk)
+}
+
+// newFakePhoneAt is a fake phone whose SIP socket is at addr.
+func newFakePhoneAt(t *testing.T, f *fixture, addr string) *fakePhone {
+	t.Helper()
+	laddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,5 +384,80 @@ func TestAnchoredOnArrivalHearsDefaultMusic(t *testing.T) {
 		if pk == nil || pk.PayloadType != 8 || !bytes.Equal(pk.Payload, moh.Frame(media.PCMA, i)) {
 			t.Fatalf("packet %d is not the default music in A-law (the offer's first): %v", i, pk)
 		}
+	}
+}
+
+// respondInvite answers the INVITE (or re-INVITE) just received with code
+// (and, for 200, sdp), and reads the ACK.
+func (p *fakePhone) respondInvite(hdrs map[string]string, code int, reason, sdp string) {
+	p.t.Helper()
+	to := hdrs["to"]
+	if !strings.Contains(to, "tag=") {
+		to += ";tag=" + p.tag
+	}
+	msg := "SIP/2.0 " + strconv.Itoa(code) + " " + reason + "\r\nVia: " + hdrs["via"] + "\r\nFrom: " + hdrs["from"] + "\r\nTo: " + to +
+		"\r\nCall-ID: " + hdrs["call-id"] + "\r\nCSeq: " + hdrs["cseq"] + "\r\nContact: <sip:phone@" + p.local() + ">\r\n"
+	if sdp != "" {
+		msg += "Content-Type: application/sdp\r\n"
+	}
+	p.send(msg + "Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp)
+	p.recv("ACK ")
+}
+
+func (p *fakePhone) sendRTP(to netip.AddrPort, ts uint32) {
+	p.t.Helper()
+	b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(ts), Timestamp: ts, SSRC: uint32(len(p.tag))}, Payload: make([]byte, 160)}).Marshal()
+	if _, err := p.rtp.WriteToUDPAddrPort(b, to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestRefusedStepOutFallsBackToRelay: the caller answers the step-out
+// re-INVITE 488; switchboard re-INVITEs the agent's phone to a session of
+// its own and relays RTP between them, both ways.
+func TestRefusedStepOutFallsBackToRelay(t *testing.T) {
+	f, _, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.invite("0 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music", Parms: event.KV{event.S("MUSIC_DN", "9001")}})
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	_, inv, body, _ := agent.recv("INVITE ")
+	if o, err := media.ParseOffer([]byte(body)); err != nil || o.Remote != caller.rtp.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("the agent was not offered the caller's own SDP: %v %v", o, err)
+	}
+	agent.respondInvite(inv, 200, "OK", agent.offer("0"))
+	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
+	_, reinv, _, _ := caller.recv("INVITE ")
+	caller.respondInvite(reinv, 488, "Not Acceptable Here", "")
+	_, reinv2, body2, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body2))
+	if err != nil || agentSide.Law != media.PCMU {
+		t.Fatalf("relay re-INVITE to the agent: %v %v\n%s", agentSide, err, body2)
+	}
+	agent.respondInvite(reinv2, 200, "OK", agent.offer("0"))
+	// Caller to agent, through switchboard; then agent to caller.
+	for ph := caller.rtpPacket(50 * time.Millisecond); ph != nil; ph = caller.rtpPacket(50 * time.Millisecond) {
+	}
+	caller.sendRTP(callerSide, 4242)
+	if pk := agent.rtpPacket(5 * time.Second); pk == nil || pk.Timestamp != 4242 {
+		t.Fatalf("agent got %v, want the caller's packet relayed", pk)
+	}
+	agent.sendRTP(agentSide.Remote, 777)
+	var got *rtp.Packet
+	for got = caller.rtpPacket(5 * time.Second); got != nil && got.Timestamp != 777; got = caller.rtpPacket(5 * time.Second) {
+	}
+	if got == nil {
+		t.Fatal("caller did not get the agent's packet relayed")
 	}
 }
