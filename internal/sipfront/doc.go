@@ -166,7 +166,11 @@
 // are switchboard's. A caller that hangs up while anchored sends BYE: a
 // Release, so EventAbandoned. A diverted call keeps its legs (it moves on:
 // to an agent, back to its queue after RONA). A tenant without Media is
-// served as before: nothing of this runs.
+// served as before: nothing of this runs. Tests: a Go phone (media_test.go)
+// checks the exact frames, digits, 488, abandon, silence after the step-out
+// and the relay; sipp (sippmedia_test.go) plays digits from a pcap the test
+// writes, is stepped out to an agent phone with -rtp_echo, abandons, and
+// refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
 //
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
