@@ -352,6 +352,13 @@ func (l *leg) closeMedia() {
 // the agent's leg to a second session of its own and relays RTP between
 // the two (relay); without an agent leg to re-INVITE the session closes.
 func (t *sipTenant) stepOut(l, agent *leg, sdp []byte) {
+	if l.responded != nil {
+		// The caller's 200 went from its INVITE handler's goroutine.
+		select {
+		case <-l.responded:
+		case <-time.After(10 * time.Second):
+		}
+	}
 	res, err := t.s.sendReinvite(l, sdp)
 	if err == nil && res.IsSuccess() {
 		l.closeMedia()

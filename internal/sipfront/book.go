@@ -49,10 +49,13 @@ type leg struct {
 	callID string // SIP Call-ID
 	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
 
-	uas    *sipgo.DialogServerSession
-	uac    *sipgo.DialogClientSession
-	final  chan final // caller: the final answer for the INVITE handler
-	cancel context.CancelFunc
+	uas   *sipgo.DialogServerSession
+	uac   *sipgo.DialogClientSession
+	final chan final // caller: the final answer for the INVITE handler
+	// responded is closed when the INVITE handler has sent its 200: a
+	// re-INVITE in the dialog waits for it (anchor.go).
+	responded chan struct{}
+	cancel    context.CancelFunc
 
 	state     legState
 	connID    string
