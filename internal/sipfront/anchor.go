@@ -361,6 +361,14 @@ func (t *sipTenant) stepOut(l, agent *leg, sdp []byte) {
 	}
 	res, err := t.s.sendReinvite(l, sdp)
 	if err == nil && res.IsSuccess() {
+		if body := res.Body(); len(body) > 0 {
+			// The caller's answer: what a later hold, retrieve or
+			// transfer passes to the other leg. (A changed address or
+			// codec is not re-INVITEd to the agent.)
+			t.mu.Lock()
+			l.sdp = body
+			t.mu.Unlock()
+		}
 		l.closeMedia()
 		return
 	}
