@@ -36,11 +36,14 @@ type Media struct {
 	OnArrival bool
 }
 
-// Treatment parameters read from TreatmentParms (the names are Genesys's
-// where its T-Library reference has them: MUSIC_DN for Music; TOTAL_DIGITS,
-// the maximum digit count, which may be 0, and TERM_DIGITS for
-// CollectDigits, also read as MAX_DIGITS. ANNOUNCEMENT and
-// INTER_DIGIT_TIMEOUT are switchboard's).
+// Treatment parameters read from TreatmentParms. MUSIC_DN (Music) and
+// TERM_DIGITS (CollectDigits) are named in Genesys's TTreatmentType
+// reference; the maximum digit count's key is cut from the excerpt we
+// could read and is taken as TOTAL_DIGITS (also read as MAX_DIGITS, the
+// design note's name). Genesys allows a maximum of 0 (collect nothing, at
+// once); here 0 or none means no maximum, since the engine's CollectDigits
+// needs at least one digit. ANNOUNCEMENT and INTER_DIGIT_TIMEOUT are
+// switchboard's.
 const (
 	parmMusicDN      = "MUSIC_DN"
 	parmAnnouncement = "ANNOUNCEMENT"
