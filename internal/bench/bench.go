@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/sipload"
@@ -71,7 +72,9 @@ type Config struct {
 	Idle         time.Duration
 	SIPOnly      bool
 	Profiles     Profiles // of serve under the --peer load
-	Logger       *slog.Logger
+	// MediaCalls is how many anchored calls the media rows run (default 1000).
+	MediaCalls int
+	Logger     *slog.Logger
 }
 
 // Row names, in table order.
@@ -92,11 +95,16 @@ const (
 	RowSIP          = "SIP calls/s"
 	RowSIPFailed    = "SIP failed calls"
 	RowSIPP99       = "SIP INVITE-to-200 p99"
+	RowMediaCalls   = "anchored G.711 calls"
+	RowMediaP999    = "media send deviation p99.9"
+	RowMediaCPU     = "media CPU per call-second"
+	RowMediaHeap    = "media heap per 1,000 calls"
 )
 
 // RowNames are every row's name in table order.
 var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
-	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99}
+	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
+	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
 const usageText = `usage: switchboard bench [flags]
 
@@ -107,7 +115,9 @@ end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
 for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
-a note when sipp is not installed). --baseline prints each figure's ratio to an earlier
+a note when sipp is not installed), and the media plane: --media-calls
+anchored G.711 calls playing music for --duration, their send-interval
+deviation p99.9 and loss, CPU per call-second and heap per 1,000 calls. --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
 
 --peer kamailio runs the same sipp load through serve (in this process,
@@ -140,6 +150,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
 	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
 	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
+	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -152,7 +163,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 ||
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 || *mediaCalls <= 0 ||
 		(*peer != "" && *peer != "kamailio") {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
@@ -170,7 +181,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
-		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof}
+		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
+		MediaCalls: *mediaCalls}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -271,6 +283,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if cfg.Idle <= 0 {
 		cfg.Idle = 2 * time.Second
 	}
+	if cfg.MediaCalls <= 0 {
+		cfg.MediaCalls = 1000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -288,6 +303,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	}
 	if err := runSIP(ctx, cfg, say, add); err != nil {
 		return nil, err
+	}
+	if !cfg.SIPOnly {
+		if err := runMedia(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Peer == "kamailio" {
 		say("SIP comparison with Kamailio (sipp, serve, kamailio)")
@@ -375,6 +395,25 @@ func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row))
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
 	}
+	return nil
+}
+
+func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
+	say("media")
+	mr, err := media.Load(ctx, cfg.MediaCalls, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	verdict := "goal met (p99.9 <= 10 ms, no loss)"
+	if !mr.OK() {
+		verdict = "goal NOT met (p99.9 <= 10 ms, no loss)"
+	}
+	add(Row{Name: RowMediaCalls, Value: float64(mr.Calls), Unit: "calls", Higher: true,
+		Note: fmt.Sprintf("%s: music to loopback receivers in this process, %d sent, %d lost, %d scheduler stalls", verdict, mr.Sent, mr.Lost, mr.Stalls)},
+		Row{Name: RowMediaP999, Value: mr.P999, Unit: "ms",
+			Note: fmt.Sprintf("|packet interval - 20 ms| per stream at the receivers: p50 %.2f, p99 %.2f, max %.1f", mr.P50, mr.P99, mr.Max)},
+		Row{Name: RowMediaCPU, Value: mr.CPUPerCallSecond, Unit: "µs", Note: "process user+system CPU, receivers included"},
+		Row{Name: RowMediaHeap, Value: mr.HeapPer1000 / 1e6, Unit: "MB", Note: "live heap of the sessions after GC"})
 	return nil
 }
 

@@ -20,7 +20,7 @@ import (
 // TestSmoke runs the suite with a tiny duration and checks the table has
 // every row (not the timings), the JSON output and --baseline ratios.
 func TestSmoke(t *testing.T) {
-	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--sip-rate", "50", "--json"}
+	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--sip-rate", "50", "--media-calls", "20", "--json"}
 	if k := kafkatest.RealKafka(t); k != nil {
 		args = append(args, "--kafka-brokers", strings.Join(k.Brokers, ","))
 	}

@@ -63,6 +63,7 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
 	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
+	t.book.media = tc.Media
 	for i := range tc.Config.DNs {
 		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
 	}

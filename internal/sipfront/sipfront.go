@@ -44,6 +44,9 @@ type Tenant struct {
 	Config *config.Tenant
 	// Runtime runs the tenant's engine.
 	Runtime Runtime
+	// Media anchors SIP callers for their treatments (anchor.go); nil
+	// never anchors.
+	Media *Media
 }
 
 // Config configures the SIP front end. Listen and at least one tenant are
