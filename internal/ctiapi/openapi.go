@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
 )
@@ -190,6 +191,7 @@ func sortedKeys(m map[string]any) []string {
 var (
 	kvType      = reflect.TypeOf(KV{})
 	eventKVType = reflect.TypeOf(event.KV{})
+	timeType    = reflect.TypeOf(time.Time{})
 )
 
 // pathExamples give a fuzzer path parameters that reach the handlers
@@ -233,6 +235,9 @@ func schemaOf(t reflect.Type, closed bool) map[string]any {
 	}
 	if t == kvType || t == eventKVType {
 		return kvSchema()
+	}
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
 	}
 	switch t.Kind() {
 	case reflect.String:
