@@ -275,6 +275,9 @@ type route struct {
 	params any
 	// status is the success status (default 200).
 	status int
+	// kind is the engine command kind a command route sends ("" for
+	// others).
+	kind string
 	// handle serves the request; for auth routes the tenant is resolved.
 	handle func(w http.ResponseWriter, r *http.Request, t *Tenant) error
 	// raw: handle writes the response itself, also on success.
