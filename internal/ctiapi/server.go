@@ -158,13 +158,16 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 // pattern (which is also its OpenAPI path).
 type Route struct {
 	Method, Path string
+	// Kind is the engine command kind the route sends ("" for routes that
+	// send none).
+	Kind string
 }
 
 // Routes lists the endpoints registered with the mux, in registration order.
 func (s *Server) Routes() []Route {
 	out := make([]Route, len(s.routes))
 	for i, rt := range s.routes {
-		out[i] = Route{rt.method, rt.path}
+		out[i] = Route{Method: rt.method, Path: rt.path, Kind: rt.kind}
 	}
 	return out
 }
