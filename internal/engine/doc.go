@@ -232,5 +232,7 @@
 // method and no registration (or one outside its file),
 // TestEveryCommandHasGoldenFlow for a kind no golden file runs, and
 // ctiapi's TestEveryCommandHasRoute for a kind without an API route that
-// its notRoutes list does not explain.
+// its notRoutes list does not explain. If the simulator sends it over
+// HTTP, sim's Request maps it too, and TestRequestMatchesAPIRoutes checks
+// that mapping against the route.
 package engine
