@@ -49,14 +49,14 @@ func (e *Engine) login(c *Login) error {
 	if a == nil {
 		return notFound("unknown agent " + q(c.AgentID))
 	}
-	if c.WorkMode != 0 && c.WorkMode.String() == "" {
-		return invalid("unknown work mode")
+	if c.WorkMode != 0 && c.WorkMode.String() == "" || c.WorkMode == event.WorkModeLegalGuard {
+		return invalid("unknown work mode") // LegalGuard is a NotReady work mode only
 	}
 	if err := e.queueList(c.Queues); err != nil {
 		return err
 	}
 	if !d.inService {
-		return conflict("DN " + q(d.number) + " is out of service")
+		return refuseOutOfService(d)
 	}
 	if d.agent != nil && d.agent != a {
 		return conflict("DN " + q(d.number) + " already has agent " + q(d.agent.id) + " logged in")
