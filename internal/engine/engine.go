@@ -91,7 +91,7 @@ type Engine struct {
 	noAnswer int64            // tenant default no-answer timeout, microseconds
 	wrapUp   config.WrapUp    // tenant default after-call work
 
-	// Part 3 (acd.go).
+	// Queues and routing (acd.go).
 	qNo     uint64        // last queue order number handed out
 	availNo uint64        // last availability number handed out
 	allQ    queueState    // every available agent, longest available first (skill strategy)
@@ -166,7 +166,7 @@ type agentState struct {
 	acwTimer  string        // the running after-call-work timer, or ""
 	wrapUp    config.WrapUp // its own after-call work setting
 
-	// Part 3 (acd.go). skills and noAnswer come from the configuration.
+	// ACD (acd.go). skills and noAnswer come from the configuration.
 	skills   map[string]int
 	noAnswer int64 // its own no-answer timeout for ACD calls, microseconds (0: the queue's)
 	// avail: Ready, logged in, in service, not on DND and on no call: it
@@ -182,7 +182,7 @@ type agentState struct {
 type timer struct {
 	kind  timerKind
 	agent *agentState // timerACW
-	party *party      // timerNoAnswer and the part-3 kinds
+	party *party      // timerNoAnswer and the queue and routing kinds
 	n     int         // timerQueueTreatment: the index of the queue's treatment
 	at    int64
 }
