@@ -63,8 +63,14 @@ type Config struct {
 	Ops OpsConfig
 	// Durability is the journal and its snapshots (durability.go).
 	Durability DurabilityConfig
+	// Stats runs the statistics consumer (internal/stats) in-process on
+	// the topics this node publishes to, served beside the CTI API
+	// (--stats, default true); its checkpoint is Data/stats.
+	Stats bool
 	// Embedded is the embedded broker's retention (embedded.go).
 	Embedded EmbeddedKafkaConfig
+	// Cluster is cluster mode (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Defaults of Config.
@@ -97,6 +103,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
+		Stats:           true,
 		Embedded:        defaultEmbedded(),
 	}
 }
@@ -147,6 +154,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Embedded.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(c.KafkaBrokers, bad); err != nil {
 		return err
 	}
 	return c.Ops.validate(bad)
@@ -200,10 +210,12 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("log-level", (*stringValue)(&c.LogLevel), "log `LEVEL`: debug, info, warn or error")
 	add("log-format", (*stringValue)(&c.LogFormat), "log `FORMAT`: text or json")
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
+	add("stats", (*boolValue)(&c.Stats), "run the statistics consumer in-process: today's figures per queue and agent at /v1/tenants/{t}/stats (docs/STATS.md)")
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
 	c.Embedded.addFlags(add)
+	c.Cluster.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

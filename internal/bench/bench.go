@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/sipload"
@@ -61,7 +62,19 @@ type Config struct {
 	Rate     float64       // requests per second of the latency measurement (default 200)
 	Workers  int           // concurrent API clients of the throughput rows (default 8)
 	SIPRate  int           // SIP calls per second offered by sipp (default 500)
-	Logger   *slog.Logger
+	// Peer "kamailio" adds the SIP comparison with Kamailio (ComparePeer)
+	// over Bindings phones (default 6 x SIPRate) registered at
+	// RegisterRate per second (default 1,000), with Idle (default 2s) of
+	// idle CPU after the load. SIPOnly measures only the SIP rows.
+	Peer         string
+	Bindings     int
+	RegisterRate int
+	Idle         time.Duration
+	SIPOnly      bool
+	Profiles     Profiles // of serve under the --peer load
+	// MediaCalls is how many anchored calls the media rows run (default 1000).
+	MediaCalls int
+	Logger     *slog.Logger
 }
 
 // Row names, in table order.
@@ -82,11 +95,16 @@ const (
 	RowSIP          = "SIP calls/s"
 	RowSIPFailed    = "SIP failed calls"
 	RowSIPP99       = "SIP INVITE-to-200 p99"
+	RowMediaCalls   = "anchored G.711 calls"
+	RowMediaP999    = "media send deviation p99.9"
+	RowMediaCPU     = "media CPU per call-second"
+	RowMediaHeap    = "media heap per 1,000 calls"
 )
 
 // RowNames are every row's name in table order.
 var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
-	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99}
+	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
+	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
 const usageText = `usage: switchboard bench [flags]
 
@@ -97,8 +115,19 @@ end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
 for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
-a note when sipp is not installed). --baseline prints each figure's ratio to an earlier
+a note when sipp is not installed), and the media plane: --media-calls
+anchored G.711 calls playing music for --duration, their send-interval
+deviation p99.9 and loss, CPU per call-second and heap per 1,000 calls. --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
+
+--peer kamailio runs the same sipp load through serve (in this process,
+with its journal and the embedded broker, or --kafka-brokers) and through
+Kamailio (a stateful proxy with registrar, bindings in memory; Debian
+package kamailio) one after the other: --bindings phones register with
+digest authentication at --register-rate, then --sip-rate calls per second
+for --duration, then --idle without load; it prints each server's CPU per
+call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
+CPU, and their ratios. --sip-only measures only the SIP rows.
 
 Flags:
 `
@@ -112,6 +141,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 200, "requests per second of the API latency measurement")
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
 	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
+	peer := fs.String("peer", "", "compare SIP with this peer: kamailio")
+	bindings := fs.Int("bindings", 0, "phones registered for --peer (default 6 x --sip-rate)")
+	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
+	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
+	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
+	var prof Profiles
+	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
+	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
+	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
+	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +163,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 {
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 || *mediaCalls <= 0 ||
+		(*peer != "" && *peer != "kamailio") {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
 	}
@@ -140,7 +180,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate}
+	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
+		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
+		MediaCalls: *mediaCalls}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -232,6 +274,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if cfg.SIPRate <= 0 {
 		cfg.SIPRate = 500
 	}
+	if cfg.Bindings <= 0 {
+		cfg.Bindings = 6 * cfg.SIPRate
+	}
+	if cfg.RegisterRate <= 0 {
+		cfg.RegisterRate = 1000
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 2 * time.Second
+	}
+	if cfg.MediaCalls <= 0 {
+		cfg.MediaCalls = 1000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -242,11 +296,35 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if !cfg.SIPOnly {
+		if err := runNonSIP(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+	}
+	if err := runSIP(ctx, cfg, say, add); err != nil {
+		return nil, err
+	}
+	if !cfg.SIPOnly {
+		if err := runMedia(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Peer == "kamailio" {
+		say("SIP comparison with Kamailio (sipp, serve, kamailio)")
+		sb, peer, err := ComparePeer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		add(peerRows(cfg, sb, peer)...)
+	}
+	return res, nil
+}
 
+func runNonSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	say("engine")
 	steps, calls, evs, err := EngineBasicCalls(cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowEngineSteps, Value: steps, Unit: "steps/s", Higher: true, Note: "one goroutine, basic calls (network call, answer, release)"},
 		Row{Name: RowEngineCalls, Value: calls, Unit: "calls/s", Higher: true},
@@ -255,14 +333,14 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("sim in-process")
 	simEv, err := SimEventsPerSecond(ctx, cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowSimEvents, Value: simEv, Unit: "events/s", Higher: true, Note: "contact-centre mix, 200 agents, virtual clock"})
 
 	say("end to end, embedded broker")
 	e2e, err := EndToEnd(ctx, nil, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowE2ECalls, Value: e2e.CallsPerSec, Unit: "calls/s", Higher: true,
 		Note: fmt.Sprintf("serve in-process, %d HTTP clients, 3 requests a call", cfg.Workers)},
@@ -271,7 +349,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("end to end, " + strings.Join(cfg.Brokers, ","))
 		k, err := EndToEnd(ctx, cfg.Brokers, cfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		add(Row{Name: RowKafkaCalls, Value: k.CallsPerSec, Unit: "calls/s", Higher: true},
 			Row{Name: RowKafkaEvents, Value: k.EventsPerSec, Unit: "events/s", Higher: true})
@@ -287,11 +365,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("memory")
 	perCall, perAgent, err := Memory(20000)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
 		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap: agent and its extension, logged in to a queue"})
 
+	return nil
+}
+
+func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	if sipp, err := exec.LookPath("sipp"); err != nil {
 		note := "skipped: sipp is not installed (Debian package sip-tester)"
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
@@ -301,7 +383,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("SIP load (sipp)")
 		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if lr.Failed > 0 {
 			cfg.Logger.Warn("bench: SIP calls failed", "failed", lr.Failed, "sipp", lr.Output, "errors", lr.Errors)
@@ -313,7 +395,26 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
 	}
-	return res, nil
+	return nil
+}
+
+func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
+	say("media")
+	mr, err := media.Load(ctx, cfg.MediaCalls, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	verdict := "goal met (p99.9 <= 10 ms, no loss)"
+	if !mr.OK() {
+		verdict = "goal NOT met (p99.9 <= 10 ms, no loss)"
+	}
+	add(Row{Name: RowMediaCalls, Value: float64(mr.Calls), Unit: "calls", Higher: true,
+		Note: fmt.Sprintf("%s: music to loopback receivers in this process, %d sent, %d lost, %d scheduler stalls", verdict, mr.Sent, mr.Lost, mr.Stalls)},
+		Row{Name: RowMediaP999, Value: mr.P999, Unit: "ms",
+			Note: fmt.Sprintf("|packet interval - 20 ms| per stream at the receivers: p50 %.2f, p99 %.2f, max %.1f", mr.P50, mr.P99, mr.Max)},
+		Row{Name: RowMediaCPU, Value: mr.CPUPerCallSecond, Unit: "µs", Note: "process user+system CPU, receivers included"},
+		Row{Name: RowMediaHeap, Value: mr.HeapPer1000 / 1e6, Unit: "MB", Note: "live heap of the sessions after GC"})
+	return nil
 }
 
 // SIPLoad serves a tenant of 3 x rate caller/callee extension pairs on

@@ -2,6 +2,7 @@ package config
 
 import (
 	"time"
+	_ "time/tzdata" // tenant time zones resolve on machines without a zone database
 )
 
 // File is a whole configuration file.
@@ -15,6 +16,9 @@ type File struct {
 	// built in Go); lines maps a field path to its line in the file.
 	name  string
 	lines map[string]int
+	// dir is the configuration file's directory: media files are
+	// relative to it ("" for Parse: the working directory).
+	dir string
 }
 
 // Tenant is one tenant: its id (the CustomerID of its events and the first
@@ -35,6 +39,19 @@ type Tenant struct {
 	DNs         []DN         `yaml:"dns"`
 	Agents      []Agent      `yaml:"agents"`
 	Supervisors []Supervisor `yaml:"supervisors"`
+	// Media: what SIP callers hear while they wait (media.go); nil: nothing.
+	Media *Media `yaml:"media"`
+	// TimeZone is the tenant's IANA time zone: its statistics' day starts
+	// at midnight there (docs/STATS.md). Default UTC.
+	TimeZone string `yaml:"time-zone"`
+}
+
+// Location resolves the tenant's TimeZone (UTC when empty).
+func (t *Tenant) Location() (*time.Location, error) {
+	if t.TimeZone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(t.TimeZone)
 }
 
 // Defaults are tenant-wide settings that DNs, queues and agents may override.
@@ -138,6 +155,10 @@ type Queue struct {
 	// starts After the call is queued (0: on entry) and, with Every,
 	// again every Every. A treatment replaces the one playing.
 	Treatments []QueueTreatment `yaml:"treatments"`
+	// ServiceLevel is the statistics' service-level threshold: a call
+	// answered within it of entering the queue counts as answered in
+	// service level. 0: 20s.
+	ServiceLevel Duration `yaml:"service-level"`
 }
 
 // QueueTreatment is a treatment a queue plays to waiting calls.
@@ -174,6 +195,9 @@ type Routing struct {
 	TreatmentAfter Duration `yaml:"treatment-after"`
 	// Strategy, when set, routes calls without an external router.
 	Strategy *Strategy `yaml:"strategy"`
+	// ServiceLevel is the statistics' service-level threshold of the
+	// routing point (as Queue.ServiceLevel). 0: 20s.
+	ServiceLevel Duration `yaml:"service-level"`
 }
 
 // Strategy types.
