@@ -302,6 +302,24 @@ func (b *book) gone(l *leg) []action {
 	return acts
 }
 
+// abandoned: leg l's dialog was left half-way by its phone: our 2xx to
+// its INVITE (or re-INVITE) never got its ACK (RFC 3261 section
+// 13.3.1.4: a phone that crashed, or a CANCEL that lost the race with
+// the answer). The dialog ends with a BYE and the engine hears of it as a
+// hang-up by the leg's party, with its events. Nothing when the leg is
+// over already.
+func (b *book) abandoned(l *leg) []action {
+	if l.over() {
+		return nil
+	}
+	l.state = legEnded
+	acts := []action{{kind: actBye, leg: l}}
+	if l.connID != "" {
+		acts = append(acts, action{kind: actRelease, leg: l})
+	}
+	return acts
+}
+
 // answered: our INVITE of leg l got its 200 with sdp. False when the leg
 // ended meanwhile (its party was released): the dialog is then BYEd at once.
 func (b *book) answered(l *leg, sdp []byte) bool {

@@ -204,10 +204,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			return false // cancelled by the phone
 		case 200:
 			s.cfg.Metrics.SIPResponse("INVITE", 200)
-			if err := l.uas.RespondSDP(f.sdp); err != nil {
-				s.log.Debug("SIP 200 not acknowledged", "call_id", l.callID, "err", err)
-			}
+			acked := s.respondAwaitAck(l, tx, f.sdp)
 			close(l.responded)
+			if !acked {
+				l.t.abandon(l)
+			}
 			return true
 		}
 		s.inviteFinal(l.uas, f.code, f.reason)
@@ -216,6 +217,39 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 		s.inviteFinal(l.uas, 503, "Service Unavailable")
 	}
 	return false
+}
+
+// respondAwaitAck sends the 200 with sdp to caller leg l's INVITE and
+// waits for its ACK (sipgo retransmits the 200 meanwhile) for at most
+// AckTimeout; false when none came and the phone did not hang up either:
+// the dialog was abandoned half-way.
+func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
+	done := make(chan error, 1)
+	go func() { done <- l.uas.RespondSDP(sdp) }()
+	timer := time.NewTimer(s.cfg.AckTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		// sipgo gives up only when the transaction ends: end it now.
+		tx.Terminate()
+		err = <-done
+	}
+	if err == nil || l.uas.LoadState() == sip.DialogStateEnded {
+		return true // acknowledged, or a BYE came first (handleBye)
+	}
+	s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID, "err", err)
+	return false
+}
+
+// abandon ends caller leg l, whose dialog its phone left half-way (our 2xx
+// never acknowledged): BYE, and a hang-up for the engine.
+func (t *sipTenant) abandon(l *leg) {
+	t.mu.Lock()
+	acts := t.abandoned(l)
+	t.mu.Unlock()
+	t.act(acts)
 }
 
 // inviteFinal sends the final response code of a new INVITE (not 200),

@@ -234,6 +234,29 @@ func TestCalleeHangsUp(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestUnacknowledged200: 1001 calls 1002, which answers, but 1001's
+// phone never ACKs the 200 (it crashed). After AckTimeout the dialog ends
+// with a BYE to 1001 and the call is released as if 1001 hung up (flow
+// 5.1), so 1002 gets its BYE too and both extensions are free again.
+func TestUnacknowledged200(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AckTimeout = time.Second })
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
+	f.startSipp("uac_no_ack.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // TestRegistrationExpiry: a binding of 1 s ends by itself: back in
 // service, then out of service.
 func TestRegistrationExpiry(t *testing.T) {
