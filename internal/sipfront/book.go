@@ -63,6 +63,9 @@ type leg struct {
 	referring bool   // a REFER from the phone awaits its response
 	byeLater  bool   // the engine released the leg during the REFER
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
+	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
+	// CSeq (closed by handleAck).
+	awaitAck map[uint32]chan struct{}
 
 	// Media (anchor.go): a caller answered with switchboard's SDP, what it
 	// hears, whether it was re-INVITEd to its agent, and its session

@@ -300,14 +300,24 @@ func (t *sipTenant) releaseFor(l *leg) {
 	}
 }
 
-// handleAck confirms our 2xx of an INVITE.
+// handleAck confirms our 2xx of an INVITE or re-INVITE.
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
-	if l := s.legByCallID(req.CallID().Value()); l != nil && l.uas != nil {
+	l := s.legByCallID(req.CallID().Value())
+	if l == nil {
+		return
+	}
+	if l.uas != nil {
 		l.uas.ReadAck(req, tx)
 	}
+	l.t.mu.Lock()
+	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
+		delete(l.awaitAck, req.CSeq().SeqNo)
+		close(ack)
+	}
+	l.t.mu.Unlock()
 }
 
 // handleBye: the phone hangs up an answered call.
@@ -424,8 +434,54 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewSDPResponseFromRequest(req, answer)
 	res.AppendHeader(&s.dua.ContactHDR)
 	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
+	seq, ack := req.CSeq().SeqNo, make(chan struct{})
+	t.mu.Lock()
+	if l.awaitAck == nil {
+		l.awaitAck = map[uint32]chan struct{}{}
+	}
+	l.awaitAck[seq] = ack
+	t.mu.Unlock()
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP re-INVITE response", "err", err)
+	}
+	go s.awaitReAck(l, tx, res, seq, ack)
+}
+
+// awaitReAck retransmits our 2xx res to leg l's re-INVITE (CSeq seq)
+// until its ACK closes ack (handleAck), from T1 doubling up to T2, for at
+// most AckTimeout; without an ACK the dialog was abandoned half-way: BYE
+// and a hang-up for the engine.
+func (s *Server) awaitReAck(l *leg, tx sip.ServerTransaction, res *sip.Response, seq uint32, ack chan struct{}) {
+	deadline := time.NewTimer(s.cfg.AckTimeout)
+	defer deadline.Stop()
+	wait := sip.T1
+	retrans := time.NewTimer(wait)
+	defer retrans.Stop()
+	acked := false
+loop:
+	for {
+		select {
+		case <-ack:
+			acked = true
+			break loop
+		case <-retrans.C:
+			tx.Respond(res) // fails once the transaction ended: the wait goes on
+			wait = min(2*wait, sip.T2)
+			retrans.Reset(wait)
+		case <-deadline.C:
+			break loop
+		case <-s.ctx.Done():
+			acked = true
+			break loop
+		}
+	}
+	t := l.t
+	t.mu.Lock()
+	delete(l.awaitAck, seq)
+	t.mu.Unlock()
+	if !acked {
+		s.log.Info("SIP 200 to a re-INVITE not acknowledged: ending the dialog", "call_id", l.callID)
+		t.abandon(l)
 	}
 }
 
@@ -648,7 +704,7 @@ func (t *sipTenant) hangUp(l *leg) {
 
 // bye sends the BYE of answered leg l, whose party the engine released.
 func (s *Server) bye(l *leg) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
 	if l.uas != nil {

@@ -257,6 +257,29 @@ func TestUnacknowledged200(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestUnacknowledgedHold200: as TestUnacknowledged200, but the 200 never
+// ACKed is the answer to the phone's hold re-INVITE: flow 5.6's Held(A),
+// then the release as if 1001 hung up.
+func TestUnacknowledgedHold200(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AckTimeout = time.Second })
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_hold_no_ack.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // TestRegistrationExpiry: a binding of 1 s ends by itself: back in
 // service, then out of service.
 func TestRegistrationExpiry(t *testing.T) {

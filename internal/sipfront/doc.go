@@ -68,8 +68,10 @@
 //	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
 //	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
-//	no ACK for our 200 within   BYE to the phone, and Release{ConnID, DN} (a trunk leg:
-//	Config.AckTimeout (64*T1)   NetworkRelease): the dialog was abandoned half-way
+//	no ACK for our 200 to an    BYE to the phone, and Release{ConnID, DN} (a trunk leg:
+//	INVITE or re-INVITE within  NetworkRelease) at once: the dialog was abandoned
+//	Config.AckTimeout (64*T1)   half-way. No BYE of ours waits for its answer to release
+//	                            (the release comes first); it gives up after timer F.
 //	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP);
 //	                            one asking for the state the call is in already (a session
 //	                            refresh; engine.ReasonAlready) is answered 200 as well
