@@ -395,7 +395,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	live := c != nil && l.state == legAnswered
 	var peer []byte
 	if live {
-		peer = c.peerSDP(l)
+		peer, l.far = c.peerSDP(l), c.peerLeg(l)
 		if len(req.Body()) > 0 {
 			l.sdp = req.Body()
 		}
@@ -431,7 +431,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if hold {
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])
 	}
-	res := sip.NewSDPResponseFromRequest(req, answer)
+	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
 	res.AppendHeader(&s.dua.ContactHDR)
 	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
 	seq, ack := req.CSeq().SeqNo, make(chan struct{})
@@ -725,7 +725,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	body := withDirection(sdp, dir)
+	body := l.origin.stamp(withDirection(sdp, dir))
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	var contact sip.Uri

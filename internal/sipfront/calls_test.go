@@ -1,9 +1,12 @@
 package sipfront
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -430,15 +433,18 @@ func TestAPIHoldOnSIPCall(t *testing.T) {
 // TestBlindTransfer: A calls B; B answers and REFERs A to C; B gets a BYE,
 // C's phone rings with A's SDP and answers; A hangs up and C gets a BYE.
 // Flow 5.7.
+// Once 1003 answers, 1001 is re-INVITEd with its SDP (no one-way audio).
 func TestBlindTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
 	f.register("1003", pc, 3600)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	c := f.startSipp("uas.xml", pc)
+	mc := freeUDPPort(t)
+	c := f.startSipp("uas.xml", pc, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_refer.xml", pb, "-key", "target", "1003", "-key", "service", "1002")
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
+	// 1001 is re-INVITEd with 1003's SDP once 1003 answers.
+	f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
 	b.wait(t)
 	c.wait(t)
 	want := expected(t, f.tenant,
@@ -453,6 +459,21 @@ func TestBlindTransfer(t *testing.T) {
 	)
 	sameFlow(t, f.events(len(want)), want)
 	f.noLeftovers()
+}
+
+// repointed writes testdata/<scenario> with PEERPORT set to port (the
+// media port of the party whose SDP the re-INVITE must carry) and returns
+// its path.
+func repointed(t *testing.T, scenario string, port int) string {
+	data, err := os.ReadFile(filepath.Join("testdata", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), scenario)
+	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("PEERPORT"), []byte(strconv.Itoa(port))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls
@@ -530,9 +551,12 @@ func TestAttendedTransfer(t *testing.T) {
 	f.register("1003", pc, 3600)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	c := f.startSipp("uas.xml", pc)
+	// Once the transfer completes, A and C are re-INVITEd with each
+	// other's SDP (C was given B's consultation SDP).
+	ma, mc := freeUDPPort(t), freeUDPPort(t)
+	c := f.startSipp(repointed(t, "uas_repointed.xml", ma), pc, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_attended.xml", pb, "-key", "target", "1003", "-key", "service", "1002", "-key", "consult", "consult-1")
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	a := f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "3000", "-mp", strconv.Itoa(ma))
 	conn := f.waitEstablished()
 	// The consultation starts once B's phone has held the call.
 	deadline := time.Now().Add(10 * time.Second)

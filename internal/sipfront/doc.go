@@ -100,6 +100,14 @@
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
+//	any event leaving a call    the far party changed (transfer, pick-up, conference back
+//	with two answered legs      to two): each leg not given the other's SDP yet gets a
+//	                            re-INVITE sendrecv with it (anchored legs excepted)
+//
+// The SDP sent on a dialog keeps one o= line (the first SDP's username,
+// session id and address) whose version rises at each change (RFC 3264
+// section 8), whichever phone the SDP came from; a direction set by
+// switchboard (hold answers, re-INVITEs) is one attribute per media section.
 //
 // Correlation: a SIP-originated MakeCall is bound to its ConnID by the
 // command's reply or by the first EventDialing of that DN to that
