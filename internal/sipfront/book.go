@@ -62,6 +62,7 @@ type leg struct {
 	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
 	referring bool   // a REFER from the phone awaits its response
 	byeLater  bool   // the engine released the leg during the REFER
+	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
 	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
 	origin    origin // the o= line of the SDP sent to the phone (any goroutine)

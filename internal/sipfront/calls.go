@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -368,7 +369,7 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY"))
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY, SUBSCRIBE"))
 }
 
 func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
@@ -562,6 +563,7 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		s.respond(req, tx, 202, "Accepted", nil)
+		s.referProgress(l, req)
 		return
 	}
 	if _, err := t.do(cmd); err != nil {
@@ -570,6 +572,94 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 202, "Accepted", nil)
+	s.referProgress(l, req)
+}
+
+// referProgress sends the NOTIFYs of the implicit subscription of an
+// accepted REFER (RFC 3515) on leg l's dialog, before the BYE the transfer
+// causes: "SIP/2.0 100 Trying", then "SIP/2.0 200 OK" ending the
+// subscription. The engine has made the transfer when the REFER is
+// accepted (the referrer is out of the call), so the final NOTIFY follows
+// at once: it tells the phone its transfer is done, not that the target
+// answered.
+func (s *Server) referProgress(l *leg, refer *sip.Request) {
+	event := "refer;id=" + strconv.FormatUint(uint64(refer.CSeq().SeqNo), 10)
+	for _, n := range []struct{ frag, state string }{
+		{"SIP/2.0 100 Trying", "active;expires=60"},
+		{"SIP/2.0 200 OK", "terminated;reason=noresource"},
+	} {
+		l.t.mu.Lock()
+		l.referFrag = n.frag
+		l.t.mu.Unlock()
+		if _, err := s.inDialog(l, sip.NOTIFY, []byte(n.frag+"\r\n"),
+			sip.NewHeader("Event", event), sip.NewHeader("Subscription-State", n.state),
+			sip.NewHeader("Content-Type", "message/sipfrag;version=2.0")); err != nil {
+			s.log.Debug("SIP NOTIFY for REFER", "call_id", l.callID, "err", err)
+			return
+		}
+	}
+}
+
+// handleSubscribe accepts a SUBSCRIBE to the refer event in one of our
+// dialogs (a phone refreshing its REFER's subscription, RFC 3515): 200, and
+// a NOTIFY with the REFER's last progress, ending the subscription (the
+// transfer is done when the REFER is accepted). Other event packages get
+// 489.
+func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if !validRequest(req) {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	ev := req.GetHeader("Event")
+	if ev == nil || strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0])) != "refer" {
+		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer"))
+		return
+	}
+	l := s.legByCallID(req.CallID().Value())
+	if _, tagged := req.To().Params.Get("tag"); l == nil || !tagged {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	l.t.mu.Lock()
+	frag := l.referFrag
+	l.t.mu.Unlock()
+	if frag == "" {
+		frag = "SIP/2.0 100 Trying"
+	}
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Expires", "0"))
+	go func() {
+		if _, err := s.inDialog(l, sip.NOTIFY, []byte(frag+"\r\n"),
+			sip.NewHeader("Event", ev.Value()), sip.NewHeader("Subscription-State", "terminated;reason=noresource"),
+			sip.NewHeader("Content-Type", "message/sipfrag;version=2.0")); err != nil {
+			s.log.Debug("SIP NOTIFY for SUBSCRIBE", "call_id", l.callID, "err", err)
+		}
+	}()
+}
+
+// inDialog sends a request of method in leg l's dialog, with body and
+// headers, and waits for its final response (at most timer F).
+func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	var contact sip.Uri
+	switch {
+	case l.uas != nil:
+		contact = l.uas.InviteRequest.Contact().Address
+	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
+		contact = l.uac.InviteResponse.Contact().Address
+	default:
+		return nil, errors.New("no dialog")
+	}
+	req := sip.NewRequest(method, contact)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(&s.dua.ContactHDR)
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
+	defer cancel()
+	if l.uas != nil {
+		return l.uas.Do(ctx, req)
+	}
+	return l.uac.Do(ctx, req)
 }
 
 // unescape undoes %XX escapes in a URI header value.

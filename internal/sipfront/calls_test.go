@@ -283,6 +283,29 @@ func TestUnacknowledgedHold200(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestSubscribeRefer: a SUBSCRIBE to the refer event in a call's dialog
+// (a phone refreshing its REFER's subscription) gets 200 and a NOTIFY
+// ending the subscription, another event package 489; the call is flow
+// 5.1 all the same.
+func TestSubscribeRefer(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_subscribe.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // TestRegistrationExpiry: a binding of 1 s ends by itself: back in
 // service, then out of service.
 func TestRegistrationExpiry(t *testing.T) {

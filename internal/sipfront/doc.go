@@ -81,7 +81,12 @@
 //	REFER with Replaces         CompleteTransfer{ConnID: the REFER's call, ConsultConnID:
 //	                            the call of the replaced dialog (Replaces' Call-ID)}, or the
 //	                            two swapped when the REFER came on the consultation; 202.
-//	                            The 202 is sent before the BYE the transfer causes.
+//	                            The 202 is sent before the BYE the transfer causes, and
+//	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
+//	                            100 Trying", then "SIP/2.0 200 OK" ending the
+//	                            subscription: the transfer is made when it is accepted)
+//	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
+//	in a dialog                 subscription; another event package: 489
 //
 // # Events to SIP
 //
@@ -225,8 +230,7 @@
 // relaying, a later hold, retrieve or transfer passes the phones' own SDP
 // between the legs as without media (the relay is bypassed, untested);
 // glare (491) is handled like any refusal but has no test of its own.
-// UDP only; no NOTIFY
-// for REFER progress; calls made through the API from a registered DN do
+// UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings

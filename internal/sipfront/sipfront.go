@@ -241,14 +241,15 @@ func Start(cfg Config) (*Server, error) {
 // handlers are the request handlers by method; sipgo answers others 405.
 func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 	return map[sip.RequestMethod]sipgo.RequestHandler{
-		sip.REGISTER: s.handleRegister,
-		sip.INVITE:   s.handleInvite,
-		sip.ACK:      s.handleAck,
-		sip.BYE:      s.handleBye,
-		sip.CANCEL:   s.handleCancel,
-		sip.REFER:    s.handleRefer,
-		sip.OPTIONS:  s.handleOptions,
-		sip.NOTIFY:   s.handleNotify,
+		sip.REGISTER:  s.handleRegister,
+		sip.INVITE:    s.handleInvite,
+		sip.ACK:       s.handleAck,
+		sip.BYE:       s.handleBye,
+		sip.CANCEL:    s.handleCancel,
+		sip.REFER:     s.handleRefer,
+		sip.OPTIONS:   s.handleOptions,
+		sip.NOTIFY:    s.handleNotify,
+		sip.SUBSCRIBE: s.handleSubscribe,
 	}
 }
 
