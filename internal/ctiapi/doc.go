@@ -20,7 +20,10 @@
 // CallThreadID) or a query. handlers.go turns an entry into a handler: decode
 // and validate the body, check the form of patterned path parameters (a
 // {connId} that is not 16 lowercase hex digits is 404), build the command,
-// run it through the tenant's runtime, reply.
+// run it through the tenant's runtime, reply. The builder returns the
+// concrete command type, so the route knows its engine kind:
+// TestEveryCommandHasRoute fails for an engine command without a route
+// unless notRoutes (kinds_test.go) says why it has none.
 //
 // The event stream (events.go, GET /v1/tenants/{tenant}/events) also takes
 // a router's decisions: a text message {"route":{"connId","routingPoint",

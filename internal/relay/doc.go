@@ -34,21 +34,20 @@
 // n+1 without n. With one batch in flight nothing is handed over between a
 // refusal and the rewind that publishes n again first.
 //
-// Within one batch the producer may still split a partition's records over
-// several produce requests; a refused request then fails the partition's
-// later records of the batch too, except records given to the client after
-// it has failed the partition (the batch's own Produce loop outlasting a
-// produce round trip) and a pipelined request a broker accepts because it
-// holds no state for the producer yet (its first write to the partition).
-// Both need the first request of the partition to leave while the batch is
-// still being handed over: with the publisher's linger (5ms by default) a
-// partition's records of one batch leave together, and with one batch in
-// flight Publish waits for buffer space only when many tenants' relays
-// share the publisher. Should a later Seq of a key
-// land that way, the resume finds the earlier one missing, publishes it
-// after the later one (nothing is lost, that key's order is not kept) and
-// logs an error. Closing it would take the publisher handing a batch to the
-// client as a whole (buffered, then flushed).
+// Within one batch the producer may split a partition's records over
+// several produce requests. The publisher hands a batch to the Kafka client
+// whole and then flushes it, handing nothing over during a flush, so the
+// partition's first request leaves only once every record of the batch is in
+// the client: when Kafka refuses it the client fails all the partition's
+// records behind it, and none can be handed over after that failure and
+// land under a new producer epoch. A later request of the partition leaves
+// before the earlier one is answered only after the partition has had a
+// successful answer (franz-go), so the broker holds the producer's sequence
+// and refuses a request following a refused one. Per key Kafka therefore
+// holds a prefix of each batch, and the rewind publishes the rest in order.
+// (Should a later Seq of a key land without an earlier one all the same,
+// the resume finds the earlier one missing, publishes it after the later
+// one, nothing lost, and logs an error.)
 //
 // # Kafka down
 //

@@ -26,7 +26,7 @@ import (
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register, trunk, phone-invite,
 // trunk-invite, placed, answered, failed, gone, phone-hold, refer,
-// referred, hangup), turn anchoring on (media [default=true]
+// referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true]), feed a
 // recorded call event (event <Name> conn= this= other= [inbound=true]
 // [trunk=] [state=busy|noanswer] [prev=] [type=<TreatmentType>]
@@ -159,6 +159,8 @@ func (r *bookRunner) run(line string) []string {
 		return []string{"tell the engine"}
 	case "gone":
 		return r.format(b.gone(r.leg(a)))
+	case "unacked":
+		return r.format(b.abandoned(r.leg(a)))
 	case "hangup":
 		return r.format(b.end(r.leg(a), terminated))
 	case "phone-hold":

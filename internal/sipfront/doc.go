@@ -78,6 +78,10 @@
 //	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
 //	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
+//	no ACK for our 200 to an    BYE to the phone, and Release{ConnID, DN} (a trunk leg:
+//	INVITE or re-INVITE within  NetworkRelease) at once: the dialog was abandoned
+//	Config.AckTimeout (64*T1)   half-way. No BYE of ours waits for its answer to release
+//	                            (the release comes first); it gives up after timer F.
 //	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP);
 //	                            one asking for the state the call is in already (a session
 //	                            refresh; engine.ReasonAlready) is answered 200 as well
@@ -87,7 +91,12 @@
 //	REFER with Replaces         CompleteTransfer{ConnID: the REFER's call, ConsultConnID:
 //	                            the call of the replaced dialog (Replaces' Call-ID)}, or the
 //	                            two swapped when the REFER came on the consultation; 202.
-//	                            The 202 is sent before the BYE the transfer causes.
+//	                            The 202 is sent before the BYE the transfer causes, and
+//	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
+//	                            100 Trying", then "SIP/2.0 200 OK" ending the
+//	                            subscription: the transfer is made when it is accepted)
+//	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
+//	in a dialog                 subscription; another event package: 489
 //
 // # Events to SIP
 //
@@ -106,6 +115,14 @@
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
+//	any event leaving a call    the far party changed (transfer, pick-up, conference back
+//	with two answered legs      to two): each leg not given the other's SDP yet gets a
+//	                            re-INVITE sendrecv with it (anchored legs excepted)
+//
+// The SDP sent on a dialog keeps one o= line (the first SDP's username,
+// session id and address) whose version rises at each change (RFC 3264
+// section 8), whichever phone the SDP came from; a direction set by
+// switchboard (hold answers, re-INVITEs) is one attribute per media section.
 //
 // Correlation: a SIP-originated MakeCall is bound to its ConnID by the
 // command's reply or by the first EventDialing of that DN to that
@@ -225,8 +242,7 @@
 // relaying, a later hold, retrieve or transfer passes the phones' own SDP
 // between the legs as without media (the relay is bypassed, untested);
 // glare (491) is handled like any refusal but has no test of its own.
-// UDP only; no NOTIFY
-// for REFER progress; calls made through the API from a registered DN do
+// UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
