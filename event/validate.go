@@ -212,9 +212,11 @@ const (
 //     OnNoAnswer, OnBusyAndNoAnswer;
 //   - the values the M column fixes: AgentWorkMode of EventAgentReady
 //     (ManualIn, AutoIn, ReturnBack), CallType of EventNetworkReached
-//     (Outbound), CallState of EventListenDisconnected (Held),
+//     (Outbound; Consult for a consultation through a trunk, 5.15),
+//     CallState of EventListenDisconnected (Held),
 //     EventDestinationBusy (Busy or Sit*), EventDiverted (Ok, Forwarded,
-//     Redirected, ConverseOn), EventPartyAdded (Conferenced) and
+//     Redirected, ConverseOn), EventPartyAdded (Conferenced, or Bridged
+//     for a monitoring supervisor) and
 //     EventPartyChanged (Transferred, Conferenced);
 //   - ConnID, PreviousConnID and TransferConnID, when present, are 16
 //     lowercase hex digits; CallID, when present, is positive; time's
@@ -282,7 +284,8 @@ func (e *Event) Validate() error {
 		v.oneOf("AgentWorkMode", uint8(e.AgentWorkMode), workModeNames,
 			uint8(WorkModeManualIn), uint8(WorkModeAutoIn), uint8(WorkModeReturnBack))
 	case EventNetworkReached:
-		v.oneOf("CallType", uint8(e.CallType), callTypeNames, uint8(CallTypeOutbound))
+		// Consult: a consultation through a trunk (5.15) keeps its type.
+		v.oneOf("CallType", uint8(e.CallType), callTypeNames, uint8(CallTypeOutbound), uint8(CallTypeConsult))
 	case EventListenDisconnected:
 		v.oneOf("CallState", uint8(e.CallState), callStateNames, uint8(CallStateHeld))
 	case EventDestinationBusy:
@@ -293,7 +296,7 @@ func (e *Event) Validate() error {
 		v.oneOf("CallState", uint8(e.CallState), callStateNames, uint8(CallStateOk),
 			uint8(CallStateForwarded), uint8(CallStateRedirected), uint8(CallStateConverseOn))
 	case EventPartyAdded:
-		v.oneOf("CallState", uint8(e.CallState), callStateNames, uint8(CallStateConferenced))
+		v.oneOf("CallState", uint8(e.CallState), callStateNames, uint8(CallStateConferenced), uint8(CallStateBridged))
 	case EventPartyChanged:
 		v.oneOf("CallState", uint8(e.CallState), callStateNames,
 			uint8(CallStateTransferred), uint8(CallStateConferenced))

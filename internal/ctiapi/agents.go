@@ -28,13 +28,13 @@ type LogoutBody struct {
 // ReadyBody is POST /dns/{dn}/ready.
 type ReadyBody struct {
 	Common
-	WorkMode *string `json:"workMode,omitempty" enum:"ManualIn,AutoIn" default:"ManualIn"`
+	WorkMode *string `json:"workMode,omitempty" enum:"ManualIn,AutoIn,ReturnBack" default:"ManualIn"`
 }
 
 // NotReadyBody is POST /dns/{dn}/not-ready.
 type NotReadyBody struct {
 	Common
-	WorkMode *string `json:"workMode,omitempty" enum:"AuxWork,AfterCallWork,WalkAway,NoCallDisconnect" default:"AuxWork"`
+	WorkMode *string `json:"workMode,omitempty" enum:"AuxWork,AfterCallWork,WalkAway,NoCallDisconnect,LegalGuard" default:"AuxWork"`
 }
 
 // DNDBody is POST /dns/{dn}/dnd.
@@ -178,6 +178,9 @@ func agentRoutes() []route {
 func workMode(s *string) event.AgentWorkMode {
 	if s == nil {
 		return 0
+	}
+	if *s == "LegalGuard" {
+		return event.WorkModeAutoIn // T-Library AgentLegalGuard shares AutoIn's value
 	}
 	m, _ := event.ParseAgentWorkMode(*s)
 	return m

@@ -80,8 +80,15 @@ func goldenTenant() *config.Tenant {
 				}},
 		}},
 	)
+	// RONA policies (5.16): queue 7003 keeps an agent who lets a call ring
+	// out Ready (policy none, after 8 s); agent19 is logged out instead
+	// (its own policy, over the queue's).
+	t.DNs = append(t.DNs, config.DN{Number: "7003", Type: config.ACDQueue, Name: "no rona", Queue: &config.Queue{
+		NoAnswerTimeout: config.D(8 * time.Second), RONA: config.RONANone}})
 	for i := range t.Agents {
 		switch t.Agents[i].ID {
+		case "agent19":
+			t.Agents[i].RONA = config.RONALogout
 		case "agent1":
 			t.Agents[i].Skills = map[string]int{"english": 70}
 		case "agent2":
@@ -459,6 +466,9 @@ func (a args) workMode() event.AgentWorkMode {
 	if m, ok := event.ParseAgentWorkMode(s); ok {
 		return m
 	}
+	if s == "LegalGuard" {
+		return event.WorkModeAutoIn // NotReady's spelling of the same value
+	}
 	return 99 // an undefined mode, to test its refusal
 }
 
@@ -541,15 +551,15 @@ func (a args) command(name string) (Command, error) {
 	case "network-call":
 		return NetworkCall{Request: req, Trunk: a.get("trunk"), ANI: a.get("ani"), DNIS: a.get("dnis"), UserData: a.userData()}, nil
 	case "network-answer":
-		return NetworkAnswer{Request: req, ConnID: a.get("conn")}, nil
+		return NetworkAnswer{Request: req, ConnID: a.get("conn"), Party: a.get("party")}, nil
 	case "network-busy":
-		return NetworkBusy{Request: req, ConnID: a.get("conn")}, nil
+		return NetworkBusy{Request: req, ConnID: a.get("conn"), Party: a.get("party")}, nil
 	case "destination-busy":
 		return DestinationBusy{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
 	case "no-answer":
 		return NoAnswer{Request: req, ConnID: a.get("conn"), DN: a.get("dn")}, nil
 	case "network-release":
-		return NetworkRelease{Request: req, ConnID: a.get("conn")}, nil
+		return NetworkRelease{Request: req, ConnID: a.get("conn"), Party: a.get("party")}, nil
 	case "route":
 		return RouteCall{Request: req, ConnID: a.get("conn"), RoutingPoint: a.get("rp"), To: a.get("to")}, nil
 	case "treatment":

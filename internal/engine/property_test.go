@@ -169,7 +169,8 @@ func applyShadow(m map[string]*shadowAgent, ev *event.Event) {
 			a.state, a.mode, a.queues = "NotReady", ev.AgentWorkMode, nil
 		}
 		a.dn = ev.ThisDN
-		if ev.ThisQueue != "" {
+		// A repeated login (same agent, same DN) shows a queue again.
+		if ev.ThisQueue != "" && !slices.Contains(a.queues, ev.ThisQueue) {
 			a.queues = append(a.queues, ev.ThisQueue)
 		}
 	case event.EventQueueLogout:
