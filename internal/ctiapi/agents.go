@@ -77,6 +77,13 @@ type MessageWaitingBody struct {
 	OldMessages *int  `json:"oldMessages,omitempty" minimum:"0"`
 }
 
+// NetworkPartyBody is POST /network/calls/{connId}/answer, /busy and
+// /release.
+type NetworkPartyBody struct {
+	Common
+	Party *string `json:"party,omitempty" doc:"the external number, when the call has several external parties (a call transferred out through a trunk); absent: the one being called (release: the first)"`
+}
+
 // EmptyBody is the body of requests without parameters (DELETE forward,
 // DELETE monitor): only the common fields.
 type EmptyBody struct {
