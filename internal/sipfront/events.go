@@ -234,13 +234,15 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 		}
 		delete(c.dns, ev.ThisDN)
 		var end []*leg
+		var mine *leg
 		if l := c.legOf(ev.ThisDN); l != nil {
-			end = append(end, l)
+			end, mine = append(end, l), l
 			if t.heldBy[l.dn] == l {
 				delete(t.heldBy, l.dn)
 			}
 		}
-		if len(c.dns) == 0 {
+		keep, out := t.transferLocked(c, ev, mine) // external.go
+		if len(c.dns) == 0 && !keep {
 			// The call is over: external legs end too.
 			for _, o := range c.legs {
 				if !o.ended && (len(end) == 0 || o != end[0]) {
@@ -264,6 +266,7 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 		for _, l := range end {
 			go s.hangUpWith(l, f)
 		}
+		out.start(s)
 
 	case event.EventHeld, event.EventRetrieved:
 		var l *leg
