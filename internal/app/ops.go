@@ -241,10 +241,10 @@ func (o *ops) handler(c Config, getenv func(string) string, api *ctiapi.Server, 
 }
 
 func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
-	r := o.set.Registry
-	r.NewGaugeFunc(metrics.NameKafkaBuffered, "Records handed to the Kafka client and not yet acknowledged.", nil,
+	s := o.set
+	s.GaugeFunc(metrics.NameKafkaBuffered, "Records handed to the Kafka client and not yet acknowledged.", nil,
 		func(emit metrics.Emit) { emit(float64(pub.Stats().Buffered)) })
-	r.NewGaugeFunc(metrics.NameKafkaBufferLimit, "The most records the Kafka client buffers before publishing blocks.", nil,
+	s.GaugeFunc(metrics.NameKafkaBufferLimit, "The most records the Kafka client buffers before publishing blocks.", nil,
 		func(emit metrics.Emit) { emit(float64(pub.Stats().BufferLimit)) })
 	// Calls and agents: read from each engine on its tenant goroutine at
 	// scrape time (a scrape costs one Query per tenant; requests never
@@ -268,14 +268,14 @@ func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
 		})
 		return n, err == nil
 	}
-	r.NewGaugeFunc(metrics.NameActiveCalls, "Live calls, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
+	s.GaugeFunc(metrics.NameActiveCalls, "Live calls, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
 		for _, rt := range rts {
 			if n, ok := read(rt); ok {
 				emit(float64(n.calls), rt.ID())
 			}
 		}
 	})
-	r.NewGaugeFunc(metrics.NameAgentsLoggedIn, "Agents and supervisors logged in, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
+	s.GaugeFunc(metrics.NameAgentsLoggedIn, "Agents and supervisors logged in, by tenant.", []string{"tenant"}, func(emit metrics.Emit) {
 		for _, rt := range rts {
 			if n, ok := read(rt); ok {
 				emit(float64(n.agents), rt.ID())
@@ -289,13 +289,13 @@ func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
 			}
 		}
 	}
-	r.NewGaugeFunc(metrics.NameJournalSize, "Bytes of the journal's live segments, by tenant.", []string{"tenant"},
+	s.GaugeFunc(metrics.NameJournalSize, "Bytes of the journal's live segments, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.Size), j.Tenant) }))
-	r.NewGaugeFunc(metrics.NameJournalMaxSize, "The journal's size bound, by tenant.", []string{"tenant"},
+	s.GaugeFunc(metrics.NameJournalMaxSize, "The journal's size bound, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.MaxSize), j.Tenant) }))
-	r.NewGaugeFunc(metrics.NamePublishLag, "Journaled steps not yet acknowledged by Kafka, by tenant.", []string{"tenant"},
+	s.GaugeFunc(metrics.NamePublishLag, "Journaled steps not yet acknowledged by Kafka, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.LagRecords), j.Tenant) }))
-	r.NewGaugeFunc(metrics.NamePublishLagAge, "How long the oldest journaled step not yet in Kafka has waited, by tenant.", []string{"tenant"},
+	s.GaugeFunc(metrics.NamePublishLagAge, "How long the oldest journaled step not yet in Kafka has waited, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(j.LagAge.Seconds(), j.Tenant) }))
 }
 

@@ -63,7 +63,7 @@ func (s *Server) Handler(o Ops) http.Handler {
 		}
 	}
 	if o.Metrics != nil {
-		h.metrics = o.Metrics.Registry.Handler()
+		h.metrics = o.Metrics.Handler()
 	}
 	return h
 }

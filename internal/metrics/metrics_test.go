@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bytes"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -10,107 +9,99 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/metrics/metricstest"
 )
 
-func scrape(t *testing.T, r *metrics.Registry) (metricstest.Exposition, string) {
-	t.Helper()
-	var b bytes.Buffer
-	if _, err := r.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	e, err := metricstest.Parse(bytes.NewReader(b.Bytes()))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	return e, b.String()
+// get sends a request of method to s's handler.
+func get(s *metrics.Set, method string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(method, "/metrics", nil))
+	return rec
 }
 
-// Counters, gauges, scrape-time gauges and histograms come out in the text
-// format with the values put in, label values escaped.
-func TestExposition(t *testing.T) {
-	r := metrics.NewRegistry()
-	c := r.NewCounterVec("t_requests_total", "Requests.\nWith a \\ newline.", "tenant", "topic")
-	g := r.NewGaugeVec("t_depth", "Depth.", "q")
-	h := r.NewHistogramVec("t_latency_seconds", "Latency.", []float64{0.1, 1}, "route")
-	r.NewGaugeFunc("t_calls", "Calls.", []string{"tenant"}, func(emit metrics.Emit) {
-		emit(3, "b")
-		emit(2, "a")
-	})
-	c.With("acme", "voice-callthread").Add(5)
-	c.With("acme", "voice-callthread").Inc()
-	c.With(`we"ird\`+"\n", "x").Inc()
-	g.With("q1").Set(7.5)
-	g.With("q1").Add(-2)
-	hh := h.With("/v1/x")
-	for _, v := range []float64{0.05, 0.1, 0.5, 2, 3} {
-		hh.Observe(v)
+// scrape reads s through its handler as a scraper would.
+func scrape(t *testing.T, s *metrics.Set) metricstest.Exposition {
+	t.Helper()
+	rec := get(s, "GET")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
 	}
-	e, text := scrape(t, r)
+	e, err := metricstest.Parse(rec.Body)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rec.Body)
+	}
+	return e
+}
+
+// A scrape-time family exposes what its function emits at the moment of
+// the scrape, one sample per label set (the first one emitted).
+func TestGaugeFunc(t *testing.T) {
+	s := metrics.NewSet()
+	var mu sync.Mutex
+	depth := map[string]float64{"b": 3, "a": 2}
+	s.GaugeFunc("t_depth", "Depth.", []string{"queue"}, func(emit metrics.Emit) {
+		mu.Lock()
+		defer mu.Unlock()
+		for q, v := range depth {
+			emit(v, q)
+		}
+		emit(99, "a") // a repeat: ignored
+	})
+	s.GaugeFunc("t_plain", "No labels.", nil, func(emit metrics.Emit) { emit(1.5) })
 	for _, tc := range []struct {
-		name   string
 		labels map[string]string
 		want   float64
-	}{
-		{"t_requests_total", map[string]string{"tenant": "acme", "topic": "voice-callthread"}, 6},
-		{"t_requests_total", map[string]string{"tenant": `we"ird\` + "\n"}, 1},
-		{"t_depth", map[string]string{"q": "q1"}, 5.5},
-		{"t_calls", map[string]string{"tenant": "a"}, 2},
-		{"t_calls", map[string]string{"tenant": "b"}, 3},
-		{"t_latency_seconds_bucket", map[string]string{"le": "0.1"}, 2},
-		{"t_latency_seconds_bucket", map[string]string{"le": "1"}, 3},
-		{"t_latency_seconds_bucket", map[string]string{"le": "+Inf"}, 5},
-		{"t_latency_seconds_count", nil, 5},
-		{"t_latency_seconds_sum", nil, 5.65},
-	} {
-		got, ok := e.Value(tc.name, tc.labels)
-		if !ok || math.Abs(got-tc.want) > 1e-9 {
-			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+	}{{map[string]string{"queue": "a"}, 2}, {map[string]string{"queue": "b"}, 3}} {
+		if got, ok := scrape(t, s).Value("t_depth", tc.labels); !ok || got != tc.want {
+			t.Errorf("t_depth%v = %v (found %v), want %v", tc.labels, got, ok, tc.want)
 		}
 	}
-	for _, want := range []string{
-		"# HELP t_requests_total Requests.\\nWith a \\\\ newline.\n# TYPE t_requests_total counter\n",
-		"# TYPE t_latency_seconds histogram\n",
-		`t_requests_total{tenant="we\"ird\\\n",topic="x"} 1`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("exposition lacks %q:\n%s", want, text)
-		}
+	mu.Lock()
+	depth["a"] = 7
+	delete(depth, "b")
+	mu.Unlock()
+	e := scrape(t, s)
+	if got, _ := e.Value("t_depth", map[string]string{"queue": "a"}); got != 7 {
+		t.Errorf("after a change: %v, want 7", got)
 	}
-	if e["t_calls"].Type != "gauge" || e["t_requests_total"].Type != "counter" {
-		t.Errorf("types: %+v %+v", e["t_calls"], e["t_requests_total"])
+	if n := len(e.Find("t_depth", nil)); n != 1 {
+		t.Errorf("%d series after b went away, want 1", n)
+	}
+	if got, _ := e.Value("t_plain", nil); got != 1.5 {
+		t.Errorf("t_plain = %v", got)
+	}
+	if typ := e.Families["t_depth"].GetType().String(); typ != "GAUGE" {
+		t.Errorf("t_depth is a %s", typ)
 	}
 }
 
-// The parser refuses what a Prometheus server would: it is what makes the
-// exposition tests able to fail.
-func TestParserRefuses(t *testing.T) {
-	for name, text := range map[string]string{
-		"no type":         "# HELP a A.\na 1\n",
-		"orphan sample":   "a 1\n",
-		"wrong family":    "# HELP a A.\n# TYPE a counter\nb 1\n",
-		"bad escape":      "# HELP a A.\n# TYPE a gauge\na{x=\"\\q\"} 1\n",
-		"unquoted":        "# HELP a A.\n# TYPE a gauge\na{x=1} 1\n",
-		"duplicate":       "# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n",
-		"bad value":       "# HELP a A.\n# TYPE a gauge\na one\n",
-		"not cumulative":  "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
-		"inf not count":   "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 2\n",
-		"negative count":  "# HELP a A.\n# TYPE a counter\na -1\n",
-		"empty line":      "# HELP a A.\n\n# TYPE a counter\na 1\n",
-		"label twice":     "# HELP a A.\n# TYPE a gauge\na{x=\"1\",x=\"2\"} 1\n",
-		"family twice":    "# HELP a A.\n# TYPE a gauge\n# HELP a A.\n# TYPE a gauge\n",
-		"unknown type":    "# HELP a A.\n# TYPE a thing\n",
-		"no +Inf bucket":  "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",
-		"bad metric name": "# HELP 1a A.\n# TYPE 1a gauge\n",
-	} {
-		if _, err := metricstest.Parse(strings.NewReader(text)); err == nil {
-			t.Errorf("%s: parsed", name)
-		}
+// A function that emits the wrong number of label values fails the
+// scrape with an error naming the family, instead of exposing a wrong
+// series or taking the process down.
+func TestGaugeFuncWrongLabels(t *testing.T) {
+	s := metrics.NewSet()
+	s.GaugeFunc("t_bad", "Bad.", []string{"tenant"}, func(emit metrics.Emit) { emit(1, "a", "extra") })
+	rec := get(s, "GET")
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "t_bad") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
 
-// Concurrent updates and scrapes: no update is lost, every scrape is valid
+// Registering a family twice is a programming error found at start-up.
+func TestGaugeFuncTwicePanics(t *testing.T) {
+	s := metrics.NewSet()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	s.GaugeFunc(metrics.NameGoroutines, "Again.", nil, func(metrics.Emit) {})
+}
+
+// Concurrent updates and scrapes: no update is lost, every scrape parses
 // (run with -race).
 func TestConcurrent(t *testing.T) {
 	s := metrics.NewSet()
@@ -126,9 +117,7 @@ func TestConcurrent(t *testing.T) {
 				return
 			default:
 			}
-			var b bytes.Buffer
-			s.Registry.WriteTo(&b)
-			if _, err := metricstest.Parse(&b); err != nil {
+			if _, err := metricstest.Parse(get(s, "GET").Body); err != nil {
 				scraped <- err
 				return
 			}
@@ -152,7 +141,7 @@ func TestConcurrent(t *testing.T) {
 	if err := <-scraped; err != nil {
 		t.Fatal(err)
 	}
-	e, _ := scrape(t, s.Registry)
+	e := scrape(t, s)
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
@@ -160,12 +149,14 @@ func TestConcurrent(t *testing.T) {
 	}{
 		{metrics.NameEventsProduced, map[string]string{"topic": "voice-callthread", "tenant": "acme"}, 2 * workers * n},
 		{metrics.NameAPILatency + "_count", map[string]string{"method": "POST", "code": "2xx"}, workers * n},
+		{metrics.NameAPILatency + "_sum", map[string]string{"method": "POST", "code": "2xx"}, workers * n * 0.001},
 		{metrics.NameKafkaAckLatency + "_bucket", map[string]string{"le": "0.005"}, workers * n},
 		{metrics.NameKafkaAckLatency + "_bucket", map[string]string{"le": "0.0025"}, 0},
+		{metrics.NameKafkaAckLatency + "_bucket", map[string]string{"le": "+Inf"}, workers * n},
 		{metrics.NameSIPTransactions, map[string]string{"method": "INVITE"}, workers * n},
 		{metrics.NameSIPResponses, map[string]string{"method": "INVITE", "status": "200"}, workers * n},
 	} {
-		if got, ok := e.Value(tc.name, tc.labels); !ok || got != tc.want {
+		if got, ok := e.Value(tc.name, tc.labels); !ok || math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("%s%v = %v (found %v), want %v", tc.name, tc.labels, got, ok, tc.want)
 		}
 	}
@@ -183,7 +174,7 @@ func TestBoundedLabels(t *testing.T) {
 	var nilSet *metrics.Set
 	nilSet.SIPTransaction("INVITE") // metrics off: no panic
 	nilSet.APIRequest("GET", "/", 200, 0)
-	e, _ := scrape(t, s.Registry)
+	e := scrape(t, s)
 	if got, _ := e.Value(metrics.NameSIPTransactions, map[string]string{"method": "other"}); got != 2 {
 		t.Errorf("other = %v, want 2", got)
 	}
@@ -193,37 +184,52 @@ func TestBoundedLabels(t *testing.T) {
 	if got, _ := e.Value(metrics.NameAPILatency+"_count", map[string]string{"method": "other", "route": "unmatched"}); got != 2 {
 		t.Errorf("API other/unmatched = %v, want 2", got)
 	}
-	if n := len(e[metrics.NameSIPTransactions].Samples); n != 1 {
+	if n := len(e.Find(metrics.NameSIPTransactions, nil)); n != 1 {
 		t.Errorf("%d SIP transaction series, want 1", n)
 	}
 }
 
+// The handler serves the text format to a plain GET, with the Go runtime
+// and process collectors beside switchboard's own families, and refuses
+// other methods.
 func TestHandler(t *testing.T) {
 	s := metrics.NewSet()
-	srv := httptest.NewServer(s.Registry.Handler())
+	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != metrics.ContentType {
-		t.Errorf("Content-Type %q", ct)
+	if f := expfmt.ResponseFormat(resp.Header); f.FormatType() != expfmt.TypeTextPlain {
+		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
 	}
 	e, err := metricstest.Parse(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := e.Value(metrics.NameGoroutines, nil); !ok {
-		t.Errorf("no %s", metrics.NameGoroutines)
+	for _, name := range []string{metrics.NameGoroutines, metrics.NameStartTime, "go_goroutines", "go_memstats_heap_alloc_bytes",
+		"process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"} {
+		if v, ok := e.Value(name, nil); !ok || v <= 0 {
+			t.Errorf("%s = %v (found %v)", name, v, ok)
+		}
+	}
+	if _, ok := e.Value("process_cpu_seconds_total", nil); !ok { // may still be 0 this early
+		t.Error("no process_cpu_seconds_total")
+	}
+	if head := get(s, "HEAD"); head.Code != http.StatusOK {
+		t.Errorf("HEAD: %d", head.Code)
 	}
 	resp2, err := http.Post(srv.URL, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %d", resp2.StatusCode)
+	if resp2.StatusCode != http.StatusMethodNotAllowed || resp2.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d %q", resp2.StatusCode, resp2.Header.Get("Allow"))
 	}
 }
 

@@ -4,23 +4,27 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Set is switchboard's metrics, registered in one Registry. Its update
-// methods are safe for concurrent use and lock-free once a label set has been
-// seen; a nil *Set (metrics off) makes them do nothing.
+// Set is switchboard's metrics, registered in one Prometheus registry
+// together with the Go runtime and process collectors. Its update methods
+// are safe for concurrent use; a nil *Set (metrics off) makes them do
+// nothing.
 type Set struct {
-	Registry *Registry
+	// Registry holds every family /metrics serves.
+	Registry *prometheus.Registry
 
-	eventsProduced *CounterVec   // topic, tenant
-	eventsFailed   *CounterVec   // topic, tenant
-	kafkaAck       *HistogramVec // (none)
-	apiLatency     *HistogramVec // method, route, code
-	apiRateLimited *CounterVec   // tenant
-	sipTx          *CounterVec   // method
-	sipResp        *CounterVec   // method, status
-
-	ackLatency *Histogram
+	eventsProduced *prometheus.CounterVec   // topic, tenant
+	eventsFailed   *prometheus.CounterVec   // topic, tenant
+	ackLatency     prometheus.Histogram     // (none)
+	apiLatency     *prometheus.HistogramVec // method, route, code
+	apiRateLimited *prometheus.CounterVec   // tenant
+	sipTx          *prometheus.CounterVec   // method
+	sipResp        *prometheus.CounterVec   // method, status
 }
 
 // Metric names, for documentation and tests.
@@ -44,32 +48,34 @@ const (
 	NameStartTime        = "switchboard_start_time_seconds"
 )
 
-// NewSet registers switchboard's metrics in a new registry. The scrape-time
+// NewSet registers switchboard's metrics and the Go runtime (go_*) and
+// process (process_*) collectors in a new registry. The scrape-time
 // families (journal, publisher buffer, calls and agents) are added with
-// Registry.NewGaugeFunc by whoever owns the state (app).
+// GaugeFunc by whoever owns the state (app).
 func NewSet() *Set {
-	r := NewRegistry()
-	s := &Set{Registry: r}
-	s.eventsProduced = r.NewCounterVec(NameEventsProduced,
-		"Events Kafka acknowledged, by topic (unprefixed) and tenant.", "topic", "tenant")
-	s.eventsFailed = r.NewCounterVec(NameEventsFailed,
-		"Events whose publishing failed permanently, by topic and tenant.", "topic", "tenant")
-	s.kafkaAck = r.NewHistogramVec(NameKafkaAckLatency,
-		"Time from handing a batch of events to the Kafka producer to its acknowledgement (every record of the batch).", LatencyBuckets)
-	s.ackLatency = s.kafkaAck.With()
-	s.apiLatency = r.NewHistogramVec(NameAPILatency,
-		"CTI API request duration by method, route pattern and status class (2xx, 4xx...). WebSocket streams are counted when they end.",
-		LatencyBuckets, "method", "route", "code")
-	s.apiRateLimited = r.NewCounterVec(NameAPIRateLimited,
-		"CTI API requests refused with 429 by the per-token rate limit, by tenant.", "tenant")
-	s.sipTx = r.NewCounterVec(NameSIPTransactions,
-		"SIP server transactions (requests received), by method.", "method")
-	s.sipResp = r.NewCounterVec(NameSIPResponses,
-		"SIP final responses sent, by request method and status code.", "method", "status")
+	s := &Set{Registry: prometheus.NewRegistry()}
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := promauto.With(s.Registry)
+	s.eventsProduced = f.NewCounterVec(prometheus.CounterOpts{Name: NameEventsProduced,
+		Help: "Events Kafka acknowledged, by topic (unprefixed) and tenant."}, []string{"topic", "tenant"})
+	s.eventsFailed = f.NewCounterVec(prometheus.CounterOpts{Name: NameEventsFailed,
+		Help: "Events whose publishing failed permanently, by topic and tenant."}, []string{"topic", "tenant"})
+	s.ackLatency = f.NewHistogram(prometheus.HistogramOpts{Name: NameKafkaAckLatency,
+		Help:    "Time from handing a batch of events to the Kafka producer to its acknowledgement (every record of the batch).",
+		Buckets: LatencyBuckets})
+	s.apiLatency = f.NewHistogramVec(prometheus.HistogramOpts{Name: NameAPILatency,
+		Help:    "CTI API request duration by method, route pattern and status class (2xx, 4xx...). WebSocket streams are counted when they end.",
+		Buckets: LatencyBuckets}, []string{"method", "route", "code"})
+	s.apiRateLimited = f.NewCounterVec(prometheus.CounterOpts{Name: NameAPIRateLimited,
+		Help: "CTI API requests refused with 429 by the per-token rate limit, by tenant."}, []string{"tenant"})
+	s.sipTx = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPTransactions,
+		Help: "SIP server transactions (requests received), by method."}, []string{"method"})
+	s.sipResp = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPResponses,
+		Help: "SIP final responses sent, by request method and status code."}, []string{"method", "status"})
 	start := float64(time.Now().UnixMicro()) / 1e6
-	r.NewGaugeFunc(NameStartTime, "Unix time the process started its metrics, in seconds.", nil,
+	s.GaugeFunc(NameStartTime, "Unix time the process started its metrics, in seconds.", nil,
 		func(emit Emit) { emit(start) })
-	r.NewGaugeFunc(NameGoroutines, "Goroutines that currently exist.", nil,
+	s.GaugeFunc(NameGoroutines, "Goroutines that currently exist.", nil,
 		func(emit Emit) { emit(float64(runtime.NumGoroutine())) })
 	return s
 }
@@ -80,9 +86,9 @@ func (s *Set) EventsPublished(topic, tenant string, n int, ok bool) {
 		return
 	}
 	if ok {
-		s.eventsProduced.With(topic, tenant).Add(uint64(n))
+		s.eventsProduced.WithLabelValues(topic, tenant).Add(float64(n))
 	} else {
-		s.eventsFailed.With(topic, tenant).Add(uint64(n))
+		s.eventsFailed.WithLabelValues(topic, tenant).Add(float64(n))
 	}
 }
 
@@ -102,7 +108,7 @@ func (s *Set) APIRequest(method, route string, status int, d time.Duration) {
 	if s == nil {
 		return
 	}
-	s.apiLatency.With(httpMethod(method), route, statusClass(status)).Observe(d.Seconds())
+	s.apiLatency.WithLabelValues(httpMethod(method), route, statusClass(status)).Observe(d.Seconds())
 }
 
 // httpMethod bounds the method label: a client may send any token as a
@@ -118,7 +124,7 @@ func httpMethod(m string) string {
 // APIRateLimited counts one request refused with 429.
 func (s *Set) APIRateLimited(tenant string) {
 	if s != nil {
-		s.apiRateLimited.With(tenant).Inc()
+		s.apiRateLimited.WithLabelValues(tenant).Inc()
 	}
 }
 
@@ -126,7 +132,7 @@ func (s *Set) APIRateLimited(tenant string) {
 // by method (INVITE, REGISTER, BYE...). For internal/sipfront.
 func (s *Set) SIPTransaction(method string) {
 	if s != nil {
-		s.sipTx.With(sipMethod(method)).Inc()
+		s.sipTx.WithLabelValues(sipMethod(method)).Inc()
 	}
 }
 
@@ -140,7 +146,7 @@ func (s *Set) SIPResponse(method string, status int) {
 	if status >= 100 && status <= 699 {
 		st = strconv.Itoa(status)
 	}
-	s.sipResp.With(sipMethod(method), st).Inc()
+	s.sipResp.WithLabelValues(sipMethod(method), st).Inc()
 }
 
 // sipMethod bounds the method label to the methods SIP defines.

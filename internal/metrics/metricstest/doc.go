@@ -1,7 +1,6 @@
-// Package metricstest parses the Prometheus text exposition format strictly,
-// for tests: every sample must belong to a family announced by HELP and TYPE,
-// label syntax and escapes must be valid, a label set must not repeat, and
-// histograms must be cumulative with +Inf equal to _count.
+// Package metricstest reads a scrape for tests: it parses the Prometheus
+// text format with the Prometheus parser (expfmt) and finds series by name
+// and labels, histogram _bucket, _sum and _count series included.
 //
 // It belongs to internal/metrics and is imported only by tests.
 package metricstest
