@@ -92,6 +92,8 @@
 //	                            an INVITE to the trunk's address for it (5.15). Released
 //	                            (Transferred or Conferenced) of a consultation moves its
 //	                            trunk leg to the main call: the consulted number stays.
+//	EventPartyAdded(NewParty X  a single-step conference to an external number: an INVITE
+//	with OtherTrunk)            to the trunk's address for it (once per call)
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)

@@ -306,6 +306,14 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 		}
 		t.mu.Unlock()
 
+	case event.EventPartyAdded:
+		var out *trunkOut
+		if c != nil {
+			out = t.addedLocked(c, ev) // external.go
+		}
+		t.mu.Unlock()
+		out.start(s)
+
 	default:
 		t.mu.Unlock()
 	}

@@ -79,19 +79,35 @@ func (t *sipTenant) transferLocked(c *call, ev *event.Event, ending *leg) (keep 
 				return true, nil
 			}
 		}
-		return true, t.trunkLegLocked(c, x, ev.OtherDN, ending)
+		return true, t.trunkLegLocked(c, x, "", ev.OtherDN, ending)
 	}
 	return false, nil
 }
 
-// trunkLegLocked adds to c a leg calling external number x through the
-// trunk whose prefixes take it (the engine's choice), from caller; the
-// SDP offered is that of a live leg other than skip. Nil when the trunk
-// has no address. Caller holds t.mu.
-func (t *sipTenant) trunkLegLocked(c *call, x, caller string, skip *leg) *trunkOut {
+// addedLocked: EventPartyAdded of an external party (a single-step
+// conference to an external number) calls it through its trunk, once
+// (every DN party gets the event; a completed conference's party has its
+// leg already). Caller holds t.mu.
+func (t *sipTenant) addedLocked(c *call, ev *event.Event) *trunkOut {
+	if ev.OtherTrunk == "" || ev.OtherDNRole != event.RoleNewParty {
+		return nil
+	}
+	for _, l := range c.legs {
+		if l.trunk != "" && l.dn == ev.OtherDN && !l.ended {
+			return nil
+		}
+	}
+	return t.trunkLegLocked(c, ev.OtherDN, ev.OtherTrunk, ev.ThirdPartyDN, nil)
+}
+
+// trunkLegLocked adds to c a leg calling external number x through trunk
+// DN trunkDN (empty: the first whose prefixes take x, as the engine
+// chooses), from caller; the SDP offered is that of a live leg other than
+// skip. Nil when the trunk has no address. Caller holds t.mu.
+func (t *sipTenant) trunkLegLocked(c *call, x, trunkDN, caller string, skip *leg) *trunkOut {
 	var tr *trunk
 	for i := range t.trunks {
-		if t.trunks[i].takes(x) {
+		if (trunkDN != "" && t.trunks[i].dn == trunkDN) || (trunkDN == "" && t.trunks[i].takes(x)) {
 			tr = &t.trunks[i]
 			break
 		}

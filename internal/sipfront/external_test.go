@@ -96,6 +96,41 @@ func TestExternalAttendedTransfer(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestExternalConference: on a SIP call between A and B, B conferences an
+// external number in one step (through the API): the carrier gets an
+// INVITE and answers; B hangs up (the conference goes on between A and
+// the carrier), then A: the carrier gets the BYE.
+func TestExternalConference(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	carrier := f.startSipp("uas.xml", trunkPort)
+	b := f.startSipp("uas_bye.xml", pb, "-d", "1500")
+	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	conn := f.waitEstablished()
+	if _, err := f.rt.Do(context.Background(), engine.SingleStepConference{ConnID: conn, DN: "1002", To: "+33140000004"}); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(t)
+	a.wait(t)
+	carrier.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.SingleStepConference{ConnID: "$1", DN: "1002", To: "+33140000004"},
+		engine.NetworkAnswer{ConnID: "$1", Party: "+33140000004"},
+		engine.Release{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // TestTrunkCallTransferredOut: a carrier call to B is transferred by B
 // (REFER) to a number of a second trunk: after B's Released the call is
 // between two trunks and has no events; when the first carrier hangs up,
