@@ -286,6 +286,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		t.bindLocked(l, r.ConnID)
 	}
 	t.mu.Unlock()
+	if l.trunk != "" && out.Events == 0 {
+		t.forwardedOut(l) // external.go
+	}
 
 	select {
 	case f := <-l.final:
@@ -669,7 +672,11 @@ func (s *Server) ringLeg(l *leg, ctx context.Context, target sip.Uri, fromUser s
 		if l.trunk != "" {
 			cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
 		}
-		if _, err := t.do(cmd); err != nil {
+		out, err := t.do(cmd)
+		if err == nil && l.trunk != "" && out.Events == 0 {
+			t.networkAnswered(l) // external.go
+		}
+		if err != nil {
 			s.log.Debug("SIP answer not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
 			t.mu.Lock()
 			l.ended = true

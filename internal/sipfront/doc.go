@@ -98,6 +98,12 @@
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
 //
+// A trunk call to a DN that forwards to an external number goes straight
+// out (5.15) with no event: when NetworkCall produced none, sipfront reads
+// the engine's view of the call and INVITEs the number being called
+// through its trunk, and answers the carrier's INVITE itself when that
+// number answers (NetworkAnswer again without an event).
+//
 // A call may have several trunk legs (a trunk call transferred out):
 // NetworkAnswer, NetworkBusy and NetworkRelease name the leg's number
 // (Party). Such a call has no DN, so no events: when the engine takes a

@@ -7,6 +7,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // External transfers (EVENTS.md 5.15). A call transferred, conferenced or
@@ -176,5 +178,74 @@ func (t *sipTenant) networkGone(l *leg) {
 	t.mu.Unlock()
 	for _, o := range end {
 		go t.s.hangUp(o)
+	}
+}
+
+// forwardedOut: trunk call l produced no event: its DN forwards to an
+// external number (EVENTS.md 5.15: forwarding applies to inbound calls
+// too), so the call went straight out through a trunk. The engine's view
+// of the call says where (querier, store.go): that number is called
+// through its trunk.
+func (t *sipTenant) forwardedOut(l *leg) {
+	q, ok := t.rt.(querier)
+	if !ok || l.connID == "" {
+		return
+	}
+	var to []engine.PartyView
+	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
+	defer cancel()
+	q.Query(ctx, func(m tenant.Machine) {
+		e, ok := m.(*engine.Engine)
+		if !ok {
+			return
+		}
+		if v, err := e.Call(l.connID); err == nil {
+			for _, p := range v.Parties {
+				if p.External && p.State == "Ringing" {
+					to = append(to, p)
+				}
+			}
+		}
+	})
+	var outs []*trunkOut
+	t.mu.Lock()
+	if c := t.calls[l.connID]; c != nil {
+		for _, p := range to {
+			if o := t.trunkLegLocked(c, p.DN, p.Trunk, l.dn, nil); o != nil {
+				outs = append(outs, o)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, o := range outs {
+		o.start(t.s)
+	}
+}
+
+// networkAnswered: trunk leg l answered and the engine took its
+// NetworkAnswer without an event: no DN is on the call (a call forwarded
+// straight out), so the trunk call waiting for an answer gets its 200
+// (with l's SDP) from us.
+func (t *sipTenant) networkAnswered(l *leg) {
+	type answer struct {
+		l   *leg
+		sdp []byte
+	}
+	var ans []answer
+	t.mu.Lock()
+	if c := t.calls[l.connID]; c != nil && len(c.dns) == 0 {
+		for _, o := range c.legs {
+			if o.uas != nil && !o.answered && !o.ended {
+				o.answered = true
+				ans = append(ans, answer{o, l.sdp})
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, a := range ans {
+		select {
+		case a.l.final <- final{code: 200, sdp: a.sdp}:
+		default:
+		}
 	}
 }

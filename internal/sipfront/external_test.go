@@ -169,6 +169,41 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestInboundForwardedOut: 1005 forwards unconditionally to a number of a
+// second trunk; a carrier call to 1005 goes straight out (no DN is on it,
+// no event): the second carrier gets the INVITE and answers, the first
+// gets its 200; when the first hangs up, the second gets the BYE.
+func TestInboundForwardedOut(t *testing.T) {
+	trunk2 := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	f := newFixtureTenant(t, nil, func(tn *config.Tenant) {
+		tn.DNs = append(tn.DNs, config.DN{Number: "pstn2", Type: config.Trunk,
+			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}}})
+	})
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	_, tp2, _ := net.SplitHostPort(trunk2)
+	trunkPort2, _ := strconv.Atoi(tp2)
+	if _, err := f.rt.Do(context.Background(), engine.SetForward{DN: "1005", To: "9124"}); err != nil {
+		t.Fatal(err)
+	}
+	carrier2 := f.startSipp("uas.xml", trunkPort2)
+	f.startSipp("uac.xml", trunkPort, "-key", "user", "+33140000005", "-s", "1005", "-d", "1000").wait(t)
+	carrier2.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetForward{DN: "1005", To: "9124"},
+		engine.NetworkCall{Trunk: "pstn", ANI: "+33140000005", DNIS: "1005"},
+		engine.NetworkAnswer{ConnID: "$1", Party: "9124"},
+		engine.NetworkRelease{ConnID: "$1", Party: "+33140000005"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.rt.Query(context.Background(), func(m tenant.Machine) {
+		if n := len(m.(*engine.Engine).Calls()); n != 0 {
+			t.Errorf("%d calls left in the engine", n)
+		}
+	})
+	f.noLeftovers()
+}
+
 // waitParties waits until call conn has exactly the parties names.
 func (f *fixture) waitParties(conn string, names ...string) {
 	f.t.Helper()
