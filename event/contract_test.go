@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -103,8 +104,19 @@ json.dump([contract.validate(r) for r in recs], sys.stdout)
 	}
 }
 
+// contractLags lists the mandatory fields EVENTS.md section 4 gives an event
+// that contract.py's table M does not have yet: Validate follows the page
+// (where the two disagree, the page is the contract), and the tests below
+// allow exactly these differences. TestMandatoryMatchesContract fails when
+// contract.py catches up, so that the entry is removed then.
+var contractLags = map[Name][]string{
+	EventTreatmentApplied: {"ThisDNRole"},
+}
+
+func lags(n Name, field string) bool { return slices.Contains(contractLags[n], field) }
+
 // TestMandatoryMatchesContract checks Name.Topic and Name.Mandatory against
-// contract.py's table M.
+// contract.py's table M (but for contractLags).
 func TestMandatoryMatchesContract(t *testing.T) {
 	const script = `
 import json, sys, contract
@@ -138,8 +150,19 @@ json.dump({"M": contract.M, "COMMON": contract.COMMON}, sys.stdout)
 		if n.Topic() != topic {
 			t.Errorf("%s: topic %s, contract %s", name, n.Topic(), topic)
 		}
-		if !reflect.DeepEqual(n.Mandatory(), fields) {
-			t.Errorf("%s: mandatory %v, contract %v", name, n.Mandatory(), fields)
+		var ours []string
+		for _, f := range n.Mandatory() {
+			if !lags(n, f) {
+				ours = append(ours, f)
+			}
+		}
+		if !reflect.DeepEqual(ours, fields) {
+			t.Errorf("%s: mandatory %v (besides %v), contract %v", name, ours, contractLags[n], fields)
+		}
+		for _, f := range contractLags[n] {
+			if slices.Contains(fields, f) || !slices.Contains(n.Mandatory(), f) {
+				t.Errorf("%s: contractLags lists %s, but contract.py and Mandatory agree on it now: remove it", name, f)
+			}
 		}
 	}
 }
@@ -149,7 +172,7 @@ json.dump({"M": contract.M, "COMMON": contract.COMMON}, sys.stdout)
 // through both Validate and contract.validate. Whatever the contract
 // refuses, Validate must refuse; Validate may refuse more only where it
 // checks a rule of EVENTS.md that contract.py does not (PreviousConnID of a
-// Consult call, and the field values the M column fixes).
+// Consult call, the field values section 4 fixes, and contractLags).
 func TestValidateAgreesWithContract(t *testing.T) {
 	type mutant struct {
 		desc  string
@@ -212,7 +235,9 @@ json.dump([contract.validate(r) for r in json.load(sys.stdin)], sys.stdout)
 			errors.As(err, &ve)
 			for _, p := range ve.Problems {
 				allowed := p.Field == "PreviousConnID" && m.event.CallType == CallTypeConsult ||
-					p.Err == ErrBadValue && (p.Field == "CallState" || p.Field == "CallType" || p.Field == "AgentWorkMode")
+					p.Err == ErrMissingField && lags(m.event.ID, p.Field) ||
+					p.Err == ErrBadValue && (p.Field == "CallState" || p.Field == "CallType" ||
+						p.Field == "AgentWorkMode" || p.Field == "ThisDNRole" && m.event.ID == EventRinging)
 				if !allowed {
 					t.Errorf("%s: Validate refuses it (%v), the contract accepts it", m.desc, err)
 				}

@@ -46,7 +46,11 @@ const maxDepth = 100
 func Unmarshal(data []byte, e *Event) error {
 	*e = Event{}
 	d := decoder{s: string(data)}
-	return d.event(e)
+	err := d.event(e)
+	// The work mode's value 2 is LegalGuard or AutoIn by event, and the id
+	// may come after it.
+	e.AgentWorkMode = wireWorkMode(e.ID, e.AgentWorkMode)
+	return err
 }
 
 type decoder struct {
@@ -843,21 +847,25 @@ func hex4(s string, i int) rune {
 
 // Name-to-value indexes for decoding.
 var (
-	nameIndex      = indexOf(nameStrings[1:])
-	callTypeIndex  = indexOf(callTypeNames)
-	callStateIndex = indexOf(callStateNames)
-	dnRoleIndex    = indexOf(dnRoleNames)
-	workModeIndex  = indexOf(workModeNames)
-	monitorIndex   = indexOf(monitorNames)
-	treatmentIndex = indexOf(treatmentNames)
+	nameIndex      = indexOf(nameStrings[1:], nil)
+	callTypeIndex  = indexOf(callTypeNames, nil)
+	callStateIndex = indexOf(callStateNames, schema1Aliases.callState)
+	dnRoleIndex    = indexOf(dnRoleNames, nil)
+	workModeIndex  = indexOf(workModeNamesAll, nil)
+	monitorIndex   = indexOf(monitorNames, schema1Aliases.monitor)
+	treatmentIndex = indexOf(treatmentNames, nil)
 )
 
-func indexOf(names []string) map[string]uint8 {
-	m := make(map[string]uint8, len(names))
+// indexOf maps each name, and each alias, to its value.
+func indexOf(names []string, aliases map[string]uint8) map[string]uint8 {
+	m := make(map[string]uint8, len(names)+len(aliases))
 	for i, n := range names {
 		if n != "" {
 			m[n] = uint8(i + 1)
 		}
+	}
+	for n, v := range aliases {
+		m[n] = v
 	}
 	return m
 }

@@ -30,8 +30,14 @@
 //     all absent.
 //   - time is {"seconds":S,"useconds":U}.
 //   - Enumerations are written as their T-Library names without the type
-//     prefix ("Transferred"); a value that has no name, which Validate
-//     rejects, is written as its T-Library integer.
+//     prefix ("Transferred"), spelled exactly as the T-Library headers spell
+//     them ("SitInvalidnum", "Pickedup", "MonitorOneCall"); a value that has
+//     no name, which Validate rejects, is written as its T-Library integer.
+//   - The work mode value 2 is written "LegalGuard" in EventAgentNotReady and
+//     "AutoIn" in every other event, whether the Event holds
+//     WorkModeLegalGuard or WorkModeAutoIn (EVENTS.md 2.4).
+//   - SchemaVersion is what the Event holds (SchemaVersion for what
+//     switchboard produces); the schema header of Headers follows it.
 //   - A KV (UserData, Reasons, Extensions, TreatmentParms, CallHistory) is an
 //     object whose members keep the list's order, duplicates included; a
 //     value is a string, an integer or a nested object ({} when empty).
@@ -54,7 +60,13 @@
 //     ID zero (Name(0).String() is "") and the rest of its fields, so a
 //     consumer ignores events it does not know by testing ID == 0.
 //   - Enumerations are read from the name or the T-Library integer
-//     ("Held" or 50); an unknown name or integer is an error.
+//     ("Held" or 50), and from the spellings schema version 1 wrote where
+//     they differ ("SitInvalidNum", "SitNoCircuit", "PickedUp",
+//     "DroppedNoAnswer", "OneCall", "AllCalls"); an unknown name or integer
+//     is an error. The work mode value 2 ("AutoIn", "LegalGuard" or 2)
+//     decodes as WorkModeLegalGuard in EventAgentNotReady and as
+//     WorkModeAutoIn elsewhere, so decoding, encoding and decoding again is
+//     stable.
 //   - null for any member means absent.
 //   - Numbers must have integral values in the int64 range; 30, 30.0 and 3e1
 //     are all 30, 1.5 is an error.
@@ -79,9 +91,13 @@
 // # Validation
 //
 // (*Event).Validate checks one event against the contract: the common fields
-// of section 2.1, CallThreadID on voice-callthread, the mandatory fields of
-// the event's row in section 4 (see Name.Mandatory) and the value rules those
-// rows state. It returns a *ValidationError listing every problem, each a
+// of section 2.1 (SchemaVersion 2, or 1 for older records), CallThreadID on
+// voice-callthread, the mandatory fields of the event's row in section 4
+// (see Name.Mandatory) and the value rules those rows state. It treats
+// ConnIDs as EVENTS.md 2.2 asks validators to: 16 lowercase hex digits, or
+// Voice Microservices' <ConnID>@<metainformation>. It never flags a field a
+// row does not list (section 4 lets call events carry roles, trunks, queues,
+// ANI, DNIS and CallID where they apply). It returns a *ValidationError listing every problem, each a
 // *FieldError wrapping ErrUnknownEvent, ErrMissingField or ErrBadValue and
 // naming the event and the field.
 package event

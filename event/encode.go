@@ -65,7 +65,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = appendEnumField(b, `,"Cause":`, uint8(e.Cause), callStateNames)
 
 	b = appendStrField(b, `,"AgentID":`, e.AgentID)
-	b = appendEnumField(b, `,"AgentWorkMode":`, uint8(e.AgentWorkMode), workModeNames)
+	b = appendEnumField(b, `,"AgentWorkMode":`, uint8(wireWorkMode(e.ID, e.AgentWorkMode)), workModeNamesAll)
 	b = appendKVField(b, `,"Reasons":`, e.Reasons)
 	b = appendKVField(b, `,"Extensions":`, e.Extensions)
 	b = appendIntField(b, `,"ReferenceID":`, e.ReferenceID)

@@ -29,7 +29,7 @@ var specEnums = []struct {
 	{"AgentWorkMode", reflect.TypeFor[AgentWorkMode](), wrapParse(ParseAgentWorkMode),
 		seq("Unknown", "ManualIn", "AutoIn", "AfterCallWork", "AuxWork", "NoCallDisconnect", "WalkAway", "ReturnBack")},
 	{"MonitorNextCallType", reflect.TypeFor[MonitorNextCallType](), wrapParse(ParseMonitorNextCallType),
-		seq("OneCall", "AllCalls")},
+		seq("MonitorOneCall", "MonitorAllCalls")},
 	{"TreatmentType", reflect.TypeFor[TreatmentType](), wrapParse(ParseTreatmentType),
 		seq("Unknown", "IVR", "Music", "RingBack", "Silence", "Busy", "CollectDigits", "PlayAnnouncement",
 			"PlayAnnouncementAndDigits", "VerifyDigits", "RecordUserAnnouncement", "DeleteUserAnnouncement",
@@ -59,10 +59,10 @@ func roleSpec() map[int]string {
 
 func callStateSpec() map[int]string {
 	m := seq("Ok", "Transferred", "Conferenced", "GeneralError", "SystemError", "RemoteRelease", "Busy",
-		"NoAnswer", "SitDetected", "AnsweringMachineDetected", "AllTrunksBusy", "SitInvalidNum", "SitVacant",
-		"SitIntercept", "SitUnknown", "SitNoCircuit", "SitReorder", "FaxDetected", "QueueFull", "Cleared",
-		"Overflowed", "Abandoned", "Redirected", "Forwarded", "Consult", "PickedUp", "Dropped",
-		"DroppedNoAnswer", "Unknown", "Covered", "ConverseOn", "Bridged")
+		"NoAnswer", "SitDetected", "AnsweringMachineDetected", "AllTrunksBusy", "SitInvalidnum", "SitVacant",
+		"SitIntercept", "SitUnknown", "SitNocircuit", "SitReorder", "FaxDetected", "QueueFull", "Cleared",
+		"Overflowed", "Abandoned", "Redirected", "Forwarded", "Consult", "Pickedup", "Dropped",
+		"Droppednoanswer", "Unknown", "Covered", "ConverseOn", "Bridged")
 	m[49], m[50] = "Deafened", "Held"
 	return m
 }
@@ -163,12 +163,122 @@ func TestEnumAnchors(t *testing.T) {
 	}{
 		{CallStateOk.Int(), 0}, {CallStateBridged.Int(), 31}, {CallStateDeafened.Int(), 49},
 		{CallStateHeld.Int(), 50}, {CallTypeConsult.Int(), 4}, {RoleObserver.Int(), 10},
-		{WorkModeReturnBack.Int(), 7}, {MonitorAllCalls.Int(), 1}, {TreatmentRAN.Int(), 18},
+		{WorkModeReturnBack.Int(), 7}, {WorkModeLegalGuard.Int(), 2}, {MonitorAllCalls.Int(), 1}, {TreatmentRAN.Int(), 18},
+		{CallStateSitInvalidnum.Int(), 11}, {CallStateSitNocircuit.Int(), 15}, {CallStatePickedup.Int(), 25},
+		{CallStateDroppednoanswer.Int(), 27},
 		{CallType(0).Int(), -1},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %d, want %d", c.got, c.want)
 		}
+	}
+}
+
+// TestSchema1Spellings: the spellings schema version 1 wrote decode, in an
+// event and through the Parse functions and encoding/json, to the same value
+// as the T-Library spelling, which is what the encoder writes back.
+func TestSchema1Spellings(t *testing.T) {
+	for _, c := range []struct {
+		field, old, now string
+		parse           func(string) (uint64, bool)
+		typ             reflect.Type
+	}{
+		{"CallState", "SitInvalidNum", "SitInvalidnum", wrapParse(ParseCallState), reflect.TypeFor[CallState]()},
+		{"CallState", "SitNoCircuit", "SitNocircuit", wrapParse(ParseCallState), reflect.TypeFor[CallState]()},
+		{"CallState", "PickedUp", "Pickedup", wrapParse(ParseCallState), reflect.TypeFor[CallState]()},
+		{"CallState", "DroppedNoAnswer", "Droppednoanswer", wrapParse(ParseCallState), reflect.TypeFor[CallState]()},
+		{"Cause", "PickedUp", "Pickedup", wrapParse(ParseCallState), reflect.TypeFor[CallState]()},
+		{"MonitorNextCallType", "OneCall", "MonitorOneCall", wrapParse(ParseMonitorNextCallType),
+			reflect.TypeFor[MonitorNextCallType]()},
+		{"MonitorNextCallType", "AllCalls", "MonitorAllCalls", wrapParse(ParseMonitorNextCallType),
+			reflect.TypeFor[MonitorNextCallType]()},
+	} {
+		oldJSON := fmt.Sprintf(`{"id":"EventReleased",%q:%q}`, c.field, c.old)
+		nowJSON := fmt.Sprintf(`{"id":"EventReleased",%q:%q}`, c.field, c.now)
+		var e1, e2 Event
+		if err := Unmarshal([]byte(oldJSON), &e1); err != nil {
+			t.Fatalf("%s: %v", oldJSON, err)
+		}
+		if err := Unmarshal([]byte(nowJSON), &e2); err != nil {
+			t.Fatalf("%s: %v", nowJSON, err)
+		}
+		if !reflect.DeepEqual(e1, e2) || reflect.ValueOf(e1).FieldByName(c.field).IsZero() {
+			t.Errorf("%s decodes to %+v, %s to %+v", oldJSON, e1, nowJSON, e2)
+		}
+		if got := string(Marshal(&e1)); got != nowJSON {
+			t.Errorf("Marshal after decoding %s = %s, want %s", oldJSON, got, nowJSON)
+		}
+		vOld, okOld := c.parse(c.old)
+		vNow, okNow := c.parse(c.now)
+		if !okOld || !okNow || vOld != vNow {
+			t.Errorf("Parse(%q) = %d, %v; Parse(%q) = %d, %v", c.old, vOld, okOld, c.now, vNow, okNow)
+		}
+		p := reflect.New(c.typ)
+		if err := json.Unmarshal([]byte(strconv.Quote(c.old)), p.Interface()); err != nil || p.Elem().Uint() != vNow {
+			t.Errorf("json.Unmarshal(%q) = %d, %v", c.old, p.Elem().Uint(), err)
+		}
+		if s := p.Elem().Interface().(fmt.Stringer).String(); s != c.now {
+			t.Errorf("String() = %q, want %q", s, c.now)
+		}
+	}
+	// The deprecated Go names are the same values.
+	if CallStateSitInvalidNum != CallStateSitInvalidnum || CallStateSitNoCircuit != CallStateSitNocircuit ||
+		CallStatePickedUp != CallStatePickedup || CallStateDroppedNoAnswer != CallStateDroppednoanswer {
+		t.Error("a deprecated CallState constant differs from its T-Library spelling")
+	}
+}
+
+// TestLegalGuard: the work mode value 2 is written LegalGuard in
+// EventAgentNotReady and AutoIn elsewhere, whichever constant the Event
+// holds, and decodes (from either name or the integer) to WorkModeLegalGuard
+// in EventAgentNotReady and WorkModeAutoIn elsewhere.
+func TestLegalGuard(t *testing.T) {
+	if WorkModeLegalGuard.String() != "LegalGuard" || WorkModeLegalGuard.Int() != 2 || WorkModeAutoIn.Int() != 2 {
+		t.Fatalf("LegalGuard is %q/%d, AutoIn %d", WorkModeLegalGuard, WorkModeLegalGuard.Int(), WorkModeAutoIn.Int())
+	}
+	if v, ok := ParseAgentWorkMode("LegalGuard"); !ok || v != WorkModeLegalGuard {
+		t.Errorf("ParseAgentWorkMode(LegalGuard) = %v, %v", v, ok)
+	}
+	for _, c := range []struct {
+		id   Name
+		name string
+		want AgentWorkMode
+	}{
+		{EventAgentNotReady, "LegalGuard", WorkModeLegalGuard},
+		{EventAgentReady, "AutoIn", WorkModeAutoIn},
+		{EventAgentLogin, "AutoIn", WorkModeAutoIn},
+	} {
+		for _, held := range []AgentWorkMode{WorkModeAutoIn, WorkModeLegalGuard} {
+			e := Event{ID: c.id, AgentWorkMode: held}
+			want := fmt.Sprintf(`{"id":%q,"AgentWorkMode":%q}`, c.id, c.name)
+			if got := string(Marshal(&e)); got != want {
+				t.Errorf("Marshal(%v holding %v) = %s, want %s", c.id, held, got, want)
+			}
+			if b, _ := json.Marshal(e); string(b) != want {
+				t.Errorf("json.Marshal(%v holding %v) = %s, want %s", c.id, held, b, want)
+			}
+		}
+		// Members in both orders: the id may come after the work mode.
+		for _, in := range []string{
+			fmt.Sprintf(`{"id":%q,"AgentWorkMode":"AutoIn"}`, c.id),
+			fmt.Sprintf(`{"AgentWorkMode":"LegalGuard","id":%q}`, c.id),
+			fmt.Sprintf(`{"AgentWorkMode":2,"id":%q}`, c.id),
+		} {
+			var e Event
+			if err := Unmarshal([]byte(in), &e); err != nil || e.AgentWorkMode != c.want {
+				t.Errorf("Unmarshal(%s) = %v, %v; want %v", in, e.AgentWorkMode, err, c.want)
+			}
+		}
+	}
+	// Other values are not touched by the event.
+	e := Event{ID: EventAgentNotReady, AgentWorkMode: WorkModeAuxWork}
+	if got := string(Marshal(&e)); got != `{"id":"EventAgentNotReady","AgentWorkMode":"AuxWork"}` {
+		t.Errorf("Marshal = %s", got)
+	}
+	// Integer 8 is not a T-Library work mode, even though Go has a constant
+	// after ReturnBack.
+	if err := Unmarshal([]byte(`{"id":"EventAgentNotReady","AgentWorkMode":8}`), &e); !errors.Is(err, ErrBadValue) {
+		t.Errorf("work mode 8: %v, want ErrBadValue", err)
 	}
 }
 

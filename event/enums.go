@@ -2,7 +2,9 @@ package event
 
 // Enumerations are written on the wire as their T-Library names without the
 // type prefix (CallStateTransferred is "Transferred") and decoded from either
-// the name or the T-Library integer (EVENTS.md section 2.4).
+// the name or the T-Library integer (EVENTS.md section 2.4). The spellings
+// are exactly those of the T-Library headers; the few that schema version 1
+// wrote differently are still decoded (schema1Aliases).
 //
 // In Go, the zero value of every enumeration type means "absent", so that an
 // Event that does not carry the field omits it. The constants therefore hold
@@ -37,11 +39,11 @@ const (
 	CallStateSitDetected
 	CallStateAnsweringMachineDetected
 	CallStateAllTrunksBusy
-	CallStateSitInvalidNum
+	CallStateSitInvalidnum
 	CallStateSitVacant
 	CallStateSitIntercept
 	CallStateSitUnknown
-	CallStateSitNoCircuit
+	CallStateSitNocircuit
 	CallStateSitReorder
 	CallStateFaxDetected
 	CallStateQueueFull
@@ -51,9 +53,9 @@ const (
 	CallStateRedirected
 	CallStateForwarded
 	CallStateConsult
-	CallStatePickedUp
+	CallStatePickedup
 	CallStateDropped
-	CallStateDroppedNoAnswer
+	CallStateDroppednoanswer
 	CallStateUnknown
 	CallStateCovered
 	CallStateConverseOn
@@ -66,13 +68,24 @@ var callStateNames = func() []string {
 	n := make([]string, 51)
 	copy(n, []string{"Ok", "Transferred", "Conferenced", "GeneralError", "SystemError",
 		"RemoteRelease", "Busy", "NoAnswer", "SitDetected", "AnsweringMachineDetected",
-		"AllTrunksBusy", "SitInvalidNum", "SitVacant", "SitIntercept", "SitUnknown",
-		"SitNoCircuit", "SitReorder", "FaxDetected", "QueueFull", "Cleared", "Overflowed",
-		"Abandoned", "Redirected", "Forwarded", "Consult", "PickedUp", "Dropped",
-		"DroppedNoAnswer", "Unknown", "Covered", "ConverseOn", "Bridged"})
+		"AllTrunksBusy", "SitInvalidnum", "SitVacant", "SitIntercept", "SitUnknown",
+		"SitNocircuit", "SitReorder", "FaxDetected", "QueueFull", "Cleared", "Overflowed",
+		"Abandoned", "Redirected", "Forwarded", "Consult", "Pickedup", "Dropped",
+		"Droppednoanswer", "Unknown", "Covered", "ConverseOn", "Bridged"})
 	n[49], n[50] = "Deafened", "Held"
 	return n
 }()
+
+// The CallState constants as schema version 1 named them.
+//
+// Deprecated: use the T-Library spellings CallStateSitInvalidnum,
+// CallStateSitNocircuit, CallStatePickedup and CallStateDroppednoanswer.
+const (
+	CallStateSitInvalidNum   = CallStateSitInvalidnum
+	CallStateSitNoCircuit    = CallStateSitNocircuit
+	CallStatePickedUp        = CallStatePickedup
+	CallStateDroppedNoAnswer = CallStateDroppednoanswer
+)
 
 // Cause says, for network calls, why a state was reached. Its values are
 // those of CallState (Busy, NoAnswer, ...): T-Library gives the attribute no
@@ -100,6 +113,14 @@ var dnRoleNames = []string{"Unknown", "Origination", "Destination", "ConferenceM
 	"AddedBy", "DeletedBy", "TransferredBy", "DeletedParty", "ConferencedBy", "Observer"}
 
 // AgentWorkMode is T-Library TAgentWorkMode.
+//
+// T-Library's AgentLegalGuard, a not-ready sub-state, shares AutoIn's value
+// 2; EVENTS.md 2.4 writes that value "LegalGuard" in EventAgentNotReady and
+// "AutoIn" everywhere else. Go keeps the two apart as WorkModeAutoIn and
+// WorkModeLegalGuard (both Int 2), so that String and a switch on the value
+// say which is meant; the codec follows the event: value 2 is encoded and
+// decoded as LegalGuard in EventAgentNotReady and as AutoIn in every other
+// event, whichever of the two constants an Event holds.
 type AgentWorkMode uint8
 
 const (
@@ -111,10 +132,30 @@ const (
 	WorkModeNoCallDisconnect
 	WorkModeWalkAway
 	WorkModeReturnBack
+	// WorkModeLegalGuard is T-Library AgentLegalGuard: its Int is 2, like
+	// WorkModeAutoIn's (see AgentWorkMode).
+	WorkModeLegalGuard
 )
 
-var workModeNames = []string{"Unknown", "ManualIn", "AutoIn", "AfterCallWork", "AuxWork",
-	"NoCallDisconnect", "WalkAway", "ReturnBack"}
+// workModeNames are the names of the T-Library values 0-7; workModeNamesAll
+// adds LegalGuard, which has a name but no integer of its own.
+var (
+	workModeNames = []string{"Unknown", "ManualIn", "AutoIn", "AfterCallWork", "AuxWork",
+		"NoCallDisconnect", "WalkAway", "ReturnBack"}
+	workModeNamesAll = append(workModeNames[:len(workModeNames):len(workModeNames)], "LegalGuard")
+)
+
+// wireWorkMode is the work mode as event id writes it: value 2 is
+// LegalGuard in EventAgentNotReady and AutoIn elsewhere.
+func wireWorkMode(id Name, v AgentWorkMode) AgentWorkMode {
+	switch {
+	case v != WorkModeAutoIn && v != WorkModeLegalGuard:
+		return v
+	case id == EventAgentNotReady:
+		return WorkModeLegalGuard
+	}
+	return WorkModeAutoIn
+}
 
 // MonitorNextCallType is T-Library TMonitorNextCallType.
 type MonitorNextCallType uint8
@@ -124,7 +165,25 @@ const (
 	MonitorAllCalls
 )
 
-var monitorNames = []string{"OneCall", "AllCalls"}
+var monitorNames = []string{"MonitorOneCall", "MonitorAllCalls"}
+
+// schema1Aliases are the spellings schema version 1 wrote where they differ
+// from T-Library's (EVENTS.md 2.4): decoders and the Parse functions accept
+// them, encoders never write them.
+var schema1Aliases = struct {
+	callState, monitor map[string]uint8
+}{
+	callState: map[string]uint8{
+		"SitInvalidNum":   uint8(CallStateSitInvalidnum),
+		"SitNoCircuit":    uint8(CallStateSitNocircuit),
+		"PickedUp":        uint8(CallStatePickedup),
+		"DroppedNoAnswer": uint8(CallStateDroppednoanswer),
+	},
+	monitor: map[string]uint8{
+		"OneCall":  uint8(MonitorOneCall),
+		"AllCalls": uint8(MonitorAllCalls),
+	},
+}
 
 // TreatmentType is T-Library TTreatmentType.
 type TreatmentType uint8
@@ -187,7 +246,7 @@ func enumFromInt(names []string, i int64) (uint8, bool) {
 func (v CallType) String() string            { return enumString(callTypeNames, uint8(v)) }
 func (v CallState) String() string           { return enumString(callStateNames, uint8(v)) }
 func (v DNRole) String() string              { return enumString(dnRoleNames, uint8(v)) }
-func (v AgentWorkMode) String() string       { return enumString(workModeNames, uint8(v)) }
+func (v AgentWorkMode) String() string       { return enumString(workModeNamesAll, uint8(v)) }
 func (v MonitorNextCallType) String() string { return enumString(monitorNames, uint8(v)) }
 func (v TreatmentType) String() string       { return enumString(treatmentNames, uint8(v)) }
 
@@ -195,11 +254,20 @@ func (v TreatmentType) String() string       { return enumString(treatmentNames,
 func (v CallType) Int() int            { return int(v) - 1 }
 func (v CallState) Int() int           { return int(v) - 1 }
 func (v DNRole) Int() int              { return int(v) - 1 }
-func (v AgentWorkMode) Int() int       { return int(v) - 1 }
 func (v MonitorNextCallType) Int() int { return int(v) - 1 }
 func (v TreatmentType) Int() int       { return int(v) - 1 }
 
-// Parse functions accept the T-Library name (as written on the wire).
+// Int returns the T-Library integer value; -1 when absent. WorkModeLegalGuard
+// and WorkModeAutoIn are both 2.
+func (v AgentWorkMode) Int() int {
+	if v == WorkModeLegalGuard {
+		return WorkModeAutoIn.Int()
+	}
+	return int(v) - 1
+}
+
+// Parse functions accept the T-Library name (as written on the wire) and
+// the schema version 1 spellings of the few names that changed.
 
 func ParseCallType(s string) (CallType, bool) {
 	v, ok := enumParse(callTypeNames, s)
@@ -207,6 +275,9 @@ func ParseCallType(s string) (CallType, bool) {
 }
 func ParseCallState(s string) (CallState, bool) {
 	v, ok := enumParse(callStateNames, s)
+	if !ok {
+		v, ok = schema1Aliases.callState[s]
+	}
 	return CallState(v), ok
 }
 func ParseDNRole(s string) (DNRole, bool) {
@@ -214,11 +285,14 @@ func ParseDNRole(s string) (DNRole, bool) {
 	return DNRole(v), ok
 }
 func ParseAgentWorkMode(s string) (AgentWorkMode, bool) {
-	v, ok := enumParse(workModeNames, s)
+	v, ok := enumParse(workModeNamesAll, s)
 	return AgentWorkMode(v), ok
 }
 func ParseMonitorNextCallType(s string) (MonitorNextCallType, bool) {
 	v, ok := enumParse(monitorNames, s)
+	if !ok {
+		v, ok = schema1Aliases.monitor[s]
+	}
 	return MonitorNextCallType(v), ok
 }
 func ParseTreatmentType(s string) (TreatmentType, bool) {

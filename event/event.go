@@ -1,8 +1,13 @@
 package event
 
 // SchemaVersion is the value of the SchemaVersion field for this version of
-// the contract (EVENTS.md section 2.1).
-const SchemaVersion = 1
+// the contract (EVENTS.md section 2.1). Version 2 spells every enumeration
+// as the T-Library headers do (section 2.4); this package still decodes and
+// validates version 1 records.
+const SchemaVersion = 2
+
+// oldestSchemaVersion is the oldest version Validate accepts.
+const oldestSchemaVersion = 1
 
 // Time is a T-Library TTimeStamp: seconds and microseconds since the Unix
 // epoch. It is written as {"seconds": S, "useconds": U}.
@@ -37,11 +42,11 @@ type Event struct {
 	Time          Time   // "time"
 	CustomerID    string // the tenant id
 	Seq           int64  // per record key, from 1, gapless
-	SchemaVersion int    // SchemaVersion (1)
+	SchemaVersion int    // SchemaVersion (2; 1 in older records)
 
 	// 2.2: call and party fields.
 	CallThreadID     string
-	ConnID           string // 16 lowercase hex digits
+	ConnID           string // opaque; switchboard writes 16 lowercase hex digits
 	PreviousConnID   string
 	TransferConnID   string
 	CallID           int64

@@ -11,7 +11,7 @@ import (
 // names it does not know, and reads the fields it needs.
 func Example() {
 	value := []byte(`{"id":"EventRinging","Server":"sb-node-1",` +
-		`"time":{"seconds":1795599000,"useconds":3200},"CustomerID":"acme","Seq":5,"SchemaVersion":1,` +
+		`"time":{"seconds":1795599000,"useconds":3200},"CustomerID":"acme","Seq":5,"SchemaVersion":2,` +
 		`"CallThreadID":"019ab9f2-6a4c-7e21-8b3d-5c0f9e8d7a61","ConnID":"019ab9f26a4c0001","CallID":1042,` +
 		`"CallType":"Inbound","CallState":"Ok","ThisDN":"5001","ThisDNRole":"Destination",` +
 		`"OtherDN":"+14155550123","ThisQueue":"8000","UserData":{"Segment":"Gold","Priority":5},` +
@@ -57,6 +57,6 @@ func ExampleEvent_AppendJSON() {
 	fmt.Println(string(buf))
 	fmt.Println(ev.Key(), ev.Headers())
 	// Output:
-	// {"id":"EventAgentReady","Server":"sb-node-1","time":{"seconds":1795599000,"useconds":400},"CustomerID":"acme","Seq":2,"SchemaVersion":1,"ThisDN":"5001","AgentID":"alice","AgentWorkMode":"ManualIn"}
-	// acme:alice [{event EventAgentReady} {tenant acme} {schema 1}]
+	// {"id":"EventAgentReady","Server":"sb-node-1","time":{"seconds":1795599000,"useconds":400},"CustomerID":"acme","Seq":2,"SchemaVersion":2,"ThisDN":"5001","AgentID":"alice","AgentWorkMode":"ManualIn"}
+	// acme:alice [{event EventAgentReady} {tenant acme} {schema 2}]
 }

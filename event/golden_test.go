@@ -12,10 +12,11 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/golden from the Go values")
 
 // The golden events: one realistic, valid example of each of the 42 events of
-// EVENTS.md section 4, with its mandatory and typical optional fields. The
-// scene: tenant acme, agents alice (DN 5001), bob (5002) and supervisor sam
-// (5900); ACD queue 8000, routing point 7000, an inbound caller on a PSTN
-// trunk.
+// EVENTS.md section 4 (schema 2), with its mandatory and typical optional
+// fields, including the role, trunk, queue, ANI and DNIS fields the section
+// 4 preamble lets every call event carry where they apply. The scene: tenant
+// acme, agents alice (DN 5001), bob (5002) and supervisor sam (5900); ACD
+// queue 8000, routing point 7000, an inbound caller on a PSTN trunk.
 const (
 	gTenant = "acme"
 	gServer = "sb-node-1"
@@ -210,7 +211,8 @@ var goldenEvents = map[Name]func() Event{
 		e.CallThreadID = "019ab9f3-0b1d-7f00-a2c4-0d9e8f7a6b5c"
 		e.ConnID, e.CallID = "019ab9f30b1d0001", 1050
 		e.CallType = CallTypeOutbound
-		e.ThisDN, e.OtherDN, e.OtherTrunk = "5002", "+14155550199", gTrunk
+		e.ThisDN, e.ThisDNRole = "5002", RoleOrigination
+		e.OtherDN, e.OtherDNRole, e.OtherTrunk = "+14155550199", RoleDestination, gTrunk
 		e.AgentID = "bob"
 		return e
 	},
@@ -248,22 +250,23 @@ var goldenEvents = map[Name]func() Event{
 	EventDiverted: func() Event {
 		e := call(EventDiverted, 4, 3600)
 		e.CallState = CallStateOk
-		e.ThisDN, e.ThisQueue, e.ThirdPartyDN = "8000", "8000", "5001"
-		e.OtherDN = gCaller
+		e.ThisDN, e.ThisDNRole, e.ThisQueue, e.ThirdPartyDN = "8000", RoleDestination, "8000", "5001"
+		e.OtherDN, e.OtherDNRole, e.OtherTrunk = gCaller, RoleOrigination, gTrunk
 		e.UserData = gUserData
 		return e
 	},
 	EventQueued: func() Event {
 		e := call(EventQueued, 2, 3700)
-		e.ThisDN, e.ThisQueue = "8000", "8000"
-		e.OtherDN, e.OtherTrunk = gCaller, gTrunk
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "8000", RoleDestination, "8000"
+		e.OtherDN, e.OtherDNRole, e.OtherTrunk = gCaller, RoleOrigination, gTrunk
 		e.ANI, e.DNIS = gCaller, gDNIS
 		e.UserData = gUserData
 		return e
 	},
 	EventHeld: func() Event {
 		e := call(EventHeld, 7, 3800)
-		e.ThisDN, e.OtherDN, e.ThisQueue = "5001", gCaller, "8000"
+		e.ThisDN, e.ThisDNRole, e.OtherDN, e.OtherDNRole = "5001", RoleDestination, gCaller, RoleOrigination
+		e.ThisQueue, e.OtherTrunk = "8000", gTrunk
 		e.UserData = gUserData
 		e.AgentID = "alice"
 		e.ReferenceID = 62
@@ -272,7 +275,8 @@ var goldenEvents = map[Name]func() Event{
 	EventRetrieved: func() Event {
 		e := call(EventRetrieved, 18, 3900)
 		e.CallState = CallStateOk
-		e.ThisDN, e.OtherDN, e.ThisQueue = "5001", gCaller, "8000"
+		e.ThisDN, e.ThisDNRole, e.OtherDN, e.OtherDNRole = "5001", RoleDestination, gCaller, RoleOrigination
+		e.ThisQueue, e.OtherTrunk = "8000", gTrunk
 		e.UserData = gUserData
 		e.AgentID = "alice"
 		e.ReferenceID = 64
@@ -320,7 +324,7 @@ var goldenEvents = map[Name]func() Event{
 	EventReleased: func() Event {
 		e := call(EventReleased, 20, 4400)
 		e.CallState = CallStateTransferred
-		e.ThisDN, e.OtherDN, e.ThirdPartyDN, e.ThisQueue = "5001", gCaller, "5002", "8000"
+		e.ThisDN, e.ThisDNRole, e.OtherDN, e.ThirdPartyDN, e.ThisQueue = "5001", RoleDestination, gCaller, "5002", "8000"
 		e.UserData = gUserData
 		e.AgentID = "alice"
 		e.ReferenceID = 65
@@ -330,30 +334,30 @@ var goldenEvents = map[Name]func() Event{
 	// 4.3 and 4.4: the call waits at routing point 7000 and in queue 8000.
 	EventRouteRequest: func() Event {
 		e := call(EventRouteRequest, 1, 5000)
-		e.ThisDN, e.ThisQueue = "7000", "7000"
-		e.OtherDN, e.OtherTrunk = gCaller, gTrunk
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "7000", RoleDestination, "7000"
+		e.OtherDN, e.OtherDNRole, e.OtherTrunk = gCaller, RoleOrigination, gTrunk
 		e.ANI, e.DNIS = gCaller, gDNIS
 		e.UserData = KV{S("CustomerSegment", "Gold"), S("AccountNumber", "4711-0815")}
 		return e
 	},
 	EventRouteUsed: func() Event {
 		e := call(EventRouteUsed, 1, 5100)
-		e.ThisDN, e.ThisQueue = "7000", "7000"
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "7000", RoleDestination, "7000"
 		e.ThirdPartyDN, e.ThirdPartyDNRole = "8000", RoleDestination
-		e.OtherDN = gCaller
+		e.OtherDN, e.OtherDNRole, e.OtherTrunk = gCaller, RoleOrigination, gTrunk
 		e.UserData = gUserData
 		e.Reasons = KV{S("RouteTimeout", "true")}
 		return e
 	},
 	EventTreatmentRequired: func() Event {
 		e := call(EventTreatmentRequired, 1, 5200)
-		e.ThisDN, e.ThisQueue = "7000", "7000"
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "7000", RoleDestination, "7000"
 		e.UserData = gUserData
 		return e
 	},
 	EventTreatmentApplied: func() Event {
 		e := call(EventTreatmentApplied, 3, 5300)
-		e.ThisDN, e.ThisQueue = "8000", "8000"
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "8000", RoleDestination, "8000"
 		e.TreatmentType = TreatmentMusic
 		e.TreatmentParms = KV{S("MUSIC_DN", "9001"), I("DURATION", 30)}
 		e.UserData = gUserData
@@ -361,16 +365,16 @@ var goldenEvents = map[Name]func() Event{
 	},
 	EventTreatmentEnd: func() Event {
 		e := call(EventTreatmentEnd, 2, 5400)
-		e.ThisDN, e.ThisQueue = "7000", "7000"
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "7000", RoleDestination, "7000"
 		e.TreatmentType = TreatmentCollectDigits
 		e.CollectedDigits, e.LastCollectedDigit = "4711#", "#"
-		e.Extensions = KV{S("COMPLETION_STATUS", "Completed"), I("INTERRUPTED", 0)}
+		e.Extensions = KV{S("COMPLETION_STATUS", TreatmentCompletedNormal), S("INTERRUPTED", TreatmentNotInterrupted)}
 		e.UserData = gUserData
 		return e
 	},
 	EventTreatmentNotApplied: func() Event {
 		e := call(EventTreatmentNotApplied, 2, 5500)
-		e.ThisDN = "7000"
+		e.ThisDN, e.ThisDNRole, e.ThisQueue = "7000", RoleDestination, "7000"
 		e.TreatmentType = TreatmentPlayAnnouncement
 		e.TreatmentParms = KV{S("ANNOUNCEMENT_ID", "welcome-fr"), S("LANGUAGE", "fr-CA")}
 		e.ErrorCode, e.ErrorMessage = 1161, "no announcement \"welcome-fr\" for language fr-CA"

@@ -94,7 +94,7 @@ func (v DNRole) MarshalJSON() ([]byte, error) { return marshalEnum(uint8(v), dnR
 
 // MarshalJSON writes the T-Library name; the zero (absent) value is null.
 // A value without a name is an error.
-func (v AgentWorkMode) MarshalJSON() ([]byte, error) { return marshalEnum(uint8(v), workModeNames) }
+func (v AgentWorkMode) MarshalJSON() ([]byte, error) { return marshalEnum(uint8(v), workModeNamesAll) }
 
 // MarshalJSON writes the T-Library name; the zero (absent) value is null.
 // A value without a name is an error.
@@ -138,7 +138,9 @@ func (v *DNRole) UnmarshalJSON(data []byte) error {
 }
 
 // UnmarshalJSON reads the name or the T-Library integer; null leaves v
-// unchanged. An unknown name or integer is an error (ErrBadValue).
+// unchanged. An unknown name or integer is an error (ErrBadValue). Without
+// an event to tell, 2 reads as WorkModeAutoIn and "LegalGuard" as
+// WorkModeLegalGuard (see AgentWorkMode).
 func (v *AgentWorkMode) UnmarshalJSON(data []byte) error {
 	return unmarshalEnum(data, "AgentWorkMode", (*uint8)(v), workModeNames, workModeIndex)
 }

@@ -73,13 +73,17 @@ func TestGoldenKeysAndTopics(t *testing.T) {
 func TestHeaders(t *testing.T) {
 	e := goldenEvents[EventEstablished]()
 	h := e.Headers()
-	want := [3]Header{{"event", "EventEstablished"}, {"tenant", "acme"}, {"schema", "1"}}
+	want := [3]Header{{"event", "EventEstablished"}, {"tenant", "acme"}, {"schema", "2"}}
 	if h != want {
 		t.Errorf("Headers() = %v, want %v", h, want)
 	}
 	e.SchemaVersion = 0 // not yet set: the schema of this package
+	if got := e.Headers()[2].Value; got != "2" {
+		t.Errorf("schema header of SchemaVersion 0 = %q, want 2", got)
+	}
+	e.SchemaVersion = 1 // an older record: its own version
 	if got := e.Headers()[2].Value; got != "1" {
-		t.Errorf("schema header of SchemaVersion 0 = %q, want 1", got)
+		t.Errorf("schema header of SchemaVersion 1 = %q, want 1", got)
 	}
 	for _, n := range Names() {
 		e := goldenEvents[n]()

@@ -2,8 +2,10 @@ package event
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Validation errors. Every problem Validate reports wraps one of these or
@@ -83,9 +85,10 @@ func (ve *ValidationError) Unwrap() []error {
 }
 
 // mandatory lists, per event, the fields of the M column of EVENTS.md
-// section 4 beyond the common ones of 2.1 and CallThreadID. It agrees with
-// contract.py's table M (a test checks it). Conditional rules (PreviousConnID
-// for Consult calls, Extensions.ForwardMode) are in Validate.
+// section 4 beyond the common ones of 2.1 and CallThreadID. Tests check it
+// against the page itself and against contract.py's table M. Conditional
+// rules (PreviousConnID for Consult calls, Extensions.ForwardMode) are in
+// Validate.
 var mandatory = [numNames + 1][]string{
 	EventAgentLogin:          {"ThisDN", "AgentID"},
 	EventQueueLogout:         {"ThisDN", "AgentID", "ThisQueue"},
@@ -130,7 +133,7 @@ var mandatory = [numNames + 1][]string{
 	EventRouteUsed:    {"ConnID", "CallID", "CallType", "ThisDN", "ThisQueue", "ThirdPartyDN"},
 
 	EventTreatmentRequired:   {"ConnID", "CallID", "CallType", "ThisDN"},
-	EventTreatmentApplied:    {"ConnID", "CallID", "CallType", "ThisDN", "TreatmentType"},
+	EventTreatmentApplied:    {"ConnID", "CallID", "CallType", "ThisDN", "ThisDNRole", "TreatmentType"},
 	EventTreatmentEnd:        {"ConnID", "CallID", "CallType", "ThisDN", "TreatmentType"},
 	EventTreatmentNotApplied: {"ConnID", "CallID", "CallType", "ThisDN", "TreatmentType", "ErrorCode", "ErrorMessage"},
 }
@@ -193,6 +196,18 @@ func (e *Event) has(field string) bool {
 	panic("event: no presence test for field " + field) // the table and this switch disagree
 }
 
+// Values of EventTreatmentEnd's Extensions (EVENTS.md 2.3):
+// COMPLETION_STATUS says how the treatment ended, INTERRUPTED what cut it
+// short.
+const (
+	TreatmentCompletedNormal   = "NORMAL"  // it ran to its end
+	TreatmentCompletedTimeout  = "TIMEOUT" // digit collection timed out
+	TreatmentCompletedError    = "ERROR"   // otherwise
+	TreatmentNotInterrupted    = "NO"
+	TreatmentInterruptedKeypad = "KEYPAD"
+	TreatmentInterruptedVoice  = "VOICE"
+)
+
 // Forward modes of Extensions.ForwardMode on EventForwardSet.
 const (
 	ForwardUnconditional     = "Unconditional"
@@ -203,29 +218,39 @@ const (
 
 // Validate checks e against the contract: the common fields of EVENTS.md
 // section 2.1 (a known id, Server, time, CustomerID, Seq >= 1,
-// SchemaVersion 1), CallThreadID on every voice-callthread event, the
-// mandatory fields of the event's row in section 4, and the rules those rows
-// and section 2 state:
+// SchemaVersion 2, or 1 for records written before schema 2), CallThreadID
+// on every voice-callthread event, the mandatory fields of the event's row
+// in section 4, and the rules those rows and section 2 state:
 //   - PreviousConnID on EventDialing, EventRinging and EventRouteRequest of
 //     a Consult call;
 //   - Extensions.ForwardMode on EventForwardSet, one of Unconditional, OnBusy,
 //     OnNoAnswer, OnBusyAndNoAnswer;
-//   - the values the M column fixes: AgentWorkMode of EventAgentReady
-//     (ManualIn, AutoIn, ReturnBack), CallType of EventNetworkReached
-//     (Outbound; Consult for a consultation through a trunk, 5.15),
-//     CallState of EventListenDisconnected (Held),
-//     EventDestinationBusy (Busy or Sit*), EventDiverted (Ok, Forwarded,
-//     Redirected, ConverseOn), EventPartyAdded (Conferenced, or Bridged
-//     for a monitoring supervisor) and
-//     EventPartyChanged (Transferred, Conferenced);
+//   - the values the rows fix: AgentWorkMode of EventAgentReady (ManualIn,
+//     AutoIn, ReturnBack), CallType of EventNetworkReached (Outbound;
+//     Consult for a consultation through a trunk, 5.15),
+//     ThisDNRole of EventRinging (Destination, ConferenceMember, Observer),
+//     CallState of EventListenDisconnected (Held), EventDestinationBusy
+//     (Busy or Sit*), EventDiverted (Ok, Forwarded, Redirected,
+//     ConverseOn), EventPartyAdded (Conferenced, Bridged), EventPartyChanged
+//     (Transferred, Conferenced) and EventReleased (never Redirected);
+//   - Reasons.RouteTimeout on EventRouteUsed, when present, is the string
+//     "true"; on a schema 2 EventTreatmentEnd, Extensions.COMPLETION_STATUS
+//     is NORMAL, TIMEOUT or ERROR and Extensions.INTERRUPTED is NO, KEYPAD or
+//     VOICE, when present (schema 1 gave them no values);
 //   - ConnID, PreviousConnID and TransferConnID, when present, are 16
-//     lowercase hex digits; CallID, when present, is positive; time's
-//     useconds is in [0, 999999]; every present enumeration has a name.
+//     lowercase hex digits, optionally followed by "@" and metainformation
+//     (Voice Microservices' form; no white space, no second "@"); CallID,
+//     when present, is positive; time's useconds is in [0, 999999]; every
+//     present enumeration has a name.
 //
-// What an event alone cannot show is not checked: ThisQueue on
-// EventAbandoned of an ACD call, the CallThreadID being a UUID v7, the key
-// order and Seq continuity. It returns nil or a *ValidationError listing
-// every problem; each wraps ErrUnknownEvent, ErrMissingField or ErrBadValue.
+// Fields a row does not list are never flagged: section 4 lets every call
+// event carry the role, trunk, queue, ANI, DNIS and CallID fields where they
+// apply. What an event alone cannot show is not checked either: ThisQueue
+// on EventAbandoned of an ACD call, the CallThreadID being a UUID v7, the
+// key order and Seq continuity. The AgentWorkMode checked is the one the
+// encoder writes (see AgentWorkMode). It returns nil or a *ValidationError
+// listing every problem; each wraps ErrUnknownEvent, ErrMissingField or
+// ErrBadValue.
 func (e *Event) Validate() error {
 	v := validation{e: e}
 	if e.ID == 0 || e.ID > numNames {
@@ -252,8 +277,9 @@ func (e *Event) Validate() error {
 	switch {
 	case e.SchemaVersion == 0:
 		v.missing("SchemaVersion")
-	case e.SchemaVersion != SchemaVersion:
-		v.bad("SchemaVersion", strconv.Itoa(e.SchemaVersion)+", want "+strconv.Itoa(SchemaVersion))
+	case e.SchemaVersion < oldestSchemaVersion || e.SchemaVersion > SchemaVersion:
+		v.bad("SchemaVersion", strconv.Itoa(e.SchemaVersion)+", want "+strconv.Itoa(oldestSchemaVersion)+
+			" to "+strconv.Itoa(SchemaVersion))
 	}
 	if e.ID.Topic() == CallThreadTopic && e.CallThreadID == "" {
 		v.missing("CallThreadID")
@@ -270,6 +296,8 @@ func (e *Event) Validate() error {
 		if e.CallType == CallTypeConsult && e.PreviousConnID == "" {
 			v.add("PreviousConnID", ErrMissingField, "")
 		}
+	}
+	switch e.ID {
 	case EventForwardSet:
 		p, ok := e.Extensions.Get("ForwardMode")
 		switch {
@@ -281,8 +309,24 @@ func (e *Event) Validate() error {
 			v.bad("Extensions.ForwardMode", "want Unconditional, OnBusy, OnNoAnswer or OnBusyAndNoAnswer")
 		}
 	case EventAgentReady:
-		v.oneOf("AgentWorkMode", uint8(e.AgentWorkMode), workModeNames,
+		v.oneOf("AgentWorkMode", uint8(wireWorkMode(e.ID, e.AgentWorkMode)), workModeNamesAll,
 			uint8(WorkModeManualIn), uint8(WorkModeAutoIn), uint8(WorkModeReturnBack))
+	case EventRinging:
+		v.oneOf("ThisDNRole", uint8(e.ThisDNRole), dnRoleNames,
+			uint8(RoleDestination), uint8(RoleConferenceMember), uint8(RoleObserver))
+	case EventReleased:
+		if e.CallState == CallStateRedirected {
+			v.bad("CallState", "Redirected: a ringing call redirected away gives EventDiverted, not EventReleased")
+		}
+	case EventRouteUsed:
+		if p, ok := e.Reasons.Get("RouteTimeout"); ok && (p.Kind != KindString || p.Str != "true") {
+			v.bad("Reasons.RouteTimeout", "want the string \"true\"")
+		}
+	case EventTreatmentEnd:
+		if e.SchemaVersion >= 2 {
+			v.extension("COMPLETION_STATUS", TreatmentCompletedNormal, TreatmentCompletedTimeout, TreatmentCompletedError)
+			v.extension("INTERRUPTED", TreatmentNotInterrupted, TreatmentInterruptedKeypad, TreatmentInterruptedVoice)
+		}
 	case EventNetworkReached:
 		// Consult: a consultation through a trunk (5.15) keeps its type.
 		v.oneOf("CallType", uint8(e.CallType), callTypeNames, uint8(CallTypeOutbound), uint8(CallTypeConsult))
@@ -315,7 +359,7 @@ func (e *Event) Validate() error {
 	v.named("OtherDNRole", uint8(e.OtherDNRole), dnRoleNames)
 	v.named("ThirdPartyDNRole", uint8(e.ThirdPartyDNRole), dnRoleNames)
 	v.named("Cause", uint8(e.Cause), callStateNames)
-	v.named("AgentWorkMode", uint8(e.AgentWorkMode), workModeNames)
+	v.named("AgentWorkMode", uint8(e.AgentWorkMode), workModeNamesAll)
 	v.named("MonitorNextCallType", uint8(e.MonitorNextCallType), monitorNames)
 	v.named("TreatmentType", uint8(e.TreatmentType), treatmentNames)
 	return v.err()
@@ -380,19 +424,49 @@ func valueName(got uint8, names []string) string {
 	return "T-Library value " + strconv.Itoa(int(got)-1)
 }
 
+// extension reports Extensions.key when present with a value not in want.
+func (v *validation) extension(key string, want ...string) {
+	p, ok := v.e.Extensions.Get(key)
+	if !ok {
+		return
+	}
+	if p.Kind == KindString && slices.Contains(want, p.Str) {
+		return
+	}
+	v.bad("Extensions."+key, "want "+strings.Join(want, ", "))
+}
+
 func (v *validation) connID(field, id string) {
 	if id != "" && !isConnID(id) {
-		v.bad(field, strconv.Quote(id)+" is not 16 lowercase hex digits")
+		v.bad(field, strconv.Quote(id)+" is not 16 lowercase hex digits, optionally followed by @metainformation")
 	}
 }
 
+// isConnID reports whether s is a ConnID as EVENTS.md 2.2 lets validators
+// accept: 16 lowercase hex digits (what switchboard writes), optionally
+// followed by "@" and non-empty metainformation without white space or a
+// second "@" (Voice Microservices' <ConnID>@<metainformation>).
 func isConnID(s string) bool {
-	if len(s) != 16 {
+	if len(s) < 16 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < 16; i++ {
 		c := s[i]
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	if len(s) == 16 {
+		return true
+	}
+	meta := s[17:]
+	if s[16] != '@' || meta == "" {
+		return false
+	}
+	for _, r := range meta {
+		// As contract.py's [^\s@]: Python's white space includes the
+		// ASCII separators U+001C to U+001F.
+		if r == '@' || unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f {
 			return false
 		}
 	}

@@ -208,8 +208,8 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 		}},
 		{"DELETE", dn + "1001/forward", ``, []want{{a1, "EventForwardCancel 1001 agent=agent1"}}},
 		{"POST", dn + "1100/monitor", `{"target":"1001","type":"OneCall"}`, []want{
-			{a1, "EventMonitoringNextCall 1001 agent=agent1 other=1100 type=OneCall"},
-			{"demo:1100", "EventMonitoringNextCall 1100 other=1001 type=OneCall"},
+			{a1, "EventMonitoringNextCall 1001 agent=agent1 other=1100 type=MonitorOneCall"},
+			{"demo:1100", "EventMonitoringNextCall 1100 other=1001 type=MonitorOneCall"},
 		}},
 		{"POST", dn + "1002/ready", `{}`, []want{{a2, "EventAgentReady 1002 agent=agent2 mode=ManualIn"}}},
 		{"POST", dn + "1001/logout", `{"queues":["7001"]}`, []want{{a1, "EventQueueLogout 1001 agent=agent1 queue=7001"}}},
@@ -268,7 +268,7 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 		if rec.Topic != prefix+ev.Topic() {
 			t.Errorf("%s on topic %s", ev.ID, rec.Topic)
 		}
-		if ev.Server != DefaultServerID || ev.CustomerID != "demo" || ev.SchemaVersion != 1 {
+		if ev.Server != DefaultServerID || ev.CustomerID != "demo" || ev.SchemaVersion != event.SchemaVersion {
 			t.Errorf("%s: Server %q CustomerID %q SchemaVersion %d", ev.ID, ev.Server, ev.CustomerID, ev.SchemaVersion)
 		}
 		if int64(len(gotByKey[key])+1) != ev.Seq {
@@ -278,7 +278,7 @@ func e2e(t *testing.T, brokers []string, prefix string) {
 		for _, hd := range rec.Headers {
 			h[hd.Key] = string(hd.Value)
 		}
-		if h["event"] != ev.ID.String() || h["tenant"] != "demo" || h["schema"] != "1" {
+		if h["event"] != ev.ID.String() || h["tenant"] != "demo" || h["schema"] != fmt.Sprint(event.SchemaVersion) {
 			t.Errorf("%s headers %v", ev.ID, h)
 		}
 		gotByKey[key] = append(gotByKey[key], summary(&ev))

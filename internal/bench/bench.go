@@ -27,6 +27,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
+	"github.com/switchboard-cc/switchboard/internal/sipload"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -318,29 +319,29 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 // SIPLoad serves a tenant of 3 x rate caller/callee extension pairs on
 // loopback SIP (engine, runtime with events discarded, sipfront; no
 // Kafka), registers them to sipp and makes rate x d basic calls at rate
-// calls per second (sipfront.LoadTest).
-func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger) (sipfront.LoadResult, error) {
+// calls per second (sipload.Run).
+func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger) (sipload.Result, error) {
 	pairs := 3 * rate
 	calls := max(1, int(float64(rate)*d.Seconds()))
-	t, err := sipfront.LoadTenant("bench-sip", pairs, "bench")
+	t, err := sipload.Tenant("bench-sip", pairs, "bench")
 	if err != nil {
-		return sipfront.LoadResult{}, err
+		return sipload.Result{}, err
 	}
 	e, err := engine.New(t, engine.Options{Server: "bench"})
 	if err != nil {
-		return sipfront.LoadResult{}, err
+		return sipload.Result{}, err
 	}
 	rt, err := tenant.Start(tenant.Config{Engine: e, Sink: discardSink{}})
 	if err != nil {
-		return sipfront.LoadResult{}, err
+		return sipload.Result{}, err
 	}
 	defer rt.Close(context.Background())
 	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt}}, Logger: log})
 	if err != nil {
-		return sipfront.LoadResult{}, err
+		return sipload.Result{}, err
 	}
 	defer srv.Close()
-	return srv.LoadTest(ctx, sipfront.LoadConfig{Sipp: sipp, Rate: rate, Calls: calls, Pairs: pairs})
+	return sipload.Run(ctx, srv, sipload.Config{Sipp: sipp, Rate: rate, Calls: calls, Pairs: pairs})
 }
 
 // discardSink acknowledges every event at once: the SIP figure is SIP and

@@ -9,7 +9,7 @@
 // at a fixed request rate, engine memory per active call and per agent,
 // and, when sipp is installed, SIP calls per second sustained at
 // --sip-rate for --duration between phones registered on an in-process
-// sipfront (sipfront.LoadTest), with failed calls and the INVITE-to-200
+// sipfront (sipload.Run), with failed calls and the INVITE-to-200
 // p99; without sipp those rows are skipped with a note.
 //
 // It owns only its measurement loops and its output. It starts serve

@@ -186,9 +186,6 @@ func workMode(s *string) event.AgentWorkMode {
 	if s == nil {
 		return 0
 	}
-	if *s == "LegalGuard" {
-		return event.WorkModeAutoIn // T-Library AgentLegalGuard shares AutoIn's value
-	}
 	m, _ := event.ParseAgentWorkMode(*s)
 	return m
 }

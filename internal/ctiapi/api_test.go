@@ -202,8 +202,8 @@ func TestAgentEndpoints(t *testing.T) {
 		}},
 		{"forward cancel", "DELETE", "1002/forward", ``, []string{"EventForwardCancel 1002"}},
 		{"monitor", "POST", "1100/monitor", `{"target":"1001","type":"AllCalls"}`, []string{
-			"EventMonitoringNextCall 1001 agent=agent1 other=1100 type=AllCalls",
-			"EventMonitoringNextCall 1100 other=1001 type=AllCalls",
+			"EventMonitoringNextCall 1001 agent=agent1 other=1100 type=MonitorAllCalls",
+			"EventMonitoringNextCall 1100 other=1001 type=MonitorAllCalls",
 		}},
 		{"monitor cancel", "DELETE", "1100/monitor", `{"referenceId":7}`, []string{
 			"EventMonitoringCancelled 1001 agent=agent1 other=1100 ref=7",

@@ -6,8 +6,9 @@
 //
 // It owns request parsing and validation (64 KiB body limit, unknown fields
 // refused, enumerations checked), authentication, the mapping of errors to
-// HTTP statuses (one table, errors.go), and the translation of requests into
-// engine commands. It must not touch engine state: commands go through
+// HTTP statuses (errors.go: one table by API error code, one by engine
+// refusal reason), and the translation of requests into engine commands.
+// It must not touch engine state: commands go through
 // runtime.Tenant.Do, reads through runtime.Tenant.Query, events come from
 // runtime subscriptions. It knows nothing of Kafka or the journal.
 //

@@ -51,16 +51,32 @@ var statusOf = map[string]int{
 	CodeInternal:         http.StatusInternalServerError,
 }
 
+// refusalStatus is the one table from an engine refusal's reason to the
+// HTTP status. The error body's code is the refusal's engine code.
+var refusalStatus = map[engine.Reason]int{
+	engine.ReasonInvalid:      http.StatusBadRequest,
+	engine.ReasonNotFound:     http.StatusNotFound,
+	engine.ReasonConflict:     http.StatusConflict,
+	engine.ReasonBusy:         http.StatusConflict,
+	engine.ReasonOutOfService: http.StatusConflict,
+	engine.ReasonAlready:      http.StatusConflict,
+}
+
 // Error is an API error: a stable code and a message in words.
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	status  int    // an engine refusal's (refusalStatus); else statusOf[Code]
 }
 
 func (e *Error) Error() string { return "ctiapi: " + e.Message }
 
-// Status is the HTTP status of the error's code.
+// Status is the HTTP status of the error: by its reason for an engine
+// refusal, else by its code.
 func (e *Error) Status() int {
+	if e.status != 0 {
+		return e.status
+	}
 	if s, ok := statusOf[e.Code]; ok {
 		return s
 	}
@@ -79,15 +95,15 @@ func toError(err error) *Error {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &ee):
-		code := string(ee.Code)
-		if _, ok := statusOf[code]; !ok {
-			code = CodeInternal
-		}
 		msg := ee.Msg
 		if msg == "" {
 			msg = ee.Error()
 		}
-		return &Error{Code: code, Message: msg}
+		status, ok := refusalStatus[ee.Why()]
+		if !ok {
+			return &Error{Code: CodeInternal, Message: msg}
+		}
+		return &Error{Code: string(ee.Code), Message: msg, status: status}
 	case errors.Is(err, tenant.ErrClosed):
 		return apiErr(CodeUnavailable, "switchboard is shutting down")
 	case errors.Is(err, tenant.ErrNotRecorded):

@@ -420,7 +420,7 @@ func (e *Engine) canTake(k *call, tg target) error {
 	default:
 		to, _, busy := e.offer(d)
 		if busy {
-			return conflict("DN " + q(d.number) + " is busy")
+			return refuseBusy(d)
 		}
 		if k.hasDN(to) {
 			return conflict("DN " + q(to.number) + " is already on call " + q(k.conn))
@@ -735,8 +735,9 @@ func (e *Engine) acdTimer(id string, t timer) {
 		e.begin(1)
 		ev := e.emitCall(event.EventTreatmentEnd, p, nil)
 		ev.TreatmentType = p.w.treat.typ
+		ev.Extensions = treatmentEnd(event.TreatmentCompletedNormal)
 		if p.w.treat.digits {
-			ev.Extensions = event.KV{event.S("COMPLETION_STATUS", "TIMEOUT")}
+			ev.Extensions = treatmentEnd(event.TreatmentCompletedTimeout)
 		}
 		p.w.treat = treatment{}
 	case timerOverflow:
@@ -889,9 +890,18 @@ const (
 	treatErrBadParms        = 3 // bad or missing parameters
 )
 
+// treatmentEnd is the Extensions of EventTreatmentEnd (EVENTS.md 2.3):
+// COMPLETION_STATUS as given, INTERRUPTED NO (no treatment here is cut
+// short by the caller's keypad or voice: digits end only CollectDigits,
+// which they complete).
+func treatmentEnd(status string) event.KV {
+	return event.KV{event.S("COMPLETION_STATUS", status), event.S("INTERRUPTED", event.TreatmentNotInterrupted)}
+}
+
 // treat applies a treatment to waiting party p: EventTreatmentApplied (a
-// running treatment with an end is interrupted first: EventTreatmentEnd
-// with Extensions.INTERRUPTED), or EventTreatmentNotApplied.
+// running treatment with an end is replaced: EventTreatmentEnd with
+// COMPLETION_STATUS ERROR first, as it neither ran to its end nor timed
+// out), or EventTreatmentNotApplied.
 func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	typ, ok := event.ParseTreatmentType(typName)
 	notApplied := func(t event.TreatmentType, code int64, msg string) {
@@ -942,7 +952,7 @@ func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	if cur := p.w.treat; cur.timer != "" || cur.digits {
 		ev := e.emitCall(event.EventTreatmentEnd, p, req)
 		ev.TreatmentType = cur.typ
-		ev.Extensions = event.KV{event.S("INTERRUPTED", "true")}
+		ev.Extensions = treatmentEnd(event.TreatmentCompletedError)
 		e.cancelPartyTimer(p, cur.timer)
 	}
 	ev := e.emitCall(event.EventTreatmentApplied, p, req)
@@ -984,7 +994,7 @@ func (e *Engine) collectDigits(c *CollectDigits) error {
 	ev.TreatmentType = p.w.treat.typ
 	ev.CollectedDigits = c.Digits
 	ev.LastCollectedDigit = c.Digits[len(c.Digits)-1:]
-	ev.Extensions = c.Extensions.Merge(event.KV{event.S("COMPLETION_STATUS", "OK")})
+	ev.Extensions = c.Extensions.Merge(treatmentEnd(event.TreatmentCompletedNormal))
 	e.cancelPartyTimer(p, p.w.treat.timer)
 	p.w.treat = treatment{}
 	return nil

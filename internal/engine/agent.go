@@ -49,14 +49,14 @@ func (e *Engine) login(c *Login) error {
 	if a == nil {
 		return notFound("unknown agent " + q(c.AgentID))
 	}
-	if c.WorkMode != 0 && c.WorkMode.String() == "" {
-		return invalid("unknown work mode")
+	if c.WorkMode != 0 && c.WorkMode.String() == "" || c.WorkMode == event.WorkModeLegalGuard {
+		return invalid("unknown work mode") // LegalGuard is a NotReady work mode only
 	}
 	if err := e.queueList(c.Queues); err != nil {
 		return err
 	}
 	if !d.inService {
-		return conflict("DN " + q(d.number) + " is out of service")
+		return refuseOutOfService(d)
 	}
 	if d.agent != nil && d.agent != a {
 		return conflict("DN " + q(d.number) + " already has agent " + q(d.agent.id) + " logged in")
@@ -218,9 +218,10 @@ func (e *Engine) notReady(c *NotReady) error {
 	case 0:
 		mode = event.WorkModeAuxWork
 	case event.WorkModeAuxWork, event.WorkModeAfterCallWork, event.WorkModeWalkAway, event.WorkModeNoCallDisconnect:
-	case event.WorkModeAutoIn:
-		// T-Library AgentLegalGuard shares AutoIn's value; in
-		// EventAgentNotReady it is written LegalGuard.
+	case event.WorkModeLegalGuard, event.WorkModeAutoIn:
+		// T-Library AgentLegalGuard shares AutoIn's value: a NotReady
+		// with value 2 is LegalGuard.
+		mode = event.WorkModeLegalGuard
 	default:
 		return invalid("work mode " + modeName(mode) + " is not a NotReady work mode (want AuxWork, AfterCallWork, WalkAway, NoCallDisconnect or LegalGuard)")
 	}

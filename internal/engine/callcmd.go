@@ -130,7 +130,7 @@ func (e *Engine) makeCall(c *MakeCall) error {
 		return err
 	}
 	if !from.inService {
-		return conflict("DN " + q(from.number) + " is out of service")
+		return refuseOutOfService(from)
 	}
 	if err := noOtherActive(from); err != nil {
 		return err
@@ -288,6 +288,9 @@ func (e *Engine) hold(c *Hold) error {
 	if err != nil {
 		return err
 	}
+	if p.state == psHeld {
+		return refuseAlready(p, "hold")
+	}
 	if err := needState(p, "hold", psEstablished); err != nil {
 		return err
 	}
@@ -301,6 +304,9 @@ func (e *Engine) retrieve(c *Retrieve) error {
 	_, p, err := e.callParty(c.ConnID, c.DN, "retrieve")
 	if err != nil {
 		return err
+	}
+	if p.state == psEstablished {
+		return refuseAlready(p, "retrieve")
 	}
 	if err := needState(p, "retrieve", psHeld); err != nil {
 		return err
@@ -320,7 +326,7 @@ func (e *Engine) retrieve(c *Retrieve) error {
 func (e *Engine) offerFree(k *call, d *dnState) (to, fwd *dnState, err error) {
 	to, fwd, busy := e.offer(d)
 	if busy {
-		return nil, nil, conflict("DN " + q(d.number) + " is busy")
+		return nil, nil, refuseBusy(d)
 	}
 	if k.hasDN(to) {
 		return nil, nil, conflict("DN " + q(to.number) + " is already on call " + q(k.conn))
@@ -918,7 +924,7 @@ func (e *Engine) networkCall(c *NetworkCall) error {
 	}
 	to, fwd, busy := e.offer(d)
 	if busy {
-		return conflict("DN " + q(d.number) + " is busy")
+		return refuseBusy(d)
 	}
 	e.begin(2)
 	k := e.newCall(event.CallTypeInbound, nil)

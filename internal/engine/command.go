@@ -177,7 +177,8 @@ type ApplyTreatment struct {
 
 // CollectDigits supplies the digits the caller of call ConnID keyed in for
 // the CollectDigits treatment running at DN: EventTreatmentEnd with
-// CollectedDigits, LastCollectedDigit and Extensions.COMPLETION_STATUS.
+// CollectedDigits, LastCollectedDigit and Extensions COMPLETION_STATUS
+// NORMAL, INTERRUPTED NO.
 type CollectDigits struct {
 	Request
 	ConnID string `json:"connId"`

@@ -103,7 +103,7 @@ func (e *Engine) monitorNextCall(c *MonitorNextCall) error {
 		return invalid("DN " + q(s.number) + " cannot monitor itself")
 	}
 	if !s.inService {
-		return conflict("DN " + q(s.number) + " is out of service")
+		return refuseOutOfService(s)
 	}
 	if t.agent == nil {
 		return conflict("no agent is logged in on DN " + q(t.number) + " to monitor")
@@ -159,7 +159,7 @@ func (e *Engine) hook(c *Hook) error {
 		return err
 	}
 	if !d.inService {
-		return conflict("DN " + q(d.number) + " is out of service")
+		return refuseOutOfService(d)
 	}
 	if d.onCalls() > 0 {
 		return conflict("DN " + q(d.number) + " is on a call; answer or release calls instead")

@@ -7,8 +7,9 @@
 // the exact wire events of spec/EVENTS.md that the command caused, in
 // contract order and with Seq, Time, Server and CustomerID set, together
 // with the effects the outside world must carry out (start or cancel a timer,
-// later SIP messages), or an *Error with a stable code and nothing changed
-// and no events. It does no I/O of any kind: no network, files, goroutines,
+// later SIP messages), or an *Error with a stable code (and a reason:
+// busy, out of service, or the code's own) and nothing changed and no
+// events. It does no I/O of any kind: no network, files, goroutines,
 // wall clock, logging or global random source, and it imports no Kafka or
 // SIP package (a test enforces this); the same commands from the same state
 // produce the same events byte for byte, which is what makes golden flow
@@ -95,8 +96,18 @@
 // CallState values the contract leaves open: Ringing Ok (Forwarded when
 // forwarded, Redirected after a redirect); Established, Retrieved and
 // Abandoned Ok; Released Ok, Busy (after DestinationBusy), Transferred or
-// Conferenced. External parties get no events; OtherDN then is the number,
-// with OtherTrunk.
+// Conferenced, never Redirected (a ringing party redirected away gets
+// EventDiverted). External parties get no events; OtherDN then is the
+// number, with OtherTrunk.
+//
+// Attributes. Voice-callthread events carry beyond their M column, where
+// they apply, ThisDNRole and OtherDNRole (the party's and its peer's
+// roles), ThisQueue (the queue or routing point the call came through),
+// OtherTrunk, ANI, DNIS and CallID, as T-Library servers do and as the
+// preamble of EVENTS.md section 4 allows; ThisDNRole of EventRinging is Destination,
+// ConferenceMember (a party a single-step conference adds) or Observer (a
+// monitoring supervisor). Enumerations are spelled as T-Library spells them
+// (schema 2, package event); Reasons.RouteTimeout is the string "true".
 //
 // Busy. A phone DN refuses a new call when it is out of service, on DND, or
 // on any call (ringing, dialing, talking or holding) unless call-waiting is
@@ -245,16 +256,22 @@
 // tenant's wrap-up time applies).
 //
 // Treatments. ApplyTreatment on a call waiting at a routing point or
-// queue: EventTreatmentApplied(TreatmentType, TreatmentParms). Music,
-// Busy and PlayAnnouncement with DURATION (whole seconds; required for
-// PlayAnnouncement) end with EventTreatmentEnd after it (a timer);
-// CollectDigits ends when CollectDigits supplies the digits
-// (CollectedDigits, LastCollectedDigit, Extensions.COMPLETION_STATUS "OK"),
-// or with COMPLETION_STATUS "TIMEOUT" after its DURATION; Silence,
-// RingBack and Music without DURATION never end. A new treatment replaces
-// the running one: one that would have ended gets EventTreatmentEnd with
-// Extensions.INTERRUPTED "true" first. A call that moves on ends its
-// treatment silently. Unknown types (TreatmentType Unknown), other types
+// queue: EventTreatmentApplied(ThisDNRole Destination, TreatmentType,
+// TreatmentParms). Music, Busy and PlayAnnouncement with DURATION (whole
+// seconds; required for PlayAnnouncement) end with EventTreatmentEnd after
+// it (a timer); CollectDigits ends when CollectDigits supplies the digits
+// (CollectedDigits, LastCollectedDigit), or after its DURATION. Every
+// EventTreatmentEnd carries Extensions COMPLETION_STATUS and INTERRUPTED
+// with the values of EVENTS.md 2.3: NORMAL when the treatment ran to its
+// end (its duration ran out, or the digits were collected), TIMEOUT when
+// digit collection timed out, ERROR otherwise; INTERRUPTED is always NO,
+// since nothing here is cut short by the caller's keypad or voice (digits
+// are taken only by CollectDigits, which they complete, and there is no
+// speech recognition). Silence, RingBack and Music without DURATION never
+// end. A new treatment replaces the running one: one that would have ended
+// gets EventTreatmentEnd with COMPLETION_STATUS ERROR first (it neither ran
+// to its end nor timed out, and the contract has no other value for "replaced
+// by a request"). A call that moves on ends its treatment silently. Unknown types (TreatmentType Unknown), other types
 // (IVR, ...) and bad parameters give EventTreatmentNotApplied with
 // ErrorCode 1, 2 or 3 and an ErrorMessage; that is a result, not a
 // refusal. A queue's configured treatments start when the call is

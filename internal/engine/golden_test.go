@@ -466,9 +466,6 @@ func (a args) workMode() event.AgentWorkMode {
 	if m, ok := event.ParseAgentWorkMode(s); ok {
 		return m
 	}
-	if s == "LegalGuard" {
-		return event.WorkModeAutoIn // NotReady's spelling of the same value
-	}
 	return 99 // an undefined mode, to test its refusal
 }
 

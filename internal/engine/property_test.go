@@ -298,7 +298,7 @@ func (g *gen) mode() event.AgentWorkMode {
 	if g.rng.IntN(3) == 0 {
 		return 0
 	}
-	return event.AgentWorkMode(g.rng.IntN(9)) // includes undefined 0 and valid 1..8
+	return event.AgentWorkMode(g.rng.IntN(10)) // includes undefined 0 and valid 1..9 (9: LegalGuard)
 }
 
 func (g *gen) request() Request {

@@ -39,7 +39,16 @@ type ForwardView struct {
 // MonitorView is a supervisor's monitoring request.
 type MonitorView struct {
 	Target string `json:"target"`
-	Type   string `json:"type"`
+	Type   string `json:"type"` // OneCall or AllCalls, as the monitor request spells it
+}
+
+// monitorTypeName is the monitoring type as the CTI API spells it: OneCall
+// or AllCalls (the events write T-Library's MonitorOneCall, MonitorAllCalls).
+func monitorTypeName(t event.MonitorNextCallType) string {
+	if t == event.MonitorAllCalls {
+		return "AllCalls"
+	}
+	return "OneCall"
 }
 
 // AgentView is a copy of an agent's state for the GET endpoints.
@@ -175,7 +184,7 @@ func (e *Engine) DN(number string) (DNView, error) {
 		v.Forward = &ForwardView{To: d.fwdTo, Mode: d.fwdMode.String()}
 	}
 	if m := d.monitoring; m != nil {
-		v.Monitoring = &MonitorView{Target: m.target.number, Type: m.typ.String()}
+		v.Monitoring = &MonitorView{Target: m.target.number, Type: monitorTypeName(m.typ)}
 	}
 	if d.monitoredBy != nil {
 		v.MonitoredBy = d.monitoredBy.number

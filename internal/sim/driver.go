@@ -257,8 +257,11 @@ func Request(cmd engine.Command) (method, path string, body map[string]any, err 
 	case engine.MonitorNextCall:
 		req(c.Request)
 		body["target"] = c.Target
-		if c.Type != 0 {
-			body["type"] = c.Type.String()
+		switch c.Type { // the API's spelling, not the event's MonitorOneCall
+		case event.MonitorOneCall:
+			body["type"] = "OneCall"
+		case event.MonitorAllCalls:
+			body["type"] = "AllCalls"
 		}
 		return "POST", "/dns/" + esc(c.Supervisor) + "/monitor", body, nil
 	case engine.CancelMonitoring:

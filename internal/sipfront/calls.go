@@ -14,69 +14,6 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
-// leg is one SIP dialog of a call: a phone or trunk that called us (uas)
-// or one we called (uac). Fields after callID are guarded by the tenant's
-// mu.
-type leg struct {
-	t      *sipTenant
-	dn     string // the DN, or the external number of a trunk leg
-	trunk  string // the trunk DN of a network leg
-	to     string // what a SIP-originated leg dialled
-	callID string // SIP Call-ID
-
-	uas    *sipgo.DialogServerSession
-	uac    *sipgo.DialogClientSession
-	final  chan final // uas: the final answer for the INVITE handler
-	cancel context.CancelFunc
-
-	connID    string
-	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
-	answered  bool
-	ended     bool // the SIP side is over (BYE or CANCEL sent or received)
-	gone      bool // the phone hung up (CANCEL or BYE received)
-	referring bool // a REFER from the phone awaits its response
-	byeLater  bool // the engine released the leg during the REFER
-	phoneHold int  // Hold/Retrieve requests from the phone not yet seen as events
-}
-
-// final is the final response the INVITE handler gives.
-type final struct {
-	code   int
-	reason string
-	sdp    []byte
-}
-
-// call is sipfront's view of an engine call that has SIP legs: its legs
-// and the DNs the engine has on it (to know when it is over).
-type call struct {
-	connID string
-	legs   []*leg
-	dns    map[string]bool
-}
-
-func (c *call) legOf(dn string) *leg {
-	for _, l := range c.legs {
-		if l.dn == dn && l.trunk == "" && !l.ended {
-			return l
-		}
-	}
-	return nil
-}
-
-// peerSDP is the SDP for leg l: what another live leg of the call gave,
-// else a placeholder (the other side is a CTI-only DN: no media).
-func (c *call) peerSDP(l *leg) []byte {
-	for _, o := range c.legs {
-		if o != l && !o.ended && len(o.sdp) > 0 {
-			return o.sdp
-		}
-	}
-	return placeholderSDP
-}
-
-// placeholderSDP answers for a party without a phone (no media flows).
-var placeholderSDP = []byte("v=0\r\no=switchboard 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=inactive\r\n")
-
 func (s *Server) addLeg(l *leg) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,29 +36,6 @@ func (s *Server) dropLeg(l *leg) {
 		delete(s.legs, l.callID)
 	}
 	s.mu.Unlock()
-}
-
-// bindLocked attaches leg l to call connID. Caller holds t.mu.
-func (t *sipTenant) bindLocked(l *leg, connID string) *call {
-	if l.connID != "" {
-		// Bound already (by the reply or the event, whichever came
-		// first); the call may even be over.
-		return t.calls[l.connID]
-	}
-	c := t.calls[connID]
-	if c == nil {
-		c = &call{connID: connID, dns: map[string]bool{}}
-		t.calls[connID] = c
-	}
-	if l.connID == "" {
-		l.connID = connID
-		c.legs = append(c.legs, l)
-		if l.gone {
-			// The phone hung up before we knew the call.
-			go t.releaseFor(l)
-		}
-	}
-	return c
 }
 
 // trunkFor finds the tenant trunk a request comes from, by source address.
@@ -162,57 +76,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Missing Contact", nil)
 		return
 	}
-	callID := req.CallID().Value()
-	to := req.Recipient.User
-	from := req.From().Address.User
-	if to == "" || from == "" {
-		s.respond(req, tx, 404, "Not Found", nil)
-		return
-	}
-
-	var l *leg
-	var cmd engine.Command
-	t, tr := s.trunkFor(req.Source())
-	if tr != nil {
-		if t.dns[to] == nil {
-			s.respond(req, tx, 404, "Not Found", nil)
-			return
-		}
-		l = &leg{t: t, dn: from, trunk: tr.dn, to: to, callID: callID}
-		cmd = engine.NetworkCall{Trunk: tr.dn, ANI: from, DNIS: to}
-	} else {
-		t = s.tenantFor(req.From().Address.Host)
-		if t == nil {
-			s.respond(req, tx, 404, "Not Found", nil)
-			return
-		}
-		pw, known := t.password(from)
-		if !known || pw == "" {
-			s.respond(req, tx, 403, "Forbidden", nil)
-			return
-		}
-		t.mu.Lock()
-		b := t.bindings[from]
-		trusted := b != nil && b.source == req.Source()
-		t.mu.Unlock()
-		if !trusted {
-			if err := s.authenticate(req, tx, from, pw); err != nil {
-				return
-			}
-		}
-		if t.dns[to] == nil && !t.external(to) {
-			s.respond(req, tx, 404, "Not Found", nil)
-			return
-		}
-		l = &leg{t: t, dn: from, to: to, callID: callID}
-		cmd = engine.MakeCall{From: from, To: to}
-		t.mu.Lock()
-		if h := t.heldBy[from]; h != nil && !h.ended && h.connID != "" {
-			// The phone put a call on hold and dials: a consultation
-			// (5.8), which a REFER with Replaces may complete.
-			cmd = engine.InitiateTransfer{ConnID: h.connID, DN: from, To: to}
-		}
-		t.mu.Unlock()
+	t, l, cmd := s.newCall(req, tx)
+	if l == nil {
+		return // answered by newCall
 	}
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
@@ -239,77 +105,119 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		go t.phoneGone(l)
 	})
 	dlg.Respond(100, "Trying", nil)
-
-	key := ""
-	t.mu.Lock()
-	if l.trunk == "" {
-		if t.dialing[from] != nil {
-			t.mu.Unlock()
-			s.inviteFinal(dlg, 486, "Busy Here")
-			return
-		}
-		t.dialing[from] = l
-	} else {
-		key = l.trunk + "\x00" + l.dn
-		t.inbound[key] = append(t.inbound[key], l)
-	}
-	t.mu.Unlock()
-
-	out, err := t.do(cmd)
-	t.mu.Lock()
-	if l.trunk == "" {
-		if t.dialing[from] == l {
-			delete(t.dialing, from)
-		}
-	} else {
-		q := t.inbound[key]
-		for i, x := range q {
-			if x == l {
-				q = append(q[:i:i], q[i+1:]...)
-				break
-			}
-		}
-		if len(q) == 0 {
-			delete(t.inbound, key)
-		} else {
-			t.inbound[key] = q
-		}
-	}
-	if err != nil {
-		l.ended = true
-		t.mu.Unlock()
-		code, reason := statusOf(err)
-		s.inviteFinal(dlg, code, reason)
+	if f, ok := t.place(l, cmd); !ok {
+		s.inviteFinal(dlg, f.code, f.reason)
 		return
 	}
-	if r, ok := out.Reply.(engine.CallReply); ok {
-		t.bindLocked(l, r.ConnID)
+	answered = s.awaitFinal(l, tx)
+}
+
+// newCall classifies a new INVITE: the tenant, the caller leg and the
+// engine command that makes its call. A nil leg means the INVITE has been
+// answered already (unknown parties 404, authentication 401/403).
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant, *leg, engine.Command) {
+	callID := req.CallID().Value()
+	to := req.Recipient.User
+	from := req.From().Address.User
+	if to == "" || from == "" {
+		s.respond(req, tx, 404, "Not Found", nil)
+		return nil, nil, nil
+	}
+	if t, tr := s.trunkFor(req.Source()); tr != nil {
+		if t.dns[to] == nil {
+			s.respond(req, tx, 404, "Not Found", nil)
+			return nil, nil, nil
+		}
+		l := &leg{t: t, dn: from, trunk: tr.dn, to: to, callID: callID, caller: true}
+		return t, l, engine.NetworkCall{Trunk: tr.dn, ANI: from, DNIS: to}
+	}
+	t := s.tenantFor(req.From().Address.Host)
+	if t == nil {
+		s.respond(req, tx, 404, "Not Found", nil)
+		return nil, nil, nil
+	}
+	pw, known := t.password(from)
+	if !known || pw == "" {
+		s.respond(req, tx, 403, "Forbidden", nil)
+		return nil, nil, nil
+	}
+	t.mu.Lock()
+	b := t.bindings[from]
+	trusted := b != nil && b.source == req.Source()
+	t.mu.Unlock()
+	if !trusted {
+		if err := s.authenticate(req, tx, from, pw); err != nil {
+			return nil, nil, nil
+		}
+	}
+	if t.dns[to] == nil && !t.external(to) {
+		s.respond(req, tx, 404, "Not Found", nil)
+		return nil, nil, nil
+	}
+	l := &leg{t: t, dn: from, to: to, callID: callID, caller: true}
+	var cmd engine.Command = engine.MakeCall{From: from, To: to}
+	t.mu.Lock()
+	if h := t.heldBy[from]; h != nil && !h.over() && h.connID != "" {
+		// The phone put a call on hold and dials: a consultation
+		// (5.8), which a REFER with Replaces may complete.
+		cmd = engine.InitiateTransfer{ConnID: h.connID, DN: from, To: to}
 	}
 	t.mu.Unlock()
+	return t, l, cmd
+}
+
+// place runs cmd, which makes caller leg l's call, with l waiting where
+// the call's first event finds it; l is then bound to the call. It returns
+// the final response when the call could not be made: the DN dials another
+// SIP call already (486), or the engine refused (statusOf).
+func (t *sipTenant) place(l *leg, cmd engine.Command) (final, bool) {
+	t.mu.Lock()
+	waiting := t.await(l)
+	t.mu.Unlock()
+	if !waiting {
+		return busyHere, false
+	}
+	out, err := t.do(cmd)
+	connID := ""
+	if r, ok := out.Reply.(engine.CallReply); ok && err == nil {
+		connID = r.ConnID
+	}
+	t.mu.Lock()
+	acts := t.placed(l, connID, err != nil)
+	t.mu.Unlock()
+	t.act(acts)
+	if err != nil {
+		code, reason := statusOf(err)
+		return final{code: code, reason: reason}, false
+	}
 	if l.trunk != "" && out.Events == 0 {
 		t.forwardedOut(l) // external.go
 	}
+	return final{}, true
+}
 
+// awaitFinal waits for the final response of caller leg l's INVITE
+// (events decide it) and sends it; true when it was a 200: the dialog
+// lives on, and BYE, re-INVITE and REFER find it by Call-ID.
+func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 	select {
 	case f := <-l.final:
-		if f.code == 0 {
-			return // cancelled by the phone
-		}
-		if f.code == 200 {
-			// The dialog lives on: BYE, re-INVITE and REFER find it by
-			// Call-ID.
-			answered = true
+		switch f.code {
+		case 0:
+			return false // cancelled by the phone
+		case 200:
 			s.cfg.Metrics.SIPResponse("INVITE", 200)
-			if err := dlg.RespondSDP(f.sdp); err != nil {
-				s.log.Debug("SIP 200 not acknowledged", "call_id", callID, "err", err)
+			if err := l.uas.RespondSDP(f.sdp); err != nil {
+				s.log.Debug("SIP 200 not acknowledged", "call_id", l.callID, "err", err)
 			}
-			return
+			return true
 		}
-		s.inviteFinal(dlg, f.code, f.reason)
+		s.inviteFinal(l.uas, f.code, f.reason)
 	case <-tx.Done():
 	case <-s.ctx.Done():
-		s.inviteFinal(dlg, 503, "Service Unavailable")
+		s.inviteFinal(l.uas, 503, "Service Unavailable")
 	}
+	return false
 }
 
 // inviteFinal sends the final response code of a new INVITE (not 200),
@@ -344,24 +252,9 @@ func (t *sipTenant) external(number string) bool {
 // engine hears of it as a Release by that DN (or NetworkRelease).
 func (t *sipTenant) phoneGone(l *leg) {
 	t.mu.Lock()
-	if l.ended {
-		t.mu.Unlock()
-		return
-	}
-	l.ended, l.gone = true, true
-	bound := l.connID != ""
+	acts := t.gone(l)
 	t.mu.Unlock()
-	if l.final != nil {
-		// A waiting INVITE handler is done: sipgo answered the CANCEL
-		// (200, and 487 to the INVITE).
-		select {
-		case l.final <- final{}:
-		default:
-		}
-	}
-	if bound {
-		t.releaseFor(l)
-	}
+	t.act(acts)
 }
 
 // releaseFor tells the engine that leg l's party left its call.
@@ -376,7 +269,10 @@ func (t *sipTenant) releaseFor(l *leg) {
 		return
 	}
 	if l.trunk != "" && out.Events == 0 {
-		t.networkGone(l) // external.go
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
@@ -461,42 +357,40 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	hold := dir == "sendonly" || dir == "inactive"
 	t.mu.Lock()
 	c := t.calls[l.connID]
-	if c == nil || !l.answered || l.ended {
-		t.mu.Unlock()
+	live := c != nil && l.state == legAnswered
+	var peer []byte
+	if live {
+		peer = c.peerSDP(l)
+		if len(req.Body()) > 0 {
+			l.sdp = req.Body()
+		}
+		l.phoneHold++
+	}
+	connID := l.connID
+	t.mu.Unlock()
+	if !live {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
-	peer := c.peerSDP(l)
-	if len(req.Body()) > 0 {
-		l.sdp = req.Body()
-	}
-	l.phoneHold++
-	t.mu.Unlock()
-	var cmd engine.Command = engine.Retrieve{ConnID: l.connID, DN: l.dn}
+	var cmd engine.Command = engine.Retrieve{ConnID: connID, DN: l.dn}
 	if hold {
-		cmd = engine.Hold{ConnID: l.connID, DN: l.dn}
+		cmd = engine.Hold{ConnID: connID, DN: l.dn}
 	}
 	_, err := t.do(cmd)
-	if err == nil {
-		t.mu.Lock()
-		if hold {
-			t.heldBy[l.dn] = l
-		} else if t.heldBy[l.dn] == l {
-			delete(t.heldBy, l.dn)
-		}
-		t.mu.Unlock()
+	t.mu.Lock()
+	switch {
+	case err != nil:
+		l.phoneHold-- // no event will come
+	case hold:
+		t.heldBy[l.dn] = l
+	case t.heldBy[l.dn] == l:
+		delete(t.heldBy, l.dn)
 	}
-	if err != nil && !isConflictSameState(err) {
-		t.mu.Lock()
-		l.phoneHold--
-		t.mu.Unlock()
+	t.mu.Unlock()
+	if err != nil && !already(err) {
 		code, reason := statusOf(err)
 		s.respond(req, tx, code, reason, nil)
 		return
-	} else if err != nil {
-		t.mu.Lock()
-		l.phoneHold--
-		t.mu.Unlock()
 	}
 	answer := peer
 	if hold {
@@ -510,12 +404,12 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// isConflictSameState: a refresh re-INVITE that asks for the state the
-// call is already in (hold while held, resume while talking) is answered
-// 200 without a command effect.
-func isConflictSameState(err error) bool {
-	return errors.Is(err, engine.ErrConflict) && (strings.Contains(err.Error(), "not held") ||
-		strings.Contains(err.Error(), "not established"))
+// already reports whether err refuses a command that would change
+// nothing: a refresh re-INVITE asking for the state the call is in already
+// (hold while held, resume while talking) is answered 200.
+func already(err error) bool {
+	var ee *engine.Error
+	return errors.As(err, &ee) && ee.Why() == engine.ReasonAlready
 }
 
 // handleRefer: blind transfer (SingleStepTransfer) or, with Replaces,
@@ -547,23 +441,18 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 	t := l.t
 	t.mu.Lock()
 	connID, dn := l.connID, l.dn
-	ok := connID != "" && l.answered && !l.ended && l.trunk == "" && !l.referring
-	if ok {
-		l.referring = true
-	}
+	ok := t.refer(l)
 	t.mu.Unlock()
 	if !ok {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
 	defer func() {
+		// After the response: a BYE the transfer caused goes now.
 		t.mu.Lock()
-		l.referring = false
-		later := l.byeLater
+		acts := t.referred(l)
 		t.mu.Unlock()
-		if later {
-			go s.hangUp(l)
-		}
+		t.act(acts)
 	}()
 	var cmd engine.Command = engine.SingleStepTransfer{ConnID: connID, DN: dn, To: target.User}
 	if rep, has := target.Headers.Get("Replaces"); has {
@@ -638,7 +527,7 @@ func unhex(c byte) (byte, bool) {
 // ringLeg sends the INVITE of leg l (a DN's phone, or the trunk for an
 // external party) and turns its outcome into engine commands: 200 Answer
 // (NetworkAnswer), 486/600/603 busy, other failures no answer.
-func (s *Server) ringLeg(l *leg, ctx context.Context, target sip.Uri, fromUser string, sdp []byte) {
+func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser string, sdp []byte) {
 	t := l.t
 	host, _, _ := net.SplitHostPort(s.addr)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: fromUser, Host: host}}
@@ -657,44 +546,15 @@ func (s *Server) ringLeg(l *leg, ctx context.Context, target sip.Uri, fromUser s
 		err = d.WaitAnswer(ctx, sipgo.AnswerOptions{})
 	}
 	if err == nil {
-		t.mu.Lock()
-		l.sdp = d.InviteResponse.Body()
-		l.answered = true
-		ended := l.ended
-		t.mu.Unlock()
-		d.Ack(ctx)
-		if ended {
-			s.forget(l)
-			go d.Bye(context.Background())
-			return
-		}
-		var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
-		if l.trunk != "" {
-			cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
-		}
-		out, err := t.do(cmd)
-		if err == nil && l.trunk != "" && out.Events == 0 {
-			t.networkAnswered(l) // external.go
-		}
-		if err != nil {
-			s.log.Debug("SIP answer not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
-			t.mu.Lock()
-			l.ended = true
-			t.mu.Unlock()
-			s.forget(l)
-			bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			d.Bye(bctx)
-			cancel()
-		}
+		s.legAnswered(ctx, l, d)
 		return
 	}
 	t.mu.Lock()
-	cancelled := l.ended
-	l.ended = true
+	failed := t.failed(l)
 	t.mu.Unlock()
 	s.forget(l)
-	if cancelled {
-		return
+	if !failed {
+		return // we cancelled it
 	}
 	code := 408 // no final response at all: the transaction timed out
 	var de *sipgo.ErrDialogResponse
@@ -723,58 +583,61 @@ func (s *Server) ringLeg(l *leg, ctx context.Context, target sip.Uri, fromUser s
 		return
 	}
 	if l.trunk != "" && out.Events == 0 {
-		t.networkGone(l) // external.go
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
-// hangUp ends leg l's SIP side because the engine released its party: BYE
-// when answered, CANCEL (uac) or 487 (uas) before.
-func (s *Server) hangUp(l *leg) { s.hangUpWith(l, terminated) }
-
-// terminated is the final response of a SIP caller's INVITE whose call
-// ended before an answer, unless the call was refused (busyHere,
-// unavailable).
-var (
-	terminated  = final{code: 487, reason: "Request Terminated"}
-	busyHere    = final{code: 486, reason: "Busy Here"}
-	unavailable = final{code: 480, reason: "Temporarily Unavailable"}
-)
-
-// hangUpWith is hangUp with f as the final response of an unanswered
-// INVITE that the leg's phone sent.
-func (s *Server) hangUpWith(l *leg, f final) {
+// legAnswered: the phone or trunk of leg l answered our INVITE (dialog d).
+// The engine hears of it (Answer, NetworkAnswer); a leg whose party was
+// released meanwhile, or whose answer the engine refuses, is BYEd.
+func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientSession) {
 	t := l.t
 	t.mu.Lock()
-	if l.ended {
-		t.mu.Unlock()
-		return
-	}
-	if l.referring {
-		// The REFER's 202 goes first; handleRefer hangs up after it.
-		l.byeLater = true
-		t.mu.Unlock()
-		return
-	}
-	l.ended = true
-	answered := l.answered
+	live := t.answered(l, d.InviteResponse.Body())
 	t.mu.Unlock()
-	switch {
-	case l.uas != nil && !answered:
-		select {
-		case l.final <- f:
-		default:
-		}
-		return
-	case !answered:
-		// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
-		// the leg is done for us now.
+	d.Ack(ctx)
+	if !live {
 		s.forget(l)
-		if l.cancel != nil {
-			l.cancel()
-		}
+		go d.Bye(context.Background())
 		return
 	}
-	s.forget(l)
+	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
+	if l.trunk != "" {
+		cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
+	}
+	out, err := t.do(cmd)
+	if err == nil && l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkAnswered(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
+	}
+	if err != nil {
+		s.log.Debug("SIP answer not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
+		t.mu.Lock()
+		t.failed(l)
+		t.mu.Unlock()
+		s.forget(l)
+		bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.Bye(bctx)
+		cancel()
+	}
+}
+
+// hangUp ends leg l's SIP side because the engine released its party
+// (book.end).
+func (t *sipTenant) hangUp(l *leg) {
+	t.mu.Lock()
+	acts := t.end(l, terminated)
+	t.mu.Unlock()
+	t.act(acts)
+}
+
+// bye sends the BYE of answered leg l, whose party the engine released.
+func (s *Server) bye(l *leg) {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	var err error
@@ -789,20 +652,9 @@ func (s *Server) hangUpWith(l *leg, f final) {
 }
 
 // reinvite sends a hold (sendonly) or retrieve (sendrecv) re-INVITE to an
-// answered leg, for a Hold or Retrieve requested through the API.
-func (s *Server) reinvite(l *leg, hold bool) {
-	t := l.t
-	t.mu.Lock()
-	if l.ended || !l.answered {
-		t.mu.Unlock()
-		return
-	}
-	c := t.calls[l.connID]
-	sdp := placeholderSDP
-	if c != nil {
-		sdp = c.peerSDP(l)
-	}
-	t.mu.Unlock()
+// answered leg, for a Hold or Retrieve requested through the API, offering
+// the other leg's SDP sdp with that direction.
+func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	dir := "sendrecv"
 	if hold {
 		dir = "sendonly"

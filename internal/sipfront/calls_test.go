@@ -294,6 +294,30 @@ func TestHoldRetrieve(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestRefreshReInvite: a re-INVITE that asks for the state the call is in
+// already (a session refresh: sendrecv while talking, sendonly while
+// held) is answered 200 and changes nothing; only the real hold is an
+// event.
+func TestRefreshReInvite(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_refresh.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // waitEstablished waits until the engine has a call with two established
 // parties and returns its ConnID.
 func (f *fixture) waitEstablished() string {

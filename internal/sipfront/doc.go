@@ -63,7 +63,9 @@
 //	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
 //	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
-//	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP)
+//	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP);
+//	                            one asking for the state the call is in already (a session
+//	                            refresh; engine.ReasonAlready) is answered 200 as well
 //	INVITE from a phone DN that InitiateTransfer{ConnID: the held call, To}: a consultation
 //	has put a call on hold      (how phones start an attended transfer)
 //	REFER                       SingleStepTransfer{To: Refer-To user}; 202
@@ -122,11 +124,11 @@
 // Requests that lack To, From, Call-ID, CSeq or Via get 400; requests in
 // a dialog we do not know (BYE, re-INVITE, REFER, NOTIFY, a CANCEL that
 // matches no INVITE) 481; calls to unknown DNs 404; failed authentication
-// 401/403; engine refusals map by code (statusOf: not_found 404, conflict
-// 486 when busy or out of service else 403, invalid 400, runtime failures
-// 503). None of them changes engine state. sipgo answers malformed
-// messages itself or drops them. FuzzHandlers feeds parsed random
-// messages to every handler.
+// 401/403; engine refusals map by their reason (engine.Error.Why) in one
+// table, sipStatus: not_found 404, busy and out_of_service 486, any other
+// conflict 403, invalid 400; runtime failures 503. None of them changes
+// engine state. sipgo answers malformed messages itself or drops them.
+// FuzzHandlers feeds parsed random messages to every handler.
 //
 // # Concurrency
 //
@@ -135,8 +137,18 @@
 // transaction when the handler returns). One dispatcher goroutine per
 // tenant reads the event subscription and never blocks on the network:
 // INVITEs to phones, BYEs and re-INVITEs run on goroutines of their own.
-// A tenant's mutex guards its bindings, calls and legs; the server's
-// guards the Call-ID index. An answered call holds no goroutine.
+// A tenant's mutex guards its bindings and its book (book.go: calls and
+// their legs, each leg in an explicit state: calling, answered, ended,
+// gone); the server's guards the Call-ID index. An answered call holds no
+// goroutine.
+//
+// Deciding and sending are apart: under the tenant's lock, the book's
+// methods (decide for an event; placed, gone, end, refer... for a
+// request's outcome) update the legs and return the SIP actions to take
+// (180, a final response, an INVITE, CANCEL, BYE, re-INVITE, a Release for
+// the engine); act carries them out once the lock is released. The
+// decisions do no I/O, so golden files (testdata/book, TestBookGolden, with
+// -rewrite) pin the event-to-SIP table above.
 //
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
@@ -162,12 +174,9 @@
 //
 // # Load testing
 //
-// (*Server).LoadTest drives sipp (a UAS and a UAC on free loopback ports)
-// through a single-tenant server whose caller/callee pairs it registers
-// directly (LoadTenant builds such a tenant), and returns calls/s, failed
-// calls and INVITE-to-200 times. Its scenarios are embedded (load.go) and
-// written to a temporary directory, so an installed binary needs only
-// sipp: `switchboard bench` and BenchmarkSIPLoad use it.
+// The sipp load driver is package sipload (used by `switchboard bench` and
+// BenchmarkSIPLoad); Server.Bind and Unbind let it register its phones
+// directly, since registration is not what it measures.
 //
 // # Not done yet
 //

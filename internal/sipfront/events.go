@@ -1,23 +1,22 @@
 package sipfront
 
 import (
-	"context"
 	"errors"
-	"slices"
-	"strconv"
 	"sync/atomic"
-
-	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
+// legSeq numbers the Call-IDs of the legs we call, across tenants.
 var legSeq atomic.Uint64
 
 // start subscribes to the tenant's recorded call events and runs the
 // dispatcher that turns them into SIP.
 func (t *sipTenant) start() {
+	t.mu.Lock()
+	t.book.ctx = t.s.ctx // the INVITEs we send end with the server
+	t.mu.Unlock()
 	t.sub = t.rt.Subscribe(callThread, t.s.cfg.EventBuffer)
 	t.evWG.Add(1)
 	go t.dispatch(t.sub)
@@ -75,246 +74,49 @@ func (t *sipTenant) dispatch(sub *tenant.Subscription) {
 	}
 }
 
-// onEvent is the event-to-SIP table of doc.go. It runs on the dispatcher
-// goroutine and never blocks on the network: SIP transactions run on
-// goroutines of their own.
+// onEvent turns one recorded call event into SIP: decided under the lock
+// (book.decide), sent after it (act). It runs on the dispatcher goroutine
+// and never blocks on the network.
 func (t *sipTenant) onEvent(ev *event.Event) {
-	s := t.s
 	t.mu.Lock()
-	c := t.calls[ev.ConnID]
-	switch ev.ID {
-	case event.EventDialing:
-		if l := t.dialing[ev.ThisDN]; l != nil && l.to == ev.OtherDN && c == nil {
-			c = t.bindLocked(l, ev.ConnID)
-		}
-		if c != nil {
-			c.dns[ev.ThisDN] = true
-		}
-		t.mu.Unlock()
+	acts := t.decide(ev)
+	t.mu.Unlock()
+	t.act(acts)
+}
 
-	case event.EventRinging:
-		if c == nil && ev.CallType == event.CallTypeInbound {
-			key := ev.OtherTrunk + "\x00" + ev.OtherDN
-			if q := t.inbound[key]; len(q) > 0 {
-				c = t.bindLocked(q[0], ev.ConnID)
-				if len(q) == 1 {
-					delete(t.inbound, key)
-				} else {
-					t.inbound[key] = q[1:]
-				}
-			}
-		}
-		contact, registered := t.contactOf(ev.ThisDN)
-		if c == nil && !registered {
-			t.mu.Unlock()
-			return
-		}
-		if c == nil {
-			// A call made through the API to a registered DN.
-			c = &call{connID: ev.ConnID, dns: map[string]bool{}}
-			t.calls[ev.ConnID] = c
-		}
-		c.dns[ev.ThisDN] = true
-		// The caller hears ringing.
-		var ring []*leg
-		for _, o := range c.legs {
-			if o.uas != nil && !o.answered && !o.ended {
-				ring = append(ring, o)
-			}
-		}
-		var nl *leg
-		var ctx context.Context
-		if registered && c.legOf(ev.ThisDN) == nil {
-			nl = &leg{t: t, dn: ev.ThisDN, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
-				connID: ev.ConnID}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(s.ctx)
-			nl.cancel = cancel
-			c.legs = append(c.legs, nl)
-		}
-		var sdp []byte
-		if nl != nil {
-			sdp = c.peerSDP(nl)
-		}
-		t.mu.Unlock()
-		for _, o := range ring {
-			o.uas.Respond(180, "Ringing", nil)
-		}
-		if nl != nil {
-			s.addLeg(nl)
-			from := ev.OtherDN
-			go s.ringLeg(nl, ctx, contact, from, sdp)
-		}
-
-	case event.EventNetworkReached:
-		if c == nil {
-			t.mu.Unlock()
-			return
-		}
-		var tr *trunk
-		for i := range t.trunks {
-			if t.trunks[i].dn == ev.OtherTrunk {
-				tr = &t.trunks[i]
-			}
-		}
-		if tr == nil || tr.address == "" {
-			t.mu.Unlock()
-			return
-		}
-		var target sip.Uri
-		if err := sip.ParseUri("sip:"+ev.OtherDN+"@"+tr.address, &target); err != nil {
-			t.mu.Unlock()
-			return
-		}
-		nl := &leg{t: t, dn: ev.OtherDN, trunk: tr.dn, callID: "sb-" + strconv.FormatUint(legSeq.Add(1), 36) + "-" + ev.ConnID,
-			connID: ev.ConnID}
-		ctx, cancel := context.WithCancel(s.ctx)
-		nl.cancel = cancel
-		c.legs = append(c.legs, nl)
-		sdp := c.peerSDP(nl)
-		t.mu.Unlock()
-		s.addLeg(nl)
-		go s.ringLeg(nl, ctx, target, ev.ThisDN, sdp)
-
-	case event.EventEstablished:
-		if c == nil {
-			t.mu.Unlock()
-			return
-		}
-		c.dns[ev.ThisDN] = true
-		// The DN's own unanswered INVITE (it dialled), and an external
-		// caller's, get their 200 now.
-		type answer struct {
-			l   *leg
-			sdp []byte
-		}
-		var ans []answer
-		for _, o := range c.legs {
-			if o.uas == nil || o.answered || o.ended {
-				continue
-			}
-			if (o.trunk == "" && o.dn == ev.ThisDN) || o.trunk != "" {
-				o.answered = true
-				ans = append(ans, answer{o, c.peerSDP(o)})
-			}
-		}
-		t.mu.Unlock()
-		for _, a := range ans {
+// act carries out actions decided under the lock, with the lock released.
+// It never blocks: what waits on the network or the engine runs on
+// goroutines of its own (SIP transactions, engine commands), responses to
+// a waiting INVITE go through its handler's channel.
+func (t *sipTenant) act(acts []action) {
+	s := t.s
+	for _, a := range acts {
+		l := a.leg
+		switch a.kind {
+		case actRinging:
+			l.uas.Respond(180, "Ringing", nil)
+		case actFinal:
 			select {
-			case a.l.final <- final{code: 200, sdp: a.sdp}:
+			case l.final <- a.fin:
 			default:
 			}
-		}
-
-	case event.EventDestinationBusy:
-		var l *leg
-		if c != nil {
-			if l = c.legOf(ev.ThisDN); l != nil && l.uas != nil && !l.answered {
-				l.ended = true
-			} else {
-				l = nil
+		case actInvite:
+			s.addLeg(l)
+			go s.ringLeg(a.ctx, l, a.target, a.from, a.sdp)
+		case actCancel:
+			// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
+			// the leg is done for us now.
+			s.forget(l)
+			if l.cancel != nil {
+				l.cancel()
 			}
-		}
-		t.mu.Unlock()
-		if l != nil {
-			select {
-			case l.final <- busyHere:
-			default:
-			}
-			// The phone's attempt is over: the originator hangs up (5.4).
+		case actBye:
+			s.forget(l)
+			go s.bye(l)
+		case actReinvite:
+			go s.reinvite(l, a.hold, a.sdp)
+		case actRelease:
 			go t.releaseFor(l)
 		}
-
-	case event.EventReleased, event.EventAbandoned, event.EventDiverted:
-		// Diverted: the call left the DN (forwarded on no answer,
-		// redirected, RONA): its phone stops ringing.
-		if c == nil {
-			t.mu.Unlock()
-			return
-		}
-		delete(c.dns, ev.ThisDN)
-		var end []*leg
-		var mine *leg
-		if l := c.legOf(ev.ThisDN); l != nil {
-			end, mine = append(end, l), l
-			if t.heldBy[l.dn] == l {
-				delete(t.heldBy, l.dn)
-			}
-		}
-		keep, out := t.transferLocked(c, ev, mine) // external.go
-		if len(c.dns) == 0 && !keep {
-			// The call is over: external legs end too.
-			for _, o := range c.legs {
-				if !o.ended && (len(end) == 0 || o != end[0]) {
-					end = append(end, o)
-				}
-			}
-			delete(t.calls, ev.ConnID)
-		}
-		t.mu.Unlock()
-		// A call that ends because its destination refused it: the SIP
-		// caller still waiting for an answer gets 486 or 480.
-		f := terminated
-		if ev.ID == event.EventReleased {
-			switch ev.CallState {
-			case event.CallStateBusy:
-				f = busyHere
-			case event.CallStateNoAnswer:
-				f = unavailable
-			}
-		}
-		for _, l := range end {
-			go s.hangUpWith(l, f)
-		}
-		out.start(s)
-
-	case event.EventHeld, event.EventRetrieved:
-		var l *leg
-		if c != nil {
-			if l = c.legOf(ev.ThisDN); l != nil {
-				if l.phoneHold > 0 {
-					l.phoneHold--
-					l = nil
-				}
-			}
-		}
-		t.mu.Unlock()
-		if l != nil {
-			go s.reinvite(l, ev.ID == event.EventHeld)
-		}
-
-	case event.EventPartyChanged:
-		// A completed transfer moves the consulted party from its call
-		// (PreviousConnID) to this one: its leg moves too.
-		if prev := t.calls[ev.PreviousConnID]; ev.PreviousConnID != ev.ConnID && prev != nil {
-			delete(prev.dns, ev.ThisDN)
-			if l := prev.legOf(ev.ThisDN); l != nil {
-				if c == nil {
-					c = &call{connID: ev.ConnID, dns: map[string]bool{}}
-					t.calls[ev.ConnID] = c
-				}
-				prev.legs = slices.DeleteFunc(prev.legs, func(x *leg) bool { return x == l })
-				l.connID = ev.ConnID
-				c.legs = append(c.legs, l)
-			}
-			if len(prev.dns) == 0 {
-				delete(t.calls, ev.PreviousConnID)
-			}
-		}
-		if c != nil {
-			c.dns[ev.ThisDN] = true
-		}
-		t.mu.Unlock()
-
-	case event.EventPartyAdded:
-		var out *trunkOut
-		if c != nil {
-			out = t.addedLocked(c, ev) // external.go
-		}
-		t.mu.Unlock()
-		out.start(s)
-
-	default:
-		t.mu.Unlock()
 	}
 }

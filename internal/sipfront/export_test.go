@@ -34,3 +34,17 @@ func Expected(t testing.TB, tenant *config.Tenant, cmds ...engine.Command) []eve
 func Normalize(evs []event.Event) []event.Event { return normalize(evs) }
 
 func Format(evs []event.Event) string { return format(evs) }
+
+func NeedSipp(t testing.TB) string { t.Helper(); return needSipp(t) }
+
+// LeftOver counts the legs in the Call-ID index and the calls of the
+// server's only tenant.
+func LeftOver(s *Server) (legs, calls int) {
+	s.mu.Lock()
+	legs = len(s.legs)
+	s.mu.Unlock()
+	s.single.mu.Lock()
+	calls = len(s.single.calls)
+	s.single.mu.Unlock()
+	return legs, calls
+}

@@ -235,7 +235,7 @@ func (f *fixture) trunkLegUp(conn, number string) bool {
 	defer t.mu.Unlock()
 	if c := t.calls[conn]; c != nil {
 		for _, l := range c.legs {
-			if l.trunk != "" && l.dn == number && !l.ended {
+			if l.trunk != "" && l.dn == number && !l.over() {
 				return true
 			}
 		}

@@ -373,7 +373,7 @@ func (f *fixture) noLeftovers() {
 	f.sip.mu.Lock()
 	var ids []string
 	for id, l := range f.sip.legs {
-		ids = append(ids, fmt.Sprintf("%s(dn %s uas %v ended %v answered %v)", id, l.dn, l.uas != nil, l.ended, l.answered))
+		ids = append(ids, fmt.Sprintf("%s(dn %s caller %v %v)", id, l.dn, l.caller, l.state))
 	}
 	f.sip.mu.Unlock()
 	f.t.Fatalf("left over: %d legs %v, %d calls, %d pending", legs, ids, calls, pending)

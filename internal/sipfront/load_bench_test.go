@@ -1,4 +1,4 @@
-package sipfront
+package sipfront_test
 
 import (
 	"context"
@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/switchboard-cc/switchboard/event"
-
 	"github.com/switchboard-cc/switchboard/internal/broker"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
+	"github.com/switchboard-cc/switchboard/internal/sipload"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -51,12 +50,12 @@ func envInt(name string, def int) int {
 // 20000+i (callees), registered directly (not by sipp: registration is
 // not what is measured): callers from 127.0.0.1:pa, callees at the sipp
 // UAS on 127.0.0.1:pb.
-func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *tenant.Tenant) {
-	t, err := LoadTenant("load", pairs, "x")
+func loadFixture(b *testing.B, pairs, pa, pb int) (*sipfront.Server, *tenant.Tenant) {
+	t, err := sipload.Tenant("load", pairs, "x")
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(t, engine.Options{Server: testServer})
+	eng, err := engine.New(t, engine.Options{Server: sipfront.TestServer})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,19 +89,19 @@ func loadFixture(b *testing.B, pairs, pa, pb int) (*Server, *tenant.Tenant) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: t, Runtime: rt}}})
+	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close(); rt.Close(context.Background()) })
-	tn := srv.single
 	for i := 0; i < pairs; i++ {
-		caller, callee := strconv.Itoa(10000+i), strconv.Itoa(20000+i)
-		var c sip.Uri
-		sip.ParseUri("sip:"+caller+"@127.0.0.1:"+strconv.Itoa(pa), &c)
-		tn.register(caller, c, "127.0.0.1:"+strconv.Itoa(pa), time.Hour)
-		sip.ParseUri("sip:"+callee+"@127.0.0.1:"+strconv.Itoa(pb), &c)
-		tn.register(callee, c, "127.0.0.1:"+strconv.Itoa(pb), time.Hour)
+		caller, callee := strconv.Itoa(sipload.CallerBase+i), strconv.Itoa(sipload.CalleeBase+i)
+		if err := srv.Bind(caller, "127.0.0.1:"+strconv.Itoa(pa), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		if err := srv.Bind(callee, "127.0.0.1:"+strconv.Itoa(pb), time.Hour); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return srv, rt
 }
@@ -112,23 +111,23 @@ type discardSink struct{}
 func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 
 // BenchmarkSIPLoad runs one sipp load (b.N is not used: the load is the
-// configured number of calls; LoadTest drives it) and reports calls/s,
+// configured number of calls; sipload.Run drives it) and reports calls/s,
 // failed calls and the p50/p99 of INVITE-to-200 through the B2BUA (sipp
 // rtd, ms).
 func BenchmarkSIPLoad(b *testing.B) {
-	bin := needSipp(b)
+	bin := sipfront.NeedSipp(b)
 	rate, calls, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000), envInt("SIPLOAD_TALK", 0)
 	pairs := envInt("SIPLOAD_PAIRS", 3*rate)
 	if os.Getenv("SIPLOAD_TALK") == "0" {
 		talk = 0
 	}
-	srv, _ := loadFixture(b, pairs, freeUDPPort(b), freeUDPPort(b))
+	srv, _ := loadFixture(b, pairs, sipfront.FreeUDPPort(b), sipfront.FreeUDPPort(b))
 
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU()
 	b.ResetTimer()
-	res, err := srv.LoadTest(context.Background(), LoadConfig{Sipp: bin, Rate: rate, Calls: calls, Pairs: pairs,
+	res, err := sipload.Run(context.Background(), srv, sipload.Config{Sipp: bin, Rate: rate, Calls: calls, Pairs: pairs,
 		Talk: time.Duration(talk) * time.Millisecond})
 	cpu := processCPU() - cpu0
 	b.StopTimer()
@@ -155,12 +154,7 @@ func BenchmarkSIPLoad(b *testing.B) {
 		b.ReportMetric(res.Percentile(0.99), "p99-ms")
 	}
 	time.Sleep(time.Second)
-	srv.mu.Lock()
-	legs := len(srv.legs)
-	srv.mu.Unlock()
-	srv.single.mu.Lock()
-	open := len(srv.single.calls)
-	srv.single.mu.Unlock()
+	legs, open := sipfront.LeftOver(srv)
 	b.Logf("offered %d cps, %d calls: %d ok, %d failed in %v; GC heap before %d MB; left over: %d legs, %d calls",
 		rate, calls, succ, failed, res.Elapsed, (ms0.HeapInuse)>>20, legs, open)
 }
@@ -172,20 +166,22 @@ func BenchmarkSIPLoad(b *testing.B) {
 //
 // Run: go test ./internal/sipfront -run '^$' -bench SIPMemory -benchtime 1x
 func BenchmarkSIPMemoryPerCall(b *testing.B) {
-	bin := needSipp(b)
+	bin := sipfront.NeedSipp(b)
 	n := envInt("SIPLOAD_ACTIVE", 2000)
-	pa, pb := freeUDPPort(b), freeUDPPort(b)
+	pa, pb := sipfront.FreeUDPPort(b), sipfront.FreeUDPPort(b)
 	srv, rt := loadFixture(b, n, pa, pb)
 	dir := b.TempDir()
+	if err := sipload.WriteScenarios(dir); err != nil {
+		b.Fatal(err)
+	}
 	inf := filepath.Join(dir, "pairs.csv")
 	var sb strings.Builder
 	sb.WriteString("SEQUENTIAL\n")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "%d;%d\n", 10000+i, 20000+i)
+		fmt.Fprintf(&sb, "%d;%d\n", sipload.CallerBase+i, sipload.CalleeBase+i)
 	}
 	os.WriteFile(inf, []byte(sb.String()), 0o644)
-	wd, _ := os.Getwd()
-	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(wd, "testdata", "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
+	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
 	uas.Dir = dir
 	if err := uas.Start(); err != nil {
 		b.Fatal(err)
@@ -202,7 +198,7 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	// sipgo keeps finished transactions for a while (timer J/K); let the
 	// registration traffic settle first.
 	h0 := heap()
-	uac := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(wd, "testdata", "uac_load.xml"), "-inf", inf, "-i", "127.0.0.1",
+	uac := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf, "-i", "127.0.0.1",
 		"-p", strconv.Itoa(pa), "-r", "500", "-m", strconv.Itoa(n), "-l", strconv.Itoa(n), "-d", "60000", "-nostdin")
 	uac.Dir = dir
 	if err := uac.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,16 +37,13 @@ type sipTenant struct {
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *tenant.Subscription
-	// trunks by their source address, and all of them for outbound calls.
-	trunks []trunk
 
 	mu       sync.Mutex
 	bindings map[string]*binding
 	gen      uint64
-	calls    map[string]*call  // by ConnID
-	dialing  map[string]*leg   // SIP-originated call waiting for its EventDialing, by DN
-	inbound  map[string][]*leg // trunk call waiting for its first event, by trunk+"\x00"+ANI
-	heldBy   map[string]*leg   // the leg a DN's phone put on hold, by DN: its next INVITE consults
+	// The calls and their legs; the book's trunks are the tenant's (inbound
+	// calls are found by source address, outbound ones sent to them).
+	book
 	closed   bool
 	evWG     sync.WaitGroup
 	shutOnce sync.Once
@@ -62,12 +60,9 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 	t := &sipTenant{
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
 		bindings: map[string]*binding{},
-		calls:    map[string]*call{},
-		dialing:  map[string]*leg{},
-		inbound:  map[string][]*leg{},
-		heldBy:   map[string]*leg{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
+	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
 	for i := range tc.Config.DNs {
 		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
 	}
@@ -309,4 +304,27 @@ func (t *sipTenant) contactOf(dn string) (sip.Uri, bool) {
 		return sip.Uri{}, false
 	}
 	return b.contact, true
+}
+
+// Bind registers DN dn of the server's only tenant at hostport (host:port)
+// for ttl, as a REGISTER from that address with that contact would: for a
+// load test, which measures calls, not registrations (sipload). Unbind
+// ends the binding.
+func (s *Server) Bind(dn, hostport string, ttl time.Duration) error {
+	if s.single == nil {
+		return errors.New("sipfront: Bind: the server has more than one tenant")
+	}
+	var contact sip.Uri
+	if err := sip.ParseUri("sip:"+dn+"@"+hostport, &contact); err != nil {
+		return fmt.Errorf("sipfront: Bind: %w", err)
+	}
+	s.single.register(dn, contact, hostport, ttl)
+	return nil
+}
+
+// Unbind ends DN dn's binding on the server's only tenant, if any.
+func (s *Server) Unbind(dn string) {
+	if s.single != nil {
+		s.single.unregister(dn, 0)
+	}
 }

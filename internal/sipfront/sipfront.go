@@ -301,21 +301,27 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	}
 }
 
-// statusOf maps an engine refusal (or a runtime failure) to a SIP status:
-// the one table of this edge.
+// sipStatus is the one table from an engine refusal's reason to the SIP
+// final response of the request that caused it: a busy or out-of-service
+// DN is busy for the caller (486), any other conflict forbidden (403).
+var sipStatus = map[engine.Reason]final{
+	engine.ReasonInvalid:      {code: 400, reason: "Bad Request"},
+	engine.ReasonNotFound:     {code: 404, reason: "Not Found"},
+	engine.ReasonConflict:     {code: 403, reason: "Forbidden"},
+	engine.ReasonBusy:         {code: 486, reason: "Busy Here"},
+	engine.ReasonOutOfService: {code: 486, reason: "Busy Here"},
+	// A re-INVITE asking for the state the call is in gets 200 instead
+	// (handleReInvite).
+	engine.ReasonAlready: {code: 403, reason: "Forbidden"},
+}
+
+// statusOf maps an engine refusal (sipStatus) or a runtime failure (503)
+// to a SIP status.
 func statusOf(err error) (int, string) {
 	var ee *engine.Error
 	if errors.As(err, &ee) {
-		switch ee.Code {
-		case engine.CodeNotFound:
-			return 404, "Not Found"
-		case engine.CodeConflict:
-			if strings.Contains(ee.Msg, "busy") || strings.Contains(ee.Msg, "out of service") {
-				return 486, "Busy Here"
-			}
-			return 403, "Forbidden"
-		case engine.CodeInvalid:
-			return 400, "Bad Request"
+		if f, ok := sipStatus[ee.Why()]; ok {
+			return f.code, f.reason
 		}
 	}
 	return 503, "Service Unavailable"

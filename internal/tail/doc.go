@@ -4,7 +4,9 @@
 // tenant, DN, agent and event name.
 //
 // It owns its flags (Main parses them; cmd/switchboard only dispatches to
-// Main) and its output format. It decodes with package event and consumes
+// Main) and its output format. It decodes with package event (records of
+// schema version 1 and 2; enumerations are shown with their T-Library
+// names, ConnIDs as written, <ConnID>@<metainformation> included) and consumes
 // with franz-go without a consumer group, so it never commits offsets and
 // never joins the reserved group "callthread". It must not produce, create
 // topics or touch any other part of switchboard: it is a pure reader that

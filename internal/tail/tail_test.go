@@ -561,3 +561,82 @@ func TestEnvironmentDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
 }
+
+// tail reads what consumers of Voice Microservices and of schema 1 streams
+// see: a ConnID with @metainformation is printed as it is (ConnIDs are
+// opaque, EVENTS.md 2.2), and schema 1 spellings decode and are shown with
+// their T-Library names (2.4), as is LegalGuard in EventAgentNotReady; --json
+// prints the values untouched.
+func TestOpaqueConnIDsAndSchema1(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	ensureTopics(t, tg.Brokers, prefix)
+	const th = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d"
+	at := base.Unix()
+	values := []string{
+		`{"id":"EventRinging","Server":"vm-1","time":{"seconds":` + strconv.FormatInt(at, 10) + `,"useconds":0},` +
+			`"CustomerID":"t3","Seq":1,"SchemaVersion":2,"CallThreadID":"` + th + `",` +
+			`"ConnID":"00000000000000c1@sipsrv-2.eu-west-1","CallID":9,"CallType":"Inbound","CallState":"Ok",` +
+			`"ThisDN":"3001","ThisDNRole":"Destination","AgentID":"c1"}`,
+		`{"id":"EventReleased","Server":"vm-1","time":{"seconds":` + strconv.FormatInt(at+1, 10) + `,"useconds":0},` +
+			`"CustomerID":"t3","Seq":2,"SchemaVersion":1,"CallThreadID":"` + th + `",` +
+			`"ConnID":"00000000000000c1@sipsrv-2.eu-west-1","CallID":9,"CallType":"Inbound","CallState":"DroppedNoAnswer",` +
+			`"ThisDN":"3001","AgentID":"c1"}`,
+		`{"id":"EventMonitoringNextCall","Server":"vm-1","time":{"seconds":` + strconv.FormatInt(at+2, 10) + `,"useconds":0},` +
+			`"CustomerID":"t3","Seq":1,"SchemaVersion":1,"ThisDN":"3001","OtherDN":"3900","AgentID":"c1",` +
+			`"MonitorNextCallType":"OneCall"}`,
+		`{"id":"EventAgentNotReady","Server":"vm-1","time":{"seconds":` + strconv.FormatInt(at+3, 10) + `,"useconds":0},` +
+			`"CustomerID":"t3","Seq":2,"SchemaVersion":2,"ThisDN":"3001","AgentID":"c1","AgentWorkMode":"LegalGuard"}`,
+	}
+	cl := kafkatest.Client(t, tg.Brokers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, v := range values {
+		var e event.Event
+		if err := event.Unmarshal([]byte(v), &e); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		r := &kgo.Record{Topic: prefix + e.Topic(), Key: []byte(e.Key()), Value: []byte(v),
+			Timestamp: time.UnixMicro(e.Time.UnixMicro())}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"--kafka-brokers", tg.Brokers[0], "--topic-prefix", prefix, "--from-beginning", "--exit"}
+	code, out, errs := run(t, args...)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	want := map[string]map[string]string{
+		"EventRinging":            {"ConnID": "00000000000000c1@sipsrv-2.eu-west-1", "CallState": "Ok"},
+		"EventReleased":           {"ConnID": "00000000000000c1@sipsrv-2.eu-west-1", "CallState": "Droppednoanswer"},
+		"EventMonitoringNextCall": {"MonitorNextCallType": "MonitorOneCall"},
+		"EventAgentNotReady":      {"AgentWorkMode": "LegalGuard"},
+	}
+	ls := lines(out)
+	if len(ls) != len(values) {
+		t.Fatalf("%d lines for %d records:\n%s", len(ls), len(values), out)
+	}
+	for _, l := range ls {
+		p := parseLine(t, l)
+		for f, v := range want[p.name] {
+			if p.fields[f] != v {
+				t.Errorf("line %q: %s=%q, want %q", l, f, p.fields[f], v)
+			}
+		}
+		delete(want, p.name)
+	}
+	if len(want) > 0 {
+		t.Errorf("not printed: %v\n%s", want, out)
+	}
+	code, out, errs = run(t, append(args, "--json")...)
+	if got := lines(out); code != 0 || errs != "" || !slices.Equal(sortedStrings(got), sortedStrings(values)) {
+		t.Fatalf("--json: exit %d, stderr %q, printed\n%s\nwant\n%s", code, errs, out, strings.Join(values, "\n"))
+	}
+}
+
+func sortedStrings(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

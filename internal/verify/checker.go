@@ -431,7 +431,7 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 		if need() {
 			moving := false
 			switch ev.CallState {
-			case event.CallStateTransferred, event.CallStateConferenced, event.CallStateRedirected:
+			case event.CallStateTransferred, event.CallStateConferenced:
 				moving = true
 			}
 			if cl.callType != event.CallTypeConsult {

@@ -201,7 +201,10 @@ func TestFaults(t *testing.T) {
 			ev.OtherDN = "+15550000000"
 			r := recs[i]
 			r.Value, r.Offset = ev.AppendJSON(nil), r.Offset+1_000_000
-			r.Headers = []verify.Header{{Key: "event", Value: "EventHeld"}, {Key: "tenant", Value: "acme"}, {Key: "schema", Value: "1"}}
+			r.Headers = nil
+			for _, h := range ev.Headers() {
+				r.Headers = append(r.Headers, verify.Header{Key: h.Key, Value: h.Value})
+			}
 			return append(recs, r)
 		}},
 		{"ringing without dialing", false, verify.RuleCallFlow, "without a Dialing", func(t *testing.T, recs []verify.Record) []verify.Record {
@@ -263,9 +266,23 @@ func TestFaults(t *testing.T) {
 			ev.ID, ev.CallState, ev.Seq = event.EventNetworkReached, 0, ev.Seq+1
 			r := recs[i]
 			r.Value, r.Offset = ev.AppendJSON(nil), r.Offset+1_000_000
-			r.Headers = []verify.Header{{Key: "event", Value: "EventNetworkReached"}, {Key: "tenant", Value: "acme"}, {Key: "schema", Value: "1"}}
+			r.Headers = []verify.Header{{Key: "event", Value: "EventNetworkReached"}, {Key: "tenant", Value: "acme"}, {Key: "schema", Value: "2"}}
 			out := append(append(append([]verify.Record(nil), recs[:i+1]...), r), recs[i+1:]...)
 			return out
+		}},
+		{"ConnID with empty metainformation", false, verify.RuleValid, "ConnID", func(t *testing.T, recs []verify.Record) []verify.Record {
+			i := find(t, recs, 3, func(ev *event.Event) bool { return ev.ID == event.EventEstablished })
+			ev := decode(t, recs[i])
+			ev.ConnID += "@"
+			recs[i].Value = ev.AppendJSON(nil)
+			return recs
+		}},
+		{"Released Redirected", false, verify.RuleValid, "Redirected", func(t *testing.T, recs []verify.Record) []verify.Record {
+			i := find(t, recs, 3, func(ev *event.Event) bool { return ev.ID == event.EventReleased })
+			ev := decode(t, recs[i])
+			ev.CallState = event.CallStateRedirected
+			recs[i].Value = ev.AppendJSON(nil)
+			return recs
 		}},
 		{"ready when logged out", false, verify.RuleAgent, "", func(t *testing.T, recs []verify.Record) []verify.Record {
 			// the first AgentLogin becomes an AgentReady: the agent is not logged in
@@ -288,6 +305,82 @@ func TestFaults(t *testing.T) {
 				t.Fatalf("the text report does not name the rule:\n%s", rep.Text())
 			}
 		})
+	}
+}
+
+// rewrite returns recs with each value passed through f (decoded, changed,
+// re-encoded by the caller) and the headers of the result.
+func rewrite(t *testing.T, recs []verify.Record, f func(ev *event.Event, value []byte) []byte) []verify.Record {
+	t.Helper()
+	out := clone(recs)
+	for i := range out {
+		ev := decode(t, out[i])
+		out[i].Value = f(&ev, out[i].Value)
+		var back event.Event
+		if err := event.Unmarshal(out[i].Value, &back); err != nil {
+			t.Fatal(err)
+		}
+		out[i].Headers = nil
+		for _, h := range back.Headers() {
+			out[i].Headers = append(out[i].Headers, verify.Header{Key: h.Key, Value: h.Value})
+		}
+	}
+	return out
+}
+
+// ConnIDs are opaque (EVENTS.md 2.2): a stream whose ConnIDs carry Voice
+// Microservices' @metainformation checks exactly as the plain one.
+func TestConnIDWithMetainformation(t *testing.T) {
+	good, exp := goodStream(t)
+	meta := func(id string) string {
+		if id == "" {
+			return ""
+		}
+		return id + "@sipnode-3.eu-west-1"
+	}
+	n := 0
+	recs := rewrite(t, good, func(ev *event.Event, _ []byte) []byte {
+		if ev.ConnID != "" {
+			n++
+		}
+		ev.ConnID, ev.PreviousConnID, ev.TransferConnID = meta(ev.ConnID), meta(ev.PreviousConnID), meta(ev.TransferConnID)
+		return ev.AppendJSON(nil)
+	})
+	if n == 0 {
+		t.Fatal("no ConnID rewritten")
+	}
+	rep := check(recs, true, exp)
+	if !rep.OK {
+		t.Fatalf("stream with ConnID@metainformation reported:\n%s", rep.Text())
+	}
+	if plain := check(good, true, nil); rep.Threads != plain.Threads || rep.Counts[verify.CountAnswered] != plain.Counts[verify.CountAnswered] {
+		t.Fatalf("report differs from the plain stream's: %+v, plain %+v", rep, plain)
+	}
+}
+
+// A stream written with schema version 1 (its spellings and headers)
+// checks as the schema 2 one: decoders accept both (EVENTS.md 2.4).
+func TestSchema1Stream(t *testing.T) {
+	good, exp := goodStream(t)
+	old := strings.NewReplacer(`"MonitorOneCall"`, `"OneCall"`, `"MonitorAllCalls"`, `"AllCalls"`,
+		`"Pickedup"`, `"PickedUp"`, `"SitInvalidnum"`, `"SitInvalidNum"`)
+	spelled := 0
+	recs := rewrite(t, good, func(ev *event.Event, value []byte) []byte {
+		ev.SchemaVersion = 1
+		v := old.Replace(string(ev.AppendJSON(nil)))
+		if v != string(ev.AppendJSON(nil)) {
+			spelled++
+		}
+		return []byte(v)
+	})
+	if spelled == 0 {
+		t.Fatal("the stream has no value whose spelling changed in schema 2")
+	}
+	if recs[0].Headers[2].Value != "1" {
+		t.Fatalf("headers %v, want schema 1", recs[0].Headers)
+	}
+	if rep := check(recs, true, exp); !rep.OK {
+		t.Fatalf("schema 1 stream reported:\n%s", rep.Text())
 	}
 }
 

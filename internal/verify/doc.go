@@ -14,6 +14,10 @@
 // before its own Ringing and Established, both Bridged (5.14)); agent
 // state machines are sane; and, given a
 // summary written by `switchboard sim`, the counts match what it did.
+// Records of schema version 1 and 2 are both checked (decoders accept both
+// spellings, EVENTS.md 2.4), and ConnIDs are opaque identities: the Voice
+// Microservices form <ConnID>@<metainformation> is accepted and a call is
+// the whole string.
 //
 // Checker is the pure part (records in, a Report out) so tests feed it
 // streams with injected faults; Run adds the Kafka reading. The package

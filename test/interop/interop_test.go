@@ -313,9 +313,9 @@ func TestKcatReadsWhatSwitchboardWrote(t *testing.T) {
 				t.Fatalf("check-events on a stream with a gap: exit %d, want 1 and a Seq problem:\n%s", code, out)
 			}
 			altered := append([]string(nil), recs...)
-			altered[len(altered)/2] = alterPayload(t, altered[len(altered)/2], "SchemaVersion", 2)
+			altered[len(altered)/2] = alterPayload(t, altered[len(altered)/2], "SchemaVersion", event.SchemaVersion+1)
 			out, _, code = run(t, []byte(strings.Join(altered, "\n")+"\n"), py, checker)
-			if code != 1 || !strings.Contains(out, "SchemaVersion 2") {
+			if code != 1 || !strings.Contains(out, fmt.Sprintf("SchemaVersion %d", event.SchemaVersion+1)) {
 				t.Fatalf("check-events on an altered record: exit %d, want 1 and a SchemaVersion problem:\n%s", code, out)
 			}
 		})

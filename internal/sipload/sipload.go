@@ -1,4 +1,4 @@
-package sipfront
+package sipload
 
 import (
 	"bufio"
@@ -17,35 +17,30 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
-// Load testing: sipp basic calls between phones registered on a Server,
-// through the B2BUA. Used by BenchmarkSIPLoad and by `switchboard bench`;
-// the sipp scenarios are embedded so an installed binary needs only sipp.
-
-// ErrLoad is wrapped by LoadTest's errors (sipp missing, no single tenant,
+// ErrLoad is wrapped by Run's errors (sipp missing, no single tenant,
 // sipp failing to start or write its statistics).
-var ErrLoad = errors.New("sipfront: load")
+var ErrLoad = errors.New("sipload")
 
-//go:embed testdata/uac_load.xml testdata/uas.xml
-var loadScenarios embed.FS
+//go:embed scenarios/uac_load.xml scenarios/uas.xml
+var scenarios embed.FS
 
-// Load DNs: caller i is LoadCallerBase+i, its callee LoadCalleeBase+i.
+// Load DNs: caller i is CallerBase+i, its callee CalleeBase+i.
 const (
-	LoadCallerBase = 10000
-	LoadCalleeBase = 20000
+	CallerBase = 10000
+	CalleeBase = 20000
 )
 
-// LoadTenant is a tenant of pairs caller/callee extensions (see
-// LoadCallerBase) whose SIP password is password, validated.
-func LoadTenant(id string, pairs int, password string) (*config.Tenant, error) {
+// Tenant is a tenant of pairs caller/callee extensions (see CallerBase)
+// whose SIP password is password, validated.
+func Tenant(id string, pairs int, password string) (*config.Tenant, error) {
 	t := &config.Tenant{ID: id, Tokens: []string{"t"}, Defaults: config.Defaults{SIPPassword: password}}
 	for i := 0; i < pairs; i++ {
-		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(LoadCallerBase + i), Type: config.Extension},
-			config.DN{Number: strconv.Itoa(LoadCalleeBase + i), Type: config.Extension})
+		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(CallerBase + i), Type: config.Extension},
+			config.DN{Number: strconv.Itoa(CalleeBase + i), Type: config.Extension})
 	}
 	if err := (&config.File{Tenants: []config.Tenant{*t}}).Validate(); err != nil {
 		return nil, err
@@ -53,8 +48,8 @@ func LoadTenant(id string, pairs int, password string) (*config.Tenant, error) {
 	return t, nil
 }
 
-// LoadConfig configures LoadTest.
-type LoadConfig struct {
+// Config configures Run.
+type Config struct {
 	Sipp  string        // sipp binary; default: "sipp" on PATH
 	Rate  int           // calls per second offered (default 100)
 	Calls int           // calls to make (default Rate)
@@ -65,8 +60,8 @@ type LoadConfig struct {
 	Timeout time.Duration
 }
 
-// LoadResult are a load's figures.
-type LoadResult struct {
+// Result are a load's figures.
+type Result struct {
 	OK, Failed  int           // sipp's final counters
 	Elapsed     time.Duration // from the first call to sipp's end
 	CallsPerSec float64       // OK / Elapsed
@@ -79,21 +74,21 @@ type LoadResult struct {
 }
 
 // Percentile is the p-quantile (0..1) of RTT in ms, 0 without samples.
-func (r LoadResult) Percentile(p float64) float64 {
+func (r Result) Percentile(p float64) float64 {
 	if len(r.RTT) == 0 {
 		return 0
 	}
 	return r.RTT[min(len(r.RTT)-1, int(p*float64(len(r.RTT))))]
 }
 
-// LoadTest registers the server's (single) tenant's cfg.Pairs caller and
-// callee DNs (see LoadTenant) to two sipp processes on free loopback UDP
-// ports, a UAS that answers and a UAC that makes cfg.Calls basic calls at
-// cfg.Rate calls per second (the caller hangs up), and returns the
-// figures. Failed calls are counted, not an error; the error is for a load
-// that could not run.
-func (s *Server) LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
-	var res LoadResult
+// Run registers the cfg.Pairs caller and callee DNs of srv's (single)
+// tenant (see Tenant) to two sipp processes on free loopback UDP ports, a
+// UAS that answers and a UAC that makes cfg.Calls basic calls at cfg.Rate
+// calls per second (the caller hangs up), and returns the figures. Failed
+// calls are counted, not an error; the error is for a load that could not
+// run.
+func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) {
+	var res Result
 	if cfg.Rate <= 0 {
 		cfg.Rate = 100
 	}
@@ -114,25 +109,18 @@ func (s *Server) LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, erro
 		}
 		bin = p
 	}
-	tn := s.single
-	if tn == nil {
-		return res, fmt.Errorf("%w: the server has more than one tenant", ErrLoad)
-	}
 	dir, err := os.MkdirTemp("", "switchboard-sipload-")
 	if err != nil {
 		return res, fmt.Errorf("%w: %v", ErrLoad, err)
 	}
 	defer os.RemoveAll(dir)
-	for _, f := range []string{"uac_load.xml", "uas.xml"} {
-		b, _ := loadScenarios.ReadFile("testdata/" + f)
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			return res, fmt.Errorf("%w: %v", ErrLoad, err)
-		}
+	if err := WriteScenarios(dir); err != nil {
+		return res, err
 	}
 	var sb strings.Builder
 	sb.WriteString("SEQUENTIAL\n")
 	for i := 0; i < cfg.Pairs; i++ {
-		fmt.Fprintf(&sb, "%d;%d\n", LoadCallerBase+i, LoadCalleeBase+i)
+		fmt.Fprintf(&sb, "%d;%d\n", CallerBase+i, CalleeBase+i)
 	}
 	inf := filepath.Join(dir, "pairs.csv")
 	if err := os.WriteFile(inf, []byte(sb.String()), 0o644); err != nil {
@@ -147,24 +135,21 @@ func (s *Server) LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, erro
 		return res, err
 	}
 	// Registered directly (registration is not what is measured).
-	for i := 0; i < cfg.Pairs; i++ {
-		for _, r := range [2]struct{ base, port int }{{LoadCallerBase, pa}, {LoadCalleeBase, pb}} {
-			dn, hp := strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port)
-			var c sip.Uri
-			if err := sip.ParseUri("sip:"+dn+"@"+hp, &c); err != nil {
-				return res, fmt.Errorf("%w: %v", ErrLoad, err)
-			}
-			tn.register(dn, c, hp, time.Hour)
-		}
-	}
 	defer func() {
 		for i := 0; i < cfg.Pairs; i++ {
-			tn.unregister(strconv.Itoa(LoadCallerBase+i), 0)
-			tn.unregister(strconv.Itoa(LoadCalleeBase+i), 0)
+			srv.Unbind(strconv.Itoa(CallerBase + i))
+			srv.Unbind(strconv.Itoa(CalleeBase + i))
 		}
 	}()
+	for i := 0; i < cfg.Pairs; i++ {
+		for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
+			if err := srv.Bind(strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port), time.Hour); err != nil {
+				return res, fmt.Errorf("%w: %v", ErrLoad, err)
+			}
+		}
+	}
 
-	uas := exec.Command(bin, s.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
+	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
 	uas.Dir = dir
 	if err := uas.Start(); err != nil {
 		return res, fmt.Errorf("%w: sipp: %v", ErrLoad, err)
@@ -175,7 +160,7 @@ func (s *Server) LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, erro
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	uac := exec.CommandContext(cctx, bin, s.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
+	uac := exec.CommandContext(cctx, bin, srv.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(pa),
 		"-r", strconv.Itoa(cfg.Rate), "-m", strconv.Itoa(cfg.Calls), "-l", strconv.Itoa(max(1, cfg.Pairs/2)),
 		"-d", strconv.FormatInt(cfg.Talk.Milliseconds(), 10), "-nostdin",
@@ -196,6 +181,19 @@ func (s *Server) LoadTest(ctx context.Context, cfg LoadConfig) (LoadResult, erro
 	res.CallsPerSec = float64(res.OK) / res.Elapsed.Seconds()
 	res.RTT = readRTT(dir)
 	return res, nil
+}
+
+// WriteScenarios writes the load's sipp scenarios, uac_load.xml (a caller:
+// INVITE, ACK, BYE, with the caller/callee pair from -inf) and uas.xml (a
+// callee: 180, 200, waits for the BYE), into dir.
+func WriteScenarios(dir string) error {
+	for _, f := range []string{"uac_load.xml", "uas.xml"} {
+		b, _ := scenarios.ReadFile("scenarios/" + f)
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return fmt.Errorf("%w: %v", ErrLoad, err)
+		}
+	}
+	return nil
 }
 
 func freeLoopbackUDP() (int, error) {
