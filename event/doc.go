@@ -1,6 +1,7 @@
 // Package event is switchboard's wire contract as Go types: the 42 T-Library
 // events of spec/EVENTS.md, their enumerations, the JSON codec of section 2,
-// the topic and record key of section 1, the record headers and the
+// the topic and record key of section 1 with the partition Kafka's Java
+// client gives a key (Partition: murmur2), the record headers and the
 // mandatory-field validation of section 4.
 //
 // Consumers import this package to decode what switchboard writes to Kafka.

@@ -63,6 +63,8 @@ type Config struct {
 	Ops OpsConfig
 	// Durability is the journal and its snapshots (durability.go).
 	Durability DurabilityConfig
+	// Embedded is the embedded broker's retention (embedded.go).
+	Embedded EmbeddedKafkaConfig
 }
 
 // Defaults of Config.
@@ -95,6 +97,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
+		Embedded:        defaultEmbedded(),
 	}
 }
 
@@ -141,6 +144,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Durability.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Embedded.validate(bad); err != nil {
 		return err
 	}
 	return c.Ops.validate(bad)
@@ -197,6 +203,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
+	c.Embedded.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

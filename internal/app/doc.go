@@ -1,6 +1,8 @@
 // Package app is the switchboard server program as a value tests can start:
 // Main{Config}.Run(ctx) loads the configuration (or the demo tenant), starts
-// the embedded Kafka broker unless brokers are given, the publisher, and per
+// the embedded Kafka broker unless brokers are given (its retention from
+// the --kafka-retention* flags, held back by the relays' checkpoints:
+// embedded.go), the publisher, and per
 // tenant a journal (Data/journal/<tenant>), a runtime recovering from it and
 // a relay publishing it (durability.go), then the CTI API; it shuts them
 // down in order when ctx ends (steps durable, then Kafka flushed as far as

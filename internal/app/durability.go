@@ -212,41 +212,42 @@ func (s *stopper) do(what string, fn func()) bool {
 	return false
 }
 
-// shutdown stops the tenants (taking no more commands, their steps
-// durable), waits until Kafka has their events or ctx ends, closes the
-// publisher (which unblocks a relay waiting for Kafka), then the relays
-// and the journals. Every step runs under st, so shutdown returns by
-// st's deadline whatever hangs.
-func shutdown(ctx context.Context, st *stopper, ds []*durableTenant, pub interface{ Close() }) {
-	log := st.log
+// tenantClosers are the tenants' part of the shutdown sequence: the
+// tenants stop (taking no more commands, their steps durable), the relays
+// wait until Kafka has their events or ctx ends, the publisher closes
+// (which unblocks a relay waiting for Kafka), then the relays and the
+// journals.
+func tenantClosers(log *slog.Logger, ds []*durableTenant, pub interface{ Close() }) []closer {
+	var cl []closer
 	for _, d := range ds {
-		st.do("runtime close "+d.id, func() {
+		cl = append(cl, closer{"runtime close " + d.id, func(ctx context.Context) {
 			if err := d.rt.Close(ctx); err != nil {
 				log.Error("tenant shutdown: steps not durable in time", "tenant", d.id, "err", err)
 			}
-		})
+		}})
 	}
 	for _, d := range ds {
-		st.do("relay flush "+d.id, func() {
+		cl = append(cl, closer{"relay flush " + d.id, func(ctx context.Context) {
 			if err := d.rl.Flush(ctx); err != nil {
 				log.Warn("tenant shutdown: events stay in the journal and are published at the next start", "tenant", d.id, "err", err)
 			}
-		})
+		}})
 	}
-	st.do("publisher close", pub.Close)
+	cl = append(cl, closer{"publisher close", func(context.Context) { pub.Close() }})
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, d := range ds {
 		// A relay still running when its journal closes stops on
 		// journal.ErrClosed; what it had not handed over stays in the
 		// journal for the next start.
-		st.do("relay close "+d.id, func() { d.rl.Close(done) })
-		st.do("journal close "+d.id, func() {
-			if err := d.jr.Close(); err != nil {
-				log.Error("journal close", "tenant", d.id, "err", err)
-			}
-		})
+		cl = append(cl, closer{"relay close " + d.id, func(context.Context) { d.rl.Close(done) }},
+			closer{"journal close " + d.id, func(context.Context) {
+				if err := d.jr.Close(); err != nil {
+					log.Error("journal close", "tenant", d.id, "err", err)
+				}
+			}})
 	}
+	return cl
 }
 
 // writeReadyFile writes the bound addresses atomically.

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -22,7 +23,9 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Environment variables of the demo tenant.
@@ -67,56 +70,150 @@ type Addrs struct {
 // gracefully: it stops accepting requests, lets the running ones finish,
 // waits for Kafka to acknowledge what was published (up to
 // Config.ShutdownTimeout), and closes the publisher and the broker.
-func (m Main) Run(ctx context.Context) (err error) {
+func (m Main) Run(ctx context.Context) error {
 	c := m.Config
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	stdout, stderr := m.Stdout, m.Stderr
-	if stdout == nil {
-		stdout = os.Stdout
+	m.setDefaults()
+	log := m.logger()
+	s, err := m.start(ctx, log)
+	if err != nil {
+		// Start-up failed: close what had started, at once (no request
+		// has been taken), each step bounded by shutdownMargin.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), s.closers())
+		return err
 	}
-	if stderr == nil {
-		stderr = os.Stderr
+	if m.OnReady != nil {
+		m.OnReady(s.addrs)
 	}
-	getenv := m.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.served:
+		log.Error("CTI API server stopped", "err", serveErr)
 	}
+
+	// Graceful shutdown: every step is bounded, the whole by
+	// ShutdownTimeout plus shutdownMargin for the steps that take no
+	// deadline (closing clients, the broker); a step still running then is
+	// abandoned and logged, so that Run always returns.
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	began := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer scancel()
+	st := newStopper(log, began.Add(c.ShutdownTimeout+shutdownMargin))
+	closeAll(sctx, st, s.closers())
+	ps := s.pub.Stats()
+	if len(st.abandoned) > 0 {
+		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
+			"took", time.Since(began).Round(time.Millisecond))
+	}
+	log.Info("stopped", "events_produced", ps.Produced, "events_acked", ps.Acked, "events_failed", ps.Failed,
+		"took", time.Since(began).Round(time.Millisecond))
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// setDefaults fills the fields of m left zero.
+func (m *Main) setDefaults() {
+	if m.Stdout == nil {
+		m.Stdout = os.Stdout
+	}
+	if m.Stderr == nil {
+		m.Stderr = os.Stderr
+	}
+	if m.Getenv == nil {
+		m.Getenv = os.Getenv
+	}
+}
+
+// logger returns m.Logger, or one built from the configuration, writing to
+// Stderr; lines logged with an API request's context carry its request_id.
+func (m *Main) logger() *slog.Logger {
 	log := m.Logger
 	if log == nil {
-		level, _ := parseLevel(c.LogLevel)
+		level, _ := parseLevel(m.Config.LogLevel)
 		opts := &slog.HandlerOptions{Level: level}
-		if c.LogFormat == "json" {
-			log = slog.New(slog.NewJSONHandler(stderr, opts))
+		if m.Config.LogFormat == "json" {
+			log = slog.New(slog.NewJSONHandler(m.Stderr, opts))
 		} else {
-			log = slog.New(slog.NewTextHandler(stderr, opts))
+			log = slog.New(slog.NewTextHandler(m.Stderr, opts))
 		}
 	}
-	// Lines logged with an API request's context carry its request_id.
-	log = slog.New(ctiapi.ContextLogHandler(log.Handler()))
-	ops := newOps(log)
+	return slog.New(ctiapi.ContextLogHandler(log.Handler()))
+}
 
-	// Tenants.
-	var file *config.File
-	demo := c.ConfigFile == ""
-	if demo {
-		token := getenv(EnvDemoToken)
-		if token == "" {
-			token = randomToken()
-		}
-		sipPassword := getenv(EnvDemoSIPPassword)
-		if sipPassword == "" {
-			sipPassword = randomToken()
-		}
-		file = config.Demo(token, sipPassword)
-		if err := file.Validate(); err != nil {
-			return fmt.Errorf("app: demo tenant: %w", err)
-		}
-	} else {
-		if file, err = config.Load(c.ConfigFile); err != nil {
-			return err
-		}
+// serving is what Run started. Fields are set as their part starts, so
+// after a failed start they tell what must be closed.
+type serving struct {
+	log    *slog.Logger
+	emb    *broker.Broker // nil with an external Kafka
+	keep   relayKeep      // what the relays still read: the embedded broker's retention keeps it
+	pub    *publisher.Publisher
+	durs   []*durableTenant
+	sip    *sipfront.Server
+	http   *http.Server
+	served chan error // the HTTP server's Serve result
+	addrs  Addrs
+}
+
+// closer is one step of the shutdown sequence: its name (logged when the
+// step is abandoned) and what it does, within ctx where it takes one.
+type closer struct {
+	name  string
+	close func(ctx context.Context)
+}
+
+// closers returns the shutdown sequence of what has started, in order:
+// the CTI API (no new requests, the running ones finish); SIP, after the
+// API and before the tenants (see startSIP); the tenants, the publisher
+// and the relays and journals (tenantClosers); the embedded broker last.
+func (s *serving) closers() []closer {
+	var cl []closer
+	if s.http != nil {
+		cl = append(cl, closer{"CTI API shutdown", func(ctx context.Context) {
+			if err := s.http.Shutdown(ctx); err != nil {
+				s.log.Warn("CTI API shutdown", "err", err)
+				s.http.Close() // the connections still open (deadline passed)
+			}
+		}})
+	}
+	if s.sip != nil {
+		cl = append(cl, closer{"SIP close", func(context.Context) { s.sip.Close() }})
+	}
+	if s.pub != nil {
+		cl = append(cl, tenantClosers(s.log, s.durs, s.pub)...)
+	}
+	if s.emb != nil {
+		cl = append(cl, closer{"embedded broker close", func(context.Context) { s.emb.Close() }})
+	}
+	return cl
+}
+
+// closeAll runs the closers in order under st.
+func closeAll(ctx context.Context, st *stopper, cl []closer) {
+	for _, c := range cl {
+		st.do(c.name, func() { c.close(ctx) })
+	}
+}
+
+// start is serve's start sequence: the tenants' configuration, Kafka (the
+// embedded broker or the cluster given) and the publisher (startKafka), one engine,
+// journal, runtime and relay per tenant, SIP, the CTI API. It returns what
+// it started, also on error (see serving.closers).
+func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
+	c := m.Config
+	s := &serving{log: log}
+	ops := newOps(log)
+	file, demo, err := loadTenants(c, m.Getenv)
+	if err != nil {
+		return s, err
 	}
 	server := c.ServerID
 	if server == "" {
@@ -125,44 +222,115 @@ func (m Main) Run(ctx context.Context) (err error) {
 	if server == "" {
 		server = DefaultServerID
 	}
-
 	if err := os.MkdirAll(c.Data, 0o755); err != nil {
-		return fmt.Errorf("app: data directory: %w", err)
+		return s, fmt.Errorf("app: data directory: %w", err)
 	}
 
-	// Kafka: the cluster given, or the embedded broker.
-	brokers := c.KafkaBrokers
-	var emb *broker.Broker
-	embClosed := false
+	brokers, kopts, err := m.startKafka(ctx, s)
+	if err != nil {
+		return s, err
+	}
+
+	// One engine, journal, runtime and relay per tenant.
+	tenants := map[string]ctiapi.Tenant{}
+	tokens := map[string][]string{}
+	var rts []*tenant.Tenant
+	for i := range file.Tenants {
+		t := &file.Tenants[i]
+		eng, err := engine.New(t, engine.Options{Server: server})
+		if err != nil {
+			return s, fmt.Errorf("app: tenant %q: %w", t.ID, err)
+		}
+		d, err := startDurable(c, t.ID, eng, ops.sink(s.pub), kopts, log.With("tenant", t.ID))
+		if err != nil {
+			return s, err
+		}
+		s.durs = append(s.durs, d)
+		rts = append(rts, d.rt)
+		tenants[t.ID] = ctiapi.Tenant{Runtime: d.rt, Tokens: t.Tokens}
+		tokens[t.ID] = t.Tokens
+	}
+	s.keep.setRelays(s.durs)
+	if s.sip, err = startSIP(c, file, rts, demo, ops.set, m.Stdout, log); err != nil {
+		return s, err
+	}
+	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
+	if err != nil {
+		return s, err
+	}
+	handler, err := ops.handler(c, m.Getenv, api, file, demo, rts, s.pub)
+	if err != nil {
+		return s, err
+	}
+	if s.emb != nil {
+		registerBrokerGauges(ops.set, s.emb)
+	}
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return s, fmt.Errorf("app: CTI API: %w", err)
+	}
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.http.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	log.Info("switchboard serving", "http", addr, "kafka", brokers, "embedded_kafka", s.emb != nil,
+		"tenants", slices.Sorted(maps.Keys(tenants)), "server_id", server, "sip", s.sip.Addr())
+	if demo {
+		printDemoBanner(m.Stdout, file.Tenants[0].Tokens[0], addr, brokers[0])
+	}
+	durs := s.durs
+	s.addrs = Addrs{HTTP: addr, Kafka: brokers, Embedded: s.emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
+		out := make([]relay.Stats, len(durs))
+		for i, d := range durs {
+			out[i] = d.rl.Stats()
+		}
+		return out
+	}}
+	ops.setRelayStats(s.addrs.Durability) // journal size and lag: /metrics, /readyz
+	if c.Durability.ReadyFile != "" {
+		if err := writeReadyFile(c.Durability.ReadyFile, s.addrs); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// startKafka starts the embedded broker when no cluster is given (s.emb)
+// and the publisher (s.pub); it returns the brokers in use and the Kafka
+// client options of the relays.
+func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, kopts []kgo.Opt, err error) {
+	c, log := m.Config, s.log
+	brokers = c.KafkaBrokers
 	if len(brokers) == 0 {
-		emb, err = broker.Start(ctx, broker.Config{
+		s.emb, err = broker.Start(ctx, c.Embedded.brokerConfig(broker.Config{
 			Dir:        filepath.Join(c.Data, "kafka"),
 			Listen:     c.KafkaListen,
 			Topics:     []string{c.TopicPrefix + event.AgentStateTopic, c.TopicPrefix + event.CallThreadTopic},
 			Partitions: int32(c.Partitions),
+			Keep:       s.keep.from, // set once the relays run
 			Logger:     log,
-		})
+		}))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer func() {
-			// Closed here on start-up errors; a normal shutdown closed it already.
-			if !embClosed {
-				newStopper(log, time.Now().Add(shutdownMargin)).do("embedded broker close", func() { emb.Close() })
-			}
-		}()
-		brokers = []string{emb.Addr()}
+		brokers = []string{s.emb.Addr()}
 		log.Info("Kafka: using the EMBEDDED broker (franz-go kfake); give --kafka-brokers to use a cluster",
-			"addr", emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
+			"addr", s.emb.Addr(), "data", filepath.Join(c.Data, "kafka"))
 	} else {
 		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
 	}
-	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(getenv)
+	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(m.Getenv)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	pub, err := publisher.New(startCtx, publisher.Config{
+	s.pub, err = publisher.New(startCtx, publisher.Config{
 		TLS:          kafkaTLS,
 		SASL:         kafkaSASL,
 		Brokers:      brokers,
@@ -177,156 +345,42 @@ func (m Main) Run(ctx context.Context) (err error) {
 	})
 	cancel()
 	if err != nil {
-		return c.Kafka.explain(err, brokers)
+		return nil, nil, c.Kafka.explain(err, brokers)
 	}
-	defer func() {
-		// Closed here on start-up errors; a normal shutdown closed it already
-		// (Close is idempotent).
-		newStopper(log, time.Now().Add(shutdownMargin)).do("publisher close", pub.Close)
-	}()
+	kopts, err = kafkaOpts(brokers, kafkaTLS, kafkaSASL)
+	return brokers, kopts, err
+}
 
-	// One engine, journal, runtime and relay per tenant.
-	kopts, err := kafkaOpts(brokers, kafkaTLS, kafkaSASL)
-	if err != nil {
-		return err
+// loadTenants reads the configuration file, or builds the demo tenant
+// (demo true) with the tokens of the environment or random ones.
+func loadTenants(c Config, getenv func(string) string) (file *config.File, demo bool, err error) {
+	if c.ConfigFile != "" {
+		file, err = config.Load(c.ConfigFile)
+		return file, false, err
 	}
-	tenants := map[string]ctiapi.Tenant{}
-	tokens := map[string][]string{}
-	var rts []*tenant.Tenant
-	var durs []*durableTenant
-	defer func() {
-		// Reached on start-up errors; a normal shutdown closed them already.
-		if len(durs) == 0 {
-			return
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		shutdown(ctx, newStopper(log, time.Now().Add(shutdownMargin)), durs, pub)
-	}()
-	for i := range file.Tenants {
-		t := &file.Tenants[i]
-		eng, err := engine.New(t, engine.Options{Server: server})
-		if err != nil {
-			return fmt.Errorf("app: tenant %q: %w", t.ID, err)
-		}
-		d, err := startDurable(c, t.ID, eng, ops.sink(pub), kopts, log.With("tenant", t.ID))
-		if err != nil {
-			return err
-		}
-		durs = append(durs, d)
-		rt := d.rt
-		rts = append(rts, rt)
-		tenants[t.ID] = ctiapi.Tenant{Runtime: rt, Tokens: t.Tokens}
-		tokens[t.ID] = t.Tokens
+	token := getenv(EnvDemoToken)
+	if token == "" {
+		token = randomToken()
 	}
-	sipSrv, err := startSIP(c, file, rts, demo, ops.set, stdout, log)
-	if err != nil {
-		return err
+	sipPassword := getenv(EnvDemoSIPPassword)
+	if sipPassword == "" {
+		sipPassword = randomToken()
 	}
-	sipClosed := false
-	defer func() {
-		// Closed here on start-up errors; a normal shutdown closed it already.
-		if !sipClosed {
-			newStopper(log, time.Now().Add(shutdownMargin)).do("SIP close", func() { sipSrv.Close() })
-		}
-	}()
-	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
-	if err != nil {
-		return err
+	file = config.Demo(token, sipPassword)
+	if err := file.Validate(); err != nil {
+		return nil, true, fmt.Errorf("app: demo tenant: %w", err)
 	}
-	handler, err := ops.handler(c, getenv, api, file, demo, rts, pub)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", c.HTTP)
-	if err != nil {
-		return fmt.Errorf("app: CTI API: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	return file, true, nil
+}
 
-	addr := ln.Addr().String()
-	ids := make([]string, 0, len(tenants))
-	for id := range tenants {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	log.Info("switchboard serving", "http", addr, "kafka", brokers, "embedded_kafka", emb != nil,
-		"tenants", ids, "server_id", server, "sip", sipSrv.Addr())
-	if demo {
-		tok := file.Tenants[0].Tokens[0]
-		fmt.Fprintf(stdout, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)
-		fmt.Fprintf(stdout, "  try: curl -H 'Authorization: Bearer %s' -d '{\"agentId\":\"agent1\",\"queues\":[\"7000\"]}' http://%s/v1/tenants/%s/dns/1001/login\n",
-			tok, addr, config.DemoTenant)
-		fmt.Fprintf(stdout, "  call: curl -H 'Authorization: Bearer %s' -d '{\"from\":\"1001\",\"to\":\"1002\"}' http://%s/v1/tenants/%s/calls\n",
-			tok, addr, config.DemoTenant)
-		fmt.Fprintf(stdout, "  then: switchboard tail --kafka-brokers %s\n", brokers[0])
-	}
-	addrs := Addrs{HTTP: addr, Kafka: brokers, Embedded: emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
-		out := make([]relay.Stats, len(durs))
-		for i, d := range durs {
-			out[i] = d.rl.Stats()
-		}
-		return out
-	}}
-	ops.setRelayStats(addrs.Durability) // journal size and lag: /metrics, /readyz
-	if c.Durability.ReadyFile != "" {
-		if err := writeReadyFile(c.Durability.ReadyFile, addrs); err != nil {
-			return err
-		}
-	}
-	if m.OnReady != nil {
-		m.OnReady(addrs)
-	}
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-		log.Error("CTI API server stopped", "err", serveErr)
-	}
-
-	// Graceful shutdown: every step is bounded, the whole by
-	// ShutdownTimeout plus shutdownMargin for the steps that take no
-	// deadline (closing clients, the broker); a step still running then is
-	// abandoned and logged, so that Run always returns.
-	log.Info("shutting down", "timeout", c.ShutdownTimeout)
-	began := time.Now()
-	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-	defer scancel()
-	st := newStopper(log, began.Add(c.ShutdownTimeout+shutdownMargin))
-	st.do("CTI API shutdown", func() {
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("CTI API shutdown", "err", err)
-			srv.Close() // the connections still open (deadline passed)
-		}
-	})
-	// SIP after the CTI API, before the runtimes (see startSIP).
-	st.do("SIP close", func() { sipSrv.Close() })
-	sipClosed = true
-	shutdown(sctx, st, durs, pub)
-	durs = nil
-	if emb != nil {
-		st.do("embedded broker close", func() { emb.Close() })
-		embClosed = true
-	}
-	ps := pub.Stats()
-	if len(st.abandoned) > 0 {
-		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
-			"took", time.Since(began).Round(time.Millisecond))
-	}
-	log.Info("stopped", "events_produced", ps.Produced, "events_acked", ps.Acked, "events_failed", ps.Failed,
-		"took", time.Since(began).Round(time.Millisecond))
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+// printDemoBanner prints the demo tenant's token and first commands to try.
+func printDemoBanner(w io.Writer, tok, addr, broker string) {
+	fmt.Fprintf(w, "switchboard: demo tenant %q, API token %s\n", config.DemoTenant, tok)
+	fmt.Fprintf(w, "  try: curl -H 'Authorization: Bearer %s' -d '{\"agentId\":\"agent1\",\"queues\":[\"7000\"]}' http://%s/v1/tenants/%s/dns/1001/login\n",
+		tok, addr, config.DemoTenant)
+	fmt.Fprintf(w, "  call: curl -H 'Authorization: Bearer %s' -d '{\"from\":\"1001\",\"to\":\"1002\"}' http://%s/v1/tenants/%s/calls\n",
+		tok, addr, config.DemoTenant)
+	fmt.Fprintf(w, "  then: switchboard tail --kafka-brokers %s\n", broker)
 }
 
 func randomToken() string {

@@ -124,3 +124,36 @@ func TestStopperAbandonsStuckStep(t *testing.T) {
 		}
 	})
 }
+
+// TestStartFailureClosesWhatStarted: when start-up fails late (the CTI API
+// port is taken, after the broker, the publisher, the tenants' journals and
+// SIP started), Run returns the error having closed what started: a second
+// Run on the same data directory opens the same journals (their locks are
+// free) and serves.
+func TestStartFailureClosesWhatStarted(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	data := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Data = data
+	cfg.HTTP = busy.Addr().String()
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:0"
+	cfg.Partitions = 3
+	m := Main{Config: cfg, Stdout: io.Discard, Logger: slog.New(slog.DiscardHandler),
+		OnReady: func(Addrs) { t.Error("ready with the CTI API port taken") }}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(t.Context()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "CTI API") {
+			t.Fatalf("Run with the API port taken: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return with the API port taken")
+	}
+	startMainWith(t, nil, "", func(c *Config) { c.Data = data })
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // TestSmoke runs the suite with a tiny duration and checks the table has
@@ -46,7 +48,7 @@ func TestSmoke(t *testing.T) {
 	}
 	// With sipp installed (always in CI: scripts/test installs it) the SIP
 	// rows are figures, not skips.
-	if _, err := exec.LookPath("sipp"); err == nil || os.Getenv("CI") != "" {
+	if _, err := exec.LookPath("sipp"); err == nil || testenv.InCI() {
 		for _, name := range []string{RowSIP, RowSIPFailed, RowSIPP99} {
 			if r, _ := res.row(name); r.Skip {
 				t.Errorf("row %q skipped with sipp installed: %s", name, r.Note)
@@ -76,13 +78,7 @@ func TestSmoke(t *testing.T) {
 // TestSIPLoad makes 50 SIP calls at 50/s through sipfront with sipp and
 // checks every call is counted and timed.
 func TestSIPLoad(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("sipp not installed (Debian package sip-tester; scripts/test installs it): %v", err)
-		}
-		t.Skip("sipp not installed")
-	}
+	sipp := testenv.LookPath(t, "Debian package sip-tester", "sipp")
 	res, err := SIPLoad(t.Context(), sipp, 50, time.Second, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -6,16 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -26,6 +31,16 @@ const (
 	DefaultListen     = "127.0.0.1:9092"
 	DefaultPartitions = 12
 	DefaultRetention  = 7 * 24 * time.Hour
+	// DefaultRetentionBytes bounds each topic's retained records: a
+	// laptop's worth, since a restart reads them all once (see the
+	// package doc).
+	DefaultRetentionBytes = 256 << 20
+	// DefaultRetentionCheck is how often the retention pass runs, as
+	// Kafka's log.retention.check.interval.ms.
+	DefaultRetentionCheck = 5 * time.Minute
+	// DefaultMemoryWarnShare is the share of the machine's memory the
+	// retained records may reach before the broker warns.
+	DefaultMemoryWarnShare = 0.25
 )
 
 // SASL mechanisms accepted in SASLUser.Mechanism.
@@ -73,9 +88,32 @@ type Config struct {
 	// An existing topic keeps the partition count it has.
 	Partitions int32
 
-	// Retention is the retention.ms of the topics created: 0 means the
-	// default of 7 days, a negative value keeps records forever.
+	// Retention is the retention.ms of the topics: 0 means the default of
+	// 7 days, a negative value keeps records forever.
 	Retention time.Duration
+
+	// RetentionBytes bounds the bytes retained per topic (record batches
+	// as stored): 0 means the default of 256 MiB, a negative value no
+	// bound. It is set on each topic as Kafka's retention.bytes, which is
+	// per partition: RetentionBytes divided by the topic's partition
+	// count. Both retentions apply to existing topics too.
+	RetentionBytes int64
+
+	// RetentionCheck is how often the retention pass runs: 0 means every
+	// 5 minutes.
+	RetentionCheck time.Duration
+
+	// Keep, if set, returns for a partition the first offset that must
+	// not be deleted: the retention pass never deletes records at or after
+	// it, whatever their age or the topic's size. It is called from the
+	// retention pass, never concurrently with itself.
+	Keep func(topic string, partition int32) int64
+
+	// MemoryWarnShare is the share of the machine's memory (or of the
+	// container's limit) the retained records may reach before the broker
+	// warns, at start-up and after retention passes: 0 means 0.25, a
+	// negative value never warns.
+	MemoryWarnShare float64
 
 	// SyncWrites fsyncs every produced batch before acknowledging it.
 	// Without it the broker writes every batch to its files before the
@@ -136,6 +174,12 @@ func (c *Config) Validate() error {
 	if c.Partitions < 0 {
 		return bad("Partitions", "%d is negative", c.Partitions)
 	}
+	if c.RetentionCheck < 0 {
+		return bad("RetentionCheck", "%v is negative", c.RetentionCheck)
+	}
+	if c.MemoryWarnShare > 1 {
+		return bad("MemoryWarnShare", "%v is more than the whole memory (1)", c.MemoryWarnShare)
+	}
 	for i, u := range c.SASL {
 		switch u.Mechanism {
 		case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
@@ -181,24 +225,52 @@ func validTopic(t string) error {
 // neverMs is kfake's own retention interval: about a century.
 const neverMs = 100 * 365 * 24 * 3600 * 1000
 
-// retentionCheckEvery is how often the broker deletes records older than
-// the retention, as Kafka's log.retention.check.interval.ms (5 minutes).
-var retentionCheckEvery = 5 * time.Minute
+// Segment sizes: a topic bounded by size gets segments of a quarter of its
+// per-partition bound, so that deleted records leave the disk (and the
+// next start-up's reading) within a quarter of the bound; a topic without
+// a size bound keeps kfake's 100 MiB.
+const (
+	minSegmentBytes     = 64 << 10
+	defaultSegmentBytes = 100 << 20
+)
 
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
-	admin   *kgo.Client // in process, for retention
+	admin   *kgo.Client // in process, for retention and statistics
 	addr    string
 	log     *slog.Logger
+	cfg     Config // defaults applied
+	memory  int64  // the machine's memory, 0 if unknown
+	loaded  Load
+	warned  atomic.Int64 // unix nanoseconds of the last memory warning
 	once    sync.Once
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
+// Load is what Start read from the data directory.
+type Load struct {
+	Records int64         // records retained
+	Bytes   int64         // their bytes (record batches as stored)
+	Took    time.Duration // reading the data directory
+}
+
+// TopicStats are one topic's retained records.
+type TopicStats struct {
+	Topic      string
+	Partitions int
+	// Records counts the offsets between each partition's log start and
+	// its high watermark.
+	Records int64
+	// Bytes is the size of the record batches retained, as stored.
+	Bytes int64
+}
+
 // Start validates cfg, binds the listener, loads any state under cfg.Dir,
-// creates the missing topics and returns the running broker. ctx bounds the
-// start-up only; stop the broker with Close.
+// creates the missing topics, applies the configured retention to every
+// configured topic and returns the running broker. ctx bounds the start-up
+// only; stop the broker with Close.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -211,6 +283,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
+	}
+	if cfg.RetentionBytes == 0 {
+		cfg.RetentionBytes = DefaultRetentionBytes
+	}
+	if cfg.RetentionCheck == 0 {
+		cfg.RetentionCheck = DefaultRetentionCheck
+	}
+	if cfg.MemoryWarnShare == 0 {
+		cfg.MemoryWarnShare = DefaultMemoryWarnShare
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -267,12 +348,19 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			opts = append(opts, kfake.Superuser(u.Mechanism, u.User, u.Password))
 		}
 	}
-	c, err := kfake.NewCluster(opts...)
+	loadStart := time.Now()
+	// Loading reads every segment file whole and drops it: collect often
+	// meanwhile, so the garbage does not add itself to the peak.
+	gc := debug.SetGCPercent(10)
+	c, err := kfake.NewCluster(opts...) // reads every retained record once
+	debug.SetGCPercent(gc)
 	if err != nil {
 		mux.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	b := &Broker{cluster: c, addr: adv, log: log, stop: make(chan struct{}), stopped: make(chan struct{})}
+	took := time.Since(loadStart)
+	b := &Broker{cluster: c, addr: adv, log: log, cfg: cfg, memory: machineMemory(),
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 	aopts := []kgo.Opt{
 		kgo.SeedBrokers(adv),
 		kgo.ClientID("switchboard-broker-retention"),
@@ -285,34 +373,124 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		c.Close()
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
+	loaded, err := b.Stats(ctx)
+	if err != nil {
+		b.admin.Close()
+		c.Close()
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	b.loaded.Took = took
+	for _, s := range loaded {
+		b.loaded.Records += s.Records
+		b.loaded.Bytes += s.Bytes
+	}
+	if b.loaded.Bytes > 0 {
+		// Loading read every segment file whole; hand that memory back to
+		// the system now rather than over the next minutes.
+		debug.FreeOSMemory()
+	}
 	go b.retain()
 
-	retention := strconv.FormatInt(cfg.Retention.Milliseconds(), 10)
-	if cfg.Retention < 0 {
-		retention = "-1"
-	}
 	for _, t := range cfg.Topics {
-		if info := c.TopicInfo(t); info != nil {
-			parts := len(c.PartitionInfos(t))
-			if int32(parts) != cfg.Partitions {
-				log.Warn("existing topic keeps its partition count", "topic", t, "partitions", parts, "configured", cfg.Partitions)
-			}
-			if v := info.Configs["retention.ms"]; v == nil || *v != retention {
-				log.Warn("existing topic keeps its retention", "topic", t, "configured_retention_ms", retention)
-			}
-			continue
-		}
-		if err := c.CreateTopic(t, cfg.Partitions, map[string]string{"retention.ms": retention}); err != nil {
+		if err := b.ensureTopic(ctx, t); err != nil {
 			b.Close()
-			return nil, fmt.Errorf("%w: create topic %s: %w", ErrStart, t, err)
+			return nil, fmt.Errorf("%w: topic %s: %w", ErrStart, t, err)
 		}
-		log.Info("created topic", "topic", t, "partitions", cfg.Partitions, "retention_ms", retention)
 	}
 
+	retained := make([]any, 0, len(loaded))
+	for _, s := range loaded {
+		retained = append(retained, slog.Group(s.Topic, "bytes", s.Bytes, "records", s.Records))
+	}
 	log.Info("embedded Kafka broker (franz-go kfake) started",
 		"listen", ln.Addr().String(), "advertised", adv, "data", cfg.Dir,
-		"topics", cfg.Topics, "tls", cfg.TLS != nil, "sasl", len(cfg.SASL) > 0, "sync_writes", cfg.SyncWrites)
+		"topics", cfg.Topics, "tls", cfg.TLS != nil, "sasl", len(cfg.SASL) > 0, "sync_writes", cfg.SyncWrites,
+		"retention", retentionString(cfg.Retention), "retention_bytes_per_topic", cfg.RetentionBytes,
+		"loaded_records", b.loaded.Records, "loaded_bytes", b.loaded.Bytes,
+		"load_took", took.Round(time.Millisecond), "records_per_second", perSecond(b.loaded.Records, took),
+		slog.Group("retained", retained...))
+	b.checkMemory(b.loaded.Bytes, true)
 	return b, nil
+}
+
+func retentionString(d time.Duration) string {
+	if d < 0 {
+		return "forever"
+	}
+	return d.String()
+}
+
+func perSecond(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// topicConfigs are the retention configs of a topic of parts partitions.
+func (b *Broker) topicConfigs(parts int) map[string]string {
+	ms := strconv.FormatInt(b.cfg.Retention.Milliseconds(), 10)
+	if b.cfg.Retention < 0 {
+		ms = "-1"
+	}
+	bytes, seg := int64(-1), int64(defaultSegmentBytes)
+	if b.cfg.RetentionBytes > 0 {
+		bytes = max(b.cfg.RetentionBytes/int64(max(parts, 1)), 1)
+		seg = min(max(bytes/4, minSegmentBytes), defaultSegmentBytes)
+	}
+	return map[string]string{
+		"retention.ms":    ms,
+		"retention.bytes": strconv.FormatInt(bytes, 10),
+		"segment.bytes":   strconv.FormatInt(seg, 10),
+	}
+}
+
+// ensureTopic creates topic t with the configured partitions and retention,
+// or sets the configured retention on it if it exists.
+func (b *Broker) ensureTopic(ctx context.Context, t string) error {
+	info := b.cluster.TopicInfo(t)
+	if info == nil {
+		cfgs := b.topicConfigs(int(b.cfg.Partitions))
+		if err := b.cluster.CreateTopic(t, b.cfg.Partitions, cfgs); err != nil {
+			return err
+		}
+		b.log.Info("created topic", "topic", t, "partitions", b.cfg.Partitions,
+			"retention_ms", cfgs["retention.ms"], "retention_bytes_per_partition", cfgs["retention.bytes"])
+		return nil
+	}
+	parts := len(b.cluster.PartitionInfos(t))
+	if int32(parts) != b.cfg.Partitions {
+		b.log.Warn("existing topic keeps its partition count", "topic", t, "partitions", parts, "configured", b.cfg.Partitions)
+	}
+	var alter []kadm.AlterConfig
+	var changed []any
+	for _, k := range []string{"retention.ms", "retention.bytes", "segment.bytes"} {
+		v := b.topicConfigs(parts)[k]
+		if old := info.Configs[k]; old == nil || *old != v {
+			alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kadm.StringPtr(v)})
+			was := "default"
+			if old != nil {
+				was = *old
+			}
+			changed = append(changed, slog.Group(k, "was", was, "now", v))
+		}
+	}
+	if len(alter) == 0 {
+		return nil
+	}
+	rs, err := kadm.NewClient(b.admin).AlterTopicConfigs(ctx, alter, t)
+	if err == nil {
+		for _, r := range rs {
+			if r.Err != nil {
+				err = r.Err
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set retention: %w", err)
+	}
+	b.log.Info("existing topic takes the configured retention", append([]any{"topic", t}, changed...)...)
+	return nil
 }
 
 // Addr returns the host:port clients use: the advertised address, which is
@@ -322,6 +500,45 @@ func (b *Broker) Addr() string { return b.addr }
 // Cluster returns the underlying kfake cluster, for fault injection and
 // inspection in tests.
 func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
+// Loaded returns what Start read from the data directory.
+func (b *Broker) Loaded() Load { return b.loaded }
+
+// Stats returns the records every topic retains, sorted by topic name.
+func (b *Broker) Stats(ctx context.Context) ([]TopicStats, error) {
+	names, err := b.topics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TopicStats, 0, len(names))
+	for _, t := range names {
+		s := TopicStats{Topic: t}
+		for _, p := range b.cluster.PartitionInfos(t) {
+			s.Partitions++
+			s.Records += p.HighWatermark - p.LogStartOffset
+			s.Bytes += p.NumBytes
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// topics returns the names of the topics, sorted. It asks the broker
+// (kadm's ListTopics answers from a metadata cache up to 5s old).
+func (b *Broker) topics(ctx context.Context) ([]string, error) {
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, b.admin)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 && !t.IsInternal {
+			names = append(names, *t.Topic)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
 
 // Close stops the listener, writes the broker's state to its data directory
 // and releases it. It is safe to call more than once.
@@ -336,17 +553,17 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-// retain applies the topics' retention every retentionCheckEvery.
+// retain applies the topics' retention every Config.RetentionCheck.
 func (b *Broker) retain() {
 	defer close(b.stopped)
-	t := time.NewTicker(retentionCheckEvery)
+	t := time.NewTicker(b.cfg.RetentionCheck)
 	defer t.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), retentionCheckEvery)
+			ctx, cancel := context.WithTimeout(context.Background(), max(b.cfg.RetentionCheck, time.Minute))
 			go func() {
 				select {
 				case <-b.stop:
@@ -356,58 +573,139 @@ func (b *Broker) retain() {
 			}()
 			if err := b.applyRetention(ctx); err != nil {
 				b.log.Warn("retention pass failed", "err", err)
+			} else if st, err := b.Stats(ctx); err == nil {
+				var total int64
+				for _, s := range st {
+					total += s.Bytes
+				}
+				b.checkMemory(total, false)
 			}
 			cancel()
 		}
 	}
 }
 
+// memoryWarnEvery spaces the memory warnings of the retention passes.
+const memoryWarnEvery = time.Hour
+
+// checkMemory warns when the retained bytes pass Config.MemoryWarnShare of
+// the machine's memory: at start-up (first) and at most every
+// memoryWarnEvery after retention passes.
+func (b *Broker) checkMemory(retained int64, first bool) {
+	if b.cfg.MemoryWarnShare < 0 || b.memory <= 0 {
+		return
+	}
+	limit := int64(b.cfg.MemoryWarnShare * float64(b.memory))
+	if retained <= limit || (!first && time.Since(time.Unix(0, b.warned.Load())) < memoryWarnEvery) {
+		return
+	}
+	b.warned.Store(time.Now().UnixNano())
+	b.log.Warn("the embedded broker retains more than its share of this machine's memory: a restart reads every retained record into memory at once; lower the retention or move to a real Kafka",
+		"retained_bytes", retained, "memory_bytes", b.memory, "warn_share", b.cfg.MemoryWarnShare)
+}
+
 // applyRetention deletes, in every topic, the records older than the
-// topic's retention.ms, but never a partition's last record: like Kafka,
-// which never deletes the active segment, and because kfake forgets the
-// offsets of a partition emptied by retention when it restarts.
+// topic's retention.ms and the oldest records beyond its retention.bytes
+// (per partition), but never a partition's last record (like Kafka, which
+// never deletes the active segment, and because kfake forgets the offsets
+// of a partition emptied by retention when it restarts), nor a record at or
+// after Config.Keep's offset.
 func (b *Broker) applyRetention(ctx context.Context) error {
 	adm := kadm.NewClient(b.admin)
-	tds, err := adm.ListTopics(ctx)
+	names, err := b.topics(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UnixMilli()
-	for _, t := range tds.Names() {
-		ms := DefaultRetention.Milliseconds()
-		if info := b.cluster.TopicInfo(t); info != nil {
-			if v := info.Configs["retention.ms"]; v != nil {
-				if ms, err = strconv.ParseInt(*v, 10, 64); err != nil {
-					continue
-				}
-			}
-		}
-		if ms < 0 {
+	for _, t := range names {
+		info := b.cluster.TopicInfo(t)
+		if info == nil {
 			continue
 		}
-		offs, err := adm.ListOffsetsAfterMilli(ctx, now-ms, t)
-		if err != nil {
-			return err
+		ms, ok := topicConfig(info, "retention.ms", DefaultRetention.Milliseconds())
+		if !ok {
+			continue
 		}
-		var deleted int64
-		offs.Each(func(o kadm.ListedOffset) {
-			if o.Err != nil {
-				return
+		maxBytes, ok := topicConfig(info, "retention.bytes", -1)
+		if !ok {
+			continue
+		}
+		var byTime kadm.ListedOffsets
+		if ms >= 0 {
+			if byTime, err = adm.ListOffsetsAfterMilli(ctx, now-ms, t); err != nil {
+				return err
 			}
-			pi := b.cluster.PartitionInfo(t, o.Partition)
-			if pi == nil {
-				return
+		}
+		var deleted, held int64
+		for _, p := range b.cluster.PartitionInfos(t) {
+			last := p.HighWatermark - 1 // the last record stays
+			limit := last
+			if b.cfg.Keep != nil {
+				limit = min(limit, b.cfg.Keep(t, p.Partition))
 			}
-			cut := min(o.Offset, pi.HighWatermark-1)
-			if cut > pi.LogStartOffset && b.cluster.DeleteRecords(t, o.Partition, cut) == nil {
-				deleted += cut - pi.LogStartOffset
+			first := p.LogStartOffset
+			cut, want := first, first
+			if o, ok := byTime.Lookup(t, p.Partition); ok && o.Err == nil {
+				cut = max(cut, o.Offset)
 			}
-		})
+			// By size: the partition's mean record size estimates how
+			// many of the oldest records to delete; a batch only leaves
+			// once all its records have, so repeat until within the
+			// bound (or no further deletion is allowed).
+			for range 8 {
+				if maxBytes >= 0 && p.NumBytes > maxBytes {
+					cut = max(cut, sizeCut(p, maxBytes))
+				}
+				want = max(want, cut)
+				cut = min(cut, limit)
+				if cut <= p.LogStartOffset || b.cluster.DeleteRecords(t, p.Partition, cut) != nil {
+					break
+				}
+				if p = b.cluster.PartitionInfo(t, p.Partition); p == nil {
+					break
+				}
+				if maxBytes < 0 || p.NumBytes <= maxBytes {
+					break
+				}
+			}
+			if p != nil {
+				deleted += p.LogStartOffset - first
+			}
+			if want > limit && limit < last {
+				held += min(want, last) - limit
+			}
+		}
 		if deleted > 0 {
-			b.log.Info("retention deleted records", "topic", t, "records", deleted, "retention_ms", ms)
+			b.log.Info("retention deleted records", "topic", t, "records", deleted, "retention_ms", ms, "retention_bytes_per_partition", maxBytes)
+		}
+		if held > 0 {
+			b.log.Info("retention held back: records the relay has not yet checkpointed are kept", "topic", t, "records", held)
 		}
 	}
 	return nil
+}
+
+// sizeCut is the offset to delete up to for partition p to hold about
+// maxBytes, by its mean record size.
+func sizeCut(p *kfake.PartitionInfo, maxBytes int64) int64 {
+	records := p.HighWatermark - p.LogStartOffset
+	if records <= 0 || p.NumBytes <= maxBytes {
+		return p.LogStartOffset
+	}
+	excess := float64(p.NumBytes - maxBytes)
+	mean := float64(p.NumBytes) / float64(records)
+	return p.LogStartOffset + max(int64(math.Ceil(excess/mean)), 1)
+}
+
+// topicConfig returns the integer config k of a topic, def when unset, and
+// false when it is not an integer.
+func topicConfig(info *kfake.TopicInfo, k string, def int64) (int64, bool) {
+	v := info.Configs[k]
+	if v == nil {
+		return def, true
+	}
+	n, err := strconv.ParseInt(*v, 10, 64)
+	return n, err == nil
 }
 
 func saslMechanism(u SASLUser) sasl.Mechanism {

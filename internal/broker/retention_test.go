@@ -19,10 +19,8 @@ import (
 // the topics are loaded from disk rather than created), except a partition's
 // last record (as Kafka keeps its active segment).
 func TestRetentionAppliedAfterRestart(t *testing.T) {
-	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
-	retentionCheckEvery = 20 * time.Millisecond
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 2 * time.Second}
+	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 2 * time.Second, RetentionCheck: 20 * time.Millisecond}
 	ctx := context.Background()
 	b, err := Start(ctx, cfg)
 	if err != nil {
@@ -66,10 +64,8 @@ func TestRetentionAppliedAfterRestart(t *testing.T) {
 // Offsets survive a restart after retention deleted all it may: a restarted
 // broker must not hand out offsets consumers have already seen.
 func TestOffsetsKeptWhenRetentionEmptiedPartition(t *testing.T) {
-	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
-	retentionCheckEvery = 20 * time.Millisecond
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 100 * time.Millisecond}
+	cfg := Config{Dir: dir, Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1, Retention: 100 * time.Millisecond, RetentionCheck: 20 * time.Millisecond}
 	ctx := context.Background()
 	b, err := Start(ctx, cfg)
 	if err != nil {
@@ -131,8 +127,6 @@ func TestOffsetsKeptWhenRetentionEmptiedPartition(t *testing.T) {
 // Retention works with TLS and SASL on: the broker's own client connects in
 // process, without TLS, as the first configured user.
 func TestRetentionWithTLSAndSASL(t *testing.T) {
-	defer func(d time.Duration) { retentionCheckEvery = d }(retentionCheckEvery)
-	retentionCheckEvery = 20 * time.Millisecond
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +139,7 @@ func TestRetentionWithTLSAndSASL(t *testing.T) {
 	}
 	user := SASLUser{MechanismScramSHA256, "u", "p"}
 	b, err := Start(context.Background(), Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1,
-		Retention: 50 * time.Millisecond, SASL: []SASLUser{user},
+		Retention: 50 * time.Millisecond, RetentionCheck: 20 * time.Millisecond, SASL: []SASLUser{user},
 		TLS: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -286,9 +286,8 @@ type WrapUp struct {
 	bad     string
 }
 
-// WrapUpNone, WrapUpUntimed and WrapUpTime build explicit wrap-up times.
+// WrapUpNone and WrapUpTime build explicit wrap-up times.
 func WrapUpNone() WrapUp                { return WrapUp{Set: true} }
-func WrapUpUntimed() WrapUp             { return WrapUp{Set: true, Untimed: true} }
 func WrapUpTime(d time.Duration) WrapUp { return WrapUp{Set: true, Time: d} }
 
 // String gives the YAML form: "untimed", a duration, or "" when not set.

@@ -9,7 +9,7 @@ import (
 const DemoTenant = "demo"
 
 // Demo returns the built-in demo configuration that serve runs without
-// --config (issue 3, documented in the README): tenant "demo" with API token
+// --config (documented in the README): tenant "demo" with API token
 // token; extensions 1001-1020 and the supervisor extension 1100, all with
 // SIP password sipPassword; ACD queues 7000 (sales, no after-call work) and
 // 7001 (support, 10 s of after-call work); routing point 5000, which waits

@@ -72,7 +72,14 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		if rt.reply != nil {
 			ok["content"] = obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.reply), false)}}
 		}
+		if rt.produces != "" {
+			ok["content"] = obj{rt.produces: obj{"schema": obj{"type": "string"}}}
+		}
 		resp := obj{strconv.Itoa(status): ok}
+		if rt.otherStatus != 0 {
+			resp[strconv.Itoa(rt.otherStatus)] = obj{"description": rt.otherStatusDesc,
+				"content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.reply), false)}}}
+		}
 		if rt.body != nil {
 			op["requestBody"] = obj{"required": false, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(rt.body), true)}}}
 			resp["400"] = errResp("malformed or invalid body (malformed, unknown_field, wrong_type, missing_field, bad_enum, invalid)")

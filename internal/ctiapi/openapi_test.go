@@ -3,9 +3,12 @@ package ctiapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 )
 
 type openapiDoc struct {
@@ -40,14 +43,27 @@ func docRoutes(doc openapiDoc) []string {
 	return out
 }
 
-// TestOpenAPIMatchesServedRoutes: every route registered with the mux is
-// in the served document and every operation of the document is served.
+// TestOpenAPIMatchesServedRoutes: every route registered with the mux,
+// and every endpoint Handler answers before it (/readyz, /metrics), is in
+// the served document and every operation of the document is served.
 func TestOpenAPIMatchesServedRoutes(t *testing.T) {
 	f := newFixture(t, nil)
 	doc := fetchDoc(t, f)
 	var served []string
 	for _, r := range f.srv.Routes() {
 		served = append(served, r.Method+" "+r.Path)
+	}
+	ops := f.srv.Handler(Ops{Metrics: metrics.NewSet()})
+	for _, r := range opsRoutes() {
+		served = append(served, r.method+" "+r.path)
+		rec := httptest.NewRecorder()
+		ops.ServeHTTP(rec, httptest.NewRequest(r.method, r.path, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s %s through Handler: %d %s", r.method, r.path, rec.Code, rec.Body)
+		}
+		if ct := rec.Header().Get("Content-Type"); r.produces != "" && !strings.HasPrefix(ct, strings.Split(r.produces, ";")[0]) {
+			t.Errorf("%s %s: Content-Type %q, documented %q", r.method, r.path, ct, r.produces)
+		}
 	}
 	sort.Strings(served)
 	documented := docRoutes(doc)
@@ -59,6 +75,9 @@ func TestOpenAPIMatchesServedRoutes(t *testing.T) {
 	fill := strings.NewReplacer("{tenant}", "demo", "{dn}", "1001", "{agentId}", "agent1", "{connId}", "0123456789abcdef")
 	for _, op := range documented {
 		method, path, _ := strings.Cut(op, " ")
+		if path == "/readyz" || path == "/metrics" {
+			continue // probed through Handler above
+		}
 		r := f.do(t, demoToken, method, fill.Replace(path), "")
 		if r.status == http.StatusMethodNotAllowed || r.errCode() == CodeNoRoute {
 			t.Errorf("%s is documented but not served: %d %s", op, r.status, r.body)

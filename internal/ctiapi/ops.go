@@ -32,6 +32,17 @@ type Ops struct {
 	Now func() time.Time
 }
 
+// opsRoutes document the endpoints Handler answers before the API's
+// routes: they are in the OpenAPI document, not in the mux.
+func opsRoutes() []route {
+	return []route{
+		{method: "GET", path: "/readyz", summary: "Ready to take requests: every journal open and below 90% of its bound, the Kafka producer's buffer below 90%, a broker answering",
+			reply: Readiness{}, otherStatus: http.StatusServiceUnavailable, otherStatusDesc: "not ready, with the reason"},
+		{method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format), when the server has metrics",
+			produces: "text/plain; version=0.0.4"},
+	}
+}
+
 // Readiness is the body of GET /readyz.
 type Readiness struct {
 	Status string `json:"status"`           // "ready" or "unavailable"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /wallboard/", http.StripPrefix("/wallboard", wallboard.Handler()))
 	s.mux.Handle("GET /wallboard", http.RedirectHandler("/wallboard/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("/", s.noRoute)
-	doc, err := buildOpenAPI(s.routes)
+	// The operational endpoints Handler serves in front of the mux are
+	// documented with the API.
+	doc, err := buildOpenAPI(append(slices.Clone(s.routes), opsRoutes()...))
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +285,13 @@ type route struct {
 	// ticket: a request without an Authorization header may authorize
 	// with a one-time ?ticket= instead (ticket.go).
 	ticket bool
+	// produces is the success body's content type when it is not JSON
+	// (documented without a schema).
+	produces string
+	// otherStatus, when set, is another documented status with a reply
+	// body (reply's schema), and what it means.
+	otherStatus     int
+	otherStatusDesc string
 }
 
 func (s *Server) wrap(rt route) http.Handler {

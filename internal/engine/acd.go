@@ -8,8 +8,9 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 )
 
-// Part 3: routing points, ACD queues and treatments. The decisions the
-// contract leaves open are listed in doc.go ("Part 3").
+// Routing points, ACD queues and treatments. The decisions the contract
+// leaves open are listed in doc.go ("Routing points, ACD queues and
+// treatments").
 
 // queueState is an acd-queue: its settings, the calls waiting in it (the
 // queue's parties, oldest first) and the agents available for it (longest
@@ -55,7 +56,7 @@ type rpState struct {
 	loc          *time.Location // time-of-day strategy
 }
 
-// waitInfo is the part-3 state of a party (party.w).
+// waitInfo is the queue and routing state of a party (party.w).
 type waitInfo struct {
 	qNo          uint64    // waiting in a queue: its place (lower: longer waiting); 0 otherwise
 	qPlace       uint64    // an ACD call ringing at an agent: its place in the queue, kept for RONA

@@ -30,7 +30,7 @@ type party struct {
 	trunk string   // external: the trunk DN
 	role  event.DNRole
 	state partyState
-	queue string // ThisQueue: the queue an ACD call came through (part 3)
+	queue string // ThisQueue: the queue an ACD call came through (acd.go)
 
 	muted     bool
 	listenOff bool
@@ -39,9 +39,9 @@ type party struct {
 	line    *party   // psBridged: the party whose line this appearance shows
 	monitor *monitor // psObserver: the monitoring request that added it
 
-	// Part 3 (acd.go): set for a party waiting at a queue or routing
-	// point, and for an ACD call ringing at an agent; nil otherwise, so
-	// a plain call's parties stay small.
+	// Queue and routing state (acd.go): set for a party waiting at a
+	// queue or routing point, and for an ACD call ringing at an agent;
+	// nil otherwise, so a plain call's parties stay small.
 	w *waitInfo
 }
 

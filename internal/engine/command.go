@@ -486,28 +486,14 @@ var kindPrefix = func() map[string][]byte {
 
 // EncodeCommand encodes a command for the journal as
 // {"kind": "...", "cmd": {...}} (compact, as encoding/json writes it).
-func EncodeCommand(c Command) ([]byte, error) { return AppendCommand(nil, c) }
-
-// AppendCommand appends what EncodeCommand returns to dst. The command is
-// marshalled once and the envelope written around it (EncodeCommand used
-// to marshal it twice, the second time to re-check it inside the
-// envelope); the bytes are the same. On error dst is returned unchanged.
-func AppendCommand(dst []byte, c Command) ([]byte, error) {
-	prefix, err := commandPrefix(c)
-	if err != nil {
-		return dst, err
-	}
-	body, err := json.Marshal(c)
-	if err != nil {
-		return dst, err
-	}
-	dst = append(dst, prefix...)
-	dst = append(dst, body...)
-	return append(dst, '}'), nil
+// A CommandEncoder writes the same bytes without allocating its own.
+func EncodeCommand(c Command) ([]byte, error) {
+	var ce CommandEncoder
+	return ce.Append(nil, c)
 }
 
-// CommandEncoder appends commands as AppendCommand does, through an
-// encoder and buffer it keeps, so an encoding costs no allocation of its
+// CommandEncoder appends commands as EncodeCommand encodes them, through
+// an encoder and buffer it keeps, so an encoding costs no allocation of its
 // own once warm (marshallers of the command's fields may still allocate).
 // The zero value is ready to use; it is not safe for concurrent use.
 type CommandEncoder struct {

@@ -20,7 +20,7 @@ func previousEncodeCommand(c Command) ([]byte, error) {
 	return json.Marshal(envelope{Kind: c.Kind(), Cmd: b})
 }
 
-// TestEncodeCommandUnchanged: EncodeCommand and AppendCommand write the
+// TestEncodeCommandUnchanged: EncodeCommand and a CommandEncoder write the
 // bytes the previous two-pass encoder wrote (journals stay comparable byte
 // for byte), for the commands of the three property generators and for
 // strings that encoding/json escapes.
@@ -66,31 +66,25 @@ func TestEncodeCommandUnchanged(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%#v:\n got %s\nwant %s", c, got, want)
 		}
-		for name, app := range map[string]func([]byte, Command) ([]byte, error){"AppendCommand": AppendCommand, "CommandEncoder": ce.Append} {
-			dst, err = app(dst[:6], c)
-			if (err != nil) != (wantErr != nil) {
-				t.Fatalf("%s %#v: error %v, previous encoder %v", name, c, err, wantErr)
-			}
-			if err != nil {
-				continue
-			}
-			if string(dst[:6]) != "prefix" || !bytes.Equal(dst[6:], want) {
-				t.Fatalf("%s wrote %q, want prefix%s", name, dst, want)
-			}
+		dst, err = ce.Append(dst[:6], c)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("CommandEncoder %#v: error %v, previous encoder %v", c, err, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if string(dst[:6]) != "prefix" || !bytes.Equal(dst[6:], want) {
+			t.Fatalf("CommandEncoder wrote %q, want prefix%s", dst, want)
 		}
 	}
 }
 
-// TestAppendCommandRefuses: nil and unknown kinds are invalid and leave
+// TestCommandEncoderRefuses: nil and unknown kinds are invalid and leave
 // dst unchanged.
-func TestAppendCommandRefuses(t *testing.T) {
+func TestCommandEncoderRefuses(t *testing.T) {
 	var ce CommandEncoder
 	for _, c := range []Command{nil, unknownCommand{}} {
-		got, err := AppendCommand([]byte("x"), c)
-		if err == nil || string(got) != "x" {
-			t.Errorf("AppendCommand(%#v) = %q, %v; want x and an error", c, got, err)
-		}
-		got, err = ce.Append([]byte("x"), c)
+		got, err := ce.Append([]byte("x"), c)
 		if err == nil || string(got) != "x" {
 			t.Errorf("CommandEncoder.Append(%#v) = %q, %v; want x and an error", c, got, err)
 		}
@@ -102,8 +96,8 @@ type unknownCommand struct{}
 func (unknownCommand) Kind() string { return "no-such-kind" }
 
 // BenchmarkEncodeCommand: journal encoding of a MakeCall with user data
-// by the previous two-pass encoder, by AppendCommand and by a
-// CommandEncoder (as the runtime does), into a reused buffer.
+// by the previous two-pass encoder and by a CommandEncoder (as a tenant
+// does), into a reused buffer.
 func BenchmarkEncodeCommand(b *testing.B) {
 	c := MakeCall{Request: Request{ReferenceID: 7}, From: "1001", To: "1002",
 		UserData: event.KV{event.S("Order", "A-1"), event.I("Amount", 12)}}
@@ -122,16 +116,6 @@ func BenchmarkEncodeCommand(b *testing.B) {
 		for b.Loop() {
 			var err error
 			if buf, err = ce.Append(buf[:0], c); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("AppendCommand", func(b *testing.B) {
-		var buf []byte
-		b.ReportAllocs()
-		for b.Loop() {
-			var err error
-			if buf, err = AppendCommand(buf[:0], c); err != nil {
 				b.Fatal(err)
 			}
 		}

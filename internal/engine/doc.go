@@ -42,7 +42,7 @@
 // EventMonitoringCancelled come first (while the agent is still logged in,
 // so they stay on the agent's key), then the logout events.
 //
-// # Calls (part 2)
+// # Calls
 //
 // A call has a ConnID (ids.go: a seeded bijection of a per-tenant counter,
 // so ids never repeat and a released ConnID is told apart from an unknown
@@ -178,12 +178,12 @@
 // leaves (EventOnHook), like any DN's.
 //
 // After-call work: a party delivered through a queue (party.queue, set by
-// part 3's distribution) of a logged-in agent starts after-call work when
+// the ACD's distribution) of a logged-in agent starts after-call work when
 // it leaves the call: the agent's wrap-up time, else the queue's, else the
 // tenant default; untimed, or timed with an acw timer returning the agent
 // to Ready.
 //
-// # Routing points, ACD queues and treatments (part 3, acd.go)
+// # Routing points, ACD queues and treatments (acd.go)
 //
 // A call sent to an acd-queue or a routing point (MakeCall, NetworkCall,
 // a consultation, SingleStepTransfer, Redirect, a route, an overflow)
@@ -250,7 +250,7 @@
 // the overflow DN, CallState Ok), then that DN's EventQueued,
 // EventRouteRequest or EventRinging (ThisQueue Q, with RONA); if it cannot
 // take the call then, the call stays and does not overflow again.
-// After-call work is part 2's: the queue's wrap-up time for parties
+// After-call work is as for calls (above): the queue's wrap-up time for parties
 // delivered through it (a call routed from a routing point straight to an
 // agent counts as delivered through the routing point: the agent's or the
 // tenant's wrap-up time applies).

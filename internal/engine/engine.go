@@ -92,7 +92,7 @@ type Engine struct {
 	wrapUp   config.WrapUp    // tenant default after-call work
 	ronaDef  string           // tenant default RONA policy ("": not-ready)
 
-	// Part 3 (acd.go).
+	// Queues and routing (acd.go).
 	qNo     uint64        // last queue order number handed out
 	availNo uint64        // last availability number handed out
 	allQ    queueState    // every available agent, longest available first (skill strategy)
@@ -167,7 +167,7 @@ type agentState struct {
 	acwTimer  string        // the running after-call-work timer, or ""
 	wrapUp    config.WrapUp // its own after-call work setting
 
-	// Part 3 (acd.go). skills and noAnswer come from the configuration.
+	// ACD (acd.go). skills and noAnswer come from the configuration.
 	skills   map[string]int
 	noAnswer int64  // its own no-answer timeout for ACD calls, microseconds (0: the queue's)
 	rona     string // its own RONA policy ("": the queue's)
@@ -184,7 +184,7 @@ type agentState struct {
 type timer struct {
 	kind  timerKind
 	agent *agentState // timerACW
-	party *party      // timerNoAnswer and the part-3 kinds
+	party *party      // timerNoAnswer and the queue and routing kinds
 	n     int         // timerQueueTreatment: the index of the queue's treatment
 	at    int64
 }

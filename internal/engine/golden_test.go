@@ -51,7 +51,7 @@ func goldenTenant() *config.Tenant {
 	t.Defaults.NoAnswerTimeout = config.D(20 * time.Second)
 	t.DN("1020").Bridged = []string{"1019"}
 	t.DN("1018").CallWaiting = true
-	// Part 3 beyond the demo: queue 7002 (skill english 50, at most one
+	// ACD beyond the demo: queue 7002 (skill english 50, at most one
 	// waiting call, RONA after 8 s, overflow to 7000 after 30 s, music on
 	// entry and a 5 s announcement every 20 s); routing points 5002
 	// (longest-idle agent with english >= 60 logged in to 7002, else
@@ -219,7 +219,7 @@ func (r *runner) run(line string) []string {
 		v, err := r.e.Queue(args.get("n"))
 		return view(v, err)
 	case "mark-acd":
-		// Stands in for part 3: marks DN's party on a call as delivered
+		// Stands in for the ACD: marks DN's party on a call as delivered
 		// through queue (ThisQueue, after-call work at its end).
 		c, err := r.e.lookupCall(r.e.conn(args.get("conn")))
 		if err != nil {
@@ -577,7 +577,7 @@ func (a args) command(name string) (Command, error) {
 	return nil, fmt.Errorf("unknown command %q", name)
 }
 
-// notYet are events no golden needs to produce (none since part 3).
+// notYet are events no golden needs to produce (none now).
 var notYet = map[event.Name]bool{}
 
 // TestGoldenCoverage checks that the golden files produce every event and

@@ -328,6 +328,9 @@ func (e *Engine) Restore(b []byte) error {
 		if err != nil {
 			return err
 		}
+		if t == nil || su == nil {
+			return bad("monitor ", snapItoa(i), " lacks its target or supervisor")
+		}
 		monitors[i] = &monitor{target: t, super: su, typ: m.Typ, used: m.Used}
 	}
 	monRef := func(i int) (*monitor, error) {
@@ -344,6 +347,9 @@ func (e *Engine) Restore(b []byte) error {
 	for _, sc := range s.Calls {
 		if sc.Thread < 0 || sc.Thread >= len(threads) {
 			return bad("call ", sc.Conn, ": thread ", snapItoa(sc.Thread))
+		}
+		if sc.N == 0 || sc.N > s.ConnNo || e.calls[sc.N] != nil || sc.Conn != connString(e.ids.perm(sc.N)) {
+			return bad("call ", sc.Conn, ": number ", strconv.FormatUint(sc.N, 10), " is not a live call's")
 		}
 		c := &call{n: sc.N, conn: sc.Conn, callID: sc.CallID, typ: sc.Typ, th: threads[sc.Thread], userData: sc.UserData,
 			prevConn: sc.PrevConn, ani: sc.ANI, dnis: sc.DNIS, started: sc.Started, used: uint8(len(call{}.pbuf))}
@@ -418,6 +424,9 @@ func (e *Engine) Restore(b []byte) error {
 			b, err := dn(n)
 			if err != nil {
 				return err
+			}
+			if b == nil {
+				return bad("DN ", sd.Number, ": bridged by no DN")
 			}
 			d.bridgedBy = append(d.bridgedBy, b)
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // Environment variables read by Targets.
@@ -57,7 +59,7 @@ func RealKafka(t testing.TB) *Target {
 	t.Helper()
 	v := strings.TrimSpace(os.Getenv(EnvKafka))
 	if v == "" {
-		if os.Getenv("CI") == "true" || os.Getenv(EnvRequireKafka) == "1" {
+		if testenv.InCI() || os.Getenv(EnvRequireKafka) == "1" {
 			t.Fatalf("kafkatest: %s is not set but a real Kafka is required (CI=true or %s=1); run the tests through scripts/test",
 				EnvKafka, EnvRequireKafka)
 		}

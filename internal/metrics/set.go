@@ -46,12 +46,16 @@ const (
 	NameSIPResponses     = "switchboard_sip_responses_total"
 	NameGoroutines       = "switchboard_goroutines"
 	NameStartTime        = "switchboard_start_time_seconds"
+
+	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
+	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
 // process (process_*) collectors in a new registry. The scrape-time
-// families (journal, publisher buffer, calls and agents) are added with
-// GaugeFunc by whoever owns the state (app).
+// families (journal, publisher buffer, calls and agents, the embedded
+// broker's retained records) are added with GaugeFunc by whoever owns the
+// state (app).
 func NewSet() *Set {
 	s := &Set{Registry: prometheus.NewRegistry()}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

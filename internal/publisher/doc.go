@@ -7,7 +7,7 @@
 //
 // Delivery: the producer is idempotent with acks=all, never gives up on a
 // record (no retry limit, no delivery timeout) and partitions keyed records
-// with murmur2 exactly as the Java client does (see Partition), so all
+// with murmur2 exactly as the Java client does (see event.Partition), so all
 // events of one key go to one partition in the order they were published,
 // each once. A batch's done callback reports when Kafka holds all of it.
 //

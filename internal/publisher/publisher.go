@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		// change.
 		kgo.MetadataMinAge(500 * time.Millisecond),
 		// Java's default partitioning of keyed records: murmur2 of the
-		// key, positive, modulo the partition count (see Partition).
+		// key, positive, modulo the partition count (see event.Partition).
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),

@@ -334,7 +334,7 @@ func checkRecords(t testing.TB, recs []*kgo.Record, want map[string][]event.Even
 		if wantTopic := prefix + e.Topic(); r.Topic != wantTopic {
 			fail("key %q Seq %d on topic %s, want %s", key, e.Seq, r.Topic, wantTopic)
 		}
-		if wantP := publisher.Partition(r.Key, partitions); r.Partition != wantP {
+		if wantP := event.Partition(r.Key, partitions); r.Partition != wantP {
 			fail("key %q on partition %d, want %d (Java murmur2)", key, r.Partition, wantP)
 		}
 		h := e.Headers()

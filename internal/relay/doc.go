@@ -1,5 +1,5 @@
 // Package relay carries one tenant's journaled events to Kafka: it reads the
-// step records of the tenant's journal (package runtime's StepRecord) in LSN
+// step records of the tenant's journal (package steprec) in LSN
 // order, hands their events to the publisher, records durably how far Kafka
 // has acknowledged (a checkpoint file beside the journal), and truncates the
 // journal once Kafka has the records and a snapshot covers them.
@@ -27,6 +27,6 @@
 // line show the journal's size and the publishing lag.
 //
 // It owns the checkpoint file and nothing else; it does not write the
-// journal (the tenant runtime is its only appender) and knows nothing of
-// HTTP or the engine.
+// journal (the tenant goroutine is its only appender) and knows nothing of
+// HTTP or the engine: it imports neither the engine nor package tenant.
 package relay

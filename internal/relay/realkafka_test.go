@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // broker is an Apache Kafka broker of the test's own, run by scripts/kafka
@@ -34,9 +36,7 @@ type broker struct {
 // fetch or start the broker, fails the test.
 func realBroker(t *testing.T) *broker {
 	t.Helper()
-	if _, err := exec.LookPath("java"); err != nil && os.Getenv("CI") != "true" {
-		t.Skip("no java on this machine (scripts/test installs it; in CI this fails)")
-	}
+	testenv.LookPath(t, "a Java runtime, e.g. Debian package default-jre-headless", "java")
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {

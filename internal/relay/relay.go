@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +13,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/journal"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
-	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -182,6 +183,27 @@ func Start(cfg Config) (*Relay, error) {
 // AckedLSN returns the LSN up to which Kafka has every step record.
 func (r *Relay) AckedLSN() uint64 { return r.acked.Load() }
 
+// KeepFrom returns the first offset of partition p of topic that the relay
+// may still read: the durable checkpoint's offset, from which a restart
+// reads the partition's tail to skip the events Kafka already has (see the
+// package doc); 0 when the checkpoint has none (the tail is read from the
+// partition's start); math.MaxInt64 when the checkpoint covers the whole
+// journal, since a restart then reads no tail (the events of a step
+// journaled after this call are produced after it, beyond the offsets a
+// caller saw before calling). A broker's retention must not delete records
+// at or after it, or a restart would publish their events again.
+func (r *Relay) KeepFrom(topic string, p int32) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur.Acked >= r.j.LastLSN() {
+		return math.MaxInt64
+	}
+	if o, ok := r.cur.Offsets[topic][p]; ok {
+		return o
+	}
+	return 0
+}
+
 // Stats returns the relay's figures.
 func (r *Relay) Stats() Stats {
 	js := r.j.Stats()
@@ -345,7 +367,7 @@ func (r *Relay) run() {
 			}
 			continue
 		}
-		sr, err := tenant.DecodeStepRecord(rec.Payload)
+		sr, err := steprec.Decode(rec.Payload)
 		if err != nil {
 			r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
 			return

@@ -2,9 +2,12 @@ package relay_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -277,4 +280,76 @@ func TestCrashAfterAppend(t *testing.T) {
 	}
 	t.Logf("restart skipped %d events Kafka already had", st.EventsSkipped)
 	checkKafka(t, tg.Brokers, prefix, total+more)
+}
+
+// TestKeepFrom: while Kafka refuses the events the relay holds steps beyond
+// its checkpoint, and KeepFrom names the checkpoint's offsets (a restart
+// reads the tails from there); once Kafka has everything and the
+// checkpoint covers the journal, KeepFrom holds nothing back.
+func TestKeepFrom(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	dir := t.TempDir()
+	n := startNode(t, tg.Brokers, dir, prefix)
+	defer n.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
+	idle := func() bool {
+		for _, topic := range topics {
+			for p := range int32(partitions) {
+				if n.rl.KeepFrom(topic, p) != math.MaxInt64 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if _, err := n.tn.Do(ctx, engine.Login{DN: "1001", AgentID: "agent1"}); err != nil {
+		t.Fatal(err)
+	}
+	for !idle() {
+		if ctx.Err() != nil {
+			t.Fatal("KeepFrom holds records back although Kafka has every event")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	h := tg.Cluster.Fault(produceFault(kerr.NotLeaderForPartition))
+	for i, dn := range []string{"1002", "1003"} {
+		if _, err := n.tn.Do(ctx, engine.Login{DN: dn, AgentID: fmt.Sprint("agent", 2+i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "relay.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ck struct {
+		Offsets map[string]map[int32]int64 `json:"offsets"`
+	}
+	if err := json.Unmarshal(b, &ck); err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range topics {
+		for p := range int32(partitions) {
+			want, ok := ck.Offsets[topic][p]
+			if !ok {
+				t.Fatalf("checkpoint without %s/%d: %s", topic, p, b)
+			}
+			if got := n.rl.KeepFrom(topic, p); got != want {
+				t.Errorf("KeepFrom(%s, %d) = %d with steps not in Kafka, want the checkpoint's %d", topic, p, got, want)
+			}
+		}
+	}
+	h.Remove()
+	for !idle() {
+		if ctx.Err() != nil {
+			t.Fatal("KeepFrom still holds records back after Kafka took everything")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

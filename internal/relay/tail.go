@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/publisher"
-	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -65,7 +64,7 @@ func (r *Relay) pendingKeys(from, end uint64) (map[string]struct{}, error) {
 		if !ok {
 			return nil, fmt.Errorf("relay: lsn %d not durable", rd.NextLSN())
 		}
-		sr, err := tenant.DecodeStepRecord(rec.Payload)
+		sr, err := steprec.Decode(rec.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("relay: lsn %d: %w", rec.LSN, err)
 		}
@@ -117,7 +116,7 @@ func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (map[st
 		if n == 0 {
 			return nil, 0, fmt.Errorf("relay: topic %s has no partitions", topic)
 		}
-		p := publisher.Partition([]byte(key), n)
+		p := event.Partition([]byte(key), n)
 		if want[topic] != nil {
 			if _, ok := want[topic][p]; ok {
 				continue

@@ -12,10 +12,10 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/sim"
 )
 
-// TestInProcessDayCheckEvents pipes a simulated day (monitored calls,
-// consultations and transfers through the trunk, conferences, RONA-free
-// direct mode) as Kafka records through the independent
-// ../shared/tools/check-events.
+// TestInProcessDayCheckEvents pipes a simulated day (the default queue
+// mode: the switch's ACD and routing points; monitored calls,
+// consultations and transfers through the trunk, conferences) as Kafka
+// records through the independent ../shared/tools/check-events.
 func TestInProcessDayCheckEvents(t *testing.T) {
 	cfg := sim.Default()
 	cfg.Agents, cfg.Rate, cfg.Duration, cfg.Seed = 12, 0.2, 20*time.Minute, 5

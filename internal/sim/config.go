@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,11 +34,19 @@ func (d Dist) Draw(r *rand.Rand) time.Duration {
 	return time.Duration(float64(d.Median) * math.Exp(d.Sigma*r.NormFloat64()))
 }
 
-// Target is where inbound calls go: a DNIS (a queue or routing point once
-// the switch has them) and its share of the arrivals.
+// Target is where inbound calls go in queue mode: an ACD queue or a
+// routing point, and its share of the arrivals.
 type Target struct {
 	DNIS   string  `yaml:"dnis"`
 	Weight float64 `yaml:"weight"`
+	// Queue, for a routing point (a DNIS that is not one of Queues), is the
+	// queue it sends calls to in the tenant the simulator writes (Tenant,
+	// --write-config, --in-process): after RouteTimeout, waiting for an
+	// external router until then (and asking for a treatment half way), or
+	// at once by the queue strategy when RouteTimeout is 0. Against a
+	// running server its own configuration decides.
+	Queue        string        `yaml:"queue"`
+	RouteTimeout time.Duration `yaml:"route-timeout"`
 }
 
 // Supervisor is a supervisor's DN and agent id.
@@ -62,10 +71,14 @@ type Config struct {
 	Queues        []string     `yaml:"queues"`      // queues agents log in to (default 7000)
 	Supervisors   []Supervisor `yaml:"supervisors"` // default 1100/super1 for up to 99 agents
 	Trunk         string       `yaml:"trunk"`       // inbound trunk (default pstn)
-	// Targets of inbound calls. Empty (the default): the simulator is the
-	// ACD: it offers each call to the longest-ready agent's DN directly
-	// and keeps callers waiting itself when none is ready.
+	// Targets of inbound calls (queue mode, the default): the demo
+	// tenant's queues 7000 and 7001 and routing points 5000 and 5001; the
+	// switch's ACD picks the agent.
 	Targets []Target `yaml:"targets"`
+	// Direct (or no Targets): the simulator is the ACD instead: it offers
+	// each call to the longest-ready agent's DN directly and keeps callers
+	// waiting itself when none is ready.
+	Direct bool `yaml:"direct"`
 
 	AnswerDelay Dist `yaml:"answer-delay"` // ringing to answer (3s, 0.5)
 	TalkTime    Dist `yaml:"talk-time"`    // (3m, 0.6)
@@ -102,7 +115,13 @@ type Config struct {
 func Default() Config {
 	return Config{
 		Agents: 20, Rate: 0.5, Duration: time.Minute, Seed: 1,
-		AgentDNStart: 1001, AgentIDFormat: "agent%d", Queues: []string{"7000"}, Trunk: "pstn",
+		AgentDNStart: 1001, AgentIDFormat: "agent%d", Queues: []string{"7000", "7001"}, Trunk: "pstn",
+		// The demo tenant's: queues sales and support, routing point 5000
+		// (an external router's, falling back to 7000 after 10 s) and 5001
+		// (to 7001 by strategy).
+		Targets: []Target{{DNIS: "7000", Weight: 0.4}, {DNIS: "7001", Weight: 0.3},
+			{DNIS: "5000", Weight: 0.1, Queue: "7000", RouteTimeout: 10 * time.Second},
+			{DNIS: "5001", Weight: 0.2, Queue: "7001"}},
 		AnswerDelay:  Dist{3 * time.Second, 0.5},
 		TalkTime:     Dist{3 * time.Minute, 0.6},
 		WrapUp:       Dist{20 * time.Second, 0.5},
@@ -151,6 +170,11 @@ func (c *Config) Validate() error {
 	if c.TransferRate+c.ConferenceRate > 1 {
 		return fmt.Errorf("%w: transfer-rate + conference-rate > 1", ErrUsage)
 	}
+	for _, t := range c.Targets {
+		if t.DNIS == "" || t.Weight < 0 {
+			return fmt.Errorf("%w: target %q: want a DNIS and a weight >= 0", ErrUsage, t.DNIS)
+		}
+	}
 	if c.AgentDNStart <= 0 {
 		c.AgentDNStart = 1001
 	}
@@ -172,8 +196,8 @@ func (c *Config) AgentID(i int) string { return fmt.Sprintf(c.AgentIDFormat, i+1
 
 // Tenant returns a tenant configuration the simulation fits: its agents'
 // extensions and ids, the supervisors, the queues agents log in to (as
-// acd-queues) and the trunk. The in-process mode runs it; --write-config
-// writes it for serve.
+// acd-queues), the routing points among the Targets and the trunk. The
+// in-process mode runs it; --write-config writes it for serve (ServeYAML).
 func (c *Config) Tenant(id, token string) config.Tenant {
 	t := config.Tenant{ID: id, Tokens: []string{token}}
 	for i := 0; i < c.Agents; i++ {
@@ -187,8 +211,38 @@ func (c *Config) Tenant(id, token string) config.Tenant {
 	for _, q := range c.Queues {
 		t.DNs = append(t.DNs, config.DN{Number: q, Type: config.ACDQueue, Queue: &config.Queue{WrapUpTime: config.WrapUpNone()}})
 	}
+	for _, rp := range c.routingPoints() {
+		r := &config.Routing{Strategy: &config.Strategy{Type: config.StrategyQueue, Queue: rp.Queue}}
+		if rp.RouteTimeout > 0 {
+			r = &config.Routing{RouteTimeout: config.D(rp.RouteTimeout), DefaultDestination: rp.Queue,
+				TreatmentAfter: config.D(rp.RouteTimeout / 2)}
+		}
+		t.DNs = append(t.DNs, config.DN{Number: rp.DNIS, Type: config.RoutingPoint, Routing: r})
+	}
 	t.DNs = append(t.DNs, config.DN{Number: c.Trunk, Type: config.Trunk, Trunk: &config.TrunkSettings{}})
 	return t
+}
+
+// checkTenant reports what keeps Tenant from fitting the day: a routing
+// point target must name one of Queues as its queue.
+func (c *Config) checkTenant() error {
+	for _, rp := range c.routingPoints() {
+		if !slices.Contains(c.Queues, rp.Queue) {
+			return fmt.Errorf("%w: target %q is not one of the queues %v: as a routing point of the written tenant it needs queue: one of them", ErrUsage, rp.DNIS, c.Queues)
+		}
+	}
+	return nil
+}
+
+// routingPoints are the Targets that are not queues, each once.
+func (c *Config) routingPoints() []Target {
+	var rps []Target
+	for _, t := range c.Targets {
+		if !c.Direct && !slices.Contains(c.Queues, t.DNIS) && !slices.ContainsFunc(rps, func(r Target) bool { return r.DNIS == t.DNIS }) {
+			rps = append(rps, t)
+		}
+	}
+	return rps
 }
 
 // ServeYAML is Tenant as a serve configuration file.
@@ -203,6 +257,14 @@ func (c *Config) ServeYAML(id, token string) string {
 	}
 	for _, q := range c.Queues {
 		fmt.Fprintf(&b, "      - {number: %q, type: acd-queue}\n", q)
+	}
+	for _, rp := range c.routingPoints() {
+		if rp.RouteTimeout > 0 {
+			fmt.Fprintf(&b, "      - {number: %q, type: routing-point, routing: {route-timeout: %s, default-destination: %q, treatment-after: %s}}\n",
+				rp.DNIS, rp.RouteTimeout, rp.Queue, rp.RouteTimeout/2)
+		} else {
+			fmt.Fprintf(&b, "      - {number: %q, type: routing-point, routing: {strategy: {type: queue, queue: %q}}}\n", rp.DNIS, rp.Queue)
+		}
 	}
 	fmt.Fprintf(&b, "      - {number: %q, type: trunk}\n    agents:\n", c.Trunk)
 	for i := 0; i < c.Agents; i++ {

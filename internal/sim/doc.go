@@ -19,15 +19,17 @@
 // verify's Expect) that `switchboard verify --expect` checks the stream
 // against.
 //
-// Calls go either to agents directly (the default: the simulator is the
-// ACD and offers each call to its longest-ready agent's DN, holding
-// callers itself while none is ready) or, with Config.Targets, to ACD
-// queues or routing points, where the switch picks the agent: the
-// simulator learns it from EventRinging (ThisQueue set) through
-// EventSource (InProcess sees every Step's events; HTTP reads the tenant's
-// WebSocket stream) and answers after the answer delay. In that mode an
-// agent goes NotReady(AfterCallWork) just before leaving a call, so the
-// ACD offers nothing during wrap-up.
+// Calls go either to Config.Targets, ACD queues and routing points (the
+// default: the demo tenant's 7000, 7001, 5000 and 5001), where the switch
+// picks the agent: the simulator learns it from EventRinging (ThisQueue
+// set) through EventSource (InProcess sees every Step's events; HTTP reads
+// the tenant's WebSocket stream) and answers after the answer delay; in
+// that mode an agent goes NotReady(AfterCallWork) just before leaving a
+// call, so the ACD offers nothing during wrap-up. Or, with Config.Direct
+// (--direct), to agents directly: the simulator is the ACD and offers each
+// call to its longest-ready agent's DN, holding callers itself while none
+// is ready. The progress line and Stats count callers the same way in both
+// modes: arrived, waiting (queued, ringing or held), answered, abandoned.
 //
 // The package owns its flags, its YAML configuration and its progress
 // output. It must not touch the engine's state except through Step

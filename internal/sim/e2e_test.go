@@ -54,7 +54,7 @@ func writeFile(t *testing.T, name, content string) string {
 // --closed and the counts sim wrote.
 func TestSimAgainstServeThenVerify(t *testing.T) {
 	modes := map[string]string{
-		"direct": dayYAML,
+		"direct": dayYAML + "direct: true\n",
 		// the switch's ACD picks the agent; sim answers what rings (WebSocket)
 		"queue": strings.Replace(dayYAML, "duration: 8s", "duration: 6s", 1) + "targets: [{dnis: \"7000\", weight: 1}]\n",
 	}

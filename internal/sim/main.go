@@ -3,7 +3,6 @@ package sim
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +43,12 @@ the sequence of intended actions depends only on --seed, the configuration
 and the switch's answers; against a server, wall-clock scheduling can only
 make an action late (when the simulator or the server falls behind), never
 reorder actions, and the switch's own timers fire on its clock.
+
+By default calls go to the demo tenant's ACD queues (7000, 7001) and routing
+points (5000, 5001) and the switch picks the agent (queue mode); --direct
+makes the simulator the ACD instead, ringing the longest-ready agent's DN and
+holding callers itself. The progress line counts callers: arrived, waiting
+(queued, ringing or held), answered, abandoned (hung up before an answer).
 
 Write the summary with --expect-out and check the stream with
 'switchboard verify --expect FILE'. For a day bigger than the demo tenant
@@ -109,6 +114,7 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 	seed := fs.Uint64("seed", cfg.Seed, "random seed")
 	file := fs.String("config", "", "YAML file with the rest of the day's parameters (see internal/sim.Config)")
 	fs.StringVar(&o.ExpectOut, "expect-out", "", "write the summary for 'switchboard verify --expect' here")
+	direct := fs.Bool("direct", false, "direct mode: the simulator is the ACD and rings agents' DNs itself (default: calls go to the queues and routing points, the switch picks the agent)")
 	fs.BoolVar(&o.InProcess, "in-process", false, "run the engine in-process on a virtual clock (no server)")
 	fs.StringVar(&o.EventsOut, "events-out", "", "in-process: write the events as JSON lines here ('-' stdout)")
 	brokers := fs.String("kafka-brokers", "", "in-process: also publish the events to this Kafka (comma list)")
@@ -143,6 +149,8 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 			cfg.Duration = *dur
 		case "seed":
 			cfg.Seed = *seed
+		case "direct":
+			cfg.Direct = *direct
 		}
 	})
 	for _, b := range strings.Split(*brokers, ",") {
@@ -167,6 +175,11 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, o, err
+	}
+	if o.InProcess || o.WriteConfig != "" {
+		if err := cfg.checkTenant(); err != nil {
+			return cfg, o, err
+		}
 	}
 	return cfg, o, nil
 }
@@ -347,14 +360,8 @@ func progressPrinter(w io.Writer, cfg *Config, drv Driver) func(*Stats) {
 			rate = fmt.Sprintf("%.0f", float64(evs-lastEv)/now.Sub(lastAt).Seconds())
 			lastEv, lastAt = evs, now
 		}
-		fmt.Fprintf(w, "\r[%s] %3.0f%% sim %v offered %d answered %d abandoned %d SL %.0f%% in progress %d events/s %s   ",
-			bar, 100*frac, sim.Round(time.Second), st.Offered, st.Answered, st.Abandoned+st.LeftWaiting,
+		fmt.Fprintf(w, "\r[%s] %3.0f%% sim %v arrived %d waiting %d answered %d abandoned %d | SL %.0f%% | calls in progress %d | events/s %s   ",
+			bar, 100*frac, sim.Round(time.Second), st.Arrived, st.Waiting, st.Answered, st.Abandoned+st.LeftWaiting,
 			100*st.ServiceLevel(), st.InProgress, rate)
 	}
-}
-
-// MarshalStats is the stats as JSON (for bench and scripts).
-func MarshalStats(st *Stats) []byte {
-	b, _ := json.Marshal(st)
-	return b
 }

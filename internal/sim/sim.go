@@ -42,6 +42,7 @@ type EventSource interface {
 type Stats struct {
 	Now          time.Duration  // simulated time
 	Arrived      int            // callers who arrived
+	Waiting      int            // callers arrived and not yet answered nor gone (queued, ringing, held)
 	Offered      int            // calls offered to the switch (NetworkCall succeeded)
 	Answered     int            // answered by an agent
 	InSL         int            // answered within ServiceLevel of arrival
@@ -137,6 +138,7 @@ type callSim struct {
 	agent    *agent // the agent the call is with
 	answered bool
 	done     bool
+	settled  bool // answered or gone: no longer counted as waiting
 }
 
 type item struct {
@@ -202,7 +204,7 @@ func New(cfg Config, drv Driver) (*Sim, error) {
 		s.agents = append(s.agents, a)
 		s.byDN[a.dn] = a
 	}
-	if src, ok := drv.(EventSource); ok && len(cfg.Targets) > 0 {
+	if src, ok := drv.(EventSource); ok && cfg.queueMode() {
 		src.Subscribe(s.observe)
 	}
 	for _, sp := range cfg.Supervisors {
@@ -429,8 +431,9 @@ func (s *Sim) arrival() {
 	s.At(s.now+s.expo(s.cfg.Rate), s.arrival)
 	s.calls++
 	s.stats.Arrived++
+	s.stats.Waiting++
 	c := &callSim{n: s.calls, arrival: s.now, patience: s.cfg.Patience.Draw(s.rng)}
-	if len(s.cfg.Targets) > 0 {
+	if s.queueMode() {
 		s.offerTo(c, s.pickTarget())
 		return
 	}
@@ -442,6 +445,7 @@ func (s *Sim) arrival() {
 	s.At(c.arrival+c.patience, func() {
 		if c.connID == "" && !c.done {
 			c.done = true
+			s.settle(c)
 			s.stats.LeftWaiting++
 		}
 	})
@@ -468,6 +472,7 @@ func (s *Sim) networkCall(c *callSim, dnis string) bool {
 		UserData: event.KV{event.I("SimCall", int64(c.n))}})
 	if err != nil {
 		c.done = true
+		s.settle(c)
 		return false
 	}
 	c.connID = rep.ConnID
@@ -494,7 +499,17 @@ func (s *Sim) offerTo(c *callSim, dnis string) {
 
 // queueMode: calls go to queues or routing points and the switch picks
 // the agent.
-func (s *Sim) queueMode() bool { return len(s.cfg.Targets) > 0 }
+func (s *Sim) queueMode() bool { return s.cfg.queueMode() }
+
+func (c *Config) queueMode() bool { return !c.Direct && len(c.Targets) > 0 }
+
+// settle stops counting c as waiting, once: it was answered or is gone.
+func (s *Sim) settle(c *callSim) {
+	if !c.settled {
+		c.settled = true
+		s.stats.Waiting--
+	}
+}
 
 // observe handles the switch's events in queue mode: an ACD delivery
 // (EventRinging with ThisQueue at an agent's DN for a call the simulator
@@ -562,6 +577,7 @@ func (s *Sim) callerGivesUp(c *callSim) {
 		return
 	}
 	c.done = true
+	s.settle(c)
 	s.stats.InProgress--
 	delete(s.byConn, c.connID)
 	a := c.agent
@@ -604,6 +620,7 @@ func (s *Sim) answer(c *callSim) {
 		return
 	}
 	c.answered = true
+	s.settle(c)
 	s.stats.Answered++
 	if s.now-c.arrival <= s.cfg.ServiceLevel {
 		s.stats.InSL++
@@ -628,6 +645,7 @@ func (s *Sim) endCall(c *callSim, hangUp bool) {
 		return
 	}
 	c.done = true
+	s.settle(c)
 	s.stats.InProgress--
 	delete(s.byConn, c.connID)
 	a := c.agent

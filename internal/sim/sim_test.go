@@ -27,8 +27,8 @@ func shortDay(seed uint64) Config {
 }
 
 // runInProcess runs cfg in-process and returns its events as JSON lines
-// and the stats.
-func runInProcess(t *testing.T, cfg Config) ([][]byte, Stats) {
+// and the stats; progress, if set, gets the simulator's progress reports.
+func runInProcess(t *testing.T, cfg Config, progress func(*Stats)) ([][]byte, Stats) {
 	t.Helper()
 	var lines [][]byte
 	d, err := NewInProcess(&cfg, "sim", func(evs []event.Event) error {
@@ -45,15 +45,18 @@ func runInProcess(t *testing.T, cfg Config) ([][]byte, Stats) {
 		t.Fatal(err)
 	}
 	d.Attach(s)
+	s.Progress = progress
 	if err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return lines, s.Stats()
 }
 
-func TestInProcessDayVerifies(t *testing.T) {
+// Direct mode: the simulator is the ACD; the day must verify.
+func TestInProcessDirectDayVerifies(t *testing.T) {
 	cfg := shortDay(7)
-	lines, st := runInProcess(t, cfg)
+	cfg.Direct = true
+	lines, st := runInProcess(t, cfg, nil)
 	t.Log(st.Summary())
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
@@ -72,12 +75,13 @@ func TestInProcessDayVerifies(t *testing.T) {
 	}
 }
 
-// Queue mode: calls go to the ACD queue and the switch picks the agent
-// (the simulator learns it from EventRinging); the day must verify.
+// Queue mode with one queue: calls go to the ACD queue and the switch
+// picks the agent (the simulator learns it from EventRinging); the day must
+// verify.
 func TestInProcessQueueDayVerifies(t *testing.T) {
 	cfg := shortDay(9)
 	cfg.Targets = []Target{{DNIS: "7000", Weight: 1}}
-	lines, st := runInProcess(t, cfg)
+	lines, st := runInProcess(t, cfg, nil)
 	t.Log(st.Summary())
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
@@ -95,6 +99,66 @@ func TestInProcessQueueDayVerifies(t *testing.T) {
 	}
 	if queued < st.Offered {
 		t.Errorf("%d EventQueued for %d calls offered to the queue", queued, st.Offered)
+	}
+	if rep := c.Finish(); !rep.OK {
+		t.Fatalf("verify:\n%s", rep.Text())
+	}
+}
+
+// The default day is queue mode over the demo's queues and routing points:
+// every call is offered to the switch (no caller held by the simulator),
+// calls queue at both queues and wait at both routing points (the one
+// without a router asks for a treatment, then routes to its default), the
+// switch's ACD answers most of them, and the day verifies. The counts of
+// callers add up at every progress report: arrived = waiting + answered +
+// abandoned (no request is refused).
+func TestInProcessDefaultDayUsesTheACD(t *testing.T) {
+	cfg := shortDay(11)
+	if !cfg.queueMode() {
+		t.Fatal("the default day is not in queue mode")
+	}
+	reports := 0
+	lines, st := runInProcess(t, cfg, func(st *Stats) {
+		reports++
+		if gone := st.Waiting + st.Answered + st.Abandoned + st.LeftWaiting; st.Errors == 0 && gone != st.Arrived || st.Waiting < 0 {
+			t.Fatalf("arrived %d, waiting %d + answered %d + abandoned %d + left waiting %d", st.Arrived, st.Waiting, st.Answered, st.Abandoned, st.LeftWaiting)
+		}
+	})
+	t.Log(st.Summary())
+	if reports == 0 {
+		t.Error("no progress report")
+	}
+	if st.Errors != 0 {
+		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
+	}
+	if st.LeftWaiting != 0 || st.Offered != st.Arrived || st.Waiting != 0 {
+		t.Errorf("queue mode: %d left waiting, %d offered of %d arrived, %d still waiting", st.LeftWaiting, st.Offered, st.Arrived, st.Waiting)
+	}
+	if st.Answered+st.Abandoned != st.Arrived {
+		t.Errorf("answered %d + abandoned %d != arrived %d", st.Answered, st.Abandoned, st.Arrived)
+	}
+	if st.Answered < st.Offered/2 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 {
+		t.Errorf("the day did not exercise everything: %s", st.Summary())
+	}
+	count := map[string]int{}
+	c := verify.NewChecker(verify.Options{Closed: true, Expect: st.Expect("sim", cfg.Seed)})
+	for i, l := range lines {
+		c.Add(verify.RecordOf(l, "", int64(i)))
+		for _, k := range []string{`"id":"EventQueued","`, `"ThisDN":"7000"`, `"ThisDN":"7001"`, `"ThisDN":"5000"`, `"ThisDN":"5001"`,
+			`"id":"EventRouteRequest"`, `"id":"EventTreatmentRequired"`, `"id":"EventRouteUsed"`} {
+			if bytes.Contains(l, []byte(k)) {
+				count[k]++
+			}
+		}
+	}
+	for k, n := range count {
+		t.Logf("%s: %d", k, n)
+	}
+	for _, k := range []string{`"id":"EventQueued","`, `"ThisDN":"7000"`, `"ThisDN":"7001"`, `"ThisDN":"5000"`, `"ThisDN":"5001"`,
+		`"id":"EventRouteRequest"`, `"id":"EventTreatmentRequired"`, `"id":"EventRouteUsed"`} {
+		if count[k] == 0 {
+			t.Errorf("no event with %s: the default targets are not all used", k)
+		}
 	}
 	if rep := c.Finish(); !rep.OK {
 		t.Fatalf("verify:\n%s", rep.Text())

@@ -20,6 +20,8 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 const (
@@ -131,14 +133,7 @@ func freeUDPPort(t testing.TB) int {
 // needSipp returns sipp's path; in CI a missing sipp fails the test.
 func needSipp(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("sipp not installed (Debian package sip-tester; scripts/test installs it): %v", err)
-		}
-		t.Skip("sipp not installed (apt-get install sip-tester, or run scripts/test)")
-	}
-	return p
+	return testenv.LookPath(t, "Debian package sip-tester", "sipp")
 }
 
 // sipp is one sipp process.

@@ -1,4 +1,4 @@
-// Package runtime runs each tenant's engine on one goroutine of its own and
+// Package tenant runs each tenant's engine on one goroutine of its own and
 // connects it to the world: it serialises commands, supplies the time, turns
 // the engine's timer effects into TimerFired commands, hands the events of
 // every step to a Sink in step order, and releases a command's reply only
@@ -10,8 +10,8 @@
 //
 // The tenant goroutine does not wait for acknowledgements. It steps the
 // commands that are waiting (up to Config.MaxBatch), passes their events to
-// the Sink as one batch, and goes on to the next batch while Kafka (later the
-// journal) works. Replies are released strictly in step order: a reply is sent
+// the Sink (or the journal) as one batch, and goes on to the next batch
+// while they are recorded. Replies are released strictly in step order: a reply is sent
 // when its batch and every earlier batch are acknowledged, so a reply also
 // means that everything the tenant did before it is recorded. A refused
 // command (an *engine.Error) produces no events and changes nothing, but its
@@ -29,9 +29,9 @@
 // # Journal mode
 //
 // With Config.Journal set (serve's mode), the Sink is not used: every
-// successful step is appended to the tenant's journal as one StepRecord (the
-// time, the command as engine.EncodeCommand wrote it, the wire JSON of its
-// events), and a batch is acknowledged once its last record is durable
+// successful step is appended to the tenant's journal as one step record
+// (package steprec: the time, the command in its journal encoding, the wire
+// JSON of its events), and a batch is acknowledged once its last record is durable
 // (fsync, group commit), so a reply means "journaled"; package relay
 // carries the journal to Kafka. A command is stepped only while the journal
 // has Config.RecordReserve bytes of room (the tenant goroutine is the
@@ -43,7 +43,7 @@
 // re-armed; then Config.RecoveryCommand, if any, is stepped and journaled.
 // Snapshots are taken every Config.SnapshotEvery steps and at Close.
 //
-// The runtime owns no I/O of its own other than timers and the journal it
+// The tenant owns no I/O of its own other than timers and the journal it
 // is given: it does not know HTTP or Kafka. It must not touch engine state outside the tenant goroutine;
 // GET endpoints read it through Tenant.Query, which runs on that goroutine.
 package tenant

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // Snapshotter is a Machine whose state can be saved and restored: Restore
@@ -167,7 +168,7 @@ func decodeSnapshotEnvelope(p []byte) (last int64, timers map[string]int64, eng 
 	timers = make(map[string]int64, n)
 	for i := uint64(0); i < n; i++ {
 		l, k := binary.Uvarint(p)
-		if k <= 0 || l+8 > uint64(len(p)-k) {
+		if k <= 0 || uint64(len(p)-k) < 8 || l > uint64(len(p)-k)-8 {
 			return 0, nil, nil, bad
 		}
 		id := string(p[k : k+int(l)])
@@ -234,7 +235,7 @@ func (t *Tenant) recover() error {
 				}
 				continue
 			}
-			sr, err := DecodeStepRecord(rec.Payload)
+			sr, err := steprec.Decode(rec.Payload)
 			if err != nil {
 				return fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
 			}

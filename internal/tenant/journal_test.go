@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 func demoEngine(t testing.TB) *engine.Engine {
@@ -49,29 +50,6 @@ func views(t testing.TB, tn *Tenant) (agents []engine.AgentView, dns []engine.DN
 		t.Fatal(err)
 	}
 	return
-}
-
-func TestStepRecordRoundTrip(t *testing.T) {
-	evs := []event.Event{{ID: event.EventAgentLogin, CustomerID: "t", ThisDN: "1001", Seq: 1},
-		{ID: event.EventAgentReady, CustomerID: "t", ThisDN: "1001", Seq: 2, Reasons: event.KV{event.S("a", string(make([]byte, 300)))}}}
-	p := AppendStepRecord(nil, 42, []byte(`{"kind":"x"}`), evs)
-	r, err := DecodeStepRecord(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.At != 42 || string(r.Command) != `{"kind":"x"}` || len(r.Events) != 2 {
-		t.Fatalf("got %+v", r)
-	}
-	for i := range evs {
-		if got, want := string(r.Events[i]), string(event.Marshal(&evs[i])); got != want {
-			t.Fatalf("event %d: got %s want %s", i, got, want)
-		}
-	}
-	for n := range len(p) {
-		if _, err := DecodeStepRecord(p[:n]); err == nil {
-			t.Fatalf("prefix of %d bytes decoded", n)
-		}
-	}
 }
 
 // TestJournalFull: once the journal has no room, a command gets
@@ -271,7 +249,7 @@ func TestRecoveryCommands(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatal(ok, err)
 		}
-		sr, err := DecodeStepRecord(rc.Payload)
+		sr, err := steprec.Decode(rc.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // fixtureCommands are the commands of testdata/steprecords_v1.txt, stepped
@@ -28,7 +29,7 @@ type fixtureRecord struct {
 	rec []byte
 }
 
-func readFixture(t *testing.T) []fixtureRecord {
+func readFixture(t testing.TB) []fixtureRecord {
 	t.Helper()
 	f, err := os.Open("testdata/steprecords_v1.txt")
 	if err != nil {
@@ -67,16 +68,16 @@ func readFixture(t *testing.T) []fixtureRecord {
 }
 
 // TestStepRecordsOfPreviousVersion: records written by the earlier encoder
-// (engine.EncodeCommand marshalling twice, then AppendStepRecord) still
-// decode to their commands, and AppendStep and a StepEncoder write the
-// same bytes for the same steps: the format did not change.
+// (engine.EncodeCommand marshalling twice, then steprec.Append) still
+// decode to their commands, and a StepEncoder writes the same bytes for
+// the same steps: the format did not change.
 func TestStepRecordsOfPreviousVersion(t *testing.T) {
 	fix := readFixture(t)
 	e := demoEngine(t)
 	var buf []byte
 	var enc StepEncoder
 	for i, f := range fix {
-		sr, err := DecodeStepRecord(f.rec)
+		sr, err := steprec.Decode(f.rec)
 		if err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
@@ -116,14 +117,7 @@ func TestStepRecordsOfPreviousVersion(t *testing.T) {
 			}
 		}
 		// A reused, non-empty buffer: what is before the record stays.
-		buf = append(buf[:0], "keep"...)
-		buf, err = AppendStep(buf, f.at, c, res.Events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(buf[:4]) != "keep" || !bytes.Equal(buf[4:], f.rec) {
-			t.Errorf("record %d: AppendStep wrote\n%x\nthe previous version wrote\n%x", i, buf[4:], f.rec)
-		}
+		// A reused buffer: what is before the record stays.
 		buf = append(buf[:0], "keep"...)
 		buf, err = enc.Append(buf, f.at, c, res.Events)
 		if err != nil {
@@ -135,24 +129,21 @@ func TestStepRecordsOfPreviousVersion(t *testing.T) {
 	}
 }
 
-// TestAppendStepRefusesUnknownCommand: with either encoder, a command the engine cannot encode
-// is an error and leaves dst as it was.
-func TestAppendStepRefusesUnknownCommand(t *testing.T) {
+// TestStepEncoderRefusesUnknownCommand: a command the engine cannot
+// encode is an error and leaves dst as it was.
+func TestStepEncoderRefusesUnknownCommand(t *testing.T) {
 	var enc StepEncoder
-	for name, app := range map[string]func([]byte, int64, engine.Command, []event.Event) ([]byte, error){
-		"AppendStep": AppendStep, "StepEncoder": enc.Append} {
-		got, err := app([]byte("keep"), 1, cmd{name: "x"}, nil)
-		if err == nil {
-			t.Fatalf("%s of an unknown kind succeeded", name)
-		}
-		if string(got) != "keep" {
-			t.Errorf("%s: dst changed to %q", name, got)
-		}
+	got, err := enc.Append([]byte("keep"), 1, cmd{name: "x"}, nil)
+	if err == nil {
+		t.Fatal("an unknown kind was encoded")
+	}
+	if string(got) != "keep" {
+		t.Errorf("dst changed to %q", got)
 	}
 }
 
-// previousStepRecord is how the runtime wrote a step record before
-// AppendStep: the command marshalled, marshalled again in its envelope,
+// previousStepRecord is how a step record was written before the
+// StepEncoder: the command marshalled, marshalled again in its envelope,
 // then copied into the record.
 func previousStepRecord(dst []byte, at int64, c engine.Command, evs []event.Event) ([]byte, error) {
 	b, err := json.Marshal(c)
@@ -166,13 +157,12 @@ func previousStepRecord(dst []byte, at int64, c engine.Command, evs []event.Even
 	if err != nil {
 		return dst, err
 	}
-	return AppendStepRecord(dst, at, cb, evs), nil
+	return steprec.Append(dst, at, cb, evs), nil
 }
 
 // BenchmarkStepRecord: encoding the step records of a basic call (MakeCall
 // with user data, Answer, Release: 3 records, 10 events) into a reused
-// buffer, the previous way, with AppendStep and with a StepEncoder (as a
-// tenant does). One op is one call.
+// buffer, the previous way and with a StepEncoder (as a tenant does). One op is one call.
 func BenchmarkStepRecord(b *testing.B) {
 	e := demoEngine(b)
 	at := int64(1_767_225_600_000_000)
@@ -195,7 +185,7 @@ func BenchmarkStepRecord(b *testing.B) {
 	do(engine.Answer{Request: engine.Request{ReferenceID: 10}, ConnID: r.ConnID, DN: "1002"})
 	do(engine.Release{Request: engine.Request{ReferenceID: 11}, ConnID: r.ConnID, DN: "1001"})
 	for name, enc := range map[string]func([]byte, int64, engine.Command, []event.Event) ([]byte, error){
-		"previous": previousStepRecord, "AppendStep": AppendStep, "StepEncoder": new(StepEncoder).Append} {
+		"previous": previousStepRecord, "StepEncoder": new(StepEncoder).Append} {
 		b.Run(name, func(b *testing.B) {
 			var buf []byte
 			b.ReportAllocs()

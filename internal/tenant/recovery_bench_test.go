@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // BenchmarkRecovery: the time a restart after a crash takes to open a
@@ -44,7 +45,7 @@ func BenchmarkRecovery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rec = AppendStepRecord(rec[:0], at, cb, res.Events)
+		rec = steprec.Append(rec[:0], at, cb, res.Events)
 		if _, err := j.Append(rec); err != nil {
 			b.Fatal(err)
 		}

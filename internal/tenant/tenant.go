@@ -36,8 +36,8 @@ var (
 // done exactly once when all of them are recorded (err nil) or cannot be
 // (err non-nil). done may be called on any goroutine, also before Publish
 // returns. Batches are handed over in step order; a Sink must record them in
-// that order per record key. *publisher.Publisher satisfies it; later a
-// journal sits in front.
+// that order per record key. *publisher.Publisher satisfies it (serve
+// journals instead, see Config.Journal).
 type Sink interface {
 	Publish(evs []event.Event, done func(error))
 }
@@ -56,7 +56,7 @@ var _ Machine = (*engine.Engine)(nil)
 type Config struct {
 	Engine Machine
 	// Journal, if set, records every step (one record per step, see
-	// StepRecord) and a reply is released once its step is durable (fsync).
+	// package steprec) and a reply is released once its step is durable (fsync).
 	// Start then first recovers the engine from the journal's latest
 	// snapshot and the step records after it. The Journal must be the
 	// tenant's own (the tenant goroutine is its only appender) and stays

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/publisher"
 )
 
 // Rule names a checked rule of EVENTS.md; every Problem carries one, so
@@ -95,9 +94,13 @@ type Options struct {
 // be added in offset order; partitions may interleave (every rule it
 // checks is per key, and a key lives in one partition).
 type Checker struct {
-	opts     Options
-	rep      Report
-	seqs     map[string]int64 // topic+"\x00"+key -> last Seq
+	opts Options
+	rep  Report
+	seqs map[string]int64 // topic+"\x00"+key -> last Seq
+	// partial are the keys (topic+"\x00"+key) of a truncated topic whose
+	// first retained record is not their first: their earlier records
+	// were deleted by retention, so their flows are not checked.
+	partial  map[string]bool
 	threads  map[string]*thread
 	connIDs  map[string]*call
 	agents   map[string]*agentState // tenant+":"+agentID
@@ -112,6 +115,7 @@ func NewChecker(opts Options) *Checker {
 	return &Checker{
 		opts:    opts,
 		seqs:    map[string]int64{},
+		partial: map[string]bool{},
 		threads: map[string]*thread{},
 		connIDs: map[string]*call{},
 		agents:  map[string]*agentState{},
@@ -216,7 +220,7 @@ func (c *Checker) Add(r Record) {
 	}
 	c.checkHeaders(&r, key, &ev)
 	if n := c.opts.Partitions[r.Topic]; n > 0 {
-		if want := publisher.Partition(r.Key, n); r.Partition != want {
+		if want := event.Partition(r.Key, n); r.Partition != want {
 			c.problem(&r, key, RulePartition, "key %q is in partition %d, murmur2 gives %d of %d", key, r.Partition, want, n)
 		}
 	}
@@ -225,8 +229,12 @@ func (c *Checker) Add(r Record) {
 	switch {
 	case !seen:
 		c.rep.Keys[r.Topic]++
-		if ev.Seq != 1 && !c.opts.Truncated[r.Topic] {
-			c.problem(&r, key, RuleSeqGap, "first Seq of the key is %d, want 1", ev.Seq)
+		if ev.Seq != 1 {
+			if c.opts.Truncated[r.Topic] {
+				c.partial[sk] = true
+			} else {
+				c.problem(&r, key, RuleSeqGap, "first Seq of the key is %d, want 1", ev.Seq)
+			}
 		}
 		c.seqs[sk] = ev.Seq
 	case ev.Seq == last+1:
@@ -238,9 +246,11 @@ func (c *Checker) Add(r Record) {
 		c.seqs[sk] = ev.Seq
 	}
 	if ev.Topic() == event.CallThreadTopic {
-		c.callEvent(&r, key, &ev)
+		if !c.partial[sk] {
+			c.callEvent(&r, key, &ev)
+		}
 	} else if ev.Topic() == event.AgentStateTopic {
-		c.agentEvent(&r, key, &ev)
+		c.agentEvent(&r, key, &ev, c.partial[sk])
 	}
 }
 
@@ -482,7 +492,9 @@ func (c *Checker) endCall(cl *call) {
 }
 
 // agentEvent follows the state of each agent (per agent key, so in order).
-func (c *Checker) agentEvent(r *Record, key string, ev *event.Event) {
+// On a partial key an agent not yet seen is taken as logged in where the
+// event says (the login was deleted by retention).
+func (c *Checker) agentEvent(r *Record, key string, ev *event.Event, partial bool) {
 	if ev.AgentID == "" {
 		return
 	}
@@ -499,6 +511,10 @@ func (c *Checker) agentEvent(r *Record, key string, ev *event.Event) {
 		}
 		a.queues++
 		return
+	}
+	if a == nil && partial {
+		a = &agentState{dn: ev.ThisDN, state: "NotReady", queues: 1}
+		c.agents[id] = a
 	}
 	if a == nil {
 		c.problem(r, key, RuleAgent, "%s for agent %s, who is not logged in", name, ev.AgentID)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
-	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/verify"
 )
@@ -32,7 +31,7 @@ func goodStream(t *testing.T) ([]verify.Record, *verify.Expect) {
 	d, err := sim.NewInProcess(&cfg, "acme", func(evs []event.Event) error {
 		for i := range evs {
 			r := verify.RecordOf(evs[i].AppendJSON(nil), "", 0)
-			r.Partition = publisher.Partition(r.Key, parts)
+			r.Partition = event.Partition(r.Key, parts)
 			tp := r.Topic + string(rune('a'+r.Partition))
 			r.Offset = offsets[tp]
 			offsets[tp]++

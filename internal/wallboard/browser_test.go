@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 const token = "wallboard-e2e-token"
@@ -196,16 +197,7 @@ func artifact(t *testing.T, name string) string {
 
 func findChromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found: scripts/test installs it (Debian package chromium)")
-	}
-	t.Skip("chromium not found (outside CI: skipped; scripts/test installs it, or apt-get install chromium)")
-	return ""
+	return testenv.LookPath(t, "Debian package chromium", "chromium", "chromium-browser")
 }
 
 // TestWallboardInChromium opens the wallboard in headless Chromium against

@@ -4,23 +4,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // need returns the path of tool, or fails (in CI) or skips the test.
 func need(t *testing.T, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: scripts/test installs it", tool)
-		}
-		t.Skipf("%s not found (outside CI: skipped; scripts/test installs it)", tool)
-	}
-	return p
+	return testenv.LookPath(t, "apt-get install "+tool, tool)
 }
 
 // TestStateJS checks the syntax of the page's scripts and runs the node

@@ -20,23 +20,13 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 const partitions = 6
 
 // ---------------------------------------------------------------- tools
-
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// missing fails the test in CI and skips it elsewhere.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...) + " (scripts/test installs it)"
-	if inCI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -51,7 +41,7 @@ func kcat(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("kcat")
 	if err != nil {
-		missing(t, "kcat not found in PATH")
+		testenv.Missing(t, "kcat not found in PATH")
 	}
 	return p
 }
@@ -65,7 +55,7 @@ func python(t *testing.T) string {
 		p = filepath.Join(repoRoot(t), ".cache", "venv", "bin", "python")
 	}
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "no Python with confluent-kafka: SWITCHBOARD_PYTHON unset and %s missing", p)
+		testenv.Missing(t, "no Python with confluent-kafka: SWITCHBOARD_PYTHON unset and %s missing", p)
 	}
 	return p
 }
@@ -79,7 +69,7 @@ func checkEvents(t *testing.T) string {
 		p = filepath.Join(repoRoot(t), "..", "shared", "tools", "check-events")
 	}
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "check-events not found at %s", p)
+		testenv.Missing(t, "check-events not found at %s", p)
 	}
 	return p
 }
@@ -293,7 +283,7 @@ func TestKcatReadsWhatSwitchboardWrote(t *testing.T) {
 				if err := json.Unmarshal([]byte(l), &r); err != nil || r.Key == nil || r.Payload == nil {
 					t.Fatalf("kcat line %q: %v", l, err)
 				}
-				if want := publisher.Partition([]byte(*r.Key), partitions); r.Partition != want {
+				if want := event.Partition([]byte(*r.Key), partitions); r.Partition != want {
 					t.Errorf("key %s on partition %d, want %d", *r.Key, r.Partition, want)
 				}
 			}
@@ -461,7 +451,7 @@ func TestPythonConsumerFindsFaults(t *testing.T) {
 		e := &evs[i]
 		key := e.Key()
 		n := perKey[e.Topic()+"|"+key]
-		p := publisher.Partition([]byte(key), 4)
+		p := event.Partition([]byte(key), 4)
 		switch {
 		case lone < 0 && n == 1: // a key with one event: put it on the wrong partition
 			lone, p = i, (p+1)%4
@@ -471,7 +461,7 @@ func TestPythonConsumerFindsFaults(t *testing.T) {
 		case wrongKey < 0 && n == 1 && i != lone && e.Topic() == event.AgentStateTopic: // a key that is not the event's
 			wrongKey = i
 			key = e.CustomerID + ":someone-else"
-			p = publisher.Partition([]byte(key), 4)
+			p = event.Partition([]byte(key), 4)
 		}
 		r := &kgo.Record{Topic: prefix + e.Topic(), Partition: p, Key: []byte(key), Value: event.Marshal(e)}
 		for _, h := range e.Headers() {

@@ -1,11 +1,12 @@
-package publisher
+package event
 
 // Partition returns the partition, of n, that Kafka's Java producer chooses
 // for a record with this key: Utils.toPositive(Utils.murmur2(key)) % n, as in
 // org.apache.kafka.clients.producer.internals.BuiltInPartitioner
-// .partitionForKey. It is what the publisher uses (franz-go's
-// StickyKeyPartitioner with its default hasher computes the same), so every
-// consumer in every language agrees on where a key lives. n must be > 0.
+// .partitionForKey. It is where the publisher puts every record keyed by
+// Key (franz-go's StickyKeyPartitioner with its default hasher computes the
+// same), so every consumer in every language agrees on where a key lives.
+// n must be > 0.
 func Partition(key []byte, n int32) int32 {
 	return int32(murmur2(key)&0x7fffffff) % n
 }
