@@ -141,7 +141,9 @@ type durableTenant struct {
 
 // startDurable opens the tenant's journal under data/journal/<id>, starts
 // its runtime (recovering the engine from the journal) and its relay.
-func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
+// newEngine builds a fresh engine of the same configuration: the tenant
+// heals with it after a journal write failure.
+func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (tenant.Machine, error), pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
 	dir := filepath.Join(c.Data, "journal", id)
 	recMax := int(min(journalRecordMax, c.Durability.JournalMaxSize/8))
 	jr, err := journal.Open(dir, journal.Options{MaxSize: c.Durability.JournalMaxSize,
@@ -150,7 +152,7 @@ func startDurable(c Config, id string, eng *engine.Engine, pub relay.Publisher, 
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)
 	}
 	rt, err := tenant.Start(tenant.Config{Engine: eng, Journal: jr, RecordReserve: recMax,
-		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, Logger: log})
+		SnapshotEvery: c.Durability.SnapshotEvery, RecoveryCommands: releaseCalls, NewEngine: newEngine, Logger: log})
 	if err != nil {
 		jr.Close()
 		return nil, fmt.Errorf("app: tenant %q: %w", id, err)

@@ -241,7 +241,8 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 		if err != nil {
 			return s, fmt.Errorf("app: tenant %q: %w", t.ID, err)
 		}
-		d, err := startDurable(c, t.ID, eng, ops.sink(s.pub), kopts, log.With("tenant", t.ID))
+		newEngine := func() (tenant.Machine, error) { return engine.New(t, engine.Options{Server: server}) }
+		d, err := startDurable(c, t.ID, eng, newEngine, ops.sink(s.pub), kopts, log.With("tenant", t.ID))
 		if err != nil {
 			return s, err
 		}

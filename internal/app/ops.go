@@ -73,6 +73,15 @@ type JournalOps struct {
 	LagRecords uint64        // step records durable but not yet acknowledged by Kafka
 	LagAge     time.Duration // how long the oldest of them has waited
 	Err        string        // publishing stopped for good, if not empty
+	// Unhealthy says why the tenant refuses commands or does not publish
+	// for now (the journal fails to write, Kafka refuses events); it heals
+	// by itself. Empty when healthy.
+	Unhealthy string
+	// The journal's fsyncs and their total and longest time, its write
+	// failures and heals, and how often publishing paused.
+	Fsyncs                       uint64
+	FsyncTime, MaxFsync          time.Duration
+	Failures, Heals, KafkaPauses uint64
 }
 
 // ops is serve's operational side: metrics, readiness, token handling.
@@ -109,7 +118,15 @@ func (o *ops) setRelayStats(stats func() []relay.Stats) {
 			// A relay runs on an open journal; Err is publishing stopped
 			// for good (Kafka refused events permanently).
 			out[i] = JournalOps{Tenant: r.Tenant, Open: true, Size: r.JournalSize, MaxSize: r.JournalMaxSize,
-				LagRecords: r.LagRecords, LagAge: r.LagSince, Err: r.Err}
+				LagRecords: r.LagRecords, LagAge: r.LagSince, Err: r.Err,
+				Fsyncs: r.JournalFsyncs, FsyncTime: r.JournalFsyncTime, MaxFsync: r.JournalMaxFsync,
+				Failures: r.JournalFailures, Heals: r.JournalHeals, KafkaPauses: r.Pauses}
+			switch {
+			case r.JournalErr != "":
+				out[i].Unhealthy = "the journal fails to write (commands get 503 until it heals): " + r.JournalErr
+			case r.Paused != "":
+				out[i].Unhealthy = "Kafka refuses events (publishing retries): " + r.Paused
+			}
 		}
 		return out
 	})
@@ -297,6 +314,20 @@ func (o *ops) registerGauges(rts []*tenant.Tenant, pub *publisher.Publisher) {
 		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.LagRecords), j.Tenant) }))
 	s.GaugeFunc(metrics.NamePublishLagAge, "How long the oldest journaled step not yet in Kafka has waited, by tenant.", []string{"tenant"},
 		journal(func(j JournalOps, emit metrics.Emit) { emit(j.LagAge.Seconds(), j.Tenant) }))
+	s.GaugeFunc(metrics.NameUnhealthy, "1 while the tenant refuses commands because its journal fails to write, or its publishing is paused because Kafka refuses events; it heals by itself.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(boolGauge(j.Unhealthy != ""), j.Tenant) }))
+	s.CounterFunc(metrics.NameJournalFsyncs, "Fsyncs of the journal's segment files, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.Fsyncs), j.Tenant) }))
+	s.CounterFunc(metrics.NameJournalFsyncTime, "Time spent in those fsyncs, in seconds (divided by the fsyncs: the mean latency), by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(j.FsyncTime.Seconds(), j.Tenant) }))
+	s.GaugeFunc(metrics.NameJournalMaxFsync, "The longest journal fsync since the start, in seconds, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(j.MaxFsync.Seconds(), j.Tenant) }))
+	s.CounterFunc(metrics.NameJournalFailures, "Journal write or fsync failures, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.Failures), j.Tenant) }))
+	s.CounterFunc(metrics.NameJournalHeals, "Journal failures healed without a restart, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.Heals), j.Tenant) }))
+	s.CounterFunc(metrics.NamePublishPauses, "Times Kafka refused events and publishing paused to retry, by tenant.", []string{"tenant"},
+		journal(func(j JournalOps, emit metrics.Emit) { emit(float64(j.KafkaPauses), j.Tenant) }))
 }
 
 // readyCache keeps /readyz's answer for a second: the endpoint is
@@ -334,6 +365,9 @@ func (o *ops) ready(ctx context.Context, pub *publisher.Publisher) error {
 		}
 		if j.Err != "" {
 			return fmt.Errorf("publishing of tenant %q stopped: %s", j.Tenant, j.Err)
+		}
+		if j.Unhealthy != "" {
+			return fmt.Errorf("tenant %q: %s", j.Tenant, j.Unhealthy)
 		}
 		if j.MaxSize > 0 && j.Size >= j.MaxSize/10*9 {
 			return fmt.Errorf("the journal of tenant %q is %d%% full", j.Tenant, j.Size*100/j.MaxSize)
@@ -409,4 +443,11 @@ func (f *floatValue) Set(v string) error {
 	}
 	*f = floatValue(x)
 	return nil
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -111,7 +111,9 @@ func commandRoute[B any](method, path, summary string, status int, reply any,
 			if err != nil {
 				return err
 			}
-			out, err := t.Runtime.Do(r.Context(), cmd)
+			ctx, cancel := queued(r)
+			defer cancel()
+			out, err := t.Runtime.Do(ctx, cmd)
 			if err != nil {
 				return err
 			}
@@ -132,7 +134,9 @@ func query(method, path, summary string, reply any, get func(r *http.Request, v 
 			}
 			var out any
 			var gerr error
-			err := t.Runtime.Query(r.Context(), func(m tenant.Machine) {
+			ctx, cancel := queued(r)
+			defer cancel()
+			err := t.Runtime.Query(ctx, func(m tenant.Machine) {
 				v, ok := m.(views)
 				if !ok {
 					gerr = apiErr(CodeInternal, "the engine has no views")

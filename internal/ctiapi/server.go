@@ -6,14 +6,17 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/switchboard-cc/switchboard/internal/wallboard"
 )
@@ -38,6 +41,11 @@ type Config struct {
 	EventBuffer int
 	// WriteTimeout bounds the write of one WebSocket message. Default 10s.
 	WriteTimeout time.Duration
+	// QueueTimeout bounds how long a command or query waits for its
+	// tenant to take it (a tenant held up by a slow disk): then it gets
+	// 503 and is not applied. Once taken, a command waits for its outcome
+	// (its step durable, or its journal write failed). Default 10s.
+	QueueTimeout time.Duration
 	// TicketTTL is how long an event stream ticket (ticket.go) stays
 	// valid. Default 30s.
 	TicketTTL time.Duration
@@ -78,6 +86,9 @@ type Server struct {
 	nextID  atomic.Uint64
 	idBase  string
 	tickets tickets
+	// failures samples the log lines of failed requests by cause: a full
+	// disk fails every request, and one line each would fill it again.
+	failures *logsample.Sampler
 }
 
 type tokenEntry struct {
@@ -96,13 +107,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 4096
 	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = 10 * time.Second
+	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
 	if cfg.TicketTTL <= 0 {
 		cfg.TicketTTL = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), failures: logsample.New(cfg.Logger, 0)}
 	var b [4]byte
 	rand.Read(b[:])
 	s.idBase = hex.EncodeToString(b[:])
@@ -185,7 +199,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", id)
 	rec := &recorder{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}))
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), logKey{}, reqLog{s.log, id}), queueKey{}, s.cfg.QueueTimeout))
 	s.mux.ServeHTTP(rec, r)
 	level := slog.LevelDebug
 	switch {
@@ -194,7 +208,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rec.status >= 400:
 		level = slog.LevelInfo
 	}
-	if s.log.Enabled(r.Context(), level) {
+	switch {
+	case rec.status >= 500:
+		// Sampled by status and error code: when every request fails
+		// (a full disk), one line each would flood the log.
+		s.failures.Log(r.Context(), level, "http "+strconv.Itoa(rec.status)+" "+rec.code, "http request", "request_id", id,
+			"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start), "error", rec.code)
+	case s.log.Enabled(r.Context(), level):
 		s.log.Log(r.Context(), level, "http request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start), "error", rec.code)
 	}
@@ -223,6 +243,41 @@ func validRequestID(id string) bool {
 type logKey struct{}
 
 // logger returns the request's logger (with its request_id).
+type queueKey struct{}
+
+// queued is the context of a request's command or query: it ends after
+// Config.QueueTimeout, which bounds the wait for the tenant to take it.
+func queued(r *http.Request) (context.Context, context.CancelFunc) {
+	if d, ok := r.Context().Value(queueKey{}).(time.Duration); ok && d > 0 {
+		return context.WithTimeout(r.Context(), d)
+	}
+	return context.WithCancel(r.Context())
+}
+
+// failureCause is what a failed request's log line is sampled by: the API
+// error code and the runtime's reason.
+func failureCause(ae *Error, err error) string {
+	switch {
+	case errors.Is(err, tenant.ErrJournalFull):
+		return ae.Code + ":journal full"
+	case errors.Is(err, tenant.ErrNotRecorded):
+		return ae.Code + ":not recorded"
+	case errors.Is(err, tenant.ErrClosed):
+		return ae.Code + ":closed"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ae.Code + ":abandoned"
+	}
+	return ae.Code
+}
+
+// requestID is the request's id, "" outside a request.
+func requestID(ctx context.Context) string {
+	if l, ok := ctx.Value(logKey{}).(reqLog); ok {
+		return l.id
+	}
+	return ""
+}
+
 func logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(logKey{}).(reqLog); ok {
 		return l.log.With("request_id", l.id)
@@ -315,7 +370,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err := rt.handle(w, r, t); err != nil {
 			ae := toError(err)
 			if ae.Status() >= 500 {
-				logger(r.Context()).Error("request failed", "err", err)
+				// Logged once per cause, then sampled with the count
+				// of lines left out; the metrics count every request.
+				s.failures.Log(r.Context(), slog.LevelError, failureCause(ae, err), "request failed",
+					"request_id", requestID(r.Context()), "err", err)
 			}
 			writeError(w, ae)
 		}

@@ -36,7 +36,19 @@
 // notifier goroutine, in LSN order), so a runtime needs no goroutine per
 // request. A write or fsync error is sticky: the journal stops accepting
 // records (ErrFailed) because after a failed fsync the page cache can no
-// longer be trusted; reopening recovers what is on disk.
+// longer be trusted. Heal takes it back into service in place once writes
+// succeed again (a full disk that got room, a transient EIO): it cuts every
+// byte after DurableLSN, removes segments holding nothing durable, and
+// writes and syncs a probe before accepting appends from DurableLSN+1
+// again; readers reread their file past that point (those bytes were
+// rewritten). Reopening also recovers what is on disk.
+//
+// Segment files are written through the File interface; Options.WrapFile
+// lets tests inject EIO, ENOSPC and slow syncs. The flusher is the only
+// goroutine that writes or syncs and holds no lock while it does: appends,
+// Stats and readers never wait for an fsync (appenders wait only while
+// MaxBatchBytes are pending). Stats reports the fsync latency (last, max,
+// total), the failures and the heals.
 //
 // Records are atomic units: a crash keeps or loses whole records, so the
 // runtime should write one record per engine step (all of its events), not one

@@ -15,7 +15,8 @@ var (
 	// ErrClosed: the journal (or reader) is closed.
 	ErrClosed = errors.New("journal: closed")
 	// ErrFailed: a write or fsync failed earlier; the journal accepts nothing
-	// more and must be reopened (which recovers what is on disk).
+	// more until Heal succeeds (or it is reopened, which recovers what is
+	// on disk).
 	ErrFailed = errors.New("journal: failed")
 	// ErrCorrupt: records that had been durable are damaged (see CorruptError).
 	ErrCorrupt = errors.New("journal: corrupt")

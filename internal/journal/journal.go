@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
 // Journal is a durable append-only log in one directory. All methods are safe
@@ -44,8 +46,9 @@ type Journal struct {
 	cbStop  bool
 	cbWake  chan struct{} // cap 1
 
-	// Owned by the flusher goroutine.
-	file      *os.File
+	// Owned by the flusher goroutine (and by Heal while the journal has
+	// failed: the flusher then writes nothing).
+	file      File
 	fileDirty bool // written since the last fsync
 
 	// testBeforeSync, if set before the first append, runs in the flusher
@@ -58,10 +61,15 @@ type Journal struct {
 	fsyncs     atomic.Uint64
 	lastFsync  atomic.Int64 // nanoseconds
 	maxFsync   atomic.Int64 // nanoseconds
+	sumFsync   atomic.Int64 // nanoseconds
+	failures   atomic.Uint64
+	heals      atomic.Uint64 // successful Heal calls
+	epoch      atomic.Uint64 // bumped when Heal cuts: the bytes past DurableLSN may be rewritten
 	batches    atomic.Uint64
 	batchBytes atomic.Uint64
 
 	snapMu sync.Mutex
+	sample *logsample.Sampler // failures and heals: a flapping disk logs a line per interval
 }
 
 type batch struct {
@@ -135,6 +143,7 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 		log:      opts.Logger,
 		lockFile: lock,
 		recovery: rec,
+		sample:   logsample.New(opts.Logger, 0),
 		notifyCh: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		flushed:  make(chan struct{}),
@@ -155,7 +164,7 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 			return nil, err
 		}
 	} else {
-		f, err := os.OpenFile(join(dir, segmentName(segs[len(segs)-1].first)), os.O_WRONLY|os.O_APPEND, 0)
+		f, err := j.openFile(join(dir, segmentName(segs[len(segs)-1].first)), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -436,6 +445,10 @@ type Stats struct {
 	Fsyncs       uint64        // fsyncs of segment files since Open
 	LastFsync    time.Duration // duration of the last one
 	MaxFsync     time.Duration // longest since Open
+	FsyncTime    time.Duration // all of them together
+	Failures     uint64        // write or fsync failures since Open
+	Heals        uint64        // successful Heal calls since Open
+	Err          error         // the sticky failure (wraps ErrFailed), nil while healthy
 	Batches      uint64        // batches written (one fsync each, more on rotation)
 	BatchBytes   uint64        // bytes written in those batches
 	PendingBytes int           // appended, not yet taken by the flusher
@@ -451,6 +464,7 @@ func (j *Journal) Stats() Stats {
 		FirstLSN:     j.segs[0].first,
 		LastLSN:      j.next - 1,
 		PendingBytes: len(j.pend.buf),
+		Err:          j.err,
 	}
 	j.mu.Unlock()
 	s.DurableLSN = j.durable.Load()
@@ -459,6 +473,9 @@ func (j *Journal) Stats() Stats {
 	s.Fsyncs = j.fsyncs.Load()
 	s.LastFsync = time.Duration(j.lastFsync.Load())
 	s.MaxFsync = time.Duration(j.maxFsync.Load())
+	s.FsyncTime = time.Duration(j.sumFsync.Load())
+	s.Failures = j.failures.Load()
+	s.Heals = j.heals.Load()
 	s.Batches = j.batches.Load()
 	s.BatchBytes = j.batchBytes.Load()
 	return s
@@ -532,13 +549,18 @@ func (j *Journal) flushLoop() {
 		if err == nil {
 			if err = j.writeBatch(&b); err != nil {
 				err = fmt.Errorf("%w: %w", ErrFailed, err)
-				j.log.Error("journal: write failed; the journal accepts nothing more until reopened",
-					slog.String("dir", j.dir), slog.Any("err", err))
+				j.failures.Add(1)
+				j.sample.Log(context.Background(), slog.LevelError, "failed", "journal: write failed; the journal accepts nothing more until healed or reopened",
+					slog.String("dir", j.dir), slog.Uint64("durable_lsn", j.durable.Load()), slog.Any("err", err))
 			}
 		}
 		j.mu.Lock()
 		if err != nil {
-			j.err = err
+			// A batch failed because of an earlier failure leaves the
+			// sticky error alone: Heal may have cleared it meanwhile.
+			if failed == nil {
+				j.err = err
+			}
 			j.space.Broadcast()
 		} else {
 			j.durable.Store(b.last)
@@ -639,11 +661,12 @@ func (j *Journal) fsync() error {
 		}
 	}
 	t := time.Now()
-	if err := datasync(j.file); err != nil {
+	if err := j.file.Sync(); err != nil {
 		return fmt.Errorf("journal: fsync: %w", err)
 	}
 	d := int64(time.Since(t))
 	j.lastFsync.Store(d)
+	j.sumFsync.Add(d)
 	if d > j.maxFsync.Load() {
 		j.maxFsync.Store(d) // only the flusher writes it
 	}
@@ -655,7 +678,7 @@ func (j *Journal) fsync() error {
 // createSegment creates the segment starting at first, makes its directory
 // entry durable and makes it the file the flusher writes.
 func (j *Journal) createSegment(first uint64) error {
-	f, err := os.OpenFile(join(j.dir, segmentName(first)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := j.openFile(join(j.dir, segmentName(first)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("journal: create segment: %w", err)
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	// Logger receives recovery reports, fill warnings and failures.
 	// Default: discard.
 	Logger *slog.Logger
+	// WrapFile, if set, wraps every segment file the journal opens for
+	// writing: tests inject write errors, EIO and slow syncs through it.
+	WrapFile func(File) File
 }
 
 // Validate checks the options after defaults are applied and names the first

@@ -19,6 +19,7 @@ type Reader struct {
 	first  uint64 // first LSN of the open segment
 	fr     *frameReader
 	closed bool
+	epoch  uint64 // the journal's epoch when the file was opened
 	slab   []byte // payloads are carved from it: one allocation per many records
 }
 
@@ -51,8 +52,9 @@ func (r *Reader) NextLSN() uint64 { return max(r.next, r.from) }
 // there is none yet. Errors: ErrTruncated when the next record was removed
 // while the Reader lagged, ErrClosed when the reader or the journal is closed
 // and every durable record has been read, ErrFailed (wrapped) when the
-// journal failed and every durable record has been read, a *CorruptError
-// when a segment no longer decodes.
+// journal failed and every durable record has been read (not final: once
+// Journal.Heal succeeds, the Reader yields the records appended after it),
+// a *CorruptError when a segment no longer decodes.
 func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 	if r.closed {
 		return Record{}, false, ErrClosed
@@ -74,6 +76,13 @@ func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 				return Record{}, false, err // no record will ever follow
 			}
 			return Record{}, false, nil
+		}
+		if r.fr != nil && r.epoch != r.j.epoch.Load() {
+			// A heal rewrote what follows the records durable before
+			// it, which this reader may have buffered: read the file
+			// again (records already yielded are skipped).
+			r.closeFile()
+			r.first = 0
 		}
 		if r.fr == nil {
 			if err := r.open(); err != nil {
@@ -169,6 +178,7 @@ func (r *Reader) open() error {
 		// The segment we just finished claims r.next: its file ended early.
 		return &CorruptError{Segment: segmentName(first), LSN: r.next, Reason: "segment ends before a durable record"}
 	}
+	epoch := j.epoch.Load()
 	f, err := os.Open(join(j.dir, segmentName(first)))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -182,6 +192,7 @@ func (r *Reader) open() error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	r.first = first
+	r.epoch = epoch
 	r.from = max(r.from, r.next) // never yield a record twice
 	r.next = first
 	r.fr = newFrameReader(f, 256<<10)

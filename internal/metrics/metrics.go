@@ -33,12 +33,19 @@ type Emit func(value float64, labelValues ...string)
 // and safe for concurrent use. When it emits one label set twice, the
 // first value counts. Registering a name twice panics.
 func (s *Set) GaugeFunc(name, help string, labels []string, collect func(Emit)) {
-	s.Registry.MustRegister(&funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), collect: collect})
+	s.Registry.MustRegister(&funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), collect: collect, typ: prometheus.GaugeValue})
+}
+
+// CounterFunc is GaugeFunc for a counter whose total lives elsewhere (a
+// journal's fsyncs since it opened).
+func (s *Set) CounterFunc(name, help string, labels []string, collect func(Emit)) {
+	s.Registry.MustRegister(&funcCollector{desc: prometheus.NewDesc(name, help, labels, nil), collect: collect, typ: prometheus.CounterValue})
 }
 
 type funcCollector struct {
 	desc    *prometheus.Desc
 	collect func(Emit)
+	typ     prometheus.ValueType
 }
 
 func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
@@ -51,7 +58,7 @@ func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
 			return
 		}
 		seen[key] = true
-		m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, v, values...)
+		m, err := prometheus.NewConstMetric(c.desc, c.typ, v, values...)
 		if err != nil {
 			m = prometheus.NewInvalidMetric(c.desc, err) // fails the scrape, names the family
 		}

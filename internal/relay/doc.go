@@ -26,6 +26,17 @@
 // delivery resumes in order when Kafka returns. Stats and a periodic log
 // line show the journal's size and the publishing lag.
 //
+// # Kafka refusing events
+//
+// A batch the publisher fails (an error Kafka does not let a client retry,
+// like the UNKNOWN_SERVER_ERROR of a broker whose disk is full) pauses
+// publishing (Stats.Paused): once every batch handed over has finished, the
+// relay rewinds to the first step record Kafka has not acknowledged, reads
+// the partition tails as at start to skip the events Kafka has, and hands
+// the rest over again, retrying with backoff (retryMinWait..retryMaxWait).
+// A journal that failed to write is waited for (the tenant heals it). Only
+// a closed publisher or an unreadable journal stops the relay for good.
+//
 // It owns the checkpoint file and nothing else; it does not write the
 // journal (the tenant goroutine is its only appender) and knows nothing of
 // HTTP or the engine: it imports neither the engine nor package tenant.

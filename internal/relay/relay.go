@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/steprec"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,9 +23,10 @@ import (
 var (
 	// ErrConfig: a required Config field is missing.
 	ErrConfig = errors.New("relay: invalid config")
-	// ErrStopped: the publisher failed a batch permanently (it was closed,
-	// or Kafka refused a record for good); the relay stopped so as not to
-	// break the order. A restart publishes again from the checkpoint.
+	// ErrStopped: the publisher was closed, or the journal could not be
+	// read; the relay stopped. A restart publishes again from the
+	// checkpoint. (A batch Kafka refuses only pauses publishing: see
+	// Stats.Paused.)
 	ErrStopped = errors.New("relay: stopped")
 )
 
@@ -85,8 +87,20 @@ type Stats struct {
 	LagSince        time.Duration
 	EventsPublished int64 // events handed to the publisher since Start
 	EventsSkipped   int64 // events skipped at start because Kafka had them
-	Resolving       bool  // reading the partition tails (at start)
+	Resolving       bool  // reading the partition tails (at start, and after a pause)
 	Err             string
+	// Paused is why publishing is paused (Kafka refused a batch; it is
+	// retried with backoff), "" while publishing. Pauses counts them.
+	Paused string
+	Pauses uint64
+	// JournalErr is the journal's write failure while it lasts ("" when
+	// healthy); the fsync figures and failure/heal counts are the journal's.
+	JournalErr       string
+	JournalFailures  uint64
+	JournalHeals     uint64
+	JournalFsyncs    uint64
+	JournalFsyncTime time.Duration
+	JournalMaxFsync  time.Duration
 }
 
 // Relay publishes one tenant's journal. Its methods are safe for
@@ -108,17 +122,23 @@ type Relay struct {
 	skipped   atomic.Int64
 	resolving atomic.Bool
 	lagSince  atomic.Int64 // unix nanos when acked last stopped matching durable; 0 none
+	pauses    atomic.Uint64
+	resuming  atomic.Bool // rewound after a pause, no acknowledgement yet
+	sample    *logsample.Sampler
 
-	mu     sync.Mutex
-	queue  []inflight // batches handed over, oldest first
-	failed error
-	cur    checkpoint
-	stopMu sync.Once
+	mu          sync.Mutex
+	queue       []inflight // batches handed over, oldest first
+	failed      error
+	paused      error // Kafka refused a batch: publishing pauses, then rewinds
+	pausedSince time.Time
+	cur         checkpoint
+	stopMu      sync.Once
 }
 
 type inflight struct {
-	last uint64
-	done bool
+	last   uint64
+	done   bool
+	failed bool
 }
 
 // Start reads the checkpoint and starts publishing in the background: first
@@ -172,6 +192,7 @@ func Start(cfg Config) (*Relay, error) {
 		ckpt: make(chan struct{}),
 		cur:  c,
 	}
+	r.sample = logsample.New(r.log, 0)
 	r.handed.Store(c.Acked)
 	r.acked.Store(c.Acked)
 	r.written.Store(c.Acked)
@@ -231,7 +252,16 @@ func (r *Relay) Stats() Stats {
 	if r.failed != nil {
 		s.Err = r.failed.Error()
 	}
+	if r.paused != nil {
+		s.Paused = r.paused.Error()
+	}
 	r.mu.Unlock()
+	s.Pauses = r.pauses.Load()
+	if js.Err != nil {
+		s.JournalErr = js.Err.Error()
+	}
+	s.JournalFailures, s.JournalHeals = js.Failures, js.Heals
+	s.JournalFsyncs, s.JournalFsyncTime, s.JournalMaxFsync = js.Fsyncs, js.FsyncTime, js.MaxFsync
 	return s
 }
 
@@ -296,6 +326,12 @@ func (r *Relay) stopped() bool {
 	}
 }
 
+// Backoff between publishing attempts after Kafka refused a batch.
+const (
+	retryMinWait = 100 * time.Millisecond
+	retryMaxWait = 5 * time.Second
+)
+
 func (r *Relay) run() {
 	defer close(r.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -307,20 +343,69 @@ func (r *Relay) run() {
 		case <-ctx.Done():
 		}
 	}()
+	wait := retryMinWait
+	for r.publish(ctx) {
+		// Kafka refused a batch: let every batch handed over finish,
+		// wait, then rewind to the first step record Kafka has not
+		// acknowledged; the partition tails tell what of the rest it
+		// has (as at start), so nothing is published twice.
+		for r.inFlight() > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if !r.resuming.Load() {
+			wait = retryMinWait // the previous attempt got through
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMaxWait)
+		r.mu.Lock()
+		r.queue = r.queue[:0]
+		r.paused = nil
+		r.mu.Unlock()
+		r.handed.Store(r.acked.Load())
+		r.resuming.Store(true)
+	}
+}
 
+// inFlight is how many batches handed over are neither acknowledged nor
+// failed.
+func (r *Relay) inFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, q := range r.queue {
+		if !q.done && !q.failed {
+			n++
+		}
+	}
+	return n
+}
+
+// publish hands the journal's events to the publisher from the first step
+// record Kafka has not acknowledged, skipping what the partition tails
+// show Kafka has. It returns true when Kafka refused a batch (publishing
+// pauses and rewinds), false when the relay stops.
+func (r *Relay) publish(ctx context.Context) bool {
 	from := r.acked.Load() + 1
 	end := r.j.DurableLSN()
 	var have map[string]int64
 	if end >= from {
 		have = r.resolve(ctx, from, end)
 		if have == nil {
-			return // stopped
+			return false // stopped
 		}
 	}
 	rd, err := r.j.NewReader(from)
 	if err != nil {
 		r.fail(fmt.Errorf("relay: reader: %w", err))
-		return
+		return false
 	}
 	defer rd.Close()
 
@@ -342,15 +427,33 @@ func (r *Relay) run() {
 	}
 	for {
 		if r.failedErr() != nil {
-			return
+			return false
+		}
+		if r.pausedErr() != nil {
+			return true
 		}
 		rec, ok, err := rd.TryNext()
+		if errors.Is(err, journal.ErrFailed) {
+			// The journal failed to write; the tenant heals it, and
+			// the records appended then follow.
+			flush()
+			w := rd.Wait()
+			if r.j.Stats().Err != nil {
+				select {
+				case <-w:
+				case <-time.After(time.Second):
+				case <-r.stop:
+					return false
+				}
+			}
+			continue
+		}
 		if err != nil {
 			flush()
 			if !errors.Is(err, journal.ErrClosed) {
 				r.fail(fmt.Errorf("relay: read journal at lsn %d: %w", rd.NextLSN(), err))
 			}
-			return
+			return false
 		}
 		if !ok {
 			flush()
@@ -363,20 +466,20 @@ func (r *Relay) run() {
 			select {
 			case <-w:
 			case <-r.stop:
-				return
+				return false
 			}
 			continue
 		}
 		sr, err := steprec.Decode(rec.Payload)
 		if err != nil {
 			r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
-			return
+			return false
 		}
 		for _, b := range sr.Events {
 			var e event.Event
 			if err := event.Unmarshal(b, &e); err != nil {
 				r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
-				return
+				return false
 			}
 			if rec.LSN <= end {
 				if s, ok := have[r.topic(&e)+"\x00"+e.Key()]; ok && e.Seq <= s {
@@ -394,6 +497,12 @@ func (r *Relay) run() {
 	}
 }
 
+func (r *Relay) pausedErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.paused
+}
+
 func (r *Relay) topic(e *event.Event) string { return r.cfg.TopicPrefix + e.Topic() }
 
 func (r *Relay) acknowledge(lsn uint64, err error) {
@@ -404,11 +513,29 @@ func (r *Relay) acknowledge(lsn uint64, err error) {
 			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
 			r.log.Info("relay: publisher closed with events unacknowledged; the journal keeps them for the next start", "lsn", lsn)
 		}
-		if r.failed == nil {
-			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
-			r.log.Error("relay: Kafka refused events for good; publishing stopped (restart to publish again from the checkpoint)", "lsn", lsn, "err", err)
+		for i := range r.queue {
+			if r.queue[i].last == lsn {
+				r.queue[i].failed = true
+				break
+			}
+		}
+		if r.failed == nil && r.paused == nil {
+			r.paused = fmt.Errorf("relay: Kafka refused events up to lsn %d: %w", lsn, err)
+			r.pauses.Add(1)
+			if r.pausedSince.IsZero() {
+				r.pausedSince = time.Now()
+			}
+			r.sample.Log(context.Background(), slog.LevelError, "kafka",
+				"relay: Kafka refused events; publishing pauses and retries with backoff (the journal keeps them)", "lsn", lsn, "err", err)
 		}
 		return
+	}
+	// Every batch of before a rewind has finished by then: this one was
+	// handed over after it.
+	if r.resuming.CompareAndSwap(true, false) && !r.pausedSince.IsZero() {
+		r.sample.Resolve(context.Background(), slog.LevelInfo, "kafka", "relay: Kafka takes events again; publishing resumed",
+			"lsn", lsn, "paused_for", time.Since(r.pausedSince).Round(time.Millisecond))
+		r.pausedSince = time.Time{}
 	}
 	for i := range r.queue {
 		if r.queue[i].last == lsn {
@@ -552,6 +679,8 @@ func (r *Relay) logStats() {
 	switch {
 	case s.Err != "":
 		r.log.Error("relay: publishing stopped", append(attrs, slog.String("err", s.Err))...)
+	case s.Paused != "":
+		r.log.Warn("relay: publishing paused, retrying", append(attrs, slog.String("err", s.Paused))...)
 	case s.LagRecords > 0 && s.LagSince > 5*time.Second:
 		r.log.Warn("relay: Kafka is not keeping up; the journal holds the events", attrs...)
 	default:

@@ -353,3 +353,48 @@ func TestKeepFrom(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestBrokerRefusesWrites: the embedded broker refuses every produce
+// request with UNKNOWN_SERVER_ERROR (what a broker whose disk is full
+// answers, and which a producer may not retry) for a while under load. The
+// relay pauses instead of stopping for good, retries with backoff, and once
+// the broker takes writes again it resumes by itself: Kafka then has every
+// event of the answered requests once, gapless, without a restart.
+func TestBrokerRefusesWrites(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	n := startNode(t, tg.Brokers, t.TempDir(), prefix)
+	stop := make(chan struct{})
+	var evs, reqs int64
+	done := make(chan struct{})
+	go func() { evs, reqs = load(t, n.tn, 8, stop); close(done) }()
+	time.Sleep(200 * time.Millisecond) // some published before the fault
+	h := tg.Cluster.Fault(produceFault(kerr.UnknownServerError))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := h.Wait(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	for n.rl.Stats().Paused == "" && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	during := n.rl.Stats()
+	if during.Paused == "" || during.Err != "" {
+		t.Fatalf("broker refusing writes: relay %+v, want paused, not stopped", during)
+	}
+	time.Sleep(500 * time.Millisecond) // retries are refused too
+	h.Remove()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-done
+	if err := n.rl.Flush(ctx); err != nil {
+		t.Fatalf("relay did not resume after the broker took writes again: %v (%+v)", err, n.rl.Stats())
+	}
+	after := n.rl.Stats()
+	if after.Paused != "" || after.Err != "" || after.Pauses == 0 {
+		t.Fatalf("after the broker recovered: %+v", after)
+	}
+	n.close()
+	t.Logf("%d requests answered, %d events; %d pauses; skipped %d already in Kafka", reqs, evs, after.Pauses, after.EventsSkipped)
+	checkKafka(t, tg.Brokers, prefix, evs)
+}

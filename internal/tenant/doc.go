@@ -43,6 +43,25 @@
 // re-armed; then Config.RecoveryCommand, if any, is stepped and journaled.
 // Snapshots are taken every Config.SnapshotEvery steps and at Close.
 //
+// In journal mode every reply, a query's (GET) included, is released only
+// once every step it was decided on is durable: a reader never sees a change
+// whose request got 503. When the journal fails to write (a full disk, EIO)
+// the engine may hold steps the journal does not: the tenant then answers
+// every command and query with ErrNotRecorded (503), logs that once (then
+// sampled, package logsample) and counts it (Health), and heals by itself:
+// once the batches in flight have failed it calls journal.Heal (which cuts
+// what was never durable) every healMinWait..healMaxWait (up to flapMaxWait
+// when it keeps failing again right after healing) until writes
+// succeed, rebuilds the engine with Config.NewEngine from the newest
+// snapshot and the journal (as Start does; the unjournaled steps vanish),
+// re-arms its timers and takes commands again, logged once.
+//
+// # Time
+//
+// A step's time is the clock, never before the previous step's, so event
+// times never go backwards when the clock is stepped back; timers are armed
+// against that time and run on the monotonic clock, so they fire on time.
+//
 // The tenant owns no I/O of its own other than timers and the journal it
 // is given: it does not know HTTP or Kafka. It must not touch engine state outside the tenant goroutine;
 // GET endpoints read it through Tenant.Query, which runs on that goroutine.

@@ -61,7 +61,7 @@ func (t *Tenant) room() error {
 
 // record appends the step record. A failure here means the engine applied a
 // step the journal does not have: the tenant stops taking commands (every
-// later one gets ErrNotRecorded) and a restart recovers the journaled state.
+// later one gets ErrNotRecorded) until it heals (see heal) or restarts.
 func (t *Tenant) record(b *batch, at int64, cmd engine.Command, evs []event.Event) error {
 	var err error
 	if t.rec, err = t.recEnc.Append(t.rec[:0], at, cmd, evs); err == nil {
@@ -75,20 +75,155 @@ func (t *Tenant) record(b *batch, at int64, cmd engine.Command, evs []event.Even
 			return nil
 		}
 	}
-	t.broken = fmt.Errorf("%w: step applied but not journaled: %v", ErrNotRecorded, err)
-	t.log.Error("tenant: a step could not be journaled; the tenant refuses every command until restarted",
-		"tenant", t.id, "command", cmd.Kind(), "err", err)
+	t.failed(err)
 	return t.broken
 }
 
 // syncer acknowledges the batches, in order, as their records become
-// durable.
+// durable; a failure also wakes the tenant goroutine, which stops taking
+// commands and starts healing.
 func (t *Tenant) syncer() {
 	defer close(t.synced)
 	for it := range t.syncq {
 		err := t.jr.Sync(context.Background(), it.lsn)
-		t.ack.done(it.n, err)
+		var durable uint64
+		if err != nil {
+			durable = t.jr.DurableLSN()
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
+		}
+		t.ack.done(it.n, err, durable)
 	}
+}
+
+// Heal attempts are this far apart at first, doubling to healMaxWait
+// while the journal still fails. A journal failing again within flapWindow
+// of a heal (a disk with just enough room for the probe) starts where the
+// last wait ended, doubling up to flapMaxWait, so a flapping disk heals
+// (and logs) a few times a minute at most.
+const (
+	healMinWait = 50 * time.Millisecond
+	healMaxWait = time.Second
+	flapWindow  = 30 * time.Second
+	flapMaxWait = 10 * time.Second
+)
+
+// Health is the tenant's journal health, for readiness and metrics.
+type Health struct {
+	// Err is why commands get 503 now (the journal fails to write); nil
+	// while the tenant takes commands.
+	Err   error
+	Since time.Time // when Err began
+	// Failures and Heals count journal write failures and heals since
+	// Start; Refused counts the commands answered ErrNotRecorded (503)
+	// because the journal had no room or failed to write.
+	Failures, Heals, Refused uint64
+}
+
+// Health returns the tenant's journal health.
+func (t *Tenant) Health() Health {
+	var h Health
+	if p := t.health.Load(); p != nil {
+		h = *p
+	}
+	h.Failures, h.Heals, h.Refused = t.failures.Load(), t.heals.Load(), t.refused.Load()
+	return h
+}
+
+// failed marks the tenant broken after a journal write failure (err, or
+// the journal's own error when nil): commands and queries get 503 until a
+// heal brings the engine back to what the journal holds.
+func (t *Tenant) failed(err error) {
+	if t.broken != nil || t.jr == nil {
+		return
+	}
+	if err == nil {
+		if err = t.jr.Stats().Err; err == nil {
+			return // a batch failed for another reason (closing)
+		}
+	}
+	t.broken = fmt.Errorf("%w: the journal fails to write: %w", ErrNotRecorded, err)
+	t.brokenAt = time.Now()
+	t.failures.Add(1)
+	t.health.Store(&Health{Err: t.broken, Since: t.brokenAt})
+	how := "it heals by itself once writes succeed"
+	if t.cfg.NewEngine == nil {
+		how = "it takes none until restarted (no Config.NewEngine to heal with)"
+	}
+	t.sample.Log(context.Background(), slog.LevelError, "journal", "tenant: the journal fails to write; every command gets 503 and "+how,
+		"tenant", t.id, "durable_lsn", t.jr.DurableLSN(), "err", err)
+	if t.cfg.NewEngine != nil {
+		if !t.healedAt.IsZero() && time.Since(t.healedAt) < flapWindow {
+			t.healWait = min(2*max(t.healWait, healMinWait), flapMaxWait)
+		} else {
+			t.healWait = healMinWait
+		}
+		t.healC = time.After(t.healWait)
+	}
+}
+
+// heal tries to bring a broken tenant back: once every batch handed to the
+// syncer has failed (their LSNs are about to be reused) and no snapshot is
+// being written, it heals the journal (which cuts what was never durable)
+// and rebuilds the engine from the newest snapshot and the journal, as
+// Start does, so the steps applied but never journaled vanish; then it
+// takes commands again. While the journal still fails it tries again
+// later, up to healMaxWait apart.
+func (t *Tenant) heal() {
+	t.healC = nil
+	if t.broken == nil {
+		return
+	}
+	if t.ack.inFlight() > 0 || t.snapBusy.Load() {
+		t.healC = time.After(healMinWait)
+		return
+	}
+	again := func() {
+		t.healWait = max(t.healWait, min(2*t.healWait, healMaxWait))
+		t.healC = time.After(t.healWait)
+	}
+	if _, err := t.jr.Heal(); err != nil {
+		t.sample.Log(context.Background(), slog.LevelWarn, "heal", "tenant: the journal still fails to write",
+			"tenant", t.id, "err", err)
+		again()
+		return
+	}
+	eng, err := t.cfg.NewEngine()
+	if err != nil {
+		t.log.Error("tenant: no engine to heal with", "tenant", t.id, "err", err)
+		again()
+		return
+	}
+	for id, e := range t.timers {
+		e.t.Stop()
+		delete(t.timers, id)
+	}
+	rp, err := t.replay(eng)
+	if err != nil {
+		// The journal no longer reproduces itself: only an operator can
+		// decide. Stay broken, loudly, without retrying.
+		t.log.Error("tenant: the journal cannot be replayed after a write failure; restart needed",
+			"tenant", t.id, "err", err)
+		return
+	}
+	t.eng = eng
+	t.lastLSN = t.jr.LastLSN()
+	t.sinceSnap = rp.steps
+	for id, at := range rp.pending {
+		t.startTimer(id, at)
+	}
+	down := time.Since(t.brokenAt)
+	t.broken = nil
+	t.healedAt = time.Now()
+	t.heals.Add(1)
+	t.health.Store(nil)
+	t.sample.Resolve(context.Background(), slog.LevelWarn, "heal", "tenant: heal attempts while the journal failed", "tenant", t.id)
+	t.sample.Resolve(context.Background(), slog.LevelInfo, "journal",
+		"tenant: healed: the journal writes again, the engine is back to what it holds, commands are taken again",
+		"tenant", t.id, "down_for", down.Round(time.Millisecond), "durable_lsn", t.lastLSN,
+		"snapshot_lsn", rp.snapLSN, "steps_replayed", rp.steps, "timers", len(rp.pending), "took", rp.took.Round(time.Millisecond))
 }
 
 func (t *Tenant) maybeSnapshot() {
@@ -183,77 +318,120 @@ func decodeSnapshotEnvelope(p []byte) (last int64, timers map[string]int64, eng 
 // engine's pending timers and steps Config.RecoveryCommand.
 func (t *Tenant) recover() error {
 	start := time.Now()
+	rp, err := t.replay(t.eng)
+	if err != nil {
+		return err
+	}
+	t.recovery.SnapshotLSN, t.recovery.FirstLSN, t.recovery.LastLSN = rp.snapLSN, rp.first, rp.last
+	t.recovery.Steps, t.recovery.Events = rp.steps, rp.events
+	t.lastLSN = t.jr.LastLSN()
+	t.sinceSnap = t.recovery.Steps
+	for id, at := range rp.pending {
+		t.startTimer(id, at)
+	}
+	t.recovery.Timers = len(rp.pending)
+	if err := t.recoveryCommands(); err != nil {
+		return err
+	}
+	t.recovery.Duration = time.Since(start)
+	if t.recovery.SnapshotLSN > 0 || t.recovery.Steps > 0 {
+		t.log.Info("tenant: recovered from the journal", "tenant", t.id,
+			slog.Uint64("snapshot_lsn", t.recovery.SnapshotLSN), slog.Int("steps", t.recovery.Steps),
+			slog.Int("events", t.recovery.Events), slog.Int("timers", t.recovery.Timers),
+			slog.Duration("took", t.recovery.Duration))
+	}
+	return nil
+}
+
+// replayed is what replay did.
+type replayed struct {
+	snapLSN     uint64 // snapshot restored, 0 if none
+	first, last uint64 // step records replayed (0, 0 if none)
+	steps       int
+	events      int
+	pending     map[string]int64 // the engine's timers due, by id
+	took        time.Duration
+}
+
+// replay restores the journal's latest snapshot into eng, a fresh engine,
+// and replays the step records after it, checking that every step
+// reproduces its recorded events. It advances t.last to the latest step
+// time and records the snapshot's LSN; it neither arms timers nor touches
+// t.eng.
+func (t *Tenant) replay(eng Machine) (replayed, error) {
+	var rp replayed
+	start := time.Now()
 	pending := map[string]int64{}
 	from := t.jr.FirstLSN()
 	snap, err := t.jr.LatestSnapshot()
 	switch {
 	case err == nil:
-		s, ok := t.eng.(Snapshotter)
+		s, ok := eng.(Snapshotter)
 		if !ok {
-			return fmt.Errorf("%w: the journal has a snapshot but the engine cannot restore one", ErrReplay)
+			return rp, fmt.Errorf("%w: the journal has a snapshot but the engine cannot restore one", ErrReplay)
 		}
 		last, timers, engData, err := decodeSnapshotEnvelope(snap.Data)
 		if err != nil {
-			return err
+			return rp, err
 		}
 		if err := s.Restore(engData); err != nil {
-			return fmt.Errorf("%w: restore snapshot at lsn %d: %w", ErrReplay, snap.LSN, err)
+			return rp, fmt.Errorf("%w: restore snapshot at lsn %d: %w", ErrReplay, snap.LSN, err)
 		}
-		t.last, pending = last, timers
+		t.last, pending = max(t.last, last), timers
 		from = snap.LSN + 1
 		t.snapLSN.Store(snap.LSN)
-		t.recovery.SnapshotLSN = snap.LSN
+		rp.snapLSN = snap.LSN
 	case errors.Is(err, journal.ErrNoSnapshot):
 		if from > 1 {
-			return fmt.Errorf("%w: the journal starts at lsn %d and there is no snapshot", ErrReplay, from)
+			return rp, fmt.Errorf("%w: the journal starts at lsn %d and there is no snapshot", ErrReplay, from)
 		}
 	default:
-		return err
+		return rp, err
 	}
 	last := t.jr.LastLSN()
 	if from < t.jr.FirstLSN() {
-		return fmt.Errorf("%w: snapshot at lsn %d but the journal starts at %d", ErrReplay, from-1, t.jr.FirstLSN())
+		return rp, fmt.Errorf("%w: snapshot at lsn %d but the journal starts at %d", ErrReplay, from-1, t.jr.FirstLSN())
 	}
 	if from <= last {
 		r, err := t.jr.NewReader(from)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrReplay, err)
+			return rp, fmt.Errorf("%w: %w", ErrReplay, err)
 		}
 		defer r.Close()
 		var buf []byte
 		for r.NextLSN() <= last {
 			rec, ok, err := r.TryNext()
 			if err != nil {
-				return fmt.Errorf("%w: read lsn %d: %w", ErrReplay, r.NextLSN(), err)
+				return rp, fmt.Errorf("%w: read lsn %d: %w", ErrReplay, r.NextLSN(), err)
 			}
 			if !ok {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := t.jr.Sync(ctx, last)
 				cancel()
 				if err != nil {
-					return fmt.Errorf("%w: lsn %d not durable: %w", ErrReplay, r.NextLSN(), err)
+					return rp, fmt.Errorf("%w: lsn %d not durable: %w", ErrReplay, r.NextLSN(), err)
 				}
 				continue
 			}
 			sr, err := steprec.Decode(rec.Payload)
 			if err != nil {
-				return fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
+				return rp, fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
 			}
 			cmd, err := engine.DecodeCommand(sr.Command)
 			if err != nil {
-				return fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
+				return rp, fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
 			}
-			res, err := t.eng.Step(sr.At, cmd)
+			res, err := eng.Step(sr.At, cmd)
 			if err != nil {
-				return fmt.Errorf("%w: lsn %d: %s refused on replay: %w", ErrReplay, rec.LSN, cmd.Kind(), err)
+				return rp, fmt.Errorf("%w: lsn %d: %s refused on replay: %w", ErrReplay, rec.LSN, cmd.Kind(), err)
 			}
 			if len(res.Events) != len(sr.Events) {
-				return fmt.Errorf("%w: lsn %d: %s gave %d events, the journal has %d", ErrReplay, rec.LSN, cmd.Kind(), len(res.Events), len(sr.Events))
+				return rp, fmt.Errorf("%w: lsn %d: %s gave %d events, the journal has %d", ErrReplay, rec.LSN, cmd.Kind(), len(res.Events), len(sr.Events))
 			}
 			for i := range res.Events {
 				buf = res.Events[i].AppendJSON(buf[:0])
 				if !bytes.Equal(buf, sr.Events[i]) {
-					return fmt.Errorf("%w: lsn %d: %s event %d differs:\n journal: %s\n replay:  %s", ErrReplay, rec.LSN, cmd.Kind(), i, sr.Events[i], buf)
+					return rp, fmt.Errorf("%w: lsn %d: %s event %d differs:\n journal: %s\n replay:  %s", ErrReplay, rec.LSN, cmd.Kind(), i, sr.Events[i], buf)
 				}
 			}
 			if tf, ok := cmd.(engine.TimerFired); ok {
@@ -272,31 +450,17 @@ func (t *Tenant) recover() error {
 				}
 			}
 			t.last = max(t.last, sr.At)
-			if t.recovery.FirstLSN == 0 {
-				t.recovery.FirstLSN = rec.LSN
+			if rp.first == 0 {
+				rp.first = rec.LSN
 			}
-			t.recovery.LastLSN = rec.LSN
-			t.recovery.Steps++
-			t.recovery.Events += len(res.Events)
+			rp.last = rec.LSN
+			rp.steps++
+			rp.events += len(res.Events)
 		}
 	}
-	t.lastLSN = last
-	t.sinceSnap = t.recovery.Steps
-	for id, at := range pending {
-		t.startTimer(id, at)
-	}
-	t.recovery.Timers = len(pending)
-	if err := t.recoveryCommands(); err != nil {
-		return err
-	}
-	t.recovery.Duration = time.Since(start)
-	if t.recovery.SnapshotLSN > 0 || t.recovery.Steps > 0 {
-		t.log.Info("tenant: recovered from the journal", "tenant", t.id,
-			slog.Uint64("snapshot_lsn", t.recovery.SnapshotLSN), slog.Int("steps", t.recovery.Steps),
-			slog.Int("events", t.recovery.Events), slog.Int("timers", t.recovery.Timers),
-			slog.Duration("took", t.recovery.Duration))
-	}
-	return nil
+	rp.pending = pending
+	rp.took = time.Since(start)
+	return rp, nil
 }
 
 // recoveryCommands steps Config.RecoveryCommands (see there) and waits

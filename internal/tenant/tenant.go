@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
 // Errors of the runtime. Both mean the request may be retried later; the
@@ -79,6 +80,14 @@ type Config struct {
 	// how what cannot continue after a restart (calls whose SIP dialogs
 	// died with the process) is released cleanly, with its events.
 	RecoveryCommands func(Machine) []engine.Command
+	// NewEngine, in journal mode, builds a fresh engine of the same
+	// configuration as Engine. After a journal write failure the tenant
+	// uses it to heal without a restart: once Journal.Heal succeeds it
+	// restores the newest snapshot and replays the journal into a new
+	// engine (the steps applied but never journaled vanish), then takes
+	// commands again. Nil: the tenant refuses every command after a
+	// write failure until it is restarted.
+	NewEngine func() (Machine, error)
 	// Sink receives the events of each batch when there is no Journal.
 	Sink Sink
 	// Clock gives the time of each step. Default time.Now. Tests may pass a
@@ -152,6 +161,8 @@ type Tenant struct {
 	once   sync.Once
 	hub    *hub
 	ack    *acker
+	sample *logsample.Sampler
+	kick   chan struct{} // cap 1: the syncer saw a write failure
 
 	// Owned by the tenant goroutine.
 	last   int64 // unix micro of the last step; time never goes back
@@ -164,8 +175,16 @@ type Tenant struct {
 	rec       []byte // record buffer, reused
 	recEnc    StepEncoder
 	lastLSN   uint64 // LSN of the last step appended
-	broken    error  // a step was applied but could not be journaled
-	sinceSnap int    // steps since the last snapshot was taken
+	broken    error  // journal writes failed: the engine may hold steps the journal has not
+	brokenAt  time.Time
+	healC     <-chan time.Time // next heal attempt, nil while healthy
+	healWait  time.Duration
+	healedAt  time.Time
+	health    atomic.Pointer[Health]
+	failures  atomic.Uint64
+	heals     atomic.Uint64
+	refused   atomic.Uint64
+	sinceSnap int // steps since the last snapshot was taken
 	syncq     chan syncItem
 	synced    chan struct{} // closed when the syncer exits
 	snapLSN   atomic.Uint64 // LSN of the newest snapshot written
@@ -176,15 +195,36 @@ type Tenant struct {
 
 type syncItem struct {
 	n   uint64 // batch number
-	lsn uint64
+	lsn uint64 // the last step record appended when the batch ended
 }
 
 type request struct {
-	ctx     context.Context
-	cmd     engine.Command
-	query   func(Machine)
-	reply   chan result // capacity 1
-	stepped atomic.Bool
+	ctx   context.Context
+	cmd   engine.Command
+	query func(Machine)
+	reply chan result  // capacity 1
+	state atomic.Int32 // reqQueued, reqTaken or reqAbandoned
+}
+
+// Request states: queued until the tenant goroutine takes it (it is then
+// stepped, or refused, and gets its reply) or the caller abandons it (its
+// context ended first: it is never stepped). Exactly one of the two wins.
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// take is the tenant goroutine taking r: false if the caller abandoned it,
+// or if its context has ended (r then gets ctx's error).
+func (r *request) take() bool {
+	if err := r.ctx.Err(); err != nil {
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			r.reply <- result{err: err}
+		}
+		return false
+	}
+	return r.state.CompareAndSwap(reqQueued, reqTaken)
 }
 
 type result struct {
@@ -221,7 +261,10 @@ func Start(cfg Config) (*Tenant, error) {
 		hub:    newHub(),
 		timers: make(map[string]*timerEntry),
 	}
-	t.ack = newAcker(cfg.MaxInFlight, t.hub, t.log)
+	t.sample = logsample.New(t.log, 0)
+	t.kick = make(chan struct{}, 1)
+	t.ack = newAcker(cfg.MaxInFlight, t.hub, t.log, t.sample, cfg.Journal != nil)
+	t.ack.refused = &t.refused
 	if cfg.Journal != nil {
 		t.jr = cfg.Journal
 		t.maxSize = t.jr.Stats().MaxSize
@@ -247,8 +290,11 @@ func (t *Tenant) ID() string { return t.id }
 // Do applies cmd on the tenant goroutine and waits until its events are
 // recorded by the Sink. A refusal is returned as the engine's *engine.Error
 // (nothing changed, no events). ErrClosed and ErrNotRecorded (wrapped) mean
-// the service is unavailable. If ctx ends first, Do returns ctx.Err(); the
-// command may or may not have been applied.
+// the service is unavailable. If ctx ends before the tenant goroutine takes
+// the command, Do returns ctx.Err() and the command is not applied; once
+// taken, Do waits for its outcome whatever ctx does (it is bounded: the
+// step becomes durable or its journal write fails), so an error never
+// hides an applied command. Callers bound the wait in the queue with ctx.
 func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
 	r := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
 	res, err := t.submit(ctx, r)
@@ -260,8 +306,12 @@ func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
 
 // Query runs f on the tenant goroutine, between steps, and waits for it. f
 // gets the Config.Engine (an *engine.Engine in production) and may read it (its views are copies, safe to return) and must not
-// keep the engine or call Step. The state it sees may include steps whose
-// events are not yet recorded.
+// keep the engine or call Step. Without a journal the state it sees may
+// include steps whose events are not yet recorded. In journal mode Query
+// returns only once every step f saw is durable, and fails with
+// ErrNotRecorded (f's view must then be dropped) if one of them could not be
+// journaled or the journal is failing: a reader never sees a change whose
+// request got 503.
 func (t *Tenant) Query(ctx context.Context, f func(Machine)) error {
 	r := &request{ctx: ctx, query: f, reply: make(chan result, 1)}
 	res, err := t.submit(ctx, r)
@@ -288,26 +338,17 @@ func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	case res := <-r.reply:
 		return res, nil
 	case <-ctx.Done():
-		return result{}, ctx.Err()
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, ctx.Err() // never stepped
+		}
 	case <-t.exited:
-	}
-	// The goroutine has ended. A request it stepped still gets its reply
-	// when its batch is released (or failed by Close); one it never took
-	// is not going to be taken.
-	if !r.stepped.Load() {
-		select {
-		case res := <-r.reply:
-			return res, nil
-		default:
-			return result{}, ErrClosed
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, ErrClosed // never going to be taken
 		}
 	}
-	select {
-	case res := <-r.reply:
-		return res, nil
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	}
+	// Taken: its reply comes, now or when its batch is released (or
+	// failed by Close).
+	return <-r.reply, nil
 }
 
 // Subscribe returns a subscription to the tenant's events that are recorded
@@ -356,10 +397,16 @@ func (t *Tenant) run() {
 		case first = <-t.in:
 		case f := <-t.fired:
 			fire = &f
+		case <-t.kick:
+			t.failed(nil)
+			continue
+		case <-t.healC:
+			t.heal()
+			continue
 		case <-t.stop:
 			return
 		}
-		if first != nil && first.query != nil {
+		if first != nil && first.query != nil && t.jr == nil {
 			t.runQuery(first)
 			continue
 		}
@@ -374,7 +421,7 @@ func (t *Tenant) run() {
 		}
 		b := &batch{}
 		if first != nil {
-			t.step(b, first)
+			t.handle(b, first)
 		} else {
 			t.fire(b, *fire)
 		}
@@ -382,10 +429,10 @@ func (t *Tenant) run() {
 		for len(b.steps) < t.cfg.MaxBatch {
 			select {
 			case r := <-t.in:
-				if r.query != nil {
+				if r.query != nil && t.jr == nil {
 					t.runQuery(r)
 				} else {
-					t.step(b, r)
+					t.handle(b, r)
 				}
 			case f := <-t.fired:
 				t.fire(b, f)
@@ -399,25 +446,23 @@ func (t *Tenant) run() {
 		}
 		n := t.ack.add(b)
 		if t.jr != nil {
-			if b.lsn == 0 {
-				t.ack.done(n, nil)
-			} else {
-				t.syncq <- syncItem{n: n, lsn: b.lsn}
-			}
+			// Every reply of the batch (refusals and queries too) was
+			// decided on the state of the steps appended so far: it
+			// waits until they are durable.
+			t.syncq <- syncItem{n: n, lsn: t.lastLSN}
 			t.maybeSnapshot()
 			continue
 		}
 		if len(b.events) == 0 {
-			t.ack.done(n, nil)
+			t.ack.done(n, nil, 0)
 			continue
 		}
-		t.cfg.Sink.Publish(b.events, func(err error) { t.ack.done(n, err) })
+		t.cfg.Sink.Publish(b.events, func(err error) { t.ack.done(n, err, 0) })
 	}
 }
 
 func (t *Tenant) runQuery(r *request) {
-	if err := r.ctx.Err(); err != nil {
-		r.reply <- result{err: err}
+	if !r.take() {
 		return
 	}
 	r.query(t.eng)
@@ -440,28 +485,53 @@ func (t *Tenant) drain() {
 	}
 }
 
+// now is the time of a step: the clock, but never before the previous
+// step's, so that event times never go backwards (a clock stepped back by
+// NTP holds them at the last one until it catches up).
 func (t *Tenant) now() int64 {
-	at := t.cfg.Clock().UnixMicro()
-	if at < t.last {
-		at = t.last
-	}
+	at := t.logicalNow()
 	t.last = at
 	return at
 }
 
+// logicalNow is the clock, never before the last step's time: timers are
+// armed against it, so a clock stepped back does not delay them (their
+// durations run on the monotonic clock).
+func (t *Tenant) logicalNow() int64 {
+	return max(t.cfg.Clock().UnixMicro(), t.last)
+}
+
+// handle runs a queued request: a command or, in journal mode, a query.
+func (t *Tenant) handle(b *batch, r *request) {
+	if r.query == nil {
+		t.step(b, r)
+		return
+	}
+	if !r.take() {
+		return
+	}
+	if t.broken != nil {
+		// The engine may hold steps the journal does not: nothing of it
+		// is shown until it is healed.
+		r.reply <- result{err: t.broken}
+		return
+	}
+	r.query(t.eng)
+	b.steps = append(b.steps, stepResult{req: r, lsn: t.lastLSN})
+}
+
 func (t *Tenant) step(b *batch, r *request) {
-	if err := r.ctx.Err(); err != nil {
+	if !r.take() {
 		// The client gave up before the command was applied: skip it.
-		r.reply <- result{err: err}
 		return
 	}
 	if t.jr != nil {
 		if err := t.room(); err != nil {
+			t.refused.Add(1)
 			r.reply <- result{err: err}
 			return
 		}
 	}
-	r.stepped.Store(true)
 	at := t.now()
 	res, err := t.eng.Step(at, r.cmd)
 	if err != nil {
@@ -470,12 +540,15 @@ func (t *Tenant) step(b *batch, r *request) {
 	}
 	if t.jr != nil {
 		if err := t.record(b, at, r.cmd, res.Events); err != nil {
+			t.refused.Add(1)
 			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 			return
 		}
 	}
-	b.steps = append(b.steps, stepResult{req: r, res: result{out: Outcome{Reply: res.Reply, Events: len(res.Events)}}})
+	from := len(b.events)
 	b.addEvents(res.Events)
+	b.steps = append(b.steps, stepResult{req: r, res: result{out: Outcome{Reply: res.Reply, Events: len(res.Events)}},
+		lsn: b.lsn, evFrom: from, evTo: len(b.events)})
 	t.effects(res.Effects)
 }
 
@@ -487,8 +560,9 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	if t.jr != nil {
 		if err := t.room(); err != nil {
 			// Not applied: try again in a second.
-			t.log.Error("timer postponed: journal full", "tenant", t.id, "timer", f.id)
-			t.startTimer(f.id, t.cfg.Clock().Add(time.Second).UnixMicro())
+			t.sample.Log(context.Background(), slog.LevelWarn, "timer postponed", "tenant: timer postponed, the journal takes no step",
+				"tenant", t.id, "timer", f.id, "err", err)
+			t.startTimer(f.id, t.logicalNow()+int64(time.Second/time.Microsecond))
 			return
 		}
 	}
@@ -509,8 +583,9 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 			return
 		}
 	}
-	b.steps = append(b.steps, stepResult{})
+	from := len(b.events)
 	b.addEvents(res.Events)
+	b.steps = append(b.steps, stepResult{lsn: b.lsn, evFrom: from, evTo: len(b.events)})
 	t.effects(res.Effects)
 }
 
@@ -535,7 +610,7 @@ func (t *Tenant) startTimer(id string, at int64) {
 	t.cancelTimer(id)
 	t.gen++
 	f := timerFire{id: id, gen: t.gen}
-	d := time.Duration(at-t.cfg.Clock().UnixMicro()) * time.Microsecond
+	d := time.Duration(at-t.logicalNow()) * time.Microsecond
 	e := &timerEntry{gen: t.gen, at: at}
 	e.t = time.AfterFunc(max(d, 0), func() {
 		select {
@@ -555,12 +630,13 @@ func (t *Tenant) cancelTimer(id string) {
 
 // batch is the steps handed to the Sink in one Publish call.
 type batch struct {
-	n      uint64
-	lsn    uint64       // journal mode: LSN of the batch's last step record, 0 if none
-	steps  []stepResult // req nil for timer steps
-	events []event.Event
-	acked  bool
-	err    error
+	n       uint64
+	lsn     uint64       // journal mode: LSN of the batch's last step record, 0 if none
+	steps   []stepResult // req nil for timer steps
+	events  []event.Event
+	acked   bool
+	err     error
+	durable uint64 // journal mode, err set: the journal's durable LSN then
 }
 
 // addEvents adds a step's events (which the runtime owns, Result.Events):
@@ -576,13 +652,22 @@ func (b *batch) addEvents(evs []event.Event) {
 type stepResult struct {
 	req *request
 	res result
+	// Journal mode: lsn is the step's record (for a query, the last record
+	// its view includes; 0 for a refusal), and b.events[evFrom:evTo] its
+	// events. A step whose record is durable stands even if its batch
+	// failed further on.
+	lsn          uint64
+	evFrom, evTo int
 }
 
 // acker releases batches in order once acknowledged.
 type acker struct {
-	slots chan struct{}
-	hub   *hub
-	log   *slog.Logger
+	slots   chan struct{}
+	hub     *hub
+	log     *slog.Logger
+	sample  *logsample.Sampler
+	journal bool
+	refused *atomic.Uint64 // requests answered ErrNotRecorded, counted in Health
 
 	mu      sync.Mutex
 	next    uint64 // number of the next batch added
@@ -591,8 +676,16 @@ type acker struct {
 	idle    chan struct{} // closed when pending becomes empty; nil if nobody waits
 }
 
-func newAcker(maxInFlight int, h *hub, log *slog.Logger) *acker {
-	return &acker{slots: make(chan struct{}, maxInFlight), hub: h, log: log, pending: make(map[uint64]*batch)}
+func newAcker(maxInFlight int, h *hub, log *slog.Logger, sample *logsample.Sampler, journal bool) *acker {
+	return &acker{slots: make(chan struct{}, maxInFlight), hub: h, log: log, sample: sample, journal: journal,
+		pending: make(map[uint64]*batch)}
+}
+
+// inFlight is how many batches await acknowledgement.
+func (a *acker) inFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
 }
 
 func (a *acker) add(b *batch) uint64 {
@@ -604,16 +697,19 @@ func (a *acker) add(b *batch) uint64 {
 	return b.n
 }
 
-func (a *acker) done(n uint64, err error) {
+// done acknowledges batch n; durable is, in journal mode with err set, the
+// journal's durable LSN (the steps up to it stand).
+func (a *acker) done(n uint64, err error, durable uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b, ok := a.pending[n]
 	if !ok || b.acked {
 		return
 	}
-	b.acked, b.err = true, err
+	b.acked, b.err, b.durable = true, err, durable
 	if err != nil {
-		a.log.Error("events not recorded", "events", len(b.events), "err", err)
+		a.sample.Log(context.Background(), slog.LevelError, "not recorded", "tenant: events not recorded; their requests get 503",
+			"events", len(b.events), "err", err)
 	}
 	for {
 		b, ok := a.pending[a.head]
@@ -628,18 +724,30 @@ func (a *acker) done(n uint64, err error) {
 }
 
 func (a *acker) release(b *batch) {
+	var evs []event.Event // journal mode, failed batch: the events of the durable steps
 	for _, s := range b.steps {
+		stands := b.err == nil
+		if b.err != nil && a.journal && s.lsn <= b.durable {
+			stands = true
+			evs = append(evs, b.events[s.evFrom:s.evTo]...)
+		}
 		if s.req == nil {
 			continue
 		}
 		res := s.res
-		if b.err != nil && res.err == nil && res.out.Events > 0 {
-			res = result{err: fmt.Errorf("%w: %v", ErrNotRecorded, b.err)}
+		if !stands && res.err == nil && (a.journal || res.out.Events > 0) {
+			res = result{err: fmt.Errorf("%w: %w", ErrNotRecorded, b.err)}
+			if a.refused != nil {
+				a.refused.Add(1)
+			}
 		}
 		s.req.reply <- res
 	}
-	if b.err == nil {
+	switch {
+	case b.err == nil:
 		a.hub.publish(b.events)
+	case len(evs) > 0:
+		a.hub.publish(evs)
 	}
 	<-a.slots
 }
@@ -679,7 +787,7 @@ func (a *acker) failAll(err error) {
 		if ok {
 			delete(a.pending, a.head)
 			if !b.acked {
-				b.acked, b.err = true, err
+				b.acked, b.err, b.durable = true, err, 0
 			}
 			a.release(b)
 		}
