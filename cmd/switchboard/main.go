@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/bench"
 	"github.com/switchboard-cc/switchboard/internal/sim"
+	"github.com/switchboard-cc/switchboard/internal/stats"
 	"github.com/switchboard-cc/switchboard/internal/tail"
 	"github.com/switchboard-cc/switchboard/internal/verify"
 )
@@ -24,6 +25,7 @@ Usage:
   switchboard serve [flags]    run the server (switchboard serve --help)
   switchboard tail [flags]     print the events of the Kafka topics (switchboard tail --help)
   switchboard sim [flags]      simulate a contact-centre day against a switchboard (switchboard sim --help)
+  switchboard stats [flags]    serve today's statistics computed from the Kafka topics (switchboard stats --help)
   switchboard verify [flags]   check the Kafka topics against the event contract (switchboard verify --help)
   switchboard bench [flags]    run the benchmark suite and print a table (switchboard bench --help)
   switchboard hash-token       print the hash of API tokens read from stdin, for token-hashes (--new: make one)
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return tail.Main(ctx, rest, stdout, stderr)
 	case "sim":
 		return sim.Main(ctx, rest, stdout, stderr)
+	case "stats":
+		return stats.Main(ctx, rest, stdout, stderr)
 	case "verify":
 		return verify.Main(ctx, rest, stdout, stderr)
 	case "bench":

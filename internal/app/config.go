@@ -63,6 +63,10 @@ type Config struct {
 	Ops OpsConfig
 	// Durability is the journal and its snapshots (durability.go).
 	Durability DurabilityConfig
+	// Stats runs the statistics consumer (internal/stats) in-process on
+	// the topics this node publishes to, served beside the CTI API
+	// (--stats, default true); its checkpoint is Data/stats.
+	Stats bool
 	// Embedded is the embedded broker's retention (embedded.go).
 	Embedded EmbeddedKafkaConfig
 }
@@ -97,6 +101,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
+		Stats:           true,
 		Embedded:        defaultEmbedded(),
 	}
 }
@@ -200,6 +205,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("log-level", (*stringValue)(&c.LogLevel), "log `LEVEL`: debug, info, warn or error")
 	add("log-format", (*stringValue)(&c.LogFormat), "log `FORMAT`: text or json")
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
+	add("stats", (*boolValue)(&c.Stats), "run the statistics consumer in-process: today's figures per queue and agent at /v1/tenants/{t}/stats (docs/STATS.md)")
 	c.Kafka.addFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)

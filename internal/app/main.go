@@ -160,7 +160,9 @@ type serving struct {
 	sip    *sipfront.Server
 	http   *http.Server
 	served chan error // the HTTP server's Serve result
-	addrs  Addrs
+	// stopStats stops the in-process statistics consumer (startStats).
+	stopStats func()
+	addrs     Addrs
 }
 
 // closer is one step of the shutdown sequence: its name (logged when the
@@ -173,7 +175,9 @@ type closer struct {
 // closers returns the shutdown sequence of what has started, in order:
 // the CTI API (no new requests, the running ones finish); SIP, after the
 // API and before the tenants (see startSIP); the tenants, the publisher
-// and the relays and journals (tenantClosers); the embedded broker last.
+// and the relays and journals (tenantClosers); the statistics consumer,
+// which reads what the tenants published (its stop is bounded: the
+// checkpoint is local); the embedded broker last.
 func (s *serving) closers() []closer {
 	var cl []closer
 	if s.http != nil {
@@ -189,6 +193,9 @@ func (s *serving) closers() []closer {
 	}
 	if s.pub != nil {
 		cl = append(cl, tenantClosers(s.log, s.durs, s.pub)...)
+	}
+	if s.stopStats != nil {
+		cl = append(cl, closer{"stats stop", func(context.Context) { s.stopStats() }})
 	}
 	if s.emb != nil {
 		cl = append(cl, closer{"embedded broker close", func(context.Context) { s.emb.Close() }})
@@ -257,6 +264,9 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	}
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
+		return s, err
+	}
+	if s.stopStats, err = startStats(c, file, server, brokers, kopts, api, ops.set, log); err != nil {
 		return s, err
 	}
 	handler, err := ops.handler(c, m.Getenv, api, file, demo, rts, s.pub)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"time"
+	_ "time/tzdata" // tenant time zones resolve on machines without a zone database
 )
 
 // File is a whole configuration file.
@@ -35,6 +36,17 @@ type Tenant struct {
 	DNs         []DN         `yaml:"dns"`
 	Agents      []Agent      `yaml:"agents"`
 	Supervisors []Supervisor `yaml:"supervisors"`
+	// TimeZone is the tenant's IANA time zone: its statistics' day starts
+	// at midnight there (docs/STATS.md). Default UTC.
+	TimeZone string `yaml:"time-zone"`
+}
+
+// Location resolves the tenant's TimeZone (UTC when empty).
+func (t *Tenant) Location() (*time.Location, error) {
+	if t.TimeZone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(t.TimeZone)
 }
 
 // Defaults are tenant-wide settings that DNs, queues and agents may override.
@@ -157,6 +169,10 @@ type Queue struct {
 	// starts After the call is queued (0: on entry) and, with Every,
 	// again every Every. A treatment replaces the one playing.
 	Treatments []QueueTreatment `yaml:"treatments"`
+	// ServiceLevel is the statistics' service-level threshold: a call
+	// answered within it of entering the queue counts as answered in
+	// service level. 0: 20s.
+	ServiceLevel Duration `yaml:"service-level"`
 }
 
 // QueueTreatment is a treatment a queue plays to waiting calls.
@@ -193,6 +209,9 @@ type Routing struct {
 	TreatmentAfter Duration `yaml:"treatment-after"`
 	// Strategy, when set, routes calls without an external router.
 	Strategy *Strategy `yaml:"strategy"`
+	// ServiceLevel is the statistics' service-level threshold of the
+	// routing point (as Queue.ServiceLevel). 0: 20s.
+	ServiceLevel Duration `yaml:"service-level"`
 }
 
 // Strategy types.

@@ -276,3 +276,20 @@ func TestGoBuiltFileErrorsHaveNoFile(t *testing.T) {
 		t.Errorf("got %v, want prefix %s", err, want)
 	}
 }
+
+func TestTenantTimeZone(t *testing.T) {
+	f := Demo("tok", "pw")
+	f.Tenants[0].TimeZone = "Europe/Paris"
+	if err := f.Validate(); err != nil {
+		t.Fatalf("Europe/Paris: %v", err)
+	}
+	f.Tenants[0].TimeZone = "Mars/Olympus"
+	err := f.Validate()
+	if err == nil || !strings.Contains(err.Error(), "time-zone") {
+		t.Fatalf("Mars/Olympus: %v, want a time-zone error", err)
+	}
+	f.Tenants[0].TimeZone = ""
+	if loc, err := f.Tenants[0].Location(); err != nil || loc != time.UTC {
+		t.Fatalf("default: %v %v, want UTC", loc, err)
+	}
+}

@@ -180,6 +180,9 @@ func (v *validator) tenant(p string, t *Tenant) {
 	v.duration(p+".defaults.no-answer-timeout", t.Defaults.NoAnswerTimeout)
 	v.wrapUp(p+".defaults.wrap-up-time", t.Defaults.WrapUpTime)
 	v.rona(p+".defaults.rona", t.Defaults.RONA)
+	if _, err := t.Location(); err != nil {
+		v.add(p+".time-zone", "unknown time zone %q", t.TimeZone)
+	}
 
 	dnAt := map[string]int{}
 	for i := range t.DNs {
@@ -294,6 +297,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 			v.wrapUp(qp+".wrap-up-time", q.WrapUpTime)
 			v.duration(qp+".no-answer-timeout", q.NoAnswerTimeout)
 			v.rona(qp+".rona", q.RONA)
+			v.duration(qp+".service-level", q.ServiceLevel)
 			if q.MaxSize < 0 {
 				v.add(qp+".max-size", "negative queue size %d (0 is unlimited)", q.MaxSize)
 			}
@@ -311,6 +315,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 		}
 		if r := d.Routing; r != nil && d.Type == RoutingPoint {
 			rp := dp + ".routing"
+			v.duration(rp+".service-level", r.ServiceLevel)
 			v.duration(rp+".route-timeout", r.RouteTimeout)
 			v.duration(rp+".treatment-after", r.TreatmentAfter)
 			if r.DefaultDestination != "" {

@@ -53,6 +53,17 @@ const (
 	NameSIPResponses     = "switchboard_sip_responses_total"
 	NameGoroutines       = "switchboard_goroutines"
 	NameStartTime        = "switchboard_start_time_seconds"
+	// Statistics per configured queue and routing point (internal/stats,
+	// docs/STATS.md): label values are configured tenants and queues, and
+	// the fixed outcome and state sets of internal/stats (Outcomes,
+	// AgentStates).
+	NameStatsQueueWaiting     = "switchboard_stats_queue_waiting_calls"
+	NameStatsQueueLongestWait = "switchboard_stats_queue_longest_wait_seconds"
+	NameStatsQueueCallsToday  = "switchboard_stats_queue_calls_today"
+	NameStatsQueueAgents      = "switchboard_stats_queue_agents"
+	NameStatsQueueSLToday     = "switchboard_stats_queue_service_level_ratio_today"
+	NameStatsQueueASAToday    = "switchboard_stats_queue_speed_of_answer_avg_seconds_today"
+	NameStatsQueueAHTToday    = "switchboard_stats_queue_handle_time_avg_seconds_today"
 
 	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
 	NameBrokerRetainedRecords = "switchboard_broker_retained_records"

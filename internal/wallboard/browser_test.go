@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,38 @@ func (s *server) must(t *testing.T, method, path, body string) map[string]any {
 		t.Fatalf("%s %s %s: %d %v", method, path, body, status, out)
 	}
 	return out
+}
+
+// serviceLevel is the service level the page must show for queue q: the
+// statistics API's, as docs/STATS.md defines it ("–" with nothing to
+// count).
+func (s *server) serviceLevel(t *testing.T, q string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.addr+"/v1/tenants/demo/stats/queues", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Queues []struct {
+			Queue string
+			Today struct{ Answered, Abandoned, AbandonedWithin5s, AnsweredInServiceLevel int }
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range out.Queues {
+		if x.Queue == q {
+			d := x.Today
+			if n := d.Answered + d.Abandoned - d.AbandonedWithin5s; n > 0 {
+				return strconv.Itoa(int(math.Round(100*float64(d.AnsweredInServiceLevel)/float64(n)))) + "%"
+			}
+		}
+	}
+	return "–"
 }
 
 // view is what the page shows, read from its DOM.
@@ -301,7 +335,8 @@ func TestWallboardInChromium(t *testing.T) {
 	srv.must(t, "POST", "/calls/"+qconn+"/release", `{"dn":"1004"}`)
 	waitFor(t, b, "the call abandoned from queue 7001", func(v view) bool {
 		_, c := v.Calls[qconn]
-		return !c && strings.Contains(v.Queues["7001"].Foot, "0 answered · 1 abandoned") && v.Queues["7001"].SL == "0%"
+		return !c && strings.Contains(v.Queues["7001"].Foot, "1 offered · 0 answered · 1 abandoned today") &&
+			v.Queues["7001"].SL == srv.serviceLevel(t, "7001")
 	})
 	waitFor(t, b, "the calls gone and the agents back to their states", func(v view) bool {
 		return len(v.Calls) == 0 && v.Agents["agent1"] == "Ready" && v.Agents["agent2"] == "Ready" && v.Agents["agent3"] == "NotReady"
@@ -314,9 +349,16 @@ func TestWallboardInChromium(t *testing.T) {
 		return v.Calls[qconn] == "1004:Dialing 1002:Ringing"
 	})
 	srv.must(t, "POST", "/calls/"+qconn+"/answer", `{"dn":"1002"}`)
-	waitFor(t, b, "the queue call answered within service level", func(v view) bool {
-		return v.Agents["agent2"] == "Talking" && strings.Contains(v.Queues["7001"].Foot, "1 answered · 1 abandoned") &&
-			v.Queues["7001"].SL == "50%"
+	v = waitFor(t, b, "the queue call answered within service level", func(v view) bool {
+		return v.Agents["agent2"] == "Talking" && strings.Contains(v.Queues["7001"].Foot, "2 offered · 1 answered · 1 abandoned today") &&
+			v.Queues["7001"].SL == srv.serviceLevel(t, "7001") && v.Queues["7001"].SL != "–"
+	})
+	// Reloaded, the page shows the day's figures (from the statistics
+	// API), not only what it saw since it opened.
+	answered := v.Queues["7001"]
+	b.call(t, b.session, "Page.reload", map[string]any{"ignoreCache": true}, nil)
+	waitFor(t, b, "the day's figures of 7001 after a reload", func(v view) bool {
+		return v.Status == "live" && len(v.Feed) == 0 && v.Queues["7001"].Foot == answered.Foot && v.Queues["7001"].SL == answered.SL
 	})
 	srv.must(t, "POST", "/calls/"+qconn+"/release", `{"dn":"1004"}`)
 	waitFor(t, b, "agent2 in after-call work", func(v view) bool {

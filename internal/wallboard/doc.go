@@ -10,6 +10,12 @@
 // token, from GET /v1/tenants/{t}/agents and /calls, and from the event
 // stream, opened with a one-time ticket (POST /v1/tenants/{t}/events/ticket)
 // because a browser cannot set an Authorization header on a WebSocket.
+// Queue figures (offered, answered, abandoned, service level) are the
+// day's, from the statistics API (GET /v1/tenants/{t}/stats on open and
+// on every reconnect, then its WebSocket /stats/ws with a ticket too; see
+// internal/stats), so a page opened at 14:00 shows the calls since
+// midnight; without that API (serve --stats=false) the page counts from
+// the events it has seen.
 //
 // Opening the page: /wallboard/?tenant=demo#token=TOKEN. The token is taken
 // from the URL fragment (never sent to the server, so never in access

@@ -48,6 +48,22 @@
       this.feed = []; // newest first
       // offset: server clock minus local clock, from the last event.
       this.offset = 0;
+      // stats: queue DN -> today's figures from the statistics API
+      // (GET /stats, /stats/ws), null while there are none; they replace
+      // the counts made from the events this page has seen.
+      this.stats = null;
+    }
+
+    // setStats takes an update of the statistics API (docs/STATS.md): the
+    // day's figures per queue, counted from the start of the day whatever
+    // the page has seen.
+    setStats(update) {
+      const m = new Map();
+      for (const q of (update && update.queues) || []) {
+        m.set(q.queue, q);
+        this.queue(q.queue);
+      }
+      this.stats = m;
     }
 
     queue(number) {
@@ -352,14 +368,30 @@
         agentsIn++;
         if (a.state === "Ready" && this.agentStatus(a).status === "Ready") ready++;
       }
+      const st = this.stats && this.stats.get(q.number);
+      if (st) {
+        // Today's figures from the statistics API; service level as it
+        // defines it: answered within the threshold, of the answered and
+        // abandoned, abandons within 5 s left out; null before any.
+        const d = st.today;
+        const counted = d.answered + d.abandoned - d.abandonedWithin5s;
+        return {
+          waiting: q.waiting.size, longestMs: Math.max(0, longest),
+          answered: d.answered, abandoned: d.abandoned, offered: d.offered,
+          serviceLevel: counted > 0 ? Math.round((100 * d.answeredInServiceLevel) / counted) : null,
+          slSeconds: st.serviceLevelThreshold, agents: agentsIn, ready,
+        };
+      }
       return {
         waiting: q.waiting.size,
         longestMs: Math.max(0, longest),
         answered: q.answered,
         abandoned: q.abandoned,
+        offered: null,
         // Service level: answered within the threshold, of the calls that
         // left the queue answered or abandoned; null before any.
         serviceLevel: finished ? Math.round((100 * q.answeredInSL) / finished) : null,
+        slSeconds: this.slSeconds,
         agents: agentsIn,
         ready,
       };

@@ -17,6 +17,7 @@
   let tenant = "", token = "";
   let board = new Board();
   let ws = null, attempt = 0, retryTimer = 0, generation = 0, scheduled = false;
+  let statsWs = null, statsTimer = 0;
 
   // ------------------------------------------------------------ auth
   const tokenKey = (t) => "switchboard.wallboard.token." + t;
@@ -93,7 +94,44 @@
   function stop() {
     generation++;
     clearTimeout(retryTimer);
+    clearTimeout(statsTimer);
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
+    if (statsWs) { statsWs.onclose = null; statsWs.close(); statsWs = null; }
+  }
+
+  // openStats loads today's figures from the statistics API and keeps
+  // them live from its WebSocket (an update at most once a second),
+  // reopening it while the event stream is up. Without the statistics
+  // API (serve --stats=false) the page counts from the events it sees.
+  async function openStats(gen) {
+    try {
+      const res = await fetch("/v1/tenants/" + encodeURIComponent(tenant) + "/stats", {
+        headers: { Authorization: "Bearer " + token }, cache: "no-store",
+      });
+      if (res.status === 404) return;
+      if (!res.ok) throw new Error("GET /stats: HTTP " + res.status);
+      const update = await res.json();
+      if (gen !== generation) return;
+      board.setStats(update);
+      schedule();
+      const { ticket } = await api("POST", "/events/ticket");
+      if (gen !== generation) return;
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      const sock = new WebSocket(proto + "//" + location.host + "/v1/tenants/" + encodeURIComponent(tenant) +
+        "/stats/ws?ticket=" + encodeURIComponent(ticket));
+      statsWs = sock;
+      sock.onmessage = (m) => {
+        try { board.setStats(JSON.parse(m.data)); } catch (_) { return; }
+        schedule();
+      };
+      sock.onclose = () => {
+        if (statsWs !== sock) return;
+        statsWs = null;
+        statsTimer = setTimeout(() => { if (gen === generation) openStats(gen); }, 2000);
+      };
+    } catch (_) {
+      if (gen === generation) statsTimer = setTimeout(() => { if (gen === generation) openStats(gen); }, 2000);
+    }
   }
 
   function start() {
@@ -144,6 +182,7 @@
       attempt = 0;
       schedule();
       setStatus("live", "live");
+      openStats(gen);
     } catch (err) {
       if (gen !== generation) return;
       if (err instanceof AuthError) {
@@ -244,7 +283,7 @@
     const qs = [...board.queues.values()].sort((x, y) => x.number.localeCompare(y.number)).map((q) => {
       const s = board.queueStats(q, now);
       waiting += s.waiting;
-      const alert = s.longestMs > board.slSeconds * 1000 ? "long" : s.waiting ? "wait" : "";
+      const alert = s.longestMs > s.slSeconds * 1000 ? "long" : s.waiting ? "wait" : "";
       const slClass = s.serviceLevel === null ? "" : s.serviceLevel >= 80 ? "sl-good" : s.serviceLevel >= 60 ? "sl-mid" : "sl-bad";
       return el("article", { class: "queue", "data-queue": q.number, "data-alert": alert },
         el("div", { class: "name" }, "Queue " + q.number),
@@ -252,8 +291,10 @@
           el("div", { class: "fig" }, el("span", { class: "num", "data-field": "waiting" }, String(s.waiting)), el("span", { class: "lbl" }, "waiting")),
           el("div", { class: "fig" }, el("span", { class: "num", "data-field": "longest" }, s.waiting ? duration(s.longestMs) : "–"), el("span", { class: "lbl" }, "longest wait")),
           el("div", { class: "fig" }, el("span", { class: "num " + slClass, "data-field": "sl" }, s.serviceLevel === null ? "–" : s.serviceLevel + "%"),
-            el("span", { class: "lbl", title: "answered within " + board.slSeconds + " s, of the calls answered or abandoned" }, "service level"))),
-        el("div", { class: "foot" }, s.ready + " of " + s.agents + " agents ready · " + s.answered + " answered · " + s.abandoned + " abandoned"));
+            el("span", { class: "lbl", title: "answered within " + s.slSeconds + " s, of the calls answered or abandoned" }, "service level"))),
+        el("div", { class: "foot" }, s.ready + " of " + s.agents + " agents ready · " +
+          (s.offered === null ? "" : s.offered + " offered · ") + s.answered + " answered · " + s.abandoned + " abandoned" +
+          (s.offered === null ? "" : " today")));
     });
     $("queues").replaceChildren(...qs);
     $("queues-empty").hidden = qs.length > 0;

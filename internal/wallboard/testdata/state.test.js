@@ -180,3 +180,25 @@ test("the feed keeps the last N events, newest first", () => {
   for (let i = 1; i <= 5; i++) b.apply(ev("EventDNDOn", { ThisDN: "10" + i }));
   assert.deepEqual(b.feed.map((e) => e.ThisDN), ["105", "104", "103"]);
 });
+
+test("the statistics API's day figures replace the counts from seen events", () => {
+  const b = new Board();
+  b.apply(ev("EventQueued", { ConnID: "c1", ThisDN: "7000", ThisQueue: "7000", CallType: "Inbound" }, 100));
+  b.apply(ev("EventAbandoned", { ConnID: "c1", ThisDN: "7000", ThisQueue: "7000", CallType: "Inbound" }, 150));
+  let s = b.queueStats(b.queues.get("7000"), 150_000);
+  assert.equal(s.abandoned, 1);
+  assert.equal(s.offered, null);
+  b.setStats({ queues: [
+    { queue: "7000", serviceLevelThreshold: 30, today: { offered: 310, answered: 300, abandoned: 10, abandonedWithin5s: 4, answeredInServiceLevel: 250 } },
+    { queue: "5000", serviceLevelThreshold: 20, today: { offered: 0, answered: 0, abandoned: 0, abandonedWithin5s: 0, answeredInServiceLevel: 0 } },
+  ] });
+  s = b.queueStats(b.queues.get("7000"), 150_000);
+  assert.equal(s.offered, 310);
+  assert.equal(s.answered, 300);
+  assert.equal(s.abandoned, 10);
+  assert.equal(s.serviceLevel, Math.round((100 * 250) / 306));
+  assert.equal(s.slSeconds, 30);
+  // a queue the page has seen no event of appears from the statistics
+  assert.ok(b.queues.has("5000"));
+  assert.equal(b.queueStats(b.queues.get("5000"), 150_000).serviceLevel, null);
+});
