@@ -69,6 +69,8 @@ type Config struct {
 	Stats bool
 	// Embedded is the embedded broker's retention (embedded.go).
 	Embedded EmbeddedKafkaConfig
+	// Cluster is cluster mode (cluster.go).
+	Cluster ClusterConfig
 }
 
 // Defaults of Config.
@@ -154,6 +156,9 @@ func (c *Config) Validate() error {
 	if err := c.Embedded.validate(bad); err != nil {
 		return err
 	}
+	if err := c.Cluster.validate(c.KafkaBrokers, bad); err != nil {
+		return err
+	}
 	return c.Ops.validate(bad)
 }
 
@@ -210,6 +215,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
 	c.Embedded.addFlags(add)
+	c.Cluster.addFlags(add)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: switchboard serve [flags]\n\n"+
 			"Runs switchboard: the CTI API on --http, the engines of the configured tenants\n"+

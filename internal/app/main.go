@@ -77,6 +77,9 @@ func (m Main) Run(ctx context.Context) error {
 	}
 	m.setDefaults()
 	log := m.logger()
+	if c.Cluster.Name != "" {
+		return m.runCluster(ctx, log)
+	}
 	s, err := m.start(ctx, log)
 	if err != nil {
 		// Start-up failed: close what had started, at once (no request

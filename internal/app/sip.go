@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
@@ -23,9 +26,22 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}
+	clips, err := loadClips(file)
+	if err != nil {
+		return nil, err
+	}
 	ts := make([]sipfront.Tenant, len(rts))
+	var planes []*media.Plane
 	for i, rt := range rts {
 		ts[i] = sipfront.Tenant{Config: &file.Tenants[i], Runtime: rt}
+		m, err := tenantMedia(c, file.Tenants[i].Media, clips[i])
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			ts[i].Media = m
+			planes = append(planes, m.Plane)
+		}
 	}
 	srv, err := sipfront.Start(sipfront.Config{
 		Listen:   c.SIP,
@@ -37,9 +53,93 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range planes {
+		go p.Run(srv.Context())
+	}
 	if demo {
 		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
 			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
 	}
 	return srv, nil
+}
+
+// tenantMedia is a tenant's media setup for sipfront from its
+// configuration (nil without a media section): a plane of its own binding
+// RTP on the SIP listener's host (all interfaces when it has none), its
+// SDP advertising external-ip, else that host (127.0.0.1 for all
+// interfaces: set external-ip for phones on other hosts), its clips as
+// loaded at validation, its tone plan.
+func tenantMedia(c Config, m *config.Media, clips map[string]*media.Clip) (*sipfront.Media, error) {
+	if m == nil {
+		return nil, nil
+	}
+	bind := netip.MustParseAddr("127.0.0.1")
+	if host, _, err := net.SplitHostPort(c.SIP); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			bind = a
+		} else if host == "" {
+			bind = netip.IPv4Unspecified()
+		}
+	}
+	adv := bind
+	if m.ExternalIP != "" {
+		a, err := netip.ParseAddr(m.ExternalIP)
+		if err != nil {
+			return nil, fmt.Errorf("app: media external-ip: %w", err)
+		}
+		adv = a
+	} else if bind.IsUnspecified() {
+		adv = netip.MustParseAddr("127.0.0.1")
+	}
+	plan := media.TonesEU
+	if m.Tones == "us" {
+		plan = media.TonesUS
+	}
+	tones, err := media.NewTones(plan)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := m.Ports()
+	sm := &sipfront.Media{
+		Plane:     media.NewPlane(media.Config{Bind: bind, PortMin: lo, PortMax: hi}),
+		Advertise: adv, Tones: tones, OnArrival: m.AnswerOn == "arrival",
+		Music: map[string]*media.Clip{}, Announcements: map[string]*media.Clip{},
+		DefaultMusic: clips[m.DefaultMusic],
+	}
+	for k, f := range m.Music {
+		sm.Music[k] = clips[f]
+	}
+	for k, f := range m.Announcements {
+		sm.Announcements[k] = clips[f]
+	}
+	return sm, nil
+}
+
+// loadClips loads and encodes every tenant's audio files once (a file
+// named twice, by any tenant, is loaded once and shared) and returns each
+// tenant's clips by the names its configuration uses, the demo's built-in
+// ones included. A missing or malformed file is a configuration error at
+// its field: "file:line: path: message".
+func loadClips(file *config.File) ([]map[string]*media.Clip, error) {
+	builtin := map[string]*media.Clip{config.DemoMusic: media.DemoMusic(), config.DemoAnnouncement: media.DemoAnnouncement()}
+	byPath := map[string]*media.Clip{}
+	out := make([]map[string]*media.Clip, len(file.Tenants))
+	for i := range out {
+		out[i] = map[string]*media.Clip{}
+		for k, v := range builtin {
+			out[i][k] = v
+		}
+	}
+	for _, mf := range file.MediaFiles() {
+		c := byPath[mf.Path]
+		if c == nil {
+			var err error
+			if c, err = media.LoadWAV(mf.Path); err != nil {
+				return nil, file.FieldError(mf.Field, err.Error())
+			}
+			byPath[mf.Path] = c
+		}
+		out[mf.Tenant][mf.Name] = c
+	}
+	return out, nil
 }

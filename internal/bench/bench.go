@@ -25,9 +25,11 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/sipload"
+	"github.com/switchboard-cc/switchboard/internal/stats"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -61,7 +63,19 @@ type Config struct {
 	Rate     float64       // requests per second of the latency measurement (default 200)
 	Workers  int           // concurrent API clients of the throughput rows (default 8)
 	SIPRate  int           // SIP calls per second offered by sipp (default 500)
-	Logger   *slog.Logger
+	// Peer "kamailio" adds the SIP comparison with Kamailio (ComparePeer)
+	// over Bindings phones (default 6 x SIPRate) registered at
+	// RegisterRate per second (default 1,000), with Idle (default 2s) of
+	// idle CPU after the load. SIPOnly measures only the SIP rows.
+	Peer         string
+	Bindings     int
+	RegisterRate int
+	Idle         time.Duration
+	SIPOnly      bool
+	Profiles     Profiles // of serve under the --peer load
+	// MediaCalls is how many anchored calls the media rows run (default 1000).
+	MediaCalls int
+	Logger     *slog.Logger
 }
 
 // Row names, in table order.
@@ -70,6 +84,8 @@ const (
 	RowEngineCalls  = "engine basic calls/s"
 	RowEngineEvents = "engine events/s"
 	RowSimEvents    = "sim in-process events/s"
+	RowStatsAgg     = "stats aggregator events/s"
+	RowStatsDecode  = "stats decode+aggregate events/s"
 	RowE2ECalls     = "API calls/s, embedded broker"
 	RowE2EEvents    = "events/s end to end, embedded broker"
 	RowKafkaCalls   = "API calls/s, --kafka-brokers"
@@ -82,23 +98,41 @@ const (
 	RowSIP          = "SIP calls/s"
 	RowSIPFailed    = "SIP failed calls"
 	RowSIPP99       = "SIP INVITE-to-200 p99"
+	RowMediaCalls   = "anchored G.711 calls"
+	RowMediaP999    = "media send deviation p99.9"
+	RowMediaCPU     = "media CPU per call-second"
+	RowMediaHeap    = "media heap per 1,000 calls"
 )
 
 // RowNames are every row's name in table order.
-var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
-	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99}
+var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowStatsAgg, RowStatsDecode, RowE2ECalls, RowE2EEvents,
+	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
+	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
 const usageText = `usage: switchboard bench [flags]
 
 Runs switchboard's benchmark suite in this process and prints a table:
 engine steps, calls and events per second (one core, no I/O), the
-simulator's contact-centre mix in-process, API calls and events per second
+simulator's contact-centre mix in-process, the statistics aggregator's
+events per second (decoded events, and record values decoded and
+aggregated, one core), API calls and events per second
 end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
 for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
-a note when sipp is not installed). --baseline prints each figure's ratio to an earlier
+a note when sipp is not installed), and the media plane: --media-calls
+anchored G.711 calls playing music for --duration, their send-interval
+deviation p99.9 and loss, CPU per call-second and heap per 1,000 calls. --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
+
+--peer kamailio runs the same sipp load through serve (in this process,
+with its journal and the embedded broker, or --kafka-brokers) and through
+Kamailio (a stateful proxy with registrar, bindings in memory; Debian
+package kamailio) one after the other: --bindings phones register with
+digest authentication at --register-rate, then --sip-rate calls per second
+for --duration, then --idle without load; it prints each server's CPU per
+call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
+CPU, and their ratios. --sip-only measures only the SIP rows.
 
 Flags:
 `
@@ -112,6 +146,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rate := fs.Float64("rate", 200, "requests per second of the API latency measurement")
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
 	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
+	peer := fs.String("peer", "", "compare SIP with this peer: kamailio")
+	bindings := fs.Int("bindings", 0, "phones registered for --peer (default 6 x --sip-rate)")
+	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
+	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
+	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
+	var prof Profiles
+	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
+	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
+	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
+	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -124,7 +168,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\nrun 'switchboard bench --help' for usage\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 {
+	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 || *mediaCalls <= 0 ||
+		(*peer != "" && *peer != "kamailio") {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
 	}
@@ -140,7 +185,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate}
+	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
+		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
+		MediaCalls: *mediaCalls}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -232,6 +279,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if cfg.SIPRate <= 0 {
 		cfg.SIPRate = 500
 	}
+	if cfg.Bindings <= 0 {
+		cfg.Bindings = 6 * cfg.SIPRate
+	}
+	if cfg.RegisterRate <= 0 {
+		cfg.RegisterRate = 1000
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 2 * time.Second
+	}
+	if cfg.MediaCalls <= 0 {
+		cfg.MediaCalls = 1000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -242,11 +301,35 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if !cfg.SIPOnly {
+		if err := runNonSIP(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+	}
+	if err := runSIP(ctx, cfg, say, add); err != nil {
+		return nil, err
+	}
+	if !cfg.SIPOnly {
+		if err := runMedia(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Peer == "kamailio" {
+		say("SIP comparison with Kamailio (sipp, serve, kamailio)")
+		sb, peer, err := ComparePeer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		add(peerRows(cfg, sb, peer)...)
+	}
+	return res, nil
+}
 
+func runNonSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	say("engine")
 	steps, calls, evs, err := EngineBasicCalls(cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowEngineSteps, Value: steps, Unit: "steps/s", Higher: true, Note: "one goroutine, basic calls (network call, answer, release)"},
 		Row{Name: RowEngineCalls, Value: calls, Unit: "calls/s", Higher: true},
@@ -255,14 +338,22 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("sim in-process")
 	simEv, err := SimEventsPerSecond(ctx, cfg.Duration)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowSimEvents, Value: simEv, Unit: "events/s", Higher: true, Note: "contact-centre mix, 200 agents, virtual clock"})
+
+	say("stats aggregator")
+	agg, dec, err := StatsEventsPerSecond(ctx, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	add(Row{Name: RowStatsAgg, Value: agg, Unit: "events/s", Higher: true, Note: "one goroutine, a simulated hour's decoded events (100 agents, queue mode)"},
+		Row{Name: RowStatsDecode, Value: dec, Unit: "events/s", Higher: true, Note: "the same day's record values: event.Unmarshal, then the aggregator"})
 
 	say("end to end, embedded broker")
 	e2e, err := EndToEnd(ctx, nil, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowE2ECalls, Value: e2e.CallsPerSec, Unit: "calls/s", Higher: true,
 		Note: fmt.Sprintf("serve in-process, %d HTTP clients, 3 requests a call", cfg.Workers)},
@@ -271,7 +362,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("end to end, " + strings.Join(cfg.Brokers, ","))
 		k, err := EndToEnd(ctx, cfg.Brokers, cfg)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		add(Row{Name: RowKafkaCalls, Value: k.CallsPerSec, Unit: "calls/s", Higher: true},
 			Row{Name: RowKafkaEvents, Value: k.EventsPerSec, Unit: "events/s", Higher: true})
@@ -287,11 +378,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	say("memory")
 	perCall, perAgent, err := Memory(20000)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	add(Row{Name: RowMemCall, Value: perCall, Unit: "bytes", Note: "engine heap, established internal calls"},
 		Row{Name: RowMemAgent, Value: perAgent, Unit: "bytes", Note: "engine heap: agent and its extension, logged in to a queue"})
 
+	return nil
+}
+
+func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	if sipp, err := exec.LookPath("sipp"); err != nil {
 		note := "skipped: sipp is not installed (Debian package sip-tester)"
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
@@ -301,7 +396,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		say("SIP load (sipp)")
 		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if lr.Failed > 0 {
 			cfg.Logger.Warn("bench: SIP calls failed", "failed", lr.Failed, "sipp", lr.Output, "errors", lr.Errors)
@@ -313,7 +408,26 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
 	}
-	return res, nil
+	return nil
+}
+
+func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
+	say("media")
+	mr, err := media.Load(ctx, cfg.MediaCalls, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	verdict := "goal met (p99.9 <= 10 ms, no loss)"
+	if !mr.OK() {
+		verdict = "goal NOT met (p99.9 <= 10 ms, no loss)"
+	}
+	add(Row{Name: RowMediaCalls, Value: float64(mr.Calls), Unit: "calls", Higher: true,
+		Note: fmt.Sprintf("%s: music to loopback receivers in this process, %d sent, %d lost, %d scheduler stalls", verdict, mr.Sent, mr.Lost, mr.Stalls)},
+		Row{Name: RowMediaP999, Value: mr.P999, Unit: "ms",
+			Note: fmt.Sprintf("|packet interval - 20 ms| per stream at the receivers: p50 %.2f, p99 %.2f, max %.1f", mr.P50, mr.P99, mr.Max)},
+		Row{Name: RowMediaCPU, Value: mr.CPUPerCallSecond, Unit: "µs", Note: "process user+system CPU, receivers included"},
+		Row{Name: RowMediaHeap, Value: mr.HeapPer1000 / 1e6, Unit: "MB", Note: "live heap of the sessions after GC"})
+	return nil
 }
 
 // SIPLoad serves a tenant of 3 x rate caller/callee extension pairs on
@@ -438,6 +552,74 @@ func SimEventsPerSecond(ctx context.Context, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	return float64(drv.Events()) / sec, nil
+}
+
+// StatsEventsPerSecond measures the statistics aggregator on one
+// goroutine: a simulated hour (100 agents, sim's default queue mode:
+// queues 7000 and 7001, routing points 5000 and 5001) is made once
+// in-process, then fed again and again, each time to a
+// new aggregator, for d: first as decoded events (agg), then as the
+// record values a consumer fetches, decoded with event.Unmarshal (dec).
+func StatsEventsPerSecond(ctx context.Context, d time.Duration) (agg, dec float64, err error) {
+	cfg := sim.Default()
+	cfg.Agents, cfg.Rate, cfg.Duration, cfg.Seed = 100, 1, time.Hour, 1
+	var recs [][]byte
+	drv, err := sim.NewInProcess(&cfg, "bench", func(evs []event.Event) error {
+		for i := range evs {
+			recs = append(recs, evs[i].AppendJSON(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	s, err := sim.New(cfg, drv)
+	if err != nil {
+		return 0, 0, err
+	}
+	drv.Attach(s)
+	if err := s.Run(ctx); err != nil {
+		return 0, 0, err
+	}
+	if len(recs) == 0 {
+		return 0, 0, errors.New("bench: the simulated hour produced no events")
+	}
+	evs := make([]event.Event, len(recs))
+	for i, r := range recs {
+		if err := event.Unmarshal(r, &evs[i]); err != nil {
+			return 0, 0, err
+		}
+	}
+	d = max(d, 100*time.Millisecond)
+	rate := func(feed func(a *stats.Aggregator) error) (float64, error) {
+		n, start := 0, time.Now()
+		for time.Since(start) < d && ctx.Err() == nil {
+			if err := feed(stats.New(stats.Options{})); err != nil {
+				return 0, err
+			}
+			n += len(recs)
+		}
+		return float64(n) / time.Since(start).Seconds(), ctx.Err()
+	}
+	if agg, err = rate(func(a *stats.Aggregator) error {
+		for i := range evs {
+			a.Add(&evs[i])
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	var ev event.Event
+	dec, err = rate(func(a *stats.Aggregator) error {
+		for _, r := range recs {
+			if err := event.Unmarshal(r, &ev); err != nil {
+				return err
+			}
+			a.Add(&ev)
+		}
+		return nil
+	})
+	return agg, dec, err
 }
 
 // E2E are the end-to-end figures.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/sipload"
 
 	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
@@ -19,7 +20,7 @@ import (
 // TestSmoke runs the suite with a tiny duration and checks the table has
 // every row (not the timings), the JSON output and --baseline ratios.
 func TestSmoke(t *testing.T) {
-	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--sip-rate", "50", "--json"}
+	args := []string{"--duration", "200ms", "--rate", "50", "--workers", "2", "--sip-rate", "50", "--media-calls", "20", "--json"}
 	if k := kafkatest.RealKafka(t); k != nil {
 		args = append(args, "--kafka-brokers", strings.Join(k.Brokers, ","))
 	}
@@ -97,4 +98,65 @@ func TestHelp(t *testing.T) {
 	if code := Main(context.Background(), []string{"--duration", "-1s"}, &out, &errb); code != 2 {
 		t.Fatalf("bad duration: exit %d", code)
 	}
+}
+
+// TestPeerKamailio runs the SIP comparison with Kamailio briefly (CI
+// installs kamailio and sipp): every row is there, no call or
+// registration failed on either side, both servers registered every
+// phone and timed every call, and switchboard's CPU was read.
+func TestPeerKamailio(t *testing.T) {
+	testenv.LookPath(t, "Debian package sip-tester", "sipp")
+	if _, err := sipload.LookKamailio(); err != nil {
+		testenv.Missing(t, "kamailio (%s)", sipload.KamailioInstall)
+		return
+	}
+	args := []string{"--sip-only", "--peer", "kamailio", "--sip-rate", "50", "--duration", "1s", "--bindings", "200",
+		"--register-rate", "200", "--idle", "300ms", "--json"}
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var res Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out.String())
+	}
+	want := append([]string{RowSIP, RowSIPFailed, RowSIPP99}, PeerRowNames...)
+	if len(res.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(res.Rows), len(want), res.Rows)
+	}
+	for i, r := range res.Rows {
+		if r.Name != want[i] || r.Skip {
+			t.Errorf("row %d is %q (skipped %v), want %q measured", i, r.Name, r.Skip, want[i])
+		}
+	}
+	get := func(name string) Row { r, _ := res.row(name); return r }
+	for _, name := range []string{RowPeerFailed, RowPeerFailedPee} {
+		if v := get(name).Value; v != 0 {
+			t.Errorf("%s: %v (%s)", name, v, get(name).Note)
+		}
+	}
+	for _, name := range []string{RowPeerCPU, RowPeerReg, RowPeerRegPeer, RowPeerRef, RowPeerRefPeer} {
+		if v := get(name).Value; v <= 0 {
+			t.Errorf("%s: %v, want a positive figure", name, v)
+		}
+	}
+	for _, name := range []string{RowPeerP99, RowPeerP99Peer} {
+		if n := get(name).Note; !strings.Contains(n, "50 samples") {
+			t.Errorf("%s: %q, want every one of the 50 calls timed", name, n)
+		}
+	}
+	if n := get(RowPeerReg).Note; !strings.Contains(n, "200 bindings") {
+		t.Errorf("%s: %q, want 200 bindings registered", RowPeerReg, n)
+	}
+	for _, name := range []string{RowPeerRegPeer, RowPeerRefPeer} {
+		if n := get(name).Note; !strings.Contains(n, "200 bindings") {
+			t.Errorf("%s: %q, want 200 bindings registered", name, n)
+		}
+	}
+	if n := get(RowPeerRef).Note; !strings.Contains(n, "all 200 bindings") {
+		t.Errorf("%s: %q, want all 200 bindings registered again", RowPeerRef, n)
+	}
+	var table bytes.Buffer
+	res.WriteTable(&table, nil)
+	t.Log("\n" + table.String())
 }

@@ -16,6 +16,9 @@ type File struct {
 	// built in Go); lines maps a field path to its line in the file.
 	name  string
 	lines map[string]int
+	// dir is the configuration file's directory: media files are
+	// relative to it ("" for Parse: the working directory).
+	dir string
 }
 
 // Tenant is one tenant: its id (the CustomerID of its events and the first
@@ -36,6 +39,8 @@ type Tenant struct {
 	DNs         []DN         `yaml:"dns"`
 	Agents      []Agent      `yaml:"agents"`
 	Supervisors []Supervisor `yaml:"supervisors"`
+	// Media: what SIP callers hear while they wait (media.go); nil: nothing.
+	Media *Media `yaml:"media"`
 	// TimeZone is the tenant's IANA time zone: its statistics' day starts
 	// at midnight there (docs/STATS.md). Default UTC.
 	TimeZone string `yaml:"time-zone"`

@@ -15,7 +15,8 @@ const DemoTenant = "demo"
 // 7001 (support, 10 s of after-call work); routing point 5000, which waits
 // for an external router (route timeout 10 s, then default destination 7000;
 // treatment after 5 s); routing point 5001, which routes by the built-in
-// queue strategy to 7001; trunk "pstn"; agents agent1-agent20 and supervisor
+// queue strategy to 7001; trunk "pstn"; SIP callers answered when queued,
+// hearing synthesised music (Media); agents agent1-agent20 and supervisor
 // super1. The caller chooses token (SWITCHBOARD_DEMO_TOKEN or random) and
 // should Validate the result (an empty token is refused).
 func Demo(token, sipPassword string) *File {
@@ -45,5 +46,10 @@ func Demo(token, sipPassword string) *File {
 		t.Agents = append(t.Agents, Agent{ID: "agent" + strconv.Itoa(i)})
 	}
 	t.Supervisors = []Supervisor{{Agent: Agent{ID: "super1", Name: "Supervisor"}}}
+	// SIP callers are answered when their call is queued and hear
+	// switchboard's own synthesised music; the "welcome" announcement is
+	// its chime.
+	t.Media = &Media{AnswerOn: "arrival", DefaultMusic: DemoMusic,
+		Announcements: map[string]string{"welcome": DemoAnnouncement}}
 	return &File{Tenants: []Tenant{t}}
 }

@@ -23,12 +23,16 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(filepath.Base(path), data)
+	return parse(filepath.Base(path), filepath.Dir(path), data)
 }
 
 // Parse decodes and validates configuration text; name is used in error
 // messages in place of a file name.
 func Parse(name string, data []byte) (*File, error) {
+	return parse(name, "", data)
+}
+
+func parse(name, dir string, data []byte) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
@@ -37,7 +41,7 @@ func Parse(name string, data []byte) (*File, error) {
 	keys := map[string]string{} // "line:key" -> path
 	walk(&root, "", lines, keys)
 
-	f := &File{name: name, lines: lines}
+	f := &File{name: name, lines: lines, dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(f); err != nil {

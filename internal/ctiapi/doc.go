@@ -2,7 +2,8 @@
 // one endpoint per T-Library request, per-tenant bearer tokens, the error
 // body and statuses, the WebSocket event stream, and the OpenAPI document of
 // exactly what is served (GET /v1/openapi.json, built from the same route
-// table that registers the handlers).
+// table that registers the handlers; endpoints served beside the API, the
+// statistics', join both with Server.HandleDocumented).
 //
 // It owns request parsing and validation (64 KiB body limit, unknown fields
 // refused, enumerations checked), authentication, the mapping of errors to

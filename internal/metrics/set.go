@@ -67,6 +67,11 @@ const (
 
 	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
 	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
+	// Cluster mode (scrape-time gauges registered by app).
+	NameClusterShardServed = "switchboard_cluster_shard_served"
+	NameClusterShardTxns   = "switchboard_cluster_shard_transactions"
+	NameClusterShardSteps  = "switchboard_cluster_shard_steps"
+	NameClusterShardEvents = "switchboard_cluster_shard_events"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and

@@ -14,10 +14,41 @@
 // handed to the publisher, P; once Kafka acknowledged everything up to P it
 // writes (acked, E). Every record beyond the checkpoint's acked LSN was
 // handed over after E was taken, so it sits at an offset >= E. At start the
-// relay reads every partition from E to its end, notes the highest Seq per
-// key of this tenant's pending events, and skips the pending events Kafka
-// already has. Per key, what Kafka holds is a prefix of what was produced
-// (idempotent producer, one partition per key), so Seq decides.
+// relay reads every partition from E to its end, notes each (topic, key,
+// Seq) of this tenant's pending keys found there, and skips exactly the
+// pending events Kafka has; the others are published again, in order. Per
+// key, what Kafka holds is a prefix of what was handed over (idempotent
+// producer, one partition per key, one batch at a time: below), so the
+// events skipped are a prefix of each key's pending events.
+//
+// # One batch at a time
+//
+// The relay hands the publisher one batch, and the next only once Kafka has
+// acknowledged every record of it; meanwhile the step records read
+// accumulate into the next batch (up to MaxBatch), so under load batches
+// grow rather than queue. This is what keeps the log a prefix when Kafka
+// refuses a batch: the producer fails the refused partition's buffered
+// records at once, but hears of the refusal before the relay does (the
+// batch's done waits for its other partitions too) and would write records
+// handed over meanwhile under a new producer epoch, so a key could get Seq
+// n+1 without n. With one batch in flight nothing is handed over between a
+// refusal and the rewind that publishes n again first.
+//
+// Within one batch the producer may still split a partition's records over
+// several produce requests; a refused request then fails the partition's
+// later records of the batch too, except records given to the client after
+// it has failed the partition (the batch's own Produce loop outlasting a
+// produce round trip) and a pipelined request a broker accepts because it
+// holds no state for the producer yet (its first write to the partition).
+// Both need the first request of the partition to leave while the batch is
+// still being handed over: with the publisher's linger (5ms by default) a
+// partition's records of one batch leave together, and with one batch in
+// flight Publish waits for buffer space only when many tenants' relays
+// share the publisher. Should a later Seq of a key
+// land that way, the resume finds the earlier one missing, publishes it
+// after the later one (nothing is lost, that key's order is not kept) and
+// logs an error. Closing it would take the publisher handing a batch to the
+// client as a whole (buffered, then flushed).
 //
 // # Kafka down
 //
@@ -33,7 +64,7 @@
 // publishing (Stats.Paused): once every batch handed over has finished, the
 // relay rewinds to the first step record Kafka has not acknowledged, reads
 // the partition tails as at start to skip the events Kafka has, and hands
-// the rest over again, retrying with backoff (retryMinWait..retryMaxWait).
+// the rest over again (one batch at a time: above), retrying with backoff (retryMinWait..retryMaxWait).
 // A journal that failed to write is waited for (the tenant heals it). Only
 // a closed publisher or an unreadable journal stops the relay for good.
 //

@@ -4,11 +4,13 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
 // The SIP front end decides under its tenant's lock and acts after it: the
@@ -47,10 +49,13 @@ type leg struct {
 	callID string // SIP Call-ID
 	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
 
-	uas    *sipgo.DialogServerSession
-	uac    *sipgo.DialogClientSession
-	final  chan final // caller: the final answer for the INVITE handler
-	cancel context.CancelFunc
+	uas   *sipgo.DialogServerSession
+	uac   *sipgo.DialogClientSession
+	final chan final // caller: the final answer for the INVITE handler
+	// responded is closed when the INVITE handler has sent its 200: a
+	// re-INVITE in the dialog waits for it (anchor.go).
+	responded chan struct{}
+	cancel    context.CancelFunc
 
 	state     legState
 	connID    string
@@ -58,6 +63,13 @@ type leg struct {
 	referring bool   // a REFER from the phone awaits its response
 	byeLater  bool   // the engine released the leg during the REFER
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
+
+	// Media (anchor.go): a caller answered with switchboard's SDP, what it
+	// hears, whether it was re-INVITEd to its agent, and its session
+	// (set after the lock, read anywhere).
+	anchored, steppedOut bool
+	play                 play
+	sess                 atomic.Pointer[media.Session]
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -133,8 +145,10 @@ type action struct {
 	ctx    context.Context // actInvite: the INVITE's, cancelled by actCancel
 	target sip.Uri         // actInvite
 	from   string          // actInvite
-	sdp    []byte          // actInvite, actReinvite
+	sdp    []byte          // actInvite, actReinvite, actStepOut
 	hold   bool            // actReinvite
+	play   play            // actAnchor, actPlay
+	peer   *leg            // actStepOut: the answering agent's leg (nil: CTI-only)
 }
 
 // book is the SIP call state of one tenant; the tenant's mu guards it.
@@ -149,6 +163,7 @@ type book struct {
 	trunks  []trunk                         // the tenant's trunks
 	contact func(dn string) (sip.Uri, bool) // a DN's registered contact
 	nextLeg func() uint64                   // numbers the Call-IDs of the legs the book creates
+	media   *Media                          // nil: no anchoring (anchor.go)
 }
 
 func newBook(owner *sipTenant, contact func(string) (sip.Uri, bool), nextLeg func() uint64) book {
@@ -331,9 +346,9 @@ func (b *book) referred(l *leg) []action {
 	return b.end(l, terminated)
 }
 
-// decide is the event-to-SIP table of doc.go: what recorded call event ev
-// sends, given the book, which it updates.
-func (b *book) decide(ev *event.Event) []action {
+// decideSIP is the event-to-SIP table of doc.go: what recorded call event
+// ev sends, given the book, which it updates.
+func (b *book) decideSIP(ev *event.Event) []action {
 	c := b.calls[ev.ConnID]
 	switch ev.ID {
 	case event.EventDialing:
@@ -482,8 +497,12 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	if l := c.legOf(ev.ThisDN); l != nil {
 		end, mine = append(end, l), l
 	}
+	// A diverted call moves on (forwarded, redirected, distributed from
+	// a queue, back to its queue after RONA): its other legs stay even
+	// when sipfront knows no DN on it (it does not track queues); so does
+	// a transferred one (external.go).
 	keep := b.transferMoves(c, ev, mine) // external.go
-	if len(c.dns) == 0 && !keep {
+	if len(c.dns) == 0 && ev.ID != event.EventDiverted && !keep {
 		for _, o := range c.legs {
 			if !o.over() && (len(end) == 0 || o != end[0]) {
 				end = append(end, o)

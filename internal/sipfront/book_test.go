@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
 // Golden files of "what to send": testdata/book/*.txt hold blocks of
@@ -25,11 +26,13 @@ import (
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register, trunk, phone-invite,
 // trunk-invite, placed, answered, failed, gone, phone-hold, refer,
-// referred, hangup), feed a recorded call event (event <Name> conn= this=
+// referred, hangup), turn anchoring on (media [default=true]
+// [arrival=true]), feed a recorded call event (event <Name> conn= this=
 // other= [inbound=true] [consult=true] [trunk=] [third=] [role=newparty]
-// [state=busy|noanswer|transferred|conferenced] [prev=]), tell what the
-// engine took without an event (trunk-gone, trunk-answered) or print the
-// book (state). Run with -rewrite to write the actual output back, then
+// [state=busy|noanswer|transferred|conferenced] [prev=]
+// [type=<TreatmentType>] [parms=KEY:value,...]), tell what the engine took
+// without an event (trunk-gone, trunk-answered) or print the book (state).
+// Run with -rewrite to write the actual output back, then
 // review the diff.
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/book with the actual output")
@@ -196,6 +199,19 @@ func (r *bookRunner) run(line string) []string {
 		}
 		ev := &event.Event{ID: id, ConnID: a["conn"], PreviousConnID: a["prev"], ThisDN: a["this"],
 			OtherDN: a["other"], OtherTrunk: a["trunk"], ThirdPartyDN: a["third"]}
+		if a["type"] != "" {
+			typ, ok := event.ParseTreatmentType(a["type"])
+			if !ok {
+				t.Fatalf("%s: unknown treatment type", line)
+			}
+			ev.TreatmentType = typ
+		}
+		if a["parms"] != "" {
+			for _, p := range strings.Split(a["parms"], ",") {
+				k, v, _ := strings.Cut(p, ":")
+				ev.TreatmentParms = append(ev.TreatmentParms, event.S(k, v))
+			}
+		}
 		if a["inbound"] == "true" {
 			ev.CallType = event.CallTypeInbound
 		}
@@ -221,6 +237,22 @@ func (r *bookRunner) run(line string) []string {
 		return r.format(b.decide(ev))
 	case "state":
 		return r.state()
+	case "media":
+		// Anchoring on, with music "jazz" on MUSIC_DN 9001, the default
+		// music "moh" when default=true, announcement "welcome", eu tones;
+		// arrival=true anchors callers when their call is queued.
+		tones, err := media.NewTones(media.TonesEU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Media{Music: map[string]*media.Clip{"9001": media.NewClip("jazz", nil)},
+			Announcements: map[string]*media.Clip{"welcome": media.NewClip("welcome", nil)}, Tones: tones}
+		if a["default"] == "true" {
+			m.DefaultMusic = media.NewClip("moh", nil)
+		}
+		m.OnArrival = a["arrival"] == "true"
+		b.media = m
+		return []string{"ok"}
 	}
 	t.Fatalf("unknown command %q", line)
 	return nil
@@ -279,6 +311,12 @@ func (r *bookRunner) format(acts []action) []string {
 			out = append(out, "reinvite "+id+" "+dir+" sdp="+sdpName(a.sdp))
 		case actRelease:
 			out = append(out, "release "+id+" conn="+a.leg.connID)
+		case actAnchor:
+			out = append(out, "anchor "+id+" (200 with our SDP), play "+a.play.what)
+		case actPlay:
+			out = append(out, "play "+id+" "+a.play.what)
+		case actStepOut:
+			out = append(out, "step out "+id+" reinvite sdp="+sdpName(a.sdp)+", close media")
 		default:
 			r.t.Fatalf("unknown action %d", a.kind)
 		}
@@ -308,6 +346,12 @@ func (r *bookRunner) state() []string {
 			}
 			if l.referring {
 				s += " referring"
+			}
+			if l.anchored {
+				s += " anchored"
+			}
+			if l.steppedOut {
+				s += " stepped-out"
 			}
 			legs = append(legs, s+")")
 		}

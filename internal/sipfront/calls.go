@@ -96,7 +96,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
-	l.uas, l.sdp, l.final = dlg, req.Body(), make(chan final, 1)
+	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	tx.OnCancel(func(*sip.Request) {
 		// sipgo answers the CANCEL (200) and the INVITE (487) itself.
 		s.cfg.Metrics.SIPTransaction("CANCEL")
@@ -210,6 +210,7 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			if err := l.uas.RespondSDP(f.sdp); err != nil {
 				s.log.Debug("SIP 200 not acknowledged", "call_id", l.callID, "err", err)
 			}
+			close(l.responded)
 			return true
 		}
 		s.inviteFinal(l.uas, f.code, f.reason)
@@ -319,6 +320,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 
 // forget removes leg l from the Call-ID index.
 func (s *Server) forget(l *leg) {
+	l.closeMedia()
 	s.mu.Lock()
 	if s.legs[l.callID] == l {
 		delete(s.legs, l.callID)

@@ -32,22 +32,27 @@
 // answered through the API.
 //
 // Bindings survive a restart when Config.StateDir is set (serve passes
-// --data/sip): every change rewrites StateFile there (tenant, DN, contact,
-// source address and expiry of each binding; a temporary file, fsync,
-// rename, fsync of the directory). A new binding is saved before its
-// SetService{InService: true}; an ended one after its SetService{InService:
-// false}: a stop between the two leaves a binding in the file, never a DN
-// in service without one. At start, bindings still valid come back with
+// --data/sip): every change is appended to LogFile there (tenant, DN,
+// contact, source address and expiry of the binding, or its end), and
+// the appends waiting together share one fsync; StateFile is a snapshot
+// (written atomically: a temporary file, fsync, rename, fsync of the
+// directory) at start, at stop, and when the log holds more than 1,024
+// records and more than twice the bindings, after which the log is
+// emptied. A new binding is saved before its SetService{InService:
+// true}; an ended one after its SetService{InService: false}: a stop between the two leaves a binding on disk, never a DN
+// in service without one. At start, the log is replayed on the snapshot
+// (a torn last record is skipped); bindings still valid come back with
 // the time they have left and their expiry timers (and the DN is put in
 // service if the engine has it out of service); bindings that expired
 // while the process was down end then, through the runtime
 // (EventDNOutOfService, journaled like any step; none if the engine already
-// has the DN out of service). A missing file is no bindings; an unreadable
-// one is logged, kept aside as StateFile.bad-<unix time> and treated as no
+// has the DN out of service). No files is no bindings; an unreadable
+// snapshot is logged, kept aside (with the log) as StateFile.bad-<unix
+// time> and treated as no
 // bindings; bindings of DNs no longer configured as phones are dropped.
-// The file is read once, before the socket serves, and written under its
-// own lock (not the tenant's), so a registration's fsync does not stall
-// calls.
+// The files are read once, before the socket serves, and written by the
+// store's own goroutine (not under the tenant's lock), so a
+// registration's fsync does not stall calls.
 //
 // # Requests to commands
 //
@@ -150,6 +155,48 @@
 // decisions do no I/O, so golden files (testdata/book, TestBookGolden, with
 // -rewrite) pin the event-to-SIP table above.
 //
+// # Media: anchoring callers for their treatments (anchor.go)
+//
+// A tenant with Media (serve builds it from the tenant's media section)
+// anchors its SIP callers: switchboard answers a caller still waiting for
+// its answer with its own SDP (one audio stream, PCMU or PCMA in the
+// offer's order, telephone-event when offered; an offer with neither
+// G.711 law gets 488 and the caller leaves its call) and an
+// internal/media session plays to it. The table, decided with the SIP
+// table under the lock (decideMedia, golden file testdata/book/media.txt):
+//
+//	EventQueued, EventRouteRequest  with Media.OnArrival: anchor, play the default
+//	                                music (comfort noise without one)
+//	EventTreatmentApplied           anchor if not yet, then play: Music the clip of
+//	                                MUSIC_DN, else the default music, looped;
+//	                                PlayAnnouncement the ANNOUNCEMENT clip once, then
+//	                                comfort noise; RingBack, Busy the tone plan's tones;
+//	                                Silence comfort noise; CollectDigits an optional
+//	                                ANNOUNCEMENT prompt and a collection ending at
+//	                                TOTAL_DIGITS (or MAX_DIGITS), a TERM_DIGITS digit or
+//	                                INTER_DIGIT_TIMEOUT seconds (default 5) after the
+//	                                last digit, sent as the CollectDigits command
+//	EventTreatmentEnd               the default music, or comfort noise
+//	EventRinging (an agent)         ringback tone while it rings
+//	EventDiverted/Released (agent)  RONA, redirect: the treatment again
+//	EventEstablished (an agent)     step out: re-INVITE the caller with the agent's
+//	                                SDP (RFC 3725; the agent's phone was offered the
+//	                                caller's SDP, as without media), close the session.
+//	                                If the caller refuses (488, 491) or does not answer
+//	                                in 10 s: re-INVITE the agent's leg to a second
+//	                                session and relay RTP between the two
+//
+// MUSIC_DN, TOTAL_DIGITS and TERM_DIGITS are Genesys's T-Library treatment
+// parameter names (TTreatmentType); ANNOUNCEMENT and INTER_DIGIT_TIMEOUT
+// are switchboard's. A caller that hangs up while anchored sends BYE: a
+// Release, so EventAbandoned. A diverted call keeps its legs (it moves on:
+// to an agent, back to its queue after RONA). A tenant without Media is
+// served as before: nothing of this runs. Tests: a Go phone (media_test.go)
+// checks the exact frames, digits, 488, abandon, silence after the step-out
+// and the relay; sipp (sippmedia_test.go) plays digits from a pcap the test
+// writes, is stepped out to an agent phone with -rtp_echo, abandons, and
+// refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
+//
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
 //
@@ -180,7 +227,13 @@
 //
 // # Not done yet
 //
-// No media and no SDP negotiation beyond passing bodies; UDP only; no NOTIFY
+// Media: anchor: always (relaying every call), recording and
+// PlayAnnouncementAndDigits (the engine does not apply it) are not done;
+// the re-INVITE to the caller reuses the agent's answer as the offer; once
+// relaying, a later hold, retrieve or transfer passes the phones' own SDP
+// between the legs as without media (the relay is bypassed, untested);
+// glare (491) is handled like any refusal but has no test of its own.
+// UDP only; no NOTIFY
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:

@@ -117,6 +117,8 @@ func (t *sipTenant) act(acts []action) {
 			go s.reinvite(l, a.hold, a.sdp)
 		case actRelease:
 			go t.releaseFor(l)
+		default:
+			t.actMedia(a)
 		}
 	}
 }

@@ -155,7 +155,11 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 	t.Helper()
 	bin := needSipp(t)
 	dir := t.TempDir()
-	all := []string{server, "-sf", filepath.Join("testdata", scenario),
+	sf := scenario
+	if !filepath.IsAbs(sf) {
+		sf = filepath.Join("testdata", scenario)
+	}
+	all := []string{server, "-sf", sf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),

@@ -63,6 +63,7 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
 	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
+	t.book.media = tc.Media
 	for i := range tc.Config.DNs {
 		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
 	}
@@ -264,10 +265,14 @@ func (t *sipTenant) register(dn string, contact sip.Uri, source string, expires 
 	gen := t.gen
 	b.contact, b.source, b.expires, b.gen = contact, source, time.Now().Add(expires), gen
 	b.timer = time.AfterFunc(expires, func() { t.unregister(dn, gen) })
+	var w chan error
+	if t.s.store != nil {
+		w = t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: contact.String(), Source: source, Expires: b.expires})
+	}
 	t.mu.Unlock()
 	// Saved before the DN goes in service: a restart in between finds the
 	// binding and puts the DN in service then (restore).
-	t.s.persist()
+	saved(w)
 	if !had {
 		if _, err := t.do(engine.SetService{DN: dn, InService: true}); err != nil {
 			t.s.log.Warn("SIP registration: DN not put in service", "tenant", t.id, "dn", dn, "err", err)
@@ -293,8 +298,15 @@ func (t *sipTenant) unregister(dn string, gen uint64) {
 	}
 	// Saved after the DN is out of service: a restart in between finds
 	// the binding and ends it then (restore), never a DN in service
-	// without one.
-	t.s.persist()
+	// without one. Not when the DN registered again meanwhile (its new
+	// binding is logged after this end would be).
+	var w chan error
+	t.mu.Lock()
+	if _, again := t.bindings[dn]; !again && t.s.store != nil && !t.closed {
+		w = t.s.store.del(t.id, dn)
+	}
+	t.mu.Unlock()
+	saved(w)
 }
 
 // contactOf returns dn's registered contact.

@@ -44,6 +44,9 @@ type Tenant struct {
 	Config *config.Tenant
 	// Runtime runs the tenant's engine.
 	Runtime Runtime
+	// Media anchors SIP callers for their treatments (anchor.go); nil
+	// never anchors.
+	Media *Media
 }
 
 // Config configures the SIP front end. Listen and at least one tenant are
@@ -73,8 +76,8 @@ type Config struct {
 	// bytes (capped by the kernel's net.core.rmem_max/wmem_max). Default
 	// 4 MiB.
 	SocketBuffer int
-	// StateDir is where the bindings are kept (StateFile, rewritten
-	// atomically on every change) so that they survive a restart; empty
+	// StateDir is where the bindings are kept (StateFile, a snapshot, and
+	// LogFile, each change appended) so that they survive a restart; empty
 	// keeps them in memory only.
 	StateDir string
 	// Logger; default discards.
@@ -143,7 +146,7 @@ type Server struct {
 	tenants map[string]*sipTenant
 	single  *sipTenant
 
-	pmu sync.Mutex // serializes writes of the bindings file
+	store *bindStore // the bindings on disk (nil without StateDir)
 
 	mu    sync.Mutex
 	legs  map[string]*leg // by SIP Call-ID
@@ -268,6 +271,9 @@ func (s *Server) Close() error {
 		s.conn.Close()
 	})
 	s.wg.Wait()
+	if s.store != nil {
+		s.store.close()
+	}
 	return nil
 }
 

@@ -1,16 +1,19 @@
 package sipfront
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -39,31 +42,276 @@ type storedState struct {
 	Bindings []storedBinding `json:"bindings"`
 }
 
-// persist writes every tenant's bindings to the bindings file, atomically
-// (temporary file, fsync, rename, fsync of the directory). Writers are
-// serialized and each writes the state as it is when it holds the lock,
-// so the last write has the newest state. A failure is logged: the
-// binding still works until the next restart.
-func (s *Server) persist() {
-	if s.cfg.StateDir == "" {
+// LogFile is the bindings log in Config.StateDir: the changes since
+// StateFile was written, one JSON record a line, appended.
+const LogFile = "bindings.log"
+
+// logRecord is a line of the bindings log: a binding set (added or
+// refreshed) or deleted (Contact, Source and Expires empty).
+type logRecord struct {
+	Op      string    `json:"op"` // "set" or "del"
+	Tenant  string    `json:"tenant"`
+	DN      string    `json:"dn"`
+	Contact string    `json:"contact,omitempty"`
+	Source  string    `json:"source,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// compactAfter is the fewest log records before the log is compacted
+// (when it also holds more than twice as many records as bindings).
+const compactAfter = 1024
+
+// bindStore keeps the bindings on disk: StateFile, a snapshot written
+// atomically, and LogFile, each change since appended. A change costs an
+// append, and the appends waiting together share one fsync (a single
+// writer goroutine takes whatever is pending). When the log holds more
+// than compactAfter records and more than twice as many as there are
+// bindings, the writer writes a new snapshot of its own copy of the
+// bindings (state, updated as changes are queued) and empties the log; a
+// stop in between leaves a snapshot and a log whose replay on it gives
+// the same bindings.
+type bindStore struct {
+	dir string
+	log *slog.Logger
+
+	mu      sync.Mutex // guards the fields below
+	state   map[[2]string]storedBinding
+	pending []byte
+	waiters []chan error
+	records int  // in the log file
+	closed  bool // no more changes are taken
+
+	f     *os.File // the log, written by the writer goroutine only
+	kick  chan struct{}
+	quit  chan struct{}
+	ended chan struct{}
+}
+
+func bindKey(tenant, dn string) [2]string { return [2]string{tenant, dn} }
+
+// loadBindings reads the snapshot and replays the log on it. A missing
+// snapshot is no bindings; an unreadable one is errBadState. A log line
+// that cannot be read (the last one, torn by a crash) is skipped and
+// counted.
+func loadBindings(dir string) (map[[2]string]storedBinding, int, error) {
+	state := map[[2]string]storedBinding{}
+	st, err := readState(filepath.Join(dir, StateFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, err
+	}
+	for _, b := range st.Bindings {
+		state[bindKey(b.Tenant, b.DN)] = b
+	}
+	f, err := os.Open(filepath.Join(dir, LogFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return state, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	bad := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r logRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Tenant == "" || r.DN == "" {
+			bad++
+			continue
+		}
+		switch r.Op {
+		case "set":
+			state[bindKey(r.Tenant, r.DN)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires}
+		case "del":
+			delete(state, bindKey(r.Tenant, r.DN))
+		default:
+			bad++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, err
+	}
+	return state, bad, nil
+}
+
+// openStore starts the store's writer with bindings as its state, written
+// at once as the snapshot (the log emptied).
+func openStore(dir string, log *slog.Logger, bindings []storedBinding) *bindStore {
+	st := &bindStore{dir: dir, log: log, state: make(map[[2]string]storedBinding, len(bindings)),
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), ended: make(chan struct{})}
+	for _, b := range bindings {
+		st.state[bindKey(b.Tenant, b.DN)] = b
+	}
+	if err := st.compact(); err != nil {
+		log.Error("SIP bindings not saved: a restart would lose them", "dir", dir, "err", err)
+	}
+	go st.run()
+	return st
+}
+
+// set queues a binding's change; wait for the returned channel to know it
+// is on disk. Changes are logged in the order set and del are called, so
+// a caller holding the tenant's lock logs in the order of its changes.
+func (st *bindStore) set(b storedBinding) chan error {
+	return st.queue(logRecord{Op: "set", Tenant: b.Tenant, DN: b.DN, Contact: b.Contact, Source: b.Source, Expires: b.Expires})
+}
+
+// del queues the end of a binding (see set).
+func (st *bindStore) del(tenant, dn string) chan error {
+	return st.queue(logRecord{Op: "del", Tenant: tenant, DN: dn})
+}
+
+func (st *bindStore) queue(r logRecord) chan error {
+	line, err := json.Marshal(r)
+	ch := make(chan error, 1)
+	if err != nil {
+		ch <- err
+		return ch
+	}
+	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		ch <- errStoreClosed
+		return ch
+	}
+	if r.Op == "set" {
+		st.state[bindKey(r.Tenant, r.DN)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires}
+	} else {
+		delete(st.state, bindKey(r.Tenant, r.DN))
+	}
+	st.pending = append(append(st.pending, line...), '\n')
+	st.waiters = append(st.waiters, ch)
+	st.mu.Unlock()
+	select {
+	case st.kick <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+// run is the writer: it appends what is pending (one write, one fsync)
+// and compacts when the log has grown.
+func (st *bindStore) run() {
+	defer close(st.ended)
+	for {
+		select {
+		case <-st.kick:
+		case <-st.quit:
+			st.flush()
+			if err := st.compact(); err != nil {
+				st.log.Error("SIP bindings not compacted at stop", "dir", st.dir, "err", err)
+			}
+			if st.f != nil {
+				st.f.Close()
+			}
+			return
+		}
+		st.flush()
+		st.mu.Lock()
+		grown := st.records > compactAfter && st.records > 2*len(st.state)
+		st.mu.Unlock()
+		if grown {
+			if err := st.compact(); err != nil {
+				st.log.Error("SIP bindings log not compacted (it keeps growing)", "dir", st.dir, "err", err)
+			}
+		}
+	}
+}
+
+func (st *bindStore) flush() {
+	st.mu.Lock()
+	buf, ws, n := st.pending, st.waiters, len(st.waiters)
+	st.pending, st.waiters = nil, nil
+	st.mu.Unlock()
+	if n == 0 {
 		return
 	}
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	st := storedState{Version: stateVersion, Bindings: []storedBinding{}}
-	for _, t := range s.tenants {
-		t.mu.Lock()
-		for dn, b := range t.bindings {
-			st.Bindings = append(st.Bindings, storedBinding{Tenant: t.id, DN: dn,
-				Contact: b.contact.String(), Source: b.source, Expires: b.expires})
-		}
-		t.mu.Unlock()
+	err := st.appendLog(buf)
+	if err != nil {
+		st.log.Error("SIP bindings not saved: a restart would lose them", "dir", st.dir, "err", err)
+	} else {
+		st.mu.Lock()
+		st.records += n
+		st.mu.Unlock()
 	}
-	slices.SortFunc(st.Bindings, func(a, b storedBinding) int {
+	for _, w := range ws {
+		w <- err
+	}
+}
+
+func (st *bindStore) appendLog(buf []byte) error {
+	if st.f == nil {
+		if err := os.MkdirAll(st.dir, 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(st.dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		st.f = f
+	}
+	if _, err := st.f.Write(buf); err != nil {
+		return err
+	}
+	return st.f.Sync()
+}
+
+// compact writes the state as the snapshot, then empties the log.
+func (st *bindStore) compact() error {
+	st.mu.Lock()
+	snap := storedState{Version: stateVersion, Bindings: make([]storedBinding, 0, len(st.state))}
+	for _, b := range st.state {
+		snap.Bindings = append(snap.Bindings, b)
+	}
+	st.mu.Unlock()
+	slices.SortFunc(snap.Bindings, func(a, b storedBinding) int {
 		return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN)
 	})
-	if err := writeState(s.cfg.StateDir, st); err != nil {
-		s.log.Error("SIP bindings not saved: a restart would lose them", "dir", s.cfg.StateDir, "err", err)
+	if err := writeState(st.dir, snap); err != nil {
+		return err
+	}
+	// Changes queued since the state was copied are in the snapshot and
+	// still pending: they go to the emptied log next, and replaying them
+	// on the snapshot gives the same bindings.
+	if st.f != nil {
+		st.f.Close()
+		st.f = nil
+	}
+	f, err := os.OpenFile(filepath.Join(st.dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	st.f = f
+	st.mu.Lock()
+	st.records = 0
+	st.mu.Unlock()
+	return nil
+}
+
+// close writes what is pending, compacts and stops the writer.
+func (st *bindStore) close() {
+	st.mu.Lock()
+	was := st.closed
+	st.closed = true
+	st.mu.Unlock()
+	if !was {
+		close(st.quit)
+	}
+	<-st.ended
+}
+
+// errStoreClosed answers a change after the server closed.
+var errStoreClosed = errors.New("sipfront: bindings store closed")
+
+// saved waits for a queued change to be on disk; a failure was logged by
+// the writer (the binding still works until the next restart).
+func saved(ch chan error) {
+	if ch != nil {
+		<-ch
 	}
 }
 
@@ -121,27 +369,33 @@ func readState(path string) (storedState, error) {
 	return st, nil
 }
 
-// restore brings back the bindings of the bindings file at start: those
-// still valid with their remaining time (and expiry timers), the DN put in
-// service if the engine has it out of service; those that expired while
-// the process was down end now, through the runtime (EventDNOutOfService,
-// unless the DN is already out of service). A missing file means no
-// bindings; an unreadable one is logged, kept aside as
+// restore brings back the bindings of the bindings files (StateFile and
+// LogFile replayed on it) at start: those still valid with their
+// remaining time (and expiry timers), the DN put in service if the engine
+// has it out of service; those that expired while the process was down
+// end now, through the runtime (EventDNOutOfService, unless the DN is
+// already out of service). No files means no bindings; an unreadable
+// snapshot is logged, kept aside (with the log) as
 // bindings.json.bad-<unix time> and treated as no bindings. Bindings of
-// tenants or DNs no longer configured as phones are dropped.
+// tenants or DNs no longer configured as phones are dropped. Then the
+// store starts with the bindings restored as its snapshot.
 func (s *Server) restore() {
 	if s.cfg.StateDir == "" {
 		return
 	}
+	defer func() { s.store = openStore(s.cfg.StateDir, s.log, s.currentBindings()) }()
 	path := filepath.Join(s.cfg.StateDir, StateFile)
-	st, err := readState(path)
+	state, bad, err := loadBindings(s.cfg.StateDir)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return
 	case errors.Is(err, errBadState):
-		aside := path + ".bad-" + strconv.FormatInt(time.Now().Unix(), 10)
+		suffix := ".bad-" + strconv.FormatInt(time.Now().Unix(), 10)
+		aside := path + suffix
 		if rerr := os.Rename(path, aside); rerr != nil {
 			aside = ""
+		}
+		logPath := filepath.Join(s.cfg.StateDir, LogFile)
+		if rerr := os.Rename(logPath, logPath+suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			s.log.Warn("SIP bindings log not kept aside", "file", logPath, "err", rerr)
 		}
 		s.log.Error("SIP bindings not restored: starting with none (phones registered before the restart are in service without a contact until they register again)",
 			"file", path, "kept_as", aside, "err", err)
@@ -150,6 +404,16 @@ func (s *Server) restore() {
 		s.log.Error("SIP bindings not restored: starting with none", "file", path, "err", err)
 		return
 	}
+	if bad > 0 {
+		s.log.Warn("SIP bindings log: unreadable records skipped (a write cut short by a stop)", "file", filepath.Join(s.cfg.StateDir, LogFile), "records", bad)
+	}
+	st := storedState{Version: stateVersion}
+	for _, b := range state {
+		st.Bindings = append(st.Bindings, b)
+	}
+	slices.SortFunc(st.Bindings, func(a, b storedBinding) int {
+		return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN)
+	})
 	now := time.Now()
 	type restored struct {
 		t     *sipTenant
@@ -208,7 +472,19 @@ func (s *Server) restore() {
 		s.log.Info("SIP bindings restored", "file", path, "valid", countValid(done, func(r restored) bool { return r.valid }),
 			"expired", countValid(done, func(r restored) bool { return !r.valid }), "dropped", dropped)
 	}
-	s.persist()
+}
+
+// currentBindings are every tenant's bindings, for the store's snapshot.
+func (s *Server) currentBindings() []storedBinding {
+	var out []storedBinding
+	for _, t := range s.tenants {
+		t.mu.Lock()
+		for dn, b := range t.bindings {
+			out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires})
+		}
+		t.mu.Unlock()
+	}
+	return out
 }
 
 func countValid[T any](xs []T, f func(T) bool) int {

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,12 +38,19 @@ func (f *fixture) restartSIP(dir string) {
 	f.t.Cleanup(func() { s.Close() })
 }
 
+// readBindings reads the bindings on disk (the snapshot and the log
+// replayed on it), sorted by tenant and DN.
 func readBindings(t *testing.T, dir string) storedState {
 	t.Helper()
-	st, err := readState(filepath.Join(dir, StateFile))
-	if err != nil {
-		t.Fatal(err)
+	state, bad, err := loadBindings(dir)
+	if err != nil || bad != 0 {
+		t.Fatalf("bindings on disk: %v, %d unreadable log records", err, bad)
 	}
+	st := storedState{Version: stateVersion}
+	for _, b := range state {
+		st.Bindings = append(st.Bindings, b)
+	}
+	slices.SortFunc(st.Bindings, func(a, b storedBinding) int { return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN) })
 	return st
 }
 
@@ -197,4 +207,57 @@ func TestBindingsFileUnknownDN(t *testing.T) {
 	}
 	want := expected(t, f.tenant, engine.SetDND{DN: "1004", On: true})
 	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestBindStoreLog: changes are appended to the log (the snapshot is not
+// rewritten per change), a stop without close (a crash) with a torn last
+// line replays to the same bindings, the log is compacted once it holds
+// more than compactAfter records and twice the bindings, and close leaves
+// the whole state in the snapshot with an empty log.
+func TestBindStoreLog(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(dir, testLogger(t), []storedBinding{{Tenant: "a", DN: "1", Contact: "sip:1@h", Expires: time.Unix(100, 0).UTC()}})
+	snap0, err := os.Stat(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved(st.set(storedBinding{Tenant: "a", DN: "2", Contact: "sip:2@h", Source: "h:2", Expires: time.Unix(200, 0).UTC()}))
+	saved(st.del("a", "1"))
+	if snap1, _ := os.Stat(filepath.Join(dir, StateFile)); !snap1.ModTime().Equal(snap0.ModTime()) || snap1.Size() != snap0.Size() {
+		t.Fatal("a change rewrote the snapshot")
+	}
+	logb, _ := os.ReadFile(filepath.Join(dir, LogFile))
+	if n := strings.Count(string(logb), "\n"); n != 2 {
+		t.Fatalf("log has %d records, want 2:\n%s", n, logb)
+	}
+	// A crash: a torn record at the end, the store never closed.
+	f, _ := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"op":"set","tenant":"a","dn":"3","con`)
+	f.Close()
+	state, bad, err := loadBindings(dir)
+	if err != nil || bad != 1 || len(state) != 1 || state[bindKey("a", "2")].Source != "h:2" {
+		t.Fatalf("replayed %v, %d bad, %v; want only a/2, 1 bad record", state, bad, err)
+	}
+
+	// Many refreshes of few bindings: compacted on the way.
+	for i := 0; i < compactAfter+10; i++ {
+		saved(st.set(storedBinding{Tenant: "a", DN: strconv.Itoa(i % 3), Contact: "sip:x@h", Expires: time.Unix(int64(i), 0).UTC()}))
+	}
+	st.mu.Lock()
+	records := st.records
+	st.mu.Unlock()
+	if records > compactAfter {
+		t.Fatalf("%d records in the log after %d changes of 3 bindings: not compacted", records, compactAfter+10)
+	}
+	st.close()
+	if b, _ := os.ReadFile(filepath.Join(dir, LogFile)); len(b) != 0 {
+		t.Fatalf("log after close: %q", b)
+	}
+	snap := readBindings(t, dir)
+	if len(snap.Bindings) != 3 || snap.Bindings[1].DN != "1" || !snap.Bindings[1].Expires.Equal(time.Unix(compactAfter+9, 0)) {
+		t.Fatalf("snapshot after close: %+v", snap.Bindings)
+	}
+	if ch := st.set(storedBinding{Tenant: "a", DN: "9"}); <-ch == nil {
+		t.Fatal("a change after close was accepted")
+	}
 }

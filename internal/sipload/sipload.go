@@ -18,15 +18,26 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
-	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
 // ErrLoad is wrapped by Run's errors (sipp missing, no single tenant,
 // sipp failing to start or write its statistics).
 var ErrLoad = errors.New("sipload")
 
-//go:embed scenarios/uac_load.xml scenarios/uas.xml
+//go:embed scenarios/uac_load.xml scenarios/uas.xml scenarios/register.xml
 var scenarios embed.FS
+
+// Server is what the load goes through: a SIP server on loopback UDP
+// (*sipfront.Server, *Kamailio).
+type Server interface {
+	Addr() string // host:port
+}
+
+// binder binds phones directly, without REGISTER (*sipfront.Server).
+type binder interface {
+	Bind(dn, hostport string, ttl time.Duration) error
+	Unbind(dn string)
+}
 
 // Load DNs: caller i is CallerBase+i, its callee CalleeBase+i.
 const (
@@ -58,6 +69,20 @@ type Config struct {
 	// Timeout ends sipp if the load has not finished (default
 	// Calls/Rate + 60 s): sipp may not end by itself after an overload.
 	Timeout time.Duration
+	// Register binds the phones by REGISTER with digest authentication
+	// (password Password) from sipp at RegisterRate per second (default
+	// 1,000), and measures it; without it the server must bind directly
+	// (sipfront.Server.Bind). A Server that cannot bind directly is always
+	// registered to.
+	Register     bool
+	Password     string
+	RegisterRate int
+	// Refresh registers every phone a second time once all are bound,
+	// timed apart (Result.RefreshesPerSec).
+	Refresh bool
+	// CPU, when set, reads the server's CPU time: Run reads it around the
+	// registrations and around the calls.
+	CPU func() (time.Duration, error)
 }
 
 // Result are a load's figures.
@@ -71,6 +96,40 @@ type Result struct {
 	// Output is the tail of sipp's screen and Errors the head of its error
 	// log, for a load with failed calls.
 	Output, Errors string
+	// Registered and RegisterFailed count the registrations (Config.Register),
+	// RegisterElapsed is their time, RegisterCPU and CPU the server's CPU
+	// time during the registrations and during the calls (Config.CPU).
+	Registered, RegisterFailed int
+	RegisterElapsed            time.Duration
+	RegisterCPU, CPU           time.Duration
+	// Refreshed counts the second pass's registrations (Config.Refresh),
+	// RefreshElapsed is its time.
+	Refreshed      int
+	RefreshElapsed time.Duration
+}
+
+// RefreshesPerSec is the second pass's registrations per second.
+func (r Result) RefreshesPerSec() float64 {
+	if r.RefreshElapsed <= 0 {
+		return 0
+	}
+	return float64(r.Refreshed) / r.RefreshElapsed.Seconds()
+}
+
+// RegistersPerSec is the registrations per second.
+func (r Result) RegistersPerSec() float64 {
+	if r.RegisterElapsed <= 0 {
+		return 0
+	}
+	return float64(r.Registered) / r.RegisterElapsed.Seconds()
+}
+
+// CPUPerCall is the server's CPU time per call (successful or not), ms.
+func (r Result) CPUPerCall() float64 {
+	if n := r.OK + r.Failed; n > 0 {
+		return float64(r.CPU) / float64(time.Millisecond) / float64(n)
+	}
+	return 0
 }
 
 // Percentile is the p-quantile (0..1) of RTT in ms, 0 without samples.
@@ -82,12 +141,12 @@ func (r Result) Percentile(p float64) float64 {
 }
 
 // Run registers the cfg.Pairs caller and callee DNs of srv's (single)
-// tenant (see Tenant) to two sipp processes on free loopback UDP ports, a
+// tenant (see Tenant; for Kamailio any DNs) to two sipp processes on free loopback UDP ports, a
 // UAS that answers and a UAC that makes cfg.Calls basic calls at cfg.Rate
 // calls per second (the caller hangs up), and returns the figures. Failed
 // calls are counted, not an error; the error is for a load that could not
 // run.
-func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) {
+func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 	var res Result
 	if cfg.Rate <= 0 {
 		cfg.Rate = 100
@@ -134,17 +193,47 @@ func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) 
 	if err != nil {
 		return res, err
 	}
-	// Registered directly (registration is not what is measured).
-	defer func() {
+	if b, ok := srv.(binder); ok && !cfg.Register {
+		// Registered directly (registration is not what is measured).
+		defer func() {
+			for i := 0; i < cfg.Pairs; i++ {
+				b.Unbind(strconv.Itoa(CallerBase + i))
+				b.Unbind(strconv.Itoa(CalleeBase + i))
+			}
+		}()
 		for i := 0; i < cfg.Pairs; i++ {
-			srv.Unbind(strconv.Itoa(CallerBase + i))
-			srv.Unbind(strconv.Itoa(CalleeBase + i))
+			for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
+				if err := b.Bind(strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port), time.Hour); err != nil {
+					return res, fmt.Errorf("%w: %v", ErrLoad, err)
+				}
+			}
 		}
-	}()
-	for i := 0; i < cfg.Pairs; i++ {
-		for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
-			if err := srv.Bind(strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port), time.Hour); err != nil {
-				return res, fmt.Errorf("%w: %v", ErrLoad, err)
+	} else {
+		// From the phones' own ports, as phones do (the B2BUA trusts a
+		// caller's INVITE from its registered address).
+		// The first pass binds every phone; the second (Config.Refresh)
+		// refreshes them all with every binding in place.
+		passes := 1
+		if cfg.Refresh {
+			passes = 2
+		}
+		for pass := 0; pass < passes; pass++ {
+			c0, _ := readCPU(cfg.CPU)
+			start := time.Now()
+			var n int
+			for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
+				ok, failed, err := register(ctx, bin, dir, srv.Addr(), r.base, r.port, cfg)
+				n += ok
+				res.RegisterFailed += failed
+				if err != nil {
+					return res, err
+				}
+			}
+			c1, _ := readCPU(cfg.CPU)
+			if pass == 0 {
+				res.Registered, res.RegisterElapsed, res.RegisterCPU = n, time.Since(start), c1-c0
+			} else {
+				res.Refreshed, res.RefreshElapsed = n, time.Since(start)
 			}
 		}
 	}
@@ -157,8 +246,10 @@ func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) 
 	defer func() { uas.Process.Kill(); uas.Wait() }()
 	time.Sleep(200 * time.Millisecond)
 
+	c0, _ := readCPU(cfg.CPU)
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	// sipp's own -timeout ends it first, with its final statistics.
+	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+15*time.Second)
 	defer cancel()
 	uac := exec.CommandContext(cctx, bin, srv.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(pa),
@@ -166,10 +257,15 @@ func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) 
 		"-d", strconv.FormatInt(cfg.Talk.Milliseconds(), 10), "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		// A call whose message was lost for good fails after 10 s rather
+		// than holding its place until the end.
+		"-recv_timeout", "10000",
 		"-timeout", strconv.Itoa(int(cfg.Timeout/time.Second)+1)+"s", "-timeout_error")
 	uac.Dir = dir
 	out, err := uac.CombinedOutput()
 	res.Elapsed = time.Since(start)
+	c1, _ := readCPU(cfg.CPU)
+	res.CPU = c1 - c0
 	res.OK, res.Failed = sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
 	if err != nil || res.Failed > 0 {
 		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
@@ -183,11 +279,54 @@ func Run(ctx context.Context, srv *sipfront.Server, cfg Config) (Result, error) 
 	return res, nil
 }
 
+func readCPU(f func() (time.Duration, error)) (time.Duration, error) {
+	if f == nil {
+		return 0, nil
+	}
+	return f()
+}
+
+// register binds DNs base..base+cfg.Pairs-1 at 127.0.0.1:port by REGISTER
+// from sipp on that port, cfg.RegisterRate a second.
+func register(ctx context.Context, bin, dir, addr string, base, port int, cfg Config) (ok, failed int, err error) {
+	rate := cfg.RegisterRate
+	if rate <= 0 {
+		rate = 1000
+	}
+	if strings.ContainsAny(cfg.Password, "; ]\n") {
+		return 0, 0, fmt.Errorf("%w: a password with ';', ' ', ']' or a newline cannot go through sipp's injection file", ErrLoad)
+	}
+	var sb strings.Builder
+	sb.WriteString("SEQUENTIAL\n")
+	for i := 0; i < cfg.Pairs; i++ {
+		fmt.Fprintf(&sb, "%d;[authentication username=%d password=%s]\n", base+i, base+i, cfg.Password)
+	}
+	inf := filepath.Join(dir, "register-"+strconv.Itoa(base)+".csv")
+	if err := os.WriteFile(inf, []byte(sb.String()), 0o644); err != nil {
+		return 0, 0, fmt.Errorf("%w: %v", ErrLoad, err)
+	}
+	timeout := cfg.Pairs/rate + 60
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, bin, addr, "-sf", filepath.Join(dir, "register.xml"), "-inf", inf,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(cfg.Pairs),
+		"-l", strconv.Itoa(max(10, rate)), "-nostdin", "-timeout", strconv.Itoa(timeout+1)+"s", "-timeout_error")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	ok, failed = sippCounter(out, "Successful call"), sippCounter(out, "Failed call")
+	if err != nil && ok+failed == 0 {
+		return 0, 0, fmt.Errorf("%w: sipp register: %v\n%s", ErrLoad, err, tailString(string(out), 1500))
+	}
+	return ok, failed, nil
+}
+
 // WriteScenarios writes the load's sipp scenarios, uac_load.xml (a caller:
-// INVITE, ACK, BYE, with the caller/callee pair from -inf) and uas.xml (a
-// callee: 180, 200, waits for the BYE), into dir.
+// INVITE, ACK, BYE, with the caller/callee pair from -inf), uas.xml (a
+// callee: 180, 200, waits for the BYE) and register.xml (a phone
+// registering with digest authentication, DN and password from -inf),
+// into dir.
 func WriteScenarios(dir string) error {
-	for _, f := range []string{"uac_load.xml", "uas.xml"} {
+	for _, f := range []string{"uac_load.xml", "uas.xml", "register.xml"} {
 		b, _ := scenarios.ReadFile("scenarios/" + f)
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			return fmt.Errorf("%w: %v", ErrLoad, err)

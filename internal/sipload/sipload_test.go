@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // The load itself (sipp through a server) is exercised by internal/bench's
@@ -47,5 +50,49 @@ func TestRunWithoutSipp(t *testing.T) {
 	_, err := Run(context.Background(), nil, Config{Rate: 1})
 	if !errors.Is(err, ErrLoad) {
 		t.Fatalf("err %v, want ErrLoad", err)
+	}
+}
+
+// TestKamailio registers 2 x 100 phones to the Kamailio peer by REGISTER
+// with digest authentication and makes 100 calls at 100/s through it:
+// every registration and call succeeds, each call is timed, and
+// Kamailio's CPU time is read.
+func TestKamailio(t *testing.T) {
+	sipp := testenv.LookPath(t, "Debian package sip-tester", "sipp")
+	bin, err := LookKamailio()
+	if err != nil {
+		testenv.Missing(t, "kamailio (%s)", KamailioInstall)
+		return
+	}
+	k, err := StartKamailio(bin, 2, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	res, err := Run(t.Context(), k, Config{Sipp: sipp, Rate: 100, Calls: 100, Pairs: 100, Password: "pw", CPU: k.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Registered != 200 || res.RegisterFailed != 0 || res.OK != 100 || res.Failed != 0 || len(res.RTT) != 100 {
+		t.Fatalf("%d registered (%d failed), %d calls ok, %d failed, %d samples; want 200, 0, 100, 0, 100\n%s\n%s",
+			res.Registered, res.RegisterFailed, res.OK, res.Failed, len(res.RTT), res.Output, res.Errors)
+	}
+	if res.CPU < 0 || res.RegisterCPU < 0 {
+		t.Fatalf("CPU %v, registrations' CPU %v", res.CPU, res.RegisterCPU)
+	}
+	t.Logf("Kamailio: %.0f registrations/s, %.3f ms CPU a call, p99 %.0f ms", res.RegistersPerSec(), res.CPUPerCall(), res.Percentile(0.99))
+}
+
+func TestProcessCPU(t *testing.T) {
+	c0, err := TreeCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for x, start := 0, time.Now(); time.Since(start) < 100*time.Millisecond; x++ {
+		_ = x * x
+	}
+	c1, err := ProcessCPU(os.Getpid())
+	if err != nil || c1 <= c0-10*time.Millisecond || c1 == 0 {
+		t.Fatalf("CPU %v then %v (%v): busy for 100 ms", c0, c1, err)
 	}
 }

@@ -56,6 +56,10 @@ type Config struct {
 	Count int
 	// Exit stops at the end of the topics as they were when Run started.
 	Exit bool
+	// Uncommitted reads with isolation.level=read_uncommitted (default
+	// read_committed: records of aborted transactions, a fenced cluster
+	// node's, are not shown).
+	Uncommitted bool
 	// ConnectTimeout bounds the first contact with Kafka (default 10s).
 	ConnectTimeout time.Duration
 }
@@ -108,6 +112,7 @@ func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	events := fs.String("event", "", "only these events (comma list, e.g. EventRinging,Established)")
 	count := fs.Int("count", 0, "stop after printing N events")
 	exit := fs.Bool("exit", false, "stop at the end of the topics as they were at start")
+	uncommitted := fs.Bool("read-uncommitted", false, "read with isolation.level=read_uncommitted (records of open and aborted transactions too)")
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, usageText)
 		fs.SetOutput(w)
@@ -134,6 +139,7 @@ func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		Agents:        splitList(*agent),
 		Count:         *count,
 		Exit:          *exit,
+		Uncommitted:   *uncommitted,
 	}
 	if len(cfg.Brokers) == 0 {
 		return Config{}, fmt.Errorf("%w: --kafka-brokers is empty", ErrUsage)
@@ -260,7 +266,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.FromBeginning && !cfg.Exit {
 		whole = topics
 	} else {
-		pos, err := listPositions(ctx, kadm.NewClient(admCl), topics, cfg.FromBeginning, since)
+		pos, err := listPositions(ctx, kadm.NewClient(admCl), topics, cfg.FromBeginning, !cfg.Uncommitted, since)
 		if err != nil {
 			return err
 		}
@@ -294,6 +300,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-tail"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Transaction markers are kept so that --exit reaches an end
+		// offset that follows a marker; they are not printed.
+		kgo.KeepControlRecords(),
+	}
+	if !cfg.Uncommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	if len(whole) > 0 {
 		opts = append(opts, kgo.ConsumeTopics(whole...))
@@ -345,6 +357,12 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 					delete(remaining, tp)
 				}
 			}
+			if r.Attrs.IsControl() {
+				if remaining != nil && len(remaining) == 0 {
+					done = true
+				}
+				return
+			}
 			if p.print(r) {
 				printed++
 				if cfg.Count > 0 && printed >= cfg.Count {
@@ -378,9 +396,13 @@ type positions struct {
 // the offset to start at: the log start offset (fromBeginning) or the first
 // offset stamped at or after since, or the end when there is none. The ends
 // are listed first, so the two listings leave no gap between them.
-func listPositions(ctx context.Context, adm *kadm.Client, topics []string, fromBeginning bool, since time.Time) (positions, error) {
+func listPositions(ctx context.Context, adm *kadm.Client, topics []string, fromBeginning, committed bool, since time.Time) (positions, error) {
 	pos := positions{start: map[topicPartition]int64{}, end: map[topicPartition]int64{}}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	list := adm.ListEndOffsets
+	if committed {
+		list = adm.ListCommittedOffsets // the last stable offset
+	}
+	ends, err := list(ctx, topics...)
 	if err != nil {
 		return pos, fmt.Errorf("tail: listing end offsets: %w", err)
 	}

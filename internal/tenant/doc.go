@@ -56,6 +56,20 @@
 // snapshot and the journal (as Start does; the unjournaled steps vanish),
 // re-arms its timers and takes commands again, logged once.
 //
+// # Log mode
+//
+// With Config.Log set (cluster mode, package cluster), steps are numbered
+// per tenant from 1 and each batch's step records and events are handed to
+// the StepLog, which commits them atomically (a Kafka transaction); the
+// batch is acknowledged when the commit succeeded, so a reply, and an event
+// to subscribers, means "committed". Snapshots go to the same StepLog, after
+// the steps they include. Start first recovers from Config.LogState (the
+// log's latest snapshot and the numbered step records after it, checked as
+// in journal mode, gaps refused), steps Config.RecoveryCommands through the
+// StepLog, and hands over a snapshot. Once a commit fails (the log fenced
+// this process), every later command gets ErrNotRecorded: the tenant must be
+// rebuilt from the log.
+//
 // # Time
 //
 // A step's time is the clock, never before the previous step's, so event

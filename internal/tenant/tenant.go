@@ -90,6 +90,12 @@ type Config struct {
 	NewEngine func() (Machine, error)
 	// Sink receives the events of each batch when there is no Journal.
 	Sink Sink
+	// Log, if set instead of Journal or Sink (cluster mode), records each
+	// batch's step records and events in one commit (see StepLog); Start
+	// first recovers from LogState. SnapshotEvery applies to it too.
+	Log StepLog
+	// LogState is the state Start recovers from in Log mode (nil: none).
+	LogState *LogState
 	// Clock gives the time of each step. Default time.Now. Tests may pass a
 	// fake clock or run under testing/synctest, where time.Now is fake.
 	Clock func() time.Time
@@ -134,8 +140,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Engine == nil:
 		return errors.New("tenant: Config.Engine is nil")
-	case c.Sink == nil && c.Journal == nil:
-		return errors.New("tenant: Config.Journal and Config.Sink are nil")
+	case c.Sink == nil && c.Journal == nil && c.Log == nil:
+		return errors.New("tenant: Config.Journal, Config.Sink and Config.Log are nil")
 	}
 	return nil
 }
@@ -191,6 +197,9 @@ type Tenant struct {
 	snapBusy  atomic.Bool
 	snapWG    sync.WaitGroup
 	recovery  Recovery
+
+	lm        logMode               // Log mode
+	logBroken atomic.Pointer[error] // a StepLog commit failed
 }
 
 type syncItem struct {
@@ -279,6 +288,11 @@ func Start(cfg Config) (*Tenant, error) {
 		t.syncq = make(chan syncItem, cfg.MaxInFlight+1)
 		t.synced = make(chan struct{})
 		go t.syncer()
+	} else if cfg.Log != nil {
+		t.lm.log = cfg.Log
+		if err := t.recoverLog(); err != nil {
+			return nil, err
+		}
 	}
 	go t.run()
 	return t, nil
@@ -380,6 +394,9 @@ func (t *Tenant) Close(ctx context.Context) error {
 			t.snapshot(true)
 		}
 	}
+	if t.lm.log != nil && err == nil && t.sinceSnap > 0 && t.logBroken.Load() == nil {
+		t.logSnapshot()
+	}
 	t.hub.close()
 	return err
 }
@@ -445,6 +462,10 @@ func (t *Tenant) run() {
 			continue
 		}
 		n := t.ack.add(b)
+		if t.lm.log != nil {
+			t.logCommit(n, b)
+			continue
+		}
 		if t.jr != nil {
 			// Every reply of the batch (refusals and queries too) was
 			// decided on the state of the steps appended so far: it
@@ -532,6 +553,12 @@ func (t *Tenant) step(b *batch, r *request) {
 			return
 		}
 	}
+	if t.lm.log != nil {
+		if err := t.logRefuse(); err != nil {
+			r.reply <- result{err: err}
+			return
+		}
+	}
 	at := t.now()
 	res, err := t.eng.Step(at, r.cmd)
 	if err != nil {
@@ -541,6 +568,12 @@ func (t *Tenant) step(b *batch, r *request) {
 	if t.jr != nil {
 		if err := t.record(b, at, r.cmd, res.Events); err != nil {
 			t.refused.Add(1)
+			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
+			return
+		}
+	}
+	if t.lm.log != nil {
+		if err := t.logRecord(b, at, r.cmd, res.Events); err != nil {
 			b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 			return
 		}
@@ -566,6 +599,9 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 			return
 		}
 	}
+	if t.lm.log != nil && t.logRefuse() != nil {
+		return // the tenant is being rebuilt from the log
+	}
 	delete(t.timers, f.id)
 	at := e.at
 	if at < t.last {
@@ -580,6 +616,11 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	}
 	if t.jr != nil {
 		if err := t.record(b, at, cmd, res.Events); err != nil {
+			return
+		}
+	}
+	if t.lm.log != nil {
+		if err := t.logRecord(b, at, cmd, res.Events); err != nil {
 			return
 		}
 	}
@@ -637,6 +678,9 @@ type batch struct {
 	acked   bool
 	err     error
 	durable uint64 // journal mode, err set: the journal's durable LSN then
+
+	logFirst uint64   // Log mode: number of the step of logRecs[0]
+	logRecs  [][]byte // Log mode: the step records
 }
 
 // addEvents adds a step's events (which the runtime owns, Result.Events):

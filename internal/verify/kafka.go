@@ -26,8 +26,24 @@ type Snapshot struct {
 // offset order per partition. It assigns partitions directly (no consumer
 // group, nothing committed). clientID names the client to the brokers.
 // start, if not nil, is called with the snapshot before the first record.
+// It reads with isolation.level=read_committed: records of aborted
+// transactions (a fenced cluster node's) are not seen, and reading stops
+// at the last stable offset; ReadTopicsUncommitted sees everything.
 func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
 	start func(Snapshot), fn func(Record)) (Snapshot, error) {
+	return readTopics(ctx, brokers, topics, clientID, connectTimeout, true, start, fn)
+}
+
+// ReadTopicsUncommitted is ReadTopics with isolation.level=read_uncommitted,
+// up to the high watermark: it also returns records of open and aborted
+// transactions.
+func ReadTopicsUncommitted(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
+	start func(Snapshot), fn func(Record)) (Snapshot, error) {
+	return readTopics(ctx, brokers, topics, clientID, connectTimeout, false, start, fn)
+}
+
+func readTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
+	committed bool, start func(Snapshot), fn func(Record)) (Snapshot, error) {
 	snap := Snapshot{Partitions: map[string]int32{}, Truncated: map[string]bool{}}
 	if connectTimeout <= 0 {
 		connectTimeout = 10 * time.Second
@@ -44,7 +60,11 @@ func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, 
 		return snap, fmt.Errorf("verify: kafka unreachable: %s: %v", strings.Join(brokers, ","), err)
 	}
 	adm := kadm.NewClient(admCl)
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	list := adm.ListEndOffsets
+	if committed {
+		list = adm.ListCommittedOffsets // the last stable offset
+	}
+	ends, err := list(ctx, topics...)
 	if err != nil {
 		return snap, fmt.Errorf("verify: listing end offsets: %w", err)
 	}
@@ -95,8 +115,15 @@ func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, 
 	if len(remaining) == 0 {
 		return snap, nil
 	}
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	// Control records (transaction markers) are kept so that reading
+	// reaches the end offset even when the last records are markers; they
+	// are not handed to fn.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID(clientID),
-		kgo.ConsumePartitions(assign), kgo.FetchMaxBytes(64<<20))
+		kgo.ConsumePartitions(assign), kgo.FetchMaxBytes(64<<20), kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
 	if err != nil {
 		return snap, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
@@ -115,11 +142,13 @@ func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, 
 			if !ok || r.Offset >= end {
 				return
 			}
-			rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
-			for _, h := range r.Headers {
-				rec.Headers = append(rec.Headers, Header{h.Key, string(h.Value)})
+			if !r.Attrs.IsControl() {
+				rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
+				for _, h := range r.Headers {
+					rec.Headers = append(rec.Headers, Header{h.Key, string(h.Value)})
+				}
+				fn(rec)
 			}
-			fn(rec)
 			if r.Offset >= end-1 {
 				delete(remaining, k)
 			}

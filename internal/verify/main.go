@@ -31,12 +31,17 @@ type Config struct {
 	// the events imply and partitions are not checked.
 	File           string
 	ConnectTimeout time.Duration
+	// Uncommitted reads with isolation.level=read_uncommitted (default
+	// read_committed: aborted transactions are not part of the stream).
+	Uncommitted bool
 }
 
 const usageText = `usage: switchboard verify [flags]
 
 Reads voice-agentstate and voice-callthread from the beginning to their end
-offsets at start (no consumer group) and checks every rule of EVENTS.md:
+offsets at start (no consumer group; read_committed unless
+--read-uncommitted, so a fenced cluster node's aborted records are not
+read) and checks every rule of EVENTS.md:
 each event valid, topic, key, headers and partition (murmur2) of section 1,
 Seq gapless per key, call flows well formed per call thread (parties,
 every ringing ends, calls and threads end, Dialing before Ringing, consult
@@ -93,6 +98,7 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 	expect := fs.String("expect", "", "a summary written by 'switchboard sim --expect-out': the counts must match")
 	file := fs.String("file", "", "read event JSON lines from this file ('-' stdin) instead of Kafka")
 	timeout := fs.Duration("connect-timeout", 10*time.Second, "how long to wait for Kafka")
+	uncommitted := fs.Bool("read-uncommitted", false, "read with isolation.level=read_uncommitted (records of open and aborted transactions too)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -106,7 +112,7 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
 	cfg := Config{TopicPrefix: *prefix, Tenant: *tenant, Closed: *closed, JSON: *jsonOut,
-		ExpectFile: *expect, File: *file, ConnectTimeout: *timeout}
+		ExpectFile: *expect, File: *file, ConnectTimeout: *timeout, Uncommitted: *uncommitted}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -144,7 +150,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	topics := []string{cfg.TopicPrefix + event.AgentStateTopic, cfg.TopicPrefix + event.CallThreadTopic}
 	var c *Checker
-	snap, err := ReadTopics(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(s Snapshot) {
+	read := ReadTopics
+	if cfg.Uncommitted {
+		read = ReadTopicsUncommitted
+	}
+	snap, err := read(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(s Snapshot) {
 		opts.Partitions = s.Partitions
 		opts.Truncated = s.Truncated
 		c = NewChecker(opts)

@@ -1,0 +1,268 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/cluster"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
+)
+
+// ClusterConfig is cluster mode (--cluster): several nodes serve the
+// tenants, Kafka is the journal (internal/cluster).
+type ClusterConfig struct {
+	// Name is the cluster's name (--cluster); empty: single-node mode.
+	Name string
+	// NodeID is this node's id in the cluster (--node-id, default the
+	// server id). The server id itself must be the same on every node: it
+	// is in the events, which a new owner's replay reproduces.
+	NodeID string
+	// Shards is the cluster's shard count (--shards, default 32), fixed
+	// for the cluster's life.
+	Shards int
+	// AdvertiseHTTP is the address the other nodes forward API requests
+	// to (--advertise-http, default the bound --http address).
+	AdvertiseHTTP string
+	// OpsToken is the bearer token of GET /v1/cluster (--ops-token, or
+	// $SWITCHBOARD_OPS_TOKEN); empty: the endpoint answers 401.
+	OpsToken string
+	// HandoverWait bounds how long a request waits for a shard being
+	// handed over (--handover-wait, default 5s), then it gets 503.
+	HandoverWait time.Duration
+	// SessionTimeout is the group session timeout (--session-timeout,
+	// default 6s): how soon a dead node's shards move.
+	SessionTimeout time.Duration
+}
+
+func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage string)) {
+	add("cluster", (*stringValue)(&cc.Name), "cluster `NAME`: run as a node of a cluster with Kafka as the journal (needs --kafka-brokers)")
+	add("node-id", (*stringValue)(&cc.NodeID), "this node's `ID` in the cluster (default: the server id)")
+	add("shards", (*intValue)(&cc.Shards), "the cluster's shard `COUNT` (fixed for its life; default 32)")
+	add("advertise-http", (*stringValue)(&cc.AdvertiseHTTP), "`ADDR` the other nodes forward API requests to (default: the bound --http address)")
+	add("ops-token", (*stringValue)(&cc.OpsToken), "bearer `TOKEN` of GET /v1/cluster")
+	add("handover-wait", (*durationValue)(&cc.HandoverWait), "how long a request waits for a shard being handed over (`DURATION`) before 503")
+	add("session-timeout", (*durationValue)(&cc.SessionTimeout), "cluster group session timeout (`DURATION`): how soon a dead node's shards move")
+}
+
+func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string, args ...any) error) error {
+	if cc.Name == "" {
+		return nil
+	}
+	if len(brokers) == 0 {
+		return bad("cluster", "needs --kafka-brokers (the nodes share a Kafka cluster)")
+	}
+	if cc.Shards < 0 || cc.Shards > 4096 {
+		return bad("shards", "%d is not between 1 and 4096", cc.Shards)
+	}
+	if cc.AdvertiseHTTP != "" {
+		if err := hostPort(cc.AdvertiseHTTP); err != nil {
+			return bad("advertise-http", "%v", err)
+		}
+	}
+	return nil
+}
+
+// runCluster is Run in cluster mode: the node joins the cluster, serves the
+// tenants of the shards it is given, and forwards the other requests.
+func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
+	c, getenv, stdout := m.Config, m.Getenv, m.Stdout
+	o := newOps(log)
+	file, _, err := loadTenants(c, getenv)
+	if err != nil {
+		return err
+	}
+	server := c.ServerID
+	if server == "" {
+		server = file.Server
+	}
+	if server == "" {
+		server = DefaultServerID
+	}
+	cc := c.Cluster
+	nodeID := cc.NodeID
+	if nodeID == "" {
+		nodeID = server
+	}
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return fmt.Errorf("app: CTI API: %w", err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	adv := cc.AdvertiseHTTP
+	if adv == "" {
+		adv = addr
+	}
+	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(getenv)
+	if err != nil {
+		return err
+	}
+	kopts, err := kafkaOpts(nil, kafkaTLS, kafkaSASL)
+	if err != nil {
+		return err
+	}
+	kopts = kopts[2:] // TLS and SASL only: the brokers and client ids are the cluster clients' own
+	byID := map[string]*config.Tenant{}
+	var ids []string
+	for i := range file.Tenants {
+		byID[file.Tenants[i].ID] = &file.Tenants[i]
+		ids = append(ids, file.Tenants[i].ID)
+	}
+	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
+	var mu sync.Mutex
+	local := map[string]http.Handler{}
+	// One API handler per tenant served here, built when the tenant
+	// starts here and dropped when it leaves.
+	serving := func(up bool, ts []*tenant.Tenant) {
+		for _, rt := range ts {
+			if !up {
+				mu.Lock()
+				delete(local, rt.ID())
+				mu.Unlock()
+				continue
+			}
+			t := byID[rt.ID()]
+			api, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{t.ID: {Runtime: rt, Tokens: t.Tokens}},
+				Logger: log.With("component", "ctiapi")})
+			if err == nil {
+				err = addTokenHashes(api, t, getenv)
+			}
+			if err != nil {
+				log.Error("cluster: tenant API not served", "tenant", t.ID, "err", err)
+				continue
+			}
+			var lim map[string]ctiapi.RateLimit
+			if l := t.RateLimit; l != nil {
+				lim = map[string]ctiapi.RateLimit{t.ID: {Rate: l.Rate, Burst: l.Burst}}
+			}
+			h := api.Handler(ctiapi.Ops{Metrics: o.set, Default: limit, RateLimits: lim})
+			mu.Lock()
+			local[t.ID] = h
+			mu.Unlock()
+		}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	node, err := cluster.StartNode(startCtx, cluster.NodeConfig{
+		Config: cluster.Config{Cluster: cc.Name, Brokers: c.KafkaBrokers, Shards: cc.Shards, TopicPrefix: c.TopicPrefix,
+			OutputPartitions: int32(c.Partitions), SessionTimeout: cc.SessionTimeout, ExtraOpts: kopts, Logger: log},
+		NodeID: nodeID, HTTP: adv, Tenants: ids, Serving: serving,
+		StartTenant: func(id string, lg tenant.StepLog, st *tenant.LogState) (*tenant.Tenant, error) {
+			eng, err := engine.New(byID[id], engine.Options{Server: server})
+			if err != nil {
+				return nil, err
+			}
+			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: c.Durability.SnapshotEvery,
+				RecoveryCommands: releaseCalls, Logger: log.With("tenant", id)})
+		},
+	})
+	cancel()
+	if err != nil {
+		return c.Kafka.explain(err, c.KafkaBrokers)
+	}
+	registerClusterGauges(o.set, node)
+	base, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{}, Logger: log.With("component", "ctiapi")})
+	if err != nil {
+		node.Close()
+		return err
+	}
+	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait,
+		Base: base.Handler(ctiapi.Ops{Metrics: o.set, Default: limit}),
+		Local: func(id string) http.Handler {
+			mu.Lock()
+			defer mu.Unlock()
+			return local[id]
+		}}
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("switchboard serving as a cluster node", "cluster", cc.Name, "node", nodeID, "http", addr,
+		"advertise", adv, "kafka", c.KafkaBrokers, "tenants", len(ids))
+	fmt.Fprintf(stdout, "switchboard: node %s of cluster %s, API on http://%s\n", nodeID, cc.Name, addr)
+	tokens := map[string][]string{}
+	for _, t := range file.Tenants {
+		tokens[t.ID] = t.Tokens
+	}
+	if m.OnReady != nil {
+		m.OnReady(Addrs{HTTP: addr, Kafka: c.KafkaBrokers, Tokens: tokens, Durability: nil})
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	// Hand every shard over (the group revokes them: tenants close, their
+	// final snapshots and the releases are committed), then stop serving
+	// HTTP: requests arriving meanwhile are forwarded to the new owners.
+	began := time.Now()
+	log.Info("shutting down: handing the shards over")
+	node.Close()
+	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	log.Info("stopped", "took", time.Since(began).Round(time.Millisecond))
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// addTokenHashes adds a tenant's token hashes from the configuration and
+// from $SWITCHBOARD_API_TOKENS.
+func addTokenHashes(api *ctiapi.Server, t *config.Tenant, getenv func(string) string) error {
+	for j, text := range t.TokenHashes {
+		h, err := ctiapi.ParseTokenHash(text)
+		if err == nil {
+			err = api.AddTokenHashes(t.ID, h)
+		}
+		if err != nil {
+			return fmt.Errorf("app: tenant %q: token-hashes[%d]: %w", t.ID, j, err)
+		}
+	}
+	env, err := apiTokens(getenv(EnvAPITokens), map[string]bool{t.ID: true})
+	if err != nil {
+		return err
+	}
+	return api.AddTokenHashes(t.ID, env[t.ID]...)
+}
+
+// registerClusterGauges registers the per-shard gauges, read from the node
+// at scrape time. The counts are since this node claimed the shard.
+func registerClusterGauges(set *metrics.Set, node *cluster.Node) {
+	each := func(f func(cluster.ShardStatus, metrics.Emit)) func(metrics.Emit) {
+		return func(emit metrics.Emit) {
+			for _, s := range node.Status() {
+				f(s, emit)
+			}
+		}
+	}
+	shard := []string{"shard"}
+	set.GaugeFunc(metrics.NameClusterShardServed, "1 if this node serves the shard now, else 0, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) {
+			v := 0.0
+			if s.Local == "serving" {
+				v = 1
+			}
+			emit(v, strconv.Itoa(s.Shard))
+		}))
+	set.GaugeFunc(metrics.NameClusterShardTxns, "Transactions committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Commits), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterShardSteps, "Steps committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Steps), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterShardEvents, "Events committed for the shard since this node claimed it, by shard.", shard,
+		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Events), strconv.Itoa(s.Shard)) }))
+}

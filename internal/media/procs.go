@@ -1,0 +1,5 @@
+package media
+
+import "runtime"
+
+func defaultSchedulers() int { return runtime.GOMAXPROCS(0) }

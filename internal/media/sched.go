@@ -1,0 +1,103 @@
+package media
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ptime is the packet interval of every stream.
+const Ptime = 20 * time.Millisecond
+
+// ticker is what a scheduler drives every 20 ms: a session's send path.
+type ticker interface {
+	// tick sends one packet; elapsed is how many 20 ms periods passed
+	// since the previous tick (more than 1 after a stall).
+	tick(now time.Time, elapsed int)
+}
+
+// Scheduler sends for its sessions on one 20 ms tick: one goroutine and
+// one timer however many calls it carries. After a stall (the goroutine
+// was not scheduled, a GC pause) it sends one packet per session, not a
+// burst to catch up: the packet's RTP timestamp skips the missed periods
+// so the receiver's jitter buffer sees a gap in time and plays through it.
+type Scheduler struct {
+	clock Clock
+
+	mu      sync.Mutex
+	members []ticker
+	run     []ticker // the tick's copy, reused: no allocation per tick
+
+	// Ticks and Stalls count ticks and ticks that found more than one
+	// period elapsed.
+	Ticks, Stalls atomic.Uint64
+}
+
+// NewScheduler makes a scheduler on clock; Run starts it.
+func NewScheduler(clock Clock) *Scheduler { return &Scheduler{clock: clock} }
+
+func (s *Scheduler) add(t ticker) {
+	s.mu.Lock()
+	s.members = append(s.members, t)
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) remove(t ticker) {
+	s.mu.Lock()
+	for i, m := range s.members {
+		if m == t {
+			last := len(s.members) - 1
+			s.members[i] = s.members[last]
+			s.members[last] = nil
+			s.members = s.members[:last]
+			break
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Len is how many sessions the scheduler carries.
+func (s *Scheduler) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.members)
+}
+
+// Run ticks until ctx ends. Deadlines are start + k*20 ms, so the cadence
+// does not drift with the time each tick takes.
+func (s *Scheduler) Run(ctx context.Context) {
+	next := s.clock.Now().Add(Ptime)
+	t := s.clock.NewTimer(Ptime)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := s.clock.Now()
+		elapsed := 1
+		if late := now.Sub(next); late >= Ptime {
+			elapsed += int(late / Ptime)
+		}
+		next = next.Add(time.Duration(elapsed) * Ptime)
+		s.Tick(now, elapsed)
+		t.Reset(next.Sub(s.clock.Now()))
+	}
+}
+
+// Tick sends one packet for every session. Run calls it; tests may too.
+func (s *Scheduler) Tick(now time.Time, elapsed int) {
+	s.mu.Lock()
+	s.run = append(s.run[:0], s.members...)
+	s.mu.Unlock()
+	s.Ticks.Add(1)
+	if elapsed > 1 {
+		s.Stalls.Add(1)
+	}
+	for _, m := range s.run {
+		m.tick(now, elapsed)
+	}
+	clear(s.run)
+}

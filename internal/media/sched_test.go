@@ -1,0 +1,107 @@
+package media
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+type recTicker struct {
+	mu    sync.Mutex
+	at    []time.Time
+	elaps []int
+}
+
+func (r *recTicker) tick(now time.Time, elapsed int) {
+	r.mu.Lock()
+	r.at = append(r.at, now)
+	r.elaps = append(r.elaps, elapsed)
+	r.mu.Unlock()
+}
+
+func (r *recTicker) snapshot() ([]time.Time, []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time{}, r.at...), append([]int{}, r.elaps...)
+}
+
+// step advances the fake clock by d once the scheduler goroutine has
+// armed its timer, and waits until it has ticked and re-armed.
+func step(t *testing.T, c *FakeClock, s *Scheduler, d time.Duration) {
+	t.Helper()
+	waitFor(t, func() bool { return c.Waiters() == 1 })
+	before := s.Ticks.Load()
+	c.Advance(d)
+	waitFor(t, func() bool { return s.Ticks.Load() > before || c.Waiters() == 1 })
+	waitFor(t, func() bool { return c.Waiters() == 1 })
+}
+
+func waitFor(t *testing.T, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func TestSchedulerCadenceOnFakeClock(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	c := NewFakeClock(t0)
+	s := NewScheduler(c)
+	a, b := &recTicker{}, &recTicker{}
+	s.add(a)
+	s.add(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	for range 5 {
+		step(t, c, s, Ptime)
+	}
+	at, el := a.snapshot()
+	if len(at) != 5 {
+		t.Fatalf("%d ticks after 5 periods, want 5", len(at))
+	}
+	for i := range at {
+		if want := t0.Add(time.Duration(i+1) * Ptime); !at[i].Equal(want) || el[i] != 1 {
+			t.Fatalf("tick %d at %v elapsed %d, want %v elapsed 1", i, at[i].Sub(t0), el[i], want.Sub(t0))
+		}
+	}
+	// Half a period late: still one tick, and the next deadline stays on
+	// the grid (no drift).
+	step(t, c, s, Ptime+10*time.Millisecond)
+	step(t, c, s, 10*time.Millisecond)
+	at, el = a.snapshot()
+	if len(at) != 7 || !at[6].Equal(t0.Add(7*Ptime)) || el[5] != 1 || el[6] != 1 {
+		t.Fatalf("late tick: at %v elapsed %v", at[5:], el[5:])
+	}
+	// A stall of 100 ms: one tick saying 5 periods passed, not a burst of 5.
+	step(t, c, s, 100*time.Millisecond)
+	at, el = a.snapshot()
+	if len(at) != 8 || el[7] != 5 {
+		t.Fatalf("after a 100 ms stall: %d ticks, last elapsed %v; want 8 ticks, elapsed 5", len(at), el[7:])
+	}
+	if s.Stalls.Load() != 1 {
+		t.Fatalf("stalls %d, want 1", s.Stalls.Load())
+	}
+	// Back on the 20 ms grid after the stall.
+	step(t, c, s, Ptime)
+	at, _ = a.snapshot()
+	if !at[8].Equal(t0.Add(13 * Ptime)) {
+		t.Fatalf("after the stall the tick is at %v, want %v", at[8].Sub(t0), 13*Ptime)
+	}
+	bt, _ := b.snapshot()
+	if len(bt) != len(at) {
+		t.Fatalf("second session ticked %d times, first %d", len(bt), len(at))
+	}
+	s.remove(a)
+	step(t, c, s, Ptime)
+	if at2, _ := a.snapshot(); len(at2) != len(at) {
+		t.Fatal("removed session still ticked")
+	}
+}

@@ -1,0 +1,463 @@
+package sipfront
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/media"
+)
+
+// fakePhone is a caller in Go behind the fixture's trunk: SIP over UDP
+// written by hand (so the test sees every message) from the trunk's
+// address, and an RTP socket.
+type fakePhone struct {
+	t      *testing.T
+	sip    *net.UDPConn
+	rtp    *net.UDPConn
+	server *net.UDPAddr
+	callID string
+	tag    string
+	toTag  string
+	cseq   int
+}
+
+func newFakePhone(t *testing.T, f *fixture) *fakePhone {
+	t.Helper()
+	return newFakePhoneAt(t, f, f.trunk)
+}
+
+// newFakePhoneAt is a fake phone whose SIP socket is at addr.
+func newFakePhoneAt(t *testing.T, f *fixture, addr string) *fakePhone {
+	t.Helper()
+	laddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := net.ListenUDP("udp", laddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := net.ResolveUDPAddr("udp", f.sip.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); r.Close() })
+	return &fakePhone{t: t, sip: s, rtp: r, server: srv, tag: "ph" + strconv.Itoa(r.LocalAddr().(*net.UDPAddr).Port)}
+}
+
+func (p *fakePhone) local() string { return p.sip.LocalAddr().String() }
+
+func (p *fakePhone) send(msg string) {
+	p.t.Helper()
+	if _, err := p.sip.WriteToUDP([]byte(msg), p.server); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// recv reads SIP messages until one whose first line starts with prefix.
+func (p *fakePhone) recv(prefix string) (first string, hdrs map[string]string, body string, raw string) {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.sip.SetReadDeadline(deadline)
+		n, err := p.sip.Read(buf)
+		if err != nil {
+			p.t.Fatalf("phone waiting for %q: %v", prefix, err)
+		}
+		raw = string(buf[:n])
+		head, b, _ := strings.Cut(raw, "\r\n\r\n")
+		lines := strings.Split(head, "\r\n")
+		hdrs = map[string]string{}
+		for _, l := range lines[1:] {
+			k, v, _ := strings.Cut(l, ":")
+			k = strings.ToLower(strings.TrimSpace(k))
+			if _, dup := hdrs[k]; !dup {
+				hdrs[k] = strings.TrimSpace(v)
+			}
+		}
+		if strings.HasPrefix(lines[0], prefix) {
+			return lines[0], hdrs, b, raw
+		}
+	}
+}
+
+func (p *fakePhone) offer(pts string) string {
+	port := p.rtp.LocalAddr().(*net.UDPAddr).Port
+	return "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(port) + " RTP/AVP " + pts + "\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n"
+}
+
+func (p *fakePhone) request(method, uri, body string, extra ...string) string {
+	p.cseq++
+	to := "<sip:7000@" + p.server.String() + ">"
+	if p.toTag != "" {
+		to += ";tag=" + p.toTag
+	}
+	msg := method + " " + uri + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + p.local() + ";branch=z9hG4bK" + p.tag + strconv.Itoa(p.cseq) + method + "\r\n" +
+		"From: <sip:+3377@" + p.local() + ">;tag=" + p.tag + "\r\n" +
+		"To: " + to + "\r\n" +
+		"Call-ID: " + p.callID + "\r\n" +
+		"CSeq: " + strconv.Itoa(p.cseq) + " " + method + "\r\n" +
+		"Contact: <sip:+3377@" + p.local() + ">\r\n" +
+		"Max-Forwards: 70\r\n"
+	for _, e := range extra {
+		msg += e + "\r\n"
+	}
+	if body != "" {
+		msg += "Content-Type: application/sdp\r\n"
+	}
+	return msg + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+// invite calls 7000 through the trunk offering pts.
+func (p *fakePhone) invite(pts string) {
+	p.callID = "fake-" + p.tag + "-" + strconv.Itoa(p.cseq)
+	p.send(p.request("INVITE", "sip:7000@"+p.server.String(), p.offer(pts)))
+}
+
+// answered waits for the final response; on 200 it ACKs and returns the
+// answer's RTP address.
+func (p *fakePhone) answered() (int, netip.AddrPort) {
+	p.t.Helper()
+	for {
+		first, hdrs, body, _ := p.recv("SIP/2.0 ")
+		code, _ := strconv.Atoi(strings.Fields(first)[1])
+		if code < 200 {
+			continue
+		}
+		if _, tag, ok := strings.Cut(hdrs["to"], "tag="); ok {
+			p.toTag = tag
+		}
+		cseq := p.cseq
+		if code != 200 {
+			return code, netip.AddrPort{}
+		}
+		ack := p.request("ACK", "sip:7000@"+p.server.String(), "")
+		ack = strings.Replace(ack, "CSeq: "+strconv.Itoa(p.cseq)+" ACK", "CSeq: "+strconv.Itoa(cseq)+" ACK", 1)
+		p.cseq = cseq
+		p.send(ack)
+		o, err := media.ParseOffer([]byte(body))
+		if err != nil {
+			p.t.Fatalf("answer SDP: %v\n%s", err, body)
+		}
+		return code, o.Remote
+	}
+}
+
+// rtpPacket reads one RTP packet, or nil after wait.
+func (p *fakePhone) rtpPacket(wait time.Duration) *rtp.Packet {
+	buf := make([]byte, 1500)
+	p.rtp.SetReadDeadline(time.Now().Add(wait))
+	n, err := p.rtp.Read(buf)
+	if err != nil {
+		return nil
+	}
+	var pk rtp.Packet
+	if err := pk.Unmarshal(buf[:n]); err != nil {
+		p.t.Fatal(err)
+	}
+	return &pk
+}
+
+func (p *fakePhone) digit(to netip.AddrPort, d byte, ts uint32, seq *uint16) {
+	for i, pl := range [][]byte{media.DigitEvent(d, false, 10, 0), media.DigitEvent(d, false, 10, 160),
+		media.DigitEvent(d, true, 10, 320), media.DigitEvent(d, true, 10, 320), media.DigitEvent(d, true, 10, 320)} {
+		*seq++
+		b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, Marker: i == 0, SequenceNumber: *seq, Timestamp: ts, SSRC: 7}, Payload: pl}).Marshal()
+		if _, err := p.rtp.WriteToUDPAddrPort(b, to); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+// eventWaiter finds events in the fixture's sink as they come.
+type eventWaiter struct {
+	f    *fixture
+	seen []event.Event
+}
+
+func (w *eventWaiter) wait(what string, match func(*event.Event) bool) event.Event {
+	w.f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; {
+		for ; i < len(w.seen); i++ {
+			if match(&w.seen[i]) {
+				ev := w.seen[i]
+				w.seen = append(w.seen[:i:i], w.seen[i+1:]...)
+				return ev
+			}
+		}
+		if time.Now().After(deadline) {
+			w.f.t.Fatalf("no %s in:\n%s", what, format(w.seen))
+		}
+		time.Sleep(5 * time.Millisecond)
+		w.seen = append(w.seen, w.f.sink.take()...)
+	}
+}
+
+func (f *fixture) do(cmd engine.Command) {
+	f.t.Helper()
+	if _, err := f.rt.Do(context.Background(), cmd); err != nil {
+		f.t.Fatalf("%T: %v", cmd, err)
+	}
+}
+
+// mediaFixture is the fixture with anchoring on a fake clock: the test
+// ticks the plane's scheduler, so the stream's cadence is exact.
+func mediaFixture(t *testing.T) (*fixture, *media.Plane, *media.FakeClock, *media.Clip) {
+	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
+	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1})
+	tones, err := media.NewTones(media.TonesEU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, 5*media.FrameSamples)
+	for i := range pcm {
+		pcm[i] = int16((i * 97) % 5000)
+	}
+	jazz := media.NewClip("jazz", pcm)
+	f := newFixture(t, func(c *Config) {
+		c.Tenants[0].Media = &Media{Plane: plane, Music: map[string]*media.Clip{"9001": jazz}, Tones: tones}
+	})
+	return f, plane, clock, jazz
+}
+
+func TestAnchoredCallerHearsMusicKeysDigitsAndStepsOut(t *testing.T) {
+	f, plane, clock, jazz := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	ph := newFakePhone(t, f)
+	ph.invite("0 101")
+	q := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued })
+	conn := q.ConnID
+
+	// Music: 200 with switchboard's SDP, then exactly the clip's frames.
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music", Parms: event.KV{event.S("MUSIC_DN", "9001")}})
+	code, sbRTP := ph.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d, want 200", code)
+	}
+	sched := plane.Schedulers()[0]
+	tick := func() { clock.Advance(media.Ptime); sched.Tick(clock.Now(), 1) }
+	var prev *rtp.Packet
+	for i := 0; i < 12; i++ {
+		tick()
+		pk := ph.rtpPacket(5 * time.Second)
+		if pk == nil {
+			t.Fatalf("no RTP packet %d", i)
+		}
+		if pk.PayloadType != 0 {
+			t.Fatalf("PT %d, want 0 (PCMU, the offer's first)", pk.PayloadType)
+		}
+		if !bytes.Equal(pk.Payload, jazz.Frame(media.PCMU, i%jazz.Frames())) {
+			t.Fatalf("packet %d is not the music's frame %d", i, i%jazz.Frames())
+		}
+		if prev != nil && (pk.SequenceNumber != prev.SequenceNumber+1 || pk.Timestamp != prev.Timestamp+media.FrameSamples) {
+			t.Fatalf("packet %d: seq %d ts %d after %d %d", i, pk.SequenceNumber, pk.Timestamp, prev.SequenceNumber, prev.Timestamp)
+		}
+		prev = pk
+	}
+
+	// Digits: RFC 4733 from the phone end the CollectDigits treatment.
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "CollectDigits",
+		Parms: event.KV{event.S("TOTAL_DIGITS", "5"), event.S("TERM_DIGITS", "#")}})
+	w.wait("EventTreatmentApplied CollectDigits", func(e *event.Event) bool {
+		return e.ID == event.EventTreatmentApplied && e.TreatmentType == event.TreatmentCollectDigits
+	})
+	var seq uint16
+	for i, d := range []byte("42#") {
+		ph.digit(sbRTP, d, uint32(1000+2000*i), &seq)
+	}
+	end := w.wait("EventTreatmentEnd with digits", func(e *event.Event) bool {
+		return e.ID == event.EventTreatmentEnd && e.TreatmentType == event.TreatmentCollectDigits
+	})
+	if end.CollectedDigits != "42#" || end.LastCollectedDigit != "#" {
+		t.Fatalf("EventTreatmentEnd CollectedDigits %q LastCollectedDigit %q, want 42# and #", end.CollectedDigits, end.LastCollectedDigit)
+	}
+
+	// An agent (CTI-only) answers: the caller is re-INVITEd and switchboard
+	// sends no more RTP.
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	w.wait("EventRinging", func(e *event.Event) bool { return e.ID == event.EventRinging && e.ThisDN == "1001" })
+	f.do(engine.Answer{ConnID: conn, DN: "1001"})
+	first, hdrs, _, _ := ph.recv("INVITE ")
+	_ = first
+	ok := "SIP/2.0 200 OK\r\nVia: " + hdrs["via"] + "\r\nFrom: " + hdrs["from"] + "\r\nTo: " + hdrs["to"] +
+		"\r\nCall-ID: " + hdrs["call-id"] + "\r\nCSeq: " + hdrs["cseq"] + "\r\nContact: <sip:+3377@" + ph.local() +
+		">\r\nContent-Type: application/sdp\r\n"
+	body := ph.offer("0 101")
+	ph.send(ok + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	ph.recv("ACK ")
+	// Drain what was sent before the step-out, then tick: nothing comes.
+	for ph.rtpPacket(50*time.Millisecond) != nil {
+	}
+	waitUntil(t, func() bool { return sched.Len() == 0 })
+	for range 5 {
+		tick()
+	}
+	if pk := ph.rtpPacket(200 * time.Millisecond); pk != nil {
+		t.Fatalf("RTP from switchboard after the step-out: seq %d", pk.SequenceNumber)
+	}
+}
+
+func TestAnchoredCallerAbandons(t *testing.T) {
+	f, plane, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	ph := newFakePhone(t, f)
+	ph.invite("8 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Silence"})
+	if code, _ := ph.answered(); code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	if plane.Schedulers()[0].Len() != 1 {
+		t.Fatal("no media session for the anchored caller")
+	}
+	ph.send(ph.request("BYE", "sip:7000@"+ph.server.String(), ""))
+	ph.recv("SIP/2.0 200")
+	w.wait("EventAbandoned", func(e *event.Event) bool { return e.ID == event.EventAbandoned && e.ConnID == conn })
+	waitUntil(t, func() bool { return plane.Schedulers()[0].Len() == 0 })
+}
+
+func TestOfferWithoutG711Gets488(t *testing.T) {
+	f, _, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	ph := newFakePhone(t, f)
+	ph.invite("18")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
+	if code, _ := ph.answered(); code != 488 {
+		t.Fatalf("G.729-only offer answered %d, want 488", code)
+	}
+	w.wait("EventAbandoned", func(e *event.Event) bool { return e.ID == event.EventAbandoned && e.ConnID == conn })
+}
+
+func waitUntil(t *testing.T, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAnchoredOnArrivalHearsDefaultMusic(t *testing.T) {
+	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
+	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1})
+	tones, err := media.NewTones(media.TonesUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moh := media.DemoMusic()
+	f := newFixture(t, func(c *Config) {
+		c.Tenants[0].Media = &Media{Plane: plane, DefaultMusic: moh, Tones: tones, OnArrival: true}
+	})
+	ph := newFakePhone(t, f)
+	ph.invite("8 0")
+	code, _ := ph.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d, want 200 on arrival in the queue", code)
+	}
+	sched := plane.Schedulers()[0]
+	for i := 0; i < 3; i++ {
+		clock.Advance(media.Ptime)
+		sched.Tick(clock.Now(), 1)
+		pk := ph.rtpPacket(5 * time.Second)
+		if pk == nil || pk.PayloadType != 8 || !bytes.Equal(pk.Payload, moh.Frame(media.PCMA, i)) {
+			t.Fatalf("packet %d is not the default music in A-law (the offer's first): %v", i, pk)
+		}
+	}
+}
+
+// respondInvite answers the INVITE (or re-INVITE) just received with code
+// (and, for 200, sdp), and reads the ACK.
+func (p *fakePhone) respondInvite(hdrs map[string]string, code int, reason, sdp string) {
+	p.t.Helper()
+	to := hdrs["to"]
+	if !strings.Contains(to, "tag=") {
+		to += ";tag=" + p.tag
+	}
+	msg := "SIP/2.0 " + strconv.Itoa(code) + " " + reason + "\r\nVia: " + hdrs["via"] + "\r\nFrom: " + hdrs["from"] + "\r\nTo: " + to +
+		"\r\nCall-ID: " + hdrs["call-id"] + "\r\nCSeq: " + hdrs["cseq"] + "\r\nContact: <sip:phone@" + p.local() + ">\r\n"
+	if sdp != "" {
+		msg += "Content-Type: application/sdp\r\n"
+	}
+	p.send(msg + "Content-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp)
+	p.recv("ACK ")
+}
+
+func (p *fakePhone) sendRTP(to netip.AddrPort, ts uint32) {
+	p.t.Helper()
+	b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(ts), Timestamp: ts, SSRC: uint32(len(p.tag))}, Payload: make([]byte, 160)}).Marshal()
+	if _, err := p.rtp.WriteToUDPAddrPort(b, to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestRefusedStepOutFallsBackToRelay: the caller answers the step-out
+// re-INVITE 488; switchboard re-INVITEs the agent's phone to a session of
+// its own and relays RTP between them, both ways.
+func TestRefusedStepOutFallsBackToRelay(t *testing.T) {
+	f, _, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.invite("0 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music", Parms: event.KV{event.S("MUSIC_DN", "9001")}})
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	_, inv, body, _ := agent.recv("INVITE ")
+	if o, err := media.ParseOffer([]byte(body)); err != nil || o.Remote != caller.rtp.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("the agent was not offered the caller's own SDP: %v %v", o, err)
+	}
+	agent.respondInvite(inv, 200, "OK", agent.offer("0"))
+	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
+	_, reinv, _, _ := caller.recv("INVITE ")
+	caller.respondInvite(reinv, 488, "Not Acceptable Here", "")
+	_, reinv2, body2, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body2))
+	if err != nil || agentSide.Law != media.PCMU {
+		t.Fatalf("relay re-INVITE to the agent: %v %v\n%s", agentSide, err, body2)
+	}
+	agent.respondInvite(reinv2, 200, "OK", agent.offer("0"))
+	// Caller to agent, through switchboard; then agent to caller.
+	for ph := caller.rtpPacket(50 * time.Millisecond); ph != nil; ph = caller.rtpPacket(50 * time.Millisecond) {
+	}
+	caller.sendRTP(callerSide, 4242)
+	if pk := agent.rtpPacket(5 * time.Second); pk == nil || pk.Timestamp != 4242 {
+		t.Fatalf("agent got %v, want the caller's packet relayed", pk)
+	}
+	agent.sendRTP(agentSide.Remote, 777)
+	var got *rtp.Packet
+	for got = caller.rtpPacket(5 * time.Second); got != nil && got.Timestamp != 777; got = caller.rtpPacket(5 * time.Second) {
+	}
+	if got == nil {
+		t.Fatal("caller did not get the agent's packet relayed")
+	}
+}
