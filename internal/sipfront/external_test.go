@@ -58,9 +58,12 @@ func TestExternalAttendedTransfer(t *testing.T) {
 	trunkPort, _ := strconv.Atoi(tp)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	carrier := f.startSipp("uas.xml", trunkPort)
+	// Once the transfer completes, A and the carrier are re-INVITEd with
+	// each other's SDP (the carrier was given B's consultation SDP).
+	ma, mc := freeUDPPort(t), freeUDPPort(t)
+	carrier := f.startSipp(repointed(t, "uas_repointed.xml", ma), trunkPort, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_attended.xml", pb, "-key", "target", "+33140000002", "-key", "service", "1002", "-key", "consult", "consult-1")
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	a := f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "3000", "-mp", strconv.Itoa(ma))
 	conn := f.waitEstablished()
 	f.waitHeld(conn, "1002")
 	consult := f.startSipp("uac_consult.xml", pb2, "-key", "user", "1002", "-s", "+33140000002", "-au", "1002", "-ap", testPassword,
@@ -107,9 +110,12 @@ func TestExternalConference(t *testing.T) {
 	trunkPort, _ := strconv.Atoi(tp)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	carrier := f.startSipp("uas.xml", trunkPort)
+	// Once B has left, A is re-INVITEd with the carrier's SDP (the
+	// carrier was offered A's SDP, so it keeps it).
+	ma, mc := freeUDPPort(t), freeUDPPort(t)
+	carrier := f.startSipp("uas.xml", trunkPort, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_bye.xml", pb, "-d", "1500")
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	a := f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "3000", "-mp", strconv.Itoa(ma))
 	conn := f.waitEstablished()
 	if _, err := f.rt.Do(context.Background(), engine.SingleStepConference{ConnID: conn, DN: "1002", To: "+33140000004"}); err != nil {
 		t.Fatal(err)
