@@ -437,6 +437,8 @@ func (b *book) decideLegs(ev *event.Event) []action {
 		return b.held(c, ev)
 	case event.EventPartyChanged:
 		b.partyChanged(c, ev)
+	case event.EventPartyAdded:
+		return b.partyAdded(c, ev) // external.go
 	}
 	return nil
 }
@@ -561,13 +563,16 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		delete(b.heldBy, ev.ThisDN)
 	}
 	var end []*leg
+	var mine *leg
 	if l := c.legOf(ev.ThisDN); l != nil {
-		end = append(end, l)
+		end, mine = append(end, l), l
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
 	// a queue, back to its queue after RONA): its other legs stay even
-	// when sipfront knows no DN on it (it does not track queues).
-	if len(c.dns) == 0 && ev.ID != event.EventDiverted {
+	// when sipfront knows no DN on it (it does not track queues); so does
+	// a transferred one (external.go).
+	keep := b.transferMoves(c, ev, mine) // external.go
+	if len(c.dns) == 0 && ev.ID != event.EventDiverted && !keep {
 		for _, o := range c.legs {
 			if !o.over() && (len(end) == 0 || o != end[0]) {
 				end = append(end, o)
@@ -588,7 +593,7 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	for _, l := range end {
 		acts = append(acts, b.end(l, f)...)
 	}
-	return acts
+	return append(acts, b.transferOut(c, ev)...) // external.go
 }
 
 // held: EventHeld or EventRetrieved requested through the API re-INVITEs

@@ -191,6 +191,9 @@ func (t *sipTenant) place(l *leg, cmd engine.Command) (final, bool) {
 		code, reason := statusOf(err)
 		return final{code: code, reason: reason}, false
 	}
+	if l.trunk != "" && out.Events == 0 {
+		t.forwardedOut(l) // external.go
+	}
 	return final{}, true
 }
 
@@ -294,10 +297,18 @@ func (t *sipTenant) phoneGone(l *leg) {
 func (t *sipTenant) releaseFor(l *leg) {
 	var cmd engine.Command = engine.Release{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
-		cmd = engine.NetworkRelease{ConnID: l.connID}
+		cmd = engine.NetworkRelease{ConnID: l.connID, Party: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err != nil {
 		t.s.log.Debug("SIP hang-up not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
+		return
+	}
+	if l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
@@ -736,9 +747,9 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	busy := code == 486 || code == 600 || code == 603
 	switch {
 	case l.trunk != "" && busy:
-		cmd = engine.NetworkBusy{ConnID: l.connID}
+		cmd = engine.NetworkBusy{ConnID: l.connID, Party: l.dn}
 	case l.trunk != "":
-		cmd = engine.NetworkRelease{ConnID: l.connID}
+		cmd = engine.NetworkRelease{ConnID: l.connID, Party: l.dn}
 	case busy:
 		// Released(B, Busy), DestinationBusy(A) (5.4; a SIP caller gets
 		// 486 and hangs up), or forwarding on busy, or RONA.
@@ -748,8 +759,16 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		// call; the DN's no-answer handling applies at once.
 		cmd = engine.NoAnswer{ConnID: l.connID, DN: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err != nil {
 		s.log.Debug("SIP refusal not applied", "conn_id", l.connID, "dn", l.dn, "code", code, "err", err)
+		return
+	}
+	if l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
@@ -769,9 +788,16 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	}
 	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
-		cmd = engine.NetworkAnswer{ConnID: l.connID}
+		cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err == nil && l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkAnswered(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
+	}
+	if err != nil {
 		s.log.Debug("SIP answer not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
 		t.mu.Lock()
 		t.failed(l)

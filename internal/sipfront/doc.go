@@ -112,6 +112,14 @@
 //	                            NoAnswer); when no DN is left on the call, its external
 //	                            legs end too. Diverted covers no-answer forwarding,
 //	                            redirect and RONA: the phone stops ringing.
+//	                            A transfer (CallState Transferred) does not end the call's
+//	                            other legs (the call goes on); to an external number that
+//	                            has no leg yet (SingleStepTransfer, Redirect: ThirdPartyDN),
+//	                            an INVITE to the trunk's address for it (5.15). Released
+//	                            (Transferred or Conferenced) of a consultation moves its
+//	                            trunk leg to the main call: the consulted number stays.
+//	EventPartyAdded(NewParty X  a single-step conference to an external number: an INVITE
+//	with OtherTrunk)            to the trunk's address for it (once per call)
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
@@ -123,6 +131,18 @@
 // session id and address) whose version rises at each change (RFC 3264
 // section 8), whichever phone the SDP came from; a direction set by
 // switchboard (hold answers, re-INVITEs) is one attribute per media section.
+//
+// A trunk call to a DN that forwards to an external number goes straight
+// out (5.15) with no event: when NetworkCall produced none, sipfront reads
+// the engine's view of the call and INVITEs the number being called
+// through its trunk, and answers the carrier's INVITE itself when that
+// number answers (NetworkAnswer again without an event).
+//
+// A call may have several trunk legs (a trunk call transferred out):
+// NetworkAnswer, NetworkBusy and NetworkRelease name the leg's number
+// (Party). Such a call has no DN, so no events: when the engine takes a
+// trunk leg's NetworkRelease (or NetworkBusy) without an event, sipfront
+// ends the call's other legs itself (BYE).
 //
 // Correlation: a SIP-originated MakeCall is bound to its ConnID by the
 // command's reply or by the first EventDialing of that DN to that
