@@ -155,7 +155,7 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 	f.register("1002", pb, 3600)
 	carrier2 := f.startSipp("uas.xml", trunkPort2)
 	b := f.startSipp("uas_refer.xml", pb, "-key", "target", "9123", "-key", "service", "1002")
-	f.startSipp("uac.xml", trunkPort, "-key", "user", "+33140000003", "-s", "1002", "-d", "1500").wait(t)
+	f.startSipp("trunk_uac.xml", trunkPort, "-key", "user", "+33140000003", "-s", "1002", "-d", "1500").wait(t)
 	b.wait(t)
 	carrier2.wait(t)
 	want := expected(t, f.tenant,
@@ -193,7 +193,7 @@ func TestInboundForwardedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	carrier2 := f.startSipp("uas.xml", trunkPort2)
-	f.startSipp("uac.xml", trunkPort, "-key", "user", "+33140000005", "-s", "1005", "-d", "1000").wait(t)
+	f.startSipp("trunk_uac.xml", trunkPort, "-key", "user", "+33140000005", "-s", "1005", "-d", "1000").wait(t)
 	carrier2.wait(t)
 	want := expected(t, f.tenant,
 		engine.SetForward{DN: "1005", To: "9124"},
