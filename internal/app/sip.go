@@ -102,7 +102,7 @@ func tenantMedia(c Config, m *config.Media, clips map[string]*media.Clip) (*sipf
 	lo, hi := m.Ports()
 	sm := &sipfront.Media{
 		Plane:     media.NewPlane(media.Config{Bind: bind, PortMin: lo, PortMax: hi}),
-		Advertise: adv, Tones: tones, OnArrival: m.AnswerOn == "arrival",
+		Advertise: adv, Tones: tones, OnArrival: m.AnswerOn == "arrival", Always: m.Anchor == "always",
 		Music: map[string]*media.Clip{}, Announcements: map[string]*media.Clip{},
 		DefaultMusic: clips[m.DefaultMusic],
 	}

@@ -15,7 +15,10 @@ import (
 type Media struct {
 	// Anchor is when switchboard answers a SIP caller with its own SDP:
 	// "treatments" (default: when the call's first audible treatment
-	// starts).
+	// starts; the caller steps out to its agent's phone when answered) or
+	// "always" (on arrival at a routing point or queue, and the call's RTP
+	// stays relayed through switchboard after the agent answers: the safe
+	// mode behind NAT, with external-ip and rtp-ports).
 	Anchor string `yaml:"anchor"`
 	// AnswerOn is "treatment" (default: anchor at the first audible
 	// treatment) or "arrival" (anchor as soon as the call is queued or
@@ -67,11 +70,9 @@ func (v *validator) media(p string, m *Media) {
 	}
 	p += ".media"
 	switch m.Anchor {
-	case "", "treatments":
-	case "always":
-		v.add(p+".anchor", "anchor: always (relaying every call) is not supported yet; use treatments")
+	case "", "treatments", "always":
 	default:
-		v.add(p+".anchor", "bad anchor %q (want treatments)", m.Anchor)
+		v.add(p+".anchor", "bad anchor %q (want treatments or always)", m.Anchor)
 	}
 	switch m.AnswerOn {
 	case "", "treatment", "arrival":

@@ -32,6 +32,8 @@ func TestMediaFilesLoadedRelativeToTheConfig(t *testing.T) {
       music: {"9001": moh.wav}
       announcements: {welcome: hello.wav}
       tones: us
+      anchor: always
+      external-ip: 203.0.113.7
       rtp-ports: 20000-20099
 `
 	path := filepath.Join(dir, "c.yaml")
@@ -57,6 +59,9 @@ func TestMediaFilesLoadedRelativeToTheConfig(t *testing.T) {
 	}
 	if err := f.FieldError(want[2][:strings.Index(want[2], "=")], "bad file").Error(); err != "c.yaml:21: tenants[0].media.announcements.welcome: bad file" {
 		t.Fatalf("FieldError: %s", err)
+	}
+	if m.Anchor != "always" || m.ExternalIP != "203.0.113.7" {
+		t.Fatalf("anchor %q external-ip %q", m.Anchor, m.ExternalIP)
 	}
 	if lo, hi := m.Ports(); lo != 20000 || hi != 20099 {
 		t.Fatalf("ports %d-%d", lo, hi)

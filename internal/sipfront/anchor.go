@@ -34,6 +34,14 @@ type Media struct {
 	// reaches a routing point (it hears DefaultMusic, or comfort noise),
 	// rather than at its first audible treatment.
 	OnArrival bool
+	// Always keeps every anchored call relayed (anchor: always, the safe
+	// mode behind NAT): callers are anchored on arrival, and when an agent
+	// answers, its phone is re-INVITEd to a second session of
+	// switchboard's and RTP is relayed between the two (the caller is not
+	// re-INVITEd); the same again for each party that answers later
+	// (a transfer's target). Both phones send to Advertise, and each
+	// session sends back to where its phone's packets come from.
+	Always bool
 }
 
 // Treatment parameters read from TreatmentParms. MUSIC_DN (Music) and
@@ -77,6 +85,7 @@ const (
 	actAnchor  actionKind = iota + 100 // answer the caller leg with our SDP, then play
 	actPlay                            // change what the anchored caller hears
 	actStepOut                         // re-INVITE the caller with the agent's SDP, then close the session
+	actRelay                           // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
 )
 
 // decide is the event-to-SIP table (decideSIP) followed by the media
@@ -119,7 +128,7 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 	var acts []action
 	switch ev.ID {
 	case event.EventQueued, event.EventRouteRequest:
-		if !b.media.OnArrival {
+		if !b.media.OnArrival && !b.media.Always {
 			return nil
 		}
 		for _, l := range c.legs {
@@ -170,11 +179,21 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		}
 	case event.EventEstablished:
 		for _, l := range c.legs {
-			if !l.caller || !l.anchored || l.over() || l.steppedOut || l.dn == ev.ThisDN {
+			if !l.caller || !l.anchored || l.over() || l.dn == ev.ThisDN {
+				continue
+			}
+			a := c.legOf(ev.ThisDN)
+			if b.media.Always {
+				// Every party that answers (the agent, later a transfer's
+				// target) is relayed to the caller's session.
+				l.steppedOut = true
+				acts = append(acts, action{kind: actRelay, leg: l, peer: a})
+				continue
+			}
+			if l.steppedOut {
 				continue
 			}
 			sdp := placeholderSDP
-			a := c.legOf(ev.ThisDN)
 			if a != nil && len(a.sdp) > 0 {
 				sdp = a.sdp
 			}
@@ -267,6 +286,17 @@ func (t *sipTenant) actMedia(a action) {
 		}
 	case actStepOut:
 		go t.stepOut(a.leg, a.peer, a.sdp)
+	case actRelay:
+		go func() {
+			if !t.relay(a.leg, a.peer) {
+				// No phone to relay to (a CTI-only DN) or a refused
+				// re-INVITE: the caller hears comfort noise, not the
+				// ringback it heard last.
+				if s := a.leg.sess.Load(); s != nil {
+					s.Play(media.Source{})
+				}
+			}
+		}()
 	}
 }
 
@@ -303,6 +333,9 @@ func (t *sipTenant) anchor(l *leg, p play) {
 		adv = sess.Local().Addr()
 	}
 	answer := media.Answer(netip.AddrPortFrom(adv, sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
+	t.mu.Lock()
+	l.ours = answer
+	t.mu.Unlock()
 	select {
 	case l.final <- final{code: 200, sdp: answer}:
 	default:
@@ -417,6 +450,12 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	if old := a.sess.Swap(as); old != nil {
 		old.Close()
 	}
+	// From now on each phone is given switchboard's side of the relay
+	// (peerSDP): a hold, retrieve or transfer keeps the relay in the path.
+	t.mu.Lock()
+	a.ours, a.relayed = body, true
+	l.relayed = true
+	t.mu.Unlock()
 	return true
 }
 

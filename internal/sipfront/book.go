@@ -69,7 +69,12 @@ type leg struct {
 	// (set after the lock, read anywhere).
 	anchored, steppedOut bool
 	play                 play
-	sess                 atomic.Pointer[media.Session]
+	// ours is the SDP switchboard gave this leg's phone (its anchor answer,
+	// its relay re-INVITE); relayed: the leg's RTP is relayed, and ours is
+	// what the leg is offered or answered from now on (peerSDP).
+	ours    []byte
+	relayed bool
+	sess    atomic.Pointer[media.Session]
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -110,9 +115,13 @@ func (c *call) legOf(dn string) *leg {
 	return nil
 }
 
-// peerSDP is the SDP for leg l: what another live leg of the call gave,
-// else a placeholder (the other side is a CTI-only DN: no media).
+// peerSDP is the SDP for leg l: switchboard's own when the leg's RTP is
+// relayed, else what another live leg of the call gave, else a
+// placeholder (the other side is a CTI-only DN: no media).
 func (c *call) peerSDP(l *leg) []byte {
+	if l.relayed && len(l.ours) > 0 {
+		return l.ours
+	}
 	for _, o := range c.legs {
 		if o != l && !o.over() && len(o.sdp) > 0 {
 			return o.sdp
@@ -495,9 +504,11 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		end = append(end, l)
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
-	// a queue, back to its queue after RONA): its other legs stay even
-	// when sipfront knows no DN on it (it does not track queues).
-	if len(c.dns) == 0 && ev.ID != event.EventDiverted {
+	// a queue, back to its queue after RONA), and so does one its DN
+	// transferred (CallState Transferred: a trunk caller single-step
+	// transferred stays for the new party): its other legs stay even
+	// when sipfront knows no DN on it (it does not track queues or trunks).
+	if len(c.dns) == 0 && ev.ID != event.EventDiverted && ev.CallState != event.CallStateTransferred {
 		for _, o := range c.legs {
 			if !o.over() && (len(end) == 0 || o != end[0]) {
 				end = append(end, o)

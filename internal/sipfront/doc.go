@@ -145,7 +145,7 @@
 // internal/media session plays to it. The table, decided with the SIP
 // table under the lock (decideMedia, golden file testdata/book/media.txt):
 //
-//	EventQueued, EventRouteRequest  with Media.OnArrival: anchor, play the default
+//	EventQueued, EventRouteRequest  with Media.OnArrival or Always: anchor, play the default
 //	                                music (comfort noise without one)
 //	EventTreatmentApplied           anchor if not yet, then play: Music the clip of
 //	                                MUSIC_DN, else the default music, looped;
@@ -164,7 +164,19 @@
 //	                                caller's SDP, as without media), close the session.
 //	                                If the caller refuses (488, 491) or does not answer
 //	                                in 10 s: re-INVITE the agent's leg to a second
-//	                                session and relay RTP between the two
+//	                                session and relay RTP between the two.
+//	                                With Media.Always (anchor: always): no step-out;
+//	                                that relay at once, for every party answering
+//	                                (a transfer's target too)
+//
+// Once a leg's RTP is relayed, switchboard's side of the relay is what
+// that leg's phone is offered or answered (peerSDP): a hold or retrieve,
+// from the phone or through the API, keeps the relay in the path. The
+// sessions latch (symmetric RTP): each sends to where its phone's packets
+// come from, so phones behind NAT are reached at the address their NAT
+// gave, with switchboard's address (external-ip) and ports (rtp-ports)
+// in the SDP. A transfer's target is first offered the caller's SDP, as
+// without media, and re-INVITEd to the relay once it answers.
 //
 // MUSIC_DN, TOTAL_DIGITS and TERM_DIGITS are Genesys's T-Library treatment
 // parameter names (TTreatmentType); ANNOUNCEMENT and INTER_DIGIT_TIMEOUT
@@ -173,7 +185,10 @@
 // to an agent, back to its queue after RONA). A tenant without Media is
 // served as before: nothing of this runs. Tests: a Go phone (media_test.go)
 // checks the exact frames, digits, 488, abandon, silence after the step-out
-// and the relay; sipp (sippmedia_test.go) plays digits from a pcap the test
+// and the relay, and with Always audio both ways through the relay in the
+// configured port range, latching past an agent SDP naming another port,
+// hold and retrieve keeping the relay, a single-step transfer relayed to
+// its target; sipp (sippmedia_test.go) plays digits from a pcap the test
 // writes, is stepped out to an agent phone with -rtp_echo, abandons, and
 // refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
 //
@@ -207,12 +222,13 @@
 //
 // # Not done yet
 //
-// Media: anchor: always (relaying every call), recording and
-// PlayAnnouncementAndDigits (the engine does not apply it) are not done;
-// the re-INVITE to the caller reuses the agent's answer as the offer; once
-// relaying, a later hold, retrieve or transfer passes the phones' own SDP
-// between the legs as without media (the relay is bypassed, untested);
-// glare (491) is handled like any refusal but has no test of its own.
+// Media: recording and PlayAnnouncementAndDigits (the engine does not
+// apply it) are not done; anchor: always relays calls that reach a routing
+// point or queue, not a direct call between two phones (its SDP passes
+// between them as without media); the re-INVITE to the caller reuses the
+// agent's answer as the offer; a two-step transfer or conference of a
+// relayed call is not tested; glare (491) is handled like any refusal but
+// has no test of its own.
 // UDP only; no NOTIFY
 // for REFER progress; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
