@@ -3,6 +3,7 @@ package sipfront
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -42,6 +43,34 @@ type Media struct {
 	// (a transfer's target). Both phones send to Advertise, and each
 	// session sends back to where its phone's packets come from.
 	Always bool
+	// Recording, when set (with Always), records relayed calls.
+	Recording *Recording
+}
+
+// Recording records every relayed call of the tenant, or of the queues
+// named, into a two-channel G.711 WAV (media.Recorder: channel 1 the
+// caller, channel 2 the other party) from the moment its RTP is first
+// relayed until the caller's leg ends or the recording is stopped
+// (Server.Recording). The path is attached to the call's UserData as
+// RecordingPath (AttachUserData: EventAttachedDataChanged), so later
+// events carry it.
+type Recording struct {
+	// Template is the file path: {connid} the call's ConnID, {tenant}
+	// the tenant id, {date} YYYYMMDD and {time} HHMMSS (UTC, at start).
+	Template string
+	// Queues limits recording to calls queued at these DNs; empty: every
+	// relayed call.
+	Queues map[string]bool
+}
+
+// RecordingPathKey is the UserData key of a call's recording path.
+const RecordingPathKey = "RecordingPath"
+
+// path expands the template.
+func (r *Recording) path(tenantID, connID string, now time.Time) string {
+	now = now.UTC()
+	return strings.NewReplacer("{connid}", connID, "{tenant}", tenantID,
+		"{date}", now.Format("20060102"), "{time}", now.Format("150405")).Replace(r.Template)
 }
 
 // Treatment parameters read from TreatmentParms. MUSIC_DN (Music) and
@@ -128,6 +157,9 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 	var acts []action
 	switch ev.ID {
 	case event.EventQueued, event.EventRouteRequest:
+		if ev.ID == event.EventQueued {
+			c.queue = ev.ThisDN
+		}
 		if !b.media.OnArrival && !b.media.Always {
 			return nil
 		}
@@ -445,19 +477,89 @@ func (t *sipTenant) relay(l, a *leg) bool {
 		as.Close()
 		return false
 	}
-	cs.RelayTo(as)
-	as.RelayTo(cs)
-	if old := a.sess.Swap(as); old != nil {
-		old.Close()
-	}
 	// From now on each phone is given switchboard's side of the relay
 	// (peerSDP): a hold, retrieve or transfer keeps the relay in the path.
 	t.mu.Lock()
 	a.ours, a.relayed = body, true
 	l.relayed = true
+	queue := ""
+	if c := t.calls[l.connID]; c != nil {
+		queue = c.queue
+	}
 	t.mu.Unlock()
+	// The recording (and its path in the UserData) is in place before
+	// the first packet is relayed.
+	t.record(l, cs, as, queue)
+	cs.RelayTo(as)
+	as.RelayTo(cs)
+	if old := a.sess.Swap(as); old != nil {
+		old.Close()
+	}
 	return true
 }
+
+// record adds agent session as to caller leg l's recording, starting it
+// when the tenant records calls of queue (and attaching its path to the
+// call's UserData).
+func (t *sipTenant) record(l *leg, cs, as *media.Session, queue string) {
+	if rec := l.rec.Load(); rec != nil {
+		as.Record(rec, 1)
+		return
+	}
+	r := t.book.media.Recording
+	if r == nil || (len(r.Queues) > 0 && !r.Queues[queue]) {
+		return
+	}
+	path := r.path(t.id, l.connID, time.Now())
+	rec, err := media.NewRecorder(path, cs.Law())
+	if err != nil {
+		t.s.log.Warn("call not recorded", "conn_id", l.connID, "err", err)
+		return
+	}
+	l.rec.Store(rec)
+	cs.Record(rec, 0)
+	as.Record(rec, 1)
+	if _, err := t.do(engine.AttachUserData{ConnID: l.connID, UserData: event.KV{event.S(RecordingPathKey, path)}}); err != nil {
+		t.s.log.Warn("recording path not attached", "conn_id", l.connID, "err", err)
+	}
+}
+
+// Recording pauses, resumes or stops the recording of call connID of
+// tenant tenantID (action "pause", "resume", "stop"): ErrNoRecording when
+// the call has none (or it was stopped already).
+func (s *Server) Recording(tenantID, connID, action string) error {
+	t := s.tenants[tenantID]
+	if t == nil {
+		return ErrNoRecording
+	}
+	var rec *media.Recorder
+	t.mu.Lock()
+	if c := t.calls[connID]; c != nil {
+		for _, l := range c.legs {
+			if r := l.rec.Load(); r != nil {
+				rec = r
+			}
+		}
+	}
+	t.mu.Unlock()
+	if rec == nil || rec.Stopped() {
+		return ErrNoRecording
+	}
+	switch action {
+	case "pause":
+		rec.Pause()
+	case "resume":
+		rec.Resume()
+	case "stop":
+		return rec.Stop()
+	default:
+		return fmt.Errorf("sipfront: recording action %q (want pause, resume or stop)", action)
+	}
+	return nil
+}
+
+// ErrNoRecording: the call is not being recorded.
+var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
 // sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
 // 2xx; the response, or an error (a timeout).

@@ -74,7 +74,9 @@ type leg struct {
 	// what the leg is offered or answered from now on (peerSDP).
 	ours    []byte
 	relayed bool
-	sess    atomic.Pointer[media.Session]
+	// rec is the call's recording, on its caller's leg.
+	rec  atomic.Pointer[media.Recorder]
+	sess atomic.Pointer[media.Session]
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -103,6 +105,7 @@ type call struct {
 	connID string
 	legs   []*leg
 	dns    map[string]bool
+	queue  string // the last queue it was queued at (recording per queue)
 }
 
 // legOf is the live leg of DN dn's phone on the call.

@@ -3,8 +3,11 @@ package sipfront
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -587,4 +590,122 @@ func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
 	inRange("target's session", targetSide.Remote)
 	target.respondInvite(reinv2, 200, "OK", target.offer("0"))
 	relayed(t, caller, callerSide, target, targetSide.Remote, 3000)
+}
+
+// sendFrame sends one PCMU packet whose 160 samples are all b, and waits
+// until the other phone got it through the relay (so the recorder sees
+// the packets in the order sent).
+func sendFrame(t *testing.T, from *fakePhone, to netip.AddrPort, other *fakePhone, b byte, seq uint16) {
+	t.Helper()
+	pk, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 9},
+		Payload: bytes.Repeat([]byte{b}, media.FrameSamples)}).Marshal()
+	if _, err := from.rtp.WriteToUDPAddrPort(pk, to); err != nil {
+		t.Fatal(err)
+	}
+	for got := other.rtpPacket(5 * time.Second); ; got = other.rtpPacket(5 * time.Second) {
+		if got == nil {
+			t.Fatalf("frame %#x not relayed", b)
+		}
+		if got.SequenceNumber == seq {
+			return
+		}
+	}
+}
+
+// TestRelayedCallRecordedWithPause: a tenant recording its calls writes
+// the relayed call's two directions into the template's file, channel 1
+// the caller's frames and channel 2 the agent's; the path is in the
+// call's UserData (later events carry it); frames sent while paused
+// are not in the file (a gap: the frames after Resume follow at once);
+// stop closes it, and a second stop is refused.
+func TestRelayedCallRecordedWithPause(t *testing.T) {
+	plane := media.NewPlane(media.Config{Clock: media.NewFakeClock(time.Unix(1_700_000_000, 0)), Schedulers: 1})
+	tones, err := media.NewTones(media.TonesEU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := newFixture(t, func(c *Config) {
+		c.Tenants[0].Media = &Media{Plane: plane, Tones: tones, Always: true,
+			Recording: &Recording{Template: filepath.Join(dir, "{tenant}-{connid}.wav"), Queues: map[string]bool{"7000": true}}}
+	})
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.invite("0 101")
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	_, inv, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(inv, 200, "OK", agent.offer("0"))
+	_, reinv, body, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.respondInvite(reinv, 200, "OK", agent.offer("0"))
+	want := filepath.Join(dir, f.rt.ID()+"-"+conn+".wav")
+	for caller.rtpPacket(50*time.Millisecond) != nil {
+	}
+
+	seq := uint16(100)
+	talk := func(c, a byte) {
+		seq++
+		sendFrame(t, caller, callerSide, agent, c, seq)
+		seq++
+		sendFrame(t, agent, agentSide.Remote, caller, a, seq)
+	}
+	talk(0x11, 0x21)
+	talk(0x12, 0x22)
+	if err := f.sip.Recording(f.rt.ID(), conn, "pause"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x55, 0x66) // the card number
+	if err := f.sip.Recording(f.rt.ID(), conn, "resume"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x13, 0x23)
+	if err := f.sip.Recording(f.rt.ID(), conn, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x14, 0x24)
+	if err := f.sip.Recording(f.rt.ID(), conn, "stop"); !errors.Is(err, ErrNoRecording) {
+		t.Fatalf("second stop: %v", err)
+	}
+	// The call's later events carry the recording's path.
+	f.do(engine.Hold{ConnID: conn, DN: "1001"})
+	_, re, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(re, 200, "OK", agent.offer("0"))
+	held := w.wait("EventHeld", func(e *event.Event) bool { return e.ID == event.EventHeld && e.ConnID == conn })
+	if v, ok := held.UserData.Get(RecordingPathKey); !ok || v.Str != want {
+		t.Fatalf("EventHeld UserData %v, want %s=%s", held.UserData, RecordingPathKey, want)
+	}
+	raw, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hdr = 58
+	if len(raw) < hdr || string(raw[0:4]) != "RIFF" || raw[20] != 7 || raw[22] != 2 {
+		t.Fatalf("not a two-channel µ-law WAV: % x", raw[:min(len(raw), hdr)])
+	}
+	var ch [2][]byte
+	for i := hdr; i+1 < len(raw); i += 2 {
+		ch[0], ch[1] = append(ch[0], raw[i]), append(ch[1], raw[i+1])
+	}
+	for i, frames := range [2][]byte{{0x11, 0x12, 0x13}, {0x21, 0x22, 0x23}} {
+		var exp []byte
+		for _, b := range frames {
+			exp = append(exp, bytes.Repeat([]byte{b}, media.FrameSamples)...)
+		}
+		if !bytes.Equal(ch[i], exp) {
+			t.Fatalf("channel %d holds %d samples, want frames % x (the paused ones left out)", i+1, len(ch[i]), frames)
+		}
+	}
 }
