@@ -106,6 +106,12 @@ func tenantMedia(c Config, m *config.Media, clips map[string]*media.Clip) (*sipf
 		Music: map[string]*media.Clip{}, Announcements: map[string]*media.Clip{},
 		DefaultMusic: clips[m.DefaultMusic],
 	}
+	if r := m.Recording; r != nil {
+		sm.Recording = &sipfront.Recording{Template: r.Path, Queues: map[string]bool{}}
+		for _, q := range r.Queues {
+			sm.Recording.Queues[q] = true
+		}
+	}
 	for k, f := range m.Music {
 		sm.Music[k] = clips[f]
 	}

@@ -39,6 +39,17 @@ type Media struct {
 	// RTPPorts is the RTP port range "low-high" (even ports are used);
 	// empty: any free port.
 	RTPPorts string `yaml:"rtp-ports"`
+	// Recording records relayed calls (needs anchor: always).
+	Recording *Recording `yaml:"recording"`
+}
+
+// Recording is a tenant's call recording: every relayed call, or those
+// queued at Queues, into a two-channel G.711 WAV named by Path, a
+// template: {connid}, {tenant}, {date} (YYYYMMDD), {time} (HHMMSS, UTC).
+// A relative path is relative to serve's working directory.
+type Recording struct {
+	Path   string   `yaml:"path"`
+	Queues []string `yaml:"queues"`
 }
 
 // The demo tenant's built-in audio (synthesised by internal/media; serve
@@ -95,6 +106,16 @@ func (v *validator) media(p string, m *Media) {
 		lo, hi := m.Ports()
 		if lo < 1024 || hi > 65535 || hi < lo+1 {
 			v.add(p+".rtp-ports", "bad port range %q (want low-high within 1024-65535, at least two ports)", m.RTPPorts)
+		}
+	}
+	if r := m.Recording; r != nil {
+		if m.Anchor != "always" {
+			v.add(p+".recording", "recording needs anchor: always (a call that steps out has no RTP through switchboard)")
+		}
+		if r.Path == "" {
+			v.add(p+".recording.path", "missing file name template")
+		} else if !strings.Contains(r.Path, "{connid}") {
+			v.add(p+".recording.path", "template %q lacks {connid} (every call needs a file of its own)", r.Path)
 		}
 	}
 	check := func(path, file string) {
