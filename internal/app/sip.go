@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
@@ -148,4 +150,16 @@ func loadClips(file *config.File) ([]map[string]*media.Clip, error) {
 		out[mf.Tenant][mf.Name] = c
 	}
 	return out, nil
+}
+
+// sipRecording is the CTI API's recording control of tenant id's calls:
+// sipfront's, its "not recorded" as the API's.
+func sipRecording(srv *sipfront.Server, id string) func(connID, action string) error {
+	return func(connID, action string) error {
+		err := srv.Recording(id, connID, action)
+		if errors.Is(err, sipfront.ErrNoRecording) {
+			return fmt.Errorf("%w", ctiapi.ErrNotRecorded)
+		}
+		return err
+	}
 }

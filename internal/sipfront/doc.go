@@ -169,6 +169,13 @@
 //	                                that relay at once, for every party answering
 //	                                (a transfer's target too)
 //
+// With Media.Recording a relayed call (of the queues named) is recorded
+// from its first relayed packet (media.Recorder: channel 1 the caller,
+// channel 2 the other party; paused time is a gap), its path attached to
+// the call's UserData as RecordingPath before that packet (later events
+// carry it); Server.Recording pauses, resumes or stops it (the CTI API's
+// POST .../recording); the caller's leg ending stops it.
+//
 // Once a leg's RTP is relayed, switchboard's side of the relay is what
 // that leg's phone is offered or answered (peerSDP): a hold or retrieve,
 // from the phone or through the API, keeps the relay in the path. The
@@ -222,8 +229,9 @@
 //
 // # Not done yet
 //
-// Media: recording and PlayAnnouncementAndDigits (the engine does not
-// apply it) are not done; anchor: always relays calls that reach a routing
+// Media: PlayAnnouncementAndDigits (the engine does not apply it) is not
+// done; a recording follows a single-step transfer to its target but a
+// two-step transfer's is not tested; anchor: always relays calls that reach a routing
 // point or queue, not a direct call between two phones (its SDP passes
 // between them as without media); the re-INVITE to the caller reuses the
 // agent's answer as the offer; a two-step transfer or conference of a
