@@ -23,7 +23,7 @@ type RouteBody struct {
 type TreatmentBody struct {
 	Common
 	DN    *string `json:"dn" required:"true" doc:"the routing point or acd-queue where the call waits"`
-	Type  *string `json:"type" required:"true" doc:"a TreatmentType name: Music, RingBack, Silence, Busy, PlayAnnouncement, CollectDigits (others give EventTreatmentNotApplied)"`
+	Type  *string `json:"type" required:"true" doc:"a TreatmentType name: Music, RingBack, Silence, Busy, PlayAnnouncement, CollectDigits, PlayAnnouncementAndDigits (others give EventTreatmentNotApplied)"`
 	Parms KV      `json:"parms,omitempty" doc:"TreatmentParms; DURATION (integer seconds) ends the treatment after it, required for PlayAnnouncement"`
 }
 

@@ -264,14 +264,14 @@ func (b *book) treatmentPlay(ev *event.Event) (play, bool) {
 		return play{what: "busy", src: media.Source{Clip: m.Tones.Busy, Loop: true}}, true
 	case event.TreatmentSilence:
 		return play{what: "comfort noise"}, true
-	case event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits:
+	case event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits, event.TreatmentPlayAnnouncementAndDigits:
 		p := play{what: "comfort noise"}
 		if name, ok := parmString(ev.TreatmentParms, parmAnnouncement); ok {
 			if clip := m.Announcements[name]; clip != nil {
 				p = play{what: "announcement " + clip.Name + " once", src: media.Source{Clip: clip}}
 			}
 		}
-		if ev.TreatmentType == event.TreatmentCollectDigits {
+		if ev.TreatmentType != event.TreatmentPlayAnnouncement {
 			c := &collectSpec{dn: ev.ThisDN, interDigit: defaultInterDigit}
 			if v, ok := parmString(ev.TreatmentParms, parmTotalDigits); ok {
 				c.max, _ = strconv.Atoi(v)

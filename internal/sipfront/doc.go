@@ -151,7 +151,8 @@
 //	                                MUSIC_DN, else the default music, looped;
 //	                                PlayAnnouncement the ANNOUNCEMENT clip once, then
 //	                                comfort noise; RingBack, Busy the tone plan's tones;
-//	                                Silence comfort noise; CollectDigits an optional
+//	                                Silence comfort noise; CollectDigits (and
+//	                                PlayAnnouncementAndDigits) an optional
 //	                                ANNOUNCEMENT prompt and a collection ending at
 //	                                TOTAL_DIGITS (or MAX_DIGITS), a TERM_DIGITS digit or
 //	                                INTER_DIGIT_TIMEOUT seconds (default 5) after the
@@ -229,8 +230,7 @@
 //
 // # Not done yet
 //
-// Media: PlayAnnouncementAndDigits (the engine does not apply it) is not
-// done; a recording follows a single-step transfer to its target but a
+// Media: a recording follows a single-step transfer to its target but a
 // two-step transfer's is not tested; anchor: always relays calls that reach a routing
 // point or queue, not a direct call between two phones (its SDP passes
 // between them as without media); the re-INVITE to the caller reuses the

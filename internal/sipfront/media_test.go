@@ -709,3 +709,30 @@ func TestRelayedCallRecordedWithPause(t *testing.T) {
 		}
 	}
 }
+
+// TestPlayAnnouncementAndDigitsCollectsFromThePhone: the treatment plays
+// its prompt (none configured here: comfort noise) and collects the
+// phone's RFC 4733 digits up to TOTAL_DIGITS into EventTreatmentEnd.
+func TestPlayAnnouncementAndDigitsCollectsFromThePhone(t *testing.T) {
+	f, _, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	ph := newFakePhone(t, f)
+	ph.invite("0 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "PlayAnnouncementAndDigits",
+		Parms: event.KV{event.S("ANNOUNCEMENT", "welcome"), event.S("TOTAL_DIGITS", "2")}})
+	code, sb := ph.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	var seq uint16
+	for i, d := range []byte("57") {
+		ph.digit(sb, d, uint32(500+2000*i), &seq)
+	}
+	end := w.wait("EventTreatmentEnd", func(e *event.Event) bool {
+		return e.ID == event.EventTreatmentEnd && e.TreatmentType == event.TreatmentPlayAnnouncementAndDigits
+	})
+	if end.CollectedDigits != "57" || end.LastCollectedDigit != "7" {
+		t.Fatalf("CollectedDigits %q LastCollectedDigit %q, want 57 and 7", end.CollectedDigits, end.LastCollectedDigit)
+	}
+}
