@@ -199,6 +199,11 @@
 // its target; sipp (sippmedia_test.go) plays digits from a pcap the test
 // writes, is stepped out to an agent phone with -rtp_echo, abandons, and
 // refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
+// A real softphone, Debian's baresip (headless: ALSA's null device, its
+// sndfile module dumping what it decodes), calls 7000 and what it heard
+// must be the music: its RMS far above the comfort noise's
+// (baresip_test.go; fails in CI without baresip, which scripts/test
+// installs).
 //
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
