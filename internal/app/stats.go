@@ -34,7 +34,9 @@ func startStats(c Config, file *config.File, server string, brokers []string, ko
 		Checkpoint: filepath.Join(c.Data, "stats", "checkpoint"),
 		Options:    opts, Logger: log.With("component", "stats"),
 	})
-	svc.Mount(api.Handle, api.Guard())
+	if err := svc.MountAPI(api); err != nil {
+		return nil, err
+	}
 	svc.RegisterMetrics(set)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

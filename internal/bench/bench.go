@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/sim"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/sipload"
+	"github.com/switchboard-cc/switchboard/internal/stats"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -83,6 +84,8 @@ const (
 	RowEngineCalls  = "engine basic calls/s"
 	RowEngineEvents = "engine events/s"
 	RowSimEvents    = "sim in-process events/s"
+	RowStatsAgg     = "stats aggregator events/s"
+	RowStatsDecode  = "stats decode+aggregate events/s"
 	RowE2ECalls     = "API calls/s, embedded broker"
 	RowE2EEvents    = "events/s end to end, embedded broker"
 	RowKafkaCalls   = "API calls/s, --kafka-brokers"
@@ -102,7 +105,7 @@ const (
 )
 
 // RowNames are every row's name in table order.
-var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowE2ECalls, RowE2EEvents,
+var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowStatsAgg, RowStatsDecode, RowE2ECalls, RowE2EEvents,
 	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
 	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
@@ -110,7 +113,9 @@ const usageText = `usage: switchboard bench [flags]
 
 Runs switchboard's benchmark suite in this process and prints a table:
 engine steps, calls and events per second (one core, no I/O), the
-simulator's contact-centre mix in-process, API calls and events per second
+simulator's contact-centre mix in-process, the statistics aggregator's
+events per second (decoded events, and record values decoded and
+aggregated, one core), API calls and events per second
 end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
@@ -337,6 +342,14 @@ func runNonSIP(ctx context.Context, cfg Config, say func(string), add func(...Ro
 	}
 	add(Row{Name: RowSimEvents, Value: simEv, Unit: "events/s", Higher: true, Note: "contact-centre mix, 200 agents, virtual clock"})
 
+	say("stats aggregator")
+	agg, dec, err := StatsEventsPerSecond(ctx, cfg.Duration)
+	if err != nil {
+		return err
+	}
+	add(Row{Name: RowStatsAgg, Value: agg, Unit: "events/s", Higher: true, Note: "one goroutine, a simulated hour's decoded events (100 agents, queue mode)"},
+		Row{Name: RowStatsDecode, Value: dec, Unit: "events/s", Higher: true, Note: "the same day's record values: event.Unmarshal, then the aggregator"})
+
 	say("end to end, embedded broker")
 	e2e, err := EndToEnd(ctx, nil, cfg)
 	if err != nil {
@@ -539,6 +552,74 @@ func SimEventsPerSecond(ctx context.Context, d time.Duration) (float64, error) {
 		return 0, err
 	}
 	return float64(drv.Events()) / sec, nil
+}
+
+// StatsEventsPerSecond measures the statistics aggregator on one
+// goroutine: a simulated hour (100 agents, sim's default queue mode:
+// queues 7000 and 7001, routing points 5000 and 5001) is made once
+// in-process, then fed again and again, each time to a
+// new aggregator, for d: first as decoded events (agg), then as the
+// record values a consumer fetches, decoded with event.Unmarshal (dec).
+func StatsEventsPerSecond(ctx context.Context, d time.Duration) (agg, dec float64, err error) {
+	cfg := sim.Default()
+	cfg.Agents, cfg.Rate, cfg.Duration, cfg.Seed = 100, 1, time.Hour, 1
+	var recs [][]byte
+	drv, err := sim.NewInProcess(&cfg, "bench", func(evs []event.Event) error {
+		for i := range evs {
+			recs = append(recs, evs[i].AppendJSON(nil))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	s, err := sim.New(cfg, drv)
+	if err != nil {
+		return 0, 0, err
+	}
+	drv.Attach(s)
+	if err := s.Run(ctx); err != nil {
+		return 0, 0, err
+	}
+	if len(recs) == 0 {
+		return 0, 0, errors.New("bench: the simulated hour produced no events")
+	}
+	evs := make([]event.Event, len(recs))
+	for i, r := range recs {
+		if err := event.Unmarshal(r, &evs[i]); err != nil {
+			return 0, 0, err
+		}
+	}
+	d = max(d, 100*time.Millisecond)
+	rate := func(feed func(a *stats.Aggregator) error) (float64, error) {
+		n, start := 0, time.Now()
+		for time.Since(start) < d && ctx.Err() == nil {
+			if err := feed(stats.New(stats.Options{})); err != nil {
+				return 0, err
+			}
+			n += len(recs)
+		}
+		return float64(n) / time.Since(start).Seconds(), ctx.Err()
+	}
+	if agg, err = rate(func(a *stats.Aggregator) error {
+		for i := range evs {
+			a.Add(&evs[i])
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	var ev event.Event
+	dec, err = rate(func(a *stats.Aggregator) error {
+		for _, r := range recs {
+			if err := event.Unmarshal(r, &ev); err != nil {
+				return err
+			}
+			a.Add(&ev)
+		}
+		return nil
+	})
+	return agg, dec, err
 }
 
 // E2E are the end-to-end figures.

@@ -3,8 +3,10 @@
 // source needed), printed as one table or as JSON, with ratios against an
 // earlier run (--baseline). It measures the engine alone (steps, calls and
 // events per second on one goroutine), the simulator's contact-centre mix
-// in-process, serve started in this process end to end through the CTI
-// API to the embedded broker and to a given Kafka (calls per second, and
+// in-process, the statistics aggregator (internal/stats) on one goroutine
+// over a simulated hour's events, decoded and as record values, serve
+// started in this process end to end through the CTI API to the embedded
+// broker and to a given Kafka (calls per second, and
 // events per second until Kafka holds them all), API latency percentiles
 // at a fixed request rate, engine memory per active call and per agent,
 // and, when sipp is installed, SIP calls per second sustained at

@@ -100,12 +100,12 @@ const dnBase = "/v1/tenants/{tenant}/dns/{dn}"
 func agentRoutes() []route {
 	return []route{
 		command("POST", dnBase+"/login", "Log an agent in on the DN, to each queue (EventAgentLogin per queue)",
-			func(r *http.Request, b *LoginBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *LoginBody, q engine.Request) (engine.Login, error) {
 				return engine.Login{Request: q, DN: r.PathValue("dn"), AgentID: *b.AgentID, Queues: b.Queues,
 					WorkMode: workMode(b.WorkMode)}, nil
 			}),
 		command("POST", dnBase+"/logout", "Log the agent out of some or all queues (EventQueueLogout, EventAgentLogout)",
-			func(r *http.Request, b *LogoutBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *LogoutBody, q engine.Request) (engine.Logout, error) {
 				queues := b.Queues
 				if len(queues) == 0 {
 					queues = nil
@@ -113,44 +113,44 @@ func agentRoutes() []route {
 				return engine.Logout{Request: q, DN: r.PathValue("dn"), Queues: queues}, nil
 			}),
 		command("POST", dnBase+"/ready", "Make the agent ready (EventAgentReady)",
-			func(r *http.Request, b *ReadyBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *ReadyBody, q engine.Request) (engine.Ready, error) {
 				return engine.Ready{Request: q, DN: r.PathValue("dn"), WorkMode: workMode(b.WorkMode)}, nil
 			}),
 		command("POST", dnBase+"/not-ready", "Make the agent not ready (EventAgentNotReady)",
-			func(r *http.Request, b *NotReadyBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *NotReadyBody, q engine.Request) (engine.NotReady, error) {
 				return engine.NotReady{Request: q, DN: r.PathValue("dn"), WorkMode: workMode(b.WorkMode)}, nil
 			}),
 		command("POST", dnBase+"/dnd", "Switch do-not-disturb on or off (EventDNDOn, EventDNDOff)",
-			func(r *http.Request, b *DNDBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *DNDBody, q engine.Request) (engine.SetDND, error) {
 				return engine.SetDND{Request: q, DN: r.PathValue("dn"), On: *b.On}, nil
 			}),
 		command("POST", dnBase+"/forward", "Set call forwarding (EventForwardSet)",
-			func(r *http.Request, b *ForwardBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *ForwardBody, q engine.Request) (engine.SetForward, error) {
 				return engine.SetForward{Request: q, DN: r.PathValue("dn"), To: *b.To, Mode: forwardMode(*b.Mode)}, nil
 			}),
 		command("DELETE", dnBase+"/forward", "Cancel call forwarding (EventForwardCancel)",
-			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.CancelForward, error) {
 				return engine.CancelForward{Request: q, DN: r.PathValue("dn")}, nil
 			}),
 		command("POST", dnBase+"/monitor", "Supervisor {dn} monitors the next call (or all calls) of the agent at target (EventMonitoringNextCall twice)",
-			func(r *http.Request, b *MonitorBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *MonitorBody, q engine.Request) (engine.MonitorNextCall, error) {
 				return engine.MonitorNextCall{Request: q, Supervisor: r.PathValue("dn"), Target: *b.Target,
 					Type: monitorType(*b.Type)}, nil
 			}),
 		command("DELETE", dnBase+"/monitor", "Cancel the monitoring set by supervisor {dn} (EventMonitoringCancelled twice)",
-			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.CancelMonitoring, error) {
 				return engine.CancelMonitoring{Request: q, Supervisor: r.PathValue("dn")}, nil
 			}),
 		command("POST", dnBase+"/hook", "Report the phone off or on hook (EventOffHook, EventOnHook)",
-			func(r *http.Request, b *HookBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *HookBody, q engine.Request) (engine.Hook, error) {
 				return engine.Hook{Request: q, DN: r.PathValue("dn"), OffHook: *b.State == "off"}, nil
 			}),
 		command("POST", dnBase+"/service", "Take the DN out of service or back (EventDNOutOfService, EventDNBackInService)",
-			func(r *http.Request, b *ServiceBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *ServiceBody, q engine.Request) (engine.SetService, error) {
 				return engine.SetService{Request: q, DN: r.PathValue("dn"), InService: *b.InService}, nil
 			}),
 		command("POST", dnBase+"/message-waiting", "Turn the message-waiting indicator on or off (EventMessageWaitingOn/Off)",
-			func(r *http.Request, b *MessageWaitingBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *MessageWaitingBody, q engine.Request) (engine.MessageWaiting, error) {
 				c := engine.MessageWaiting{Request: q, DN: r.PathValue("dn"), On: *b.On}
 				if b.NewMessages != nil {
 					c.New = *b.NewMessages

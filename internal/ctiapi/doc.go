@@ -2,7 +2,8 @@
 // one endpoint per T-Library request, per-tenant bearer tokens, the error
 // body and statuses, the WebSocket event stream, and the OpenAPI document of
 // exactly what is served (GET /v1/openapi.json, built from the same route
-// table that registers the handlers).
+// table that registers the handlers; endpoints served beside the API, the
+// statistics', join both with Server.HandleDocumented).
 //
 // It owns request parsing and validation (64 KiB body limit, unknown fields
 // refused, enumerations checked), authentication, the mapping of errors to
@@ -19,7 +20,10 @@
 // CallThreadID) or a query. handlers.go turns an entry into a handler: decode
 // and validate the body, check the form of patterned path parameters (a
 // {connId} that is not 16 lowercase hex digits is 404), build the command,
-// run it through the tenant's runtime, reply.
+// run it through the tenant's runtime, reply. The builder returns the
+// concrete command type, so the route knows its engine kind:
+// TestEveryCommandHasRoute fails for an engine command without a route
+// unless notRoutes (kinds_test.go) says why it has none.
 //
 // The event stream (events.go, GET /v1/tenants/{tenant}/events) also takes
 // a router's decisions: a text message {"route":{"connId","routingPoint",

@@ -60,5 +60,6 @@ func (g *Guard) Wrap(ticket bool, h func(w http.ResponseWriter, r *http.Request,
 
 // Handle mounts h on the server's mux (pattern as http.ServeMux's, with
 // {tenant} in the path for Guard). For endpoints that live beside the
-// API's own routes; they are not in its OpenAPI document.
+// API's own routes; they are not in its OpenAPI document
+// (HandleDocumented puts them there).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }

@@ -61,10 +61,11 @@ func patternedParams(path string) []string {
 	return out
 }
 
-// command is a route whose request body B becomes one engine command. The
+// command is a route whose request body B becomes one engine command C
+// (the route's kind, which the tests match against engine.Kinds). The
 // body is decoded and validated (tags) before build is called; its common
 // fields are passed as q. The reply is OK once the events are recorded.
-func command[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
+func command[B any, C engine.Command](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (C, error)) route {
 	return commandRoute(method, path, summary, http.StatusOK, OK{}, build,
 		func(w http.ResponseWriter, out tenant.Outcome) error {
 			writeJSON(w, http.StatusOK, OK{OK: true, Events: out.Events})
@@ -74,7 +75,7 @@ func command[B any](method, path, summary string, build func(r *http.Request, b 
 
 // creating is a command route whose command creates a call (the engine
 // replies engine.CallReply): 201 with CallCreated.
-func creating[B any](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (engine.Command, error)) route {
+func creating[B any, C engine.Command](method, path, summary string, build func(r *http.Request, b *B, q engine.Request) (C, error)) route {
 	return commandRoute(method, path, summary, http.StatusCreated, CallCreated{}, build,
 		func(w http.ResponseWriter, out tenant.Outcome) error {
 			cr, ok := out.Reply.(engine.CallReply)
@@ -86,12 +87,14 @@ func creating[B any](method, path, summary string, build func(r *http.Request, b
 		})
 }
 
-func commandRoute[B any](method, path, summary string, status int, reply any,
-	build func(r *http.Request, b *B, q engine.Request) (engine.Command, error),
+func commandRoute[B any, C engine.Command](method, path, summary string, status int, reply any,
+	build func(r *http.Request, b *B, q engine.Request) (C, error),
 	respond func(w http.ResponseWriter, out tenant.Outcome) error) route {
 	params := patternedParams(path)
+	var zero C
 	return route{
 		method: method, path: path, summary: summary, auth: true, body: new(B), reply: reply, status: status,
+		kind: zero.Kind(),
 		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
 			var b B
 			if err := decode(w, r, &b); err != nil {

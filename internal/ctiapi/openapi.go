@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
 )
@@ -162,6 +163,7 @@ func sortedKeys(m map[string]any) []string {
 var (
 	kvType      = reflect.TypeOf(KV{})
 	eventKVType = reflect.TypeOf(event.KV{})
+	timeType    = reflect.TypeOf(time.Time{})
 )
 
 func kvSchema() map[string]any {
@@ -180,6 +182,9 @@ func schemaOf(t reflect.Type, closed bool) map[string]any {
 	}
 	if t == kvType || t == eventKVType {
 		return kvSchema()
+	}
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -83,15 +83,15 @@ func routingRoutes() []route {
 	conn := func(r *http.Request) string { return r.PathValue("connId") }
 	return []route{
 		command("POST", callBase+"/route", "A router's decision for a call waiting at a routing point (EventRouteUsed, then the destination's EventRinging, EventQueued or EventRouteRequest)",
-			func(r *http.Request, b *RouteBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *RouteBody, q engine.Request) (engine.RouteCall, error) {
 				return engine.RouteCall{Request: q, ConnID: conn(r), RoutingPoint: *b.RoutingPoint, To: *b.To}, nil
 			}),
 		command("POST", callBase+"/treatment", "Apply a treatment to a call waiting at a routing point or queue (EventTreatmentApplied or EventTreatmentNotApplied)",
-			func(r *http.Request, b *TreatmentBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *TreatmentBody, q engine.Request) (engine.ApplyTreatment, error) {
 				return engine.ApplyTreatment{Request: q, ConnID: conn(r), DN: *b.DN, Type: *b.Type, Parms: event.KV(b.Parms)}, nil
 			}),
 		command("POST", callBase+"/digits", "Digits the caller keyed in for a running CollectDigits treatment (EventTreatmentEnd with CollectedDigits)",
-			func(r *http.Request, b *DigitsBody, q engine.Request) (engine.Command, error) {
+			func(r *http.Request, b *DigitsBody, q engine.Request) (engine.CollectDigits, error) {
 				return engine.CollectDigits{Request: q, ConnID: conn(r), DN: *b.DN, Digits: *b.Digits}, nil
 			}),
 		recordingRoute(),

@@ -179,13 +179,16 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 // pattern (which is also its OpenAPI path).
 type Route struct {
 	Method, Path string
+	// Kind is the engine command kind the route sends ("" for routes that
+	// send none).
+	Kind string
 }
 
 // Routes lists the endpoints registered with the mux, in registration order.
 func (s *Server) Routes() []Route {
 	out := make([]Route, len(s.routes))
 	for i, rt := range s.routes {
-		out[i] = Route{rt.method, rt.path}
+		out[i] = Route{Method: rt.method, Path: rt.path, Kind: rt.kind}
 	}
 	return out
 }
@@ -337,6 +340,9 @@ type route struct {
 	params any
 	// status is the success status (default 200).
 	status int
+	// kind is the engine command kind a command route sends ("" for
+	// others).
+	kind string
 	// handle serves the request; for auth routes the tenant is resolved.
 	handle func(w http.ResponseWriter, r *http.Request, t *Tenant) error
 	// raw: handle writes the response itself, also on success.

@@ -111,3 +111,19 @@ func reportRates(b *testing.B, cpu time.Duration) {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "steps/cpu-s")
 	}
 }
+
+// BenchmarkStepOverhead is what every step costs besides its handler's
+// work: a TimerFired for a timer that does not exist, which Step
+// dispatches and its handler ignores (no events, no error).
+func BenchmarkStepOverhead(b *testing.B) {
+	e := benchEngine(b, 1)
+	cmd := Command(TimerFired{ID: "acw/none/1"})
+	at := int64(1_767_225_600_000_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		at++
+		if _, err := e.Step(at, cmd); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -9,7 +9,8 @@ import (
 
 // Command is one input to Step. Commands are plain values with exported
 // fields; pass them by value (Login{...}, not &Login{...}). Kind is a stable
-// name used by the journal.
+// name used by the journal. Each kind registers itself (request.go): Step
+// accepts only registered kinds.
 type Command interface{ Kind() string }
 
 // Request carries what every client request may give: ReferenceID, Reasons
@@ -359,93 +360,6 @@ type NetworkRelease struct {
 	ConnID string `json:"connId"`
 }
 
-func (MakeCall) Kind() string             { return "make-call" }
-func (Answer) Kind() string               { return "answer" }
-func (Release) Kind() string              { return "release" }
-func (Hold) Kind() string                 { return "hold" }
-func (Retrieve) Kind() string             { return "retrieve" }
-func (Redirect) Kind() string             { return "redirect" }
-func (SingleStepTransfer) Kind() string   { return "single-step-transfer" }
-func (InitiateTransfer) Kind() string     { return "initiate-transfer" }
-func (CompleteTransfer) Kind() string     { return "complete-transfer" }
-func (InitiateConference) Kind() string   { return "initiate-conference" }
-func (CompleteConference) Kind() string   { return "complete-conference" }
-func (SingleStepConference) Kind() string { return "single-step-conference" }
-func (DeleteFromConference) Kind() string { return "delete-from-conference" }
-func (Alternate) Kind() string            { return "alternate" }
-func (Reconnect) Kind() string            { return "reconnect" }
-func (AttachUserData) Kind() string       { return "attach-user-data" }
-func (NetworkCall) Kind() string          { return "network-call" }
-func (NetworkAnswer) Kind() string        { return "network-answer" }
-func (NetworkBusy) Kind() string          { return "network-busy" }
-func (NetworkRelease) Kind() string       { return "network-release" }
-
-func (RouteCall) Kind() string      { return "route-call" }
-func (ApplyTreatment) Kind() string { return "apply-treatment" }
-func (CollectDigits) Kind() string  { return "collect-digits" }
-
-func (Login) Kind() string            { return "login" }
-func (Logout) Kind() string           { return "logout" }
-func (Ready) Kind() string            { return "ready" }
-func (NotReady) Kind() string         { return "not-ready" }
-func (SetDND) Kind() string           { return "dnd" }
-func (SetForward) Kind() string       { return "forward" }
-func (CancelForward) Kind() string    { return "cancel-forward" }
-func (MonitorNextCall) Kind() string  { return "monitor" }
-func (CancelMonitoring) Kind() string { return "cancel-monitoring" }
-func (Hook) Kind() string             { return "hook" }
-func (SetService) Kind() string       { return "service" }
-func (MessageWaiting) Kind() string   { return "message-waiting" }
-func (Mute) Kind() string             { return "mute" }
-func (Listen) Kind() string           { return "listen" }
-func (TimerFired) Kind() string       { return "timer" }
-
-// decoders maps a Kind to a decoder of that command's JSON.
-var decoders = map[string]func([]byte) (Command, error){
-	"login":             decodeAs[Login],
-	"logout":            decodeAs[Logout],
-	"ready":             decodeAs[Ready],
-	"not-ready":         decodeAs[NotReady],
-	"dnd":               decodeAs[SetDND],
-	"forward":           decodeAs[SetForward],
-	"cancel-forward":    decodeAs[CancelForward],
-	"monitor":           decodeAs[MonitorNextCall],
-	"cancel-monitoring": decodeAs[CancelMonitoring],
-	"hook":              decodeAs[Hook],
-	"service":           decodeAs[SetService],
-	"message-waiting":   decodeAs[MessageWaiting],
-	"mute":              decodeAs[Mute],
-	"listen":            decodeAs[Listen],
-	"timer":             decodeAs[TimerFired],
-
-	"make-call":              decodeAs[MakeCall],
-	"answer":                 decodeAs[Answer],
-	"release":                decodeAs[Release],
-	"hold":                   decodeAs[Hold],
-	"retrieve":               decodeAs[Retrieve],
-	"redirect":               decodeAs[Redirect],
-	"single-step-transfer":   decodeAs[SingleStepTransfer],
-	"initiate-transfer":      decodeAs[InitiateTransfer],
-	"complete-transfer":      decodeAs[CompleteTransfer],
-	"initiate-conference":    decodeAs[InitiateConference],
-	"complete-conference":    decodeAs[CompleteConference],
-	"single-step-conference": decodeAs[SingleStepConference],
-	"delete-from-conference": decodeAs[DeleteFromConference],
-	"alternate":              decodeAs[Alternate],
-	"reconnect":              decodeAs[Reconnect],
-	"attach-user-data":       decodeAs[AttachUserData],
-	"network-call":           decodeAs[NetworkCall],
-	"network-answer":         decodeAs[NetworkAnswer],
-	"network-busy":           decodeAs[NetworkBusy],
-	"network-release":        decodeAs[NetworkRelease],
-	"destination-busy":       decodeAs[DestinationBusy],
-	"no-answer":              decodeAs[NoAnswer],
-
-	"route-call":      decodeAs[RouteCall],
-	"apply-treatment": decodeAs[ApplyTreatment],
-	"collect-digits":  decodeAs[CollectDigits],
-}
-
 func decodeAs[T Command](b []byte) (Command, error) {
 	var c T
 	d := json.NewDecoder(bytes.NewReader(b))
@@ -460,20 +374,6 @@ type envelope struct {
 	Kind string          `json:"kind"`
 	Cmd  json.RawMessage `json:"cmd"`
 }
-
-// kindPrefix holds, per kind, the start of its journal encoding:
-// {"kind":"<kind>","cmd": (the kind as encoding/json writes it).
-var kindPrefix = func() map[string][]byte {
-	m := make(map[string][]byte, len(decoders))
-	for k := range decoders {
-		q, err := json.Marshal(k)
-		if err != nil {
-			panic(err)
-		}
-		m[k] = append(append([]byte(`{"kind":`), q...), `,"cmd":`...)
-	}
-	return m
-}()
 
 // EncodeCommand encodes a command for the journal as
 // {"kind": "...", "cmd": {...}} (compact, as encoding/json writes it).
@@ -527,11 +427,11 @@ func commandPrefix(c Command) ([]byte, error) {
 	if c == nil {
 		return nil, invalid("cannot encode a nil command")
 	}
-	prefix, ok := kindPrefix[c.Kind()]
-	if !ok {
+	r := requests[c.Kind()]
+	if r == nil {
 		return nil, invalid("cannot encode command of kind " + q(c.Kind()))
 	}
-	return prefix, nil
+	return r.prefix, nil
 }
 
 // DecodeCommand decodes what EncodeCommand wrote. Unknown kinds and unknown
@@ -543,11 +443,11 @@ func DecodeCommand(b []byte) (Command, error) {
 	if err := d.Decode(&env); err != nil {
 		return nil, invalid("decode command: " + err.Error())
 	}
-	dec, ok := decoders[env.Kind]
-	if !ok {
+	r := requests[env.Kind]
+	if r == nil {
 		return nil, invalid("decode command: unknown kind " + q(env.Kind))
 	}
-	c, err := dec(env.Cmd)
+	c, err := r.decode(env.Cmd)
 	if err != nil {
 		return nil, invalid("decode " + env.Kind + " command: " + err.Error())
 	}

@@ -234,4 +234,24 @@
 // Snapshot note: the queues' waiting and ready lists and the agents'
 // queue links are indexes over plain fields (party.w.qNo, agentState.avail,
 // availNo, queues); reindex rebuilds them.
+//
+// # Adding a request
+//
+// Each command kind registers itself in its own file, req_<kind>.go
+// (dashes as underscores), as franz-go's kfake registers each Kafka
+// request: the file holds the type's Kind method (the journal name) and,
+// in an init function, a request[C] registration with an adapter calling
+// the handler (which lives with its family: agent.go, dn.go, callcmd.go,
+// acd.go, signal.go) and the command's golden-file syntax (parse, and
+// golden when its golden name is not its Kind). Step's dispatch,
+// DecodeCommand, the journal prefixes and the golden parser all come from
+// the registrations. So a new request is: its type in command.go, its
+// handler, its req_<kind>.go, a golden flow in testdata, and a route in
+// internal/ctiapi. TestEveryCommandRegistered fails for a type with a Kind
+// method and no registration (or one outside its file),
+// TestEveryCommandHasGoldenFlow for a kind no golden file runs, and
+// ctiapi's TestEveryCommandHasRoute for a kind without an API route that
+// its notRoutes list does not explain. If the simulator sends it over
+// HTTP, sim's Request maps it too, and TestRequestMatchesAPIRoutes checks
+// that mapping against the route.
 package engine

@@ -280,8 +280,9 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 func (e *Engine) TenantID() string { return e.tenant }
 
 // Step applies one command at time at (unix microseconds, supplied by the
-// caller; it should not go backwards). On error nothing changed and no
-// events were produced; the error is an *Error.
+// caller; it should not go backwards): the handler its kind registered
+// (request.go) runs it. On error nothing changed and no events were
+// produced; the error is an *Error.
 func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	if at <= 0 {
 		return Result{}, invalid("step time " + strconv.FormatInt(at, 10) + " is not a positive unix time in microseconds")
@@ -293,91 +294,12 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 	e.end.hooks, e.end.monitors = e.end.hooks[:0], e.end.monitors[:0]
 	e.pending = e.pending[:0]
 	var err error
-	switch c := cmd.(type) {
-	case RouteCall:
-		err = e.routeCall(&c)
-	case ApplyTreatment:
-		err = e.applyTreatmentCmd(&c)
-	case CollectDigits:
-		err = e.collectDigits(&c)
-	case MakeCall:
-		err = e.makeCall(&c)
-	case Answer:
-		err = e.answer(&c)
-	case Release:
-		err = e.release(&c)
-	case Hold:
-		err = e.hold(&c)
-	case Retrieve:
-		err = e.retrieve(&c)
-	case Redirect:
-		err = e.redirect(&c)
-	case SingleStepTransfer:
-		err = e.singleStepTransfer(&c)
-	case InitiateTransfer:
-		err = e.initiate(&c.Request, c.ConnID, c.DN, c.To, c.UserData)
-	case InitiateConference:
-		err = e.initiate(&c.Request, c.ConnID, c.DN, c.To, c.UserData)
-	case CompleteTransfer:
-		err = e.completeTransfer(&c)
-	case CompleteConference:
-		err = e.completeConference(&c)
-	case SingleStepConference:
-		err = e.singleStepConference(&c)
-	case DeleteFromConference:
-		err = e.deleteFromConference(&c)
-	case Alternate:
-		err = e.alternate(&c)
-	case Reconnect:
-		err = e.reconnect(&c)
-	case AttachUserData:
-		err = e.attachUserData(&c)
-	case NetworkCall:
-		err = e.networkCall(&c)
-	case NetworkAnswer:
-		err = e.networkAnswer(&c)
-	case NetworkBusy:
-		err = e.networkBusy(&c)
-	case NetworkRelease:
-		err = e.networkRelease(&c)
-	case DestinationBusy:
-		err = e.destinationBusy(&c)
-	case NoAnswer:
-		err = e.giveUpRinging(&c)
-	case Ready:
-		err = e.ready(&c)
-	case NotReady:
-		err = e.notReady(&c)
-	case Login:
-		err = e.login(&c)
-	case Logout:
-		err = e.logout(&c)
-	case SetDND:
-		err = e.setDND(&c)
-	case SetForward:
-		err = e.setForward(&c)
-	case CancelForward:
-		err = e.cancelForward(&c)
-	case MonitorNextCall:
-		err = e.monitorNextCall(&c)
-	case CancelMonitoring:
-		err = e.cancelMonitoring(&c)
-	case Hook:
-		err = e.hook(&c)
-	case SetService:
-		err = e.setService(&c)
-	case MessageWaiting:
-		err = e.messageWaiting(&c)
-	case Mute:
-		err = e.mute(&c)
-	case Listen:
-		err = e.listen(&c)
-	case TimerFired:
-		err = e.timerFired(&c)
-	case nil:
+	if cmd == nil {
 		err = invalid("nil command")
-	default:
-		err = invalid("unknown command kind " + q(cmd.Kind()) + " (pass commands by value)")
+	} else if r := requests[cmd.Kind()]; r == nil {
+		err = unknownKind(cmd)
+	} else {
+		err = r.step(e, cmd)
 	}
 	if err == nil {
 		e.dispatch()

@@ -45,9 +45,6 @@ type NoAnswer struct {
 	DN     string `json:"dn"`
 }
 
-func (DestinationBusy) Kind() string { return "destination-busy" }
-func (NoAnswer) Kind() string        { return "no-answer" }
-
 func (e *Engine) destinationBusy(c *DestinationBusy) error {
 	k, p, err := e.callParty(c.ConnID, c.DN, "refuse as busy")
 	if err != nil {

@@ -81,10 +81,13 @@ type Config struct {
 	// discards them.
 	Logger *slog.Logger
 
-	// Linger is how long a partition waits for more records before a
-	// produce request is cut: 0 means the default of 5ms, a negative value
-	// no lingering. (Measured: none, 1ms and 5ms alike within the noise
-	// of a shared 2-core machine; 20ms slower.)
+	// Linger is how long the publisher, idle when a batch is published,
+	// waits for more batches before handing them to the client and
+	// flushing it (batches published during a flush wait for the next
+	// one): 0 means the default of 5ms, a negative value no lingering.
+	// (Measured when it was the client's per-partition linger: none, 1ms
+	// and 5ms alike within the noise of a shared 2-core machine; 20ms
+	// slower. Not measured again since.)
 	Linger time.Duration
 
 	// Compression of record batches: "snappy" (the default), "none",
@@ -95,8 +98,9 @@ type Config struct {
 	// process (BenchmarkPublishEmbedded).
 	Compression string
 
-	// MaxBufferedRecords bounds the records produced and not yet
-	// acknowledged; Publish blocks while the bound is reached. Default
+	// MaxBufferedRecords bounds the records published and not yet
+	// acknowledged; Publish blocks while the bound is reached, then
+	// accepts its whole batch. Default
 	// 20,000, tens of milliseconds of traffic at 300,000 events/s: on a
 	// busy machine it used about 10% less CPU per event than 50,000 or
 	// 200,000 (smaller working set); on a quiet one they measured alike.

@@ -10,6 +10,10 @@
 // with murmur2 exactly as the Java client does (see event.Partition), so all
 // events of one key go to one partition in the order they were published,
 // each once. A batch's done callback reports when Kafka holds all of it.
+// Each batch reaches the client whole before a flush sends it (manual
+// flushing, nothing handed over during a flush), so when Kafka refuses a
+// produce request nothing of that batch later in the partition lands: per
+// key Kafka holds a prefix of every batch.
 //
 // It does not decide what to publish or when to publish again after a
 // failure (that is the runtime's and the journal's business), does not

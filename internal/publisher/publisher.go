@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +27,18 @@ type Publisher struct {
 	partitions            map[string]int32
 
 	bufLimit int64
+	linger   time.Duration
+
+	// Batches reach the client only from run, which hands over every
+	// pending batch and then flushes the client, producing nothing more
+	// until the flush ends (see Publish).
+	mu          sync.Mutex
+	pending     []*batch
+	outstanding int64         // records of batches accepted by Publish and not finished
+	changed     chan struct{} // closed and replaced when outstanding falls or the publisher closes
+	wake        chan struct{} // a batch is pending
+	stop        chan struct{} // closed by Close
+	stopped     chan struct{} // closed when run returns
 
 	closed   atomic.Bool
 	produced atomic.Int64
@@ -35,11 +49,11 @@ type Publisher struct {
 
 // Stats are the publisher's counters since New.
 type Stats struct {
-	Produced       int64         // records handed to the Kafka client (one Publish may be blocked on)
+	Produced       int64         // records accepted by Publish
 	Acked          int64         // records Kafka acknowledged
 	Failed         int64         // records that failed permanently
-	Buffered       int64         // records in the client not yet acknowledged or failed, the blocked one included
-	BufferLimit    int64         // MaxBufferedRecords: Publish blocks when Buffered reaches it
+	Buffered       int64         // records accepted by Publish not yet acknowledged or failed
+	BufferLimit    int64         // MaxBufferedRecords: Publish blocks while Buffered is at least this
 	LastAckLatency time.Duration // Publish to acknowledgement of the most recently completed batch
 }
 
@@ -93,8 +107,12 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		// Java's default partitioning of keyed records: murmur2 of the
 		// key, positive, modulo the partition count (see event.Partition).
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.ProducerLinger(cfg.Linger),
-		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords),
+		// The client sends only when run flushes it, so that a
+		// batch reaches it whole (see Publish); the bound on buffered
+		// records is the publisher's own, per batch, so the client's
+		// must never refuse a record.
+		kgo.ManualFlushing(),
+		kgo.MaxBufferedRecords(math.MaxInt32),
 		kgo.ProducerBatchCompression(cfg.codec()),
 	}
 	tc, err := cfg.TLS.tlsConfig()
@@ -117,11 +135,17 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		agentTopic: cfg.TopicPrefix + event.AgentStateTopic,
 		callTopic:  cfg.TopicPrefix + event.CallThreadTopic,
 		bufLimit:   int64(cfg.MaxBufferedRecords),
+		linger:     cfg.Linger,
+		changed:    make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	if err := p.ensureTopics(ctx, cfg); err != nil {
 		cl.Close()
 		return nil, err
 	}
+	go p.run()
 	log.Info("publishing to Kafka", "brokers", cfg.Brokers, "topics", []string{p.agentTopic, p.callTopic},
 		"partitions", p.partitions, "tls", cfg.TLS.Enabled, "sasl", cfg.SASL.Mechanism)
 	return p, nil
@@ -211,6 +235,7 @@ const (
 // batch tracks one Publish call until all its records are finished.
 type batch struct {
 	p         *Publisher
+	recs      []kgo.Record
 	remaining atomic.Int64
 	err       atomic.Pointer[error] // the first error
 	start     time.Time
@@ -236,7 +261,18 @@ func (b *batch) promise(_ *kgo.Record, err error) {
 			}
 			b.done(err)
 		}
+		b.p.finished(int64(len(b.recs)))
 	}
+}
+
+// finished counts n records of a finished batch out of the outstanding
+// ones and wakes whoever waits on that.
+func (p *Publisher) finished(n int64) {
+	p.mu.Lock()
+	p.outstanding -= n
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
 }
 
 // Publish produces evs asynchronously, in order, and calls done exactly once:
@@ -311,12 +347,75 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 		}
 	}
 
-	b := &batch{p: p, start: now, done: done}
+	b := &batch{p: p, recs: recs, start: now, done: done}
 	b.remaining.Store(int64(len(evs)))
-	promise := b.promise
-	for i := range recs {
-		p.produced.Add(1)
-		p.cl.Produce(context.Background(), &recs[i], promise)
+	p.mu.Lock()
+	for p.outstanding >= p.bufLimit && !p.closed.Load() {
+		ch := p.changed
+		p.mu.Unlock()
+		<-ch
+		p.mu.Lock()
+	}
+	if p.closed.Load() {
+		p.mu.Unlock()
+		if done != nil {
+			done(ErrClosed)
+		}
+		return
+	}
+	p.outstanding += int64(len(recs))
+	p.pending = append(p.pending, b)
+	p.produced.Add(int64(len(recs)))
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run hands the pending batches to the client and flushes it, over and
+// over, until Close. Waking from idle it first waits Linger, gathering more
+// batches into the flush; batches published during a flush wait for the
+// next one.
+func (p *Publisher) run() {
+	defer close(p.stopped)
+	var batches []*batch
+	for {
+		p.mu.Lock()
+		idle := len(p.pending) == 0
+		p.mu.Unlock()
+		if idle {
+			select {
+			case <-p.wake:
+			case <-p.stop:
+				return
+			}
+			if p.linger > 0 {
+				t := time.NewTimer(p.linger)
+				select {
+				case <-t.C:
+				case <-p.stop:
+					t.Stop()
+					return
+				}
+			}
+		}
+		p.mu.Lock()
+		batches, p.pending = p.pending, batches[:0]
+		p.mu.Unlock()
+		if len(batches) == 0 {
+			continue
+		}
+		for i, b := range batches {
+			promise := b.promise
+			for j := range b.recs {
+				p.cl.Produce(context.Background(), &b.recs[j], promise)
+			}
+			batches[i] = nil
+		}
+		// Returns once every record handed over is acknowledged or
+		// failed (Close fails them).
+		_ = p.cl.Flush(context.Background())
 	}
 }
 
@@ -339,33 +438,61 @@ func (p *Publisher) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Flush waits until every record published so far is acknowledged or
-// failed, or ctx is done.
+// Flush waits until every batch published so far (and any published
+// meanwhile) is acknowledged or failed, or ctx is done.
 func (p *Publisher) Flush(ctx context.Context) error {
-	if err := p.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("publisher: flush: %w", err)
+	for {
+		p.mu.Lock()
+		n, ch := p.outstanding, p.changed
+		p.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("publisher: flush: %w", ctx.Err())
+		}
 	}
-	return nil
 }
 
 // Close closes the client without waiting: batches not yet acknowledged
 // finish with ErrClosed (call Flush first to wait for them), and later
 // Publish calls get ErrClosed. It is safe to call more than once.
 func (p *Publisher) Close() {
+	p.mu.Lock()
 	if p.closed.Swap(true) {
+		p.mu.Unlock()
 		return
 	}
-	p.cl.Close()
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	close(p.stop)
+	p.cl.Close() // fails what the client holds, ending run's flush
+	<-p.stopped
+	p.mu.Lock()
+	left := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, b := range left {
+		for range b.recs {
+			b.promise(nil, ErrClosed)
+		}
+	}
 	p.log.Info("publisher closed", "produced", p.produced.Load(), "acked", p.acked.Load(), "failed", p.failed.Load())
 }
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	buffered := p.outstanding
+	p.mu.Unlock()
 	return Stats{
 		Produced:       p.produced.Load(),
 		Acked:          p.acked.Load(),
 		Failed:         p.failed.Load(),
-		Buffered:       p.cl.BufferedProduceRecords(),
+		Buffered:       buffered,
 		BufferLimit:    p.bufLimit,
 		LastAckLatency: time.Duration(p.lastLat.Load()),
 	}

@@ -14,10 +14,40 @@
 // handed to the publisher, P; once Kafka acknowledged everything up to P it
 // writes (acked, E). Every record beyond the checkpoint's acked LSN was
 // handed over after E was taken, so it sits at an offset >= E. At start the
-// relay reads every partition from E to its end, notes the highest Seq per
-// key of this tenant's pending events, and skips the pending events Kafka
-// already has. Per key, what Kafka holds is a prefix of what was produced
-// (idempotent producer, one partition per key), so Seq decides.
+// relay reads every partition from E to its end, notes each (topic, key,
+// Seq) of this tenant's pending keys found there, and skips exactly the
+// pending events Kafka has; the others are published again, in order. Per
+// key, what Kafka holds is a prefix of what was handed over (idempotent
+// producer, one partition per key, one batch at a time: below), so the
+// events skipped are a prefix of each key's pending events.
+//
+// # One batch at a time
+//
+// The relay hands the publisher one batch, and the next only once Kafka has
+// acknowledged every record of it; meanwhile the step records read
+// accumulate into the next batch (up to MaxBatch), so under load batches
+// grow rather than queue. This is what keeps the log a prefix when Kafka
+// refuses a batch: the producer fails the refused partition's buffered
+// records at once, but hears of the refusal before the relay does (the
+// batch's done waits for its other partitions too) and would write records
+// handed over meanwhile under a new producer epoch, so a key could get Seq
+// n+1 without n. With one batch in flight nothing is handed over between a
+// refusal and the rewind that publishes n again first.
+//
+// Within one batch the producer may split a partition's records over
+// several produce requests. The publisher hands a batch to the Kafka client
+// whole and then flushes it, handing nothing over during a flush, so the
+// partition's first request leaves only once every record of the batch is in
+// the client: when Kafka refuses it the client fails all the partition's
+// records behind it, and none can be handed over after that failure and
+// land under a new producer epoch. A later request of the partition leaves
+// before the earlier one is answered only after the partition has had a
+// successful answer (franz-go), so the broker holds the producer's sequence
+// and refuses a request following a refused one. Per key Kafka therefore
+// holds a prefix of each batch, and the rewind publishes the rest in order.
+// (Should a later Seq of a key land without an earlier one all the same,
+// the resume finds the earlier one missing, publishes it after the later
+// one, nothing lost, and logs an error.)
 //
 // # Kafka down
 //
@@ -33,7 +63,7 @@
 // publishing (Stats.Paused): once every batch handed over has finished, the
 // relay rewinds to the first step record Kafka has not acknowledged, reads
 // the partition tails as at start to skip the events Kafka has, and hands
-// the rest over again, retrying with backoff (retryMinWait..retryMaxWait).
+// the rest over again (one batch at a time: above), retrying with backoff (retryMinWait..retryMaxWait).
 // A journal that failed to write is waited for (the tenant heals it). Only
 // a closed publisher or an unreadable journal stops the relay for good.
 //

@@ -66,7 +66,8 @@ type Config struct {
 	// acknowledging). Default 30s; negative: never.
 	LogEvery time.Duration
 	// MaxBatch is the most step records handed to the publisher in one
-	// Publish call. Default 512.
+	// Publish call (one batch is in flight at a time; the step records
+	// read meanwhile make up the next). Default 512.
 	MaxBatch int
 	// Logger; default discards.
 	Logger *slog.Logger
@@ -114,6 +115,7 @@ type Relay struct {
 	stop chan struct{}
 	done chan struct{}
 	ckpt chan struct{} // checkpointer exited
+	kick chan struct{} // the batch handed over finished (capacity 1)
 
 	handed    atomic.Uint64
 	acked     atomic.Uint64
@@ -124,6 +126,7 @@ type Relay struct {
 	lagSince  atomic.Int64 // unix nanos when acked last stopped matching durable; 0 none
 	pauses    atomic.Uint64
 	resuming  atomic.Bool // rewound after a pause, no acknowledgement yet
+	busy      atomic.Bool // a batch is handed over and not finished
 	sample    *logsample.Sampler
 
 	mu          sync.Mutex
@@ -190,6 +193,7 @@ func Start(cfg Config) (*Relay, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 		ckpt: make(chan struct{}),
+		kick: make(chan struct{}, 1),
 		cur:  c,
 	}
 	r.sample = logsample.New(r.log, 0)
@@ -390,12 +394,16 @@ func (r *Relay) inFlight() int {
 
 // publish hands the journal's events to the publisher from the first step
 // record Kafka has not acknowledged, skipping what the partition tails
-// show Kafka has. It returns true when Kafka refused a batch (publishing
-// pauses and rewinds), false when the relay stops.
+// show Kafka has. It hands one batch at a time: the next only once Kafka
+// has acknowledged the one before (meanwhile the records read accumulate,
+// up to MaxBatch), so nothing is handed over after a batch Kafka refuses
+// (see "One batch at a time" in the package doc). It returns true when
+// Kafka refused a batch (publishing pauses and rewinds), false when the
+// relay stops.
 func (r *Relay) publish(ctx context.Context) bool {
 	from := r.acked.Load() + 1
 	end := r.j.DurableLSN()
-	var have map[string]int64
+	var have *inKafka
 	if end >= from {
 		have = r.resolve(ctx, from, end)
 		if have == nil {
@@ -413,12 +421,10 @@ func (r *Relay) publish(ctx context.Context) bool {
 	records := 0
 	var last uint64
 	flush := func() {
-		if records == 0 {
-			return
-		}
 		r.mu.Lock()
 		r.queue = append(r.queue, inflight{last: last})
 		r.mu.Unlock()
+		r.busy.Store(true)
 		r.handed.Store(last)
 		r.published.Add(int64(len(evs)))
 		lsn := last
@@ -432,15 +438,29 @@ func (r *Relay) publish(ctx context.Context) bool {
 		if r.pausedErr() != nil {
 			return true
 		}
+		busy := r.busy.Load()
+		if records > 0 && !busy {
+			flush()
+			continue
+		}
+		if records >= r.cfg.MaxBatch {
+			// A full batch waits for the one in flight.
+			select {
+			case <-r.kick:
+			case <-r.stop:
+				return false
+			}
+			continue
+		}
 		rec, ok, err := rd.TryNext()
 		if errors.Is(err, journal.ErrFailed) {
 			// The journal failed to write; the tenant heals it, and
 			// the records appended then follow.
-			flush()
 			w := rd.Wait()
 			if r.j.Stats().Err != nil {
 				select {
 				case <-w:
+				case <-r.kick:
 				case <-time.After(time.Second):
 				case <-r.stop:
 					return false
@@ -449,14 +469,12 @@ func (r *Relay) publish(ctx context.Context) bool {
 			continue
 		}
 		if err != nil {
-			flush()
 			if !errors.Is(err, journal.ErrClosed) {
 				r.fail(fmt.Errorf("relay: read journal at lsn %d: %w", rd.NextLSN(), err))
 			}
 			return false
 		}
 		if !ok {
-			flush()
 			// Take the channel, then look again: a record made durable
 			// between the look and the wait is not missed.
 			w := rd.Wait()
@@ -465,6 +483,7 @@ func (r *Relay) publish(ctx context.Context) bool {
 			}
 			select {
 			case <-w:
+			case <-r.kick: // the batch in flight finished: hand over the next, or pause
 			case <-r.stop:
 				return false
 			}
@@ -481,19 +500,14 @@ func (r *Relay) publish(ctx context.Context) bool {
 				r.fail(fmt.Errorf("relay: lsn %d: %w", rec.LSN, err))
 				return false
 			}
-			if rec.LSN <= end {
-				if s, ok := have[r.topic(&e)+"\x00"+e.Key()]; ok && e.Seq <= s {
-					r.skipped.Add(1)
-					continue
-				}
+			if rec.LSN <= end && have.skip(r.topic(&e), &e, r) {
+				r.skipped.Add(1)
+				continue
 			}
 			evs = append(evs, e)
 		}
 		records++
 		last = rec.LSN
-		if records >= r.cfg.MaxBatch {
-			flush()
-		}
 	}
 }
 
@@ -506,6 +520,13 @@ func (r *Relay) pausedErr() error {
 func (r *Relay) topic(e *event.Event) string { return r.cfg.TopicPrefix + e.Topic() }
 
 func (r *Relay) acknowledge(lsn uint64, err error) {
+	defer func() {
+		r.busy.Store(false)
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

@@ -49,6 +49,14 @@ func startNode(t testing.TB, brokers []string, dir, prefix string) *node {
 
 func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int) *node {
 	t.Helper()
+	return startNodeWrapped(t, brokers, dir, prefix, tc, snapshotEvery, nil)
+}
+
+// startNodeWrapped is startNodeWith with the relay handing its events to
+// wrap(publisher) (wrap nil: the publisher itself).
+func startNodeWrapped(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int,
+	wrap func(relay.Publisher) relay.Publisher) *node {
+	t.Helper()
 	log := kafkatest.Logger(t, slog.LevelWarn)
 	n := &node{t: t, dir: dir, prefix: prefix}
 	var err error
@@ -71,7 +79,11 @@ func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tc *confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.rl, err = relay.Start(relay.Config{Tenant: "demo", Journal: n.jr, Publisher: n.pub,
+	var pub relay.Publisher = n.pub
+	if wrap != nil {
+		pub = wrap(n.pub)
+	}
+	n.rl, err = relay.Start(relay.Config{Tenant: "demo", Journal: n.jr, Publisher: pub,
 		Checkpoint: filepath.Join(dir, "relay.ckpt"), Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)},
 		TopicPrefix: prefix, SnapshotLSN: n.tn.SnapshotLSN, CheckpointEvery: 20 * time.Millisecond, Logger: log})
 	if err != nil {

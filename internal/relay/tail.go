@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -11,11 +12,45 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// resolve returns, for each topic+"\x00"+key of the events of the step
-// records from..end, the highest Seq Kafka already holds beyond the
-// checkpoint's offsets (absent: none). It retries until Kafka answers and
-// returns nil only when the relay is stopped.
-func (r *Relay) resolve(ctx context.Context, from, end uint64) map[string]int64 {
+// inKafka is what the partition tails hold of the pending events' keys:
+// each (topic, key, Seq) found beyond the checkpoint's offsets, and the
+// highest Seq per topic and key.
+type inKafka struct {
+	has map[keySeq]struct{}
+	top map[string]int64 // topic+"\x00"+key
+}
+
+type keySeq struct {
+	tk  string // topic+"\x00"+key
+	seq int64
+}
+
+// skip reports whether Kafka already has e (of the full topic): only an
+// event whose (topic, key, Seq) the tails hold is skipped. An event Kafka
+// lacks while it holds a later Seq of the key means a record landed after
+// one of its key that Kafka refused, which the relay's one batch at a time
+// rules out; it is published all the same (nothing is lost) and logged.
+func (k *inKafka) skip(topic string, e *event.Event, r *Relay) bool {
+	if k == nil {
+		return false
+	}
+	tk := topic + "\x00" + e.Key()
+	if _, ok := k.has[keySeq{tk, e.Seq}]; ok {
+		return true
+	}
+	if top, ok := k.top[tk]; ok && top > e.Seq {
+		r.sample.Log(context.Background(), slog.LevelError, "order",
+			"relay: Kafka holds a later event of the key but not this one; publishing it after them",
+			"topic", topic, "key", e.Key(), "seq", e.Seq, "kafka_seq", top)
+	}
+	return false
+}
+
+// resolve returns what Kafka already holds, beyond the checkpoint's
+// offsets, of the keys of the events of the step records from..end. It
+// retries until Kafka answers and returns nil only when the relay is
+// stopped.
+func (r *Relay) resolve(ctx context.Context, from, end uint64) *inKafka {
 	r.resolving.Store(true)
 	defer r.resolving.Store(false)
 	start := time.Now()
@@ -29,7 +64,7 @@ func (r *Relay) resolve(ctx context.Context, from, end uint64) map[string]int64 
 	for attempt := 1; ; attempt++ {
 		have, read, err := r.readTails(ctx, keys)
 		if err == nil {
-			r.log.Info("relay: partition tails read", "records_read", read, "keys_in_kafka", len(have),
+			r.log.Info("relay: partition tails read", "records_read", read, "keys_in_kafka", len(have.top),
 				"took", time.Since(start).Round(time.Millisecond))
 			return have
 		}
@@ -80,9 +115,9 @@ func (r *Relay) pendingKeys(from, end uint64) (map[string]struct{}, error) {
 }
 
 // readTails reads, on every partition a pending key maps to, the records
-// from the checkpoint's offset to the end, and returns the highest Seq per
-// pending key found, and how many records it read.
-func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (map[string]int64, int, error) {
+// from the checkpoint's offset to the end, and returns the (key, Seq) of
+// the pending keys found, and how many records it read.
+func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (*inKafka, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	topics := r.topics()
@@ -139,7 +174,7 @@ func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (map[st
 		want[topic][p] = kgo.NewOffset().At(from)
 		stop[topic][p] = e.Offset
 	}
-	have := map[string]int64{}
+	have := &inKafka{has: map[keySeq]struct{}{}, top: map[string]int64{}}
 	if len(want) == 0 {
 		return have, 0, nil
 	}
@@ -169,8 +204,11 @@ func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (map[st
 			k := rec.Topic + "\x00" + string(rec.Key)
 			if _, ok := keys[k]; ok {
 				var e event.Event
-				if err := event.Unmarshal(rec.Value, &e); err == nil && e.Seq > have[k] {
-					have[k] = e.Seq
+				if err := event.Unmarshal(rec.Value, &e); err == nil {
+					have.has[keySeq{k, e.Seq}] = struct{}{}
+					if e.Seq > have.top[k] {
+						have.top[k] = e.Seq
+					}
 				}
 			}
 			if end, ok := stop[rec.Topic][rec.Partition]; ok && rec.Offset+1 >= end {

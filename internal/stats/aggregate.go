@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"slices"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -90,14 +91,39 @@ type agentState struct {
 	State  State    `json:"state"`
 	Since  int64    `json:"since"`
 	Queues []string `json:"queues,omitempty"` // logged in to
-	// ACWQueue is the queue whose call the current after-call work follows.
+	// ACWQueue is the queue whose call the current after-call work follows
+	// (the ACW event's ThisQueue).
 	ACWQueue string `json:"acwQueue,omitempty"`
+	// ACD are the agent's latest answers of calls delivered from a queue,
+	// by answer time; Asked its latest after-call work spans that carried
+	// no queue. Each such span counts for the queue of the latest answer at
+	// or before its start; an answer read late (the call's topic behind
+	// the agent's) moves the spans it now precedes (attributeACW).
+	ACD   []acdAnswer `json:"acd,omitempty"`
+	Asked []acwSpan   `json:"asked,omitempty"`
 	// Legs by call-party state: the agent's parties ringing, talking, held.
 	Ringing  int    `json:"ringing,omitempty"`
 	Talking  int    `json:"talking,omitempty"`
 	Held     int    `json:"held,omitempty"`
 	CallFrom int64  `json:"callFrom,omitempty"` // when the call-party state last changed
 	Series   Series `json:"series"`
+}
+
+// acdAnswer: the agent answered a call delivered from queue Q at At.
+type acdAnswer struct {
+	At int64  `json:"at"`
+	Q  string `json:"q"`
+}
+
+// acwSpan is after-call work from From to To (Sum long) that its event
+// did not attribute to a queue; Q is the queue it counts for now, that of
+// the answer at QAt.
+type acwSpan struct {
+	From int64  `json:"from"`
+	To   int64  `json:"to"`
+	Sum  int64  `json:"sum"`
+	Q    string `json:"q,omitempty"`
+	QAt  int64  `json:"qAt,omitempty"`
 }
 
 // callState is one ConnID.
@@ -205,6 +231,7 @@ func (t *tenantState) roll(at int64) {
 	}
 	for _, ag := range t.Agents {
 		ag.Series.Day = Counters{}
+		ag.pruneACW(t.DayStart - windowMinutes*minute)
 	}
 	// A call left with no party that waits nowhere, whose next event
 	// never came (it left through a trunk), is forgotten after a day.
@@ -301,6 +328,8 @@ func (t *tenantState) setState(ag *agentState, st State, acwQueue string, at int
 		t.Total.add(at, t.DayStart, &d)
 		if ag.ACWQueue != "" {
 			t.queue(ag.ACWQueue).Series.add(at, t.DayStart, &d)
+		} else {
+			t.askedACW(ag, acwSpan{From: ag.Since, To: at, Sum: d.ACWSum})
 		}
 	}
 	ag.State, ag.Since, ag.ACWQueue = st, at, acwQueue
@@ -522,8 +551,70 @@ func (t *tenantState) answer(c *callState, p *party, ev *event.Event, at int64) 
 	}
 	if p.Agent != "" && !p.Origin && !p.Handling {
 		p.Handling = true
-		t.agent(p.Agent).Series.add(at, t.DayStart, &Counters{Answered: 1})
+		ag := t.agent(p.Agent)
+		ag.Series.add(at, t.DayStart, &Counters{Answered: 1})
+		if p.Queue != "" {
+			t.acdAnswer(ag, acdAnswer{At: at, Q: p.Queue})
+		}
 	}
+}
+
+// askedACW: after-call work that carried no queue ended; it counts for
+// the queue of the agent's latest ACD answer at or before its start, if
+// one is known.
+func (t *tenantState) askedACW(ag *agentState, sp acwSpan) {
+	for i := len(ag.ACD) - 1; i >= 0; i-- {
+		if a := ag.ACD[i]; a.At <= sp.From {
+			sp.Q, sp.QAt = a.Q, a.At
+			t.moveACW(&sp, "", a.Q)
+			break
+		}
+	}
+	ag.Asked = append(ag.Asked, sp)
+}
+
+// acdAnswer records an ACD answer (kept in time order) and moves the
+// after-call work spans it is now the latest answer before.
+func (t *tenantState) acdAnswer(ag *agentState, a acdAnswer) {
+	i := len(ag.ACD)
+	for i > 0 && ag.ACD[i-1].At > a.At {
+		i--
+	}
+	ag.ACD = slices.Insert(ag.ACD, i, a)
+	for k := range ag.Asked {
+		sp := &ag.Asked[k]
+		if a.At <= sp.From && (sp.Q == "" || a.At > sp.QAt) {
+			old := sp.Q
+			sp.Q, sp.QAt = a.Q, a.At
+			t.moveACW(sp, old, a.Q)
+		}
+	}
+}
+
+// pruneACW forgets the after-call work spans that ended before horizon
+// (out of today and of the sliding windows: moving them changes nothing
+// shown) and the ACD answers before it but the latest (the one a span
+// starting after horizon follows). A span or answer read later than that
+// is attributed without the forgotten ones (docs/STATS.md, Known limits).
+func (ag *agentState) pruneACW(horizon int64) {
+	ag.Asked = slices.DeleteFunc(ag.Asked, func(sp acwSpan) bool { return sp.To < horizon })
+	i := 0
+	for i+1 < len(ag.ACD) && ag.ACD[i+1].At < horizon {
+		i++
+	}
+	ag.ACD = ag.ACD[i:]
+}
+
+// moveACW moves span sp's after-call work from queue from (none: "") to
+// queue to, at the time it ended.
+func (t *tenantState) moveACW(sp *acwSpan, from, to string) {
+	if from == to {
+		return
+	}
+	if from != "" {
+		t.queue(from).Series.add(sp.To, t.DayStart, &Counters{ACWCount: -1, ACWSum: -sp.Sum})
+	}
+	t.queue(to).Series.add(sp.To, t.DayStart, &Counters{ACWCount: 1, ACWSum: sp.Sum})
 }
 
 // abandon: the caller hung up before an answer, at ThisDN.

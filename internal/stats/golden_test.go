@@ -267,11 +267,11 @@ func render(a *Aggregator, tenant string, now time.Time, what string) string {
 	}
 	if what == "" || what == "queues" {
 		for _, q := range a.Queues(tenant, now) {
-			lines = append(lines, fmt.Sprintf("queue %s kind=%s sl=%s waiting=%d longestWait=%s agents=%s",
-				q.Queue, q.Kind, num(q.ServiceLevelThreshold), q.Waiting, num(q.LongestWait), counts(q.Agents)))
+			lines = append(lines, fmt.Sprintf("queue %s kind=%s sl=%s waiting=%d longestWait=%s agents=%s calls=%s",
+				q.Queue, q.Kind, num(q.ServiceLevelThreshold), q.Waiting, num(q.LongestWait), counts(q.Agents), counts(q.Calls)))
 			lines = append(lines, intervals(q.Intervals)...)
-			if g := fields(q.Group); g != "" {
-				lines = append(lines, "  group: "+g)
+			for _, g := range intervals(q.Group) {
+				lines = append(lines, "  group "+g[2:])
 			}
 		}
 	}

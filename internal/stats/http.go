@@ -45,28 +45,72 @@ func (s *Service) Update(tenant string) Update {
 	return u
 }
 
-// Mount adds the statistics API to mux, authorized by g:
+// QueuesReply is the body of GET .../stats/queues.
+type QueuesReply struct {
+	Queues []QueueStats `json:"queues"`
+}
+
+// AgentsReply is the body of GET .../stats/agents.
+type AgentsReply struct {
+	Agents []AgentStats `json:"agents"`
+}
+
+// WSParams documents the query parameter of the WebSocket.
+type WSParams struct {
+	Ticket string `json:"ticket,omitempty" doc:"a one-time ticket from POST /v1/tenants/{tenant}/events/ticket, instead of the Authorization header"`
+}
+
+// Endpoint is one route of the statistics API, documented, with its
+// handler (authorized by the guard given to Endpoints).
+type Endpoint struct {
+	Route   ctiapi.DocRoute
+	Handler http.Handler
+}
+
+// Endpoints are the statistics API's routes, authorized by g:
 //
 //	GET /v1/tenants/{tenant}/stats          everything (Update)
 //	GET /v1/tenants/{tenant}/stats/tenant   TenantStats
-//	GET /v1/tenants/{tenant}/stats/queues   {"queues": [QueueStats]}
-//	GET /v1/tenants/{tenant}/stats/agents   {"agents": [AgentStats]}
+//	GET /v1/tenants/{tenant}/stats/queues   QueuesReply
+//	GET /v1/tenants/{tenant}/stats/agents   AgentsReply
 //	GET /v1/tenants/{tenant}/stats/ws       WebSocket: an Update at once, then at each change, at most once per PushInterval
+func (s *Service) Endpoints(g *ctiapi.Guard) []Endpoint {
+	const base = "/v1/tenants/{tenant}/stats"
+	const defs = " Definitions of every figure: docs/STATS.md."
+	get := func(path, summary string, reply any, h func(w http.ResponseWriter, r *http.Request, t string)) Endpoint {
+		return Endpoint{ctiapi.DocRoute{Method: "GET", Path: base + path, Summary: summary + defs, Reply: reply}, g.Wrap(false, h)}
+	}
+	return []Endpoint{
+		get("", "Statistics: the tenant's, every queue's and routing point's, and every agent's figures now (current state; today, last 15 and 60 minutes).", Update{},
+			func(w http.ResponseWriter, r *http.Request, t string) { writeJSON(w, s.Update(t)) }),
+		get("/tenant", "Statistics: the tenant as a whole now.", TenantStats{},
+			func(w http.ResponseWriter, r *http.Request, t string) { writeJSON(w, s.Update(t).Tenant) }),
+		get("/queues", "Statistics: every queue and routing point seen in the tenant's events, with its agent group, by number.", QueuesReply{},
+			func(w http.ResponseWriter, r *http.Request, t string) { writeJSON(w, QueuesReply{s.Update(t).Queues}) }),
+		get("/agents", "Statistics: every agent seen in the tenant's events, by id.", AgentsReply{},
+			func(w http.ResponseWriter, r *http.Request, t string) { writeJSON(w, AgentsReply{s.Update(t).Agents}) }),
+		{ctiapi.DocRoute{Method: "GET", Path: base + "/ws", WebSocket: true, Params: WSParams{}, Reply: Update{},
+			Summary: "WebSocket of the statistics: each text message is the body of GET /v1/tenants/{tenant}/stats, sent at once and then at each change, at most once a second." + defs},
+			g.Wrap(true, s.serveWS)},
+	}
+}
+
+// Mount adds the statistics API (Endpoints) to a mux, authorized by g.
 func (s *Service) Mount(handle func(pattern string, h http.Handler), g *ctiapi.Guard) {
-	const base = "GET /v1/tenants/{tenant}/stats"
-	handle(base, g.Wrap(false, func(w http.ResponseWriter, r *http.Request, t string) {
-		writeJSON(w, s.Update(t))
-	}))
-	handle(base+"/tenant", g.Wrap(false, func(w http.ResponseWriter, r *http.Request, t string) {
-		writeJSON(w, s.Update(t).Tenant)
-	}))
-	handle(base+"/queues", g.Wrap(false, func(w http.ResponseWriter, r *http.Request, t string) {
-		writeJSON(w, map[string]any{"queues": s.Update(t).Queues})
-	}))
-	handle(base+"/agents", g.Wrap(false, func(w http.ResponseWriter, r *http.Request, t string) {
-		writeJSON(w, map[string]any{"agents": s.Update(t).Agents})
-	}))
-	handle(base+"/ws", g.Wrap(true, s.serveWS))
+	for _, e := range s.Endpoints(g) {
+		handle(e.Route.Method+" "+e.Route.Path, e.Handler)
+	}
+}
+
+// MountAPI adds the statistics API to the CTI API's server, behind its
+// tokens and in its OpenAPI document.
+func (s *Service) MountAPI(api *ctiapi.Server) error {
+	for _, e := range s.Endpoints(api.Guard()) {
+		if err := api.HandleDocumented(e.Route, e.Handler); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

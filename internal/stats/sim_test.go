@@ -125,10 +125,68 @@ func TestSimDayMatchesSim(t *testing.T) {
 					t.Errorf("queue 7000: offered %d answered %d abandoned %d; sim %d %d %d",
 						q.Offered, q.Answered, q.Abandoned, st.Offered, st.Answered, st.Abandoned)
 				}
+				// The after-call work sim asks for carries no queue: it
+				// counts for 7000 as a plain walk of the stream says.
+				n, sum := acwByQueue(evs)["7000"][0], acwByQueue(evs)["7000"][1]
+				got := a.tenants["sim"].Queues["7000"].Series.Day
+				if n == 0 || got.ACWCount != n || got.ACWSum != sum {
+					t.Errorf("queue 7000 after-call work: %d spans, %d µs; the stream says %d, %d", got.ACWCount, got.ACWSum, n, sum)
+				}
+				if want := a.tenants["sim"].Total.Day; got.ACWCount != want.ACWCount || got.ACWSum != want.ACWSum {
+					t.Errorf("queue 7000 after-call work %d spans, %d µs; tenant %d, %d (every agent of the day answers from 7000)",
+						got.ACWCount, got.ACWSum, want.ACWCount, want.ACWSum)
+				}
 			}
 			t.Logf("sim: %s", st.Summary())
 		})
 	}
+}
+
+// acwByQueue computes, independently of the aggregator, the after-call
+// work spans and their time (µs) per queue in a stream in produced order:
+// a NotReady(AfterCallWork) runs until the agent's next state event and
+// counts for its ThisQueue, or else for the ThisQueue of the agent's latest
+// EventEstablished that had one.
+func acwByQueue(evs []event.Event) map[string][2]int64 {
+	lastACD := map[string]string{} // agent → queue
+	type open struct {
+		q    string
+		from int64
+	}
+	acw := map[string]open{}
+	out := map[string][2]int64{}
+	for i := range evs {
+		ev := &evs[i]
+		if ev.AgentID == "" {
+			continue
+		}
+		at := ev.Time.UnixMicro()
+		switch ev.ID {
+		case event.EventEstablished:
+			if ev.ThisQueue != "" && ev.ThisDNRole != event.RoleObserver {
+				lastACD[ev.AgentID] = ev.ThisQueue
+			}
+			continue
+		case event.EventAgentLogin, event.EventAgentLogout, event.EventAgentReady, event.EventAgentNotReady:
+		default:
+			continue
+		}
+		if o, ok := acw[ev.AgentID]; ok && (ev.ID != event.EventAgentLogin) {
+			delete(acw, ev.AgentID)
+			if o.q != "" {
+				c := out[o.q]
+				out[o.q] = [2]int64{c[0] + 1, c[1] + at - o.from}
+			}
+		}
+		if ev.ID == event.EventAgentNotReady && ev.AgentWorkMode == event.WorkModeAfterCallWork {
+			q := ev.ThisQueue
+			if q == "" {
+				q = lastACD[ev.AgentID]
+			}
+			acw[ev.AgentID] = open{q, at}
+		}
+	}
+	return out
 }
 
 // TestOrderAcrossKeys: the figures do not depend on how events of

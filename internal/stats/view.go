@@ -47,9 +47,13 @@ type QueueStats struct {
 	Waiting               int     `json:"waiting"`
 	LongestWait           float64 `json:"longestWait"`
 	// Agents counts the queue's agent group (agents logged in to it) by
-	// current state; Group sums their figures for today.
+	// current state; Group sums their figures over the same intervals as
+	// the queue's own.
 	Agents map[string]int `json:"agents"`
-	Group  Interval       `json:"group"`
+	Group  Intervals      `json:"group"`
+	// Calls counts the calls in progress at the queue by state: the calls
+	// waiting there, and those whose party was delivered from it.
+	Calls map[string]int `json:"calls"`
 	Intervals
 }
 
@@ -208,10 +212,15 @@ func (a *Aggregator) Tenant(id string, now time.Time) (TenantStats, bool) {
 	return ts, true
 }
 
-func (c *callState) display() string {
+func (c *callState) display() string { return c.displayAt("") }
+
+// displayAt is the call's state as seen at queue or routing point q (all
+// of it for ""): only q's own parties count, and Waiting only at q. A call
+// that neither waits at q nor has a party delivered from q has none.
+func (c *callState) displayAt(q string) string {
 	var ringing, talking, held, dialing bool
 	for _, p := range c.Parties {
-		if p.Observer {
+		if p.Observer || (q != "" && p.Queue != q) {
 			continue
 		}
 		switch p.State {
@@ -232,7 +241,7 @@ func (c *callState) display() string {
 		return dHeld
 	case ringing:
 		return dRinging
-	case c.Wait != "":
+	case c.Wait != "" && (q == "" || c.Wait == q):
 		return "Waiting"
 	case dialing:
 		return "Dialing"
@@ -255,7 +264,7 @@ func (a *Aggregator) Queues(id string, now time.Time) []QueueStats {
 		idx[n] = len(out)
 		out = append(out, QueueStats{
 			Queue: n, Kind: q.Kind, ServiceLevelThreshold: secs(t.serviceLevel(n)),
-			Agents: map[string]int{}, Intervals: v.intervals(&q.Series, nil),
+			Agents: map[string]int{}, Calls: map[string]int{}, Intervals: v.intervals(&q.Series, nil),
 		})
 	}
 	for _, c := range t.Calls {
@@ -263,28 +272,41 @@ func (a *Aggregator) Queues(id string, now time.Time) []QueueStats {
 			out[i].Waiting++
 			out[i].LongestWait = max(out[i].LongestWait, secs(v.now-c.WaitFrom))
 		}
+		for i := range out {
+			if s := c.displayAt(out[i].Queue); s != "" {
+				out[i].Calls[s]++
+			}
+		}
 	}
-	group := make([]Counters, len(out))
+	nm := floorDiv(v.now, minute)
+	group := make([][3]Counters, len(out)) // today, 15, 60 minutes
 	for _, id := range sortedKeys(t.Agents) {
 		ag := t.Agents[id]
 		if ag.State == LoggedOut || len(ag.Queues) == 0 {
 			continue
 		}
 		s, _ := ag.display()
-		var day Counters
+		var w [3]Counters
 		if v.today {
-			day = ag.Series.Day
+			w[0] = ag.Series.Day
 		}
-		v.agentOpen(ag)(&day, v.dayStart)
+		w[1], w[2] = ag.Series.window(nm, 15), ag.Series.window(nm, 60)
+		open := v.agentOpen(ag)
+		open(&w[0], v.dayStart)
+		open(&w[1], (nm-14)*minute)
+		open(&w[2], (nm-59)*minute)
 		for _, qn := range ag.Queues {
 			if i, ok := idx[qn]; ok {
 				out[i].Agents[s]++
-				group[i].add(&day)
+				for k := range w {
+					group[i][k].add(&w[k])
+				}
 			}
 		}
 	}
 	for i := range out {
-		out[i].Group = interval(&group[i], true)
+		g := &group[i]
+		out[i].Group = Intervals{Today: interval(&g[0], true), Last15: interval(&g[1], true), Last60: interval(&g[2], true)}
 	}
 	return out
 }
