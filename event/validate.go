@@ -226,7 +226,8 @@ const (
 //   - Extensions.ForwardMode on EventForwardSet, one of Unconditional, OnBusy,
 //     OnNoAnswer, OnBusyAndNoAnswer;
 //   - the values the rows fix: AgentWorkMode of EventAgentReady (ManualIn,
-//     AutoIn, ReturnBack), CallType of EventNetworkReached (Outbound),
+//     AutoIn, ReturnBack), CallType of EventNetworkReached (Outbound;
+//     Consult for a consultation through a trunk, 5.15),
 //     ThisDNRole of EventRinging (Destination, ConferenceMember, Observer),
 //     CallState of EventListenDisconnected (Held), EventDestinationBusy
 //     (Busy or Sit*), EventDiverted (Ok, Forwarded, Redirected,
@@ -327,7 +328,8 @@ func (e *Event) Validate() error {
 			v.extension("INTERRUPTED", TreatmentNotInterrupted, TreatmentInterruptedKeypad, TreatmentInterruptedVoice)
 		}
 	case EventNetworkReached:
-		v.oneOf("CallType", uint8(e.CallType), callTypeNames, uint8(CallTypeOutbound))
+		// Consult: a consultation through a trunk (5.15) keeps its type.
+		v.oneOf("CallType", uint8(e.CallType), callTypeNames, uint8(CallTypeOutbound), uint8(CallTypeConsult))
 	case EventListenDisconnected:
 		v.oneOf("CallState", uint8(e.CallState), callStateNames, uint8(CallStateHeld))
 	case EventDestinationBusy:

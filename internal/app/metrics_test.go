@@ -32,7 +32,7 @@ func TestServeMetricsFamilies(t *testing.T) {
 	}{
 		{"POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent1"}`, 200},
 		{"POST", "/v1/tenants/demo/calls", `{"from":"1002","to":"1003"}`, 201},
-		{"POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent1"}`, 409},
+		{"POST", "/v1/tenants/demo/dns/1001/login", `{"agentId":"agent2"}`, 409}, // the DN has another agent
 		{"GET", "/v1/tenants/demo/agents", "", 200},
 		{"GET", "/no/such/path", "", 404},
 		{"GET", "/v1/tenants/demo/agents", "", 429}, // the burst of 5 is spent

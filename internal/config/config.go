@@ -62,6 +62,10 @@ type Defaults struct {
 	// WrapUpTime is the after-call work of an agent at the end of an ACD
 	// call when neither the queue nor the agent sets one.
 	WrapUpTime WrapUp `yaml:"wrap-up-time"`
+	// RONA is what happens to an agent who does not answer an ACD call
+	// in time (EVENTS.md 5.16) when neither the queue nor the agent sets
+	// it: one of RONAPolicies; "" is "not-ready".
+	RONA string `yaml:"rona"`
 	// SIPPassword is the digest password of extensions and ACD positions
 	// that do not set their own.
 	SIPPassword string `yaml:"sip-password"`
@@ -134,6 +138,18 @@ type Forward struct {
 // ForwardModes lists the valid Forward.Mode values.
 var ForwardModes = []string{"Unconditional", "OnBusy", "OnNoAnswer", "OnBusyAndNoAnswer"}
 
+// The ring-no-answer (RONA) policies, EVENTS.md 5.16: what happens to an
+// agent who lets an ACD call ring out. The call goes back to its queue in
+// every case.
+const (
+	RONANotReady = "not-ready" // the agent is set NotReady (AuxWork, ReasonCode NoAnswer); the default
+	RONALogout   = "logout"    // the agent is logged out (ReasonCode NoAnswer)
+	RONANone     = "none"      // the agent stays Ready
+)
+
+// RONAPolicies lists the valid RONA values.
+var RONAPolicies = []string{RONANotReady, RONALogout, RONANone}
+
 // Queue holds the settings of an ACD queue.
 type Queue struct {
 	// WrapUpTime is after-call work for agents at the end of a call from
@@ -143,6 +159,9 @@ type Queue struct {
 	// NoAnswerTimeout: a call offered to an agent that is not answered in
 	// this time goes back to the queue (RONA). 0: the tenant default.
 	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+	// RONA is the ring-no-answer policy for calls of this queue (one of
+	// RONAPolicies); "": the tenant default.
+	RONA string `yaml:"rona"`
 	// MaxSize is the most calls that may wait; 0 is unlimited. A call
 	// arriving at a full queue gets CallState QueueFull.
 	MaxSize int `yaml:"max-size"`
@@ -263,6 +282,8 @@ type Agent struct {
 	WrapUpTime WrapUp `yaml:"wrap-up-time"`
 	// NoAnswerTimeout overrides the queue's no-answer timeout.
 	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
+	// RONA overrides the queue's ring-no-answer policy for this agent.
+	RONA string `yaml:"rona"`
 }
 
 // Supervisor is an agent who may also monitor other agents' calls.

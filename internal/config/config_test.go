@@ -194,6 +194,9 @@ func TestValidationErrors(t *testing.T) {
 		{"agent id is a DN", "      - id: a1\n", "      - id: \"1001\"\n", `tenants[0].agents[0].id: agent id "1001" is also a DN number`},
 		{"agent skill level", "      - id: a1\n", "      - id: a1\n        skills: {x: -3}\n", `tenants[0].agents[0].skills.x: skill level -3 out of range`},
 		{"agent wrap-up", "      - id: a1\n", "      - id: a1\n        wrap-up-time: sometimes\n", `c.yaml:18: tenants[0].agents[0].wrap-up-time: bad wrap-up time "sometimes"`},
+		{"bad rona default", "    tokens: [tok1]\n", "    tokens: [tok1]\n    defaults:\n      rona: ignore\n", `c.yaml:6: tenants[0].defaults.rona: unknown RONA policy "ignore" (want not-ready, logout, none)`},
+		{"bad rona in queue", "type: acd-queue\n", "type: acd-queue\n        queue: {rona: NotReady}\n", `c.yaml:12: tenants[0].dns[2].queue.rona: unknown RONA policy "NotReady"`},
+		{"bad rona of agent", "      - id: a1\n", "      - id: a1\n        rona: log-out\n", `c.yaml:18: tenants[0].agents[0].rona: unknown RONA policy "log-out"`},
 		{"agent no-answer", "      - id: a1\n", "      - id: a1\n        no-answer-timeout: 3\n", `tenants[0].agents[0].no-answer-timeout: bad duration "3"`},
 		{"unknown agent key", "      - id: a1\n", "      - id: a1\n        skill: x\n", `c.yaml:18: tenants[0].agents[0].skill: unknown field "skill"`},
 	}

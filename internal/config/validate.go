@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,6 +154,12 @@ func (v *validator) wrapUp(path string, w WrapUp) {
 	}
 }
 
+func (v *validator) rona(path, policy string) {
+	if policy != "" && !slices.Contains(RONAPolicies, policy) {
+		v.add(path, "unknown RONA policy %q (want %s)", policy, strings.Join(RONAPolicies, ", "))
+	}
+}
+
 func (v *validator) skills(path string, s map[string]int) {
 	names := make([]string, 0, len(s))
 	for k := range s {
@@ -172,6 +179,7 @@ func (v *validator) skills(path string, s map[string]int) {
 func (v *validator) tenant(p string, t *Tenant) {
 	v.duration(p+".defaults.no-answer-timeout", t.Defaults.NoAnswerTimeout)
 	v.wrapUp(p+".defaults.wrap-up-time", t.Defaults.WrapUpTime)
+	v.rona(p+".defaults.rona", t.Defaults.RONA)
 	v.media(p, t.Media)
 	if _, err := t.Location(); err != nil {
 		v.add(p+".time-zone", "unknown time zone %q", t.TimeZone)
@@ -289,6 +297,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 			qp := dp + ".queue"
 			v.wrapUp(qp+".wrap-up-time", q.WrapUpTime)
 			v.duration(qp+".no-answer-timeout", q.NoAnswerTimeout)
+			v.rona(qp+".rona", q.RONA)
 			v.duration(qp+".service-level", q.ServiceLevel)
 			if q.MaxSize < 0 {
 				v.add(qp+".max-size", "negative queue size %d (0 is unlimited)", q.MaxSize)
@@ -347,6 +356,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 		v.skills(ap+".skills", a.Skills)
 		v.wrapUp(ap+".wrap-up-time", a.WrapUpTime)
 		v.duration(ap+".no-answer-timeout", a.NoAnswerTimeout)
+		v.rona(ap+".rona", a.RONA)
 	}
 	for i := range t.Agents {
 		agent(fmt.Sprintf("%s.agents[%d]", p, i), &t.Agents[i])

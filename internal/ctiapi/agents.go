@@ -28,13 +28,13 @@ type LogoutBody struct {
 // ReadyBody is POST /dns/{dn}/ready.
 type ReadyBody struct {
 	Common
-	WorkMode *string `json:"workMode,omitempty" enum:"ManualIn,AutoIn" default:"ManualIn"`
+	WorkMode *string `json:"workMode,omitempty" enum:"ManualIn,AutoIn,ReturnBack" default:"ManualIn"`
 }
 
 // NotReadyBody is POST /dns/{dn}/not-ready.
 type NotReadyBody struct {
 	Common
-	WorkMode *string `json:"workMode,omitempty" enum:"AuxWork,AfterCallWork,WalkAway,NoCallDisconnect" default:"AuxWork"`
+	WorkMode *string `json:"workMode,omitempty" enum:"AuxWork,AfterCallWork,WalkAway,NoCallDisconnect,LegalGuard" default:"AuxWork"`
 }
 
 // DNDBody is POST /dns/{dn}/dnd.
@@ -75,6 +75,13 @@ type MessageWaitingBody struct {
 	On          *bool `json:"on" required:"true"`
 	NewMessages *int  `json:"newMessages,omitempty" minimum:"0"`
 	OldMessages *int  `json:"oldMessages,omitempty" minimum:"0"`
+}
+
+// NetworkPartyBody is POST /network/calls/{connId}/answer, /busy and
+// /release.
+type NetworkPartyBody struct {
+	Common
+	Party *string `json:"party,omitempty" doc:"the external number, when the call has several external parties (a call transferred out through a trunk); absent: the one being called (release: the first)"`
 }
 
 // EmptyBody is the body of requests without parameters (DELETE forward,

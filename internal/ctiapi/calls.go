@@ -204,16 +204,24 @@ func callRoutes() []route {
 				return engine.NetworkCall{Request: q, Trunk: *b.Trunk, ANI: *b.ANI, DNIS: *b.DNIS, UserData: event.KV(b.UserData)}, nil
 			}),
 		command("POST", networkBase+"/{connId}/answer", "The external party of an outbound call answers (EventEstablished)",
-			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.NetworkAnswer, error) {
-				return engine.NetworkAnswer{Request: q, ConnID: conn(r)}, nil
+			func(r *http.Request, b *NetworkPartyBody, q engine.Request) (engine.NetworkAnswer, error) {
+				return engine.NetworkAnswer{Request: q, ConnID: conn(r), Party: str(b.Party)}, nil
 			}),
 		command("POST", networkBase+"/{connId}/busy", "The external party of an outbound call is busy (EventDestinationBusy)",
-			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.NetworkBusy, error) {
-				return engine.NetworkBusy{Request: q, ConnID: conn(r)}, nil
+			func(r *http.Request, b *NetworkPartyBody, q engine.Request) (engine.NetworkBusy, error) {
+				return engine.NetworkBusy{Request: q, ConnID: conn(r), Party: str(b.Party)}, nil
 			}),
 		command("POST", networkBase+"/{connId}/release", "The external party hangs up (EventReleased, or EventAbandoned before an answer)",
-			func(r *http.Request, b *EmptyBody, q engine.Request) (engine.NetworkRelease, error) {
-				return engine.NetworkRelease{Request: q, ConnID: conn(r)}, nil
+			func(r *http.Request, b *NetworkPartyBody, q engine.Request) (engine.NetworkRelease, error) {
+				return engine.NetworkRelease{Request: q, ConnID: conn(r), Party: str(b.Party)}, nil
 			}),
 	}
+}
+
+// str is *s, or "" when absent.
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

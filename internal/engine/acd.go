@@ -18,7 +18,8 @@ import (
 // agentState.avail/availNo/queues): reindex rebuilds them.
 type queueState struct {
 	d             *dnState
-	noAnswer      int64 // RONA timeout, microseconds (0: the tenant default)
+	noAnswer      int64  // RONA timeout, microseconds (0: the tenant default)
+	rona          string // RONA policy (config.RONAPolicies; "": the tenant default)
 	maxSize       int
 	overflowAfter int64
 	overflowTo    string
@@ -79,6 +80,7 @@ func newQueueState(d *dnState, c *config.Queue) *queueState {
 		return q
 	}
 	q.noAnswer = c.NoAnswerTimeout.Microseconds()
+	q.rona = c.RONA
 	q.maxSize = c.MaxSize
 	if c.Overflow != nil {
 		q.overflowAfter, q.overflowTo = c.Overflow.After.Microseconds(), c.Overflow.To
@@ -481,7 +483,12 @@ func (e *Engine) enqueue(k *call, qd *dnState, qNo uint64, req *Request) {
 	q.pushWait(p)
 	ev := e.emitPeer(event.EventQueued, p, req)
 	ev.ANI, ev.DNIS = k.ani, k.dnis
-	if l := q.readyHead; l != nil {
+	// An agent available now takes the call if it is the oldest waiting:
+	// older calls wait only when an agent became available within this
+	// step (RONA with policy none frees its agent before the call is
+	// queued again), and dispatch offers those first at the end of the
+	// step.
+	if l := q.readyHead; l != nil && q.waitHead == p {
 		e.distribute(p, l.a, req)
 		return
 	}
@@ -762,26 +769,39 @@ func (e *Engine) acdTimer(id string, t timer) {
 }
 
 // rona: an ACD call rang too long at an agent: EventDiverted(agent DN,
-// ThirdPartyDN Q, Redirected), [agent] EventAgentNotReady(AuxWork,
-// Reasons.ReasonCode NoAnswer), and the call is queued again in its place.
+// ThirdPartyDN Q, Redirected), then the RONA policy (ronaPolicy) for the
+// agent: [agent] EventAgentNotReady(AuxWork, Reasons.ReasonCode NoAnswer),
+// or its logout with that reason, or nothing; and the call is queued again
+// in its place.
 func (e *Engine) rona(p *party) {
 	qd := e.dns[p.queue]
 	if p.state != psRinging || qd == nil || qd.q == nil {
 		return
 	}
 	k := p.call
-	e.begin(estimate(k) + 4)
+	a := p.dn.agent
+	n := estimate(k) + 4
+	if a != nil {
+		n += logoutEvents(p.dn)
+	}
+	e.begin(n)
 	ev := e.emitPeer(event.EventDiverted, p, nil)
 	ev.CallState = event.CallStateRedirected
 	ev.ThirdPartyDN = qd.number
-	if a := p.dn.agent; a != nil {
+	if a != nil {
 		reasons := event.KV{event.S("ReasonCode", "NoAnswer")}
-		ev := e.emit(event.EventAgentNotReady, p.dn, nil)
-		ev.AgentWorkMode = event.WorkModeAuxWork
-		ev.Reasons = reasons
-		e.stopTimer(a.acwTimer)
-		a.acwTimer = ""
-		e.setAgentState(a, AgentNotReady, event.WorkModeAuxWork, reasons)
+		switch e.ronaPolicy(a, qd) {
+		case config.RONANone:
+		case config.RONALogout:
+			e.logoutAll(a, nil, &Request{Reasons: reasons})
+		default:
+			ev := e.emit(event.EventAgentNotReady, p.dn, nil)
+			ev.AgentWorkMode = event.WorkModeAuxWork
+			ev.Reasons = reasons
+			e.stopTimer(a.acwTimer)
+			a.acwTimer = ""
+			e.setAgentState(a, AgentNotReady, event.WorkModeAuxWork, reasons)
+		}
 	}
 	var qNo uint64
 	if p.w != nil {
@@ -791,6 +811,20 @@ func (e *Engine) rona(p *party) {
 	e.gone(p)
 	e.enqueue(k, qd, qNo, nil)
 	e.finish(nil)
+}
+
+// ronaPolicy is the RONA policy for agent a and queue qd: the agent's,
+// else the queue's, else the tenant default, else not-ready.
+func (e *Engine) ronaPolicy(a *agentState, qd *dnState) string {
+	switch {
+	case a.rona != "":
+		return a.rona
+	case qd.q.rona != "":
+		return qd.q.rona
+	case e.ronaDef != "":
+		return e.ronaDef
+	}
+	return config.RONANotReady
 }
 
 // ---- commands ----

@@ -20,16 +20,19 @@ var acdSteps = flag.Int("prop.acdsteps", 20000, "ACD property test: commands per
 // q3 (max 3 waiting, overflow to q1 after 20 s, music then an
 // announcement every 15 s), routing points r1 (external router, timeout
 // to q1, treatment-after) and r2 (queue strategy to q2), agents a1-a10
-// with random sales levels.
+// with random sales levels. RONA policies (5.16): a random tenant default,
+// none on q2, and a random policy of their own for some agents.
 func acdTenant(rng *rand.Rand) *config.Tenant {
 	t := &config.Tenant{ID: "acd", Tokens: []string{"t"}}
 	t.Defaults.NoAnswerTimeout = config.D(15 * time.Second)
+	ronas := []string{"", config.RONANotReady, config.RONALogout, config.RONANone}
+	t.Defaults.RONA = ronas[rng.IntN(len(ronas))]
 	for i := 1; i <= 12; i++ {
 		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(100 + i), Type: config.Extension})
 	}
 	t.DNs = append(t.DNs,
 		config.DN{Number: "q1", Type: config.ACDQueue, Queue: &config.Queue{WrapUpTime: config.WrapUpTime(5 * time.Second)}},
-		config.DN{Number: "q2", Type: config.ACDQueue, Queue: &config.Queue{Skills: map[string]int{"sales": 50}, NoAnswerTimeout: config.D(6 * time.Second)}},
+		config.DN{Number: "q2", Type: config.ACDQueue, Queue: &config.Queue{Skills: map[string]int{"sales": 50}, NoAnswerTimeout: config.D(6 * time.Second), RONA: config.RONANone}},
 		config.DN{Number: "q3", Type: config.ACDQueue, Queue: &config.Queue{MaxSize: 3,
 			Overflow: &config.Overflow{After: config.D(20 * time.Second), To: "q1"},
 			Treatments: []config.QueueTreatment{{Type: "Music"},
@@ -43,6 +46,9 @@ func acdTenant(rng *rand.Rand) *config.Tenant {
 		a := config.Agent{ID: "a" + strconv.Itoa(i)}
 		if rng.IntN(3) != 0 {
 			a.Skills = map[string]int{"sales": rng.IntN(101)}
+		}
+		if rng.IntN(3) == 0 {
+			a.RONA = ronas[rng.IntN(len(ronas))]
 		}
 		t.Agents = append(t.Agents, a)
 	}

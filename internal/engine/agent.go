@@ -64,17 +64,10 @@ func (e *Engine) login(c *Login) error {
 	if a.dn != nil && a.dn != d {
 		return conflict("agent " + q(a.id) + " is already logged in on DN " + q(a.dn.number))
 	}
+	// The same agent logging in again on the same DN is allowed (EVENTS.md
+	// 4.1): the login events come again; the agent's state is kept, and
+	// only queues it was not logged in to yet are added.
 	again := a.dn == d
-	if again {
-		if len(c.Queues) == 0 {
-			return conflict("agent " + q(a.id) + " is already logged in on DN " + q(d.number))
-		}
-		for _, n := range c.Queues {
-			if hasQueue(a.queues, n) {
-				return conflict("agent " + q(a.id) + " is already logged in to queue " + q(n))
-			}
-		}
-	}
 
 	e.begin(max(1, len(c.Queues)))
 	if !again {
@@ -88,8 +81,10 @@ func (e *Engine) login(c *Login) error {
 		return nil
 	}
 	for _, n := range c.Queues {
-		a.queues = append(a.queues, n)
-		e.addLink(a, e.dns[n])
+		if !hasQueue(a.queues, n) {
+			a.queues = append(a.queues, n)
+			e.addLink(a, e.dns[n])
+		}
 		ev := e.emit(event.EventAgentLogin, d, &c.Request)
 		ev.ThisQueue = n
 		ev.AgentWorkMode = c.WorkMode
@@ -195,9 +190,9 @@ func (e *Engine) ready(c *Ready) error {
 	switch mode {
 	case 0:
 		mode = event.WorkModeManualIn
-	case event.WorkModeManualIn, event.WorkModeAutoIn:
+	case event.WorkModeManualIn, event.WorkModeAutoIn, event.WorkModeReturnBack:
 	default:
-		return invalid("work mode " + modeName(mode) + " is not a Ready work mode (want ManualIn or AutoIn)")
+		return invalid("work mode " + modeName(mode) + " is not a Ready work mode (want ManualIn, AutoIn or ReturnBack)")
 	}
 	d, err := e.phone(c.DN, "ready")
 	if err != nil {
@@ -223,8 +218,12 @@ func (e *Engine) notReady(c *NotReady) error {
 	case 0:
 		mode = event.WorkModeAuxWork
 	case event.WorkModeAuxWork, event.WorkModeAfterCallWork, event.WorkModeWalkAway, event.WorkModeNoCallDisconnect:
+	case event.WorkModeLegalGuard, event.WorkModeAutoIn:
+		// T-Library AgentLegalGuard shares AutoIn's value: a NotReady
+		// with value 2 is LegalGuard.
+		mode = event.WorkModeLegalGuard
 	default:
-		return invalid("work mode " + modeName(mode) + " is not a NotReady work mode (want AuxWork, AfterCallWork, WalkAway or NoCallDisconnect)")
+		return invalid("work mode " + modeName(mode) + " is not a NotReady work mode (want AuxWork, AfterCallWork, WalkAway, NoCallDisconnect or LegalGuard)")
 	}
 	var wrap int64 // seconds of timed after-call work; 0: untimed or none
 	if p, ok := c.Extensions.Get("WrapUpTime"); ok {

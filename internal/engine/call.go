@@ -475,12 +475,19 @@ func (e *Engine) leave(p *party, actor *party, st event.CallState, req *Request)
 	e.clear(c, p, req)
 }
 
-// clear ends call c: every remaining party, in join order, gets
-// EventAbandoned (ringing) or EventReleased; external parties none. last is
+// clear ends call c: every remaining party, in join order (monitoring
+// supervisors last), gets EventAbandoned (ringing) or EventReleased;
+// external parties none. last is
 // the party that left just before (shown as OtherDN when no other is left).
 func (e *Engine) clear(c *call, last *party, req *Request) {
 	for len(c.parties) > 0 {
 		q := c.parties[0]
+		for _, r := range c.parties {
+			if r.state != psObserver {
+				q = r // a monitoring supervisor goes after the last real party
+				break
+			}
+		}
 		switch {
 		case q.dn == nil:
 			e.drop(q)
@@ -641,16 +648,8 @@ func (e *Engine) acw(p *party, req *Request) {
 		return // not an ACD call, or never answered
 	}
 	a := p.dn.agent
-	w := a.wrapUp
-	if !w.Set {
-		if qd := e.dns[p.queue]; qd != nil {
-			w = qd.wrapUp
-		}
-	}
-	if !w.Set {
-		w = e.wrapUp
-	}
-	if !w.Set || (!w.Untimed && w.Time <= 0) {
+	w, ok := e.wrapUpOf(p)
+	if !ok {
 		return
 	}
 	ev := e.emit(event.EventAgentNotReady, p.dn, nil)
@@ -661,14 +660,40 @@ func (e *Engine) acw(p *party, req *Request) {
 	}
 	e.stopTimer(a.acwTimer)
 	a.acwTimer = ""
-	if w.Untimed {
-		ev.Extensions = event.KV{event.S("WrapUpTime", "untimed")}
-	} else {
-		secs := int64((w.Time + 999_999_999) / 1_000_000_000)
-		ev.Extensions = event.KV{event.I("WrapUpTime", secs)}
+	ev.Extensions = event.KV{wrapUpTime(w)}
+	if !w.Untimed {
 		a.acwTimer = e.newTimer(timerACW, a, e.at+w.Time.Microseconds())
 	}
 	e.setAgentState(a, AgentAfterCallWork, event.WorkModeAfterCallWork, nil)
+}
+
+// wrapUpOf is the after-call work that will follow when the agent on p's
+// DN leaves p's ACD call: the agent's wrap-up time, else the queue's, else
+// the tenant default; ok is false when there is none (or p is not an ACD
+// call of a logged-in agent).
+func (e *Engine) wrapUpOf(p *party) (w config.WrapUp, ok bool) {
+	if p.queue == "" || p.dn == nil || p.dn.agent == nil {
+		return w, false
+	}
+	w = p.dn.agent.wrapUp
+	if !w.Set {
+		if qd := e.dns[p.queue]; qd != nil {
+			w = qd.wrapUp
+		}
+	}
+	if !w.Set {
+		w = e.wrapUp
+	}
+	return w, w.Set && (w.Untimed || w.Time > 0)
+}
+
+// wrapUpTime is Extensions.WrapUpTime for w: whole seconds (rounded up),
+// or "untimed".
+func wrapUpTime(w config.WrapUp) event.Pair {
+	if w.Untimed {
+		return event.S("WrapUpTime", "untimed")
+	}
+	return event.I("WrapUpTime", int64((w.Time+999_999_999)/1_000_000_000))
 }
 
 // afterAnswer handles what follows an answer on call c (the answering
@@ -685,22 +710,29 @@ func (e *Engine) afterAnswer(c *call, now []*party, req *Request) {
 			if m.typ == event.MonitorOneCall {
 				m.used = true
 			}
-			o := e.join(c, s, event.RoleObserver, psObserver)
-			o.monitor = m
-			ev := e.emitCall(event.EventRinging, o, req)
-			ev.CallState = event.CallStateOk
-			other(ev, p)
-			ev = e.emitCall(event.EventEstablished, o, req)
-			ev.CallState = event.CallStateOk
-			other(ev, p)
-			for _, q := range c.parties {
-				if q.dn == nil || q == o || q.state == psBridged {
-					continue
-				}
+			// Service observing: each party already on the call learns
+			// of the observer first (the monitored party first), then
+			// the supervisor's phone goes off hook and is bridged in.
+			added := func(q *party) {
 				ev := e.emitCall(event.EventPartyAdded, q, req)
-				ev.CallState = event.CallStateConferenced
+				ev.CallState = event.CallStateBridged
 				ev.OtherDN, ev.OtherDNRole = s.number, event.RoleObserver
 			}
+			added(p)
+			for _, q := range c.parties {
+				if q.dn != nil && q != p && q.state != psBridged {
+					added(q)
+				}
+			}
+			o := e.join(c, s, event.RoleObserver, psObserver)
+			o.monitor = m
+			e.offHook(s, c, req)
+			ev := e.emitCall(event.EventRinging, o, req)
+			ev.CallState = event.CallStateBridged
+			other(ev, p)
+			ev = e.emitCall(event.EventEstablished, o, req)
+			ev.CallState = event.CallStateBridged
+			other(ev, p)
 		}
 	}
 	for _, p := range now {

@@ -422,6 +422,35 @@ func (g *callGen) phone() string {
 	return g.pick(callDNs)
 }
 
+// dest picks where a transfer, redirect, consultation or conference goes:
+// often an external number (through the trunk, EVENTS.md 5.15), else
+// mostly an idle DN.
+func (g *callGen) dest(e *Engine) string {
+	if g.rng.IntN(5) == 0 {
+		return "+332" + strconv.Itoa(g.rng.IntN(100))
+	}
+	return g.idle(e)
+}
+
+// external picks, for a network command on call c, sometimes the number
+// of one of its external parties (or one that is not on it), else "" (the
+// engine's default choice).
+func (g *callGen) external(c *call) string {
+	if c == nil || g.rng.IntN(3) != 0 {
+		return ""
+	}
+	var xs []string
+	for _, p := range c.parties {
+		if p.dn == nil {
+			xs = append(xs, p.num)
+		}
+	}
+	if len(xs) == 0 || g.rng.IntN(8) == 0 {
+		return "+3300"
+	}
+	return g.pick(xs)
+}
+
 // idle picks, most of the time, a DN on no call.
 func (g *callGen) idle(e *Engine) string {
 	if g.rng.IntN(4) != 0 {
@@ -561,19 +590,19 @@ func (g *callGen) command(e *Engine) Command {
 	case n < 48:
 		return Retrieve{Request: req, ConnID: conn, DN: g.partyDN(c, psHeld)}
 	case n < 50:
-		return Redirect{Request: req, ConnID: conn, DN: g.partyDN(c, psRinging), To: g.idle(e)}
+		return Redirect{Request: req, ConnID: conn, DN: g.partyDN(c, psRinging), To: g.dest(e)}
 	case n < 53:
-		return SingleStepTransfer{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.idle(e)}
+		return SingleStepTransfer{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.dest(e)}
 	case n < 57:
-		return InitiateTransfer{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.idle(e), UserData: g.userData()}
+		return InitiateTransfer{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.dest(e), UserData: g.userData()}
 	case n < 59:
-		return InitiateConference{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.idle(e)}
+		return InitiateConference{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.dest(e)}
 	case n < 63:
 		return CompleteTransfer{Request: req, ConnID: conn, DN: g.partyDN(c, psHeld), ConsultConnID: g.consultOf(e, c)}
 	case n < 66:
 		return CompleteConference{Request: req, ConnID: conn, DN: g.partyDN(c, psHeld), ConsultConnID: g.consultOf(e, c)}
 	case n < 68:
-		return SingleStepConference{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.idle(e)}
+		return SingleStepConference{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), To: g.dest(e)}
 	case n < 70:
 		return DeleteFromConference{Request: req, ConnID: conn, DN: g.partyDN(c, psEstablished), Party: g.partyDN(c)}
 	case n < 72:
@@ -590,18 +619,22 @@ func (g *callGen) command(e *Engine) Command {
 		return NetworkCall{Request: req, Trunk: g.pick([]string{"pstn", "pstn", "pstn", "1001", "x"}), ANI: "+3399" + strconv.Itoa(g.rng.IntN(10)),
 			DNIS: g.idle(e), UserData: g.userData()}
 	case n < 84:
-		return NetworkAnswer{Request: req, ConnID: conn}
+		return NetworkAnswer{Request: req, ConnID: conn, Party: g.external(c)}
 	case n < 85:
-		return NetworkBusy{Request: req, ConnID: conn}
+		return NetworkBusy{Request: req, ConnID: conn, Party: g.external(c)}
 	case n < 88:
-		return NetworkRelease{Request: req, ConnID: conn}
+		return NetworkRelease{Request: req, ConnID: conn, Party: g.external(c)}
 	case n < 91:
 		if len(g.timers) > 0 {
 			return TimerFired{ID: g.pick(g.timers)}
 		}
 		return TimerFired{ID: "noanswer/x/1001/1"}
 	case n < 93:
-		return SetForward{Request: req, DN: g.pick(callDNs), To: g.phone(), Mode: ForwardMode(1 + g.rng.IntN(4))}
+		to := g.phone()
+		if g.rng.IntN(4) == 0 {
+			to = "+333" + strconv.Itoa(g.rng.IntN(10)) // forwarding out through the trunk
+		}
+		return SetForward{Request: req, DN: g.pick(callDNs), To: to, Mode: ForwardMode(1 + g.rng.IntN(4))}
 	case n < 94:
 		return CancelForward{Request: req, DN: g.pick(callDNs)}
 	case n < 95:

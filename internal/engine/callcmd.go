@@ -241,6 +241,11 @@ func (e *Engine) answer(c *Answer) error {
 	p.state = psEstablished
 	ev := e.emitPeer(event.EventEstablished, p, &c.Request)
 	ev.CallState = event.CallStateOk
+	if w, ok := e.wrapUpOf(p); ok {
+		// After-call work will follow this ACD call: announced now, as
+		// T-Server's emulated after-call work does (EVENTS.md 4.2).
+		ev.Extensions = ev.Extensions.Merge(event.KV{wrapUpTime(w)})
+	}
 	var buf [4]*party
 	now := append(buf[:0], p)
 	for _, q := range k.parties {
@@ -337,9 +342,15 @@ func (e *Engine) redirect(c *Redirect) error {
 	if err := needState(p, "redirect", psRinging); err != nil {
 		return err
 	}
-	tg, err := e.target(c.To, p.dn, false, "redirect to")
+	tg, err := e.target(c.To, p.dn, true, "redirect to")
 	if err != nil {
 		return err
+	}
+	if tg.d == nil {
+		e.begin(estimate(k))
+		e.transferOut(k, p, tg, &c.Request)
+		e.finish(&c.Request)
+		return nil
 	}
 	if tg.d.waits() {
 		if err := e.canTake(k, tg); err != nil {
@@ -377,9 +388,15 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 	if err := needState(p, "transfer", psEstablished, psHeld); err != nil {
 		return err
 	}
-	tg, err := e.target(c.To, p.dn, false, "transfer to")
+	tg, err := e.target(c.To, p.dn, true, "transfer to")
 	if err != nil {
 		return err
+	}
+	if tg.d == nil {
+		e.begin(estimate(k))
+		e.transferOut(k, p, tg, &c.Request)
+		e.finish(&c.Request)
+		return nil
 	}
 	if tg.d.waits() {
 		if err := e.canTake(k, tg); err != nil {
@@ -388,7 +405,7 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 		e.begin(estimate(k) + 4)
 		b := p.dn.number
 		e.released(p, event.CallStateTransferred, &c.Request, tg.d.number, nil)
-		e.transferred(k, tg.d.number, event.RoleDestination, b, &c.Request)
+		e.transferred(k, tg.d.number, "", event.RoleDestination, b, &c.Request)
 		e.arrive(k, tg, "", &c.Request)
 		e.finish(&c.Request)
 		return nil
@@ -401,7 +418,7 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 	b := p.dn.number
 	e.released(p, event.CallStateTransferred, &c.Request, tg.d.number, nil)
 	role := newRole(k)
-	e.transferred(k, tg.d.number, role, b, &c.Request)
+	e.transferred(k, tg.d.number, "", role, b, &c.Request)
 	st := event.CallStateOk
 	if fwd != nil {
 		st = event.CallStateForwarded
@@ -409,6 +426,22 @@ func (e *Engine) singleStepTransfer(c *SingleStepTransfer) error {
 	e.ring(k, to, role, st, b, event.RoleTransferredBy, &c.Request)
 	e.finish(&c.Request)
 	return nil
+}
+
+// transferOut hands call k over from party p to an external number (a
+// single-step transfer, or a redirect of the call ringing at p; EVENTS.md
+// 5.15): EventReleased(p, Transferred, ThirdPartyDN X), EventPartyChanged
+// for every remaining DN party (OtherDN X with its trunk), and X joins,
+// called through its trunk. The call leaves the switch without a further
+// event (EventNetworkReached is not repeated); NetworkAnswer, NetworkBusy
+// and NetworkRelease with Party X report what the network does.
+func (e *Engine) transferOut(k *call, p *party, tg target, req *Request) {
+	b := p.dn.number
+	e.released(p, event.CallStateTransferred, req, tg.num, nil)
+	role := newRole(k)
+	e.transferred(k, tg.num, tg.trunk.number, role, b, req)
+	x := e.join(k, nil, role, psRinging)
+	x.num, x.trunk = tg.num, tg.trunk.number
 }
 
 // initiate starts a consultation call from DN dn on call conn to to
@@ -424,9 +457,15 @@ func (e *Engine) initiate(req *Request, conn, dn, to string, ud event.KV) error 
 	if err := noOtherActive(p.dn, p); err != nil {
 		return err
 	}
-	tg, err := e.target(to, p.dn, false, "consult")
+	tg, err := e.target(to, p.dn, true, "consult")
 	if err != nil {
 		return err
+	}
+	var fwdFrom string
+	if tg.d != nil {
+		if ext, ok := e.externalForward(tg.d); ok {
+			fwdFrom, tg = tg.d.number, ext
+		}
 	}
 	e.begin(6)
 	if p.state == psEstablished {
@@ -438,7 +477,7 @@ func (e *Engine) initiate(req *Request, conn, dn, to string, ud event.KV) error 
 	k2.userData = k.userData.Merge(ud)
 	o := e.join(k2, p.dn, event.RoleOrigination, psDialing)
 	e.dialing(o, to, req)
-	e.deliver(k2, o, tg, "", req)
+	e.deliver(k2, o, tg, fwdFrom, req)
 	e.reply = callReply(k2)
 	return nil
 }
@@ -511,13 +550,15 @@ func (e *Engine) completeTransfer(c *CompleteTransfer) error {
 	e.released(p2, event.CallStateTransferred, &c.Request, "", nil)
 	e.released(p1, event.CallStateTransferred, &c.Request, cp.name(), nil)
 	cp.role = newRole(k1)
-	e.transferred(k1, cp.name(), cp.role, b, &c.Request)
+	e.transferred(k1, cp.name(), cp.trunk, cp.role, b, &c.Request)
 	e.moveCall(cp, k1)
-	ev := e.emitCall(event.EventPartyChanged, cp, &c.Request)
-	ev.PreviousConnID = k2.conn
-	ev.CallState = event.CallStateTransferred
-	other(ev, k1.peer(cp))
-	ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleTransferredBy
+	if cp.dn != nil { // an external party gets no event (EVENTS.md 5.15)
+		ev := e.emitCall(event.EventPartyChanged, cp, &c.Request)
+		ev.PreviousConnID = k2.conn
+		ev.CallState = event.CallStateTransferred
+		other(ev, k1.peer(cp))
+		ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleTransferredBy
+	}
 	e.clear(k2, nil, &c.Request)
 	e.finish(&c.Request)
 	return nil
@@ -534,8 +575,9 @@ func newRole(k *call) event.DNRole {
 
 // transferred emits EventPartyChanged(Transferred) for every DN party of k
 // in join order (the transferring party has left): OtherDN the new party
-// to (with role), ThirdPartyDN by (TransferredBy), PreviousConnID k's own.
-func (e *Engine) transferred(k *call, to string, role event.DNRole, by string, req *Request) {
+// to (with role, and its trunk if external), ThirdPartyDN by
+// (TransferredBy), PreviousConnID k's own.
+func (e *Engine) transferred(k *call, to, trunk string, role event.DNRole, by string, req *Request) {
 	for _, q := range k.parties {
 		if q.dn == nil || q.state == psBridged {
 			continue
@@ -543,7 +585,7 @@ func (e *Engine) transferred(k *call, to string, role event.DNRole, by string, r
 		ev := e.emitCall(event.EventPartyChanged, q, req)
 		ev.PreviousConnID = k.conn
 		ev.CallState = event.CallStateTransferred
-		ev.OtherDN, ev.OtherDNRole = to, role
+		ev.OtherDN, ev.OtherDNRole, ev.OtherTrunk = to, role, trunk
 		ev.ThirdPartyDN, ev.ThirdPartyDNRole = by, event.RoleTransferredBy
 	}
 }
@@ -583,10 +625,12 @@ func (e *Engine) completeConference(c *CompleteConference) error {
 	e.moveCall(cp, k1)
 	e.conferenceRoles(k1)
 	e.partyAdded(k1, p1, cp, &c.Request)
-	ev := e.emitCall(event.EventPartyChanged, cp, &c.Request)
-	ev.PreviousConnID = k2.conn
-	ev.CallState = event.CallStateConferenced
-	ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleConferencedBy
+	if cp.dn != nil { // an external party gets no event (EVENTS.md 5.15)
+		ev := e.emitCall(event.EventPartyChanged, cp, &c.Request)
+		ev.PreviousConnID = k2.conn
+		ev.CallState = event.CallStateConferenced
+		ev.ThirdPartyDN, ev.ThirdPartyDNRole = b, event.RoleConferencedBy
+	}
 	e.clear(k2, nil, &c.Request)
 	e.finish(&c.Request)
 	return nil
@@ -626,9 +670,19 @@ func (e *Engine) singleStepConference(c *SingleStepConference) error {
 	if err := needState(p, "conference", psEstablished); err != nil {
 		return err
 	}
-	tg, err := e.target(c.To, p.dn, false, "conference")
+	tg, err := e.target(c.To, p.dn, true, "conference")
 	if err != nil {
 		return err
+	}
+	if tg.d == nil {
+		// An external party is called through its trunk: PartyAdded for
+		// the DN parties, no Ringing (it is outside the switch).
+		e.begin(estimate(k))
+		e.conferenceRoles(k)
+		n := e.join(k, nil, event.RoleConferenceMember, psRinging)
+		n.num, n.trunk = tg.num, tg.trunk.number
+		e.partyAdded(k, p, n, &c.Request)
+		return nil
 	}
 	if tg.d.waits() {
 		return conflict("cannot conference " + article(tg.d.typ) + " (" + q(tg.d.number) + ") into a call")
@@ -839,6 +893,21 @@ func (e *Engine) networkCall(c *NetworkCall) error {
 	if d.typ == config.Trunk {
 		return invalid("DNIS " + q(d.number) + " is a trunk")
 	}
+	if ext, ok := e.externalForward(d); ok {
+		// Forwarded to an external number: the call leaves through that
+		// trunk at once. No DN of the tenant is on it, so it has no
+		// event; NetworkAnswer, NetworkRelease with Party report what the
+		// network does.
+		e.begin(1)
+		k := e.newCall(event.CallTypeInbound, nil)
+		k.ani, k.dnis, k.userData = c.ANI, c.DNIS, c.UserData
+		x := e.join(k, nil, event.RoleOrigination, psEstablished)
+		x.num, x.trunk = c.ANI, tr.number
+		f := e.join(k, nil, event.RoleDestination, psRinging)
+		f.num, f.trunk = ext.num, ext.trunk.number
+		e.reply = callReply(k)
+		return nil
+	}
 	if d.waits() {
 		if d.q != nil && d.q.full() {
 			return conflict("queue " + q(d.number) + " is full")
@@ -871,21 +940,37 @@ func (e *Engine) networkCall(c *NetworkCall) error {
 	return nil
 }
 
-// networkParty resolves the call and its external party.
-func (e *Engine) networkParty(conn string) (*call, *party, error) {
+// networkParty resolves the call and its external party: the one with
+// number num if given, else the first being called (ringing) if called,
+// else the first.
+func (e *Engine) networkParty(conn, num string, called bool) (*call, *party, error) {
 	k, err := e.lookupCall(conn)
 	if err != nil {
 		return nil, nil, err
 	}
-	x := k.external()
+	var x *party
+	for _, p := range k.parties {
+		switch {
+		case p.dn != nil:
+		case num != "":
+			if p.num == num && x == nil {
+				x = p
+			}
+		case x == nil, called && x.state != psRinging && p.state == psRinging:
+			x = p
+		}
+	}
 	if x == nil {
+		if num != "" {
+			return nil, nil, conflict(q(num) + " is not a network party of call " + q(k.conn))
+		}
 		return nil, nil, conflict("call " + q(k.conn) + " has no network party")
 	}
 	return k, x, nil
 }
 
 func (e *Engine) networkAnswer(c *NetworkAnswer) error {
-	k, x, err := e.networkParty(c.ConnID)
+	k, x, err := e.networkParty(c.ConnID, c.Party, true)
 	if err != nil {
 		return err
 	}
@@ -911,28 +996,38 @@ func (e *Engine) networkAnswer(c *NetworkAnswer) error {
 }
 
 func (e *Engine) networkBusy(c *NetworkBusy) error {
-	k, x, err := e.networkParty(c.ConnID)
+	k, x, err := e.networkParty(c.ConnID, c.Party, true)
 	if err != nil {
 		return err
 	}
 	if x.state != psRinging {
 		return conflict("the network party " + q(x.num) + " of call " + q(k.conn) + " is not being called (it is " + stateWord(x) + ")")
 	}
-	e.begin(2)
+	e.begin(estimate(k))
+	dialing := false
 	for _, q := range k.parties {
 		if q.state == psDialing && q.dn != nil {
+			dialing = true
 			q.state = psBusy
 			ev := e.emitCall(event.EventDestinationBusy, q, &c.Request)
 			ev.CallState = event.CallStateBusy
 			ev.OtherDN, ev.OtherDNRole, ev.OtherTrunk = x.num, x.role, x.trunk
 		}
 	}
+	if !dialing {
+		// Nobody waits for this party (it was called by a transfer or a
+		// conference, or the call was forwarded out): it leaves the call
+		// like a party hanging up.
+		e.leave(x, nil, event.CallStateOk, &c.Request)
+		e.finish(&c.Request)
+		return nil
+	}
 	e.drop(x)
 	return nil
 }
 
 func (e *Engine) networkRelease(c *NetworkRelease) error {
-	k, x, err := e.networkParty(c.ConnID)
+	k, x, err := e.networkParty(c.ConnID, c.Party, false)
 	if err != nil {
 		return err
 	}

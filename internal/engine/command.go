@@ -39,7 +39,8 @@ type Logout struct {
 	Queues []string `json:"queues,omitempty"`
 }
 
-// Ready makes the agent on DN ready: WorkMode ManualIn (default) or AutoIn.
+// Ready makes the agent on DN ready: WorkMode ManualIn (default), AutoIn
+// or ReturnBack.
 type Ready struct {
 	Request
 	DN       string              `json:"dn"`
@@ -47,7 +48,8 @@ type Ready struct {
 }
 
 // NotReady makes the agent on DN not ready: WorkMode AuxWork (default),
-// AfterCallWork, WalkAway or NoCallDisconnect. With AfterCallWork,
+// AfterCallWork, WalkAway, NoCallDisconnect or LegalGuard (T-Library
+// AgentLegalGuard, which shares AutoIn's value). With AfterCallWork,
 // Extensions.WrapUpTime (integer seconds, or "untimed", the default) makes
 // it timed: the agent becomes Ready again when it runs out.
 type NotReady struct {
@@ -343,21 +345,28 @@ type NetworkCall struct {
 }
 
 // NetworkAnswer: the external party of outbound call ConnID answers.
+// Party is its number when the call has several external parties (a call
+// transferred out through a trunk); empty: the one being called.
 type NetworkAnswer struct {
 	Request
 	ConnID string `json:"connId"`
+	Party  string `json:"party,omitempty"`
 }
 
-// NetworkBusy: the external party of outbound call ConnID is busy.
+// NetworkBusy: the external party of outbound call ConnID is busy. Party
+// as for NetworkAnswer.
 type NetworkBusy struct {
 	Request
 	ConnID string `json:"connId"`
+	Party  string `json:"party,omitempty"`
 }
 
-// NetworkRelease: the external party of call ConnID hangs up.
+// NetworkRelease: the external party of call ConnID hangs up. Party is its
+// number when the call has several external parties; empty: the first.
 type NetworkRelease struct {
 	Request
 	ConnID string `json:"connId"`
+	Party  string `json:"party,omitempty"`
 }
 
 func decodeAs[T Command](b []byte) (Command, error) {

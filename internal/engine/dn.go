@@ -111,13 +111,15 @@ func (e *Engine) monitorNextCall(c *MonitorNextCall) error {
 	if s.agent != nil && !s.agent.supervisor {
 		return conflict("agent " + q(s.agent.id) + " on DN " + q(s.number) + " is not a supervisor")
 	}
-	if s.monitoring != nil {
-		return conflict("DN " + q(s.number) + " already monitors DN " + q(s.monitoring.target.number) + "; cancel that first")
-	}
-	if t.monitoredBy != nil {
+	if t.monitoredBy != nil && t.monitoredBy != s {
 		return conflict("DN " + q(t.number) + " is already monitored by DN " + q(t.monitoredBy.number))
 	}
-	e.begin(2)
+	e.begin(4)
+	// A supervisor already monitoring (this agent or another) changes
+	// its request: the first one is cancelled, then the new one starts.
+	if s.monitoring != nil {
+		e.endMonitoring(s, &c.Request)
+	}
 	ev := e.emit(event.EventMonitoringNextCall, t, &c.Request)
 	ev.OtherDN, ev.MonitorNextCallType = s.number, typ
 	ev = e.emit(event.EventMonitoringNextCall, s, &c.Request)

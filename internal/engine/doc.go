@@ -24,9 +24,18 @@
 // repetition produces its event again with the new request's ReferenceID,
 // Reasons and Extensions, as T-Library servers do. Requests that remove
 // something (Logout, CancelForward, CancelMonitoring) are refused with
-// CodeConflict when there is nothing to remove, and so is a Login to a queue
-// the agent is already logged in to; a Login of a logged-in agent on the same
-// DN to further queues produces one EventAgentLogin per new queue.
+// CodeConflict when there is nothing to remove. A Login of an agent already
+// logged in on the same DN succeeds (EVENTS.md 4.1: Voice Microservices
+// allows multiple logins of one DN and agent): one EventAgentLogin per
+// queue of the request (or one without a queue) again; the agent's state
+// is kept and queues it was not logged in to yet are added. Ready accepts
+// ManualIn, AutoIn and ReturnBack; NotReady accepts AuxWork,
+// AfterCallWork, WalkAway, NoCallDisconnect and LegalGuard (T-Library
+// AgentLegalGuard: AutoIn's value, which EventAgentNotReady spells
+// LegalGuard). MonitorNextCall from a supervisor already monitoring (the
+// same agent or another) cancels the first request, its
+// EventMonitoringCancelled pair first, then starts the new one; a target
+// monitored by another supervisor is refused.
 //
 // Ordering within a step: events are produced in the order the contract
 // gives; where a step ends monitoring because an agent leaves, the two
@@ -56,21 +65,27 @@
 //     voice-callthread event of the step, for each DN whose last call
 //     ended, in the order they left; then EventMonitoringCancelled of
 //     OneCall monitoring whose call ended.
-//   - On answer: Established for the answering DN, then for each party that
-//     was waiting (Dialing) in join order; then a monitoring supervisor
-//     joins (Ringing, Established as Observer, then PartyAdded for each DN
-//     party in join order, as 5.14 lists them); then EventBridged for the
-//     bridged appearances of the DNs that became established.
+//   - On answer: Established for the answering DN (with
+//     Extensions.WrapUpTime when it is an agent answering an ACD call that
+//     after-call work will follow), then for each party that was waiting
+//     (Dialing) in join order; then a monitoring supervisor joins as 5.14
+//     lists it (service observing): PartyAdded(OtherDN S, Observer,
+//     CallState Bridged) for the monitored party, then the other DN
+//     parties in join order; [agent] OffHook(S); Ringing and Established
+//     of S (ThisDNRole Observer, CallState Bridged); then EventBridged for
+//     the bridged appearances of the DNs that became established.
 //   - After a single-step transfer or a completed transfer only the newly
 //     ringing party gets Established when it answers (5.7, 5.8): the other
 //     party is already established.
 //   - A party leaving a call of three or more conversation parties gets
 //     EventReleased, then every remaining DN party EventPartyDeleted (also
 //     when another party removed it: 5.13 says "the same"); CallState
-//     Conferenced while three or more remain, else Ok. With fewer than two
-//     left the call ends: the leaving party's EventReleased, then each
-//     other party in join order EventAbandoned (if it was ringing) or
-//     EventReleased.
+//     Conferenced while three or more remain, else Ok; a monitoring
+//     supervisor is one of them. With fewer than two left the call ends:
+//     the leaving party's EventReleased, then each other party in join
+//     order EventAbandoned (if it was ringing) or EventReleased, a
+//     monitoring supervisor after the last real party (then its OnHook
+//     like any DN's).
 //   - Single-step conference: PartyAdded for the requester, then the other
 //     DN parties, then Ringing of the new party (joining last).
 //   - After-call work: [agent] EventAgentNotReady(AfterCallWork,
@@ -103,10 +118,36 @@
 // an existing call (Redirect, SingleStepTransfer, SingleStepConference), is
 // refused with CodeConflict. Forwarding (unconditional, on busy, on no
 // answer, one hop) goes to phone DNs of the tenant; forwarding to an
-// external number applies (unconditional, or on busy) to calls a DN makes,
-// which then leave through the trunk as outbound calls (NetworkReached with
-// ThirdPartyDN the forwarding DN); for inbound calls, consultations, moved
-// calls and on no answer it is not applied yet, nor forwarding to a queue.
+// external number applies (unconditional, or on busy) to calls a DN makes
+// and to consultations, which then leave through the trunk
+// (NetworkReached with ThirdPartyDN the forwarding DN), and to inbound
+// calls (5.15), which go from trunk to trunk at once: no DN of the tenant
+// is on such a call, so it has no event (only NetworkCall's reply). On no
+// answer, and for calls a request moves, forwarding to an external number
+// is not applied, nor forwarding to a queue.
+//
+// External consultation and transfer (5.15). InitiateTransfer,
+// InitiateConference, SingleStepTransfer, SingleStepConference and
+// Redirect take an external number (through the first trunk whose
+// prefixes take it). A consultation is 5.3 on a Consult call:
+// Dialing(Consult), NetworkReached (CallType Consult: the call keeps its
+// type), Established when the network answers. Completing it follows 5.8
+// and the external party gets no event: it moves to the main call, shown
+// as OtherDN with OtherTrunk on the PartyChanged / PartyAdded of the DN
+// parties. SingleStepTransfer and Redirect to X: Released(B, Transferred,
+// ThirdPartyDN X), PartyChanged(Transferred, OtherDN X, OtherTrunk) for
+// each remaining DN party, and X joins being called through its trunk
+// with no further event; a caller still waiting (a redirected ringing
+// call) gets Established when X answers, DestinationBusy if X is busy. (A
+// redirect to an external number is reported as a transfer, as 5.15
+// says, not with EventDiverted.) SingleStepConference to X: PartyAdded
+// for the DN parties, no Ringing. A call may then have several external
+// parties (an inbound call transferred out is a trunk-to-trunk call with
+// no DN and no further events): NetworkAnswer, NetworkBusy and
+// NetworkRelease name one with Party (by default the one being called,
+// for NetworkRelease the first). An external party that is busy or
+// hangs up while nobody waits for it leaves the call like a party
+// hanging up (PartyDeleted, or the call ends).
 // The no-answer timer runs at DNs forwarding on no answer (the DN's
 // no-answer-timeout, else the tenant default; none: no timer); if the
 // forward destination is busy when it fires, the call keeps ringing.
@@ -125,15 +166,16 @@
 // A conference member may transfer its place (single-step or two-step):
 // every remaining DN party (a monitoring supervisor too) gets
 // EventPartyChanged, the new party joins as a ConferenceMember.
-// Consultations, redirects and transfers to external numbers are refused
-// with CodeConflict for now; so is a single-step conference to a queue or
-// routing point, and completing a transfer or conference whose consulted
-// party is still waiting at one.
+// A single-step conference to a queue or routing point is refused with
+// CodeConflict, and so is completing a transfer or conference whose
+// consulted party is still waiting at one.
 //
 // Monitoring: a supervisor (MonitorNextCall) joins as Observer when a call
 // of the target DN becomes established, if the supervisor's DN is not busy;
 // OneCall monitoring is used by the first call it joins and cancelled when
-// the supervisor leaves that call. Observers get no OffHook/OnHook.
+// the supervisor leaves that call. The supervisor's phone goes off hook
+// when it joins (EventOffHook before its Ringing) and on hook when it
+// leaves (EventOnHook), like any DN's.
 //
 // After-call work: a party delivered through a queue (party.queue, set by
 // the ACD's distribution) of a logged-in agent starts after-call work when
@@ -189,10 +231,16 @@
 // calls wait is offered the oldest at the end of the step, after its
 // EventAgentReady (or after the EventReleased/EventOnHook that freed it).
 // RONA: the agent's no-answer-timeout, else the queue's, else the tenant
-// default: EventDiverted(agent DN, ThirdPartyDN Q, Redirected), [agent]
-// EventAgentNotReady(AuxWork, Reasons.ReasonCode "NoAnswer"),
-// EventQueued(Q) again (then offered to the next available agent, if
-// any). Queue full (max-size calls waiting and no agent available):
+// default: EventDiverted(agent DN, ThirdPartyDN Q, Redirected), then the
+// RONA policy (5.16; the agent's rona, else the queue's, else the tenant
+// default, else not-ready): not-ready gives [agent]
+// EventAgentNotReady(AuxWork, Reasons.ReasonCode "NoAnswer"); logout logs
+// the agent out with that reason (EventQueueLogout for all but its last
+// queue, EventAgentLogout; its monitoring ends first); none leaves the
+// agent Ready. Then EventQueued(Q) again, the call keeping its place; it
+// is offered at once only if it is the oldest call waiting, otherwise
+// (an agent freed by policy none while older calls wait) the end of the
+// step offers the oldest first. Queue full (max-size calls waiting and no agent available):
 // NetworkCall, SingleStepTransfer, Redirect and RouteCall are refused
 // (conflict; nothing changes: the carrier gets busy); MakeCall and
 // consultations give EventDialing then EventReleased(caller, CallState

@@ -90,6 +90,7 @@ type Engine struct {
 	threadNo uint64           // last call thread number
 	noAnswer int64            // tenant default no-answer timeout, microseconds
 	wrapUp   config.WrapUp    // tenant default after-call work
+	ronaDef  string           // tenant default RONA policy ("": not-ready)
 
 	// Queues and routing (acd.go).
 	qNo     uint64        // last queue order number handed out
@@ -168,7 +169,8 @@ type agentState struct {
 
 	// ACD (acd.go). skills and noAnswer come from the configuration.
 	skills   map[string]int
-	noAnswer int64 // its own no-answer timeout for ACD calls, microseconds (0: the queue's)
+	noAnswer int64  // its own no-answer timeout for ACD calls, microseconds (0: the queue's)
+	rona     string // its own RONA policy ("": the queue's)
 	// avail: Ready, logged in, in service, not on DND and on no call: it
 	// may be offered ACD calls. availNo orders agents by when they last
 	// became available (the ready lists are sorted by it).
@@ -222,6 +224,7 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 
 		noAnswer: t.Defaults.NoAnswerTimeout.Microseconds(),
 		wrapUp:   t.Defaults.WrapUpTime,
+		ronaDef:  t.Defaults.RONA,
 	}
 	for i := range t.DNs {
 		c := &t.DNs[i]
@@ -262,7 +265,7 @@ func New(t *config.Tenant, opts Options) (*Engine, error) {
 	}
 	add := func(a *config.Agent, sup bool) {
 		s := &agentState{id: a.ID, supervisor: sup, wrapUp: a.WrapUpTime,
-			skills: a.Skills, noAnswer: a.NoAnswerTimeout.Microseconds()}
+			skills: a.Skills, noAnswer: a.NoAnswerTimeout.Microseconds(), rona: a.RONA}
 		s.allLink = qlink{a: s, q: &e.allQ, eligible: true}
 		e.agents[a.ID] = s
 		e.agList = append(e.agList, s)

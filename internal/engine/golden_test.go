@@ -81,8 +81,15 @@ func goldenTenant() *config.Tenant {
 				}},
 		}},
 	)
+	// RONA policies (5.16): queue 7003 keeps an agent who lets a call ring
+	// out Ready (policy none, after 8 s); agent19 is logged out instead
+	// (its own policy, over the queue's).
+	t.DNs = append(t.DNs, config.DN{Number: "7003", Type: config.ACDQueue, Name: "no rona", Queue: &config.Queue{
+		NoAnswerTimeout: config.D(8 * time.Second), RONA: config.RONANone}})
 	for i := range t.Agents {
 		switch t.Agents[i].ID {
+		case "agent19":
+			t.Agents[i].RONA = config.RONALogout
 		case "agent1":
 			t.Agents[i].Skills = map[string]int{"english": 70}
 		case "agent2":

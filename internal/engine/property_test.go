@@ -169,7 +169,8 @@ func applyShadow(m map[string]*shadowAgent, ev *event.Event) {
 			a.state, a.mode, a.queues = "NotReady", ev.AgentWorkMode, nil
 		}
 		a.dn = ev.ThisDN
-		if ev.ThisQueue != "" {
+		// A repeated login (same agent, same DN) shows a queue again.
+		if ev.ThisQueue != "" && !slices.Contains(a.queues, ev.ThisQueue) {
 			a.queues = append(a.queues, ev.ThisQueue)
 		}
 	case event.EventQueueLogout:
@@ -297,7 +298,7 @@ func (g *gen) mode() event.AgentWorkMode {
 	if g.rng.IntN(3) == 0 {
 		return 0
 	}
-	return event.AgentWorkMode(g.rng.IntN(9)) // includes undefined 0 and valid 1..8
+	return event.AgentWorkMode(g.rng.IntN(10)) // includes undefined 0 and valid 1..9 (9: LegalGuard)
 }
 
 func (g *gen) request() Request {

@@ -9,7 +9,7 @@ func init() {
 	register(request[NetworkAnswer]{
 		step: func(e *Engine, c NetworkAnswer) error { return e.networkAnswer(&c) },
 		parse: func(a goldenArgs, q Request) NetworkAnswer {
-			return NetworkAnswer{Request: q, ConnID: a.get("conn")}
+			return NetworkAnswer{Request: q, ConnID: a.get("conn"), Party: a.get("party")}
 		},
 	})
 }

@@ -9,7 +9,7 @@ func init() {
 	register(request[NetworkBusy]{
 		step: func(e *Engine, c NetworkBusy) error { return e.networkBusy(&c) },
 		parse: func(a goldenArgs, q Request) NetworkBusy {
-			return NetworkBusy{Request: q, ConnID: a.get("conn")}
+			return NetworkBusy{Request: q, ConnID: a.get("conn"), Party: a.get("party")}
 		},
 	})
 }

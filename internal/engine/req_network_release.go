@@ -9,7 +9,7 @@ func init() {
 	register(request[NetworkRelease]{
 		step: func(e *Engine, c NetworkRelease) error { return e.networkRelease(&c) },
 		parse: func(a goldenArgs, q Request) NetworkRelease {
-			return NetworkRelease{Request: q, ConnID: a.get("conn")}
+			return NetworkRelease{Request: q, ConnID: a.get("conn"), Party: a.get("party")}
 		},
 	})
 }

@@ -139,12 +139,12 @@ func textDiff(a, b string) string {
 // them (Restore gets them from New; Snapshot writes some anyway), and the
 // fields inside them are not checked.
 var fromConfig = map[string]bool{
-	"Engine.tenant": true, "Engine.server": true, "Engine.noAnswer": true, "Engine.wrapUp": true,
+	"Engine.tenant": true, "Engine.server": true, "Engine.noAnswer": true, "Engine.wrapUp": true, "Engine.ronaDef": true,
 	"Engine.ids":  true,
 	"dnState.typ": true, "dnState.name": true, "dnState.callWaiting": true, "dnState.noAnswer": true,
 	"dnState.rp":            true,
-	"agentState.supervisor": true, "agentState.skills": true, "agentState.noAnswer": true,
-	"queueState.noAnswer": true, "queueState.maxSize": true, "queueState.overflowAfter": true,
+	"agentState.supervisor": true, "agentState.skills": true, "agentState.noAnswer": true, "agentState.rona": true,
+	"queueState.noAnswer": true, "queueState.rona": true, "queueState.maxSize": true, "queueState.overflowAfter": true,
 	"queueState.overflowTo": true, "queueState.treatments": true, "queueState.skills": true,
 }
 

@@ -88,9 +88,13 @@ type Config struct {
 	BreakTime   Dist `yaml:"break-time"`   // a not-ready break (5m, 0.4)
 	MonitorTime Dist `yaml:"monitor-time"` // a supervisor's monitoring session (5m, 0.5)
 
-	TransferRate    float64 `yaml:"transfer-rate"`     // share of answered calls transferred (0.08)
-	TwoStepShare    float64 `yaml:"two-step-share"`    // of transfers, share made by consultation (0.5)
-	ConferenceRate  float64 `yaml:"conference-rate"`   // share of answered calls conferenced (0.04)
+	TransferRate   float64 `yaml:"transfer-rate"`   // share of answered calls transferred (0.08)
+	TwoStepShare   float64 `yaml:"two-step-share"`  // of transfers, share made by consultation (0.5)
+	ConferenceRate float64 `yaml:"conference-rate"` // share of answered calls conferenced (0.04)
+	// ExternalShare is the share of transfers that go to an external
+	// number through the trunk (EVENTS.md 5.15; 0.25): the transferred
+	// caller then talks to the network and leaves the switch's view.
+	ExternalShare   float64 `yaml:"external-share"`
 	CallerHangsUp   float64 `yaml:"caller-hangs-up"`   // share of calls the caller ends (0.5)
 	BreaksPerHour   float64 `yaml:"breaks-per-hour"`   // per agent (1)
 	MonitorsPerHour float64 `yaml:"monitors-per-hour"` // per supervisor (6)
@@ -125,7 +129,7 @@ func Default() Config {
 		ConsultTime:  Dist{30 * time.Second, 0.5},
 		BreakTime:    Dist{5 * time.Minute, 0.4},
 		MonitorTime:  Dist{5 * time.Minute, 0.5},
-		TransferRate: 0.08, TwoStepShare: 0.5, ConferenceRate: 0.04, CallerHangsUp: 0.5,
+		TransferRate: 0.08, TwoStepShare: 0.5, ConferenceRate: 0.04, CallerHangsUp: 0.5, ExternalShare: 0.25,
 		BreaksPerHour: 1, MonitorsPerHour: 6, LoginSpread: 0.1, ServiceLevel: 20 * time.Second,
 	}
 }
@@ -158,7 +162,7 @@ func (c *Config) Validate() error {
 	case c.Trunk == "":
 		return fmt.Errorf("%w: trunk is empty", ErrUsage)
 	}
-	for _, p := range []float64{c.TransferRate, c.TwoStepShare, c.ConferenceRate, c.CallerHangsUp} {
+	for _, p := range []float64{c.TransferRate, c.TwoStepShare, c.ConferenceRate, c.CallerHangsUp, c.ExternalShare} {
 		if p < 0 || p > 1 {
 			return fmt.Errorf("%w: rates and shares must be within [0, 1], got %v", ErrUsage, p)
 		}

@@ -1,9 +1,11 @@
 // Package sim is the `switchboard sim` subcommand: a contact-centre day
 // simulator. Inbound callers arrive as a Poisson process, agents log in
 // and out over the day, answer after a ringing delay, talk, transfer (one
-// step or by consultation) and conference at configured rates, wrap up and
-// take not-ready breaks; callers abandon after their patience; supervisors
-// monitor agents. Durations are log-normal. Every decision is drawn from
+// step or by consultation; a share of transfers goes to an external
+// number through the trunk, EVENTS.md 5.15, after which the caller talks
+// to the network until it hangs up) and conference at configured rates,
+// wrap up and take not-ready breaks; callers abandon after their
+// patience; supervisors monitor agents (5.14). Durations are log-normal. Every decision is drawn from
 // one math/rand/v2 PCG source seeded by --seed, in simulated-time order,
 // so the sequence of intended actions is a function of the seed (and of
 // the switch's answers).

@@ -275,9 +275,15 @@ func Request(cmd engine.Command) (method, path string, body map[string]any, err 
 		return "POST", "/network/calls", body, nil
 	case engine.NetworkRelease:
 		req(c.Request)
+		if c.Party != "" {
+			body["party"] = c.Party
+		}
 		return "POST", "/network/calls/" + esc(c.ConnID) + "/release", body, nil
 	case engine.NetworkAnswer:
 		req(c.Request)
+		if c.Party != "" {
+			body["party"] = c.Party
+		}
 		return "POST", "/network/calls/" + esc(c.ConnID) + "/answer", body, nil
 	case engine.Answer:
 		req(c.Request)

@@ -51,6 +51,8 @@ type Stats struct {
 	Transfers    int            // completed transfers
 	Conferences  int            // completed conferences
 	Consults     int            // consultation calls made
+	ExtConsults  int            // of those, to an external number through the trunk
+	ExtTransfers int            // transfers to an external number (in Transfers too)
 	Logins       int            // EventAgentLogin events caused
 	Logouts      int            // agents logged out
 	Ready        int            // EventAgentReady caused
@@ -88,6 +90,7 @@ func (s *Stats) Expect(tenant string, seed uint64) *verify.Expect {
 			verify.CountTransfers:       s.Transfers,
 			verify.CountConferences:     s.Conferences,
 			verify.CountConsults:        s.Consults,
+			verify.CountExtConsults:     s.ExtConsults,
 			verify.CountLogins:          s.Logins,
 			verify.CountLogouts:         s.Logouts,
 			verify.CountReady:           s.Ready,
@@ -96,7 +99,7 @@ func (s *Stats) Expect(tenant string, seed uint64) *verify.Expect {
 		},
 		Info: map[string]int{
 			"arrived": s.Arrived, "leftWaiting": s.LeftWaiting, "answeredInServiceLevel": s.InSL,
-			"requests": s.Requests, "errors": s.Errors,
+			"requests": s.Requests, "errors": s.Errors, "externalTransfers": s.ExtTransfers,
 		},
 	}
 }
@@ -671,6 +674,10 @@ func (s *Sim) transfer(c *callSim, rest time.Duration) {
 		return
 	}
 	a := c.agent
+	if s.rng.Float64() < s.cfg.ExternalShare {
+		s.transferOut(c, rest)
+		return
+	}
 	b := s.longestReady(a)
 	if b == nil {
 		s.At(s.now+rest, func() { s.endCall(c, true) })
@@ -718,6 +725,61 @@ func (s *Sim) transfer(c *callSim, rest time.Duration) {
 			c.agent = b
 			s.wrapUp(a)
 			s.At(s.now+rest, func() { s.endCall(c, true) })
+		})
+	})
+}
+
+// transferOut transfers the call to an external number through the trunk
+// (EVENTS.md 5.15), in one step or after a consultation the network
+// answers. The caller then talks to the network: the call has no DN left
+// and ends, without an event, when the caller hangs up.
+func (s *Sim) transferOut(c *callSim, rest time.Duration) {
+	a := c.agent
+	ext := "+3390" + strconv.Itoa(1000+s.rng.IntN(9000))
+	gone := func() {
+		s.stats.Transfers++
+		s.stats.ExtTransfers++
+		c.agent = nil
+		s.wrapUp(a)
+		s.At(s.now+rest, func() {
+			c.done = true
+			s.stats.InProgress--
+			delete(s.byConn, c.connID)
+			s.do(engine.NetworkRelease{ConnID: c.connID, Party: ext})
+		})
+	}
+	if s.rng.Float64() >= s.cfg.TwoStepShare {
+		s.leaving(a)
+		if _, err := s.do(engine.SingleStepTransfer{ConnID: c.connID, DN: a.dn, To: ext}); err != nil {
+			s.At(s.now+rest, func() { s.endCall(c, true) })
+			return
+		}
+		s.do(engine.NetworkAnswer{ConnID: c.connID, Party: ext})
+		gone()
+		return
+	}
+	rep, err := s.do(engine.InitiateTransfer{ConnID: c.connID, DN: a.dn, To: ext})
+	if err != nil {
+		s.At(s.now+rest, func() { s.endCall(c, true) })
+		return
+	}
+	s.stats.Consults++
+	s.stats.ExtConsults++
+	consult := rep.ConnID
+	s.At(s.now+s.cfg.AnswerDelay.Draw(s.rng), func() {
+		if _, err := s.do(engine.NetworkAnswer{ConnID: consult}); err != nil {
+			s.do(engine.Reconnect{ConnID: c.connID, DN: a.dn, ConsultConnID: consult})
+			s.At(s.now+rest, func() { s.endCall(c, true) })
+			return
+		}
+		s.At(s.now+s.cfg.ConsultTime.Draw(s.rng), func() {
+			s.leaving(a)
+			if _, err := s.do(engine.CompleteTransfer{ConnID: c.connID, DN: a.dn, ConsultConnID: consult}); err != nil {
+				s.do(engine.Release{ConnID: consult, DN: a.dn})
+				s.At(s.now+rest, func() { s.endCall(c, true) })
+				return
+			}
+			gone()
 		})
 	})
 }
@@ -825,9 +887,9 @@ func (s *Sim) monitor(sp *supervisor) {
 
 // Summary is a text summary of the stats.
 func (st *Stats) Summary() string {
-	s := fmt.Sprintf("simulated %v: arrived %d, offered %d, answered %d, abandoned %d (+%d left waiting), service level %.1f%%, transfers %d, conferences %d, consults %d, logins %d, logouts %d, requests %d, refused %d",
+	s := fmt.Sprintf("simulated %v: arrived %d, offered %d, answered %d, abandoned %d (+%d left waiting), service level %.1f%%, transfers %d (%d external), conferences %d, consults %d (%d external), logins %d, logouts %d, requests %d, refused %d",
 		st.Now.Round(time.Second), st.Arrived, st.Offered, st.Answered, st.Abandoned, st.LeftWaiting, 100*st.ServiceLevel(),
-		st.Transfers, st.Conferences, st.Consults, st.Logins, st.Logouts, st.Requests, st.Errors)
+		st.Transfers, st.ExtTransfers, st.Conferences, st.Consults, st.ExtConsults, st.Logins, st.Logouts, st.Requests, st.Errors)
 	if st.Wall > 0 {
 		s += fmt.Sprintf("; wall %v", st.Wall.Round(time.Millisecond))
 		if st.EventsSeen >= 0 {

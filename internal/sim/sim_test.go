@@ -61,7 +61,8 @@ func TestInProcessDirectDayVerifies(t *testing.T) {
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
 	}
-	if st.Offered < 200 || st.Answered == 0 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 || st.Monitors == 0 {
+	if st.Offered < 200 || st.Answered == 0 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 || st.Monitors == 0 ||
+		st.ExtTransfers == 0 || st.ExtConsults == 0 {
 		t.Errorf("the day did not exercise everything: %s", st.Summary())
 	}
 	c := verify.NewChecker(verify.Options{Closed: true, Expect: st.Expect("sim", cfg.Seed)})
@@ -85,7 +86,7 @@ func TestInProcessQueueDayVerifies(t *testing.T) {
 	if st.Errors != 0 {
 		t.Errorf("%d refusals: %v", st.Errors, st.FirstErrors)
 	}
-	if st.Offered < 200 || st.Answered < st.Offered/2 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 {
+	if st.Offered < 200 || st.Answered < st.Offered/2 || st.Abandoned == 0 || st.Transfers == 0 || st.Conferences == 0 || st.ExtTransfers == 0 {
 		t.Errorf("the day did not exercise everything: %s", st.Summary())
 	}
 	c := verify.NewChecker(verify.Options{Closed: true, Expect: st.Expect("sim", cfg.Seed)})

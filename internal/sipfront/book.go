@@ -62,7 +62,13 @@ type leg struct {
 	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
 	referring bool   // a REFER from the phone awaits its response
 	byeLater  bool   // the engine released the leg during the REFER
+	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
+	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
+	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
+	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
+	// CSeq (closed by handleAck).
+	awaitAck map[uint32]chan struct{}
 
 	// Media (anchor.go): a caller answered with switchboard's SDP, what it
 	// hears, whether it was re-INVITEd to its agent, and its session
@@ -125,12 +131,48 @@ func (c *call) peerSDP(l *leg) []byte {
 	if l.relayed && len(l.ours) > 0 {
 		return l.ours
 	}
-	for _, o := range c.legs {
-		if o != l && !o.over() && len(o.sdp) > 0 {
-			return o.sdp
-		}
+	if o := c.peerLeg(l); o != nil {
+		return o.sdp
 	}
 	return placeholderSDP
+}
+
+// peerLeg is the leg whose SDP peerSDP gives leg l (nil: the placeholder).
+func (c *call) peerLeg(l *leg) *leg {
+	for _, o := range c.legs {
+		if o != l && !o.over() && len(o.sdp) > 0 {
+			return o
+		}
+	}
+	return nil
+}
+
+// repoint: when the far party of a call's SIP legs changed (a transfer,
+// a pick-up, a conference back to two parties), each of the two answered
+// legs left is re-INVITEd with the other's SDP, so that neither keeps
+// sending audio to the party that left. Nothing while the call has more
+// or fewer than two live legs (a conference needs a mixer), nor for an
+// anchored leg (its media is switchboard's).
+func (b *book) repoint(c *call) []action {
+	var pair []*leg
+	for _, l := range c.legs {
+		if !l.over() && !l.byeLater {
+			pair = append(pair, l)
+		}
+	}
+	if len(pair) != 2 {
+		return nil
+	}
+	var acts []action
+	for i, l := range pair {
+		o := pair[1-i]
+		if l.state != legAnswered || o.state != legAnswered || l.anchored || o.anchored || len(o.sdp) == 0 || l.far == o {
+			continue
+		}
+		l.far = o
+		acts = append(acts, action{kind: actReinvite, leg: l, sdp: o.sdp})
+	}
+	return acts
 }
 
 // placeholderSDP answers for a party without a phone (no media flows).
@@ -268,6 +310,7 @@ func (b *book) newLeg(c *call, dn, trunk string, target sip.Uri, from string) ac
 	ctx, cancel := context.WithCancel(b.ctx)
 	l.cancel = cancel
 	c.legs = append(c.legs, l)
+	l.far = c.peerLeg(l)
 	return action{kind: actInvite, leg: l, ctx: ctx, target: target, from: from, sdp: c.peerSDP(l)}
 }
 
@@ -308,6 +351,24 @@ func (b *book) gone(l *leg) []action {
 	if l.caller && calling {
 		acts = append(acts, action{kind: actFinal, leg: l})
 	}
+	if l.connID != "" {
+		acts = append(acts, action{kind: actRelease, leg: l})
+	}
+	return acts
+}
+
+// abandoned: leg l's dialog was left half-way by its phone: our 2xx to
+// its INVITE (or re-INVITE) never got its ACK (RFC 3261 section
+// 13.3.1.4: a phone that crashed, or a CANCEL that lost the race with
+// the answer). The dialog ends with a BYE and the engine hears of it as a
+// hang-up by the leg's party, with its events. Nothing when the leg is
+// over already.
+func (b *book) abandoned(l *leg) []action {
+	if l.over() {
+		return nil
+	}
+	l.state = legEnded
+	acts := []action{{kind: actBye, leg: l}}
 	if l.connID != "" {
 		acts = append(acts, action{kind: actRelease, leg: l})
 	}
@@ -361,6 +422,15 @@ func (b *book) referred(l *leg) []action {
 // decideSIP is the event-to-SIP table of doc.go: what recorded call event
 // ev sends, given the book, which it updates.
 func (b *book) decideSIP(ev *event.Event) []action {
+	acts := b.decideLegs(ev)
+	if c := b.calls[ev.ConnID]; c != nil {
+		acts = append(acts, b.repoint(c)...)
+	}
+	return acts
+}
+
+// decideLegs is decideSIP for the legs the event is about.
+func (b *book) decideLegs(ev *event.Event) []action {
 	c := b.calls[ev.ConnID]
 	switch ev.ID {
 	case event.EventDialing:
@@ -379,6 +449,8 @@ func (b *book) decideSIP(ev *event.Event) []action {
 		return b.held(c, ev)
 	case event.EventPartyChanged:
 		b.partyChanged(c, ev)
+	case event.EventPartyAdded:
+		return b.partyAdded(c, ev) // external.go
 	}
 	return nil
 }
@@ -466,7 +538,7 @@ func (b *book) established(c *call, ev *event.Event) []action {
 			continue
 		}
 		if o.trunk != "" || o.dn == ev.ThisDN {
-			o.state = legAnswered
+			o.state, o.far = legAnswered, c.peerLeg(o)
 			acts = append(acts, action{kind: actFinal, leg: o, fin: final{code: 200, sdp: c.peerSDP(o)}})
 		}
 	}
@@ -503,15 +575,16 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		delete(b.heldBy, ev.ThisDN)
 	}
 	var end []*leg
+	var mine *leg
 	if l := c.legOf(ev.ThisDN); l != nil {
-		end = append(end, l)
+		end, mine = append(end, l), l
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
-	// a queue, back to its queue after RONA), and so does one its DN
-	// transferred (CallState Transferred: a trunk caller single-step
-	// transferred stays for the new party): its other legs stay even
-	// when sipfront knows no DN on it (it does not track queues or trunks).
-	if len(c.dns) == 0 && ev.ID != event.EventDiverted && ev.CallState != event.CallStateTransferred {
+	// a queue, back to its queue after RONA): its other legs stay even
+	// when sipfront knows no DN on it (it does not track queues); so does
+	// a transferred one (external.go).
+	keep := b.transferMoves(c, ev, mine) // external.go
+	if len(c.dns) == 0 && ev.ID != event.EventDiverted && !keep {
 		for _, o := range c.legs {
 			if !o.over() && (len(end) == 0 || o != end[0]) {
 				end = append(end, o)
@@ -532,7 +605,7 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	for _, l := range end {
 		acts = append(acts, b.end(l, f)...)
 	}
-	return acts
+	return append(acts, b.transferOut(c, ev)...) // external.go
 }
 
 // held: EventHeld or EventRetrieved requested through the API re-INVITEs
@@ -552,6 +625,7 @@ func (b *book) held(c *call, ev *event.Event) []action {
 	case l.state != legAnswered:
 		return nil
 	}
+	l.far = c.peerLeg(l)
 	return []action{{kind: actReinvite, leg: l, hold: ev.ID == event.EventHeld, sdp: c.peerSDP(l)}}
 }
 

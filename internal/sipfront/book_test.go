@@ -26,11 +26,13 @@ import (
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register, trunk, phone-invite,
 // trunk-invite, placed, answered, failed, gone, phone-hold, refer,
-// referred, hangup), turn anchoring on (media [default=true]
-// [arrival=true] [always=true]), feed a
-// recorded call event (event <Name> conn= this= other= [inbound=true]
-// [trunk=] [state=busy|noanswer] [prev=] [type=<TreatmentType>]
-// [parms=KEY:value,...]) or print the book (state). Run with -rewrite to write the actual output back, then
+// referred, hangup, unacked), turn anchoring on (media [default=true]
+// [arrival=true] [always=true]), feed a recorded call event (event <Name>
+// conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
+// [role=newparty] [state=busy|noanswer|transferred|conferenced] [prev=]
+// [type=<TreatmentType>] [parms=KEY:value,...]), tell what the engine took
+// without an event (trunk-gone, trunk-answered) or print the book (state).
+// Run with -rewrite to write the actual output back, then
 // review the diff.
 
 var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata/book with the actual output")
@@ -134,7 +136,11 @@ func (r *bookRunner) run(line string) []string {
 		r.binds[a["dn"]] = u
 		return []string{"ok"}
 	case "trunk":
-		b.trunks = append(b.trunks, trunk{dn: a["dn"], address: a["address"]})
+		tr := trunk{dn: a["dn"], address: a["address"]}
+		if p := a["prefixes"]; p != "" {
+			tr.prefixes = strings.Split(p, ",")
+		}
+		b.trunks = append(b.trunks, tr)
 		return []string{"ok"}
 	case "phone-invite", "trunk-invite":
 		l := &leg{dn: a["from"], to: a["to"], trunk: a["trunk"], callID: a["leg"], caller: true,
@@ -159,6 +165,8 @@ func (r *bookRunner) run(line string) []string {
 		return []string{"tell the engine"}
 	case "gone":
 		return r.format(b.gone(r.leg(a)))
+	case "unacked":
+		return r.format(b.abandoned(r.leg(a)))
 	case "hangup":
 		return r.format(b.end(r.leg(a), terminated))
 	case "phone-hold":
@@ -179,6 +187,10 @@ func (r *bookRunner) run(line string) []string {
 		return []string{"ok"}
 	case "referred":
 		return r.format(b.referred(r.leg(a)))
+	case "trunk-gone":
+		return r.format(b.trunkGone(r.leg(a)))
+	case "trunk-answered":
+		return r.format(b.trunkAnswered(r.leg(a)))
 	case "event":
 		if len(pos) != 1 {
 			t.Fatalf("%s: want the event's name", line)
@@ -188,7 +200,7 @@ func (r *bookRunner) run(line string) []string {
 			t.Fatalf("%s: unknown event %q", line, pos[0])
 		}
 		ev := &event.Event{ID: id, ConnID: a["conn"], PreviousConnID: a["prev"], ThisDN: a["this"],
-			OtherDN: a["other"], OtherTrunk: a["trunk"]}
+			OtherDN: a["other"], OtherTrunk: a["trunk"], ThirdPartyDN: a["third"]}
 		if a["type"] != "" {
 			typ, ok := event.ParseTreatmentType(a["type"])
 			if !ok {
@@ -205,14 +217,24 @@ func (r *bookRunner) run(line string) []string {
 		if a["inbound"] == "true" {
 			ev.CallType = event.CallTypeInbound
 		}
+		if a["consult"] == "true" {
+			ev.CallType = event.CallTypeConsult
+		}
+		if a["role"] == "newparty" {
+			ev.OtherDNRole = event.RoleNewParty
+		}
 		switch a["state"] {
 		case "":
 		case "busy":
 			ev.CallState = event.CallStateBusy
 		case "noanswer":
 			ev.CallState = event.CallStateNoAnswer
+		case "transferred":
+			ev.CallState = event.CallStateTransferred
+		case "conferenced":
+			ev.CallState = event.CallStateConferenced
 		default:
-			t.Fatalf("%s: state is busy or noanswer", line)
+			t.Fatalf("%s: state is busy, noanswer, transferred or conferenced", line)
 		}
 		return r.format(b.decide(ev))
 	case "state":

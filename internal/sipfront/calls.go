@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,6 +191,9 @@ func (t *sipTenant) place(l *leg, cmd engine.Command) (final, bool) {
 		code, reason := statusOf(err)
 		return final{code: code, reason: reason}, false
 	}
+	if l.trunk != "" && out.Events == 0 {
+		t.forwardedOut(l) // external.go
+	}
 	return final{}, true
 }
 
@@ -204,10 +208,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			return false // cancelled by the phone
 		case 200:
 			s.cfg.Metrics.SIPResponse("INVITE", 200)
-			if err := l.uas.RespondSDP(f.sdp); err != nil {
-				s.log.Debug("SIP 200 not acknowledged", "call_id", l.callID, "err", err)
-			}
+			acked := s.respondAwaitAck(l, tx, f.sdp)
 			close(l.responded)
+			if !acked {
+				l.t.abandon(l)
+			}
 			return true
 		}
 		s.inviteFinal(l.uas, f.code, f.reason)
@@ -216,6 +221,39 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 		s.inviteFinal(l.uas, 503, "Service Unavailable")
 	}
 	return false
+}
+
+// respondAwaitAck sends the 200 with sdp to caller leg l's INVITE and
+// waits for its ACK (sipgo retransmits the 200 meanwhile) for at most
+// AckTimeout; false when none came and the phone did not hang up either:
+// the dialog was abandoned half-way.
+func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
+	done := make(chan error, 1)
+	go func() { done <- l.uas.RespondSDP(sdp) }()
+	timer := time.NewTimer(s.cfg.AckTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		// sipgo gives up only when the transaction ends: end it now.
+		tx.Terminate()
+		err = <-done
+	}
+	if err == nil || l.uas.LoadState() == sip.DialogStateEnded {
+		return true // acknowledged, or a BYE came first (handleBye)
+	}
+	s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID, "err", err)
+	return false
+}
+
+// abandon ends caller leg l, whose dialog its phone left half-way (our 2xx
+// never acknowledged): BYE, and a hang-up for the engine.
+func (t *sipTenant) abandon(l *leg) {
+	t.mu.Lock()
+	acts := t.abandoned(l)
+	t.mu.Unlock()
+	t.act(acts)
 }
 
 // inviteFinal sends the final response code of a new INVITE (not 200),
@@ -259,21 +297,39 @@ func (t *sipTenant) phoneGone(l *leg) {
 func (t *sipTenant) releaseFor(l *leg) {
 	var cmd engine.Command = engine.Release{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
-		cmd = engine.NetworkRelease{ConnID: l.connID}
+		cmd = engine.NetworkRelease{ConnID: l.connID, Party: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err != nil {
 		t.s.log.Debug("SIP hang-up not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
+		return
+	}
+	if l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
-// handleAck confirms our 2xx of an INVITE.
+// handleAck confirms our 2xx of an INVITE or re-INVITE.
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
-	if l := s.legByCallID(req.CallID().Value()); l != nil && l.uas != nil {
+	l := s.legByCallID(req.CallID().Value())
+	if l == nil {
+		return
+	}
+	if l.uas != nil {
 		l.uas.ReadAck(req, tx)
 	}
+	l.t.mu.Lock()
+	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
+		delete(l.awaitAck, req.CSeq().SeqNo)
+		close(ack)
+	}
+	l.t.mu.Unlock()
 }
 
 // handleBye: the phone hangs up an answered call.
@@ -324,7 +380,7 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY"))
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY, SUBSCRIBE"))
 }
 
 func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
@@ -351,7 +407,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	live := c != nil && l.state == legAnswered
 	var peer []byte
 	if live {
-		peer = c.peerSDP(l)
+		peer, l.far = c.peerSDP(l), c.peerLeg(l)
 		if len(req.Body()) > 0 {
 			l.sdp = req.Body()
 		}
@@ -387,11 +443,57 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if hold {
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])
 	}
-	res := sip.NewSDPResponseFromRequest(req, answer)
+	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
 	res.AppendHeader(&s.dua.ContactHDR)
 	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
+	seq, ack := req.CSeq().SeqNo, make(chan struct{})
+	t.mu.Lock()
+	if l.awaitAck == nil {
+		l.awaitAck = map[uint32]chan struct{}{}
+	}
+	l.awaitAck[seq] = ack
+	t.mu.Unlock()
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP re-INVITE response", "err", err)
+	}
+	go s.awaitReAck(l, tx, res, seq, ack)
+}
+
+// awaitReAck retransmits our 2xx res to leg l's re-INVITE (CSeq seq)
+// until its ACK closes ack (handleAck), from T1 doubling up to T2, for at
+// most AckTimeout; without an ACK the dialog was abandoned half-way: BYE
+// and a hang-up for the engine.
+func (s *Server) awaitReAck(l *leg, tx sip.ServerTransaction, res *sip.Response, seq uint32, ack chan struct{}) {
+	deadline := time.NewTimer(s.cfg.AckTimeout)
+	defer deadline.Stop()
+	wait := sip.T1
+	retrans := time.NewTimer(wait)
+	defer retrans.Stop()
+	acked := false
+loop:
+	for {
+		select {
+		case <-ack:
+			acked = true
+			break loop
+		case <-retrans.C:
+			tx.Respond(res) // fails once the transaction ended: the wait goes on
+			wait = min(2*wait, sip.T2)
+			retrans.Reset(wait)
+		case <-deadline.C:
+			break loop
+		case <-s.ctx.Done():
+			acked = true
+			break loop
+		}
+	}
+	t := l.t
+	t.mu.Lock()
+	delete(l.awaitAck, seq)
+	t.mu.Unlock()
+	if !acked {
+		s.log.Info("SIP 200 to a re-INVITE not acknowledged: ending the dialog", "call_id", l.callID)
+		t.abandon(l)
 	}
 }
 
@@ -472,6 +574,7 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		s.respond(req, tx, 202, "Accepted", nil)
+		s.referProgress(l, req)
 		return
 	}
 	if _, err := t.do(cmd); err != nil {
@@ -480,6 +583,94 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(req, tx, 202, "Accepted", nil)
+	s.referProgress(l, req)
+}
+
+// referProgress sends the NOTIFYs of the implicit subscription of an
+// accepted REFER (RFC 3515) on leg l's dialog, before the BYE the transfer
+// causes: "SIP/2.0 100 Trying", then "SIP/2.0 200 OK" ending the
+// subscription. The engine has made the transfer when the REFER is
+// accepted (the referrer is out of the call), so the final NOTIFY follows
+// at once: it tells the phone its transfer is done, not that the target
+// answered.
+func (s *Server) referProgress(l *leg, refer *sip.Request) {
+	event := "refer;id=" + strconv.FormatUint(uint64(refer.CSeq().SeqNo), 10)
+	for _, n := range []struct{ frag, state string }{
+		{"SIP/2.0 100 Trying", "active;expires=60"},
+		{"SIP/2.0 200 OK", "terminated;reason=noresource"},
+	} {
+		l.t.mu.Lock()
+		l.referFrag = n.frag
+		l.t.mu.Unlock()
+		if _, err := s.inDialog(l, sip.NOTIFY, []byte(n.frag+"\r\n"),
+			sip.NewHeader("Event", event), sip.NewHeader("Subscription-State", n.state),
+			sip.NewHeader("Content-Type", "message/sipfrag;version=2.0")); err != nil {
+			s.log.Debug("SIP NOTIFY for REFER", "call_id", l.callID, "err", err)
+			return
+		}
+	}
+}
+
+// handleSubscribe accepts a SUBSCRIBE to the refer event in one of our
+// dialogs (a phone refreshing its REFER's subscription, RFC 3515): 200, and
+// a NOTIFY with the REFER's last progress, ending the subscription (the
+// transfer is done when the REFER is accepted). Other event packages get
+// 489.
+func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if !validRequest(req) {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	ev := req.GetHeader("Event")
+	if ev == nil || strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0])) != "refer" {
+		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer"))
+		return
+	}
+	l := s.legByCallID(req.CallID().Value())
+	if _, tagged := req.To().Params.Get("tag"); l == nil || !tagged {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	l.t.mu.Lock()
+	frag := l.referFrag
+	l.t.mu.Unlock()
+	if frag == "" {
+		frag = "SIP/2.0 100 Trying"
+	}
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Expires", "0"))
+	go func() {
+		if _, err := s.inDialog(l, sip.NOTIFY, []byte(frag+"\r\n"),
+			sip.NewHeader("Event", ev.Value()), sip.NewHeader("Subscription-State", "terminated;reason=noresource"),
+			sip.NewHeader("Content-Type", "message/sipfrag;version=2.0")); err != nil {
+			s.log.Debug("SIP NOTIFY for SUBSCRIBE", "call_id", l.callID, "err", err)
+		}
+	}()
+}
+
+// inDialog sends a request of method in leg l's dialog, with body and
+// headers, and waits for its final response (at most timer F).
+func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	var contact sip.Uri
+	switch {
+	case l.uas != nil:
+		contact = l.uas.InviteRequest.Contact().Address
+	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
+		contact = l.uac.InviteResponse.Contact().Address
+	default:
+		return nil, errors.New("no dialog")
+	}
+	req := sip.NewRequest(method, contact)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(&s.dua.ContactHDR)
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
+	defer cancel()
+	if l.uas != nil {
+		return l.uas.Do(ctx, req)
+	}
+	return l.uac.Do(ctx, req)
 }
 
 // unescape undoes %XX escapes in a URI header value.
@@ -556,9 +747,9 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	busy := code == 486 || code == 600 || code == 603
 	switch {
 	case l.trunk != "" && busy:
-		cmd = engine.NetworkBusy{ConnID: l.connID}
+		cmd = engine.NetworkBusy{ConnID: l.connID, Party: l.dn}
 	case l.trunk != "":
-		cmd = engine.NetworkRelease{ConnID: l.connID}
+		cmd = engine.NetworkRelease{ConnID: l.connID, Party: l.dn}
 	case busy:
 		// Released(B, Busy), DestinationBusy(A) (5.4; a SIP caller gets
 		// 486 and hangs up), or forwarding on busy, or RONA.
@@ -568,8 +759,16 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		// call; the DN's no-answer handling applies at once.
 		cmd = engine.NoAnswer{ConnID: l.connID, DN: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err != nil {
 		s.log.Debug("SIP refusal not applied", "conn_id", l.connID, "dn", l.dn, "code", code, "err", err)
+		return
+	}
+	if l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkGone(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
 	}
 }
 
@@ -589,9 +788,16 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	}
 	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
-		cmd = engine.NetworkAnswer{ConnID: l.connID}
+		cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
 	}
-	if _, err := t.do(cmd); err != nil {
+	out, err := t.do(cmd)
+	if err == nil && l.trunk != "" && out.Events == 0 {
+		t.mu.Lock()
+		acts := t.trunkAnswered(l) // external.go
+		t.mu.Unlock()
+		t.act(acts)
+	}
+	if err != nil {
 		s.log.Debug("SIP answer not applied", "conn_id", l.connID, "dn", l.dn, "err", err)
 		t.mu.Lock()
 		t.failed(l)
@@ -614,7 +820,7 @@ func (t *sipTenant) hangUp(l *leg) {
 
 // bye sends the BYE of answered leg l, whose party the engine released.
 func (s *Server) bye(l *leg) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
 	if l.uas != nil {
@@ -635,7 +841,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	body := withDirection(sdp, dir)
+	body := l.origin.stamp(withDirection(sdp, dir))
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	var contact sip.Uri

@@ -1,9 +1,12 @@
 package sipfront
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -234,6 +237,75 @@ func TestCalleeHangsUp(t *testing.T) {
 	f.noLeftovers()
 }
 
+// TestUnacknowledged200: 1001 calls 1002, which answers, but 1001's
+// phone never ACKs the 200 (it crashed). After AckTimeout the dialog ends
+// with a BYE to 1001 and the call is released as if 1001 hung up (flow
+// 5.1), so 1002 gets its BYE too and both extensions are free again.
+func TestUnacknowledged200(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AckTimeout = time.Second })
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
+	f.startSipp("uac_no_ack.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestUnacknowledgedHold200: as TestUnacknowledged200, but the 200 never
+// ACKed is the answer to the phone's hold re-INVITE: flow 5.6's Held(A),
+// then the release as if 1001 hung up.
+func TestUnacknowledgedHold200(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AckTimeout = time.Second })
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_hold_no_ack.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Hold{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestSubscribeRefer: a SUBSCRIBE to the refer event in a call's dialog
+// (a phone refreshing its REFER's subscription) gets 200 and a NOTIFY
+// ending the subscription, another event package 489; the call is flow
+// 5.1 all the same.
+func TestSubscribeRefer(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas.xml", pb)
+	f.startSipp("uac_subscribe.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // TestRegistrationExpiry: a binding of 1 s ends by itself: back in
 // service, then out of service.
 func TestRegistrationExpiry(t *testing.T) {
@@ -384,15 +456,18 @@ func TestAPIHoldOnSIPCall(t *testing.T) {
 // TestBlindTransfer: A calls B; B answers and REFERs A to C; B gets a BYE,
 // C's phone rings with A's SDP and answers; A hangs up and C gets a BYE.
 // Flow 5.7.
+// Once 1003 answers, 1001 is re-INVITEd with its SDP (no one-way audio).
 func TestBlindTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
 	f.register("1003", pc, 3600)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	c := f.startSipp("uas.xml", pc)
+	mc := freeUDPPort(t)
+	c := f.startSipp("uas.xml", pc, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_refer.xml", pb, "-key", "target", "1003", "-key", "service", "1002")
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
+	// 1001 is re-INVITEd with 1003's SDP once 1003 answers.
+	f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
 	b.wait(t)
 	c.wait(t)
 	want := expected(t, f.tenant,
@@ -407,6 +482,21 @@ func TestBlindTransfer(t *testing.T) {
 	)
 	sameFlow(t, f.events(len(want)), want)
 	f.noLeftovers()
+}
+
+// repointed writes testdata/<scenario> with PEERPORT set to port (the
+// media port of the party whose SDP the re-INVITE must carry) and returns
+// its path.
+func repointed(t *testing.T, scenario string, port int) string {
+	data, err := os.ReadFile(filepath.Join("testdata", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), scenario)
+	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("PEERPORT"), []byte(strconv.Itoa(port))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls
@@ -484,9 +574,12 @@ func TestAttendedTransfer(t *testing.T) {
 	f.register("1003", pc, 3600)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	c := f.startSipp("uas.xml", pc)
+	// Once the transfer completes, A and C are re-INVITEd with each
+	// other's SDP (C was given B's consultation SDP).
+	ma, mc := freeUDPPort(t), freeUDPPort(t)
+	c := f.startSipp(repointed(t, "uas_repointed.xml", ma), pc, "-mp", strconv.Itoa(mc))
 	b := f.startSipp("uas_attended.xml", pb, "-key", "target", "1003", "-key", "service", "1002", "-key", "consult", "consult-1")
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	a := f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "3000", "-mp", strconv.Itoa(ma))
 	conn := f.waitEstablished()
 	// The consultation starts once B's phone has held the call.
 	deadline := time.Now().Add(10 * time.Second)

@@ -68,6 +68,10 @@
 //	no response at all          RONA, else the call ends (Released, CallState NoAnswer).
 //	                            From a trunk: NetworkRelease.
 //	CANCEL, BYE                 Release{ConnID, DN} (a trunk leg: NetworkRelease)
+//	no ACK for our 200 to an    BYE to the phone, and Release{ConnID, DN} (a trunk leg:
+//	INVITE or re-INVITE within  NetworkRelease) at once: the dialog was abandoned
+//	Config.AckTimeout (64*T1)   half-way. No BYE of ours waits for its answer to release
+//	                            (the release comes first); it gives up after timer F.
 //	re-INVITE sendonly/inactive Hold; sendrecv: Retrieve (answered with the other leg's SDP);
 //	                            one asking for the state the call is in already (a session
 //	                            refresh; engine.ReasonAlready) is answered 200 as well
@@ -77,7 +81,12 @@
 //	REFER with Replaces         CompleteTransfer{ConnID: the REFER's call, ConsultConnID:
 //	                            the call of the replaced dialog (Replaces' Call-ID)}, or the
 //	                            two swapped when the REFER came on the consultation; 202.
-//	                            The 202 is sent before the BYE the transfer causes.
+//	                            The 202 is sent before the BYE the transfer causes, and
+//	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
+//	                            100 Trying", then "SIP/2.0 200 OK" ending the
+//	                            subscription: the transfer is made when it is accepted)
+//	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
+//	in a dialog                 subscription; another event package: 489
 //
 // # Events to SIP
 //
@@ -93,9 +102,37 @@
 //	                            NoAnswer); when no DN is left on the call, its external
 //	                            legs end too. Diverted covers no-answer forwarding,
 //	                            redirect and RONA: the phone stops ringing.
+//	                            A transfer (CallState Transferred) does not end the call's
+//	                            other legs (the call goes on); to an external number that
+//	                            has no leg yet (SingleStepTransfer, Redirect: ThirdPartyDN),
+//	                            an INVITE to the trunk's address for it (5.15). Released
+//	                            (Transferred or Conferenced) of a consultation moves its
+//	                            trunk leg to the main call: the consulted number stays.
+//	EventPartyAdded(NewParty X  a single-step conference to an external number: an INVITE
+//	with OtherTrunk)            to the trunk's address for it (once per call)
 //	EventPartyChanged(C, prev)  after a completed transfer C's leg moves to the kept call
 //	EventHeld/Retrieved(D)      requested through the API: a re-INVITE sendonly/sendrecv
 //	                            to D's phone (one that the phone asked for is not echoed)
+//	any event leaving a call    the far party changed (transfer, pick-up, conference back
+//	with two answered legs      to two): each leg not given the other's SDP yet gets a
+//	                            re-INVITE sendrecv with it (anchored legs excepted)
+//
+// The SDP sent on a dialog keeps one o= line (the first SDP's username,
+// session id and address) whose version rises at each change (RFC 3264
+// section 8), whichever phone the SDP came from; a direction set by
+// switchboard (hold answers, re-INVITEs) is one attribute per media section.
+//
+// A trunk call to a DN that forwards to an external number goes straight
+// out (5.15) with no event: when NetworkCall produced none, sipfront reads
+// the engine's view of the call and INVITEs the number being called
+// through its trunk, and answers the carrier's INVITE itself when that
+// number answers (NetworkAnswer again without an event).
+//
+// A call may have several trunk legs (a trunk call transferred out):
+// NetworkAnswer, NetworkBusy and NetworkRelease name the leg's number
+// (Party). Such a call has no DN, so no events: when the engine takes a
+// trunk leg's NetworkRelease (or NetworkBusy) without an event, sipfront
+// ends the call's other legs itself (BYE).
 //
 // Correlation: a SIP-originated MakeCall is bound to its ConnID by the
 // command's reply or by the first EventDialing of that DN to that
@@ -236,14 +273,13 @@
 // # Not done yet
 //
 // Media: a recording follows a single-step transfer to its target but a
-// two-step transfer's is not tested; anchor: always relays calls that reach a routing
-// point or queue, not a direct call between two phones (its SDP passes
-// between them as without media); the re-INVITE to the caller reuses the
-// agent's answer as the offer; a two-step transfer or conference of a
-// relayed call is not tested; glare (491) is handled like any refusal but
-// has no test of its own.
-// UDP only; no NOTIFY
-// for REFER progress; calls made through the API from a registered DN do
+// two-step transfer's is not tested; anchor: always relays calls that
+// reach a routing point or queue, not a direct call between two phones
+// (its SDP passes between them as without media); the re-INVITE to the
+// caller reuses the agent's answer as the offer; a two-step transfer or
+// conference of a relayed call is not tested; glare (491) is handled like
+// any refusal but has no test of its own.
+// UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings

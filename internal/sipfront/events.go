@@ -96,13 +96,16 @@ func (t *sipTenant) act(acts []action) {
 		case actRinging:
 			l.uas.Respond(180, "Ringing", nil)
 		case actFinal:
+			if a.fin.code == 200 {
+				a.fin.sdp = l.origin.stamp(a.fin.sdp)
+			}
 			select {
 			case l.final <- a.fin:
 			default:
 			}
 		case actInvite:
 			s.addLeg(l)
-			go s.ringLeg(a.ctx, l, a.target, a.from, a.sdp)
+			go s.ringLeg(a.ctx, l, a.target, a.from, l.origin.stamp(a.sdp))
 		case actCancel:
 			// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
 			// the leg is done for us now.

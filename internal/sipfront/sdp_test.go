@@ -80,3 +80,61 @@ func TestNonce(t *testing.T) {
 		t.Fatal("another server's nonce accepted")
 	}
 }
+
+// TestHoldAnswerSDP: the answer to a hold re-INVITE is the far phone's SDP
+// with a=recvonly, once per media section, whether the far phone put its
+// direction at session level, media level or nowhere.
+func TestHoldAnswerSDP(t *testing.T) {
+	head := "v=0\r\no=baresip 1 2 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
+	audio := "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	video := "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+	for _, tt := range []struct{ name, body string }{
+		{"media level", head + audio + "a=sendrecv\r\n"},
+		{"session level", head + "a=sendrecv\r\n" + audio},
+		{"both levels", head + "a=sendrecv\r\n" + audio + "a=sendrecv\r\n"},
+		{"none", head + audio},
+		{"two media", head + audio + "a=sendrecv\r\n" + video + "a=sendrecv\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(withDirection([]byte(tt.body), "recvonly"))
+			sections := strings.Split(got, "m=")
+			if strings.Contains(sections[0], "a=recvonly") {
+				t.Fatalf("session-level direction: %q", got)
+			}
+			for _, m := range sections[1:] {
+				if strings.Count(m, "a=recvonly") != 1 || strings.Contains(m, "a=sendrecv") {
+					t.Fatalf("want one a=recvonly per media section: %q", got)
+				}
+			}
+			if strings.Count(got, "m=") != strings.Count(tt.body, "m=") || !strings.Contains(got, "a=rtpmap:0 PCMU/8000\r\n") {
+				t.Fatalf("media lost: %q", got)
+			}
+		})
+	}
+}
+
+// TestOriginStamp: what one dialog is sent keeps one origin (the first
+// SDP's username, session id and address) and raises its version at each
+// change, also when the SDP comes from another phone (RFC 3264 section 8).
+func TestOriginStamp(t *testing.T) {
+	var o origin
+	first := []byte("v=0\r\no=alice 100 7 IN IP4 10.0.0.1\r\ns=-\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n")
+	origins := []string{}
+	for _, sdp := range [][]byte{
+		first,
+		first, // sent again unchanged: same version
+		withDirection(first, "recvonly"),
+		[]byte("v=0\r\no=carol 555 1 IN IP4 10.0.0.3\r\ns=-\r\nm=audio 5000 RTP/AVP 0\r\n"), // the far party changed
+	} {
+		got := string(o.stamp(sdp))
+		line, _, _ := strings.Cut(got[strings.Index(got, "o="):], "\r\n")
+		origins = append(origins, line)
+	}
+	want := []string{"o=alice 100 7 IN IP4 10.0.0.1", "o=alice 100 7 IN IP4 10.0.0.1", "o=alice 100 8 IN IP4 10.0.0.1", "o=alice 100 9 IN IP4 10.0.0.1"}
+	if strings.Join(origins, "|") != strings.Join(want, "|") {
+		t.Fatalf("origins %q, want %q", origins, want)
+	}
+	if got := string(o.stamp([]byte("v=0\r\no=carol 555 1 IN IP4 10.0.0.3\r\nm=audio 5000 RTP/AVP 0\r\n"))); !strings.Contains(got, "m=audio 5000") {
+		t.Fatalf("body changed beyond o=: %q", got)
+	}
+}

@@ -67,6 +67,10 @@ type Config struct {
 	MinExpires time.Duration
 	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
 	NonceTTL time.Duration
+	// AckTimeout is how long our 2xx to an INVITE waits for its ACK
+	// before the dialog is ended with BYE and its call released (RFC 3261
+	// section 13.3.1.4). Default 64*T1 (32 s).
+	AckTimeout time.Duration
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -100,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.NonceTTL <= 0 {
 		c.NonceTTL = 5 * time.Minute
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 64 * sip.T1
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
@@ -234,14 +241,15 @@ func Start(cfg Config) (*Server, error) {
 // handlers are the request handlers by method; sipgo answers others 405.
 func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 	return map[sip.RequestMethod]sipgo.RequestHandler{
-		sip.REGISTER: s.handleRegister,
-		sip.INVITE:   s.handleInvite,
-		sip.ACK:      s.handleAck,
-		sip.BYE:      s.handleBye,
-		sip.CANCEL:   s.handleCancel,
-		sip.REFER:    s.handleRefer,
-		sip.OPTIONS:  s.handleOptions,
-		sip.NOTIFY:   s.handleNotify,
+		sip.REGISTER:  s.handleRegister,
+		sip.INVITE:    s.handleInvite,
+		sip.ACK:       s.handleAck,
+		sip.BYE:       s.handleBye,
+		sip.CANCEL:    s.handleCancel,
+		sip.REFER:     s.handleRefer,
+		sip.OPTIONS:   s.handleOptions,
+		sip.NOTIFY:    s.handleNotify,
+		sip.SUBSCRIBE: s.handleSubscribe,
 	}
 }
 

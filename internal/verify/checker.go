@@ -148,6 +148,9 @@ type call struct {
 	abandoned bool
 	counted   bool // counted as offered
 	lastLoc   Problem
+	// observers announced by PartyAdded(OtherDNRole Observer) and not
+	// joined yet (5.14: the parties learn of the observer first).
+	announced map[string]bool
 }
 
 type party struct {
@@ -351,6 +354,13 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 		if (ev.CallType == event.CallTypeInternal || ev.CallType == event.CallTypeConsult) && !cl.dialing {
 			c.problem(r, key, RuleCallFlow, "Ringing(%s) of %s call %s without a Dialing before it", dn, ev.CallType, ev.ConnID)
 		}
+		if ev.ThisDNRole == event.RoleObserver {
+			c.observer(r, key, ev)
+			if !cl.announced[dn] {
+				c.problem(r, key, RuleCallFlow, "Ringing(%s, Observer) on %s without PartyAdded(OtherDN %s, Observer) before it", dn, ev.ConnID, dn)
+			}
+			delete(cl.announced, dn)
+		}
 		join("ringing")
 	case event.EventQueued:
 		join("queued")
@@ -364,6 +374,9 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 				c.problem(r, key, RuleCallFlow, "Established(%s) on %s while %s", dn, ev.ConnID, p.state)
 			}
 			p.state = "established"
+			if ev.ThisDNRole == event.RoleObserver {
+				c.observer(r, key, ev)
+			}
 			if ev.ThisDNRole != event.RoleObserver {
 				if cl.counted && !cl.answered {
 					c.rep.Counts[CountAnswered]++
@@ -373,8 +386,15 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 				c.rep.Counts[CountObserved]++
 			}
 		}
-	case event.EventNetworkReached, event.EventDestinationBusy:
-		if need() && name == event.EventDestinationBusy {
+	case event.EventNetworkReached:
+		if need() && p.state != "dialing" {
+			c.problem(r, key, RuleCallFlow, "NetworkReached(%s) on %s while %s (want the dialing originator)", dn, ev.ConnID, p.state)
+		}
+		if ev.CallType == event.CallTypeConsult {
+			c.rep.Counts[CountExtConsults]++
+		}
+	case event.EventDestinationBusy:
+		if need() {
 			p.state = "busy"
 		}
 	case event.EventHeld:
@@ -388,7 +408,21 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 			}
 			p.state = "established"
 		}
-	case event.EventPartyAdded, event.EventPartyDeleted, event.EventTreatmentRequired,
+	case event.EventPartyAdded:
+		if need() && ev.OtherDNRole == event.RoleObserver {
+			// 5.14: every party learns of the observer before it joins.
+			if ev.CallState != event.CallStateBridged {
+				c.problem(r, key, RuleCallFlow, "PartyAdded(%s, OtherDN %s Observer) on %s with CallState %s, want Bridged", dn, ev.OtherDN, ev.ConnID, ev.CallState)
+			}
+			if cl.parties[ev.OtherDN] != nil {
+				c.problem(r, key, RuleCallFlow, "PartyAdded(%s, OtherDN %s Observer) on %s after the observer joined", dn, ev.OtherDN, ev.ConnID)
+			}
+			if cl.announced == nil {
+				cl.announced = map[string]bool{}
+			}
+			cl.announced[ev.OtherDN] = true
+		}
+	case event.EventPartyDeleted, event.EventTreatmentRequired,
 		event.EventTreatmentApplied, event.EventTreatmentEnd, event.EventTreatmentNotApplied:
 		need()
 	case event.EventAbandoned:
@@ -444,6 +478,14 @@ func (c *Checker) callEvent(r *Record, key string, ev *event.Event) {
 	}
 }
 
+// observer checks the CallState of a monitoring supervisor's Ringing and
+// Established (5.14: Bridged).
+func (c *Checker) observer(r *Record, key string, ev *event.Event) {
+	if ev.CallState != event.CallStateBridged {
+		c.problem(r, key, RuleCallFlow, "%s(%s, Observer) on %s with CallState %s, want Bridged", ev.ID, ev.ThisDN, ev.ConnID, ev.CallState)
+	}
+}
+
 func (c *Checker) endCall(cl *call) {
 	cl.ended = true
 	cl.moving = false
@@ -495,18 +537,19 @@ func (c *Checker) agentEvent(r *Record, key string, ev *event.Event, partial boo
 
 // Count names (Report.Counts and Expect).
 const (
-	CountOffered         = "offered"         // inbound calls that reached the switch
-	CountAnswered        = "answered"        // of those, answered by a DN
-	CountAbandoned       = "abandoned"       // of those, abandoned before an answer
-	CountTransfers       = "transfers"       // completed transfers (single-step or two-step)
-	CountConferences     = "conferences"     // completed two-step conferences
-	CountConsults        = "consults"        // consult calls made
-	CountObserved        = "observed"        // supervisors that joined a call as observer
-	CountLogins          = "logins"          // EventAgentLogin
-	CountLogouts         = "logouts"         // EventAgentLogout
-	CountReady           = "ready"           // EventAgentReady
-	CountNotReady        = "notReady"        // EventAgentNotReady
-	CountMonitorRequests = "monitorRequests" // EventMonitoringNextCall (both DNs)
+	CountOffered         = "offered"          // inbound calls that reached the switch
+	CountAnswered        = "answered"         // of those, answered by a DN
+	CountAbandoned       = "abandoned"        // of those, abandoned before an answer
+	CountTransfers       = "transfers"        // completed transfers (single-step or two-step)
+	CountConferences     = "conferences"      // completed two-step conferences
+	CountConsults        = "consults"         // consult calls made
+	CountExtConsults     = "externalConsults" // of those, to an external number (NetworkReached on a Consult call)
+	CountObserved        = "observed"         // supervisors that joined a call as observer
+	CountLogins          = "logins"           // EventAgentLogin
+	CountLogouts         = "logouts"          // EventAgentLogout
+	CountReady           = "ready"            // EventAgentReady
+	CountNotReady        = "notReady"         // EventAgentNotReady
+	CountMonitorRequests = "monitorRequests"  // EventMonitoringNextCall (both DNs)
 )
 
 // Finish ends the stream and returns the report.

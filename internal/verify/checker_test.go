@@ -110,6 +110,11 @@ func TestGoodStream(t *testing.T) {
 	if rep.Threads == 0 || rep.OpenThreads != 0 || rep.Counts[verify.CountOffered] == 0 {
 		t.Fatalf("report: %+v", rep)
 	}
+	// The day has the flows of 5.14 and 5.15: monitored calls and
+	// consultations and transfers through the trunk.
+	if rep.Counts[verify.CountObserved] == 0 || rep.Counts[verify.CountExtConsults] == 0 || rep.Events[event.EventNetworkReached.String()] == 0 {
+		t.Fatalf("the day has no monitored call or no external consultation: %v", rep.Counts)
+	}
 	// The expectations are checked: a changed count is a problem.
 	exp.Counts[verify.CountAnswered]++
 	if rep := check(recs, true, exp); !rep.Has(verify.RuleExpect) {
@@ -204,7 +209,8 @@ func TestFaults(t *testing.T) {
 		{"ringing without dialing", false, verify.RuleCallFlow, "without a Dialing", func(t *testing.T, recs []verify.Record) []verify.Record {
 			// an internal (consult) call's Dialing turned into a second Ringing-less event: drop Dialing, renumber the thread
 			i := find(t, recs, 0, func(ev *event.Event) bool {
-				return ev.ID == event.EventDialing && ev.CallType == event.CallTypeConsult
+				// a consultation of an agent (not of an external number)
+				return ev.ID == event.EventDialing && ev.CallType == event.CallTypeConsult && !strings.HasPrefix(ev.OtherDN, "+")
 			})
 			ev := decode(t, recs[i])
 			ev.ID, ev.ThisDNRole = event.EventHeld, 0 // the DN holds instead of dialing; the consult then rings without Dialing
@@ -230,6 +236,38 @@ func TestFaults(t *testing.T) {
 			ev.PreviousConnID = "00000000000000fe"
 			recs[i].Value = ev.AppendJSON(nil)
 			return recs
+		}},
+		{"observer not bridged", false, verify.RuleCallFlow, "want Bridged", func(t *testing.T, recs []verify.Record) []verify.Record {
+			i := find(t, recs, 0, func(ev *event.Event) bool { return ev.ID == event.EventRinging && ev.ThisDNRole == event.RoleObserver })
+			ev := decode(t, recs[i])
+			ev.CallState = event.CallStateOk
+			recs[i].Value = ev.AppendJSON(nil)
+			return recs
+		}},
+		{"observer not announced", false, verify.RuleCallFlow, "without PartyAdded", func(t *testing.T, recs []verify.Record) []verify.Record {
+			// the parties are told of another observer than the one that joins
+			for n := 0; n < 2; n++ {
+				i := find(t, recs, 0, func(ev *event.Event) bool {
+					return ev.ID == event.EventPartyAdded && ev.OtherDNRole == event.RoleObserver && ev.OtherDN != "1999"
+				})
+				ev := decode(t, recs[i])
+				ev.OtherDN = "1999"
+				recs[i].Value = ev.AppendJSON(nil)
+			}
+			return recs
+		}},
+		{"network reached not dialing", false, verify.RuleCallFlow, "want the dialing originator", func(t *testing.T, recs []verify.Record) []verify.Record {
+			// a second NetworkReached after the consultation was answered
+			i := find(t, recs, 0, func(ev *event.Event) bool {
+				return ev.ID == event.EventEstablished && ev.CallType == event.CallTypeConsult && ev.OtherTrunk != ""
+			})
+			ev := decode(t, recs[i])
+			ev.ID, ev.CallState, ev.Seq = event.EventNetworkReached, 0, ev.Seq+1
+			r := recs[i]
+			r.Value, r.Offset = ev.AppendJSON(nil), r.Offset+1_000_000
+			r.Headers = []verify.Header{{Key: "event", Value: "EventNetworkReached"}, {Key: "tenant", Value: "acme"}, {Key: "schema", Value: "2"}}
+			out := append(append(append([]verify.Record(nil), recs[:i+1]...), r), recs[i+1:]...)
+			return out
 		}},
 		{"ConnID with empty metainformation", false, verify.RuleValid, "ConnID", func(t *testing.T, recs []verify.Record) []verify.Record {
 			i := find(t, recs, 3, func(ev *event.Event) bool { return ev.ID == event.EventEstablished })
@@ -386,7 +424,7 @@ func lastOfThread(t *testing.T, recs []verify.Record, n int) int {
 	for i, r := range recs {
 		var ev event.Event
 		if event.Unmarshal(r.Value, &ev) == nil && ev.ID == event.EventReleased &&
-			ev.CallType == event.CallTypeInbound && last[string(r.Key)] == i {
+			ev.CallType == event.CallTypeInbound && ev.CallState != event.CallStateTransferred && last[string(r.Key)] == i {
 			if n == 0 {
 				return i
 			}

@@ -8,7 +8,11 @@
 // those of section 1; Seq is 1, 2, 3... per (topic, key) in offset order;
 // call flows are well formed per call thread (parties consistent, every
 // ringing ends, calls and threads end, Dialing before Ringing, consult and
-// PartyChanged ConnIDs known); agent state machines are sane; and, given a
+// PartyChanged ConnIDs known, NetworkReached for the dialing originator,
+// including a consultation through a trunk (5.15); a monitoring
+// supervisor announced by PartyAdded(Observer, Bridged) to the parties
+// before its own Ringing and Established, both Bridged (5.14)); agent
+// state machines are sane; and, given a
 // summary written by `switchboard sim`, the counts match what it did.
 // Records of schema version 1 and 2 are both checked (decoders accept both
 // spellings, EVENTS.md 2.4), and ConnIDs are opaque identities: the Voice

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/cluster"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 	"github.com/switchboard-cc/switchboard/internal/verify"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -38,7 +39,7 @@ const (
 func kafka3(t *testing.T) ([]string, string) {
 	v := os.Getenv(envKafka3)
 	if v == "" {
-		if os.Getenv("CI") == "true" {
+		if testenv.InCI() {
 			t.Fatalf("%s is not set: scripts/test starts a 3-broker Kafka (scripts/kafka start --brokers 3)", envKafka3)
 		}
 		t.Skipf("%s not set (scripts/kafka start --brokers 3)", envKafka3)
