@@ -266,6 +266,12 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	if s.sip, err = startSIP(c, file, rts, demo, ops.set, m.Stdout, log); err != nil {
 		return s, err
 	}
+	if s.sip != nil {
+		for id, t := range tenants {
+			t.Recording = sipRecording(s.sip, id)
+			tenants[id] = t
+		}
+	}
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		return s, err

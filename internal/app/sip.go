@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/media"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
@@ -102,9 +104,15 @@ func tenantMedia(c Config, m *config.Media, clips map[string]*media.Clip) (*sipf
 	lo, hi := m.Ports()
 	sm := &sipfront.Media{
 		Plane:     media.NewPlane(media.Config{Bind: bind, PortMin: lo, PortMax: hi}),
-		Advertise: adv, Tones: tones, OnArrival: m.AnswerOn == "arrival",
+		Advertise: adv, Tones: tones, OnArrival: m.AnswerOn == "arrival", Always: m.Anchor == "always",
 		Music: map[string]*media.Clip{}, Announcements: map[string]*media.Clip{},
 		DefaultMusic: clips[m.DefaultMusic],
+	}
+	if r := m.Recording; r != nil {
+		sm.Recording = &sipfront.Recording{Template: r.Path, Queues: map[string]bool{}}
+		for _, q := range r.Queues {
+			sm.Recording.Queues[q] = true
+		}
 	}
 	for k, f := range m.Music {
 		sm.Music[k] = clips[f]
@@ -142,4 +150,16 @@ func loadClips(file *config.File) ([]map[string]*media.Clip, error) {
 		out[mf.Tenant][mf.Name] = c
 	}
 	return out, nil
+}
+
+// sipRecording is the CTI API's recording control of tenant id's calls:
+// sipfront's, its "not recorded" as the API's.
+func sipRecording(srv *sipfront.Server, id string) func(connID, action string) error {
+	return func(connID, action string) error {
+		err := srv.Recording(id, connID, action)
+		if errors.Is(err, sipfront.ErrNoRecording) {
+			return fmt.Errorf("%w", ctiapi.ErrNotRecorded)
+		}
+		return err
+	}
 }

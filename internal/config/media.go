@@ -15,7 +15,10 @@ import (
 type Media struct {
 	// Anchor is when switchboard answers a SIP caller with its own SDP:
 	// "treatments" (default: when the call's first audible treatment
-	// starts).
+	// starts; the caller steps out to its agent's phone when answered) or
+	// "always" (on arrival at a routing point or queue, and the call's RTP
+	// stays relayed through switchboard after the agent answers: the safe
+	// mode behind NAT, with external-ip and rtp-ports).
 	Anchor string `yaml:"anchor"`
 	// AnswerOn is "treatment" (default: anchor at the first audible
 	// treatment) or "arrival" (anchor as soon as the call is queued or
@@ -36,6 +39,17 @@ type Media struct {
 	// RTPPorts is the RTP port range "low-high" (even ports are used);
 	// empty: any free port.
 	RTPPorts string `yaml:"rtp-ports"`
+	// Recording records relayed calls (needs anchor: always).
+	Recording *Recording `yaml:"recording"`
+}
+
+// Recording is a tenant's call recording: every relayed call, or those
+// queued at Queues, into a two-channel G.711 WAV named by Path, a
+// template: {connid}, {tenant}, {date} (YYYYMMDD), {time} (HHMMSS, UTC).
+// A relative path is relative to serve's working directory.
+type Recording struct {
+	Path   string   `yaml:"path"`
+	Queues []string `yaml:"queues"`
 }
 
 // The demo tenant's built-in audio (synthesised by internal/media; serve
@@ -67,11 +81,9 @@ func (v *validator) media(p string, m *Media) {
 	}
 	p += ".media"
 	switch m.Anchor {
-	case "", "treatments":
-	case "always":
-		v.add(p+".anchor", "anchor: always (relaying every call) is not supported yet; use treatments")
+	case "", "treatments", "always":
 	default:
-		v.add(p+".anchor", "bad anchor %q (want treatments)", m.Anchor)
+		v.add(p+".anchor", "bad anchor %q (want treatments or always)", m.Anchor)
 	}
 	switch m.AnswerOn {
 	case "", "treatment", "arrival":
@@ -94,6 +106,16 @@ func (v *validator) media(p string, m *Media) {
 		lo, hi := m.Ports()
 		if lo < 1024 || hi > 65535 || hi < lo+1 {
 			v.add(p+".rtp-ports", "bad port range %q (want low-high within 1024-65535, at least two ports)", m.RTPPorts)
+		}
+	}
+	if r := m.Recording; r != nil {
+		if m.Anchor != "always" {
+			v.add(p+".recording", "recording needs anchor: always (a call that steps out has no RTP through switchboard)")
+		}
+		if r.Path == "" {
+			v.add(p+".recording.path", "missing file name template")
+		} else if !strings.Contains(r.Path, "{connid}") {
+			v.add(p+".recording.path", "template %q lacks {connid} (every call needs a file of its own)", r.Path)
 		}
 	}
 	check := func(path, file string) {

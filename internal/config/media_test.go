@@ -32,7 +32,10 @@ func TestMediaFilesLoadedRelativeToTheConfig(t *testing.T) {
       music: {"9001": moh.wav}
       announcements: {welcome: hello.wav}
       tones: us
+      anchor: always
+      external-ip: 203.0.113.7
       rtp-ports: 20000-20099
+      recording: {path: "rec/{date}-{connid}.wav", queues: ["7000"]}
 `
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
@@ -58,6 +61,12 @@ func TestMediaFilesLoadedRelativeToTheConfig(t *testing.T) {
 	if err := f.FieldError(want[2][:strings.Index(want[2], "=")], "bad file").Error(); err != "c.yaml:21: tenants[0].media.announcements.welcome: bad file" {
 		t.Fatalf("FieldError: %s", err)
 	}
+	if m.Recording == nil || m.Recording.Path != "rec/{date}-{connid}.wav" || len(m.Recording.Queues) != 1 {
+		t.Fatalf("recording %+v", m.Recording)
+	}
+	if m.Anchor != "always" || m.ExternalIP != "203.0.113.7" {
+		t.Fatalf("anchor %q external-ip %q", m.Anchor, m.ExternalIP)
+	}
 	if lo, hi := m.Ports(); lo != 20000 || hi != 20099 {
 		t.Fatalf("ports %d-%d", lo, hi)
 	}
@@ -72,6 +81,7 @@ func TestMediaErrorsNameFileLineAndPath(t *testing.T) {
       anchor: sometimes
       rtp-ports: 5-4
       answer-on: ring
+      recording: {path: calls.wav}
 `
 	_, err := Parse("c.yaml", []byte(src))
 	if err == nil {
@@ -83,6 +93,8 @@ func TestMediaErrorsNameFileLineAndPath(t *testing.T) {
 		"c.yaml:23: tenants[0].media.anchor: bad anchor \"sometimes\"",
 		"c.yaml:24: tenants[0].media.rtp-ports: bad port range \"5-4\"",
 		"c.yaml:25: tenants[0].media.answer-on: bad answer-on \"ring\"",
+		"c.yaml:26: tenants[0].media.recording: recording needs anchor: always",
+		"c.yaml:26: tenants[0].media.recording.path: template \"calls.wav\" lacks {connid}",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

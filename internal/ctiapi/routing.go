@@ -1,6 +1,7 @@
 package ctiapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -22,7 +23,7 @@ type RouteBody struct {
 type TreatmentBody struct {
 	Common
 	DN    *string `json:"dn" required:"true" doc:"the routing point or acd-queue where the call waits"`
-	Type  *string `json:"type" required:"true" doc:"a TreatmentType name: Music, RingBack, Silence, Busy, PlayAnnouncement, CollectDigits (others give EventTreatmentNotApplied)"`
+	Type  *string `json:"type" required:"true" doc:"a TreatmentType name: Music, RingBack, Silence, Busy, PlayAnnouncement, CollectDigits, PlayAnnouncementAndDigits (others give EventTreatmentNotApplied)"`
 	Parms KV      `json:"parms,omitempty" doc:"TreatmentParms; DURATION (integer seconds) ends the treatment after it, required for PlayAnnouncement"`
 }
 
@@ -31,6 +32,51 @@ type DigitsBody struct {
 	Common
 	DN     *string `json:"dn" required:"true" doc:"the routing point or acd-queue running the CollectDigits treatment"`
 	Digits *string `json:"digits" required:"true" pattern:"^[0-9*#]{1,64}$" doc:"the digits the caller keyed in"`
+}
+
+// RecordingBody is POST /calls/{connId}/recording. It takes the common
+// fields like every body; no event follows, so they are not used.
+type RecordingBody struct {
+	Common
+	Action *string `json:"action" required:"true" enum:"pause,resume,stop" doc:"pause (what is said until resume is not recorded: a gap in the file), resume, or stop (the file is complete)"`
+}
+
+// ErrNotRecorded is what a Tenant's Recording returns (wrapped) for a
+// call it does not record.
+var ErrNotRecorded = errors.New("the call is not being recorded")
+
+// recordingRoute is POST /calls/{connId}/recording: not an engine
+// command, the media plane's (Tenant.Recording).
+func recordingRoute() route {
+	params := patternedParams(callBase + "/recording")
+	return route{
+		method: "POST", path: callBase + "/recording", auth: true, body: new(RecordingBody), reply: OK{},
+		summary: "Pause, resume or stop a recorded call's recording (media.recording; keeps a card number out of the file)",
+		handle: func(w http.ResponseWriter, r *http.Request, t *Tenant) error {
+			var b RecordingBody
+			if err := decode(w, r, &b); err != nil {
+				return err
+			}
+			if err := validate(&b); err != nil {
+				return err
+			}
+			if err := checkPath(r, params); err != nil {
+				return err
+			}
+			conn := r.PathValue("connId")
+			if t.Recording == nil {
+				return apiErr(CodeNotFound, "call %s: %v", conn, ErrNotRecorded)
+			}
+			if err := t.Recording(conn, *b.Action); err != nil {
+				if errors.Is(err, ErrNotRecorded) {
+					return apiErr(CodeNotFound, "call %s: %v", conn, ErrNotRecorded)
+				}
+				return apiErr(CodeInternal, "recording %s: %v", *b.Action, err)
+			}
+			writeJSON(w, http.StatusOK, OK{OK: true})
+			return nil
+		},
+	}
 }
 
 func routingRoutes() []route {
@@ -48,5 +94,6 @@ func routingRoutes() []route {
 			func(r *http.Request, b *DigitsBody, q engine.Request) (engine.CollectDigits, error) {
 				return engine.CollectDigits{Request: q, ConnID: conn(r), DN: *b.DN, Digits: *b.Digits}, nil
 			}),
+		recordingRoute(),
 	}
 }

@@ -26,6 +26,10 @@ type Tenant struct {
 	Runtime *tenant.Tenant
 	// Tokens are the bearer tokens accepted for this tenant.
 	Tokens []string
+	// Recording pauses, resumes or stops call connID's recording (action
+	// "pause", "resume", "stop"; the SIP front end's); an error wrapping
+	// ErrNotRecorded is 404. Nil: no call of the tenant is recorded.
+	Recording func(connID, action string) error
 }
 
 // Config configures the API server.

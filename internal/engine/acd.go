@@ -71,7 +71,7 @@ type treatment struct {
 	typ    event.TreatmentType
 	parms  event.KV
 	timer  string // its end timer, or ""
-	digits bool   // CollectDigits waiting for digits
+	digits bool   // CollectDigits or PlayAnnouncementAndDigits waiting for digits
 }
 
 func newQueueState(d *dnState, c *config.Queue) *queueState {
@@ -893,8 +893,8 @@ const (
 
 // treatmentEnd is the Extensions of EventTreatmentEnd (EVENTS.md 2.3):
 // COMPLETION_STATUS as given, INTERRUPTED NO (no treatment here is cut
-// short by the caller's keypad or voice: digits end only CollectDigits,
-// which they complete).
+// short by the caller's keypad or voice: digits end only CollectDigits
+// and PlayAnnouncementAndDigits, which they complete).
 func treatmentEnd(status string) event.KV {
 	return event.KV{event.S("COMPLETION_STATUS", status), event.S("INTERRUPTED", event.TreatmentNotInterrupted)}
 }
@@ -917,7 +917,7 @@ func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	}
 	switch typ {
 	case event.TreatmentMusic, event.TreatmentRingBack, event.TreatmentSilence, event.TreatmentBusy,
-		event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits:
+		event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits, event.TreatmentPlayAnnouncementAndDigits:
 	default:
 		notApplied(typ, treatErrUnsupportedType, "treatment "+typ.String()+" is not supported")
 		return
@@ -959,7 +959,7 @@ func (e *Engine) treat(p *party, typName string, parms event.KV, req *Request) {
 	ev := e.emitCall(event.EventTreatmentApplied, p, req)
 	ev.TreatmentType = typ
 	ev.TreatmentParms = parms
-	p.w.treat = treatment{typ: typ, parms: parms, digits: typ == event.TreatmentCollectDigits}
+	p.w.treat = treatment{typ: typ, parms: parms, digits: typ == event.TreatmentCollectDigits || typ == event.TreatmentPlayAnnouncementAndDigits}
 	if secs > 0 {
 		p.w.treat.timer = e.partyTimer(timerTreatEnd, p, 0, e.at+secs*1_000_000, "treat-end")
 	}

@@ -259,14 +259,16 @@
 // queue: EventTreatmentApplied(ThisDNRole Destination, TreatmentType,
 // TreatmentParms). Music, Busy and PlayAnnouncement with DURATION (whole
 // seconds; required for PlayAnnouncement) end with EventTreatmentEnd after
-// it (a timer); CollectDigits ends when CollectDigits supplies the digits
-// (CollectedDigits, LastCollectedDigit), or after its DURATION. Every
+// it (a timer); CollectDigits and PlayAnnouncementAndDigits (a prompt, then
+// the same collection; no DURATION needed) end when CollectDigits supplies
+// the digits (CollectedDigits, LastCollectedDigit), or after their DURATION. Every
 // EventTreatmentEnd carries Extensions COMPLETION_STATUS and INTERRUPTED
 // with the values of EVENTS.md 2.3: NORMAL when the treatment ran to its
 // end (its duration ran out, or the digits were collected), TIMEOUT when
 // digit collection timed out, ERROR otherwise; INTERRUPTED is always NO,
 // since nothing here is cut short by the caller's keypad or voice (digits
-// are taken only by CollectDigits, which they complete, and there is no
+// are taken only by CollectDigits and PlayAnnouncementAndDigits, which they
+// complete, and there is no
 // speech recognition). Silence, RingBack and Music without DURATION never
 // end. A new treatment replaces the running one: one that would have ended
 // gets EventTreatmentEnd with COMPLETION_STATUS ERROR first (it neither ran

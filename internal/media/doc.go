@@ -34,6 +34,10 @@
 //   - ParseOffer and Answer: the one-audio-stream SDP offer/answer (PCMU or
 //     PCMA in the offer's order, telephone-event/8000; ErrNoCodec when the
 //     offer has neither G.711 law, which SIP answers with 488);
+//   - Recorder: a call's two directions in one two-channel G.711 WAV
+//     (format 7 or 6 with a fact chunk), samples paired in arrival order,
+//     silence for a party more than 60 ms behind, and a gap (no samples)
+//     while paused; Session.Record feeds it what a session receives;
 //   - Load: the harness behind `switchboard bench`'s media rows.
 //
 // The design and its measurements are ../../../shared/design/media.md.

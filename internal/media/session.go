@@ -61,6 +61,8 @@ type Session struct {
 	onAudio  func(pt uint8, payload []byte)
 	closed   bool
 	relay    *Session // set: every packet received goes out as is through relay
+	rec      *Recorder
+	recCh    int
 
 	// send state: touched only by the scheduler goroutine.
 	hdr     rtp.Header
@@ -137,6 +139,15 @@ func (s *Session) RelayTo(peer *Session) {
 	s.mu.Unlock()
 }
 
+// Record writes the audio the session receives (its law's packets) on
+// channel ch of r; the session of channel 0 (the caller's) stops r when
+// it closes.
+func (s *Session) Record(r *Recorder, ch int) {
+	s.mu.Lock()
+	s.rec, s.recCh = r, ch
+	s.mu.Unlock()
+}
+
 // Close stops sending and receiving and frees the port.
 func (s *Session) Close() error {
 	s.mu.Lock()
@@ -145,7 +156,14 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	rec := s.rec
+	if s.recCh != 0 {
+		rec = nil
+	}
 	s.mu.Unlock()
+	if rec != nil {
+		rec.Stop()
+	}
 	s.sched.remove(s)
 	return s.conn.Close()
 }
@@ -231,6 +249,9 @@ func (s *Session) read() {
 		} else if from != s.remote {
 			s.mu.Unlock()
 			continue
+		}
+		if s.rec != nil && h.PayloadType == uint8(s.law) {
+			s.rec.Write(s.recCh, payload)
 		}
 		if peer := s.relay; peer != nil {
 			s.mu.Unlock()

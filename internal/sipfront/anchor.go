@@ -3,6 +3,7 @@ package sipfront
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -34,6 +35,42 @@ type Media struct {
 	// reaches a routing point (it hears DefaultMusic, or comfort noise),
 	// rather than at its first audible treatment.
 	OnArrival bool
+	// Always keeps every anchored call relayed (anchor: always, the safe
+	// mode behind NAT): callers are anchored on arrival, and when an agent
+	// answers, its phone is re-INVITEd to a second session of
+	// switchboard's and RTP is relayed between the two (the caller is not
+	// re-INVITEd); the same again for each party that answers later
+	// (a transfer's target). Both phones send to Advertise, and each
+	// session sends back to where its phone's packets come from.
+	Always bool
+	// Recording, when set (with Always), records relayed calls.
+	Recording *Recording
+}
+
+// Recording records every relayed call of the tenant, or of the queues
+// named, into a two-channel G.711 WAV (media.Recorder: channel 1 the
+// caller, channel 2 the other party) from the moment its RTP is first
+// relayed until the caller's leg ends or the recording is stopped
+// (Server.Recording). The path is attached to the call's UserData as
+// RecordingPath (AttachUserData: EventAttachedDataChanged), so later
+// events carry it.
+type Recording struct {
+	// Template is the file path: {connid} the call's ConnID, {tenant}
+	// the tenant id, {date} YYYYMMDD and {time} HHMMSS (UTC, at start).
+	Template string
+	// Queues limits recording to calls queued at these DNs; empty: every
+	// relayed call.
+	Queues map[string]bool
+}
+
+// RecordingPathKey is the UserData key of a call's recording path.
+const RecordingPathKey = "RecordingPath"
+
+// path expands the template.
+func (r *Recording) path(tenantID, connID string, now time.Time) string {
+	now = now.UTC()
+	return strings.NewReplacer("{connid}", connID, "{tenant}", tenantID,
+		"{date}", now.Format("20060102"), "{time}", now.Format("150405")).Replace(r.Template)
 }
 
 // Treatment parameters read from TreatmentParms. MUSIC_DN (Music) and
@@ -77,6 +114,7 @@ const (
 	actAnchor  actionKind = iota + 100 // answer the caller leg with our SDP, then play
 	actPlay                            // change what the anchored caller hears
 	actStepOut                         // re-INVITE the caller with the agent's SDP, then close the session
+	actRelay                           // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
 )
 
 // decide is the event-to-SIP table (decideSIP) followed by the media
@@ -119,7 +157,10 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 	var acts []action
 	switch ev.ID {
 	case event.EventQueued, event.EventRouteRequest:
-		if !b.media.OnArrival {
+		if ev.ID == event.EventQueued {
+			c.queue = ev.ThisDN
+		}
+		if !b.media.OnArrival && !b.media.Always {
 			return nil
 		}
 		for _, l := range c.legs {
@@ -170,11 +211,21 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		}
 	case event.EventEstablished:
 		for _, l := range c.legs {
-			if !l.caller || !l.anchored || l.over() || l.steppedOut || l.dn == ev.ThisDN {
+			if !l.caller || !l.anchored || l.over() || l.dn == ev.ThisDN {
+				continue
+			}
+			a := c.legOf(ev.ThisDN)
+			if b.media.Always {
+				// Every party that answers (the agent, later a transfer's
+				// target) is relayed to the caller's session.
+				l.steppedOut = true
+				acts = append(acts, action{kind: actRelay, leg: l, peer: a})
+				continue
+			}
+			if l.steppedOut {
 				continue
 			}
 			sdp := placeholderSDP
-			a := c.legOf(ev.ThisDN)
 			if a != nil && len(a.sdp) > 0 {
 				sdp = a.sdp
 			}
@@ -213,14 +264,14 @@ func (b *book) treatmentPlay(ev *event.Event) (play, bool) {
 		return play{what: "busy", src: media.Source{Clip: m.Tones.Busy, Loop: true}}, true
 	case event.TreatmentSilence:
 		return play{what: "comfort noise"}, true
-	case event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits:
+	case event.TreatmentPlayAnnouncement, event.TreatmentCollectDigits, event.TreatmentPlayAnnouncementAndDigits:
 		p := play{what: "comfort noise"}
 		if name, ok := parmString(ev.TreatmentParms, parmAnnouncement); ok {
 			if clip := m.Announcements[name]; clip != nil {
 				p = play{what: "announcement " + clip.Name + " once", src: media.Source{Clip: clip}}
 			}
 		}
-		if ev.TreatmentType == event.TreatmentCollectDigits {
+		if ev.TreatmentType != event.TreatmentPlayAnnouncement {
 			c := &collectSpec{dn: ev.ThisDN, interDigit: defaultInterDigit}
 			if v, ok := parmString(ev.TreatmentParms, parmTotalDigits); ok {
 				c.max, _ = strconv.Atoi(v)
@@ -267,6 +318,17 @@ func (t *sipTenant) actMedia(a action) {
 		}
 	case actStepOut:
 		go t.stepOut(a.leg, a.peer, a.sdp)
+	case actRelay:
+		go func() {
+			if !t.relay(a.leg, a.peer) {
+				// No phone to relay to (a CTI-only DN) or a refused
+				// re-INVITE: the caller hears comfort noise, not the
+				// ringback it heard last.
+				if s := a.leg.sess.Load(); s != nil {
+					s.Play(media.Source{})
+				}
+			}
+		}()
 	}
 }
 
@@ -303,6 +365,9 @@ func (t *sipTenant) anchor(l *leg, p play) {
 		adv = sess.Local().Addr()
 	}
 	answer := media.Answer(netip.AddrPortFrom(adv, sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
+	t.mu.Lock()
+	l.ours = answer
+	t.mu.Unlock()
 	select {
 	case l.final <- final{code: 200, sdp: answer}:
 	default:
@@ -412,6 +477,19 @@ func (t *sipTenant) relay(l, a *leg) bool {
 		as.Close()
 		return false
 	}
+	// From now on each phone is given switchboard's side of the relay
+	// (peerSDP): a hold, retrieve or transfer keeps the relay in the path.
+	t.mu.Lock()
+	a.ours, a.relayed = body, true
+	l.relayed = true
+	queue := ""
+	if c := t.calls[l.connID]; c != nil {
+		queue = c.queue
+	}
+	t.mu.Unlock()
+	// The recording (and its path in the UserData) is in place before
+	// the first packet is relayed.
+	t.record(l, cs, as, queue)
 	cs.RelayTo(as)
 	as.RelayTo(cs)
 	if old := a.sess.Swap(as); old != nil {
@@ -419,6 +497,69 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	}
 	return true
 }
+
+// record adds agent session as to caller leg l's recording, starting it
+// when the tenant records calls of queue (and attaching its path to the
+// call's UserData).
+func (t *sipTenant) record(l *leg, cs, as *media.Session, queue string) {
+	if rec := l.rec.Load(); rec != nil {
+		as.Record(rec, 1)
+		return
+	}
+	r := t.book.media.Recording
+	if r == nil || (len(r.Queues) > 0 && !r.Queues[queue]) {
+		return
+	}
+	path := r.path(t.id, l.connID, time.Now())
+	rec, err := media.NewRecorder(path, cs.Law())
+	if err != nil {
+		t.s.log.Warn("call not recorded", "conn_id", l.connID, "err", err)
+		return
+	}
+	l.rec.Store(rec)
+	cs.Record(rec, 0)
+	as.Record(rec, 1)
+	if _, err := t.do(engine.AttachUserData{ConnID: l.connID, UserData: event.KV{event.S(RecordingPathKey, path)}}); err != nil {
+		t.s.log.Warn("recording path not attached", "conn_id", l.connID, "err", err)
+	}
+}
+
+// Recording pauses, resumes or stops the recording of call connID of
+// tenant tenantID (action "pause", "resume", "stop"): ErrNoRecording when
+// the call has none (or it was stopped already).
+func (s *Server) Recording(tenantID, connID, action string) error {
+	t := s.tenants[tenantID]
+	if t == nil {
+		return ErrNoRecording
+	}
+	var rec *media.Recorder
+	t.mu.Lock()
+	if c := t.calls[connID]; c != nil {
+		for _, l := range c.legs {
+			if r := l.rec.Load(); r != nil {
+				rec = r
+			}
+		}
+	}
+	t.mu.Unlock()
+	if rec == nil || rec.Stopped() {
+		return ErrNoRecording
+	}
+	switch action {
+	case "pause":
+		rec.Pause()
+	case "resume":
+		rec.Resume()
+	case "stop":
+		return rec.Stop()
+	default:
+		return fmt.Errorf("sipfront: recording action %q (want pause, resume or stop)", action)
+	}
+	return nil
+}
+
+// ErrNoRecording: the call is not being recorded.
+var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
 // sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
 // 2xx; the response, or an error (a timeout).

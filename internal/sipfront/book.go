@@ -75,7 +75,14 @@ type leg struct {
 	// (set after the lock, read anywhere).
 	anchored, steppedOut bool
 	play                 play
-	sess                 atomic.Pointer[media.Session]
+	// ours is the SDP switchboard gave this leg's phone (its anchor answer,
+	// its relay re-INVITE); relayed: the leg's RTP is relayed, and ours is
+	// what the leg is offered or answered from now on (peerSDP).
+	ours    []byte
+	relayed bool
+	// rec is the call's recording, on its caller's leg.
+	rec  atomic.Pointer[media.Recorder]
+	sess atomic.Pointer[media.Session]
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -104,6 +111,7 @@ type call struct {
 	connID string
 	legs   []*leg
 	dns    map[string]bool
+	queue  string // the last queue it was queued at (recording per queue)
 }
 
 // legOf is the live leg of DN dn's phone on the call.
@@ -116,9 +124,13 @@ func (c *call) legOf(dn string) *leg {
 	return nil
 }
 
-// peerSDP is the SDP for leg l: what another live leg of the call gave,
-// else a placeholder (the other side is a CTI-only DN: no media).
+// peerSDP is the SDP for leg l: switchboard's own when the leg's RTP is
+// relayed, else what another live leg of the call gave, else a
+// placeholder (the other side is a CTI-only DN: no media).
 func (c *call) peerSDP(l *leg) []byte {
+	if l.relayed && len(l.ours) > 0 {
+		return l.ours
+	}
 	if o := c.peerLeg(l); o != nil {
 		return o.sdp
 	}

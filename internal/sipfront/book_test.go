@@ -27,9 +27,9 @@ import (
 // state the way the request handlers do (register, trunk, phone-invite,
 // trunk-invite, placed, answered, failed, gone, phone-hold, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
-// [arrival=true]), feed a recorded call event (event <Name> conn= this=
-// other= [inbound=true] [consult=true] [trunk=] [third=] [role=newparty]
-// [state=busy|noanswer|transferred|conferenced] [prev=]
+// [arrival=true] [always=true]), feed a recorded call event (event <Name>
+// conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
+// [role=newparty] [state=busy|noanswer|transferred|conferenced] [prev=]
 // [type=<TreatmentType>] [parms=KEY:value,...]), tell what the engine took
 // without an event (trunk-gone, trunk-answered) or print the book (state).
 // Run with -rewrite to write the actual output back, then
@@ -253,6 +253,7 @@ func (r *bookRunner) run(line string) []string {
 			m.DefaultMusic = media.NewClip("moh", nil)
 		}
 		m.OnArrival = a["arrival"] == "true"
+		m.Always = a["always"] == "true"
 		b.media = m
 		return []string{"ok"}
 	}
@@ -319,6 +320,12 @@ func (r *bookRunner) format(acts []action) []string {
 			out = append(out, "play "+id+" "+a.play.what)
 		case actStepOut:
 			out = append(out, "step out "+id+" reinvite sdp="+sdpName(a.sdp)+", close media")
+		case actRelay:
+			peer := "none"
+			if a.peer != nil {
+				peer = a.peer.callID
+			}
+			out = append(out, "relay "+id+" to "+peer+" (reinvite it to a session of ours)")
 		default:
 			r.t.Fatalf("unknown action %d", a.kind)
 		}

@@ -194,13 +194,14 @@
 // internal/media session plays to it. The table, decided with the SIP
 // table under the lock (decideMedia, golden file testdata/book/media.txt):
 //
-//	EventQueued, EventRouteRequest  with Media.OnArrival: anchor, play the default
+//	EventQueued, EventRouteRequest  with Media.OnArrival or Always: anchor, play the default
 //	                                music (comfort noise without one)
 //	EventTreatmentApplied           anchor if not yet, then play: Music the clip of
 //	                                MUSIC_DN, else the default music, looped;
 //	                                PlayAnnouncement the ANNOUNCEMENT clip once, then
 //	                                comfort noise; RingBack, Busy the tone plan's tones;
-//	                                Silence comfort noise; CollectDigits an optional
+//	                                Silence comfort noise; CollectDigits (and
+//	                                PlayAnnouncementAndDigits) an optional
 //	                                ANNOUNCEMENT prompt and a collection ending at
 //	                                TOTAL_DIGITS (or MAX_DIGITS), a TERM_DIGITS digit or
 //	                                INTER_DIGIT_TIMEOUT seconds (default 5) after the
@@ -213,7 +214,26 @@
 //	                                caller's SDP, as without media), close the session.
 //	                                If the caller refuses (488, 491) or does not answer
 //	                                in 10 s: re-INVITE the agent's leg to a second
-//	                                session and relay RTP between the two
+//	                                session and relay RTP between the two.
+//	                                With Media.Always (anchor: always): no step-out;
+//	                                that relay at once, for every party answering
+//	                                (a transfer's target too)
+//
+// With Media.Recording a relayed call (of the queues named) is recorded
+// from its first relayed packet (media.Recorder: channel 1 the caller,
+// channel 2 the other party; paused time is a gap), its path attached to
+// the call's UserData as RecordingPath before that packet (later events
+// carry it); Server.Recording pauses, resumes or stops it (the CTI API's
+// POST .../recording); the caller's leg ending stops it.
+//
+// Once a leg's RTP is relayed, switchboard's side of the relay is what
+// that leg's phone is offered or answered (peerSDP): a hold or retrieve,
+// from the phone or through the API, keeps the relay in the path. The
+// sessions latch (symmetric RTP): each sends to where its phone's packets
+// come from, so phones behind NAT are reached at the address their NAT
+// gave, with switchboard's address (external-ip) and ports (rtp-ports)
+// in the SDP. A transfer's target is first offered the caller's SDP, as
+// without media, and re-INVITEd to the relay once it answers.
 //
 // MUSIC_DN, TOTAL_DIGITS and TERM_DIGITS are Genesys's T-Library treatment
 // parameter names (TTreatmentType); ANNOUNCEMENT and INTER_DIGIT_TIMEOUT
@@ -222,9 +242,17 @@
 // to an agent, back to its queue after RONA). A tenant without Media is
 // served as before: nothing of this runs. Tests: a Go phone (media_test.go)
 // checks the exact frames, digits, 488, abandon, silence after the step-out
-// and the relay; sipp (sippmedia_test.go) plays digits from a pcap the test
+// and the relay, and with Always audio both ways through the relay in the
+// configured port range, latching past an agent SDP naming another port,
+// hold and retrieve keeping the relay, a single-step transfer relayed to
+// its target; sipp (sippmedia_test.go) plays digits from a pcap the test
 // writes, is stepped out to an agent phone with -rtp_echo, abandons, and
 // refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
+// A real softphone, Debian's baresip (headless: ALSA's null device, its
+// sndfile module dumping what it decodes), calls 7000 and what it heard
+// must be the music: its RMS far above the comfort noise's
+// (baresip_test.go; fails in CI without baresip, which scripts/test
+// installs).
 //
 // # Figures (BenchmarkSIPLoad, BenchmarkSIPMemoryPerCall; 2 cores, sipp
 // UAC and UAS on the same machine)
@@ -256,12 +284,13 @@
 //
 // # Not done yet
 //
-// Media: anchor: always (relaying every call), recording and
-// PlayAnnouncementAndDigits (the engine does not apply it) are not done;
-// the re-INVITE to the caller reuses the agent's answer as the offer; once
-// relaying, a later hold, retrieve or transfer passes the phones' own SDP
-// between the legs as without media (the relay is bypassed, untested);
-// glare (491) is handled like any refusal but has no test of its own.
+// Media: a recording follows a single-step transfer to its target but a
+// two-step transfer's is not tested; anchor: always relays calls that
+// reach a routing point or queue, not a direct call between two phones
+// (its SDP passes between them as without media); the re-INVITE to the
+// caller reuses the agent's answer as the offer; a two-step transfer or
+// conference of a relayed call is not tested; glare (491) is handled like
+// any refusal but has no test of its own.
 // UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:

@@ -3,8 +3,11 @@ package sipfront
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -459,5 +462,277 @@ func TestRefusedStepOutFallsBackToRelay(t *testing.T) {
 	}
 	if got == nil {
 		t.Fatal("caller did not get the agent's packet relayed")
+	}
+}
+
+// sdpAt is an SDP offering PCMU at 127.0.0.1:port.
+func sdpAt(port int) string {
+	return "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(port) + " RTP/AVP 0\r\n"
+}
+
+// relayed checks that RTP flows both ways between two phones through
+// switchboard: phone b sends first (so its session latches to b's real
+// socket, whatever b's SDP said), then a to b, then b to a.
+func relayed(t *testing.T, a *fakePhone, aTo netip.AddrPort, b *fakePhone, bTo netip.AddrPort, ts uint32) {
+	t.Helper()
+	b.sendRTP(bTo, ts)
+	var got *rtp.Packet
+	for got = a.rtpPacket(5 * time.Second); got != nil && got.Timestamp != ts; got = a.rtpPacket(5 * time.Second) {
+	}
+	if got == nil {
+		t.Fatalf("%s did not get %s's packet %d relayed", a.tag, b.tag, ts)
+	}
+	a.sendRTP(aTo, ts+1)
+	for got = b.rtpPacket(5 * time.Second); got != nil && got.Timestamp != ts+1; got = b.rtpPacket(5 * time.Second) {
+	}
+	if got == nil {
+		t.Fatalf("%s did not get %s's packet %d relayed", b.tag, a.tag, ts+1)
+	}
+}
+
+// TestAnchorAlwaysRelaysHoldAndTransfer: with Media.Always the caller is
+// answered on arrival; when the agent answers, the caller is not
+// re-INVITEd: the agent's phone is, to a session of switchboard's at the
+// advertised address within the port range, and RTP flows both ways
+// through switchboard, latched to where the agent's packets really come
+// from (its SDP names another port, as behind NAT). Hold and retrieve
+// through the API re-INVITE the agent with switchboard's side, so the
+// relay stays; a single-step transfer relays the caller to the new
+// party's phone the same way.
+func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
+	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
+	const lo, hi = 31000, 31999
+	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1, PortMin: lo, PortMax: hi})
+	tones, err := media.NewTones(media.TonesEU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv := netip.MustParseAddr("127.0.0.1")
+	f := newFixture(t, func(c *Config) {
+		c.Tenants[0].Media = &Media{Plane: plane, Advertise: adv, Tones: tones, Always: true}
+	})
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	target := newFakePhoneAt(t, f, "127.0.0.1:0")
+	decoy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer decoy.Close()
+	decoyPort := decoy.LocalAddr().(*net.UDPAddr).Port
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sip.Bind("1002", target.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	inRange := func(what string, ap netip.AddrPort) {
+		t.Helper()
+		if ap.Addr() != adv || ap.Port() < lo || ap.Port() > hi || ap.Port()%2 != 0 {
+			t.Fatalf("%s at %v, want %v on an even port of %d-%d", what, ap, adv, lo, hi)
+		}
+	}
+
+	caller.invite("0 101")
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d, want 200 on arrival", code)
+	}
+	inRange("caller's session", callerSide)
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	_, inv, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(inv, 200, "OK", sdpAt(decoyPort))
+	w.wait("EventEstablished 1001", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
+	_, reinv, body, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body))
+	if err != nil {
+		t.Fatalf("relay re-INVITE to the agent: %v\n%s", err, body)
+	}
+	inRange("agent's session", agentSide.Remote)
+	agent.respondInvite(reinv, 200, "OK", sdpAt(decoyPort))
+	for caller.rtpPacket(50*time.Millisecond) != nil {
+	}
+	relayed(t, caller, callerSide, agent, agentSide.Remote, 1000)
+	decoy.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _, err := decoy.ReadFrom(make([]byte, 1500)); err == nil {
+		t.Fatalf("the agent's SDP address got %d bytes after latching", n)
+	}
+
+	// Hold and retrieve: the agent is re-INVITEd with switchboard's side.
+	for i, cmd := range []engine.Command{engine.Hold{ConnID: conn, DN: "1001"}, engine.Retrieve{ConnID: conn, DN: "1001"}} {
+		f.do(cmd)
+		_, re, b, _ := agent.recv("INVITE ")
+		o, err := media.ParseOffer([]byte(b))
+		want := []string{"a=sendonly", "a=sendrecv"}[i]
+		if err != nil || o.Remote != agentSide.Remote || !strings.Contains(b, want) {
+			t.Fatalf("%T re-INVITE to the agent offers %v (%v), want switchboard's %v with %s:\n%s", cmd, o.Remote, err, agentSide.Remote, want, b)
+		}
+		agent.respondInvite(re, 200, "OK", sdpAt(decoyPort))
+	}
+	w.wait("EventRetrieved", func(e *event.Event) bool { return e.ID == event.EventRetrieved })
+	relayed(t, caller, callerSide, agent, agentSide.Remote, 2000)
+
+	// Transfer: the new party answers and is relayed to the caller.
+	f.do(engine.SingleStepTransfer{ConnID: conn, DN: "1001", To: "1002"})
+	_, inv2, _, _ := target.recv("INVITE ")
+	target.respondInvite(inv2, 200, "OK", target.offer("0"))
+	w.wait("EventEstablished 1002", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1002" })
+	_, reinv2, body2, _ := target.recv("INVITE ")
+	targetSide, err := media.ParseOffer([]byte(body2))
+	if err != nil {
+		t.Fatalf("relay re-INVITE to the transfer's target: %v\n%s", err, body2)
+	}
+	inRange("target's session", targetSide.Remote)
+	target.respondInvite(reinv2, 200, "OK", target.offer("0"))
+	relayed(t, caller, callerSide, target, targetSide.Remote, 3000)
+}
+
+// sendFrame sends one PCMU packet whose 160 samples are all b, and waits
+// until the other phone got it through the relay (so the recorder sees
+// the packets in the order sent).
+func sendFrame(t *testing.T, from *fakePhone, to netip.AddrPort, other *fakePhone, b byte, seq uint16) {
+	t.Helper()
+	pk, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: 9},
+		Payload: bytes.Repeat([]byte{b}, media.FrameSamples)}).Marshal()
+	if _, err := from.rtp.WriteToUDPAddrPort(pk, to); err != nil {
+		t.Fatal(err)
+	}
+	for got := other.rtpPacket(5 * time.Second); ; got = other.rtpPacket(5 * time.Second) {
+		if got == nil {
+			t.Fatalf("frame %#x not relayed", b)
+		}
+		if got.SequenceNumber == seq {
+			return
+		}
+	}
+}
+
+// TestRelayedCallRecordedWithPause: a tenant recording its calls writes
+// the relayed call's two directions into the template's file, channel 1
+// the caller's frames and channel 2 the agent's; the path is in the
+// call's UserData (later events carry it); frames sent while paused
+// are not in the file (a gap: the frames after Resume follow at once);
+// stop closes it, and a second stop is refused.
+func TestRelayedCallRecordedWithPause(t *testing.T) {
+	plane := media.NewPlane(media.Config{Clock: media.NewFakeClock(time.Unix(1_700_000_000, 0)), Schedulers: 1})
+	tones, err := media.NewTones(media.TonesEU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := newFixture(t, func(c *Config) {
+		c.Tenants[0].Media = &Media{Plane: plane, Tones: tones, Always: true,
+			Recording: &Recording{Template: filepath.Join(dir, "{tenant}-{connid}.wav"), Queues: map[string]bool{"7000": true}}}
+	})
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.invite("0 101")
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
+	f.do(engine.Ready{DN: "1001"})
+	_, inv, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(inv, 200, "OK", agent.offer("0"))
+	_, reinv, body, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.respondInvite(reinv, 200, "OK", agent.offer("0"))
+	want := filepath.Join(dir, f.rt.ID()+"-"+conn+".wav")
+	for caller.rtpPacket(50*time.Millisecond) != nil {
+	}
+
+	seq := uint16(100)
+	talk := func(c, a byte) {
+		seq++
+		sendFrame(t, caller, callerSide, agent, c, seq)
+		seq++
+		sendFrame(t, agent, agentSide.Remote, caller, a, seq)
+	}
+	talk(0x11, 0x21)
+	talk(0x12, 0x22)
+	if err := f.sip.Recording(f.rt.ID(), conn, "pause"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x55, 0x66) // the card number
+	if err := f.sip.Recording(f.rt.ID(), conn, "resume"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x13, 0x23)
+	if err := f.sip.Recording(f.rt.ID(), conn, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	talk(0x14, 0x24)
+	if err := f.sip.Recording(f.rt.ID(), conn, "stop"); !errors.Is(err, ErrNoRecording) {
+		t.Fatalf("second stop: %v", err)
+	}
+	// The call's later events carry the recording's path.
+	f.do(engine.Hold{ConnID: conn, DN: "1001"})
+	_, re, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(re, 200, "OK", agent.offer("0"))
+	held := w.wait("EventHeld", func(e *event.Event) bool { return e.ID == event.EventHeld && e.ConnID == conn })
+	if v, ok := held.UserData.Get(RecordingPathKey); !ok || v.Str != want {
+		t.Fatalf("EventHeld UserData %v, want %s=%s", held.UserData, RecordingPathKey, want)
+	}
+	raw, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hdr = 58
+	if len(raw) < hdr || string(raw[0:4]) != "RIFF" || raw[20] != 7 || raw[22] != 2 {
+		t.Fatalf("not a two-channel µ-law WAV: % x", raw[:min(len(raw), hdr)])
+	}
+	var ch [2][]byte
+	for i := hdr; i+1 < len(raw); i += 2 {
+		ch[0], ch[1] = append(ch[0], raw[i]), append(ch[1], raw[i+1])
+	}
+	for i, frames := range [2][]byte{{0x11, 0x12, 0x13}, {0x21, 0x22, 0x23}} {
+		var exp []byte
+		for _, b := range frames {
+			exp = append(exp, bytes.Repeat([]byte{b}, media.FrameSamples)...)
+		}
+		if !bytes.Equal(ch[i], exp) {
+			t.Fatalf("channel %d holds %d samples, want frames % x (the paused ones left out)", i+1, len(ch[i]), frames)
+		}
+	}
+}
+
+// TestPlayAnnouncementAndDigitsCollectsFromThePhone: the treatment plays
+// its prompt (none configured here: comfort noise) and collects the
+// phone's RFC 4733 digits up to TOTAL_DIGITS into EventTreatmentEnd.
+func TestPlayAnnouncementAndDigitsCollectsFromThePhone(t *testing.T) {
+	f, _, _, _ := mediaFixture(t)
+	w := &eventWaiter{f: f}
+	ph := newFakePhone(t, f)
+	ph.invite("0 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "PlayAnnouncementAndDigits",
+		Parms: event.KV{event.S("ANNOUNCEMENT", "welcome"), event.S("TOTAL_DIGITS", "2")}})
+	code, sb := ph.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	var seq uint16
+	for i, d := range []byte("57") {
+		ph.digit(sb, d, uint32(500+2000*i), &seq)
+	}
+	end := w.wait("EventTreatmentEnd", func(e *event.Event) bool {
+		return e.ID == event.EventTreatmentEnd && e.TreatmentType == event.TreatmentPlayAnnouncementAndDigits
+	})
+	if end.CollectedDigits != "57" || end.LastCollectedDigit != "7" {
+		t.Fatalf("CollectedDigits %q LastCollectedDigit %q, want 57 and 7", end.CollectedDigits, end.LastCollectedDigit)
 	}
 }
