@@ -91,10 +91,16 @@ func waitCluster(t *testing.T, nodes []*running, owners ...string) {
 	for _, o := range owners {
 		ok[o] = true
 	}
+	// Settled: every node sees the same owner for each shard, one of
+	// owners, that owner serves it itself, and each of owners owns a
+	// shard (a cooperative rebalance moves shards in several rounds, and
+	// a request sent meanwhile may meet a handover: 503, by design).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		good := true
 		var last string
+		owner := map[int]string{}
+		serving := map[int]string{}
 		for _, n := range nodes {
 			code, body := do(t, "GET", "http://"+n.addrs.HTTP+"/v1/cluster", clusterOpsToken, "")
 			var st cluster.ClusterStatus
@@ -105,14 +111,33 @@ func waitCluster(t *testing.T, nodes []*running, owners ...string) {
 				if !ok[s.Owner] {
 					good = false
 				}
+				if o, seen := owner[s.Shard]; seen && o != s.Owner {
+					good = false
+				}
+				owner[s.Shard] = s.Owner
+				if s.Local == "serving" {
+					serving[s.Shard] = st.Node
+				}
 			}
 			last = body
+		}
+		owns := map[string]bool{}
+		for sh, o := range owner {
+			owns[o] = true
+			if serving[sh] != o {
+				good = false
+			}
+		}
+		if len(owner) >= len(owners) {
+			for _, o := range owners {
+				good = good && owns[o]
+			}
 		}
 		if good {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("shards not owned by %v within 60 s: %s", owners, last)
+			t.Fatalf("shards not settled on %v within 60 s: %s", owners, last)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
