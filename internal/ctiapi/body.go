@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,11 +231,11 @@ func integralNumbers(data []byte) []byte {
 			}
 			lit := data[i:j]
 			if bytes.ContainsAny(lit, ".eE") {
-				if f, err := strconv.ParseFloat(string(lit), 64); err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+				if n, ok := integral(lit); ok {
 					if out == nil {
 						out = append([]byte(nil), data[:i]...)
 					}
-					out = strconv.AppendInt(out, int64(f), 10)
+					out = strconv.AppendInt(out, n, 10)
 					i = j - 1
 					continue
 				}
@@ -254,6 +254,21 @@ func integralNumbers(data []byte) []byte {
 		return data
 	}
 	return out
+}
+
+// integral is the value of a number literal with a fraction or an
+// exponent when that value is a whole number within int64, read exactly
+// (9007199254740993.0 is not rounded to a float64 first).
+func integral(lit []byte) (int64, bool) {
+	if len(lit) > 64 { // no int64 needs more digits; bounds the exponent's work too
+		return 0, false
+	}
+	f, ok := new(big.Float).SetPrec(256).SetString(string(lit))
+	if !ok || !f.IsInt() {
+		return 0, false
+	}
+	n, acc := f.Int64()
+	return n, acc == big.Exact
 }
 
 func decodeError(err error) *Error {
