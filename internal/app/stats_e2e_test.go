@@ -40,7 +40,10 @@ func statsInServe(t *testing.T, brokers []string, prefix string) {
 	must("POST", "/dns/1001/login", `{"agentId":"agent1","queues":["7000"]}`)
 	must("POST", "/dns/1001/ready", `{}`)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A bound, not a measure: a new consumer group on a real Kafka waits
+	// for its first assignment (3 s of initial rebalance delay, far more
+	// under -race on a loaded machine) before the first figures change.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws://"+r.addrs.HTTP+"/v1/tenants/demo/stats/ws",
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + e2eToken}}})
