@@ -239,8 +239,20 @@ func TestDiskFullHeals(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if st, body := get(t, base+"/readyz"); st != http.StatusOK {
-		t.Errorf("/readyz after healing: %d %s", st, body)
+	// Ready again by itself. The journal may stand near its own size
+	// bound (readiness says so at 90%) until the relay's next checkpoint
+	// lets it drop the published segments: wait for that, bounded.
+	readyBy := time.Now().Add(time.Minute)
+	for {
+		st, body := get(t, base+"/readyz")
+		if st == http.StatusOK {
+			break
+		}
+		if time.Now().After(readyBy) {
+			t.Errorf("/readyz a minute after healing: %d %s; %+v", st, body, addrs.Durability())
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	stats := addrs.Durability()
 	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
