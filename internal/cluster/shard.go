@@ -61,7 +61,8 @@ type Shard struct {
 	failed  chan struct{} // closed when err is set
 	exited  chan struct{}
 
-	journalNext int64 // offset after the last committed journal record
+	journalNext int64  // offset after the last committed journal record
+	snapSeq     uint64 // chunked snapshots written (their ids)
 
 	// Counters (under mu).
 	stats ShardStats
@@ -87,6 +88,7 @@ type ReplayStats struct {
 	Fence, Claim, Read time.Duration
 	SnapshotsRead      int
 	SnapshotBytes      int
+	SnapshotChunks     int // chunk records read (snapshots too large for one message)
 	JournalRecords     int
 	Steps              int // step records handed to the tenants
 	From               int64
@@ -127,6 +129,9 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
+		// No batch larger than the brokers take: snapshots are split
+		// to fit it (snapshot.go).
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 		// A retriable produce error waits for a metadata refresh, which
 		// kgo rate-limits by this (5 s by default): it bounds the stalls.
 		kgo.MetadataMinAge(250 * time.Millisecond),
@@ -224,23 +229,7 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 	for _, t := range tenants {
 		want[t] = true
 	}
-	states := map[string]*tenant.LogState{}
-	from := map[string]int64{}
-	err := s.readUntilClaim(ctx, s.tp.Snapshots, kgo.NewOffset().AtStart(), func(r *kgo.Record) error {
-		if header(r, hType) != typSnap || !want[string(r.Key)] {
-			return nil
-		}
-		step, err1 := strconv.ParseUint(header(r, hStep), 10, 64)
-		f, err2 := strconv.ParseInt(header(r, hFrom), 10, 64)
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("snapshot at offset %d: bad headers", r.Offset)
-		}
-		states[string(r.Key)] = &tenant.LogState{Snapshot: r.Value, SnapshotStep: step}
-		from[string(r.Key)] = f
-		s.stats.Replay.SnapshotsRead++
-		s.stats.Replay.SnapshotBytes += len(r.Value)
-		return nil
-	})
+	states, from, err := s.readSnapshots(ctx, want)
 	if err != nil {
 		return nil, err
 	}
@@ -529,9 +518,9 @@ func (s *Shard) commit(items []item) error {
 	for _, it := range items {
 		key := []byte(it.tenant)
 		if it.batch == nil {
-			s.cl.Produce(ctx, &kgo.Record{Topic: s.tp.Snapshots, Partition: int32(s.n), Key: key, Value: it.state, Timestamp: now,
-				Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSnap)},
-					{Key: hStep, Value: []byte(strconv.FormatUint(it.step, 10))}, {Key: hFrom, Value: []byte(from)}}}, promise)
+			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, from, now) {
+				s.cl.Produce(ctx, r, promise)
+			}
 			continue
 		}
 		s.cl.Produce(ctx, &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
