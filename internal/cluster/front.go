@@ -68,6 +68,9 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local, owner, ok := f.Node.Route(id)
 		if local != nil {
 			if h := f.Local(id); h != nil {
+				if !f.leased(w, r) {
+					return
+				}
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -85,6 +88,20 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// leased answers a read (GET, HEAD) of a tenant served here with 503 if
+// the node's read lease has run out: it may have lost the tenant's shard
+// without knowing it yet, and its memory may be stale (see lease).
+func (f *Front) leased(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	if ok, _ := f.Node.ReadLease(); ok {
+		return true
+	}
+	unavailable(w, "this node has not been confirmed in the cluster lately and may have lost the tenant; retry")
+	return false
 }
 
 func unavailable(w http.ResponseWriter, msg string) {
