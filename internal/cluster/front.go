@@ -39,6 +39,7 @@ type Front struct {
 
 	mu      sync.Mutex
 	proxies map[string]*httputil.ReverseProxy
+	peers   nodePeers
 }
 
 // ClusterStatus is the body of GET /v1/cluster.
@@ -71,7 +72,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if !f.leased(w, r) {
 					return
 				}
-				h.ServeHTTP(w, r)
+				h.ServeHTTP(w, f.clientOf(r))
 				return
 			}
 		} else if ok && owner.HTTP != "" && r.Header.Get(HeaderForwarded) == "" {
@@ -156,6 +157,8 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// X-Forwarded-For: the client's address as this node saw
+			// it, for the owner (forwarded.go).
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwarded, self)
 		},
