@@ -63,6 +63,7 @@ type Shard struct {
 
 	journalNext int64  // offset after the last committed journal record
 	snapSeq     uint64 // chunked snapshots written (their ids)
+	floor       replayFloor
 
 	// Counters (under mu).
 	stats ShardStats
@@ -229,18 +230,23 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 	for _, t := range tenants {
 		want[t] = true
 	}
-	states, from, err := s.readSnapshots(ctx, want)
+	s.floor.init(tenants)
+	states, from, floor, err := s.readSnapshots(ctx, want)
 	if err != nil {
 		return nil, err
 	}
-	// Replay starts at the oldest offset a tenant's snapshot needs; a
-	// tenant without one needs the whole journal.
+	// Replay starts at the oldest offset a tenant needs: the later of its
+	// snapshot's and the replay-from record's (replayfrom.go); a tenant
+	// with neither needs the whole journal.
 	start := kgo.NewOffset().AtStart()
 	s.stats.Replay.From = -1
 	if len(want) > 0 {
 		min := int64(-1)
 		for t := range want {
 			f, ok := from[t]
+			if c, found := floor[t]; found && (!ok || c > f) {
+				f, ok = c, true
+			}
 			if !ok {
 				min = -1
 				break
@@ -268,6 +274,7 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			st = &tenant.LogState{}
 			states[string(r.Key)] = st
 		}
+		took := false
 		for i, rec := range recs {
 			step := first + uint64(i)
 			last := st.SnapshotStep
@@ -279,6 +286,10 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			}
 			st.Steps = append(st.Steps, tenant.LoggedStep{Step: step, Record: rec})
 			s.stats.Replay.Steps++
+			took = true
+		}
+		if took {
+			s.floor.stepped(string(r.Key), r.Offset, st.Steps[len(st.Steps)-1].Step)
 		}
 		return nil
 	})
@@ -515,16 +526,21 @@ func (s *Shard) commit(items []item) error {
 		}
 	}
 	now := time.Now()
+	journal := make(map[*tenant.LogBatch]*kgo.Record, len(items))
+	snapped := false
 	for _, it := range items {
 		key := []byte(it.tenant)
 		if it.batch == nil {
 			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, from, now) {
 				s.cl.Produce(ctx, r, promise)
 			}
+			snapped = true
 			continue
 		}
-		s.cl.Produce(ctx, &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
-			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}, promise)
+		jr := &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
+			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}
+		journal[it.batch] = jr
+		s.cl.Produce(ctx, jr, promise)
 		for i := range it.batch.Events {
 			e := &it.batch.Events[i]
 			var topic string
@@ -546,6 +562,10 @@ func (s *Shard) commit(items []item) error {
 			s.cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: event.Partition(k, s.parts[topic]), Key: k,
 				Value: e.AppendJSON(nil), Headers: hdrs, Timestamp: now}, promise)
 		}
+	}
+	if snapped {
+		// The snapshot partition is in this transaction anyway.
+		s.cl.Produce(ctx, s.floor.record(s, s.journalNext, now), promise)
 	}
 	t0 := time.Now()
 	ferr := s.cl.Flush(ctx)
@@ -575,6 +595,7 @@ func (s *Shard) commit(items []item) error {
 	if maxJournal >= 0 {
 		s.journalNext = maxJournal + 1
 	}
+	s.floor.committed(items, journal)
 	return nil
 }
 

@@ -93,6 +93,7 @@ type snapshotReader struct {
 	from   map[string]int64
 	stats  *ReplayStats
 	asm    map[string]*assembly
+	floor  map[string]int64 // the latest replay-from record
 }
 
 // assembly is a chunked snapshot being read.
@@ -111,6 +112,11 @@ func newSnapshotReader(want map[string]bool, stats *ReplayStats) *snapshotReader
 
 func (sr *snapshotReader) record(r *kgo.Record) error {
 	typ := header(r, hType)
+	if typ == typReplayFrom {
+		m, err := replayFromOf(r)
+		sr.floor = m
+		return err
+	}
 	if typ != typSnap && typ != typChunk {
 		return nil
 	}
@@ -165,9 +171,11 @@ func (sr *snapshotReader) done(id string, state []byte, step uint64, from int64)
 	sr.stats.SnapshotBytes += len(state)
 }
 
-// readSnapshots reads the shard's snapshot partition up to this claim.
-func (s *Shard) readSnapshots(ctx context.Context, want map[string]bool) (map[string]*tenant.LogState, map[string]int64, error) {
+// readSnapshots reads the shard's snapshot partition up to this claim:
+// the wanted tenants' snapshots, the offsets their snapshots say their
+// replay may start at, and the latest replay-from record.
+func (s *Shard) readSnapshots(ctx context.Context, want map[string]bool) (map[string]*tenant.LogState, map[string]int64, map[string]int64, error) {
 	sr := newSnapshotReader(want, &s.stats.Replay)
 	err := s.readUntilClaim(ctx, s.tp.Snapshots, kgo.NewOffset().AtStart(), sr.record)
-	return sr.states, sr.from, err
+	return sr.states, sr.from, sr.floor, err
 }
