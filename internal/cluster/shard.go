@@ -305,6 +305,8 @@ func (s *Shard) readUntilClaim(ctx context.Context, topic string, start kgo.Offs
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(s.n): start}}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Many records (snapshot chunks) per round trip, not 1 MiB.
+		kgo.FetchMaxPartitionBytes(8 << 20),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}, s.cfg.ExtraOpts...)...)
 	if err != nil {

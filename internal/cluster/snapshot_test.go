@@ -6,8 +6,10 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -168,5 +170,89 @@ func TestSnapshotReaderLeftovers(t *testing.T) {
 	}
 	if err := sr.record(chunk("t", "B", 1, 3, 2, "x")); err == nil {
 		t.Fatal("chunk 3 of 2 was taken")
+	}
+}
+
+// BenchmarkSnapshotRead: a new owner's read of a tenant of 5,000 agents,
+// all logged in, whose snapshot (about 1.2 MB) is over Apache Kafka's
+// default message limit: as one record (the brokers' limit raised to 16
+// MiB) and in chunks of the default 1 MB limit. Each op claims the shard
+// and reads the snapshot back (no step to replay). Reports the snapshot's
+// size and the chunks read; compare ns/op of the two for the cost of the
+// chunks. Kafka: $SWITCHBOARD_TEST_KAFKA if set (its topics must take 16
+// MiB for "whole"), else kfake.
+func BenchmarkSnapshotRead(b *testing.B) {
+	var brokers []string
+	if r := kafkatest.RealKafka(b); r != nil {
+		brokers = r.Brokers
+	} else {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(16 << 20)}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		brokers = c.ListenAddrs()
+	}
+	const agents = 5000
+	ten := bigTenant(agents)
+	for _, bc := range []struct {
+		name string
+		max  int
+	}{{"whole", 16 << 20}, {"chunks-1MB", DefaultMaxMessageBytes}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			cfg := &Config{Cluster: "bench", Brokers: brokers, Shards: 1, OutputPartitions: 1, TopicPrefix: kafkatest.UniqueTopicPrefix(b),
+				MaxMessageBytes: bc.max}
+			parts, err := EnsureTopics(ctx, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, states, err := OpenShard(ctx, cfg, parts, 0, Owner{Node: "a"}, []string{demoTenant})
+			if err != nil {
+				b.Fatal(err)
+			}
+			eng, _ := engine.New(ten, engine.Options{Server: "a"})
+			tn, err := tenant.Start(tenant.Config{Engine: eng, Log: s.Log(demoTenant), LogState: states[demoTenant], SnapshotEvery: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sem := make(chan struct{}, 50)
+			errs := make(chan error, agents)
+			for a := 0; a < agents; a++ {
+				sem <- struct{}{}
+				go func() {
+					_, err := tn.Do(ctx, engine.Login{DN: fmt.Sprint(20001 + a), AgentID: fmt.Sprint("a", a+1)})
+					errs <- err
+					<-sem
+				}()
+			}
+			for a := 0; a < agents; a++ {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			tn.Close(ctx) // the snapshot
+			if err := s.Close(ctx, true); err != nil {
+				b.Fatal(err)
+			}
+			var rs ReplayStats
+			var read time.Duration
+			b.ResetTimer()
+			for b.Loop() {
+				s, states, err := OpenShard(ctx, cfg, parts, 0, Owner{Node: "b"}, []string{demoTenant})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if states[demoTenant] == nil || states[demoTenant].SnapshotStep != agents || len(states[demoTenant].Steps) != 0 {
+					b.Fatalf("read %+v, want the snapshot at step %d", states[demoTenant], agents)
+				}
+				rs = s.Stats().Replay
+				read += rs.Read
+				s.Close(ctx, false)
+			}
+			b.ReportMetric(float64(rs.SnapshotBytes), "snapshot-bytes")
+			b.ReportMetric(float64(rs.SnapshotChunks), "chunks")
+			b.ReportMetric(float64(read.Microseconds())/1000/float64(b.N), "read-ms")
+		})
 	}
 }
