@@ -32,15 +32,7 @@ func TestReplayFromIdleTenants(t *testing.T) {
 				for _, id := range ids {
 					ten := config.Demo("tok-"+id, "pw").Tenants[0]
 					ten.ID = id
-					eng, err := engine.New(&ten, engine.Options{Server: "s1"})
-					if err != nil {
-						t.Fatal(err)
-					}
-					tn, err := tenant.Start(tenant.Config{Engine: eng, Log: s.Log(id), LogState: states[id], SnapshotEvery: 5})
-					if err != nil {
-						t.Fatal(err)
-					}
-					out[id] = tn
+					out[id] = startTenantOf(t, &ten, s, states[id], 5)
 				}
 				return out
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
@@ -37,17 +38,7 @@ func TestSnapshotChunks(t *testing.T) {
 	ctx := context.Background()
 	n := ShardOf(demoTenant, cfg.Shards)
 	ten := bigTenant(100)
-	start := func(s *Shard, st *tenant.LogState) *tenant.Tenant {
-		eng, err := engine.New(ten, engine.Options{Server: "s1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn, err := tenant.Start(tenant.Config{Engine: eng, Log: s.Log(demoTenant), LogState: st, SnapshotEvery: 40})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tn
-	}
+	start := func(s *Shard, st *tenant.LogState) *tenant.Tenant { return startTenantOf(t, ten, s, st, 40) }
 	open := func(node string) (*Shard, *tenant.LogState) {
 		s, states, err := OpenShard(ctx, cfg, parts, n, Owner{Node: node}, []string{demoTenant})
 		if err != nil {
@@ -220,11 +211,7 @@ func BenchmarkSnapshotRead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			eng, _ := engine.New(ten, engine.Options{Server: "a"})
-			tn, err := tenant.Start(tenant.Config{Engine: eng, Log: s.Log(demoTenant), LogState: states[demoTenant], SnapshotEvery: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
+			tn := startTenantOf(b, ten, s, states[ten.ID], -1)
 			sem := make(chan struct{}, 50)
 			errs := make(chan error, agents)
 			for a := 0; a < agents; a++ {
@@ -264,4 +251,19 @@ func BenchmarkSnapshotRead(b *testing.B) {
 			b.ReportMetric(float64(read.Microseconds())/1000/float64(b.N), "read-ms")
 		})
 	}
+}
+
+// startTenantOf starts the tenant ten (server id s1) on the shard s from
+// the state st.
+func startTenantOf(tb testing.TB, ten *config.Tenant, s *Shard, st *tenant.LogState, snapEvery int) *tenant.Tenant {
+	tb.Helper()
+	eng, err := engine.New(ten, engine.Options{Server: "s1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tn, err := tenant.Start(tenant.Config{Engine: eng, Log: s.Log(ten.ID), LogState: st, SnapshotEvery: snapEvery})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tn
 }
