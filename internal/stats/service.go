@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/switchboard-cc/switchboard/event"
 )
@@ -194,6 +195,13 @@ func (s *Service) Run(ctx context.Context) error {
 	opts := append(append([]kgo.Opt{}, s.cfg.KafkaOpts...),
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ClientID("switchboard-stats"),
+		// The client's own warnings (a group it cannot join, a
+		// coordinator it cannot find) are the only trace of a consumer
+		// that stalls: they go to our log.
+		kgo.WithLogger(kslog.New(s.log)),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.log.Info("stats: partitions assigned", "partitions", m)
+		}),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
