@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -127,5 +130,98 @@ func TestLeaseAnswers(t *testing.T) {
 	l.heartbeatDone(kerr.UnknownMemberID)
 	if ok, _ := l.holds(t0.Add(3 * time.Second)); ok {
 		t.Fatal("the lease holds after UNKNOWN_MEMBER_ID")
+	}
+}
+
+// TestZombieRead: node A serves the only shard; its heartbeats go
+// unanswered (as if it were paused or cut off) past its session, so the
+// group gives the shard to B, which changes the tenant (a login). A, which
+// has not learned it lost the shard, must not answer a read with its stale
+// state: from before B's takeover on, its reads get 503; once its
+// heartbeats are answered again it learns it lost the shard and drops the
+// tenant.
+func TestZombieRead(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := testConfig(t, c.ListenAddrs())
+	cfg.Shards = 1
+	a := startNode(t, cfg, "a", []string{demoTenant})
+	defer a.Close()
+	waitOwned(t, 1, a)
+	b := startNode(t, cfg, "b", []string{demoTenant})
+	defer b.Close()
+	loginOn(t, []*Node{a}, demoTenant, 1)
+
+	// A's reads: the number of agents logged in, as its memory holds it.
+	f := &Front{Node: a, Base: http.NotFoundHandler(), Local: func(string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tn, _ := a.Tenant(demoTenant)
+			n := 0
+			tn.Query(r.Context(), func(m tenant.Machine) {
+				for _, ag := range m.(*engine.Engine).Agents() {
+					if ag.DN != "" {
+						n++
+					}
+				}
+			})
+			fmt.Fprint(w, n)
+		})
+	}}
+	read := func() (int, string) {
+		w := httptest.NewRecorder()
+		f.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/tenants/"+demoTenant+"/agents", nil))
+		return w.Code, w.Body.String()
+	}
+	if code, body := read(); code != http.StatusOK || body != "1" {
+		t.Fatalf("A before: %d %s", code, body)
+	}
+
+	memberA, _ := a.group.GroupMetadata()
+	release := make(chan struct{})
+	var released atomic.Bool
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if hb, ok := req.(*kmsg.HeartbeatRequest); ok && hb.MemberID == memberA && !released.Load() {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	// B takes the shard over and logs agent 2 in; A is polled meanwhile.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, ok := b.Tenant(demoTenant); ok {
+			break
+		}
+		if code, body := read(); code == http.StatusOK && body != "1" {
+			t.Fatalf("A answered %s before B took over", body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B did not take the shard within 60 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if local, _, _ := a.Route(demoTenant); local == nil {
+		t.Fatal("A dropped the tenant already: nothing to check")
+	}
+	loginOn(t, []*Node{b}, demoTenant, 2)
+	if code, body := read(); code != http.StatusServiceUnavailable {
+		t.Fatalf("A, lost its shard without knowing, answered a read: %d %s", code, body)
+	}
+	released.Store(true)
+	close(release)
+	for {
+		if local, _, _ := a.Route(demoTenant); local == nil {
+			break
+		}
+		if code, body := read(); code != http.StatusServiceUnavailable {
+			t.Fatalf("A, lost its shard without knowing, answered a read: %d %s", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A did not drop the tenant within 60 s of its heartbeats being answered")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
