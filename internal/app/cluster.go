@@ -54,6 +54,13 @@ type ClusterConfig struct {
 // DefaultClusterSnapshotInterval is --snapshot-interval by default.
 const DefaultClusterSnapshotInterval = 30 * time.Second
 
+// DefaultClusterSnapshotEvery is --snapshot-every in cluster mode when it
+// is left at DefaultSnapshotEvery: a takeover replays at most that many
+// steps per tenant, about 1 s at the slowest replay measured (23,000
+// steps/s, BenchmarkTakeover on a loaded 2-core machine), which leaves the
+// 10 s failover budget to detection (the 6 s session) and the rest.
+const DefaultClusterSnapshotEvery = 20_000
+
 func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage string)) {
 	add("cluster", (*stringValue)(&cc.Name), "cluster `NAME`: run as a node of a cluster with Kafka as the journal (needs --kafka-brokers)")
 	add("node-id", (*stringValue)(&cc.NodeID), "this node's `ID` in the cluster (default: the server id)")
@@ -105,6 +112,10 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	cc := c.Cluster
 	if cc.SnapshotInterval == 0 {
 		cc.SnapshotInterval = DefaultClusterSnapshotInterval
+	}
+	snapEvery := c.Durability.SnapshotEvery
+	if snapEvery == DefaultSnapshotEvery {
+		snapEvery = DefaultClusterSnapshotEvery
 	}
 	nodeID := cc.NodeID
 	if nodeID == "" {
@@ -178,7 +189,7 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 			if err != nil {
 				return nil, err
 			}
-			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: c.Durability.SnapshotEvery,
+			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: snapEvery,
 				SnapshotInterval: cc.SnapshotInterval, RecoveryCommands: releaseCalls, Logger: log.With("tenant", id)})
 		},
 	})
