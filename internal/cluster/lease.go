@@ -24,7 +24,10 @@ import (
 // back). Past it, reads of the node's tenants get 503 with Retry-After,
 // until a heartbeat is answered again or the group takes the shards away
 // (then requests are forwarded to the new owner). An answer that says
-// the member is gone ends the lease at once.
+// the member is gone ends the lease at once. A node rejoining the group in
+// a rebalance sends no heartbeats until the rebalance completes: if that
+// takes longer than the lease (the coordinator waits for a member that
+// does not rejoin), its reads get 503 meanwhile, never stale state.
 type lease struct {
 	dur time.Duration
 
