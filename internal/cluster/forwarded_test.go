@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // TestForwardedClient: a request a node forwards to the tenant's owner is
@@ -20,13 +18,7 @@ import (
 // ignored. The clients connect from 127.0.0.2 and 127.0.0.3, the nodes
 // listen on 127.0.0.1.
 func TestForwardedClient(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := testConfig(t, c.ListenAddrs())
-	cfg.Shards = 2
+	_, cfg := embedded(t, 2)
 	ids := tenantIDs(8)
 	type server struct {
 		front atomic.Pointer[Front]

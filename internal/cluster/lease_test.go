@@ -25,13 +25,7 @@ import (
 // served again. On the embedded broker, whose request control holds the
 // heartbeats.
 func TestReadLease(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := testConfig(t, c.ListenAddrs())
-	cfg.Shards = 1
+	c, cfg := embedded(t, 1)
 	const lease = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -141,13 +135,7 @@ func TestLeaseAnswers(t *testing.T) {
 // heartbeats are answered again it learns it lost the shard and drops the
 // tenant.
 func TestZombieRead(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := testConfig(t, c.ListenAddrs())
-	cfg.Shards = 1
+	c, cfg := embedded(t, 1)
 	a := startNode(t, cfg, "a", []string{demoTenant})
 	defer a.Close()
 	waitOwned(t, 1, a)
@@ -224,4 +212,18 @@ func TestZombieRead(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// embedded starts a one-broker embedded Kafka (closed at the test's end)
+// and returns it with a test configuration of the given shard count.
+func embedded(t *testing.T, shards int) (*kfake.Cluster, *Config) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg := testConfig(t, c.ListenAddrs())
+	cfg.Shards = shards
+	return c, cfg
 }
