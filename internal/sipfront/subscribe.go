@@ -93,7 +93,7 @@ type subscription struct {
 	localTag       string // our To tag
 	remoteTag      string // the subscriber's From tag
 	local, remote  sip.Uri
-	host           string  // the host of the SUBSCRIBE's Request-URI: the account's and entity's
+	host           string  // the host of the SUBSCRIBE's To URI: the account's and entity's
 	account        string  // sip:<dn>@host
 	target         sip.Uri // the subscriber's Contact: where NOTIFYs go
 	cseq           uint32
@@ -179,7 +179,7 @@ func (s *Server) subscribeWatch(req *sip.Request, tx sip.ServerTransaction) bool
 	fromTag, _ := req.From().Params.Get("tag")
 	sub := &subscription{w: t.watch, pkg: pkg, dn: dn, subscriber: from, callID: req.CallID().Value(),
 		localTag: tag, remoteTag: fromTag, local: req.To().Address, remote: req.From().Address,
-		host: req.Recipient.Host, target: req.Contact().Address}
+		host: req.To().Address.Host, target: req.Contact().Address}
 	sub.account = "sip:" + dn + "@" + sub.host
 	w := t.watch
 	if exp > 0 && !w.add(sub, exp) {
