@@ -41,9 +41,6 @@ type Tenant struct {
 	Supervisors []Supervisor `yaml:"supervisors"`
 	// Media: what SIP callers hear while they wait (media.go); nil: nothing.
 	Media *Media `yaml:"media"`
-	// FeatureCodes are what its SIP phones dial to set do-not-disturb
-	// and forwarding (features.go); the zero value is *78, *79, *72, *73.
-	FeatureCodes FeatureCodes `yaml:"feature-codes"`
 	// TimeZone is the tenant's IANA time zone: its statistics' day starts
 	// at midnight there (docs/STATS.md). Default UTC.
 	TimeZone string `yaml:"time-zone"`

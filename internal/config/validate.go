@@ -181,7 +181,6 @@ func (v *validator) tenant(p string, t *Tenant) {
 	v.wrapUp(p+".defaults.wrap-up-time", t.Defaults.WrapUpTime)
 	v.rona(p+".defaults.rona", t.Defaults.RONA)
 	v.media(p, t.Media)
-	v.featureCodes(p, t)
 	if _, err := t.Location(); err != nil {
 		v.add(p+".time-zone", "unknown time zone %q", t.TimeZone)
 	}

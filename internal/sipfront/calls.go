@@ -151,9 +151,6 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
 		return nil, nil, nil
 	}
-	if s.featureCall(req, tx, t, from, to) { // features.go
-		return nil, nil, nil
-	}
 	if t.dns[to] == nil && !t.external(to) {
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
@@ -617,19 +614,16 @@ func (s *Server) referProgress(l *leg, refer *sip.Request) {
 // handleSubscribe accepts a SUBSCRIBE to the refer event in one of our
 // dialogs (a phone refreshing its REFER's subscription, RFC 3515): 200, and
 // a NOTIFY with the REFER's last progress, ending the subscription (the
-// transfer is done when the REFER is accepted). message-summary and
-// dialog are subscribe.go's; other event packages get 489.
+// transfer is done when the REFER is accepted). Other event packages get
+// 489.
 func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if !validRequest(req) {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
-	if s.subscribeWatch(req, tx) { // message-summary, dialog: subscribe.go
-		return
-	}
 	ev := req.GetHeader("Event")
-	if ev == nil || eventPackage(req) != "refer" {
-		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", allowEvents))
+	if ev == nil || strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0])) != "refer" {
+		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer"))
 		return
 	}
 	l := s.legByCallID(req.CallID().Value())

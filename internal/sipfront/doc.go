@@ -96,13 +96,7 @@
 //	                            100 Trying", then "SIP/2.0 200 OK" ending the
 //	                            subscription: the transfer is made when it is accepted)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
-//	in a dialog                 subscription; a package not served here: 489
-//	INVITE from a phone DN to   SetDND{On: true/false}, SetForward{To: the digits after the
-//	a feature code (*78, *79,   code, Unconditional}, CancelForward (features.go); 200 with
-//	*72<number>, *73; per       the placeholder SDP, then BYE after the ACK; a refusal its
-//	tenant: feature-codes)      sipStatus. CancelForward with none set: 200, no event
-//	SUBSCRIBE message-summary,  a subscription (subscribe.go): NOTIFYs of the DN's message
-//	dialog                      waiting (EventMessageWaitingOn/Off) or calls (below)
+//	in a dialog                 subscription; another event package: 489
 //
 // # Events to SIP
 //
@@ -156,32 +150,6 @@
 // a trunk call by its reply or by the first inbound EventRinging from that
 // trunk and ANI. Subscribers only see recorded events, so every SIP effect
 // follows the durable record of what caused it.
-//
-// # Subscriptions (subscribe.go)
-//
-// SUBSCRIBE message-summary (RFC 3842; the phone's own DN) and dialog
-// (RFC 4235; any phone DN of the tenant: busy lamp fields) are
-// digest-authenticated like an INVITE; each makes a subscription of its
-// own dialog, refreshed or ended (Expires 0) by SUBSCRIBEs in it, ended by
-// its expiry or by a NOTIFY that fails. Every NOTIFY carries the full state
-// (notifybody.go; golden files testdata/notify): the first from the
-// engine's view of the DN (Query) unless an event told it already, the
-// next ones at each recorded change, sent in order by one goroutine per
-// subscription while it has NOTIFYs queued. Message waiting comes from a
-// second event subscription (the agent-state topic); a DN's dialogs from
-// the call events the dispatcher hands to watch.onCall after the book's
-// actions, one per ConnID:
-//
-//	EventDialing                trying, direction initiator
-//	EventNetworkReached         early, initiator
-//	EventRinging                early, recipient, remote identity the caller
-//	EventEstablished            confirmed
-//	EventPartyChanged           the previous call's dialog terminated, the new one confirmed
-//	EventReleased/Abandoned/    terminated (in that NOTIFY, then forgotten)
-//	Diverted
-//
-// With no dialog subscription a call event costs the dispatcher one atomic
-// load.
 //
 // # Bad input
 //

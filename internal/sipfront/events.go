@@ -20,7 +20,6 @@ func (t *sipTenant) start() {
 	t.sub = t.rt.Subscribe(callThread, t.s.cfg.EventBuffer)
 	t.evWG.Add(1)
 	go t.dispatch(t.sub)
-	t.watch.start() // subscribe.go
 }
 
 func (t *sipTenant) shutdown() {
@@ -83,7 +82,6 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 	acts := t.decide(ev)
 	t.mu.Unlock()
 	t.act(acts)
-	t.watch.onCall(ev) // subscribe.go
 }
 
 // act carries out actions decided under the lock, with the lock released.

@@ -32,10 +32,6 @@ type sipTenant struct {
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *tenant.Subscription
-	// codes: the tenant's feature codes (features.go); watch: its
-	// message-summary and dialog subscriptions (subscribe.go).
-	codes config.FeatureCodes
-	watch *watch
 
 	mu       sync.Mutex
 	bindings map[string]*binding
@@ -63,9 +59,7 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
 		bindings: map[string]*binding{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
-		codes:    tc.Config.FeatureCodes.Resolved(),
 	}
-	t.watch = newWatch(t)
 	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
 	t.book.media = tc.Media
 	for i := range tc.Config.DNs {
