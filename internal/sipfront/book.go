@@ -48,6 +48,7 @@ type leg struct {
 	to     string // what a SIP-originated leg dialled
 	callID string // SIP Call-ID
 	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
+	first  bool   // we ring the phone of the originator of an API call (clicktodial.go)
 
 	uas   *sipgo.DialogServerSession
 	uac   *sipgo.DialogClientSession
@@ -112,6 +113,11 @@ type call struct {
 	legs   []*leg
 	dns    map[string]bool
 	queue  string // the last queue it was queued at (recording per queue)
+	// first is the originator's phone of a call made through the API,
+	// rung before the destination (clicktodial.go), and deferred the
+	// INVITEs waiting for its answer.
+	first    *leg
+	deferred []action
 }
 
 // legOf is the live leg of DN dn's phone on the call.
@@ -425,6 +431,7 @@ func (b *book) decideSIP(ev *event.Event) []action {
 	acts := b.decideLegs(ev)
 	if c := b.calls[ev.ConnID]; c != nil {
 		acts = append(acts, b.repoint(c)...)
+		acts = c.deferForFirst(acts) // clicktodial.go
 	}
 	return acts
 }
@@ -463,8 +470,9 @@ func (b *book) dialed(c *call, ev *event.Event) []action {
 	}
 	if c != nil {
 		c.dns[ev.ThisDN] = true
+		return acts
 	}
-	return acts
+	return b.ringFirst(ev) // clicktodial.go
 }
 
 // ringing: EventRinging(B) binds a trunk's INVITE to its ConnID (the first

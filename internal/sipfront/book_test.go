@@ -157,10 +157,17 @@ func (r *bookRunner) run(line string) []string {
 		if !b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID))) {
 			return []string{"ack and bye " + l.callID + " (ended meanwhile)"}
 		}
+		if l.first {
+			return append([]string{"ack " + l.callID + ", the destination's INVITE goes:"}, r.format(b.firstAnswered(l))...)
+		}
 		return []string{"ack " + l.callID + ", tell the engine"}
 	case "failed":
-		if !r.b.failed(r.leg(a)) {
+		l := r.leg(a)
+		if !r.b.failed(l) {
 			return []string{"nothing (cancelled)"}
+		}
+		if l.first {
+			return []string{"tell the engine: Release by " + l.dn}
 		}
 		return []string{"tell the engine"}
 	case "gone":

@@ -746,6 +746,10 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	var cmd engine.Command
 	busy := code == 486 || code == 600 || code == 603
 	switch {
+	case l.first:
+		// The originator's phone of an API call did not take it: the
+		// originator hangs up (clicktodial.go).
+		cmd = engine.Release{ConnID: l.connID, DN: l.dn}
 	case l.trunk != "" && busy:
 		cmd = engine.NetworkBusy{ConnID: l.connID, Party: l.dn}
 	case l.trunk != "":
@@ -784,6 +788,15 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())
+		return
+	}
+	if l.first {
+		// An originator's phone rung first: the engine has it dialling
+		// already; its destination is INVITEd now (clicktodial.go).
+		t.mu.Lock()
+		acts := t.firstAnswered(l)
+		t.mu.Unlock()
+		t.act(acts)
 		return
 	}
 	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}

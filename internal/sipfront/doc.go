@@ -100,7 +100,12 @@
 //
 // # Events to SIP
 //
-//	EventDialing(A)             binds the SIP INVITE from A to the ConnID
+//	EventDialing(A)             binds the SIP INVITE from A to the ConnID; a call made
+//	                            through the API from a registered A (not a consultation)
+//	                            rings A's phone first (placeholder SDP, From the number
+//	                            dialled): the destination's INVITE waits for its answer
+//	                            and offers its SDP; a refusal or no answer is a Release
+//	                            by A (clicktodial.go)
 //	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
 //	                            to B's contact with the caller's SDP, unchanged
 //	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
@@ -291,8 +296,7 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// UDP only; calls made through the API from a registered DN do
-// not make its phone ring first (the DN dials virtually); a restart loses
+// UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
 // (TestServeRestartKeepsSIPBindings). An unreadable bindings file loses
