@@ -64,6 +64,7 @@ type leg struct {
 	referring bool   // a REFER from the phone awaits its response
 	byeLater  bool   // the engine released the leg during the REFER
 	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
+	why       string // the Reason of the BYE that ends the leg, when not normal clearing (reason.go)
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
 	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
 	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
@@ -201,6 +202,7 @@ const (
 type action struct {
 	kind   actionKind
 	leg    *leg
+	why    string          // actBye: its Reason header (reason.go)
 	fin    final           // actFinal
 	ctx    context.Context // actInvite: the INVITE's, cancelled by actCancel
 	target sip.Uri         // actInvite
@@ -336,7 +338,7 @@ func (b *book) end(l *leg, f final) []action {
 	l.state = legEnded
 	switch {
 	case answered:
-		return []action{{kind: actBye, leg: l}}
+		return []action{{kind: actBye, leg: l, why: or(l.why, reasonCleared)}}
 	case l.caller:
 		return []action{{kind: actFinal, leg: l, fin: f}}
 	}
@@ -374,7 +376,7 @@ func (b *book) abandoned(l *leg) []action {
 		return nil
 	}
 	l.state = legEnded
-	acts := []action{{kind: actBye, leg: l}}
+	acts := []action{{kind: actBye, leg: l, why: or(l.why, reasonNoAck)}}
 	if l.connID != "" {
 		acts = append(acts, action{kind: actRelease, leg: l})
 	}
@@ -586,6 +588,9 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	var mine *leg
 	if l := c.legOf(ev.ThisDN); l != nil {
 		end, mine = append(end, l), l
+		if ev.CallState == event.CallStateTransferred {
+			l.why = reasonTransferred
+		}
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
 	// a queue, back to its queue after RONA): its other legs stay even
@@ -657,4 +662,12 @@ func (b *book) partyChanged(c *call, ev *event.Event) {
 	if c != nil {
 		c.dns[ev.ThisDN] = true
 	}
+}
+
+// or is s, or def when s is empty.
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }

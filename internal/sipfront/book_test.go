@@ -268,13 +268,6 @@ func (r *bookRunner) run(line string) []string {
 	return nil
 }
 
-func or(s, def string) string {
-	if s != "" {
-		return s
-	}
-	return def
-}
-
 func sdpName(sdp []byte) string {
 	if bytes.Equal(sdp, placeholderSDP) {
 		return "placeholder"
@@ -312,6 +305,9 @@ func (r *bookRunner) format(acts []action) []string {
 		case actCancel:
 			out = append(out, "cancel "+id)
 		case actBye:
+			if a.why != reasonCleared {
+				id += " reason=" + a.why
+			}
 			out = append(out, "bye "+id)
 		case actReinvite:
 			dir := "retrieve"

@@ -831,15 +831,18 @@ func (t *sipTenant) hangUp(l *leg) {
 	t.act(acts)
 }
 
-// bye sends the BYE of answered leg l, whose party the engine released.
-func (s *Server) bye(l *leg) {
+// bye sends the BYE of answered leg l, whose party the engine released,
+// with Reason why (reason.go).
+func (s *Server) bye(l *leg, why string) {
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
-	if l.uas != nil {
-		err = l.uas.Bye(ctx)
+	if req := byeRequest(l, why); req == nil {
+		return
+	} else if l.uas != nil {
+		err = l.uas.WriteBye(ctx, req)
 	} else if l.uac != nil {
-		err = l.uac.Bye(ctx)
+		err = l.uac.WriteBye(ctx, req)
 	}
 	if err != nil {
 		s.log.Debug("SIP BYE", "call_id", l.callID, "err", err)

@@ -12,14 +12,14 @@ import (
 // registered 1002 rings 1001's phone first; once it answers, 1002's phone
 // is INVITEd with 1001's SDP and answers, and 1001 is re-INVITEd with
 // 1002's SDP (media port checked by the scenario). A Release through the
-// API ends both dialogs. The events are MakeCall's flow 5.1.
+// API ends both dialogs (1002's BYE carries Reason: Q.850 cause 16). The events are MakeCall's flow 5.1.
 func TestClickToDial(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb, mb := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	a := f.startSipp(repointed(t, "uas_repointed.xml", mb), pa)
-	b := f.startSipp("uas.xml", pb, "-mp", strconv.Itoa(mb))
+	b := f.startSipp("uas_reason.xml", pb, "-mp", strconv.Itoa(mb))
 	out, err := f.rt.Do(t.Context(), engine.MakeCall{From: "1001", To: "1002"})
 	if err != nil {
 		t.Fatal(err)

@@ -132,6 +132,12 @@
 //	with two answered legs      to two): each leg not given the other's SDP yet gets a
 //	                            re-INVITE sendrecv with it (anchored legs excepted)
 //
+// Every BYE switchboard sends carries a Reason header (RFC 3326,
+// reason.go): Q.850 cause 16 (normal clearing) when the engine released
+// the party, SIP cause 200 "Call transferred" on the transferor's legs,
+// SIP cause 408 for a 2xx never acknowledged or a session timer that ran
+// out. CANCELs are sipgo's and carry none.
+//
 // The SDP sent on a dialog keeps one o= line (the first SDP's username,
 // session id and address) whose version rises at each change (RFC 3264
 // section 8), whichever phone the SDP came from; a direction set by

@@ -115,7 +115,7 @@ func (t *sipTenant) act(acts []action) {
 			}
 		case actBye:
 			s.forget(l)
-			go s.bye(l)
+			go s.bye(l, a.why)
 		case actReinvite:
 			go s.reinvite(l, a.hold, a.sdp)
 		case actRelease:
