@@ -60,14 +60,15 @@ type leg struct {
 
 	state     legState
 	connID    string
-	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
-	referring bool   // a REFER from the phone awaits its response
-	byeLater  bool   // the engine released the leg during the REFER
-	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
-	why       string // the Reason of the BYE that ends the leg, when not normal clearing (reason.go)
-	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
-	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
-	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
+	sdp       []byte        // the SDP this leg's phone gave (its offer or answer)
+	referring bool          // a REFER from the phone awaits its response
+	byeLater  bool          // the engine released the leg during the REFER
+	referFrag string        // the sipfrag of the last NOTIFY for the phone's REFER
+	why       string        // the Reason of the BYE that ends the leg, when not normal clearing (reason.go)
+	phoneHold int           // Hold/Retrieve requests from the phone not yet seen as events
+	far       *leg          // the leg whose SDP the phone was last given (nil: the placeholder)
+	st        *sessionTimer // the dialog's session timer (sessiontimer.go); nil: none
+	origin    origin        // the o= line of the SDP sent to the phone (any goroutine)
 	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
 	// CSeq (closed by handleAck).
 	awaitAck map[uint32]chan struct{}

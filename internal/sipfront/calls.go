@@ -81,6 +81,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return // answered by newCall
 	}
+	if s.tooBrief(req, tx) {
+		return // 422 (sessiontimer.go)
+	}
+	l.st = s.negotiate(req, true)
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
 		return
@@ -212,7 +216,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			close(l.responded)
 			if !acked {
 				l.t.abandon(l)
+				return true
 			}
+			l.t.mu.Lock()
+			s.armTimer(l, l.st) // sessiontimer.go
+			l.t.mu.Unlock()
 			return true
 		}
 		s.inviteFinal(l.uas, f.code, f.reason)
@@ -229,7 +237,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 // the dialog was abandoned half-way.
 func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
 	done := make(chan error, 1)
-	go func() { done <- l.uas.RespondSDP(sdp) }()
+	res := sip.NewSDPResponseFromRequest(l.uas.InviteRequest, sdp)
+	for _, h := range s.answerHeaders(l) {
+		res.AppendHeader(h)
+	}
+	go func() { done <- l.uas.WriteResponse(res) }()
 	timer := time.NewTimer(s.cfg.AckTimeout)
 	defer timer.Stop()
 	var err error
@@ -366,6 +378,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 // forget removes leg l from the Call-ID index.
 func (s *Server) forget(l *leg) {
 	l.closeMedia()
+	l.stopTimer()
 	s.mu.Lock()
 	if s.legs[l.callID] == l {
 		delete(s.legs, l.callID)
@@ -380,7 +393,7 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY, SUBSCRIBE"))
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", supported))
 }
 
 func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
@@ -392,13 +405,40 @@ func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // handleReInvite: hold (sendonly or inactive) or retrieve (sendrecv) by
-// the phone.
+// the phone, or a session refresh (sessiontimer.go).
 func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.legByCallID(req.CallID().Value())
 	if l == nil {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	if s.tooBrief(req, tx) {
+		return
+	}
+	res := s.reoffer(l, req, tx)
+	if res == nil {
+		return
+	}
+	t := l.t
+	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
+	seq, ack := req.CSeq().SeqNo, make(chan struct{})
+	t.mu.Lock()
+	if l.awaitAck == nil {
+		l.awaitAck = map[uint32]chan struct{}{}
+	}
+	l.awaitAck[seq] = ack
+	t.mu.Unlock()
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("SIP re-INVITE response", "err", err)
+	}
+	go s.awaitReAck(l, tx, res, seq, ack)
+}
+
+// reoffer takes an offer in leg l's dialog from its phone (re-INVITE or
+// UPDATE req): sendonly or inactive holds, sendrecv retrieves (a refresh
+// asking for the state the call is in already is fine), and returns our
+// 2xx with the answer; nil when it answered req with a refusal itself.
+func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *sip.Response {
 	t := l.t
 	dir := sdpDirection(req.Body())
 	hold := dir == "sendonly" || dir == "inactive"
@@ -417,7 +457,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	t.mu.Unlock()
 	if !live {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
+		return nil
 	}
 	var cmd engine.Command = engine.Retrieve{ConnID: connID, DN: l.dn}
 	if hold {
@@ -437,7 +477,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil && !already(err) {
 		code, reason := statusOf(err)
 		s.respond(req, tx, code, reason, nil)
-		return
+		return nil
 	}
 	answer := peer
 	if hold {
@@ -445,18 +485,8 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
 	res.AppendHeader(&s.dua.ContactHDR)
-	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
-	seq, ack := req.CSeq().SeqNo, make(chan struct{})
-	t.mu.Lock()
-	if l.awaitAck == nil {
-		l.awaitAck = map[uint32]chan struct{}{}
-	}
-	l.awaitAck[seq] = ack
-	t.mu.Unlock()
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug("SIP re-INVITE response", "err", err)
-	}
-	go s.awaitReAck(l, tx, res, seq, ack)
+	s.refreshed(l, req, res) // sessiontimer.go
+	return res
 }
 
 // awaitReAck retransmits our 2xx res to leg l's re-INVITE (CSeq seq)
@@ -650,14 +680,9 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 // inDialog sends a request of method in leg l's dialog, with body and
 // headers, and waits for its final response (at most timer F).
 func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return nil, errors.New("no dialog")
+	contact, ok := l.remoteTarget()
+	if !ok {
+		return nil, errNoDialog
 	}
 	req := sip.NewRequest(method, contact)
 	for _, h := range hdrs {
@@ -720,6 +745,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	if len(sdp) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
+	hdrs = append(hdrs, s.offerHeaders()...)
 	d, err := s.dua.Invite(ctx, target, sdp, hdrs...)
 	if err == nil {
 		t.mu.Lock()
@@ -783,6 +809,9 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	t := l.t
 	t.mu.Lock()
 	live := t.answered(l, d.InviteResponse.Body())
+	if live {
+		s.armTimer(l, s.answeredTimer(d.InviteResponse)) // sessiontimer.go
+	}
 	t.mu.Unlock()
 	d.Ack(ctx)
 	if !live {
@@ -857,41 +886,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	body := l.origin.stamp(withDirection(sdp, dir))
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return
-	}
-	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
-	if err != nil {
+	if _, err := s.reinviteBody(l, l.origin.stamp(withDirection(sdp, dir))); err != nil {
 		s.log.Debug("SIP re-INVITE", "call_id", l.callID, "err", err)
-		return
-	}
-	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, contact)
-		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
 	}
 }

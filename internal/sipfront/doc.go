@@ -97,6 +97,17 @@
 //	                            subscription: the transfer is made when it is accepted)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
+//	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered
+//	                            like a re-INVITE (hold, retrieve), without the ACK
+//	Session-Expires below       422 with Min-SE (Config.MinSE, default 90 s); otherwise the
+//	Min-SE (INVITE, UPDATE)     session timer of RFC 4028 (sessiontimer.go): our 200 names
+//	                            the refresher (the phone when it asked or supports timer,
+//	                            else switchboard); our INVITEs offer Config.SessionExpires
+//	                            (30 min) and the answer decides. Switchboard refreshes at
+//	                            half the interval (UPDATE when the phone allows it, else a
+//	                            re-INVITE with the same SDP); a session the phone should
+//	                            refresh and did not by the interval less min(32 s, a
+//	                            third) is ended: BYE (Reason SIP 408) and a Release
 //
 // # Events to SIP
 //
