@@ -68,7 +68,13 @@ type leg struct {
 	phoneHold int           // Hold/Retrieve requests from the phone not yet seen as events
 	far       *leg          // the leg whose SDP the phone was last given (nil: the placeholder)
 	st        *sessionTimer // the dialog's session timer (sessiontimer.go); nil: none
-	origin    origin        // the o= line of the SDP sent to the phone (any goroutine)
+	// rel: the phone requires reliable provisional responses (prack.go);
+	// rseq numbers them, prack is closed by the PRACK of the last one
+	// (nil: none awaits its PRACK).
+	rel    bool
+	rseq   uint32
+	prack  chan struct{}
+	origin origin // the o= line of the SDP sent to the phone (any goroutine)
 	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
 	// CSeq (closed by handleAck).
 	awaitAck map[uint32]chan struct{}

@@ -81,10 +81,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return // answered by newCall
 	}
-	if s.tooBrief(req, tx) {
-		return // 422 (sessiontimer.go)
+	if s.badExtension(req, tx) || s.tooBrief(req, tx) {
+		return // 420 (prack.go), 422 (sessiontimer.go)
 	}
 	l.st = s.negotiate(req, true)
+	l.rel = hasOption(headerValue(req, "Require", ""), "100rel")
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
 		return
@@ -751,7 +752,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		t.mu.Lock()
 		l.uac = d
 		t.mu.Unlock()
-		err = d.WaitAnswer(ctx, sipgo.AnswerOptions{})
+		err = d.WaitAnswer(ctx, s.answerOptions(d)) // PRACKs (prack.go)
 	}
 	if err == nil {
 		s.legAnswered(ctx, l, d)

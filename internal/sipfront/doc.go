@@ -108,6 +108,11 @@
 //	                            re-INVITE with the same SDP); a session the phone should
 //	                            refresh and did not by the interval less min(32 s, a
 //	                            third) is ended: BYE (Reason SIP 408) and a Release
+//	INVITE with Require: 100rel its 180s are reliable (RFC 3262, prack.go): Require: 100rel,
+//	                            RSeq, retransmitted until the PRACK (200); our INVITEs say
+//	                            Supported: 100rel and PRACK reliable 18x answers
+//	INVITE requiring another    420 Bad Extension with Unsupported (we support timer,
+//	extension                   100rel, replaces)
 //
 // # Events to SIP
 //

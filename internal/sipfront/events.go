@@ -94,7 +94,7 @@ func (t *sipTenant) act(acts []action) {
 		l := a.leg
 		switch a.kind {
 		case actRinging:
-			l.uas.Respond(180, "Ringing", nil)
+			s.ring(l) // reliably when required (prack.go)
 		case actFinal:
 			if a.fin.code == 200 {
 				a.fin.sdp = l.origin.stamp(a.fin.sdp)

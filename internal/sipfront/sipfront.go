@@ -297,6 +297,7 @@ func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.NOTIFY:    s.handleNotify,
 		sip.SUBSCRIBE: s.handleSubscribe,
 		sip.UPDATE:    s.handleUpdate,
+		sip.PRACK:     s.handlePrack,
 	}
 }
 
