@@ -48,7 +48,6 @@ type leg struct {
 	to     string // what a SIP-originated leg dialled
 	callID string // SIP Call-ID
 	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
-	first  bool   // we ring the phone of the originator of an API call (clicktodial.go)
 
 	uas   *sipgo.DialogServerSession
 	uac   *sipgo.DialogClientSession
@@ -60,21 +59,13 @@ type leg struct {
 
 	state     legState
 	connID    string
-	sdp       []byte        // the SDP this leg's phone gave (its offer or answer)
-	referring bool          // a REFER from the phone awaits its response
-	byeLater  bool          // the engine released the leg during the REFER
-	referFrag string        // the sipfrag of the last NOTIFY for the phone's REFER
-	why       string        // the Reason of the BYE that ends the leg, when not normal clearing (reason.go)
-	phoneHold int           // Hold/Retrieve requests from the phone not yet seen as events
-	far       *leg          // the leg whose SDP the phone was last given (nil: the placeholder)
-	st        *sessionTimer // the dialog's session timer (sessiontimer.go); nil: none
-	// rel: the phone requires reliable provisional responses (prack.go);
-	// rseq numbers them, prack is closed by the PRACK of the last one
-	// (nil: none awaits its PRACK).
-	rel    bool
-	rseq   uint32
-	prack  chan struct{}
-	origin origin // the o= line of the SDP sent to the phone (any goroutine)
+	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
+	referring bool   // a REFER from the phone awaits its response
+	byeLater  bool   // the engine released the leg during the REFER
+	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
+	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
+	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
+	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
 	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
 	// CSeq (closed by handleAck).
 	awaitAck map[uint32]chan struct{}
@@ -92,6 +83,22 @@ type leg struct {
 	// rec is the call's recording, on its caller's leg.
 	rec  atomic.Pointer[media.Recorder]
 	sess atomic.Pointer[media.Session]
+
+	// In-dialog signalling. first: we ring the phone of the originator of
+	// an API call (clicktodial.go); why: the Reason of the BYE that ends
+	// the leg when not normal clearing (reason.go); st: the dialog's
+	// session timer, nil for none (sessiontimer.go); rel: the phone
+	// requires reliable provisional responses, numbered by rseq, prack
+	// closed by the PRACK of the last one, nil when none awaits it
+	// (prack.go); peerTag: the phone's tag of the dialog of our INVITE
+	// (replaces.go).
+	first   bool
+	why     string
+	st      *sessionTimer
+	rel     bool
+	rseq    uint32
+	prack   chan struct{}
+	peerTag string
 }
 
 // over reports whether the leg's dialog has ended, either way.

@@ -111,7 +111,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		go t.phoneGone(l)
 	})
 	dlg.Respond(100, "Trying", nil)
-	if f, ok := t.place(l, cmd); !ok {
+	place := t.place
+	if v := replacesOf(req); v != "" {
+		place = func(l *leg, _ engine.Command) (final, bool) { return s.replaces(l, v) } // replaces.go
+	}
+	if f, ok := place(l, cmd); !ok {
 		s.inviteFinal(dlg, f.code, f.reason)
 		return
 	}
@@ -752,7 +756,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		t.mu.Lock()
 		l.uac = d
 		t.mu.Unlock()
-		err = d.WaitAnswer(ctx, s.answerOptions(d)) // PRACKs (prack.go)
+		err = d.WaitAnswer(ctx, s.answerOptions(l, d)) // PRACKs (prack.go)
 	}
 	if err == nil {
 		s.legAnswered(ctx, l, d)

@@ -19,7 +19,7 @@ func TestClickToDial(t *testing.T) {
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	a := f.startSipp(repointed(t, "uas_repointed.xml", mb), pa)
-	b := f.startSipp("uas_reason.xml", pb, "-mp", strconv.Itoa(mb))
+	b := f.startSipp(withReason(t, reasonClearedRE), pb, "-mp", strconv.Itoa(mb))
 	out, err := f.rt.Do(t.Context(), engine.MakeCall{From: "1001", To: "1002"})
 	if err != nil {
 		t.Fatal(err)

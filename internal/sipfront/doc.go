@@ -95,6 +95,12 @@
 //	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
 //	                            100 Trying", then "SIP/2.0 200 OK" ending the
 //	                            subscription: the transfer is made when it is accepted)
+//	INVITE with Replaces        call pick-up of a ringing phone (Redirect to the caller's DN,
+//	(RFC 3891, replaces.go)     then Answer), another device of the same DN taking an answered
+//	                            call (no command; old dialog BYE, far party re-INVITEd), or
+//	                            another DN taking it over (SingleStepTransfer, then Answer);
+//	                            matched by Call-ID and both tags; 481 otherwise, 486 for
+//	                            early-only on an answered dialog
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
 //	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered

@@ -140,10 +140,16 @@ func f0(f []string, i int) string {
 }
 
 // answerOptions PRACKs the reliable provisional responses to our INVITE d
-// (once per RSeq).
-func (s *Server) answerOptions(d *sipgo.DialogClientSession) sipgo.AnswerOptions {
+// of leg l (once per RSeq), and keeps the phone's tag of the early dialog
+// (replaces.go).
+func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.AnswerOptions {
 	var last uint64
 	return sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if tag, ok := r.To().Params.Get("tag"); ok && r.StatusCode > 100 {
+			l.t.mu.Lock()
+			l.peerTag = tag
+			l.t.mu.Unlock()
+		}
 		if !r.IsProvisional() || r.StatusCode == 100 || !hasOption(headerValue(r, "Require", ""), "100rel") {
 			return nil
 		}

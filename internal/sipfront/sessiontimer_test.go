@@ -61,7 +61,7 @@ func TestSessionTimerExpires(t *testing.T) {
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas_reason.xml", pb)
+	uas := f.startSipp(withReason(t, reasonClearedRE), pb)
 	start := time.Now()
 	f.startSipp("uac_timer_expire.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
 	if d := time.Since(start); d < 2*time.Second {
