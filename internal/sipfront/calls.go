@@ -111,6 +111,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		go t.phoneGone(l)
 	})
 	dlg.Respond(100, "Trying", nil)
+	if isFeature(cmd) {
+		s.feature(l, cmd) // features.go
+		return
+	}
 	place := t.place
 	if v := replacesOf(req); v != "" {
 		place = func(l *leg, _ engine.Command) (final, bool) { return s.replaces(l, v) } // replaces.go
@@ -159,6 +163,9 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	// proves nothing, UDP sources are easily spoofed.
 	if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
 		return nil, nil, nil
+	}
+	if cmd, ok := s.featureCommand(from, to); ok {
+		return t, &leg{t: t, dn: from, to: to, callID: callID, caller: true}, cmd // features.go
 	}
 	if t.dns[to] == nil && !t.external(to) {
 		s.respond(req, tx, 404, "Not Found", nil)

@@ -91,6 +91,9 @@ type Config struct {
 	// one (default 30 minutes); MinSE the shortest accepted (shorter asks
 	// get 422; default 90 s, the RFC's floor: lower only in tests).
 	SessionExpires, MinSE time.Duration
+	// FeatureCodes are the numbers phones dial to set do-not-disturb and
+	// forwarding (features.go); default *78/*79, *72<number>/*73.
+	FeatureCodes FeatureCodes
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -134,6 +137,7 @@ func (c *Config) setDefaults() {
 	if c.MinSE <= 0 {
 		c.MinSE = 90 * time.Second
 	}
+	c.FeatureCodes.setDefaults()
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
