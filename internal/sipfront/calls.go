@@ -663,9 +663,12 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
+	if s.subscribeEvent(req, tx) {
+		return // message-summary, dialog (notify.go)
+	}
 	ev := req.GetHeader("Event")
 	if ev == nil || strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0])) != "refer" {
-		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer"))
+		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer, message-summary, dialog"))
 		return
 	}
 	l := s.legByCallID(req.CallID().Value())

@@ -104,6 +104,13 @@
 //	                            another DN taking it over (SingleStepTransfer, then Answer);
 //	                            matched by Call-ID and both tags; 481 otherwise, 486 for
 //	                            early-only on an answered dialog
+//	SUBSCRIBE message-summary   a phone DN's own mailbox (RFC 3842; digest-authenticated,
+//	                            another's: 403): 200 and NOTIFYs of the engine's message-
+//	                            waiting state, at once and at each EventMessageWaitingOn/Off
+//	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
+//	                            full dialog-info NOTIFYs of its calls in the engine (early,
+//	                            confirmed; none when idle), at once and after each call
+//	                            event of the DN (notify.go)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
 //	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered

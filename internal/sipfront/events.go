@@ -82,6 +82,7 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 	acts := t.decide(ev)
 	t.mu.Unlock()
 	t.act(acts)
+	t.callEvent(ev) // dialog subscriptions (notify.go)
 }
 
 // act carries out actions decided under the lock, with the lock released.

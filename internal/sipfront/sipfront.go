@@ -201,6 +201,7 @@ type Server struct {
 	store *bindStore // the bindings on disk (nil without StateDir)
 
 	guard    guard        // digest authentication's memory (auth.go)
+	notes    notifier     // message-summary and dialog subscriptions (notify.go)
 	refusals *slog.Logger // sampled: lines outsiders cause at will
 
 	mu    sync.Mutex
