@@ -901,7 +901,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	if _, err := s.reinviteBody(l, l.origin.stamp(withDirection(sdp, dir))); err != nil {
+	if _, err := s.sendReinvite(l, l.origin.stamp(withDirection(sdp, dir))); err != nil {
 		s.log.Debug("SIP re-INVITE", "call_id", l.callID, "err", err)
 	}
 }

@@ -102,13 +102,12 @@ func (s *Server) retransmitReliable(l *leg, prack chan struct{}, hdrs []sip.Head
 // handlePrack acknowledges a reliable 180 of ours (RAck: RSeq, CSeq and
 // method of the INVITE).
 func (s *Server) handlePrack(req *sip.Request, tx sip.ServerTransaction) {
-	if !validRequest(req) {
-		s.respond(req, tx, 400, "Bad Request", nil)
+	l := s.dialogLeg(req, tx)
+	if l == nil {
 		return
 	}
-	l := s.legByCallID(req.CallID().Value())
 	h := req.GetHeader("RAck")
-	if l == nil || l.uas == nil || h == nil {
+	if l.uas == nil || h == nil {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}

@@ -1,7 +1,6 @@
 package sipfront
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -239,7 +238,7 @@ func (s *Server) refresh(l *leg, st *sessionTimer) bool {
 	if hasOption(l.peerAllow(), "UPDATE") {
 		res, err = s.inDialog(l, sip.UPDATE, nil, se, sip.NewHeader("Supported", supported))
 	} else {
-		res, err = s.reinviteBody(l, l.origin.stamp(l.origin.lastSent()), se, sip.NewHeader("Supported", supported))
+		res, err = s.sendReinvite(l, l.origin.stamp(l.origin.lastSent()), se, sip.NewHeader("Supported", supported))
 	}
 	if err != nil {
 		s.log.Debug("SIP session refresh", "call_id", l.callID, "err", err)
@@ -304,16 +303,8 @@ func (l *leg) stopTimer() {
 // session refresh; with SDP, a re-offer answered like a re-INVITE's
 // (hold, retrieve), without the ACK.
 func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if !validRequest(req) {
-		s.respond(req, tx, 400, "Bad Request", nil)
-		return
-	}
-	l := s.legByCallID(req.CallID().Value())
-	if l == nil {
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
-	}
-	if s.tooBrief(req, tx) {
+	l := s.dialogLeg(req, tx)
+	if l == nil || s.tooBrief(req, tx) {
 		return
 	}
 	if len(req.Body()) == 0 {
@@ -336,50 +327,25 @@ func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// reinviteBody sends a re-INVITE with body on answered leg l, and ACKs its
-// 2xx; the response, or the error of a request without one.
-func (s *Server) reinviteBody(l *leg, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
-	target, ok := l.remoteTarget()
-	if !ok {
-		return nil, errNoDialog
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	req := sip.NewRequest(sip.INVITE, target)
-	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
-	for _, h := range hdrs {
-		req.AppendHeader(h)
-	}
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, target)
-		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
-	}
-	return res, nil
-}
-
-var errNoDialog = errors.New("no dialog")
+var errNoDialog = errors.New("sipfront: leg has no dialog")
 
 // lastSent is the SDP last stamped, as given (nil before any).
 func (o *origin) lastSent() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.last
+}
+
+// dialogLeg is the leg of in-dialog request req, or nil when it answered
+// req (400 for a malformed one, 481 for an unknown dialog).
+func (s *Server) dialogLeg(req *sip.Request, tx sip.ServerTransaction) *leg {
+	if !validRequest(req) {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return nil
+	}
+	l := s.legByCallID(req.CallID().Value())
+	if l == nil {
+		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+	}
+	return l
 }

@@ -11,19 +11,26 @@ import (
 // RFC's floor, 90 s, is the default).
 func shortSessions(c *Config) { c.MinSE = time.Second }
 
+// flowIs checks that the recorded events are the golden flow of cmds
+// and that no SIP state is left over.
+func (f *fixture) flowIs(cmds ...engine.Command) {
+	f.t.Helper()
+	want := expected(f.t, f.tenant, cmds...)
+	sameFlow(f.t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // basicFlow is 1001 calling 1002, 1002 answering, 1001 leaving, after both
 // registered.
 func basicFlow(t *testing.T, f *fixture) {
 	t.Helper()
-	want := expected(t, f.tenant,
+	f.flowIs(
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},
 		engine.MakeCall{From: "1001", To: "1002"},
 		engine.Answer{ConnID: "$1", DN: "1002"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
 }
 
 // TestSessionTimerRefreshedByPhone: 1001 asks for a 90 s session it
@@ -47,9 +54,7 @@ func TestSessionTimerTooSmall(t *testing.T) {
 	pa := freeUDPPort(t)
 	f.register("1001", pa, 3600)
 	f.startSipp("uac_timer_small.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
-	want := expected(t, f.tenant, engine.SetService{DN: "1001", InService: true})
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	f.flowIs(engine.SetService{DN: "1001", InService: true})
 }
 
 // TestSessionTimerExpires: 1001 asks for a 3 s session it should refresh
