@@ -334,6 +334,13 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
+// In-dialog signalling: CANCELs carry no Reason (sipgo builds them); a 422
+// to our INVITE is not retried with the Min-SE it asks for (the call
+// fails); a reliable 180 never PRACKed stops being retransmitted after
+// 64*T1 but does not fail the INVITE; the dialog NOTIFYs carry no Call-ID
+// or tags of the ringing leg, so a BLF key's directed pick-up must learn
+// them otherwise; feature codes are set through Config.FeatureCodes only
+// (not by serve's flags); subscriptions do not survive a restart.
 // UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
