@@ -110,7 +110,9 @@
 //	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
 //	                            full dialog-info NOTIFYs of its calls in the engine (early,
 //	                            confirmed; none when idle), at once and after each call
-//	                            event of the DN (notify.go)
+//	                            event of the DN (notify.go); a ringing phone's dialog
+//	                            carries its call-id and tags, for a BLF key's pick-up
+//	                            (INVITE with Replaces)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
 //	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered
@@ -337,10 +339,9 @@
 // In-dialog signalling: CANCELs carry no Reason (sipgo builds them); a 422
 // to our INVITE is not retried with the Min-SE it asks for (the call
 // fails); a reliable 180 never PRACKed stops being retransmitted after
-// 64*T1 but does not fail the INVITE; the dialog NOTIFYs carry no Call-ID
-// or tags of the ringing leg, so a BLF key's directed pick-up must learn
-// them otherwise; feature codes are set through Config.FeatureCodes only
-// (not by serve's flags); subscriptions do not survive a restart.
+// 64*T1 but does not fail the INVITE; feature codes are set through
+// Config.FeatureCodes only (not by serve's flags); subscriptions do not
+// survive a restart.
 // UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings

@@ -259,13 +259,7 @@ func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 // callEvent: a recorded call event of the tenant (onEvent); the dialog
 // subscribers of its DN are notified.
 func (t *sipTenant) callEvent(ev *event.Event) {
-	s := t.s
-	if s.notes.dialogs.Load() == 0 {
-		return
-	}
-	for _, sub := range s.watching(t, ev.ThisDN, "dialog") {
-		go s.notify(sub, false)
-	}
+	t.dialogChanged(ev.ThisDN)
 }
 
 // notify sends sub's NOTIFY with the watched DN's state now (ended: the
@@ -383,7 +377,8 @@ func (s *Server) dialogInfo(sub *subscription) string {
 			if p.Role == "Origination" {
 				direction = "initiator"
 			}
-			fmt.Fprintf(&b, "<dialog id=\"%s\" direction=\"%s\"><state>%s</state></dialog>\r\n", xmlEscape(c.ConnID), direction, state)
+			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state></dialog>\r\n",
+				xmlEscape(c.ConnID), sub.t.dialogIDs(c.ConnID, sub.dn), direction, state)
 		}
 	}
 	b.WriteString("</dialog-info>\r\n")
@@ -393,4 +388,37 @@ func (s *Server) dialogInfo(sub *subscription) string {
 // xmlEscape escapes s for an XML attribute.
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}
+
+// dialogIDs are the call-id, local-tag and remote-tag attributes of the
+// SIP dialog of DN dn's phone on call connID, once both tags are known
+// ("" otherwise): what a BLF key needs to pick the call up with Replaces
+// (replaces.go).
+func (t *sipTenant) dialogIDs(connID, dn string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.calls[connID]
+	if c == nil {
+		return ""
+	}
+	l := c.legOf(dn)
+	if l == nil {
+		return ""
+	}
+	local, remote := l.tags()
+	if local == "" || remote == "" {
+		return ""
+	}
+	return fmt.Sprintf(` call-id="%s" local-tag="%s" remote-tag="%s"`, xmlEscape(l.callID), xmlEscape(local), xmlEscape(remote))
+}
+
+// dialogChanged: the SIP dialog of DN dn's phone changed (its early
+// dialog's tag came): its dialog subscribers are notified.
+func (t *sipTenant) dialogChanged(dn string) {
+	if t.s.notes.dialogs.Load() == 0 {
+		return
+	}
+	for _, sub := range t.s.watching(t, dn, "dialog") {
+		go t.s.notify(sub, false)
+	}
 }

@@ -122,3 +122,90 @@ func (p *udpPhone) dialogStates(t *testing.T, quiet time.Duration) []string {
 		}
 	}
 }
+
+// TestBusyLampPickUp: 1003's BLF key watches 1002; 1001 calls 1002, whose
+// phone rings; the dialog NOTIFY names the ringing dialog (call-id,
+// local-tag, remote-tag), and 1003 picks the call up with Replaces built
+// from it, as a phone's BLF key does. The flow is TestPickUp's.
+func TestBusyLampPickUp(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1003", pc, 3600)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	w := newUDPPhone(t, f.sip.Addr())
+	ruri := "sip:1002@demo"
+	hdr := "Event: dialog\r\nExpires: 60\r\n"
+	chal := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr)
+	if res := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr, answer(t, "SUBSCRIBE", ruri, chal, "1003", testPassword, 1)); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	ids := make(chan []string, 1)
+	go func() { ids <- w.ringingDialog(t, 10*time.Second) }()
+	b := f.startSipp("uas_ring.xml", pb)
+	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1000")
+	id := <-ids
+	if id == nil {
+		t.Fatal("no NOTIFY named 1002's ringing dialog")
+	}
+	rep := id[0] + ";to-tag=" + id[2] + ";from-tag=" + id[1]
+	f.startSipp("uac_replaces.xml", pc, "-key", "user", "1003", "-s", "1002", "-key", "replaces", rep).wait(t)
+	a.wait(t)
+	b.wait(t)
+	f.flowIs(
+		engine.SetService{DN: "1003", InService: true},
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Redirect{ConnID: "$1", DN: "1002", To: "1003"},
+		engine.Answer{ConnID: "$1", DN: "1003"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+}
+
+// ringingDialog answers a dialog subscription's NOTIFYs (200) until one
+// shows an early dialog with its ids, and returns them: call-id,
+// local-tag, remote-tag (nil when none came within wait); it keeps
+// answering the later NOTIFYs meanwhile.
+func (p *udpPhone) ringingDialog(t *testing.T, wait time.Duration) []string {
+	re := regexp.MustCompile(`call-id="([^"]+)" local-tag="([^"]+)" remote-tag="([^"]+)" direction="recipient"><state>early<`)
+	buf := make([]byte, 65535)
+	deadline := time.Now().Add(wait)
+	var found []string
+	for found == nil && time.Now().Before(deadline) {
+		p.conn.SetReadDeadline(deadline)
+		n, _, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			return nil
+		}
+		m, err := sip.ParseMessage(buf[:n])
+		req, ok := m.(*sip.Request)
+		if err != nil || !ok || req.Method != sip.NOTIFY {
+			continue
+		}
+		p.conn.WriteToUDP([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), p.to)
+		if m := re.FindStringSubmatch(string(req.Body())); m != nil {
+			found = m[1:]
+		}
+	}
+	go p.answerNotifies()
+	return found
+}
+
+// answerNotifies answers NOTIFYs (200) until the phone's socket is closed
+// or quiet for 5 s.
+func (p *udpPhone) answerNotifies() {
+	buf := make([]byte, 65535)
+	for {
+		p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if m, err := sip.ParseMessage(buf[:n]); err == nil {
+			if req, ok := m.(*sip.Request); ok && req.Method == sip.NOTIFY {
+				p.conn.WriteToUDP([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), p.to)
+			}
+		}
+	}
+}

@@ -146,8 +146,12 @@ func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.Answe
 	return sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
 		if tag, ok := r.To().Params.Get("tag"); ok && r.StatusCode > 100 {
 			l.t.mu.Lock()
+			first := l.peerTag == ""
 			l.peerTag = tag
 			l.t.mu.Unlock()
+			if first {
+				l.t.dialogChanged(l.dn) // BLF watchers learn the dialog's ids (notify.go)
+			}
 		}
 		if !r.IsProvisional() || r.StatusCode == 100 || !hasOption(headerValue(r, "Require", ""), "100rel") {
 			return nil
