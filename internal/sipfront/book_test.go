@@ -25,7 +25,7 @@ import (
 //
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register, trunk, phone-invite,
-// trunk-invite, placed, answered, failed, gone, phone-hold, refer,
+// trunk-invite, placed, answered, failed, gone, phone-hold, phone-offer, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
 // conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
@@ -187,6 +187,11 @@ func (r *bookRunner) run(line string) []string {
 			delete(b.heldBy, l.dn)
 		}
 		return []string{"ok"}
+	case "phone-offer":
+		// A re-INVITE or UPDATE from the phone with a new SDP (hold=true:
+		// sendonly).
+		l := r.leg(a)
+		return r.format(b.offered(b.calls[l.connID], l, []byte(a["sdp"]), a["hold"] == "true"))
 	case "refer":
 		if !b.refer(r.leg(a)) {
 			return []string{"481"}

@@ -458,10 +458,11 @@ func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *si
 	c := t.calls[l.connID]
 	live := c != nil && l.state == legAnswered
 	var peer []byte
+	var relay []action
 	if live {
 		peer, l.far = c.peerSDP(l), c.peerLeg(l)
 		if len(req.Body()) > 0 {
-			l.sdp = req.Body()
+			relay = t.offered(c, l, req.Body(), hold) // sessiontimer.go
 		}
 		l.phoneHold++
 	}
@@ -491,6 +492,7 @@ func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *si
 		s.respond(req, tx, code, reason, nil)
 		return nil
 	}
+	t.act(relay)
 	answer := peer
 	if hold {
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])

@@ -117,6 +117,9 @@
 //	in a dialog                 subscription; another event package: 489
 //	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered
 //	                            like a re-INVITE (hold, retrieve), without the ACK
+//	re-INVITE or UPDATE moving  (another address, port or codecs in its c=/m= lines, not
+//	the phone's media           a hold): the far party is re-INVITEd with the new SDP
+//	                            (anchored and relayed legs excepted: the relay latches)
 //	Session-Expires below       422 with Min-SE (Config.MinSE, default 90 s); otherwise the
 //	Min-SE (INVITE, UPDATE)     session timer of RFC 4028 (sessiontimer.go): our 200 names
 //	                            the refresher (the phone when it asked or supports timer,

@@ -349,3 +349,38 @@ func (s *Server) dialogLeg(req *sip.Request, tx sip.ServerTransaction) *leg {
 	}
 	return l
 }
+
+// offered: the phone of answered leg l of call c offered sdp in its
+// dialog (re-INVITE or UPDATE; hold: sendonly or inactive). When the
+// offer moves its media (another address, port or codecs: its c= and m=
+// lines differ) and is not a hold, the legs given l's SDP are re-INVITEd
+// with the new one, so that they send to where l now listens; a leg whose
+// media switchboard anchors or relays is left to the relay (it latches).
+func (b *book) offered(c *call, l *leg, sdp []byte, hold bool) []action {
+	old := l.sdp
+	l.sdp = sdp
+	if hold || sameMedia(old, sdp) || l.anchored || l.relayed {
+		return nil
+	}
+	var acts []action
+	for _, o := range c.legs {
+		if o != l && o.far == l && o.state == legAnswered && !o.anchored && !o.relayed {
+			acts = append(acts, action{kind: actReinvite, leg: o, sdp: sdp})
+		}
+	}
+	return acts
+}
+
+// sameMedia reports whether two SDPs have the same c= and m= lines.
+func sameMedia(a, b []byte) bool {
+	media := func(sdp []byte) string {
+		var out []string
+		for _, line := range strings.Split(string(sdp), "\n") {
+			if line = strings.TrimSpace(line); strings.HasPrefix(line, "c=") || strings.HasPrefix(line, "m=") {
+				out = append(out, line)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	return media(a) == media(b)
+}

@@ -90,3 +90,18 @@ func TestSessionTimerWeRefresh(t *testing.T) {
 	uas.wait(t)
 	basicFlow(t, f)
 }
+
+// TestUpdateMovesMedia: 1001's phone moves its media by an UPDATE with a
+// new SDP (another port): it gets 200 with an SDP, and 1002's phone is
+// re-INVITEd with the new port (checked by its scenario). No event: the
+// call's state did not change.
+func TestUpdateMovesMedia(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb, moved := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp(repointed(t, "uas_repointed.xml", moved), pb)
+	f.startSipp(repointed(t, "uac_update_sdp.xml", moved), pa, "-key", "user", "1001", "-s", "1002", "-d", "1000").wait(t)
+	uas.wait(t)
+	basicFlow(t, f)
+}
