@@ -342,8 +342,8 @@
 // In-dialog signalling: CANCELs carry no Reason (sipgo builds them); a 422
 // to our INVITE is not retried with the Min-SE it asks for (the call
 // fails); a reliable 180 never PRACKed stops being retransmitted after
-// 64*T1 but does not fail the INVITE; feature codes are set through
-// Config.FeatureCodes only (not by serve's flags); subscriptions do not
+// 64*T1 but does not fail the INVITE; feature codes are the same for
+// every tenant (serve's --sip-feature-codes); subscriptions do not
 // survive a restart.
 // UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:

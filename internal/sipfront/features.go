@@ -2,6 +2,8 @@ package sipfront
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -74,4 +76,44 @@ func (s *Server) feature(l *leg, cmd engine.Command) {
 	if req := byeRequest(l, reasonCleared); req != nil {
 		l.uas.WriteBye(ctx, req)
 	}
+}
+
+// featureNames are ParseFeatureCodes's names of the codes.
+var featureNames = map[string]func(*FeatureCodes) *string{
+	"dnd-on":      func(f *FeatureCodes) *string { return &f.DNDOn },
+	"dnd-off":     func(f *FeatureCodes) *string { return &f.DNDOff },
+	"forward":     func(f *FeatureCodes) *string { return &f.ForwardOn },
+	"forward-off": func(f *FeatureCodes) *string { return &f.ForwardOff },
+}
+
+// ParseFeatureCodes reads feature codes written as comma-separated
+// name=code pairs (names dnd-on, dnd-off, forward, forward-off; an empty
+// code turns that feature off) over the defaults; "" is the defaults.
+func ParseFeatureCodes(v string) (FeatureCodes, error) {
+	var f FeatureCodes
+	f.setDefaults()
+	if strings.TrimSpace(v) == "" {
+		return f, nil
+	}
+	for _, pair := range strings.Split(v, ",") {
+		name, code, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		field := featureNames[name]
+		switch {
+		case !ok || field == nil:
+			return f, fmt.Errorf("%q: want name=code, name one of dnd-on, dnd-off, forward, forward-off", pair)
+		case strings.ContainsAny(code, " ;@<>\"\t"):
+			return f, fmt.Errorf("%s: %q is not a number a phone can dial", name, code)
+		}
+		*field(&f) = code
+	}
+	codes := []string{f.DNDOn, f.DNDOff, f.ForwardOn, f.ForwardOff}
+	for i, c := range codes {
+		if c != "" && slices.Contains(codes[i+1:], c) {
+			return f, fmt.Errorf("code %q used twice", c)
+		}
+	}
+	if f == (FeatureCodes{}) {
+		return f, fmt.Errorf("every feature code is off: leave one")
+	}
+	return f, nil
 }
