@@ -86,6 +86,14 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	l.st = s.negotiate(req, true)
 	l.rel = hasOption(headerValue(req, "Require", ""), "100rel")
+	dlg, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	// Set before the leg is indexed (addLeg's lock publishes them): an
+	// ACK of the challenge, with the same Call-ID, may be handled at once.
+	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
 		return
@@ -97,12 +105,6 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.dropLeg(l)
 		}
 	}()
-	dlg, err := s.dua.ReadInvite(req, tx)
-	if err != nil {
-		s.respond(req, tx, 400, "Bad Request", nil)
-		return
-	}
-	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	tx.OnCancel(func(*sip.Request) {
 		// sipgo answers the CANCEL (200) and the INVITE (487) itself.
 		s.cfg.Metrics.SIPTransaction("CANCEL")
