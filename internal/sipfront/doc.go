@@ -130,7 +130,8 @@
 //	                            refresh and did not by the interval less min(32 s, a
 //	                            third) is ended: BYE (Reason SIP 408) and a Release
 //	INVITE with Require: 100rel its 180s are reliable (RFC 3262, prack.go): Require: 100rel,
-//	                            RSeq, retransmitted until the PRACK (200); our INVITEs say
+//	                            RSeq, retransmitted until the PRACK (200; none within
+//	                            Config.AckTimeout: 504 and a Release); our INVITEs say
 //	                            Supported: 100rel and PRACK reliable 18x answers
 //	INVITE requiring another    420 Bad Extension with Unsupported (we support timer,
 //	extension                   100rel, replaces)
@@ -341,8 +342,7 @@
 // any refusal but has no test of its own.
 // In-dialog signalling: CANCELs carry no Reason (sipgo builds them); a 422
 // to our INVITE is not retried with the Min-SE it asks for (the call
-// fails); a reliable 180 never PRACKed stops being retransmitted after
-// 64*T1 but does not fail the INVITE; feature codes are the same for
+// fails); feature codes are the same for
 // every tenant (serve's --sip-feature-codes); subscriptions do not
 // survive a restart.
 // UDP only; a restart loses

@@ -14,10 +14,12 @@ import (
 //
 //   - A phone's or carrier's INVITE with "Require: 100rel" gets its 180s
 //     reliably: Require: 100rel and RSeq, retransmitted from T1 doubling
-//     until its PRACK (for at most 64*T1); a 180 while one waits for its
-//     PRACK is not sent (one reliable provisional at a time). The PRACK
-//     gets 200 (481 when it matches no such 180). Our 180 has no SDP, so
-//     the 200 to the INVITE need not wait for the PRACK.
+//     until its PRACK; a 180 while one waits for its PRACK is not sent
+//     (one reliable provisional at a time). The PRACK gets 200 (481 when
+//     it matches no such 180). Our 180 has no SDP, so the 200 to the
+//     INVITE need not wait for the PRACK. Without a PRACK within
+//     Config.AckTimeout (64*T1) the INVITE gets 504 and the engine hears
+//     the caller leave (RFC 3262 section 3).
 //   - Our INVITEs say "Supported: 100rel"; a reliable 18x to them is
 //     PRACKed (once per RSeq).
 //   - An INVITE requiring an extension we do not support gets 420 Bad
@@ -70,9 +72,10 @@ func (s *Server) ring(l *leg) {
 }
 
 // retransmitReliable resends leg l's reliable 180 from T1 doubling until
-// its PRACK closes prack, the INVITE has its final response, or 64*T1.
+// its PRACK closes prack or the INVITE has its final response; without a
+// PRACK within AckTimeout the INVITE is refused (unpracked).
 func (s *Server) retransmitReliable(l *leg, prack chan struct{}, hdrs []sip.Header) {
-	give := time.NewTimer(64 * sip.T1)
+	give := time.NewTimer(s.cfg.AckTimeout)
 	defer give.Stop()
 	wait := sip.T1
 	retrans := time.NewTimer(wait)
@@ -82,7 +85,12 @@ func (s *Server) retransmitReliable(l *leg, prack chan struct{}, hdrs []sip.Head
 		case <-prack:
 			return
 		case <-give.C:
-			s.log.Info("SIP reliable 180 not acknowledged (no PRACK)", "call_id", l.callID)
+			s.log.Info("SIP reliable 180 not acknowledged (no PRACK): refusing the INVITE", "call_id", l.callID)
+			t := l.t
+			t.mu.Lock()
+			acts := t.unpracked(l)
+			t.mu.Unlock()
+			t.act(acts)
 			return
 		case <-s.ctx.Done():
 			return
@@ -191,4 +199,19 @@ func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.Answe
 		}()
 		return nil
 	}}
+}
+
+// unpracked: caller leg l's reliable 180 never got its PRACK: its INVITE
+// is refused (504) and the engine hears its party leave. Nothing when the
+// INVITE has its final response already.
+func (b *book) unpracked(l *leg) []action {
+	if !l.caller || l.state != legCalling {
+		return nil
+	}
+	l.state = legEnded
+	acts := []action{{kind: actFinal, leg: l, fin: final{code: 504, reason: "Server Time-out"}}}
+	if l.connID != "" {
+		acts = append(acts, action{kind: actRelease, leg: l})
+	}
+	return acts
 }

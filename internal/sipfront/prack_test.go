@@ -2,6 +2,7 @@ package sipfront
 
 import (
 	"testing"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
@@ -19,6 +20,26 @@ func TestReliableRinging(t *testing.T) {
 	f.startSipp("uac_100rel.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
 	uas.wait(t)
 	basicFlow(t, f)
+}
+
+// TestReliableRingingNoPrack: 1001 requires 100rel and never PRACKs the
+// reliable 180 (retransmitted meanwhile): after AckTimeout its INVITE gets
+// 504 and the engine hears 1001 leave, so 1002's ringing phone gets
+// CANCEL.
+func TestReliableRingingNoPrack(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AckTimeout = time.Second })
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas_ring.xml", pb)
+	f.startSipp("uac_100rel_noprack.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	f.flowIs(
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
 }
 
 // TestPrackToReliableRinging: 1002's phone (as a carrier may) sends its
