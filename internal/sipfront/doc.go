@@ -111,8 +111,8 @@
 //	                            full dialog-info NOTIFYs of its calls in the engine (early,
 //	                            confirmed; none when idle), at once and after each call
 //	                            event of the DN (notify.go); a ringing phone's dialog
-//	                            carries its call-id and tags, for a BLF key's pick-up
-//	                            (INVITE with Replaces)
+//	                            (only) carries its call-id and tags, for a BLF key's
+//	                            pick-up (INVITE with Replaces)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
 //	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered

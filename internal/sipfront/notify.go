@@ -377,8 +377,14 @@ func (s *Server) dialogInfo(sub *subscription) string {
 			if p.Role == "Origination" {
 				direction = "initiator"
 			}
+			ids := ""
+			if p.State == "Ringing" {
+				// Only a ringing dialog's ids: enough to pick it up, not
+				// to take an answered call over (replaces.go).
+				ids = sub.t.dialogIDs(c.ConnID, sub.dn)
+			}
 			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state></dialog>\r\n",
-				xmlEscape(c.ConnID), sub.t.dialogIDs(c.ConnID, sub.dn), direction, state)
+				xmlEscape(c.ConnID), ids, direction, state)
 		}
 	}
 	b.WriteString("</dialog-info>\r\n")
