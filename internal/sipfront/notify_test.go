@@ -55,13 +55,7 @@ func TestBusyLampField(t *testing.T) {
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	w := newUDPPhone(t, f.sip.Addr())
-	ruri := "sip:1002@demo"
-	hdr := "Event: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: 60\r\n"
-	chal := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr)
-	if res := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr, answer(t, "SUBSCRIBE", ruri, chal, "1003", testPassword, 1)); res.StatusCode != 200 {
-		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
-	}
+	w := f.watch("1003", "1002")
 	seen := make(chan []string, 1)
 	go func() { seen <- w.dialogStates(t, 5*time.Second) }()
 	f.waitSubscribed(1)
@@ -129,38 +123,31 @@ func (p *udpPhone) dialogStates(t *testing.T, quiet time.Duration) []string {
 // from it, as a phone's BLF key does. The flow is TestPickUp's.
 func TestBusyLampPickUp(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1003", pc, 3600)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
-	w := newUDPPhone(t, f.sip.Addr())
-	ruri := "sip:1002@demo"
-	hdr := "Event: dialog\r\nExpires: 60\r\n"
-	chal := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr)
-	if res := w.request("SUBSCRIBE", ruri, "1003", "1002", hdr, answer(t, "SUBSCRIBE", ruri, chal, "1003", testPassword, 1)); res.StatusCode != 200 {
-		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
-	}
+	port := f.threePhones()
+	w := f.watch("1003", "1002")
 	ids := make(chan []string, 1)
 	go func() { ids <- w.ringingDialog(t, 10*time.Second) }()
-	b := f.startSipp("uas_ring.xml", pb)
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1000")
-	id := <-ids
-	if id == nil {
-		t.Fatal("no NOTIFY named 1002's ringing dialog")
+	f.pickUp(port, func() string {
+		id := <-ids
+		if id == nil {
+			t.Fatal("no NOTIFY named 1002's ringing dialog")
+		}
+		return id[0] + ";to-tag=" + id[2] + ";from-tag=" + id[1]
+	})
+}
+
+// watch subscribes watcher's phone (a Go UDP phone, returned) to DN dn's
+// dialog state (authenticating after the challenge).
+func (f *fixture) watch(watcher, dn string) *udpPhone {
+	t := f.t.(*testing.T)
+	w := newUDPPhone(t, f.sip.Addr())
+	ruri := "sip:" + dn + "@demo"
+	hdr := "Event: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: 60\r\n"
+	chal := w.request("SUBSCRIBE", ruri, watcher, dn, hdr)
+	if res := w.request("SUBSCRIBE", ruri, watcher, dn, hdr, answer(t, "SUBSCRIBE", ruri, chal, watcher, testPassword, 1)); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
 	}
-	rep := id[0] + ";to-tag=" + id[2] + ";from-tag=" + id[1]
-	f.startSipp("uac_replaces.xml", pc, "-key", "user", "1003", "-s", "1002", "-key", "replaces", rep).wait(t)
-	a.wait(t)
-	b.wait(t)
-	f.flowIs(
-		engine.SetService{DN: "1003", InService: true},
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Redirect{ConnID: "$1", DN: "1002", To: "1003"},
-		engine.Answer{ConnID: "$1", DN: "1003"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
+	return w
 }
 
 // ringingDialog answers a dialog subscription's NOTIFYs (200) until one

@@ -51,14 +51,30 @@ func (f *fixture) dialogOf(dn string, st legState, swap bool) string {
 // 1001 hangs up. Flow: MakeCall, Redirect to 1003, Answer by 1003.
 func TestPickUp(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1003", pc, 3600)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
-	b := f.startSipp("uas_ring.xml", pb)
-	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1000")
-	rep := f.dialogOf("1002", legCalling, false)
-	f.startSipp("uac_replaces.xml", pc, "-key", "user", "1003", "-s", "1002", "-key", "replaces", rep).wait(t)
+	f.pickUp(f.threePhones(), func() string { return f.dialogOf("1002", legCalling, false) })
+}
+
+// threePhones registers 1003, 1002 and 1001 (in that order) on free ports
+// and returns those of 1001, 1002 and 1003.
+func (f *fixture) threePhones() [3]int {
+	f.t.Helper()
+	p := [3]int{freeUDPPort(f.t), freeUDPPort(f.t), freeUDPPort(f.t)}
+	for i := 2; i >= 0; i-- {
+		f.register("100"+strconv.Itoa(i+1), p[i], 3600)
+	}
+	return p
+}
+
+// pickUp: 1001 (at port[0]) calls 1002 (port[1]), whose phone rings; 1003
+// (port[2]) picks the call up with the Replaces value rep gives once 1002
+// rings: 1002's phone gets CANCEL, 1003 talks to 1001 until 1001 hangs
+// up. Flow: MakeCall, Redirect to 1003, Answer by 1003.
+func (f *fixture) pickUp(port [3]int, rep func() string) {
+	t := f.t
+	t.Helper()
+	b := f.startSipp("uas_ring.xml", port[1])
+	a := f.startSipp("uac.xml", port[0], "-key", "user", "1001", "-s", "1002", "-d", "1000")
+	f.startSipp("uac_replaces.xml", port[2], "-key", "user", "1003", "-s", "1002", "-key", "replaces", rep()).wait(t)
 	a.wait(t)
 	b.wait(t)
 	f.flowIs(
@@ -77,10 +93,8 @@ func TestPickUp(t *testing.T) {
 // call is made.
 func TestReplacesRefused(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1003", pc, 3600)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
+	port := f.threePhones()
+	pa, pb := port[0], port[1]
 	b := f.startSipp("uas.xml", pb)
 	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "2000")
 	rep := f.dialogOf("1002", legAnswered, false)
@@ -154,10 +168,8 @@ func TestReplacesOtherDevice(t *testing.T) {
 // transferred", 1001 is re-INVITEd with 1003's SDP; 1001 hangs up.
 func TestReplacesTakeOver(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb, pc, mc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1003", pc, 3600)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
+	port, mc := f.threePhones(), freeUDPPort(t)
+	pa, pb, pc := port[0], port[1], port[2]
 	b := f.startSipp(withReason(t, reasonTransferredRE), pb)
 	a := f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
 	rep := f.dialogOf("1002", legAnswered, false)
