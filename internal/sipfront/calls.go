@@ -764,14 +764,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	if len(sdp) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	hdrs = append(hdrs, s.offerHeaders()...)
-	d, err := s.dua.Invite(ctx, target, sdp, hdrs...)
-	if err == nil {
-		t.mu.Lock()
-		l.uac = d
-		t.mu.Unlock()
-		err = d.WaitAnswer(ctx, s.answerOptions(l, d)) // PRACKs (prack.go)
-	}
+	d, err := s.invite(ctx, l, target, sdp, hdrs) // sessiontimer.go
 	if err == nil {
 		s.legAnswered(ctx, l, d)
 		return

@@ -124,7 +124,8 @@
 //	Min-SE (INVITE, UPDATE)     session timer of RFC 4028 (sessiontimer.go): our 200 names
 //	                            the refresher (the phone when it asked or supports timer,
 //	                            else switchboard); our INVITEs offer Config.SessionExpires
-//	                            (30 min) and the answer decides. Switchboard refreshes at
+//	                            (30 min; a 422 with a larger Min-SE is retried once with
+//	                            it) and the answer decides. Switchboard refreshes at
 //	                            half the interval (UPDATE when the phone allows it, else a
 //	                            re-INVITE with the same SDP); a session the phone should
 //	                            refresh and did not by the interval less min(32 s, a
@@ -340,9 +341,8 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// In-dialog signalling: CANCELs carry no Reason (sipgo builds them); a 422
-// to our INVITE is not retried with the Min-SE it asks for (the call
-// fails); feature codes are the same for
+// In-dialog signalling: CANCELs carry no Reason (sipgo builds them);
+// feature codes are the same for
 // every tenant (serve's --sip-feature-codes); subscriptions do not
 // survive a restart.
 // UDP only; a restart loses

@@ -1,11 +1,14 @@
 package sipfront
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -24,6 +27,7 @@ import (
 //     timer.
 //   - Our INVITEs offer Session-Expires: Config.SessionExpires (with
 //     Supported: timer); the answer's refresher (uac: switchboard) decides.
+//     A 422 with a larger Min-SE is retried once with it.
 //   - A refresh from the phone (re-INVITE or UPDATE) restarts the timer
 //     and is answered with Session-Expires (its new interval).
 //   - Switchboard refreshes at half the interval: UPDATE without SDP when
@@ -161,11 +165,42 @@ func (s *Server) answerHeaders(l *leg) []sip.Header {
 	return append(hdrs, timerHeaders(st)...)
 }
 
-// offerHeaders are the extra headers of our INVITEs.
-func (s *Server) offerHeaders() []sip.Header {
+// offerHeaders are the extra headers of our INVITEs, offering session
+// interval se.
+func (s *Server) offerHeaders(se time.Duration) []sip.Header {
 	return []sip.Header{
 		sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", supported),
-		sip.NewHeader("Session-Expires", secs(s.cfg.SessionExpires)), sip.NewHeader("Min-SE", secs(s.cfg.MinSE)),
+		sip.NewHeader("Session-Expires", secs(se)), sip.NewHeader("Min-SE", secs(s.cfg.MinSE)),
+	}
+}
+
+// invite sends our INVITE of leg l (headers hdrs, then offerHeaders) and
+// waits for its answer, PRACKing reliable provisional responses
+// (prack.go). A 422 naming a Min-SE above our interval is retried once
+// with that interval (CSeq 2), as RFC 4028 section 7.4 allows: a carrier
+// that wants longer sessions gets them.
+func (s *Server) invite(ctx context.Context, l *leg, target sip.Uri, sdp []byte, hdrs []sip.Header) (*sipgo.DialogClientSession, error) {
+	se := s.cfg.SessionExpires
+	for try := uint32(1); ; try++ {
+		all := append(slices.Clip(hdrs), s.offerHeaders(se)...)
+		if try > 1 {
+			all = append(all, &sip.CSeqHeader{SeqNo: try, MethodName: sip.INVITE})
+		}
+		d, err := s.dua.Invite(ctx, target, sdp, all...)
+		if err == nil {
+			l.t.mu.Lock()
+			l.uac = d
+			l.t.mu.Unlock()
+			err = d.WaitAnswer(ctx, s.answerOptions(l, d))
+		}
+		var de *sipgo.ErrDialogResponse
+		if try == 1 && errors.As(err, &de) && de.Res.StatusCode == 422 {
+			if floor, _, ok := sessionExpires(headerValue(de.Res, "Min-SE", "")); ok && floor > se {
+				se = floor
+				continue
+			}
+		}
+		return d, err
 	}
 }
 

@@ -105,3 +105,18 @@ func TestUpdateMovesMedia(t *testing.T) {
 	uas.wait(t)
 	basicFlow(t, f)
 }
+
+// TestSessionTimerRetry422: 1002's phone (as a carrier may) wants
+// sessions of at least an hour: our INVITE (Session-Expires 1800) gets
+// 422 with Min-SE 3600, and the retry offers 3600; the call goes on as
+// flow 5.1.
+func TestSessionTimerRetry422(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	uas := f.startSipp("uas_422.xml", pb)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	uas.wait(t)
+	basicFlow(t, f)
+}
