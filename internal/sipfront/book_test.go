@@ -24,8 +24,9 @@ import (
 //	<blank line>
 //
 // Lines starting with '#' between blocks are comments. Commands set up leg
-// state the way the request handlers do (register, trunk, phone-invite,
-// trunk-invite, placed, answered, failed, gone, phone-hold, refer,
+// state the way the request handlers do (register: one more device of the
+// DN each time; trunk, phone-invite, trunk-invite, placed, answered,
+// failed [code=, default 480], gone, phone-hold, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
 // conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
@@ -84,13 +85,13 @@ type bookRunner struct {
 	t     *testing.T
 	b     book
 	legs  map[string]*leg // by Call-ID (the name given to the legs the test makes)
-	binds map[string]sip.Uri
+	binds map[string][]sip.Uri
 	seq   uint64
 }
 
 func newBookRunner(t *testing.T) *bookRunner {
-	r := &bookRunner{t: t, legs: map[string]*leg{}, binds: map[string]sip.Uri{}}
-	r.b = newBook(nil, func(dn string) (sip.Uri, bool) { u, ok := r.binds[dn]; return u, ok },
+	r := &bookRunner{t: t, legs: map[string]*leg{}, binds: map[string][]sip.Uri{}}
+	r.b = newBook(nil, func(dn string) []sip.Uri { return r.binds[dn] },
 		func() uint64 { r.seq++; return r.seq })
 	return r
 }
@@ -133,7 +134,7 @@ func (r *bookRunner) run(line string) []string {
 		if err := sip.ParseUri(contact, &u); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		r.binds[a["dn"]] = u
+		r.binds[a["dn"]] = append(r.binds[a["dn"]], u) // another device of the DN
 		return []string{"ok"}
 	case "trunk":
 		tr := trunk{dn: a["dn"], address: a["address"]}
@@ -154,15 +155,29 @@ func (r *bookRunner) run(line string) []string {
 		return r.format(b.placed(r.leg(a), a["conn"], a["refused"] == "true"))
 	case "answered":
 		l := r.leg(a)
-		if !b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID))) {
+		live, acts := b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID)))
+		if !live {
 			return []string{"ack and bye " + l.callID + " (ended meanwhile)"}
 		}
-		return []string{"ack " + l.callID + ", tell the engine"}
-	case "failed":
-		if !r.b.failed(r.leg(a)) {
-			return []string{"nothing (cancelled)"}
+		if len(acts) == 0 {
+			return []string{"ack " + l.callID + ", tell the engine"}
 		}
-		return []string{"tell the engine"}
+		return append(r.format(acts), "ack "+l.callID+", tell the engine")
+	case "failed":
+		// Our INVITE got final response code= (default 480).
+		code := 480
+		if a["code"] != "" {
+			code, _ = strconv.Atoi(a["code"])
+		}
+		tell, status, acts := b.forkFailed(r.leg(a), code)
+		var out []string
+		if len(acts) > 0 {
+			out = r.format(acts)
+		}
+		if !tell {
+			return append(out, "nothing to tell the engine")
+		}
+		return append(out, "tell the engine "+strconv.Itoa(status))
 	case "gone":
 		return r.format(b.gone(r.leg(a)))
 	case "unacked":
@@ -303,7 +318,11 @@ func (r *bookRunner) format(acts []action) []string {
 			}
 			out = append(out, s+" to="+a.target.String()+" from="+a.from+" sdp="+sdpName(a.sdp))
 		case actCancel:
-			out = append(out, "cancel "+id)
+			s := "cancel " + id
+			if a.reason != "" {
+				s += " Reason: " + a.reason
+			}
+			out = append(out, s)
 		case actBye:
 			out = append(out, "bye "+id)
 		case actReinvite:

@@ -731,20 +731,27 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		s.legAnswered(ctx, l, d)
 		return
 	}
-	t.mu.Lock()
-	failed := t.failed(l)
-	t.mu.Unlock()
-	s.forget(l)
-	if !failed {
-		return // we cancelled it
+	if d != nil && d.InviteResponse != nil && d.InviteResponse.IsSuccess() {
+		// Answered after all: our CANCEL crossed the 2xx.
+		s.forget(l)
+		go s.lateAnswer(d)
+		return
 	}
 	code := 408 // no final response at all: the transaction timed out
 	var de *sipgo.ErrDialogResponse
 	if errors.As(err, &de) {
 		code = de.Res.StatusCode
 	}
+	t.mu.Lock()
+	tell, code, acts := t.forkFailed(l, code) // fork.go
+	t.mu.Unlock()
+	s.forget(l)
+	t.act(acts)
+	if !tell {
+		return // we cancelled it, or other devices of the DN still ring
+	}
 	var cmd engine.Command
-	busy := code == 486 || code == 600 || code == 603
+	busy := busyStatus(code)
 	switch {
 	case l.trunk != "" && busy:
 		cmd = engine.NetworkBusy{ConnID: l.connID, Party: l.dn}
@@ -778,8 +785,9 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientSession) {
 	t := l.t
 	t.mu.Lock()
-	live := t.answered(l, d.InviteResponse.Body())
+	live, acts := t.answered(l, d.InviteResponse.Body())
 	t.mu.Unlock()
+	t.act(acts) // the other devices of a forked call stop ringing
 	d.Ack(ctx)
 	if !live {
 		s.forget(l)

@@ -30,12 +30,16 @@
 // AuthBlockAfter, AuthBlockFor). Answers to requests that are not
 // authenticated are sent without a transaction (once, never retransmitted)
 // and within a quota per source address (Config.UnauthRate, UnauthBurst).
-// A request of another version than SIP/2.0 gets 505. A binding (one
-// contact per DN; the newest wins) lasts the Expires asked for, capped at
-// Config.MaxExpires. A new binding sends SetService{InService: true}
-// (EventDNBackInService); un-registering (Expires 0 or Contact *) or expiry
-// sends SetService{InService: false} (EventDNOutOfService): the DN is out
-// of service, so its calls are busy, until it registers again. A DN that
+// A request of another version than SIP/2.0 gets 505. A binding lasts
+// the Expires asked for, capped at Config.MaxExpires. A DN may have
+// several bindings, one per Contact URI (a desk phone and a softphone;
+// contacts.go): at most its max-contacts (else the tenant's default, else
+// DefaultMaxContacts, 5), a new contact beyond that ending the binding
+// that expires first; the 200 lists them all. The DN's first binding sends
+// SetService{InService: true} (EventDNBackInService); the end of its last
+// (un-registering with Expires 0 or Contact *, or expiry) sends
+// SetService{InService: false} (EventDNOutOfService): the DN is out of
+// service, so its calls are busy, until it registers again. A DN that
 // never registered stays a CTI-only DN: calls to it ring virtually and are
 // answered through the API.
 //
@@ -102,7 +106,12 @@
 //
 //	EventDialing(A)             binds the SIP INVITE from A to the ConnID
 //	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
-//	                            to B's contact with the caller's SDP, unchanged
+//	                            to each of B's contacts with the caller's SDP, unchanged
+//	                            (forking, fork.go: the first 2xx is B's Answer; the other
+//	                            devices get CANCEL with Reason: SIP;cause=200;text="Call
+//	                            completed elsewhere", and a 2xx of theirs that comes anyway
+//	                            ACK and BYE; a refusal counts when every device refused:
+//	                            busy if one said busy; a 6xx cancels the others at once)
 //	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
 //	EventEstablished(A)         200 to A's INVITE with the answering leg's SDP (a CTI-only
 //	                            answer gives an inactive placeholder SDP: no media)

@@ -185,8 +185,9 @@ type Server struct {
 
 	store *bindStore // the bindings on disk (nil without StateDir)
 
-	guard    guard        // digest authentication's memory (auth.go)
-	refusals *slog.Logger // sampled: lines outsiders cause at will
+	guard    guard         // digest authentication's memory (auth.go)
+	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
+	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
 	mu    sync.Mutex
 	legs  map[string]*leg // by SIP Call-ID
@@ -249,6 +250,7 @@ func Start(cfg Config) (*Server, error) {
 		conn.Close()
 		return nil, fmt.Errorf("sipfront: %w", err)
 	}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
