@@ -45,7 +45,7 @@ func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
 	for _, t := range s.tenants {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
-			if tr.address == "" {
+			if tr.address == "" || tr.carrier.inbound == "credentials" {
 				continue
 			}
 			if tr.address == source || (tr.host == tr.address && tr.host == host) {
@@ -124,10 +124,15 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	if t, tr := s.trunkFor(req.Source()); tr != nil {
-		// Matched by address; where the trunk has credentials, they are
-		// required too.
-		if tr.password != "" {
+	t, tr := s.trunkFor(req.Source())
+	if tr == nil {
+		t, tr = s.trunkByCredentials(req) // carrier.go
+	}
+	if tr != nil {
+		// Matched by address, credentials required too (inbound: both),
+		// or by the credentials' user name (inbound: credentials).
+		to = dnisOf(req, tr)
+		if tr.carrier.inbound != "address" {
 			if err := s.authenticate(req, tx, t, tr.user, tr.password, true); err != nil {
 				return nil, nil, nil
 			}
@@ -141,7 +146,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	}
 	// Unknown tenant, unknown or password-less user: the same challenge
 	// as for a real one (auth.go).
-	t := s.tenantFor(req.From().Address.Host)
+	t = s.tenantFor(req.From().Address.Host)
 	pw, known := "", false
 	if t != nil {
 		pw, known = t.password(from)
@@ -725,7 +730,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 		t.mu.Lock()
 		l.uac = d
 		t.mu.Unlock()
-		err = d.WaitAnswer(ctx, sipgo.AnswerOptions{})
+		err = d.WaitAnswer(ctx, t.answerOptions(l)) // a carrier's challenge: carrier.go
 	}
 	if err == nil {
 		s.legAnswered(ctx, l, d)

@@ -52,6 +52,8 @@ type trunk struct {
 	// user and password: credentials its INVITEs must carry too (none
 	// when password is empty).
 	user, password string
+	carrier        carrier     // inbound mode, account, keepalive (carrier.go)
+	state          *trunkState // registration and keepalive (carrier.go)
 }
 
 func newTenant(s *Server, tc Tenant) *sipTenant {
@@ -68,7 +70,8 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 	for _, d := range tc.Config.DNs {
 		if d.Type == config.Trunk && d.Trunk != nil {
 			tr := trunk{dn: d.Number, address: d.Trunk.Address, prefixes: d.Trunk.Prefixes,
-				user: d.Trunk.SIPUser, password: d.Trunk.SIPPassword}
+				user: d.Trunk.SIPUser, password: d.Trunk.SIPPassword,
+				carrier: carrierOf(d.Trunk, d.Trunk.Address), state: &trunkState{}}
 			if tr.user == "" {
 				tr.user = d.Number
 			}

@@ -86,6 +86,14 @@ type Config struct {
 	// before the dialog is ended with BYE and its call released (RFC 3261
 	// section 13.3.1.4). Default 64*T1 (32 s).
 	AckTimeout time.Duration
+	// TrunkRetry is how long a trunk whose registration to its carrier
+	// failed waits before the next attempt (carrier.go). Default 30 s.
+	TrunkRetry time.Duration
+	// KeepaliveTimeout is how long an OPTIONS to a trunk waits for its
+	// answer (default 5 s); KeepaliveMisses unanswered in a row take the
+	// trunk out of service (default 2).
+	KeepaliveTimeout time.Duration
+	KeepaliveMisses  int
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -122,6 +130,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 64 * sip.T1
+	}
+	if c.TrunkRetry <= 0 {
+		c.TrunkRetry = 30 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
+	if c.KeepaliveMisses <= 0 {
+		c.KeepaliveMisses = 2
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
@@ -270,6 +287,11 @@ func Start(cfg Config) (*Server, error) {
 		if err := s.srv.ServeUDP(conn); err != nil && s.ctx.Err() == nil {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.startCarriers() // carrier.go
 	}()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
 	return s, nil

@@ -1,0 +1,185 @@
+package sipfront
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
+)
+
+// withCarrier sets the fixture's trunk up with switchboard's account at
+// the carrier (acct, carrier-secret), registering when register is true.
+func withCarrier(register bool, expires time.Duration) func(*config.Tenant) {
+	return func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Account = &config.CarrierAccount{User: "acct", Password: "carrier-secret", Register: register,
+					Domain: "carrier.example", Expires: config.D(expires)}
+			}
+		}
+	}
+}
+
+// TestTrunkRegisters: a trunk with register: true registers to its
+// carrier (a sipp registrar that challenges with 401 and checks the
+// digest), is granted 2 s and refreshes before they run out (the
+// registrar's second round, challenged and checked again); TrunkStatus
+// says registered, until a time within the grant.
+func TestTrunkRegisters(t *testing.T) {
+	trunk := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	_, tp, _ := net.SplitHostPort(trunk)
+	port, _ := strconv.Atoi(tp)
+	// The registrar listens before switchboard starts.
+	registrar := startSippAt(t, "127.0.0.1:9", "carrier_register.xml", port, "-key", "expires", "2")
+	f := newFixtureTenant(t, nil, func(ct *config.Tenant) {
+		withCarrier(true, time.Hour)(ct)
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Address = trunk
+			}
+		}
+	})
+	start := time.Now()
+	registrar.wait(t) // both rounds: registered, then refreshed
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("refreshed after %v: before three quarters of the 2 s granted", d)
+	}
+	st, ok := f.sip.TrunkStatus("demo", "pstn")
+	if !ok || st.Registration != "registered" || st.RegistrationError != "" {
+		t.Fatalf("status %+v, want registered", st)
+	}
+	if left := time.Until(st.RegisteredUntil); left <= 0 || left > 2*time.Second {
+		t.Errorf("registered for %v more, want within the 2 s granted", left)
+	}
+}
+
+// TestTrunkRegistrationFails: a carrier that refuses the registration
+// (403) leaves the trunk not registered, its status saying why.
+func TestTrunkRegistrationFails(t *testing.T) {
+	trunk := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	_, tp, _ := net.SplitHostPort(trunk)
+	port, _ := strconv.Atoi(tp)
+	registrar := startSippAt(t, "127.0.0.1:9", "carrier_register_refuse.xml", port)
+	f := newFixtureTenant(t, nil, func(ct *config.Tenant) {
+		withCarrier(true, time.Hour)(ct)
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Address = trunk
+			}
+		}
+	})
+	registrar.wait(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := f.sip.TrunkStatus("demo", "pstn")
+		if st.Registration == "failed" && strings.Contains(st.RegistrationError, "403") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, want failed with 403", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTrunkOutboundChallenge: the carrier challenges our INVITE (401);
+// switchboard answers with the account's credentials (the carrier's
+// scenario checks the digest) and the call goes on as flow 5.3.
+func TestTrunkOutboundChallenge(t *testing.T) {
+	f := newFixtureTenant(t, nil, withCarrier(false, 0))
+	pa := freeUDPPort(t)
+	_, tp, _ := net.SplitHostPort(f.trunk)
+	trunkPort, _ := strconv.Atoi(tp)
+	f.register("1001", pa, 3600)
+	carrier := f.startSipp("carrier_uas_auth.xml", trunkPort)
+	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000")
+	carrier.wait(t)
+	uac.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "0140000000"},
+		engine.NetworkAnswer{ConnID: "$1"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
+// TestTrunkInboundByCredentials: a trunk with inbound: credentials takes
+// calls from any address that authenticates as its sip-user, and none by
+// address alone: from its own address without credentials, the INVITE is
+// challenged like a phone's.
+func TestTrunkInboundByCredentials(t *testing.T) {
+	f := newFixtureTenant(t, nil, func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.SIPUser, tr.SIPPassword, tr.Inbound = "carrier", "trunk-secret", "credentials"
+			}
+		}
+	})
+	other := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	for _, from := range []string{f.trunk, other} {
+		tr := newUDPPhoneAt(t, f.sip.Addr(), from)
+		chal := tr.first(tr.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888"))
+		if chal == nil || chal.StatusCode != 407 {
+			t.Fatalf("from %s without credentials: %v, want 407", from, chal)
+		}
+		res := tr.first(tr.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888", answer(t, "INVITE", "sip:8888@demo", chal, "carrier", "trunk-secret", 1)))
+		if res == nil || res.StatusCode != 404 {
+			t.Fatalf("from %s with the trunk's credentials: %v, want 404 (a trunk call to a number that is no DN)", from, res)
+		}
+	}
+	f.noLeftovers()
+}
+
+// TestTrunkKeepalive: OPTIONS every 100 ms to the trunk, each waiting 200
+// ms, two misses take it out of service. The carrier (sipp) answers three
+// and exits: the trunk goes out of service (EventDNOutOfService, ThisDN
+// pstn); a new carrier answering puts it back (EventDNBackInService). The
+// time from the carrier's exit to the event is logged: the time to notice
+// a dead trunk.
+func TestTrunkKeepalive(t *testing.T) {
+	trunk := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	_, tp, _ := net.SplitHostPort(trunk)
+	port, _ := strconv.Atoi(tp)
+	carrier := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, "-m", "3")
+	f := newFixtureTenant(t, func(c *Config) {
+		c.KeepaliveTimeout, c.KeepaliveMisses = 200*time.Millisecond, 2
+	}, func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Address, tr.Keepalive = trunk, config.Keepalive{Duration: config.D(100 * time.Millisecond)}
+			}
+		}
+	})
+	carrier.wait(t)
+	dead := time.Now()
+	if st, _ := f.sip.TrunkStatus("demo", "pstn"); st.LastAnswer.IsZero() {
+		t.Fatalf("status %+v: no answer seen", st)
+	}
+	out := f.events(1)
+	noticed := time.Since(dead)
+	if out[0].ID != event.EventDNOutOfService || out[0].ThisDN != "pstn" {
+		t.Fatalf("got %s(%s), want EventDNOutOfService(pstn)", out[0].ID, out[0].ThisDN)
+	}
+	t.Logf("dead trunk noticed %v after its last answer (keepalive 100ms, timeout 200ms, 2 misses)", noticed.Round(time.Millisecond))
+	if st, _ := f.sip.TrunkStatus("demo", "pstn"); st.Keepalive != "down" {
+		t.Errorf("status %+v, want keepalive down", st)
+	}
+	back := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, "-m", "1")
+	back.wait(t)
+	in := f.events(1)
+	if in[0].ID != event.EventDNBackInService || in[0].ThisDN != "pstn" {
+		t.Fatalf("got %s(%s), want EventDNBackInService(pstn)", in[0].ID, in[0].ThisDN)
+	}
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "pstn", InService: false},
+		engine.SetService{DN: "pstn", InService: true},
+	)
+	sameFlow(t, append(out, in...), want)
+}
