@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 )
 
@@ -84,6 +87,15 @@ func TestServeTrunkStatus(t *testing.T) {
 // REGISTER's with its Contact granted 60 s); it returns the address.
 func fakeCarrier(t *testing.T) string {
 	t.Helper()
+	addr, _ := fakeCarrierDown(t)
+	return addr
+}
+
+// fakeCarrierDown is fakeCarrier whose answers become 503 (no answer to a
+// keepalive) while the returned flag is set.
+func fakeCarrierDown(t *testing.T) (string, *atomic.Bool) {
+	t.Helper()
+	down := new(atomic.Bool)
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +113,11 @@ func fakeCarrier(t *testing.T) string {
 			if strings.HasPrefix(lines[0], "SIP/2.0") {
 				continue // a response
 			}
-			out = append(out, "SIP/2.0 200 OK")
+			if down.Load() {
+				out = append(out, "SIP/2.0 503 Service Unavailable")
+			} else {
+				out = append(out, "SIP/2.0 200 OK")
+			}
 			for _, l := range lines[1:] {
 				name, _, _ := strings.Cut(l, ":")
 				switch strings.ToLower(strings.TrimSpace(name)) {
@@ -117,7 +133,7 @@ func fakeCarrier(t *testing.T) string {
 			c.WriteTo([]byte(strings.Join(out, "\r\n")), from)
 		}
 	}()
-	return c.LocalAddr().String()
+	return c.LocalAddr().String(), down
 }
 
 // TestCarrierPasswords: an account's password-env is read from the
@@ -136,4 +152,65 @@ func TestCarrierPasswords(t *testing.T) {
 	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "ACME_PW") {
 		t.Fatalf("unset variable: %v, want a configuration error naming ACME_PW", err)
 	}
+}
+
+// TestServeTrunkKeepaliveEvents: a trunk whose carrier stops answering its
+// keepalives (503) goes out of service, and back in service when it
+// answers again: EventDNOutOfService and EventDNBackInService of the
+// trunk, published to Kafka and accepted by check-events.
+func TestServeTrunkKeepaliveEvents(t *testing.T) {
+	carrier, down := fakeCarrierDown(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "switchboard.yaml")
+	yaml := `tenants:
+  - id: acme
+    tokens: [` + e2eToken + `]
+    dns:
+      - {number: "1001", type: extension}
+      - number: pstn
+        type: trunk
+        trunk: {address: ` + carrier + `, keepalive: 100ms}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startMainWith(t, nil, "", func(c *Config) { c.ConfigFile = path })
+	inService := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, body := r.post(t, "GET", "/v1/tenants/acme/dns/pstn", "")
+			var dn struct {
+				InService bool `json:"inService"`
+			}
+			json.Unmarshal([]byte(body), &dn)
+			if dn.InService == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pstn: %s, want inService %v", body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	down.Store(true)
+	inService(false)
+	down.Store(false)
+	inService(true)
+	recs := kafkatest.Consume(t, r.addrs.Kafka, []string{event.AgentStateTopic, event.CallThreadTopic}, 2, 30*time.Second)
+	var ids []event.Name
+	for _, rec := range recs {
+		var ev event.Event
+		if err := event.Unmarshal(rec.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ThisDN != "pstn" {
+			t.Errorf("event %s of %s, want the trunk's", ev.ID, ev.ThisDN)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if len(ids) != 2 || ids[0] != event.EventDNOutOfService || ids[1] != event.EventDNBackInService {
+		t.Fatalf("events %v, want EventDNOutOfService, EventDNBackInService", ids)
+	}
+	checkEvents(t, recs)
 }
