@@ -160,6 +160,41 @@
 // trunk and ANI. Subscribers only see recorded events, so every SIP effect
 // follows the durable record of what caused it.
 //
+// # Several devices per DN (contacts.go, fork.go)
+//
+// A DN's bindings are one per Contact URI, up to its max-contacts; a call
+// rings all of them at once (RFC 3261 section 16.7, parallel forking). The
+// first 2xx is the DN's Answer; the other devices get CANCEL with
+// `Reason: SIP;cause=200;text="Call completed elsewhere"` (RFC 3326; the
+// client's transaction requester adds the header to the CANCEL sipgo
+// builds), and a 2xx of theirs that comes anyway (it crossed the CANCEL)
+// is ACKed and BYEd. A refusal counts when every device has refused (busy
+// if one said busy); a 6xx cancels the others at once. The engine sees
+// one ringing party and one answer. Tests: golden testdata/book/fork.txt;
+// sipp with two UAS on one DN, the loser's scenario checking the Reason
+// (TestForkFirstAnswerWins), and one whose 200 crosses the CANCEL
+// (TestForkLateAnswer); the whole server's events through check-events
+// (TestServeSIPForkToKafka).
+//
+// # Carriers (carrier.go)
+//
+// A trunk may have an account at its carrier (config.CarrierAccount): our
+// INVITEs answer the carrier's 401/407 with it, and with register the
+// trunk registers to its address (digest; refreshed at three quarters of
+// the time granted; retried after Config.TrunkRetry; un-registered at
+// Close). Inbound calls are the trunk's by source address, by digest
+// credentials as its sip-user from any address, or both (inbound:); a call
+// to the registered contact takes its number from To. Every trunk with an
+// address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
+// probes unanswered in a row (Config.KeepaliveTimeout each; a 503 is no
+// answer) send SetService{DN: trunk, InService: false}
+// (EventDNOutOfService), the next answer SetService{InService: true}.
+// Server.TrunkStatus reports both (the CTI API and /metrics show it).
+// Tests: sipp registrars that challenge and check the digest (the refresh
+// too) or refuse, a sipp carrier that challenges our INVITE, a sipp
+// carrier that stops answering OPTIONS (TestTrunkKeepalive logs the time
+// to notice: about 0.45 s with 100 ms probes, 200 ms timeout, 2 misses).
+//
 // # Bad input
 //
 // Requests that lack To, From, Call-ID, CSeq or Via get 400; requests in
@@ -300,6 +335,11 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
+// Carriers: the engine does not route around a trunk that is out of
+// service (calls to external numbers still try it); no OPTIONS keepalive to
+// registered phones (RFC 5626 keepalives are not answered specially); a
+// trunk's address is one host:port (no DNS SRV failover, no list of
+// source addresses).
 // UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
