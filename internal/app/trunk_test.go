@@ -25,23 +25,7 @@ import (
 // trunk address).
 func TestServeTrunkStatus(t *testing.T) {
 	carrier := fakeCarrier(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "switchboard.yaml")
-	yaml := `tenants:
-  - id: acme
-    tokens: [` + e2eToken + `]
-    dns:
-      - {number: "1001", type: extension}
-      - number: pstn
-        type: trunk
-        trunk:
-          address: ` + carrier + `
-          keepalive: 200ms
-          account: {user: acct, password: secret, register: true, expires: 60s}
-`
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := trunkConfig(t, "{address: "+carrier+", keepalive: 200ms, account: {user: acct, password: secret, register: true, expires: 60s}}")
 	r := startMainWith(t, nil, "", func(c *Config) { c.ConfigFile = path })
 	var dn struct {
 		Type string `json:"type"`
@@ -160,20 +144,7 @@ func TestCarrierPasswords(t *testing.T) {
 // trunk, published to Kafka and accepted by check-events.
 func TestServeTrunkKeepaliveEvents(t *testing.T) {
 	carrier, down := fakeCarrierDown(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "switchboard.yaml")
-	yaml := `tenants:
-  - id: acme
-    tokens: [` + e2eToken + `]
-    dns:
-      - {number: "1001", type: extension}
-      - number: pstn
-        type: trunk
-        trunk: {address: ` + carrier + `, keepalive: 100ms}
-`
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := trunkConfig(t, "{address: "+carrier+", keepalive: 100ms}")
 	r := startMainWith(t, nil, "", func(c *Config) { c.ConfigFile = path })
 	inService := func(want bool) {
 		t.Helper()
@@ -213,4 +184,18 @@ func TestServeTrunkKeepaliveEvents(t *testing.T) {
 		t.Fatalf("events %v, want EventDNOutOfService, EventDNBackInService", ids)
 	}
 	checkEvents(t, recs)
+}
+
+// trunkConfig writes a configuration file of tenant acme (the e2e token,
+// extension 1001) whose trunk pstn has settings trunk (YAML flow) and
+// returns its path.
+func trunkConfig(t *testing.T, trunk string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "switchboard.yaml")
+	yaml := "tenants:\n  - id: acme\n    tokens: [" + e2eToken + "]\n    dns:\n" +
+		"      - {number: \"1001\", type: extension}\n      - {number: pstn, type: trunk, trunk: " + trunk + "}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -16,40 +16,24 @@ import (
 // (its scenario fails without that header) and answers 487. The engine
 // sees one ringing party and one answer: the events are flow 5.1, with one
 // EventDNBackInService for 1002 (its first device).
-func TestForkFirstAnswerWins(t *testing.T) {
-	f := newFixture(t, nil)
-	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1002", pb, 3600)
-	f.register("1002", pc, 3600)
-	f.register("1001", pa, 3600)
-	desk := f.startSipp("uas.xml", pb)
-	soft := f.startSipp("uas_fork_lose.xml", pc)
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
-	desk.wait(t)
-	soft.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
-}
+func TestForkFirstAnswerWins(t *testing.T) { forkedCall(t, "uas_fork_lose.xml") }
 
 // TestForkLateAnswer: the second device's 200 crosses our CANCEL (it
 // answers the CANCEL, then sends its 200 to the INVITE): switchboard ACKs
 // that 200 and BYEs the dialog (the scenario waits for both), and the
 // engine still sees one answer.
-func TestForkLateAnswer(t *testing.T) {
+func TestForkLateAnswer(t *testing.T) { forkedCall(t, "uas_fork_late.xml") }
+
+// forkedCall: 1001 calls 1002, whose first device answers at once (uas.xml)
+// and whose second runs scenario second; the events are flow 5.1.
+func forkedCall(t *testing.T, second string) {
 	f := newFixture(t, nil)
 	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1002", pc, 3600)
 	f.register("1001", pa, 3600)
 	desk := f.startSipp("uas.xml", pb)
-	soft := f.startSipp("uas_fork_late.xml", pc)
+	soft := f.startSipp(second, pc)
 	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
 	desk.wait(t)
 	soft.wait(t)
