@@ -188,8 +188,9 @@
 // address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
 // probes unanswered in a row (Config.KeepaliveTimeout each; a 503 is no
 // answer) send SetService{DN: trunk, InService: false}
-// (EventDNOutOfService), the next answer SetService{InService: true}.
-// Server.TrunkStatus reports both (the CTI API and /metrics show it).
+// (EventDNOutOfService), the next answer SetService{InService: true}; the
+// engine sends external calls through another trunk that takes the number
+// and is in service, if any. Server.TrunkStatus reports both (the CTI API and /metrics show it).
 // Tests: sipp registrars that challenge and check the digest (the refresh
 // too) or refuse, a sipp carrier that challenges our INVITE, a sipp
 // carrier that stops answering OPTIONS (TestTrunkKeepalive logs the time
@@ -335,8 +336,7 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// Carriers: the engine does not route around a trunk that is out of
-// service (calls to external numbers still try it); no OPTIONS keepalive to
+// Carriers: no OPTIONS keepalive to
 // registered phones (RFC 5626 keepalives are not answered specially); a
 // trunk's address is one host:port (no DNS SRV failover, no list of
 // source addresses).
