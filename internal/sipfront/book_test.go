@@ -25,7 +25,7 @@ import (
 //
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register: one more device of the
-// DN each time; trunk, phone-invite, trunk-invite, placed, answered,
+// DN each time; trunk [down=true: its keepalive failed], phone-invite, trunk-invite, placed, answered,
 // failed [code=, default 480], gone, phone-hold, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
@@ -137,7 +137,7 @@ func (r *bookRunner) run(line string) []string {
 		r.binds[a["dn"]] = append(r.binds[a["dn"]], u) // another device of the DN
 		return []string{"ok"}
 	case "trunk":
-		tr := trunk{dn: a["dn"], address: a["address"]}
+		tr := trunk{dn: a["dn"], address: a["address"], state: &trunkState{down: a["down"] == "true"}}
 		if p := a["prefixes"]; p != "" {
 			tr.prefixes = strings.Split(p, ",")
 		}

@@ -88,6 +88,37 @@ func hostOf(hostport string) string {
 	return hostport
 }
 
+// pickTrunk is the trunk external number x leaves through, as the engine
+// chooses it: the first that takes x and is not down (its keepalive), else
+// the first that takes x; nil when none does.
+func (b *book) pickTrunk(x string) *trunk {
+	var first *trunk
+	for i := range b.trunks {
+		tr := &b.trunks[i]
+		if !tr.takes(x) {
+			continue
+		}
+		if !tr.isDown() {
+			return tr
+		}
+		if first == nil {
+			first = tr
+		}
+	}
+	return first
+}
+
+// isDown reports whether the trunk is out of service for want of
+// keepalive answers.
+func (tr *trunk) isDown() bool {
+	if tr.state == nil {
+		return false
+	}
+	tr.state.mu.Lock()
+	defer tr.state.mu.Unlock()
+	return tr.state.down
+}
+
 // answerOptions are the credentials our INVITE of leg l answers a
 // challenge with: the account of its trunk, if any.
 func (t *sipTenant) answerOptions(l *leg) sipgo.AnswerOptions {
