@@ -87,27 +87,55 @@ func TestTrunkRegistrationFails(t *testing.T) {
 	}
 }
 
-// TestTrunkOutboundChallenge: the carrier challenges our INVITE (401);
-// switchboard answers with the account's credentials (the carrier's
-// scenario checks the digest) and the call goes on as flow 5.3.
+// TestTrunkOutboundChallenge: the carrier challenges our INVITE (401,
+// checking the digest; 407 as a proxy, checking the credentials' user);
+// switchboard answers with the account's credentials and the call goes on
+// as flow 5.3.
 func TestTrunkOutboundChallenge(t *testing.T) {
-	f := newFixtureTenant(t, nil, withCarrier(false, 0))
-	pa := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
-	f.register("1001", pa, 3600)
-	carrier := f.startSipp("carrier_uas_auth.xml", trunkPort)
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000")
-	carrier.wait(t)
-	uac.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "0140000000"},
-		engine.NetworkAnswer{ConnID: "$1"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	for _, scenario := range []string{"carrier_uas_auth.xml", "carrier_uas_proxyauth.xml"} {
+		t.Run(scenario, func(t *testing.T) {
+			f := newFixtureTenant(t, nil, withCarrier(false, 0))
+			pa := freeUDPPort(t)
+			_, tp, _ := net.SplitHostPort(f.trunk)
+			trunkPort, _ := strconv.Atoi(tp)
+			f.register("1001", pa, 3600)
+			carrier := f.startSipp(scenario, trunkPort)
+			uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000")
+			carrier.wait(t)
+			uac.wait(t)
+			want := expected(t, f.tenant,
+				engine.SetService{DN: "1001", InService: true},
+				engine.MakeCall{From: "1001", To: "0140000000"},
+				engine.NetworkAnswer{ConnID: "$1"},
+				engine.Release{ConnID: "$1", DN: "1001"},
+			)
+			sameFlow(t, f.events(len(want)), want)
+			f.noLeftovers()
+		})
+	}
+}
+
+// TestTrunkCallToRegisteredContact: a carrier we register to calls the
+// contact it knows (Request-URI user = the account's user); the number
+// called is the To header's. 1003 is on DND: the INVITE from the trunk's
+// address for it gets 486, where without the registration the account's
+// user is no DN (404).
+func TestTrunkCallToRegisteredContact(t *testing.T) {
+	for _, register := range []bool{true, false} {
+		f := newFixtureTenant(t, nil, withCarrier(register, time.Hour)) // nobody registers it: the address is the test's
+		if _, err := f.rt.Do(t.Context(), engine.SetDND{DN: "1003", On: true}); err != nil {
+			t.Fatal(err)
+		}
+		tr := newUDPPhoneAt(t, f.sip.Addr(), f.trunk)
+		res := tr.request("INVITE", "sip:acct@"+f.sip.Addr(), "+33140000000", "1003")
+		want := 404
+		if register {
+			want = 486
+		}
+		if res == nil || res.StatusCode != want {
+			t.Fatalf("register %v: %v, want %d", register, res, want)
+		}
+	}
 }
 
 // TestTrunkInboundByCredentials: a trunk with inbound: credentials takes
