@@ -1,6 +1,9 @@
 package sipfront
 
 import (
+	"path/filepath"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,4 +99,55 @@ func TestMaxContacts(t *testing.T) {
 		engine.SetService{DN: "1003", InService: false},
 	)
 	sameFlow(t, f.events(len(want)), want)
+}
+
+// TestDevicesSurviveRestart: 1002's two devices are both in the bindings
+// files and both come back after a restart (a call rings both: the first
+// answers, the second is cancelled as completed elsewhere); one device
+// un-registering removes only its binding from disk.
+func TestDevicesSurviveRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sip")
+	f := newFixture(t, withState(dir))
+	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.register("1002", pc, 3600)
+	f.register("1001", pa, 3600)
+	if st := readBindings(t, dir); len(st.Bindings) != 3 {
+		t.Fatalf("bindings on disk: %+v, want 3", st.Bindings)
+	}
+	f.restartSIP(dir)
+	desk := f.startSipp("uas.xml", pb)
+	soft := f.startSipp("uas_fork_lose.xml", pc)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	desk.wait(t)
+	soft.wait(t)
+	want := expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(t, f.events(len(want)), want)
+	f.noLeftovers()
+
+	f.register("1002", pc, 0) // the softphone un-registers
+	var dns []string
+	for _, b := range readBindings(t, dir).Bindings {
+		dns = append(dns, b.DN+"@"+strconv.Itoa(portOf(t, b.Contact)))
+	}
+	if len(dns) != 2 || !slices.Contains(dns, "1002@"+strconv.Itoa(pb)) || !slices.Contains(dns, "1001@"+strconv.Itoa(pa)) {
+		t.Fatalf("bindings on disk %v, want 1001's and 1002's desk phone", dns)
+	}
+	if evs := f.sink.take(); len(evs) != 0 {
+		t.Fatalf("events %s: one device of two leaving changes no service state", format(evs))
+	}
+}
+
+func portOf(t *testing.T, contact string) int {
+	var u sip.Uri
+	if err := sip.ParseUri(contact, &u); err != nil {
+		t.Fatal(err)
+	}
+	return u.Port
 }
