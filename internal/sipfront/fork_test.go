@@ -27,14 +27,24 @@ func TestForkFirstAnswerWins(t *testing.T) { forkedCall(t, "uas_fork_lose.xml") 
 // engine still sees one answer.
 func TestForkLateAnswer(t *testing.T) { forkedCall(t, "uas_fork_late.xml") }
 
-// forkedCall: 1001 calls 1002, whose first device answers at once (uas.xml)
-// and whose second runs scenario second; the events are flow 5.1.
+// forkedCall: 1002 registers two devices, 1001 registers; then
+// forkCall.
 func forkedCall(t *testing.T, second string) {
 	f := newFixture(t, nil)
 	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1002", pc, 3600)
 	f.register("1001", pa, 3600)
+	f.forkCall(pa, pb, pc, second)
+}
+
+// forkCall: 1001 (at port pa) calls 1002, whose first device (pb) answers
+// at once (uas.xml) and whose second (pc) runs scenario second; the events
+// are flow 5.1 after the registrations (one EventDNBackInService each for
+// 1002 and 1001), and nothing is left over.
+func (f *fixture) forkCall(pa, pb, pc int, second string) {
+	t := f.t
+	t.Helper()
 	desk := f.startSipp("uas.xml", pb)
 	soft := f.startSipp(second, pc)
 	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
@@ -116,20 +126,7 @@ func TestDevicesSurviveRestart(t *testing.T) {
 		t.Fatalf("bindings on disk: %+v, want 3", st.Bindings)
 	}
 	f.restartSIP(dir)
-	desk := f.startSipp("uas.xml", pb)
-	soft := f.startSipp("uas_fork_lose.xml", pc)
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
-	desk.wait(t)
-	soft.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	f.forkCall(pa, pb, pc, "uas_fork_lose.xml")
 
 	f.register("1002", pc, 0) // the softphone un-registers
 	var dns []string
