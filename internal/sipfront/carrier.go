@@ -181,14 +181,14 @@ func (s *Server) startCarriers() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
 			if tr.carrier.register && tr.address != "" {
-				s.wg.Add(1)
+				s.carriers.Add(1)
 				go s.registerLoop(t, tr)
 			}
 			if tr.carrier.keepalive > 0 {
 				tr.state.mu.Lock()
 				tr.state.probing = true
 				tr.state.mu.Unlock()
-				s.wg.Add(1)
+				s.carriers.Add(1)
 				go s.keepaliveLoop(t, tr)
 			}
 		}
@@ -198,7 +198,7 @@ func (s *Server) startCarriers() {
 // registerLoop keeps trunk tr registered to its carrier until the server
 // closes, then un-registers it.
 func (s *Server) registerLoop(t *sipTenant, tr *trunk) {
-	defer s.wg.Done()
+	defer s.carriers.Done()
 	callID := sip.CallIDHeader("sb-reg-" + sip.GenerateTagN(16))
 	cseq := uint32(0)
 	timer := time.NewTimer(0)
@@ -307,7 +307,7 @@ func (s *Server) sendRegister(ctx context.Context, tr *trunk, callID sip.CallIDH
 // until the server closes; misses in a row take it out of service, an
 // answer puts it back.
 func (s *Server) keepaliveLoop(t *sipTenant, tr *trunk) {
-	defer s.wg.Done()
+	defer s.carriers.Done()
 	if in, known := t.inService(tr.dn); known && !in {
 		// Out of service since before the start: the first answer
 		// puts it back.

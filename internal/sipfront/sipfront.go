@@ -206,12 +206,15 @@ type Server struct {
 	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
 	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
-	mu    sync.Mutex
-	legs  map[string]*leg // by SIP Call-ID
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	close sync.Once
+	mu   sync.Mutex
+	legs map[string]*leg // by SIP Call-ID
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// carriers: the trunks' registration and keepalive loops (carrier.go),
+	// which end before the UA closes (a registration ends with a REGISTER).
+	carriers sync.WaitGroup
+	close    sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -288,9 +291,9 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.wg.Add(1)
+	s.carriers.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.carriers.Done()
 		s.startCarriers() // carrier.go
 	}()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
@@ -345,6 +348,7 @@ func (s *Server) Close() error {
 		for _, t := range s.tenants {
 			t.shutdown()
 		}
+		s.carriers.Wait()
 		s.ua.Close()
 		s.conn.Close()
 	})
