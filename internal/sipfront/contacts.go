@@ -12,7 +12,8 @@ import (
 
 // Several devices per DN (a desk phone and a softphone): a DN holds up to
 // maxContacts bindings, one per Contact URI (the URI as the phone sends
-// it: a REGISTER with the same Contact refreshes its binding). A new
+// it: a REGISTER with the same Contact refreshes its binding) and device
+// (deviceOf: a device registering a new Contact replaces its binding). A new
 // contact beyond the maximum ends the binding that expires first. The DN
 // is in service while it has at least one binding: the first puts it in
 // service (EventDNBackInService), the end of the last takes it out
@@ -37,15 +38,42 @@ func (t *sipTenant) maxContacts(dn string) int {
 // register adds or refreshes dn's binding of contact. The DN's first
 // binding puts it in service (EventDNBackInService).
 func (t *sipTenant) register(dn string, contact sip.Uri, source string, expires time.Duration) {
+	t.registerDevice(dn, contact, source, "", expires)
+}
+
+// deviceOf names the device a REGISTER comes from: its Contact's
+// +sip.instance (RFC 5626), else its Call-ID (a UA keeps one Call-ID for
+// its registrations, RFC 3261 section 10.2). A device that registers a new
+// contact (its NAT gave it another port) replaces its binding instead of
+// adding one.
+func deviceOf(req *sip.Request, contact *sip.ContactHeader) string {
+	if v, ok := contact.Params.Get("+sip.instance"); ok && v != "" {
+		return "instance " + v
+	}
+	if req.CallID() != nil {
+		return "call-id " + req.CallID().Value()
+	}
+	return ""
+}
+
+// registerDevice is register for a device (deviceOf; "": unknown): the
+// binding of the same contact, else of the same device, is refreshed.
+func (t *sipTenant) registerDevice(dn string, contact sip.Uri, source, device string, expires time.Duration) {
 	key := contact.String()
 	t.mu.Lock()
 	bs := t.bindings[dn]
 	first := len(bs) == 0
 	i := slices.IndexFunc(bs, func(b *binding) bool { return b.contact.String() == key })
+	if i < 0 && device != "" {
+		i = slices.IndexFunc(bs, func(b *binding) bool { return b.device == device })
+	}
 	var b, dropped *binding
 	if i >= 0 {
 		b = bs[i]
 		b.timer.Stop()
+		if old := b.contact.String(); old != key {
+			dropped = &binding{contact: b.contact} // its record on disk goes
+		}
 	} else {
 		if len(bs) >= t.maxContacts(dn) {
 			// Full: the binding that would end first makes room.
@@ -65,14 +93,14 @@ func (t *sipTenant) register(dn string, contact sip.Uri, source string, expires 
 	}
 	t.gen++
 	gen := t.gen
-	b.contact, b.source, b.expires, b.gen = contact, source, time.Now().Add(expires), gen
+	b.contact, b.source, b.expires, b.gen, b.device = contact, source, time.Now().Add(expires), gen, device
 	b.timer = time.AfterFunc(expires, func() { t.unregister(dn, gen) })
 	var ws []chan error
 	if t.s.store != nil {
 		if dropped != nil {
 			ws = append(ws, t.s.store.del(t.id, dn, dropped.contact.String()))
 		}
-		ws = append(ws, t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: key, Source: source, Expires: b.expires}))
+		ws = append(ws, t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: key, Source: source, Expires: b.expires, Device: device}))
 	}
 	t.mu.Unlock()
 	// Saved before the DN goes in service: a restart in between finds the

@@ -33,7 +33,9 @@
 // A request of another version than SIP/2.0 gets 505. A binding lasts
 // the Expires asked for, capped at Config.MaxExpires. A DN may have
 // several bindings, one per Contact URI (a desk phone and a softphone;
-// contacts.go): at most its max-contacts (else the tenant's default, else
+// contacts.go; a device, known by its +sip.instance or its REGISTERs'
+// Call-ID, that registers a new Contact moves its binding): at most its
+// max-contacts (else the tenant's default, else
 // DefaultMaxContacts, 5), a new contact beyond that ending the binding
 // that expires first; the 200 lists them all. The DN's first binding sends
 // SetService{InService: true} (EventDNBackInService); the end of its last

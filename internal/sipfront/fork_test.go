@@ -64,7 +64,8 @@ func (f *fixture) forkCall(pa, pb, pc int, second string) {
 // TestMaxContacts: 1003 may register two devices (max-contacts 2); a
 // third ends the binding that expires first. The DN goes in service with
 // its first device and out of service with its last; un-registering one
-// device (Expires 0 for its contact) leaves the others.
+// device (Expires 0 for its contact) leaves the others; a device that
+// registers a new contact (same Call-ID) moves its binding.
 func TestMaxContacts(t *testing.T) {
 	f := newFixtureTenant(t, nil, func(tc *config.Tenant) {
 		for i := range tc.DNs {
@@ -102,7 +103,20 @@ func TestMaxContacts(t *testing.T) {
 	if got := contacts(); len(got) != 1 || got[0] != "c" {
 		t.Fatalf("contacts %v, want [c]", got)
 	}
-	c := uri("c")
+	// The device of c registers from another port (its Call-ID is the
+	// same): its binding moves, none is added.
+	tn.registerDevice("1003", uri("c"), "c:5060", "call-id c1", time.Hour)
+	tn.registerDevice("1003", uri("c:5070"), "c:5070", "call-id c1", time.Hour)
+	if got := contacts(); len(got) != 1 || got[0] != "c" {
+		t.Fatalf("contacts %v, want [c]", got)
+	}
+	tn.mu.Lock()
+	port := tn.bindings["1003"][0].contact.Port
+	tn.mu.Unlock()
+	if port != 5070 {
+		t.Fatalf("the device's binding is at port %d, want 5070", port)
+	}
+	c := uri("c:5070")
 	tn.unregisterContact("1003", c.String())
 	want := expected(t, f.tenant,
 		engine.SetService{DN: "1003", InService: true},

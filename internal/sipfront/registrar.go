@@ -22,6 +22,7 @@ type binding struct {
 	expires time.Time // when the binding ends unless refreshed
 	timer   *time.Timer
 	gen     uint64
+	device  string // the registering device (deviceOf), "" when unknown
 }
 
 // sipTenant is sipfront's state of one tenant. mu guards everything below it.
@@ -167,7 +168,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	t.register(dn, contact.Address, req.Source(), expires)
+	t.registerDevice(dn, contact.Address, req.Source(), deviceOf(req, contact), expires) // contacts.go
 	s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 }
 

@@ -35,6 +35,7 @@ type storedBinding struct {
 	Contact string    `json:"contact"`
 	Source  string    `json:"source"`
 	Expires time.Time `json:"expires"`
+	Device  string    `json:"device,omitempty"` // deviceOf (contacts.go)
 }
 
 type storedState struct {
@@ -56,6 +57,7 @@ type logRecord struct {
 	Contact string    `json:"contact,omitempty"`
 	Source  string    `json:"source,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+	Device  string    `json:"device,omitempty"`
 }
 
 // compactAfter is the fewest log records before the log is compacted
@@ -95,7 +97,7 @@ func bindKey(tenant, dn, contact string) [3]string { return [3]string{tenant, dn
 func apply(state map[[3]string]storedBinding, r logRecord) bool {
 	switch {
 	case r.Op == "set":
-		state[bindKey(r.Tenant, r.DN, r.Contact)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires}
+		state[bindKey(r.Tenant, r.DN, r.Contact)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires, Device: r.Device}
 	case r.Op == "del" && r.Contact != "":
 		delete(state, bindKey(r.Tenant, r.DN, r.Contact))
 	case r.Op == "del":
@@ -169,7 +171,7 @@ func openStore(dir string, log *slog.Logger, bindings []storedBinding) *bindStor
 // is on disk. Changes are logged in the order set and del are called, so
 // a caller holding the tenant's lock logs in the order of its changes.
 func (st *bindStore) set(b storedBinding) chan error {
-	return st.queue(logRecord{Op: "set", Tenant: b.Tenant, DN: b.DN, Contact: b.Contact, Source: b.Source, Expires: b.Expires})
+	return st.queue(logRecord{Op: "set", Tenant: b.Tenant, DN: b.DN, Contact: b.Contact, Source: b.Source, Expires: b.Expires, Device: b.Device})
 }
 
 // del queues the end of DN dn's binding of contact, or of every binding
@@ -468,7 +470,7 @@ func (s *Server) restore() {
 		}
 		t.gen++
 		gen, dn := t.gen, sb.DN
-		t.bindings[dn] = append(t.bindings[dn], &binding{contact: contact, source: sb.Source, expires: sb.Expires, gen: gen,
+		t.bindings[dn] = append(t.bindings[dn], &binding{contact: contact, source: sb.Source, expires: sb.Expires, gen: gen, device: sb.Device,
 			timer: time.AfterFunc(left, func() { t.unregister(dn, gen) })})
 		t.mu.Unlock()
 		r.valid = true
@@ -502,7 +504,7 @@ func (s *Server) currentBindings() []storedBinding {
 		t.mu.Lock()
 		for dn, bs := range t.bindings {
 			for _, b := range bs {
-				out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires})
+				out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires, Device: b.device})
 			}
 		}
 		t.mu.Unlock()
