@@ -716,6 +716,7 @@ func unhex(c byte) (byte, bool) {
 // (NetworkAnswer), 486/600/603 busy, other failures no answer.
 func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser string, sdp []byte) {
 	t := l.t
+	defer s.reasons.forget(l.callID) // a CANCEL never sent (no provisional came) leaves its Reason: fork.go
 	host, _, _ := net.SplitHostPort(s.addr)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: fromUser, Host: host}}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -136,6 +136,9 @@ type cancelReasons struct{ m sync.Map }
 
 func (r *cancelReasons) set(callID, reason string) { r.m.Store(callID, reason) }
 
+// forget drops callID's Reason, if it is still there.
+func (r *cancelReasons) forget(callID string) { r.m.Delete(callID) }
+
 // reasonRequester is the client's transaction requester: every request
 // goes to the transaction layer as sipgo would send it, a CANCEL with the
 // Reason set for its Call-ID (once); ACKs (which have no transaction, and
