@@ -28,6 +28,9 @@ type Config struct {
 	// "127.0.0.1:5060"): the registrar and back-to-back user agent of
 	// internal/sipfront; port 0 picks a free port.
 	SIP string
+	// SIPTLS is SIP over TLS (siptls.go): --sip-tls ADDR with
+	// --sip-tls-cert and --sip-tls-key, reloaded on SIGHUP.
+	SIPTLS SIPTLS
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
 	// embedded broker.
@@ -122,6 +125,9 @@ func (c *Config) Validate() error {
 	if err := hostPort(c.SIP); err != nil {
 		return bad("sip", "%v", err)
 	}
+	if err := c.SIPTLS.validate(bad); err != nil {
+		return err
+	}
 	for i, b := range c.KafkaBrokers {
 		if err := hostPort(b); err != nil {
 			return bad("kafka-brokers", "broker %d: %v", i+1, err)
@@ -200,7 +206,8 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, SIP bindings in DIR/sip, the embedded broker's log in DIR/kafka")
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
-	add("sip", (*stringValue)(&c.SIP), "SIP (UDP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
+	add("sip", (*stringValue)(&c.SIP), "SIP (UDP and TCP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
+	c.SIPTLS.addFlags(add)
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")
 	add("topic-prefix", (*stringValue)(&c.TopicPrefix), "topic name `PREFIX` (\"prod.\" gives prod.voice-agentstate)")

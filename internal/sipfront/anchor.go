@@ -578,7 +578,7 @@ func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
 	req := sip.NewRequest(sip.INVITE, contact)
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(s.legContact(l))
 	var res *sip.Response
 	var err error
 	if l.uas != nil {

@@ -92,7 +92,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.dropLeg(l)
 		}
 	}()
-	dlg, err := s.dua.ReadInvite(req, tx)
+	dlg, err := s.duaFor(req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
@@ -444,7 +444,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])
 	}
 	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
-	res.AppendHeader(&s.dua.ContactHDR)
+	res.AppendHeader(&s.duaFor(req.Transport()).ContactHDR)
 	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
 	seq, ack := req.CSeq().SeqNo, make(chan struct{})
 	t.mu.Lock()
@@ -663,7 +663,7 @@ func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ..
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(s.legContact(l))
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
@@ -720,7 +720,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	if len(sdp) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	d, err := s.dua.Invite(ctx, target, sdp, hdrs...)
+	d, err := s.invite(ctx, target, sdp, hdrs...)
 	if err == nil {
 		t.mu.Lock()
 		l.uac = d
@@ -856,7 +856,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	req := sip.NewRequest(sip.INVITE, contact)
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(s.legContact(l))
 	var res *sip.Response
 	var err error
 	if l.uas != nil {

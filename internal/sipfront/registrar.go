@@ -170,6 +170,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
+	s.rememberFlow(contact.Address, req)
 	t.register(dn, contact.Address, req.Source(), expires)
 	c := &sip.ContactHeader{Address: contact.Address}
 	c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
@@ -219,6 +220,7 @@ func (t *sipTenant) unregister(dn string, gen uint64) {
 	b.timer.Stop()
 	delete(t.bindings, dn)
 	t.mu.Unlock()
+	t.s.forgetFlow(b.contact)
 	if _, err := t.do(engine.SetService{DN: dn, InService: false}); err != nil {
 		t.s.log.Warn("SIP registration ended: DN not taken out of service", "tenant", t.id, "dn", dn, "err", err)
 	}

@@ -55,6 +55,12 @@ type Tenant struct {
 type Config struct {
 	// Listen is the UDP address (host:port; port 0 picks a free one).
 	Listen string
+	// TCP is the TCP address; empty serves TCP on Listen's address (the
+	// same port), "-" serves no TCP.
+	TCP string
+	// TLS serves SIP over TLS (transport.go); SIP over WebSocket is
+	// Server.WebSocket, mounted on an HTTP server.
+	TLS TLSConfig
 	// Tenants served. With one tenant every request belongs to it; with
 	// several, the host of the request's To URI (REGISTER, INVITE from a
 	// phone) or of its Request-URI must be a tenant id.
@@ -184,6 +190,7 @@ type Server struct {
 	single  *sipTenant
 
 	store *bindStore // the bindings on disk (nil without StateDir)
+	tr    transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
 	guard    guard        // digest authentication's memory (auth.go)
 	refusals *slog.Logger // sampled: lines outsiders cause at will
@@ -216,11 +223,11 @@ func Start(cfg Config) (*Server, error) {
 		s.single = nil
 	}
 
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	conn, tcp, err := bindUDPAndTCP(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("sipfront: listen: %w", err)
+		return nil, err
 	}
-	s.conn = conn
+	s.conn, s.tr.tcp = conn, tcp
 	if uc, ok := conn.(*net.UDPConn); ok {
 		// Bursts of calls overflow the default receive buffer (about 200
 		// KB): drops mean retransmissions, which add load exactly when
@@ -232,26 +239,32 @@ func Start(cfg Config) (*Server, error) {
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
 
+	fail := func(err error) (*Server, error) {
+		if s.ua != nil {
+			s.ua.Close()
+		}
+		conn.Close()
+		s.closeStreams()
+		return nil, err
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
 	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	s.ua = ua
 	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(debugOnly(s.log))); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(debugOnly(s.log)),
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
+	}
+	if err := s.listenStreams(host, port); err != nil {
+		return fail(err)
 	}
 	for m, h := range s.handlers() {
 		s.srv.OnRequest(m, s.counting(m, h))
@@ -269,7 +282,8 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
+	s.serveStreams()
+	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(s.tenants))
 	return s, nil
 }
 
@@ -321,6 +335,7 @@ func (s *Server) Close() error {
 		for _, t := range s.tenants {
 			t.shutdown()
 		}
+		s.closeStreams()
 		s.ua.Close()
 		s.conn.Close()
 	})
