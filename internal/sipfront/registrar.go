@@ -258,7 +258,7 @@ func (s *Server) Bind(dn, hostport string, ttl time.Duration) error {
 	if err := sip.ParseUri("sip:"+dn+"@"+hostport, &contact); err != nil {
 		return fmt.Errorf("sipfront: Bind: %w", err)
 	}
-	s.single.register(dn, contact, hostport, ttl)
+	s.single.register(dn, contact, contact.HostPort(), ttl)
 	return nil
 }
 
