@@ -10,11 +10,27 @@
 //
 // # Tenancy
 //
-// One UDP listener serves every tenant. With one tenant, every request
+// One set of listeners serves every tenant. With one tenant, every request
 // belongs to it. With several, a phone's request belongs to the tenant
 // whose id is the host of its To URI (REGISTER) or From URI (INVITE), e.g.
 // sip:1001@demo; an INVITE whose source address is a trunk's configured
 // address belongs to that trunk's tenant.
+//
+// # Transports
+//
+// UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on
+// Config.TLS (certificate read at each handshake from what ReloadTLS last
+// loaded), and SIP over WebSocket (RFC 7118) through Server.WebSocket, an
+// http.Handler that hands the upgraded connection to sipgo. Responses go
+// over the connection the request came on (sipgo; over UDP to the source
+// port when the Via has rport, RFC 3581). A REGISTER records its contact's
+// flow (transport.go): the transport and source address it came from. An
+// INVITE to that contact goes over that flow while its connection lasts
+// (over UDP always: to the REGISTER's source address), else to the Contact
+// URI as it says (RFC 3261). Every dialog sends its in-dialog requests to
+// the source address of the INVITE or of its answer over the INVITE's
+// transport (sipgo's RewriteContact), and puts our Contact of that
+// transport in its messages (one sipgo dialog user agent per transport).
 //
 // # Registrar
 //
