@@ -170,7 +170,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	s.rememberFlow(contact.Address, req)
+	s.rememberFlow(t, dn, contact.Address, req)
 	t.register(dn, contact.Address, req.Source(), expires)
 	c := &sip.ContactHeader{Address: contact.Address}
 	c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))

@@ -202,10 +202,17 @@ func (s *Server) legContact(l *leg) *sip.ContactHeader {
 	return &s.duaFor(tr).ContactHDR
 }
 
-// rememberFlow records where contact registered from (req, the REGISTER):
-// its transport and source address, honouring rport (RFC 3581) over UDP.
-func (s *Server) rememberFlow(contact sip.Uri, req *sip.Request) {
-	s.tr.flows.Store(contact.String(), flow{transport: sip.NetworkToUpper(req.Transport()), source: req.Source()})
+// rememberFlow records where contact, dn's new binding, registered from
+// (req, the REGISTER): its transport and source address, honouring rport
+// (RFC 3581) over UDP. The flow of the contact it replaces goes.
+func (s *Server) rememberFlow(t *sipTenant, dn string, contact sip.Uri, req *sip.Request) {
+	key := contact.String()
+	t.mu.Lock()
+	if b := t.bindings[dn]; b != nil && b.contact.String() != key {
+		s.forgetFlow(b.contact)
+	}
+	t.mu.Unlock()
+	s.tr.flows.Store(key, flow{transport: sip.NetworkToUpper(req.Transport()), source: req.Source()})
 }
 
 // forgetFlow drops contact's flow (its binding ended).

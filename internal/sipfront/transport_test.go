@@ -336,3 +336,44 @@ func TestReloadTLS(t *testing.T) {
 	}
 	f.events(1) // 1001 in service
 }
+
+// TestFlowFollowsReRegistration: 1002 registers over one TCP connection,
+// then again over another (the phone reconnected, behind NAT a new
+// port): a call to 1002 arrives over the second one. Each contact keeps
+// one flow.
+func TestFlowFollowsReRegistration(t *testing.T) {
+	f := newFixture(t, nil)
+	old := newGoPhone(t, "TCP", f.sip.TCPAddr(), "1002", nil, "")
+	old.register()
+	b := newGoPhone(t, "TCP", f.sip.TCPAddr(), "1002", nil, "")
+	b.register()
+	a := newGoPhone(t, "TCP", f.sip.TCPAddr(), "1001", nil, "")
+	a.register()
+	d := a.call("1002")
+	wait(t, b.calls, "INVITE over the second connection")
+	select {
+	case <-old.calls:
+		t.Fatal("the INVITE went over the first connection")
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, b.byes, "BYE at 1002")
+	n := 0
+	f.sip.tr.flows.Range(func(any, any) bool { n++; return true })
+	if n != 2 {
+		t.Errorf("%d flows for 2 contacts", n)
+	}
+}
+
+// TestCallOverUDPBehindNAT: phones over UDP whose Contacts cannot be
+// reached (a NAT's inside): the INVITE to 1002 goes to the address its
+// REGISTER came from, and the dialog's requests to where its messages
+// came from (rport, RFC 3581).
+func TestCallOverUDPBehindNAT(t *testing.T) {
+	f := newFixture(t, nil)
+	streamCall(t, f, "UDP", f.sip.Addr(), nil, "")
+}
