@@ -45,7 +45,9 @@
 // then block, the source address and the user (Config.AuthSlowAfter,
 // AuthBlockAfter, AuthBlockFor). Answers to requests that are not
 // authenticated are sent without a transaction (once, never retransmitted)
-// and within a quota per source address (Config.UnauthRate, UnauthBurst).
+// and over UDP within a quota per source address (Config.UnauthRate,
+// UnauthBurst; against reflection, which a connection's handshake rules
+// out).
 // A request of another version than SIP/2.0 gets 505. A binding (one
 // contact per DN; the newest wins) lasts the Expires asked for, capped at
 // Config.MaxExpires. A new binding sends SetService{InService: true}

@@ -85,7 +85,8 @@ type Config struct {
 	// not authenticated (challenges, 403s) per source address, per second
 	// and at once (default 100 and 200: every call of a phone starts with
 	// a challenge, and many phones may share an address behind NAT);
-	// beyond them requests go unanswered.
+	// beyond them requests go unanswered. Over UDP only: the quota is
+	// against reflection, and a connection's source is not forged.
 	UnauthRate  float64
 	UnauthBurst int
 	// AckTimeout is how long our 2xx to an INVITE waits for its ACK

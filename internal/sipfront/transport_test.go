@@ -377,3 +377,15 @@ func TestCallOverUDPBehindNAT(t *testing.T) {
 	f := newFixture(t, nil)
 	streamCall(t, f, "UDP", f.sip.Addr(), nil, "")
 }
+
+// TestNoResponseQuotaOverTCP: the quota of answers to unauthenticated
+// requests per source address (against reflection, UDP's forged sources)
+// does not hold back challenges over TCP: with room for one, three phones
+// of one address register over TCP.
+func TestNoResponseQuotaOverTCP(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.UnauthRate, c.UnauthBurst = 0.001, 1 })
+	for _, dn := range []string{"1001", "1002", "1003"} {
+		newGoPhone(t, "TCP", f.sip.TCPAddr(), dn, nil, "").register()
+	}
+	f.events(3)
+}
