@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
@@ -45,7 +43,8 @@ func TestServeSIPTransports(t *testing.T) {
 		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
 	cfg.ServerID = sipfront.TestServer
 	cfg.Partitions = 3
-	addrs := serveConfig(t, cfg)
+	addrs, stop := serveData(t, cfg)
+	defer stop()
 
 	tunnel := tlsTunnel(t, cfg.SIPTLS.Listen, first)
 	for _, c := range []struct {
@@ -127,46 +126,6 @@ func TestServeSIPTransports(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// serveConfig runs app.Main with cfg (demo tenant, SIP password
-// TestPassword) until the test ends.
-func serveConfig(t *testing.T, cfg app.Config) app.Addrs {
-	t.Helper()
-	ready := make(chan app.Addrs, 1)
-	m := app.Main{
-		Config: cfg,
-		Stdout: io.Discard,
-		Logger: kafkatest.Logger(t, slog.LevelWarn),
-		Getenv: func(k string) string {
-			switch k {
-			case app.EnvDemoToken:
-				return "token"
-			case app.EnvDemoSIPPassword:
-				return sipfront.TestPassword
-			}
-			return ""
-		},
-		OnReady: func(a app.Addrs) { ready <- a },
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Main.Run: %v", err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return a
-	case err := <-done:
-		t.Fatalf("Main.Run: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("not ready")
-	}
-	return app.Addrs{}
 }
 
 func freeTCPPort(t testing.TB) int {
