@@ -36,7 +36,7 @@ func TestSIPTransports(t *testing.T) {
 	get := func(name string) Row { r, _ := res.row(name); return r }
 	for _, name := range []string{RowSIPUDP, RowSIPTCP, RowSIPTLS} {
 		r := get(name)
-		if r.Value <= 0 || !strings.Contains(r.Note, " 20 ok, 0 failed") {
+		if r.Value <= 0 || !strings.Contains(r.Note, " 20 ok, 0 failed,") {
 			t.Errorf("%s: %v (%s), want every one of 20 calls ok", name, r.Value, r.Note)
 		}
 	}
