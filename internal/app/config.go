@@ -31,6 +31,9 @@ type Config struct {
 	// SIPTLS is SIP over TLS (siptls.go): --sip-tls ADDR with
 	// --sip-tls-cert and --sip-tls-key, reloaded on SIGHUP.
 	SIPTLS SIPTLS
+	// SIPMaxConns bounds the SIP TCP and TLS connections open at once
+	// (--sip-max-conns; 0: 10,000).
+	SIPMaxConns int
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
 	// embedded broker.
@@ -128,6 +131,9 @@ func (c *Config) Validate() error {
 	if err := c.SIPTLS.validate(bad); err != nil {
 		return err
 	}
+	if c.SIPMaxConns < 0 {
+		return bad("sip-max-conns", "must not be negative")
+	}
 	for i, b := range c.KafkaBrokers {
 		if err := hostPort(b); err != nil {
 			return bad("kafka-brokers", "broker %d: %v", i+1, err)
@@ -208,6 +214,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
 	add("sip", (*stringValue)(&c.SIP), "SIP (UDP and TCP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
 	c.SIPTLS.addFlags(add)
+	add("sip-max-conns", (*intValue)(&c.SIPMaxConns), "SIP TCP and TLS connections open at most (`COUNT`; 0: 10000)")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")
 	add("topic-prefix", (*stringValue)(&c.TopicPrefix), "topic name `PREFIX` (\"prod.\" gives prod.voice-agentstate)")

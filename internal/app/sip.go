@@ -48,6 +48,7 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	srv, err := sipfront.Start(sipfront.Config{
 		Listen:   c.SIP,
 		TLS:      c.SIPTLS.config(),
+		MaxConns: c.SIPMaxConns,
 		Tenants:  ts,
 		StateDir: filepath.Join(c.Data, "sip"),
 		Logger:   log.With("component", "sipfront"),

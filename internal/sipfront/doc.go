@@ -31,6 +31,8 @@
 // the source address of the INVITE or of its answer over the INVITE's
 // transport (sipgo's RewriteContact), and puts our Contact of that
 // transport in its messages (one sipgo dialog user agent per transport).
+// At most Config.MaxConns TCP and TLS connections are open at once; more
+// are closed as accepted.
 //
 // # Registrar
 //

@@ -61,6 +61,10 @@ type Config struct {
 	// TLS serves SIP over TLS (transport.go); SIP over WebSocket is
 	// Server.WebSocket, mounted on an HTTP server.
 	TLS TLSConfig
+	// MaxConns bounds the TCP and TLS connections open at once (a
+	// phone's takes about 43 KB); more are closed as accepted. Default
+	// 10,000.
+	MaxConns int
 	// Tenants served. With one tenant every request belongs to it; with
 	// several, the host of the request's To URI (REGISTER, INVITE from a
 	// phone) or of its Request-URI must be a tenant id.
@@ -150,6 +154,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1 << 14
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
 	}
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = 4 << 20

@@ -32,6 +32,7 @@ type TLSConfig struct {
 // registered over.
 type transports struct {
 	tcp, tls net.Listener
+	open     atomic.Int64 // TCP and TLS connections open (Config.MaxConns)
 	cert     atomic.Pointer[tls.Certificate]
 	ws       *connListener
 	// duas are the dialog user agents by transport (UDP, TCP, TLS, WS):
@@ -74,10 +75,14 @@ func bindUDPAndTCP(cfg Config) (net.PacketConn, net.Listener, error) {
 	}
 }
 
-// listenStreams binds TLS (Config.TLS) and builds the dialog user agents
-// of every transport; host and port are the UDP socket's.
+// listenStreams bounds the TCP listener's connections, binds TLS
+// (Config.TLS) and builds the dialog user agents of every transport; host
+// and port are the UDP socket's.
 func (s *Server) listenStreams(host string, port int) error {
 	cfg := s.cfg
+	if s.tr.tcp != nil {
+		s.tr.tcp = s.limited(s.tr.tcp)
+	}
 	if cfg.TLS.Listen != "" {
 		if err := s.ReloadTLS(); err != nil {
 			return err
@@ -86,7 +91,7 @@ func (s *Server) listenStreams(host string, port int) error {
 		if err != nil {
 			return fmt.Errorf("sipfront: listen TLS: %w", err)
 		}
-		s.tr.tls = tls.NewListener(ln, &tls.Config{
+		s.tr.tls = tls.NewListener(s.limited(ln), &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Read at each handshake: a reload serves new connections
 			// with the new certificate, established ones keep theirs.
@@ -317,6 +322,47 @@ type prefixConn struct {
 }
 
 func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// limited bounds the TCP and TLS connections open at once to
+// Config.MaxConns: one more is closed as soon as accepted (counted as
+// SIPRefused "connections"), so that connections cannot take every file
+// descriptor of the process.
+func (s *Server) limited(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, s: s}
+}
+
+type limitListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.s.tr.open.Add(1) <= int64(l.s.cfg.MaxConns) {
+			return &countedConn{Conn: c, open: &l.s.tr.open}, nil
+		}
+		l.s.tr.open.Add(-1)
+		c.Close()
+		l.s.cfg.Metrics.SIPRefused("connections")
+		l.s.refusals.Warn("SIP connection refused: too many open", "addr", c.RemoteAddr().String(), "max", l.s.cfg.MaxConns)
+	}
+}
+
+// countedConn takes itself off the open count when closed.
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
 
 // connListener is a net.Listener of connections pushed to it (the
 // WebSocket upgrades the HTTP server hands over).

@@ -389,3 +389,34 @@ func TestNoResponseQuotaOverTCP(t *testing.T) {
 	}
 	f.events(3)
 }
+
+// TestMaxConns: with room for two TCP/TLS connections, a third is closed
+// as soon as accepted; once one of the two closes, a new one is served.
+func TestMaxConns(t *testing.T) {
+	dir := t.TempDir()
+	tlsOn := withTLS(t, dir)
+	f := newFixture(t, func(c *Config) { tlsOn(c); c.MaxConns = 2 })
+	a := newGoPhone(t, "TCP", f.sip.TCPAddr(), "1001", nil, "")
+	a.register()
+	b := newGoPhone(t, "TLS", f.sip.TLSAddr(), "1002", trusting(t, dir), "")
+	b.register()
+	c, err := net.Dial("tcp", f.sip.TCPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("third connection: read %d, %v; want it closed (EOF)", n, err)
+	}
+	a.ua.Close() // closes 1001's connection
+	deadline := time.Now().Add(10 * time.Second)
+	for f.sip.tr.open.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections counted open, want 1", f.sip.tr.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	newGoPhone(t, "TCP", f.sip.TCPAddr(), "1003", nil, "").register()
+	f.events(3)
+}
