@@ -52,6 +52,8 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	}
 	srv, err := sipfront.Start(sipfront.Config{
 		Listen:       c.SIP,
+		TLS:          c.SIPTLS.config(),
+		MaxConns:     c.SIPMaxConns,
 		FeatureCodes: fc,
 		Tenants:      ts,
 		StateDir:     filepath.Join(c.Data, "sip"),
