@@ -121,17 +121,20 @@ func benchClusterAPI(b *testing.B, brokers []string, mode string, rate int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	var flushMs, endMs float64
-	var commits, steps int64
+	var produceMs, flushMs, endMs, waitMs float64
+	var commits, steps, batches int64
 	if mode == "cluster3" {
 		for _, n := range nodes {
 			st := clusterStatus(b, n)
 			for _, s := range st.Shards {
 				if s.Local == "serving" {
+					produceMs += s.ProduceMs * float64(s.Commits)
 					flushMs += s.FlushMs * float64(s.Commits)
 					endMs += s.EndMs * float64(s.Commits)
+					waitMs += s.WaitMs * float64(s.Batches)
 					commits += s.Commits
 					steps += s.Steps
+					batches += s.Batches
 				}
 			}
 		}
@@ -151,7 +154,9 @@ func benchClusterAPI(b *testing.B, brokers []string, mode string, rate int) {
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(events)/elapsed.Seconds()/float64(len(nodes)), "events/s/node")
 	if commits > 0 {
+		b.ReportMetric(produceMs/float64(commits), "produce-ms/txn")
 		b.ReportMetric(flushMs/float64(commits), "flush-ms/txn")
+		b.ReportMetric(waitMs/float64(max(batches, 1)), "commit-wait-ms/batch")
 		b.ReportMetric(endMs/float64(commits), "endtxn-ms/txn")
 		b.ReportMetric(float64(steps)/float64(commits), "steps/txn")
 	}
