@@ -78,6 +78,7 @@ type Config struct {
 	// ClusterBrokers adds the cluster rows (runCluster), measured
 	// against this Kafka (a 3-broker one: scripts/kafka start --brokers 3).
 	ClusterBrokers []string
+	ClusterOnly    bool // only the cluster rows
 	Logger         *slog.Logger
 }
 
@@ -145,7 +146,7 @@ serve (local journal, relay to that Kafka) and on three cluster nodes
 (with where a transaction's time goes), events per second per node and
 the cluster's ratio to single-node mode; then a takeover (a new owner
 replays 5,000 steps after a 1,000-agent snapshot): replay steps per second
-and the snapshot's size.
+and the snapshot's size. --cluster-only measures only those rows.
 
 Flags:
 `
@@ -171,6 +172,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
 	clusterBrokers := fs.String("cluster-brokers", os.Getenv(EnvClusterBrokers),
 		"add the cluster rows, measured against this Kafka (comma list; default $"+EnvClusterBrokers+")")
+	clusterOnly := fs.Bool("cluster-only", false, "measure only the cluster rows (needs --cluster-brokers)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -203,7 +205,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
 		MediaCalls: *mediaCalls}
-	cfg.Brokers, cfg.ClusterBrokers = splitList(*brokers), splitList(*clusterBrokers)
+	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
+	if cfg.ClusterOnly && len(cfg.ClusterBrokers) == 0 {
+		fmt.Fprintln(stderr, "bench: --cluster-only needs --cluster-brokers")
+		return 2
+	}
 	res, err := Run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -325,6 +331,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if cfg.ClusterOnly {
+		if err := runCluster(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if !cfg.SIPOnly {
 		if err := runNonSIP(ctx, cfg, say, add); err != nil {
 			return nil, err

@@ -481,11 +481,13 @@ func TestChaos(t *testing.T) {
 
 // checkTopics reads the topics read_committed and checks them against the
 // load's replies so far: each (topic, key) has Seq gapless from its first
-// record (so no event twice), every 2xx reply had its event (one read
-// after the reply: it was committed before it), the events pass
-// check-events and verify; with final (the load stopped, every reply in),
-// no request has more events than its 2xx replies and the requests of
-// unknown outcome. after names the step just done.
+// record (so no event twice), every 2xx reply had its event, the events
+// pass check-events and verify; with final (the load stopped, every reply
+// in), no request has more events than its 2xx replies and the requests of
+// unknown outcome. after names the step just done. A reply leaves when its
+// transaction's commit is decided, before the broker wrote the commit
+// markers that let read_committed readers past it: a reply's event
+// missing is reported only if it is still missing 30 s later.
 func (h *harness) checkTopics(l *load, final bool, after string) {
 	t := h.t
 	t.Helper()
@@ -493,11 +495,67 @@ func (h *harness) checkTopics(l *load, final bool, after string) {
 	l.mu.Lock()
 	answered := maps.Clone(l.ok)
 	l.mu.Unlock()
+	var rd topicsRead
+	var missing []string
+	for attempt := 0; ; attempt++ {
+		rd = h.readTopics(after)
+		missing = missing[:0]
+		for k, n := range answered {
+			if rd.got[k] < n {
+				missing = append(missing, fmt.Sprintf("%s: %d events read_committed, %d answered 2xx", k, rd.got[k], n))
+			}
+		}
+		if len(missing) == 0 || time.Since(began) > 30*time.Second {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("after %s: %s", after, m)
+	}
+	for _, e := range rd.seqErrs {
+		t.Errorf("after %s: %s", after, e)
+	}
+	total := 0
+	for _, n := range answered {
+		total += n
+	}
+	if final {
+		for k, n := range l.ok {
+			if rd.got[k] > n+l.unknown[k] {
+				t.Errorf("%s: %d events read_committed, %d answered 2xx, %d of unknown outcome", k, rd.got[k], n, l.unknown[k])
+			}
+		}
+		if total == 0 {
+			t.Fatal("no request answered")
+		}
+	}
+	kafkatest.CheckEvents(t, rd.recs)
+	rep, err := verify.CheckLines(strings.NewReader(string(rd.lines)), verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 {
+		t.Errorf("after %s: verify: %d problems, first %v", after, len(rep.Problems), rep.Problems[0])
+	}
+	t.Logf("after %s: topics checked (%d events, %d replies 2xx), took %v", after, len(rd.recs), total, time.Since(began).Round(time.Millisecond))
+}
+
+// topicsRead is what readTopics read.
+type topicsRead struct {
+	got     map[string]int // "tenant/dn/login|logout" -> events
+	seqErrs []string
+	lines   []byte
+	recs    []*kgo.Record
+}
+
+func (h *harness) readTopics(after string) topicsRead {
+	t := h.t
+	t.Helper()
 	topics := []string{h.prefix + event.AgentStateTopic, h.prefix + event.CallThreadTopic}
-	got := map[string]int{}
+	rd := topicsRead{got: map[string]int{}}
 	last := map[string]int64{}
-	var lines []byte
-	var recs []*kgo.Record
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := verify.ReadTopics(ctx, h.brokers, topics, "chaos-test", 30*time.Second, nil, func(r verify.Record) {
@@ -507,48 +565,23 @@ func (h *harness) checkTopics(l *load, final bool, after string) {
 		}
 		k := r.Topic + "/" + string(r.Key)
 		if p, ok := last[k]; ok && e.Seq != p+1 {
-			t.Errorf("after %s: %s: Seq %d after %d", after, k, e.Seq, p)
+			rd.seqErrs = append(rd.seqErrs, fmt.Sprintf("%s: Seq %d after %d", k, e.Seq, p))
 		}
 		last[k] = e.Seq
 		switch e.ID {
 		case event.EventAgentLogin:
-			got[fmt.Sprintf("%s/%s/login", e.CustomerID, e.ThisDN)]++
+			rd.got[fmt.Sprintf("%s/%s/login", e.CustomerID, e.ThisDN)]++
 		case event.EventAgentLogout:
-			got[fmt.Sprintf("%s/%s/logout", e.CustomerID, e.ThisDN)]++
+			rd.got[fmt.Sprintf("%s/%s/logout", e.CustomerID, e.ThisDN)]++
 		}
-		lines = append(append(lines, r.Value...), '\n')
+		rd.lines = append(append(rd.lines, r.Value...), '\n')
 		kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
 		for _, hd := range r.Headers {
 			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: hd.Key, Value: []byte(hd.Value)})
 		}
-		recs = append(recs, kr)
+		rd.recs = append(rd.recs, kr)
 	}); err != nil {
 		t.Fatalf("after %s: %v", after, err)
 	}
-	total := 0
-	for k, n := range answered {
-		total += n
-		if got[k] < n {
-			t.Errorf("after %s: %s: %d events read_committed, %d answered 2xx", after, k, got[k], n)
-		}
-	}
-	if final {
-		for k, n := range l.ok {
-			if got[k] > n+l.unknown[k] {
-				t.Errorf("%s: %d events read_committed, %d answered 2xx, %d of unknown outcome", k, got[k], n, l.unknown[k])
-			}
-		}
-		if total == 0 {
-			t.Fatal("no request answered")
-		}
-	}
-	kafkatest.CheckEvents(t, recs)
-	rep, err := verify.CheckLines(strings.NewReader(string(lines)), verify.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Problems) > 0 {
-		t.Errorf("after %s: verify: %d problems, first %v", after, len(rep.Problems), rep.Problems[0])
-	}
-	t.Logf("after %s: topics checked (%d events, %d replies 2xx), took %v", after, len(recs), total, time.Since(began).Round(time.Millisecond))
+	return rd
 }
