@@ -379,13 +379,15 @@ func TestChaos(t *testing.T) {
 		victim := fmt.Sprint("n", 1+round%3)
 		ts := h.tenantsOf(victim)
 		n := h.remove(victim)
+		marks := h.logMarks()
 		t0 := time.Now()
 		n.cmd.Process.Kill()
 		<-n.done
 		if len(ts) > 0 {
 			d := l.waitAnswered(t, ts, t0, 60*time.Second)
 			failovers = append(failovers, d)
-			t.Logf("kill -9 %s (tenants %v): answered again after %v", victim, ts, d.Round(time.Millisecond))
+			t.Logf("kill -9 %s (tenants %v): answered again after %v; the survivors' takeover:\n%s", victim, ts, d.Round(time.Millisecond),
+				h.takeoverLines(marks, t0))
 		}
 		h.start(victim)
 		h.settled(60 * time.Second)
@@ -584,4 +586,44 @@ func (h *harness) readTopics(after string) topicsRead {
 		t.Fatalf("after %s: %v", after, err)
 	}
 	return rd
+}
+
+// logMarks returns the size of each live node's log.
+func (h *harness) logMarks() map[string]int64 {
+	m := map[string]int64{}
+	for _, n := range h.live() {
+		if fi, err := os.Stat(filepath.Join(h.logDir, n.id+".log")); err == nil {
+			m[n.id] = fi.Size()
+		}
+	}
+	return m
+}
+
+var logTime = regexp.MustCompile(`^time=(\S+) level=\S+ msg="([^"]*)"(.*)$`)
+
+// takeoverLines returns the lines the nodes of marks logged since marks
+// about taking shards (assigned by the group, claimed: fence, claim, read;
+// tenants recovered), each with its time after t0: where a failover's
+// time goes.
+func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
+	var out []string
+	for id, off := range marks {
+		b, err := os.ReadFile(filepath.Join(h.logDir, id+".log"))
+		if err != nil || int64(len(b)) < off {
+			continue
+		}
+		for _, line := range strings.Split(string(b[off:]), "\n") {
+			m := logTime.FindStringSubmatch(line)
+			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				continue
+			}
+			out = append(out, fmt.Sprintf("  +%6.3fs %s %s%s", at.Sub(t0).Seconds(), id, m[2], m[3]))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }
