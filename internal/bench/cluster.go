@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/switchboard-cc/switchboard/internal/verify"
+	"go.yaml.in/yaml/v3"
 )
 
 // ClusterFigures are the figures of one paced API load (ClusterAPI).
@@ -43,22 +45,25 @@ const (
 	clusterOps     = "bench-ops"
 )
 
+// loginTenant is a tenant of n extensions numbered from first, with as
+// many agents agent1..agentN.
+func loginTenant(id string, n, first int) config.Tenant {
+	t := config.Tenant{ID: id, Tokens: []string{"tok-" + id}}
+	for i := 0; i < n; i++ {
+		t.DNs = append(t.DNs, config.DN{Number: strconv.Itoa(first + i), Type: config.Extension})
+		t.Agents = append(t.Agents, config.Agent{ID: fmt.Sprint("agent", i+1)})
+	}
+	return t
+}
+
 // clusterYAML is the configuration of the cluster load: tenants t0..t7,
 // each with token tok-tK, extensions 1001.. and as many agents.
-func clusterYAML() string {
-	var b strings.Builder
-	b.WriteString("server: bench\ntenants:\n")
+func clusterYAML() ([]byte, error) {
+	f := config.File{Server: "bench"}
 	for i := 0; i < clusterTenants; i++ {
-		fmt.Fprintf(&b, "  - id: t%d\n    tokens: [tok-t%d]\n    dns:\n", i, i)
-		for d := 1001; d < 1001+clusterDNs; d++ {
-			fmt.Fprintf(&b, "      - number: \"%d\"\n        type: extension\n", d)
-		}
-		b.WriteString("    agents:\n")
-		for a := 1; a <= clusterDNs; a++ {
-			fmt.Fprintf(&b, "      - id: agent%d\n", a)
-		}
+		f.Tenants = append(f.Tenants, loginTenant(fmt.Sprint("t", i), clusterDNs, 1001))
 	}
-	return b.String()
+	return yaml.Marshal(&f)
 }
 
 // benchNode is one serve started in this process.
@@ -158,7 +163,11 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "cluster.yaml")
-	if err := os.WriteFile(file, []byte(clusterYAML()), 0o644); err != nil {
+	yml, err := clusterYAML()
+	if err == nil {
+		err = os.WriteFile(file, yml, 0o644)
+	}
+	if err != nil {
 		return out, err
 	}
 	prefix := fmt.Sprintf("bench-%d.", time.Now().UnixNano())
@@ -315,11 +324,7 @@ type TakeoverFigures struct {
 // shard, reads it back and replays it.
 func Takeover(ctx context.Context, brokers []string, agents, steps int) (TakeoverFigures, error) {
 	var out TakeoverFigures
-	ten := config.Demo("tok", "pw").Tenants[0]
-	for i := 0; i < agents; i++ {
-		ten.DNs = append(ten.DNs, config.DN{Number: fmt.Sprint(20001 + i), Type: config.Extension})
-		ten.Agents = append(ten.Agents, config.Agent{ID: fmt.Sprint("a", i+1)})
-	}
+	ten := loginTenant("t", agents, 20001)
 	cfg := &cluster.Config{Cluster: "bench", Brokers: brokers, Shards: 4, OutputPartitions: 3,
 		TopicPrefix: fmt.Sprintf("bench-%d.", time.Now().UnixNano())}
 	parts, err := cluster.EnsureTopics(ctx, cfg)
@@ -355,7 +360,7 @@ func Takeover(ctx context.Context, brokers []string, agents, steps int) (Takeove
 		errs := make(chan error, k)
 		for i := 0; i < k; i++ {
 			a := i % agents
-			var cmd engine.Command = engine.Login{DN: fmt.Sprint(20001 + a), AgentID: fmt.Sprint("a", a+1)}
+			var cmd engine.Command = engine.Login{DN: fmt.Sprint(20001 + a), AgentID: fmt.Sprint("agent", a+1)}
 			if ((i/agents)%2 == 1) != in {
 				cmd = engine.Logout{DN: fmt.Sprint(20001 + a)}
 			}
