@@ -154,6 +154,16 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 		}
 		s.lanes = append(s.lanes, cl)
 	}
+	want := map[string]bool{}
+	for _, t := range tenants {
+		want[t] = true
+	}
+	// The snapshots are read meanwhile: the read ends at the claim, so it
+	// sees whatever was committed before the fence.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	snapc := make(chan snapshotsRead, 1)
+	go func() { snapc <- s.readSnapshots(rctx, want) }()
 	start := time.Now()
 	// The fence: a new epoch for each transactional id; the broker aborts
 	// the earlier owner's open transactions and refuses its later writes.
@@ -184,7 +194,11 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 	s.journalNext = claimOff + 1
 	s.stats.Replay.Claim = time.Since(start)
 	start = time.Now()
-	states, err := s.read(ctx, tenants)
+	snaps := <-snapc
+	states, err := snaps.states, snaps.err
+	if err == nil {
+		states, err = s.readJournal(ctx, want, snaps)
+	}
 	if err != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("cluster: shard %d: read state: %w", n, err)
@@ -248,13 +262,17 @@ func (s *Shard) claim(ctx context.Context) (int64, error) {
 	return recs[0].Offset, nil
 }
 
-// read reads the snapshots and the journal of the shard, read_committed,
-// up to this claim.
-func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.LogState, error) {
-	want := map[string]bool{}
-	for _, t := range tenants {
-		want[t] = true
-	}
+// snapshotsRead is what readSnapshots read.
+type snapshotsRead struct {
+	states map[string]*tenant.LogState
+	from   map[string]int64 // each snapshot's journal offset its tenant's replay may start at
+	err    error
+}
+
+// readSnapshots reads the latest snapshot of each tenant of want from the
+// shard's snapshot partition, read_committed, up to this claim. It may
+// start before the claim is committed: it reads until it sees it.
+func (s *Shard) readSnapshots(ctx context.Context, want map[string]bool) snapshotsRead {
 	states := map[string]*tenant.LogState{}
 	from := map[string]int64{}
 	err := s.readUntilClaim(ctx, s.tp.Snapshots, kgo.NewOffset().AtStart(), func(r *kgo.Record) error {
@@ -272,9 +290,13 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 		s.stats.Replay.SnapshotBytes += len(r.Value)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
+	return snapshotsRead{states: states, from: from, err: err}
+}
+
+// readJournal reads the step records after each tenant's snapshot from
+// the shard's journal partition, read_committed, up to this claim.
+func (s *Shard) readJournal(ctx context.Context, want map[string]bool, snaps snapshotsRead) (map[string]*tenant.LogState, error) {
+	states, from := snaps.states, snaps.from
 	// Replay starts at the oldest offset a tenant's snapshot needs; a
 	// tenant without one needs the whole journal.
 	start := kgo.NewOffset().AtStart()
@@ -296,7 +318,7 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			s.stats.Replay.From = min
 		}
 	}
-	err = s.readUntilClaim(ctx, s.tp.Journal, start, func(r *kgo.Record) error {
+	err := s.readUntilClaim(ctx, s.tp.Journal, start, func(r *kgo.Record) error {
 		if header(r, hType) != typSteps || !want[string(r.Key)] {
 			return nil
 		}
