@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
@@ -10,6 +11,16 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
+
+// bigTenant is the demo tenant with n extensions 20001.. and n agents a1..
+func bigTenant(n int) *config.Tenant {
+	ten := config.Demo("tok", "pw").Tenants[0]
+	for i := 0; i < n; i++ {
+		ten.DNs = append(ten.DNs, config.DN{Number: fmt.Sprint(20001 + i), Type: config.Extension})
+		ten.Agents = append(ten.Agents, config.Agent{ID: fmt.Sprint("a", i+1)})
+	}
+	return &ten
+}
 
 func benchBrokers(b *testing.B) []string {
 	if r := kafkatest.RealKafka(b); r != nil {

@@ -65,8 +65,10 @@ type Shard struct {
 	failed  chan struct{} // closed when err is set
 	exited  chan struct{}
 
-	journalNext int64 // offset after the last journal record flushed (run goroutine, then Close)
-	next        int   // the lane of the next transaction (run goroutine, then Close)
+	journalNext int64  // offset after the last journal record flushed (run goroutine, then Close)
+	next        int    // the lane of the next transaction (run goroutine, then Close)
+	snapSeq     uint64 // chunked snapshots written (their ids)
+	floor       replayFloor
 
 	// Counters (under mu).
 	stats ShardStats
@@ -99,6 +101,7 @@ type ReplayStats struct {
 	Fence, Claim, Read time.Duration
 	SnapshotsRead      int
 	SnapshotBytes      int
+	SnapshotChunks     int // chunk records read (snapshots too large for one message)
 	JournalRecords     int
 	Steps              int // step records handed to the tenants
 	From               int64
@@ -142,6 +145,9 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(0),
+			// No batch larger than the brokers take: snapshots are split
+			// to fit it (snapshot.go).
+			kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 			// A retriable produce error waits for a metadata refresh, which
 			// kgo rate-limits by this (5 s by default): it bounds the stalls.
 			kgo.MetadataMinAge(250 * time.Millisecond),
@@ -162,8 +168,13 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 	// sees whatever was committed before the fence.
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
+	s.floor.init(tenants)
 	snapc := make(chan snapshotsRead, 1)
-	go func() { snapc <- s.readSnapshots(rctx, want) }()
+	go func() {
+		var sr snapshotsRead
+		sr.states, sr.from, sr.floor, sr.err = s.readSnapshots(rctx, want)
+		snapc <- sr
+	}()
 	start := time.Now()
 	// The fence: a new epoch for each transactional id; the broker aborts
 	// the earlier owner's open transactions and refuses its later writes.
@@ -266,45 +277,26 @@ func (s *Shard) claim(ctx context.Context) (int64, error) {
 type snapshotsRead struct {
 	states map[string]*tenant.LogState
 	from   map[string]int64 // each snapshot's journal offset its tenant's replay may start at
+	floor  map[string]int64 // the replay-from record's (replayfrom.go)
 	err    error
-}
-
-// readSnapshots reads the latest snapshot of each tenant of want from the
-// shard's snapshot partition, read_committed, up to this claim. It may
-// start before the claim is committed: it reads until it sees it.
-func (s *Shard) readSnapshots(ctx context.Context, want map[string]bool) snapshotsRead {
-	states := map[string]*tenant.LogState{}
-	from := map[string]int64{}
-	err := s.readUntilClaim(ctx, s.tp.Snapshots, kgo.NewOffset().AtStart(), func(r *kgo.Record) error {
-		if header(r, hType) != typSnap || !want[string(r.Key)] {
-			return nil
-		}
-		step, err1 := strconv.ParseUint(header(r, hStep), 10, 64)
-		f, err2 := strconv.ParseInt(header(r, hFrom), 10, 64)
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("snapshot at offset %d: bad headers", r.Offset)
-		}
-		states[string(r.Key)] = &tenant.LogState{Snapshot: r.Value, SnapshotStep: step}
-		from[string(r.Key)] = f
-		s.stats.Replay.SnapshotsRead++
-		s.stats.Replay.SnapshotBytes += len(r.Value)
-		return nil
-	})
-	return snapshotsRead{states: states, from: from, err: err}
 }
 
 // readJournal reads the step records after each tenant's snapshot from
 // the shard's journal partition, read_committed, up to this claim.
 func (s *Shard) readJournal(ctx context.Context, want map[string]bool, snaps snapshotsRead) (map[string]*tenant.LogState, error) {
-	states, from := snaps.states, snaps.from
-	// Replay starts at the oldest offset a tenant's snapshot needs; a
-	// tenant without one needs the whole journal.
+	states, from, floor := snaps.states, snaps.from, snaps.floor
+	// Replay starts at the oldest offset a tenant needs: the later of its
+	// snapshot's and the replay-from record's (replayfrom.go); a tenant
+	// with neither needs the whole journal.
 	start := kgo.NewOffset().AtStart()
 	s.stats.Replay.From = -1
 	if len(want) > 0 {
 		min := int64(-1)
 		for t := range want {
 			f, ok := from[t]
+			if c, found := floor[t]; found && (!ok || c > f) {
+				f, ok = c, true
+			}
 			if !ok {
 				min = -1
 				break
@@ -332,6 +324,7 @@ func (s *Shard) readJournal(ctx context.Context, want map[string]bool, snaps sna
 			st = &tenant.LogState{}
 			states[string(r.Key)] = st
 		}
+		took := false
 		for i, rec := range recs {
 			step := first + uint64(i)
 			last := st.SnapshotStep
@@ -343,6 +336,10 @@ func (s *Shard) readJournal(ctx context.Context, want map[string]bool, snaps sna
 			}
 			st.Steps = append(st.Steps, tenant.LoggedStep{Step: step, Record: rec})
 			s.stats.Replay.Steps++
+			took = true
+		}
+		if took {
+			s.floor.stepped(string(r.Key), r.Offset, st.Steps[len(st.Steps)-1].Step)
 		}
 		return nil
 	})
@@ -358,6 +355,8 @@ func (s *Shard) readUntilClaim(ctx context.Context, topic string, start kgo.Offs
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(s.n): start}}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Many records (snapshot chunks) per round trip, not 1 MiB.
+		kgo.FetchMaxPartitionBytes(8 << 20),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}, s.cfg.ExtraOpts...)...)
 	if err != nil {
@@ -496,12 +495,14 @@ func (s *Shard) enqueue(it item) {
 // txn is one transaction of the shard: open (its items' records are
 // produced as they arrive) or committing (flushed, EndTxn in flight).
 type txn struct {
-	cl     *kgo.Client
-	ctx    context.Context
-	cancel context.CancelFunc
-	items  []item
-	began  time.Time
-	from   []byte // sb-from of its snapshots: the journal offset after the previous transaction's records
+	cl      *kgo.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
+	items   []item
+	began   time.Time
+	from    string                           // sb-from of its snapshots: the journal offset after the previous transaction's records
+	journal map[*tenant.LogBatch]*kgo.Record // its batches' journal records (their offsets once flushed)
+	snapped bool                             // it holds a snapshot
 
 	mu         sync.Mutex
 	err        error // the first produce error
@@ -599,7 +600,7 @@ func failItems(items []item, err error) {
 // begin opens a transaction on the next lane.
 func (s *Shard) begin() (*txn, error) {
 	t := &txn{cl: s.lanes[s.next], began: time.Now(), maxJournal: -1,
-		from: []byte(strconv.FormatInt(s.journalNext, 10))}
+		from: strconv.FormatInt(s.journalNext, 10), journal: map[*tenant.LogBatch]*kgo.Record{}}
 	if err := t.cl.BeginTransaction(); err != nil {
 		return nil, err
 	}
@@ -627,13 +628,16 @@ func (s *Shard) produce(t *txn, items []item) {
 	for _, it := range items {
 		key := []byte(it.tenant)
 		if it.batch == nil {
-			t.cl.Produce(t.ctx, &kgo.Record{Topic: s.tp.Snapshots, Partition: int32(s.n), Key: key, Value: it.state, Timestamp: now,
-				Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSnap)},
-					{Key: hStep, Value: []byte(strconv.FormatUint(it.step, 10))}, {Key: hFrom, Value: t.from}}}, promise)
+			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, t.from, now) {
+				t.cl.Produce(t.ctx, r, promise)
+			}
+			t.snapped = true
 			continue
 		}
-		t.cl.Produce(t.ctx, &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
-			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}, promise)
+		jr := &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
+			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}
+		t.journal[it.batch] = jr
+		t.cl.Produce(t.ctx, jr, promise)
 		for i := range it.batch.Events {
 			e := &it.batch.Events[i]
 			var topic string
@@ -659,8 +663,14 @@ func (s *Shard) produce(t *txn, items []item) {
 }
 
 // seal waits until every record of t is acknowledged; the next
-// transaction's journal records come after them.
+// transaction's journal records come after them. A transaction holding a
+// snapshot also gets the replay-from record (replayfrom.go) as of the
+// transactions sealed before it (a later failure of one of those fails
+// this one too).
 func (s *Shard) seal(t *txn) error {
+	if t.snapped {
+		s.produceFloor(t)
+	}
 	t0 := time.Now()
 	err := t.cl.Flush(t.ctx)
 	t.flush = time.Since(t0)
@@ -676,7 +686,20 @@ func (s *Shard) seal(t *txn) error {
 	if maxJournal >= 0 {
 		s.journalNext = maxJournal + 1
 	}
+	s.floor.committed(t.items, t.journal)
 	return nil
+}
+
+func (s *Shard) produceFloor(t *txn) {
+	t.cl.Produce(t.ctx, s.floor.record(s, s.journalNext, time.Now()), func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	})
 }
 
 func (s *Shard) abort(t *txn) {
