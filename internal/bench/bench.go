@@ -78,7 +78,11 @@ type Config struct {
 	// SIPTransports adds the SIP load through serve over UDP, TCP and TLS
 	// (SIPTransports).
 	SIPTransports bool
-	Logger        *slog.Logger
+	// ClusterBrokers adds the cluster rows (runCluster), measured
+	// against this Kafka (a 3-broker one: scripts/kafka start --brokers 3).
+	ClusterBrokers []string
+	ClusterOnly    bool // only the cluster rows
+	Logger         *slog.Logger
 }
 
 // Row names, in table order.
@@ -142,6 +146,16 @@ CPU, and their ratios. --sip-only measures only the SIP rows.
 process (events published) over UDP, TCP and TLS one after the other, and
 prints each one's calls per second and the ratios of TCP and TLS to UDP.
 
+--cluster-brokers (a 3-broker Kafka: scripts/kafka start --brokers 3)
+adds cluster mode: a paced load of agent logins and logouts (8 tenants x
+20 DNs) at 1,000 and 5,000 requests/s for --duration on one single-node
+serve (local journal, relay to that Kafka) and on three cluster nodes
+(Kafka as the journal, transactions), one after the other: API p50/p99
+(with where a transaction's time goes), events per second per node and
+the cluster's ratio to single-node mode; then a takeover (a new owner
+replays 5,000 steps after a 1,000-agent snapshot): replay steps per second
+and the snapshot's size. --cluster-only measures only those rows.
+
 Flags:
 `
 
@@ -165,6 +179,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
 	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
 	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
+	clusterBrokers := fs.String("cluster-brokers", os.Getenv(EnvClusterBrokers),
+		"add the cluster rows, measured against this Kafka (comma list; default $"+EnvClusterBrokers+")")
+	clusterOnly := fs.Bool("cluster-only", false, "measure only the cluster rows (needs --cluster-brokers)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -197,10 +214,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
 		MediaCalls: *mediaCalls, SIPTransports: *transports}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.Brokers = append(cfg.Brokers, b)
-		}
+	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
+	if cfg.ClusterOnly && len(cfg.ClusterBrokers) == 0 {
+		fmt.Fprintln(stderr, "bench: --cluster-only needs --cluster-brokers")
+		return 2
 	}
 	res, err := Run(ctx, cfg, stderr)
 	if err != nil {
@@ -214,6 +231,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res.WriteTable(stdout, base)
 	return 0
+}
+
+// EnvClusterBrokers is the default of --cluster-brokers.
+const EnvClusterBrokers = "SWITCHBOARD_BENCH_CLUSTER_BROKERS"
+
+func splitList(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // WriteTable prints the result, with ratios to base when given.
@@ -310,6 +340,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if cfg.ClusterOnly {
+		if err := runCluster(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if !cfg.SIPOnly {
 		if err := runNonSIP(ctx, cfg, say, add); err != nil {
 			return nil, err
@@ -337,6 +373,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			return nil, err
 		}
 		add(peerRows(cfg, sb, peer)...)
+	}
+	if len(cfg.ClusterBrokers) > 0 {
+		if err := runCluster(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
