@@ -1,12 +1,9 @@
 package sipfront
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -488,15 +485,7 @@ func TestBlindTransfer(t *testing.T) {
 // media port of the party whose SDP the re-INVITE must carry) and returns
 // its path.
 func repointed(t *testing.T, scenario string, port int) string {
-	data, err := os.ReadFile(filepath.Join("testdata", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), scenario)
-	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("PEERPORT"), []byte(strconv.Itoa(port))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return scenarioWith(t, scenario, "PEERPORT", strconv.Itoa(port))
 }
 
 // TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls
@@ -545,22 +534,7 @@ func TestInboundFromTrunkBusyPhone(t *testing.T) {
 // through the trunk (a sipp at its address), which answers; 1001 hangs up
 // and the trunk gets the BYE. Flow 5.3.
 func TestOutboundToTrunk(t *testing.T) {
-	f := newFixture(t, nil)
-	pa := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
-	f.register("1001", pa, 3600)
-	carrier := f.startSipp("uas.xml", trunkPort)
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000").wait(t)
-	carrier.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "0140000000"},
-		engine.NetworkAnswer{ConnID: "$1"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	newFixture(t, nil).outboundCall("uas.xml") // carrier_test.go
 }
 
 // TestAttendedTransfer: A calls B; B's phone holds A (re-INVITE sendonly)

@@ -10,11 +10,29 @@
 //
 // # Tenancy
 //
-// One UDP listener serves every tenant. With one tenant, every request
+// One set of listeners serves every tenant. With one tenant, every request
 // belongs to it. With several, a phone's request belongs to the tenant
 // whose id is the host of its To URI (REGISTER) or From URI (INVITE), e.g.
 // sip:1001@demo; an INVITE whose source address is a trunk's configured
 // address belongs to that trunk's tenant.
+//
+// # Transports
+//
+// UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on
+// Config.TLS (certificate read at each handshake from what ReloadTLS last
+// loaded), and SIP over WebSocket (RFC 7118) through Server.WebSocket, an
+// http.Handler that hands the upgraded connection to sipgo. Responses go
+// over the connection the request came on (sipgo; over UDP to the source
+// port when the Via has rport, RFC 3581). A REGISTER records its contact's
+// flow (transport.go): the transport and source address it came from. An
+// INVITE to that contact goes over that flow while its connection lasts
+// (over UDP always: to the REGISTER's source address), else to the Contact
+// URI as it says (RFC 3261). Every dialog sends its in-dialog requests to
+// the source address of the INVITE or of its answer over the INVITE's
+// transport (sipgo's RewriteContact), and puts our Contact of that
+// transport in its messages (one sipgo dialog user agent per transport).
+// At most Config.MaxConns TCP and TLS connections are open at once; more
+// are closed as accepted.
 //
 // # Registrar
 //
@@ -29,13 +47,21 @@
 // then block, the source address and the user (Config.AuthSlowAfter,
 // AuthBlockAfter, AuthBlockFor). Answers to requests that are not
 // authenticated are sent without a transaction (once, never retransmitted)
-// and within a quota per source address (Config.UnauthRate, UnauthBurst).
-// A request of another version than SIP/2.0 gets 505. A binding (one
-// contact per DN; the newest wins) lasts the Expires asked for, capped at
-// Config.MaxExpires. A new binding sends SetService{InService: true}
-// (EventDNBackInService); un-registering (Expires 0 or Contact *) or expiry
-// sends SetService{InService: false} (EventDNOutOfService): the DN is out
-// of service, so its calls are busy, until it registers again. A DN that
+// and over UDP within a quota per source address (Config.UnauthRate,
+// UnauthBurst; against reflection, which a connection's handshake rules
+// out).
+// A request of another version than SIP/2.0 gets 505. A binding lasts
+// the Expires asked for, capped at Config.MaxExpires. A DN may have
+// several bindings, one per Contact URI (a desk phone and a softphone;
+// contacts.go; a device, known by its +sip.instance or its REGISTERs'
+// Call-ID, that registers a new Contact moves its binding): at most its
+// max-contacts (else the tenant's default, else
+// DefaultMaxContacts, 5), a new contact beyond that ending the binding
+// that expires first; the 200 lists them all. The DN's first binding sends
+// SetService{InService: true} (EventDNBackInService); the end of its last
+// (un-registering with Expires 0 or Contact *, or expiry) sends
+// SetService{InService: false} (EventDNOutOfService): the DN is out of
+// service, so its calls are busy, until it registers again. A DN that
 // never registered stays a CTI-only DN: calls to it ring virtually and are
 // answered through the API.
 //
@@ -67,6 +93,9 @@
 //	INVITE from a phone DN      MakeCall{From, To: Request-URI user}, always
 //	                            digest-authenticated (407 Proxy-Authenticate, then 403
 //	                            for wrong credentials): a source address proves nothing.
+//	INVITE from a phone DN to a SetDND{On: true} (*78) or false (*79), SetForward{To:
+//	feature code (features.go)  number} (*72<number>), CancelForward (*73) for the DN
+//	                            (Config.FeatureCodes); 200 then BYE, or the refusal
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user};
 //	                            digest-authenticated (407) too when the trunk has a
 //	                            sip-password
@@ -95,14 +124,60 @@
 //	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
 //	                            100 Trying", then "SIP/2.0 200 OK" ending the
 //	                            subscription: the transfer is made when it is accepted)
+//	INVITE with Replaces        call pick-up of a ringing phone (Redirect to the caller's DN,
+//	(RFC 3891, replaces.go)     then Answer), another device of the same DN taking an answered
+//	                            call (no command; old dialog BYE, far party re-INVITEd), or
+//	                            another DN taking it over (SingleStepTransfer, then Answer);
+//	                            matched by Call-ID and both tags; 481 otherwise, 486 for
+//	                            early-only on an answered dialog
+//	SUBSCRIBE message-summary   a phone DN's own mailbox (RFC 3842; digest-authenticated,
+//	                            another's: 403): 200 and NOTIFYs of the engine's message-
+//	                            waiting state, at once and at each EventMessageWaitingOn/Off
+//	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
+//	                            full dialog-info NOTIFYs of its calls in the engine (early,
+//	                            confirmed; none when idle), at once and after each call
+//	                            event of the DN (notify.go); a ringing phone's dialog
+//	                            (only) carries its call-id and tags, for a BLF key's
+//	                            pick-up (INVITE with Replaces)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
+//	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered
+//	                            like a re-INVITE (hold, retrieve), without the ACK
+//	re-INVITE or UPDATE moving  (another address, port or codecs in its c=/m= lines, not
+//	the phone's media           a hold): the far party is re-INVITEd with the new SDP
+//	                            (anchored and relayed legs excepted: the relay latches)
+//	Session-Expires below       422 with Min-SE (Config.MinSE, default 90 s); otherwise the
+//	Min-SE (INVITE, UPDATE)     session timer of RFC 4028 (sessiontimer.go): our 200 names
+//	                            the refresher (the phone when it asked or supports timer,
+//	                            else switchboard); our INVITEs offer Config.SessionExpires
+//	                            (30 min; a 422 with a larger Min-SE is retried once with
+//	                            it) and the answer decides. Switchboard refreshes at
+//	                            half the interval (UPDATE when the phone allows it, else a
+//	                            re-INVITE with the same SDP); a session the phone should
+//	                            refresh and did not by the interval less min(32 s, a
+//	                            third) is ended: BYE (Reason SIP 408) and a Release
+//	INVITE with Require: 100rel its 180s are reliable (RFC 3262, prack.go): Require: 100rel,
+//	                            RSeq, retransmitted until the PRACK (200; none within
+//	                            Config.AckTimeout: 504 and a Release); our INVITEs say
+//	                            Supported: 100rel and PRACK reliable 18x answers
+//	INVITE requiring another    420 Bad Extension with Unsupported (we support timer,
+//	extension                   100rel, replaces)
 //
 // # Events to SIP
 //
-//	EventDialing(A)             binds the SIP INVITE from A to the ConnID
+//	EventDialing(A)             binds the SIP INVITE from A to the ConnID; a call made
+//	                            through the API from a registered A (not a consultation)
+//	                            rings A's phone first (placeholder SDP, From the number
+//	                            dialled): the destination's INVITE waits for its answer
+//	                            and offers its SDP; a refusal or no answer is a Release
+//	                            by A (clicktodial.go)
 //	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
-//	                            to B's contact with the caller's SDP, unchanged
+//	                            to each of B's contacts with the caller's SDP, unchanged
+//	                            (forking, fork.go: the first 2xx is B's Answer; the other
+//	                            devices get CANCEL with Reason: SIP;cause=200;text="Call
+//	                            completed elsewhere", and a 2xx of theirs that comes anyway
+//	                            ACK and BYE; a refusal counts when every device refused:
+//	                            busy if one said busy; a 6xx cancels the others at once)
 //	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
 //	EventEstablished(A)         200 to A's INVITE with the answering leg's SDP (a CTI-only
 //	                            answer gives an inactive placeholder SDP: no media)
@@ -127,6 +202,12 @@
 //	with two answered legs      to two): each leg not given the other's SDP yet gets a
 //	                            re-INVITE sendrecv with it (anchored legs excepted)
 //
+// Every BYE switchboard sends carries a Reason header (RFC 3326,
+// reason.go): Q.850 cause 16 (normal clearing) when the engine released
+// the party, SIP cause 200 "Call transferred" on the transferor's legs,
+// SIP cause 408 for a 2xx never acknowledged or a session timer that ran
+// out. CANCELs are sipgo's and carry none.
+//
 // The SDP sent on a dialog keeps one o= line (the first SDP's username,
 // session id and address) whose version rises at each change (RFC 3264
 // section 8), whichever phone the SDP came from; a direction set by
@@ -150,6 +231,42 @@
 // a trunk call by its reply or by the first inbound EventRinging from that
 // trunk and ANI. Subscribers only see recorded events, so every SIP effect
 // follows the durable record of what caused it.
+//
+// # Several devices per DN (contacts.go, fork.go)
+//
+// A DN's bindings are one per Contact URI, up to its max-contacts; a call
+// rings all of them at once (RFC 3261 section 16.7, parallel forking). The
+// first 2xx is the DN's Answer; the other devices get CANCEL with
+// `Reason: SIP;cause=200;text="Call completed elsewhere"` (RFC 3326; the
+// client's transaction requester adds the header to the CANCEL sipgo
+// builds), and a 2xx of theirs that comes anyway (it crossed the CANCEL)
+// is ACKed and BYEd. A refusal counts when every device has refused (busy
+// if one said busy); a 6xx cancels the others at once. The engine sees
+// one ringing party and one answer. Tests: golden testdata/book/fork.txt;
+// sipp with two UAS on one DN, the loser's scenario checking the Reason
+// (TestForkFirstAnswerWins), and one whose 200 crosses the CANCEL
+// (TestForkLateAnswer); the whole server's events through check-events
+// (TestServeSIPForkToKafka).
+//
+// # Carriers (carrier.go)
+//
+// A trunk may have an account at its carrier (config.CarrierAccount): our
+// INVITEs answer the carrier's 401/407 with it, and with register the
+// trunk registers to its address (digest; refreshed at three quarters of
+// the time granted; retried after Config.TrunkRetry; un-registered at
+// Close). Inbound calls are the trunk's by source address, by digest
+// credentials as its sip-user from any address, or both (inbound:); a call
+// to the registered contact takes its number from To. Every trunk with an
+// address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
+// probes unanswered in a row (Config.KeepaliveTimeout each; a 503 is no
+// answer) send SetService{DN: trunk, InService: false}
+// (EventDNOutOfService), the next answer SetService{InService: true}; the
+// engine sends external calls through another trunk that takes the number
+// and is in service, if any. Server.TrunkStatus reports both (the CTI API and /metrics show it).
+// Tests: sipp registrars that challenge and check the digest (the refresh
+// too) or refuse, a sipp carrier that challenges our INVITE, a sipp
+// carrier that stops answering OPTIONS (TestTrunkKeepalive logs the time
+// to notice: about 0.45 s with 100 ms probes, 200 ms timeout, 2 misses).
 //
 // # Bad input
 //
@@ -291,8 +408,12 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// UDP only; calls made through the API from a registered DN do
-// not make its phone ring first (the DN dials virtually); a restart loses
+// In-dialog signalling: feature codes are the same for every tenant
+// (serve's --sip-feature-codes); subscriptions do not survive a restart.
+// Carriers: no OPTIONS keepalive to registered phones (RFC 5626
+// keepalives are not answered specially); a trunk's address is one
+// host:port (no DNS SRV failover, no list of source addresses).
+// UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
 // (TestServeRestartKeepsSIPBindings). An unreadable bindings file loses

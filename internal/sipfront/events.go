@@ -26,9 +26,11 @@ func (t *sipTenant) shutdown() {
 	t.shutOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
-		for _, b := range t.bindings {
-			if b.timer != nil {
-				b.timer.Stop()
+		for _, bs := range t.bindings {
+			for _, b := range bs {
+				if b.timer != nil {
+					b.timer.Stop()
+				}
 			}
 		}
 		t.mu.Unlock()
@@ -82,6 +84,7 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 	acts := t.decide(ev)
 	t.mu.Unlock()
 	t.act(acts)
+	t.callEvent(ev) // dialog subscriptions (notify.go)
 }
 
 // act carries out actions decided under the lock, with the lock released.
@@ -94,7 +97,7 @@ func (t *sipTenant) act(acts []action) {
 		l := a.leg
 		switch a.kind {
 		case actRinging:
-			l.uas.Respond(180, "Ringing", nil)
+			s.ring(l) // reliably when required (prack.go)
 		case actFinal:
 			if a.fin.code == 200 {
 				a.fin.sdp = l.origin.stamp(a.fin.sdp)
@@ -110,12 +113,15 @@ func (t *sipTenant) act(acts []action) {
 			// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
 			// the leg is done for us now.
 			s.forget(l)
+			if a.reason != "" {
+				s.reasons.set(l.callID, a.reason)
+			}
 			if l.cancel != nil {
 				l.cancel()
 			}
 		case actBye:
 			s.forget(l)
-			go s.bye(l)
+			go s.bye(l, a.why)
 		case actReinvite:
 			go s.reinvite(l, a.hold, a.sdp)
 		case actRelease:
