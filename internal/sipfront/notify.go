@@ -86,9 +86,18 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 		expires = min(time.Duration(n)*time.Second, s.cfg.MaxExpires)
 	}
 	if _, tagged := req.To().Params.Get("tag"); tagged {
-		// A refresh; in a dialog that is not one of ours, the other
-		// handlers' answer (481, or 489 in a call's dialog).
-		return s.resubscribe(req, tx, expires)
+		// A refresh. In a call's dialog, handleSubscribe's answer (489:
+		// these packages are not served in a call's dialog); in no
+		// dialog of ours, 481 (RFC 6665 section 4.2.1.2): the package
+		// is known, the subscription is not.
+		switch {
+		case s.resubscribe(req, tx, expires):
+			return true
+		case s.legByCallID(req.CallID().Value()) != nil:
+			return false
+		}
+		s.respond(req, tx, 481, "Subscription Does Not Exist", nil)
+		return true
 	}
 	from, user := req.From().Address.User, req.Recipient.User
 	t := s.tenantFor(req.From().Address.Host)
