@@ -2,6 +2,7 @@ package sipfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -195,7 +196,7 @@ func (s *Server) addSubscription(sub *subscription, expires time.Duration) {
 	if sub.event == "message-summary" && n.mwi[sub.t] == nil {
 		// The first mailbox subscription of the tenant: its agent-state
 		// events (EventMessageWaitingOn/Off) now matter.
-		rs := sub.t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, 1024)
+		rs := sub.t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, mwiBuffer)
 		n.mwi[sub.t] = rs
 		s.wg.Add(1)
 		go s.watchMWI(sub.t, rs)
@@ -245,10 +246,14 @@ func (s *Server) watching(t *sipTenant, dn, pkg string) []*subscription {
 }
 
 // watchMWI notifies the message-summary subscribers of tenant t's DNs of
-// their message-waiting events, until the server closes.
+// their message-waiting events, until the server closes. An agent-state
+// subscription dropped for being slow is renewed, and every mailbox
+// subscriber of the tenant is notified of its state then (a change may
+// have been missed); before, the tenant's indicators stayed as they were
+// until the process restarted.
 func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 	defer s.wg.Done()
-	defer rs.Close()
+	defer func() { rs.Close() }()
 	for {
 		select {
 		case ev := <-rs.C:
@@ -258,12 +263,32 @@ func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 				}
 			}
 		case <-rs.Done():
-			return
+			if s.ctx.Err() != nil || !errors.Is(rs.Err(), tenant.ErrSlowSubscriber) {
+				return
+			}
+			s.log.Error("SIP front end: agent-state subscription ended; renewing", "tenant", t.id, "err", rs.Err())
+			rs = t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, mwiBuffer)
+			s.notes.mu.Lock()
+			s.notes.mwi[t] = rs
+			var subs []*subscription
+			for _, sub := range s.notes.byID {
+				if sub.t == t && sub.event == "message-summary" {
+					subs = append(subs, sub)
+				}
+			}
+			s.notes.mu.Unlock()
+			for _, sub := range subs {
+				go s.notify(sub, false)
+			}
 		case <-s.ctx.Done():
 			return
 		}
 	}
 }
+
+// mwiBuffer is the size of the agent-state subscription feeding
+// message-summary.
+const mwiBuffer = 1024
 
 // callEvent: a recorded call event of the tenant (onEvent); the dialog
 // subscribers of its DN are notified.

@@ -73,3 +73,48 @@ func TestSubscribeRefused(t *testing.T) {
 	f.startSipp("subscribe_refused.xml", freeUDPPort(t), "-key", "user", "1003", "-s", "9999").wait(t)
 	f.waitSubscribed(0)
 }
+
+// TestMessageWaitingAfterSlowDrop: the agent-state subscription feeding
+// message-summary is dropped for being slow (the test holds the
+// notifier's lock while more agent-state events than its buffer come)
+// while 1001's indicator turns on; the subscription is renewed and 1001's
+// phone gets a NOTIFY with the state it missed (Messages-Waiting: yes,
+// 2/1), then unsubscribes.
+func TestMessageWaitingAfterSlowDrop(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	pa := freeUDPPort(t)
+	f.register("1001", pa, 3600)
+	p := f.startSipp("uac_mwi.xml", pa, "-key", "user", "1001", "-au", "1001", "-ap", testPassword)
+	f.waitSubscribed(1)
+	f.waitNotified(1)
+	n := &f.sip.notes
+	n.mu.Lock()
+	old := n.mwi[f.sip.single]
+	// A message-waiting event blocks the watcher on the lock held here;
+	// the events after it fill its buffer.
+	if _, err := f.rt.Do(ctx, engine.MessageWaiting{DN: "1003", On: true, New: 1}); err != nil {
+		n.mu.Unlock()
+		t.Fatal(err)
+	}
+	for i := 0; i <= mwiBuffer; i++ {
+		if _, err := f.rt.Do(ctx, engine.SetDND{DN: "1002", On: i%2 == 0}); err != nil {
+			n.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-old.Done():
+	case <-time.After(10 * time.Second):
+		n.mu.Unlock()
+		t.Fatal("the agent-state subscription was not dropped")
+	}
+	// Missed by the dropped subscription.
+	_, err := f.rt.Do(ctx, engine.MessageWaiting{DN: "1001", On: true, New: 2, Old: 1})
+	n.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t)
+	f.waitSubscribed(0)
+}
