@@ -135,7 +135,8 @@
 //	                            waiting state, at once and at each EventMessageWaitingOn/Off
 //	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
 //	                            full dialog-info NOTIFYs of its calls in the engine (early,
-//	                            confirmed; none when idle), at once and after each call
+//	                            confirmed; none when idle; the other party as remote
+//	                            identity), at once and after each call
 //	                            event of the DN (notify.go); a ringing phone's dialog
 //	                            (only) carries its call-id and tags, for a BLF key's
 //	                            pick-up (INVITE with Replaces)

@@ -30,13 +30,17 @@ import (
 //     of its tenant (Request-URI user); each NOTIFY is a full
 //     dialog-info document of the DN's calls in the engine (one dialog per
 //     call: early while dialling or ringing, confirmed once answered,
-//     held included; none when idle), sent at once and after every call
-//     event of the DN.
+//     held included; none when idle; the DN as local identity, the call's
+//     first other party as remote identity, which phones show on the
+//     key), sent at once and after every call event of the DN.
 //
 // A subscription lasts the Expires asked for (default 3600 s, at most
 // Config.MaxExpires); Expires 0 ends it with a final NOTIFY (terminated);
-// a refresh is a SUBSCRIBE in its dialog (unknown: 481). Its NOTIFYs go to
-// the SUBSCRIBE's Contact; one answered 481 (or not at all) ends it.
+// a refresh is a SUBSCRIBE in its dialog (unknown: 481; these packages in
+// a call's dialog: 489). Its NOTIFYs go to the SUBSCRIBE's Contact; one
+// answered 481 (or not at all) ends it. The agent-state subscription
+// feeding message-summary is renewed if dropped for being slow, and the
+// mailboxes notified then.
 
 // subscription is a SUBSCRIBE dialog we are the notifier of.
 type subscription struct {
@@ -417,12 +421,29 @@ func (s *Server) dialogInfo(sub *subscription) string {
 				// to take an answered call over (replaces.go).
 				ids = sub.t.dialogIDs(c.ConnID, sub.dn)
 			}
-			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state></dialog>\r\n",
-				xmlEscape(c.ConnID), ids, direction, state)
+			// The parties' identities: a BLF key shows who rings or
+			// talks to the DN (the call's first other party).
+			parties := "<local><identity>" + xmlEscape(entity) + "</identity></local>"
+			if o := otherParty(c, p.DN); o != "" {
+				parties += "<remote><identity>" + xmlEscape("sip:"+o+"@"+sub.from.Address.Host) + "</identity></remote>"
+			}
+			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state>%s</dialog>\r\n",
+				xmlEscape(c.ConnID), ids, direction, state, parties)
 		}
 	}
 	b.WriteString("</dialog-info>\r\n")
 	return b.String()
+}
+
+// otherParty is the first party of call c that is not DN dn (a DN, or
+// an external number), "" when dn is alone on it.
+func otherParty(c engine.CallView, dn string) string {
+	for _, p := range c.Parties {
+		if p.DN != dn {
+			return p.DN
+		}
+	}
+	return ""
 }
 
 // xmlEscape escapes s for an XML attribute.

@@ -1,8 +1,14 @@
 package sipfront
 
 import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
@@ -117,4 +123,71 @@ func TestMessageWaitingAfterSlowDrop(t *testing.T) {
 	}
 	p.wait(t)
 	f.waitSubscribed(0)
+}
+
+// TestNotifyBodies pins the NOTIFY bodies (testdata/notify/bodies.golden;
+// -rewrite writes the actual output back, then review the diff): 1001's
+// message-summary before and after its indicator turns on, and the
+// dialog-info of 1001 and 1002 through CTI-only calls (1001 dials 1002,
+// 1002 rings, answers, holds; 1001 calls an external number through the
+// trunk), each document well-formed XML.
+func TestNotifyBodies(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	host := sip.FromHeader{Address: sip.Uri{Host: "demo"}}
+	var out strings.Builder
+	mwi := &subscription{t: f.sip.single, event: "message-summary", dn: "1001", from: host}
+	render := func(what string, dns ...string) {
+		out.WriteString("# " + what + "\n")
+		for _, dn := range dns {
+			sub := &subscription{t: f.sip.single, event: "dialog", dn: dn, from: host, version: 1}
+			body := f.sip.dialogInfo(sub)
+			if err := xml.Unmarshal([]byte(body), new(struct{})); err != nil {
+				t.Fatalf("%s: %s's dialog-info is not XML: %v\n%s", what, dn, err, body)
+			}
+			out.WriteString(strings.ReplaceAll(body, "\r\n", "\n"))
+		}
+	}
+	do := func(cmd engine.Command) string {
+		t.Helper()
+		res, err := f.rt.Do(ctx, cmd)
+		if err != nil {
+			t.Fatalf("%T: %v", cmd, err)
+		}
+		if r, ok := res.Reply.(engine.CallReply); ok {
+			return r.ConnID
+		}
+		return ""
+	}
+	out.WriteString("# 1001's mailbox, empty\n" + strings.ReplaceAll(f.sip.messageSummary(mwi), "\r\n", "\n"))
+	do(engine.MessageWaiting{DN: "1001", On: true, New: 2, Old: 1})
+	out.WriteString("# 1001's mailbox, 2 new, 1 old\n" + strings.ReplaceAll(f.sip.messageSummary(mwi), "\r\n", "\n"))
+	render("idle", "1002")
+	c1 := do(engine.MakeCall{From: "1001", To: "1002"})
+	render("1001 dials 1002, which rings", "1001", "1002")
+	do(engine.Answer{ConnID: c1, DN: "1002"})
+	render("1002 answers", "1001", "1002")
+	do(engine.Hold{ConnID: c1, DN: "1002"})
+	render("1002 holds", "1002")
+	do(engine.Release{ConnID: c1, DN: "1001"})
+	render("1001 hangs up", "1001", "1002")
+	c2 := do(engine.MakeCall{From: "1001", To: "0123456"})
+	render("1001 calls 0123456 through the trunk", "1001")
+	do(engine.Release{ConnID: c2, DN: "1001"})
+	// ConnIDs differ from run to run: numbered in order of appearance.
+	got := strings.NewReplacer(c1, "conn-1", c2, "conn-2").Replace(out.String())
+	path := filepath.Join("testdata", "notify", "bodies.golden")
+	if *rewrite {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -rewrite and review the diff)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
 }
