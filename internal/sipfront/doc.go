@@ -95,7 +95,8 @@
 //	                            for wrong credentials): a source address proves nothing.
 //	INVITE from a phone DN to a SetDND{On: true} (*78) or false (*79), SetForward{To:
 //	feature code (features.go)  number} (*72<number>), CancelForward (*73) for the DN
-//	                            (Config.FeatureCodes); 200 then BYE, or the refusal
+//	                            (Config.FeatureCodes, a tenant's feature-codes over them);
+//	                            200 then BYE, or the refusal
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user};
 //	                            digest-authenticated (407) too when the trunk has a
 //	                            sip-password

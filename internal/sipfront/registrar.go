@@ -33,6 +33,8 @@ type sipTenant struct {
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *tenant.Subscription
+	// codes: the feature codes its phones dial (features.go).
+	codes FeatureCodes
 
 	mu       sync.Mutex
 	bindings map[string][]*binding // by DN, in the order registered (contacts.go)

@@ -261,6 +261,10 @@ func Start(cfg Config) (*Server, error) {
 	rand.Read(s.secret[:])
 	for _, tc := range cfg.Tenants {
 		t := newTenant(s, tc)
+		var err error
+		if t.codes, err = tenantCodes(cfg.FeatureCodes, tc.Config.FeatureCodes); err != nil {
+			return nil, fmt.Errorf("sipfront: tenant %s: %w", t.id, err)
+		}
 		s.tenants[t.id] = t
 		s.single = t
 	}
