@@ -111,10 +111,11 @@ type collectSpec struct {
 
 // The actions of the media plane (book.go's actionKind continues here).
 const (
-	actAnchor  actionKind = iota + 100 // answer the caller leg with our SDP, then play
-	actPlay                            // change what the anchored caller hears
-	actStepOut                         // re-INVITE the caller with the agent's SDP, then close the session
-	actRelay                           // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
+	actAnchor      actionKind = iota + 100 // answer the caller leg with our SDP, then play
+	actPlay                                // change what the anchored caller hears
+	actStepOut                             // re-INVITE the caller with the agent's SDP, then close the session
+	actRelay                               // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
+	actRelayInvite                         // Media.Always, a direct call: our INVITE of a new leg offers a session of ours relayed to the caller's (relay.go)
 )
 
 // decide is the event-to-SIP table (decideSIP) followed by the media
@@ -141,7 +142,11 @@ func (b *book) decide(ev *event.Event) []action {
 			}
 		}
 	}
-	return append(acts, b.decideMedia(c, ev)...)
+	acts = append(acts, b.decideMedia(c, ev)...)
+	if b.media.Always {
+		b.relayInvites(acts)
+	}
+	return acts
 }
 
 // decideMedia is the event-to-media table: a SIP caller still waiting for
@@ -197,7 +202,7 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		}
 	case event.EventRinging:
 		for _, l := range c.legs {
-			if l.caller && l.anchored && !l.over() && !l.steppedOut && l.dn != ev.ThisDN {
+			if l.caller && l.anchored && !l.over() && !l.steppedOut && !l.direct && l.dn != ev.ThisDN {
 				acts = append(acts, action{kind: actPlay, leg: l, play: play{what: "ringback", src: media.Source{Clip: b.media.Tones.RingBack, Loop: true}}})
 			}
 		}
@@ -205,7 +210,7 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		// The agent's phone stopped ringing (RONA, redirect): the caller
 		// hears its treatment again.
 		for _, l := range c.legs {
-			if l.caller && l.anchored && !l.over() && !l.steppedOut && l.dn != ev.ThisDN {
+			if l.caller && l.anchored && !l.over() && !l.steppedOut && !l.direct && l.dn != ev.ThisDN {
 				acts = append(acts, action{kind: actPlay, leg: l, play: l.play})
 			}
 		}
@@ -215,6 +220,11 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 				continue
 			}
 			a := c.legOf(ev.ThisDN)
+			if a != nil && a.relayed {
+				// Offered a session of ours in its INVITE already
+				// (relay.go): nothing to re-INVITE.
+				continue
+			}
 			if b.media.Always {
 				// Every party that answers (the agent, later a transfer's
 				// target) is relayed to the caller's session.
@@ -318,6 +328,8 @@ func (t *sipTenant) actMedia(a action) {
 		}
 	case actStepOut:
 		go t.stepOut(a.leg, a.peer, a.sdp)
+	case actRelayInvite:
+		t.relayInvite(a)
 	case actRelay:
 		go func() {
 			if !t.relay(a.leg, a.peer) {
@@ -360,11 +372,7 @@ func (t *sipTenant) anchor(l *leg, p play) {
 	}
 	l.sess.Store(sess)
 	t.playOn(l, sess, p)
-	adv := m.Advertise
-	if !adv.IsValid() {
-		adv = sess.Local().Addr()
-	}
-	answer := media.Answer(netip.AddrPortFrom(adv, sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
+	answer := media.Answer(netip.AddrPortFrom(t.advertise(sess), sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
 	t.mu.Lock()
 	l.ours = answer
 	t.mu.Unlock()
@@ -466,11 +474,7 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	if err != nil {
 		return false
 	}
-	adv := m.Advertise
-	if !adv.IsValid() {
-		adv = as.Local().Addr()
-	}
-	body := media.Answer(netip.AddrPortFrom(adv, as.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
+	body := media.Answer(netip.AddrPortFrom(t.advertise(as), as.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
 	res, err := t.s.sendReinvite(a, body)
 	if err != nil || !res.IsSuccess() {
 		t.s.log.Info("SIP relay re-INVITE to the agent failed", "call_id", a.callID, "err", err)

@@ -80,6 +80,10 @@ type leg struct {
 	// what the leg is offered or answered from now on (peerSDP).
 	ours    []byte
 	relayed bool
+	// direct: a caller relayed from its first ring (Media.Always on a call
+	// that reaches a party without a queue): every party we INVITE for
+	// it is offered a session of switchboard's (relay.go).
+	direct bool
 	// rec is the call's recording, on its caller's leg.
 	rec  atomic.Pointer[media.Recorder]
 	sess atomic.Pointer[media.Session]

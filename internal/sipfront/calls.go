@@ -90,6 +90,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// An answered leg stays indexed until its BYE; others go now.
 		if !answered {
 			s.dropLeg(l)
+			l.closeMedia() // a direct call's relay session (relay.go)
 		}
 	}()
 	dlg, err := s.dua.ReadInvite(req, tx)
@@ -781,6 +782,9 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	live := t.answered(l, d.InviteResponse.Body())
 	t.mu.Unlock()
 	d.Ack(ctx)
+	if live {
+		t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
+	}
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())

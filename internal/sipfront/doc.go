@@ -218,6 +218,14 @@
 //	                                With Media.Always (anchor: always): no step-out;
 //	                                that relay at once, for every party answering
 //	                                (a transfer's target too)
+//	our INVITE, a direct call       With Media.Always, a call whose SIP caller was not
+//	                                anchored for a queue (extension to extension, a
+//	                                trunk's call to an extension, a call out through
+//	                                a trunk): the INVITE offers a session of ours,
+//	                                relayed to a second one whose SDP answers the
+//	                                caller when the party answers (relay.go); a party
+//	                                INVITEd later for the call gets a new session
+//	                                relayed to the caller's; no re-INVITE
 //
 // With Media.Recording a relayed call (of the queues named) is recorded
 // from its first relayed packet (media.Recorder: channel 1 the caller,
@@ -285,9 +293,7 @@
 // # Not done yet
 //
 // Media: a recording follows a single-step transfer to its target but a
-// two-step transfer's is not tested; anchor: always relays calls that
-// reach a routing point or queue, not a direct call between two phones
-// (its SDP passes between them as without media); the re-INVITE to the
+// two-step transfer's is not tested; the re-INVITE to the
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
