@@ -225,10 +225,12 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 				// (relay.go): nothing to re-INVITE.
 				continue
 			}
-			if b.media.Always {
+			if b.media.Always || l.relayed {
 				// Every party that answers (the agent, later a transfer's
-				// target) is relayed to the caller's session.
-				l.steppedOut = true
+				// target) is relayed to the caller's session; so is a
+				// party answering after a refused step-out fell back to
+				// relaying. The caller's own session stays its media.
+				l.steppedOut, l.relayed = true, true
 				acts = append(acts, action{kind: actRelay, leg: l, peer: a})
 				continue
 			}
@@ -239,12 +241,18 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 			if a != nil && len(a.sdp) > 0 {
 				sdp = a.sdp
 			}
-			l.steppedOut = true
+			l.steppedOut, l.far = true, a
 			acts = append(acts, action{kind: actStepOut, leg: l, sdp: sdp, peer: a})
 		}
 	}
 	return acts
 }
+
+// ownMedia reports whether leg l's RTP is switchboard's: anchored and
+// not stepped out to its agent, or relayed. A caller that stepped out
+// talks to its party directly, as if never anchored: a transfer
+// re-INVITEs it to the new party (repoint).
+func (l *leg) ownMedia() bool { return l.anchored && !l.steppedOut || l.relayed }
 
 // idle is what an anchored caller hears between treatments.
 func (b *book) idle() play {
