@@ -295,8 +295,9 @@
 // Media: a recording follows a single-step transfer to its target but a
 // two-step transfer's is not tested; the re-INVITE to the
 // caller reuses the agent's answer as the offer; a two-step transfer or
-// conference of a relayed call is not tested; glare (491) is handled like
-// any refusal but has no test of its own.
+// conference of a relayed call is not tested; glare (491) falls back to
+// relaying at once, like any refusal, without the retry after a random
+// wait of RFC 3261 section 14.1.
 // UDP only; calls made through the API from a registered DN do
 // not make its phone ring first (the DN dials virtually); a restart loses
 // the SIP dialogs (serve's recovery releases their calls:

@@ -189,10 +189,12 @@ func (p *fakePhone) digit(to netip.AddrPort, d byte, ts uint32, seq *uint16) {
 	}
 }
 
-// eventWaiter finds events in the fixture's sink as they come.
+// eventWaiter finds events in the fixture's sink as they come; all keeps
+// every event taken, in order.
 type eventWaiter struct {
 	f    *fixture
 	seen []event.Event
+	all  []event.Event
 }
 
 func (w *eventWaiter) wait(what string, match func(*event.Event) bool) event.Event {
@@ -210,7 +212,9 @@ func (w *eventWaiter) wait(what string, match func(*event.Event) bool) event.Eve
 			w.f.t.Fatalf("no %s in:\n%s", what, format(w.seen))
 		}
 		time.Sleep(5 * time.Millisecond)
-		w.seen = append(w.seen, w.f.sink.take()...)
+		got := w.f.sink.take()
+		w.seen = append(w.seen, got...)
+		w.all = append(w.all, got...)
 	}
 }
 
