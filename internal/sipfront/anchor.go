@@ -574,42 +574,9 @@ func (s *Server) Recording(tenantID, connID, action string) error {
 var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
 // sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
-// 2xx; the response, or an error (a timeout).
+// 2xx; the response, or an error (a timeout after 10 s).
 func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return nil, errors.New("sipfront: leg has no dialog")
-	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, contact)
-		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
-	}
-	return res, nil
+	return s.dialogDo(ctx, l, sip.INVITE, body, sip.NewHeader("Content-Type", "application/sdp"))
 }

@@ -651,6 +651,14 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 // inDialog sends a request of method in leg l's dialog, with body and
 // headers, and waits for its final response (at most timer F).
 func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
+	defer cancel()
+	return s.dialogDo(ctx, l, method, body, hdrs...)
+}
+
+// dialogDo sends a request of method in leg l's dialog and waits for its
+// final response until ctx ends; a 2xx to an INVITE is ACKed.
+func (s *Server) dialogDo(ctx context.Context, l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	var contact sip.Uri
 	switch {
 	case l.uas != nil:
@@ -658,7 +666,7 @@ func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ..
 	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
 		contact = l.uac.InviteResponse.Contact().Address
 	default:
-		return nil, errors.New("no dialog")
+		return nil, errors.New("sipfront: leg has no dialog")
 	}
 	req := sip.NewRequest(method, contact)
 	for _, h := range hdrs {
@@ -666,12 +674,29 @@ func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ..
 	}
 	req.AppendHeader(&s.dua.ContactHDR)
 	req.SetBody(body)
-	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
-	defer cancel()
+	var res *sip.Response
+	var err error
 	if l.uas != nil {
-		return l.uas.Do(ctx, req)
+		res, err = l.uas.Do(ctx, req)
+	} else {
+		res, err = l.uac.Do(ctx, req)
 	}
-	return l.uac.Do(ctx, req)
+	if err != nil || method != sip.INVITE || !res.IsSuccess() {
+		return res, err
+	}
+	ack := sip.NewRequest(sip.ACK, contact)
+	ack.AppendHeader(sip.HeaderClone(res.CSeq()))
+	ack.CSeq().MethodName = sip.ACK
+	if l.uas != nil {
+		err = l.uas.WriteRequest(ack)
+	} else {
+		err = l.uac.WriteRequest(ack)
+	}
+	if err != nil {
+		// The phone retransmits its 2xx; the dialog stands.
+		s.log.Debug("SIP ACK", "call_id", l.callID, "err", err)
+	}
+	return res, nil
 }
 
 // unescape undoes %XX escapes in a URI header value.
@@ -845,41 +870,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	body := l.origin.stamp(withDirection(sdp, dir))
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return
-	}
-	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
-	if err != nil {
+	if _, err := s.sendReinvite(l, l.origin.stamp(withDirection(sdp, dir))); err != nil {
 		s.log.Debug("SIP re-INVITE", "call_id", l.callID, "err", err)
-		return
-	}
-	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, contact)
-		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
 	}
 }

@@ -71,6 +71,25 @@ func (p *fakePhone) dial(dn, dialled string) {
 	p.send(p.phoneRequest("INVITE", dn, dialled, p.offer("0 101"), cred))
 }
 
+// directCall: extension 1003 (caller) dials 1002 (callee, bound); the
+// callee's INVITE, whose offer must be a session of switchboard's.
+func directCall(t *testing.T, f *fixture, inRange func(string, netip.AddrPort)) (caller, callee *fakePhone, inv map[string]string, offer media.Offer) {
+	t.Helper()
+	caller = newFakePhoneAt(t, f, "127.0.0.1:0")
+	callee = newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1002", callee.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.dial("1003", "1002")
+	_, inv, body, _ := callee.recv("INVITE ")
+	offer, err := media.ParseOffer([]byte(body))
+	if err != nil {
+		t.Fatalf("INVITE to 1002: %v\n%s", err, body)
+	}
+	inRange("1002's offer", offer.Remote)
+	return caller, callee, inv, offer
+}
+
 // TestAnchorAlwaysRelaysDirectCalls: with anchor: always, extension 1003
 // calls extension 1002 (no queue): 1002's phone is INVITEd with a session
 // of switchboard's, not 1003's SDP, and 1003's INVITE is answered with
@@ -80,18 +99,7 @@ func (p *fakePhone) dial(dn, dialled string) {
 func TestAnchorAlwaysRelaysDirectCalls(t *testing.T) {
 	f, lo, hi, inRange := alwaysFixture(t)
 	w := &eventWaiter{f: f}
-	caller := newFakePhoneAt(t, f, "127.0.0.1:0")
-	callee := newFakePhoneAt(t, f, "127.0.0.1:0")
-	if err := f.sip.Bind("1002", callee.local(), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	caller.dial("1003", "1002")
-	_, inv, body, _ := callee.recv("INVITE ")
-	calleeSide, err := media.ParseOffer([]byte(body))
-	if err != nil {
-		t.Fatalf("INVITE to 1002: %v\n%s", err, body)
-	}
-	inRange("1002's offer", calleeSide.Remote)
+	caller, callee, inv, calleeSide := directCall(t, f, inRange)
 	if calleeSide.Law != media.PCMU || calleeSide.DTMF != 101 {
 		t.Fatalf("1002 offered law %v DTMF %d, want the caller's PCMU and 101", calleeSide.Law, calleeSide.DTMF)
 	}
@@ -120,18 +128,7 @@ func TestAnchorAlwaysRelaysDirectCalls(t *testing.T) {
 // call hangs up while the callee's phone rings: both sessions close.
 func TestAnchorAlwaysDirectCallCancelled(t *testing.T) {
 	f, lo, hi, inRange := alwaysFixture(t)
-	caller := newFakePhoneAt(t, f, "127.0.0.1:0")
-	callee := newFakePhoneAt(t, f, "127.0.0.1:0")
-	if err := f.sip.Bind("1002", callee.local(), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	caller.dial("1003", "1002")
-	_, inv, body, _ := callee.recv("INVITE ")
-	o, err := media.ParseOffer([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inRange("1002's offer", o.Remote)
+	caller, callee, inv, _ := directCall(t, f, inRange)
 	callee.respondCode(inv, 180, "Ringing")
 	caller.recv("SIP/2.0 180")
 	if portsFree(lo, hi) {
