@@ -98,6 +98,7 @@ const (
 	RowSIP          = "SIP calls/s"
 	RowSIPFailed    = "SIP failed calls"
 	RowSIPP99       = "SIP INVITE-to-200 p99"
+	RowSIPMedia     = "SIP calls/s, media configured"
 	RowMediaCalls   = "anchored G.711 calls"
 	RowMediaP999    = "media send deviation p99.9"
 	RowMediaCPU     = "media CPU per call-second"
@@ -107,7 +108,7 @@ const (
 // RowNames are every row's name in table order.
 var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowStatsAgg, RowStatsDecode, RowE2ECalls, RowE2EEvents,
 	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
-	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
+	RowSIPMedia, RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
 const usageText = `usage: switchboard bench [flags]
 
@@ -120,7 +121,9 @@ end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
 for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
-a note when sipp is not installed), and the media plane: --media-calls
+a note when sipp is not installed) and the same load again with a media
+section on the tenant (no call anchored; its ratio to the first), and the
+media plane: --media-calls
 anchored G.711 calls playing music for --duration, their send-interval
 deviation p99.9 and loss, CPU per call-second and heap per 1,000 calls. --baseline prints each figure's ratio to an earlier
 run's --json output (>1 is better).
@@ -132,7 +135,8 @@ package kamailio) one after the other: --bindings phones register with
 digest authentication at --register-rate, then --sip-rate calls per second
 for --duration, then --idle without load; it prints each server's CPU per
 call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
-CPU, and their ratios. --sip-only measures only the SIP rows.
+CPU, and their ratios. --sip-only measures only the SIP rows (without
+the one with media).
 
 Flags:
 `
@@ -391,7 +395,8 @@ func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row))
 		note := "skipped: sipp is not installed (Debian package sip-tester)"
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
 			Row{Name: RowSIPFailed, Unit: "calls", Skip: true, Note: note},
-			Row{Name: RowSIPP99, Unit: "ms", Skip: true, Note: note})
+			Row{Name: RowSIPP99, Unit: "ms", Skip: true, Note: note},
+			Row{Name: RowSIPMedia, Unit: "calls/s", Skip: true, Note: note})
 	} else {
 		say("SIP load (sipp)")
 		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
@@ -407,6 +412,15 @@ func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row))
 			Row{Name: RowSIPFailed, Value: float64(lr.Failed), Unit: "calls", Note: fmt.Sprintf("%d ok", lr.OK)},
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
+		if cfg.SIPOnly {
+			return nil
+		}
+		say("SIP load (sipp), tenant with media")
+		mr, err := SIPLoadMedia(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		add(sipMediaRow(lr, mr))
 	}
 	return nil
 }
@@ -424,7 +438,7 @@ func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row
 	add(Row{Name: RowMediaCalls, Value: float64(mr.Calls), Unit: "calls", Higher: true,
 		Note: fmt.Sprintf("%s: music to loopback receivers in this process, %d sent, %d lost, %d scheduler stalls", verdict, mr.Sent, mr.Lost, mr.Stalls)},
 		Row{Name: RowMediaP999, Value: mr.P999, Unit: "ms",
-			Note: fmt.Sprintf("|packet interval - 20 ms| per stream at the receivers: p50 %.2f, p99 %.2f, max %.1f", mr.P50, mr.P99, mr.Max)},
+			Note: fmt.Sprintf("|packet interval - 20 ms| per stream, %s: p50 %.2f, p99 %.2f, max %.1f", stampNote(mr), mr.P50, mr.P99, mr.Max)},
 		Row{Name: RowMediaCPU, Value: mr.CPUPerCallSecond, Unit: "µs", Note: "process user+system CPU, receivers included"},
 		Row{Name: RowMediaHeap, Value: mr.HeapPer1000 / 1e6, Unit: "MB", Note: "live heap of the sessions after GC"})
 	return nil
@@ -435,6 +449,11 @@ func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row
 // Kafka), registers them to sipp and makes rate x d basic calls at rate
 // calls per second (sipload.Run).
 func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger) (sipload.Result, error) {
+	return sipLoad(ctx, sipp, rate, d, log, nil)
+}
+
+// sipLoad is SIPLoad with the tenant's media setup m (nil: none).
+func sipLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger, m *sipfront.Media) (sipload.Result, error) {
 	pairs := 3 * rate
 	calls := max(1, int(float64(rate)*d.Seconds()))
 	t, err := sipload.Tenant("bench-sip", pairs, "bench")
@@ -450,7 +469,7 @@ func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *s
 		return sipload.Result{}, err
 	}
 	defer rt.Close(context.Background())
-	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt}}, Logger: log,
+	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt, Media: m}}, Logger: log,
 		// Every phone of the load shares one address: the per-address quota
 		// of answers to unauthenticated requests (each call's 407) is for
 		// attackers, not for this.

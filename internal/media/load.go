@@ -32,6 +32,9 @@ type LoadResult struct {
 	// HeapPer1000 is the live heap the sessions added, per 1,000 calls.
 	HeapPer1000 float64
 	Stalls      uint64
+	// KernelStamps: packets were timed by the kernel as they arrived on
+	// loopback (SO_TIMESTAMPNS, Linux), not when a receiver read them.
+	KernelStamps bool
 }
 
 // OK is the goal: p99.9 deviation at most 10 ms and no loss.
@@ -57,6 +60,7 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 			return res, err
 		}
 		_ = c.SetReadBuffer(4 << 20)
+		res.KernelStamps = stampOn(c)
 		recvs = append(recvs, &loadReceiver{conn: c, streams: map[uint32]*loadStream{}})
 	}
 	var rwg sync.WaitGroup
@@ -179,14 +183,17 @@ func (r *loadReceiver) reset() {
 }
 
 func (r *loadReceiver) run() {
-	buf := make([]byte, 1500)
+	buf, oob := make([]byte, 1500), make([]byte, 128)
 	var h rtp.Header
 	for {
-		n, _, err := r.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, _, err := r.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			return
 		}
-		now := time.Now()
+		now, ok := stampOf(oob[:oobn])
+		if !ok {
+			now = time.Now()
+		}
 		if _, err := h.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
