@@ -32,6 +32,11 @@ type LoadResult struct {
 	// HeapPer1000 is the live heap the sessions added, per 1,000 calls.
 	HeapPer1000 float64
 	Stalls      uint64
+	// Ticks is how many times the schedulers woke while measured, and
+	// Late10 how many of those wake-ups were 10 ms or more past their
+	// deadline (the process was not scheduled in time: every stream of
+	// that scheduler deviates by as much).
+	Ticks, Late10 uint64
 	// KernelStamps: packets were timed by the kernel as they arrived on
 	// loopback (SO_TIMESTAMPNS, Linux), not when a receiver read them.
 	KernelStamps bool
@@ -42,8 +47,8 @@ func (r LoadResult) OK() bool { return r.P999 <= 10 && r.Lost == 0 }
 
 // String is a one-line summary.
 func (r LoadResult) String() string {
-	return fmt.Sprintf("%d calls %v: deviation p50 %.2f p99 %.2f p99.9 %.2f max %.1f ms over %d intervals; sent %d received %d lost %d; CPU %.0f µs per call-second; heap %.1f MB per 1,000 calls; %d scheduler stalls",
-		r.Calls, r.Duration, r.P50, r.P99, r.P999, r.Max, r.Intervals, r.Sent, r.Received, r.Lost, r.CPUPerCallSecond, r.HeapPer1000/1e6, r.Stalls)
+	return fmt.Sprintf("%d calls %v: deviation p50 %.2f p99 %.2f p99.9 %.2f max %.1f ms over %d intervals; sent %d received %d lost %d; CPU %.0f µs per call-second; heap %.1f MB per 1,000 calls; %d scheduler stalls; %d of %d wake-ups >= 10 ms late",
+		r.Calls, r.Duration, r.P50, r.P99, r.P999, r.Max, r.Intervals, r.Sent, r.Received, r.Lost, r.CPUPerCallSecond, r.HeapPer1000/1e6, r.Stalls, r.Late10, r.Ticks)
 }
 
 // Load anchors calls sessions on a plane with the wall clock, each
@@ -112,6 +117,7 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 	for _, s := range ss {
 		sent0 += s.Stats().Sent
 	}
+	ticks0, late0 := schedTicks(p)
 	for _, r := range recvs {
 		r.reset()
 	}
@@ -134,6 +140,8 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 	for _, sc := range p.Schedulers() {
 		res.Stalls += sc.Stalls.Load()
 	}
+	ticks1, late1 := schedTicks(p)
+	res.Ticks, res.Late10 = ticks1-ticks0, late1-late0
 	cpu := time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano())
 	res.CPUPerCallSecond = float64(cpu.Microseconds()) / (float64(calls) * el.Seconds())
 
@@ -158,6 +166,15 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 		res.Max = devs[len(devs)-1]
 	}
 	return res, nil
+}
+
+// schedTicks sums the plane's scheduler ticks and wake-ups 10 ms late.
+func schedTicks(p *Plane) (ticks, late uint64) {
+	for _, sc := range p.Schedulers() {
+		ticks += sc.Ticks.Load()
+		late += sc.LateOver(10 * time.Millisecond)
+	}
+	return ticks, late
 }
 
 type loadStream struct {
