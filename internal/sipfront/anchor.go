@@ -52,8 +52,7 @@ type Media struct {
 // caller, channel 2 the other party) from the moment its RTP is first
 // relayed until the caller's leg ends or the recording is stopped
 // (Server.Recording). The path is attached to the call's UserData as
-// RecordingPath (AttachUserData: EventAttachedDataChanged), so later
-// events carry it.
+// RecordingPath (AttachUserData), so later events carry it.
 type Recording struct {
 	// Template is the file path: {connid} the call's ConnID, {tenant}
 	// the tenant id, {date} YYYYMMDD and {time} HHMMSS (UTC, at start).

@@ -3,6 +3,8 @@ package sipfront
 import (
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +19,7 @@ import (
 // alwaysFixture is the fixture with anchor: always on a fake clock, its
 // RTP ports in a free range of 8 (4 sessions) and advertised at
 // 127.0.0.1; inRange checks an SDP address is one of them.
-func alwaysFixture(t *testing.T) (f *fixture, lo, hi int, inRange func(string, netip.AddrPort)) {
+func alwaysFixture(t *testing.T, rec *Recording) (f *fixture, lo, hi int, inRange func(string, netip.AddrPort)) {
 	t.Helper()
 	l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -33,7 +35,7 @@ func alwaysFixture(t *testing.T) (f *fixture, lo, hi int, inRange func(string, n
 	}
 	adv := netip.MustParseAddr("127.0.0.1")
 	f = newFixture(t, func(c *Config) {
-		c.Tenants[0].Media = &Media{Plane: plane, Advertise: adv, Tones: tones, Always: true}
+		c.Tenants[0].Media = &Media{Plane: plane, Advertise: adv, Tones: tones, Always: true, Recording: rec}
 	})
 	return f, lo, hi, func(what string, ap netip.AddrPort) {
 		t.Helper()
@@ -95,9 +97,12 @@ func directCall(t *testing.T, f *fixture, inRange func(string, netip.AddrPort)) 
 // of switchboard's, not 1003's SDP, and 1003's INVITE is answered with
 // another; RTP flows both ways through switchboard, to the address 1002's
 // answer names until its own packets latch it. The caller's BYE frees
-// both sessions' ports.
+// both sessions' ports. The tenant records every relayed call: the
+// direct call's recording holds the caller's packet on channel 1 and the
+// callee's on channel 2, its path in the call's UserData.
 func TestAnchorAlwaysRelaysDirectCalls(t *testing.T) {
-	f, lo, hi, inRange := alwaysFixture(t)
+	path := filepath.Join(t.TempDir(), "{connid}.wav")
+	f, lo, hi, inRange := alwaysFixture(t, &Recording{Template: path})
 	w := &eventWaiter{f: f}
 	caller, callee, inv, calleeSide := directCall(t, f, inRange)
 	if calleeSide.Law != media.PCMU || calleeSide.DTMF != 101 {
@@ -122,12 +127,26 @@ func TestAnchorAlwaysRelaysDirectCalls(t *testing.T) {
 	_, bye, _, _ := callee.recv("BYE ")
 	callee.respondOK(bye)
 	waitUntil(t, func() bool { return portsFree(lo, hi) })
+
+	ud := w.wait("EventReleased", func(e *event.Event) bool { return e.ID == event.EventReleased })
+	want := strings.ReplaceAll(path, "{connid}", ud.ConnID)
+	if v, ok := ud.UserData.Get(RecordingPathKey); !ok || v.Str != want {
+		t.Fatalf("UserData %v, want %s=%s", ud.UserData, RecordingPathKey, want)
+	}
+	raw, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hdr = 58
+	if len(raw) != hdr+2*media.FrameSamples || raw[22] != 2 {
+		t.Fatalf("recording of %d bytes, want a two-channel header and one frame each way", len(raw))
+	}
 }
 
 // TestAnchorAlwaysDirectCallCancelled: the caller of a relayed direct
 // call hangs up while the callee's phone rings: both sessions close.
 func TestAnchorAlwaysDirectCallCancelled(t *testing.T) {
-	f, lo, hi, inRange := alwaysFixture(t)
+	f, lo, hi, inRange := alwaysFixture(t, nil)
 	caller, callee, inv, _ := directCall(t, f, inRange)
 	callee.respondCode(inv, 180, "Ringing")
 	caller.recv("SIP/2.0 180")
