@@ -493,19 +493,8 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	t.mu.Lock()
 	a.ours, a.relayed = body, true
 	l.relayed = true
-	queue := ""
-	if c := t.calls[l.connID]; c != nil {
-		queue = c.queue
-	}
 	t.mu.Unlock()
-	// The recording (and its path in the UserData) is in place before
-	// the first packet is relayed.
-	t.record(l, cs, as, queue)
-	cs.RelayTo(as)
-	as.RelayTo(cs)
-	if old := a.sess.Swap(as); old != nil {
-		old.Close()
-	}
+	t.join(l, cs, a, as)
 	return true
 }
 

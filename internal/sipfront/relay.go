@@ -116,18 +116,27 @@ func (t *sipTenant) openRelay(cl, l *leg) ([]byte, bool) {
 	body := media.Answer(netip.AddrPortFrom(t.advertise(ls), ls.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
 	t.mu.Lock()
 	l.ours = body
+	t.mu.Unlock()
+	t.join(cl, cs, l, ls)
+	return body, true
+}
+
+// join relays caller leg cl's session cs and leg l's session ls both
+// ways, ls replacing l's session; the recording (and its path in the
+// UserData) is in place before the first packet is relayed.
+func (t *sipTenant) join(cl *leg, cs *media.Session, l *leg, ls *media.Session) {
+	t.mu.Lock()
 	queue := ""
 	if c := t.calls[cl.connID]; c != nil {
 		queue = c.queue
 	}
 	t.mu.Unlock()
-	if old := l.sess.Swap(ls); old != nil {
-		old.Close()
-	}
 	t.record(cl, cs, ls, queue)
 	cs.RelayTo(ls)
 	ls.RelayTo(cs)
-	return body, true
+	if old := l.sess.Swap(ls); old != nil {
+		old.Close()
+	}
 }
 
 // advertise is the address of session s in switchboard's SDP.
