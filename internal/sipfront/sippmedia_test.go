@@ -254,12 +254,28 @@ func TestSippDigitsThenStepOut(t *testing.T) {
 	if end.CollectedDigits != "42#" || end.LastCollectedDigit != "#" {
 		t.Fatalf("CollectedDigits %q LastCollectedDigit %q, want 42# and #", end.CollectedDigits, end.LastCollectedDigit)
 	}
+	f.agentReady()
+	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
+	// The caller received and answered the step-out re-INVITE, then hung up.
+	finish(t, w, "1001", caller, agent)
+}
+
+// agentReady logs agent1 in at 1001 to queue 7000, ready: the queue's
+// call rings 1001.
+func (f *fixture) agentReady() {
+	f.t.Helper()
 	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
 	f.do(engine.Ready{DN: "1001"})
-	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
-	caller.wait(t) // it received and answered the step-out re-INVITE, then hung up
-	agent.wait(t)
-	w.wait("EventReleased 1001", func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == "1001" })
+}
+
+// finish waits for the sipps to end and for DN dn's EventReleased, then
+// checks every event.
+func finish(t *testing.T, w *eventWaiter, dn string, ps ...*sipp) {
+	t.Helper()
+	for _, p := range ps {
+		p.wait(t)
+	}
+	w.wait("EventReleased "+dn, func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == dn })
 	checkSinkEvents(t, w)
 }
 
@@ -292,12 +308,8 @@ func TestSippRefusedReinviteRelays(t *testing.T) {
 			caller := f.startSipp(callerScenario(t, "", 1000, code), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
 			conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
 			f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
-			f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
-			f.do(engine.Ready{DN: "1001"})
-			caller.wait(t)
-			agent.wait(t)
-			w.wait("EventReleased", func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == "1001" })
-			checkSinkEvents(t, w)
+			f.agentReady()
+			finish(t, w, "1001", caller, agent)
 		})
 	}
 }
@@ -328,17 +340,12 @@ func TestSippHoldAndTransferAfterStepOut(t *testing.T) {
 	caller := f.startSipp(callerScenario(t, "", 1000, "200@"+agentMP, "200@"+targetMP), trunkPort, "-mp", callerMP)
 	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
 	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
-	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
-	f.do(engine.Ready{DN: "1001"})
+	f.agentReady()
 	for _, id := range []event.Name{event.EventHeld, event.EventRetrieved} {
 		w.wait(id.String(), func(e *event.Event) bool { return e.ID == id && e.ThisDN == "1001" })
 	}
 	w.wait("EventEstablished 1002", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1002" })
-	caller.wait(t)
-	agent.wait(t)
-	target.wait(t)
-	w.wait("EventReleased 1002", func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == "1002" })
-	checkSinkEvents(t, w)
+	finish(t, w, "1002", caller, agent, target)
 }
 
 // checkSinkEvents passes every event the waiter took, and any the sink
