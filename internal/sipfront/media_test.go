@@ -505,17 +505,7 @@ func relayed(t *testing.T, a *fakePhone, aTo netip.AddrPort, b *fakePhone, bTo n
 // relay stays; a single-step transfer relays the caller to the new
 // party's phone the same way.
 func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
-	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
-	const lo, hi = 31000, 31999
-	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1, PortMin: lo, PortMax: hi})
-	tones, err := media.NewTones(media.TonesEU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adv := netip.MustParseAddr("127.0.0.1")
-	f := newFixture(t, func(c *Config) {
-		c.Tenants[0].Media = &Media{Plane: plane, Advertise: adv, Tones: tones, Always: true}
-	})
+	f, _, _, inRange := alwaysFixture(t, nil)
 	w := &eventWaiter{f: f}
 	caller := newFakePhone(t, f)
 	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
@@ -531,12 +521,6 @@ func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
 	}
 	if err := f.sip.Bind("1002", target.local(), time.Minute); err != nil {
 		t.Fatal(err)
-	}
-	inRange := func(what string, ap netip.AddrPort) {
-		t.Helper()
-		if ap.Addr() != adv || ap.Port() < lo || ap.Port() > hi || ap.Port()%2 != 0 {
-			t.Fatalf("%s at %v, want %v on an even port of %d-%d", what, ap, adv, lo, hi)
-		}
 	}
 
 	caller.invite("0 101")
