@@ -35,7 +35,8 @@ func sipMediaRow(lr, mr sipload.Result) Row {
 		ratio = mr.CallsPerSec / lr.CallsPerSec
 	}
 	return Row{Name: RowSIPMedia, Value: mr.CallsPerSec, Unit: "calls/s", Higher: true,
-		Note: fmt.Sprintf("%.2fx the SIP calls/s row of this run: the same load, the tenant with a media section (anchor: treatments) and no call anchored; %d failed", ratio, mr.Failed)}
+		Note: fmt.Sprintf("%.2fx the SIP calls/s row of this run: the same load, the tenant with a media section (anchor: treatments) and no call anchored; %d failed; INVITE-to-200 p99 %.0f ms (%.0f without media)",
+			ratio, mr.Failed, mr.Percentile(0.99), lr.Percentile(0.99))}
 }
 
 // stampNote says how the media rows timed the packets.
