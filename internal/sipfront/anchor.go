@@ -562,9 +562,9 @@ func (s *Server) Recording(tenantID, connID, action string) error {
 var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
 // sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
-// 2xx; the response, or an error (a timeout after 10 s).
+// 2xx; the response, or an error (a timeout after ReinviteTimeout).
 func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReinviteTimeout)
 	defer cancel()
 	return s.dialogDo(ctx, l, sip.INVITE, body, sip.NewHeader("Content-Type", "application/sdp"))
 }

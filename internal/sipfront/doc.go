@@ -213,8 +213,9 @@
 //	                                SDP (RFC 3725; the agent's phone was offered the
 //	                                caller's SDP, as without media), close the session.
 //	                                If the caller refuses (488, 491) or does not answer
-//	                                in 10 s: re-INVITE the agent's leg to a second
-//	                                session and relay RTP between the two.
+//	                                in ReinviteTimeout (10 s): re-INVITE the agent's
+//	                                leg to a second session and relay RTP between
+//	                                the two.
 //	                                With Media.Always (anchor: always): no step-out;
 //	                                that relay at once, for every party answering
 //	                                (a transfer's target too)
@@ -249,13 +250,18 @@
 // Release, so EventAbandoned. A diverted call keeps its legs (it moves on:
 // to an agent, back to its queue after RONA). A tenant without Media is
 // served as before: nothing of this runs. Tests: a Go phone (media_test.go)
-// checks the exact frames, digits, 488, abandon, silence after the step-out
-// and the relay, and with Always audio both ways through the relay in the
-// configured port range, latching past an agent SDP naming another port,
-// hold and retrieve keeping the relay, a single-step transfer relayed to
-// its target; sipp (sippmedia_test.go) plays digits from a pcap the test
-// writes, is stepped out to an agent phone with -rtp_echo, abandons, and
-// refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
+// checks the exact frames, digits, 488, a step-out re-INVITE never
+// answered, abandon, silence after the step-out and the relay, and with
+// Always audio both ways through the relay in the configured port range,
+// latching past an agent SDP naming another port, hold and retrieve
+// keeping the relay, a single-step transfer relayed to its target, and
+// direct calls relayed, recorded and freed (relay_test.go); sipp
+// (sippmedia_test.go) plays digits from a pcap the test writes, is
+// stepped out to an agent phone with -rtp_echo, abandons, refuses the
+// re-INVITE (488, and 491 for glare) so that the agent's phone is
+// re-INVITEd to relay, and after the step-out is held, retrieved and
+// transferred by the agent's phone (REFER), the caller re-INVITEd to the
+// target; their events pass check-events.
 // A real softphone, Debian's baresip (headless: ALSA's null device, its
 // sndfile module dumping what it decodes), calls 7000 and what it heard
 // must be the music: its RMS far above the comfort noise's

@@ -226,8 +226,9 @@ func (f *fixture) do(cmd engine.Command) {
 }
 
 // mediaFixture is the fixture with anchoring on a fake clock: the test
-// ticks the plane's scheduler, so the stream's cadence is exact.
-func mediaFixture(t *testing.T) (*fixture, *media.Plane, *media.FakeClock, *media.Clip) {
+// ticks the plane's scheduler, so the stream's cadence is exact; mods
+// change the configuration further.
+func mediaFixture(t *testing.T, mods ...func(*Config)) (*fixture, *media.Plane, *media.FakeClock, *media.Clip) {
 	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
 	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1})
 	tones, err := media.NewTones(media.TonesEU)
@@ -241,6 +242,9 @@ func mediaFixture(t *testing.T) (*fixture, *media.Plane, *media.FakeClock, *medi
 	jazz := media.NewClip("jazz", pcm)
 	f := newFixture(t, func(c *Config) {
 		c.Tenants[0].Media = &Media{Plane: plane, Music: map[string]*media.Clip{"9001": jazz}, Tones: tones}
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	return f, plane, clock, jazz
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
@@ -189,4 +190,37 @@ func portsFree(lo, hi int) bool {
 		c.Close()
 	}
 	return true
+}
+
+// TestUnansweredStepOutFallsBackToRelay: the caller never answers the
+// step-out re-INVITE; after ReinviteTimeout switchboard re-INVITEs the
+// agent's phone to a session of its own and relays RTP between them.
+func TestUnansweredStepOutFallsBackToRelay(t *testing.T) {
+	f, _, _, _ := mediaFixture(t, func(c *Config) { c.ReinviteTimeout = 300 * time.Millisecond })
+	w := &eventWaiter{f: f}
+	caller := newFakePhone(t, f)
+	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
+	if err := f.sip.Bind("1001", agent.local(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	caller.invite("0 101")
+	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
+	code, callerSide := caller.answered()
+	if code != 200 {
+		t.Fatalf("INVITE answered %d", code)
+	}
+	f.agentReady()
+	_, inv, _, _ := agent.recv("INVITE ")
+	agent.respondInvite(inv, 200, "OK", agent.offer("0"))
+	caller.recv("INVITE ") // the step-out, never answered
+	_, reinv, body, _ := agent.recv("INVITE ")
+	agentSide, err := media.ParseOffer([]byte(body))
+	if err != nil || !strings.Contains(body, "o=switchboard") {
+		t.Fatalf("relay re-INVITE to the agent: %v\n%s", err, body)
+	}
+	agent.respondInvite(reinv, 200, "OK", agent.offer("0"))
+	for caller.rtpPacket(50*time.Millisecond) != nil {
+	}
+	relayed(t, caller, callerSide, agent, agentSide.Remote, 5000)
 }
