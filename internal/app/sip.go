@@ -45,12 +45,17 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 			planes = append(planes, m.Plane)
 		}
 	}
+	fc, err := sipfront.ParseFeatureCodes(c.SIPFeatureCodes)
+	if err != nil {
+		return nil, err // Validate has refused it already
+	}
 	srv, err := sipfront.Start(sipfront.Config{
-		Listen:   c.SIP,
-		Tenants:  ts,
-		StateDir: filepath.Join(c.Data, "sip"),
-		Logger:   log.With("component", "sipfront"),
-		Metrics:  set,
+		Listen:       c.SIP,
+		FeatureCodes: fc,
+		Tenants:      ts,
+		StateDir:     filepath.Join(c.Data, "sip"),
+		Logger:       log.With("component", "sipfront"),
+		Metrics:      set,
 	})
 	if err != nil {
 		return nil, err

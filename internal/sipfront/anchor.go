@@ -561,10 +561,42 @@ func (s *Server) Recording(tenantID, connID, action string) error {
 // ErrNoRecording: the call is not being recorded.
 var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
-// sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
-// 2xx; the response, or an error (a timeout after ReinviteTimeout).
-func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
+// sendReinvite sends a re-INVITE with body (and hdrs) in leg l's dialog,
+// and ACKs a 2xx; the response, or an error (a timeout after
+// ReinviteTimeout).
+func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	contact, ok := l.remoteTarget()
+	if !ok {
+		return nil, errNoDialog
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReinviteTimeout)
 	defer cancel()
-	return s.dialogDo(ctx, l, sip.INVITE, body, sip.NewHeader("Content-Type", "application/sdp"))
+	req := sip.NewRequest(sip.INVITE, contact)
+	req.SetBody(body)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(&s.dua.ContactHDR)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
+	var res *sip.Response
+	var err error
+	if l.uas != nil {
+		res, err = l.uas.Do(ctx, req)
+	} else {
+		res, err = l.uac.Do(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, contact)
+		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
+		ack.CSeq().MethodName = sip.ACK
+		if l.uas != nil {
+			l.uas.WriteRequest(ack)
+		} else {
+			l.uac.WriteRequest(ack)
+		}
+	}
+	return res, nil
 }
