@@ -77,7 +77,10 @@ type Config struct {
 	// 1000); MediaOnly measures only those rows.
 	MediaCalls int
 	MediaOnly  bool
-	Logger     *slog.Logger
+	// SIPTransports adds the SIP load through serve over UDP, TCP and TLS
+	// (SIPTransports).
+	SIPTransports bool
+	Logger        *slog.Logger
 }
 
 // Row names, in table order.
@@ -143,6 +146,11 @@ call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
 CPU, and their ratios. --sip-only measures only the SIP rows (without
 the one with media).
 
+--sip-transports runs the same sipp load (phones registered by REGISTER,
+--sip-rate calls per second for --duration) through one serve in this
+process (events published) over UDP, TCP and TLS one after the other, and
+prints each one's calls per second and the ratios of TCP and TLS to UDP.
+
 Flags:
 `
 
@@ -160,6 +168,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
 	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
 	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
+	transports := fs.Bool("sip-transports", false, "also measure SIP calls/s through serve over UDP, TCP and TLS, and the ratios to UDP")
 	var prof Profiles
 	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
 	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
@@ -197,7 +206,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
-		MediaCalls: *mediaCalls, MediaOnly: *mediaOnly}
+		MediaCalls: *mediaCalls, MediaOnly: *mediaOnly, SIPTransports: *transports}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -325,6 +334,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		if err := runMedia(ctx, cfg, say, add); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.SIPTransports {
+		rs, err := SIPTransports(ctx, cfg, say)
+		if err != nil {
+			return nil, err
+		}
+		add(transportRows(cfg, rs)...)
 	}
 	if cfg.Peer == "kamailio" {
 		say("SIP comparison with Kamailio (sipp, serve, kamailio)")

@@ -123,16 +123,22 @@ func (t *sipTenant) openRelay(cl, l *leg) ([]byte, bool) {
 
 // join relays caller leg cl's session cs and leg l's session ls both
 // ways, ls replacing l's session; the recording (and its path in the
-// UserData) is in place before the first packet is relayed.
+// UserData) is in place before the first packet is relayed. While l's
+// phone still rings only its side relays: the caller's goes to whichever
+// of the legs INVITEd for it answers (answeredMedia; a DN's devices ring
+// together).
 func (t *sipTenant) join(cl *leg, cs *media.Session, l *leg, ls *media.Session) {
 	t.mu.Lock()
 	queue := ""
 	if c := t.calls[cl.connID]; c != nil {
 		queue = c.queue
 	}
+	answered := l.state == legAnswered
 	t.mu.Unlock()
 	t.record(cl, cs, ls, queue)
-	cs.RelayTo(ls)
+	if answered {
+		cs.RelayTo(ls)
+	}
 	ls.RelayTo(cs)
 	if old := l.sess.Swap(ls); old != nil {
 		old.Close()
