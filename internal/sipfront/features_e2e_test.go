@@ -1,12 +1,8 @@
 package sipfront_test
 
 import (
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
@@ -16,34 +12,17 @@ import (
 // message waiting is set through the CTI API, then phone 1001 subscribes
 // to its message-summary and its first NOTIFY says 2 new, 8 old (the
 // scenario checks it), and unsubscribes; the phone dials *78, *721002,
-// *73 and *79. Kafka holds exactly the events of the same requests made
+// *73 and *79 (TestServeClickToDialToKafka dials *78 and *79 after a
+// call). Kafka holds exactly the events of the same requests made
 // through the API, and check-events accepts them.
 func TestServeSIPFeaturesToKafka(t *testing.T) {
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
-	cfg.ServerID = sipfront.TestServer
-	cfg.Partitions = 1
+	cfg := e2eConfig(t, 1)
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 	server := cfg.SIP
 	pa := sipfront.FreeUDPPort(t)
 	sipfront.RegisterAt(t, server, "1001", pa, 3600)
-
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addrs.HTTP+"/v1/tenants/demo/dns/1001/message-waiting",
-		strings.NewReader(`{"on":true,"newMessages":2,"oldMessages":8}`))
-	req.Header.Set("Authorization", "Bearer token")
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("POST message-waiting: %d", res.StatusCode)
-	}
+	apiPost(t, addrs.HTTP, "/v1/tenants/demo/dns/1001/message-waiting", `{"on":true,"newMessages":2,"oldMessages":8}`, nil)
 	sipfront.StartSippAt(t, server, "subscribe_mwi_on.xml", pa, "-key", "user", "1001", "-s", "1001")()
 	for _, code := range []string{"*78", "*721002", "*73", "*79"} {
 		sipfront.StartSippAt(t, server, "uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", code)()
