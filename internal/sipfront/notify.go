@@ -74,10 +74,7 @@ func dnKey(t *sipTenant, dn string) string { return t.id + "\x00" + dn }
 // subscribeEvent handles a SUBSCRIBE to message-summary or dialog; false
 // for another event package (handleSubscribe's).
 func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool {
-	pkg := ""
-	if h := req.GetHeader("Event"); h != nil {
-		pkg = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
-	}
+	pkg := eventPackage(req)
 	if pkg != "message-summary" && pkg != "dialog" {
 		return false
 	}
@@ -147,6 +144,17 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 	return true
 }
 
+// eventPackage is the package of a request's Event header, lowercased,
+// without parameters ("" without one).
+func eventPackage(req *sip.Request) string {
+	h := req.GetHeader("Event")
+	if h == nil {
+		return ""
+	}
+	pkg, _, _ := strings.Cut(h.Value(), ";")
+	return strings.ToLower(strings.TrimSpace(pkg))
+}
+
 // resubscribe refreshes (or, with expires 0, ends) the subscription of
 // req's dialog; false when it is none of ours.
 func (s *Server) resubscribe(req *sip.Request, tx sip.ServerTransaction, expires time.Duration) bool {
@@ -155,6 +163,17 @@ func (s *Server) resubscribe(req *sip.Request, tx sip.ServerTransaction, expires
 	s.notes.mu.Unlock()
 	if sub == nil {
 		return false
+	}
+	// The subscription's dialog is its Call-ID and both tags (RFC 6665
+	// section 4.1.2.1), for its package only: a SUBSCRIBE matching the
+	// Call-ID alone refreshes nothing.
+	ours, _ := sub.from.Params.Get("tag")
+	theirs, _ := sub.to.Params.Get("tag")
+	toTag, _ := req.To().Params.Get("tag")
+	fromTag, _ := req.From().Params.Get("tag")
+	if toTag != ours || fromTag != theirs || eventPackage(req) != sub.event {
+		s.respond(req, tx, 481, "Subscription Does Not Exist", nil)
+		return true
 	}
 	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	if expires == 0 {
