@@ -35,12 +35,13 @@ import (
 //     key), sent at once and after every call event of the DN.
 //
 // A subscription lasts the Expires asked for (default 3600 s, at most
-// Config.MaxExpires); Expires 0 ends it with a final NOTIFY (terminated);
-// a refresh is a SUBSCRIBE in its dialog (unknown: 481; these packages in
-// a call's dialog: 489). Its NOTIFYs go to the SUBSCRIBE's Contact; one
-// answered 481 (or not at all) ends it. The agent-state subscription
-// feeding message-summary is renewed if dropped for being slow, and the
-// mailboxes notified then.
+// Config.MaxExpires; under Config.MinExpires 423 with Min-Expires);
+// Expires 0 ends it with a final NOTIFY (terminated). A refresh is a
+// SUBSCRIBE in its dialog (Call-ID and both tags, its package; another:
+// 481; these packages in a call's dialog: 489). Its NOTIFYs go to the
+// SUBSCRIBE's Contact; one answered 481 (or not at all) ends it. The
+// agent-state subscription feeding message-summary is renewed if dropped
+// for being slow, and the mailboxes notified then.
 
 // subscription is a SUBSCRIBE dialog we are the notifier of.
 type subscription struct {
@@ -86,6 +87,13 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 			return true
 		}
 		expires = min(time.Duration(n)*time.Second, s.cfg.MaxExpires)
+	}
+	if expires > 0 && expires < s.cfg.MinExpires {
+		// As for REGISTER: a phone asking for a few seconds would
+		// refresh (and be notified) that often (RFC 6665 section 4.2.1.1).
+		s.respond(req, tx, 423, "Interval Too Brief", nil,
+			sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+		return true
 	}
 	if _, tagged := req.To().Params.Get("tag"); tagged {
 		// A refresh. In a call's dialog, handleSubscribe's answer (489:

@@ -191,3 +191,11 @@ func TestNotifyBodies(t *testing.T) {
 		t.Errorf("%s differs (run with -rewrite and review the diff)\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
+
+// TestSubscribeTooBrief: a SUBSCRIBE asking for less than MinExpires gets
+// 423 with Min-Expires, as a REGISTER does.
+func TestSubscribeTooBrief(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MinExpires = time.Minute })
+	f.startSipp("subscribe_brief.xml", freeUDPPort(t), "-key", "user", "1003", "-s", "1002").wait(t)
+	f.waitSubscribed(0)
+}
