@@ -183,7 +183,8 @@ type Server struct {
 	tenants map[string]*sipTenant
 	single  *sipTenant
 
-	store *bindStore // the bindings on disk (nil without StateDir)
+	store  *bindStore // the bindings on disk (nil without StateDir)
+	absorb *absorber  // finished non-INVITE transactions (absorb.go)
 
 	guard    guard        // digest authentication's memory (auth.go)
 	refusals *slog.Logger // sampled: lines outsiders cause at will
@@ -232,7 +233,9 @@ func Start(cfg Config) (*Server, error) {
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
+	s.absorb = newAbsorber(conn)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.absorb.filter)))
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("sipfront: %w", err)
@@ -254,7 +257,7 @@ func Start(cfg Config) (*Server, error) {
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
 	}
 	for m, h := range s.handlers() {
-		s.srv.OnRequest(m, s.counting(m, h))
+		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
 	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -323,6 +326,7 @@ func (s *Server) Close() error {
 		}
 		s.ua.Close()
 		s.conn.Close()
+		s.absorb.stop()
 	})
 	s.wg.Wait()
 	if s.store != nil {

@@ -1,0 +1,88 @@
+package sipfront
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// A request retransmitted to a finished non-INVITE transaction gets the
+// recorded response again, byte for byte (the same To tag: the handler
+// did not run again), from the absorber, not from a transaction of
+// sipgo's; a new branch is a new request; records end after Timer J
+// (absorbTime), and then the sweeper stops.
+func TestAbsorbRetransmissions(t *testing.T) {
+	defer func(d time.Duration) { absorbTime = d }(absorbTime)
+	absorbTime = 300 * time.Millisecond
+	f := newFixture(t, nil)
+	to, _ := net.ResolveUDPAddr("udp", f.sip.Addr())
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	options := func(branch string) []byte {
+		return []byte(fmt.Sprintf("OPTIONS sip:demo@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;rport;branch=%s\r\nFrom: <sip:1001@demo>;tag=f1\r\nTo: <sip:demo@demo>\r\nCall-ID: absorb-%s@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			f.sip.Addr(), c.LocalAddr(), branch, branch))
+	}
+	exchange := func(msg []byte) []byte {
+		t.Helper()
+		if _, err := c.WriteToUDP(msg, to); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65535)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal("no response:", err)
+		}
+		return buf[:n]
+	}
+	first := exchange(options("z9hG4bK-a1"))
+	if !bytes.HasPrefix(first, []byte("SIP/2.0 200 ")) {
+		t.Fatalf("first answer %q", first)
+	}
+	if n := f.sip.absorb.n.Load(); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+	if again := exchange(options("z9hG4bK-a1")); !bytes.Equal(again, first) {
+		t.Fatalf("retransmission answered\n%s\nnot as at first\n%s", again, first)
+	}
+	if other := exchange(options("z9hG4bK-a2")); bytes.Equal(other, first) {
+		t.Fatal("a new branch got the recorded answer")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.sip.absorb.n.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.sip.absorb.mu.Lock()
+	n, timer := len(f.sip.absorb.recs), f.sip.absorb.timer
+	f.sip.absorb.mu.Unlock()
+	if n != 0 || timer != nil {
+		t.Fatalf("after Timer J: %d records, timer %v", n, timer)
+	}
+	// After Timer J the request is a new one again.
+	if late := exchange(options("z9hG4bK-a1")); bytes.Equal(late, first) {
+		t.Fatal("the record outlived Timer J")
+	}
+}
+
+func TestRequestKey(t *testing.T) {
+	for _, tc := range []struct{ msg, method, branch string }{
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;branch=z9hG4bK-x;rport\r\nCSeq: 2 BYE\r\n\r\n", "BYE", "z9hG4bK-x"},
+		{"REGISTER sip:b SIP/2.0\r\nFrom: <sip:a@b>\r\nv: SIP/2.0/UDP h ; BRANCH = z9hG4bKy , SIP/2.0/UDP p;branch=z9hG4bK-2\r\n\r\n", "REGISTER", "z9hG4bKy"},
+		{"BYE sip:a@b SIP/2.0\nvia:SIP/2.0/UDP h;received=1.1.1.1;branch=z9hG4bK3\n\n", "BYE", "z9hG4bK3"},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=old-style\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nCSeq: 1 BYE\r\n\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-body\r\n", "", ""},
+		{"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\n\r\n", "", ""},
+		{"", "", ""},
+	} {
+		m, b, ok := requestKey([]byte(tc.msg))
+		if string(m) != tc.method || string(b) != tc.branch || ok != (tc.method != "") {
+			t.Errorf("%q: %q %q %v, want %q %q", tc.msg, m, b, ok, tc.method, tc.branch)
+		}
+	}
+}
