@@ -180,7 +180,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	h := req.GetHeader(credName)
 	stale := false
 	if h != nil {
-		cred, err := digest.ParseCredentials(h.Value())
+		cred, err := parseCredentials(h.Value())
 		if err != nil {
 			s.unauthenticated(req, tx, 400, "Bad "+credName, 0)
 			return errAuth
