@@ -137,3 +137,22 @@ func slowQuoted(s string) (string, string, error) {
 	}
 	return "", "", errCredentials
 }
+
+// challenge is digest.Challenge{Realm: realm, Nonce: nonce, Algorithm:
+// alg, QOP: []string{"auth"}, Stale: stale}.String() in one string
+// building, not through a slice of parameters each quoted on its own.
+func challenge(realm, nonce, alg string, stale bool) string {
+	var b strings.Builder
+	b.Grow(len(realm) + len(nonce) + 64)
+	b.WriteString("Digest realm=")
+	b.WriteString(strconv.Quote(realm))
+	b.WriteString(", nonce=")
+	b.WriteString(strconv.Quote(nonce))
+	if stale {
+		b.WriteString(", stale=true")
+	}
+	b.WriteString(", algorithm=")
+	b.WriteString(alg)
+	b.WriteString(`, qop="auth"`)
+	return b.String()
+}

@@ -44,3 +44,17 @@ func BenchmarkParseCredentials(b *testing.B) {
 		}
 	}
 }
+
+// challenge formats what digest.Challenge formats.
+func TestChallenge(t *testing.T) {
+	for _, realm := range []string{"switchboard", `odd "realm"\`, "é"} {
+		for _, alg := range []string{"MD5", "SHA-256"} {
+			for _, stale := range []bool{false, true} {
+				want := (&digest.Challenge{Realm: realm, Nonce: "6570a1b2.0011223344556677.abcdef", Algorithm: alg, QOP: []string{"auth"}, Stale: stale}).String()
+				if got := challenge(realm, "6570a1b2.0011223344556677.abcdef", alg, stale); got != want {
+					t.Errorf("got  %s\nwant %s", got, want)
+				}
+			}
+		}
+	}
+}
