@@ -30,8 +30,10 @@ import (
 // filter, before it is parsed, and is answered from it.
 //
 // Only UDP: reliable transports have no retransmissions (Timer J is zero).
-// Only non-INVITE requests: an INVITE's transaction stays with sipgo (its
-// 2xx is the dialog's; a failure's retransmissions wait for the ACK).
+// Only non-INVITE requests are answered: an INVITE's transaction stays
+// with sipgo while its dialog lasts (its 2xx is the dialog's; a failure's
+// retransmissions wait for the ACK); once a BYE ends the dialog, which
+// ends that transaction, a record drops the INVITE's retransmissions.
 // Branches without RFC 3261's magic cookie are left to sipgo, whose key
 // for them is not the branch alone.
 
@@ -49,7 +51,7 @@ const branchCookie = "z9hG4bK"
 type absorbed struct {
 	method string
 	from   netip.AddrPort
-	res    []byte
+	res    []byte // the answer; nil: drop the retransmission unanswered
 	expiry time.Time
 }
 
@@ -86,13 +88,42 @@ func (a *absorber) finished(req *sip.Request, res *sip.Response, from netip.Addr
 	var b bytes.Buffer
 	b.Grow(1024)
 	res.StringWrite(&b)
-	now := time.Now()
+	// A duplicate is not ours to answer: sipgo keeps its transaction.
+	return a.add(branch, absorbed{method: string(req.Method), from: from, res: bytes.Clone(b.Bytes())})
+}
+
+// inviteEnded records that the INVITE req, received on UDP from address
+// from, has its dialog ended (BYE either way): sipgo ends its INVITE
+// transaction with the dialog, and a retransmission of the INVITE arriving
+// later must not start a new call. RFC 6026 has a server INVITE
+// transaction absorb (drop, unanswered) retransmissions of its INVITE
+// until Timer L after the 2xx; the record does so for absorbTime after the
+// BYE, which covers it.
+func (a *absorber) inviteEnded(req *sip.Request, from netip.AddrPort) {
+	if req == nil || !from.IsValid() || !strings.EqualFold(req.Transport(), "UDP") {
+		return
+	}
+	via := req.Via()
+	if via == nil {
+		return
+	}
+	branch, _ := via.Params.Get("branch")
+	if !strings.HasPrefix(branch, branchCookie) {
+		return
+	}
+	a.add(branch, absorbed{method: string(sip.INVITE), from: from})
+}
+
+// add puts record r under branch unless one is there already; false if
+// it was.
+func (a *absorber) add(branch string, r absorbed) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, dup := a.recs[branch]; dup {
-		return false // not ours to answer: sipgo keeps its transaction
+		return false
 	}
-	a.recs[branch] = absorbed{method: string(req.Method), from: from, res: bytes.Clone(b.Bytes()), expiry: now.Add(absorbTime)}
+	r.expiry = time.Now().Add(absorbTime)
+	a.recs[branch] = r
 	a.queue = append(a.queue, branch)
 	a.n.Add(1)
 	if a.timer == nil {
@@ -159,7 +190,9 @@ func (a *absorber) filter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	if !found || r.method != string(method) || r.from != from {
 		return data, nil
 	}
-	a.conn.WriteTo(r.res, ua)
+	if r.res != nil {
+		a.conn.WriteTo(r.res, ua)
+	}
 	return nil, nil
 }
 
@@ -226,6 +259,21 @@ func (c *compactTx) Respond(res *sip.Response) error {
 		c.final = res
 	}
 	return err
+}
+
+// inviteEnded: leg l's dialog ended with a BYE either way; if the phone
+// called us, its INVITE's retransmissions are dropped from now on.
+func (s *Server) inviteEnded(l *leg) {
+	if s.absorb == nil || l.uas == nil {
+		return
+	}
+	req := l.uas.InviteRequest
+	if req == nil {
+		return
+	}
+	if from, err := netip.ParseAddrPort(req.Source()); err == nil {
+		s.absorb.inviteEnded(req, from)
+	}
 }
 
 // compacting wraps handler h of a non-INVITE method: once h has answered

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // A request retransmitted to a finished non-INVITE transaction gets the
@@ -84,5 +88,42 @@ func TestRequestKey(t *testing.T) {
 		if string(m) != tc.method || string(b) != tc.branch || ok != (tc.method != "") {
 			t.Errorf("%q: %q %q %v, want %q %q", tc.msg, m, b, ok, tc.method, tc.branch)
 		}
+	}
+}
+
+// After its dialog ended, a phone's INVITE retransmitted from its address
+// is dropped unanswered; from another address, or another branch, it
+// passes.
+func TestAbsorbEndedInvite(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	a := newAbsorber(pc)
+	defer a.stop()
+	invite := "INVITE sip:2001@demo SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-inv\r\nFrom: <sip:1001@demo>;tag=a\r\nTo: <sip:2001@demo>\r\nCall-ID: c1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5071>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	m, err := sip.ParseMessage([]byte(invite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := netip.MustParseAddrPort("127.0.0.1:5071")
+	a.inviteEnded(m.(*sip.Request), phone)
+	props := func(from string) sip.TransportReadProps {
+		return sip.TransportReadProps{Transport: "UDP", RemoteAddr: net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from))}
+	}
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(invite)); out != nil {
+		t.Fatal("the ended INVITE's retransmission passed")
+	}
+	if out, _ := a.filter(props("127.0.0.1:5072"), []byte(invite)); out == nil {
+		t.Fatal("the same branch from another address was dropped")
+	}
+	other := strings.Replace(invite, "z9hG4bK-inv", "z9hG4bK-new", 1)
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(other)); out == nil {
+		t.Fatal("a new INVITE was dropped")
+	}
+	bye := strings.Replace(strings.Replace(invite, "INVITE", "BYE", -1), "CSeq: 1", "CSeq: 2", 1)
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(bye)); out == nil {
+		t.Fatal("a BYE with the INVITE's branch was dropped")
 	}
 }

@@ -349,6 +349,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
+		s.inviteEnded(l)
 	case l.uac != nil:
 		if err := l.uac.ReadBye(req, tx); err != nil {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
@@ -825,6 +826,7 @@ func (s *Server) bye(l *leg) {
 	var err error
 	if l.uas != nil {
 		err = l.uas.Bye(ctx)
+		s.inviteEnded(l)
 	} else if l.uac != nil {
 		err = l.uac.Bye(ctx)
 	}
