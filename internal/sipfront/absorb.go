@@ -57,6 +57,7 @@ type absorbed struct {
 
 type absorber struct {
 	conn net.PacketConn // where the answers go (the UDP listener)
+	life time.Duration  // absorbTime when it was made
 
 	n     atomic.Int64 // records held: the read filter's fast path
 	mu    sync.Mutex
@@ -67,7 +68,7 @@ type absorber struct {
 }
 
 func newAbsorber(conn net.PacketConn) *absorber {
-	return &absorber{conn: conn, recs: map[string]absorbed{}}
+	return &absorber{conn: conn, life: absorbTime, recs: map[string]absorbed{}}
 }
 
 // finished records the final response res to req, sent on UDP from
@@ -122,12 +123,12 @@ func (a *absorber) add(branch string, r absorbed) bool {
 	if _, dup := a.recs[branch]; dup {
 		return false
 	}
-	r.expiry = time.Now().Add(absorbTime)
+	r.expiry = time.Now().Add(a.life)
 	a.recs[branch] = r
 	a.queue = append(a.queue, branch)
 	a.n.Add(1)
 	if a.timer == nil {
-		a.timer = time.AfterFunc(absorbTime+absorbSweepSlack, a.sweep)
+		a.timer = time.AfterFunc(a.life+absorbSweepSlack, a.sweep)
 	}
 	return true
 }
