@@ -288,12 +288,17 @@
 // parsed INVITE, its response, the ACK and the INVITE transaction for the
 // call's life, about 11 KB of it; no goroutine per answered call.
 //
-// Since finished non-INVITE transactions are compact records (above),
-// `switchboard bench --peer kamailio --sip-rate 1000 --bindings 10000`
-// measured 0.52 ms of serve's CPU per call against Kamailio's 0.23 (2.3
-// times; 1.0 ms and 4.2 times before, in runs of the same kind) and 1.5
-// ms/s idle after the load (6-22 before); the CPU profile of the same
-// load (registrations, calls, idle) took 5.2 s of samples instead of 8.9.
+// Since finished non-INVITE transactions are compact records (above) and
+// digest headers are parsed and formatted without the digest package's
+// allocations, `switchboard bench --peer kamailio --sip-only --sip-rate
+// 1000 --duration 5s --bindings 10000 --idle 20s` (2 cores shared with
+// other work, load average 14-47) measured 0.52-0.84 ms of serve's CPU per
+// call against Kamailio's 0.23-0.27 in the same runs (2.3-3.1 times; the
+// same command before them: 1.0 ms, 3.7-4.2 times), 0.52-0.58 ms (2.2-2.4
+// times) with --kafka-brokers on scripts/kafka, and 1.5-5.5 ms/s idle after
+// the load (6-22 before). The p99 INVITE-to-200 of both servers swung
+// with the machine's load in those runs (switchboard 52 ms to 8.8 s,
+// Kamailio 4 ms to 1.6 s): not a figure to quote.
 //
 // # Load testing
 //
