@@ -45,10 +45,15 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 			planes = append(planes, m.Plane)
 		}
 	}
+	fc, err := sipfront.ParseFeatureCodes(c.SIPFeatureCodes)
+	if err != nil {
+		return nil, err // Validate has refused it already
+	}
 	srv, err := sipfront.Start(sipfront.Config{
-		Listen:   c.SIP,
-		Tenants:  ts,
-		StateDir: filepath.Join(c.Data, "sip"),
+		Listen:       c.SIP,
+		FeatureCodes: fc,
+		Tenants:      ts,
+		StateDir:     filepath.Join(c.Data, "sip"),
 		// 0 is sipfront's default.
 		UnauthRate:  c.Ops.SIPUnauthRate,
 		UnauthBurst: c.Ops.SIPUnauthBurst,
