@@ -358,6 +358,13 @@
 //
 // # Not done yet
 //
+// Performance: each answered call keeps sipgo's dialog sessions (each
+// leg's parsed INVITE and response, the ACK, the INVITE transaction), about
+// 11 KB of its 15 KB of live heap; compact dialog records of our own on
+// sipgo's transport and parser are the next step. At low call rates the
+// journal's and the embedded broker's batches are small and cost more per
+// call (bench --peer at 200 calls/s: about 2.2 ms per call against 0.5-0.8
+// at 1,000/s).
 // Media: a recording follows a single-step transfer to its target but a
 // two-step transfer's is not tested; anchor: always relays calls that
 // reach a routing point or queue, not a direct call between two phones
