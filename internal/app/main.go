@@ -89,6 +89,9 @@ func (m Main) Run(ctx context.Context) error {
 		closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), s.closers())
 		return err
 	}
+	if s.sip != nil && c.SIPTLS.Listen != "" {
+		defer reloadOnHangup(s.sip, log)()
+	}
 	if m.OnReady != nil {
 		m.OnReady(s.addrs)
 	}
@@ -269,12 +272,16 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	if s.sip != nil {
 		for id, t := range tenants {
 			t.Recording = sipRecording(s.sip, id)
+			t.TrunkSIP = sipTrunk(s.sip, id)
 			tenants[id] = t
 		}
 	}
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		return s, err
+	}
+	if s.sip != nil {
+		api.Handle("GET /sip", s.sip.WebSocket()) // SIP over WebSocket (RFC 7118)
 	}
 	if s.stopStats, err = startStats(c, file, server, brokers, kopts, api, ops.set, log); err != nil {
 		return s, err
@@ -372,8 +379,10 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 // (demo true) with the tokens of the environment or random ones.
 func loadTenants(c Config, getenv func(string) string) (file *config.File, demo bool, err error) {
 	if c.ConfigFile != "" {
-		file, err = config.Load(c.ConfigFile)
-		return file, false, err
+		if file, err = config.Load(c.ConfigFile); err != nil {
+			return nil, false, err
+		}
+		return file, false, carrierPasswords(file, getenv) // sip.go
 	}
 	token := getenv(EnvDemoToken)
 	if token == "" {

@@ -30,6 +30,9 @@ type Tenant struct {
 	// "pause", "resume", "stop"; the SIP front end's); an error wrapping
 	// ErrNotRecorded is 404. Nil: no call of the tenant is recorded.
 	Recording func(connID, action string) error
+	// TrunkSIP is the SIP state of trunk DN dn (the SIP front end's),
+	// shown by GET .../dns/{dn}; nil (or a nil answer): none.
+	TrunkSIP func(dn string) *TrunkSIP
 }
 
 // Config configures the API server.

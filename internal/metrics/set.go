@@ -62,8 +62,11 @@ const (
 	NameHTTPStreamsOpen  = "switchboard_http_event_streams_open"
 	NameSIPRefused       = "switchboard_sip_refused_total"
 	NameSIPAuthFailures  = "switchboard_sip_auth_failures_total"
-	NameFDLimit          = "switchboard_fd_limit"
-	NameStartTime        = "switchboard_start_time_seconds"
+	// SIP trunks (scrape-time, app): 1/0 by tenant and trunk.
+	NameSIPTrunkRegistered = "switchboard_sip_trunk_registered"
+	NameSIPTrunkUp         = "switchboard_sip_trunk_up"
+	NameFDLimit            = "switchboard_fd_limit"
+	NameStartTime          = "switchboard_start_time_seconds"
 	// Statistics per configured queue and routing point (internal/stats,
 	// docs/STATS.md): label values are configured tenants and queues, and
 	// the fixed outcome and state sets of internal/stats (Outcomes,
@@ -115,7 +118,7 @@ func NewSet() *Set {
 	s.httpAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameHTTPAuthFailures,
 		Help: "CTI API requests answered 401 (no or a wrong token or ticket)."})
 	s.sipRefused = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPRefused,
-		Help: "SIP requests refused or not answered by a hardening limit, by reason (blocked, response_rate, replay, stale_nonce, unauthenticated_external, version)."}, []string{"reason"})
+		Help: "SIP requests refused or not answered by a hardening limit, by reason (blocked, connections, response_rate, replay, stale_nonce, unauthenticated_external, version)."}, []string{"reason"})
 	s.sipAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameSIPAuthFailures,
 		Help: "SIP requests whose digest credentials were wrong (wrong password or an unknown user)."})
 	start := float64(time.Now().UnixMicro()) / 1e6

@@ -55,6 +55,16 @@ type Tenant struct {
 type Config struct {
 	// Listen is the UDP address (host:port; port 0 picks a free one).
 	Listen string
+	// TCP is the TCP address; empty serves TCP on Listen's address (the
+	// same port), "-" serves no TCP.
+	TCP string
+	// TLS serves SIP over TLS (transport.go); SIP over WebSocket is
+	// Server.WebSocket, mounted on an HTTP server.
+	TLS TLSConfig
+	// MaxConns bounds the TCP and TLS connections open at once (a
+	// phone's takes about 43 KB); more are closed as accepted. Default
+	// 10,000.
+	MaxConns int
 	// Tenants served. With one tenant every request belongs to it; with
 	// several, the host of the request's To URI (REGISTER, INVITE from a
 	// phone) or of its Request-URI must be a tenant id.
@@ -79,7 +89,8 @@ type Config struct {
 	// not authenticated (challenges, 403s) per source address, per second
 	// and at once (default 100 and 200: every call of a phone starts with
 	// a challenge, and many phones may share an address behind NAT);
-	// beyond them requests go unanswered.
+	// beyond them requests go unanswered. Over UDP only: the quota is
+	// against reflection, and a connection's source is not forged.
 	UnauthRate  float64
 	UnauthBurst int
 	// AckTimeout is how long our 2xx to an INVITE waits for its ACK
@@ -94,6 +105,14 @@ type Config struct {
 	// FeatureCodes are the numbers phones dial to set do-not-disturb and
 	// forwarding (features.go); default *78/*79, *72<number>/*73.
 	FeatureCodes FeatureCodes
+	// TrunkRetry is how long a trunk whose registration to its carrier
+	// failed waits before the next attempt (carrier.go). Default 30 s.
+	TrunkRetry time.Duration
+	// KeepaliveTimeout is how long an OPTIONS to a trunk waits for its
+	// answer (default 5 s); KeepaliveMisses unanswered in a row take the
+	// trunk out of service (default 2).
+	KeepaliveTimeout time.Duration
+	KeepaliveMisses  int
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -138,6 +157,15 @@ func (c *Config) setDefaults() {
 		c.MinSE = 90 * time.Second
 	}
 	c.FeatureCodes.setDefaults()
+	if c.TrunkRetry <= 0 {
+		c.TrunkRetry = 30 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
+	if c.KeepaliveMisses <= 0 {
+		c.KeepaliveMisses = 2
+	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
@@ -158,6 +186,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1 << 14
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
 	}
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = 4 << 20
@@ -200,17 +231,22 @@ type Server struct {
 
 	store  *bindStore // the bindings on disk (nil without StateDir)
 	absorb *absorber  // finished non-INVITE transactions (absorb.go)
+	tr     transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
-	guard    guard        // digest authentication's memory (auth.go)
-	notes    notifier     // message-summary and dialog subscriptions (notify.go)
-	refusals *slog.Logger // sampled: lines outsiders cause at will
+	guard    guard         // digest authentication's memory (auth.go)
+	notes    notifier      // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
+	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
-	mu    sync.Mutex
-	legs  map[string]*leg // by SIP Call-ID
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	close sync.Once
+	mu   sync.Mutex
+	legs map[string]*leg // by SIP Call-ID
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// carriers: the trunks' registration and keepalive loops (carrier.go),
+	// which end before the UA closes (a registration ends with a REGISTER).
+	carriers sync.WaitGroup
+	close    sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -233,11 +269,11 @@ func Start(cfg Config) (*Server, error) {
 		s.single = nil
 	}
 
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	conn, tcp, err := bindUDPAndTCP(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("sipfront: listen: %w", err)
+		return nil, err
 	}
-	s.conn = conn
+	s.conn, s.tr.tcp = conn, tcp
 	if uc, ok := conn.(*net.UDPConn); ok {
 		// Bursts of calls overflow the default receive buffer (about 200
 		// KB): drops mean retransmissions, which add load exactly when
@@ -249,28 +285,35 @@ func Start(cfg Config) (*Server, error) {
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
 
+	fail := func(err error) (*Server, error) {
+		if s.ua != nil {
+			s.ua.Close()
+		}
+		conn.Close()
+		s.closeStreams()
+		return nil, err
+	}
 	s.absorb = newAbsorber(conn)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.absorb.filter)))
 	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	s.ua = ua
 	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(debugOnly(s.log))); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(debugOnly(s.log)),
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
+	}
+	if err := s.listenStreams(host, port); err != nil {
+		return fail(err)
 	}
 	for m, h := range s.handlers() {
 		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
@@ -288,7 +331,13 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(s.tenants))
+	s.carriers.Add(1)
+	go func() {
+		defer s.carriers.Done()
+		s.startCarriers() // carrier.go
+	}()
+	s.serveStreams()
+	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(s.tenants))
 	return s, nil
 }
 
@@ -342,6 +391,8 @@ func (s *Server) Close() error {
 		for _, t := range s.tenants {
 			t.shutdown()
 		}
+		s.carriers.Wait()
+		s.closeStreams()
 		s.ua.Close()
 		s.conn.Close()
 		s.absorb.stop()
