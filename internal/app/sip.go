@@ -28,14 +28,32 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}
+	srv, err := startSIPFront(c, file, rts, sipfront.Config{StateDir: filepath.Join(c.Data, "sip")}, set, log)
+	if err != nil {
+		return nil, err
+	}
+	if demo {
+		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
+			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
+	}
+	return srv, nil
+}
+
+// startSIPFront starts sipfront on c.SIP with sc's other settings for the
+// tenants of file, rts their runtimes in the same order (nil in a cluster,
+// where they come and go), each with its media plane.
+func startSIPFront(c Config, file *config.File, rts []*tenant.Tenant, sc sipfront.Config, set *metrics.Set, log *slog.Logger) (*sipfront.Server, error) {
 	clips, err := loadClips(file)
 	if err != nil {
 		return nil, err
 	}
-	ts := make([]sipfront.Tenant, len(rts))
+	ts := make([]sipfront.Tenant, len(file.Tenants))
 	var planes []*media.Plane
-	for i, rt := range rts {
-		ts[i] = sipfront.Tenant{Config: &file.Tenants[i], Runtime: rt}
+	for i := range ts {
+		ts[i] = sipfront.Tenant{Config: &file.Tenants[i]}
+		if rts != nil {
+			ts[i].Runtime = rts[i]
+		}
 		m, err := tenantMedia(c, file.Tenants[i].Media, clips[i])
 		if err != nil {
 			return nil, err
@@ -45,22 +63,13 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 			planes = append(planes, m.Plane)
 		}
 	}
-	srv, err := sipfront.Start(sipfront.Config{
-		Listen:   c.SIP,
-		Tenants:  ts,
-		StateDir: filepath.Join(c.Data, "sip"),
-		Logger:   log.With("component", "sipfront"),
-		Metrics:  set,
-	})
+	sc.Listen, sc.Tenants, sc.Logger, sc.Metrics = c.SIP, ts, log.With("component", "sipfront"), set
+	srv, err := sipfront.Start(sc)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range planes {
 		go p.Run(srv.Context())
-	}
-	if demo {
-		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
-			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
 	}
 	return srv, nil
 }

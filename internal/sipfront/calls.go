@@ -42,7 +42,7 @@ func (s *Server) dropLeg(l *leg) {
 // trunkFor finds the tenant trunk a request comes from, by source address.
 func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
 	host, _, _ := net.SplitHostPort(source)
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
 			if tr.address == "" {
@@ -124,7 +124,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	if t, tr := s.trunkFor(req.Source()); tr != nil {
+	if t, tr := s.trunkFor(s.origin(req)); tr != nil {
 		// Matched by address; where the trunk has credentials, they are
 		// required too.
 		if tr.password != "" {

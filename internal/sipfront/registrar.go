@@ -170,7 +170,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	t.register(dn, contact.Address, req.Source(), expires)
+	t.register(dn, contact.Address, s.origin(req), expires)
 	c := &sip.ContactHeader{Address: contact.Address}
 	c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
 	s.respond(req, tx, 200, "OK", nil, c)

@@ -414,6 +414,19 @@ func (s *Server) restore() {
 	slices.SortFunc(st.Bindings, func(a, b storedBinding) int {
 		return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN)
 	})
+	valid, expired, dropped := s.restoreBindings(st.Bindings, func(id string) *sipTenant { return s.served()[id] })
+	if valid+expired > 0 || dropped > 0 {
+		s.log.Info("SIP bindings restored", "file", path, "valid", valid, "expired", expired, "dropped", dropped)
+	}
+}
+
+// restoreBindings brings back bindings: those still valid with the time
+// they have left and their expiry timers (and the DN put in service if
+// the engine has it out of service), those that expired end now (the DN
+// taken out of service if the engine has it in service); those of DNs no
+// longer configured as phones are dropped. tenant finds a binding's
+// tenant.
+func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sipTenant) (valid, expired, dropped int) {
 	now := time.Now()
 	type restored struct {
 		t     *sipTenant
@@ -421,9 +434,8 @@ func (s *Server) restore() {
 		valid bool
 	}
 	var done []restored
-	dropped := 0
-	for _, sb := range st.Bindings {
-		t := s.tenants[sb.Tenant]
+	for _, sb := range bs {
+		t := tenant(sb.Tenant)
 		if t == nil || t.dns[sb.DN] == nil || !t.dns[sb.DN].Type.IsPhone() {
 			s.log.Warn("SIP binding not restored: tenant or phone DN no longer configured", "tenant", sb.Tenant, "dn", sb.DN)
 			dropped++
@@ -468,16 +480,14 @@ func (s *Server) restore() {
 			}
 		}
 	}
-	if len(done) > 0 || dropped > 0 {
-		s.log.Info("SIP bindings restored", "file", path, "valid", countValid(done, func(r restored) bool { return r.valid }),
-			"expired", countValid(done, func(r restored) bool { return !r.valid }), "dropped", dropped)
-	}
+	valid = countValid(done, func(r restored) bool { return r.valid })
+	return valid, len(done) - valid, dropped
 }
 
 // currentBindings are every tenant's bindings, for the store's snapshot.
 func (s *Server) currentBindings() []storedBinding {
 	var out []storedBinding
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		t.mu.Lock()
 		for dn, b := range t.bindings {
 			out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires})

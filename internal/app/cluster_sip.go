@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/switchboard-cc/switchboard/internal/cluster"
+	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
+)
+
+// startClusterSIP starts a cluster node's SIP front on c.SIP: it follows
+// the cluster's bindings topic, serves the tenants the node is given
+// (Attach, Detach from the node's Serving) and forwards the requests of
+// the others to their owners. The node is set in the returned pointer
+// once it has joined; until then requests for tenants are dropped (the
+// phones retransmit).
+func startClusterSIP(ctx context.Context, c Config, file *config.File, cc cluster.Config, set *metrics.Set, log *slog.Logger) (*sipfront.Server, *cluster.Bindings, *atomic.Pointer[cluster.Node], error) {
+	bindings, err := cluster.OpenBindings(ctx, cc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var node atomic.Pointer[cluster.Node]
+	srv, err := startSIPFront(c, file, nil, sipfront.Config{Cluster: &sipfront.Cluster{
+		Owner: func(id string) (string, bool, bool) {
+			if n := node.Load(); n != nil {
+				return n.SIPOwner(id)
+			}
+			return "", false, false
+		},
+		Peer: func(addr string) bool {
+			n := node.Load()
+			return n != nil && n.SIPPeer(addr)
+		},
+		Bindings:  bindings,
+		Advertise: c.Cluster.AdvertiseSIP,
+	}}, set, log)
+	if err != nil {
+		bindings.Close()
+		return nil, nil, nil, err
+	}
+	return srv, bindings, &node, nil
+}
