@@ -210,6 +210,18 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 			defer mu.Unlock()
 			return local[id]
 		}}
+	// The event streams of tenants served elsewhere, from the output
+	// topics: a stream outlives its tenant's handover.
+	feed, err := cluster.OpenFeed(clusterCfg)
+	if err != nil {
+		node.Close()
+		return err
+	}
+	defer feed.Close()
+	if front.Stream, err = clusterStream(file, feed, front, getenv, o.set, limit, log); err != nil {
+		node.Close()
+		return err
+	}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

@@ -38,6 +38,7 @@ func clusterSIPConfigFile(t testing.TB, n int) string {
 		for d := 1001; d <= 1004; d++ {
 			fmt.Fprintf(&b, "      - number: \"%d\"\n        type: extension\n        sip-password: %s\n", d, clusterSIPPassword)
 		}
+		b.WriteString("      - number: \"5000\"\n        type: routing-point\n")
 		b.WriteString("    agents:\n      - id: agent1\n")
 	}
 	p := filepath.Join(t.TempDir(), "cluster.yaml")
@@ -312,7 +313,8 @@ var connIDRe = regexp.MustCompile(`"connId":"([^"]+)"`)
 // bindings topic) and calls through B: the INVITE is forwarded to A
 // statelessly, the responses come back through B, the dialog then goes on
 // with A; the call's events are in the topics. A WebSocket on B (not the
-// owner) carries the tenant's events. After A stops, B serves the tenant
+// owner) carries the tenant's events from the output topics, and a route
+// decision sent on it reaches A. After A stops, B serves the tenant
 // and knows the binding from the topic: a call to the phone rings it
 // from B.
 func TestClusterSIP(t *testing.T) {
@@ -381,9 +383,47 @@ func TestClusterSIP(t *testing.T) {
 		}
 	}
 
+	// A router on B's stream: the call to routing point 5000 asks for a
+	// route there, the decision sent on the socket reaches the owner.
+	code, body := do(t, "POST", api+"/calls", tok, `{"from":"1002","to":"5000"}`)
+	m := connIDRe.FindStringSubmatch(body)
+	if code != 201 || m == nil {
+		t.Fatalf("call to the routing point: %d %s", code, body)
+	}
+	routed := m[1]
+	waitWSEvent(t, ws, func(e event.Event) bool { return e.ID == event.EventRouteRequest && e.ConnID == routed })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"route":{"connId":"`+routed+`","routingPoint":"5000","to":"1004"},"referenceId":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	result, used := false, false
+	for !result || !used {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("route result on B's stream: %v", err)
+		}
+		switch {
+		case strings.Contains(string(msg), `"routeResult"`):
+			if !strings.Contains(string(msg), `"ok":true`) {
+				t.Fatalf("route decision sent on B's stream: %s", msg)
+			}
+			result = true
+		default:
+			var e event.Event
+			if event.Unmarshal(msg, &e) == nil && e.ID == event.EventRouteUsed && e.ConnID == routed && e.ReferenceID == 7 {
+				used = true
+			}
+		}
+	}
+	if code, body := do(t, "POST", api+"/calls/"+routed+"/release", tok, `{"dn":"1002"}`); code/100 != 2 {
+		t.Fatalf("release the routed call: %d %s", code, body)
+	}
+
 	// The binding registered through B is in the cluster's topic; after A
 	// stops, B serves the tenant and rings the phones registered through
-	// either node.
+	// either node. B's event stream outlives the handover (it never
+	// depended on A).
 	stopNode(t, a)
 	waitCluster(t, []*running{b}, "n2")
 	if got := ownerOf(t, b, tenant); got != "n2" {
@@ -393,12 +433,14 @@ func TestClusterSIP(t *testing.T) {
 		done := make(chan string, 1)
 		go func() { done <- p.ring(30 * time.Second) }()
 		code, body := do(t, "POST", api+"/calls", tok, fmt.Sprintf(`{"from":"%s","to":"%s"}`, from, p.dn))
-		if code != 201 {
+		m := connIDRe.FindStringSubmatch(body)
+		if code != 201 || m == nil {
 			t.Fatalf("call %s -> %s through B: %d %s", from, p.dn, code, body)
 		}
 		if got := <-done; got != b.addrs.SIP {
 			t.Fatalf("phone %s rung from %s, want the new owner %s", p.dn, got, b.addrs.SIP)
 		}
+		waitWSEvent(t, ws, func(e event.Event) bool { return e.ID == event.EventRinging && e.ConnID == m[1] && e.ThisDN == p.dn })
 	}
 
 	tp := cluster.TopicsOf(&cluster.Config{Cluster: "cl", TopicPrefix: prefix})
@@ -434,6 +476,18 @@ func dialTenantEvents(t testing.TB, addr, tenant, token string) *websocket.Conn 
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	return c
+}
+
+// waitWSEvent reads the stream until an event that ok accepts.
+func waitWSEvent(t testing.TB, ws *websocket.Conn, ok func(event.Event) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if e := readWSEvent(t, ws, time.Until(deadline)); ok(e) {
+			return
+		}
+	}
+	t.Fatal("the event awaited did not come on the stream")
 }
 
 func readWSEvent(t testing.TB, ws *websocket.Conn, wait time.Duration) event.Event {
