@@ -212,7 +212,9 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		}}
 	// The event streams of tenants served elsewhere, from the output
 	// topics: a stream outlives its tenant's handover.
-	feed, err := cluster.OpenFeed(clusterCfg)
+	fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
+	feed, err := cluster.OpenFeed(fctx, clusterCfg)
+	fcancel()
 	if err != nil {
 		node.Close()
 		return err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 )
@@ -27,21 +29,41 @@ type Feed struct {
 	closed bool
 }
 
-// OpenFeed starts following the output topics of the cluster c.
-func OpenFeed(c Config) (*Feed, error) {
+// OpenFeed starts following the output topics of the cluster c: every
+// event committed after it returns reaches the subscribers of its tenant.
+func OpenFeed(ctx context.Context, c Config) (*Feed, error) {
 	if err := c.setDefaults(); err != nil {
 		return nil, err
 	}
 	tp := TopicsOf(&c)
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.WithLogger(kslog.New(c.Logger)),
+	opts := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.WithLogger(kslog.New(c.Logger))}, c.ExtraOpts...)
+	// Start at the last stable offsets (read_committed's end), read now:
+	// a consumer that resolved "the end" only at its first fetch would
+	// miss what is committed in between.
+	adm, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(adm).ListCommittedOffsets(ctx, tp.AgentState, tp.CallThread)
+	adm.Close()
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: end offsets of the output topics: %w", err)
+	}
+	start := map[string]map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if start[o.Topic] == nil {
+			start[o.Topic] = map[int32]kgo.Offset{}
+		}
+		start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl, err := kgo.NewClient(append(opts,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeTopics(tp.AgentState, tp.CallThread),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
-		kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.MetadataMinAge(time.Second),
-	}, c.ExtraOpts...)...)
+		kgo.ConsumePartitions(start),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)...)
 	if err != nil {
 		return nil, err
 	}
