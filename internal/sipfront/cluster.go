@@ -313,7 +313,9 @@ func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src
 	}
 	addr, local, ok := c.cfg.Owner(id)
 	if local {
-		return false
+		// Served here; until Attach has read its bindings the request
+		// is dropped (its retransmission finds the tenant ready).
+		return c.s.served()[id] == nil
 	}
 	top := req.Via()
 	if top == nil {
