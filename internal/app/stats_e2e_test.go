@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/stats"
@@ -55,7 +56,12 @@ func statsInServe(t *testing.T, brokers []string, prefix string) {
 		t.Helper()
 		_, b, err := ws.Read(ctx)
 		if err != nil {
-			t.Fatal(err)
+			// Say which side stalled: the events not in Kafka (the relay)
+			// or in Kafka but not consumed (the statistics consumer; its
+			// client's warnings are in the log above).
+			t.Fatalf("%v; records in %v: %d; publishing lag: %v records", err, r.addrs.Kafka,
+				kafkatest.RecordCount(t, r.addrs.Kafka, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic),
+				scrape(t, r).Sum(metrics.NamePublishLag, nil))
 		}
 		var u stats.Update
 		if err := json.Unmarshal(b, &u); err != nil {

@@ -630,6 +630,14 @@ func (b *Broker) applyRetention(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		// The ends before the lookup by time: a lookup that finds no
+		// record recent enough answers with the end as of a second
+		// request, which may cover records appended in between; those
+		// are new and stay.
+		ends := map[int32]int64{}
+		for _, p := range b.cluster.PartitionInfos(t) {
+			ends[p.Partition] = p.HighWatermark
+		}
 		var byTime kadm.ListedOffsets
 		if ms >= 0 {
 			if byTime, err = adm.ListOffsetsAfterMilli(ctx, now-ms, t); err != nil {
@@ -646,7 +654,7 @@ func (b *Broker) applyRetention(ctx context.Context) error {
 			first := p.LogStartOffset
 			cut, want := first, first
 			if o, ok := byTime.Lookup(t, p.Partition); ok && o.Err == nil {
-				cut = max(cut, o.Offset)
+				cut = max(cut, min(o.Offset, ends[p.Partition]))
 			}
 			// By size: the partition's mean record size estimates how
 			// many of the oldest records to delete; a batch only leaves

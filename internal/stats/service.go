@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/switchboard-cc/switchboard/event"
 )
@@ -184,6 +188,45 @@ func (s *Service) startOfDay() time.Time {
 	return earliest
 }
 
+// startAtDay sets, for each partition in need (those the checkpoint
+// lacks), the offset to start at: the first record stamped at or after
+// from. It lists the end offsets before the offsets by time and starts at
+// the smaller of the two. A lookup by time that finds no record answers
+// with the partition's end as of a second request, and a record appended
+// between the two would be skipped; that is how the consumer's own reset
+// to AfterMilli lost the first records of a new topic, seen when the
+// statistics started beside a switchboard that was publishing its first
+// call. Starting at the earlier end instead reads at most a few records
+// stamped before from. On an error the consumer's reset offset (after
+// from) stays, with a warning.
+func (s *Service) startAtDay(ctx context.Context, adm *kadm.Client, from time.Time, need map[string][]int32, m map[string]map[int32]kgo.Offset) {
+	topics := slices.Sorted(maps.Keys(need))
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	var byTime kadm.ListedOffsets
+	if err == nil {
+		byTime, err = adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), topics...)
+	}
+	if err == nil {
+		err = byTime.Error()
+	}
+	if err != nil {
+		s.log.Warn("stats: listing the start of day's offsets failed; starting after the day's start by the client's own lookup", "err", err)
+		return
+	}
+	for t, ps := range need {
+		for _, p := range ps {
+			e, ok1 := ends.Lookup(t, p)
+			b, ok2 := byTime.Lookup(t, p)
+			if ok1 && ok2 {
+				m[t][p] = kgo.NewOffset().At(min(e.Offset, b.Offset))
+			}
+		}
+	}
+}
+
 // Run consumes until ctx ends, then writes a last checkpoint.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.load(); err != nil {
@@ -191,9 +234,23 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	topics := []string{s.cfg.TopicPrefix + event.AgentStateTopic, s.cfg.TopicPrefix + event.CallThreadTopic}
 	from := s.startOfDay()
+	// The client is made below; the group it joins in the background
+	// may call back before NewClient has returned: clMu orders the two.
+	var (
+		clMu sync.Mutex
+		cl   *kgo.Client
+	)
+	clMu.Lock()
 	opts := append(append([]kgo.Opt{}, s.cfg.KafkaOpts...),
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ClientID("switchboard-stats"),
+		// The client's own warnings (a group it cannot join, a
+		// coordinator it cannot find) are the only trace of a consumer
+		// that stalls: they go to our log.
+		kgo.WithLogger(kslog.New(s.log)),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			s.log.Info("stats: partitions assigned", "partitions", m)
+		}),
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(topics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -209,20 +266,30 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(from.UnixMilli())),
 		// The checkpoint, not the group's committed offsets, says where
 		// to resume: the state and its offsets were saved together.
-		kgo.AdjustFetchOffsetsFn(func(_ context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		kgo.AdjustFetchOffsetsFn(func(ctx context.Context, m map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			need := map[string][]int32{} // partitions the checkpoint lacks
 			s.mu.RLock()
-			defer s.mu.RUnlock()
 			for t, ps := range m {
 				for p := range ps {
 					if o, ok := s.offsets[t][p]; ok {
 						ps[p] = kgo.NewOffset().At(o)
+					} else {
+						need[t] = append(need[t], p)
 					}
 				}
+			}
+			s.mu.RUnlock()
+			if len(need) > 0 {
+				clMu.Lock()
+				adm := kadm.NewClient(cl)
+				clMu.Unlock()
+				s.startAtDay(ctx, adm, from, need, m)
 			}
 			return m, nil
 		}),
 	)
 	cl, err := kgo.NewClient(opts...)
+	clMu.Unlock()
 	if err != nil {
 		return err
 	}
