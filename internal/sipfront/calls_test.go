@@ -39,20 +39,7 @@ func TestBasicCall(t *testing.T) {
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002")
-	uac.wait(t)
-	uas.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	got := f.events(len(want))
-	sameFlow(t, got, want)
-	f.noLeftovers()
+	f.basicCall(f.sip.Addr(), pa, pb)
 }
 
 // TestBusyDND: 1002 is on DND; 1001 (registered) calls it: 486, and the

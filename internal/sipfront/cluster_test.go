@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
 // memBindings is the cluster's bindings topic in memory.
@@ -119,19 +117,7 @@ func TestClusterForwardCall(t *testing.T) {
 			t.Fatalf("binding of %s in the cluster: %+v (found %v), want source 127.0.0.1:%d", dn, sb, ok, port)
 		}
 	}
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := startSippAt(t, p.fwd.Addr(), "uac.xml", pa, "-key", "user", "1001", "-s", "1002")
-	uac.wait(t)
-	uas.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	f.basicCall(p.fwd.Addr(), pa, pb)
 }
 
 // TestClusterForwardUntrusted: a request forwarded from an address that
