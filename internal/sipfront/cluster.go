@@ -301,6 +301,12 @@ func (c *clusterFront) forwardResponse(conn net.PacketConn, res *sip.Response) b
 	if !ok1 || !ok2 || !forwardedVia(top) || top.Host != c.via.Host || top.Port != c.via.Port {
 		return false
 	}
+	// Only a response to a request we forwarded: our branch is a keyed
+	// hash of the next Via and the Call-ID (anything else would make us
+	// relay what anyone sends wherever its Via says).
+	if b, _ := top.Params.Get("branch"); !hmac.Equal([]byte(b), []byte(c.branch(next, callIDOf(res)))) {
+		return false
+	}
 	res.RemoveHeader("Via")
 	c.send(conn, res, viaAddr(next))
 	return true
@@ -349,7 +355,7 @@ func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src
 	top.Params.Add("rport", port)
 	via := c.via
 	via.Params = sip.NewParams()
-	via.Params.Add("branch", c.branch(top, req))
+	via.Params.Add("branch", c.branch(top, callIDOf(req)))
 	req.PrependHeader(&via)
 	c.send(conn, req, addr)
 	return true
@@ -358,14 +364,18 @@ func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src
 // branch is the branch of our Via: the same for a request's
 // retransmissions, and for its CANCEL and its ACK of a failure (they carry
 // the same top Via), as RFC 3261 16.11 asks.
-func (c *clusterFront) branch(top *sip.ViaHeader, req *sip.Request) string {
+func (c *clusterFront) branch(top *sip.ViaHeader, callID string) string {
 	b, _ := top.Params.Get("branch")
 	mac := hmac.New(sha256.New, c.s.secret[:])
-	mac.Write([]byte(b + "\x00" + top.SentBy() + "\x00"))
-	if id := req.CallID(); id != nil {
-		mac.Write([]byte(id.Value()))
-	}
+	mac.Write([]byte(b + "\x00" + top.SentBy() + "\x00" + callID))
 	return branchPrefix + hex.EncodeToString(mac.Sum(nil)[:12])
+}
+
+func callIDOf(m sip.Message) string {
+	if id := m.CallID(); id != nil {
+		return id.Value()
+	}
+	return ""
 }
 
 func (c *clusterFront) send(conn net.PacketConn, msg sip.Message, addr string) {

@@ -136,7 +136,7 @@ func TestClusterForwardUntrusted(t *testing.T) {
 // TestClusterForwardHops: a request with Max-Forwards 0 gets 483 from the
 // forwarding node; one that Max-Forwards allows is forwarded with it
 // decremented and our Via on top, and the response comes back without
-// that Via.
+// that Via; a response the forwarder did not forward is not relayed.
 func TestClusterForwardHops(t *testing.T) {
 	p := newClusterPair(t, true)
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -163,9 +163,16 @@ func TestClusterForwardHops(t *testing.T) {
 	if res := read(); !strings.HasPrefix(res, "SIP/2.0 483 ") {
 		t.Fatalf("Max-Forwards 0: %q", res)
 	}
+	// A response with the forwarder's Via that it did not forward (the
+	// branch is not its hash) is not relayed: the next message the client
+	// gets is the answer to its OPTIONS sent after it.
+	forged := fmt.Sprintf("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s;branch=%sforged\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKx\r\n"+
+		"From: <sip:1001@demo>;tag=a\r\nTo: <sip:demo>;tag=b\r\nCall-ID: forged\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		p.fwd.Addr(), branchPrefix, c.LocalAddr())
+	c.WriteTo([]byte(forged), to)
 	c.WriteTo([]byte(options(5, "hops5")), to)
 	res := read()
-	if !strings.HasPrefix(res, "SIP/2.0 200 ") || strings.Contains(res, branchPrefix) || strings.Count(res, "Via:") != 1 {
+	if !strings.HasPrefix(res, "SIP/2.0 200 ") || !strings.Contains(res, "hops5") || strings.Contains(res, branchPrefix) || strings.Count(res, "Via:") != 1 {
 		t.Fatalf("OPTIONS through the forwarder: %q", res)
 	}
 }
