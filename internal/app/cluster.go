@@ -133,8 +133,6 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
 	var mu sync.Mutex
 	local := map[string]http.Handler{}
-	// One API handler per tenant served here, built when the tenant
-	// starts here and dropped when it leaves.
 	clusterCfg := cluster.Config{Cluster: cc.Name, Brokers: c.KafkaBrokers, Shards: cc.Shards, TopicPrefix: c.TopicPrefix,
 		OutputPartitions: int32(c.Partitions), SessionTimeout: cc.SessionTimeout, ExtraOpts: kopts, Logger: log}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -149,6 +147,8 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	if sipAdv == "" {
 		sipAdv = sipSrv.Addr()
 	}
+	// One API handler per tenant served here, built when the tenant
+	// starts here and dropped when it leaves; its SIP is attached too.
 	serving := func(up bool, ts []*tenant.Tenant) {
 		for _, rt := range ts {
 			if !up {
