@@ -106,15 +106,21 @@ func (s *Server) startCluster() {
 // Attach starts serving tenant id (of Config.Tenants) with runtime rt: its
 // bindings are read from the cluster, then its requests are handled here.
 // Attach and Detach return at once; they take effect in the order called.
+// Both are for a cluster node's server (Config.Cluster); elsewhere they do
+// nothing.
 func (s *Server) Attach(id string, rt Runtime) {
-	s.cl.ops <- func() { s.attach(id, rt) }
+	if s.cl != nil {
+		s.cl.ops <- func() { s.attach(id, rt) }
+	}
 }
 
 // Detach stops serving tenant id here (its new owner serves it): its event
 // subscription and registration timers stop; its bindings stay in the
 // cluster.
 func (s *Server) Detach(id string) {
-	s.cl.ops <- func() { s.detach(id) }
+	if s.cl != nil {
+		s.cl.ops <- func() { s.detach(id) }
+	}
 }
 
 func (s *Server) attach(id string, rt Runtime) {
