@@ -58,9 +58,12 @@ type clusterFront struct {
 	cfg     *Cluster
 	configs map[string]Tenant // every tenant, by id
 	only    string            // the cluster's only tenant, if it has one
-	via     sip.ViaHeader     // our Via, without branch
-	parser  *sip.Parser
-	ops     chan func() // Attach and Detach, in order
+	// trunks are the tenants of the trunks' addresses: by host:port, and
+	// by host for a trunk configured without a port.
+	trunks map[string]string
+	via    sip.ViaHeader // our Via, without branch
+	parser *sip.Parser
+	ops    chan func() // Attach and Detach, in order
 }
 
 // branchPrefix starts the branch of the Via this node adds to a request it
@@ -72,10 +75,16 @@ func (s *Server) startCluster() {
 	if cc == nil {
 		return
 	}
-	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, parser: sip.NewParser(), ops: make(chan func(), 4096)}
+	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(),
+		ops: make(chan func(), 4096)}
 	for _, tc := range s.cfg.Tenants {
 		c.configs[strings.ToLower(tc.Config.ID)] = tc
 		c.only = tc.Config.ID
+		for _, d := range tc.Config.DNs {
+			if d.Trunk != nil && d.Trunk.Address != "" {
+				c.trunks[d.Trunk.Address] = tc.Config.ID
+			}
+		}
 	}
 	if len(c.configs) > 1 {
 		c.only = ""
@@ -403,15 +412,11 @@ func (c *clusterFront) tenantOf(req *sip.Request, src string) string {
 		return c.only
 	}
 	shost, _, _ := net.SplitHostPort(src)
-	for _, tc := range c.configs {
-		for _, d := range tc.Config.DNs {
-			if d.Trunk == nil || d.Trunk.Address == "" {
-				continue
-			}
-			if a := d.Trunk.Address; a == src || (!strings.Contains(a, ":") && a == shost) {
-				return tc.Config.ID
-			}
-		}
+	if id, ok := c.trunks[src]; ok {
+		return id
+	}
+	if id, ok := c.trunks[shost]; ok {
+		return id
 	}
 	var hosts []string
 	if req.Method == sip.REGISTER {
