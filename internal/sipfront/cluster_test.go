@@ -120,6 +120,16 @@ func TestClusterForwardCall(t *testing.T) {
 	f.basicCall(p.fwd.Addr(), pa, pb)
 }
 
+// TestClusterForwardTrunk: the carrier's call reaches the owner through
+// a forwarding node and is still the trunk's (matched by the address the
+// forwarder received it from): flow 5.2.
+func TestClusterForwardTrunk(t *testing.T) {
+	p := newClusterPair(t, true)
+	pb := freeUDPPort(t)
+	registerAt(t, p.fwd.Addr(), "1002", pb, 3600)
+	p.f.inboundFromTrunk(p.fwd.Addr(), pb)
+}
+
 // TestClusterForwardUntrusted: a request forwarded from an address that
 // is not a peer's is served, but where it came from is the forwarder's
 // address, not what the Via claims.
