@@ -318,11 +318,16 @@ var connIDRe = regexp.MustCompile(`"connId":"([^"]+)"`)
 // and knows the binding from the topic: a call to the phone rings it
 // from B.
 func TestClusterSIP(t *testing.T) {
-	tg := kafkatest.Targets(t)[0]
+	for _, tg := range kafkatest.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) { clusterSIP(t, tg.Brokers) })
+	}
+}
+
+func clusterSIP(t *testing.T, brokers []string) {
 	prefix := kafkatest.UniqueTopicPrefix(t)
 	file := clusterSIPConfigFile(t, 4)
-	n1 := startClusterNode(t, tg.Brokers, prefix, file, "n1")
-	n2 := startClusterNode(t, tg.Brokers, prefix, file, "n2")
+	n1 := startClusterNode(t, brokers, prefix, file, "n1")
+	n2 := startClusterNode(t, brokers, prefix, file, "n2")
 	waitCluster(t, []*running{n1, n2}, "n1", "n2")
 	byID := map[string]*running{"n1": n1, "n2": n2}
 	// A tenant n1 serves, reached through n2.
@@ -445,7 +450,7 @@ func TestClusterSIP(t *testing.T) {
 
 	tp := cluster.TopicsOf(&cluster.Config{Cluster: "cl", TopicPrefix: prefix})
 	stopNode(t, b)
-	recs := readCommitted(t, tg.Brokers, tp.CallThread, tp.AgentState)
+	recs := readCommitted(t, brokers, tp.CallThread, tp.AgentState)
 	got := map[event.Name]int{}
 	for _, r := range recs {
 		var e event.Event
