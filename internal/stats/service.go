@@ -227,6 +227,11 @@ func (s *Service) startAtDay(ctx context.Context, adm *kadm.Client, from time.Ti
 	}
 }
 
+// quietLogger passes the Kafka client's warnings and errors only.
+type quietLogger struct{ *kslog.Logger }
+
+func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
+
 // Run consumes until ctx ends, then writes a last checkpoint.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.load(); err != nil {
@@ -246,8 +251,9 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.ClientID("switchboard-stats"),
 		// The client's own warnings (a group it cannot join, a
 		// coordinator it cannot find) are the only trace of a consumer
-		// that stalls: they go to our log.
-		kgo.WithLogger(kslog.New(s.log)),
+		// that stalls: they go to our log (its info lines, a dozen per
+		// join, do not).
+		kgo.WithLogger(quietLogger{kslog.New(s.log)}),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.log.Info("stats: partitions assigned", "partitions", m)
 		}),
