@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -71,11 +72,15 @@ type clusterPair struct {
 func newClusterPair(t *testing.T, trust bool) *clusterPair {
 	t.Helper()
 	p := &clusterPair{binds: &memBindings{}}
-	var fwdAddr, ownerAddr string
+	// The other's address, set once it is bound (read by the servers'
+	// goroutines).
+	var fwdAddr atomic.Value
+	fwdAddr.Store("")
+	var ownerAddr string
 	p.f = newFixture(t, func(c *Config) {
 		c.Cluster = &Cluster{
 			Owner:    func(string) (string, bool, bool) { return "", true, true },
-			Peer:     func(a string) bool { return trust && a == fwdAddr },
+			Peer:     func(a string) bool { return trust && a == fwdAddr.Load().(string) },
 			Bindings: p.binds,
 		}
 	})
@@ -96,7 +101,8 @@ func newClusterPair(t *testing.T, trust bool) *clusterPair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fwd.Close() })
-	p.fwd, fwdAddr = fwd, fwd.Addr()
+	p.fwd = fwd
+	fwdAddr.Store(fwd.Addr())
 	return p
 }
 
