@@ -81,6 +81,14 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return // answered by newCall
 	}
+	dlg, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	// Set up before the leg is indexed: an ACK or BYE with its Call-ID
+	// (the ACK of this INVITE's 407, say) may look it up at once.
+	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
 		return
@@ -92,12 +100,6 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			s.dropLeg(l)
 		}
 	}()
-	dlg, err := s.dua.ReadInvite(req, tx)
-	if err != nil {
-		s.respond(req, tx, 400, "Bad Request", nil)
-		return
-	}
-	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	tx.OnCancel(func(*sip.Request) {
 		// sipgo answers the CANCEL (200) and the INVITE (487) itself.
 		s.cfg.Metrics.SIPTransaction("CANCEL")
