@@ -137,11 +137,11 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		OutputPartitions: int32(c.Partitions), SessionTimeout: cc.SessionTimeout, ExtraOpts: kopts, Logger: log}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	sipSrv, bindings, nodeRef, err := startClusterSIP(startCtx, c, file, clusterCfg, o.set, log)
+	sipSrv, closeTopics, nodeRef, err := startClusterSIP(startCtx, c, file, clusterCfg, o.set, log)
 	if err != nil {
 		return c.Kafka.explain(err, c.KafkaBrokers)
 	}
-	defer bindings.Close()
+	defer closeTopics()
 	defer sipSrv.Close()
 	sipAdv := cc.AdvertiseSIP
 	if sipAdv == "" {

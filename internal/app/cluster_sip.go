@@ -12,15 +12,25 @@ import (
 )
 
 // startClusterSIP starts a cluster node's SIP front on c.SIP: it follows
-// the cluster's bindings topic, serves the tenants the node is given
+// the cluster's bindings and dialogs topics (closed by the returned func
+// after the server), serves the tenants the node is given
 // (Attach, Detach from the node's Serving) and forwards the requests of
 // the others to their owners. The node is set in the returned pointer
 // once it has joined; until then requests for tenants are dropped (the
 // phones retransmit).
-func startClusterSIP(ctx context.Context, c Config, file *config.File, cc cluster.Config, set *metrics.Set, log *slog.Logger) (*sipfront.Server, *cluster.Bindings, *atomic.Pointer[cluster.Node], error) {
+func startClusterSIP(ctx context.Context, c Config, file *config.File, cc cluster.Config, set *metrics.Set, log *slog.Logger) (*sipfront.Server, func(), *atomic.Pointer[cluster.Node], error) {
 	bindings, err := cluster.OpenBindings(ctx, cc)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	dialogs, err := cluster.OpenDialogs(ctx, cc)
+	if err != nil {
+		bindings.Close()
+		return nil, nil, nil, err
+	}
+	closeTopics := func() {
+		dialogs.Close()
+		bindings.Close()
 	}
 	var node atomic.Pointer[cluster.Node]
 	srv, err := startSIPFront(c, file, nil, sipfront.Config{Cluster: &sipfront.Cluster{
@@ -35,11 +45,12 @@ func startClusterSIP(ctx context.Context, c Config, file *config.File, cc cluste
 			return n != nil && n.SIPPeer(addr)
 		},
 		Bindings:  bindings,
+		Dialogs:   dialogs,
 		Advertise: c.Cluster.AdvertiseSIP,
 	}}, set, log)
 	if err != nil {
-		bindings.Close()
+		closeTopics()
 		return nil, nil, nil, err
 	}
-	return srv, bindings, &node, nil
+	return srv, closeTopics, &node, nil
 }

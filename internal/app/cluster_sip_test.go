@@ -276,6 +276,12 @@ func (p *testPhone) bye(c call, to string) {
 // ring waits for an INVITE to the phone and answers it 200 (the ACK is
 // read and dropped), returning the address it came from.
 func (p *testPhone) ring(wait time.Duration) string {
+	from, _ := p.ringCall(wait)
+	return from
+}
+
+// ringCall is ring, also returning the INVITE's Call-ID.
+func (p *testPhone) ringCall(wait time.Duration) (string, string) {
 	p.t.Helper()
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
@@ -288,9 +294,27 @@ func (p *testPhone) ring(wait time.Duration) string {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: p.dn, Host: "127.0.0.1", Port: p.conn.LocalAddr().(*net.UDPAddr).Port}})
 		p.send(from.String(), res.String())
-		return from.String()
+		return from.String(), req.CallID().Value()
 	}
 	p.t.Fatalf("phone %s: no INVITE within %s", p.dn, wait)
+	return "", ""
+}
+
+// waitBye waits for a BYE of dialog callID, answers it 200 and returns
+// where it came from.
+func (p *testPhone) waitBye(callID string, wait time.Duration) string {
+	p.t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		m, from := p.read(time.Until(deadline))
+		req, ok := m.(*sip.Request)
+		if !ok || req.Method != sip.BYE || req.CallID().Value() != callID {
+			continue
+		}
+		p.send(from.String(), sip.NewResponseFromRequest(req, 200, "OK", nil).String())
+		return from.String()
+	}
+	p.t.Fatalf("phone %s: no BYE of %s within %s", p.dn, callID, wait)
 	return ""
 }
 
@@ -316,7 +340,8 @@ var connIDRe = regexp.MustCompile(`"connId":"([^"]+)"`)
 // owner) carries the tenant's events from the output topics, and a route
 // decision sent on it reaches A. After A stops, B serves the tenant
 // and knows the binding from the topic: a call to the phone rings it
-// from B.
+// from B; a call up on A when it stopped is released by B, which sends its
+// phone a BYE for the dialog A left.
 func TestClusterSIP(t *testing.T) {
 	for _, tg := range kafkatest.Targets(t) {
 		t.Run(tg.Name, func(t *testing.T) { clusterSIP(t, tg.Brokers) })
@@ -425,11 +450,34 @@ func clusterSIP(t *testing.T, brokers []string) {
 		t.Fatalf("release the routed call: %d %s", code, body)
 	}
 
+	// A call up on A when A stops: 1002 called the phone 1003, which
+	// answered. B, taking the tenant over, releases it (with its events)
+	// and sends the phone a BYE for the dialog A left.
+	rang := make(chan [2]string, 1)
+	go func() {
+		from, callID := p3.ringCall(30 * time.Second)
+		rang <- [2]string{from, callID}
+	}()
+	code, body = do(t, "POST", api+"/calls", tok, `{"from":"1002","to":"1003"}`)
+	m = connIDRe.FindStringSubmatch(body)
+	if code != 201 || m == nil {
+		t.Fatalf("call 1002 -> 1003: %d %s", code, body)
+	}
+	live := m[1]
+	lr := <-rang
+	if lr[0] != a.addrs.SIP {
+		t.Fatalf("phone 1003 rung from %s, want the owner %s", lr[0], a.addrs.SIP)
+	}
+	waitWSEvent(t, ws, func(e event.Event) bool { return e.ID == event.EventEstablished && e.ConnID == live })
+
 	// The binding registered through B is in the cluster's topic; after A
 	// stops, B serves the tenant and rings the phones registered through
 	// either node. B's event stream outlives the handover (it never
 	// depended on A).
 	stopNode(t, a)
+	if from := p3.waitBye(lr[1], 30*time.Second); from != b.addrs.SIP {
+		t.Fatalf("the BYE of the dialog A left came from %s, want the new owner %s", from, b.addrs.SIP)
+	}
 	waitCluster(t, []*running{b}, "n2")
 	if got := ownerOf(t, b, tenant); got != "n2" {
 		t.Fatalf("%s's owner after n1 stopped: %s", tenant, got)
@@ -452,6 +500,7 @@ func clusterSIP(t *testing.T, brokers []string) {
 	stopNode(t, b)
 	recs := readCommitted(t, brokers, tp.CallThread, tp.AgentState)
 	got := map[event.Name]int{}
+	liveReleased := 0
 	for _, r := range recs {
 		var e event.Event
 		if err := json.Unmarshal(r.Value, &e); err != nil {
@@ -460,6 +509,12 @@ func clusterSIP(t *testing.T, brokers []string) {
 		if e.ConnID == conn {
 			got[e.ID]++
 		}
+		if e.ConnID == live && e.ID == event.EventReleased {
+			liveReleased++
+		}
+	}
+	if liveReleased == 0 {
+		t.Fatalf("the call up on n1 when it stopped (%s) was not released in the topics", live)
 	}
 	for _, id := range []event.Name{event.EventDialing, event.EventRinging, event.EventEstablished, event.EventReleased} {
 		if got[id] == 0 {

@@ -42,13 +42,28 @@ type Bindings struct {
 // BindingKey is the key of a tenant's DN in the bindings topic.
 func BindingKey(tenant, dn string) string { return tenant + "\x00" + dn }
 
+// DialogsTopic is the cluster's compacted topic of the SIP dialogs of
+// answered calls (key "tenant\x00Call-ID"), kept like the bindings: a node
+// taking a tenant over ends the dialogs its previous owner left.
+func DialogsTopic(c *Config) string { return c.TopicPrefix + "sb." + c.Cluster + ".sip-dialogs" }
+
 // OpenBindings creates the bindings topic if missing and starts following
 // it from its beginning.
 func OpenBindings(ctx context.Context, cfg Config) (*Bindings, error) {
+	return openKeyed(ctx, cfg, BindingsTopic)
+}
+
+// OpenDialogs is OpenBindings for the dialogs topic (keys tenant and
+// Call-ID).
+func OpenDialogs(ctx context.Context, cfg Config) (*Bindings, error) {
+	return openKeyed(ctx, cfg, DialogsTopic)
+}
+
+func openKeyed(ctx context.Context, cfg Config, topicOf func(*Config) string) (*Bindings, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	b := &Bindings{cfg: cfg, topic: BindingsTopic(&cfg), m: map[string][]byte{}, next: map[int32]int64{},
+	b := &Bindings{cfg: cfg, topic: topicOf(&cfg), m: map[string][]byte{}, next: map[int32]int64{},
 		moved: make(chan struct{}), read: make(chan struct{})}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),

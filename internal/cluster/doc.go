@@ -26,7 +26,9 @@
 // topics voice-agentstate and voice-callthread, which consumers must read
 // with isolation.level=read_committed, and .sip-bindings (compacted;
 // partition = shard; key tenant and DN; Bindings: every node follows it,
-// whichever node serves a tenant writes its phones' registrations there).
+// whichever node serves a tenant writes its phones' registrations there)
+// and .sip-dialogs (the same for the answered calls' SIP dialogs, key
+// tenant and Call-ID: OpenDialogs).
 //
 // Feed follows the output topics read_committed from their end and hands
 // each tenant's events to subscribers: a node serves the event stream of a

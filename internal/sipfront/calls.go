@@ -33,10 +33,14 @@ func (s *Server) legByCallID(id string) *leg {
 
 func (s *Server) dropLeg(l *leg) {
 	s.mu.Lock()
-	if s.legs[l.callID] == l {
+	known := s.legs[l.callID] == l
+	if known {
 		delete(s.legs, l.callID)
 	}
 	s.mu.Unlock()
+	if known {
+		s.dialogDown(l)
+	}
 }
 
 // trunkFor finds the tenant trunk a request comes from, by source address.
@@ -243,6 +247,9 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		err = <-done
 	}
 	if err == nil || l.uas.LoadState() == sip.DialogStateEnded {
+		if err == nil {
+			s.dialogUp(l, l.uas.InviteRequest, l.uas.InviteResponse, true)
+		}
 		return true // acknowledged, or a BYE came first (handleBye)
 	}
 	s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID, "err", err)
@@ -369,10 +376,14 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) forget(l *leg) {
 	l.closeMedia()
 	s.mu.Lock()
-	if s.legs[l.callID] == l {
+	known := s.legs[l.callID] == l
+	if known {
 		delete(s.legs, l.callID)
 	}
 	s.mu.Unlock()
+	if known {
+		s.dialogDown(l)
+	}
 }
 
 // handleCancel answers a CANCEL that matched no INVITE (sipgo answers the
@@ -788,6 +799,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 		go d.Bye(context.Background())
 		return
 	}
+	s.dialogUp(l, d.InviteRequest, d.InviteResponse, false)
 	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
 		cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}

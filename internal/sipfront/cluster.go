@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -27,6 +29,10 @@ type Cluster struct {
 	Peer func(addr string) bool
 	// Bindings keep every node's registrations (a compacted topic).
 	Bindings Bindings
+	// Dialogs, if set, keep the dialogs of answered calls (key the
+	// Call-ID, same interface): a node taking a tenant over sends BYE to
+	// those its previous owner left (cluster_dialogs.go).
+	Dialogs Bindings
 	// Advertise is the address (host:port) this node puts in the Via of
 	// the requests it forwards; default the bound address.
 	Advertise string
@@ -64,6 +70,9 @@ type clusterFront struct {
 	via    sip.ViaHeader // our Via, without branch
 	parser *sip.Parser
 	ops    chan func() // Attach and Detach, in order
+
+	mu sync.Mutex
+	up map[string]bool // Call-IDs of the dialogs kept in Cluster.Dialogs
 }
 
 // branchPrefix starts the branch of the Via this node adds to a request it
@@ -75,7 +84,7 @@ func (s *Server) startCluster() {
 	if cc == nil {
 		return
 	}
-	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(),
+	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
 		ops: make(chan func(), 4096)}
 	for _, tc := range s.cfg.Tenants {
 		c.configs[strings.ToLower(tc.Config.ID)] = tc
@@ -156,7 +165,9 @@ func (s *Server) attach(id string, rt Runtime) {
 		bs = append(bs, b)
 	}
 	valid, expired, dropped := s.restoreBindings(bs, func(string) *sipTenant { return t })
+	orphans := s.orphans(t.id)
 	s.setServed(t.id, t)
+	s.endOrphans(t.id, orphans)
 	s.log.Info("SIP: tenant served here", "tenant", t.id, "bindings", valid, "expired", expired, "dropped", dropped)
 }
 
@@ -393,7 +404,7 @@ func callIDOf(m sip.Message) string {
 	return ""
 }
 
-func (c *clusterFront) send(conn net.PacketConn, msg sip.Message, addr string) {
+func (c *clusterFront) send(conn net.PacketConn, msg fmt.Stringer, addr string) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err == nil {
 		_, err = conn.WriteTo([]byte(msg.String()), ua)

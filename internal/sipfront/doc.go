@@ -34,7 +34,12 @@
 // the forwarder set only when the packet comes from a peer (Cluster.Peer);
 // the origin is what authentication, rate limits, trunk matching and the
 // binding's source use. Bindings are written to Cluster.Bindings instead of
-// StateDir.
+// StateDir. With Cluster.Dialogs, an answered leg's dialog (remote target,
+// tags, Call-ID, a CSeq above ours) is kept there until the leg ends; a
+// node attaching a tenant reads the dialogs its previous owner left (before
+// it serves the tenant, so none is its own), sends each a BYE (Reason:
+// SIP;cause=500) once, statelessly, and forgets them: the engine has
+// released those calls (RecoveryCommands).
 //
 // # Registrar
 //
