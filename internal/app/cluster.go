@@ -48,7 +48,22 @@ type ClusterConfig struct {
 	// SessionTimeout is the group session timeout (--session-timeout,
 	// default 6s): how soon a dead node's shards move.
 	SessionTimeout time.Duration
+	// SnapshotInterval is the most time between a tenant's step and a
+	// snapshot including it (--snapshot-interval, default
+	// DefaultClusterSnapshotInterval), on top of --snapshot-every: it
+	// bounds how far back a new owner's replay starts.
+	SnapshotInterval time.Duration
 }
+
+// DefaultClusterSnapshotInterval is --snapshot-interval by default.
+const DefaultClusterSnapshotInterval = 30 * time.Second
+
+// DefaultClusterSnapshotEvery is --snapshot-every in cluster mode when it
+// is left at DefaultSnapshotEvery: a takeover replays at most that many
+// steps per tenant, about 1 s at the slowest replay measured (23,000
+// steps/s, BenchmarkTakeover on a loaded 2-core machine), which leaves the
+// 10 s failover budget to detection (the 6 s session) and the rest.
+const DefaultClusterSnapshotEvery = 20_000
 
 func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage string)) {
 	add("cluster", (*stringValue)(&cc.Name), "cluster `NAME`: run as a node of a cluster with Kafka as the journal (needs --kafka-brokers)")
@@ -58,6 +73,7 @@ func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage stri
 	add("advertise-sip", (*stringValue)(&cc.AdvertiseSIP), "`ADDR` the other nodes forward SIP requests to (default: the bound --sip address)")
 	add("ops-token", (*stringValue)(&cc.OpsToken), "bearer `TOKEN` of GET /v1/cluster")
 	add("handover-wait", (*durationValue)(&cc.HandoverWait), "how long a request waits for a shard being handed over (`DURATION`) before 503")
+	add("snapshot-interval", (*durationValue)(&cc.SnapshotInterval), "cluster: most time (`DURATION`) between a tenant's step and a snapshot including it (default 30s)")
 	add("session-timeout", (*durationValue)(&cc.SessionTimeout), "cluster group session timeout (`DURATION`): how soon a dead node's shards move")
 }
 
@@ -70,6 +86,9 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 	}
 	if cc.Shards < 0 || cc.Shards > 4096 {
 		return bad("shards", "%d is not between 1 and 4096", cc.Shards)
+	}
+	if cc.SnapshotInterval < 0 {
+		return bad("snapshot-interval", "%v is negative", cc.SnapshotInterval)
 	}
 	if cc.AdvertiseHTTP != "" {
 		if err := hostPort(cc.AdvertiseHTTP); err != nil {
@@ -101,6 +120,13 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		server = DefaultServerID
 	}
 	cc := c.Cluster
+	if cc.SnapshotInterval == 0 {
+		cc.SnapshotInterval = DefaultClusterSnapshotInterval
+	}
+	snapEvery := c.Durability.SnapshotEvery
+	if snapEvery == DefaultSnapshotEvery {
+		snapEvery = DefaultClusterSnapshotEvery
+	}
 	nodeID := cc.NodeID
 	if nodeID == "" {
 		nodeID = server
@@ -188,8 +214,8 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 			if err != nil {
 				return nil, err
 			}
-			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: c.Durability.SnapshotEvery,
-				RecoveryCommands: releaseCalls, Logger: log.With("tenant", id)})
+			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: snapEvery,
+				SnapshotInterval: cc.SnapshotInterval, RecoveryCommands: releaseCalls, Logger: log.With("tenant", id)})
 		},
 	})
 	cancel()

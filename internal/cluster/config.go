@@ -48,6 +48,13 @@ type Config struct {
 	// SessionTimeout and HeartbeatInterval of the group that places
 	// shards on nodes (default 6 s and 1 s).
 	SessionTimeout, HeartbeatInterval time.Duration
+	// MaxMessageBytes is the largest record batch the brokers take on
+	// every topic of the cluster (their message.max.bytes, or the
+	// topics' max.message.bytes; default DefaultMaxMessageBytes, below
+	// Apache Kafka's default). The shards' producers make no larger
+	// batch, and a snapshot that does not fit one is split into chunks
+	// (snapshot.go), so no broker limit needs raising.
+	MaxMessageBytes int
 	// ExtraOpts are added to every Kafka client (TLS, SASL).
 	ExtraOpts []kgo.Opt
 	Logger    *slog.Logger
@@ -68,6 +75,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.TransactionTimeout <= 0 {
 		c.TransactionTimeout = 10 * time.Second
@@ -117,10 +127,6 @@ func TransactionalID(c *Config, n int) string {
 // places shards on nodes.
 func GroupID(c *Config) string { return c.TopicPrefix + "sb." + c.Cluster }
 
-// SnapshotMaxBytes is the max.message.bytes the snapshot topic is created
-// with: a tenant's snapshot is one record.
-const SnapshotMaxBytes = 16 << 20
-
 // EnsureTopics creates the cluster's topics and the output topics if they
 // are missing and returns the output topics' partition counts.
 func EnsureTopics(ctx context.Context, cfg *Config) (map[string]int32, error) {
@@ -137,7 +143,6 @@ func EnsureTopics(ctx context.Context, cfg *Config) (map[string]int32, error) {
 	tp := TopicsOf(cfg)
 	s := int32(cfg.Shards)
 	compact := "compact"
-	maxBytes := strconv.Itoa(SnapshotMaxBytes)
 	create := []struct {
 		name  string
 		parts int32
@@ -145,7 +150,7 @@ func EnsureTopics(ctx context.Context, cfg *Config) (map[string]int32, error) {
 	}{
 		{tp.Shards, s, nil},
 		{tp.Journal, s, nil},
-		{tp.Snapshots, s, map[string]*string{"cleanup.policy": &compact, "max.message.bytes": &maxBytes}},
+		{tp.Snapshots, s, map[string]*string{"cleanup.policy": &compact}},
 		{tp.Owners, 1, map[string]*string{"cleanup.policy": &compact}},
 		{tp.AgentState, cfg.OutputPartitions, nil},
 		{tp.CallThread, cfg.OutputPartitions, nil},

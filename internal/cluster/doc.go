@@ -20,8 +20,9 @@
 // Topics (TopicsOf): <prefix>sb.<cluster>.shards (placement only),
 // .journal (partition = shard; key tenant; one record per batch of steps,
 // and the claims), .snapshots (compacted; partition = shard; key tenant;
-// headers sb-step and sb-from, the journal offset its replay starts at;
-// max.message.bytes SnapshotMaxBytes), .owners (one partition,
+// headers sb-step and sb-from, the journal offset its replay starts at; a
+// snapshot larger than Config.MaxMessageBytes is split into chunks, so no
+// broker limit needs raising), .owners (one partition,
 // compacted; key shard; the Owner claims and releases), and the output
 // topics voice-agentstate and voice-callthread, which consumers must read
 // with isolation.level=read_committed, and .sip-bindings (compacted;

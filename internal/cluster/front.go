@@ -43,6 +43,7 @@ type Front struct {
 
 	mu      sync.Mutex
 	proxies map[string]*httputil.ReverseProxy
+	peers   nodePeers
 }
 
 // ClusterStatus is the body of GET /v1/cluster.
@@ -78,7 +79,10 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		local, owner, ok := f.Node.Route(id)
 		if local != nil {
 			if h := f.Local(id); h != nil {
-				h.ServeHTTP(w, r)
+				if !f.leased(w, r) {
+					return
+				}
+				h.ServeHTTP(w, f.clientOf(r))
 				return
 			}
 		} else if ok && owner.HTTP != "" && r.Header.Get(HeaderForwarded) == "" {
@@ -95,6 +99,20 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// leased answers a read (GET, HEAD) of a tenant served here with 503 if
+// the node's read lease has run out: it may have lost the tenant's shard
+// without knowing it yet, and its memory may be stale (see lease).
+func (f *Front) leased(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return true
+	}
+	if ok, _ := f.Node.ReadLease(); ok {
+		return true
+	}
+	unavailable(w, "this node has not been confirmed in the cluster lately and may have lost the tenant; retry")
+	return false
 }
 
 func unavailable(w http.ResponseWriter, msg string) {
@@ -149,6 +167,8 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// X-Forwarded-For: the client's address as this node saw
+			// it, for the owner (forwarded.go).
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwarded, self)
 		},

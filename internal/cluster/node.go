@@ -35,6 +35,11 @@ type NodeConfig struct {
 	// HandoverTimeout bounds a graceful handover of one shard (default
 	// 10 s).
 	HandoverTimeout time.Duration
+	// ReadLease is how long after the last heartbeat the group
+	// coordinator answered this node still answers reads from its
+	// tenants' memory (default SessionTimeout - HeartbeatInterval; see
+	// lease).
+	ReadLease time.Duration
 }
 
 // Node is a member of a cluster: the group assigns it shards, it claims
@@ -51,6 +56,8 @@ type Node struct {
 	owners *kgo.Client
 	polled chan struct{}
 	oread  chan struct{}
+
+	lease lease
 
 	mu      sync.Mutex
 	runs    map[int]*shardRun
@@ -103,13 +110,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.HandoverTimeout <= 0 {
 		cfg.HandoverTimeout = 10 * time.Second
 	}
+	if cfg.ReadLease <= 0 {
+		cfg.ReadLease = max(cfg.SessionTimeout-cfg.HeartbeatInterval, cfg.SessionTimeout/2)
+	}
 	parts, err := EnsureTopics(ctx, &cfg.Config)
 	if err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), tp: TopicsOf(&cfg.Config), parts: parts,
 		byShard: map[int][]string{}, runs: map[int]*shardRun{}, table: map[int]Owner{}, tenants: map[string]*tenant.Tenant{},
-		polled: make(chan struct{}), oread: make(chan struct{})}
+		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease}}
 	for _, id := range cfg.Tenants {
 		s := ShardOf(id, cfg.Shards)
 		n.byShard[s] = append(n.byShard[s], id)
@@ -128,7 +138,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n.group, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-" + cfg.NodeID),
-		kgo.WithLogger(kslog.New(n.log)),
+		kgo.WithLogger(leaseLogger{inner: kslog.New(n.log), l: &n.lease}),
 		kgo.ConsumerGroup(GroupID(&cfg.Config)),
 		kgo.ConsumeTopics(n.tp.Shards),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -184,6 +194,7 @@ func (n *Node) readOwners() {
 }
 
 func (n *Node) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	n.lease.renew(time.Now()) // the coordinator just counted this node in
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range m[n.tp.Shards] {

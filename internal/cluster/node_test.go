@@ -21,20 +21,26 @@ func tenantIDs(n int) []string {
 	return ids
 }
 
-func startNode(t *testing.T, cfg *Config, id string, tenants []string) *Node {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := StartNode(ctx, NodeConfig{Config: *cfg, NodeID: id, HTTP: id + ":80", Tenants: tenants,
+// nodeConfig is node id serving the demo tenant under the ids tenants,
+// with the server id every node of a cluster shares.
+func nodeConfig(cfg *Config, id string, tenants []string) NodeConfig {
+	return NodeConfig{Config: *cfg, NodeID: id, HTTP: id + ":80", Tenants: tenants,
 		StartTenant: func(tid string, lg tenant.StepLog, st *tenant.LogState) (*tenant.Tenant, error) {
 			ten := config.Demo("tok-"+tid, "pw").Tenants[0]
 			ten.ID = tid
-			eng, err := engine.New(&ten, engine.Options{Server: id})
+			eng, err := engine.New(&ten, engine.Options{Server: "s1"})
 			if err != nil {
 				return nil, err
 			}
 			return tenant.Start(tenant.Config{Engine: eng, Log: lg, LogState: st, SnapshotEvery: 3})
-		}})
+		}}
+}
+
+func startNode(t *testing.T, cfg *Config, id string, tenants []string) *Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := StartNode(ctx, nodeConfig(cfg, id, tenants))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,9 @@ type Shard struct {
 	failed  chan struct{} // closed when err is set
 	exited  chan struct{}
 
-	journalNext int64 // offset after the last committed journal record
+	journalNext int64  // offset after the last committed journal record
+	snapSeq     uint64 // chunked snapshots written (their ids)
+	floor       replayFloor
 
 	// Counters (under mu).
 	stats ShardStats
@@ -87,6 +89,7 @@ type ReplayStats struct {
 	Fence, Claim, Read time.Duration
 	SnapshotsRead      int
 	SnapshotBytes      int
+	SnapshotChunks     int // chunk records read (snapshots too large for one message)
 	JournalRecords     int
 	Steps              int // step records handed to the tenants
 	From               int64
@@ -127,6 +130,9 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
+		// No batch larger than the brokers take: snapshots are split
+		// to fit it (snapshot.go).
+		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
 		// A retriable produce error waits for a metadata refresh, which
 		// kgo rate-limits by this (5 s by default): it bounds the stalls.
 		kgo.MetadataMinAge(250 * time.Millisecond),
@@ -224,34 +230,23 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 	for _, t := range tenants {
 		want[t] = true
 	}
-	states := map[string]*tenant.LogState{}
-	from := map[string]int64{}
-	err := s.readUntilClaim(ctx, s.tp.Snapshots, kgo.NewOffset().AtStart(), func(r *kgo.Record) error {
-		if header(r, hType) != typSnap || !want[string(r.Key)] {
-			return nil
-		}
-		step, err1 := strconv.ParseUint(header(r, hStep), 10, 64)
-		f, err2 := strconv.ParseInt(header(r, hFrom), 10, 64)
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("snapshot at offset %d: bad headers", r.Offset)
-		}
-		states[string(r.Key)] = &tenant.LogState{Snapshot: r.Value, SnapshotStep: step}
-		from[string(r.Key)] = f
-		s.stats.Replay.SnapshotsRead++
-		s.stats.Replay.SnapshotBytes += len(r.Value)
-		return nil
-	})
+	s.floor.init(tenants)
+	states, from, floor, err := s.readSnapshots(ctx, want)
 	if err != nil {
 		return nil, err
 	}
-	// Replay starts at the oldest offset a tenant's snapshot needs; a
-	// tenant without one needs the whole journal.
+	// Replay starts at the oldest offset a tenant needs: the later of its
+	// snapshot's and the replay-from record's (replayfrom.go); a tenant
+	// with neither needs the whole journal.
 	start := kgo.NewOffset().AtStart()
 	s.stats.Replay.From = -1
 	if len(want) > 0 {
 		min := int64(-1)
 		for t := range want {
 			f, ok := from[t]
+			if c, found := floor[t]; found && (!ok || c > f) {
+				f, ok = c, true
+			}
 			if !ok {
 				min = -1
 				break
@@ -279,6 +274,7 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			st = &tenant.LogState{}
 			states[string(r.Key)] = st
 		}
+		took := false
 		for i, rec := range recs {
 			step := first + uint64(i)
 			last := st.SnapshotStep
@@ -290,6 +286,10 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			}
 			st.Steps = append(st.Steps, tenant.LoggedStep{Step: step, Record: rec})
 			s.stats.Replay.Steps++
+			took = true
+		}
+		if took {
+			s.floor.stepped(string(r.Key), r.Offset, st.Steps[len(st.Steps)-1].Step)
 		}
 		return nil
 	})
@@ -305,6 +305,8 @@ func (s *Shard) readUntilClaim(ctx context.Context, topic string, start kgo.Offs
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(s.n): start}}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		// Many records (snapshot chunks) per round trip, not 1 MiB.
+		kgo.FetchMaxPartitionBytes(8 << 20),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}, s.cfg.ExtraOpts...)...)
 	if err != nil {
@@ -526,16 +528,21 @@ func (s *Shard) commit(items []item) error {
 		}
 	}
 	now := time.Now()
+	journal := make(map[*tenant.LogBatch]*kgo.Record, len(items))
+	snapped := false
 	for _, it := range items {
 		key := []byte(it.tenant)
 		if it.batch == nil {
-			s.cl.Produce(ctx, &kgo.Record{Topic: s.tp.Snapshots, Partition: int32(s.n), Key: key, Value: it.state, Timestamp: now,
-				Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSnap)},
-					{Key: hStep, Value: []byte(strconv.FormatUint(it.step, 10))}, {Key: hFrom, Value: []byte(from)}}}, promise)
+			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, from, now) {
+				s.cl.Produce(ctx, r, promise)
+			}
+			snapped = true
 			continue
 		}
-		s.cl.Produce(ctx, &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
-			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}, promise)
+		jr := &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
+			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}
+		journal[it.batch] = jr
+		s.cl.Produce(ctx, jr, promise)
 		for i := range it.batch.Events {
 			e := &it.batch.Events[i]
 			var topic string
@@ -557,6 +564,10 @@ func (s *Shard) commit(items []item) error {
 			s.cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: event.Partition(k, s.parts[topic]), Key: k,
 				Value: e.AppendJSON(nil), Headers: hdrs, Timestamp: now}, promise)
 		}
+	}
+	if snapped {
+		// The snapshot partition is in this transaction anyway.
+		s.cl.Produce(ctx, s.floor.record(s, s.journalNext, now), promise)
 	}
 	t0 := time.Now()
 	ferr := s.cl.Flush(ctx)
@@ -586,6 +597,7 @@ func (s *Shard) commit(items []item) error {
 	if maxJournal >= 0 {
 		s.journalNext = maxJournal + 1
 	}
+	s.floor.committed(items, journal)
 	return nil
 }
 

@@ -58,8 +58,41 @@ type LoggedStep struct {
 // logMode is the runtime's state in Log mode (owned by the tenant
 // goroutine unless said otherwise).
 type logMode struct {
-	log  StepLog
-	step uint64 // number of the last step recorded
+	log    StepLog
+	step   uint64    // number of the last step recorded
+	snapAt time.Time // when the last snapshot was handed over (or recovery ended)
+
+	ticker *time.Ticker
+	tick   <-chan time.Time // nil without Config.SnapshotInterval
+}
+
+// startTick checks four times per interval whether a snapshot is due.
+func (lm *logMode) startTick(interval time.Duration) {
+	if interval > 0 {
+		lm.ticker = time.NewTicker(max(interval/4, time.Millisecond))
+		lm.tick = lm.ticker.C
+	}
+}
+
+func (lm *logMode) stopTick() {
+	if lm.ticker != nil {
+		lm.ticker.Stop()
+	}
+}
+
+// snapshotDue: steps were recorded since the last snapshot and
+// Config.SnapshotInterval has passed since it.
+func (t *Tenant) snapshotDue() bool {
+	return t.sinceSnap > 0 && t.cfg.SnapshotInterval > 0 && t.cfg.Clock().Sub(t.lm.snapAt) >= t.cfg.SnapshotInterval
+}
+
+// logSnapshotDue takes the snapshot Config.SnapshotInterval asks for: on
+// the tenant goroutine between batches, so it includes every step handed
+// to the StepLog so far and goes to it after them.
+func (t *Tenant) logSnapshotDue() {
+	if t.snapshotDue() && t.logBroken.Load() == nil && t.broken == nil {
+		t.logSnapshot()
+	}
 }
 
 // LastStep returns the number of the last step stepped in Log mode: after
@@ -97,7 +130,7 @@ func (t *Tenant) logCommit(n uint64, b *batch) {
 			}
 			t.ack.done(n, err, 0)
 		})
-	if t.cfg.SnapshotEvery > 0 && t.sinceSnap >= t.cfg.SnapshotEvery {
+	if (t.cfg.SnapshotEvery > 0 && t.sinceSnap >= t.cfg.SnapshotEvery) || t.snapshotDue() {
 		t.logSnapshot()
 	}
 }
@@ -121,6 +154,7 @@ func (t *Tenant) logSnapshot() {
 		return
 	}
 	t.sinceSnap = 0
+	t.lm.snapAt = t.cfg.Clock()
 	t.lm.log.Snapshot(t.lm.step, t.appendSnapshotEnvelope(nil, data))
 }
 
@@ -204,6 +238,7 @@ func (t *Tenant) recoverLog() error {
 		t.lm.step = ls.Step
 	}
 	t.sinceSnap = t.recovery.Steps
+	t.lm.snapAt = t.cfg.Clock()
 	for id, at := range pending {
 		t.startTimer(id, at)
 	}

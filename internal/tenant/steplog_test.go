@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
@@ -20,6 +22,7 @@ type memLog struct {
 	snapStep uint64
 	fail     error
 	appends  int
+	snaps    int
 }
 
 func (m *memLog) Append(b LogBatch, done func(error)) {
@@ -42,6 +45,7 @@ func (m *memLog) Snapshot(step uint64, state []byte) {
 	defer m.mu.Unlock()
 	if m.fail == nil {
 		m.snap, m.snapStep = state, step
+		m.snaps++
 	}
 }
 
@@ -207,4 +211,65 @@ func TestLogModeFailedCommit(t *testing.T) {
 	if lg.appends != 2 {
 		t.Fatalf("%d appends, want 2 (the refused command is not stepped)", lg.appends)
 	}
+}
+
+// TestLogModeSnapshotInterval: with SnapshotInterval (and no step count),
+// a busy tenant is snapshotted so that the steps after its latest
+// snapshot are never older than the interval, a tenant that went quiet is
+// snapshotted by the interval too, and an idle one (nothing since its
+// snapshot) is not snapshotted again. Under synctest: the clock is fake.
+func TestLogModeSnapshotInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const every = 30 * time.Second
+		ctx := context.Background()
+		lg := &memLog{}
+		tn, err := Start(Config{Engine: demoEngine(t), Log: lg, SnapshotEvery: -1, SnapshotInterval: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tn.Close(ctx)
+		snap := func() (uint64, int) {
+			synctest.Wait()
+			lg.mu.Lock()
+			defer lg.mu.Unlock()
+			return lg.snapStep, lg.snaps
+		}
+		// Busy: a step a second for 100 s.
+		at := map[uint64]time.Time{}
+		for i := 0; i < 100; i++ {
+			var c engine.Command = engine.Login{DN: "1001", AgentID: "agent1"}
+			if i%2 == 1 {
+				c = engine.Logout{DN: "1001"}
+			}
+			if _, err := tn.Do(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			at[tn.LastStep()] = time.Now()
+			s, _ := snap()
+			if s < tn.LastStep() {
+				if oldest := at[s+1]; time.Since(oldest) > every {
+					t.Fatalf("at step %d the latest snapshot is of step %d: step %d is %v old, over %v", tn.LastStep(), s, s+1, time.Since(oldest), every)
+				}
+			}
+			time.Sleep(time.Second)
+		}
+		if _, n := snap(); n < 3 || n > 4 {
+			t.Fatalf("%d snapshots in 100 s, want 3 or 4 (every 30 s)", n)
+		}
+		// Quiet: one step, then nothing; the interval snapshots it.
+		if _, err := tn.Do(ctx, engine.Login{DN: "1002", AgentID: "agent2"}); err != nil {
+			t.Fatal(err)
+		}
+		last := tn.LastStep()
+		time.Sleep(every + every/2)
+		s, n := snap()
+		if s != last {
+			t.Fatalf("the quiet tenant's latest snapshot is of step %d, want %d", s, last)
+		}
+		// Idle: nothing to snapshot.
+		time.Sleep(5 * every)
+		if s2, n2 := snap(); n2 != n || s2 != s {
+			t.Fatalf("idle tenant snapshotted again: %d snapshots (step %d), had %d (step %d)", n2, s2, n, s)
+		}
+	})
 }

@@ -73,6 +73,11 @@ type Config struct {
 	// 100,000; negative disables periodic snapshots (Close still writes
 	// one).
 	SnapshotEvery int
+	// SnapshotInterval, in Log mode, is the most time that passes between
+	// a step and a snapshot including it (0: none; snapshots by
+	// SnapshotEvery only). A quiet tenant is then snapshotted too, so a
+	// new owner's replay of the log starts at most this long ago.
+	SnapshotInterval time.Duration
 	// RecoveryCommands, if set, is called after recovery, before any other
 	// command, with the recovered engine; the commands it returns are
 	// stepped and journaled like any other, and it is called again until it
@@ -293,6 +298,7 @@ func Start(cfg Config) (*Tenant, error) {
 		if err := t.recoverLog(); err != nil {
 			return nil, err
 		}
+		t.lm.startTick(cfg.SnapshotInterval)
 	}
 	go t.run()
 	return t, nil
@@ -413,6 +419,7 @@ func (t *Tenant) Close(ctx context.Context) error {
 func (t *Tenant) run() {
 	defer close(t.exited)
 	defer t.drain()
+	defer t.lm.stopTick()
 	if t.syncq != nil {
 		defer close(t.syncq)
 	}
@@ -428,6 +435,9 @@ func (t *Tenant) run() {
 			continue
 		case <-t.healC:
 			t.heal()
+			continue
+		case <-t.lm.tick:
+			t.logSnapshotDue()
 			continue
 		case <-t.stop:
 			return
