@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
 // Config is the configuration of `switchboard serve`. Every field has a
@@ -28,6 +30,11 @@ type Config struct {
 	// "127.0.0.1:5060"): the registrar and back-to-back user agent of
 	// internal/sipfront; port 0 picks a free port.
 	SIP string
+	// SIPFeatureCodes are the numbers phones dial to set DND and
+	// forwarding (--sip-feature-codes, name=code pairs over the defaults
+	// dnd-on=*78, dnd-off=*79, forward=*72, forward-off=*73; see
+	// sipfront.ParseFeatureCodes).
+	SIPFeatureCodes string
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
 	// embedded broker.
@@ -122,6 +129,9 @@ func (c *Config) Validate() error {
 	if err := hostPort(c.SIP); err != nil {
 		return bad("sip", "%v", err)
 	}
+	if _, err := sipfront.ParseFeatureCodes(c.SIPFeatureCodes); err != nil {
+		return bad("sip-feature-codes", "%v", err)
+	}
 	for i, b := range c.KafkaBrokers {
 		if err := hostPort(b); err != nil {
 			return bad("kafka-brokers", "broker %d: %v", i+1, err)
@@ -201,6 +211,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, SIP bindings in DIR/sip, the embedded broker's log in DIR/kafka")
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
 	add("sip", (*stringValue)(&c.SIP), "SIP (UDP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
+	add("sip-feature-codes", (*stringValue)(&c.SIPFeatureCodes), "`LIST` of name=code pairs phones dial for DND and forwarding: dnd-on (default *78), dnd-off (*79), forward (*72, followed by the number), forward-off (*73); an empty code turns one off")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")
 	add("topic-prefix", (*stringValue)(&c.TopicPrefix), "topic name `PREFIX` (\"prod.\" gives prod.voice-agentstate)")

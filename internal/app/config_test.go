@@ -69,6 +69,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"bad http", []string{"--http", "localhost"}, nil, "--http"},
 		{"bad broker", []string{"--kafka-brokers", "k1"}, nil, "--kafka-brokers"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"bad feature codes", []string{"--sip-feature-codes", "dnd=*78"}, nil, "--sip-feature-codes"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"extra argument", []string{"extra"}, nil, "extra"},
@@ -90,7 +91,7 @@ func TestParseFlagsHelp(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	for _, f := range []string{"-data", "-http", "-sip", "-kafka-brokers", "-kafka-listen", "-topic-prefix",
-		"-partitions", "-config", "-server-id", "-log-level", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "registrar and B2BUA", "-journal-max-size"} {
+		"-partitions", "-config", "-server-id", "-log-level", "-sip-feature-codes", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "registrar and B2BUA", "-journal-max-size"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("help lacks %q:\n%s", f, out.String())
 		}

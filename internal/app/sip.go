@@ -63,7 +63,11 @@ func startSIPFront(c Config, file *config.File, rts []*tenant.Tenant, sc sipfron
 			planes = append(planes, m.Plane)
 		}
 	}
-	sc.Listen, sc.Tenants, sc.Logger, sc.Metrics = c.SIP, ts, log.With("component", "sipfront"), set
+	fc, err := sipfront.ParseFeatureCodes(c.SIPFeatureCodes)
+	if err != nil {
+		return nil, err // Validate has refused it already
+	}
+	sc.Listen, sc.FeatureCodes, sc.Tenants, sc.Logger, sc.Metrics = c.SIP, fc, ts, log.With("component", "sipfront"), set
 	srv, err := sipfront.Start(sc)
 	if err != nil {
 		return nil, err

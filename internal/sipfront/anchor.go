@@ -561,17 +561,12 @@ func (s *Server) Recording(tenantID, connID, action string) error {
 // ErrNoRecording: the call is not being recorded.
 var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
-// sendReinvite sends a re-INVITE with body in leg l's dialog, and ACKs a
-// 2xx; the response, or an error (a timeout).
-func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return nil, errors.New("sipfront: leg has no dialog")
+// sendReinvite sends a re-INVITE with body (and hdrs) in leg l's dialog,
+// and ACKs a 2xx; the response, or an error (a timeout).
+func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
+	contact, ok := l.remoteTarget()
+	if !ok {
+		return nil, errNoDialog
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
@@ -579,6 +574,9 @@ func (s *Server) sendReinvite(l *leg, body []byte) (*sip.Response, error) {
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(&s.dua.ContactHDR)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	var res *sip.Response
 	var err error
 	if l.uas != nil {

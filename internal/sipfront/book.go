@@ -83,6 +83,22 @@ type leg struct {
 	// rec is the call's recording, on its caller's leg.
 	rec  atomic.Pointer[media.Recorder]
 	sess atomic.Pointer[media.Session]
+
+	// In-dialog signalling. first: we ring the phone of the originator of
+	// an API call (clicktodial.go); why: the Reason of the BYE that ends
+	// the leg when not normal clearing (reason.go); st: the dialog's
+	// session timer, nil for none (sessiontimer.go); rel: the phone
+	// requires reliable provisional responses, numbered by rseq, prack
+	// closed by the PRACK of the last one, nil when none awaits it
+	// (prack.go); peerTag: the phone's tag of the dialog of our INVITE
+	// (replaces.go).
+	first   bool
+	why     string
+	st      *sessionTimer
+	rel     bool
+	rseq    uint32
+	prack   chan struct{}
+	peerTag string
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -112,6 +128,11 @@ type call struct {
 	legs   []*leg
 	dns    map[string]bool
 	queue  string // the last queue it was queued at (recording per queue)
+	// first is the originator's phone of a call made through the API,
+	// rung before the destination (clicktodial.go), and deferred the
+	// INVITEs waiting for its answer.
+	first    *leg
+	deferred []action
 }
 
 // legOf is the live leg of DN dn's phone on the call.
@@ -195,6 +216,7 @@ const (
 type action struct {
 	kind   actionKind
 	leg    *leg
+	why    string          // actBye: its Reason header (reason.go)
 	fin    final           // actFinal
 	ctx    context.Context // actInvite: the INVITE's, cancelled by actCancel
 	target sip.Uri         // actInvite
@@ -330,7 +352,7 @@ func (b *book) end(l *leg, f final) []action {
 	l.state = legEnded
 	switch {
 	case answered:
-		return []action{{kind: actBye, leg: l}}
+		return []action{{kind: actBye, leg: l, why: or(l.why, reasonCleared)}}
 	case l.caller:
 		return []action{{kind: actFinal, leg: l, fin: f}}
 	}
@@ -368,7 +390,7 @@ func (b *book) abandoned(l *leg) []action {
 		return nil
 	}
 	l.state = legEnded
-	acts := []action{{kind: actBye, leg: l}}
+	acts := []action{{kind: actBye, leg: l, why: or(l.why, reasonNoAck)}}
 	if l.connID != "" {
 		acts = append(acts, action{kind: actRelease, leg: l})
 	}
@@ -425,6 +447,7 @@ func (b *book) decideSIP(ev *event.Event) []action {
 	acts := b.decideLegs(ev)
 	if c := b.calls[ev.ConnID]; c != nil {
 		acts = append(acts, b.repoint(c)...)
+		acts = c.deferForFirst(acts) // clicktodial.go
 	}
 	return acts
 }
@@ -463,8 +486,9 @@ func (b *book) dialed(c *call, ev *event.Event) []action {
 	}
 	if c != nil {
 		c.dns[ev.ThisDN] = true
+		return acts
 	}
-	return acts
+	return b.ringFirst(ev) // clicktodial.go
 }
 
 // ringing: EventRinging(B) binds a trunk's INVITE to its ConnID (the first
@@ -578,6 +602,9 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	var mine *leg
 	if l := c.legOf(ev.ThisDN); l != nil {
 		end, mine = append(end, l), l
+		if ev.CallState == event.CallStateTransferred {
+			l.why = reasonTransferred
+		}
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
 	// a queue, back to its queue after RONA): its other legs stay even
@@ -649,4 +676,12 @@ func (b *book) partyChanged(c *call, ev *event.Event) {
 	if c != nil {
 		c.dns[ev.ThisDN] = true
 	}
+}
+
+// or is s, or def when s is empty.
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }

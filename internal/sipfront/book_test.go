@@ -25,7 +25,7 @@ import (
 //
 // Lines starting with '#' between blocks are comments. Commands set up leg
 // state the way the request handlers do (register, trunk, phone-invite,
-// trunk-invite, placed, answered, failed, gone, phone-hold, refer,
+// trunk-invite, placed, answered, failed, gone, phone-hold, phone-offer, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
 // conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
@@ -157,10 +157,17 @@ func (r *bookRunner) run(line string) []string {
 		if !b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID))) {
 			return []string{"ack and bye " + l.callID + " (ended meanwhile)"}
 		}
+		if l.first {
+			return append([]string{"ack " + l.callID + ", the destination's INVITE goes:"}, r.format(b.firstAnswered(l))...)
+		}
 		return []string{"ack " + l.callID + ", tell the engine"}
 	case "failed":
-		if !r.b.failed(r.leg(a)) {
+		l := r.leg(a)
+		if !r.b.failed(l) {
 			return []string{"nothing (cancelled)"}
+		}
+		if l.first {
+			return []string{"tell the engine: Release by " + l.dn}
 		}
 		return []string{"tell the engine"}
 	case "gone":
@@ -180,6 +187,11 @@ func (r *bookRunner) run(line string) []string {
 			delete(b.heldBy, l.dn)
 		}
 		return []string{"ok"}
+	case "phone-offer":
+		// A re-INVITE or UPDATE from the phone with a new SDP (hold=true:
+		// sendonly).
+		l := r.leg(a)
+		return r.format(b.offered(b.calls[l.connID], l, []byte(a["sdp"]), a["hold"] == "true"))
 	case "refer":
 		if !b.refer(r.leg(a)) {
 			return []string{"481"}
@@ -261,13 +273,6 @@ func (r *bookRunner) run(line string) []string {
 	return nil
 }
 
-func or(s, def string) string {
-	if s != "" {
-		return s
-	}
-	return def
-}
-
 func sdpName(sdp []byte) string {
 	if bytes.Equal(sdp, placeholderSDP) {
 		return "placeholder"
@@ -305,6 +310,9 @@ func (r *bookRunner) format(acts []action) []string {
 		case actCancel:
 			out = append(out, "cancel "+id)
 		case actBye:
+			if a.why != reasonCleared {
+				id += " reason=" + a.why
+			}
 			out = append(out, "bye "+id)
 		case actReinvite:
 			dir := "retrieve"

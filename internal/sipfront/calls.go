@@ -85,13 +85,18 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return // answered by newCall
 	}
+	if s.badExtension(req, tx) || s.tooBrief(req, tx) {
+		return // 420 (prack.go), 422 (sessiontimer.go)
+	}
+	l.st = s.negotiate(req, true)
+	l.rel = hasOption(headerValue(req, "Require", ""), "100rel")
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
-	// Set up before the leg is indexed: an ACK or BYE with its Call-ID
-	// (the ACK of this INVITE's 407, say) may look it up at once.
+	// Set before the leg is indexed (addLeg's lock publishes them): an
+	// ACK of the challenge, with the same Call-ID, may be handled at once.
 	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
@@ -112,7 +117,15 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		go t.phoneGone(l)
 	})
 	dlg.Respond(100, "Trying", nil)
-	if f, ok := t.place(l, cmd); !ok {
+	if isFeature(cmd) {
+		s.feature(l, cmd) // features.go
+		return
+	}
+	place := t.place
+	if v := replacesOf(req); v != "" {
+		place = func(l *leg, _ engine.Command) (final, bool) { return s.replaces(l, v) } // replaces.go
+	}
+	if f, ok := place(l, cmd); !ok {
 		s.inviteFinal(dlg, f.code, f.reason)
 		return
 	}
@@ -156,6 +169,9 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	// proves nothing, UDP sources are easily spoofed.
 	if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
 		return nil, nil, nil
+	}
+	if cmd, ok := s.featureCommand(from, to); ok {
+		return t, &leg{t: t, dn: from, to: to, callID: callID, caller: true}, cmd // features.go
 	}
 	if t.dns[to] == nil && !t.external(to) {
 		s.respond(req, tx, 404, "Not Found", nil)
@@ -218,7 +234,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			close(l.responded)
 			if !acked {
 				l.t.abandon(l)
+				return true
 			}
+			l.t.mu.Lock()
+			s.armTimer(l, l.st) // sessiontimer.go
+			l.t.mu.Unlock()
 			return true
 		}
 		s.inviteFinal(l.uas, f.code, f.reason)
@@ -235,7 +255,11 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 // the dialog was abandoned half-way.
 func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
 	done := make(chan error, 1)
-	go func() { done <- l.uas.RespondSDP(sdp) }()
+	res := sip.NewSDPResponseFromRequest(l.uas.InviteRequest, sdp)
+	for _, h := range s.answerHeaders(l) {
+		res.AppendHeader(h)
+	}
+	go func() { done <- l.uas.WriteResponse(res) }()
 	timer := time.NewTimer(s.cfg.AckTimeout)
 	defer timer.Stop()
 	var err error
@@ -375,6 +399,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 // forget removes leg l from the Call-ID index.
 func (s *Server) forget(l *leg) {
 	l.closeMedia()
+	l.stopTimer()
 	s.mu.Lock()
 	known := s.legs[l.callID] == l
 	if known {
@@ -393,7 +418,7 @@ func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, OPTIONS, REGISTER, NOTIFY, SUBSCRIBE"))
+	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", supported))
 }
 
 func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
@@ -405,13 +430,40 @@ func (s *Server) handleNotify(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // handleReInvite: hold (sendonly or inactive) or retrieve (sendrecv) by
-// the phone.
+// the phone, or a session refresh (sessiontimer.go).
 func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	l := s.legByCallID(req.CallID().Value())
 	if l == nil {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	if s.tooBrief(req, tx) {
+		return
+	}
+	res := s.reoffer(l, req, tx)
+	if res == nil {
+		return
+	}
+	t := l.t
+	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
+	seq, ack := req.CSeq().SeqNo, make(chan struct{})
+	t.mu.Lock()
+	if l.awaitAck == nil {
+		l.awaitAck = map[uint32]chan struct{}{}
+	}
+	l.awaitAck[seq] = ack
+	t.mu.Unlock()
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("SIP re-INVITE response", "err", err)
+	}
+	go s.awaitReAck(l, tx, res, seq, ack)
+}
+
+// reoffer takes an offer in leg l's dialog from its phone (re-INVITE or
+// UPDATE req): sendonly or inactive holds, sendrecv retrieves (a refresh
+// asking for the state the call is in already is fine), and returns our
+// 2xx with the answer; nil when it answered req with a refusal itself.
+func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *sip.Response {
 	t := l.t
 	dir := sdpDirection(req.Body())
 	hold := dir == "sendonly" || dir == "inactive"
@@ -419,10 +471,11 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := t.calls[l.connID]
 	live := c != nil && l.state == legAnswered
 	var peer []byte
+	var relay []action
 	if live {
 		peer, l.far = c.peerSDP(l), c.peerLeg(l)
 		if len(req.Body()) > 0 {
-			l.sdp = req.Body()
+			relay = t.offered(c, l, req.Body(), hold) // sessiontimer.go
 		}
 		l.phoneHold++
 	}
@@ -430,7 +483,7 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	t.mu.Unlock()
 	if !live {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
+		return nil
 	}
 	var cmd engine.Command = engine.Retrieve{ConnID: connID, DN: l.dn}
 	if hold {
@@ -450,26 +503,17 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil && !already(err) {
 		code, reason := statusOf(err)
 		s.respond(req, tx, code, reason, nil)
-		return
+		return nil
 	}
+	t.act(relay)
 	answer := peer
 	if hold {
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])
 	}
 	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
 	res.AppendHeader(&s.dua.ContactHDR)
-	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
-	seq, ack := req.CSeq().SeqNo, make(chan struct{})
-	t.mu.Lock()
-	if l.awaitAck == nil {
-		l.awaitAck = map[uint32]chan struct{}{}
-	}
-	l.awaitAck[seq] = ack
-	t.mu.Unlock()
-	if err := tx.Respond(res); err != nil {
-		s.log.Debug("SIP re-INVITE response", "err", err)
-	}
-	go s.awaitReAck(l, tx, res, seq, ack)
+	s.refreshed(l, req, res) // sessiontimer.go
+	return res
 }
 
 // awaitReAck retransmits our 2xx res to leg l's re-INVITE (CSeq seq)
@@ -634,9 +678,12 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
 	}
+	if s.subscribeEvent(req, tx) {
+		return // message-summary, dialog (notify.go)
+	}
 	ev := req.GetHeader("Event")
 	if ev == nil || strings.ToLower(strings.TrimSpace(strings.Split(ev.Value(), ";")[0])) != "refer" {
-		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer"))
+		s.respond(req, tx, 489, "Bad Event", nil, sip.NewHeader("Allow-Events", "refer, message-summary, dialog"))
 		return
 	}
 	l := s.legByCallID(req.CallID().Value())
@@ -663,14 +710,9 @@ func (s *Server) handleSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 // inDialog sends a request of method in leg l's dialog, with body and
 // headers, and waits for its final response (at most timer F).
 func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return nil, errors.New("no dialog")
+	contact, ok := l.remoteTarget()
+	if !ok {
+		return nil, errNoDialog
 	}
 	req := sip.NewRequest(method, contact)
 	for _, h := range hdrs {
@@ -733,13 +775,7 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	if len(sdp) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	d, err := s.dua.Invite(ctx, target, sdp, hdrs...)
-	if err == nil {
-		t.mu.Lock()
-		l.uac = d
-		t.mu.Unlock()
-		err = d.WaitAnswer(ctx, sipgo.AnswerOptions{})
-	}
+	d, err := s.invite(ctx, l, target, sdp, hdrs) // sessiontimer.go
 	if err == nil {
 		s.legAnswered(ctx, l, d)
 		return
@@ -759,6 +795,10 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	var cmd engine.Command
 	busy := code == 486 || code == 600 || code == 603
 	switch {
+	case l.first:
+		// The originator's phone of an API call did not take it: the
+		// originator hangs up (clicktodial.go).
+		cmd = engine.Release{ConnID: l.connID, DN: l.dn}
 	case l.trunk != "" && busy:
 		cmd = engine.NetworkBusy{ConnID: l.connID, Party: l.dn}
 	case l.trunk != "":
@@ -792,6 +832,9 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	t := l.t
 	t.mu.Lock()
 	live := t.answered(l, d.InviteResponse.Body())
+	if live {
+		s.armTimer(l, s.answeredTimer(d.InviteResponse)) // sessiontimer.go
+	}
 	t.mu.Unlock()
 	d.Ack(ctx)
 	if !live {
@@ -800,6 +843,15 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 		return
 	}
 	s.dialogUp(l, d.InviteRequest, d.InviteResponse, false)
+	if l.first {
+		// An originator's phone rung first: the engine has it dialling
+		// already; its destination is INVITEd now (clicktodial.go).
+		t.mu.Lock()
+		acts := t.firstAnswered(l)
+		t.mu.Unlock()
+		t.act(acts)
+		return
+	}
 	var cmd engine.Command = engine.Answer{ConnID: l.connID, DN: l.dn}
 	if l.trunk != "" {
 		cmd = engine.NetworkAnswer{ConnID: l.connID, Party: l.dn}
@@ -832,15 +884,18 @@ func (t *sipTenant) hangUp(l *leg) {
 	t.act(acts)
 }
 
-// bye sends the BYE of answered leg l, whose party the engine released.
-func (s *Server) bye(l *leg) {
+// bye sends the BYE of answered leg l, whose party the engine released,
+// with Reason why (reason.go).
+func (s *Server) bye(l *leg, why string) {
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
-	if l.uas != nil {
-		err = l.uas.Bye(ctx)
+	if req := byeRequest(l, why); req == nil {
+		return
+	} else if l.uas != nil {
+		err = l.uas.WriteBye(ctx, req)
 	} else if l.uac != nil {
-		err = l.uac.Bye(ctx)
+		err = l.uac.WriteBye(ctx, req)
 	}
 	if err != nil {
 		s.log.Debug("SIP BYE", "call_id", l.callID, "err", err)
@@ -855,41 +910,7 @@ func (s *Server) reinvite(l *leg, hold bool, sdp []byte) {
 	if hold {
 		dir = "sendonly"
 	}
-	body := l.origin.stamp(withDirection(sdp, dir))
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	var contact sip.Uri
-	switch {
-	case l.uas != nil:
-		contact = l.uas.InviteRequest.Contact().Address
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		contact = l.uac.InviteResponse.Contact().Address
-	default:
-		return
-	}
-	req := sip.NewRequest(sip.INVITE, contact)
-	req.SetBody(body)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
-	if err != nil {
+	if _, err := s.sendReinvite(l, l.origin.stamp(withDirection(sdp, dir))); err != nil {
 		s.log.Debug("SIP re-INVITE", "call_id", l.callID, "err", err)
-		return
-	}
-	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, contact)
-		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
-		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
 	}
 }

@@ -1,12 +1,9 @@
 package sipfront
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -475,15 +472,7 @@ func TestBlindTransfer(t *testing.T) {
 // media port of the party whose SDP the re-INVITE must carry) and returns
 // its path.
 func repointed(t *testing.T, scenario string, port int) string {
-	data, err := os.ReadFile(filepath.Join("testdata", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), scenario)
-	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte("PEERPORT"), []byte(strconv.Itoa(port))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return scenarioWith(t, scenario, "PEERPORT", strconv.Itoa(port))
 }
 
 // TestInboundFromTrunk: the carrier (a sipp at the trunk's address) calls

@@ -92,6 +92,9 @@
 //	INVITE from a phone DN      MakeCall{From, To: Request-URI user}, always
 //	                            digest-authenticated (407 Proxy-Authenticate, then 403
 //	                            for wrong credentials): a source address proves nothing.
+//	INVITE from a phone DN to a SetDND{On: true} (*78) or false (*79), SetForward{To:
+//	feature code (features.go)  number} (*72<number>), CancelForward (*73) for the DN
+//	                            (Config.FeatureCodes); 200 then BYE, or the refusal
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user};
 //	                            digest-authenticated (407) too when the trunk has a
 //	                            sip-password
@@ -120,12 +123,53 @@
 //	                            so are the NOTIFYs of RFC 3515 (message/sipfrag "SIP/2.0
 //	                            100 Trying", then "SIP/2.0 200 OK" ending the
 //	                            subscription: the transfer is made when it is accepted)
+//	INVITE with Replaces        call pick-up of a ringing phone (Redirect to the caller's DN,
+//	(RFC 3891, replaces.go)     then Answer), another device of the same DN taking an answered
+//	                            call (no command; old dialog BYE, far party re-INVITEd), or
+//	                            another DN taking it over (SingleStepTransfer, then Answer);
+//	                            matched by Call-ID and both tags; 481 otherwise, 486 for
+//	                            early-only on an answered dialog
+//	SUBSCRIBE message-summary   a phone DN's own mailbox (RFC 3842; digest-authenticated,
+//	                            another's: 403): 200 and NOTIFYs of the engine's message-
+//	                            waiting state, at once and at each EventMessageWaitingOn/Off
+//	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
+//	                            full dialog-info NOTIFYs of its calls in the engine (early,
+//	                            confirmed; none when idle), at once and after each call
+//	                            event of the DN (notify.go); a ringing phone's dialog
+//	                            (only) carries its call-id and tags, for a BLF key's
+//	                            pick-up (INVITE with Replaces)
 //	SUBSCRIBE Event: refer      200, and a NOTIFY with the REFER's last progress ending the
 //	in a dialog                 subscription; another event package: 489
+//	UPDATE in a dialog          without SDP a session refresh (200); with SDP answered
+//	                            like a re-INVITE (hold, retrieve), without the ACK
+//	re-INVITE or UPDATE moving  (another address, port or codecs in its c=/m= lines, not
+//	the phone's media           a hold): the far party is re-INVITEd with the new SDP
+//	                            (anchored and relayed legs excepted: the relay latches)
+//	Session-Expires below       422 with Min-SE (Config.MinSE, default 90 s); otherwise the
+//	Min-SE (INVITE, UPDATE)     session timer of RFC 4028 (sessiontimer.go): our 200 names
+//	                            the refresher (the phone when it asked or supports timer,
+//	                            else switchboard); our INVITEs offer Config.SessionExpires
+//	                            (30 min; a 422 with a larger Min-SE is retried once with
+//	                            it) and the answer decides. Switchboard refreshes at
+//	                            half the interval (UPDATE when the phone allows it, else a
+//	                            re-INVITE with the same SDP); a session the phone should
+//	                            refresh and did not by the interval less min(32 s, a
+//	                            third) is ended: BYE (Reason SIP 408) and a Release
+//	INVITE with Require: 100rel its 180s are reliable (RFC 3262, prack.go): Require: 100rel,
+//	                            RSeq, retransmitted until the PRACK (200; none within
+//	                            Config.AckTimeout: 504 and a Release); our INVITEs say
+//	                            Supported: 100rel and PRACK reliable 18x answers
+//	INVITE requiring another    420 Bad Extension with Unsupported (we support timer,
+//	extension                   100rel, replaces)
 //
 // # Events to SIP
 //
-//	EventDialing(A)             binds the SIP INVITE from A to the ConnID
+//	EventDialing(A)             binds the SIP INVITE from A to the ConnID; a call made
+//	                            through the API from a registered A (not a consultation)
+//	                            rings A's phone first (placeholder SDP, From the number
+//	                            dialled): the destination's INVITE waits for its answer
+//	                            and offers its SDP; a refusal or no answer is a Release
+//	                            by A (clicktodial.go)
 //	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
 //	                            to B's contact with the caller's SDP, unchanged
 //	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
@@ -151,6 +195,12 @@
 //	any event leaving a call    the far party changed (transfer, pick-up, conference back
 //	with two answered legs      to two): each leg not given the other's SDP yet gets a
 //	                            re-INVITE sendrecv with it (anchored legs excepted)
+//
+// Every BYE switchboard sends carries a Reason header (RFC 3326,
+// reason.go): Q.850 cause 16 (normal clearing) when the engine released
+// the party, SIP cause 200 "Call transferred" on the transferor's legs,
+// SIP cause 408 for a 2xx never acknowledged or a session timer that ran
+// out. CANCELs are sipgo's and carry none.
 //
 // The SDP sent on a dialog keeps one o= line (the first SDP's username,
 // session id and address) whose version rises at each change (RFC 3264
@@ -316,8 +366,11 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// UDP only; calls made through the API from a registered DN do
-// not make its phone ring first (the DN dials virtually); a restart loses
+// In-dialog signalling: CANCELs carry no Reason (sipgo builds them);
+// feature codes are the same for
+// every tenant (serve's --sip-feature-codes); subscriptions do not
+// survive a restart.
+// UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
 // (TestServeRestartKeepsSIPBindings). An unreadable bindings file loses

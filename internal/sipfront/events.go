@@ -82,6 +82,7 @@ func (t *sipTenant) onEvent(ev *event.Event) {
 	acts := t.decide(ev)
 	t.mu.Unlock()
 	t.act(acts)
+	t.callEvent(ev) // dialog subscriptions (notify.go)
 }
 
 // act carries out actions decided under the lock, with the lock released.
@@ -94,7 +95,7 @@ func (t *sipTenant) act(acts []action) {
 		l := a.leg
 		switch a.kind {
 		case actRinging:
-			l.uas.Respond(180, "Ringing", nil)
+			s.ring(l) // reliably when required (prack.go)
 		case actFinal:
 			if a.fin.code == 200 {
 				a.fin.sdp = l.origin.stamp(a.fin.sdp)
@@ -115,7 +116,7 @@ func (t *sipTenant) act(acts []action) {
 			}
 		case actBye:
 			s.forget(l)
-			go s.bye(l)
+			go s.bye(l, a.why)
 		case actReinvite:
 			go s.reinvite(l, a.hold, a.sdp)
 		case actRelease:

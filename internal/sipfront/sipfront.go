@@ -87,6 +87,14 @@ type Config struct {
 	// before the dialog is ended with BYE and its call released (RFC 3261
 	// section 13.3.1.4). Default 64*T1 (32 s).
 	AckTimeout time.Duration
+	// SessionExpires is the session interval (RFC 4028) offered on our
+	// INVITEs and given to phones that support timers without asking for
+	// one (default 30 minutes); MinSE the shortest accepted (shorter asks
+	// get 422; default 90 s, the RFC's floor: lower only in tests).
+	SessionExpires, MinSE time.Duration
+	// FeatureCodes are the numbers phones dial to set do-not-disturb and
+	// forwarding (features.go); default *78/*79, *72<number>/*73.
+	FeatureCodes FeatureCodes
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -129,6 +137,13 @@ func (c *Config) setDefaults() {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 64 * sip.T1
 	}
+	if c.SessionExpires <= 0 {
+		c.SessionExpires = 30 * time.Minute
+	}
+	if c.MinSE <= 0 {
+		c.MinSE = 90 * time.Second
+	}
+	c.FeatureCodes.setDefaults()
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
@@ -193,6 +208,7 @@ type Server struct {
 	cl    *clusterFront // cluster mode (cluster.go); nil on a single node
 
 	guard    guard        // digest authentication's memory (auth.go)
+	notes    notifier     // message-summary and dialog subscriptions (notify.go)
 	refusals *slog.Logger // sampled: lines outsiders cause at will
 
 	mu    sync.Mutex
@@ -297,6 +313,8 @@ func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.OPTIONS:   s.handleOptions,
 		sip.NOTIFY:    s.handleNotify,
 		sip.SUBSCRIBE: s.handleSubscribe,
+		sip.UPDATE:    s.handleUpdate,
+		sip.PRACK:     s.handlePrack,
 	}
 }
 

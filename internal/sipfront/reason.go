@@ -1,0 +1,48 @@
+package sipfront
+
+import (
+	"github.com/emiago/sipgo/sip"
+)
+
+// Reason headers (RFC 3326) on the BYEs switchboard sends: why the call
+// ended for the phone or carrier. A party released by the engine (the
+// other party hung up, a release through the API, the call moved on) is
+// normal clearing, Q.850 cause 16; the transferor's own legs after its
+// transfer say so (SIP 200, "Call transferred"); a dialog whose phone never
+// acknowledged our 2xx (RFC 3261 section 13.3.1.4), or whose session timer
+// ran out unrefreshed (RFC 4028, sessiontimer.go), SIP 408.
+const (
+	reasonCleared     = `Q.850;cause=16;text="Normal call clearing"`
+	reasonTransferred = `SIP;cause=200;text="Call transferred"`
+	reasonNoAck       = `SIP;cause=408;text="ACK not received"`
+	reasonExpired     = `SIP;cause=408;text="Session expired"`
+)
+
+// byeRequest is the BYE of leg l's dialog with Reason why (none when
+// empty); sipgo's WriteBye adds the dialog's headers.
+func byeRequest(l *leg, why string) *sip.Request {
+	target, ok := l.remoteTarget()
+	if !ok {
+		return nil
+	}
+	req := sip.NewRequest(sip.BYE, target)
+	if l.uas != nil {
+		req.SetTransport(l.uas.InviteRequest.Transport())
+	}
+	if why != "" {
+		req.AppendHeader(sip.NewHeader("Reason", why))
+	}
+	return req
+}
+
+// remoteTarget is where leg l's in-dialog requests go: the Contact of the
+// phone's INVITE (it called us) or of its answer (we called it).
+func (l *leg) remoteTarget() (sip.Uri, bool) {
+	switch {
+	case l.uas != nil && l.uas.InviteRequest.Contact() != nil:
+		return l.uas.InviteRequest.Contact().Address, true
+	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
+		return l.uac.InviteResponse.Contact().Address, true
+	}
+	return sip.Uri{}, false
+}
