@@ -270,6 +270,7 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	if s.sip != nil {
 		for id, t := range tenants {
 			t.Recording = sipRecording(s.sip, id)
+			t.TrunkSIP = sipTrunk(s.sip, id)
 			tenants[id] = t
 		}
 	}
@@ -373,8 +374,10 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 // (demo true) with the tokens of the environment or random ones.
 func loadTenants(c Config, getenv func(string) string) (file *config.File, demo bool, err error) {
 	if c.ConfigFile != "" {
-		file, err = config.Load(c.ConfigFile)
-		return file, false, err
+		if file, err = config.Load(c.ConfigFile); err != nil {
+			return nil, false, err
+		}
+		return file, false, carrierPasswords(file, getenv) // sip.go
 	}
 	token := getenv(EnvDemoToken)
 	if token == "" {

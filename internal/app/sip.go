@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
@@ -32,6 +33,7 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if err != nil {
 		return nil, err
 	}
+	trunkMetrics(set, srv)
 	if demo {
 		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
 			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
@@ -175,4 +177,73 @@ func sipRecording(srv *sipfront.Server, id string) func(connID, action string) e
 		}
 		return err
 	}
+}
+
+// sipTrunk is the CTI API's view of tenant id's trunks' SIP state
+// (GET .../dns/{trunk}): sipfront's TrunkStatus.
+func sipTrunk(srv *sipfront.Server, id string) func(dn string) *ctiapi.TrunkSIP {
+	return func(dn string) *ctiapi.TrunkSIP {
+		st, ok := srv.TrunkStatus(id, dn)
+		if !ok {
+			return nil
+		}
+		out := &ctiapi.TrunkSIP{Registration: st.Registration, RegistrationError: st.RegistrationError, Keepalive: st.Keepalive}
+		if !st.RegisteredUntil.IsZero() {
+			out.RegisteredUntil = st.RegisteredUntil.UTC().Format(time.RFC3339)
+		}
+		if !st.LastAnswer.IsZero() {
+			out.LastAnswer = st.LastAnswer.UTC().Format(time.RFC3339Nano)
+		}
+		return out
+	}
+}
+
+// trunkMetrics puts the trunks' SIP state on /metrics: registered (trunks
+// that register) and answering their keepalives (trunks that have them).
+func trunkMetrics(set *metrics.Set, srv *sipfront.Server) {
+	if set == nil {
+		return
+	}
+	labels := []string{"tenant", "trunk"}
+	set.GaugeFunc(metrics.NameSIPTrunkRegistered, "1 if the trunk is registered to its carrier, else 0, by tenant and trunk (trunks that register).", labels,
+		func(emit metrics.Emit) {
+			srv.Trunks(func(tenant, dn string, st sipfront.TrunkStatus) {
+				if st.Registration != "off" {
+					emit(oneIf(st.Registration == "registered"), tenant, dn)
+				}
+			})
+		})
+	set.GaugeFunc(metrics.NameSIPTrunkUp, "1 if the trunk answers its OPTIONS keepalives, 0 while it is out of service for want of answers, by tenant and trunk (trunks with keepalive).", labels,
+		func(emit metrics.Emit) {
+			srv.Trunks(func(tenant, dn string, st sipfront.TrunkStatus) {
+				if st.Keepalive != "off" {
+					emit(oneIf(st.Keepalive == "up"), tenant, dn)
+				}
+			})
+		})
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// carrierPasswords reads each carrier account's password-env from the
+// environment: a variable unset or empty is a configuration error.
+func carrierPasswords(file *config.File, getenv func(string) string) error {
+	for ti := range file.Tenants {
+		for di := range file.Tenants[ti].DNs {
+			d := &file.Tenants[ti].DNs[di]
+			if d.Trunk == nil || d.Trunk.Account == nil || d.Trunk.Account.PasswordEnv == "" {
+				continue
+			}
+			a := d.Trunk.Account
+			if a.Password = getenv(a.PasswordEnv); a.Password == "" {
+				return fmt.Errorf("%w: tenant %s trunk %s: account password-env %s is not set", ErrConfig, file.Tenants[ti].ID, d.Number, a.PasswordEnv)
+			}
+		}
+	}
+	return nil
 }

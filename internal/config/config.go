@@ -69,6 +69,10 @@ type Defaults struct {
 	// SIPPassword is the digest password of extensions and ACD positions
 	// that do not set their own.
 	SIPPassword string `yaml:"sip-password"`
+	// MaxContacts is how many devices (SIP contacts) an extension or ACD
+	// position may register at once when it does not set its own; 0:
+	// sipfront's default (5).
+	MaxContacts int `yaml:"max-contacts"`
 }
 
 // DNType is the type of a DN.
@@ -102,8 +106,8 @@ func (t DNType) IsPhone() bool { return t == Extension || t == ACDPosition }
 
 // DN is one directory number. Which settings block is allowed depends on
 // Type: Queue only on an acd-queue, Routing only on a routing-point, Trunk
-// only on a trunk; Forward, Bridged, CallWaiting, NoAnswerTimeout and SIPPassword
-// only on an extension or acd-position.
+// only on a trunk; Forward, Bridged, CallWaiting, NoAnswerTimeout, SIPPassword
+// and MaxContacts only on an extension or acd-position.
 type DN struct {
 	Number string `yaml:"number"`
 	Type   DNType `yaml:"type"`
@@ -112,6 +116,9 @@ type DN struct {
 	// Phones (extension, acd-position).
 	NoAnswerTimeout Duration `yaml:"no-answer-timeout"`
 	SIPPassword     string   `yaml:"sip-password"`
+	// MaxContacts is how many devices may register this DN at once (a
+	// call rings them all); 0: the tenant's default.
+	MaxContacts int `yaml:"max-contacts"`
 	// Forward is forwarding set at start (the same as a forward request).
 	Forward *Forward `yaml:"forward"`
 	// Bridged lists the DNs whose line also appears on this DN (bridged or
@@ -275,6 +282,61 @@ type TrunkSettings struct {
 	// number): the address alone is easily spoofed over UDP.
 	SIPUser     string `yaml:"sip-user"`
 	SIPPassword string `yaml:"sip-password"`
+	// Inbound is how a call from the carrier is recognised as this
+	// trunk's: "address" (it comes from Address's host, and port if
+	// given), "credentials" (from any address, with digest credentials
+	// of SIPUser and SIPPassword), or "both". Default: "both" when
+	// SIPPassword is set, else "address".
+	Inbound string `yaml:"inbound"`
+	// Account is switchboard's account at the carrier: the credentials
+	// it answers the carrier's challenges (401/407) to its INVITEs with,
+	// and, with Register, registers to Address with. nil: none.
+	Account *CarrierAccount `yaml:"account"`
+	// Keepalive is the interval of the OPTIONS sent to Address: a trunk
+	// that stops answering them goes out of service
+	// (EventDNOutOfService), and back in service when it answers again.
+	// Default 30s; "off" sends none.
+	Keepalive Keepalive `yaml:"keepalive"`
+}
+
+// TrunkInbound lists the valid TrunkSettings.Inbound values.
+var TrunkInbound = []string{"address", "credentials", "both"}
+
+// InboundMode is Inbound with its default applied.
+func (t *TrunkSettings) InboundMode() string {
+	switch {
+	case t.Inbound != "":
+		return t.Inbound
+	case t.SIPPassword != "":
+		return "both"
+	}
+	return "address"
+}
+
+// CarrierAccount is switchboard's account at a carrier.
+type CarrierAccount struct {
+	// User is the digest user name (and the user part of the registered
+	// address of record).
+	User string `yaml:"user"`
+	// Password, or PasswordEnv: the name of the environment variable
+	// holding it, read when serve starts (keeps it out of the file).
+	Password    string `yaml:"password"`
+	PasswordEnv string `yaml:"password-env"`
+	// Register makes switchboard register to the trunk's Address as
+	// sip:User@Domain, refreshing before the registration expires.
+	Register bool `yaml:"register"`
+	// Domain is the host of the registered address of record; default
+	// the host of the trunk's Address.
+	Domain string `yaml:"domain"`
+	// Expires is the registration time asked for; default 1h (the
+	// carrier may grant less).
+	Expires Duration `yaml:"expires"`
+}
+
+// Keepalive is an OPTIONS interval: a duration, or "off".
+type Keepalive struct {
+	Duration
+	Off bool
 }
 
 // Agent is an agent login id with its settings.

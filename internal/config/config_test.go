@@ -153,6 +153,14 @@ func TestValidationErrors(t *testing.T) {
 		{"forward on queue", "type: acd-queue\n", "type: acd-queue\n        forward: {to: \"1001\"}\n", `tenants[0].dns[2].forward: only allowed on an extension or acd-position`},
 		{"no-answer on trunk", "type: trunk\n", "type: trunk\n        no-answer-timeout: 5s\n", `tenants[0].dns[4].no-answer-timeout: only allowed on an extension or acd-position`},
 		{"sip password on queue", "type: acd-queue\n", "type: acd-queue\n        sip-password: x\n", `tenants[0].dns[2].sip-password: only allowed`},
+		{"max-contacts on queue", "type: acd-queue\n", "type: acd-queue\n        max-contacts: 2\n", `tenants[0].dns[2].max-contacts: only allowed on an extension or acd-position`},
+		{"negative max-contacts", "    tokens: [tok1]\n", "    tokens: [tok1]\n    defaults:\n      max-contacts: -1\n", `tenants[0].defaults.max-contacts: negative max-contacts -1`},
+		{"bad trunk inbound", "type: trunk\n", "type: trunk\n        trunk: {address: \"h:5060\", inbound: tls}\n", `tenants[0].dns[4].trunk.inbound: unknown inbound mode "tls" (want address, credentials, both)`},
+		{"inbound credentials without password", "type: trunk\n", "type: trunk\n        trunk: {inbound: credentials}\n", `tenants[0].dns[4].trunk.inbound: inbound "credentials" needs a sip-password`},
+		{"account without user", "type: trunk\n", "type: trunk\n        trunk: {address: \"h:5060\", account: {password: x}}\n", `tenants[0].dns[4].trunk.account.user: missing user`},
+		{"account with two passwords", "type: trunk\n", "type: trunk\n        trunk: {address: \"h:5060\", account: {user: u, password: x, password-env: X}}\n", `trunk.account.password-env: give password or password-env, not both`},
+		{"register without address", "type: trunk\n", "type: trunk\n        trunk: {account: {user: u, password: x, register: true}}\n", `tenants[0].dns[4].trunk.account.register: registering needs the trunk's address`},
+		{"bad keepalive", "type: trunk\n", "type: trunk\n        trunk: {address: \"h:5060\", keepalive: sometimes}\n", `tenants[0].dns[4].trunk.keepalive: bad duration "sometimes"`},
 		{"bridged on RP", "type: routing-point\n", "type: routing-point\n        bridged: [\"1001\"]\n", `tenants[0].dns[3].bridged: only allowed`},
 		{"bad wrap-up in queue", "type: acd-queue\n", "type: acd-queue\n        queue: {wrap-up-time: 10x}\n", `c.yaml:12: tenants[0].dns[2].queue.wrap-up-time: bad wrap-up time "10x"`},
 		{"negative queue size", "type: acd-queue\n", "type: acd-queue\n        queue: {max-size: -1}\n", `tenants[0].dns[2].queue.max-size: negative queue size -1`},
@@ -291,5 +299,27 @@ func TestTenantTimeZone(t *testing.T) {
 	f.Tenants[0].TimeZone = ""
 	if loc, err := f.Tenants[0].Location(); err != nil || loc != time.UTC {
 		t.Fatalf("default: %v %v, want UTC", loc, err)
+	}
+}
+
+// TestTrunkCarrierSettings: a trunk's keepalive is a duration or "off";
+// inbound defaults to both with a sip-password, else address; an account
+// reads as written.
+func TestTrunkCarrierSettings(t *testing.T) {
+	f, err := Parse("c.yaml", []byte(strings.Replace(base, "type: trunk\n",
+		"type: trunk\n        trunk: {address: \"h:5060\", keepalive: \"off\", sip-password: s, account: {user: u, password-env: P, register: true, expires: 5m}}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := f.Tenants[0].DNs[4].Trunk
+	if !tr.Keepalive.Off || tr.InboundMode() != "both" || tr.Account.User != "u" || tr.Account.PasswordEnv != "P" || !tr.Account.Register || tr.Account.Expires.Duration != 5*time.Minute {
+		t.Fatalf("trunk settings %+v, account %+v", tr, tr.Account)
+	}
+	f, err = Parse("c.yaml", []byte(strings.Replace(base, "type: trunk\n", "type: trunk\n        trunk: {address: \"h:5060\", keepalive: 10s}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := f.Tenants[0].DNs[4].Trunk; tr.Keepalive.Off || tr.Keepalive.Duration.Duration != 10*time.Second || tr.InboundMode() != "address" {
+		t.Fatalf("trunk settings %+v", tr)
 	}
 }

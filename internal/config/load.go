@@ -128,6 +128,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration string.
 func (d Duration) MarshalYAML() (any, error) { return d.Duration.String(), nil }
 
+// UnmarshalYAML accepts "off" or a Go duration string.
+func (k *Keepalive) UnmarshalYAML(n *yaml.Node) error {
+	*k = Keepalive{}
+	if n.Kind == yaml.ScalarNode && n.Value == "off" {
+		k.Off = true
+		return nil
+	}
+	return k.Duration.UnmarshalYAML(n)
+}
+
+// MarshalYAML writes "off" or the duration string.
+func (k Keepalive) MarshalYAML() (any, error) {
+	if k.Off {
+		return "off", nil
+	}
+	return k.Duration.MarshalYAML()
+}
+
 // UnmarshalYAML accepts a Go duration string or "untimed".
 func (w *WrapUp) UnmarshalYAML(n *yaml.Node) error {
 	*w = WrapUp{Set: true}

@@ -180,6 +180,9 @@ func (v *validator) tenant(p string, t *Tenant) {
 	v.duration(p+".defaults.no-answer-timeout", t.Defaults.NoAnswerTimeout)
 	v.wrapUp(p+".defaults.wrap-up-time", t.Defaults.WrapUpTime)
 	v.rona(p+".defaults.rona", t.Defaults.RONA)
+	if t.Defaults.MaxContacts < 0 {
+		v.add(p+".defaults.max-contacts", "negative max-contacts %d (0 is the default)", t.Defaults.MaxContacts)
+	}
 	v.media(p, t.Media)
 	if _, err := t.Location(); err != nil {
 		v.add(p+".time-zone", "unknown time zone %q", t.TimeZone)
@@ -261,6 +264,10 @@ func (v *validator) tenant(p string, t *Tenant) {
 		phone := d.Type.IsPhone()
 		only("no-answer-timeout", !phone && d.NoAnswerTimeout != (Duration{}), "an extension or acd-position")
 		only("sip-password", !phone && d.SIPPassword != "", "an extension or acd-position")
+		only("max-contacts", !phone && d.MaxContacts != 0, "an extension or acd-position")
+		if d.MaxContacts < 0 {
+			v.add(dp+".max-contacts", "negative max-contacts %d (0 is the default)", d.MaxContacts)
+		}
 		only("forward", !phone && d.Forward != nil, "an extension or acd-position")
 		only("bridged", !phone && len(d.Bridged) > 0, "an extension or acd-position")
 		only("call-waiting", !phone && d.CallWaiting, "an extension or acd-position")
@@ -334,6 +341,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 					v.add(fmt.Sprintf("%s.trunk.prefixes[%d]", dp, j), "bad prefix %q (want digits, optionally after '+')", px)
 				}
 			}
+			v.trunk(dp+".trunk", tr)
 		}
 	}
 
@@ -476,4 +484,40 @@ func article(t DNType) string {
 		return "an " + string(t)
 	}
 	return "a " + string(t)
+}
+
+// trunk checks a trunk's SIP settings: its inbound mode, carrier account
+// and keepalive.
+func (v *validator) trunk(p string, tr *TrunkSettings) {
+	if tr.Inbound != "" && !slices.Contains(TrunkInbound, tr.Inbound) {
+		v.add(p+".inbound", "unknown inbound mode %q (want %s)", tr.Inbound, strings.Join(TrunkInbound, ", "))
+	}
+	if m := tr.InboundMode(); m != "address" && tr.SIPPassword == "" {
+		v.add(p+".inbound", "inbound %q needs a sip-password", m)
+	}
+	if m := tr.InboundMode(); m != "credentials" && tr.Address == "" && tr.Inbound != "" {
+		v.add(p+".inbound", "inbound %q needs an address", m)
+	}
+	v.duration(p+".keepalive", tr.Keepalive.Duration)
+	a := tr.Account
+	if a == nil {
+		return
+	}
+	ap := p + ".account"
+	if a.User == "" {
+		v.add(ap+".user", "missing user")
+	}
+	if a.Password != "" && a.PasswordEnv != "" {
+		v.add(ap+".password-env", "give password or password-env, not both")
+	}
+	if a.Password == "" && a.PasswordEnv == "" {
+		v.add(ap+".password", "missing password (or password-env)")
+	}
+	if a.Register && tr.Address == "" {
+		v.add(ap+".register", "registering needs the trunk's address")
+	}
+	v.duration(ap+".expires", a.Expires)
+	if a.Expires.Duration > 0 && a.Expires.Duration < 10*time.Second {
+		v.add(ap+".expires", "registration expiry %s too short (want at least 10s)", a.Expires.Duration)
+	}
 }

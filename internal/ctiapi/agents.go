@@ -175,8 +175,8 @@ func agentRoutes() []route {
 				}
 				return c, nil
 			}),
-		query("GET", dnBase, "The DN's state: type, agent, agent state, DND, forwarding, calls", engine.DNView{},
-			func(r *http.Request, v views) (any, error) { return v.DN(r.PathValue("dn")) }),
+		queryWith("GET", dnBase, "The DN's state: type, agent, agent state, DND, forwarding, calls; a trunk's SIP registration and keepalive", DNState{},
+			dnState), // sipstate.go
 		query("GET", "/v1/tenants/{tenant}/agents", "Every agent's state", AgentList{},
 			func(r *http.Request, v views) (any, error) {
 				list := v.Agents()

@@ -128,6 +128,11 @@ func commandRoute[B any, C engine.Command](method, path, summary string, status 
 // query is a GET route answered from the engine's views on the tenant
 // goroutine.
 func query(method, path, summary string, reply any, get func(r *http.Request, v views) (any, error)) route {
+	return queryWith(method, path, summary, reply, func(r *http.Request, v views, _ *Tenant) (any, error) { return get(r, v) })
+}
+
+// queryWith is query whose answer may also read the tenant's front ends.
+func queryWith(method, path, summary string, reply any, get func(r *http.Request, v views, t *Tenant) (any, error)) route {
 	params := patternedParams(path)
 	return route{
 		method: method, path: path, summary: summary, auth: true, reply: reply,
@@ -145,7 +150,7 @@ func query(method, path, summary string, reply any, get func(r *http.Request, v 
 					gerr = apiErr(CodeInternal, "the engine has no views")
 					return
 				}
-				out, gerr = get(r, v)
+				out, gerr = get(r, v, t)
 			})
 			if err != nil {
 				return err

@@ -33,6 +33,9 @@ type Tenant struct {
 	// Stream, set instead of Runtime, serves only the event stream of a
 	// tenant another node runs (remote.go).
 	Stream *RemoteStream
+	// TrunkSIP is the SIP state of trunk DN dn (the SIP front end's),
+	// shown by GET .../dns/{dn}; nil (or a nil answer): none.
+	TrunkSIP func(dn string) *TrunkSIP
 }
 
 // Config configures the API server.

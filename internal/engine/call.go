@@ -621,22 +621,37 @@ func (e *Engine) moveParty(p *party, to *dnState) {
 }
 
 // trunkFor returns the trunk an external number leaves through: the first
-// trunk (configuration order) with a matching prefix or no prefixes.
+// trunk (configuration order) with a matching prefix or no prefixes that
+// is in service, else (every such trunk is out of service, e.g. its SIP
+// keepalive failed) the first of them all the same: it may be back, and
+// the call's outcome will say.
 func (e *Engine) trunkFor(number string) *dnState {
+	var first *dnState
 	for _, d := range e.dnList {
-		if d.typ != config.Trunk {
+		if d.typ != config.Trunk || !d.takes(number) {
 			continue
 		}
-		if len(d.prefixes) == 0 {
+		if d.inService {
 			return d
 		}
-		for _, px := range d.prefixes {
-			if len(number) >= len(px) && number[:len(px)] == px {
-				return d
-			}
+		if first == nil {
+			first = d
 		}
 	}
-	return nil
+	return first
+}
+
+// takes reports whether trunk d takes number: a matching prefix, or none.
+func (d *dnState) takes(number string) bool {
+	if len(d.prefixes) == 0 {
+		return true
+	}
+	for _, px := range d.prefixes {
+		if len(number) >= len(px) && number[:len(px)] == px {
+			return true
+		}
+	}
+	return false
 }
 
 // acw starts after-call work for the agent on p's DN when p leaves an ACD

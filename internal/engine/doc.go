@@ -129,7 +129,9 @@
 // External consultation and transfer (5.15). InitiateTransfer,
 // InitiateConference, SingleStepTransfer, SingleStepConference and
 // Redirect take an external number (through the first trunk whose
-// prefixes take it). A consultation is 5.3 on a Consult call:
+// prefixes take it and that is in service; when all such trunks are out
+// of service, SIP keepalives having failed, the first of them). So does
+// MakeCall. A consultation is 5.3 on a Consult call:
 // Dialing(Consult), NetworkReached (CallType Consult: the call keeps its
 // type), Established when the network answers. Completing it follows 5.8
 // and the external party gets no event: it moves to the main call, shown

@@ -62,8 +62,11 @@ const (
 	NameHTTPStreamsOpen  = "switchboard_http_event_streams_open"
 	NameSIPRefused       = "switchboard_sip_refused_total"
 	NameSIPAuthFailures  = "switchboard_sip_auth_failures_total"
-	NameFDLimit          = "switchboard_fd_limit"
-	NameStartTime        = "switchboard_start_time_seconds"
+	// SIP trunks (scrape-time, app): 1/0 by tenant and trunk.
+	NameSIPTrunkRegistered = "switchboard_sip_trunk_registered"
+	NameSIPTrunkUp         = "switchboard_sip_trunk_up"
+	NameFDLimit            = "switchboard_fd_limit"
+	NameStartTime          = "switchboard_start_time_seconds"
 	// Statistics per configured queue and routing point (internal/stats,
 	// docs/STATS.md): label values are configured tenants and queues, and
 	// the fixed outcome and state sets of internal/stats (Outcomes,

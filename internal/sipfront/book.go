@@ -64,6 +64,8 @@ type leg struct {
 	byeLater  bool   // the engine released the leg during the REFER
 	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
 	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
+	fork      *leg   // the legs we called at once for one DN: the first of them (fork.go)
+	failCode  int    // the final response our INVITE of the leg got (fork.go)
 	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
 	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
 	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
@@ -225,6 +227,7 @@ type action struct {
 	hold   bool            // actReinvite
 	play   play            // actAnchor, actPlay
 	peer   *leg            // actStepOut: the answering agent's leg (nil: CTI-only)
+	reason string          // actCancel: the CANCEL's Reason header (fork.go), if any
 }
 
 // book is the SIP call state of one tenant; the tenant's mu guards it.
@@ -234,18 +237,18 @@ type book struct {
 	inbound map[string][]*leg // trunk call waiting for its first event, by inboundKey
 	heldBy  map[string]*leg   // the leg a DN's phone put on hold, by DN: its next INVITE consults
 
-	owner   *sipTenant                      // the tenant of the legs the book creates
-	ctx     context.Context                 // the parent of the INVITEs the book creates
-	trunks  []trunk                         // the tenant's trunks
-	contact func(dn string) (sip.Uri, bool) // a DN's registered contact
-	nextLeg func() uint64                   // numbers the Call-IDs of the legs the book creates
-	media   *Media                          // nil: no anchoring (anchor.go)
+	owner    *sipTenant                // the tenant of the legs the book creates
+	ctx      context.Context           // the parent of the INVITEs the book creates
+	trunks   []trunk                   // the tenant's trunks
+	contacts func(dn string) []sip.Uri // a DN's registered contacts (contacts.go)
+	nextLeg  func() uint64             // numbers the Call-IDs of the legs the book creates
+	media    *Media                    // nil: no anchoring (anchor.go)
 }
 
-func newBook(owner *sipTenant, contact func(string) (sip.Uri, bool), nextLeg func() uint64) book {
+func newBook(owner *sipTenant, contacts func(string) []sip.Uri, nextLeg func() uint64) book {
 	return book{
 		calls: map[string]*call{}, dialing: map[string]*leg{}, inbound: map[string][]*leg{}, heldBy: map[string]*leg{},
-		owner: owner, ctx: context.Background(), contact: contact, nextLeg: nextLeg,
+		owner: owner, ctx: context.Background(), contacts: contacts, nextLeg: nextLeg,
 	}
 }
 
@@ -398,14 +401,16 @@ func (b *book) abandoned(l *leg) []action {
 }
 
 // answered: our INVITE of leg l got its 200 with sdp. False when the leg
-// ended meanwhile (its party was released): the dialog is then BYEd at once.
-func (b *book) answered(l *leg, sdp []byte) bool {
+// ended meanwhile (its party was released, or another device of its DN
+// answered first): the dialog is then BYEd at once. The actions cancel the
+// other devices the call was forked to (fork.go).
+func (b *book) answered(l *leg, sdp []byte) (bool, []action) {
 	l.sdp = sdp
 	if l.over() {
-		return false
+		return false, nil
 	}
 	l.state = legAnswered
-	return true
+	return true, b.forkWon(l)
 }
 
 // failed: our INVITE of leg l ended without an answer (or the engine did
@@ -507,7 +512,8 @@ func (b *book) ringing(c *call, ev *event.Event) []action {
 			}
 		}
 	}
-	contact, registered := b.contact(ev.ThisDN)
+	contacts := b.contacts(ev.ThisDN)
+	registered := len(contacts) > 0
 	if c == nil && !registered {
 		return acts
 	}
@@ -522,7 +528,7 @@ func (b *book) ringing(c *call, ev *event.Event) []action {
 		}
 	}
 	if registered && c.legOf(ev.ThisDN) == nil {
-		acts = append(acts, b.newLeg(c, ev.ThisDN, "", contact, ev.OtherDN))
+		acts = append(acts, b.fork(c, ev.ThisDN, contacts, ev.OtherDN)...)
 	}
 	return acts
 }
@@ -598,12 +604,16 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		// already): its next INVITE is a new call.
 		delete(b.heldBy, ev.ThisDN)
 	}
-	var end []*leg
+	// Every device of the DN: a call forked to several stops ringing at
+	// all of them.
+	end := c.legsOf(ev.ThisDN)
 	var mine *leg
-	if l := c.legOf(ev.ThisDN); l != nil {
-		end, mine = append(end, l), l
+	if len(end) > 0 {
+		mine = end[0]
 		if ev.CallState == event.CallStateTransferred {
-			l.why = reasonTransferred
+			for _, l := range end {
+				l.why = reasonTransferred
+			}
 		}
 	}
 	// A diverted call moves on (forwarded, redirected, distributed from
@@ -613,7 +623,7 @@ func (b *book) released(c *call, ev *event.Event) []action {
 	keep := b.transferMoves(c, ev, mine) // external.go
 	if len(c.dns) == 0 && ev.ID != event.EventDiverted && !keep {
 		for _, o := range c.legs {
-			if !o.over() && (len(end) == 0 || o != end[0]) {
+			if !o.over() && !slices.Contains(end, o) {
 				end = append(end, o)
 			}
 		}

@@ -24,8 +24,10 @@ import (
 //	<blank line>
 //
 // Lines starting with '#' between blocks are comments. Commands set up leg
-// state the way the request handlers do (register, trunk, phone-invite,
-// trunk-invite, placed, answered, failed, gone, phone-hold, phone-offer, refer,
+// state the way the request handlers do (register: one more device of the
+// DN each time; trunk [down=true: its keepalive failed], phone-invite,
+// trunk-invite, placed, answered, failed [code=, default 480], gone,
+// phone-hold, phone-offer, refer,
 // referred, hangup, unacked), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
 // conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
@@ -84,13 +86,13 @@ type bookRunner struct {
 	t     *testing.T
 	b     book
 	legs  map[string]*leg // by Call-ID (the name given to the legs the test makes)
-	binds map[string]sip.Uri
+	binds map[string][]sip.Uri
 	seq   uint64
 }
 
 func newBookRunner(t *testing.T) *bookRunner {
-	r := &bookRunner{t: t, legs: map[string]*leg{}, binds: map[string]sip.Uri{}}
-	r.b = newBook(nil, func(dn string) (sip.Uri, bool) { u, ok := r.binds[dn]; return u, ok },
+	r := &bookRunner{t: t, legs: map[string]*leg{}, binds: map[string][]sip.Uri{}}
+	r.b = newBook(nil, func(dn string) []sip.Uri { return r.binds[dn] },
 		func() uint64 { r.seq++; return r.seq })
 	return r
 }
@@ -133,10 +135,10 @@ func (r *bookRunner) run(line string) []string {
 		if err := sip.ParseUri(contact, &u); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		r.binds[a["dn"]] = u
+		r.binds[a["dn"]] = append(r.binds[a["dn"]], u) // another device of the DN
 		return []string{"ok"}
 	case "trunk":
-		tr := trunk{dn: a["dn"], address: a["address"]}
+		tr := trunk{dn: a["dn"], address: a["address"], state: &trunkState{down: a["down"] == "true"}}
 		if p := a["prefixes"]; p != "" {
 			tr.prefixes = strings.Split(p, ",")
 		}
@@ -154,22 +156,37 @@ func (r *bookRunner) run(line string) []string {
 		return r.format(b.placed(r.leg(a), a["conn"], a["refused"] == "true"))
 	case "answered":
 		l := r.leg(a)
-		if !b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID))) {
+		live, acts := b.answered(l, []byte(or(a["sdp"], "sdp-"+l.callID)))
+		if !live {
 			return []string{"ack and bye " + l.callID + " (ended meanwhile)"}
 		}
-		if l.first {
-			return append([]string{"ack " + l.callID + ", the destination's INVITE goes:"}, r.format(b.firstAnswered(l))...)
+		out := r.format(acts) // the other devices of a forked call stop ringing
+		if len(acts) == 0 {
+			out = nil
 		}
-		return []string{"ack " + l.callID + ", tell the engine"}
+		if l.first {
+			return append(append(out, "ack "+l.callID+", the destination's INVITE goes:"), r.format(b.firstAnswered(l))...)
+		}
+		return append(out, "ack "+l.callID+", tell the engine")
 	case "failed":
+		// Our INVITE got final response code= (default 480).
 		l := r.leg(a)
-		if !r.b.failed(l) {
-			return []string{"nothing (cancelled)"}
+		code := 480
+		if a["code"] != "" {
+			code, _ = strconv.Atoi(a["code"])
 		}
-		if l.first {
-			return []string{"tell the engine: Release by " + l.dn}
+		tell, status, acts := b.forkFailed(l, code)
+		var out []string
+		if len(acts) > 0 {
+			out = r.format(acts)
 		}
-		return []string{"tell the engine"}
+		switch {
+		case !tell:
+			return append(out, "nothing to tell the engine")
+		case l.first:
+			return append(out, "tell the engine: Release by "+l.dn)
+		}
+		return append(out, "tell the engine "+strconv.Itoa(status))
 	case "gone":
 		return r.format(b.gone(r.leg(a)))
 	case "unacked":
@@ -308,7 +325,11 @@ func (r *bookRunner) format(acts []action) []string {
 			}
 			out = append(out, s+" to="+a.target.String()+" from="+a.from+" sdp="+sdpName(a.sdp))
 		case actCancel:
-			out = append(out, "cancel "+id)
+			s := "cancel " + id
+			if a.reason != "" {
+				s += " Reason: " + a.reason
+			}
+			out = append(out, s)
 		case actBye:
 			if a.why != reasonCleared {
 				id += " reason=" + a.why

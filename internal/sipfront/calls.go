@@ -49,7 +49,7 @@ func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
 	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
-			if tr.address == "" {
+			if tr.address == "" || tr.carrier.inbound == "credentials" {
 				continue
 			}
 			if tr.address == source || (tr.host == tr.address && tr.host == host) {
@@ -143,10 +143,15 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	if t, tr := s.trunkFor(s.origin(req)); tr != nil {
-		// Matched by address; where the trunk has credentials, they are
-		// required too.
-		if tr.password != "" {
+	t, tr := s.trunkFor(s.origin(req))
+	if tr == nil {
+		t, tr = s.trunkByCredentials(req) // carrier.go
+	}
+	if tr != nil {
+		// Matched by address, credentials required too (inbound: both),
+		// or by the credentials' user name (inbound: credentials).
+		to = dnisOf(req, tr)
+		if tr.carrier.inbound != "address" {
 			if err := s.authenticate(req, tx, t, tr.user, tr.password, true); err != nil {
 				return nil, nil, nil
 			}
@@ -160,7 +165,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	}
 	// Unknown tenant, unknown or password-less user: the same challenge
 	// as for a real one (auth.go).
-	t := s.tenantFor(req.From().Address.Host)
+	t = s.tenantFor(req.From().Address.Host)
 	pw, known := "", false
 	if t != nil {
 		pw, known = t.password(from)
@@ -766,6 +771,7 @@ func unhex(c byte) (byte, bool) {
 // (NetworkAnswer), 486/600/603 busy, other failures no answer.
 func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser string, sdp []byte) {
 	t := l.t
+	defer s.reasons.forget(l.callID) // a CANCEL never sent (no provisional came) leaves its Reason: fork.go
 	host, _, _ := net.SplitHostPort(s.addr)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: fromUser, Host: host}}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -775,25 +781,32 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	if len(sdp) > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 	}
-	d, err := s.invite(ctx, l, target, sdp, hdrs) // sessiontimer.go
+	d, err := s.invite(ctx, l, target, sdp, hdrs) // sessiontimer.go; a carrier's challenge: carrier.go
 	if err == nil {
 		s.legAnswered(ctx, l, d)
 		return
 	}
-	t.mu.Lock()
-	failed := t.failed(l)
-	t.mu.Unlock()
-	s.forget(l)
-	if !failed {
-		return // we cancelled it
+	if d != nil && d.InviteResponse != nil && d.InviteResponse.IsSuccess() {
+		// Answered after all: our CANCEL crossed the 2xx.
+		s.forget(l)
+		go s.lateAnswer(d)
+		return
 	}
 	code := 408 // no final response at all: the transaction timed out
 	var de *sipgo.ErrDialogResponse
 	if errors.As(err, &de) {
 		code = de.Res.StatusCode
 	}
+	t.mu.Lock()
+	tell, code, acts := t.forkFailed(l, code) // fork.go
+	t.mu.Unlock()
+	s.forget(l)
+	t.act(acts)
+	if !tell {
+		return // we cancelled it, or other devices of the DN still ring
+	}
 	var cmd engine.Command
-	busy := code == 486 || code == 600 || code == 603
+	busy := busyStatus(code)
 	switch {
 	case l.first:
 		// The originator's phone of an API call did not take it: the
@@ -831,11 +844,12 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientSession) {
 	t := l.t
 	t.mu.Lock()
-	live := t.answered(l, d.InviteResponse.Body())
+	live, acts := t.answered(l, d.InviteResponse.Body())
 	if live {
 		s.armTimer(l, s.answeredTimer(d.InviteResponse)) // sessiontimer.go
 	}
 	t.mu.Unlock()
+	t.act(acts) // the other devices of a forked call stop ringing
 	d.Ack(ctx)
 	if !live {
 		s.forget(l)

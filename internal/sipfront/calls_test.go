@@ -529,22 +529,7 @@ func TestInboundFromTrunkBusyPhone(t *testing.T) {
 // through the trunk (a sipp at its address), which answers; 1001 hangs up
 // and the trunk gets the BYE. Flow 5.3.
 func TestOutboundToTrunk(t *testing.T) {
-	f := newFixture(t, nil)
-	pa := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
-	f.register("1001", pa, 3600)
-	carrier := f.startSipp("uas.xml", trunkPort)
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000").wait(t)
-	carrier.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "0140000000"},
-		engine.NetworkAnswer{ConnID: "$1"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	newFixture(t, nil).outboundCall("uas.xml") // carrier_test.go
 }
 
 // TestAttendedTransfer: A calls B; B's phone holds A (re-INVITE sendonly)

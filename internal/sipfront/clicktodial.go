@@ -22,22 +22,37 @@ func (b *book) ringFirst(ev *event.Event) []action {
 	if ev.CallType == event.CallTypeConsult || b.dialing[ev.ThisDN] != nil {
 		return nil
 	}
-	contact, registered := b.contact(ev.ThisDN)
-	if !registered {
+	contacts := b.contacts(ev.ThisDN)
+	if len(contacts) == 0 {
 		return nil
 	}
 	c := b.call(ev.ConnID)
 	c.dns[ev.ThisDN] = true
-	a := b.newLeg(c, ev.ThisDN, "", contact, ev.OtherDN)
-	a.leg.first = true
-	c.first = a.leg
-	return []action{a}
+	// Every device of A rings (fork.go); the first to answer is A's phone
+	// for the call.
+	acts := b.fork(c, ev.ThisDN, contacts, ev.OtherDN)
+	for _, a := range acts {
+		a.leg.first = true
+	}
+	c.first = acts[0].leg
+	return acts
+}
+
+// firstRinging reports whether a device of call c's originator, rung
+// first, still rings.
+func (c *call) firstRinging() bool {
+	for _, l := range c.legs {
+		if l.first && l.state == legCalling {
+			return true
+		}
+	}
+	return false
 }
 
 // deferForFirst keeps the INVITEs of call c's other parties while its
 // originator's phone, rung first, has not answered.
 func (c *call) deferForFirst(acts []action) []action {
-	if c == nil || c.first == nil || c.first.state != legCalling {
+	if c == nil || c.first == nil || !c.firstRinging() {
 		return acts
 	}
 	kept := acts[:0:0]
@@ -55,7 +70,7 @@ func (c *call) deferForFirst(acts []action) []action {
 // INVITEs kept for its call go now, offering its SDP.
 func (b *book) firstAnswered(l *leg) []action {
 	c := b.calls[l.connID]
-	if c == nil || c.first != l {
+	if c == nil || c.first == nil || !l.first {
 		return nil
 	}
 	var acts []action

@@ -38,12 +38,13 @@ type Cluster struct {
 	Advertise string
 }
 
-// Bindings keep the cluster's registrations, by tenant and DN; the value
-// is the binding's encoding (sipfront's), nil for its end.
+// Bindings keep the cluster's registrations, by tenant and key (for a
+// binding its DN and contact); the value is the binding's encoding
+// (sipfront's), nil for its end.
 type Bindings interface {
 	// Put writes a change and calls done once it is kept.
-	Put(tenant, dn string, value []byte, done func(error))
-	// Load returns the tenant's bindings by DN, including every change
+	Put(tenant, key string, value []byte, done func(error))
+	// Load returns the tenant's values by key, including every change
 	// Put before the call, wherever.
 	Load(ctx context.Context, tenant string) (map[string][]byte, error)
 }
@@ -52,7 +53,7 @@ type Bindings interface {
 // (bindStore) or the cluster (clusterStore).
 type bindingLog interface {
 	set(b storedBinding) chan error
-	del(tenant, dn string) chan error
+	del(tenant, dn, contact string) chan error // contact "": every binding of the DN
 	close()
 }
 
@@ -106,7 +107,7 @@ func (s *Server) startCluster() {
 	port, _ := strconv.Atoi(portS)
 	c.via = sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port}
 	s.cl = c
-	s.store = clusterStore{cc.Bindings}
+	s.store = &clusterStore{b: cc.Bindings, keys: map[string]map[string]bool{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -156,12 +157,13 @@ func (s *Server) attach(id string, rt Runtime) {
 		s.log.Error("SIP bindings of a tenant taken over not read: its phones are reached once they register again", "tenant", t.id, "err", err)
 	}
 	bs := make([]storedBinding, 0, len(vals))
-	for dn, v := range vals {
+	for key, v := range vals {
 		var b storedBinding
-		if json.Unmarshal(v, &b) != nil || b.Tenant != t.id || b.DN != dn {
-			s.log.Warn("SIP binding in the cluster not readable; dropped", "tenant", t.id, "dn", dn)
+		if json.Unmarshal(v, &b) != nil || b.Tenant != t.id || bindingKey(b.DN, b.Contact) != key {
+			s.log.Warn("SIP binding in the cluster not readable; dropped", "tenant", t.id, "key", key)
 			continue
 		}
+		s.store.(*clusterStore).known(b.Tenant, b.DN, b.Contact)
 		bs = append(bs, b)
 	}
 	valid, expired, dropped := s.restoreBindings(bs, func(string) *sipTenant { return t })
@@ -204,27 +206,78 @@ func (s *Server) setServed(id string, t *sipTenant) {
 	s.tenants.Store(&m)
 }
 
-// clusterStore keeps the bindings in the cluster.
-type clusterStore struct{ b Bindings }
+// clusterStore keeps the bindings in the cluster, one record per DN and
+// contact. keys are the contacts of each DN (by tenant and DN) it knows
+// to be there, to end them all when the DN's last binding ends.
+type clusterStore struct {
+	b    Bindings
+	mu   sync.Mutex
+	keys map[string]map[string]bool
+}
 
-func (c clusterStore) set(sb storedBinding) chan error {
-	v, err := json.Marshal(sb)
+// bindingKey is a binding's key in Bindings.
+func bindingKey(dn, contact string) string { return dn + "\x00" + contact }
+
+func (c *clusterStore) known(tenant, dn, contact string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := tenant + "\x00" + dn
+	if c.keys[k] == nil {
+		c.keys[k] = map[string]bool{}
+	}
+	c.keys[k][contact] = true
+}
+
+func (c *clusterStore) set(sb storedBinding) chan error {
 	ch := make(chan error, 1)
+	v, err := json.Marshal(sb)
 	if err != nil {
 		ch <- err
 		return ch
 	}
-	c.b.Put(sb.Tenant, sb.DN, v, func(err error) { ch <- err })
+	c.known(sb.Tenant, sb.DN, sb.Contact)
+	c.b.Put(sb.Tenant, bindingKey(sb.DN, sb.Contact), v, func(err error) { ch <- err })
 	return ch
 }
 
-func (c clusterStore) del(tenant, dn string) chan error {
+func (c *clusterStore) del(tenant, dn, contact string) chan error {
+	c.mu.Lock()
+	k := tenant + "\x00" + dn
+	var contacts []string
+	if contact != "" {
+		contacts = []string{contact}
+		delete(c.keys[k], contact)
+	} else {
+		for ct := range c.keys[k] {
+			contacts = append(contacts, ct)
+		}
+		delete(c.keys, k)
+	}
+	c.mu.Unlock()
 	ch := make(chan error, 1)
-	c.b.Put(tenant, dn, nil, func(err error) { ch <- err })
+	if len(contacts) == 0 {
+		ch <- nil
+		return ch
+	}
+	var mu sync.Mutex
+	left := len(contacts)
+	var first error
+	for _, ct := range contacts {
+		c.b.Put(tenant, bindingKey(dn, ct), nil, func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			if left--; left == 0 {
+				ch <- first
+			}
+		})
+	}
 	return ch
 }
 
-func (clusterStore) close() {}
+func (*clusterStore) close() {}
 
 // origin is where a request came from: its source address, or, for a
 // request a peer node forwarded (our Via on top, from a peer's address),

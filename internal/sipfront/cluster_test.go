@@ -49,8 +49,13 @@ func (b *memBindings) get(t testing.TB, tenant, dn string) (storedBinding, bool)
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v, ok := b.m[tenant][dn]
-	if !ok {
+	var v []byte
+	for k, x := range b.m[tenant] {
+		if strings.HasPrefix(k, dn+"\x00") {
+			v = x
+		}
+	}
+	if v == nil {
 		return storedBinding{}, false
 	}
 	var sb storedBinding

@@ -55,12 +55,18 @@
 // AuthBlockAfter, AuthBlockFor). Answers to requests that are not
 // authenticated are sent without a transaction (once, never retransmitted)
 // and within a quota per source address (Config.UnauthRate, UnauthBurst).
-// A request of another version than SIP/2.0 gets 505. A binding (one
-// contact per DN; the newest wins) lasts the Expires asked for, capped at
-// Config.MaxExpires. A new binding sends SetService{InService: true}
-// (EventDNBackInService); un-registering (Expires 0 or Contact *) or expiry
-// sends SetService{InService: false} (EventDNOutOfService): the DN is out
-// of service, so its calls are busy, until it registers again. A DN that
+// A request of another version than SIP/2.0 gets 505. A binding lasts
+// the Expires asked for, capped at Config.MaxExpires. A DN may have
+// several bindings, one per Contact URI (a desk phone and a softphone;
+// contacts.go; a device, known by its +sip.instance or its REGISTERs'
+// Call-ID, that registers a new Contact moves its binding): at most its
+// max-contacts (else the tenant's default, else
+// DefaultMaxContacts, 5), a new contact beyond that ending the binding
+// that expires first; the 200 lists them all. The DN's first binding sends
+// SetService{InService: true} (EventDNBackInService); the end of its last
+// (un-registering with Expires 0 or Contact *, or expiry) sends
+// SetService{InService: false} (EventDNOutOfService): the DN is out of
+// service, so its calls are busy, until it registers again. A DN that
 // never registered stays a CTI-only DN: calls to it ring virtually and are
 // answered through the API.
 //
@@ -171,7 +177,12 @@
 //	                            and offers its SDP; a refusal or no answer is a Release
 //	                            by A (clicktodial.go)
 //	EventRinging(B)             180 to a waiting SIP caller; if B is registered, an INVITE
-//	                            to B's contact with the caller's SDP, unchanged
+//	                            to each of B's contacts with the caller's SDP, unchanged
+//	                            (forking, fork.go: the first 2xx is B's Answer; the other
+//	                            devices get CANCEL with Reason: SIP;cause=200;text="Call
+//	                            completed elsewhere", and a 2xx of theirs that comes anyway
+//	                            ACK and BYE; a refusal counts when every device refused:
+//	                            busy if one said busy; a 6xx cancels the others at once)
 //	EventNetworkReached(A)      an INVITE to the trunk's address for the external number
 //	EventEstablished(A)         200 to A's INVITE with the answering leg's SDP (a CTI-only
 //	                            answer gives an inactive placeholder SDP: no media)
@@ -225,6 +236,42 @@
 // a trunk call by its reply or by the first inbound EventRinging from that
 // trunk and ANI. Subscribers only see recorded events, so every SIP effect
 // follows the durable record of what caused it.
+//
+// # Several devices per DN (contacts.go, fork.go)
+//
+// A DN's bindings are one per Contact URI, up to its max-contacts; a call
+// rings all of them at once (RFC 3261 section 16.7, parallel forking). The
+// first 2xx is the DN's Answer; the other devices get CANCEL with
+// `Reason: SIP;cause=200;text="Call completed elsewhere"` (RFC 3326; the
+// client's transaction requester adds the header to the CANCEL sipgo
+// builds), and a 2xx of theirs that comes anyway (it crossed the CANCEL)
+// is ACKed and BYEd. A refusal counts when every device has refused (busy
+// if one said busy); a 6xx cancels the others at once. The engine sees
+// one ringing party and one answer. Tests: golden testdata/book/fork.txt;
+// sipp with two UAS on one DN, the loser's scenario checking the Reason
+// (TestForkFirstAnswerWins), and one whose 200 crosses the CANCEL
+// (TestForkLateAnswer); the whole server's events through check-events
+// (TestServeSIPForkToKafka).
+//
+// # Carriers (carrier.go)
+//
+// A trunk may have an account at its carrier (config.CarrierAccount): our
+// INVITEs answer the carrier's 401/407 with it, and with register the
+// trunk registers to its address (digest; refreshed at three quarters of
+// the time granted; retried after Config.TrunkRetry; un-registered at
+// Close). Inbound calls are the trunk's by source address, by digest
+// credentials as its sip-user from any address, or both (inbound:); a call
+// to the registered contact takes its number from To. Every trunk with an
+// address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
+// probes unanswered in a row (Config.KeepaliveTimeout each; a 503 is no
+// answer) send SetService{DN: trunk, InService: false}
+// (EventDNOutOfService), the next answer SetService{InService: true}; the
+// engine sends external calls through another trunk that takes the number
+// and is in service, if any. Server.TrunkStatus reports both (the CTI API and /metrics show it).
+// Tests: sipp registrars that challenge and check the digest (the refresh
+// too) or refuse, a sipp carrier that challenges our INVITE, a sipp
+// carrier that stops answering OPTIONS (TestTrunkKeepalive logs the time
+// to notice: about 0.45 s with 100 ms probes, 200 ms timeout, 2 misses).
 //
 // # Bad input
 //
@@ -366,10 +413,11 @@
 // caller reuses the agent's answer as the offer; a two-step transfer or
 // conference of a relayed call is not tested; glare (491) is handled like
 // any refusal but has no test of its own.
-// In-dialog signalling: CANCELs carry no Reason (sipgo builds them);
-// feature codes are the same for
-// every tenant (serve's --sip-feature-codes); subscriptions do not
-// survive a restart.
+// In-dialog signalling: feature codes are the same for every tenant
+// (serve's --sip-feature-codes); subscriptions do not survive a restart.
+// Carriers: no OPTIONS keepalive to registered phones (RFC 5626
+// keepalives are not answered specially); a trunk's address is one
+// host:port (no DNS SRV failover, no list of source addresses).
 // UDP only; a restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings

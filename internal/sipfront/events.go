@@ -26,9 +26,11 @@ func (t *sipTenant) shutdown() {
 	t.shutOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
-		for _, b := range t.bindings {
-			if b.timer != nil {
-				b.timer.Stop()
+		for _, bs := range t.bindings {
+			for _, b := range bs {
+				if b.timer != nil {
+					b.timer.Stop()
+				}
 			}
 		}
 		t.mu.Unlock()
@@ -111,6 +113,9 @@ func (t *sipTenant) act(acts []action) {
 			// sipgo sends the CANCEL and waits for the 487 (up to 64*T1);
 			// the leg is done for us now.
 			s.forget(l)
+			if a.reason != "" {
+				s.reasons.set(l.callID, a.reason)
+			}
 			if l.cancel != nil {
 				l.cancel()
 			}

@@ -94,14 +94,17 @@ func (b *book) trunkLegOf(c *call, x string) *leg {
 }
 
 // trunkLeg calls external number x on call c through trunk DN trunkDN
-// (empty: the first whose prefixes take x, as the engine chooses), from
+// (empty: the trunk the engine chooses, pickTrunk), from
 // caller. Nothing when that trunk has no address.
 func (b *book) trunkLeg(c *call, x, trunkDN, caller string) []action {
-	var tr *trunk
-	for i := range b.trunks {
-		if (trunkDN != "" && b.trunks[i].dn == trunkDN) || (trunkDN == "" && b.trunks[i].takes(x)) {
-			tr = &b.trunks[i]
-			break
+	tr := b.pickTrunk(x) // carrier.go
+	if trunkDN != "" {
+		tr = nil
+		for i := range b.trunks {
+			if b.trunks[i].dn == trunkDN {
+				tr = &b.trunks[i]
+				break
+			}
 		}
 	}
 	if tr == nil || tr.address == "" {

@@ -145,7 +145,7 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 	trunk2 := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
 	f := newFixtureTenant(t, nil, func(tn *config.Tenant) {
 		tn.DNs = append(tn.DNs, config.DN{Number: "pstn2", Type: config.Trunk,
-			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}}})
+			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
 	pb := freeUDPPort(t)
 	_, tp, _ := net.SplitHostPort(f.trunk)
@@ -183,7 +183,7 @@ func TestInboundForwardedOut(t *testing.T) {
 	trunk2 := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
 	f := newFixtureTenant(t, nil, func(tn *config.Tenant) {
 		tn.DNs = append(tn.DNs, config.DN{Number: "pstn2", Type: config.Trunk,
-			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}}})
+			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
 	_, tp, _ := net.SplitHostPort(f.trunk)
 	trunkPort, _ := strconv.Atoi(tp)

@@ -62,13 +62,15 @@ type fixture struct {
 }
 
 // testTenant is the demo tenant with trunk "pstn" pointing at trunkAddr,
-// for numbers starting with 0 or +.
+// for numbers starting with 0 or +, without keepalive.
 func testTenant(trunkAddr string) *config.Tenant {
 	f := config.Demo("token", testPassword)
 	t := &f.Tenants[0]
 	for i := range t.DNs {
 		if t.DNs[i].Type == config.Trunk {
-			t.DNs[i].Trunk = &config.TrunkSettings{Address: trunkAddr, Prefixes: []string{"0", "+"}}
+			// No OPTIONS keepalive: the sipp at the trunk's address
+			// expects calls only (carrier_test.go tests keepalives).
+			t.DNs[i].Trunk = &config.TrunkSettings{Address: trunkAddr, Prefixes: []string{"0", "+"}, Keepalive: config.Keepalive{Off: true}}
 		}
 	}
 	return t
@@ -160,9 +162,12 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 		sf = filepath.Join("testdata", scenario)
 	}
 	all := []string{server, "-sf", sf,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1", "-nostdin",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin",
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"),
+	}
+	if !slices.Contains(args, "-m") {
+		all = append(all, "-m", "1") // calls; sipp keeps the first of a repeated option
 	}
 	if !slices.Contains(args, "-d") {
 		all = append(all, "-d", "200") // talk time; sipp keeps the first of a repeated option

@@ -151,7 +151,9 @@ func f0(f []string, i int) string {
 // (replaces.go).
 func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.AnswerOptions {
 	var last uint64
-	return sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+	// A carrier's challenge is answered with its account (carrier.go).
+	opts := l.t.carrierAuth(l)
+	opts.OnResponse = func(r *sip.Response) error {
 		if tag, ok := r.To().Params.Get("tag"); ok && r.StatusCode > 100 {
 			l.t.mu.Lock()
 			first := l.peerTag == ""
@@ -198,7 +200,8 @@ func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.Answe
 			}
 		}()
 		return nil
-	}}
+	}
+	return opts
 }
 
 // unpracked: caller leg l's reliable 180 never got its PRACK: its INVITE

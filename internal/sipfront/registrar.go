@@ -11,17 +11,18 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
-	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
-// binding is a DN's registration: where its calls go.
+// binding is one registered contact of a DN: where its calls go (a DN
+// may have several, contacts.go).
 type binding struct {
 	contact sip.Uri   // the phone's Contact URI
 	source  string    // host:port the REGISTER came from
 	expires time.Time // when the binding ends unless refreshed
 	timer   *time.Timer
 	gen     uint64
+	device  string // the registering device (deviceOf), "" when unknown
 }
 
 // sipTenant is sipfront's state of one tenant. mu guards everything below it.
@@ -34,7 +35,7 @@ type sipTenant struct {
 	sub *tenant.Subscription
 
 	mu       sync.Mutex
-	bindings map[string]*binding
+	bindings map[string][]*binding // by DN, in the order registered (contacts.go)
 	gen      uint64
 	// The calls and their legs; the book's trunks are the tenant's (inbound
 	// calls are found by source address, outbound ones sent to them).
@@ -52,15 +53,17 @@ type trunk struct {
 	// user and password: credentials its INVITEs must carry too (none
 	// when password is empty).
 	user, password string
+	carrier        carrier     // inbound mode, account, keepalive (carrier.go)
+	state          *trunkState // registration and keepalive (carrier.go)
 }
 
 func newTenant(s *Server, tc Tenant) *sipTenant {
 	t := &sipTenant{
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
-		bindings: map[string]*binding{},
+		bindings: map[string][]*binding{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
-	t.book = newBook(t, t.contactOf, func() uint64 { return legSeq.Add(1) })
+	t.book = newBook(t, t.contactsOf, func() uint64 { return legSeq.Add(1) })
 	t.book.media = tc.Media
 	for i := range tc.Config.DNs {
 		t.dns[tc.Config.DNs[i].Number] = &tc.Config.DNs[i]
@@ -68,7 +71,8 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 	for _, d := range tc.Config.DNs {
 		if d.Type == config.Trunk && d.Trunk != nil {
 			tr := trunk{dn: d.Number, address: d.Trunk.Address, prefixes: d.Trunk.Prefixes,
-				user: d.Trunk.SIPUser, password: d.Trunk.SIPPassword}
+				user: d.Trunk.SIPUser, password: d.Trunk.SIPPassword,
+				carrier: carrierOf(d.Trunk, d.Trunk.Address), state: &trunkState{}}
 			if tr.user == "" {
 				tr.user = d.Number
 			}
@@ -143,26 +147,20 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	switch {
 	case contact == nil:
-		// A query: answer with the current binding.
-		t.mu.Lock()
-		b := t.bindings[dn]
-		t.mu.Unlock()
-		if b == nil {
-			s.respond(req, tx, 200, "OK", nil)
-			return
-		}
-		left := int(time.Until(b.expires) / time.Second)
-		c := &sip.ContactHeader{Address: b.contact}
-		c.Params.Add("expires", strconv.Itoa(max(left, 0)))
-		s.respond(req, tx, 200, "OK", nil, c)
+		// A query: answer with the current bindings.
+		s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 		return
 	case expires == 0 || contact.Address.Wildcard:
 		if contact.Address.Wildcard && expires != 0 {
 			s.respond(req, tx, 400, "Bad Request", nil)
 			return
 		}
-		t.unregister(dn, 0)
-		s.respond(req, tx, 200, "OK", nil)
+		if contact.Address.Wildcard {
+			t.unregister(dn, 0) // every contact of the DN
+		} else {
+			t.unregisterContact(dn, contact.Address.String())
+		}
+		s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 		return
 	case expires < s.cfg.MinExpires:
 		s.respond(req, tx, 423, "Interval Too Brief", nil,
@@ -170,78 +168,8 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	t.register(dn, contact.Address, s.origin(req), expires)
-	c := &sip.ContactHeader{Address: contact.Address}
-	c.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
-	s.respond(req, tx, 200, "OK", nil, c)
-}
-
-// register adds or refreshes dn's binding. A new binding puts the DN in
-// service (EventDNBackInService).
-func (t *sipTenant) register(dn string, contact sip.Uri, source string, expires time.Duration) {
-	t.mu.Lock()
-	b, had := t.bindings[dn]
-	if !had {
-		b = &binding{}
-		t.bindings[dn] = b
-	} else if b.timer != nil {
-		b.timer.Stop()
-	}
-	t.gen++
-	gen := t.gen
-	b.contact, b.source, b.expires, b.gen = contact, source, time.Now().Add(expires), gen
-	b.timer = time.AfterFunc(expires, func() { t.unregister(dn, gen) })
-	var w chan error
-	if t.s.store != nil {
-		w = t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: contact.String(), Source: source, Expires: b.expires})
-	}
-	t.mu.Unlock()
-	// Saved before the DN goes in service: a restart in between finds the
-	// binding and puts the DN in service then (restore).
-	saved(w)
-	if !had {
-		if _, err := t.do(engine.SetService{DN: dn, InService: true}); err != nil {
-			t.s.log.Warn("SIP registration: DN not put in service", "tenant", t.id, "dn", dn, "err", err)
-		}
-	}
-}
-
-// unregister ends dn's binding (gen 0: whatever it is; else only the
-// binding of that generation, for the expiry timer). The DN goes out of
-// service (EventDNOutOfService) until it registers again.
-func (t *sipTenant) unregister(dn string, gen uint64) {
-	t.mu.Lock()
-	b := t.bindings[dn]
-	if b == nil || (gen != 0 && b.gen != gen) || t.closed {
-		t.mu.Unlock()
-		return
-	}
-	b.timer.Stop()
-	delete(t.bindings, dn)
-	t.mu.Unlock()
-	if _, err := t.do(engine.SetService{DN: dn, InService: false}); err != nil {
-		t.s.log.Warn("SIP registration ended: DN not taken out of service", "tenant", t.id, "dn", dn, "err", err)
-	}
-	// Saved after the DN is out of service: a restart in between finds
-	// the binding and ends it then (restore), never a DN in service
-	// without one. Not when the DN registered again meanwhile (its new
-	// binding is logged after this end would be).
-	var w chan error
-	t.mu.Lock()
-	if _, again := t.bindings[dn]; !again && t.s.store != nil && !t.closed {
-		w = t.s.store.del(t.id, dn)
-	}
-	t.mu.Unlock()
-	saved(w)
-}
-
-// contactOf returns dn's registered contact.
-func (t *sipTenant) contactOf(dn string) (sip.Uri, bool) {
-	b := t.bindings[dn]
-	if b == nil {
-		return sip.Uri{}, false
-	}
-	return b.contact, true
+	t.registerDevice(dn, contact.Address, s.origin(req), deviceOf(req, contact), expires) // contacts.go
+	s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 }
 
 // Bind registers DN dn of the server's only tenant at hostport (host:port)

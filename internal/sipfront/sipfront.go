@@ -95,6 +95,14 @@ type Config struct {
 	// FeatureCodes are the numbers phones dial to set do-not-disturb and
 	// forwarding (features.go); default *78/*79, *72<number>/*73.
 	FeatureCodes FeatureCodes
+	// TrunkRetry is how long a trunk whose registration to its carrier
+	// failed waits before the next attempt (carrier.go). Default 30 s.
+	TrunkRetry time.Duration
+	// KeepaliveTimeout is how long an OPTIONS to a trunk waits for its
+	// answer (default 5 s); KeepaliveMisses unanswered in a row take the
+	// trunk out of service (default 2).
+	KeepaliveTimeout time.Duration
+	KeepaliveMisses  int
 	// CommandTimeout bounds one engine command. Default 10 s.
 	CommandTimeout time.Duration
 	// EventBuffer is the size of the event subscription of each tenant.
@@ -144,6 +152,15 @@ func (c *Config) setDefaults() {
 		c.MinSE = 90 * time.Second
 	}
 	c.FeatureCodes.setDefaults()
+	if c.TrunkRetry <= 0 {
+		c.TrunkRetry = 30 * time.Second
+	}
+	if c.KeepaliveTimeout <= 0 {
+		c.KeepaliveTimeout = 5 * time.Second
+	}
+	if c.KeepaliveMisses <= 0 {
+		c.KeepaliveMisses = 2
+	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
@@ -207,16 +224,20 @@ type Server struct {
 	store bindingLog    // the bindings on disk or in the cluster (nil without either)
 	cl    *clusterFront // cluster mode (cluster.go); nil on a single node
 
-	guard    guard        // digest authentication's memory (auth.go)
-	notes    notifier     // message-summary and dialog subscriptions (notify.go)
-	refusals *slog.Logger // sampled: lines outsiders cause at will
+	guard    guard         // digest authentication's memory (auth.go)
+	notes    notifier      // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
+	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
-	mu    sync.Mutex
-	legs  map[string]*leg // by SIP Call-ID
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	close sync.Once
+	mu   sync.Mutex
+	legs map[string]*leg // by SIP Call-ID
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// carriers: the trunks' registration and keepalive loops (carrier.go),
+	// which end before the UA closes (a registration ends with a REGISTER).
+	carriers sync.WaitGroup
+	close    sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -276,6 +297,7 @@ func Start(cfg Config) (*Server, error) {
 		conn.Close()
 		return nil, fmt.Errorf("sipfront: %w", err)
 	}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
@@ -296,6 +318,11 @@ func Start(cfg Config) (*Server, error) {
 		if err := s.srv.ServeUDP(s.clusterConn(conn)); err != nil && s.ctx.Err() == nil {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
+	}()
+	s.carriers.Add(1)
+	go func() {
+		defer s.carriers.Done()
+		s.startCarriers() // carrier.go
 	}()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(cfg.Tenants))
 	return s, nil
@@ -351,6 +378,7 @@ func (s *Server) Close() error {
 		for _, t := range s.served() {
 			t.shutdown()
 		}
+		s.carriers.Wait()
 		s.ua.Close()
 		s.conn.Close()
 	})

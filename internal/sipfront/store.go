@@ -35,6 +35,7 @@ type storedBinding struct {
 	Contact string    `json:"contact"`
 	Source  string    `json:"source"`
 	Expires time.Time `json:"expires"`
+	Device  string    `json:"device,omitempty"` // deviceOf (contacts.go)
 }
 
 type storedState struct {
@@ -47,7 +48,8 @@ type storedState struct {
 const LogFile = "bindings.log"
 
 // logRecord is a line of the bindings log: a binding set (added or
-// refreshed) or deleted (Contact, Source and Expires empty).
+// refreshed) or deleted (Source and Expires empty; Contact empty: every
+// binding of the DN). A binding is a tenant's DN and one of its contacts.
 type logRecord struct {
 	Op      string    `json:"op"` // "set" or "del"
 	Tenant  string    `json:"tenant"`
@@ -55,6 +57,7 @@ type logRecord struct {
 	Contact string    `json:"contact,omitempty"`
 	Source  string    `json:"source,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+	Device  string    `json:"device,omitempty"`
 }
 
 // compactAfter is the fewest log records before the log is compacted
@@ -75,7 +78,7 @@ type bindStore struct {
 	log *slog.Logger
 
 	mu      sync.Mutex // guards the fields below
-	state   map[[2]string]storedBinding
+	state   map[[3]string]storedBinding
 	pending []byte
 	waiters []chan error
 	records int  // in the log file
@@ -87,20 +90,40 @@ type bindStore struct {
 	ended chan struct{}
 }
 
-func bindKey(tenant, dn string) [2]string { return [2]string{tenant, dn} }
+func bindKey(tenant, dn, contact string) [3]string { return [3]string{tenant, dn, contact} }
+
+// apply changes state by log record r (a del without Contact ends every
+// binding of the DN); false for an unknown operation.
+func apply(state map[[3]string]storedBinding, r logRecord) bool {
+	switch {
+	case r.Op == "set":
+		state[bindKey(r.Tenant, r.DN, r.Contact)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires, Device: r.Device}
+	case r.Op == "del" && r.Contact != "":
+		delete(state, bindKey(r.Tenant, r.DN, r.Contact))
+	case r.Op == "del":
+		for k := range state {
+			if k[0] == r.Tenant && k[1] == r.DN {
+				delete(state, k)
+			}
+		}
+	default:
+		return false
+	}
+	return true
+}
 
 // loadBindings reads the snapshot and replays the log on it. A missing
 // snapshot is no bindings; an unreadable one is errBadState. A log line
 // that cannot be read (the last one, torn by a crash) is skipped and
 // counted.
-func loadBindings(dir string) (map[[2]string]storedBinding, int, error) {
-	state := map[[2]string]storedBinding{}
+func loadBindings(dir string) (map[[3]string]storedBinding, int, error) {
+	state := map[[3]string]storedBinding{}
 	st, err := readState(filepath.Join(dir, StateFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, err
 	}
 	for _, b := range st.Bindings {
-		state[bindKey(b.Tenant, b.DN)] = b
+		state[bindKey(b.Tenant, b.DN, b.Contact)] = b
 	}
 	f, err := os.Open(filepath.Join(dir, LogFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -119,12 +142,7 @@ func loadBindings(dir string) (map[[2]string]storedBinding, int, error) {
 			bad++
 			continue
 		}
-		switch r.Op {
-		case "set":
-			state[bindKey(r.Tenant, r.DN)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires}
-		case "del":
-			delete(state, bindKey(r.Tenant, r.DN))
-		default:
+		if !apply(state, r) {
 			bad++
 		}
 	}
@@ -137,10 +155,10 @@ func loadBindings(dir string) (map[[2]string]storedBinding, int, error) {
 // openStore starts the store's writer with bindings as its state, written
 // at once as the snapshot (the log emptied).
 func openStore(dir string, log *slog.Logger, bindings []storedBinding) *bindStore {
-	st := &bindStore{dir: dir, log: log, state: make(map[[2]string]storedBinding, len(bindings)),
+	st := &bindStore{dir: dir, log: log, state: make(map[[3]string]storedBinding, len(bindings)),
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), ended: make(chan struct{})}
 	for _, b := range bindings {
-		st.state[bindKey(b.Tenant, b.DN)] = b
+		st.state[bindKey(b.Tenant, b.DN, b.Contact)] = b
 	}
 	if err := st.compact(); err != nil {
 		log.Error("SIP bindings not saved: a restart would lose them", "dir", dir, "err", err)
@@ -153,12 +171,13 @@ func openStore(dir string, log *slog.Logger, bindings []storedBinding) *bindStor
 // is on disk. Changes are logged in the order set and del are called, so
 // a caller holding the tenant's lock logs in the order of its changes.
 func (st *bindStore) set(b storedBinding) chan error {
-	return st.queue(logRecord{Op: "set", Tenant: b.Tenant, DN: b.DN, Contact: b.Contact, Source: b.Source, Expires: b.Expires})
+	return st.queue(logRecord{Op: "set", Tenant: b.Tenant, DN: b.DN, Contact: b.Contact, Source: b.Source, Expires: b.Expires, Device: b.Device})
 }
 
-// del queues the end of a binding (see set).
-func (st *bindStore) del(tenant, dn string) chan error {
-	return st.queue(logRecord{Op: "del", Tenant: tenant, DN: dn})
+// del queues the end of DN dn's binding of contact, or of every binding
+// of the DN when contact is empty (see set).
+func (st *bindStore) del(tenant, dn, contact string) chan error {
+	return st.queue(logRecord{Op: "del", Tenant: tenant, DN: dn, Contact: contact})
 }
 
 func (st *bindStore) queue(r logRecord) chan error {
@@ -174,11 +193,7 @@ func (st *bindStore) queue(r logRecord) chan error {
 		ch <- errStoreClosed
 		return ch
 	}
-	if r.Op == "set" {
-		st.state[bindKey(r.Tenant, r.DN)] = storedBinding{Tenant: r.Tenant, DN: r.DN, Contact: r.Contact, Source: r.Source, Expires: r.Expires}
-	} else {
-		delete(st.state, bindKey(r.Tenant, r.DN))
-	}
+	apply(st.state, r)
 	st.pending = append(append(st.pending, line...), '\n')
 	st.waiters = append(st.waiters, ch)
 	st.mu.Unlock()
@@ -265,7 +280,7 @@ func (st *bindStore) compact() error {
 	}
 	st.mu.Unlock()
 	slices.SortFunc(snap.Bindings, func(a, b storedBinding) int {
-		return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN)
+		return strings.Compare(a.Tenant+"\x00"+a.DN+"\x00"+a.Contact, b.Tenant+"\x00"+b.DN+"\x00"+b.Contact)
 	})
 	if err := writeState(st.dir, snap); err != nil {
 		return err
@@ -412,28 +427,30 @@ func (s *Server) restore() {
 		st.Bindings = append(st.Bindings, b)
 	}
 	slices.SortFunc(st.Bindings, func(a, b storedBinding) int {
-		return strings.Compare(a.Tenant+"\x00"+a.DN, b.Tenant+"\x00"+b.DN)
+		return strings.Compare(a.Tenant+"\x00"+a.DN+"\x00"+a.Contact, b.Tenant+"\x00"+b.DN+"\x00"+b.Contact)
 	})
-	valid, expired, dropped := s.restoreBindings(st.Bindings, func(id string) *sipTenant { return s.served()[id] })
-	if valid+expired > 0 || dropped > 0 {
-		s.log.Info("SIP bindings restored", "file", path, "valid", valid, "expired", expired, "dropped", dropped)
+	dns, expired, dropped := s.restoreBindings(st.Bindings, func(id string) *sipTenant { return s.served()[id] })
+	if dns+expired > 0 || dropped > 0 {
+		s.log.Info("SIP bindings restored", "file", path, "dns", dns, "expired", expired, "dropped", dropped)
 	}
 }
 
 // restoreBindings brings back bindings: those still valid with the time
 // they have left and their expiry timers (and the DN put in service if
-// the engine has it out of service), those that expired end now (the DN
-// taken out of service if the engine has it in service); those of DNs no
-// longer configured as phones are dropped. tenant finds a binding's
-// tenant.
-func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sipTenant) (valid, expired, dropped int) {
+// the engine has it out of service); a DN whose bindings all expired is
+// taken out of service if the engine has it in service; bindings of DNs
+// no longer configured as phones, or beyond a DN's contacts, are
+// dropped. tenant finds a binding's tenant. It returns how many DNs have
+// a valid binding, and how many bindings expired or were dropped.
+func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sipTenant) (dns, expired, dropped int) {
 	now := time.Now()
 	type restored struct {
 		t     *sipTenant
 		dn    string
-		valid bool
+		valid bool // the DN has a binding still valid
 	}
-	var done []restored
+	var done []*restored
+	byDN := map[[2]string]*restored{}
 	for _, sb := range bs {
 		t := tenant(sb.Tenant)
 		if t == nil || t.dns[sb.DN] == nil || !t.dns[sb.DN].Type.IsPhone() {
@@ -447,22 +464,29 @@ func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sip
 			dropped++
 			continue
 		}
+		r := byDN[[2]string{sb.Tenant, sb.DN}]
+		if r == nil {
+			r = &restored{t: t, dn: sb.DN}
+			byDN[[2]string{sb.Tenant, sb.DN}] = r
+			done = append(done, r)
+		}
 		left := sb.Expires.Sub(now)
 		if left <= 0 {
-			done = append(done, restored{t, sb.DN, false})
+			expired++
 			continue
 		}
 		t.mu.Lock()
-		if _, dup := t.bindings[sb.DN]; dup {
+		if len(t.bindings[sb.DN]) >= t.maxContacts(sb.DN) {
 			t.mu.Unlock()
+			dropped++
 			continue
 		}
 		t.gen++
 		gen, dn := t.gen, sb.DN
-		t.bindings[dn] = &binding{contact: contact, source: sb.Source, expires: sb.Expires, gen: gen,
-			timer: time.AfterFunc(left, func() { t.unregister(dn, gen) })}
+		t.bindings[dn] = append(t.bindings[dn], &binding{contact: contact, source: sb.Source, expires: sb.Expires, gen: gen, device: sb.Device,
+			timer: time.AfterFunc(left, func() { t.unregister(dn, gen) })})
 		t.mu.Unlock()
-		done = append(done, restored{t, sb.DN, true})
+		r.valid = true
 	}
 	for _, r := range done {
 		in, known := r.t.inService(r.dn)
@@ -480,8 +504,7 @@ func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sip
 			}
 		}
 	}
-	valid = countValid(done, func(r restored) bool { return r.valid })
-	return valid, len(done) - valid, dropped
+	return countValid(done, func(r *restored) bool { return r.valid }), expired, dropped
 }
 
 // currentBindings are every tenant's bindings, for the store's snapshot.
@@ -489,8 +512,10 @@ func (s *Server) currentBindings() []storedBinding {
 	var out []storedBinding
 	for _, t := range s.served() {
 		t.mu.Lock()
-		for dn, b := range t.bindings {
-			out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires})
+		for dn, bs := range t.bindings {
+			for _, b := range bs {
+				out = append(out, storedBinding{Tenant: t.id, DN: dn, Contact: b.contact.String(), Source: b.source, Expires: b.expires, Device: b.device})
+			}
 		}
 		t.mu.Unlock()
 	}
