@@ -15,7 +15,7 @@ import (
 )
 
 // BindingsTopic is the cluster's compacted topic of SIP registrations:
-// S partitions, partition = the tenant's shard, key "tenant\x00dn",
+// S partitions, partition = the tenant's shard, key "tenant\x00" and the SIP front's key (DN and contact),
 // value the binding (the SIP front's encoding), a tombstone when it ends.
 func BindingsTopic(c *Config) string { return c.TopicPrefix + "sb." + c.Cluster + ".sip-bindings" }
 
@@ -39,8 +39,9 @@ type Bindings struct {
 	moved chan struct{}     // closed and replaced when next advances
 }
 
-// BindingKey is the key of a tenant's DN in the bindings topic.
-func BindingKey(tenant, dn string) string { return tenant + "\x00" + dn }
+// BindingKey is the record key of a tenant's key (the SIP front's: DN and
+// contact, or Call-ID) in the topic.
+func BindingKey(tenant, key string) string { return tenant + "\x00" + key }
 
 // DialogsTopic is the cluster's compacted topic of the SIP dialogs of
 // answered calls (key "tenant\x00Call-ID"), kept like the bindings: a node
@@ -117,11 +118,11 @@ func (b *Bindings) follow() {
 	}
 }
 
-// Put writes a tenant's DN's binding (value nil: its end) and calls done
-// when Kafka has it (or could not take it).
-func (b *Bindings) Put(tenant, dn string, value []byte, done func(error)) {
+// Put writes a tenant's value under key (nil: its end) and calls done when
+// Kafka has it (or could not take it).
+func (b *Bindings) Put(tenant, key string, value []byte, done func(error)) {
 	b.cl.Produce(context.Background(), &kgo.Record{Topic: b.topic, Partition: int32(ShardOf(tenant, b.cfg.Shards)),
-		Key: []byte(BindingKey(tenant, dn)), Value: value}, func(_ *kgo.Record, err error) { done(err) })
+		Key: []byte(BindingKey(tenant, key)), Value: value}, func(_ *kgo.Record, err error) { done(err) })
 }
 
 // Sync waits until this node's copy holds everything written to the
@@ -162,7 +163,7 @@ func (b *Bindings) Sync(ctx context.Context, tenant string) error {
 	}
 }
 
-// Of returns the bindings of a tenant by DN.
+// Of returns the values of a tenant by key.
 func (b *Bindings) Of(tenant string) map[string][]byte {
 	prefix := tenant + "\x00"
 	out := map[string][]byte{}
@@ -185,7 +186,7 @@ func (b *Bindings) Close() {
 	<-b.read
 }
 
-// Load returns the tenant's bindings by DN once this node's copy holds
+// Load returns the tenant's values by key once this node's copy holds
 // every change written before the call (Sync).
 func (b *Bindings) Load(ctx context.Context, tenant string) (map[string][]byte, error) {
 	if err := b.Sync(ctx, tenant); err != nil {

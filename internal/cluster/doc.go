@@ -26,7 +26,7 @@
 // compacted; key shard; the Owner claims and releases), and the output
 // topics voice-agentstate and voice-callthread, which consumers must read
 // with isolation.level=read_committed, and .sip-bindings (compacted;
-// partition = shard; key tenant and DN; Bindings: every node follows it,
+// partition = shard; key tenant, DN and contact; Bindings: every node follows it,
 // whichever node serves a tenant writes its phones' registrations there)
 // and .sip-dialogs (the same for the answered calls' SIP dialogs, key
 // tenant and Call-ID: OpenDialogs).
