@@ -61,8 +61,9 @@ const DefaultClusterSnapshotInterval = 30 * time.Second
 // DefaultClusterSnapshotEvery is --snapshot-every in cluster mode when it
 // is left at DefaultSnapshotEvery: a takeover replays at most that many
 // steps per tenant, about 1 s at the slowest replay measured (23,000
-// steps/s, BenchmarkTakeover on a loaded 2-core machine), which leaves the
-// 10 s failover budget to detection (the 6 s session) and the rest.
+// steps/s on a loaded 2-core machine; switchboard bench's takeover row),
+// which leaves the 10 s failover budget to detection (the 6 s session) and
+// the rest.
 const DefaultClusterSnapshotEvery = 20_000
 
 func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage string)) {

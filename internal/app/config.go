@@ -35,6 +35,12 @@ type Config struct {
 	// dnd-on=*78, dnd-off=*79, forward=*72, forward-off=*73; see
 	// sipfront.ParseFeatureCodes).
 	SIPFeatureCodes string
+	// SIPTLS is SIP over TLS (siptls.go): --sip-tls ADDR with
+	// --sip-tls-cert and --sip-tls-key, reloaded on SIGHUP.
+	SIPTLS SIPTLS
+	// SIPMaxConns bounds the SIP TCP and TLS connections open at once
+	// (--sip-max-conns; 0: 10,000).
+	SIPMaxConns int
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
 	// embedded broker.
@@ -132,6 +138,12 @@ func (c *Config) Validate() error {
 	if _, err := sipfront.ParseFeatureCodes(c.SIPFeatureCodes); err != nil {
 		return bad("sip-feature-codes", "%v", err)
 	}
+	if err := c.SIPTLS.validate(bad); err != nil {
+		return err
+	}
+	if c.SIPMaxConns < 0 {
+		return bad("sip-max-conns", "must not be negative")
+	}
 	for i, b := range c.KafkaBrokers {
 		if err := hostPort(b); err != nil {
 			return bad("kafka-brokers", "broker %d: %v", i+1, err)
@@ -210,7 +222,9 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	}
 	add("data", (*stringValue)(&c.Data), "data `DIR`: journals in DIR/journal, SIP bindings in DIR/sip, the embedded broker's log in DIR/kafka")
 	add("http", (*stringValue)(&c.HTTP), "CTI API listen `ADDR`; port 0 picks a free port")
-	add("sip", (*stringValue)(&c.SIP), "SIP (UDP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
+	add("sip", (*stringValue)(&c.SIP), "SIP (UDP and TCP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
+	c.SIPTLS.addFlags(add)
+	add("sip-max-conns", (*intValue)(&c.SIPMaxConns), "SIP TCP and TLS connections open at most (`COUNT`; 0: 10000)")
 	add("sip-feature-codes", (*stringValue)(&c.SIPFeatureCodes), "`LIST` of name=code pairs phones dial for DND and forwarding: dnd-on (default *78), dnd-off (*79), forward (*72, followed by the number), forward-off (*73); an empty code turns one off")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")

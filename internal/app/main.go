@@ -90,6 +90,9 @@ func (m Main) Run(ctx context.Context) error {
 		closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), s.closers())
 		return err
 	}
+	if s.sip != nil && c.SIPTLS.Listen != "" {
+		defer reloadOnHangup(s.sip, log)()
+	}
 	if m.OnReady != nil {
 		m.OnReady(s.addrs)
 	}
@@ -277,6 +280,9 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	api, err := ctiapi.New(ctiapi.Config{Tenants: tenants, Logger: log.With("component", "ctiapi")})
 	if err != nil {
 		return s, err
+	}
+	if s.sip != nil {
+		api.Handle("GET /sip", s.sip.WebSocket()) // SIP over WebSocket (RFC 7118)
 	}
 	if s.stopStats, err = startStats(c, file, server, brokers, kopts, api, ops.set, log); err != nil {
 		return s, err

@@ -76,12 +76,23 @@ func checkGolden(t *testing.T, name, got string) {
 // ago (serve does not report the SIP address it bound).
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Free for UDP and TCP: SIP serves both on the port.
+	for try := 0; ; try++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := c.LocalAddr().String()
+		ln, err := net.Listen("tcp", addr)
+		c.Close()
+		if err == nil {
+			ln.Close()
+			return addr
+		}
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
 }
 
 // sipOptions sends one OPTIONS request to the SIP front end at addr and

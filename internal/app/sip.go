@@ -69,7 +69,8 @@ func startSIPFront(c Config, file *config.File, rts []*tenant.Tenant, sc sipfron
 	if err != nil {
 		return nil, err // Validate has refused it already
 	}
-	sc.Listen, sc.FeatureCodes, sc.Tenants, sc.Logger, sc.Metrics = c.SIP, fc, ts, log.With("component", "sipfront"), set
+	sc.Listen, sc.TLS, sc.MaxConns, sc.FeatureCodes = c.SIP, c.SIPTLS.config(), c.SIPMaxConns, fc
+	sc.Tenants, sc.Logger, sc.Metrics = ts, log.With("component", "sipfront"), set
 	srv, err := sipfront.Start(sc)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,14 @@ type Config struct {
 	Profiles     Profiles // of serve under the --peer load
 	// MediaCalls is how many anchored calls the media rows run (default 1000).
 	MediaCalls int
-	Logger     *slog.Logger
+	// SIPTransports adds the SIP load through serve over UDP, TCP and TLS
+	// (SIPTransports).
+	SIPTransports bool
+	// ClusterBrokers adds the cluster rows (runCluster), measured
+	// against this Kafka (a 3-broker one: scripts/kafka start --brokers 3).
+	ClusterBrokers []string
+	ClusterOnly    bool // only the cluster rows
+	Logger         *slog.Logger
 }
 
 // Row names, in table order.
@@ -134,6 +141,21 @@ for --duration, then --idle without load; it prints each server's CPU per
 call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
 CPU, and their ratios. --sip-only measures only the SIP rows.
 
+--sip-transports runs the same sipp load (phones registered by REGISTER,
+--sip-rate calls per second for --duration) through one serve in this
+process (events published) over UDP, TCP and TLS one after the other, and
+prints each one's calls per second and the ratios of TCP and TLS to UDP.
+
+--cluster-brokers (a 3-broker Kafka: scripts/kafka start --brokers 3)
+adds cluster mode: a paced load of agent logins and logouts (8 tenants x
+20 DNs) at 1,000 and 5,000 requests/s for --duration on one single-node
+serve (local journal, relay to that Kafka) and on three cluster nodes
+(Kafka as the journal, transactions), one after the other: API p50/p99
+(with where a transaction's time goes), events per second per node and
+the cluster's ratio to single-node mode; then a takeover (a new owner
+replays 5,000 steps after a 1,000-agent snapshot): replay steps per second
+and the snapshot's size. --cluster-only measures only those rows.
+
 Flags:
 `
 
@@ -151,11 +173,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
 	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
 	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
+	transports := fs.Bool("sip-transports", false, "also measure SIP calls/s through serve over UDP, TCP and TLS, and the ratios to UDP")
 	var prof Profiles
 	fs.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of serve under the --peer load to `FILE`")
 	fs.StringVar(&prof.Alloc, "allocprofile", "", "write an allocation profile after the --peer load to `FILE`")
 	fs.StringVar(&prof.Trace, "trace", "", "write an execution trace of serve under the --peer load to `FILE`")
 	mediaCalls := fs.Int("media-calls", 1000, "concurrent anchored calls of the media rows")
+	clusterBrokers := fs.String("cluster-brokers", os.Getenv(EnvClusterBrokers),
+		"add the cluster rows, measured against this Kafka (comma list; default $"+EnvClusterBrokers+")")
+	clusterOnly := fs.Bool("cluster-only", false, "measure only the cluster rows (needs --cluster-brokers)")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -187,11 +213,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
-		MediaCalls: *mediaCalls}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.Brokers = append(cfg.Brokers, b)
-		}
+		MediaCalls: *mediaCalls, SIPTransports: *transports}
+	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
+	if cfg.ClusterOnly && len(cfg.ClusterBrokers) == 0 {
+		fmt.Fprintln(stderr, "bench: --cluster-only needs --cluster-brokers")
+		return 2
 	}
 	res, err := Run(ctx, cfg, stderr)
 	if err != nil {
@@ -205,6 +231,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res.WriteTable(stdout, base)
 	return 0
+}
+
+// EnvClusterBrokers is the default of --cluster-brokers.
+const EnvClusterBrokers = "SWITCHBOARD_BENCH_CLUSTER_BROKERS"
+
+func splitList(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // WriteTable prints the result, with ratios to base when given.
@@ -301,6 +340,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 	}
 	add := func(rows ...Row) { res.Rows = append(res.Rows, rows...) }
+	if cfg.ClusterOnly {
+		if err := runCluster(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	if !cfg.SIPOnly {
 		if err := runNonSIP(ctx, cfg, say, add); err != nil {
 			return nil, err
@@ -314,6 +359,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
+	if cfg.SIPTransports {
+		rs, err := SIPTransports(ctx, cfg, say)
+		if err != nil {
+			return nil, err
+		}
+		add(transportRows(cfg, rs)...)
+	}
 	if cfg.Peer == "kamailio" {
 		say("SIP comparison with Kamailio (sipp, serve, kamailio)")
 		sb, peer, err := ComparePeer(ctx, cfg)
@@ -321,6 +373,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 			return nil, err
 		}
 		add(peerRows(cfg, sb, peer)...)
+	}
+	if len(cfg.ClusterBrokers) > 0 {
+		if err := runCluster(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }

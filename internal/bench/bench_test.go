@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/sipload"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
@@ -159,4 +162,39 @@ func TestPeerKamailio(t *testing.T) {
 	var table bytes.Buffer
 	res.WriteTable(&table, nil)
 	t.Log("\n" + table.String())
+}
+
+// TestClusterRows measures the cluster rows briefly against an in-process
+// 3-broker kfake (the rows' plumbing: the cluster's own tests and the
+// chaos test run on the real 3-broker Kafka) and checks every row is there
+// with a figure and that every request of the paced loads was answered
+// 2xx.
+func TestClusterRows(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	var rows []Row
+	cfg := Config{Duration: 300 * time.Millisecond, ClusterBrokers: brokers, Logger: kafkatest.Logger(t, slog.LevelError)}
+	if err := runCluster(context.Background(), cfg, func(string) {}, func(r ...Row) { rows = append(rows, r...) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(ClusterRowNames) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), len(ClusterRowNames), rows)
+	}
+	for i, r := range rows {
+		if r.Name != ClusterRowNames[i] {
+			t.Errorf("row %d is %q, want %q", i, r.Name, ClusterRowNames[i])
+		}
+		if r.Skip || r.Value <= 0 {
+			t.Errorf("row %q: %v (skipped %v)", r.Name, r.Value, r.Skip)
+		}
+		if n := r.Note; strings.Contains(n, "2xx") && !regexp.MustCompile(`(\d+) of (\d+) 2xx`).MatchString(n) {
+			t.Errorf("row %q note %q", r.Name, n)
+		} else if m := regexp.MustCompile(`(\d+) of (\d+) 2xx`).FindStringSubmatch(n); m != nil && m[1] != m[2] {
+			t.Errorf("row %q: %s of %s requests answered 2xx", r.Name, m[1], m[2])
+		}
+	}
 }

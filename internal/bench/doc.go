@@ -18,6 +18,9 @@
 // process and through Kamailio (sipload.StartKamailio), and prints both
 // servers' CPU per call, p99, registrations per second and idle CPU side
 // by side with their ratios; --sip-only leaves out the other rows.
+// --cluster-brokers (cluster.go) adds cluster mode: a paced login/logout
+// load on one single-node serve and on three cluster nodes in this process
+// against that Kafka (ClusterAPI), and a shard takeover (Takeover).
 //
 // It owns only its measurement loops and its output. It starts serve
 // through internal/app on loopback with free ports and a temporary data

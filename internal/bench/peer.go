@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -102,49 +101,11 @@ func (cfg Config) loadConfig(sipp string) sipload.Config {
 // serveLoad runs the load through serve started in this process.
 func serveLoad(ctx context.Context, cfg Config, lc sipload.Config) (PeerFigures, error) {
 	var out PeerFigures
-	dir, err := os.MkdirTemp("", "switchboard-bench-sip-")
+	sipAddr, stop, err := startServe(ctx, cfg, lc.Pairs, nil)
 	if err != nil {
 		return out, err
 	}
-	defer os.RemoveAll(dir)
-	var y strings.Builder
-	fmt.Fprintf(&y, "tenants:\n  - id: bench-sip\n    tokens: [bench-token]\n    defaults: {sip-password: %q}\n    dns:\n", benchSIPPassword)
-	for i := 0; i < lc.Pairs; i++ {
-		fmt.Fprintf(&y, "      - {number: \"%d\", type: extension}\n      - {number: \"%d\", type: extension}\n",
-			sipload.CallerBase+i, sipload.CalleeBase+i)
-	}
-	if err := os.WriteFile(dir+"/bench.yaml", []byte(y.String()), 0o644); err != nil {
-		return out, err
-	}
-	sipAddr, err := freeUDP()
-	if err != nil {
-		return out, err
-	}
-	ac := app.DefaultConfig()
-	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", sipAddr
-	ac.KafkaBrokers, ac.ConfigFile = cfg.Brokers, dir+"/bench.yaml"
-	ac.TopicPrefix = fmt.Sprintf("bench-sip-%d.", time.Now().UnixNano())
-	ready := make(chan app.Addrs, 1)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	m := app.Main{Config: ac, Stdout: io.Discard, Stderr: io.Discard, Logger: cfg.Logger,
-		Getenv: func(string) string { return "" }, OnReady: func(a app.Addrs) { ready <- a }}
-	go func() { done <- m.Run(sctx) }()
-	defer func() {
-		stop()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			cfg.Logger.Warn("bench: serve did not shut down within a minute; left running")
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		return out, fmt.Errorf("bench: serve: %w", err)
-	case <-time.After(2 * time.Minute):
-		return out, errors.New("bench: serve did not start")
-	}
+	defer stop()
 	stopProfiles, err := startProfiles(cfg.Profiles)
 	if err != nil {
 		return out, err
@@ -157,6 +118,64 @@ func serveLoad(ctx context.Context, cfg Config, lc sipload.Config) (PeerFigures,
 		err = perr
 	}
 	return out, err
+}
+
+// startServe starts serve in this process (default settings: journal,
+// embedded broker or cfg.Brokers, events published) for a tenant of
+// pairs sipload caller/callee pairs, with SIP over TLS when tls is given;
+// it returns the SIP address and the function that stops serve.
+func startServe(ctx context.Context, cfg Config, pairs int, tls *app.SIPTLS) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "switchboard-bench-sip-")
+	if err != nil {
+		return "", nil, err
+	}
+	var y strings.Builder
+	fmt.Fprintf(&y, "tenants:\n  - id: bench-sip\n    tokens: [bench-token]\n    defaults: {sip-password: %q}\n    dns:\n", benchSIPPassword)
+	for i := 0; i < pairs; i++ {
+		fmt.Fprintf(&y, "      - {number: \"%d\", type: extension}\n      - {number: \"%d\", type: extension}\n",
+			sipload.CallerBase+i, sipload.CalleeBase+i)
+	}
+	if err := os.WriteFile(dir+"/bench.yaml", []byte(y.String()), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	sipAddr, err := freeUDP()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	ac := app.DefaultConfig()
+	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", sipAddr
+	ac.KafkaBrokers, ac.ConfigFile = cfg.Brokers, dir+"/bench.yaml"
+	ac.TopicPrefix = fmt.Sprintf("bench-sip-%d.", time.Now().UnixNano())
+	if tls != nil {
+		ac.SIPTLS = *tls
+	}
+	ready := make(chan app.Addrs, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	m := app.Main{Config: ac, Stdout: io.Discard, Stderr: io.Discard, Logger: cfg.Logger,
+		Getenv: func(string) string { return "" }, OnReady: func(a app.Addrs) { ready <- a }}
+	go func() { done <- m.Run(sctx) }()
+	stop := func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			cfg.Logger.Warn("bench: serve did not shut down within a minute; left running")
+		}
+		os.RemoveAll(dir)
+	}
+	select {
+	case <-ready:
+		return sipAddr, stop, nil
+	case err := <-done:
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("bench: serve: %w", err)
+	case <-time.After(2 * time.Minute):
+		stop()
+		return "", nil, errors.New("bench: serve did not start")
+	}
 }
 
 // Profiles are files for profiles of serve under the --peer load (from
@@ -254,13 +273,13 @@ type addrServer string
 
 func (a addrServer) Addr() string { return string(a) }
 
+// freeUDP is a loopback address free for SIP (UDP and TCP).
 func freeUDP() (string, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	port, err := sipload.FreeLoopbackPort()
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	return "127.0.0.1:" + strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port), nil
+	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // peerRows are the comparison's rows.

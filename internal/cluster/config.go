@@ -117,10 +117,24 @@ func ShardOf(tenant string, shards int) int {
 	return int(event.Partition([]byte(tenant), int32(shards)))
 }
 
-// TransactionalID is the transactional id of shard n: the fence. Whoever
-// initialises it last owns the shard's writes.
-func TransactionalID(c *Config, n int) string {
-	return c.TopicPrefix + "sb." + c.Cluster + ".shard-" + strconv.Itoa(n)
+// txnLanes is how many transactional ids a shard writes through, in turn
+// (a constant of the protocol: a new owner fences every one of them, so
+// every node of a cluster must use the same count).
+const txnLanes = 3
+
+// TransactionalIDs are the transactional ids of shard n: the fence.
+// Whoever initialises them last owns the shard's writes. The shard's
+// transactions use them in turn, so that the next one can produce while
+// the previous one commits, and a transactional id is used again only
+// after the broker had a whole commit's time to write its previous
+// transaction's markers (which the next transaction on the same id would
+// wait for).
+func TransactionalIDs(c *Config, n int) []string {
+	ids := make([]string, txnLanes)
+	for i := range ids {
+		ids[i] = c.TopicPrefix + "sb." + c.Cluster + ".shard-" + strconv.Itoa(n) + "." + strconv.Itoa(i)
+	}
+	return ids
 }
 
 // GroupID is the consumer group whose assignment of the shards topic

@@ -4,9 +4,9 @@
 // Tenants are hashed onto a fixed number of shards (ShardOf: murmur2 of the
 // tenant id modulo Config.Shards, default 32, fixed for the cluster's
 // life). A node owns a shard through a Shard: OpenShard initialises the
-// shard's transactional id (TransactionalID, derived from the cluster and
+// shard's transactional ids (TransactionalIDs, derived from the cluster and
 // the shard), which fences every earlier owner, because the broker aborts
-// its open transaction and refuses its later produce and commit with
+// its open transactions and refuses its later produce and commit with
 // PRODUCER_FENCED or INVALID_PRODUCER_EPOCH; it then commits a claim to the
 // journal, snapshot and owners topics and reads the shard back,
 // read_committed, up to that claim: per tenant the latest snapshot and the
@@ -14,7 +14,11 @@
 // (Shard.Log is their tenant.StepLog): one committer per shard puts
 // everything queued (step batches of all its tenants, their output events,
 // due snapshots) into one transaction, and replies, SIP messages and
-// WebSocket events are released only when it committed. A commit that
+// WebSocket events are released only when it committed. Transactions are
+// pipelined over the shard's ids in turn: the next one produces while the
+// previous one's EndTxn is in flight, and commits only after it succeeded
+// (Shard.run). The proxy of Front waits longer for an owner's reply than
+// the owner's own handover wait. A commit that
 // fails closes Shard.Failed; the shard's memory is dropped.
 //
 // Topics (TopicsOf): <prefix>sb.<cluster>.shards (placement only),

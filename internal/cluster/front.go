@@ -40,6 +40,13 @@ type Front struct {
 	OpsToken string
 	// Wait bounds how long a request waits for a shard's owner (default 5 s).
 	Wait time.Duration
+	// Answer bounds how long the owner may take to answer a forwarded
+	// request once it serves it (default 5 s). The forwarding proxy
+	// waits Wait + Answer for the reply's headers: longer than the
+	// owner's own handover wait, so an owner that is itself waiting for
+	// the shard answers (its 503 with Retry-After, or the reply once it
+	// serves) before the forwarder gives up on it.
+	Answer time.Duration
 
 	mu      sync.Mutex
 	proxies map[string]*httputil.ReverseProxy
@@ -70,11 +77,7 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	wait := f.Wait
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(f.wait())
 	for {
 		local, owner, ok := f.Node.Route(id)
 		if local != nil {
@@ -99,6 +102,23 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func (f *Front) wait() time.Duration {
+	if f.Wait <= 0 {
+		return 5 * time.Second
+	}
+	return f.Wait
+}
+
+// proxyTimeout is how long the forwarding proxy waits for the owner's
+// reply headers: the owner's handover wait plus its time to answer.
+func (f *Front) proxyTimeout() time.Duration {
+	answer := f.Answer
+	if answer <= 0 {
+		answer = 5 * time.Second
+	}
+	return f.wait() + answer
 }
 
 // leased answers a read (GET, HEAD) of a tenant served here with 503 if
@@ -157,10 +177,11 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 	p := &httputil.ReverseProxy{
 		// An owner that is frozen (paused, partitioned) accepts
 		// connections but never answers: bound the wait for its reply so
-		// requests are not held until the client gives up.
+		// requests are not held until the client gives up. The bound is
+		// longer than the owner's own handover wait (proxyTimeout).
 		Transport: &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-			ResponseHeaderTimeout: 5 * time.Second,
+			ResponseHeaderTimeout: f.proxyTimeout(),
 			MaxIdleConnsPerHost:   256,
 			IdleConnTimeout:       90 * time.Second,
 		},

@@ -77,10 +77,16 @@ type ShardStatus struct {
 	Commits int64    `json:"commits,omitempty"`
 	Steps   int64    `json:"steps,omitempty"`
 	Events  int64    `json:"events,omitempty"`
-	// Mean time per transaction producing and flushing its records, and
-	// committing it (EndTxn), in milliseconds.
-	FlushMs float64 `json:"flush_ms,omitempty"`
-	EndMs   float64 `json:"end_ms,omitempty"`
+	// Where the time goes, mean per transaction in milliseconds: its
+	// slowest record from produce to acknowledgement, the wait at its
+	// seal for records not yet acknowledged, and EndTxn; and mean per
+	// batch of steps, the time from its hand-over to its commit (what a
+	// reply waits for the log).
+	ProduceMs float64 `json:"produce_ms,omitempty"`
+	FlushMs   float64 `json:"flush_ms,omitempty"`
+	EndMs     float64 `json:"end_ms,omitempty"`
+	WaitMs    float64 `json:"wait_ms,omitempty"`
+	Batches   int64   `json:"batches,omitempty"`
 	// Lag: batches and snapshots waiting for the next transaction, and
 	// how long the last transaction took (milliseconds).
 	Queued       int     `json:"queued"`
@@ -322,10 +328,17 @@ func (n *Node) run(r *shardRun) {
 			r.sh, r.tenants = nil, nil
 			r.mu.Unlock()
 			if errors.Is(sh.Err(), ErrFenced) {
-				// Another node claimed it: the group tells us soon.
+				// Another node claimed it: the group tells us soon. If
+				// it still has not after two session timeouts, the
+				// group keeps the shard here and whoever fenced us is
+				// not its owner: claim it again.
 				log.Warn("cluster: fenced; waiting for the group to take the shard away")
-				<-r.stop
-				return
+				select {
+				case <-r.stop:
+					return
+				case <-time.After(2 * n.cfg.SessionTimeout):
+					log.Warn("cluster: fenced, but the group still places the shard here; claiming it again")
+				}
 			}
 		}
 	}
@@ -407,9 +420,14 @@ func (n *Node) Status() []ShardStatus {
 				ss := r.sh.Stats()
 				st.Commits, st.Steps, st.Events = ss.Commits, ss.Steps, ss.Events
 				st.Queued, st.LastCommitMs = ss.Queued, float64(ss.LastCommit.Microseconds())/1000
+				st.Batches = ss.Batches
 				if ss.Commits > 0 {
-					st.FlushMs = float64(ss.FlushTime.Microseconds()) / 1000 / float64(ss.Commits)
-					st.EndMs = float64(ss.EndTime.Microseconds()) / 1000 / float64(ss.Commits)
+					st.ProduceMs = meanMs(ss.ProduceTime, ss.Commits)
+					st.FlushMs = meanMs(ss.FlushTime, ss.Commits)
+					st.EndMs = meanMs(ss.EndTime, ss.Commits)
+				}
+				if ss.Batches > 0 {
+					st.WaitMs = meanMs(ss.WaitTime, ss.Batches)
 				}
 			}
 			r.mu.Unlock()
@@ -442,5 +460,7 @@ func (n *Node) Close() error {
 	<-n.oread
 	return nil
 }
+
+func meanMs(d time.Duration, n int64) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
 
 func (s ShardStatus) String() string { return fmt.Sprintf("%d:%s", s.Shard, s.Owner) }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 func tenantIDs(n int) []string {
@@ -171,4 +173,65 @@ func testNodesPlaceAndHandOver(t *testing.T, brokers []string) {
 		}
 	}
 	kafkatest.CheckEvents(t, recs)
+}
+
+// TestNodeReclaimsAfterStrayFence: a writer that is not the group's
+// choice (a node whose membership lapsed, an operator's tool) claims a
+// shard this node serves. The node's next commit is fenced: the command
+// fails and the node waits for the group to take the shard away. The
+// group keeps it here, so after two session timeouts the node claims it
+// again, with the state the stray writer left committed, and serves the
+// tenant.
+func TestNodeReclaimsAfterStrayFence(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := testConfig(t, c.ListenAddrs())
+	ids := tenantIDs(4)
+	a := startNode(t, cfg, "a", ids)
+	defer a.Close()
+	waitOwned(t, cfg.Shards, a)
+	tid := ids[0]
+	loginOn(t, []*Node{a}, tid, 1)
+	before, _ := a.Tenant(tid)
+
+	ctx := context.Background()
+	stray, _, err := OpenShard(ctx, cfg, a.parts, ShardOf(tid, cfg.Shards), Owner{Node: "stray"}, []string{tid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray.Close(ctx, false)
+	if _, err := before.Do(ctx, engine.Login{DN: "1002", AgentID: "agent2"}); !errors.Is(err, tenant.ErrNotRecorded) {
+		t.Fatalf("the command after the stray fence: %v, want ErrNotRecorded", err)
+	}
+	fenced := time.Now()
+	deadline := fenced.Add(2*cfg.SessionTimeout + 30*time.Second)
+	for {
+		if tn, ok := a.Tenant(tid); ok && tn != before {
+			if _, err := tn.Do(ctx, engine.Login{DN: "1002", AgentID: "agent2"}); err != nil {
+				t.Fatalf("after the node claimed the shard again: %v", err)
+			}
+			if err := tn.Query(ctx, func(m tenant.Machine) {
+				var in []string
+				for _, ag := range m.(*engine.Engine).Agents() {
+					if ag.State != "LoggedOut" {
+						in = append(in, ag.AgentID)
+					}
+				}
+				if len(in) != 2 {
+					t.Errorf("agents logged in: %v, want agent1 (from before the fence) and agent2", in)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("served again %v after the fence", time.Since(fenced).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not serve %s again within %v of the fence", tid, deadline.Sub(fenced))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -36,7 +36,9 @@ const (
 
 // replayFloor is the owner's side: the journal records after each served
 // tenant's latest snapshot. Used by the shard's committer goroutine only
-// (and by the read before it starts).
+// (and by the read before it starts), which feeds it each transaction once
+// its records are acknowledged (sealed; its commit may still be in flight,
+// but if it fails the shard fails and every later transaction with it).
 type replayFloor struct {
 	tenants []string
 	pending map[string][]pending

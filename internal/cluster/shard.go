@@ -49,7 +49,11 @@ type Shard struct {
 	cfg   *Config
 	tp    Topics
 	parts map[string]int32
-	cl    *kgo.Client
+	// lanes are the shard's transactional producers (txnLanes of them,
+	// ids TransactionalIDs), used in turn: the next transaction produces
+	// on one while the previous one's EndTxn is in flight on another, and
+	// it commits only after that one committed.
+	lanes []*kgo.Client
 	log   *slog.Logger
 	owner Owner
 
@@ -61,7 +65,8 @@ type Shard struct {
 	failed  chan struct{} // closed when err is set
 	exited  chan struct{}
 
-	journalNext int64  // offset after the last committed journal record
+	journalNext int64  // offset after the last journal record flushed (run goroutine, then Close)
+	next        int    // the lane of the next transaction (run goroutine, then Close)
 	snapSeq     uint64 // chunked snapshots written (their ids)
 	floor       replayFloor
 
@@ -72,16 +77,23 @@ type Shard struct {
 // ShardStats are a shard's counters since it was opened.
 type ShardStats struct {
 	Commits, Steps, Events, Snapshots int64
+	Batches                           int64 // batches of steps committed
 	Aborts                            int64
-	LastCommit                        time.Duration
-	// Queued is how many batches and snapshots wait for the next
-	// transaction: the shard's lag.
+	// LastCommit is how long the last transaction took, from its begin
+	// (its first record) to its commit.
+	LastCommit time.Duration
+	// Queued is how many batches and snapshots wait to be produced: the
+	// shard's lag.
 	Queued int
-	// Where the time of the commits went, summed: producing and flushing
-	// the records (with the partition adds of the transaction), and
-	// EndTxn (the commit decision, replicated).
-	FlushTime, EndTime time.Duration
-	Replay             ReplayStats
+	// Where the time goes, summed over the commits: per transaction, its
+	// slowest record from produce to acknowledgement (the partition adds,
+	// the replicated write, a wait for the transactional id's previous
+	// markers), the wait at its seal for records not yet acknowledged
+	// (FlushTime), and EndTxn (the commit decision, replicated); and
+	// summed over the batches, the time from Append to the commit (what a
+	// reply waits for the log).
+	ProduceTime, FlushTime, EndTime, WaitTime time.Duration
+	Replay                                    ReplayStats
 }
 
 // ReplayStats say what the takeover read.
@@ -96,6 +108,7 @@ type ReplayStats struct {
 }
 
 type item struct {
+	at     time.Time // handed over
 	tenant string
 	batch  *tenant.LogBatch
 	done   func(error)
@@ -121,49 +134,84 @@ func OpenShard(ctx context.Context, cfg *Config, parts map[string]int32, n int, 
 	owner.Claim = hex.EncodeToString(nonce[:])
 	owner.Since = time.Now().UTC()
 	s.owner = owner
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID("switchboard-" + owner.Node),
-		kgo.WithLogger(kslog.New(s.log)),
-		kgo.TransactionalID(TransactionalID(cfg, n)),
-		kgo.TransactionTimeout(cfg.TransactionTimeout),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(0),
-		// No batch larger than the brokers take: snapshots are split
-		// to fit it (snapshot.go).
-		kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
-		// A retriable produce error waits for a metadata refresh, which
-		// kgo rate-limits by this (5 s by default): it bounds the stalls.
-		kgo.MetadataMinAge(250 * time.Millisecond),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
-		kgo.UnknownTopicRetries(-1),
-	}, cfg.ExtraOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, nil, err
+	closeAll := s.closeLanes
+	for _, id := range TransactionalIDs(cfg, n) {
+		cl, err := kgo.NewClient(append([]kgo.Opt{
+			kgo.SeedBrokers(cfg.Brokers...),
+			kgo.ClientID("switchboard-" + owner.Node),
+			kgo.WithLogger(kslog.New(s.log)),
+			kgo.TransactionalID(id),
+			kgo.TransactionTimeout(cfg.TransactionTimeout),
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(0),
+			// No batch larger than the brokers take: snapshots are split
+			// to fit it (snapshot.go).
+			kgo.ProducerBatchMaxBytes(int32(cfg.MaxMessageBytes)),
+			// A retriable produce error waits for a metadata refresh, which
+			// kgo rate-limits by this (5 s by default): it bounds the stalls.
+			kgo.MetadataMinAge(250 * time.Millisecond),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
+			kgo.UnknownTopicRetries(-1),
+		}, cfg.ExtraOpts...)...)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		s.lanes = append(s.lanes, cl)
 	}
-	s.cl = cl
+	want := map[string]bool{}
+	for _, t := range tenants {
+		want[t] = true
+	}
+	// The snapshots are read meanwhile: the read ends at the claim, so it
+	// sees whatever was committed before the fence.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	s.floor.init(tenants)
+	snapc := make(chan snapshotsRead, 1)
+	go func() {
+		var sr snapshotsRead
+		sr.states, sr.from, sr.floor, sr.err = s.readSnapshots(rctx, want)
+		snapc <- sr
+	}()
 	start := time.Now()
-	// The fence: a new epoch for the transactional id; the broker aborts
-	// the earlier owner's open transaction and refuses its later writes.
-	if _, _, err := cl.ProducerID(ctx); err != nil {
-		cl.Close()
-		return nil, nil, fmt.Errorf("cluster: shard %d: init producer id: %w", n, err)
+	// The fence: a new epoch for each transactional id; the broker aborts
+	// the earlier owner's open transactions and refuses its later writes.
+	ferrs := make(chan error, len(s.lanes))
+	for _, cl := range s.lanes {
+		go func() {
+			_, _, err := cl.ProducerID(ctx)
+			ferrs <- err
+		}()
+	}
+	var ferr error
+	for range s.lanes {
+		if err := <-ferrs; err != nil && ferr == nil {
+			ferr = err
+		}
+	}
+	if ferr != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("cluster: shard %d: init producer id: %w", n, ferr)
 	}
 	s.stats.Replay.Fence = time.Since(start)
 	start = time.Now()
 	claimOff, err := s.claim(ctx)
 	if err != nil {
-		cl.Close()
+		closeAll()
 		return nil, nil, fmt.Errorf("cluster: shard %d: claim: %w", n, err)
 	}
 	s.journalNext = claimOff + 1
 	s.stats.Replay.Claim = time.Since(start)
 	start = time.Now()
-	states, err := s.read(ctx, tenants)
+	snaps := <-snapc
+	states, err := snaps.states, snaps.err
+	if err == nil {
+		states, err = s.readJournal(ctx, want, snaps)
+	}
 	if err != nil {
-		cl.Close()
+		closeAll()
 		return nil, nil, fmt.Errorf("cluster: shard %d: read state: %w", n, err)
 	}
 	s.stats.Replay.Read = time.Since(start)
@@ -201,7 +249,9 @@ func (s *Shard) Err() error {
 }
 
 func (s *Shard) claim(ctx context.Context) (int64, error) {
-	if err := s.cl.BeginTransaction(); err != nil {
+	cl := s.lanes[0]
+	s.next = 1 % len(s.lanes)
+	if err := cl.BeginTransaction(); err != nil {
 		return 0, err
 	}
 	ov, _ := json.Marshal(s.owner)
@@ -212,29 +262,29 @@ func (s *Shard) claim(ctx context.Context) (int64, error) {
 		{Topic: s.tp.Snapshots, Partition: int32(s.n), Key: key, Value: ov, Headers: hdr},
 		{Topic: s.tp.Owners, Partition: 0, Key: []byte(strconv.Itoa(s.n)), Value: ov},
 	}
-	res := s.cl.ProduceSync(ctx, recs...)
+	res := cl.ProduceSync(ctx, recs...)
 	if err := res.FirstErr(); err != nil {
-		s.cl.EndTransaction(context.Background(), kgo.TryAbort)
+		cl.EndTransaction(context.Background(), kgo.TryAbort)
 		return 0, err
 	}
-	if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return 0, err
 	}
 	return recs[0].Offset, nil
 }
 
-// read reads the snapshots and the journal of the shard, read_committed,
-// up to this claim.
-func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.LogState, error) {
-	want := map[string]bool{}
-	for _, t := range tenants {
-		want[t] = true
-	}
-	s.floor.init(tenants)
-	states, from, floor, err := s.readSnapshots(ctx, want)
-	if err != nil {
-		return nil, err
-	}
+// snapshotsRead is what readSnapshots read.
+type snapshotsRead struct {
+	states map[string]*tenant.LogState
+	from   map[string]int64 // each snapshot's journal offset its tenant's replay may start at
+	floor  map[string]int64 // the replay-from record's (replayfrom.go)
+	err    error
+}
+
+// readJournal reads the step records after each tenant's snapshot from
+// the shard's journal partition, read_committed, up to this claim.
+func (s *Shard) readJournal(ctx context.Context, want map[string]bool, snaps snapshotsRead) (map[string]*tenant.LogState, error) {
+	states, from, floor := snaps.states, snaps.from, snaps.floor
 	// Replay starts at the oldest offset a tenant needs: the later of its
 	// snapshot's and the replay-from record's (replayfrom.go); a tenant
 	// with neither needs the whole journal.
@@ -260,7 +310,7 @@ func (s *Shard) read(ctx context.Context, tenants []string) (map[string]*tenant.
 			s.stats.Replay.From = min
 		}
 	}
-	err = s.readUntilClaim(ctx, s.tp.Journal, start, func(r *kgo.Record) error {
+	err := s.readUntilClaim(ctx, s.tp.Journal, start, func(r *kgo.Record) error {
 		if header(r, hType) != typSteps || !want[string(r.Key)] {
 			return nil
 		}
@@ -421,6 +471,7 @@ func (l tenantLog) Snapshot(step uint64, state []byte) {
 }
 
 func (s *Shard) enqueue(it item) {
+	it.at = time.Now()
 	s.mu.Lock()
 	if s.err != nil || (s.closing && it.batch != nil) {
 		err := s.err
@@ -441,108 +492,152 @@ func (s *Shard) enqueue(it item) {
 	}
 }
 
-// run commits what is queued, one transaction at a time: everything
-// queued when a transaction begins goes into it (group commit).
+// txn is one transaction of the shard: open (its items' records are
+// produced as they arrive) or committing (flushed, EndTxn in flight).
+type txn struct {
+	cl      *kgo.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
+	items   []item
+	began   time.Time
+	from    string                           // sb-from of its snapshots: the journal offset after the previous transaction's records
+	journal map[*tenant.LogBatch]*kgo.Record // its batches' journal records (their offsets once flushed)
+	snapped bool                             // it holds a snapshot
+
+	mu         sync.Mutex
+	err        error // the first produce error
+	maxJournal int64
+	slowest    time.Duration // the slowest record's produce to acknowledgement
+
+	flush, end time.Duration
+	endErr     error
+}
+
+// run commits what is queued. A transaction is open while the previous
+// one commits: items are produced into it as they arrive, so when the
+// previous commit is done, most of its records are already acknowledged;
+// it is then flushed and committed in turn (group commit, pipelined).
+// Transactions commit in order: the next one's EndTxn starts only after
+// the previous one's succeeded, so a committed transaction always has
+// every earlier one committed before it, and a failure fails every later
+// batch. The open transaction produces only after the previous one's
+// records were acknowledged, so offsets follow step order.
 func (s *Shard) run() {
 	defer close(s.exited)
+	var open, committing *txn
+	results := make(chan *txn, 1)
 	for {
 		s.mu.Lock()
 		items, closing, failed := s.queue, s.closing, s.err
 		s.queue = nil
 		s.mu.Unlock()
-		if len(items) == 0 {
-			if closing || failed != nil {
+		if failed != nil {
+			failItems(items, failed)
+			if open != nil {
+				s.abort(open)
+				failItems(open.items, failed)
+				open = nil
+			}
+			if committing == nil {
 				return
 			}
-			<-s.wake
+			// Its EndTxn may still succeed: its batches are answered
+			// by what it did.
+			s.finish(<-results)
+			committing = nil
 			continue
 		}
-		if failed != nil {
-			for _, it := range items {
-				if it.done != nil {
-					it.done(failed)
+		if len(items) > 0 {
+			if open == nil {
+				t, err := s.begin()
+				if err != nil {
+					failItems(items, err)
+					s.fail(err)
+					continue
 				}
+				open = t
 			}
+			s.produce(open, items)
+		}
+		if committing == nil && open != nil {
+			if err := s.seal(open); err != nil {
+				s.abort(open)
+				failItems(open.items, err)
+				open = nil
+				s.fail(err)
+				continue
+			}
+			committing, open = open, nil
+			go func(t *txn) {
+				t0 := time.Now()
+				t.endErr = t.cl.EndTransaction(t.ctx, kgo.TryCommit)
+				t.end = time.Since(t0)
+				t.cancel()
+				results <- t
+			}(committing)
 			continue
 		}
-		start := time.Now()
-		err := s.commit(items)
-		for _, it := range items {
-			if it.done != nil {
-				it.done(err)
-			}
+		if open == nil && committing == nil && closing {
+			return
 		}
-		if err != nil {
-			s.fail(err)
-			continue
+		select {
+		case <-s.wake:
+		case t := <-results:
+			s.finish(t)
+			committing = nil
 		}
-		s.mu.Lock()
-		s.stats.Commits++
-		s.stats.LastCommit = time.Since(start)
-		for _, it := range items {
-			if it.batch != nil {
-				s.stats.Steps += int64(len(it.batch.Records))
-				s.stats.Events += int64(len(it.batch.Events))
-			} else {
-				s.stats.Snapshots++
-			}
-		}
-		s.mu.Unlock()
 	}
 }
 
-func (s *Shard) fail(err error) {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.InvalidProducerIDMapping) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-		err = fmt.Errorf("%w: %w", ErrFenced, err)
+func failItems(items []item, err error) {
+	for _, it := range items {
+		if it.done != nil {
+			it.done(err)
+		}
 	}
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-		s.stats.Aborts++
-		close(s.failed)
-	}
-	s.mu.Unlock()
-	s.log.Error("cluster: a commit failed; the shard is dropped", "err", err)
 }
 
-// commit writes items in one transaction.
-func (s *Shard) commit(items []item) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.TransactionTimeout)
-	defer cancel()
-	if err := s.cl.BeginTransaction(); err != nil {
-		return err
+// begin opens a transaction on the next lane.
+func (s *Shard) begin() (*txn, error) {
+	t := &txn{cl: s.lanes[s.next], began: time.Now(), maxJournal: -1,
+		from: strconv.FormatInt(s.journalNext, 10), journal: map[*tenant.LogBatch]*kgo.Record{}}
+	if err := t.cl.BeginTransaction(); err != nil {
+		return nil, err
 	}
-	from := strconv.FormatInt(s.journalNext, 10)
-	var mu sync.Mutex
-	var perr error
-	maxJournal := int64(-1)
-	promise := func(r *kgo.Record, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil && perr == nil {
-			perr = err
-		}
-		if err == nil && r.Topic == s.tp.Journal && r.Offset > maxJournal {
-			maxJournal = r.Offset
-		}
-	}
+	s.next = (s.next + 1) % len(s.lanes)
+	t.ctx, t.cancel = context.WithTimeout(context.Background(), s.cfg.TransactionTimeout)
+	return t, nil
+}
+
+// produce adds items to the open transaction t.
+func (s *Shard) produce(t *txn, items []item) {
+	t.items = append(t.items, items...)
 	now := time.Now()
-	journal := make(map[*tenant.LogBatch]*kgo.Record, len(items))
-	snapped := false
+	promise := func(r *kgo.Record, err error) {
+		d := time.Since(now)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err != nil && t.err == nil {
+			t.err = err
+		}
+		if err == nil && r.Topic == s.tp.Journal && r.Offset > t.maxJournal {
+			t.maxJournal = r.Offset
+		}
+		t.slowest = max(t.slowest, d)
+	}
 	for _, it := range items {
 		key := []byte(it.tenant)
 		if it.batch == nil {
-			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, from, now) {
-				s.cl.Produce(ctx, r, promise)
+			for _, r := range s.snapshotRecords(it.tenant, it.step, it.state, t.from, now) {
+				t.cl.Produce(t.ctx, r, promise)
 			}
-			snapped = true
+			t.snapped = true
 			continue
 		}
 		jr := &kgo.Record{Topic: s.tp.Journal, Partition: int32(s.n), Key: key, Value: appendSteps(nil, it.batch), Timestamp: now,
 			Headers: []kgo.RecordHeader{{Key: hType, Value: []byte(typSteps)}}}
-		journal[it.batch] = jr
-		s.cl.Produce(ctx, jr, promise)
+		t.journal[it.batch] = jr
+		t.cl.Produce(t.ctx, jr, promise)
 		for i := range it.batch.Events {
 			e := &it.batch.Events[i]
 			var topic string
@@ -561,49 +656,119 @@ func (s *Shard) commit(items []item) error {
 			for j := range h {
 				hdrs[j] = kgo.RecordHeader{Key: h[j].Key, Value: []byte(h[j].Value)}
 			}
-			s.cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: event.Partition(k, s.parts[topic]), Key: k,
+			t.cl.Produce(t.ctx, &kgo.Record{Topic: topic, Partition: event.Partition(k, s.parts[topic]), Key: k,
 				Value: e.AppendJSON(nil), Headers: hdrs, Timestamp: now}, promise)
 		}
 	}
-	if snapped {
-		// The snapshot partition is in this transaction anyway.
-		s.cl.Produce(ctx, s.floor.record(s, s.journalNext, now), promise)
+}
+
+// seal waits until every record of t is acknowledged; the next
+// transaction's journal records come after them. A transaction holding a
+// snapshot also gets the replay-from record (replayfrom.go) as of the
+// transactions sealed before it (a later failure of one of those fails
+// this one too).
+func (s *Shard) seal(t *txn) error {
+	if t.snapped {
+		s.produceFloor(t)
 	}
 	t0 := time.Now()
-	ferr := s.cl.Flush(ctx)
-	flushed := time.Since(t0)
-	mu.Lock()
-	err := perr
-	mu.Unlock()
-	if err == nil {
-		err = ferr
+	err := t.cl.Flush(t.ctx)
+	t.flush = time.Since(t0)
+	t.mu.Lock()
+	if t.err != nil {
+		err = t.err
 	}
+	maxJournal := t.maxJournal
+	t.mu.Unlock()
 	if err != nil {
-		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer acancel()
-		if aerr := s.cl.AbortBufferedRecords(actx); aerr == nil {
-			s.cl.EndTransaction(actx, kgo.TryAbort)
-		}
 		return err
 	}
-	t0 = time.Now()
-	if err := s.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.stats.FlushTime += flushed
-	s.stats.EndTime += time.Since(t0)
-	s.mu.Unlock()
 	if maxJournal >= 0 {
 		s.journalNext = maxJournal + 1
 	}
-	s.floor.committed(items, journal)
+	s.floor.committed(t.items, t.journal)
 	return nil
+}
+
+func (s *Shard) produceFloor(t *txn) {
+	t.cl.Produce(t.ctx, s.floor.record(s, s.journalNext, time.Now()), func(_ *kgo.Record, err error) {
+		if err != nil {
+			t.mu.Lock()
+			if t.err == nil {
+				t.err = err
+			}
+			t.mu.Unlock()
+		}
+	})
+}
+
+func (s *Shard) abort(t *txn) {
+	defer t.cancel()
+	actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer acancel()
+	if err := t.cl.AbortBufferedRecords(actx); err == nil {
+		t.cl.EndTransaction(actx, kgo.TryAbort)
+	}
+}
+
+// finish answers the batches of a transaction whose EndTxn returned.
+func (s *Shard) finish(t *txn) {
+	now := time.Now()
+	failItems(t.items, t.endErr)
+	if t.endErr != nil {
+		s.fail(t.endErr)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.stats
+	st.Commits++
+	st.LastCommit = now.Sub(t.began)
+	st.ProduceTime += t.slowest
+	st.FlushTime += t.flush
+	st.EndTime += t.end
+	for _, it := range t.items {
+		if it.batch != nil {
+			st.Steps += int64(len(it.batch.Records))
+			st.Events += int64(len(it.batch.Events))
+			st.Batches++
+			st.WaitTime += now.Sub(it.at)
+		} else {
+			st.Snapshots++
+		}
+	}
+}
+
+func (s *Shard) fail(err error) {
+	// INVALID_TXN_STATE: the coordinator's transaction for the id is not
+	// the one this producer has open, which it only is after another
+	// producer initialised the id (the broker takes a commit at the
+	// fenced epoch for a retry of a transaction the fence aborted).
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.InvalidProducerIDMapping) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		errors.Is(err, kerr.InvalidTxnState) {
+		err = fmt.Errorf("%w: %w", ErrFenced, err)
+	}
+	s.mu.Lock()
+	first := s.err == nil
+	if first {
+		s.err = err
+		s.stats.Aborts++
+		close(s.failed)
+	}
+	s.mu.Unlock()
+	if first && !errors.Is(err, ErrShardClosed) {
+		s.log.Error("cluster: a commit failed; the shard is dropped", "err", err)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Close commits what is queued (snapshots included), writes a release to
 // the owners topic if release is set (a graceful handover), and closes the
-// producer. Batches handed over after Close began fail with
+// producers. Batches handed over after Close began fail with
 // ErrShardClosed; snapshots are still taken.
 func (s *Shard) Close(ctx context.Context, release bool) error {
 	s.mu.Lock()
@@ -623,25 +788,28 @@ func (s *Shard) Close(ctx context.Context, release bool) error {
 		o := s.owner
 		o.Release = true
 		ov, _ := json.Marshal(o)
-		if err = s.cl.BeginTransaction(); err == nil {
-			if err = s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.tp.Owners, Key: []byte(strconv.Itoa(s.n)), Value: ov}).FirstErr(); err == nil {
-				err = s.cl.EndTransaction(ctx, kgo.TryCommit)
+		cl := s.lanes[s.next]
+		if err = cl.BeginTransaction(); err == nil {
+			if err = cl.ProduceSync(ctx, &kgo.Record{Topic: s.tp.Owners, Key: []byte(strconv.Itoa(s.n)), Value: ov}).FirstErr(); err == nil {
+				err = cl.EndTransaction(ctx, kgo.TryCommit)
 			} else {
-				s.cl.EndTransaction(context.Background(), kgo.TryAbort)
+				cl.EndTransaction(context.Background(), kgo.TryAbort)
 			}
 		}
 	}
-	s.cl.Close()
+	s.closeLanes()
 	return err
+}
+
+func (s *Shard) closeLanes() {
+	for _, cl := range s.lanes {
+		cl.Close()
+	}
 }
 
 // Abandon drops the shard at once, committing nothing more (it was lost to
 // another node, or failed): queued batches fail.
 func (s *Shard) Abandon() {
 	s.fail(ErrShardClosed)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	s.cl.Close()
+	s.closeLanes()
 }

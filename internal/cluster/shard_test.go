@@ -161,6 +161,21 @@ func eventsOf(t *testing.T, recs []*kgo.Record) []event.Event {
 	return evs
 }
 
+// eventsOfUncommitted decodes records read read_uncommitted (where a
+// fenced writer's aborted events repeat Seq).
+func eventsOfUncommitted(t *testing.T, recs []*kgo.Record) []event.Event {
+	t.Helper()
+	var evs []event.Event
+	for _, r := range recs {
+		var e event.Event
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatalf("%s offset %d: %v", r.Topic, r.Offset, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
 func countDN(evs []event.Event, dn string) int {
 	n := 0
 	for _, e := range evs {
@@ -172,9 +187,10 @@ func countDN(evs []event.Event, dn string) int {
 }
 
 // TestFencingMidTransaction: node A's transaction is open (its records are
-// in the log, its EndTxn held back) when node B claims the shard. B's
-// InitProducerID fences A: A's commit fails, its caller gets
-// ErrNotRecorded, its shard fails with ErrFenced, every later command on A
+// in the log, its EndTxn held back), and the next one, on the shard's next
+// transactional id, has its records produced too, when node B claims the
+// shard. B's InitProducerID fences A: A's commit fails, the callers of
+// both transactions get ErrNotRecorded, its shard fails with ErrFenced, every later command on A
 // is refused, and nothing A wrote in that transaction is visible to a
 // read_committed reader (a read_uncommitted one sees it). B continues the
 // tenant from what was committed, Seq gapless. Runs on the embedded
@@ -210,16 +226,28 @@ func TestFencingMidTransaction(t *testing.T) {
 	errA := make(chan error, 1)
 	go func() { errA <- login(ctx, ta, 2) }()
 	<-caught
+	// The next batch goes into the transaction opened on the next id
+	// while that commit is held: its records are produced (a
+	// read_uncommitted reader sees them) before the fence.
+	err3 := make(chan error, 1)
+	go func() { err3 <- login(ctx, ta, 3) }()
+	tp := TopicsOf(cfg)
+	for countDN(eventsOfUncommitted(t, readAll(t, brokers, false, tp.AgentState)), "1003") == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	b, stB := openShard(t, cfg, parts, "b")
 	close(release)
 	if err := <-errA; !errors.Is(err, tenant.ErrNotRecorded) {
 		t.Fatalf("A's command whose commit was fenced: %v, want ErrNotRecorded", err)
 	}
+	if err := <-err3; !errors.Is(err, tenant.ErrNotRecorded) {
+		t.Fatalf("A's command produced behind the fenced commit: %v, want ErrNotRecorded", err)
+	}
 	<-a.Failed()
 	if !errors.Is(a.Err(), ErrFenced) {
 		t.Fatalf("A's shard failed with %v, want ErrFenced", a.Err())
 	}
-	if err := login(ctx, ta, 3); !errors.Is(err, tenant.ErrNotRecorded) {
+	if err := login(ctx, ta, 4); !errors.Is(err, tenant.ErrNotRecorded) {
 		t.Fatalf("A after being fenced: %v, want ErrNotRecorded", err)
 	}
 	ta.Close(ctx)
@@ -237,10 +265,9 @@ func TestFencingMidTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tp := TopicsOf(cfg)
 	committed := eventsOf(t, readAll(t, brokers, true, tp.AgentState, tp.CallThread))
-	if n := countDN(committed, "1002"); n == 0 || countDN(committed, "1001") == 0 || countDN(committed, "1003") != 0 {
-		t.Fatalf("read_committed: 1001 %d, 1002 %d, 1003 %d events", countDN(committed, "1001"), n, countDN(committed, "1003"))
+	if n := countDN(committed, "1002"); n == 0 || countDN(committed, "1001") == 0 || countDN(committed, "1003") != 0 || countDN(committed, "1004") != 0 {
+		t.Fatalf("read_committed: 1001 %d, 1002 %d, 1003 %d, 1004 %d events", countDN(committed, "1001"), n, countDN(committed, "1003"), countDN(committed, "1004"))
 	}
 	uncommitted := readAll(t, brokers, false, tp.AgentState, tp.CallThread)
 	if len(uncommitted) <= len(committed) {

@@ -118,7 +118,7 @@ func NewSet() *Set {
 	s.httpAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameHTTPAuthFailures,
 		Help: "CTI API requests answered 401 (no or a wrong token or ticket)."})
 	s.sipRefused = f.NewCounterVec(prometheus.CounterOpts{Name: NameSIPRefused,
-		Help: "SIP requests refused or not answered by a hardening limit, by reason (blocked, response_rate, replay, stale_nonce, unauthenticated_external, version)."}, []string{"reason"})
+		Help: "SIP requests refused or not answered by a hardening limit, by reason (blocked, connections, response_rate, replay, stale_nonce, unauthenticated_external, version)."}, []string{"reason"})
 	s.sipAuthFailed = f.NewCounter(prometheus.CounterOpts{Name: NameSIPAuthFailures,
 		Help: "SIP requests whose digest credentials were wrong (wrong password or an unknown user)."})
 	start := float64(time.Now().UnixMicro()) / 1e6

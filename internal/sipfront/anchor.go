@@ -573,7 +573,7 @@ func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Res
 	req := sip.NewRequest(sip.INVITE, contact)
 	req.SetBody(body)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(s.legContact(l))
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}

@@ -300,10 +300,14 @@ func (s *Server) countFailure(key string, limit int, now time.Time) int {
 
 // unauthenticated answers a request that is not authenticated: without a
 // transaction (the answer is sent once, never retransmitted), after delay,
-// and only within the source address's quota of such answers.
+// and over UDP only within the source address's quota of such answers.
 func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, code int, reason string, delay time.Duration, hdrs ...sip.Header) {
 	defer tx.Terminate()
-	if !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
+	// The quota is against reflection, which needs a forged source
+	// address: over TCP, TLS or WebSocket the source has answered a
+	// handshake (and a phone there does not retransmit what goes
+	// unanswered).
+	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
 		s.cfg.Metrics.SIPRefused("response_rate")
 		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", s.origin(req), "method", string(req.Method))
 		return

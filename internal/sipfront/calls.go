@@ -90,7 +90,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	l.st = s.negotiate(req, true)
 	l.rel = hasOption(headerValue(req, "Require", ""), "100rel")
-	dlg, err := s.dua.ReadInvite(req, tx)
+	dlg, err := s.duaFor(req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		s.respond(req, tx, 400, "Bad Request", nil)
 		return
@@ -516,7 +516,7 @@ func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *si
 		answer = withDirection(peer, map[string]string{"sendonly": "recvonly", "inactive": "inactive"}[dir])
 	}
 	res := sip.NewSDPResponseFromRequest(req, l.origin.stamp(answer))
-	res.AppendHeader(&s.dua.ContactHDR)
+	res.AppendHeader(&s.duaFor(req.Transport()).ContactHDR)
 	s.refreshed(l, req, res) // sessiontimer.go
 	return res
 }
@@ -723,7 +723,7 @@ func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ..
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(s.legContact(l))
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()

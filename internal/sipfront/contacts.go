@@ -103,6 +103,9 @@ func (t *sipTenant) registerDevice(dn string, contact sip.Uri, source, device st
 		ws = append(ws, t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: key, Source: source, Expires: b.expires, Device: device}))
 	}
 	t.mu.Unlock()
+	if dropped != nil {
+		t.s.forgetFlow(dropped.contact) // transport.go
+	}
 	// Saved before the DN goes in service: a restart in between finds the
 	// binding and puts the DN in service then (restore).
 	for _, w := range ws {
@@ -148,6 +151,9 @@ func (t *sipTenant) unbind(dn string, match func(*binding) bool) {
 	if len(gone) == 0 {
 		t.mu.Unlock()
 		return
+	}
+	for _, b := range gone {
+		t.s.forgetFlow(b.contact) // transport.go
 	}
 	if len(kept) > 0 {
 		// Other devices stay: the DN stays in service.

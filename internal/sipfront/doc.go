@@ -10,7 +10,7 @@
 //
 // # Tenancy
 //
-// One UDP listener serves every tenant. With one tenant, every request
+// One set of listeners serves every tenant. With one tenant, every request
 // belongs to it. With several, a phone's request belongs to the tenant
 // whose id is the host of its To URI (REGISTER) or From URI (INVITE), e.g.
 // sip:1001@demo; an INVITE whose source address is a trunk's configured
@@ -41,6 +41,24 @@
 // SIP;cause=500) once, statelessly, and forgets them: the engine has
 // released those calls (RecoveryCommands).
 //
+// # Transports
+//
+// UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on
+// Config.TLS (certificate read at each handshake from what ReloadTLS last
+// loaded), and SIP over WebSocket (RFC 7118) through Server.WebSocket, an
+// http.Handler that hands the upgraded connection to sipgo. Responses go
+// over the connection the request came on (sipgo; over UDP to the source
+// port when the Via has rport, RFC 3581). A REGISTER records its contact's
+// flow (transport.go): the transport and source address it came from. An
+// INVITE to that contact goes over that flow while its connection lasts
+// (over UDP always: to the REGISTER's source address), else to the Contact
+// URI as it says (RFC 3261). Every dialog sends its in-dialog requests to
+// the source address of the INVITE or of its answer over the INVITE's
+// transport (sipgo's RewriteContact), and puts our Contact of that
+// transport in its messages (one sipgo dialog user agent per transport).
+// At most Config.MaxConns TCP and TLS connections are open at once; more
+// are closed as accepted.
+//
 // # Registrar
 //
 // REGISTER for a phone DN (extension or acd-position) is authenticated
@@ -54,7 +72,9 @@
 // then block, the source address and the user (Config.AuthSlowAfter,
 // AuthBlockAfter, AuthBlockFor). Answers to requests that are not
 // authenticated are sent without a transaction (once, never retransmitted)
-// and within a quota per source address (Config.UnauthRate, UnauthBurst).
+// and over UDP within a quota per source address (Config.UnauthRate,
+// UnauthBurst; against reflection, which a connection's handshake rules
+// out).
 // A request of another version than SIP/2.0 gets 505. A binding lasts
 // the Expires asked for, capped at Config.MaxExpires. A DN may have
 // several bindings, one per Contact URI (a desk phone and a softphone;

@@ -121,15 +121,26 @@ func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)
 	return f
 }
 
-// freeUDPPort finds a UDP port free on 127.0.0.1 for a sipp to bind.
+// freeUDPPort finds a port free on 127.0.0.1 for a sipp to bind, or for
+// the SIP server (UDP and TCP on one port): free for both.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for try := 0; ; try++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", c.LocalAddr().String())
+		c.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+		if try == 20 {
+			t.Fatal(err)
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // needSipp returns sipp's path; in CI a missing sipp fails the test.

@@ -168,6 +168,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
+	s.rememberFlow(contact.Address, req)                                                  // transport.go
 	t.registerDevice(dn, contact.Address, s.origin(req), deviceOf(req, contact), expires) // contacts.go
 	s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 }
@@ -184,7 +185,7 @@ func (s *Server) Bind(dn, hostport string, ttl time.Duration) error {
 	if err := sip.ParseUri("sip:"+dn+"@"+hostport, &contact); err != nil {
 		return fmt.Errorf("sipfront: Bind: %w", err)
 	}
-	s.single.register(dn, contact, hostport, ttl)
+	s.single.register(dn, contact, contact.HostPort(), ttl)
 	return nil
 }
 

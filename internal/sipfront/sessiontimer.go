@@ -186,7 +186,7 @@ func (s *Server) invite(ctx context.Context, l *leg, target sip.Uri, sdp []byte,
 		if try > 1 {
 			all = append(all, &sip.CSeqHeader{SeqNo: try, MethodName: sip.INVITE})
 		}
-		d, err := s.dua.Invite(ctx, target, sdp, all...)
+		d, err := s.inviteVia(ctx, target, sdp, all...) // transport.go
 		if err == nil {
 			l.t.mu.Lock()
 			l.uac = d
@@ -344,7 +344,7 @@ func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if len(req.Body()) == 0 {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(&s.dua.ContactHDR)
+		res.AppendHeader(&s.duaFor(req.Transport()).ContactHDR)
 		s.refreshed(l, req, res)
 		s.cfg.Metrics.SIPResponse("UPDATE", 200)
 		if err := tx.Respond(res); err != nil {

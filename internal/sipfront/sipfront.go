@@ -56,6 +56,16 @@ type Tenant struct {
 type Config struct {
 	// Listen is the UDP address (host:port; port 0 picks a free one).
 	Listen string
+	// TCP is the TCP address; empty serves TCP on Listen's address (the
+	// same port), "-" serves no TCP.
+	TCP string
+	// TLS serves SIP over TLS (transport.go); SIP over WebSocket is
+	// Server.WebSocket, mounted on an HTTP server.
+	TLS TLSConfig
+	// MaxConns bounds the TCP and TLS connections open at once (a
+	// phone's takes about 43 KB); more are closed as accepted. Default
+	// 10,000.
+	MaxConns int
 	// Tenants served. With one tenant every request belongs to it; with
 	// several, the host of the request's To URI (REGISTER, INVITE from a
 	// phone) or of its Request-URI must be a tenant id.
@@ -80,7 +90,8 @@ type Config struct {
 	// not authenticated (challenges, 403s) per source address, per second
 	// and at once (default 100 and 200: every call of a phone starts with
 	// a challenge, and many phones may share an address behind NAT);
-	// beyond them requests go unanswered.
+	// beyond them requests go unanswered. Over UDP only: the quota is
+	// against reflection, and a connection's source is not forged.
 	UnauthRate  float64
 	UnauthBurst int
 	// AckTimeout is how long our 2xx to an INVITE waits for its ACK
@@ -182,6 +193,9 @@ func (c *Config) setDefaults() {
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = 1 << 14
 	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
 	if c.SocketBuffer <= 0 {
 		c.SocketBuffer = 4 << 20
 	}
@@ -223,6 +237,7 @@ type Server struct {
 
 	store bindingLog    // the bindings on disk or in the cluster (nil without either)
 	cl    *clusterFront // cluster mode (cluster.go); nil on a single node
+	tr    transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
@@ -264,11 +279,11 @@ func Start(cfg Config) (*Server, error) {
 	}
 	s.tenants.Store(&tenants)
 
-	conn, err := net.ListenPacket("udp", cfg.Listen)
+	conn, tcp, err := bindUDPAndTCP(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("sipfront: listen: %w", err)
+		return nil, err
 	}
-	s.conn = conn
+	s.conn, s.tr.tcp = conn, tcp
 	if uc, ok := conn.(*net.UDPConn); ok {
 		// Bursts of calls overflow the default receive buffer (about 200
 		// KB): drops mean retransmissions, which add load exactly when
@@ -280,27 +295,33 @@ func Start(cfg Config) (*Server, error) {
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
 
+	fail := func(err error) (*Server, error) {
+		if s.ua != nil {
+			s.ua.Close()
+		}
+		conn.Close()
+		s.closeStreams()
+		return nil, err
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
 	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	s.ua = ua
 	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(debugOnly(s.log))); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	if s.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(debugOnly(s.log)),
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
-		ua.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sipfront: %w", err)
+		return fail(fmt.Errorf("sipfront: %w", err))
 	}
 	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
+	}
+	if err := s.listenStreams(host, port); err != nil {
+		return fail(err)
 	}
 	for m, h := range s.handlers() {
 		s.srv.OnRequest(m, s.counting(m, h))
@@ -324,7 +345,8 @@ func Start(cfg Config) (*Server, error) {
 		defer s.carriers.Done()
 		s.startCarriers() // carrier.go
 	}()
-	s.log.Info("SIP front end serving", "udp", s.addr, "tenants", len(cfg.Tenants))
+	s.serveStreams()
+	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
 }
 
@@ -379,6 +401,7 @@ func (s *Server) Close() error {
 			t.shutdown()
 		}
 		s.carriers.Wait()
+		s.closeStreams()
 		s.ua.Close()
 		s.conn.Close()
 	})

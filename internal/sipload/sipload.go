@@ -85,6 +85,12 @@ type Config struct {
 	// CPU, when set, reads the server's CPU time: Run reads it around the
 	// registrations and around the calls.
 	CPU func() (time.Duration, error)
+	// Transport is the phones' transport: "udp" (default), "tcp" (sipp
+	// -t t1: one connection per sipp) or "tls": the callers over TLS to
+	// TLSAddr (through a TLS tunnel in this process, as sipp has no TLS
+	// here), the callees over TCP.
+	Transport string
+	TLSAddr   string
 }
 
 // Result are a load's figures.
@@ -188,6 +194,19 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 	if err := os.WriteFile(inf, []byte(sb.String()), 0o644); err != nil {
 		return res, fmt.Errorf("%w: %v", ErrLoad, err)
 	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return res, err
+	}
+	callerAddr := srv.Addr()
+	if tr.tls {
+		t, err := startTLSTunnel(cfg.TLSAddr)
+		if err != nil {
+			return res, err
+		}
+		defer t.Close()
+		callerAddr = t.Addr().String()
+	}
 	pa, err := freeLoopbackUDP()
 	if err != nil {
 		return res, err
@@ -206,7 +225,7 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 		}()
 		for i := 0; i < cfg.Pairs; i++ {
 			for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
-				if err := b.Bind(strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port), time.Hour); err != nil {
+				if err := b.Bind(strconv.Itoa(r.base+i), "127.0.0.1:"+strconv.Itoa(r.port)+tr.uriParam, time.Hour); err != nil {
 					return res, fmt.Errorf("%w: %v", ErrLoad, err)
 				}
 			}
@@ -224,8 +243,11 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 			c0, _ := readCPU(cfg.CPU)
 			start := time.Now()
 			var n int
-			for _, r := range [2]struct{ base, port int }{{CallerBase, pa}, {CalleeBase, pb}} {
-				ok, failed, err := register(ctx, bin, dir, srv.Addr(), r.base, r.port, cfg)
+			for _, r := range [2]struct {
+				base, port int
+				addr       string
+			}{{CallerBase, pa, callerAddr}, {CalleeBase, pb, srv.Addr()}} {
+				ok, failed, err := register(ctx, bin, dir, r.addr, r.base, r.port, tr.sipp, cfg)
 				n += ok
 				res.RegisterFailed += failed
 				if err != nil {
@@ -241,7 +263,7 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 		}
 	}
 
-	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
+	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-t", tr.sipp, "-nostdin")
 	uas.Dir = dir
 	if err := uas.Start(); err != nil {
 		return res, fmt.Errorf("%w: sipp: %v", ErrLoad, err)
@@ -254,8 +276,8 @@ func Run(ctx context.Context, srv Server, cfg Config) (Result, error) {
 	// sipp's own -timeout ends it first, with its final statistics.
 	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout+15*time.Second)
 	defer cancel()
-	uac := exec.CommandContext(cctx, bin, srv.Addr(), "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(pa),
+	uac := exec.CommandContext(cctx, bin, callerAddr, "-sf", filepath.Join(dir, "uac_load.xml"), "-inf", inf,
+		"-i", "127.0.0.1", "-p", strconv.Itoa(pa), "-t", tr.sipp,
 		"-r", strconv.Itoa(cfg.Rate), "-m", strconv.Itoa(cfg.Calls), "-l", strconv.Itoa(max(1, cfg.Pairs/2)),
 		"-d", strconv.FormatInt(cfg.Talk.Milliseconds(), 10), "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
@@ -291,7 +313,7 @@ func readCPU(f func() (time.Duration, error)) (time.Duration, error) {
 
 // register binds DNs base..base+cfg.Pairs-1 at 127.0.0.1:port by REGISTER
 // from sipp on that port, cfg.RegisterRate a second.
-func register(ctx context.Context, bin, dir, addr string, base, port int, cfg Config) (ok, failed int, err error) {
+func register(ctx context.Context, bin, dir, addr string, base, port int, sippT string, cfg Config) (ok, failed int, err error) {
 	rate := cfg.RegisterRate
 	if rate <= 0 {
 		rate = 1000
@@ -312,7 +334,7 @@ func register(ctx context.Context, bin, dir, addr string, base, port int, cfg Co
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, bin, addr, "-sf", filepath.Join(dir, "register.xml"), "-inf", inf,
-		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-r", strconv.Itoa(rate), "-m", strconv.Itoa(cfg.Pairs),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-t", sippT, "-r", strconv.Itoa(rate), "-m", strconv.Itoa(cfg.Pairs),
 		"-l", strconv.Itoa(max(10, rate)), "-nostdin", "-timeout", strconv.Itoa(timeout+1)+"s", "-timeout_error")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -338,13 +360,27 @@ func WriteScenarios(dir string) error {
 	return nil
 }
 
-func freeLoopbackUDP() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrLoad, err)
+func freeLoopbackUDP() (int, error) { return FreeLoopbackPort() }
+
+// FreeLoopbackPort is a port free on 127.0.0.1 for UDP and for TCP (a SIP
+// server serves both on one port; sipp -t t1 binds TCP where -p says).
+func FreeLoopbackPort() (int, error) {
+	for try := 0; ; try++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrLoad, err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		c.Close()
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+		if try == 20 {
+			return 0, fmt.Errorf("%w: %v", ErrLoad, err)
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 func tailString(s string, n int) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -378,16 +379,19 @@ func TestChaos(t *testing.T) {
 		victim := fmt.Sprint("n", 1+round%3)
 		ts := h.tenantsOf(victim)
 		n := h.remove(victim)
+		marks := h.logMarks()
 		t0 := time.Now()
 		n.cmd.Process.Kill()
 		<-n.done
 		if len(ts) > 0 {
 			d := l.waitAnswered(t, ts, t0, 60*time.Second)
 			failovers = append(failovers, d)
-			t.Logf("kill -9 %s (tenants %v): answered again after %v", victim, ts, d.Round(time.Millisecond))
+			t.Logf("kill -9 %s (tenants %v): answered again after %v; the survivors' takeover:\n%s", victim, ts, d.Round(time.Millisecond),
+				h.takeoverLines(marks, t0))
 		}
 		h.start(victim)
 		h.settled(60 * time.Second)
+		h.checkTopics(l, false, fmt.Sprintf("kill -9 %s (round %d)", victim, round+1))
 	}
 
 	// 2. SIGSTOP a node beyond its session timeout, then SIGCONT: its
@@ -417,6 +421,7 @@ func TestChaos(t *testing.T) {
 			t.Errorf("%s after SIGCONT: its log shows neither lost shards nor fencing", victim)
 		}
 	}
+	h.checkTopics(l, false, "SIGSTOP and SIGCONT of "+victim)
 
 	// 3. kill -9 of one broker, then its restart.
 	if instance != "" {
@@ -437,6 +442,7 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("kill -9 of broker 2: every tenant answered within %v", l.waitAnswered(t, all, t0, 60*time.Second).Round(time.Millisecond))
 		run("start-broker", "2")
+		h.checkTopics(l, false, "kill -9 of broker 2 and its restart")
 	} else {
 		t.Logf("%s not set: the broker kill is not run", envInstance3)
 	}
@@ -448,9 +454,11 @@ func TestChaos(t *testing.T) {
 		<-n.done
 		h.start(id)
 		h.settled(60 * time.Second)
+		h.checkTopics(l, false, "the rolling restart of "+id)
 	}
 	h.start("n4")
 	h.settled(60 * time.Second)
+	h.checkTopics(l, false, "n4 joining")
 	time.Sleep(2 * time.Second)
 	l.end()
 	for _, n := range h.live() {
@@ -469,57 +477,153 @@ func TestChaos(t *testing.T) {
 			time.Since(began).Round(time.Second))
 	}
 
-	// The topics, read_committed: every 2xx reply's event at least once,
-	// no more than the requests whose outcome is unknown on top, each
-	// (topic, key, Seq) once and Seq gapless per key.
-	topics := []string{h.prefix + event.AgentStateTopic, h.prefix + event.CallThreadTopic}
-	got := map[string]int{}
-	last := map[string]int64{}
-	var lines []byte
-	var recs []*kgo.Record
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if _, err := verify.ReadTopics(ctx, brokers, topics, "chaos-test", 30*time.Second, nil, func(r verify.Record) {
-		var e event.Event
-		if err := json.Unmarshal(r.Value, &e); err != nil {
-			t.Fatalf("%s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
+	h.checkTopics(l, true, "the end")
+
+}
+
+// checkTopics reads the topics read_committed and checks them against the
+// load's replies so far: each (topic, key) has Seq gapless from its first
+// record (so no event twice), every 2xx reply had its event, the events
+// pass check-events and verify; with final (the load stopped, every reply
+// in), no request has more events than its 2xx replies and the requests of
+// unknown outcome. after names the step just done. A reply leaves when its
+// transaction's commit is decided, before the broker wrote the commit
+// markers that let read_committed readers past it: a reply's event
+// missing is reported only if it is still missing 30 s later.
+func (h *harness) checkTopics(l *load, final bool, after string) {
+	t := h.t
+	t.Helper()
+	began := time.Now()
+	l.mu.Lock()
+	answered := maps.Clone(l.ok)
+	l.mu.Unlock()
+	var rd topicsRead
+	var missing []string
+	for attempt := 0; ; attempt++ {
+		rd = h.readTopics(after)
+		missing = missing[:0]
+		for k, n := range answered {
+			if rd.got[k] < n {
+				missing = append(missing, fmt.Sprintf("%s: %d events read_committed, %d answered 2xx", k, rd.got[k], n))
+			}
 		}
-		k := r.Topic + "/" + string(r.Key)
-		if p, ok := last[k]; ok && e.Seq != p+1 {
-			t.Errorf("%s: Seq %d after %d", k, e.Seq, p)
+		if len(missing) == 0 || time.Since(began) > 30*time.Second {
+			break
 		}
-		last[k] = e.Seq
-		switch e.ID {
-		case event.EventAgentLogin:
-			got[fmt.Sprintf("%s/%s/login", e.CustomerID, e.ThisDN)]++
-		case event.EventAgentLogout:
-			got[fmt.Sprintf("%s/%s/logout", e.CustomerID, e.ThisDN)]++
-		}
-		lines = append(append(lines, r.Value...), '\n')
-		kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
-		for _, hd := range r.Headers {
-			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: hd.Key, Value: []byte(hd.Value)})
-		}
-		recs = append(recs, kr)
-	}); err != nil {
-		t.Fatal(err)
+		time.Sleep(time.Second)
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("after %s: %s", after, m)
+	}
+	for _, e := range rd.seqErrs {
+		t.Errorf("after %s: %s", after, e)
 	}
 	total := 0
-	for k, n := range l.ok {
+	for _, n := range answered {
 		total += n
-		if got[k] < n || got[k] > n+l.unknown[k] {
-			t.Errorf("%s: %d events read_committed, %d answered 2xx, %d of unknown outcome", k, got[k], n, l.unknown[k])
+	}
+	if final {
+		for k, n := range l.ok {
+			if rd.got[k] > n+l.unknown[k] {
+				t.Errorf("%s: %d events read_committed, %d answered 2xx, %d of unknown outcome", k, rd.got[k], n, l.unknown[k])
+			}
+		}
+		if total == 0 {
+			t.Fatal("no request answered")
 		}
 	}
-	if total == 0 {
-		t.Fatal("no request answered")
-	}
-	kafkatest.CheckEvents(t, recs)
-	rep, err := verify.CheckLines(strings.NewReader(string(lines)), verify.Options{})
+	kafkatest.CheckEvents(t, rd.recs)
+	rep, err := verify.CheckLines(strings.NewReader(string(rd.lines)), verify.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Problems) > 0 {
-		t.Errorf("verify: %d problems, first %v", len(rep.Problems), rep.Problems[0])
+		t.Errorf("after %s: verify: %d problems, first %v", after, len(rep.Problems), rep.Problems[0])
 	}
+	t.Logf("after %s: topics checked (%d events, %d replies 2xx), took %v", after, len(rd.recs), total, time.Since(began).Round(time.Millisecond))
+}
+
+// topicsRead is what readTopics read.
+type topicsRead struct {
+	got     map[string]int // "tenant/dn/login|logout" -> events
+	seqErrs []string
+	lines   []byte
+	recs    []*kgo.Record
+}
+
+func (h *harness) readTopics(after string) topicsRead {
+	t := h.t
+	t.Helper()
+	topics := []string{h.prefix + event.AgentStateTopic, h.prefix + event.CallThreadTopic}
+	rd := topicsRead{got: map[string]int{}}
+	last := map[string]int64{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := verify.ReadTopics(ctx, h.brokers, topics, "chaos-test", 30*time.Second, nil, func(r verify.Record) {
+		var e event.Event
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatalf("after %s: %s[%d]@%d: %v", after, r.Topic, r.Partition, r.Offset, err)
+		}
+		k := r.Topic + "/" + string(r.Key)
+		if p, ok := last[k]; ok && e.Seq != p+1 {
+			rd.seqErrs = append(rd.seqErrs, fmt.Sprintf("%s: Seq %d after %d", k, e.Seq, p))
+		}
+		last[k] = e.Seq
+		switch e.ID {
+		case event.EventAgentLogin:
+			rd.got[fmt.Sprintf("%s/%s/login", e.CustomerID, e.ThisDN)]++
+		case event.EventAgentLogout:
+			rd.got[fmt.Sprintf("%s/%s/logout", e.CustomerID, e.ThisDN)]++
+		}
+		rd.lines = append(append(rd.lines, r.Value...), '\n')
+		kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
+		for _, hd := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: hd.Key, Value: []byte(hd.Value)})
+		}
+		rd.recs = append(rd.recs, kr)
+	}); err != nil {
+		t.Fatalf("after %s: %v", after, err)
+	}
+	return rd
+}
+
+// logMarks returns the size of each live node's log.
+func (h *harness) logMarks() map[string]int64 {
+	m := map[string]int64{}
+	for _, n := range h.live() {
+		if fi, err := os.Stat(filepath.Join(h.logDir, n.id+".log")); err == nil {
+			m[n.id] = fi.Size()
+		}
+	}
+	return m
+}
+
+var logTime = regexp.MustCompile(`^time=(\S+) level=\S+ msg="([^"]*)"(.*)$`)
+
+// takeoverLines returns the lines the nodes of marks logged since marks
+// about taking shards (assigned by the group, claimed: fence, claim, read;
+// tenants recovered), each with its time after t0: where a failover's
+// time goes.
+func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
+	var out []string
+	for id, off := range marks {
+		b, err := os.ReadFile(filepath.Join(h.logDir, id+".log"))
+		if err != nil || int64(len(b)) < off {
+			continue
+		}
+		for _, line := range strings.Split(string(b[off:]), "\n") {
+			m := logTime.FindStringSubmatch(line)
+			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				continue
+			}
+			out = append(out, fmt.Sprintf("  +%6.3fs %s %s%s", at.Sub(t0).Seconds(), id, m[2], m[3]))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
 }

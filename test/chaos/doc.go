@@ -5,9 +5,13 @@
 // kill -9 of a node (repeatedly, measuring how long its tenants are
 // unavailable), SIGSTOP of a node beyond its session timeout then SIGCONT,
 // kill -9 of a broker then its restart, a rolling restart of the nodes and
-// a fourth node joining. After all of it the topics, read read_committed,
-// must hold every answered request's events exactly once with Seq gapless
-// per key, and switchboard verify and check-events must be clean.
+// a fourth node joining. After each of these steps the topics, read
+// read_committed, must hold every request answered so far's events, each
+// once with Seq gapless per key, and switchboard verify and check-events
+// must be clean; at the end no request may have more events than its 2xx
+// replies plus those of unknown outcome. Each kill -9 logs the survivors'
+// takeover (group assignment, fence, claim, read, recovery) with its time
+// after the kill.
 //
 // It has no production code and nothing imports it. With CI=true a missing
 // SWITCHBOARD_TEST_KAFKA3 fails the test instead of skipping it.
