@@ -107,6 +107,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// An answered leg stays indexed until its BYE; others go now.
 		if !answered {
 			s.dropLeg(l)
+			l.closeMedia() // a direct call's relay session (relay.go)
 		}
 	}()
 	tx.OnCancel(func(*sip.Request) {
@@ -851,6 +852,9 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	t.mu.Unlock()
 	t.act(acts) // the other devices of a forked call stop ringing
 	d.Ack(ctx)
+	if live {
+		t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
+	}
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())

@@ -355,11 +355,20 @@
 //	                                SDP (RFC 3725; the agent's phone was offered the
 //	                                caller's SDP, as without media), close the session.
 //	                                If the caller refuses (488, 491) or does not answer
-//	                                in 10 s: re-INVITE the agent's leg to a second
-//	                                session and relay RTP between the two.
+//	                                in ReinviteTimeout (10 s): re-INVITE the agent's
+//	                                leg to a second session and relay RTP between
+//	                                the two.
 //	                                With Media.Always (anchor: always): no step-out;
 //	                                that relay at once, for every party answering
 //	                                (a transfer's target too)
+//	our INVITE, a direct call       With Media.Always, a call whose SIP caller was not
+//	                                anchored for a queue (extension to extension, a
+//	                                trunk's call to an extension, a call out through
+//	                                a trunk): the INVITE offers a session of ours,
+//	                                relayed to a second one whose SDP answers the
+//	                                caller when the party answers (relay.go); a party
+//	                                INVITEd later for the call gets a new session
+//	                                relayed to the caller's; no re-INVITE
 //
 // With Media.Recording a relayed call (of the queues named) is recorded
 // from its first relayed packet (media.Recorder: channel 1 the caller,
@@ -383,13 +392,18 @@
 // Release, so EventAbandoned. A diverted call keeps its legs (it moves on:
 // to an agent, back to its queue after RONA). A tenant without Media is
 // served as before: nothing of this runs. Tests: a Go phone (media_test.go)
-// checks the exact frames, digits, 488, abandon, silence after the step-out
-// and the relay, and with Always audio both ways through the relay in the
-// configured port range, latching past an agent SDP naming another port,
-// hold and retrieve keeping the relay, a single-step transfer relayed to
-// its target; sipp (sippmedia_test.go) plays digits from a pcap the test
-// writes, is stepped out to an agent phone with -rtp_echo, abandons, and
-// refuses the re-INVITE so that the agent's phone is re-INVITEd to relay.
+// checks the exact frames, digits, 488, a step-out re-INVITE never
+// answered, abandon, silence after the step-out and the relay, and with
+// Always audio both ways through the relay in the configured port range,
+// latching past an agent SDP naming another port, hold and retrieve
+// keeping the relay, a single-step transfer relayed to its target, and
+// direct calls relayed, recorded and freed (relay_test.go); sipp
+// (sippmedia_test.go) plays digits from a pcap the test writes, is
+// stepped out to an agent phone with -rtp_echo, abandons, refuses the
+// re-INVITE (488, and 491 for glare) so that the agent's phone is
+// re-INVITEd to relay, and after the step-out is held, retrieved and
+// transferred by the agent's phone (REFER), the caller re-INVITEd to the
+// target; their events pass check-events.
 // A real softphone, Debian's baresip (headless: ALSA's null device, its
 // sndfile module dumping what it decodes), calls 7000 and what it heard
 // must be the music: its RMS far above the comfort noise's
@@ -427,12 +441,11 @@
 // # Not done yet
 //
 // Media: a recording follows a single-step transfer to its target but a
-// two-step transfer's is not tested; anchor: always relays calls that
-// reach a routing point or queue, not a direct call between two phones
-// (its SDP passes between them as without media); the re-INVITE to the
+// two-step transfer's is not tested; the re-INVITE to the
 // caller reuses the agent's answer as the offer; a two-step transfer or
-// conference of a relayed call is not tested; glare (491) is handled like
-// any refusal but has no test of its own.
+// conference of a relayed call is not tested; glare (491) falls back to
+// relaying at once, like any refusal, without the retry after a random
+// wait of RFC 3261 section 14.1.
 // In-dialog signalling: feature codes are the same for every tenant
 // (serve's --sip-feature-codes); subscriptions do not survive a restart.
 // Carriers: no OPTIONS keepalive to registered phones (RFC 5626

@@ -98,6 +98,10 @@ type Config struct {
 	// before the dialog is ended with BYE and its call released (RFC 3261
 	// section 13.3.1.4). Default 64*T1 (32 s).
 	AckTimeout time.Duration
+	// ReinviteTimeout is how long a re-INVITE we send waits for its final
+	// response; a step-out's that gets none falls back to relaying
+	// (anchor.go). Default 10 s.
+	ReinviteTimeout time.Duration
 	// SessionExpires is the session interval (RFC 4028) offered on our
 	// INVITEs and given to phones that support timers without asking for
 	// one (default 30 minutes); MinSE the shortest accepted (shorter asks
@@ -174,6 +178,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
+	}
+	if c.ReinviteTimeout <= 0 {
+		c.ReinviteTimeout = 10 * time.Second
 	}
 	if c.AuthSlowAfter <= 0 {
 		c.AuthSlowAfter = 5
