@@ -141,7 +141,9 @@ servers are run, to see the send path's own figure). --baseline prints
 each figure's ratio to an earlier run's --json output (>1 is better).
 
 --peer kamailio runs the same sipp load through serve (in this process,
-with its journal and the embedded broker, or --kafka-brokers) and through
+with its journal and the embedded broker, or --kafka-brokers; its quota of
+unauthenticated SIP answers per address, --sip-unauth-rate, lifted for the
+one sipp address) and through
 Kamailio (a stateful proxy with registrar, bindings in memory; Debian
 package kamailio) one after the other: --bindings phones register with
 digest authentication at --register-rate, then --sip-rate calls per second
@@ -538,7 +540,7 @@ func sipLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *s
 		// Every phone of the load shares one address: the per-address quota
 		// of answers to unauthenticated requests (each call's 407) is for
 		// attackers, not for this.
-		UnauthRate: 1e6, UnauthBurst: 1 << 20})
+		UnauthRate: benchUnauthRate, UnauthBurst: benchUnauthBurst})
 	if err != nil {
 		return sipload.Result{}, err
 	}

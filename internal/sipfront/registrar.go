@@ -65,6 +65,12 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 		bindings: map[string][]*binding{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
 	}
+	// Checked by Start: a clash falls back to the server's codes.
+	if codes, err := tenantCodes(s.cfg.FeatureCodes, tc.Config.FeatureCodes); err == nil {
+		t.codes = codes
+	} else {
+		t.codes = s.cfg.FeatureCodes
+	}
 	t.book = newBook(t, t.contactsOf, func() uint64 { return legSeq.Add(1) })
 	t.book.media = tc.Media
 	for i := range tc.Config.DNs {
@@ -170,8 +176,8 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	s.rememberFlow(contact.Address, req)                                                 // transport.go
-	t.registerDevice(dn, contact.Address, req.Source(), deviceOf(req, contact), expires) // contacts.go
+	s.rememberFlow(contact.Address, req)                                                  // transport.go
+	t.registerDevice(dn, contact.Address, s.origin(req), deviceOf(req, contact), expires) // contacts.go
 	s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
 }
 
