@@ -55,6 +55,21 @@ type ClusterStatus struct {
 	Node    string        `json:"node"` // the node that answered
 	Shards  []ShardStatus `json:"shards"`
 	Nodes   []string      `json:"nodes"` // nodes owning shards, from the owners topic
+	// Lease is the answering node's read lease (see lease in lease.go).
+	Lease LeaseStatus `json:"lease"`
+}
+
+// LeaseStatus is a node's read lease as GET /v1/cluster shows it.
+type LeaseStatus struct {
+	Holds bool `json:"holds"` // this node answers reads of its tenants
+	// AgeMs is the time since the heartbeat the lease runs from was sent,
+	// in milliseconds (absent if there is none); reads are refused from
+	// DurationMs on.
+	AgeMs      *float64 `json:"age_ms,omitempty"`
+	DurationMs float64  `json:"duration_ms"`
+	// Refused counts the reads this node answered 503 because its lease
+	// had run out.
+	Refused int64 `json:"refused"`
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +136,7 @@ func (f *Front) leased(w http.ResponseWriter, r *http.Request) bool {
 	if ok, _ := f.Node.ReadLease(); ok {
 		return true
 	}
+	f.Node.lease.refused.Add(1)
 	unavailable(w, "this node has not been confirmed in the cluster lately and may have lost the tenant; retry")
 	return false
 }
@@ -205,7 +221,7 @@ func (f *Front) status(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "GET /v1/cluster needs the operators' token")
 		return
 	}
-	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status()}
+	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status(), Lease: f.Node.LeaseStatus()}
 	seen := map[string]bool{}
 	for _, s := range st.Shards {
 		if s.Owner != "" && !seen[s.Owner] {

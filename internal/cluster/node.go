@@ -57,7 +57,11 @@ type Node struct {
 	polled chan struct{}
 	oread  chan struct{}
 
-	lease lease
+	lease     lease
+	leaseCtx  context.Context // the lease's heartbeats run until it is done
+	leaseStop context.CancelFunc
+	poke      chan struct{}
+	confirmed chan struct{}
 
 	mu      sync.Mutex
 	runs    map[int]*shardRun
@@ -125,7 +129,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), tp: TopicsOf(&cfg.Config), parts: parts,
 		byShard: map[int][]string{}, runs: map[int]*shardRun{}, table: map[int]Owner{}, tenants: map[string]*tenant.Tenant{},
-		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease}}
+		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease},
+		poke: make(chan struct{}, 1), confirmed: make(chan struct{})}
+	n.leaseCtx, n.leaseStop = context.WithCancel(context.Background())
 	for _, id := range cfg.Tenants {
 		s := ShardOf(id, cfg.Shards)
 		n.byShard[s] = append(n.byShard[s], id)
@@ -144,7 +150,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n.group, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-" + cfg.NodeID),
-		kgo.WithLogger(leaseLogger{inner: kslog.New(n.log), l: &n.lease}),
+		kgo.WithLogger(kslog.New(n.log)),
 		kgo.ConsumerGroup(GroupID(&cfg.Config)),
 		kgo.ConsumeTopics(n.tp.Shards),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -156,10 +162,12 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		kgo.OnPartitionsLost(n.lost),
 	}, cfg.ExtraOpts...)...)
 	if err != nil {
+		n.leaseStop()
 		n.owners.Close()
 		return nil, err
 	}
 	go n.poll()
+	go n.confirm()
 	n.log.Info("cluster: node joined", "cluster", cfg.Cluster, "shards", cfg.Shards, "tenants", len(cfg.Tenants))
 	return n, nil
 }
@@ -201,6 +209,7 @@ func (n *Node) readOwners() {
 
 func (n *Node) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	n.lease.renew(time.Now()) // the coordinator just counted this node in
+	n.pokeLease()             // and confirm it
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range m[n.tp.Shards] {
@@ -225,6 +234,7 @@ func (n *Node) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 // lost drops the shards at once: this node was removed from the group
 // (session expired) and another may already have fenced it.
 func (n *Node) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	n.lease.end(time.Now())
 	n.stopShards(m[n.tp.Shards], false)
 	n.log.Warn("cluster: shards lost", "shards", m[n.tp.Shards])
 }
@@ -449,6 +459,8 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.group.Close() // revokes every partition: OnPartitionsRevoked hands over
 	<-n.polled
+	n.leaseStop()
+	<-n.confirmed
 	var rest []int32
 	n.mu.Lock()
 	for s := range n.runs {
