@@ -292,4 +292,12 @@ func registerClusterGauges(set *metrics.Set, node *cluster.Node) {
 		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Steps), strconv.Itoa(s.Shard)) }))
 	set.GaugeFunc(metrics.NameClusterShardEvents, "Events committed for the shard since this node claimed it, by shard.", shard,
 		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Events), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterLeaseAge, "Time since this node sent the last heartbeat the group coordinator answered as a member (its read lease's age; reads are refused once it reaches the session timeout less one heartbeat interval).", nil,
+		func(emit metrics.Emit) {
+			if st := node.LeaseStatus(); st.AgeMs != nil {
+				emit(*st.AgeMs / 1000)
+			}
+		})
+	set.CounterFunc(metrics.NameClusterLeaseRefused, "Reads (GET, HEAD) of tenants served here answered 503 because this node's read lease had run out.", nil,
+		func(emit metrics.Emit) { emit(float64(node.ReadsRefused())) })
 }
