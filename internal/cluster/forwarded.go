@@ -109,18 +109,25 @@ func (p *nodePeers) resolve(ctx context.Context, host string) []netip.Addr {
 	return addrs
 }
 
-// nodeHTTPs returns the advertised HTTP addresses of this node and of the
-// nodes in the owners table.
+// nodeHTTPs returns the advertised HTTP addresses of this node, of the
+// nodes in the owners table and of the nodes that announced themselves
+// (node.go, announce).
 func (n *Node) nodeHTTPs() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := []string{n.cfg.HTTP}
 	seen := map[string]bool{n.cfg.HTTP: true}
-	for _, o := range n.table {
+	add := func(o Owner) {
 		if o.HTTP != "" && !seen[o.HTTP] {
 			seen[o.HTTP] = true
 			out = append(out, o.HTTP)
 		}
+	}
+	for _, o := range n.table {
+		add(o)
+	}
+	for _, o := range n.members {
+		add(o)
 	}
 	return out
 }

@@ -55,6 +55,10 @@ type ClusterStatus struct {
 	Node    string        `json:"node"` // the node that answered
 	Shards  []ShardStatus `json:"shards"`
 	Nodes   []string      `json:"nodes"` // nodes owning shards, from the owners topic
+	// Members are the nodes that announced themselves in the owners
+	// topic (joined, and not stopped gracefully since), owning shards or
+	// not, sorted by id.
+	Members []Member `json:"members"`
 	// Lease is the answering node's read lease (see lease in lease.go).
 	Lease LeaseStatus `json:"lease"`
 }
@@ -221,7 +225,8 @@ func (f *Front) status(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "GET /v1/cluster needs the operators' token")
 		return
 	}
-	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status(), Lease: f.Node.LeaseStatus()}
+	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status(), Lease: f.Node.LeaseStatus(),
+		Members: f.Node.Members()}
 	seen := map[string]bool{}
 	for _, s := range st.Shards {
 		if s.Owner != "" && !seen[s.Owner] {
