@@ -38,6 +38,14 @@ type ClusterConfig struct {
 	// OpsToken is the bearer token of GET /v1/cluster (--ops-token, or
 	// $SWITCHBOARD_OPS_TOKEN); empty: the endpoint answers 401.
 	OpsToken string
+	// Secret is the cluster's shared secret (--cluster-secret, or
+	// $SWITCHBOARD_CLUSTER_SECRET; the same on every node, at least
+	// cluster.MinSecretLen characters): a node signs the requests it
+	// forwards with it, and an owner believes the client address in them
+	// only with a valid signature. Empty: believed from the nodes'
+	// addresses, which any local client shares on one machine (a warning
+	// at start).
+	Secret string
 	// HandoverWait bounds how long a request waits for a shard being
 	// handed over (--handover-wait, default 5s), then it gets 503.
 	HandoverWait time.Duration
@@ -68,6 +76,7 @@ func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage stri
 	add("shards", (*intValue)(&cc.Shards), "the cluster's shard `COUNT` (fixed for its life; default 32)")
 	add("advertise-http", (*stringValue)(&cc.AdvertiseHTTP), "`ADDR` the other nodes forward API requests to (default: the bound --http address)")
 	add("ops-token", (*stringValue)(&cc.OpsToken), "bearer `TOKEN` of GET /v1/cluster")
+	add("cluster-secret", (*stringValue)(&cc.Secret), "the cluster's shared `SECRET` (the same on every node, at least 16 characters; better from $SWITCHBOARD_CLUSTER_SECRET): signs the requests nodes forward to each other")
 	add("handover-wait", (*durationValue)(&cc.HandoverWait), "how long a request waits for a shard being handed over (`DURATION`) before 503")
 	add("snapshot-interval", (*durationValue)(&cc.SnapshotInterval), "cluster: most time (`DURATION`) between a tenant's step and a snapshot including it (default 30s)")
 	add("session-timeout", (*durationValue)(&cc.SessionTimeout), "cluster group session timeout (`DURATION`): how soon a dead node's shards move")
@@ -85,6 +94,9 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 	}
 	if cc.SnapshotInterval < 0 {
 		return bad("snapshot-interval", "%v is negative", cc.SnapshotInterval)
+	}
+	if cc.Secret != "" && len(cc.Secret) < cluster.MinSecretLen {
+		return bad("cluster-secret", "is %d characters, want at least %d (e.g. openssl rand -hex 32)", len(cc.Secret), cluster.MinSecretLen)
 	}
 	if cc.AdvertiseHTTP != "" {
 		if err := hostPort(cc.AdvertiseHTTP); err != nil {
@@ -204,7 +216,10 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		node.Close()
 		return err
 	}
-	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait,
+	if cc.Secret == "" {
+		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
+	}
+	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
 		Base: base.Handler(ctiapi.Ops{Metrics: o.set, Default: limit}),
 		Local: func(id string) http.Handler {
 			mu.Lock()

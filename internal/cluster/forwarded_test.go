@@ -164,3 +164,54 @@ func getVia(t *testing.T, cl *http.Client, s *apiServer, tid string, hdr map[str
 	}
 	return string(b)
 }
+
+// TestForwardedSecret: with a cluster secret, the owner believes the
+// client address of a request forwarded by another node (signed), and
+// ignores the forwarding headers a local client sends from the nodes' own
+// loopback address, which a node without the secret believes.
+func TestForwardedSecret(t *testing.T) {
+	_, cfg := embedded(t, 1)
+	ids := []string{demoTenant}
+	const secret = "0123456789abcdef0123456789abcdef"
+	withSecret := func(f *Front) { f.Secret = secret }
+	a := startAPINode(t, cfg, "a", "127.0.0.1", ids, withSecret)
+	waitOwned(t, 1, a.node)
+	b := startAPINode(t, cfg, "b", "127.0.0.1", ids, withSecret)
+	if got, want := getVia(t, from("127.0.0.2"), b, demoTenant, nil), "a 127.0.0.2:0"; got != want {
+		t.Fatalf("forwarded with the secret: the owner saw %q, want %q", got, want)
+	}
+	host := func(got string) string {
+		h, _, _ := net.SplitHostPort(strings.TrimPrefix(got, "a "))
+		return h
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		what string
+		sig  string
+	}{
+		{"no signature", ""},
+		{"another secret's signature", signForwarded("another secret, long enough", "b", "10.9.9.9", now)},
+		{"a signature of another client address", signForwarded(secret, "b", "10.9.9.8", now)},
+		{"a signature of another node", signForwarded(secret, "c", "10.9.9.9", now)},
+		{"an old signature", signForwarded(secret, "b", "10.9.9.9", now.Add(-forwardedSkew-time.Minute))},
+	} {
+		got := getVia(t, from("127.0.0.1"), a, demoTenant, map[string]string{
+			HeaderForwarded: "b", "X-Forwarded-For": "10.9.9.9", HeaderForwardedSig: c.sig})
+		if host(got) != "127.0.0.1" {
+			t.Fatalf("a local client forging the headers with %s was served as %q, want its own address", c.what, got)
+		}
+	}
+	// A valid signature (as b makes it) is believed from anywhere.
+	got := getVia(t, from("127.0.0.3"), a, demoTenant, map[string]string{
+		HeaderForwarded: "b", "X-Forwarded-For": "10.9.9.9", HeaderForwardedSig: signForwarded(secret, "b", "10.9.9.9", now)})
+	if host(got) != "10.9.9.9" {
+		t.Fatalf("a request signed with the secret was served as %q, want 10.9.9.9", got)
+	}
+	// Without the secret, the same forgery from the nodes' address works:
+	// what the secret is for.
+	a.front.Store(&Front{Node: a.node, Base: a.front.Load().Base, Local: a.front.Load().Local})
+	got = getVia(t, from("127.0.0.1"), a, demoTenant, map[string]string{HeaderForwarded: "b", "X-Forwarded-For": "10.9.9.9"})
+	if host(got) != "10.9.9.9" {
+		t.Fatalf("without a secret, forwarding headers from a node's address: served as %q, want 10.9.9.9", got)
+	}
+}

@@ -34,6 +34,11 @@ type Front struct {
 	Base http.Handler
 	// OpsToken is the bearer token of GET /v1/cluster; empty disables it.
 	OpsToken string
+	// Secret is the cluster's shared secret (the same on every node, at
+	// least MinSecretLen characters): forwarded requests carry a signature
+	// under it, and the client address in them is believed only with a
+	// valid one. Empty: believed from the nodes' addresses (forwarded.go).
+	Secret string
 	// Wait bounds how long a request waits for a shard's owner (default 5 s).
 	Wait time.Duration
 	// Answer bounds how long the owner may take to answer a forwarded
@@ -202,6 +207,10 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 			// it, for the owner (forwarded.go).
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwarded, self)
+			pr.Out.Header.Del(HeaderForwardedSig)
+			if f.Secret != "" {
+				pr.Out.Header.Set(HeaderForwardedSig, signForwarded(f.Secret, self, pr.Out.Header.Get("X-Forwarded-For"), time.Now()))
+			}
 		},
 		// The owner did not answer (it died, or the connection broke):
 		// whether the request was applied is unknown, so it is never
