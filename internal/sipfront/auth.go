@@ -164,7 +164,7 @@ func authKind(req *sip.Request) (code int, reason, challenge, credentials string
 // nothing for a blocked address) and counted the failure.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sipTenant, user, password string, known bool) error {
 	now := time.Now()
-	source := req.Source()
+	source := s.origin(req)
 	addr := sourceAddr(source)
 	userKey := "user " + user
 	if t != nil {
@@ -180,7 +180,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	h := req.GetHeader(credName)
 	stale := false
 	if h != nil {
-		cred, err := digest.ParseCredentials(h.Value())
+		cred, err := parseCredentials(h.Value())
 		if err != nil {
 			s.unauthenticated(req, tx, 400, "Bad "+credName, 0)
 			return errAuth
@@ -211,8 +211,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	// MD5 first: many phones (and sipp) read only the first challenge and
 	// know only MD5; a phone that knows SHA-256 finds it in the second.
 	for _, alg := range []string{"MD5", "SHA-256"} {
-		chal := digest.Challenge{Realm: s.cfg.Realm, Nonce: n, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		hdrs = append(hdrs, sip.NewHeader(chalName, chal.String()))
+		hdrs = append(hdrs, sip.NewHeader(chalName, challenge(s.cfg.Realm, n, alg, stale)))
 	}
 	s.unauthenticated(req, tx, code, reason, 0, hdrs...)
 	return errAuth
@@ -307,9 +306,9 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 	// address: over TCP, TLS or WebSocket the source has answered a
 	// handshake (and a phone there does not retransmit what goes
 	// unanswered).
-	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(req.Source()), time.Now()) {
+	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
 		s.cfg.Metrics.SIPRefused("response_rate")
-		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", req.Source(), "method", string(req.Method))
+		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", s.origin(req), "method", string(req.Method))
 		return
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)

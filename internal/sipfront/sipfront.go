@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -97,6 +98,10 @@ type Config struct {
 	// before the dialog is ended with BYE and its call released (RFC 3261
 	// section 13.3.1.4). Default 64*T1 (32 s).
 	AckTimeout time.Duration
+	// ReinviteTimeout is how long a re-INVITE we send waits for its final
+	// response; a step-out's that gets none falls back to relaying
+	// (anchor.go). Default 10 s.
+	ReinviteTimeout time.Duration
 	// SessionExpires is the session interval (RFC 4028) offered on our
 	// INVITEs and given to phones that support timers without asking for
 	// one (default 30 minutes); MinSE the shortest accepted (shorter asks
@@ -128,6 +133,11 @@ type Config struct {
 	StateDir string
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Cluster is set on a node of a cluster (cluster.go): the tenants
+	// (without Runtime) are served while this node owns them (Attach,
+	// Detach), requests for the others are forwarded to their owner, and
+	// the bindings are kept in the cluster (StateDir is not used).
+	Cluster *Cluster
 	// Metrics counts SIP requests received (SIPTransaction, by method) and
 	// final responses sent (SIPResponse, by method and status); nil counts
 	// nothing.
@@ -169,6 +179,9 @@ func (c *Config) setDefaults() {
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
+	if c.ReinviteTimeout <= 0 {
+		c.ReinviteTimeout = 10 * time.Second
+	}
 	if c.AuthSlowAfter <= 0 {
 		c.AuthSlowAfter = 5
 	}
@@ -207,7 +220,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sipfront: Config.Listen: %w", err)
 	}
 	for i, t := range c.Tenants {
-		if t.Config == nil || t.Runtime == nil {
+		if t.Config == nil || (t.Runtime == nil && c.Cluster == nil) {
 			return fmt.Errorf("sipfront: Config.Tenants[%d]: Config and Runtime are required", i)
 		}
 	}
@@ -226,11 +239,13 @@ type Server struct {
 	conn    net.PacketConn
 	addr    string
 	secret  [32]byte
-	tenants map[string]*sipTenant
+	tenants atomic.Pointer[map[string]*sipTenant] // the tenants served, by id (served)
 	single  *sipTenant
 
-	store *bindStore // the bindings on disk (nil without StateDir)
-	tr    transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
+	store  bindingLog    // the bindings on disk or in the cluster (nil without either)
+	absorb *absorber     // finished non-INVITE transactions (absorb.go)
+	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
+	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
@@ -255,18 +270,22 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*sipTenant{}, legs: map[string]*leg{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, legs: map[string]*leg{}}
 	s.refusals = slog.New(logsample.NewHandler(s.log.Handler(), logsample.Options{}))
 	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
-	for _, tc := range cfg.Tenants {
-		t := newTenant(s, tc)
-		s.tenants[t.id] = t
-		s.single = t
+	tenants := map[string]*sipTenant{}
+	if cfg.Cluster == nil {
+		for _, tc := range cfg.Tenants {
+			t := newTenant(s, tc)
+			tenants[t.id] = t
+			s.single = t
+		}
 	}
-	if len(s.tenants) > 1 {
+	if len(tenants) > 1 {
 		s.single = nil
 	}
+	s.tenants.Store(&tenants)
 
 	conn, tcp, err := bindUDPAndTCP(cfg)
 	if err != nil {
@@ -292,7 +311,9 @@ func Start(cfg Config) (*Server, error) {
 		s.closeStreams()
 		return nil, err
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
+	s.absorb = newAbsorber(conn)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.absorb.filter)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
@@ -313,18 +334,19 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	for m, h := range s.handlers() {
-		s.srv.OnRequest(m, s.counting(m, h))
+		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
 	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	for _, t := range s.tenants {
+	for _, t := range tenants {
 		t.start()
 	}
 	s.restore()
+	s.startCluster()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeUDP(conn); err != nil && s.ctx.Err() == nil {
+		if err := s.srv.ServeUDP(s.clusterConn(conn)); err != nil && s.ctx.Err() == nil {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
@@ -334,7 +356,7 @@ func Start(cfg Config) (*Server, error) {
 		s.startCarriers() // carrier.go
 	}()
 	s.serveStreams()
-	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(s.tenants))
+	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
 }
 
@@ -385,13 +407,14 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Close() error {
 	s.close.Do(func() {
 		s.stop()
-		for _, t := range s.tenants {
+		for _, t := range s.served() {
 			t.shutdown()
 		}
 		s.carriers.Wait()
 		s.closeStreams()
 		s.ua.Close()
 		s.conn.Close()
+		s.absorb.stop()
 	})
 	s.wg.Wait()
 	if s.store != nil {
@@ -406,8 +429,15 @@ func (s *Server) tenantFor(host string) *sipTenant {
 	if s.single != nil {
 		return s.single
 	}
-	return s.tenants[strings.ToLower(host)]
+	if s.cl != nil && s.cl.only != "" {
+		return s.served()[s.cl.only]
+	}
+	return s.served()[strings.ToLower(host)]
 }
+
+// served are the tenants served now, by id: fixed on a single node; in a
+// cluster, those whose shards this node owns (Attach, Detach).
+func (s *Server) served() map[string]*sipTenant { return *s.tenants.Load() }
 
 // do runs one engine command with the configured timeout.
 func (t *sipTenant) do(cmd engine.Command) (tenant.Outcome, error) {
