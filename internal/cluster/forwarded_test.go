@@ -58,7 +58,8 @@ func TestForwardedClient(t *testing.T) {
 
 // TestForwardedByShardlessNode: a node that owns no shard is not in the
 // owners table, but it announced itself when it joined: the owner
-// believes the client address it forwards. The owner listens on
+// believes the client address it forwards, and its SIP address is a
+// peer's (whose forwarded SIP requests' origin the owner believes). The owner listens on
 // 127.0.0.5, the forwarding node on 127.0.0.1 (the address it connects
 // from), so the owner's own address does not vouch for it.
 func TestForwardedByShardlessNode(t *testing.T) {
@@ -81,6 +82,9 @@ func TestForwardedByShardlessNode(t *testing.T) {
 			t.Fatalf("forwarded by a node without shards: the owner saw %q, want %q", got, want)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if !a.node.SIPPeer(b.node.cfg.SIP) {
+		t.Fatalf("b's SIP address %s is not a peer of the owner's", b.node.cfg.SIP)
 	}
 	var ms []string
 	for _, m := range a.node.Members() {
@@ -121,6 +125,7 @@ func startAPINode(t *testing.T, cfg *Config, id, ip string, tenants []string, ed
 	t.Cleanup(s.srv.Close)
 	nc := nodeConfig(cfg, id, tenants)
 	nc.HTTP = ln.Addr().String()
+	nc.SIP = "sip-" + id + ":5060"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	n, err := StartNode(ctx, nc)
 	cancel()
