@@ -146,6 +146,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		kgo.FetchMaxWait(200 * time.Millisecond),
 	}, cfg.ExtraOpts...)...)
 	if err != nil {
+		n.leaseStop()
 		return nil, err
 	}
 	go n.readOwners()
