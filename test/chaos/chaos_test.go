@@ -100,7 +100,7 @@ type harness struct {
 	nodes map[string]*node
 }
 
-var apiLine = regexp.MustCompile(`API on http://(\S+)`)
+var apiLine = regexp.MustCompile(`API on http://([^\s,]+)`)
 
 func (h *harness) start(id string) *node {
 	h.t.Helper()
