@@ -42,6 +42,14 @@ type ClusterConfig struct {
 	// OpsToken is the bearer token of GET /v1/cluster (--ops-token, or
 	// $SWITCHBOARD_OPS_TOKEN); empty: the endpoint answers 401.
 	OpsToken string
+	// Secret is the cluster's shared secret (--cluster-secret, or
+	// $SWITCHBOARD_CLUSTER_SECRET; the same on every node, at least
+	// cluster.MinSecretLen characters): a node signs the requests it
+	// forwards with it, and an owner believes the client address in them
+	// only with a valid signature. Empty: believed from the nodes'
+	// addresses, which any local client shares on one machine (a warning
+	// at start).
+	Secret string
 	// HandoverWait bounds how long a request waits for a shard being
 	// handed over (--handover-wait, default 5s), then it gets 503.
 	HandoverWait time.Duration
@@ -73,6 +81,7 @@ func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage stri
 	add("advertise-http", (*stringValue)(&cc.AdvertiseHTTP), "`ADDR` the other nodes forward API requests to (default: the bound --http address)")
 	add("advertise-sip", (*stringValue)(&cc.AdvertiseSIP), "`ADDR` the other nodes forward SIP requests to (default: the bound --sip address)")
 	add("ops-token", (*stringValue)(&cc.OpsToken), "bearer `TOKEN` of GET /v1/cluster")
+	add("cluster-secret", (*stringValue)(&cc.Secret), "the cluster's shared `SECRET` (the same on every node, at least 16 characters; better from $SWITCHBOARD_CLUSTER_SECRET): signs the requests nodes forward to each other")
 	add("handover-wait", (*durationValue)(&cc.HandoverWait), "how long a request waits for a shard being handed over (`DURATION`) before 503")
 	add("snapshot-interval", (*durationValue)(&cc.SnapshotInterval), "cluster: most time (`DURATION`) between a tenant's step and a snapshot including it (default 30s)")
 	add("session-timeout", (*durationValue)(&cc.SessionTimeout), "cluster group session timeout (`DURATION`): how soon a dead node's shards move")
@@ -90,6 +99,9 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 	}
 	if cc.SnapshotInterval < 0 {
 		return bad("snapshot-interval", "%v is negative", cc.SnapshotInterval)
+	}
+	if cc.Secret != "" && len(cc.Secret) < cluster.MinSecretLen {
+		return bad("cluster-secret", "is %d characters, want at least %d (e.g. openssl rand -hex 32)", len(cc.Secret), cluster.MinSecretLen)
 	}
 	if cc.AdvertiseHTTP != "" {
 		if err := hostPort(cc.AdvertiseHTTP); err != nil {
@@ -230,7 +242,10 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		node.Close()
 		return err
 	}
-	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait,
+	if cc.Secret == "" {
+		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
+	}
+	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
 		Base: base.Handler(ctiapi.Ops{Metrics: o.set, Default: limit}),
 		Local: func(id string) http.Handler {
 			mu.Lock()
@@ -332,4 +347,12 @@ func registerClusterGauges(set *metrics.Set, node *cluster.Node) {
 		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Steps), strconv.Itoa(s.Shard)) }))
 	set.GaugeFunc(metrics.NameClusterShardEvents, "Events committed for the shard since this node claimed it, by shard.", shard,
 		each(func(s cluster.ShardStatus, emit metrics.Emit) { emit(float64(s.Events), strconv.Itoa(s.Shard)) }))
+	set.GaugeFunc(metrics.NameClusterLeaseAge, "Time since this node sent the last heartbeat the group coordinator answered as a member (its read lease's age; reads are refused once it reaches the session timeout less one heartbeat interval).", nil,
+		func(emit metrics.Emit) {
+			if st := node.LeaseStatus(); st.AgeMs != nil {
+				emit(*st.AgeMs / 1000)
+			}
+		})
+	set.CounterFunc(metrics.NameClusterLeaseRefused, "Reads (GET, HEAD) of tenants served here answered 503 because this node's read lease had run out.", nil,
+		func(emit metrics.Emit) { emit(float64(node.ReadsRefused())) })
 }

@@ -211,6 +211,13 @@ func TestClusterServe(t *testing.T) {
 			if served["samples"] != 12 {
 				t.Fatalf("%d served samples, want 4 shards on 3 nodes", served["samples"])
 			}
+			// The cluster families (testdata/metrics_cluster.golden):
+			// the per-shard gauges, the read lease's age and the reads
+			// it refused.
+			checkGolden(t, "metrics_cluster.golden", scrape(t, n1).Describe("switchboard_cluster_"))
+			if l := clusterStatusOf(t, n1).Lease; !l.Holds || l.AgeMs == nil || *l.AgeMs >= l.DurationMs || l.DurationMs <= 0 {
+				t.Fatalf("GET /v1/cluster lease %+v, want holding, younger than its duration", l)
+			}
 			// A call live on t0's node when that node stops: the new
 			// owner releases it, with its events, as at a restart.
 			byID := map[string]*running{"n1": n1, "n2": n2, "n3": n3}

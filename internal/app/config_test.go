@@ -71,6 +71,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"bad feature codes", []string{"--sip-feature-codes", "dnd=*78"}, nil, "--sip-feature-codes"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"short cluster secret", []string{"--cluster", "c1", "--kafka-brokers", "k1:9092"}, map[string]string{"SWITCHBOARD_CLUSTER_SECRET": "short"}, "--cluster-secret"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"extra argument", []string{"extra"}, nil, "extra"},
 	}

@@ -38,6 +38,11 @@ type Front struct {
 	Stream http.Handler
 	// OpsToken is the bearer token of GET /v1/cluster; empty disables it.
 	OpsToken string
+	// Secret is the cluster's shared secret (the same on every node, at
+	// least MinSecretLen characters): forwarded requests carry a signature
+	// under it, and the client address in them is believed only with a
+	// valid one. Empty: believed from the nodes' addresses (forwarded.go).
+	Secret string
 	// Wait bounds how long a request waits for a shard's owner (default 5 s).
 	Wait time.Duration
 	// Answer bounds how long the owner may take to answer a forwarded
@@ -59,6 +64,25 @@ type ClusterStatus struct {
 	Node    string        `json:"node"` // the node that answered
 	Shards  []ShardStatus `json:"shards"`
 	Nodes   []string      `json:"nodes"` // nodes owning shards, from the owners topic
+	// Members are the nodes that announced themselves in the owners
+	// topic (joined, and not stopped gracefully since), owning shards or
+	// not, sorted by id.
+	Members []Member `json:"members"`
+	// Lease is the answering node's read lease (see lease in lease.go).
+	Lease LeaseStatus `json:"lease"`
+}
+
+// LeaseStatus is a node's read lease as GET /v1/cluster shows it.
+type LeaseStatus struct {
+	Holds bool `json:"holds"` // this node answers reads of its tenants
+	// AgeMs is the time since the heartbeat the lease runs from was sent,
+	// in milliseconds (absent if there is none); reads are refused from
+	// DurationMs on.
+	AgeMs      *float64 `json:"age_ms,omitempty"`
+	DurationMs float64  `json:"duration_ms"`
+	// Refused counts the reads this node answered 503 because its lease
+	// had run out.
+	Refused int64 `json:"refused"`
 }
 
 func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -131,6 +155,7 @@ func (f *Front) leased(w http.ResponseWriter, r *http.Request) bool {
 	if ok, _ := f.Node.ReadLease(); ok {
 		return true
 	}
+	f.Node.lease.refused.Add(1)
 	unavailable(w, "this node has not been confirmed in the cluster lately and may have lost the tenant; retry")
 	return false
 }
@@ -192,6 +217,10 @@ func (f *Front) proxy(addr string) *httputil.ReverseProxy {
 			// it, for the owner (forwarded.go).
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwarded, self)
+			pr.Out.Header.Del(HeaderForwardedSig)
+			if f.Secret != "" {
+				pr.Out.Header.Set(HeaderForwardedSig, signForwarded(f.Secret, self, pr.Out.Header.Get("X-Forwarded-For"), time.Now()))
+			}
 		},
 		// The owner did not answer (it died, or the connection broke):
 		// whether the request was applied is unknown, so it is never
@@ -215,7 +244,8 @@ func (f *Front) status(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "GET /v1/cluster needs the operators' token")
 		return
 	}
-	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status()}
+	st := ClusterStatus{Cluster: f.Node.cfg.Cluster, Node: f.Node.ID(), Shards: f.Node.Status(), Lease: f.Node.LeaseStatus(),
+		Members: f.Node.Members()}
 	seen := map[string]bool{}
 	for _, s := range st.Shards {
 		if s.Owner != "" && !seen[s.Owner] {

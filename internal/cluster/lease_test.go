@@ -86,44 +86,91 @@ func TestReadLease(t *testing.T) {
 		t.Fatalf("POST past the lease: %d, want it passed to the tenant", w.Code)
 	}
 
+	refused := n.ReadsRefused()
+	if refused == 0 {
+		t.Fatal("reads refused by the lease are not counted")
+	}
+	if st := n.LeaseStatus(); st.Holds || st.AgeMs == nil || *st.AgeMs < float64(lease.Milliseconds()) || st.Refused != refused {
+		t.Fatalf("lease status past the lease: %+v (age %v), want not holding, aged at least %v, %d refused", st, st.AgeMs, lease, refused)
+	}
+
 	// Heartbeats answered again.
 	hold.Store(false)
 	close(release)
 	until("GET served again", func() bool { return get(http.MethodGet).Code == http.StatusOK })
+	if st := n.LeaseStatus(); !st.Holds || st.AgeMs == nil || *st.AgeMs >= float64(lease.Milliseconds()) {
+		t.Fatalf("lease status with heartbeats answered: %+v", st)
+	}
+
+	// Heartbeats answered, but not as a member: COORDINATOR_LOAD_IN_PROGRESS
+	// (which the client retries, for up to the session timeout, before its
+	// group session fails). An answer is not a renewal: the lease runs out
+	// while the node still holds the tenant.
+	var answerErr atomic.Bool
+	answerErr.Store(true)
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !answerErr.Load() {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return resp, nil, true
+	})
+	start := time.Now()
+	until("GET refused with heartbeats answered by an error", func() bool { return get(http.MethodGet).Code == http.StatusServiceUnavailable })
+	if local, _, _ := n.Route(demoTenant); local == nil {
+		t.Fatalf("the node dropped the tenant %v after the errors began: the 503 is not the lease's", time.Since(start))
+	}
+	answerErr.Store(false)
+	until("GET served again after the errors", func() bool { return get(http.MethodGet).Code == http.StatusOK })
 }
 
 // TestLeaseAnswers: the lease runs from the sending of the last heartbeat
 // answered as a member; REBALANCE_IN_PROGRESS counts the member in; an
-// answer saying the member is gone ends it at once; other errors leave it
-// to run out.
+// answer saying the member is gone ends it at once, and no heartbeat sent
+// before that counts afterwards; other errors (ILLEGAL_GENERATION among
+// them) leave it to run out.
 func TestLeaseAnswers(t *testing.T) {
-	t0 := time.Now()
+	t0 := time.Now().Add(-time.Minute)
 	l := &lease{dur: 5 * time.Second}
 	if ok, _ := l.holds(t0); ok {
 		t.Fatal("a lease before any heartbeat")
 	}
-	l.heartbeatSent(t0)
-	l.heartbeatDone(nil)
+	l.answered(t0, nil)
 	if ok, age := l.holds(t0.Add(4 * time.Second)); !ok || age != 4*time.Second {
 		t.Fatalf("4 s after an answered heartbeat: %v, age %v", ok, age)
 	}
 	if ok, _ := l.holds(t0.Add(5 * time.Second)); ok {
 		t.Fatal("the lease holds past its duration")
 	}
-	l.heartbeatSent(t0.Add(time.Second))
-	l.heartbeatDone(kerr.RebalanceInProgress)
+	l.answered(t0.Add(time.Second), kerr.RebalanceInProgress)
 	if ok, _ := l.holds(t0.Add(5 * time.Second)); !ok {
 		t.Fatal("REBALANCE_IN_PROGRESS did not renew the lease")
 	}
-	l.heartbeatSent(t0.Add(2 * time.Second))
-	l.heartbeatDone(kerr.NotCoordinator)
-	if ok, age := l.holds(t0.Add(5 * time.Second)); !ok || age != 4*time.Second {
-		t.Fatalf("after NOT_COORDINATOR: %v, age %v; want the lease of the previous answer", ok, age)
+	for _, err := range []error{kerr.NotCoordinator, kerr.IllegalGeneration, context.DeadlineExceeded} {
+		l.answered(t0.Add(2*time.Second), err)
+		if ok, age := l.holds(t0.Add(5 * time.Second)); !ok || age != 4*time.Second {
+			t.Fatalf("after %v: %v, age %v; want the lease of the previous answer", err, ok, age)
+		}
 	}
-	l.heartbeatSent(t0.Add(3 * time.Second))
-	l.heartbeatDone(kerr.UnknownMemberID)
+	l.answered(t0.Add(3*time.Second), kerr.UnknownMemberID)
 	if ok, _ := l.holds(t0.Add(3 * time.Second)); ok {
 		t.Fatal("the lease holds after UNKNOWN_MEMBER_ID")
+	}
+	// A heartbeat sent before the member was known gone, answered late.
+	l.answered(t0.Add(4*time.Second), nil)
+	if ok, _ := l.holds(t0.Add(5 * time.Second)); ok {
+		t.Fatal("a heartbeat sent before UNKNOWN_MEMBER_ID renewed the lease")
+	}
+	now := time.Now()
+	l.answered(now, nil)
+	if ok, _ := l.holds(now.Add(time.Second)); !ok {
+		t.Fatal("a heartbeat sent after UNKNOWN_MEMBER_ID did not renew the lease")
+	}
+	l.end(now.Add(2 * time.Second))
+	if ok, _ := l.holds(now.Add(2 * time.Second)); ok {
+		t.Fatal("the lease holds after it ended (partitions lost)")
 	}
 }
 

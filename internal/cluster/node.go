@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,11 +58,16 @@ type Node struct {
 	polled chan struct{}
 	oread  chan struct{}
 
-	lease lease
+	lease     lease
+	leaseCtx  context.Context // the lease's heartbeats run until it is done
+	leaseStop context.CancelFunc
+	poke      chan struct{}
+	confirmed chan struct{}
 
 	mu      sync.Mutex
 	runs    map[int]*shardRun
-	table   map[int]Owner // from the owners topic
+	table   map[int]Owner    // from the owners topic
+	members map[string]Owner // the nodes' announcements, by node id, from the owners topic
 	tenants map[string]*tenant.Tenant
 	closed  bool
 }
@@ -124,8 +130,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), tp: TopicsOf(&cfg.Config), parts: parts,
-		byShard: map[int][]string{}, runs: map[int]*shardRun{}, table: map[int]Owner{}, tenants: map[string]*tenant.Tenant{},
-		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease}}
+		byShard: map[int][]string{}, runs: map[int]*shardRun{}, table: map[int]Owner{}, members: map[string]Owner{}, tenants: map[string]*tenant.Tenant{},
+		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease},
+		poke: make(chan struct{}, 1), confirmed: make(chan struct{})}
+	n.leaseCtx, n.leaseStop = context.WithCancel(context.Background())
 	for _, id := range cfg.Tenants {
 		s := ShardOf(id, cfg.Shards)
 		n.byShard[s] = append(n.byShard[s], id)
@@ -138,13 +146,15 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		kgo.FetchMaxWait(200 * time.Millisecond),
 	}, cfg.ExtraOpts...)...)
 	if err != nil {
+		n.leaseStop()
 		return nil, err
 	}
 	go n.readOwners()
+	n.announce(ctx, false)
 	n.group, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-" + cfg.NodeID),
-		kgo.WithLogger(leaseLogger{inner: kslog.New(n.log), l: &n.lease}),
+		kgo.WithLogger(kslog.New(n.log)),
 		kgo.ConsumerGroup(GroupID(&cfg.Config)),
 		kgo.ConsumeTopics(n.tp.Shards),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -156,10 +166,12 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		kgo.OnPartitionsLost(n.lost),
 	}, cfg.ExtraOpts...)...)
 	if err != nil {
+		n.leaseStop()
 		n.owners.Close()
 		return nil, err
 	}
 	go n.poll()
+	go n.confirm()
 	n.log.Info("cluster: node joined", "cluster", cfg.Cluster, "shards", cfg.Shards, "tenants", len(cfg.Tenants))
 	return n, nil
 }
@@ -187,6 +199,20 @@ func (n *Node) readOwners() {
 			return
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			if id, ok := strings.CutPrefix(string(r.Key), memberKey); ok {
+				var o Owner
+				if r.Value != nil && json.Unmarshal(r.Value, &o) != nil {
+					return
+				}
+				n.mu.Lock()
+				if r.Value == nil {
+					delete(n.members, id)
+				} else {
+					n.members[id] = o
+				}
+				n.mu.Unlock()
+				return
+			}
 			s, err := strconv.Atoi(string(r.Key))
 			var o Owner
 			if err != nil || json.Unmarshal(r.Value, &o) != nil {
@@ -199,8 +225,32 @@ func (n *Node) readOwners() {
 	}
 }
 
+// memberKey prefixes the owners topic's keys of the nodes' announcements
+// (the shards' keys are their numbers).
+const memberKey = "node:"
+
+// announce writes this node's address to the owners topic when it joins
+// (and a tombstone when it leaves), so that every node knows every
+// node's advertised address before it owns a shard: an owner believes the
+// client address a node forwards only from a node it knows
+// (forwarded.go). A failure is logged: the node still serves, but owners
+// may not believe its forwarded clients' addresses until it owns a shard.
+func (n *Node) announce(ctx context.Context, leave bool) {
+	var v []byte
+	if !leave {
+		v, _ = json.Marshal(Owner{Node: n.cfg.NodeID, HTTP: n.cfg.HTTP, SIP: n.cfg.SIP, Since: time.Now().UTC()})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r := &kgo.Record{Topic: n.tp.Owners, Partition: 0, Key: []byte(memberKey + n.cfg.NodeID), Value: v}
+	if err := n.owners.ProduceSync(ctx, r).FirstErr(); err != nil {
+		n.log.Warn("cluster: announcing the node in the owners topic failed", "leave", leave, "err", err)
+	}
+}
+
 func (n *Node) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	n.lease.renew(time.Now()) // the coordinator just counted this node in
+	n.pokeLease()             // and confirm it
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, p := range m[n.tp.Shards] {
@@ -225,6 +275,7 @@ func (n *Node) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 // lost drops the shards at once: this node was removed from the group
 // (session expired) and another may already have fenced it.
 func (n *Node) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	n.lease.end(time.Now())
 	n.stopShards(m[n.tp.Shards], false)
 	n.log.Warn("cluster: shards lost", "shards", m[n.tp.Shards])
 }
@@ -386,6 +437,25 @@ func (n *Node) Route(id string) (local *tenant.Tenant, owner Owner, ok bool) {
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
+// Member is a node's announcement in the owners topic.
+type Member struct {
+	Node  string `json:"node"`
+	HTTP  string `json:"http,omitempty"`
+	Since string `json:"since,omitempty"` // when it joined
+}
+
+// Members returns the nodes that announced themselves, sorted by id.
+func (n *Node) Members() []Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := []Member{}
+	for id, o := range n.members {
+		out = append(out, Member{Node: id, HTTP: o.HTTP, Since: o.Since.Format(time.RFC3339)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
 // Owned returns the shards this node serves now, sorted.
 func (n *Node) Owned() []int {
 	n.mu.Lock()
@@ -449,6 +519,8 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.group.Close() // revokes every partition: OnPartitionsRevoked hands over
 	<-n.polled
+	n.leaseStop()
+	<-n.confirmed
 	var rest []int32
 	n.mu.Lock()
 	for s := range n.runs {
@@ -456,6 +528,7 @@ func (n *Node) Close() error {
 	}
 	n.mu.Unlock()
 	n.stopShards(rest, true)
+	n.announce(context.Background(), true)
 	n.owners.Close()
 	<-n.oread
 	return nil

@@ -13,7 +13,8 @@ func (n *Node) SIPOwner(id string) (addr string, local, ok bool) {
 }
 
 // SIPPeer reports whether addr (host:port) is the advertised SIP address
-// of a node serving shards (the owners topic), or this node's own.
+// of a node serving shards (the owners topic), of a node that announced
+// itself (owning shards or not), or this node's own.
 func (n *Node) SIPPeer(addr string) bool {
 	if addr == n.cfg.SIP {
 		return true
@@ -21,6 +22,11 @@ func (n *Node) SIPPeer(addr string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, o := range n.table {
+		if o.SIP == addr {
+			return true
+		}
+	}
+	for _, o := range n.members {
 		if o.SIP == addr {
 			return true
 		}

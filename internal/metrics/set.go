@@ -82,10 +82,12 @@ const (
 	NameBrokerRetainedBytes   = "switchboard_broker_retained_bytes"
 	NameBrokerRetainedRecords = "switchboard_broker_retained_records"
 	// Cluster mode (scrape-time gauges registered by app).
-	NameClusterShardServed = "switchboard_cluster_shard_served"
-	NameClusterShardTxns   = "switchboard_cluster_shard_transactions"
-	NameClusterShardSteps  = "switchboard_cluster_shard_steps"
-	NameClusterShardEvents = "switchboard_cluster_shard_events"
+	NameClusterShardServed  = "switchboard_cluster_shard_served"
+	NameClusterShardTxns    = "switchboard_cluster_shard_transactions"
+	NameClusterShardSteps   = "switchboard_cluster_shard_steps"
+	NameClusterShardEvents  = "switchboard_cluster_shard_events"
+	NameClusterLeaseAge     = "switchboard_cluster_read_lease_age_seconds"
+	NameClusterLeaseRefused = "switchboard_cluster_read_lease_refused_total"
 )
 
 // NewSet registers switchboard's metrics and the Go runtime (go_*) and
