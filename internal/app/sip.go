@@ -50,15 +50,20 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if err != nil {
 		return nil, err // Validate has refused it already
 	}
+	digest, err := sipfront.ParseDigestAlgorithms(c.SIPDigest)
+	if err != nil {
+		return nil, err // Validate has refused it already
+	}
 	srv, err := sipfront.Start(sipfront.Config{
-		Listen:       c.SIP,
-		TLS:          c.SIPTLS.config(),
-		MaxConns:     c.SIPMaxConns,
-		FeatureCodes: fc,
-		Tenants:      ts,
-		StateDir:     filepath.Join(c.Data, "sip"),
-		Logger:       log.With("component", "sipfront"),
-		Metrics:      set,
+		Listen:           c.SIP,
+		DigestAlgorithms: digest,
+		TLS:              c.SIPTLS.config(),
+		MaxConns:         c.SIPMaxConns,
+		FeatureCodes:     fc,
+		Tenants:          ts,
+		StateDir:         filepath.Join(c.Data, "sip"),
+		Logger:           log.With("component", "sipfront"),
+		Metrics:          set,
 	})
 	if err != nil {
 		return nil, err

@@ -71,6 +71,13 @@ type Config struct {
 	Tenants []Tenant
 	// Realm of the digest challenges. Default "switchboard".
 	Realm string
+	// DigestAlgorithms are the digest algorithms a challenge offers, one
+	// WWW-Authenticate (or Proxy-Authenticate) each, in this order: MD5
+	// and SHA-256 (ParseDigestAlgorithms). Default both, MD5 first. Some
+	// phones give up on a challenge they cannot answer instead of taking
+	// the one they can (baresip on libre 1.x: "Function not
+	// implemented"): MD5 alone serves them.
+	DigestAlgorithms []string
 	// MaxExpires caps the binding time a phone asks for. Default 1 hour.
 	MaxExpires time.Duration
 	// MinExpires is the shortest binding time accepted (shorter asks get
@@ -137,6 +144,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Realm == "" {
 		c.Realm = "switchboard"
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		c.DigestAlgorithms = []string{"MD5", "SHA-256"}
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = time.Hour

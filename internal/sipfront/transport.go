@@ -106,6 +106,8 @@ func (s *Server) listenStreams(host string, port int) error {
 	if err != nil {
 		return fmt.Errorf("sipfront: %w", err)
 	}
+	// Its CANCELs carry their Reason too (fork.go), as the UDP client's.
+	stream.TxRequester = s.cli.TxRequester
 	s.dua.RewriteContact = true
 	s.tr.duas = map[string]*sipgo.DialogUA{"UDP": s.dua}
 	contact := func(p int, tr string) sip.ContactHeader {
