@@ -144,7 +144,7 @@ func startBaresip(t testing.TB, bin, certDir, server, user, answermode string) *
 		}
 		b.cmd.Process.Kill()
 		<-b.done
-		if out := b.output(); strings.Contains(out, "Address already in use") && attempt < 4 {
+		if out := b.output(); strings.Contains(out, "Address already in use") && attempt < 6 {
 			t.Logf("baresip's ports were taken; again:\n%s", out)
 			continue
 		} else {
