@@ -50,6 +50,9 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if err != nil {
 		return nil, err // Validate has refused it already
 	}
+	if err := sipfront.SetReadBuffer(int(c.SIPReadBuffer)); err != nil {
+		return nil, err // Validate has refused it already
+	}
 	digest, err := sipfront.ParseDigestAlgorithms(c.SIPDigest)
 	if err != nil {
 		return nil, err // Validate has refused it already

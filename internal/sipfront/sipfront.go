@@ -290,6 +290,8 @@ func Start(cfg Config) (*Server, error) {
 		uc.SetReadBuffer(cfg.SocketBuffer)
 		uc.SetWriteBuffer(cfg.SocketBuffer)
 	}
+	full := newFullDatagrams(conn) // readbuf.go
+	conn, s.conn = full, full
 	s.addr = conn.LocalAddr().String()
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
@@ -302,7 +304,8 @@ func Start(cfg Config) (*Server, error) {
 		s.closeStreams()
 		return nil, err
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(full.whole)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
