@@ -56,6 +56,14 @@ type OpsConfig struct {
 	// may make at once before it is refused (429) until it has waited a
 	// second per further try (--api-auth-failures, default 20).
 	AuthFailures int
+	// SIPUnauthRate and SIPUnauthBurst bound the SIP answers to requests
+	// that are not authenticated (challenges, 403s) per source address, per
+	// second and at once (--sip-unauth-rate, --sip-unauth-burst; default 0:
+	// sipfront's 100 and 200). A load test sending every call from one
+	// address raises them (switchboard bench --peer does, for its loopback
+	// sipp).
+	SIPUnauthRate  float64
+	SIPUnauthBurst int
 }
 
 func (o *OpsConfig) addFlags(add func(name string, v flag.Value, usage string)) {
@@ -64,6 +72,8 @@ func (o *OpsConfig) addFlags(add func(name string, v flag.Value, usage string)) 
 	add("http-max-conns", (*intValue)(&o.MaxConns), "open API connections at most (`COUNT`; 0: 4096, within the open files limit)")
 	add("http-max-conns-per-addr", (*intValue)(&o.MaxConnsPerAddr), "open API connections of one client address at most (`COUNT`; 0: 256)")
 	add("api-auth-failures", (*intValue)(&o.AuthFailures), "failed API authentications a client address may make at once, then one a second (`COUNT`; 0: 20)")
+	add("sip-unauth-rate", (*floatValue)(&o.SIPUnauthRate), "SIP answers to unauthenticated requests (challenges, 403) per second per source address (`RATE`; 0: 100)")
+	add("sip-unauth-burst", (*intValue)(&o.SIPUnauthBurst), "SIP answers to unauthenticated requests a source address may get at once (`COUNT`; 0: 200)")
 }
 
 func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) error {
@@ -73,10 +83,13 @@ func (o *OpsConfig) validate(bad func(flag, format string, args ...any) error) e
 	if o.APIBurst < 0 {
 		return bad("api-burst", "%d is negative", o.APIBurst)
 	}
+	if o.SIPUnauthRate < 0 || o.SIPUnauthRate > 1e6 {
+		return bad("sip-unauth-rate", "%v is not between 0 and 1000000", o.SIPUnauthRate)
+	}
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"http-max-conns", o.MaxConns}, {"http-max-conns-per-addr", o.MaxConnsPerAddr}, {"api-auth-failures", o.AuthFailures}} {
+	}{{"http-max-conns", o.MaxConns}, {"http-max-conns-per-addr", o.MaxConnsPerAddr}, {"api-auth-failures", o.AuthFailures}, {"sip-unauth-burst", o.SIPUnauthBurst}} {
 		if f.v < 0 {
 			return bad(f.name, "%d is negative", f.v)
 		}

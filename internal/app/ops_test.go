@@ -412,14 +412,15 @@ func TestServeRateLimit(t *testing.T) {
 }
 
 func TestOpsFlags(t *testing.T) {
-	env := map[string]string{"SWITCHBOARD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "SWITCHBOARD_API_RATE": "5"}
-	c, err := ParseFlags([]string{"--kafka-brokers", "k:9093", "--kafka-tls", "--kafka-tls-ca", "/ca.pem", "--kafka-sasl-user", "u", "--api-burst", "9"},
+	env := map[string]string{"SWITCHBOARD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "SWITCHBOARD_API_RATE": "5", "SWITCHBOARD_SIP_UNAUTH_RATE": "2000"}
+	c, err := ParseFlags([]string{"--kafka-brokers", "k:9093", "--kafka-tls", "--kafka-tls-ca", "/ca.pem", "--kafka-sasl-user", "u", "--api-burst", "9",
+		"--sip-unauth-burst", "4000"},
 		func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := KafkaSecurity{TLS: true, TLSCA: "/ca.pem", SASLMechanism: "SCRAM-SHA-256", SASLUser: "u"}
-	if c.Kafka != want || c.Ops != (OpsConfig{APIRate: 5, APIBurst: 9}) {
+	if c.Kafka != want || c.Ops != (OpsConfig{APIRate: 5, APIBurst: 9, SIPUnauthRate: 2000, SIPUnauthBurst: 4000}) {
 		t.Fatalf("%+v %+v", c.Kafka, c.Ops)
 	}
 	for _, tc := range []struct{ args, flag string }{
@@ -431,6 +432,8 @@ func TestOpsFlags(t *testing.T) {
 		{"--kafka-brokers k:1 --kafka-sasl-mechanism SCRAM-SHA-512", "--kafka-sasl-user"},
 		{"--kafka-brokers k:1 --kafka-sasl-user u", "--kafka-sasl-mechanism"},
 		{"--api-rate -1", "--api-rate"},
+		{"--sip-unauth-rate -1", "--sip-unauth-rate"},
+		{"--sip-unauth-burst -2", "--sip-unauth-burst"},
 		{"--kafka-sasl-password x", "kafka-sasl-password"}, // no such flag
 	} {
 		_, err := ParseFlags(strings.Fields(tc.args), nil, io.Discard)

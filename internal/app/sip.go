@@ -65,8 +65,11 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 		FeatureCodes:     fc,
 		Tenants:          ts,
 		StateDir:         filepath.Join(c.Data, "sip"),
-		Logger:           log.With("component", "sipfront"),
-		Metrics:          set,
+		// 0 is sipfront's default.
+		UnauthRate:  c.Ops.SIPUnauthRate,
+		UnauthBurst: c.Ops.SIPUnauthBurst,
+		Logger:      log.With("component", "sipfront"),
+		Metrics:     set,
 	})
 	if err != nil {
 		return nil, err

@@ -73,8 +73,10 @@ type Config struct {
 	Idle         time.Duration
 	SIPOnly      bool
 	Profiles     Profiles // of serve under the --peer load
-	// MediaCalls is how many anchored calls the media rows run (default 1000).
+	// MediaCalls is how many anchored calls the media rows run (default
+	// 1000); MediaOnly measures only those rows.
 	MediaCalls int
+	MediaOnly  bool
 	// SIPTransports adds the SIP load through serve over UDP, TCP and TLS
 	// (SIPTransports).
 	SIPTransports bool
@@ -105,6 +107,7 @@ const (
 	RowSIP          = "SIP calls/s"
 	RowSIPFailed    = "SIP failed calls"
 	RowSIPP99       = "SIP INVITE-to-200 p99"
+	RowSIPMedia     = "SIP calls/s, media configured"
 	RowMediaCalls   = "anchored G.711 calls"
 	RowMediaP999    = "media send deviation p99.9"
 	RowMediaCPU     = "media CPU per call-second"
@@ -114,7 +117,7 @@ const (
 // RowNames are every row's name in table order.
 var RowNames = []string{RowEngineSteps, RowEngineCalls, RowEngineEvents, RowSimEvents, RowStatsAgg, RowStatsDecode, RowE2ECalls, RowE2EEvents,
 	RowKafkaCalls, RowKafkaEvents, RowP50, RowP90, RowP99, RowMemCall, RowMemAgent, RowSIP, RowSIPFailed, RowSIPP99,
-	RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
+	RowSIPMedia, RowMediaCalls, RowMediaP999, RowMediaCPU, RowMediaHeap}
 
 const usageText = `usage: switchboard bench [flags]
 
@@ -127,19 +130,27 @@ end to end to the embedded broker (and to --kafka-brokers), API latency
 percentiles at a fixed request rate, memory per active call and per
 logged-in agent, and SIP calls per second sustained by sipp at --sip-rate
 for --duration, with failed calls and the INVITE-to-200 p99 (skipped with
-a note when sipp is not installed), and the media plane: --media-calls
-anchored G.711 calls playing music for --duration, their send-interval
-deviation p99.9 and loss, CPU per call-second and heap per 1,000 calls. --baseline prints each figure's ratio to an earlier
-run's --json output (>1 is better).
+a note when sipp is not installed) and the same load again with a media
+section on the tenant (no call anchored; its ratio to the first), and the
+media plane: --media-calls anchored G.711 calls playing music to
+receivers that talk back, for --duration, their send-interval deviation
+p99.9 and loss, CPU per call-second and heap per 1,000 calls (--media-only
+for just those; on a shared host the timing depends on the process getting
+a CPU when its 20 ms tick is due: run it under chrt -f 10, as media
+servers are run, to see the send path's own figure). --baseline prints
+each figure's ratio to an earlier run's --json output (>1 is better).
 
 --peer kamailio runs the same sipp load through serve (in this process,
-with its journal and the embedded broker, or --kafka-brokers) and through
+with its journal and the embedded broker, or --kafka-brokers; its quota of
+unauthenticated SIP answers per address, --sip-unauth-rate, lifted for the
+one sipp address) and through
 Kamailio (a stateful proxy with registrar, bindings in memory; Debian
 package kamailio) one after the other: --bindings phones register with
 digest authentication at --register-rate, then --sip-rate calls per second
 for --duration, then --idle without load; it prints each server's CPU per
 call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
-CPU, and their ratios. --sip-only measures only the SIP rows.
+CPU, and their ratios. --sip-only measures only the SIP rows (without
+the one with media).
 
 --sip-transports runs the same sipp load (phones registered by REGISTER,
 --sip-rate calls per second for --duration) through one serve in this
@@ -182,6 +193,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	clusterBrokers := fs.String("cluster-brokers", os.Getenv(EnvClusterBrokers),
 		"add the cluster rows, measured against this Kafka (comma list; default $"+EnvClusterBrokers+")")
 	clusterOnly := fs.Bool("cluster-only", false, "measure only the cluster rows (needs --cluster-brokers)")
+	mediaOnly := fs.Bool("media-only", false, "measure only the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
 	if err := fs.Parse(args); err != nil {
@@ -195,7 +207,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || *dur <= 0 || *rate <= 0 || *workers <= 0 || *sipRate <= 0 || *bindings < 0 || *regRate <= 0 || *idle <= 0 || *mediaCalls <= 0 ||
-		(*peer != "" && *peer != "kamailio") {
+		(*peer != "" && *peer != "kamailio") || *sipOnly && *mediaOnly {
 		fmt.Fprintln(stderr, "bench: bad arguments; run 'switchboard bench --help' for usage")
 		return 2
 	}
@@ -213,7 +225,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg := Config{Duration: *dur, Rate: *rate, Workers: *workers, SIPRate: *sipRate,
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
-		MediaCalls: *mediaCalls, SIPTransports: *transports}
+		MediaCalls: *mediaCalls, MediaOnly: *mediaOnly, SIPTransports: *transports}
 	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
 	if cfg.ClusterOnly && len(cfg.ClusterBrokers) == 0 {
 		fmt.Fprintln(stderr, "bench: --cluster-only needs --cluster-brokers")
@@ -346,13 +358,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 		}
 		return res, nil
 	}
-	if !cfg.SIPOnly {
+	if !cfg.SIPOnly && !cfg.MediaOnly {
 		if err := runNonSIP(ctx, cfg, say, add); err != nil {
 			return nil, err
 		}
 	}
-	if err := runSIP(ctx, cfg, say, add); err != nil {
-		return nil, err
+	if !cfg.MediaOnly {
+		if err := runSIP(ctx, cfg, say, add); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.SIPOnly {
 		if err := runMedia(ctx, cfg, say, add); err != nil {
@@ -448,7 +462,8 @@ func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row))
 		note := "skipped: sipp is not installed (Debian package sip-tester)"
 		add(Row{Name: RowSIP, Unit: "calls/s", Skip: true, Note: note},
 			Row{Name: RowSIPFailed, Unit: "calls", Skip: true, Note: note},
-			Row{Name: RowSIPP99, Unit: "ms", Skip: true, Note: note})
+			Row{Name: RowSIPP99, Unit: "ms", Skip: true, Note: note},
+			Row{Name: RowSIPMedia, Unit: "calls/s", Skip: true, Note: note})
 	} else {
 		say("SIP load (sipp)")
 		lr, err := SIPLoad(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
@@ -464,13 +479,22 @@ func runSIP(ctx context.Context, cfg Config, say func(string), add func(...Row))
 			Row{Name: RowSIPFailed, Value: float64(lr.Failed), Unit: "calls", Note: fmt.Sprintf("%d ok", lr.OK)},
 			Row{Name: RowSIPP99, Value: lr.Percentile(0.99), Unit: "ms",
 				Note: fmt.Sprintf("sipp rtd through the B2BUA, %d samples, ms resolution", len(lr.RTT))})
+		if cfg.SIPOnly {
+			return nil
+		}
+		say("SIP load (sipp), tenant with media")
+		mr, err := SIPLoadMedia(ctx, sipp, cfg.SIPRate, cfg.Duration, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		add(sipMediaRow(lr, mr))
 	}
 	return nil
 }
 
 func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
 	say("media")
-	mr, err := media.Load(ctx, cfg.MediaCalls, cfg.Duration)
+	mr, err := media.Load(ctx, cfg.MediaCalls, cfg.Duration, true)
 	if err != nil {
 		return err
 	}
@@ -479,9 +503,9 @@ func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row
 		verdict = "goal NOT met (p99.9 <= 10 ms, no loss)"
 	}
 	add(Row{Name: RowMediaCalls, Value: float64(mr.Calls), Unit: "calls", Higher: true,
-		Note: fmt.Sprintf("%s: music to loopback receivers in this process, %d sent, %d lost, %d scheduler stalls", verdict, mr.Sent, mr.Lost, mr.Stalls)},
+		Note: fmt.Sprintf("%s: music to loopback receivers in this process, which talk back 50 packets/s per call (%d sent back, %d read by the sessions); %d sent, %d lost, %d scheduler stalls, %d of %d scheduler wake-ups >= 10 ms late", verdict, mr.Talked, mr.Heard, mr.Sent, mr.Lost, mr.Stalls, mr.Late10, mr.Ticks)},
 		Row{Name: RowMediaP999, Value: mr.P999, Unit: "ms",
-			Note: fmt.Sprintf("|packet interval - 20 ms| per stream at the receivers: p50 %.2f, p99 %.2f, max %.1f", mr.P50, mr.P99, mr.Max)},
+			Note: fmt.Sprintf("|packet interval - 20 ms| per stream, %s: p50 %.2f, p99 %.2f, max %.1f", stampNote(mr), mr.P50, mr.P99, mr.Max)},
 		Row{Name: RowMediaCPU, Value: mr.CPUPerCallSecond, Unit: "µs", Note: "process user+system CPU, receivers included"},
 		Row{Name: RowMediaHeap, Value: mr.HeapPer1000 / 1e6, Unit: "MB", Note: "live heap of the sessions after GC"})
 	return nil
@@ -492,6 +516,11 @@ func runMedia(ctx context.Context, cfg Config, say func(string), add func(...Row
 // Kafka), registers them to sipp and makes rate x d basic calls at rate
 // calls per second (sipload.Run).
 func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger) (sipload.Result, error) {
+	return sipLoad(ctx, sipp, rate, d, log, nil)
+}
+
+// sipLoad is SIPLoad with the tenant's media setup m (nil: none).
+func sipLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *slog.Logger, m *sipfront.Media) (sipload.Result, error) {
 	pairs := 3 * rate
 	calls := max(1, int(float64(rate)*d.Seconds()))
 	t, err := sipload.Tenant("bench-sip", pairs, "bench")
@@ -507,11 +536,11 @@ func SIPLoad(ctx context.Context, sipp string, rate int, d time.Duration, log *s
 		return sipload.Result{}, err
 	}
 	defer rt.Close(context.Background())
-	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt}}, Logger: log,
+	srv, err := sipfront.Start(sipfront.Config{Listen: "127.0.0.1:0", Tenants: []sipfront.Tenant{{Config: t, Runtime: rt, Media: m}}, Logger: log,
 		// Every phone of the load shares one address: the per-address quota
 		// of answers to unauthenticated requests (each call's 407) is for
 		// attackers, not for this.
-		UnauthRate: 1e6, UnauthBurst: 1 << 20})
+		UnauthRate: benchUnauthRate, UnauthBurst: benchUnauthBurst})
 	if err != nil {
 		return sipload.Result{}, err
 	}

@@ -43,6 +43,13 @@ const (
 var PeerRowNames = []string{RowPeerCPU, RowPeerCPUPeer, RowPeerCPURatio, RowPeerP99, RowPeerP99Peer, RowPeerP99Ratio,
 	RowPeerReg, RowPeerRegPeer, RowPeerRegRatio, RowPeerRef, RowPeerRefPeer, RowPeerRefRatio, RowPeerIdle, RowPeerIdlePeer, RowPeerFailed, RowPeerFailedPee}
 
+// The unauthenticated-answer quota of the bench's serve: above any rate
+// the bench offers from its one sipp address.
+const (
+	benchUnauthRate  = 1e6
+	benchUnauthBurst = 1 << 20
+)
+
 // benchSIPPassword is the load tenant's SIP password, and the peer's.
 const benchSIPPassword = "bench"
 
@@ -148,6 +155,12 @@ func startServe(ctx context.Context, cfg Config, pairs int, tls *app.SIPTLS) (st
 	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", sipAddr
 	ac.KafkaBrokers, ac.ConfigFile = cfg.Brokers, dir+"/bench.yaml"
 	ac.TopicPrefix = fmt.Sprintf("bench-sip-%d.", time.Now().UnixNano())
+	// Every sipp phone of the load shares one loopback address, and every
+	// call and registration starts with a challenge: the per-address quota
+	// of unauthenticated answers (100/s by default, against reflection) is
+	// lifted for it, as an operator's load test does with
+	// --sip-unauth-rate/--sip-unauth-burst. The default stays as it is.
+	ac.Ops.SIPUnauthRate, ac.Ops.SIPUnauthBurst = benchUnauthRate, benchUnauthBurst
 	if tls != nil {
 		ac.SIPTLS = *tls
 	}

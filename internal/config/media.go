@@ -17,8 +17,9 @@ type Media struct {
 	// "treatments" (default: when the call's first audible treatment
 	// starts; the caller steps out to its agent's phone when answered) or
 	// "always" (on arrival at a routing point or queue, and the call's RTP
-	// stays relayed through switchboard after the agent answers: the safe
-	// mode behind NAT, with external-ip and rtp-ports).
+	// stays relayed through switchboard after the agent answers; a direct
+	// call between phones is relayed from its INVITE on: the safe mode
+	// behind NAT, with external-ip and rtp-ports).
 	Anchor string `yaml:"anchor"`
 	// AnswerOn is "treatment" (default: anchor at the first audible
 	// treatment) or "arrival" (anchor as soon as the call is queued or

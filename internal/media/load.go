@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +33,22 @@ type LoadResult struct {
 	CPUPerCallSecond float64
 	// HeapPer1000 is the live heap the sessions added, per 1,000 calls.
 	HeapPer1000 float64
-	Stalls      uint64
+	// Stalls counts the ticks, while measured, that found more than one
+	// period elapsed.
+	Stalls uint64
+	// Ticks is how many times the schedulers woke while measured, and
+	// Late10 how many of those wake-ups were 10 ms or more past their
+	// deadline (the process was not scheduled in time: every stream of
+	// that scheduler deviates by as much).
+	Ticks, Late10 uint64
+	// TwoWay: the receivers sent each session 50 packets a second too;
+	// Talked is how many they sent while measured, Heard how many the
+	// sessions received.
+	TwoWay        bool
+	Talked, Heard uint64
+	// KernelStamps: packets were timed by the kernel as they arrived on
+	// loopback (SO_TIMESTAMPNS, Linux), not when a receiver read them.
+	KernelStamps bool
 }
 
 // OK is the goal: p99.9 deviation at most 10 ms and no loss.
@@ -39,15 +56,18 @@ func (r LoadResult) OK() bool { return r.P999 <= 10 && r.Lost == 0 }
 
 // String is a one-line summary.
 func (r LoadResult) String() string {
-	return fmt.Sprintf("%d calls %v: deviation p50 %.2f p99 %.2f p99.9 %.2f max %.1f ms over %d intervals; sent %d received %d lost %d; CPU %.0f µs per call-second; heap %.1f MB per 1,000 calls; %d scheduler stalls",
-		r.Calls, r.Duration, r.P50, r.P99, r.P999, r.Max, r.Intervals, r.Sent, r.Received, r.Lost, r.CPUPerCallSecond, r.HeapPer1000/1e6, r.Stalls)
+	return fmt.Sprintf("%d calls %v: deviation p50 %.2f p99 %.2f p99.9 %.2f max %.1f ms over %d intervals; sent %d received %d lost %d; CPU %.0f µs per call-second; heap %.1f MB per 1,000 calls; %d scheduler stalls; %d of %d wake-ups >= 10 ms late; two-way %v: %d talked, %d heard",
+		r.Calls, r.Duration, r.P50, r.P99, r.P999, r.Max, r.Intervals, r.Sent, r.Received, r.Lost, r.CPUPerCallSecond, r.HeapPer1000/1e6, r.Stalls, r.Late10, r.Ticks, r.TwoWay, r.Talked, r.Heard)
 }
 
 // Load anchors calls sessions on a plane with the wall clock, each
 // playing a looped clip to one of a few receiver sockets on loopback
-// (streams told apart by SSRC), for d, and measures what arrives.
-func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
-	res := LoadResult{Calls: calls, Duration: d}
+// (streams told apart by SSRC), for d, and measures what arrives. With
+// twoWay the receivers also talk: every 20 ms each sends every one of its
+// sessions a G.711 packet, as an anchored caller's phone does, which the
+// sessions read (Heard counts them).
+func Load(ctx context.Context, calls int, d time.Duration, twoWay bool) (LoadResult, error) {
+	res := LoadResult{Calls: calls, Duration: d, TwoWay: twoWay}
 	const perReceiver = 250
 	nrecv := (calls + perReceiver - 1) / perReceiver
 	var recvs []*loadReceiver
@@ -57,6 +77,7 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 			return res, err
 		}
 		_ = c.SetReadBuffer(4 << 20)
+		res.KernelStamps = stampOn(c)
 		recvs = append(recvs, &loadReceiver{conn: c, streams: map[uint32]*loadStream{}})
 	}
 	var rwg sync.WaitGroup
@@ -102,12 +123,25 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 	var pwg sync.WaitGroup
 	pwg.Add(1)
 	go func() { defer pwg.Done(); p.Run(ctx) }()
+	var talked atomic.Uint64
+	if twoWay {
+		for ri, r := range recvs {
+			var to []netip.AddrPort
+			for i := ri; i < len(ss); i += nrecv {
+				to = append(to, ss[i].Local())
+			}
+			pwg.Add(1)
+			go func() { defer pwg.Done(); r.talk(ctx, to, &talked) }()
+		}
+	}
 	// Warm up one second, then measure.
 	time.Sleep(time.Second)
 	sent0 := uint64(0)
 	for _, s := range ss {
 		sent0 += s.Stats().Sent
 	}
+	ticks0, late0, stalls0 := schedTicks(p)
+	talked0, heard0 := talked.Load(), heard(ss)
 	for _, r := range recvs {
 		r.reset()
 	}
@@ -127,9 +161,9 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 		res.Sent += s.Stats().Sent
 	}
 	res.Sent -= sent0
-	for _, sc := range p.Schedulers() {
-		res.Stalls += sc.Stalls.Load()
-	}
+	ticks1, late1, stalls1 := schedTicks(p)
+	res.Ticks, res.Late10, res.Stalls = ticks1-ticks0, late1-late0, stalls1-stalls0
+	res.Talked, res.Heard = talked.Load()-talked0, heard(ss)-heard0
 	cpu := time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano())
 	res.CPUPerCallSecond = float64(cpu.Microseconds()) / (float64(calls) * el.Seconds())
 
@@ -156,6 +190,51 @@ func Load(ctx context.Context, calls int, d time.Duration) (LoadResult, error) {
 	return res, nil
 }
 
+// heard sums what the sessions received.
+func heard(ss []*Session) (n uint64) {
+	for _, s := range ss {
+		n += s.Stats().Received
+	}
+	return n
+}
+
+// talk sends each of to a G.711 packet every 20 ms from the receiver's
+// socket until ctx ends, counting them in n.
+func (r *loadReceiver) talk(ctx context.Context, to []netip.AddrPort, n *atomic.Uint64) {
+	t := time.NewTicker(Ptime)
+	defer t.Stop()
+	hdr := rtp.Header{Version: 2, PayloadType: uint8(PCMU), SSRC: 7}
+	buf := make([]byte, 12+FrameBytes)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hdr.SequenceNumber++
+		hdr.Timestamp += FrameSamples
+		if _, err := hdr.MarshalTo(buf); err != nil {
+			return
+		}
+		for _, a := range to {
+			if _, err := r.conn.WriteToUDPAddrPort(buf, a); err == nil {
+				n.Add(1)
+			}
+		}
+	}
+}
+
+// schedTicks sums the plane's scheduler ticks, wake-ups 10 ms late and
+// stalls.
+func schedTicks(p *Plane) (ticks, late, stalls uint64) {
+	for _, sc := range p.Schedulers() {
+		ticks += sc.Ticks.Load()
+		late += sc.LateOver(10 * time.Millisecond)
+		stalls += sc.Stalls.Load()
+	}
+	return ticks, late, stalls
+}
+
 type loadStream struct {
 	last time.Time
 	seq  uint16
@@ -179,14 +258,17 @@ func (r *loadReceiver) reset() {
 }
 
 func (r *loadReceiver) run() {
-	buf := make([]byte, 1500)
+	buf, oob := make([]byte, 1500), make([]byte, 128)
 	var h rtp.Header
 	for {
-		n, _, err := r.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, _, err := r.conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			return
 		}
-		now := time.Now()
+		now, ok := stampOf(oob[:oobn])
+		if !ok {
+			now = time.Now()
+		}
 		if _, err := h.Unmarshal(buf[:n]); err != nil {
 			continue
 		}

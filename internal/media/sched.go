@@ -32,6 +32,33 @@ type Scheduler struct {
 	// Ticks and Stalls count ticks and ticks that found more than one
 	// period elapsed.
 	Ticks, Stalls atomic.Uint64
+	// late counts Run's wake-ups by how late they were past their
+	// deadline, in the buckets of LateBounds (the last: later still).
+	late [len(LateBounds) + 1]atomic.Uint64
+}
+
+// LateBounds bound the buckets of a scheduler's wake-up lateness: how
+// long past its deadline Run found itself running (the Go runtime or the
+// kernel had not scheduled it); it sends its packets that much late.
+var LateBounds = [...]time.Duration{time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond}
+
+// LateOver is how many of Run's wake-ups were at least d past their
+// deadline; d is one of LateBounds.
+func (s *Scheduler) LateOver(d time.Duration) uint64 {
+	var n uint64
+	for i := len(LateBounds); i > 0 && LateBounds[i-1] >= d; i-- {
+		n += s.late[i].Load()
+	}
+	return n
+}
+
+func (s *Scheduler) observeLate(d time.Duration) {
+	i := 0
+	for i < len(LateBounds) && d >= LateBounds[i] {
+		i++
+	}
+	s.late[i].Add(1)
 }
 
 // NewScheduler makes a scheduler on clock; Run starts it.
@@ -78,7 +105,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		now := s.clock.Now()
 		elapsed := 1
-		if late := now.Sub(next); late >= Ptime {
+		late := now.Sub(next)
+		s.observeLate(late)
+		if late >= Ptime {
 			elapsed += int(late / Ptime)
 		}
 		next = next.Add(time.Duration(elapsed) * Ptime)

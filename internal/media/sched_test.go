@@ -89,6 +89,16 @@ func TestSchedulerCadenceOnFakeClock(t *testing.T) {
 	if s.Stalls.Load() != 1 {
 		t.Fatalf("stalls %d, want 1", s.Stalls.Load())
 	}
+	// Lateness: the half-period-late tick (10 ms) and the stall (80 ms
+	// past its deadline); the others on time.
+	for _, c := range []struct {
+		over time.Duration
+		want uint64
+	}{{time.Millisecond, 2}, {10 * time.Millisecond, 2}, {20 * time.Millisecond, 1}, {50 * time.Millisecond, 1}} {
+		if got := s.LateOver(c.over); got != c.want {
+			t.Fatalf("wake-ups %v late or more: %d, want %d", c.over, got, c.want)
+		}
+	}
 	// Back on the 20 ms grid after the stall.
 	step(t, c, s, Ptime)
 	at, _ = a.snapshot()

@@ -92,6 +92,17 @@ func (s *Session) Remote() netip.AddrPort {
 	return s.remote
 }
 
+// SetRemote sets where the session sends, from an SDP that came after it
+// opened (the answer of a phone we called); a session latched to the
+// phone's real source already keeps that.
+func (s *Session) SetRemote(to netip.AddrPort) {
+	s.mu.Lock()
+	if !s.latched {
+		s.remote = to
+	}
+	s.mu.Unlock()
+}
+
 // Stats reads the counters.
 func (s *Session) Stats() Stats {
 	return Stats{Sent: s.sent.Load(), Received: s.recv.Load(), Digits: s.ndig.Load()}
@@ -371,7 +382,15 @@ func (p *Plane) Run(ctx context.Context) {
 
 // Open binds a port and starts a session sending comfort noise to
 // cfg.Remote until told otherwise.
-func (p *Plane) Open(cfg SessionConfig) (*Session, error) {
+func (p *Plane) Open(cfg SessionConfig) (*Session, error) { return p.open(cfg, true) }
+
+// OpenRelay binds a port for a session that sends nothing of its own: one
+// side of a relayed call (RelayTo), which forwards what the other side
+// receives. cfg.Remote may be unknown yet (the zero AddrPort): SetRemote
+// or the first packet received sets it.
+func (p *Plane) OpenRelay(cfg SessionConfig) (*Session, error) { return p.open(cfg, false) }
+
+func (p *Plane) open(cfg SessionConfig, send bool) (*Session, error) {
 	conn, err := p.listen()
 	if err != nil {
 		return nil, err
@@ -390,7 +409,9 @@ func (p *Plane) Open(cfg SessionConfig) (*Session, error) {
 	s.hdr = rtp.Header{Version: 2, PayloadType: uint8(cfg.Law), SSRC: rand.Uint32(),
 		SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32()}
 	go s.read()
-	sched.add(s)
+	if send {
+		sched.add(s)
+	}
 	return s, nil
 }
 

@@ -303,3 +303,48 @@ func TestRelayBothWays(t *testing.T) {
 		t.Fatalf("caller got ts %d, want 99", pk.Timestamp)
 	}
 }
+
+// TestOpenRelayWithRemoteLater: relay sessions never play (nothing is
+// sent before the first packet to relay); the side whose far end is not
+// known when it opens (a phone we are still calling) sends to where
+// SetRemote says once its answer comes, unless the phone's own packets
+// latched it already.
+func TestOpenRelayWithRemoteLater(t *testing.T) {
+	p, c := testPlane(t)
+	caller, callee, other := newPhone(t), newPhone(t), newPhone(t)
+	a, err := p.OpenRelay(SessionConfig{Remote: caller.addr(), Law: PCMA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := p.OpenRelay(SessionConfig{Law: PCMA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n := p.Schedulers()[0].Len(); n != 0 {
+		t.Fatalf("%d relay sessions on the scheduler, want none", n)
+	}
+	a.RelayTo(b)
+	b.RelayTo(a)
+	p.Schedulers()[0].Tick(c.Now(), 1)
+	caller.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := caller.conn.Read(make([]byte, 1500)); err == nil {
+		t.Fatalf("the caller got %d bytes before anything was relayed", n)
+	}
+	b.SetRemote(callee.addr())
+	caller.send(a.Local(), 8, 10, make([]byte, 160))
+	if pk := callee.recv(); pk.Timestamp != 10 {
+		t.Fatalf("callee got ts %d, want 10", pk.Timestamp)
+	}
+	callee.send(b.Local(), 8, 20, make([]byte, 160))
+	if pk := caller.recv(); pk.Timestamp != 20 {
+		t.Fatalf("caller got ts %d, want 20", pk.Timestamp)
+	}
+	// Latched to the callee's real source: a later SetRemote does not move it.
+	b.SetRemote(other.addr())
+	caller.send(a.Local(), 8, 30, make([]byte, 160))
+	if pk := callee.recv(); pk.Timestamp != 30 {
+		t.Fatalf("callee got ts %d, want 30", pk.Timestamp)
+	}
+}

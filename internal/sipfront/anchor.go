@@ -52,8 +52,7 @@ type Media struct {
 // caller, channel 2 the other party) from the moment its RTP is first
 // relayed until the caller's leg ends or the recording is stopped
 // (Server.Recording). The path is attached to the call's UserData as
-// RecordingPath (AttachUserData: EventAttachedDataChanged), so later
-// events carry it.
+// RecordingPath (AttachUserData), so later events carry it.
 type Recording struct {
 	// Template is the file path: {connid} the call's ConnID, {tenant}
 	// the tenant id, {date} YYYYMMDD and {time} HHMMSS (UTC, at start).
@@ -111,10 +110,11 @@ type collectSpec struct {
 
 // The actions of the media plane (book.go's actionKind continues here).
 const (
-	actAnchor  actionKind = iota + 100 // answer the caller leg with our SDP, then play
-	actPlay                            // change what the anchored caller hears
-	actStepOut                         // re-INVITE the caller with the agent's SDP, then close the session
-	actRelay                           // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
+	actAnchor      actionKind = iota + 100 // answer the caller leg with our SDP, then play
+	actPlay                                // change what the anchored caller hears
+	actStepOut                             // re-INVITE the caller with the agent's SDP, then close the session
+	actRelay                               // Media.Always: re-INVITE the answering party to a session of ours, relay to the caller's
+	actRelayInvite                         // Media.Always, a direct call: our INVITE of a new leg offers a session of ours relayed to the caller's (relay.go)
 )
 
 // decide is the event-to-SIP table (decideSIP) followed by the media
@@ -141,7 +141,11 @@ func (b *book) decide(ev *event.Event) []action {
 			}
 		}
 	}
-	return append(acts, b.decideMedia(c, ev)...)
+	acts = append(acts, b.decideMedia(c, ev)...)
+	if b.media.Always {
+		b.relayInvites(acts)
+	}
+	return acts
 }
 
 // decideMedia is the event-to-media table: a SIP caller still waiting for
@@ -197,7 +201,7 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		}
 	case event.EventRinging:
 		for _, l := range c.legs {
-			if l.caller && l.anchored && !l.over() && !l.steppedOut && l.dn != ev.ThisDN {
+			if l.caller && l.anchored && !l.over() && !l.steppedOut && !l.direct && l.dn != ev.ThisDN {
 				acts = append(acts, action{kind: actPlay, leg: l, play: play{what: "ringback", src: media.Source{Clip: b.media.Tones.RingBack, Loop: true}}})
 			}
 		}
@@ -205,7 +209,7 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 		// The agent's phone stopped ringing (RONA, redirect): the caller
 		// hears its treatment again.
 		for _, l := range c.legs {
-			if l.caller && l.anchored && !l.over() && !l.steppedOut && l.dn != ev.ThisDN {
+			if l.caller && l.anchored && !l.over() && !l.steppedOut && !l.direct && l.dn != ev.ThisDN {
 				acts = append(acts, action{kind: actPlay, leg: l, play: l.play})
 			}
 		}
@@ -215,10 +219,17 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 				continue
 			}
 			a := c.legOf(ev.ThisDN)
-			if b.media.Always {
+			if a != nil && a.relayed {
+				// Offered a session of ours in its INVITE already
+				// (relay.go): nothing to re-INVITE.
+				continue
+			}
+			if b.media.Always || l.relayed {
 				// Every party that answers (the agent, later a transfer's
-				// target) is relayed to the caller's session.
-				l.steppedOut = true
+				// target) is relayed to the caller's session; so is a
+				// party answering after a refused step-out fell back to
+				// relaying. The caller's own session stays its media.
+				l.steppedOut, l.relayed = true, true
 				acts = append(acts, action{kind: actRelay, leg: l, peer: a})
 				continue
 			}
@@ -229,12 +240,18 @@ func (b *book) decideMedia(c *call, ev *event.Event) []action {
 			if a != nil && len(a.sdp) > 0 {
 				sdp = a.sdp
 			}
-			l.steppedOut = true
+			l.steppedOut, l.far = true, a
 			acts = append(acts, action{kind: actStepOut, leg: l, sdp: sdp, peer: a})
 		}
 	}
 	return acts
 }
+
+// ownMedia reports whether leg l's RTP is switchboard's: anchored and
+// not stepped out to its agent, or relayed. A caller that stepped out
+// talks to its party directly, as if never anchored: a transfer
+// re-INVITEs it to the new party (repoint).
+func (l *leg) ownMedia() bool { return l.anchored && !l.steppedOut || l.relayed }
 
 // idle is what an anchored caller hears between treatments.
 func (b *book) idle() play {
@@ -318,6 +335,8 @@ func (t *sipTenant) actMedia(a action) {
 		}
 	case actStepOut:
 		go t.stepOut(a.leg, a.peer, a.sdp)
+	case actRelayInvite:
+		t.relayInvite(a)
 	case actRelay:
 		go func() {
 			if !t.relay(a.leg, a.peer) {
@@ -360,11 +379,7 @@ func (t *sipTenant) anchor(l *leg, p play) {
 	}
 	l.sess.Store(sess)
 	t.playOn(l, sess, p)
-	adv := m.Advertise
-	if !adv.IsValid() {
-		adv = sess.Local().Addr()
-	}
-	answer := media.Answer(netip.AddrPortFrom(adv, sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
+	answer := media.Answer(netip.AddrPortFrom(t.advertise(sess), sess.Local().Port()), sess.Law(), offer.DTMF, legSeq.Add(1))
 	t.mu.Lock()
 	l.ours = answer
 	t.mu.Unlock()
@@ -466,11 +481,7 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	if err != nil {
 		return false
 	}
-	adv := m.Advertise
-	if !adv.IsValid() {
-		adv = as.Local().Addr()
-	}
-	body := media.Answer(netip.AddrPortFrom(adv, as.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
+	body := media.Answer(netip.AddrPortFrom(t.advertise(as), as.Local().Port()), cs.Law(), offer.DTMF, legSeq.Add(1))
 	res, err := t.s.sendReinvite(a, body)
 	if err != nil || !res.IsSuccess() {
 		t.s.log.Info("SIP relay re-INVITE to the agent failed", "call_id", a.callID, "err", err)
@@ -482,19 +493,8 @@ func (t *sipTenant) relay(l, a *leg) bool {
 	t.mu.Lock()
 	a.ours, a.relayed = body, true
 	l.relayed = true
-	queue := ""
-	if c := t.calls[l.connID]; c != nil {
-		queue = c.queue
-	}
 	t.mu.Unlock()
-	// The recording (and its path in the UserData) is in place before
-	// the first packet is relayed.
-	t.record(l, cs, as, queue)
-	cs.RelayTo(as)
-	as.RelayTo(cs)
-	if old := a.sess.Swap(as); old != nil {
-		old.Close()
-	}
+	t.join(l, cs, a, as)
 	return true
 }
 
@@ -562,13 +562,14 @@ func (s *Server) Recording(tenantID, connID, action string) error {
 var ErrNoRecording = errors.New("sipfront: the call is not being recorded")
 
 // sendReinvite sends a re-INVITE with body (and hdrs) in leg l's dialog,
-// and ACKs a 2xx; the response, or an error (a timeout).
+// and ACKs a 2xx; the response, or an error (a timeout after
+// ReinviteTimeout).
 func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Response, error) {
 	contact, ok := l.remoteTarget()
 	if !ok {
 		return nil, errNoDialog
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReinviteTimeout)
 	defer cancel()
 	req := sip.NewRequest(sip.INVITE, contact)
 	req.SetBody(body)

@@ -184,7 +184,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	h := req.GetHeader(credName)
 	stale := false
 	if h != nil {
-		cred, err := digest.ParseCredentials(h.Value())
+		cred, err := parseCredentials(h.Value())
 		if err != nil {
 			s.unauthenticated(req, tx, 400, "Bad "+credName, 0)
 			return errAuth
@@ -215,8 +215,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	// MD5 first: many phones (and sipp) read only the first challenge and
 	// know only MD5; a phone that knows SHA-256 finds it in the second.
 	for _, alg := range s.cfg.DigestAlgorithms {
-		chal := digest.Challenge{Realm: s.cfg.Realm, Nonce: n, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		hdrs = append(hdrs, sip.NewHeader(chalName, chal.String()))
+		hdrs = append(hdrs, sip.NewHeader(chalName, challenge(s.cfg.Realm, n, alg, stale)))
 	}
 	s.unauthenticated(req, tx, code, reason, 0, hdrs...)
 	return errAuth

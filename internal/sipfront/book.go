@@ -82,6 +82,10 @@ type leg struct {
 	// what the leg is offered or answered from now on (peerSDP).
 	ours    []byte
 	relayed bool
+	// direct: a caller relayed from its first ring (Media.Always on a call
+	// that reaches a party without a queue): every party we INVITE for
+	// it is offered a session of switchboard's (relay.go).
+	direct bool
 	// rec is the call's recording, on its caller's leg.
 	rec  atomic.Pointer[media.Recorder]
 	sess atomic.Pointer[media.Session]
@@ -174,8 +178,8 @@ func (c *call) peerLeg(l *leg) *leg {
 // a pick-up, a conference back to two parties), each of the two answered
 // legs left is re-INVITEd with the other's SDP, so that neither keeps
 // sending audio to the party that left. Nothing while the call has more
-// or fewer than two live legs (a conference needs a mixer), nor for an
-// anchored leg (its media is switchboard's).
+// or fewer than two live legs (a conference needs a mixer), nor for a
+// leg whose media is switchboard's (ownMedia: anchored, relayed).
 func (b *book) repoint(c *call) []action {
 	var pair []*leg
 	for _, l := range c.legs {
@@ -189,7 +193,7 @@ func (b *book) repoint(c *call) []action {
 	var acts []action
 	for i, l := range pair {
 		o := pair[1-i]
-		if l.state != legAnswered || o.state != legAnswered || l.anchored || o.anchored || len(o.sdp) == 0 || l.far == o {
+		if l.state != legAnswered || o.state != legAnswered || l.ownMedia() || o.ownMedia() || len(o.sdp) == 0 || l.far == o {
 			continue
 		}
 		l.far = o

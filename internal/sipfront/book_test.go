@@ -28,7 +28,7 @@ import (
 // DN each time; trunk [down=true: its keepalive failed], phone-invite,
 // trunk-invite, placed, answered, failed [code=, default 480], gone,
 // phone-hold, phone-offer, refer,
-// referred, hangup, unacked), turn anchoring on (media [default=true]
+// referred, hangup, unacked, relay-opened), turn anchoring on (media [default=true]
 // [arrival=true] [always=true]), feed a recorded call event (event <Name>
 // conn= this= other= [inbound=true] [consult=true] [trunk=] [third=]
 // [role=newparty] [state=busy|noanswer|transferred|conferenced] [prev=]
@@ -216,6 +216,14 @@ func (r *bookRunner) run(line string) []string {
 		return []string{"ok"}
 	case "referred":
 		return r.format(b.referred(r.leg(a)))
+	case "relay-opened":
+		// relayInvite's I/O opened the relay sessions: the SDP of ours
+		// given to leg and to the caller leg (relay.go).
+		r.leg(a).ours = []byte(a["ours"])
+		if c := a["caller"]; c != "" {
+			r.legs[c].ours = []byte(a["caller-ours"])
+		}
+		return []string{"ok"}
 	case "trunk-gone":
 		return r.format(b.trunkGone(r.leg(a)))
 	case "trunk-answered":
@@ -317,11 +325,15 @@ func (r *bookRunner) format(acts []action) []string {
 			default:
 				out = append(out, "final "+id+" "+strconv.Itoa(a.fin.code)+" "+a.fin.reason)
 			}
-		case actInvite:
+		case actInvite, actRelayInvite:
 			r.legs[id] = a.leg
 			s := "invite " + id + " dn=" + a.leg.dn
 			if a.leg.trunk != "" {
 				s += " trunk=" + a.leg.trunk
+			}
+			if a.kind == actRelayInvite {
+				out = append(out, s+" to="+a.target.String()+" from="+a.from+" sdp=a session of ours relayed to "+a.peer.callID+"'s")
+				continue
 			}
 			out = append(out, s+" to="+a.target.String()+" from="+a.from+" sdp="+sdpName(a.sdp))
 		case actCancel:
@@ -390,6 +402,12 @@ func (r *bookRunner) state() []string {
 			}
 			if l.steppedOut {
 				s += " stepped-out"
+			}
+			if l.direct {
+				s += " direct"
+			}
+			if l.relayed {
+				s += " relayed"
 			}
 			legs = append(legs, s+")")
 		}

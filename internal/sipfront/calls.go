@@ -103,6 +103,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// An answered leg stays indexed until its BYE; others go now.
 		if !answered {
 			s.dropLeg(l)
+			l.closeMedia() // a direct call's relay session (relay.go)
 		}
 	}()
 	tx.OnCancel(func(*sip.Request) {
@@ -380,6 +381,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
+		s.inviteEnded(l)
 	case l.uac != nil:
 		if err := l.uac.ReadBye(req, tx); err != nil {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
@@ -840,6 +842,9 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	t.mu.Unlock()
 	t.act(acts) // the other devices of a forked call stop ringing
 	d.Ack(ctx)
+	if live {
+		t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
+	}
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())
@@ -896,6 +901,7 @@ func (s *Server) bye(l *leg, why string) {
 		return
 	} else if l.uas != nil {
 		err = l.uas.WriteBye(ctx, req)
+		s.inviteEnded(l)
 	} else if l.uac != nil {
 		err = l.uac.WriteBye(ctx, req)
 	}

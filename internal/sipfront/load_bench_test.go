@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -169,9 +170,13 @@ func BenchmarkSIPLoad(b *testing.B) {
 // transactions, measured in-process after a GC.
 //
 // Run: go test ./internal/sipfront -run '^$' -bench SIPMemory -benchtime 1x
+// (SIPLOAD_HEAPPROFILE=FILE writes the heap profile of the held calls).
 func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	bin := sipfront.NeedSipp(b)
 	n := envInt("SIPLOAD_ACTIVE", 2000)
+	if os.Getenv("SIPLOAD_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 64 // fine enough to split a call's few KB by site
+	}
 	pa, pb := sipfront.FreeUDPPort(b), sipfront.FreeUDPPort(b)
 	srv, rt := loadFixture(b, n, pa, pb)
 	dir := b.TempDir()
@@ -182,7 +187,8 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	var sb strings.Builder
 	sb.WriteString("SEQUENTIAL\n")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "%d;%d\n", sipload.CallerBase+i, sipload.CalleeBase+i)
+		// Every INVITE of a phone is challenged (407): the caller's credentials.
+		fmt.Fprintf(&sb, "%d;%d;[authentication username=%d password=x]\n", sipload.CallerBase+i, sipload.CalleeBase+i, sipload.CallerBase+i)
 	}
 	os.WriteFile(inf, []byte(sb.String()), 0o644)
 	uas := exec.Command(bin, srv.Addr(), "-sf", filepath.Join(dir, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(pb), "-nostdin")
@@ -241,6 +247,13 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	// sipfront's legs, the engine's call.
 	time.Sleep(29 * time.Second)
 	h2 := heap()
+	if f := os.Getenv("SIPLOAD_HEAPPROFILE"); f != "" {
+		// The live heap of the held calls, by allocation site.
+		if out, err := os.Create(f); err == nil {
+			pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+	}
 	b.ReportMetric(float64(int64(h2)-int64(h0))/float64(n), "B/active-call-after-timers")
 	b.Logf("%d active calls: heap %d -> %d bytes, %d after the transactions' timers", n, h0, h1, h2)
 }

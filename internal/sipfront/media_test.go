@@ -189,10 +189,12 @@ func (p *fakePhone) digit(to netip.AddrPort, d byte, ts uint32, seq *uint16) {
 	}
 }
 
-// eventWaiter finds events in the fixture's sink as they come.
+// eventWaiter finds events in the fixture's sink as they come; all keeps
+// every event taken, in order.
 type eventWaiter struct {
 	f    *fixture
 	seen []event.Event
+	all  []event.Event
 }
 
 func (w *eventWaiter) wait(what string, match func(*event.Event) bool) event.Event {
@@ -210,7 +212,9 @@ func (w *eventWaiter) wait(what string, match func(*event.Event) bool) event.Eve
 			w.f.t.Fatalf("no %s in:\n%s", what, format(w.seen))
 		}
 		time.Sleep(5 * time.Millisecond)
-		w.seen = append(w.seen, w.f.sink.take()...)
+		got := w.f.sink.take()
+		w.seen = append(w.seen, got...)
+		w.all = append(w.all, got...)
 	}
 }
 
@@ -222,8 +226,9 @@ func (f *fixture) do(cmd engine.Command) {
 }
 
 // mediaFixture is the fixture with anchoring on a fake clock: the test
-// ticks the plane's scheduler, so the stream's cadence is exact.
-func mediaFixture(t *testing.T) (*fixture, *media.Plane, *media.FakeClock, *media.Clip) {
+// ticks the plane's scheduler, so the stream's cadence is exact; mods
+// change the configuration further.
+func mediaFixture(t *testing.T, mods ...func(*Config)) (*fixture, *media.Plane, *media.FakeClock, *media.Clip) {
 	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
 	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1})
 	tones, err := media.NewTones(media.TonesEU)
@@ -237,6 +242,9 @@ func mediaFixture(t *testing.T) (*fixture, *media.Plane, *media.FakeClock, *medi
 	jazz := media.NewClip("jazz", pcm)
 	f := newFixture(t, func(c *Config) {
 		c.Tenants[0].Media = &Media{Plane: plane, Music: map[string]*media.Clip{"9001": jazz}, Tones: tones}
+		for _, m := range mods {
+			m(c)
+		}
 	})
 	return f, plane, clock, jazz
 }
@@ -501,17 +509,7 @@ func relayed(t *testing.T, a *fakePhone, aTo netip.AddrPort, b *fakePhone, bTo n
 // relay stays; a single-step transfer relays the caller to the new
 // party's phone the same way.
 func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
-	clock := media.NewFakeClock(time.Unix(1_700_000_000, 0))
-	const lo, hi = 31000, 31999
-	plane := media.NewPlane(media.Config{Clock: clock, Schedulers: 1, PortMin: lo, PortMax: hi})
-	tones, err := media.NewTones(media.TonesEU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adv := netip.MustParseAddr("127.0.0.1")
-	f := newFixture(t, func(c *Config) {
-		c.Tenants[0].Media = &Media{Plane: plane, Advertise: adv, Tones: tones, Always: true}
-	})
+	f, _, _, inRange := alwaysFixture(t, nil)
 	w := &eventWaiter{f: f}
 	caller := newFakePhone(t, f)
 	agent := newFakePhoneAt(t, f, "127.0.0.1:0")
@@ -527,12 +525,6 @@ func TestAnchorAlwaysRelaysHoldAndTransfer(t *testing.T) {
 	}
 	if err := f.sip.Bind("1002", target.local(), time.Minute); err != nil {
 		t.Fatal(err)
-	}
-	inRange := func(what string, ap netip.AddrPort) {
-		t.Helper()
-		if ap.Addr() != adv || ap.Port() < lo || ap.Port() > hi || ap.Port()%2 != 0 {
-			t.Fatalf("%s at %v, want %v on an even port of %d-%d", what, ap, adv, lo, hi)
-		}
 	}
 
 	caller.invite("0 101")

@@ -390,16 +390,17 @@ func (s *Server) dialogLeg(req *sip.Request, tx sip.ServerTransaction) *leg {
 // offer moves its media (another address, port or codecs: its c= and m=
 // lines differ) and is not a hold, the legs given l's SDP are re-INVITEd
 // with the new one, so that they send to where l now listens; a leg whose
-// media switchboard anchors or relays is left to the relay (it latches).
+// media switchboard anchors or relays is left to the relay (it latches;
+// ownMedia: a caller stepped out to its agent talks to it directly).
 func (b *book) offered(c *call, l *leg, sdp []byte, hold bool) []action {
 	old := l.sdp
 	l.sdp = sdp
-	if hold || sameMedia(old, sdp) || l.anchored || l.relayed {
+	if hold || sameMedia(old, sdp) || l.ownMedia() {
 		return nil
 	}
 	var acts []action
 	for _, o := range c.legs {
-		if o != l && o.far == l && o.state == legAnswered && !o.anchored && !o.relayed {
+		if o != l && o.far == l && o.state == legAnswered && !o.ownMedia() {
 			acts = append(acts, action{kind: actReinvite, leg: o, sdp: sdp})
 		}
 	}

@@ -104,6 +104,10 @@ type Config struct {
 	// before the dialog is ended with BYE and its call released (RFC 3261
 	// section 13.3.1.4). Default 64*T1 (32 s).
 	AckTimeout time.Duration
+	// ReinviteTimeout is how long a re-INVITE we send waits for its final
+	// response; a step-out's that gets none falls back to relaying
+	// (anchor.go). Default 10 s.
+	ReinviteTimeout time.Duration
 	// SessionExpires is the session interval (RFC 4028) offered on our
 	// INVITEs and given to phones that support timers without asking for
 	// one (default 30 minutes); MinSE the shortest accepted (shorter asks
@@ -179,6 +183,9 @@ func (c *Config) setDefaults() {
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Second
 	}
+	if c.ReinviteTimeout <= 0 {
+		c.ReinviteTimeout = 10 * time.Second
+	}
 	if c.AuthSlowAfter <= 0 {
 		c.AuthSlowAfter = 5
 	}
@@ -239,8 +246,9 @@ type Server struct {
 	tenants map[string]*sipTenant
 	single  *sipTenant
 
-	store *bindStore // the bindings on disk (nil without StateDir)
-	tr    transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
+	store  *bindStore // the bindings on disk (nil without StateDir)
+	absorb *absorber  // finished non-INVITE transactions (absorb.go)
+	tr     transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
@@ -304,8 +312,14 @@ func Start(cfg Config) (*Server, error) {
 		s.closeStreams()
 		return nil, err
 	}
+	s.absorb = newAbsorber(conn)
+	// Whole datagrams first (readbuf.go), then the absorber.
+	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+		data, _ = full.whole(p, data)
+		return s.absorb.filter(p, data)
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(full.whole)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
@@ -326,7 +340,7 @@ func Start(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	for m, h := range s.handlers() {
-		s.srv.OnRequest(m, s.counting(m, h))
+		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
 	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -405,6 +419,7 @@ func (s *Server) Close() error {
 		s.closeStreams()
 		s.ua.Close()
 		s.conn.Close()
+		s.absorb.stop()
 	})
 	s.wg.Wait()
 	if s.store != nil {

@@ -1,6 +1,7 @@
 package sipfront
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net"
 	"os"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/media"
 )
 
@@ -81,9 +85,10 @@ func writeDigitsPcap(t *testing.T, path, digits string) {
 
 // callerScenario is a trunk caller calling 7000 offering PCMU and
 // telephone-event: after the 200 it plays pcap (if any), then answers
-// switchboard's re-INVITE with reinvite ("200" or "488"), talks and
-// hangs up; with reinvite "" it hangs up after hold ms.
-func callerScenario(t *testing.T, pcap, reinvite string, hold int) string {
+// each of switchboard's re-INVITEs with the next of reinvites ("200",
+// "488", "491"; "200@PORT" also checks that the re-INVITE's SDP sends to
+// m=audio PORT), talks hold ms after the last and hangs up.
+func callerScenario(t *testing.T, pcap string, hold int, reinvites ...string) string {
 	t.Helper()
 	var s strings.Builder
 	s.WriteString(`<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -136,12 +141,9 @@ func callerScenario(t *testing.T, pcap, reinvite string, hold int) string {
 		s.WriteString(`  <nop><action><exec play_pcap_audio="` + pcap + `"/></action></nop>
 `)
 	}
-	switch reinvite {
-	case "":
-		s.WriteString(`  <pause milliseconds="` + strconv.Itoa(hold) + `"/>
-`)
-	default:
-		code, reason, body := "200", "OK", `Content-Type: application/sdp
+	for i, r := range reinvites {
+		code, port, _ := strings.Cut(r, "@")
+		reason, body := "OK", `Content-Type: application/sdp
       Content-Length: [len]
 
       v=0
@@ -152,11 +154,26 @@ func callerScenario(t *testing.T, pcap, reinvite string, hold int) string {
       m=audio [media_port] RTP/AVP 0
       a=rtpmap:0 PCMU/8000
 `
-		if reinvite == "488" {
-			code, reason, body = "488", "Not Acceptable Here", "Content-Length: 0\n"
+		switch code {
+		case "488":
+			reason, body = "Not Acceptable Here", "Content-Length: 0\n"
+		case "491":
+			reason, body = "Request Pending", "Content-Length: 0\n"
 		}
-		s.WriteString(`  <recv request="INVITE" timeout="20000"/>
-  <send>
+		s.WriteString(`  <recv request="INVITE" timeout="20000"`)
+		if port != "" {
+			v := "port" + strconv.Itoa(i)
+			s.WriteString(`>
+    <action>
+      <ereg regexp="m=audio ` + port + ` " search_in="body" check_it="true" assign_to="` + v + `"/>
+    </action>
+  </recv>
+  <Reference variables="` + v + `"/>
+`)
+		} else {
+			s.WriteString("/>\n")
+		}
+		s.WriteString(`  <send>
     <![CDATA[
       SIP/2.0 ` + code + ` ` + reason + `
       [last_Via:]
@@ -169,9 +186,10 @@ func callerScenario(t *testing.T, pcap, reinvite string, hold int) string {
     ]]>
   </send>
   <recv request="ACK"/>
-  <pause milliseconds="` + strconv.Itoa(hold) + `"/>
 `)
 	}
+	s.WriteString(`  <pause milliseconds="` + strconv.Itoa(hold) + `"/>
+`)
 	s.WriteString(`  <send retrans="500">
     <![CDATA[
       BYE sip:7000@[remote_ip]:[remote_port] SIP/2.0
@@ -225,8 +243,10 @@ func TestSippDigitsThenStepOut(t *testing.T) {
 	writeDigitsPcap(t, pcap, "42#")
 	agentPort := freeUDPPort(t)
 	f.register("1001", agentPort, 3600)
-	agent := f.startSipp("uas.xml", agentPort, "-rtp_echo", "-mp", strconv.Itoa(freeUDPPort(t)))
-	caller := f.startSipp(callerScenario(t, pcap, "200", 1000), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
+	agentMP := strconv.Itoa(freeUDPPort(t))
+	agent := f.startSipp("uas.xml", agentPort, "-rtp_echo", "-mp", agentMP)
+	// The step-out re-INVITE sends the caller to the agent's media port.
+	caller := f.startSipp(callerScenario(t, pcap, 1000, "200@"+agentMP), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
 	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
 	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "CollectDigits",
 		Parms: event.KV{event.S("TOTAL_DIGITS", "3"), event.S("INTER_DIGIT_TIMEOUT", "10")}})
@@ -234,11 +254,29 @@ func TestSippDigitsThenStepOut(t *testing.T) {
 	if end.CollectedDigits != "42#" || end.LastCollectedDigit != "#" {
 		t.Fatalf("CollectedDigits %q LastCollectedDigit %q, want 42# and #", end.CollectedDigits, end.LastCollectedDigit)
 	}
+	f.agentReady()
+	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
+	// The caller received and answered the step-out re-INVITE, then hung up.
+	finish(t, w, "1001", caller, agent)
+}
+
+// agentReady logs agent1 in at 1001 to queue 7000, ready: the queue's
+// call rings 1001.
+func (f *fixture) agentReady() {
+	f.t.Helper()
 	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
 	f.do(engine.Ready{DN: "1001"})
-	w.wait("EventEstablished", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1001" })
-	caller.wait(t) // it received and answered the step-out re-INVITE, then hung up
-	agent.wait(t)
+}
+
+// finish waits for the sipps to end and for DN dn's EventReleased, then
+// checks every event.
+func finish(t *testing.T, w *eventWaiter, dn string, ps ...*sipp) {
+	t.Helper()
+	for _, p := range ps {
+		p.wait(t)
+	}
+	w.wait("EventReleased "+dn, func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == dn })
+	checkSinkEvents(t, w)
 }
 
 // TestSippAbandonWhileAnchored: the anchored caller hangs up (BYE):
@@ -246,29 +284,84 @@ func TestSippDigitsThenStepOut(t *testing.T) {
 func TestSippAbandonWhileAnchored(t *testing.T) {
 	f, trunkPort := sippMediaFixture(t)
 	w := &eventWaiter{f: f}
-	caller := f.startSipp(callerScenario(t, "", "", 500), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
+	caller := f.startSipp(callerScenario(t, "", 500), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
 	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
 	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
 	caller.wait(t)
 	w.wait("EventAbandoned", func(e *event.Event) bool { return e.ID == event.EventAbandoned && e.ConnID == conn })
+	checkSinkEvents(t, w)
 }
 
 // TestSippRefusedReinviteRelays: the caller answers the step-out
-// re-INVITE 488; the agent's phone (sipp) is re-INVITEd with switchboard's
-// own SDP (checked by the scenario) and the call goes on, relayed, until
-// the caller hangs up.
+// re-INVITE 488 (refused), or 491 (glare: it had a re-INVITE of its own
+// pending); the agent's phone (sipp) is re-INVITEd with switchboard's own
+// SDP (checked by the scenario) and the call goes on, relayed, until the
+// caller hangs up.
 func TestSippRefusedReinviteRelays(t *testing.T) {
+	for _, code := range []string{"488", "491"} {
+		t.Run(code, func(t *testing.T) {
+			f, trunkPort := sippMediaFixture(t)
+			w := &eventWaiter{f: f}
+			agentPort := freeUDPPort(t)
+			f.register("1001", agentPort, 3600)
+			agent := f.startSipp("uas_reinvited.xml", agentPort, "-rtp_echo", "-mp", strconv.Itoa(freeUDPPort(t)))
+			caller := f.startSipp(callerScenario(t, "", 1000, code), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
+			conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
+			f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
+			f.agentReady()
+			finish(t, w, "1001", caller, agent)
+		})
+	}
+}
+
+// TestSippHoldAndTransferAfterStepOut: after the step-out the agent's
+// phone (sipp) holds the call and takes it back, each re-INVITE answered
+// with the caller's own SDP (the caller talks to the agent directly), then
+// transfers it to 1002 by REFER; 1002's phone answers and the caller is
+// re-INVITEd to 1002's media port; the caller hangs up and 1002 gets its
+// BYE.
+func TestSippHoldAndTransferAfterStepOut(t *testing.T) {
 	f, trunkPort := sippMediaFixture(t)
 	w := &eventWaiter{f: f}
-	agentPort := freeUDPPort(t)
+	agentPort, targetPort := freeUDPPort(t), freeUDPPort(t)
+	callerMP, agentMP, targetMP := strconv.Itoa(freeUDPPort(t)), strconv.Itoa(freeUDPPort(t)), strconv.Itoa(freeUDPPort(t))
 	f.register("1001", agentPort, 3600)
-	agent := f.startSipp("uas_reinvited.xml", agentPort, "-rtp_echo", "-mp", strconv.Itoa(freeUDPPort(t)))
-	caller := f.startSipp(callerScenario(t, "", "488", 1000), trunkPort, "-mp", strconv.Itoa(freeUDPPort(t)))
+	f.register("1002", targetPort, 3600)
+	sc, err := os.ReadFile(filepath.Join("testdata", "uas_hold_refer.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentSc := filepath.Join(t.TempDir(), "agent.xml")
+	if err := os.WriteFile(agentSc, bytes.ReplaceAll(sc, []byte("PEERPORT"), []byte(callerMP)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	agent := f.startSipp(agentSc, agentPort, "-mp", agentMP, "-key", "target", "1002", "-key", "service", "1001")
+	target := f.startSipp("uas.xml", targetPort, "-mp", targetMP)
+	caller := f.startSipp(callerScenario(t, "", 1000, "200@"+agentMP, "200@"+targetMP), trunkPort, "-mp", callerMP)
 	conn := w.wait("EventQueued", func(e *event.Event) bool { return e.ID == event.EventQueued }).ConnID
 	f.do(engine.ApplyTreatment{ConnID: conn, DN: "7000", Type: "Music"})
-	f.do(engine.Login{DN: "1001", AgentID: "agent1", Queues: []string{"7000"}})
-	f.do(engine.Ready{DN: "1001"})
-	caller.wait(t)
-	agent.wait(t)
-	w.wait("EventReleased", func(e *event.Event) bool { return e.ID == event.EventReleased && e.ThisDN == "1001" })
+	f.agentReady()
+	for _, id := range []event.Name{event.EventHeld, event.EventRetrieved} {
+		w.wait(id.String(), func(e *event.Event) bool { return e.ID == id && e.ThisDN == "1001" })
+	}
+	w.wait("EventEstablished 1002", func(e *event.Event) bool { return e.ID == event.EventEstablished && e.ThisDN == "1002" })
+	finish(t, w, "1002", caller, agent, target)
+}
+
+// checkSinkEvents passes every event the waiter took, and any the sink
+// holds still, through the independent checker ../shared/tools/check-events
+// as the records the publisher would write (topic, key, headers, value).
+func checkSinkEvents(t *testing.T, w *eventWaiter) {
+	t.Helper()
+	evs := append(w.all, w.f.sink.take()...)
+	recs := make([]*kgo.Record, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		r := &kgo.Record{Topic: e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil), Offset: int64(i)}
+		for _, h := range e.Headers() {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
+		}
+		recs[i] = r
+	}
+	kafkatest.CheckEvents(t, recs)
 }

@@ -1,0 +1,136 @@
+package sipfront
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// A request retransmitted to a finished non-INVITE transaction gets the
+// recorded response again, byte for byte (the same To tag: the handler
+// did not run again), from the absorber, not from a transaction of
+// sipgo's; a new branch is a new request; records end after Timer J
+// (absorbTime), and then the sweeper stops.
+func TestAbsorbRetransmissions(t *testing.T) {
+	// The server reads absorbTime when it starts; the cleanup restoring
+	// it runs after the server's.
+	t.Cleanup(func(d time.Duration) func() { return func() { absorbTime = d } }(absorbTime))
+	absorbTime = 2 * time.Second
+	f := newFixture(t, nil)
+	to, _ := net.ResolveUDPAddr("udp", f.sip.Addr())
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	options := func(branch string) []byte {
+		return []byte(fmt.Sprintf("OPTIONS sip:demo@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;rport;branch=%s\r\nFrom: <sip:1001@demo>;tag=f1\r\nTo: <sip:demo@demo>\r\nCall-ID: absorb-%s@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			f.sip.Addr(), c.LocalAddr(), branch, branch))
+	}
+	exchange := func(msg []byte) []byte {
+		t.Helper()
+		if _, err := c.WriteToUDP(msg, to); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65535)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal("no response:", err)
+		}
+		return buf[:n]
+	}
+	first := exchange(options("z9hG4bK-a1"))
+	if !bytes.HasPrefix(first, []byte("SIP/2.0 200 ")) {
+		t.Fatalf("first answer %q", first)
+	}
+	// The record is made once the handler's Respond has returned, which
+	// may be after the answer arrived here.
+	for wait := time.Now().Add(5 * time.Second); f.sip.absorb.n.Load() != 1 && time.Now().Before(wait); {
+		time.Sleep(time.Millisecond)
+	}
+	if n := f.sip.absorb.n.Load(); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+	if again := exchange(options("z9hG4bK-a1")); !bytes.Equal(again, first) {
+		t.Fatalf("retransmission answered\n%s\nnot as at first\n%s", again, first)
+	}
+	if other := exchange(options("z9hG4bK-a2")); bytes.Equal(other, first) {
+		t.Fatal("a new branch got the recorded answer")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for f.sip.absorb.n.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.sip.absorb.mu.Lock()
+	n, timer := len(f.sip.absorb.recs), f.sip.absorb.timer
+	f.sip.absorb.mu.Unlock()
+	if n != 0 || timer != nil {
+		t.Fatalf("after Timer J: %d records, timer %v", n, timer)
+	}
+	// After Timer J the request is a new one again.
+	if late := exchange(options("z9hG4bK-a1")); bytes.Equal(late, first) {
+		t.Fatal("the record outlived Timer J")
+	}
+}
+
+func TestRequestKey(t *testing.T) {
+	for _, tc := range []struct{ msg, method, branch string }{
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;branch=z9hG4bK-x;rport\r\nCSeq: 2 BYE\r\n\r\n", "BYE", "z9hG4bK-x"},
+		{"REGISTER sip:b SIP/2.0\r\nFrom: <sip:a@b>\r\nv: SIP/2.0/UDP h ; BRANCH = z9hG4bKy , SIP/2.0/UDP p;branch=z9hG4bK-2\r\n\r\n", "REGISTER", "z9hG4bKy"},
+		{"BYE sip:a@b SIP/2.0\nvia:SIP/2.0/UDP h;received=1.1.1.1;branch=z9hG4bK3\n\n", "BYE", "z9hG4bK3"},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=old-style\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nCSeq: 1 BYE\r\n\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-body\r\n", "", ""},
+		{"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\n\r\n", "", ""},
+		{"", "", ""},
+	} {
+		m, b, ok := requestKey([]byte(tc.msg))
+		if string(m) != tc.method || string(b) != tc.branch || ok != (tc.method != "") {
+			t.Errorf("%q: %q %q %v, want %q %q", tc.msg, m, b, ok, tc.method, tc.branch)
+		}
+	}
+}
+
+// After its dialog ended, a phone's INVITE retransmitted from its address
+// is dropped unanswered; from another address, or another branch, it
+// passes.
+func TestAbsorbEndedInvite(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	a := newAbsorber(pc)
+	defer a.stop()
+	invite := "INVITE sip:2001@demo SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-inv\r\nFrom: <sip:1001@demo>;tag=a\r\nTo: <sip:2001@demo>\r\nCall-ID: c1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5071>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	m, err := sip.ParseMessage([]byte(invite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := netip.MustParseAddrPort("127.0.0.1:5071")
+	a.inviteEnded(m.(*sip.Request), phone)
+	props := func(from string) sip.TransportReadProps {
+		return sip.TransportReadProps{Transport: "UDP", RemoteAddr: net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from))}
+	}
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(invite)); out != nil {
+		t.Fatal("the ended INVITE's retransmission passed")
+	}
+	if out, _ := a.filter(props("127.0.0.1:5072"), []byte(invite)); out == nil {
+		t.Fatal("the same branch from another address was dropped")
+	}
+	other := strings.Replace(invite, "z9hG4bK-inv", "z9hG4bK-new", 1)
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(other)); out == nil {
+		t.Fatal("a new INVITE was dropped")
+	}
+	bye := strings.Replace(strings.Replace(invite, "INVITE", "BYE", -1), "CSeq: 1", "CSeq: 2", 1)
+	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(bye)); out == nil {
+		t.Fatal("a BYE with the INVITE's branch was dropped")
+	}
+}
