@@ -2,21 +2,26 @@ package sipfront
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
-// streamPhone writes SIP by hand on one TCP or TLS connection.
+// streamPhone writes SIP by hand on one TCP, TLS or WebSocket connection
+// (a WebSocket message per Write).
 type streamPhone struct {
 	t    *testing.T
 	conn net.Conn
@@ -28,9 +33,16 @@ func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPho
 	t.Helper()
 	var c net.Conn
 	var err error
-	if network == "TLS" {
+	switch network {
+	case "TLS":
 		c, err = tls.Dial("tcp", addr, conf)
-	} else {
+	case "WS":
+		var ws *websocket.Conn
+		ws, _, err = websocket.Dial(context.Background(), "ws://"+addr+"/sip", &websocket.DialOptions{Subprotocols: []string{"sip"}})
+		if err == nil {
+			c = websocket.NetConn(context.Background(), ws, websocket.MessageText)
+		}
+	default:
 		c, err = net.Dial("tcp", addr)
 	}
 	if err != nil {
@@ -90,20 +102,27 @@ func (p *streamPhone) response() *sip.Response {
 	return res
 }
 
-// TestOutboundFlows, over TCP and TLS: a double CRLF on the connection is
+// TestOutboundFlows, over TCP, TLS and WebSocket: a double CRLF on the connection is
 // answered with a single CRLF (RFC 5626 section 3.5.1), before and after a
 // REGISTER. 1001 registers with a reg-id and a +sip.instance (outbound):
 // its 200 says Require: outbound, and when its connection closes its
 // binding ends (EventDNOutOfService). 1002 registers without: no Require,
 // and its binding outlives its connection.
 func TestOutboundFlows(t *testing.T) {
-	for _, network := range []string{"TCP", "TLS"} {
+	for _, network := range []string{"TCP", "TLS", "WS"} {
 		t.Run(network, func(t *testing.T) {
 			dir := t.TempDir()
 			f := newFixture(t, withTLS(t, dir))
 			addr, conf := f.sip.TCPAddr(), (*tls.Config)(nil)
-			if network == "TLS" {
+			switch network {
+			case "TLS":
 				addr, conf = f.sip.TLSAddr(), trusting(t, dir)
+			case "WS":
+				mux := http.NewServeMux()
+				mux.Handle("GET /sip", f.sip.WebSocket())
+				hs := httptest.NewServer(mux)
+				t.Cleanup(hs.Close)
+				addr = strings.TrimPrefix(hs.URL, "http://")
 			}
 			tr := strings.ToLower(network)
 			a, b := dialStream(t, network, addr, conf), dialStream(t, network, addr, conf)
