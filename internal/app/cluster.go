@@ -35,6 +35,10 @@ type ClusterConfig struct {
 	// AdvertiseHTTP is the address the other nodes forward API requests
 	// to (--advertise-http, default the bound --http address).
 	AdvertiseHTTP string
+	// AdvertiseSIP is the address the other nodes forward SIP requests
+	// to, and the source address of the requests this node forwards
+	// (--advertise-sip, default the bound --sip address).
+	AdvertiseSIP string
 	// OpsToken is the bearer token of GET /v1/cluster (--ops-token, or
 	// $SWITCHBOARD_OPS_TOKEN); empty: the endpoint answers 401.
 	OpsToken string
@@ -67,6 +71,7 @@ func (cc *ClusterConfig) addFlags(add func(name string, v flag.Value, usage stri
 	add("node-id", (*stringValue)(&cc.NodeID), "this node's `ID` in the cluster (default: the server id)")
 	add("shards", (*intValue)(&cc.Shards), "the cluster's shard `COUNT` (fixed for its life; default 32)")
 	add("advertise-http", (*stringValue)(&cc.AdvertiseHTTP), "`ADDR` the other nodes forward API requests to (default: the bound --http address)")
+	add("advertise-sip", (*stringValue)(&cc.AdvertiseSIP), "`ADDR` the other nodes forward SIP requests to (default: the bound --sip address)")
 	add("ops-token", (*stringValue)(&cc.OpsToken), "bearer `TOKEN` of GET /v1/cluster")
 	add("handover-wait", (*durationValue)(&cc.HandoverWait), "how long a request waits for a shard being handed over (`DURATION`) before 503")
 	add("snapshot-interval", (*durationValue)(&cc.SnapshotInterval), "cluster: most time (`DURATION`) between a tenant's step and a snapshot including it (default 30s)")
@@ -89,6 +94,11 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 	if cc.AdvertiseHTTP != "" {
 		if err := hostPort(cc.AdvertiseHTTP); err != nil {
 			return bad("advertise-http", "%v", err)
+		}
+	}
+	if cc.AdvertiseSIP != "" {
+		if err := hostPort(cc.AdvertiseSIP); err != nil {
+			return bad("advertise-sip", "%v", err)
 		}
 	}
 	return nil
@@ -150,18 +160,35 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	limit := ctiapi.RateLimit{Rate: c.Ops.APIRate, Burst: c.Ops.APIBurst}
 	var mu sync.Mutex
 	local := map[string]http.Handler{}
+	clusterCfg := cluster.Config{Cluster: cc.Name, Brokers: c.KafkaBrokers, Shards: cc.Shards, TopicPrefix: c.TopicPrefix,
+		OutputPartitions: int32(c.Partitions), SessionTimeout: cc.SessionTimeout, ExtraOpts: kopts, Logger: log}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	sipSrv, closeTopics, nodeRef, err := startClusterSIP(startCtx, c, file, clusterCfg, o.set, log)
+	if err != nil {
+		return c.Kafka.explain(err, c.KafkaBrokers)
+	}
+	defer closeTopics()
+	defer sipSrv.Close()
+	sipAdv := cc.AdvertiseSIP
+	if sipAdv == "" {
+		sipAdv = sipSrv.Addr()
+	}
 	// One API handler per tenant served here, built when the tenant
-	// starts here and dropped when it leaves.
+	// starts here and dropped when it leaves; its SIP is attached too.
 	serving := func(up bool, ts []*tenant.Tenant) {
 		for _, rt := range ts {
 			if !up {
+				sipSrv.Detach(rt.ID())
 				mu.Lock()
 				delete(local, rt.ID())
 				mu.Unlock()
 				continue
 			}
+			sipSrv.Attach(rt.ID(), rt)
 			t := byID[rt.ID()]
-			api, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{t.ID: {Runtime: rt, Tokens: t.Tokens}},
+			api, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{t.ID: {Runtime: rt, Tokens: t.Tokens,
+				Recording: sipRecording(sipSrv, t.ID)}},
 				Logger: log.With("component", "ctiapi")})
 			if err == nil {
 				err = addTokenHashes(api, t, getenv)
@@ -180,11 +207,9 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 			mu.Unlock()
 		}
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	node, err := cluster.StartNode(startCtx, cluster.NodeConfig{
-		Config: cluster.Config{Cluster: cc.Name, Brokers: c.KafkaBrokers, Shards: cc.Shards, TopicPrefix: c.TopicPrefix,
-			OutputPartitions: int32(c.Partitions), SessionTimeout: cc.SessionTimeout, ExtraOpts: kopts, Logger: log},
-		NodeID: nodeID, HTTP: adv, Tenants: ids, Serving: serving,
+		Config: clusterCfg,
+		NodeID: nodeID, HTTP: adv, SIP: sipAdv, Tenants: ids, Serving: serving,
 		StartTenant: func(id string, lg tenant.StepLog, st *tenant.LogState) (*tenant.Tenant, error) {
 			eng, err := engine.New(byID[id], engine.Options{Server: server})
 			if err != nil {
@@ -198,6 +223,7 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return c.Kafka.explain(err, c.KafkaBrokers)
 	}
+	nodeRef.Store(node)
 	registerClusterGauges(o.set, node)
 	base, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{}, Logger: log.With("component", "ctiapi")})
 	if err != nil {
@@ -211,19 +237,33 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 			defer mu.Unlock()
 			return local[id]
 		}}
+	// The event streams of tenants served elsewhere, from the output
+	// topics: a stream outlives its tenant's handover.
+	fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
+	feed, err := cluster.OpenFeed(fctx, clusterCfg)
+	fcancel()
+	if err != nil {
+		node.Close()
+		return err
+	}
+	defer feed.Close()
+	if front.Stream, err = clusterStream(file, feed, front, getenv, o.set, limit, log); err != nil {
+		node.Close()
+		return err
+	}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("switchboard serving as a cluster node", "cluster", cc.Name, "node", nodeID, "http", addr,
-		"advertise", adv, "kafka", c.KafkaBrokers, "tenants", len(ids))
-	fmt.Fprintf(stdout, "switchboard: node %s of cluster %s, API on http://%s\n", nodeID, cc.Name, addr)
+		"advertise", adv, "sip", sipSrv.Addr(), "advertise_sip", sipAdv, "kafka", c.KafkaBrokers, "tenants", len(ids))
+	fmt.Fprintf(stdout, "switchboard: node %s of cluster %s, API on http://%s, SIP on %s (UDP)\n", nodeID, cc.Name, addr, sipSrv.Addr())
 	tokens := map[string][]string{}
 	for _, t := range file.Tenants {
 		tokens[t.ID] = t.Tokens
 	}
 	if m.OnReady != nil {
-		m.OnReady(Addrs{HTTP: addr, Kafka: c.KafkaBrokers, Tokens: tokens, Durability: nil})
+		m.OnReady(Addrs{HTTP: addr, SIP: sipSrv.Addr(), Kafka: c.KafkaBrokers, Tokens: tokens, Durability: nil})
 	}
 	var serveErr error
 	select {

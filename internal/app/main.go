@@ -56,6 +56,7 @@ type Main struct {
 // Addrs are the addresses the running server is bound to.
 type Addrs struct {
 	HTTP     string   // the CTI API, host:port
+	SIP      string   // the SIP front (UDP), host:port
 	Kafka    []string // the brokers in use
 	Embedded bool     // Kafka is the embedded broker
 	// Tokens are the API tokens by tenant id (the demo tenant's token is
@@ -309,7 +310,7 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 		printDemoBanner(m.Stdout, file.Tenants[0].Tokens[0], addr, brokers[0])
 	}
 	durs := s.durs
-	s.addrs = Addrs{HTTP: addr, Kafka: brokers, Embedded: s.emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
+	s.addrs = Addrs{HTTP: addr, SIP: s.sip.Addr(), Kafka: brokers, Embedded: s.emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
 		out := make([]relay.Stats, len(durs))
 		for i, d := range durs {
 			out[i] = d.rl.Stats()

@@ -29,14 +29,33 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if len(rts) != len(file.Tenants) {
 		return nil, fmt.Errorf("app: SIP: %d runtimes for %d tenants", len(rts), len(file.Tenants))
 	}
+	srv, err := startSIPFront(c, file, rts, sipfront.Config{StateDir: filepath.Join(c.Data, "sip")}, set, log)
+	if err != nil {
+		return nil, err
+	}
+	trunkMetrics(set, srv)
+	if demo {
+		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
+			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
+	}
+	return srv, nil
+}
+
+// startSIPFront starts sipfront on c.SIP with sc's other settings for the
+// tenants of file, rts their runtimes in the same order (nil in a cluster,
+// where they come and go), each with its media plane.
+func startSIPFront(c Config, file *config.File, rts []*tenant.Tenant, sc sipfront.Config, set *metrics.Set, log *slog.Logger) (*sipfront.Server, error) {
 	clips, err := loadClips(file)
 	if err != nil {
 		return nil, err
 	}
-	ts := make([]sipfront.Tenant, len(rts))
+	ts := make([]sipfront.Tenant, len(file.Tenants))
 	var planes []*media.Plane
-	for i, rt := range rts {
-		ts[i] = sipfront.Tenant{Config: &file.Tenants[i], Runtime: rt}
+	for i := range ts {
+		ts[i] = sipfront.Tenant{Config: &file.Tenants[i]}
+		if rts != nil {
+			ts[i].Runtime = rts[i]
+		}
 		m, err := tenantMedia(c, file.Tenants[i].Media, clips[i])
 		if err != nil {
 			return nil, err
@@ -53,34 +72,19 @@ func startSIP(c Config, file *config.File, rts []*tenant.Tenant, demo bool, set 
 	if err := sipfront.SetReadBuffer(int(c.SIPReadBuffer)); err != nil {
 		return nil, err // Validate has refused it already
 	}
-	digest, err := sipfront.ParseDigestAlgorithms(c.SIPDigest)
-	if err != nil {
+	if sc.DigestAlgorithms, err = sipfront.ParseDigestAlgorithms(c.SIPDigest); err != nil {
 		return nil, err // Validate has refused it already
 	}
-	srv, err := sipfront.Start(sipfront.Config{
-		Listen:           c.SIP,
-		DigestAlgorithms: digest,
-		TLS:              c.SIPTLS.config(),
-		MaxConns:         c.SIPMaxConns,
-		FeatureCodes:     fc,
-		Tenants:          ts,
-		StateDir:         filepath.Join(c.Data, "sip"),
-		// 0 is sipfront's default.
-		UnauthRate:  c.Ops.SIPUnauthRate,
-		UnauthBurst: c.Ops.SIPUnauthBurst,
-		Logger:      log.With("component", "sipfront"),
-		Metrics:     set,
-	})
+	sc.Listen, sc.TLS, sc.MaxConns, sc.FeatureCodes = c.SIP, c.SIPTLS.config(), c.SIPMaxConns, fc
+	sc.Tenants, sc.Logger, sc.Metrics = ts, log.With("component", "sipfront"), set
+	// 0 is sipfront's default.
+	sc.UnauthRate, sc.UnauthBurst = c.Ops.SIPUnauthRate, c.Ops.SIPUnauthBurst
+	srv, err := sipfront.Start(sc)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range planes {
 		go p.Run(srv.Context())
-	}
-	trunkMetrics(set, srv)
-	if demo {
-		fmt.Fprintf(stdout, "  SIP: register extensions 1001-1020 at sip:%s (UDP), user = the extension, password %s\n",
-			srv.Addr(), file.Tenants[0].Defaults.SIPPassword)
 	}
 	return srv, nil
 }

@@ -29,5 +29,13 @@
 // broker limit needs raising), .owners (one partition,
 // compacted; key shard; the Owner claims and releases), and the output
 // topics voice-agentstate and voice-callthread, which consumers must read
-// with isolation.level=read_committed.
+// with isolation.level=read_committed, and .sip-bindings (compacted;
+// partition = shard; key tenant, DN and contact; Bindings: every node follows it,
+// whichever node serves a tenant writes its phones' registrations there)
+// and .sip-dialogs (the same for the answered calls' SIP dialogs, key
+// tenant and Call-ID: OpenDialogs).
+//
+// Feed follows the output topics read_committed from their end and hands
+// each tenant's events to subscribers: a node serves the event stream of a
+// tenant it does not own from it (Front.Stream).
 package cluster

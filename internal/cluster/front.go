@@ -32,6 +32,10 @@ type Front struct {
 	// Base serves the paths that name no tenant (the OpenAPI document,
 	// the wallboard, health, metrics).
 	Base http.Handler
+	// Stream, if set, serves the event stream (with an Authorization
+	// header) of a tenant served elsewhere, from the output topics (Feed),
+	// instead of forwarding it to the owner.
+	Stream http.Handler
 	// OpsToken is the bearer token of GET /v1/cluster; empty disables it.
 	OpsToken string
 	// Wait bounds how long a request waits for a shard's owner (default 5 s).
@@ -66,6 +70,12 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		f.Base.ServeHTTP(w, r)
 		return
+	}
+	if f.Stream != nil && isEventStream(r, id) {
+		if local, _, _ := f.Node.Route(id); local == nil {
+			f.Stream.ServeHTTP(w, r)
+			return
+		}
 	}
 	deadline := time.Now().Add(f.wait())
 	for {

@@ -63,7 +63,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 			return apiErr(CodeInvalid, "dn is empty")
 		}
 	}
-	id := t.Runtime.ID()
+	id := t.id()
 	if !s.streams.open(id, s.cfg.MaxStreams) {
 		s.metrics.HTTPRefused("stream_limit")
 		w.Header().Set("Retry-After", "5")
@@ -73,7 +73,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 	// Subscribe before the upgrade, so that no event recorded after the
 	// client's handshake completes is missed. The queue reserves nothing
 	// up front: an idle stream costs its goroutines and socket buffers.
-	sub := t.Runtime.SubscribeQueue(f, s.cfg.EventBuffer)
+	sub := t.subscribe(f, s.cfg.EventBuffer)
 	defer sub.Close()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
@@ -83,8 +83,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request, t *Tenant) 
 	c.SetReadLimit(maxRouteMessage)
 	tok, _ := r.Context().Value(tokenKey{}).(int)
 	log := logger(r.Context())
-	log.Debug("event stream opened", "tenant", t.Runtime.ID(), "topic", f.Topic, "dn", f.DN)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	log.Debug("event stream opened", "tenant", id, "topic", f.Topic, "dn", f.DN)
+	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), authKey{}, r.Header.Get("Authorization")))
 	// All data messages go through write: the event loop and the route
 	// reader share the socket.
 	var wmu sync.Mutex
@@ -188,7 +188,7 @@ func (s *Server) readRoutes(ctx context.Context, c *websocket.Conn, t *Tenant, t
 		}
 		var res RouteResult
 		if ok, wait := s.takeToken(tok); !ok {
-			s.metrics.APIRateLimited(t.Runtime.ID())
+			s.metrics.APIRateLimited(t.id())
 			s.metrics.HTTPRefused("route_rate_limited")
 			res.Error = apiErr(CodeRateLimited, "too many requests for this token; retry after %ds", retryAfter(wait))
 		} else if typ != websocket.MessageText {
@@ -246,7 +246,7 @@ func (s *Server) routeMessage(ctx context.Context, t *Tenant, data []byte) (res 
 		return fail(err)
 	}
 	cmd := engine.RouteCall{Request: q, ConnID: res.ConnID, RoutingPoint: *m.Route.RoutingPoint, To: *m.Route.To}
-	if _, err := t.Runtime.Do(ctx, cmd); err != nil {
+	if err := t.route(ctx, cmd, data); err != nil {
 		return fail(err)
 	}
 	res.OK = true

@@ -30,6 +30,9 @@ type Tenant struct {
 	// "pause", "resume", "stop"; the SIP front end's); an error wrapping
 	// ErrNotRecorded is 404. Nil: no call of the tenant is recorded.
 	Recording func(connID, action string) error
+	// Stream, set instead of Runtime, serves only the event stream of a
+	// tenant another node runs (remote.go).
+	Stream *RemoteStream
 	// TrunkSIP is the SIP state of trunk DN dn (the SIP front end's),
 	// shown by GET .../dns/{dn}; nil (or a nil answer): none.
 	TrunkSIP func(dn string) *TrunkSIP
@@ -70,11 +73,11 @@ type Config struct {
 func (c *Config) Validate() error {
 	seen := map[[32]byte]string{}
 	for id, t := range c.Tenants {
-		if t.Runtime == nil {
+		if t.Runtime == nil && t.Stream == nil {
 			return fmt.Errorf("ctiapi: Tenants[%q].Runtime is nil", id)
 		}
-		if t.Runtime.ID() != id {
-			return fmt.Errorf("ctiapi: Tenants[%q] runs tenant %q", id, t.Runtime.ID())
+		if t.id() != id {
+			return fmt.Errorf("ctiapi: Tenants[%q] runs tenant %q", id, t.id())
 		}
 		for i, tok := range t.Tokens {
 			if tok == "" {
@@ -407,6 +410,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+		}
+		if t != nil && t.Runtime == nil && rt.path != eventsPath {
+			writeError(w, apiErr(CodeUnavailable, "tenant %q is not served on this node", t.id()))
+			return
 		}
 		if err := rt.handle(w, r, t); err != nil {
 			ae := toError(err)

@@ -528,7 +528,7 @@ func (t *sipTenant) record(l *leg, cs, as *media.Session, queue string) {
 // tenant tenantID (action "pause", "resume", "stop"): ErrNoRecording when
 // the call has none (or it was stopped already).
 func (s *Server) Recording(tenantID, connID, action string) error {
-	t := s.tenants[tenantID]
+	t := s.served()[tenantID]
 	if t == nil {
 		return ErrNoRecording
 	}

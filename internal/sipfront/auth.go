@@ -168,7 +168,7 @@ func authKind(req *sip.Request) (code int, reason, challenge, credentials string
 // nothing for a blocked address) and counted the failure.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sipTenant, user, password string, known bool) error {
 	now := time.Now()
-	source := req.Source()
+	source := s.origin(req)
 	addr := sourceAddr(source)
 	userKey := "user " + user
 	if t != nil {
@@ -328,9 +328,9 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 	// address: over TCP, TLS or WebSocket the source has answered a
 	// handshake (and a phone there does not retransmit what goes
 	// unanswered).
-	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(req.Source()), time.Now()) {
+	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
 		s.cfg.Metrics.SIPRefused("response_rate")
-		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", req.Source(), "method", string(req.Method))
+		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", s.origin(req), "method", string(req.Method))
 		return
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)

@@ -33,16 +33,20 @@ func (s *Server) legByCallID(id string) *leg {
 
 func (s *Server) dropLeg(l *leg) {
 	s.mu.Lock()
-	if s.legs[l.callID] == l {
+	known := s.legs[l.callID] == l
+	if known {
 		delete(s.legs, l.callID)
 	}
 	s.mu.Unlock()
+	if known {
+		s.dialogDown(l)
+	}
 }
 
 // trunkFor finds the tenant trunk a request comes from, by source address.
 func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
 	host, _, _ := net.SplitHostPort(source)
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
 			if tr.address == "" || tr.carrier.inbound == "credentials" {
@@ -140,7 +144,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	t, tr := s.trunkFor(req.Source())
+	t, tr := s.trunkFor(s.origin(req))
 	if tr == nil {
 		t, tr = s.trunkByCredentials(req) // carrier.go
 	}
@@ -273,6 +277,9 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		err = <-done
 	}
 	if err == nil || l.uas.LoadState() == sip.DialogStateEnded {
+		if err == nil {
+			s.dialogUp(l, l.uas.InviteRequest, l.uas.InviteResponse, true)
+		}
 		return true // acknowledged, or a BYE came first (handleBye)
 	}
 	s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID, "err", err)
@@ -401,10 +408,14 @@ func (s *Server) forget(l *leg) {
 	l.closeMedia()
 	l.stopTimer()
 	s.mu.Lock()
-	if s.legs[l.callID] == l {
+	known := s.legs[l.callID] == l
+	if known {
 		delete(s.legs, l.callID)
 	}
 	s.mu.Unlock()
+	if known {
+		s.dialogDown(l)
+	}
 }
 
 // handleCancel answers a CANCEL that matched no INVITE (sipgo answers the
@@ -850,6 +861,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 		go d.Bye(context.Background())
 		return
 	}
+	s.dialogUp(l, d.InviteRequest, d.InviteResponse, false)
 	if l.first {
 		// An originator's phone rung first: the engine has it dialling
 		// already; its destination is INVITEd now (clicktodial.go).

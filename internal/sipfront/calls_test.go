@@ -36,20 +36,7 @@ func TestBasicCall(t *testing.T) {
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002")
-	uac.wait(t)
-	uas.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	got := f.events(len(want))
-	sameFlow(t, got, want)
-	f.noLeftovers()
+	f.basicCall(f.sip.Addr(), pa, pb)
 }
 
 // TestBusyDND: 1002 is on DND; 1001 (registered) calls it: 486, and the
@@ -493,19 +480,27 @@ func repointed(t *testing.T, scenario string, port int) string {
 func TestInboundFromTrunk(t *testing.T) {
 	f := newFixture(t, nil)
 	pb := freeUDPPort(t)
+	f.register("1002", pb, 3600)
+	f.inboundFromTrunk(f.sip.Addr(), pb)
+}
+
+// inboundFromTrunk: the carrier (a sipp on the trunk's address) calls
+// 1002 (registered from 127.0.0.1:pb) through server; 1002 answers; the
+// carrier hangs up. Flow 5.2 after 1002's registration.
+func (f *fixture) inboundFromTrunk(server string, pb int) {
+	f.t.Helper()
 	_, tp, _ := net.SplitHostPort(f.trunk)
 	trunkPort, _ := strconv.Atoi(tp)
-	f.register("1002", pb, 3600)
 	uas := f.startSipp("uas.xml", pb)
-	f.startSipp("trunk_uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)
-	uas.wait(t)
-	want := expected(t, f.tenant,
+	startSippAt(f.t, server, "trunk_uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(f.t)
+	uas.wait(f.t)
+	want := expected(f.t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
 		engine.NetworkCall{Trunk: "pstn", ANI: "+33140000000", DNIS: "1002"},
 		engine.Answer{ConnID: "$1", DN: "1002"},
 		engine.NetworkRelease{ConnID: "$1"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	sameFlow(f.t, f.events(len(want)), want)
 	f.noLeftovers()
 }
 

@@ -145,7 +145,7 @@ func (s *Server) trunkByCredentials(req *sip.Request) (*sipTenant, *trunk) {
 	if err != nil {
 		return nil, nil
 	}
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
 			if tr.carrier.inbound == "credentials" && tr.user == cred.Username {
@@ -177,7 +177,7 @@ func (s *Server) startCarriers() {
 			break
 		}
 	}
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
 			if tr.carrier.register && tr.address != "" {
@@ -389,7 +389,7 @@ type TrunkStatus struct {
 // TrunkStatus is the SIP state of trunk DN dn of tenant id; false when it
 // is no trunk of the tenant.
 func (s *Server) TrunkStatus(id, dn string) (TrunkStatus, bool) {
-	t := s.tenants[id]
+	t := s.served()[id]
 	if t == nil {
 		return TrunkStatus{}, false
 	}
@@ -403,7 +403,7 @@ func (s *Server) TrunkStatus(id, dn string) (TrunkStatus, bool) {
 
 // Trunks calls f with every trunk's status, by tenant and trunk DN.
 func (s *Server) Trunks(f func(tenant, dn string, st TrunkStatus)) {
-	for id, t := range s.tenants {
+	for id, t := range s.served() {
 		for i := range t.trunks {
 			f(id, t.trunks[i].dn, t.trunks[i].status())
 		}

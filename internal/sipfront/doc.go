@@ -16,6 +16,31 @@
 // sip:1001@demo; an INVITE whose source address is a trunk's configured
 // address belongs to that trunk's tenant.
 //
+// # Cluster
+//
+// On a node of a cluster (Config.Cluster, cluster.go) the tenants are
+// configured but not served until Attach gives one its runtime (its
+// bindings are read from Cluster.Bindings first) and Detach takes it away.
+// A request for a tenant another node serves (by the rules above, read
+// from the packet before sipgo sees it) is forwarded to that node
+// statelessly, RFC 3261 section 16.11: our Via on top (branch a keyed hash
+// of the request's top Via and Call-ID, so retransmissions, CANCEL and the
+// ACK of a failure get the same one), received and rport set on the next,
+// Max-Forwards decremented (0: 483). A response whose top Via is ours loses
+// it and goes to the next Via's received:rport. A request with no owner
+// known (a handover), or forwarded here by another node while this one
+// does not serve its tenant either, is dropped: the client retransmits.
+// The owner takes a forwarded request's origin from the received and rport
+// the forwarder set only when the packet comes from a peer (Cluster.Peer);
+// the origin is what authentication, rate limits, trunk matching and the
+// binding's source use. Bindings are written to Cluster.Bindings instead of
+// StateDir. With Cluster.Dialogs, an answered leg's dialog (remote target,
+// tags, Call-ID, a CSeq above ours) is kept there until the leg ends; a
+// node attaching a tenant reads the dialogs its previous owner left (before
+// it serves the tenant, so none is its own), sends each a BYE (Reason:
+// SIP;cause=500) once, statelessly, and forgets them: the engine has
+// released those calls (RecoveryCommands).
+//
 // # Transports
 //
 // UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on

@@ -233,6 +233,28 @@ func (p *sipp) wait(t testing.TB) {
 	}
 }
 
+// basicCall: 1002 (registered from 127.0.0.1:pb, first) answers as a sipp
+// UAS; 1001 (registered from 127.0.0.1:pa) calls 1002 through server as a
+// sipp UAC, talks and hangs up. The events are the engine's golden flow
+// 5.1 for the same calls after the two registrations'
+// EventDNBackInService, and no SIP state is left.
+func (f *fixture) basicCall(server string, pa, pb int) {
+	f.t.Helper()
+	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
+	uac := startSippAt(f.t, server, "uac.xml", pa, "-key", "user", "1001", "-s", "1002")
+	uac.wait(f.t)
+	uas.wait(f.t)
+	want := expected(f.t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Answer{ConnID: "$1", DN: "1002"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	)
+	sameFlow(f.t, f.events(len(want)), want)
+	f.noLeftovers()
+}
+
 // register registers dn from 127.0.0.1:port with sipp (digest auth).
 func (f *fixture) register(dn string, port int, expires int) {
 	f.t.Helper()
@@ -382,6 +404,9 @@ func (f *fixture) noLeftovers() {
 		legs = len(f.sip.legs)
 		f.sip.mu.Unlock()
 		t := f.sip.single
+		if t == nil {
+			t = f.sip.served()[f.tenant.ID] // a cluster node's
+		}
 		t.mu.Lock()
 		calls, pending = len(t.calls), len(t.dialing)+len(t.inbound)+len(t.heldBy)
 		t.mu.Unlock()

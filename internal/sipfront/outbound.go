@@ -26,7 +26,8 @@ import (
 //
 // Over UDP, a reg-id is ignored: no Require: outbound, the binding as
 // RFC 3261 has it (outbound over UDP needs the STUN keepalives we do not
-// serve).
+// serve). So is it in a REGISTER a cluster peer forwarded (over UDP: the
+// phone's connection is the peer's, cluster.go).
 
 // obFlow is the binding a failing flow ends: DN dn of tenant t (the
 // contact is the flow's key).

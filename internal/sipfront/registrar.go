@@ -168,9 +168,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	expires = min(expires, s.cfg.MaxExpires)
-	s.rememberFlow(contact.Address, req)                                                 // transport.go
-	ob := s.markOutbound(t, dn, contact, req)                                            // outbound.go
-	t.registerDevice(dn, contact.Address, req.Source(), deviceOf(req, contact), expires) // contacts.go
+	s.rememberFlow(contact.Address, req)                                                  // transport.go
+	ob := s.markOutbound(t, dn, contact, req)                                             // outbound.go
+	t.registerDevice(dn, contact.Address, s.origin(req), deviceOf(req, contact), expires) // contacts.go
 	s.respond(req, tx, 200, "OK", nil, append(t.contactHeaders(dn), ob...)...)
 }
 

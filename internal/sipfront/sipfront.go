@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -139,6 +140,11 @@ type Config struct {
 	StateDir string
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Cluster is set on a node of a cluster (cluster.go): the tenants
+	// (without Runtime) are served while this node owns them (Attach,
+	// Detach), requests for the others are forwarded to their owner, and
+	// the bindings are kept in the cluster (StateDir is not used).
+	Cluster *Cluster
 	// Metrics counts SIP requests received (SIPTransaction, by method) and
 	// final responses sent (SIPResponse, by method and status); nil counts
 	// nothing.
@@ -224,7 +230,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sipfront: Config.Listen: %w", err)
 	}
 	for i, t := range c.Tenants {
-		if t.Config == nil || t.Runtime == nil {
+		if t.Config == nil || (t.Runtime == nil && c.Cluster == nil) {
 			return fmt.Errorf("sipfront: Config.Tenants[%d]: Config and Runtime are required", i)
 		}
 	}
@@ -243,12 +249,13 @@ type Server struct {
 	conn    net.PacketConn
 	addr    string
 	secret  [32]byte
-	tenants map[string]*sipTenant
+	tenants atomic.Pointer[map[string]*sipTenant] // the tenants served, by id (served)
 	single  *sipTenant
 
-	store  *bindStore // the bindings on disk (nil without StateDir)
-	absorb *absorber  // finished non-INVITE transactions (absorb.go)
-	tr     transports // TCP, TLS, WebSocket and the phones' flows (transport.go)
+	store  bindingLog    // the bindings on disk or in the cluster (nil without either)
+	absorb *absorber     // finished non-INVITE transactions (absorb.go)
+	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
+	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
@@ -273,18 +280,22 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, tenants: map[string]*sipTenant{}, legs: map[string]*leg{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, legs: map[string]*leg{}}
 	s.refusals = slog.New(logsample.NewHandler(s.log.Handler(), logsample.Options{}))
 	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
-	for _, tc := range cfg.Tenants {
-		t := newTenant(s, tc)
-		s.tenants[t.id] = t
-		s.single = t
+	tenants := map[string]*sipTenant{}
+	if cfg.Cluster == nil {
+		for _, tc := range cfg.Tenants {
+			t := newTenant(s, tc)
+			tenants[t.id] = t
+			s.single = t
+		}
 	}
-	if len(s.tenants) > 1 {
+	if len(tenants) > 1 {
 		s.single = nil
 	}
+	s.tenants.Store(&tenants)
 
 	conn, tcp, err := bindUDPAndTCP(cfg)
 	if err != nil {
@@ -344,14 +355,15 @@ func Start(cfg Config) (*Server, error) {
 	}
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
-	for _, t := range s.tenants {
+	for _, t := range tenants {
 		t.start()
 	}
 	s.restore()
+	s.startCluster()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.ServeUDP(conn); err != nil && s.ctx.Err() == nil {
+		if err := s.srv.ServeUDP(s.clusterConn(conn)); err != nil && s.ctx.Err() == nil {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
@@ -361,7 +373,7 @@ func Start(cfg Config) (*Server, error) {
 		s.startCarriers() // carrier.go
 	}()
 	s.serveStreams()
-	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(s.tenants))
+	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
 }
 
@@ -412,7 +424,7 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Close() error {
 	s.close.Do(func() {
 		s.stop()
-		for _, t := range s.tenants {
+		for _, t := range s.served() {
 			t.shutdown()
 		}
 		s.carriers.Wait()
@@ -434,8 +446,15 @@ func (s *Server) tenantFor(host string) *sipTenant {
 	if s.single != nil {
 		return s.single
 	}
-	return s.tenants[strings.ToLower(host)]
+	if s.cl != nil && s.cl.only != "" {
+		return s.served()[s.cl.only]
+	}
+	return s.served()[strings.ToLower(host)]
 }
+
+// served are the tenants served now, by id: fixed on a single node; in a
+// cluster, those whose shards this node owns (Attach, Detach).
+func (s *Server) served() map[string]*sipTenant { return *s.tenants.Load() }
 
 // do runs one engine command with the configured timeout.
 func (t *sipTenant) do(cmd engine.Command) (tenant.Outcome, error) {

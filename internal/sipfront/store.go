@@ -429,6 +429,20 @@ func (s *Server) restore() {
 	slices.SortFunc(st.Bindings, func(a, b storedBinding) int {
 		return strings.Compare(a.Tenant+"\x00"+a.DN+"\x00"+a.Contact, b.Tenant+"\x00"+b.DN+"\x00"+b.Contact)
 	})
+	dns, expired, dropped := s.restoreBindings(st.Bindings, func(id string) *sipTenant { return s.served()[id] })
+	if dns+expired > 0 || dropped > 0 {
+		s.log.Info("SIP bindings restored", "file", path, "dns", dns, "expired", expired, "dropped", dropped)
+	}
+}
+
+// restoreBindings brings back bindings: those still valid with the time
+// they have left and their expiry timers (and the DN put in service if
+// the engine has it out of service); a DN whose bindings all expired is
+// taken out of service if the engine has it in service; bindings of DNs
+// no longer configured as phones, or beyond a DN's contacts, are
+// dropped. tenant finds a binding's tenant. It returns how many DNs have
+// a valid binding, and how many bindings expired or were dropped.
+func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sipTenant) (dns, expired, dropped int) {
 	now := time.Now()
 	type restored struct {
 		t     *sipTenant
@@ -437,9 +451,8 @@ func (s *Server) restore() {
 	}
 	var done []*restored
 	byDN := map[[2]string]*restored{}
-	dropped, expired := 0, 0
-	for _, sb := range st.Bindings {
-		t := s.tenants[sb.Tenant]
+	for _, sb := range bs {
+		t := tenant(sb.Tenant)
 		if t == nil || t.dns[sb.DN] == nil || !t.dns[sb.DN].Type.IsPhone() {
 			s.log.Warn("SIP binding not restored: tenant or phone DN no longer configured", "tenant", sb.Tenant, "dn", sb.DN)
 			dropped++
@@ -491,16 +504,13 @@ func (s *Server) restore() {
 			}
 		}
 	}
-	if len(done) > 0 || dropped > 0 {
-		s.log.Info("SIP bindings restored", "file", path, "dns", countValid(done, func(r *restored) bool { return r.valid }),
-			"expired", expired, "dropped", dropped)
-	}
+	return countValid(done, func(r *restored) bool { return r.valid }), expired, dropped
 }
 
 // currentBindings are every tenant's bindings, for the store's snapshot.
 func (s *Server) currentBindings() []storedBinding {
 	var out []storedBinding
-	for _, t := range s.tenants {
+	for _, t := range s.served() {
 		t.mu.Lock()
 		for dn, bs := range t.bindings {
 			for _, b := range bs {

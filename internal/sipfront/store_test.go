@@ -78,19 +78,7 @@ func TestBindingsSurviveRestart(t *testing.T) {
 	if b.contact.Port != pb || time.Until(b.expires) < 3500*time.Second {
 		t.Fatalf("1002's binding after the restart: %+v", b)
 	}
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002")
-	uac.wait(t)
-	uas.wait(t)
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	f.basicCall(f.sip.Addr(), pa, pb)
 }
 
 // TestBindingExpiredWhileStopped: 1003's binding ends while sipfront is

@@ -218,7 +218,7 @@ func (s *Server) legContact(l *leg) *sip.ContactHeader {
 // honouring rport (RFC 3581) over UDP. A binding's flow goes with it
 // (contacts.go: forgetFlow).
 func (s *Server) rememberFlow(contact sip.Uri, req *sip.Request) {
-	s.tr.flows.Store(contact.String(), flow{transport: sip.NetworkToUpper(req.Transport()), source: req.Source()})
+	s.tr.flows.Store(contact.String(), flow{transport: sip.NetworkToUpper(req.Transport()), source: s.origin(req)})
 }
 
 // forgetFlow drops contact's flow (its binding ended).

@@ -1,0 +1,29 @@
+package cluster
+
+// SIPOwner says where the SIP requests of tenant id go: here (local), or
+// to the advertised SIP address of the node serving it (from the owners
+// topic); ok is false while no node serves it (a handover) or its owner
+// has no SIP address.
+func (n *Node) SIPOwner(id string) (addr string, local, ok bool) {
+	t, o, ok := n.Route(id)
+	if t != nil {
+		return "", true, true
+	}
+	return o.SIP, false, ok && o.SIP != ""
+}
+
+// SIPPeer reports whether addr (host:port) is the advertised SIP address
+// of a node serving shards (the owners topic), or this node's own.
+func (n *Node) SIPPeer(addr string) bool {
+	if addr == n.cfg.SIP {
+		return true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.table {
+		if o.SIP == addr {
+			return true
+		}
+	}
+	return false
+}

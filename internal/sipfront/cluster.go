@@ -1,0 +1,505 @@
+package sipfront
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Cluster is what the SIP front of a cluster node needs of the cluster
+// (Config.Cluster).
+type Cluster struct {
+	// Owner says where tenant id is served: here (local), or at the SIP
+	// address (host:port) of its owner; ok is false while no node serves
+	// it (a handover).
+	Owner func(id string) (addr string, local, ok bool)
+	// Peer reports whether addr (host:port) is the SIP address of a node
+	// of the cluster: only a peer's forwarded requests are believed about
+	// where they came from (origin).
+	Peer func(addr string) bool
+	// Bindings keep every node's registrations (a compacted topic).
+	Bindings Bindings
+	// Dialogs, if set, keep the dialogs of answered calls (key the
+	// Call-ID, same interface): a node taking a tenant over sends BYE to
+	// those its previous owner left (cluster_dialogs.go).
+	Dialogs Bindings
+	// Advertise is the address (host:port) this node puts in the Via of
+	// the requests it forwards; default the bound address.
+	Advertise string
+}
+
+// Bindings keep the cluster's registrations, by tenant and key (for a
+// binding its DN and contact); the value is the binding's encoding
+// (sipfront's), nil for its end.
+type Bindings interface {
+	// Put writes a change and calls done once it is kept.
+	Put(tenant, key string, value []byte, done func(error))
+	// Load returns the tenant's values by key, including every change
+	// Put before the call, wherever.
+	Load(ctx context.Context, tenant string) (map[string][]byte, error)
+}
+
+// bindingLog is where bindings are kept: the files of StateDir
+// (bindStore) or the cluster (clusterStore).
+type bindingLog interface {
+	set(b storedBinding) chan error
+	del(tenant, dn, contact string) chan error // contact "": every binding of the DN
+	close()
+}
+
+// clusterFront is the cluster side of a Server: the configuration of
+// every tenant of the cluster (served here or not), and the stateless
+// forwarding of requests for tenants other nodes serve.
+type clusterFront struct {
+	s       *Server
+	cfg     *Cluster
+	configs map[string]Tenant // every tenant, by id
+	only    string            // the cluster's only tenant, if it has one
+	// trunks are the tenants of the trunks' addresses: by host:port, and
+	// by host for a trunk configured without a port.
+	trunks map[string]string
+	via    sip.ViaHeader // our Via, without branch
+	parser *sip.Parser
+	ops    chan func() // Attach and Detach, in order
+
+	mu sync.Mutex
+	up map[string]bool // Call-IDs of the dialogs kept in Cluster.Dialogs
+}
+
+// branchPrefix starts the branch of the Via this node adds to a request it
+// forwards (RFC 3261 16.11: the magic cookie, then ours).
+const branchPrefix = sip.RFC3261BranchMagicCookie + "sbfwd"
+
+func (s *Server) startCluster() {
+	cc := s.cfg.Cluster
+	if cc == nil {
+		return
+	}
+	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
+		ops: make(chan func(), 4096)}
+	for _, tc := range s.cfg.Tenants {
+		c.configs[strings.ToLower(tc.Config.ID)] = tc
+		c.only = tc.Config.ID
+		for _, d := range tc.Config.DNs {
+			if d.Trunk != nil && d.Trunk.Address != "" {
+				c.trunks[d.Trunk.Address] = tc.Config.ID
+			}
+		}
+	}
+	if len(c.configs) > 1 {
+		c.only = ""
+	}
+	adv := cc.Advertise
+	if adv == "" {
+		adv = s.addr
+	}
+	host, portS, _ := net.SplitHostPort(adv)
+	port, _ := strconv.Atoi(portS)
+	c.via = sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port}
+	s.cl = c
+	s.store = &clusterStore{b: cc.Bindings, keys: map[string]map[string]bool{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case op := <-c.ops:
+				op()
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// Attach starts serving tenant id (of Config.Tenants) with runtime rt: its
+// bindings are read from the cluster, then its requests are handled here.
+// Attach and Detach return at once; they take effect in the order called.
+// Both are for a cluster node's server (Config.Cluster); elsewhere they do
+// nothing.
+func (s *Server) Attach(id string, rt Runtime) {
+	if s.cl != nil {
+		s.cl.ops <- func() { s.attach(id, rt) }
+	}
+}
+
+// Detach stops serving tenant id here (its new owner serves it): its event
+// subscription and registration timers stop; its bindings stay in the
+// cluster.
+func (s *Server) Detach(id string) {
+	if s.cl != nil {
+		s.cl.ops <- func() { s.detach(id) }
+	}
+}
+
+func (s *Server) attach(id string, rt Runtime) {
+	tc, ok := s.cl.configs[strings.ToLower(id)]
+	if !ok || s.served()[tc.Config.ID] != nil {
+		return
+	}
+	tc.Runtime = rt
+	t := newTenant(s, tc)
+	t.start()
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	vals, err := s.cl.cfg.Bindings.Load(ctx, t.id)
+	cancel()
+	if err != nil {
+		s.log.Error("SIP bindings of a tenant taken over not read: its phones are reached once they register again", "tenant", t.id, "err", err)
+	}
+	bs := make([]storedBinding, 0, len(vals))
+	for key, v := range vals {
+		var b storedBinding
+		if json.Unmarshal(v, &b) != nil || b.Tenant != t.id || bindingKey(b.DN, b.Contact) != key {
+			s.log.Warn("SIP binding in the cluster not readable; dropped", "tenant", t.id, "key", key)
+			continue
+		}
+		s.store.(*clusterStore).known(b.Tenant, b.DN, b.Contact)
+		bs = append(bs, b)
+	}
+	valid, expired, dropped := s.restoreBindings(bs, func(string) *sipTenant { return t })
+	orphans := s.orphans(t.id)
+	s.setServed(t.id, t)
+	s.endOrphans(t.id, orphans)
+	s.log.Info("SIP: tenant served here", "tenant", t.id, "bindings", valid, "expired", expired, "dropped", dropped)
+}
+
+func (s *Server) detach(id string) {
+	t := s.served()[id]
+	if t == nil {
+		return
+	}
+	s.setServed(id, nil)
+	t.shutdown()
+	s.mu.Lock()
+	for k, l := range s.legs {
+		if l.t == t {
+			delete(s.legs, k)
+		}
+	}
+	s.mu.Unlock()
+	s.log.Info("SIP: tenant no longer served here", "tenant", id)
+}
+
+// setServed puts tenant t in the served map (nil: takes id out), copying
+// the map: readers use it without a lock.
+func (s *Server) setServed(id string, t *sipTenant) {
+	old := s.served()
+	m := make(map[string]*sipTenant, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if t == nil {
+		delete(m, id)
+	} else {
+		m[id] = t
+	}
+	s.tenants.Store(&m)
+}
+
+// clusterStore keeps the bindings in the cluster, one record per DN and
+// contact. keys are the contacts of each DN (by tenant and DN) it knows
+// to be there, to end them all when the DN's last binding ends.
+type clusterStore struct {
+	b    Bindings
+	mu   sync.Mutex
+	keys map[string]map[string]bool
+}
+
+// bindingKey is a binding's key in Bindings.
+func bindingKey(dn, contact string) string { return dn + "\x00" + contact }
+
+func (c *clusterStore) known(tenant, dn, contact string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := tenant + "\x00" + dn
+	if c.keys[k] == nil {
+		c.keys[k] = map[string]bool{}
+	}
+	c.keys[k][contact] = true
+}
+
+func (c *clusterStore) set(sb storedBinding) chan error {
+	ch := make(chan error, 1)
+	v, err := json.Marshal(sb)
+	if err != nil {
+		ch <- err
+		return ch
+	}
+	c.known(sb.Tenant, sb.DN, sb.Contact)
+	c.b.Put(sb.Tenant, bindingKey(sb.DN, sb.Contact), v, func(err error) { ch <- err })
+	return ch
+}
+
+func (c *clusterStore) del(tenant, dn, contact string) chan error {
+	c.mu.Lock()
+	k := tenant + "\x00" + dn
+	var contacts []string
+	if contact != "" {
+		contacts = []string{contact}
+		delete(c.keys[k], contact)
+	} else {
+		for ct := range c.keys[k] {
+			contacts = append(contacts, ct)
+		}
+		delete(c.keys, k)
+	}
+	c.mu.Unlock()
+	ch := make(chan error, 1)
+	if len(contacts) == 0 {
+		ch <- nil
+		return ch
+	}
+	var mu sync.Mutex
+	left := len(contacts)
+	var first error
+	for _, ct := range contacts {
+		c.b.Put(tenant, bindingKey(dn, ct), nil, func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			if left--; left == 0 {
+				ch <- first
+			}
+		})
+	}
+	return ch
+}
+
+func (*clusterStore) close() {}
+
+// origin is where a request came from: its source address, or, for a
+// request a peer node forwarded (our Via on top, from a peer's address),
+// the address that peer received it from (the next Via's received and
+// rport, which the peer set).
+func (s *Server) origin(req *sip.Request) string {
+	src := req.Source()
+	if s.cl == nil {
+		return src
+	}
+	vias := req.GetHeaders("Via")
+	if len(vias) < 2 {
+		return src
+	}
+	top, ok1 := vias[0].(*sip.ViaHeader)
+	next, ok2 := vias[1].(*sip.ViaHeader)
+	if !ok1 || !ok2 || !forwardedVia(top) || !s.cl.cfg.Peer(src) {
+		return src
+	}
+	return viaAddr(next)
+}
+
+func forwardedVia(v *sip.ViaHeader) bool {
+	b, _ := v.Params.Get("branch")
+	return strings.HasPrefix(b, branchPrefix)
+}
+
+// viaAddr is where responses go for Via v (RFC 3261 18.2.2, RFC 3581):
+// received, else the sent-by host; rport, else the sent-by port, else
+// 5060.
+func viaAddr(v *sip.ViaHeader) string {
+	host := v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	port := v.Port
+	if r, ok := v.Params.Get("rport"); ok {
+		if p, err := strconv.Atoi(r); err == nil {
+			port = p
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// clusterConn is the socket sipgo reads: in a cluster, requests for
+// tenants served elsewhere and the responses to them are forwarded before
+// sipgo sees them.
+func (s *Server) clusterConn(conn net.PacketConn) net.PacketConn {
+	if s.cl == nil {
+		return conn
+	}
+	return &forwardConn{PacketConn: conn, c: s.cl}
+}
+
+type forwardConn struct {
+	net.PacketConn
+	c *clusterFront
+}
+
+func (f *forwardConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := f.PacketConn.ReadFrom(b)
+		if err != nil || !f.c.intercept(f.PacketConn, b[:n], addr) {
+			return n, addr, err
+		}
+	}
+}
+
+// intercept forwards a request for a tenant another node serves to that
+// node, and a response to a request this node forwarded to the next Via,
+// statelessly (RFC 3261 16.11); it reports whether it took the message
+// (forwarded or dropped). Everything else is sipgo's.
+func (c *clusterFront) intercept(conn net.PacketConn, data []byte, from net.Addr) bool {
+	if len(data) <= 4 {
+		return false // keep-alive
+	}
+	msg, err := c.parser.ParseSIP(data)
+	if err != nil {
+		return false // sipgo logs it
+	}
+	switch m := msg.(type) {
+	case *sip.Response:
+		return c.forwardResponse(conn, m)
+	case *sip.Request:
+		return c.forwardRequest(conn, m, from.String())
+	}
+	return false
+}
+
+func (c *clusterFront) forwardResponse(conn net.PacketConn, res *sip.Response) bool {
+	vias := res.GetHeaders("Via")
+	if len(vias) < 2 {
+		return false
+	}
+	top, ok1 := vias[0].(*sip.ViaHeader)
+	next, ok2 := vias[1].(*sip.ViaHeader)
+	if !ok1 || !ok2 || !forwardedVia(top) || top.Host != c.via.Host || top.Port != c.via.Port {
+		return false
+	}
+	// Only a response to a request we forwarded: our branch is a keyed
+	// hash of the next Via and the Call-ID (anything else would make us
+	// relay what anyone sends wherever its Via says).
+	if b, _ := top.Params.Get("branch"); !hmac.Equal([]byte(b), []byte(c.branch(next, callIDOf(res)))) {
+		return false
+	}
+	res.RemoveHeader("Via")
+	c.send(conn, res, viaAddr(next))
+	return true
+}
+
+func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src string) bool {
+	id := c.tenantOf(req, src)
+	if id == "" {
+		return false
+	}
+	addr, local, ok := c.cfg.Owner(id)
+	if local {
+		// Served here; until Attach has read its bindings the request
+		// is dropped (its retransmission finds the tenant ready).
+		return c.s.served()[id] == nil
+	}
+	top := req.Via()
+	if top == nil {
+		return false
+	}
+	if !ok || forwardedVia(top) {
+		// No owner now (a handover: the client's retransmission will
+		// find the new one), or another node forwarded it here while
+		// this node thinks a third serves it: the nodes disagree for a
+		// moment; never forward twice.
+		c.s.log.Debug("SIP request for a tenant not served here dropped", "tenant", id, "method", string(req.Method), "owner_known", ok)
+		return true
+	}
+	if mf := req.MaxForwards(); mf != nil {
+		if mf.Val() == 0 {
+			if !req.IsAck() {
+				res := sip.NewResponseFromRequest(req, 483, "Too Many Hops", nil)
+				c.send(conn, res, src)
+			}
+			return true
+		}
+		mf.Dec()
+	} else {
+		h := sip.MaxForwardsHeader(70)
+		req.AppendHeader(&h)
+	}
+	// Where the request came from, for the owner (origin) and for routing
+	// the responses back (RFC 3261 18.2.1, RFC 3581).
+	host, port, _ := net.SplitHostPort(src)
+	top.Params.Add("received", host)
+	top.Params.Add("rport", port)
+	via := c.via
+	via.Params = sip.NewParams()
+	via.Params.Add("branch", c.branch(top, callIDOf(req)))
+	req.PrependHeader(&via)
+	c.send(conn, req, addr)
+	return true
+}
+
+// branch is the branch of our Via: the same for a request's
+// retransmissions, and for its CANCEL and its ACK of a failure (they carry
+// the same top Via), as RFC 3261 16.11 asks.
+func (c *clusterFront) branch(top *sip.ViaHeader, callID string) string {
+	b, _ := top.Params.Get("branch")
+	mac := hmac.New(sha256.New, c.s.secret[:])
+	mac.Write([]byte(b + "\x00" + top.SentBy() + "\x00" + callID))
+	return branchPrefix + hex.EncodeToString(mac.Sum(nil)[:12])
+}
+
+func callIDOf(m sip.Message) string {
+	if id := m.CallID(); id != nil {
+		return id.Value()
+	}
+	return ""
+}
+
+func (c *clusterFront) send(conn net.PacketConn, msg fmt.Stringer, addr string) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err == nil {
+		_, err = conn.WriteTo([]byte(msg.String()), ua)
+	}
+	if err != nil {
+		c.s.log.Debug("SIP forward", "to", addr, "err", err)
+	}
+}
+
+// tenantOf is the tenant a request belongs to, by sipfront's rules: the
+// only tenant; the tenant of a trunk whose address sent it; the host of
+// the To URI of a REGISTER; else the host of the From URI, To URI or
+// Request-URI that names a tenant. "" when none does (sipgo answers).
+func (c *clusterFront) tenantOf(req *sip.Request, src string) string {
+	if c.only != "" {
+		return c.only
+	}
+	shost, _, _ := net.SplitHostPort(src)
+	if id, ok := c.trunks[src]; ok {
+		return id
+	}
+	if id, ok := c.trunks[shost]; ok {
+		return id
+	}
+	var hosts []string
+	if req.Method == sip.REGISTER {
+		if to := req.To(); to != nil {
+			hosts = append(hosts, to.Address.Host)
+		}
+	} else {
+		if f := req.From(); f != nil {
+			hosts = append(hosts, f.Address.Host)
+		}
+		if to := req.To(); to != nil {
+			hosts = append(hosts, to.Address.Host)
+		}
+		hosts = append(hosts, req.Recipient.Host)
+	}
+	for _, h := range hosts {
+		if tc, ok := c.configs[strings.ToLower(h)]; ok {
+			return tc.Config.ID
+		}
+	}
+	return ""
+}

@@ -1,0 +1,199 @@
+package sipfront
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// memBindings is the cluster's bindings topic in memory.
+type memBindings struct {
+	mu sync.Mutex
+	m  map[string]map[string][]byte
+}
+
+func (b *memBindings) Put(tenant, dn string, v []byte, done func(error)) {
+	b.mu.Lock()
+	if b.m == nil {
+		b.m = map[string]map[string][]byte{}
+	}
+	if b.m[tenant] == nil {
+		b.m[tenant] = map[string][]byte{}
+	}
+	if v == nil {
+		delete(b.m[tenant], dn)
+	} else {
+		b.m[tenant][dn] = v
+	}
+	b.mu.Unlock()
+	done(nil)
+}
+
+func (b *memBindings) Load(_ context.Context, tenant string) (map[string][]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range b.m[tenant] {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (b *memBindings) get(t testing.TB, tenant, dn string) (storedBinding, bool) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var v []byte
+	for k, x := range b.m[tenant] {
+		if strings.HasPrefix(k, dn+"\x00") {
+			v = x
+		}
+	}
+	if v == nil {
+		return storedBinding{}, false
+	}
+	var sb storedBinding
+	if err := json.Unmarshal(v, &sb); err != nil {
+		t.Fatal(err)
+	}
+	return sb, true
+}
+
+// clusterPair is two cluster nodes' SIP fronts: owner serves the demo
+// tenant (the fixture's runtime), fwd serves nothing and forwards to
+// owner. trust says whether each believes the other is a peer.
+type clusterPair struct {
+	f     *fixture
+	fwd   *Server
+	binds *memBindings
+}
+
+func newClusterPair(t *testing.T, trust bool) *clusterPair {
+	t.Helper()
+	p := &clusterPair{binds: &memBindings{}}
+	// The other's address, set once it is bound (read by the servers'
+	// goroutines).
+	var fwdAddr atomic.Value
+	fwdAddr.Store("")
+	var ownerAddr string
+	p.f = newFixture(t, func(c *Config) {
+		c.Cluster = &Cluster{
+			Owner:    func(string) (string, bool, bool) { return "", true, true },
+			Peer:     func(a string) bool { return trust && a == fwdAddr.Load().(string) },
+			Bindings: p.binds,
+		}
+	})
+	ownerAddr = p.f.sip.Addr()
+	p.f.sip.Attach(p.f.tenant.ID, p.f.rt)
+	for deadline := time.Now().Add(10 * time.Second); p.f.sip.served()[p.f.tenant.ID] == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the owner did not attach the tenant")
+		}
+	}
+	fwd, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
+		Cluster: &Cluster{
+			Owner:    func(string) (string, bool, bool) { return ownerAddr, false, true },
+			Peer:     func(a string) bool { return trust && a == ownerAddr },
+			Bindings: p.binds,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fwd.Close() })
+	p.fwd = fwd
+	fwdAddr.Store(fwd.Addr())
+	return p
+}
+
+// TestClusterForwardCall is TestBasicCall through a node that does not
+// serve the tenant: both phones register through it and 1001 calls 1002
+// through it; it forwards every request to the owner statelessly and the
+// responses back. The flow is the same, and the owner's bindings (kept in
+// the cluster) have the phones' own addresses as their source.
+func TestClusterForwardCall(t *testing.T) {
+	p := newClusterPair(t, true)
+	f := p.f
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	registerAt(t, p.fwd.Addr(), "1002", pb, 3600)
+	registerAt(t, p.fwd.Addr(), "1001", pa, 3600)
+	for dn, port := range map[string]int{"1001": pa, "1002": pb} {
+		sb, ok := p.binds.get(t, f.tenant.ID, dn)
+		if !ok || sb.Source != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Fatalf("binding of %s in the cluster: %+v (found %v), want source 127.0.0.1:%d", dn, sb, ok, port)
+		}
+	}
+	f.basicCall(p.fwd.Addr(), pa, pb)
+}
+
+// TestClusterForwardTrunk: the carrier's call reaches the owner through
+// a forwarding node and is still the trunk's (matched by the address the
+// forwarder received it from): flow 5.2.
+func TestClusterForwardTrunk(t *testing.T) {
+	p := newClusterPair(t, true)
+	pb := freeUDPPort(t)
+	registerAt(t, p.fwd.Addr(), "1002", pb, 3600)
+	p.f.inboundFromTrunk(p.fwd.Addr(), pb)
+}
+
+// TestClusterForwardUntrusted: a request forwarded from an address that
+// is not a peer's is served, but where it came from is the forwarder's
+// address, not what the Via claims.
+func TestClusterForwardUntrusted(t *testing.T) {
+	p := newClusterPair(t, false)
+	pa := freeUDPPort(t)
+	registerAt(t, p.fwd.Addr(), "1001", pa, 3600)
+	sb, ok := p.binds.get(t, p.f.tenant.ID, "1001")
+	if !ok || sb.Source != p.fwd.Addr() {
+		t.Fatalf("binding through an untrusted forwarder: %+v (found %v), want source %s", sb, ok, p.fwd.Addr())
+	}
+}
+
+// TestClusterForwardHops: a request with Max-Forwards 0 gets 483 from the
+// forwarding node; one that Max-Forwards allows is forwarded with it
+// decremented and our Via on top, and the response comes back without
+// that Via; a response the forwarder did not forward is not relayed.
+func TestClusterForwardHops(t *testing.T) {
+	p := newClusterPair(t, true)
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to, _ := net.ResolveUDPAddr("udp", p.fwd.Addr())
+	options := func(mf int, branch string) string {
+		return fmt.Sprintf("OPTIONS sip:demo SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\r\nMax-Forwards: %d\r\n"+
+			"From: <sip:1001@demo>;tag=a\r\nTo: <sip:demo>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+			c.LocalAddr(), branch, mf, branch)
+	}
+	read := func() string {
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no response: %v", err)
+		}
+		return string(buf[:n])
+	}
+	c.WriteTo([]byte(options(0, "hops0")), to)
+	if res := read(); !strings.HasPrefix(res, "SIP/2.0 483 ") {
+		t.Fatalf("Max-Forwards 0: %q", res)
+	}
+	// A response with the forwarder's Via that it did not forward (the
+	// branch is not its hash) is not relayed: the next message the client
+	// gets is the answer to its OPTIONS sent after it.
+	forged := fmt.Sprintf("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s;branch=%sforged\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKx\r\n"+
+		"From: <sip:1001@demo>;tag=a\r\nTo: <sip:demo>;tag=b\r\nCall-ID: forged\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		p.fwd.Addr(), branchPrefix, c.LocalAddr())
+	c.WriteTo([]byte(forged), to)
+	c.WriteTo([]byte(options(5, "hops5")), to)
+	res := read()
+	if !strings.HasPrefix(res, "SIP/2.0 200 ") || !strings.Contains(res, "hops5") || strings.Contains(res, branchPrefix) || strings.Count(res, "Via:") != 1 {
+		t.Fatalf("OPTIONS through the forwarder: %q", res)
+	}
+}
