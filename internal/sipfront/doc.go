@@ -58,7 +58,8 @@
 // transport in its messages (one sipgo dialog user agent per transport).
 // At most Config.MaxConns TCP and TLS connections are open at once; more
 // are closed as accepted. A double CRLF on a connection is answered with
-// a CRLF (RFC 5626 keepalive; sipgo). A binding registered over TCP, TLS
+// a CRLF (RFC 5626 keepalive; sipgo), and a REGISTER asking with keep
+// (RFC 6223) is told KeepInterval. A binding registered over TCP, TLS
 // or WebSocket with outbound (a Contact with reg-id and +sip.instance;
 // the 200 says Require: outbound) ends when its connection closes; any
 // other stays until it expires (outbound.go). Each connection holds

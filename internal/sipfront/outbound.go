@@ -2,6 +2,7 @@ package sipfront
 
 import (
 	"net"
+	"strconv"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -11,7 +12,9 @@ import (
 // A phone on TCP, TLS or WebSocket keeps its connection open and pings it
 // with a double CRLF, which sipgo answers with a single CRLF (RFC 5626
 // section 3.5.1; over UDP a CRLF is ignored, and STUN keepalives are not
-// served). When such a connection closes, what happens to the bindings
+// served). A REGISTER over a connection whose top Via asks with an empty
+// keep parameter (RFC 6223) is told how often: keep=KeepInterval in its
+// 200's Via. When such a connection closes, what happens to the bindings
 // registered over it depends on what the phone asked for:
 //
 //   - a Contact with a reg-id and a +sip.instance (the phone uses
@@ -29,6 +32,11 @@ import (
 // serve). So is it in a REGISTER a cluster peer forwarded (over UDP: the
 // phone's connection is the peer's, cluster.go).
 
+// KeepInterval is the keepalive interval, in seconds, given to a phone
+// that asks (RFC 6223): RFC 5626 section 4.4.1's 95 to 120 s for
+// connections.
+const KeepInterval = 115
+
 // obFlow is the binding a failing flow ends: DN dn of tenant t (the
 // contact is the flow's key).
 type obFlow struct {
@@ -36,13 +44,19 @@ type obFlow struct {
 	dn string
 }
 
-// markOutbound records, for a REGISTER over a stream transport whose
-// Contact asks for outbound (reg-id and +sip.instance), that its binding
-// ends with its connection, and returns the header the 200 then carries
-// (Require: outbound); nothing otherwise.
+// markOutbound is for a REGISTER over a stream transport: it sets the
+// keep interval asked for in its top Via (which its 200 copies), and
+// records, when its Contact asks for outbound (reg-id and +sip.instance),
+// that its binding ends with its connection, returning the header the 200
+// then carries (Require: outbound).
 func (s *Server) markOutbound(t *sipTenant, dn string, contact *sip.ContactHeader, req *sip.Request) []sip.Header {
 	if sip.NetworkToUpper(req.Transport()) == "UDP" {
 		return nil
+	}
+	if via := req.Via(); via != nil {
+		if v, ok := via.Params.Get("keep"); ok && v == "" {
+			via.Params.Add("keep", strconv.Itoa(KeepInterval))
+		}
 	}
 	if id, ok := contact.Params.Get("reg-id"); !ok || id == "" {
 		return nil

@@ -54,12 +54,12 @@ func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPho
 
 // register sends a REGISTER for dn with contact (a Contact header's
 // value) and answers the challenge: the final response.
-func (p *streamPhone) register(network, dn, contact string) *sip.Response {
+func (p *streamPhone) register(network, dn, contact string, viaParams ...string) *sip.Response {
 	p.t.Helper()
 	const ruri = "sip:demo"
 	send := func(extra string) *sip.Response {
 		p.n++
-		msg := fmt.Sprintf("REGISTER %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bK-ob-%d;rport\r\nFrom: <sip:%s@demo>;tag=ob%d\r\nTo: <sip:%s@demo>\r\nCall-ID: ob-%s@test\r\nCSeq: %d REGISTER\r\nContact: %s\r\nExpires: 3600\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
+		msg := fmt.Sprintf("REGISTER %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bK-ob-%d;rport"+strings.Join(viaParams, "")+"\r\nFrom: <sip:%s@demo>;tag=ob%d\r\nTo: <sip:%s@demo>\r\nCall-ID: ob-%s@test\r\nCSeq: %d REGISTER\r\nContact: %s\r\nExpires: 3600\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
 			ruri, network, p.conn.LocalAddr(), p.n, dn, p.n, dn, p.conn.LocalAddr(), p.n, contact, extra)
 		if _, err := io.WriteString(p.conn, msg); err != nil {
 			p.t.Fatal(err)
@@ -106,8 +106,9 @@ func (p *streamPhone) response() *sip.Response {
 // answered with a single CRLF (RFC 5626 section 3.5.1), before and after a
 // REGISTER. 1001 registers with a reg-id and a +sip.instance (outbound):
 // its 200 says Require: outbound, and when its connection closes its
-// binding ends (EventDNOutOfService). 1002 registers without: no Require,
-// and its binding outlives its connection.
+// binding ends (EventDNOutOfService). 1002 registers without, asking for
+// the keepalive interval (RFC 6223 keep in its Via): no Require, keep=
+// KeepInterval in the 200's Via, and its binding outlives its connection.
 func TestOutboundFlows(t *testing.T) {
 	for _, network := range []string{"TCP", "TLS", "WS"} {
 		t.Run(network, func(t *testing.T) {
@@ -132,9 +133,12 @@ func TestOutboundFlows(t *testing.T) {
 				t.Fatalf("outbound REGISTER: %d, Require %v; want 200 with Require: outbound", res.StatusCode, res.GetHeader("Require"))
 			}
 			a.ping()
-			res = b.register(network, "1002", `<sip:1002@127.0.0.1:5998;transport=`+tr+`>`)
+			res = b.register(network, "1002", `<sip:1002@127.0.0.1:5998;transport=`+tr+`>`, ";keep")
 			if res.StatusCode != 200 || res.GetHeader("Require") != nil {
 				t.Fatalf("REGISTER: %d, Require %v; want 200 without Require", res.StatusCode, res.GetHeader("Require"))
+			}
+			if keep, _ := res.Via().Params.Get("keep"); keep != strconv.Itoa(KeepInterval) {
+				t.Fatalf("REGISTER asking keep: the 200's Via has keep=%q, want %d (RFC 6223)", keep, KeepInterval)
 			}
 			b.ping()
 			a.conn.Close()
