@@ -1,10 +1,8 @@
 package sipfront_test
 
 import (
-	"strconv"
 	"testing"
 
-	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
@@ -16,13 +14,7 @@ import (
 // scenario checks it). Kafka holds exactly flow 5.1 (one EventRinging and
 // one EventEstablished for 1002), and check-events accepts the records.
 func TestServeSIPForkToKafka(t *testing.T) {
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
-	cfg.ServerID = sipfront.TestServer
-	cfg.Partitions = 3
+	cfg := serveConfig(t)
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 	server := cfg.SIP
