@@ -316,12 +316,7 @@ func liveCalls(t *testing.T, addr string) []apiCall {
 // a call from 1001 to 1002 rings 1002's phone at the contact it
 // registered before the restart. Kafka holds exactly the golden flow.
 func TestServeRestartKeepsSIPBindings(t *testing.T) {
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
-	cfg.ServerID = sipfront.TestServer
+	cfg := serveConfig(t)
 	cfg.Partitions = 1
 
 	_, stop := serveData(t, cfg)
