@@ -41,6 +41,9 @@ type Tenant struct {
 	Supervisors []Supervisor `yaml:"supervisors"`
 	// Media: what SIP callers hear while they wait (media.go); nil: nothing.
 	Media *Media `yaml:"media"`
+	// FeatureCodes override serve's --sip-feature-codes for this
+	// tenant's phones (features.go); nil keeps them.
+	FeatureCodes *FeatureCodes `yaml:"feature-codes"`
 	// TimeZone is the tenant's IANA time zone: its statistics' day starts
 	// at midnight there (docs/STATS.md). Default UTC.
 	TimeZone string `yaml:"time-zone"`

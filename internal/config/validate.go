@@ -184,6 +184,7 @@ func (v *validator) tenant(p string, t *Tenant) {
 		v.add(p+".defaults.max-contacts", "negative max-contacts %d (0 is the default)", t.Defaults.MaxContacts)
 	}
 	v.media(p, t.Media)
+	v.featureCodes(p, t.FeatureCodes)
 	if _, err := t.Location(); err != nil {
 		v.add(p+".time-zone", "unknown time zone %q", t.TimeZone)
 	}

@@ -232,6 +232,20 @@ func TestServeRestartReleasesSIPCalls(t *testing.T) {
 	}
 }
 
+// e2eConfig is serve's configuration for these tests: a fresh data
+// directory, the API and the embedded broker on free ports, SIP on a free
+// UDP port, topics of partitions partitions.
+func e2eConfig(t *testing.T, partitions int) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.Data = t.TempDir()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.KafkaListen = "127.0.0.1:0"
+	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
+	cfg.ServerID = sipfront.TestServer
+	cfg.Partitions = partitions
+	return cfg
+}
+
 // serveData runs serve (app.Main, demo tenant) with cfg until the
 // returned function stops it.
 func serveData(t *testing.T, cfg app.Config) (app.Addrs, func()) {
@@ -316,9 +330,7 @@ func liveCalls(t *testing.T, addr string) []apiCall {
 // a call from 1001 to 1002 rings 1002's phone at the contact it
 // registered before the restart. Kafka holds exactly the golden flow.
 func TestServeRestartKeepsSIPBindings(t *testing.T) {
-	cfg := serveConfig(t)
-	cfg.Partitions = 1
-
+	cfg := e2eConfig(t, 1)
 	_, stop := serveData(t, cfg)
 	server := cfg.SIP
 	pa, pb := sipfront.FreeUDPPort(t), sipfront.FreeUDPPort(t)

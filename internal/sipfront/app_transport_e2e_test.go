@@ -34,7 +34,7 @@ import (
 func TestServeSIPTransports(t *testing.T) {
 	dir := t.TempDir()
 	first := sipfront.WriteCert(t, dir, "first")
-	cfg := serveConfig(t)
+	cfg := e2eConfig(t, 3)
 	cfg.SIPTLS = app.SIPTLS{Listen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)),
 		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
 	addrs, stop := serveData(t, cfg)

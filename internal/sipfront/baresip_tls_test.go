@@ -39,7 +39,7 @@ func TestServeBaresipTLSTwoDevices(t *testing.T) {
 	}
 	dir := t.TempDir()
 	sipfront.WriteCert(t, dir, "switchboard")
-	cfg := serveConfig(t)
+	cfg := e2eConfig(t, 3)
 	cfg.SIPTLS = app.SIPTLS{Listen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)),
 		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
 	cfg.SIPDigest = "MD5"
@@ -75,20 +75,6 @@ func TestServeBaresipTLSTwoDevices(t *testing.T) {
 		engine.SetService{DN: "1002", InService: false},
 	)
 	sameKafkaFlow(t, addrs.Kafka, want)
-}
-
-// serveConfig is serve's configuration for a test of the whole server:
-// free ports on 127.0.0.1 (the embedded broker's, the API's, SIP's), a
-// new data directory, 3 partitions.
-func serveConfig(t testing.TB) app.Config {
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
-	cfg.ServerID = sipfront.TestServer
-	cfg.Partitions = 3
-	return cfg
 }
 
 // baresip is a running baresip and its output so far.

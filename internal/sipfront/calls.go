@@ -176,7 +176,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 	if err := s.authenticate(req, tx, t, from, pw, known && pw != ""); err != nil {
 		return nil, nil, nil
 	}
-	if cmd, ok := s.featureCommand(from, to); ok {
+	if cmd, ok := s.featureCommand(t, from, to); ok {
 		return t, &leg{t: t, dn: from, to: to, callID: callID, caller: true}, cmd // features.go
 	}
 	if t.dns[to] == nil && !t.external(to) {

@@ -129,7 +129,8 @@
 //	                            for wrong credentials): a source address proves nothing.
 //	INVITE from a phone DN to a SetDND{On: true} (*78) or false (*79), SetForward{To:
 //	feature code (features.go)  number} (*72<number>), CancelForward (*73) for the DN
-//	                            (Config.FeatureCodes); 200 then BYE, or the refusal
+//	                            (Config.FeatureCodes, a tenant's feature-codes over them);
+//	                            200 then BYE, or the refusal
 //	INVITE from a trunk address NetworkCall{Trunk, ANI: From user, DNIS: Request-URI user};
 //	                            digest-authenticated (407) too when the trunk has a
 //	                            sip-password
@@ -169,7 +170,8 @@
 //	                            waiting state, at once and at each EventMessageWaitingOn/Off
 //	SUBSCRIBE dialog            a DN of the tenant (RFC 4235, busy-lamp fields): 200 and
 //	                            full dialog-info NOTIFYs of its calls in the engine (early,
-//	                            confirmed; none when idle), at once and after each call
+//	                            confirmed; none when idle; the other party as remote
+//	                            identity), at once and after each call
 //	                            event of the DN (notify.go); a ringing phone's dialog
 //	                            (only) carries its call-id and tags, for a BLF key's
 //	                            pick-up (INVITE with Replaces)

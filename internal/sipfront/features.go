@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
@@ -17,7 +18,8 @@ import (
 // the INVITE is answered 200 (placeholder SDP: no media) and ended with a
 // BYE at once, or refused as the command was (statusOf). Defaults: *78
 // DND on, *79 off, *72<number> forward unconditionally to number, *73
-// cancel forwarding (Config.FeatureCodes).
+// cancel forwarding (Config.FeatureCodes, under which a tenant's
+// feature-codes section sets its own).
 
 // FeatureCodes are the numbers phones dial to set their DN's features; an
 // empty one is not served.
@@ -32,10 +34,33 @@ func (f *FeatureCodes) setDefaults() {
 	}
 }
 
-// featureCommand is the engine command DN from's phone asks for by
-// dialling to, if to is a feature code.
-func (s *Server) featureCommand(from, to string) (engine.Command, bool) {
-	fc := s.cfg.FeatureCodes
+// tenantCodes is fc with the tenant's own codes over it (its
+// feature-codes section); an error when the result uses a code twice.
+func tenantCodes(fc FeatureCodes, own *config.FeatureCodes) (FeatureCodes, error) {
+	if own == nil {
+		return fc, nil
+	}
+	for _, o := range []struct {
+		code  *string
+		field *string
+	}{{own.DNDOn, &fc.DNDOn}, {own.DNDOff, &fc.DNDOff}, {own.Forward, &fc.ForwardOn}, {own.ForwardOff, &fc.ForwardOff}} {
+		if o.code != nil {
+			*o.field = *o.code
+		}
+	}
+	codes := []string{fc.DNDOn, fc.DNDOff, fc.ForwardOn, fc.ForwardOff}
+	for i, c := range codes {
+		if c != "" && slices.Contains(codes[i+1:], c) {
+			return fc, fmt.Errorf("feature code %q used twice (the tenant's feature-codes over --sip-feature-codes)", c)
+		}
+	}
+	return fc, nil
+}
+
+// featureCommand is the engine command DN from's phone (of tenant t) asks
+// for by dialling to, if to is one of t's feature codes.
+func (s *Server) featureCommand(t *sipTenant, from, to string) (engine.Command, bool) {
+	fc := t.codes
 	switch {
 	case fc.DNDOn != "" && to == fc.DNDOn:
 		return engine.SetDND{DN: from, On: true}, true

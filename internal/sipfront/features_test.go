@@ -1,8 +1,10 @@
 package sipfront
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
@@ -73,4 +75,41 @@ func TestFeatureCodesConfigured(t *testing.T) {
 	f.startSipp("uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", "#21").wait(t)
 	f.startSipp(scenarioWith(t, "uac_busy.xml", `response="486"`, `response="404"`), pa, "-key", "user", "1001", "-s", "*78").wait(t)
 	f.flowIs(engine.SetService{DN: "1001", InService: true}, engine.SetDND{DN: "1001", On: true})
+}
+
+// TestFeatureCodesPerTenant: a tenant's feature-codes section overrides
+// the server's codes for its phones: #61 turns DND on, forwarding's code
+// is off (*721002 is an unknown number: 404), the others stay.
+func TestFeatureCodesPerTenant(t *testing.T) {
+	code := func(s string) *string { return &s }
+	f := newFixtureTenant(t, nil, func(c *config.Tenant) {
+		c.FeatureCodes = &config.FeatureCodes{DNDOn: code("#61"), Forward: code("")}
+	})
+	pa := freeUDPPort(t)
+	f.register("1001", pa, 3600)
+	f.startSipp("uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", "#61").wait(t)
+	f.startSipp(scenarioWith(t, "uac_busy.xml", `response="486"`, `response="404"`), pa, "-key", "user", "1001", "-s", "*721002").wait(t)
+	f.startSipp("uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", "*79").wait(t)
+	f.flowIs(
+		engine.SetService{DN: "1001", InService: true},
+		engine.SetDND{DN: "1001", On: true},
+		engine.SetDND{DN: "1001", On: false},
+	)
+}
+
+// TestFeatureCodesTenantClash: a tenant code that is another feature's
+// code of the server stops Start.
+func TestFeatureCodesTenantClash(t *testing.T) {
+	f := newFixture(t, nil)
+	code := "*79" // the server's dnd-off
+	tc := *f.tenant
+	tc.FeatureCodes = &config.FeatureCodes{DNDOn: &code}
+	s, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: &tc, Runtime: f.rt}}})
+	if err == nil {
+		s.Close()
+		t.Fatal("a tenant code used twice was accepted")
+	}
+	if !strings.Contains(err.Error(), `feature code "*79" used twice`) {
+		t.Fatalf("error %v", err)
+	}
 }

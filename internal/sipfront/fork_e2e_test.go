@@ -14,7 +14,7 @@ import (
 // scenario checks it). Kafka holds exactly flow 5.1 (one EventRinging and
 // one EventEstablished for 1002), and check-events accepts the records.
 func TestServeSIPForkToKafka(t *testing.T) {
-	cfg := serveConfig(t)
+	cfg := e2eConfig(t, 3)
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 	server := cfg.SIP

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,7 +123,11 @@ func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)
 }
 
 // freeUDPPort finds a port free on 127.0.0.1 for a sipp to bind, or for
-// the SIP server (UDP and TCP on one port): free for both.
+// the SIP server (UDP and TCP on one port): free for both. The TCP port and
+// the next one (where baresip puts TLS) are tried without SO_REUSEADDR,
+// as programs other than Go bind them: a port that loopback connections of
+// earlier tests left in TIME_WAIT is free for Go's listeners but not for
+// baresip's.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for try := 0; ; try++ {
@@ -131,16 +136,37 @@ func freeUDPPort(t testing.TB) int {
 			t.Fatal(err)
 		}
 		port := c.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", c.LocalAddr().String())
+		err = strictListen(port)
+		if err == nil && port < 65535 {
+			err = strictListen(port + 1)
+		}
 		c.Close()
 		if err == nil {
-			ln.Close()
 			return port
 		}
 		if try == 20 {
 			t.Fatal(err)
 		}
 	}
+}
+
+// strictListen reports whether a TCP listener can bind 127.0.0.1:port
+// without SO_REUSEADDR.
+func strictListen(port int) error {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // needSipp returns sipp's path; in CI a missing sipp fails the test.

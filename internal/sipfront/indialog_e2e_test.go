@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
@@ -23,13 +22,7 @@ import (
 // event is read back from Kafka, compared with the engine's golden flow
 // and piped through check-events.
 func TestServeClickToDialToKafka(t *testing.T) {
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
-	cfg.ServerID = sipfront.TestServer
-	cfg.Partitions = 3
+	cfg := e2eConfig(t, 3)
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 

@@ -2,6 +2,7 @@ package sipfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,13 +30,18 @@ import (
 //     of its tenant (Request-URI user); each NOTIFY is a full
 //     dialog-info document of the DN's calls in the engine (one dialog per
 //     call: early while dialling or ringing, confirmed once answered,
-//     held included; none when idle), sent at once and after every call
-//     event of the DN.
+//     held included; none when idle; the DN as local identity, the call's
+//     first other party as remote identity, which phones show on the
+//     key), sent at once and after every call event of the DN.
 //
 // A subscription lasts the Expires asked for (default 3600 s, at most
-// Config.MaxExpires); Expires 0 ends it with a final NOTIFY (terminated);
-// a refresh is a SUBSCRIBE in its dialog (unknown: 481). Its NOTIFYs go to
-// the SUBSCRIBE's Contact; one answered 481 (or not at all) ends it.
+// Config.MaxExpires; under Config.MinExpires 423 with Min-Expires);
+// Expires 0 ends it with a final NOTIFY (terminated). A refresh is a
+// SUBSCRIBE in its dialog (Call-ID and both tags, its package; another:
+// 481; these packages in a call's dialog: 489). Its NOTIFYs go to the
+// SUBSCRIBE's Contact; one answered 481 (or not at all) ends it. The
+// agent-state subscription feeding message-summary is renewed if dropped
+// for being slow, and the mailboxes notified then.
 
 // subscription is a SUBSCRIBE dialog we are the notifier of.
 type subscription struct {
@@ -69,10 +75,7 @@ func dnKey(t *sipTenant, dn string) string { return t.id + "\x00" + dn }
 // subscribeEvent handles a SUBSCRIBE to message-summary or dialog; false
 // for another event package (handleSubscribe's).
 func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool {
-	pkg := ""
-	if h := req.GetHeader("Event"); h != nil {
-		pkg = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
-	}
+	pkg := eventPackage(req)
 	if pkg != "message-summary" && pkg != "dialog" {
 		return false
 	}
@@ -85,10 +88,26 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 		}
 		expires = min(time.Duration(n)*time.Second, s.cfg.MaxExpires)
 	}
+	if expires > 0 && expires < s.cfg.MinExpires {
+		// As for REGISTER: a phone asking for a few seconds would
+		// refresh (and be notified) that often (RFC 6665 section 4.2.1.1).
+		s.respond(req, tx, 423, "Interval Too Brief", nil,
+			sip.NewHeader("Min-Expires", strconv.Itoa(int(s.cfg.MinExpires/time.Second))))
+		return true
+	}
 	if _, tagged := req.To().Params.Get("tag"); tagged {
-		// A refresh; in a dialog that is not one of ours, the other
-		// handlers' answer (481, or 489 in a call's dialog).
-		return s.resubscribe(req, tx, expires)
+		// A refresh. In a call's dialog, handleSubscribe's answer (489:
+		// these packages are not served in a call's dialog); in no
+		// dialog of ours, 481 (RFC 6665 section 4.2.1.2): the package
+		// is known, the subscription is not.
+		switch {
+		case s.resubscribe(req, tx, expires):
+			return true
+		case s.legByCallID(req.CallID().Value()) != nil:
+			return false
+		}
+		s.respond(req, tx, 481, "Subscription Does Not Exist", nil)
+		return true
 	}
 	from, user := req.From().Address.User, req.Recipient.User
 	t := s.tenantFor(req.From().Address.Host)
@@ -133,6 +152,17 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 	return true
 }
 
+// eventPackage is the package of a request's Event header, lowercased,
+// without parameters ("" without one).
+func eventPackage(req *sip.Request) string {
+	h := req.GetHeader("Event")
+	if h == nil {
+		return ""
+	}
+	pkg, _, _ := strings.Cut(h.Value(), ";")
+	return strings.ToLower(strings.TrimSpace(pkg))
+}
+
 // resubscribe refreshes (or, with expires 0, ends) the subscription of
 // req's dialog; false when it is none of ours.
 func (s *Server) resubscribe(req *sip.Request, tx sip.ServerTransaction, expires time.Duration) bool {
@@ -141,6 +171,17 @@ func (s *Server) resubscribe(req *sip.Request, tx sip.ServerTransaction, expires
 	s.notes.mu.Unlock()
 	if sub == nil {
 		return false
+	}
+	// The subscription's dialog is its Call-ID and both tags (RFC 6665
+	// section 4.1.2.1), for its package only: a SUBSCRIBE matching the
+	// Call-ID alone refreshes nothing.
+	ours, _ := sub.from.Params.Get("tag")
+	theirs, _ := sub.to.Params.Get("tag")
+	toTag, _ := req.To().Params.Get("tag")
+	fromTag, _ := req.From().Params.Get("tag")
+	if toTag != ours || fromTag != theirs || eventPackage(req) != sub.event {
+		s.respond(req, tx, 481, "Subscription Does Not Exist", nil)
+		return true
 	}
 	s.respond(req, tx, 200, "OK", nil, sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	if expires == 0 {
@@ -186,7 +227,7 @@ func (s *Server) addSubscription(sub *subscription, expires time.Duration) {
 	if sub.event == "message-summary" && n.mwi[sub.t] == nil {
 		// The first mailbox subscription of the tenant: its agent-state
 		// events (EventMessageWaitingOn/Off) now matter.
-		rs := sub.t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, 1024)
+		rs := sub.t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, mwiBuffer)
 		n.mwi[sub.t] = rs
 		s.wg.Add(1)
 		go s.watchMWI(sub.t, rs)
@@ -236,10 +277,14 @@ func (s *Server) watching(t *sipTenant, dn, pkg string) []*subscription {
 }
 
 // watchMWI notifies the message-summary subscribers of tenant t's DNs of
-// their message-waiting events, until the server closes.
+// their message-waiting events, until the server closes. An agent-state
+// subscription dropped for being slow is renewed, and every mailbox
+// subscriber of the tenant is notified of its state then (a change may
+// have been missed); before, the tenant's indicators stayed as they were
+// until the process restarted.
 func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 	defer s.wg.Done()
-	defer rs.Close()
+	defer func() { rs.Close() }()
 	for {
 		select {
 		case ev := <-rs.C:
@@ -249,12 +294,32 @@ func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 				}
 			}
 		case <-rs.Done():
-			return
+			if s.ctx.Err() != nil || !errors.Is(rs.Err(), tenant.ErrSlowSubscriber) {
+				return
+			}
+			s.log.Error("SIP front end: agent-state subscription ended; renewing", "tenant", t.id, "err", rs.Err())
+			rs = t.rt.Subscribe(tenant.Filter{Topic: event.AgentStateTopic}, mwiBuffer)
+			s.notes.mu.Lock()
+			s.notes.mwi[t] = rs
+			var subs []*subscription
+			for _, sub := range s.notes.byID {
+				if sub.t == t && sub.event == "message-summary" {
+					subs = append(subs, sub)
+				}
+			}
+			s.notes.mu.Unlock()
+			for _, sub := range subs {
+				go s.notify(sub, false)
+			}
 		case <-s.ctx.Done():
 			return
 		}
 	}
 }
+
+// mwiBuffer is the size of the agent-state subscription feeding
+// message-summary.
+const mwiBuffer = 1024
 
 // callEvent: a recorded call event of the tenant (onEvent); the dialog
 // subscribers of its DN are notified.
@@ -383,12 +448,29 @@ func (s *Server) dialogInfo(sub *subscription) string {
 				// to take an answered call over (replaces.go).
 				ids = sub.t.dialogIDs(c.ConnID, sub.dn)
 			}
-			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state></dialog>\r\n",
-				xmlEscape(c.ConnID), ids, direction, state)
+			// The parties' identities: a BLF key shows who rings or
+			// talks to the DN (the call's first other party).
+			parties := "<local><identity>" + xmlEscape(entity) + "</identity></local>"
+			if o := otherParty(c, p.DN); o != "" {
+				parties += "<remote><identity>" + xmlEscape("sip:"+o+"@"+sub.from.Address.Host) + "</identity></remote>"
+			}
+			fmt.Fprintf(&b, "<dialog id=\"%s\"%s direction=\"%s\"><state>%s</state>%s</dialog>\r\n",
+				xmlEscape(c.ConnID), ids, direction, state, parties)
 		}
 	}
 	b.WriteString("</dialog-info>\r\n")
 	return b.String()
+}
+
+// otherParty is the first party of call c that is not DN dn (a DN, or
+// an external number), "" when dn is alone on it.
+func otherParty(c engine.CallView, dn string) string {
+	for _, p := range c.Parties {
+		if p.DN != dn {
+			return p.DN
+		}
+	}
+	return ""
 }
 
 // xmlEscape escapes s for an XML attribute.

@@ -33,6 +33,8 @@ type sipTenant struct {
 	dns map[string]*config.DN // cfg's DNs by number
 	rt  Runtime
 	sub *tenant.Subscription
+	// codes: the feature codes its phones dial (features.go).
+	codes FeatureCodes
 
 	mu       sync.Mutex
 	bindings map[string][]*binding // by DN, in the order registered (contacts.go)
@@ -62,6 +64,12 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 		s: s, id: tc.Config.ID, cfg: tc.Config, rt: tc.Runtime,
 		bindings: map[string][]*binding{},
 		dns:      make(map[string]*config.DN, len(tc.Config.DNs)),
+	}
+	// Checked by Start: a clash falls back to the server's codes.
+	if codes, err := tenantCodes(s.cfg.FeatureCodes, tc.Config.FeatureCodes); err == nil {
+		t.codes = codes
+	} else {
+		t.codes = s.cfg.FeatureCodes
 	}
 	t.book = newBook(t, t.contactsOf, func() uint64 { return legSeq.Add(1) })
 	t.book.media = tc.Media

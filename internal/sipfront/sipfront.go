@@ -284,6 +284,12 @@ func Start(cfg Config) (*Server, error) {
 	s.refusals = slog.New(logsample.NewHandler(s.log.Handler(), logsample.Options{}))
 	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
+	for _, tc := range cfg.Tenants {
+		// A tenant's own feature codes over the server's (newTenant).
+		if _, err := tenantCodes(cfg.FeatureCodes, tc.Config.FeatureCodes); err != nil {
+			return nil, fmt.Errorf("sipfront: tenant %s: %w", tc.Config.ID, err)
+		}
+	}
 	tenants := map[string]*sipTenant{}
 	if cfg.Cluster == nil {
 		for _, tc := range cfg.Tenants {

@@ -100,7 +100,7 @@ type harness struct {
 	nodes map[string]*node
 }
 
-var apiLine = regexp.MustCompile(`API on http://(\S+)`)
+var apiLine = regexp.MustCompile(`API on http://([^\s,]+)`)
 
 func (h *harness) start(id string) *node {
 	h.t.Helper()
@@ -175,7 +175,10 @@ var client = &http.Client{Timeout: 5 * time.Second}
 
 func (h *harness) status(n *node) (cluster.ClusterStatus, error) {
 	var st cluster.ClusterStatus
-	req, _ := http.NewRequest("GET", "http://"+n.addr+"/v1/cluster", nil)
+	req, err := http.NewRequest("GET", "http://"+n.addr+"/v1/cluster", nil)
+	if err != nil {
+		return st, err
+	}
 	req.Header.Set("Authorization", "Bearer "+opsToken)
 	res, err := client.Do(req)
 	if err != nil {
