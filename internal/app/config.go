@@ -41,6 +41,15 @@ type Config struct {
 	// SIPMaxConns bounds the SIP TCP and TLS connections open at once
 	// (--sip-max-conns; 0: 10,000).
 	SIPMaxConns int
+	// SIPDigest are the digest algorithms of SIP challenges
+	// (--sip-digest, comma separated; default "MD5,SHA-256"; see
+	// sipfront.ParseDigestAlgorithms).
+	SIPDigest string
+	// SIPReadBuffer is sipgo's read buffer of each SIP connection
+	// (--sip-read-buffer; 0: 32 KiB; see sipfront.SetReadBuffer): what a
+	// TCP or TLS phone's connection costs, and the largest message over
+	// WebSocket.
+	SIPReadBuffer int64
 	// KafkaBrokers are the bootstrap brokers of a Kafka cluster
 	// (--kafka-brokers, comma separated). Empty (the default) starts the
 	// embedded broker.
@@ -109,6 +118,7 @@ func DefaultConfig() Config {
 		Data:            DefaultData,
 		HTTP:            DefaultHTTP,
 		SIP:             DefaultSIP,
+		SIPDigest:       "MD5,SHA-256",
 		KafkaListen:     DefaultKafkaListen,
 		Partitions:      DefaultPartitions,
 		LogLevel:        "info",
@@ -143,6 +153,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SIPMaxConns < 0 {
 		return bad("sip-max-conns", "must not be negative")
+	}
+	if n := c.SIPReadBuffer; n != 0 && (n < 1024 || n > 65535) {
+		return bad("sip-read-buffer", "%d bytes: want 1KiB to 65535", n)
+	}
+	if _, err := sipfront.ParseDigestAlgorithms(c.SIPDigest); err != nil {
+		return bad("sip-digest", "%v", err)
 	}
 	for i, b := range c.KafkaBrokers {
 		if err := hostPort(b); err != nil {
@@ -225,6 +241,8 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("sip", (*stringValue)(&c.SIP), "SIP (UDP and TCP) listen `ADDR` of the registrar and B2BUA; port 0 picks a free port")
 	c.SIPTLS.addFlags(add)
 	add("sip-max-conns", (*intValue)(&c.SIPMaxConns), "SIP TCP and TLS connections open at most (`COUNT`; 0: 10000)")
+	add("sip-digest", (*stringValue)(&c.SIPDigest), "digest algorithms SIP challenges offer, in order: comma-separated `LIST` of MD5 and SHA-256 (MD5 alone for phones that give up on a SHA-256 challenge, such as baresip on libre 1.x)")
+	add("sip-read-buffer", (*sizeValue)(&c.SIPReadBuffer), "read buffer of each SIP connection, `BYTES` (1KiB to 65535; 0: 32KiB): most of the memory a TCP or TLS phone costs, and the largest SIP message a WebSocket phone may send (TCP and TLS take any size; UDP reads whole datagrams)")
 	add("sip-feature-codes", (*stringValue)(&c.SIPFeatureCodes), "`LIST` of name=code pairs phones dial for DND and forwarding: dnd-on (default *78), dnd-off (*79), forward (*72, followed by the number), forward-off (*73); an empty code turns one off")
 	add("kafka-brokers", (*listValue)(&c.KafkaBrokers), "Kafka bootstrap brokers, comma-separated `LIST`; none: run the embedded broker")
 	add("kafka-listen", (*stringValue)(&c.KafkaListen), "embedded broker listen `ADDR` (when no --kafka-brokers)")

@@ -69,6 +69,12 @@ func startSIPFront(c Config, file *config.File, rts []*tenant.Tenant, sc sipfron
 	if err != nil {
 		return nil, err // Validate has refused it already
 	}
+	if err := sipfront.SetReadBuffer(int(c.SIPReadBuffer)); err != nil {
+		return nil, err // Validate has refused it already
+	}
+	if sc.DigestAlgorithms, err = sipfront.ParseDigestAlgorithms(c.SIPDigest); err != nil {
+		return nil, err // Validate has refused it already
+	}
 	sc.Listen, sc.TLS, sc.MaxConns, sc.FeatureCodes = c.SIP, c.SIPTLS.config(), c.SIPMaxConns, fc
 	sc.Tenants, sc.Logger, sc.Metrics = ts, log.With("component", "sipfront"), set
 	// 0 is sipfront's default.

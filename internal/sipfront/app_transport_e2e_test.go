@@ -34,15 +34,9 @@ import (
 func TestServeSIPTransports(t *testing.T) {
 	dir := t.TempDir()
 	first := sipfront.WriteCert(t, dir, "first")
-	cfg := app.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.KafkaListen = "127.0.0.1:0"
-	cfg.SIP = "127.0.0.1:" + strconv.Itoa(sipfront.FreeUDPPort(t))
+	cfg := e2eConfig(t, 3)
 	cfg.SIPTLS = app.SIPTLS{Listen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)),
 		Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem")}
-	cfg.ServerID = sipfront.TestServer
-	cfg.Partitions = 3
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 

@@ -1,14 +1,17 @@
 package sipfront
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +23,8 @@ import (
 
 // Digest authentication (RFC 3261 section 22, RFC 7616, RFC 8760).
 //
-// A challenge offers MD5 and SHA-256 (in that order) with qop=auth. Its nonce is
+// A challenge offers MD5 and SHA-256 (in that order; Config.DigestAlgorithms)
+// with qop=auth. Its nonce is
 // stateless: the issue time, 64 random bits and an HMAC over them, the
 // realm and the source address the challenged request came from, so a
 // nonce is good only from that address and for NonceTTL. What is kept is
@@ -210,18 +214,36 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, t *sip
 	hdrs := []sip.Header{}
 	// MD5 first: many phones (and sipp) read only the first challenge and
 	// know only MD5; a phone that knows SHA-256 finds it in the second.
-	for _, alg := range []string{"MD5", "SHA-256"} {
+	for _, alg := range s.cfg.DigestAlgorithms {
 		hdrs = append(hdrs, sip.NewHeader(chalName, challenge(s.cfg.Realm, n, alg, stale)))
 	}
 	s.unauthenticated(req, tx, code, reason, 0, hdrs...)
 	return errAuth
 }
 
+// ParseDigestAlgorithms reads a comma-separated list of digest
+// algorithms for Config.DigestAlgorithms: MD5 and SHA-256 (any case),
+// each once, at least one.
+func ParseDigestAlgorithms(list string) ([]string, error) {
+	var algs []string
+	for _, a := range strings.Split(list, ",") {
+		a = strings.ToUpper(strings.TrimSpace(a))
+		switch {
+		case a != "MD5" && a != "SHA-256":
+			return nil, fmt.Errorf("digest algorithm %q: want MD5 or SHA-256", a)
+		case slices.Contains(algs, a):
+			return nil, fmt.Errorf("digest algorithm %s given twice", a)
+		}
+		algs = append(algs, a)
+	}
+	return algs, nil
+}
+
 // digestOK compares the response with the one password gives.
 func (s *Server) digestOK(req *sip.Request, cred *digest.Credentials, password string) bool {
 	alg := cred.Algorithm
-	if alg != "" && alg != "MD5" && alg != "SHA-256" {
-		return false
+	if !slices.Contains(s.cfg.DigestAlgorithms, cmp.Or(alg, "MD5")) {
+		return false // not offered
 	}
 	if cred.QOP != "" && cred.QOP != "auth" {
 		return false

@@ -57,12 +57,21 @@
 // transport (sipgo's RewriteContact), and puts our Contact of that
 // transport in its messages (one sipgo dialog user agent per transport).
 // At most Config.MaxConns TCP and TLS connections are open at once; more
-// are closed as accepted.
+// are closed as accepted. A double CRLF on a connection is answered with
+// a CRLF (RFC 5626 keepalive; sipgo), and a REGISTER asking with keep
+// (RFC 6223) is told KeepInterval. A binding registered over TCP, TLS
+// or WebSocket with outbound (a Contact with reg-id and +sip.instance;
+// the 200 says Require: outbound) ends when its connection closes; any
+// other stays until it expires (outbound.go). Each connection holds
+// sipgo's read buffer (SetReadBuffer, process-wide: most of a TCP phone's
+// memory, and the largest message over WebSocket); the UDP socket reads
+// whole datagrams whatever its size (readbuf.go).
 //
 // # Registrar
 //
 // REGISTER for a phone DN (extension or acd-position) is authenticated
-// with HTTP digest (auth.go: MD5 or SHA-256, qop=auth with nonce counts, or
+// with HTTP digest (auth.go: MD5 or SHA-256, as Config.DigestAlgorithms
+// offers, qop=auth with nonce counts, or
 // no qop; stateless HMAC nonces bound to the source address, valid for
 // Config.NonceTTL; a replayed (nonce, nc) is challenged again) against the
 // DN's sip-password, else the tenant's default one; the user name is the
@@ -265,15 +274,18 @@
 // rings all of them at once (RFC 3261 section 16.7, parallel forking). The
 // first 2xx is the DN's Answer; the other devices get CANCEL with
 // `Reason: SIP;cause=200;text="Call completed elsewhere"` (RFC 3326; the
-// client's transaction requester adds the header to the CANCEL sipgo
-// builds), and a 2xx of theirs that comes anyway (it crossed the CANCEL)
+// clients' transaction requester, UDP's and the streams', adds the header
+// to the CANCEL sipgo builds), and a 2xx of theirs that comes anyway (it crossed the CANCEL)
 // is ACKed and BYEd. A refusal counts when every device has refused (busy
 // if one said busy); a 6xx cancels the others at once. The engine sees
 // one ringing party and one answer. Tests: golden testdata/book/fork.txt;
 // sipp with two UAS on one DN, the loser's scenario checking the Reason
 // (TestForkFirstAnswerWins), and one whose 200 crosses the CANCEL
 // (TestForkLateAnswer); the whole server's events through check-events
-// (TestServeSIPForkToKafka).
+// (TestServeSIPForkToKafka); two real softphones (Debian's baresip) on one
+// DN over TLS, one answering, the other checking the CANCEL's Reason
+// (TestServeBaresipTLSTwoDevices, with --sip-digest MD5: its libre fails
+// on a SHA-256 challenge).
 //
 // # Carriers (carrier.go)
 //
@@ -481,10 +493,10 @@
 // wait of RFC 3261 section 14.1.
 // In-dialog signalling: feature codes are the same for every tenant
 // (serve's --sip-feature-codes); subscriptions do not survive a restart.
-// Carriers: no OPTIONS keepalive to registered phones (RFC 5626
-// keepalives are not answered specially); a trunk's address is one
-// host:port (no DNS SRV failover, no list of source addresses).
-// UDP only; a restart loses
+// Carriers: no OPTIONS keepalive to registered phones (they keep their
+// flows with RFC 5626 CRLF pings, answered; no STUN keepalives over UDP);
+// a trunk's address is one host:port (no DNS SRV failover, no list of
+// source addresses). A restart loses
 // the SIP dialogs (serve's recovery releases their calls:
 // TestServeRestartReleasesSIPCalls) but not the bindings
 // (TestServeRestartKeepsSIPBindings). An unreadable bindings file loses

@@ -177,8 +177,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	expires = min(expires, s.cfg.MaxExpires)
 	s.rememberFlow(contact.Address, req)                                                  // transport.go
+	ob := s.markOutbound(t, dn, contact, req)                                             // outbound.go
 	t.registerDevice(dn, contact.Address, s.origin(req), deviceOf(req, contact), expires) // contacts.go
-	s.respond(req, tx, 200, "OK", nil, t.contactHeaders(dn)...)
+	s.respond(req, tx, 200, "OK", nil, append(t.contactHeaders(dn), ob...)...)
 }
 
 // Bind registers DN dn of the server's only tenant at hostport (host:port)

@@ -72,6 +72,13 @@ type Config struct {
 	Tenants []Tenant
 	// Realm of the digest challenges. Default "switchboard".
 	Realm string
+	// DigestAlgorithms are the digest algorithms a challenge offers, one
+	// WWW-Authenticate (or Proxy-Authenticate) each, in this order: MD5
+	// and SHA-256 (ParseDigestAlgorithms). Default both, MD5 first. Some
+	// phones give up on a challenge they cannot answer instead of taking
+	// the one they can (baresip on libre 1.x: "Function not
+	// implemented"): MD5 alone serves them.
+	DigestAlgorithms []string
 	// MaxExpires caps the binding time a phone asks for. Default 1 hour.
 	MaxExpires time.Duration
 	// MinExpires is the shortest binding time accepted (shorter asks get
@@ -147,6 +154,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Realm == "" {
 		c.Realm = "switchboard"
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		c.DigestAlgorithms = []string{"MD5", "SHA-256"}
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = time.Hour
@@ -305,6 +315,8 @@ func Start(cfg Config) (*Server, error) {
 		uc.SetReadBuffer(cfg.SocketBuffer)
 		uc.SetWriteBuffer(cfg.SocketBuffer)
 	}
+	full := newFullDatagrams(conn) // readbuf.go
+	conn, s.conn = full, full
 	s.addr = conn.LocalAddr().String()
 	host, portS, _ := net.SplitHostPort(s.addr)
 	port, _ := strconv.Atoi(portS)
@@ -318,8 +330,13 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.absorb = newAbsorber(conn)
+	// Whole datagrams first (readbuf.go), then the absorber.
+	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+		data, _ = full.whole(p, data)
+		return s.absorb.filter(p, data)
+	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.absorb.filter)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}

@@ -45,8 +45,12 @@ type transports struct {
 }
 
 // flow is where a registered contact is reached: the transport and the
-// source address (host:port) of its REGISTER.
-type flow struct{ transport, source string }
+// source address (host:port) of its REGISTER; ob is set for a binding
+// that ends with its connection (RFC 5626 outbound, outbound.go).
+type flow struct {
+	transport, source string
+	ob                *obFlow
+}
 
 // bindUDPAndTCP binds the UDP socket (Config.Listen) and the TCP listener:
 // on the same address unless Config.TCP names another ("-": none). With
@@ -81,7 +85,7 @@ func bindUDPAndTCP(cfg Config) (net.PacketConn, net.Listener, error) {
 func (s *Server) listenStreams(host string, port int) error {
 	cfg := s.cfg
 	if s.tr.tcp != nil {
-		s.tr.tcp = s.limited(s.tr.tcp)
+		s.tr.tcp = s.limited(s.tr.tcp, "TCP")
 	}
 	if cfg.TLS.Listen != "" {
 		if err := s.ReloadTLS(); err != nil {
@@ -91,7 +95,7 @@ func (s *Server) listenStreams(host string, port int) error {
 		if err != nil {
 			return fmt.Errorf("sipfront: listen TLS: %w", err)
 		}
-		s.tr.tls = tls.NewListener(s.limited(ln), &tls.Config{
+		s.tr.tls = tls.NewListener(s.limited(ln, "TLS"), &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// Read at each handshake: a reload serves new connections
 			// with the new certificate, established ones keep theirs.
@@ -106,6 +110,8 @@ func (s *Server) listenStreams(host string, port int) error {
 	if err != nil {
 		return fmt.Errorf("sipfront: %w", err)
 	}
+	// Its CANCELs carry their Reason too (fork.go), as the UDP client's.
+	stream.TxRequester = s.cli.TxRequester
 	s.dua.RewriteContact = true
 	s.tr.duas = map[string]*sipgo.DialogUA{"UDP": s.dua}
 	contact := func(p int, tr string) sip.ContactHeader {
@@ -285,7 +291,8 @@ func (s *Server) WebSocket() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		if !s.tr.ws.push(&prefixConn{Conn: conn, r: io.MultiReader(&head, buffered(brw.Reader), conn)}) {
+		pc := &prefixConn{Conn: conn, r: io.MultiReader(&head, buffered(brw.Reader), conn), closed: s.closedFlow("WS", conn)}
+		if !s.tr.ws.push(pc) {
 			conn.Close()
 		}
 	})
@@ -313,22 +320,31 @@ func buffered(br *bufio.Reader) io.Reader {
 // prefixConn is a connection whose first bytes come from r.
 type prefixConn struct {
 	net.Conn
-	r io.Reader
+	r      io.Reader
+	closed func()
+	once   sync.Once
 }
 
 func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c *prefixConn) Close() error {
+	c.once.Do(c.closed)
+	return c.Conn.Close()
+}
 
 // limited bounds the TCP and TLS connections open at once to
 // Config.MaxConns: one more is closed as soon as accepted (counted as
 // SIPRefused "connections"), so that connections cannot take every file
 // descriptor of the process.
-func (s *Server) limited(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, s: s}
+// tr names the transport (TCP, TLS) for the flows over its connections.
+func (s *Server) limited(ln net.Listener, tr string) net.Listener {
+	return &limitListener{Listener: ln, s: s, tr: tr}
 }
 
 type limitListener struct {
 	net.Listener
-	s *Server
+	s  *Server
+	tr string
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -338,7 +354,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if l.s.tr.open.Add(1) <= int64(l.s.cfg.MaxConns) {
-			return &countedConn{Conn: c, open: &l.s.tr.open}, nil
+			return &countedConn{Conn: c, open: &l.s.tr.open, closed: l.s.closedFlow(l.tr, c)}, nil
 		}
 		l.s.tr.open.Add(-1)
 		c.Close()
@@ -347,15 +363,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// countedConn takes itself off the open count when closed.
+// countedConn takes itself off the open count when closed, and ends the
+// flow over it (closed).
 type countedConn struct {
 	net.Conn
-	open *atomic.Int64
-	once sync.Once
+	open   *atomic.Int64
+	closed func()
+	once   sync.Once
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() { c.open.Add(-1) })
+	c.once.Do(func() { c.open.Add(-1); c.closed() })
 	return c.Conn.Close()
 }
 
