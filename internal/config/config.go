@@ -275,7 +275,8 @@ type TimeRule struct {
 
 // TrunkSettings holds the settings of a trunk to the network.
 type TrunkSettings struct {
-	// Address is the SIP peer (host:port) outbound calls go to.
+	// Address is the SIP peer (host:port) outbound calls go to; it may
+	// name a transport (host:port;transport=tcp).
 	Address string `yaml:"address"`
 	// Prefixes: dialed numbers starting with one of these leave through
 	// this trunk. Empty: this trunk takes any external number.

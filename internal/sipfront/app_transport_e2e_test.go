@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +37,7 @@ func TestServeSIPTransports(t *testing.T) {
 	addrs, stop := serveData(t, cfg)
 	defer stop()
 
-	tunnel := tlsTunnel(t, cfg.SIPTLS.Listen, first)
+	tunnel := sipfront.TLSTunnel(t, cfg.SIPTLS.Listen, first)
 	for _, c := range []struct {
 		name            string
 		caller, callee  string // where the phones send
@@ -130,46 +127,6 @@ func freeTCPPort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// tlsTunnel listens on TCP and carries each connection over TLS to
-// server (trusting only cert): a TLS phone for a sipp without TLS.
-func tlsTunnel(t testing.TB, server string, cert *x509.Certificate) string {
-	t.Helper()
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := tls.Dial("tcp", server, &tls.Config{RootCAs: roots})
-			if err != nil {
-				t.Errorf("TLS tunnel: %v", err)
-				c.Close()
-				continue
-			}
-			wg.Add(2)
-			pipe := func(dst, src net.Conn) {
-				defer wg.Done()
-				io.Copy(dst, src)
-				dst.Close()
-				src.Close()
-			}
-			go pipe(s, c)
-			go pipe(c, s)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // peerCN is the common name of the certificate server's TLS presents.

@@ -441,17 +441,23 @@ func TestAPIHoldOnSIPCall(t *testing.T) {
 // C's phone rings with A's SDP and answers; A hangs up and C gets a BYE.
 // Flow 5.7.
 // Once 1003 answers, 1001 is re-INVITEd with its SDP (no one-way audio).
+// B's scenario checks the NOTIFYs of the REFER's progress (RFC 3515).
+// Over each transport (overTransports).
 func TestBlindTransfer(t *testing.T) {
-	f := newFixture(t, nil)
+	overTransports(t, nil, nil, blindTransfer)
+}
+
+func blindTransfer(t *testing.T, p *phones) {
+	f := p.f
 	pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	f.register("1003", pc, 3600)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
+	p.register("1003", pc)
+	p.register("1002", pb)
+	p.registerCaller("1001", pa)
 	mc := freeUDPPort(t)
-	c := f.startSipp("uas.xml", pc, "-mp", strconv.Itoa(mc))
-	b := f.startSipp("uas_refer.xml", pb, "-key", "target", "1003", "-key", "service", "1002")
+	c := p.callee("uas.xml", pc, "-mp", strconv.Itoa(mc))
+	b := p.callee("uas_refer.xml", pb, "-key", "target", "1003", "-key", "service", "1002")
 	// 1001 is re-INVITEd with 1003's SDP once 1003 answers.
-	f.startSipp(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
+	p.call(repointed(t, "uac_repointed.xml", mc), pa, "-key", "user", "1001", "-s", "1002", "-d", "1500").wait(t)
 	b.wait(t)
 	c.wait(t)
 	want := expected(t, f.tenant,

@@ -259,7 +259,8 @@ func (s *Server) sendRegister(ctx context.Context, tr *trunk, callID sip.CallIDH
 	from := &sip.FromHeader{Address: aor}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	*cseq++
-	contact := s.dua.ContactHDR.Address
+	dua := s.duaFor(uriTransport(recipient))
+	contact := dua.ContactHDR.Address
 	contact.User = c.user
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor})
@@ -269,9 +270,9 @@ func (s *Server) sendRegister(ctx context.Context, tr *trunk, callID sip.CallIDH
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
 	rctx, cancel := context.WithTimeout(ctx, sip.Timer_F)
 	defer cancel()
-	res, err := s.cli.Do(rctx, req)
+	res, err := dua.Client.Do(rctx, req)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) {
-		res, err = s.cli.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: c.user, Password: c.password})
+		res, err = dua.Client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: c.user, Password: c.password})
 	}
 	if req.CSeq() != nil {
 		*cseq = req.CSeq().SeqNo // the digest retry raised it
@@ -364,7 +365,7 @@ func (s *Server) probe(tr *trunk) bool {
 	req.AppendHeader(from)
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.KeepaliveTimeout)
 	defer cancel()
-	res, err := s.cli.Do(ctx, req)
+	res, err := s.duaFor(uriTransport(recipient)).Client.Do(ctx, req)
 	return err == nil && res.StatusCode != 503
 }
 

@@ -191,18 +191,31 @@ func TestTrunkInboundByCredentials(t *testing.T) {
 // and exits: the trunk goes out of service (EventDNOutOfService, ThisDN
 // pstn); a new carrier answering puts it back (EventDNBackInService). The
 // time from the carrier's exit to the event is logged: the time to notice
-// a dead trunk.
+// a dead trunk. Over UDP, and over TCP (the trunk's address with
+// ;transport=tcp, the carrier a sipp -t t1).
 func TestTrunkKeepalive(t *testing.T) {
+	for _, c := range []struct{ name, param string }{{"UDP", ""}, {"TCP", ";transport=tcp"}} {
+		t.Run(c.name, func(t *testing.T) { trunkKeepalive(t, c.param) })
+	}
+}
+
+// trunkKeepalive is TestTrunkKeepalive with param after the trunk's
+// address (its transport), the carrier's sipp over that transport.
+func trunkKeepalive(t *testing.T, param string) {
 	trunk := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
 	_, tp, _ := net.SplitHostPort(trunk)
 	port, _ := strconv.Atoi(tp)
-	carrier := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, "-m", "3")
+	var args []string
+	if param != "" {
+		args = []string{"-t", "t1"}
+	}
+	carrier := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, append([]string{"-m", "3"}, args...)...)
 	f := newFixtureTenant(t, func(c *Config) {
 		c.KeepaliveTimeout, c.KeepaliveMisses = 200*time.Millisecond, 2
 	}, func(ct *config.Tenant) {
 		for i := range ct.DNs {
 			if tr := ct.DNs[i].Trunk; tr != nil {
-				tr.Address, tr.Keepalive = trunk, config.Keepalive{Duration: config.D(100 * time.Millisecond)}
+				tr.Address, tr.Keepalive = trunk+param, config.Keepalive{Duration: config.D(100 * time.Millisecond)}
 			}
 		}
 	})
@@ -220,7 +233,7 @@ func TestTrunkKeepalive(t *testing.T) {
 	if st, _ := f.sip.TrunkStatus("demo", "pstn"); st.Keepalive != "down" {
 		t.Errorf("status %+v, want keepalive down", st)
 	}
-	back := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, "-m", "1")
+	back := startSippAt(t, "127.0.0.1:9", "carrier_options.xml", port, append([]string{"-m", "1"}, args...)...)
 	back.wait(t)
 	in := f.events(1)
 	if in[0].ID != event.EventDNBackInService || in[0].ThisDN != "pstn" {

@@ -56,6 +56,18 @@
 // the source address of the INVITE or of its answer over the INVITE's
 // transport (sipgo's RewriteContact), and puts our Contact of that
 // transport in its messages (one sipgo dialog user agent per transport).
+// A subscription's NOTIFYs go over its SUBSCRIBE's connection while that
+// lasts (notify.go). A trunk address naming a transport (;transport=tcp)
+// has its REGISTERs and OPTIONS sent over it by the stream client.
+// Tests: the basic call through serve over each transport
+// (TestServeSIPTransports); a representative sipp test of each feature
+// runs as subtests over UDP, TCP and TLS (overTransports in
+// transport_test.go: sipp -t t1 for TCP; this sipp has no TLS, so the
+// calling phone's TCP goes through a TLS tunnel and the called phones,
+// which sipp cannot serve TLS for, are over TCP): forking
+// (TestForkFirstAnswerWins), REFER with its NOTIFYs (TestBlindTransfer),
+// 100rel and PRACK (TestReliableRinging), message-summary
+// (TestMessageWaiting); TestTrunkKeepalive runs over UDP and TCP.
 // At most Config.MaxConns TCP and TLS connections are open at once; more
 // are closed as accepted. A double CRLF on a connection is answered with
 // a CRLF (RFC 5626 keepalive; sipgo), and a REGISTER asking with keep
@@ -280,7 +292,7 @@
 // if one said busy); a 6xx cancels the others at once. The engine sees
 // one ringing party and one answer. Tests: golden testdata/book/fork.txt;
 // sipp with two UAS on one DN, the loser's scenario checking the Reason
-// (TestForkFirstAnswerWins), and one whose 200 crosses the CANCEL
+// (TestForkFirstAnswerWins, over UDP, TCP and TLS), and one whose 200 crosses the CANCEL
 // (TestForkLateAnswer); the whole server's events through check-events
 // (TestServeSIPForkToKafka); two real softphones (Debian's baresip) on one
 // DN over TLS, one answering, the other checking the CANCEL's Reason
@@ -304,8 +316,9 @@
 // and is in service, if any. Server.TrunkStatus reports both (the CTI API and /metrics show it).
 // Tests: sipp registrars that challenge and check the digest (the refresh
 // too) or refuse, a sipp carrier that challenges our INVITE, a sipp
-// carrier that stops answering OPTIONS (TestTrunkKeepalive logs the time
-// to notice: about 0.45 s with 100 ms probes, 200 ms timeout, 2 misses).
+// carrier that stops answering OPTIONS, over UDP and TCP
+// (TestTrunkKeepalive logs the time to notice: about 0.45 s with 100 ms
+// probes, 200 ms timeout, 2 misses).
 //
 // # Bad input
 //

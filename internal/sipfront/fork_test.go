@@ -18,8 +18,17 @@ import (
 // gets CANCEL with Reason: SIP;cause=200;text="Call completed elsewhere"
 // (its scenario fails without that header) and answers 487. The engine
 // sees one ringing party and one answer: the events are flow 5.1, with one
-// EventDNBackInService for 1002 (its first device).
-func TestForkFirstAnswerWins(t *testing.T) { forkedCall(t, "uas_fork_lose.xml") }
+// EventDNBackInService for 1002 (its first device). Over each transport
+// (overTransports).
+func TestForkFirstAnswerWins(t *testing.T) {
+	overTransports(t, nil, nil, func(t *testing.T, p *phones) {
+		pa, pb, pc := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
+		p.register("1002", pb)
+		p.register("1002", pc)
+		p.registerCaller("1001", pa)
+		p.f.forkCallOver(p, pa, pb, pc, "uas_fork_lose.xml")
+	})
+}
 
 // TestForkLateAnswer: the second device's 200 crosses our CANCEL (it
 // answers the CANCEL, then sends its 200 to the INVITE): switchboard ACKs
@@ -43,11 +52,17 @@ func forkedCall(t *testing.T, second string) {
 // are flow 5.1 after the registrations (one EventDNBackInService each for
 // 1002 and 1001), and nothing is left over.
 func (f *fixture) forkCall(pa, pb, pc int, second string) {
+	f.t.Helper()
+	f.forkCallOver(&phones{f: f, caller: f.sip.Addr()}, pa, pb, pc, second)
+}
+
+// forkCallOver is forkCall with the phones of p.
+func (f *fixture) forkCallOver(p *phones, pa, pb, pc int, second string) {
 	t := f.t
 	t.Helper()
-	desk := f.startSipp("uas.xml", pb)
-	soft := f.startSipp(second, pc)
-	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+	desk := p.callee("uas.xml", pb)
+	soft := p.callee(second, pc)
+	p.call("uac.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
 	desk.wait(t)
 	soft.wait(t)
 	want := expected(t, f.tenant,

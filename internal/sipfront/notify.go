@@ -38,8 +38,9 @@ import (
 // Config.MaxExpires; under Config.MinExpires 423 with Min-Expires);
 // Expires 0 ends it with a final NOTIFY (terminated). A refresh is a
 // SUBSCRIBE in its dialog (Call-ID and both tags, its package; another:
-// 481; these packages in a call's dialog: 489). Its NOTIFYs go to the
-// SUBSCRIBE's Contact; one answered 481 (or not at all) ends it. The
+// 481; these packages in a call's dialog: 489). Its NOTIFYs go over the
+// TCP, TLS or WebSocket connection the SUBSCRIBE came on while it is
+// open, else (and over UDP) to the SUBSCRIBE's Contact; one answered 481 (or not at all) ends it. The
 // agent-state subscription feeding message-summary is renewed if dropped
 // for being slow, and the mailboxes notified then.
 
@@ -52,6 +53,7 @@ type subscription struct {
 	from   sip.FromHeader // of our NOTIFYs: the SUBSCRIBE's To, with our tag
 	to     sip.ToHeader   // of our NOTIFYs: the SUBSCRIBE's From
 	target sip.Uri        // the SUBSCRIBE's Contact
+	via    flow           // the connection the SUBSCRIBE came over
 
 	mu      sync.Mutex // serializes the NOTIFYs (and guards what follows)
 	cseq    uint32
@@ -129,7 +131,8 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 		s.respond(req, tx, 404, "Not Found", nil)
 		return true
 	}
-	sub := &subscription{t: t, event: pkg, dn: user, callID: req.CallID().Value(), target: req.Contact().Address}
+	sub := &subscription{t: t, event: pkg, dn: user, callID: req.CallID().Value(), target: req.Contact().Address,
+		via: flow{transport: sip.NetworkToUpper(req.Transport()), source: s.origin(req)}}
 	sub.from = sip.FromHeader{DisplayName: req.To().DisplayName, Address: req.To().Address, Params: sip.NewParams()}
 	tag := sip.GenerateTagN(16)
 	sub.from.Params.Add("tag", tag)
@@ -137,7 +140,7 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.To().Params.Add("tag", tag)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expires/time.Second))))
-	res.AppendHeader(&s.dua.ContactHDR)
+	res.AppendHeader(&s.duaFor(sub.via.transport).ContactHDR)
 	s.cfg.Metrics.SIPResponse("SUBSCRIBE", 200)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP SUBSCRIBE response", "err", err)
@@ -360,14 +363,23 @@ func (s *Server) notify(sub *subscription, ended bool) {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: sub.cseq, MethodName: sip.NOTIFY})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	req.AppendHeader(&s.dua.ContactHDR)
+	req.AppendHeader(&s.duaFor(sub.via.transport).ContactHDR)
 	req.AppendHeader(sip.NewHeader("Event", sub.event))
+	cli := s.cli
+	if s.streamOpen(sub.via) {
+		// Over the subscriber's connection while it lasts, as for the
+		// INVITEs to a registered phone (transport.go: flowOf): its
+		// Contact may name no transport, or an address behind NAT.
+		req.SetTransport(sub.via.transport)
+		req.SetDestination(sub.via.source)
+		cli = s.duaFor(sub.via.transport).Client
+	}
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", ctype))
 	req.SetBody([]byte(body))
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
-	res, err := s.cli.Do(ctx, req)
+	res, err := cli.Do(ctx, req)
 	if err == nil && res.StatusCode != 481 {
 		return
 	}

@@ -29,21 +29,23 @@ func (f *fixture) waitSubscribed(n int) {
 // TestMessageWaiting: 1001 subscribes to its mailbox; the message-waiting
 // command (the CTI API's) turns its indicator on: a NOTIFY says
 // Messages-Waiting: yes, Voice-Message 2/1; it unsubscribes. The events
-// are the command's.
+// are the command's. Over each transport (overTransports).
 func TestMessageWaiting(t *testing.T) {
-	f := newFixture(t, nil)
-	pa := freeUDPPort(t)
-	f.register("1001", pa, 3600)
-	p := f.startSipp("uac_mwi.xml", pa, "-key", "user", "1001", "-au", "1001", "-ap", testPassword)
-	f.waitSubscribed(1)
-	mw := engine.MessageWaiting{DN: "1001", On: true, New: 2, Old: 1}
-	if _, err := f.rt.Do(t.Context(), mw); err != nil {
-		t.Fatal(err)
-	}
-	p.wait(t)
-	want := expected(t, f.tenant, engine.SetService{DN: "1001", InService: true}, mw)
-	sameFlow(t, f.events(len(want)), want)
-	f.waitSubscribed(0)
+	overTransports(t, nil, nil, func(t *testing.T, ph *phones) {
+		f := ph.f
+		pa := freeUDPPort(t)
+		ph.registerCaller("1001", pa)
+		p := ph.call("uac_mwi.xml", pa, "-key", "user", "1001", "-au", "1001", "-ap", testPassword)
+		f.waitSubscribed(1)
+		mw := engine.MessageWaiting{DN: "1001", On: true, New: 2, Old: 1}
+		if _, err := f.rt.Do(t.Context(), mw); err != nil {
+			t.Fatal(err)
+		}
+		p.wait(t)
+		want := expected(t, f.tenant, engine.SetService{DN: "1001", InService: true}, mw)
+		sameFlow(t, f.events(len(want)), want)
+		f.waitSubscribed(0)
+	})
 }
 
 // TestBusyLampField: 1003 subscribes to 1002's dialog state (RFC 4235);

@@ -10,16 +10,17 @@ import (
 // TestReliableRinging: 1001's INVITE requires 100rel: its 180 comes with
 // Require: 100rel and RSeq, its PRACK gets 200, and the call goes on as
 // flow 5.1 (1002 answers a second after ringing, so the PRACK comes
-// first).
+// first). Over each transport (overTransports).
 func TestReliableRinging(t *testing.T) {
-	f := newFixture(t, nil)
-	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas_late.xml", pb)
-	f.startSipp("uac_100rel.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
-	uas.wait(t)
-	basicFlow(t, f)
+	overTransports(t, nil, nil, func(t *testing.T, p *phones) {
+		pa, pb := freeUDPPort(t), freeUDPPort(t)
+		p.register("1002", pb)
+		p.registerCaller("1001", pa)
+		uas := p.callee("uas_late.xml", pb)
+		p.call("uac_100rel.xml", pa, "-key", "user", "1001", "-s", "1002").wait(t)
+		uas.wait(t)
+		basicFlow(t, p.f)
+	})
 }
 
 // TestReliableRingingNoPrack: 1001 requires 100rel and never PRACKs the

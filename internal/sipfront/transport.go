@@ -200,6 +200,17 @@ func (s *Server) duaFor(tr string) *sipgo.DialogUA {
 	return s.dua
 }
 
+// uriTransport is the transport u names (its transport parameter, as
+// duaFor takes it; "UDP" without one). A trunk's address may name one
+// (127.0.0.1:5060;transport=tcp): its REGISTERs and OPTIONS go over it,
+// from the stream client (s.cli sends from the UDP socket's address).
+func uriTransport(u sip.Uri) string {
+	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+		return sip.NetworkToUpper(v)
+	}
+	return "UDP"
+}
+
 // legContact is our Contact for requests in leg l's dialog: of its
 // transport.
 func (s *Server) legContact(l *leg) *sip.ContactHeader {
@@ -235,15 +246,24 @@ func (s *Server) flowOf(target sip.Uri) (flow, bool) {
 		return flow{}, false
 	}
 	f := v.(flow)
-	if f.transport == "UDP" {
+	if f.transport == "UDP" || s.streamOpen(f) {
 		return f, true
+	}
+	return flow{}, false
+}
+
+// streamOpen reports whether f is over a stream transport (TCP, TLS,
+// WebSocket) whose connection is still open.
+func (s *Server) streamOpen(f flow) bool {
+	if f.transport == "UDP" || f.transport == "" {
+		return false
 	}
 	c, err := s.srv.TransportLayer().GetConnection(f.transport, f.source)
 	if err != nil {
-		return flow{}, false
+		return false
 	}
 	c.TryClose() // GetConnection took a reference
-	return f, true
+	return true
 }
 
 // inviteVia sends an INVITE to target with body and headers over the flow
@@ -253,10 +273,7 @@ func (s *Server) inviteVia(ctx context.Context, target sip.Uri, body []byte, hdr
 	if body != nil {
 		req.SetBody(body)
 	}
-	tr := "UDP"
-	if v, ok := target.UriParams.Get("transport"); ok && v != "" {
-		tr = sip.NetworkToUpper(v)
-	}
+	tr := uriTransport(target)
 	if f, ok := s.flowOf(target); ok {
 		tr = f.transport
 		req.SetDestination(f.source)

@@ -17,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
@@ -70,6 +72,133 @@ func withTLS(t testing.TB, dir string) func(*Config) {
 	return func(c *Config) {
 		c.TLS = TLSConfig{Listen: "127.0.0.1:0", CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
 	}
+}
+
+// tlsTunnel listens on TCP and carries each connection over TLS to
+// server (trusting only cert): a TLS phone for a sipp without TLS.
+func tlsTunnel(t testing.TB, server string, cert *x509.Certificate) string {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := tls.Dial("tcp", server, &tls.Config{RootCAs: roots})
+			if err != nil {
+				t.Errorf("TLS tunnel: %v", err)
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				io.Copy(dst, src)
+				dst.Close()
+				src.Close()
+			}
+			go pipe(s, c)
+			go pipe(c, s)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// phones is how a test's sipp phones reach the fixture, over one
+// transport: UDP; TCP (sipp -t t1, registering with ;transport=TCP in
+// the Contact so that switchboard reaches a called phone at its TCP
+// port); or TLS for the calling phone (this sipp has no TLS: its TCP goes
+// through a tlsTunnel to the fixture's TLS listener), the called phones
+// over TCP (sipp cannot serve TLS for switchboard to connect to).
+type phones struct {
+	f      *fixture
+	caller string   // where a calling phone sends
+	args   []string // sipp's transport options
+	reg    string   // the registration scenario
+}
+
+// overTransports runs test as a subtest per transport (UDP, TCP, TLS), each
+// with a new fixture (newFixtureTenant with mod and tmod, and TLS served).
+func overTransports(t *testing.T, mod func(*Config), tmod func(*config.Tenant), test func(t *testing.T, p *phones)) {
+	for _, tr := range []string{"UDP", "TCP", "TLS"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			tlsOn := withTLS(t, dir)
+			f := newFixtureTenant(t, func(c *Config) {
+				tlsOn(c)
+				if mod != nil {
+					mod(c)
+				}
+			}, tmod)
+			p := &phones{f: f, caller: f.sip.Addr(), args: []string{"-t", "t1"}, reg: "register_transport.xml"}
+			switch tr {
+			case "UDP":
+				p.args, p.reg = nil, "register.xml"
+			case "TLS":
+				p.caller = tlsTunnel(t, f.sip.TLSAddr(), readCert(t, dir))
+			}
+			test(t, p)
+		})
+	}
+}
+
+// register registers a called phone's dn from 127.0.0.1:port.
+func (p *phones) register(dn string, port int) {
+	p.f.t.Helper()
+	p.registerAt(p.f.sip.Addr(), dn, port)
+}
+
+// registerCaller registers the calling phone's dn from 127.0.0.1:port
+// (over TLS in the TLS subtest).
+func (p *phones) registerCaller(dn string, port int) {
+	p.f.t.Helper()
+	p.registerAt(p.caller, dn, port)
+}
+
+func (p *phones) registerAt(server, dn string, port int) {
+	p.f.t.Helper()
+	args := append([]string{"-au", dn, "-ap", testPassword, "-key", "user", dn, "-key", "expires", "3600"}, p.args...)
+	startSippAt(p.f.t, server, p.reg, port, args...).wait(p.f.t)
+}
+
+// callee starts a called phone's sipp.
+func (p *phones) callee(scenario string, port int, args ...string) *sipp {
+	p.f.t.Helper()
+	return startSippAt(p.f.t, p.f.sip.Addr(), scenario, port, append(args, p.args...)...)
+}
+
+// call starts the calling phone's sipp.
+func (p *phones) call(scenario string, port int, args ...string) *sipp {
+	p.f.t.Helper()
+	return startSippAt(p.f.t, p.caller, scenario, port, append(args, p.args...)...)
+}
+
+// readCert reads dir/cert.pem (writeCert's).
+func readCert(t testing.TB, dir string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("cert.pem: no PEM block")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // goPhone is a SIP phone on sipgo over a stream transport (TCP, TLS or
