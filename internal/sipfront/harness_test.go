@@ -87,7 +87,7 @@ func newFixture(t testing.TB, mod func(*Config)) *fixture {
 func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, sink: &recordSink{}}
-	f.trunk = "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	f.trunk = "127.0.0.1:" + strconv.Itoa(freeTrunkPort(t))
 	f.tenant = testTenant(f.trunk)
 	if tmod != nil {
 		tmod(f.tenant)
@@ -123,11 +123,7 @@ func newFixtureTenant(t testing.TB, mod func(*Config), tmod func(*config.Tenant)
 }
 
 // freeUDPPort finds a port free on 127.0.0.1 for a sipp to bind, or for
-// the SIP server (UDP and TCP on one port): free for both. The TCP port and
-// the next one (where baresip puts TLS) are tried without SO_REUSEADDR,
-// as programs other than Go bind them: a port that loopback connections of
-// earlier tests left in TIME_WAIT is free for Go's listeners but not for
-// baresip's.
+// the SIP server (UDP and TCP on one port): free for both.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for try := 0; ; try++ {
@@ -136,18 +132,34 @@ func freeUDPPort(t testing.TB) int {
 			t.Fatal(err)
 		}
 		port := c.LocalAddr().(*net.UDPAddr).Port
-		err = strictListen(port)
-		if err == nil && port < 65535 {
-			err = strictListen(port + 1)
-		}
+		ln, err := net.Listen("tcp", c.LocalAddr().String())
 		c.Close()
 		if err == nil {
+			ln.Close()
 			return port
 		}
 		if try == 20 {
 			t.Fatal(err)
 		}
 	}
+}
+
+// freeTrunkPort is freeUDPPort for the trunk's peer, which other programs
+// bind (sipp, baresip): preferably a port whose TCP port and the next one
+// (where baresip puts TLS) bind without SO_REUSEADDR, as those programs
+// bind them. A port that loopback connections of earlier tests left in
+// TIME_WAIT is free for Go's listeners but not for baresip's. After many
+// tries (a run with thousands of connections in TIME_WAIT) it settles for
+// freeUDPPort's port.
+func freeTrunkPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		port := freeUDPPort(t)
+		if strictListen(port) == nil && (port == 65535 || strictListen(port+1) == nil) {
+			return port
+		}
+	}
+	return freeUDPPort(t)
 }
 
 // strictListen reports whether a TCP listener can bind 127.0.0.1:port
