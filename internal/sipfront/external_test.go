@@ -27,8 +27,7 @@ import (
 func TestExternalBlindTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	carrier := f.startSipp("uas.xml", trunkPort)
@@ -58,8 +57,7 @@ func TestExternalBlindTransfer(t *testing.T) {
 func TestExternalAttendedTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb, pb2 := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	// Once the transfer completes, A and the carrier are re-INVITEd with
@@ -110,8 +108,7 @@ func TestExternalAttendedTransfer(t *testing.T) {
 func TestExternalConference(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	// Once B has left, A is re-INVITEd with the carrier's SDP (the
@@ -152,8 +149,7 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
 	pb := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	_, tp2, _ := net.SplitHostPort(trunk2)
 	trunkPort2, _ := strconv.Atoi(tp2)
 	f.register("1002", pb, 3600)
@@ -189,8 +185,7 @@ func TestInboundForwardedOut(t *testing.T) {
 		tn.DNs = append(tn.DNs, config.DN{Number: "pstn2", Type: config.Trunk,
 			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	_, tp2, _ := net.SplitHostPort(trunk2)
 	trunkPort2, _ := strconv.Atoi(tp2)
 	if _, err := f.rt.Do(context.Background(), engine.SetForward{DN: "1005", To: "9124"}); err != nil {
@@ -221,8 +216,7 @@ func TestInboundForwardedOut(t *testing.T) {
 func TestExternalRedirect(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	carrier := f.startSipp("uas.xml", trunkPort)
@@ -253,8 +247,7 @@ func TestExternalRedirect(t *testing.T) {
 func TestInternalForwardedOut(t *testing.T) {
 	f := newFixture(t, nil)
 	pa := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1001", pa, 3600)
 	fwd := engine.SetForward{DN: "1005", To: "+33140000007"}
 	if _, err := f.rt.Do(context.Background(), fwd); err != nil {
