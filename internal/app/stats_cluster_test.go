@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 	"github.com/switchboard-cc/switchboard/internal/stats"
 )
 
@@ -38,7 +39,7 @@ tenants:
 // TestStatsBesideCluster: `switchboard stats --kafka-brokers` on its own
 // beside two `serve --cluster` nodes reads the cluster's output topics
 // (written by the shards' transactions) and counts the calls made through
-// either node. The nodes serve the statistics too (the tenant's owner
+// either node, and its /metrics carries the queue's figures. The nodes serve the statistics too (the tenant's owner
 // answers, from its in-process consumer), on GET and on the WebSocket with
 // a ticket, as the wallboard asks at any node.
 func TestStatsBesideCluster(t *testing.T) {
@@ -130,6 +131,17 @@ func statsBesideCluster(t *testing.T, brokers []string) {
 		t.Fatalf("%s: queue 7000 not at 2 offered and answered within 90 s: %s\n%s", name, last, func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }())
 	}
 	wait("switchboard stats", base)
+	// Its Prometheus metrics: the configured queue's figures.
+	m := scrapeURL(t, base)
+	for outcome, want := range map[string]float64{"offered": 2, "answered": 2, "abandoned": 0} {
+		labels := map[string]string{"tenant": "t0", "queue": "7000", "outcome": outcome}
+		if v, ok := m.Value(metrics.NameStatsQueueCallsToday, labels); !ok || v != want {
+			t.Errorf("switchboard stats /metrics: %s%v = %v (%v), want %v", metrics.NameStatsQueueCallsToday, labels, v, ok, want)
+		}
+	}
+	if v, ok := m.Value(metrics.NameStatsQueueAgents, map[string]string{"tenant": "t0", "queue": "7000", "state": "Talking"}); !ok || v != 2 {
+		t.Errorf("switchboard stats /metrics: agents Talking at 7000 = %v (%v), want 2", v, ok)
+	}
 	for i, n := range nodes {
 		wait([]string{"n1", "n2"}[i]+" in-process", "http://"+n.addrs.HTTP)
 		st, body := do(t, "POST", "http://"+n.addrs.HTTP+"/v1/tenants/t0/events/ticket", "tok-t0", "")
