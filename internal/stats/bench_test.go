@@ -225,3 +225,83 @@ func BenchmarkEventToWebSocket(b *testing.B) {
 	b.ReportMetric(float64(delays[len(delays)*99/100].Milliseconds()), "p99_ms")
 	b.ReportMetric(float64(delays[len(delays)-1].Milliseconds()), "max_ms")
 }
+
+// BenchmarkConsumer: the whole consumer (Service: fetch from Kafka,
+// decompress, decode, aggregate, offsets) reading a backlog of copies of
+// the simulated day (one tenant per copy, about 200,000 records), from its
+// first poll's records taken to the last (the events after the first poll
+// over that time); the group join before is not timed. Run
+// the test binary with -test.cpu 1 under `taskset -c 0` for the one-core
+// figure, against the real Kafka of SWITCHBOARD_TEST_KAFKA (the embedded
+// broker would share the core).
+func BenchmarkConsumer(b *testing.B) {
+	loadBenchDay(b)
+	brokers := kafkatest.Embedded(b).Brokers
+	if r := kafkatest.RealKafka(b); r != nil {
+		brokers = r.Brokers
+	}
+	prefix := kafkatest.UniqueTopicPrefix(b)
+	ctx := context.Background()
+	cl := kafkatest.Client(b, brokers)
+	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
+		b.Fatal(err)
+	}
+	copies := 200_000/len(benchDay.evs) + 1
+	var krs []*kgo.Record
+	for c := range copies {
+		for i := range benchDay.evs {
+			e := benchDay.evs[i]
+			e.CustomerID = fmt.Sprintf("sim%d", c)
+			krs = append(krs, &kgo.Record{Topic: prefix + e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil),
+				Timestamp: time.UnixMicro(e.Time.UnixMicro())})
+		}
+	}
+	if err := cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	total := int64(len(krs))
+	taken := func(s *Service) int64 {
+		var n int64
+		s.Read(func(a *Aggregator, _ time.Time) {
+			for _, t := range a.tenants {
+				n += t.Events
+			}
+		})
+		return n
+	}
+	var (
+		elapsed time.Duration
+		timed   int64 // events taken while timed
+	)
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		// A fresh group each round, from the start of the simulated day.
+		svc := NewService(Config{Brokers: brokers, TopicPrefix: prefix, Group: fmt.Sprintf("bench-%s-%d", prefix, i),
+			Now: func() time.Time { return endOf(benchDay.evs) }})
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); svc.Run(rctx) }()
+		var first int64
+		for first == 0 {
+			time.Sleep(time.Millisecond)
+			first = taken(svc)
+		}
+		start := time.Now()
+		b.StartTimer()
+		for taken(svc) < total {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		elapsed += time.Since(start)
+		timed += total - first
+		if n := taken(svc); n != total {
+			b.Fatalf("%d events taken, %d produced", n, total)
+		}
+		cancel()
+		<-done
+		b.StartTimer()
+	}
+	// The events of the first poll were taken before the timer started:
+	// only those after it count.
+	b.ReportMetric(float64(timed)/elapsed.Seconds(), "events/s")
+}
