@@ -6,37 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-func cluster(t *testing.T, topics ...string) (*kfake.Cluster, *kgo.Client, *kadm.Client) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	producer, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(producer.Close)
-	lister, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lister.Close)
-	return c, producer, kadm.NewClient(lister)
-}
+	"github.com/switchboard-cc/switchboard/internal/startoffset/startoffsettest"
+)
 
 // TestList: the start by time, from the beginning, and past the last
 // record (the end); a topic that does not exist is Missing.
 func TestList(t *testing.T) {
 	const topic = "voice-agentstate"
-	_, producer, adm := cluster(t, topic)
+	_, producer, adm := startoffsettest.Cluster(t, topic)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for i := range 5 {
 		r := &kgo.Record{Topic: topic, Value: []byte("x"), Timestamp: t0.Add(time.Duration(i) * time.Minute)}
@@ -80,33 +59,15 @@ func TestList(t *testing.T) {
 func TestListRace(t *testing.T) {
 	for _, committed := range []bool{false, true} {
 		const topic = "voice-callthread"
-		c, producer, adm := cluster(t, topic)
-		endListings := 0
-		c.ControlKey(int16(kmsg.ListOffsets), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-			c.KeepControl()
-			req := kr.(*kmsg.ListOffsetsRequest)
-			if req.Topics[0].Partitions[0].Timestamp != -1 {
-				return nil, nil, false
-			}
-			if endListings++; endListings == 2 { // the by-time lookup's second request
-				c.SleepControl(func() {
-					for range 2 {
-						if err := producer.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte("x")}).FirstErr(); err != nil {
-							t.Error(err)
-						}
-					}
-				})
-			}
-			return nil, nil, false
-		})
+		adm, endListings := startoffsettest.RacyPartition(t, topic)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		l, err := List(ctx, adm, []string{topic}, Options{Since: time.Now().Add(-time.Hour), Committed: committed})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if endListings != 2 {
-			t.Fatalf("committed %v: %d end listings, want 2 (ours, then the lookup's)", committed, endListings)
+		if n := endListings(); n != 2 {
+			t.Fatalf("committed %v: %d end listings, want 2 (ours, then the lookup's)", committed, n)
 		}
 		if got := l.Ranges[Partition{topic, 0}]; got != (Range{0, 0}) {
 			t.Errorf("committed %v: %v, want {0 0}: the records appended during the lookup are skipped", committed, got)

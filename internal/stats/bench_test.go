@@ -80,6 +80,22 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
 
+// benchTopics makes the two topics (4 partitions each, under a prefix of
+// their own) on the real Kafka of SWITCHBOARD_TEST_KAFKA when it is set,
+// else on an embedded broker, and a client of it.
+func benchTopics(b *testing.B) (brokers []string, prefix string, cl *kgo.Client) {
+	brokers = kafkatest.Embedded(b).Brokers
+	if r := kafkatest.RealKafka(b); r != nil {
+		brokers = r.Brokers
+	}
+	prefix = kafkatest.UniqueTopicPrefix(b)
+	cl = kafkatest.Client(b, brokers)
+	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
+		b.Fatal(err)
+	}
+	return brokers, prefix, cl
+}
+
 // BenchmarkMemoryPer1000Agents: the heap the aggregator holds for 1,000
 // agents logged in to 10 queues after an hour in which each changed state
 // and handled a call every minute (every minute bucket of every agent and
@@ -146,16 +162,8 @@ func BenchmarkMemoryPer1000Agents(b *testing.B) {
 // p50 and p99 over 40 events (run with -benchtime=1x). Against the real
 // Kafka of SWITCHBOARD_TEST_KAFKA when it is set.
 func BenchmarkEventToWebSocket(b *testing.B) {
-	brokers := kafkatest.Embedded(b).Brokers
-	if r := kafkatest.RealKafka(b); r != nil {
-		brokers = r.Brokers
-	}
-	prefix := kafkatest.UniqueTopicPrefix(b)
+	brokers, prefix, cl := benchTopics(b)
 	ctx := context.Background()
-	cl := kafkatest.Client(b, brokers)
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
-		b.Fatal(err)
-	}
 	svc := NewService(Config{Brokers: brokers, TopicPrefix: prefix, Group: "bench-" + prefix})
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -236,16 +244,8 @@ func BenchmarkEventToWebSocket(b *testing.B) {
 // broker would share the core).
 func BenchmarkConsumer(b *testing.B) {
 	loadBenchDay(b)
-	brokers := kafkatest.Embedded(b).Brokers
-	if r := kafkatest.RealKafka(b); r != nil {
-		brokers = r.Brokers
-	}
-	prefix := kafkatest.UniqueTopicPrefix(b)
+	brokers, prefix, cl := benchTopics(b)
 	ctx := context.Background()
-	cl := kafkatest.Client(b, brokers)
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
-		b.Fatal(err)
-	}
 	copies := 200_000/len(benchDay.evs) + 1
 	var krs []*kgo.Record
 	for c := range copies {
