@@ -186,6 +186,16 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	if sipAdv == "" {
 		sipAdv = sipSrv.Addr()
 	}
+	// The statistics: every node runs its own consumer of the output
+	// topics (its own group: the nodes share a server id), so whichever
+	// node owns a tenant answers its /stats routes and the wallboard's
+	// WebSocket ticket, which the owner issued.
+	statsSvc, stopStats, err := runStats(c, file, "switchboard-stats."+c.TopicPrefix+cc.Name+"."+nodeID,
+		c.KafkaBrokers, kopts, o.set, log)
+	if err != nil {
+		return err
+	}
+	defer stopStats()
 	// One API handler per tenant served here, built when the tenant
 	// starts here and dropped when it leaves; its SIP is attached too.
 	serving := func(up bool, ts []*tenant.Tenant) {
@@ -204,6 +214,9 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 				Logger: log.With("component", "ctiapi")})
 			if err == nil {
 				err = addTokenHashes(api, t, getenv)
+			}
+			if err == nil && statsSvc != nil {
+				err = statsSvc.MountAPI(api)
 			}
 			if err != nil {
 				log.Error("cluster: tenant API not served", "tenant", t.ID, "err", err)
