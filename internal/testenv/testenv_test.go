@@ -32,6 +32,23 @@ func TestMissing(t *testing.T) {
 	}
 }
 
+func TestUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		ci       string
+		wantFail bool
+	}{{"true", true}, {"", false}, {"1", false}} {
+		t.Setenv("CI", tc.ci)
+		r := &recorder{TB: t}
+		Unavailable(r, "cannot mount a tmpfs (%s)", "EPERM")
+		if got := r.fatal != ""; got != tc.wantFail || (r.fatal == "") == (r.skip == "") {
+			t.Errorf("CI=%q: fatal %q, skip %q", tc.ci, r.fatal, r.skip)
+		}
+		if msg := r.fatal + r.skip; !strings.Contains(msg, "cannot mount a tmpfs (EPERM)") {
+			t.Errorf("CI=%q: message %q", tc.ci, msg)
+		}
+	}
+}
+
 func TestLookPath(t *testing.T) {
 	t.Setenv("CI", "")
 	r := &recorder{TB: t}
