@@ -242,10 +242,19 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		node.Close()
 		return err
 	}
+	// GET /v1/cluster is the front's (below), never the base's: listed
+	// here so that /v1/openapi.json describes it with its reply.
+	var front *cluster.Front
+	if err := base.HandleDocumented(ctiapi.DocRoute{Method: "GET", Path: "/v1/cluster", Reply: cluster.ClusterStatus{},
+		Summary: "Cluster mode: every shard with its owner, the nodes owning shards, the members, and the answering node's read lease. The bearer token is the operators' (--ops-token), not a tenant's; no token configured: 401."},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.ServeHTTP(w, r) })); err != nil {
+		node.Close()
+		return err
+	}
 	if cc.Secret == "" {
 		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
 	}
-	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
+	front = &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
 		Base: base.Handler(ctiapi.Ops{Metrics: o.set, Default: limit}),
 		Local: func(id string) http.Handler {
 			mu.Lock()
