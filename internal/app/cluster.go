@@ -123,33 +123,12 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	c := m.Config
 	s, err := m.startCluster(ctx, log)
 	if err != nil {
-		// Start-up failed: close what had started, at once, each step
-		// bounded by shutdownMargin.
-		done, cancel := context.WithCancel(context.Background())
-		cancel()
-		closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), s.closers())
+		closeStarted(log, s.closers())
 		return err
 	}
-	if m.OnReady != nil {
-		m.OnReady(s.addrs)
-	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-s.served:
-	}
-	// Every step bounded as in Run: ShutdownTimeout for the API's
-	// requests, plus shutdownMargin for the steps that take no deadline.
-	began := time.Now()
-	log.Info("shutting down: handing the shards over")
-	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-	defer scancel()
-	st := newStopper(log, began.Add(c.ShutdownTimeout+shutdownMargin))
-	closeAll(sctx, st, s.closers())
-	if len(st.abandoned) > 0 {
-		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
-			"took", time.Since(began).Round(time.Millisecond))
-	}
+	serveErr := m.serveUntil(ctx, log, s.addrs, s.served)
+	log.Info("shutting down: handing the shards over", "timeout", c.ShutdownTimeout)
+	began := shutDown(log, c.ShutdownTimeout, s.closers())
 	log.Info("stopped", "took", time.Since(began).Round(time.Millisecond))
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
