@@ -143,6 +143,7 @@ type clusterServing struct {
 	ln          net.Listener // the API's, until srv serves on it
 	sip         *sipfront.Server
 	closeTopics func() // the SIP bindings and dialogs topics
+	stopStats   func() // the node's statistics consumer
 	node        *cluster.Node
 	feed        *cluster.Feed
 	srv         *http.Server
@@ -154,7 +155,8 @@ type clusterServing struct {
 // the node hands every shard over (the group revokes them: tenants close,
 // their final snapshots and the releases are committed) while the API
 // still serves, so requests arriving meanwhile are forwarded to the new
-// owners; then the API, the feed of the event streams, SIP and its topics.
+// owners; then the API, the feed of the event streams, the statistics, SIP and
+// its topics.
 func (s *clusterServing) closers() []closer {
 	var cl []closer
 	if s.node != nil {
@@ -171,6 +173,9 @@ func (s *clusterServing) closers() []closer {
 	}
 	if s.feed != nil {
 		cl = append(cl, closer{"cluster feed close", func(context.Context) { s.feed.Close() }})
+	}
+	if s.stopStats != nil {
+		cl = append(cl, closer{"statistics stop", func(context.Context) { s.stopStats() }})
 	}
 	if s.sip != nil {
 		cl = append(cl, closer{"SIP close", func(context.Context) { s.sip.Close() }})
@@ -260,9 +265,9 @@ func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServ
 	statsSvc, stopStats, err := runStats(c, file, "switchboard-stats."+c.TopicPrefix+cc.Name+"."+nodeID,
 		c.KafkaBrokers, kopts, o.set, log)
 	if err != nil {
-		return err
+		return s, err
 	}
-	defer stopStats()
+	s.stopStats = stopStats
 	// One API handler per tenant served here, built when the tenant
 	// starts here and dropped when it leaves; its SIP is attached too.
 	serving := func(up bool, ts []*tenant.Tenant) {
