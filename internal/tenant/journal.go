@@ -219,11 +219,16 @@ func (t *Tenant) heal() {
 	t.healedAt = time.Now()
 	t.heals.Add(1)
 	t.health.Store(nil)
+	refused := t.refused.Load()
 	t.sample.Resolve(context.Background(), slog.LevelWarn, "heal", "tenant: heal attempts while the journal failed", "tenant", t.id)
+	// The refused requests' cause ends with the failure (they are counted
+	// in the healed line): the next failure's are logged at once again.
+	t.sample.Resolve(context.Background(), slog.LevelDebug, "not recorded", "tenant: requests refused while the journal failed", "tenant", t.id)
 	t.sample.Resolve(context.Background(), slog.LevelInfo, "journal",
 		"tenant: healed: the journal writes again, the engine is back to what it holds, commands are taken again",
-		"tenant", t.id, "down_for", down.Round(time.Millisecond), "durable_lsn", t.lastLSN,
+		"tenant", t.id, "down_for", down.Round(time.Millisecond), "refused", refused-t.refusedAtHeal, "durable_lsn", t.lastLSN,
 		"snapshot_lsn", rp.snapLSN, "steps_replayed", rp.steps, "timers", len(rp.pending), "took", rp.took.Round(time.Millisecond))
+	t.refusedAtHeal = refused
 }
 
 func (t *Tenant) maybeSnapshot() {
