@@ -25,14 +25,14 @@ func releaseCalls(m Machine) []engine.Command {
 }
 
 // replayRecords runs commands on a journaled tenant (with a snapshot after
-// snapAfter of them, none if 0) and returns the journal's step records
+// snapAfter of them, none if not positive) and returns the journal's step records
 // after the snapshot, and the snapshot envelope (nil if none).
 func replayRecords(t *testing.T, snapAfter int) (recs [][]byte, snap []byte, snapLSN uint64) {
 	t.Helper()
 	ctx := context.Background()
 	j := openJournal(t, t.TempDir(), journal.Options{})
 	defer j.Close()
-	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, SnapshotEvery: snapAfter})
+	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, SnapshotEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +46,15 @@ func replayRecords(t *testing.T, snapAfter int) (recs [][]byte, snap []byte, sna
 		engine.MakeCall{From: "1003", To: "1004"},
 		engine.Login{DN: "1005", AgentID: "agent5"},
 	}
-	for _, c := range cmds {
+	for i, c := range cmds {
 		if _, err := tn.Do(ctx, c); err != nil {
 			t.Fatalf("%s: %v", c.Kind(), err)
+		}
+		if i+1 == snapAfter {
+			// On the tenant goroutine, written before the query returns.
+			if err := tn.Query(ctx, func(Machine) { tn.snapshot(true) }); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// Close writes a snapshot when one is due: crash instead.
@@ -75,11 +81,12 @@ func replayRecords(t *testing.T, snapAfter int) (recs [][]byte, snap []byte, sna
 }
 
 // stopNoSnapshot stops t as a crash would for its journal: no final
-// snapshot (SnapshotEvery bounds what is written meanwhile).
+// snapshot.
 func (t *Tenant) stopNoSnapshot(tb testing.TB) {
 	tb.Helper()
-	t.cfg.SnapshotEvery = 0
-	t.sinceSnap = 0
+	if err := t.Query(context.Background(), func(Machine) { t.sinceSnap = 0 }); err != nil {
+		tb.Fatal(err)
+	}
 	if err := t.Close(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
