@@ -175,26 +175,24 @@ func TestReplayModesAgree(t *testing.T) {
 			evs[0].AgentID = "agent9"
 			bad := append(append([][]byte(nil), recs[:last]...), steprec.Append(nil, sr.At, sr.Command, evs))
 			n := snapLSN + uint64(len(recs))
-			_, _, jerr, lerr = startBoth(t, snap, snapLSN, bad)
-			for _, c := range []struct {
-				err  error
-				want string
-			}{{jerr, fmt.Sprintf("lsn %d: login event 0 differs:\n journal: ", n)}, {lerr, fmt.Sprintf("step %d: login event 0 differs:\n log:    ", n)}} {
-				if !errors.Is(c.err, ErrReplay) || !strings.Contains(c.err.Error(), c.want) {
-					t.Fatalf("a changed event: %v; want ErrReplay with %q", c.err, c.want)
+			// refused starts from bad both ways and wants ErrReplay
+			// with jwant (from the journal) and lwant (from the log).
+			refused := func(what, jwant, lwant string) {
+				t.Helper()
+				_, _, jerr, lerr := startBoth(t, snap, snapLSN, bad)
+				for _, c := range []struct {
+					err  error
+					want string
+				}{{jerr, jwant}, {lerr, lwant}} {
+					if !errors.Is(c.err, ErrReplay) || !strings.Contains(c.err.Error(), c.want) {
+						t.Fatalf("%s: %v; want ErrReplay with %q", what, c.err, c.want)
+					}
 				}
 			}
-			// The last record not a step record at all.
+			refused("a changed event", fmt.Sprintf("lsn %d: login event 0 differs:\n journal: ", n),
+				fmt.Sprintf("step %d: login event 0 differs:\n log:    ", n))
 			bad[last] = []byte("not a step record")
-			_, _, jerr, lerr = startBoth(t, snap, snapLSN, bad)
-			for _, c := range []struct {
-				err  error
-				want string
-			}{{jerr, fmt.Sprintf("lsn %d: ", n)}, {lerr, fmt.Sprintf("step %d: ", n)}} {
-				if !errors.Is(c.err, ErrReplay) || !strings.Contains(c.err.Error(), c.want) {
-					t.Fatalf("a record that does not decode: %v; want ErrReplay with %q", c.err, c.want)
-				}
-			}
+			refused("a record that does not decode", fmt.Sprintf("lsn %d: ", n), fmt.Sprintf("step %d: ", n))
 		})
 	}
 }
