@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
 )
@@ -412,5 +413,46 @@ func TestHealLogsOnceEachWay(t *testing.T) {
 		if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("refused=%d", n)) {
 			t.Fatalf("episode %d: the healed line does not count the %d refused requests: %s", episode, n, last)
 		}
+	}
+}
+
+// A journal that heals but no longer replays into the engine NewEngine
+// builds (here: another server's, whose call ids differ) leaves the tenant
+// refusing commands, and its Health says so although the journal itself
+// is healthy again: readiness must not read the journal alone.
+func TestHealReplayFailsStaysUnhealthy(t *testing.T) {
+	fs := &faultFS{}
+	j := openJournal(t, t.TempDir(), journal.Options{WrapFile: fs.wrap})
+	defer j.Close()
+	other := func() (Machine, error) {
+		return engine.New(&config.Demo("tok", "pw").Tenants[0], engine.Options{Server: "s2"})
+	}
+	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, NewEngine: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close(context.Background())
+	ctx := context.Background()
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1001", To: "1002"}); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail(syscall.EIO)
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1003", To: "1004"}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("command over EIO: %v", err)
+	}
+	fs.fail(nil)
+	by := time.Now().Add(30 * time.Second)
+	for j.Stats().Heals == 0 {
+		if time.Now().After(by) {
+			t.Fatal("the journal did not heal")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(3 * healMaxWait)
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1005", To: "1006"}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("command after a heal whose replay failed: %v, want ErrNotRecorded", err)
+	}
+	if h := tn.Health(); h.Err == nil || !strings.Contains(h.Err.Error(), "restart needed") || h.Heals != 0 || j.Stats().Err != nil {
+		t.Fatalf("Health %+v with the journal's error %v: want the tenant unhealthy, the journal not", h, j.Stats().Err)
 	}
 }

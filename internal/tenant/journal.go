@@ -204,6 +204,8 @@ func (t *Tenant) heal() {
 		// decide. Stay broken, loudly, without retrying.
 		t.log.Error("tenant: the journal cannot be replayed after a write failure; restart needed",
 			"tenant", t.id, "err", err)
+		t.broken = fmt.Errorf("%w: the journal cannot be replayed after a write failure; restart needed: %w", ErrNotRecorded, err)
+		t.health.Store(&Health{Err: t.broken, Since: t.brokenAt})
 		return
 	}
 	t.eng = eng
