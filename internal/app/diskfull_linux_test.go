@@ -233,6 +233,8 @@ func TestDiskFullHeals(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The whole time the disk is full, from (20 ms after) the first 503.
+	linesAtFull, refusedAtFull, msgsAtFull := logs.n.Load(), refused.Load(), logs.counts()
 	// Full: requests keep failing for a while; the log must not follow.
 	time.Sleep(time.Second)
 	linesBefore, errsBefore, refusedBefore, msgsBefore := logs.n.Load(), logs.errs.Load(), refused.Load(), logs.counts()
@@ -257,6 +259,7 @@ func TestDiskFullHeals(t *testing.T) {
 	msgsFull := logs.counts()
 	linesFull := logs.since(msgsBefore)
 	okDuringFull := lastOK.Load()
+	wholeLines, wholeRefused, wholeMsgs := logs.n.Load()-linesAtFull, refused.Load()-refusedAtFull, logs.since(msgsAtFull)
 
 	grown := time.Now()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=300m"); err != nil {
@@ -357,6 +360,8 @@ func TestDiskFullHeals(t *testing.T) {
 	perTenK := float64(lines) * 10000 / float64(max(refusedFull, 1))
 	t.Logf("disk full after %d requests answered; while full: %d requests refused with 503 in 3s, %d log lines (%d ERROR): %.1f lines per 10,000 refused; the lines:\n%s",
 		len(want), refusedFull, lines, errLines, perTenK, linesFull)
+	t.Logf("from the first 503 to space returning: %d requests refused, %d log lines: %.1f lines per 10,000 refused; the lines:\n%s",
+		wholeRefused, wholeLines, float64(wholeLines)*10000/float64(max(wholeRefused, 1)), wholeMsgs)
 	t.Logf("first successful request %v after the disk got room; %d requests answered 2xx in all with %d events, all in Kafka once (%d records, %d keys); relay %+v",
 		recovered.Round(time.Millisecond), len(want), total, len(recs), len(seq), stats)
 	if refusedFull < 100 {
