@@ -421,8 +421,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 // version kfake implements, but not DescribeTopicPartitions (KIP-966).
 // kfake answers it with null EligibleLeaderReplicas and LastKnownELR (as
 // the schema allows; a real broker sends empty arrays), on which the Java
-// admin client (Kafka 4.1) throws a NullPointerException: MirrorMaker 2 and
-// kafka-topics.sh --describe failed against the embedded broker. Without
+// admin client (Kafka 4.1) throws a NullPointerException in
+// Admin.describeTopics, which MirrorMaker 2 and kafka-topics.sh --describe
+// call (TestJavaAdminDescribesTopics). Without
 // the key, they describe topics through Metadata, as with a broker before
 // Kafka 3.8. The features stay kfake's default (kversion.Stable). With
 // versions set, kfake models a released broker in one more way: it does not

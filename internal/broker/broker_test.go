@@ -475,8 +475,8 @@ func TestAcknowledgedRecordsSurviveCrash(t *testing.T) {
 
 // The broker advertises every API version kfake implements but
 // DescribeTopicPartitions: kfake answers it with null EligibleLeaderReplicas,
-// on which the Java admin client throws (MirrorMaker 2 and kafka-topics.sh
-// --describe failed against serve's broker); without the key it describes
+// on which the Java admin client throws (TestJavaAdminDescribesTopics;
+// MirrorMaker 2 failed against serve's broker); without the key it describes
 // topics through Metadata. Everything else, features included, is kfake's.
 func TestAdvertisesAllButDescribeTopicPartitions(t *testing.T) {
 	ours := start(t, broker.Config{Dir: t.TempDir(), Topics: []string{"t"}})
