@@ -111,7 +111,18 @@ func challengeShape(t *testing.T, res *sip.Response) string {
 // credentials the same 403: an enumerator learns nothing.
 func TestUniformChallenge(t *testing.T) {
 	f := newFixture(t, nil)
-	p := newUDPPhone(t, f.sip.Addr())
+	uniformChallenge(t, newUDPPhone(t, f.sip.Addr()))
+}
+
+// requester is a test phone over one transport (udpPhone, streamPhone).
+type requester interface {
+	send(method, ruri, from, fromHost, to string, extra ...string) string
+	first(callID string) *sip.Response
+}
+
+// uniformChallenge is TestUniformChallenge's check over p.
+func uniformChallenge(t *testing.T, p requester) {
+	t.Helper()
 	for _, method := range []string{"REGISTER", "INVITE"} {
 		var shapes, wrong []string
 		for _, u := range []struct{ user, host string }{{"1003", "demo"}, {"9999", "demo"}, {"7000", "demo"}, {"1003", "nosuchtenant"}} {
