@@ -228,16 +228,25 @@ func TestChallengeSentOnce(t *testing.T) {
 	}
 }
 
-// TestSIPVersion: a request of another SIP version gets 505 in SIP/2.0.
+// TestSIPVersion: a request of another SIP version gets 505 in SIP/2.0,
+// also of a method without a handler (MESSAGE); such a method in SIP/2.0
+// gets 405 with Allow.
 func TestSIPVersion(t *testing.T) {
 	f := newFixture(t, nil)
 	p := newUDPPhone(t, f.sip.Addr())
-	msg := fmt.Sprintf("OPTIONS sip:%s SIP/7.3\r\nVia: SIP/7.3/UDP %s;branch=z9hG4bK-v1\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: version@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-		f.sip.Addr(), p.addr())
-	p.conn.WriteToUDP([]byte(msg), p.to)
-	res := p.first("version@test")
-	if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
-		t.Fatalf("SIP/7.3 OPTIONS: %v, want SIP/2.0 505", res)
+	for i, method := range []string{"OPTIONS", "MESSAGE"} {
+		id := fmt.Sprintf("version-%d@test", i)
+		msg := fmt.Sprintf("%s sip:%s SIP/7.3\r\nVia: SIP/7.3/UDP %s;branch=z9hG4bK-v%d\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			method, f.sip.Addr(), p.addr(), i, id, method)
+		p.conn.WriteToUDP([]byte(msg), p.to)
+		res := p.first(id)
+		if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
+			t.Fatalf("SIP/7.3 %s: %v, want SIP/2.0 505", method, res)
+		}
+	}
+	res := p.first(p.send("MESSAGE", "sip:1002@demo", "1003", "demo", "1002"))
+	if res == nil || res.StatusCode != 405 || res.GetHeader("Allow") == nil {
+		t.Fatalf("MESSAGE: %v, want 405 with Allow", res)
 	}
 }
 

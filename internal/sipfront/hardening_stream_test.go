@@ -203,15 +203,19 @@ func TestStreamUniformChallenge(t *testing.T) {
 	})
 }
 
-// TestStreamSIPVersion: SIP/7.3 over a stream gets 505 in SIP/2.0 too.
+// TestStreamSIPVersion: SIP/7.3 over a stream gets 505 in SIP/2.0 too,
+// for a method with a handler (OPTIONS) and one without (MESSAGE).
 func TestStreamSIPVersion(t *testing.T) {
 	overStreams(t, nil, func(t *testing.T, f *fixture, dial func() *streamPhone) {
 		p := dial()
-		p.raw(fmt.Sprintf("OPTIONS sip:demo SIP/7.3\r\nVia: SIP/7.3/%s %s;branch=z9hG4bK-v1\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: version@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-			p.network, p.conn.LocalAddr()))
-		res := p.first("version@test")
-		if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
-			t.Fatalf("SIP/7.3 OPTIONS: %v, want SIP/2.0 505", res)
+		for i, method := range []string{"OPTIONS", "MESSAGE"} {
+			id := fmt.Sprintf("version-%d@test", i)
+			p.raw(fmt.Sprintf("%s sip:demo SIP/7.3\r\nVia: SIP/7.3/%s %s;branch=z9hG4bK-v%d\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+				method, p.network, p.conn.LocalAddr(), i, id, method))
+			res := p.first(id)
+			if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
+				t.Fatalf("SIP/7.3 %s: %v, want SIP/2.0 505", method, res)
+			}
 		}
 	})
 }
