@@ -131,36 +131,15 @@ func BenchmarkStreamMemory(b *testing.B) {
 // ratio to the same client alone just before.
 func BenchmarkAuthGuessing(b *testing.B) {
 	f := newFixture(b, nil)
-	m := metrics.NewSet()
-	h := f.srv.Handler(Ops{Metrics: m})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ll := LimitListener(ln, ConnLimits{}, m, nil)
-	ll.RefuseBlocked(f.srv) // as serve does: a blocked guesser's connections are closed at accept
-	srv := ConnLimits{}.HTTPServer(h, nil)
-	go srv.Serve(ll)
-	defer srv.Close()
-	addr := ln.Addr().String()
-	normal := func(d time.Duration, stop *atomic.Bool) float64 {
-		cl := &http.Client{}
-		n, start := 0, time.Now()
-		for time.Since(start) < d && (stop == nil || !stop.Load()) {
-			req, _ := http.NewRequest("GET", "http://"+addr+"/v1/tenants/demo/agents", nil)
-			req.Header.Set("Authorization", "Bearer "+demoToken)
-			res, err := cl.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			n++
-		}
-		return float64(n) / time.Since(start).Seconds()
+	_, addr := serveAsServe(b, f)
+	normal := func(d time.Duration) float64 {
+		return clientRate(b, d, func(int) *http.Request {
+			r, _ := http.NewRequest("GET", "http://"+addr+"/v1/tenants/demo/agents", nil)
+			return r
+		})
 	}
 	const d = 3 * time.Second
-	alone := normal(d, nil)
+	alone := normal(d)
 	var guesses, refused atomic.Int64
 	start := time.Now()
 	var blockOnce sync.Once
@@ -196,7 +175,7 @@ func BenchmarkAuthGuessing(b *testing.B) {
 			}
 		}()
 	}
-	during := normal(d, nil)
+	during := normal(d)
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	b.ReportMetric(float64(beforeBlock), "guesses-before-block")
@@ -224,38 +203,14 @@ func BenchmarkAuthGuessing(b *testing.B) {
 // their own CPU counts against the ratio.
 func BenchmarkAttackRatios(b *testing.B) {
 	f := newFixture(b, nil)
-	m := metrics.NewSet()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ll := LimitListener(ln, ConnLimits{}, m, nil)
-	ll.RefuseBlocked(f.srv)
-	srv := ConnLimits{}.HTTPServer(f.srv.Handler(Ops{Metrics: m}), nil)
-	go srv.Serve(ll)
-	defer srv.Close()
-	addr := ln.Addr().String()
+	ll, addr := serveAsServe(b, f)
 	const d = 3 * time.Second
 	normal := func() float64 {
-		cl := &http.Client{}
-		n, start := 0, time.Now()
-		for time.Since(start) < d {
+		return clientRate(b, d, func(n int) *http.Request {
 			body := fmt.Sprintf(`{"on":%v,"reasons":{"pad":"%s"}}`, n%2 == 0, strings.Repeat("x", 200))
-			req, _ := http.NewRequest("POST", "http://"+addr+"/v1/tenants/demo/dns/1001/dnd", strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+demoToken)
-			res, err := cl.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 {
-				b.Fatalf("normal request: %d", res.StatusCode)
-			}
-			n++
-		}
-		cl.CloseIdleConnections()
-		return float64(n) / time.Since(start).Seconds()
+			r, _ := http.NewRequest("POST", "http://"+addr+"/v1/tenants/demo/dns/1001/dnd", strings.NewReader(body))
+			return r
+		})
 	}
 	from := func(ip byte) *net.Dialer {
 		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, ip)}}
@@ -352,4 +307,45 @@ func BenchmarkAttackRatios(b *testing.B) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// serveAsServe serves f's API with its metrics on a LimitListener of
+// 127.0.0.1 with the default ConnLimits, as serve does (a blocked
+// guesser's connections closed at accept).
+func serveAsServe(b *testing.B, f *fixture) (*LimitedListener, string) {
+	m := metrics.NewSet()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ll := LimitListener(ln, ConnLimits{}, m, nil)
+	ll.RefuseBlocked(f.srv)
+	srv := ConnLimits{}.HTTPServer(f.srv.Handler(Ops{Metrics: m}), nil)
+	go srv.Serve(ll)
+	b.Cleanup(func() { srv.Close() })
+	return ll, ln.Addr().String()
+}
+
+// clientRate is a normal client's requests per second over d: one at a
+// time on a keep-alive connection, req(n) the n-th with the demo
+// tenant's token; any answer but 200 fails.
+func clientRate(b *testing.B, d time.Duration, req func(n int) *http.Request) float64 {
+	cl := &http.Client{}
+	defer cl.CloseIdleConnections()
+	n, start := 0, time.Now()
+	for time.Since(start) < d {
+		r := req(n)
+		r.Header.Set("Authorization", "Bearer "+demoToken)
+		res, err := cl.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("normal request %d: %d", n, res.StatusCode)
+		}
+		n++
+	}
+	return float64(n) / time.Since(start).Seconds()
 }

@@ -189,7 +189,21 @@ func TestDigestReplay(t *testing.T) {
 func TestGuessingBlocked(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.AuthBlockAfter = 5; c.AuthSlowAfter = 100 })
 	p := newUDPPhone(t, f.sip.Addr())
-	for i := range 5 {
+	guessWrong(t, p, 5)
+	if res := p.finals(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"), time.Second); len(res) != 0 {
+		t.Fatalf("a blocked address got %d answers", len(res))
+	}
+	q := newUDPPhoneAt(t, f.sip.Addr(), "127.0.0.2:0")
+	if res := q.first(q.send("REGISTER", "sip:demo", "1004", "demo", "1004")); res == nil || res.StatusCode != 401 {
+		t.Fatalf("another address: %v, want 401", res)
+	}
+}
+
+// guessWrong makes n REGISTERs of 1003 through p with wrong passwords,
+// each challenged (401) and refused (403).
+func guessWrong(t *testing.T, p requester, n int) {
+	t.Helper()
+	for i := range n {
 		chal := p.first(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"))
 		if chal == nil || chal.StatusCode != 401 {
 			t.Fatalf("guess %d: challenge %v", i, chal)
@@ -198,13 +212,6 @@ func TestGuessingBlocked(t *testing.T) {
 		if res == nil || res.StatusCode != 403 {
 			t.Fatalf("guess %d: %v, want 403", i, res)
 		}
-	}
-	if res := p.finals(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"), time.Second); len(res) != 0 {
-		t.Fatalf("a blocked address got %d answers", len(res))
-	}
-	q := newUDPPhoneAt(t, f.sip.Addr(), "127.0.0.2:0")
-	if res := q.first(q.send("REGISTER", "sip:demo", "1004", "demo", "1004")); res == nil || res.StatusCode != 401 {
-		t.Fatalf("another address: %v, want 401", res)
 	}
 }
 

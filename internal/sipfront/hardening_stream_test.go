@@ -225,17 +225,7 @@ func TestStreamSIPVersion(t *testing.T) {
 // on a new connection and with the right password.
 func TestStreamGuessingBlocked(t *testing.T) {
 	overStreams(t, func(c *Config) { c.AuthBlockAfter = 5; c.AuthSlowAfter = 100 }, func(t *testing.T, f *fixture, dial func() *streamPhone) {
-		p := dial()
-		for i := range 5 {
-			chal := p.first(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"))
-			if chal == nil || chal.StatusCode != 401 {
-				t.Fatalf("guess %d: challenge %v", i, chal)
-			}
-			res := p.first(p.send("REGISTER", "sip:demo", "1003", "demo", "1003", answer(t, "REGISTER", "sip:demo", chal, "1003", fmt.Sprint("guess", i), 1)))
-			if res == nil || res.StatusCode != 403 {
-				t.Fatalf("guess %d: %v, want 403", i, res)
-			}
-		}
+		guessWrong(t, dial(), 5)
 		q := dial()
 		if res := q.finals(q.send("REGISTER", "sip:demo", "1003", "demo", "1003"), time.Second); len(res) != 0 {
 			t.Fatalf("a blocked address got %d answers on a new connection", len(res))
