@@ -323,7 +323,10 @@ func (s *Server) countFailure(key string, limit int, now time.Time) int {
 // transaction (the answer is sent once, never retransmitted), after delay,
 // and over UDP only within the source address's quota of such answers.
 func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, code int, reason string, delay time.Duration, hdrs ...sip.Header) {
-	defer tx.Terminate()
+	// Ended before the answer goes out: a retransmission that arrives
+	// after the answer is a new request answered anew, not one swallowed
+	// by a transaction about to end that has nothing to resend.
+	tx.Terminate()
 	// The quota is against reflection, which needs a forged source
 	// address: over TCP, TLS or WebSocket the source has answered a
 	// handshake (and a phone there does not retransmit what goes

@@ -23,10 +23,11 @@ import (
 // streamPhone writes SIP by hand on one TCP, TLS or WebSocket connection
 // (a WebSocket message per Write).
 type streamPhone struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-	n    int
+	t       *testing.T
+	network string // TCP, TLS or WS
+	conn    net.Conn
+	r       *bufio.Reader
+	n       int
 }
 
 func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPhone {
@@ -49,7 +50,7 @@ func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPho
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &streamPhone{t: t, conn: c, r: bufio.NewReader(c)}
+	return &streamPhone{t: t, network: network, conn: c, r: bufio.NewReader(c)}
 }
 
 // register sends a REGISTER for dn with contact (a Contact header's

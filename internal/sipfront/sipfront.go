@@ -359,6 +359,11 @@ func Start(cfg Config) (*Server, error) {
 	for m, h := range s.handlers() {
 		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
 	}
+	// Other methods: 405, or 505 for another SIP version like the rest
+	// (sipgo's own 405 echoed SIP/7.3).
+	s.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.counting(req.Method, s.notAllowed)(req, tx)
+	})
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	for _, t := range tenants {
@@ -383,7 +388,8 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// handlers are the request handlers by method; sipgo answers others 405.
+// handlers are the request handlers by method; others get 405
+// (notAllowed).
 func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 	return map[sip.RequestMethod]sipgo.RequestHandler{
 		sip.REGISTER:  s.handleRegister,
@@ -398,6 +404,11 @@ func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.UPDATE:    s.handleUpdate,
 		sip.PRACK:     s.handlePrack,
 	}
+}
+
+// notAllowed answers a method without a handler (handlers).
+func (s *Server) notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 405, "Method Not Allowed", nil, sip.NewHeader("Allow", allowed))
 }
 
 // counting wraps handler h of method m: every request received is
