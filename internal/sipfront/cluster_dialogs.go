@@ -104,7 +104,7 @@ func (s *Server) endOrphans(id string, orphans map[string][]byte) {
 	for callID, v := range orphans {
 		var d orphanDialog
 		if json.Unmarshal(v, &d) == nil && d.CallID == callID {
-			s.cl.send(s.conn, orphanBye(&d, s.cl.via), d.Dest)
+			s.cl.send(orphanBye(&d, s.cl.via), d.Dest)
 		}
 		s.cl.cfg.Dialogs.Put(id, callID, nil, func(error) {})
 	}

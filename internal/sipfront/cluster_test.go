@@ -2,9 +2,12 @@ package sipfront
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +79,13 @@ type clusterPair struct {
 
 func newClusterPair(t *testing.T, trust bool) *clusterPair {
 	t.Helper()
+	return newClusterPairMod(t, trust, nil, nil)
+}
+
+// newClusterPairMod is newClusterPair with changes to the owner's and the
+// forwarder's configurations (either may be nil).
+func newClusterPairMod(t *testing.T, trust bool, ownerMod, fwdMod func(*Config)) *clusterPair {
+	t.Helper()
 	p := &clusterPair{binds: &memBindings{}}
 	// The other's address, set once it is bound (read by the servers'
 	// goroutines).
@@ -88,6 +98,9 @@ func newClusterPair(t *testing.T, trust bool) *clusterPair {
 			Peer:     func(a string) bool { return trust && a == fwdAddr.Load().(string) },
 			Bindings: p.binds,
 		}
+		if ownerMod != nil {
+			ownerMod(c)
+		}
 	})
 	ownerAddr = p.f.sip.Addr()
 	p.f.sip.Attach(p.f.tenant.ID, p.f.rt)
@@ -96,12 +109,16 @@ func newClusterPair(t *testing.T, trust bool) *clusterPair {
 			t.Fatal("the owner did not attach the tenant")
 		}
 	}
-	fwd, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
+	fcfg := Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
 		Cluster: &Cluster{
 			Owner:    func(string) (string, bool, bool) { return ownerAddr, false, true },
 			Peer:     func(a string) bool { return trust && a == ownerAddr },
 			Bindings: p.binds,
-		}})
+		}}
+	if fwdMod != nil {
+		fwdMod(&fcfg)
+	}
+	fwd, err := Start(fcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,5 +212,44 @@ func TestClusterForwardHops(t *testing.T) {
 	res := read()
 	if !strings.HasPrefix(res, "SIP/2.0 200 ") || !strings.Contains(res, "hops5") || strings.Contains(res, branchPrefix) || strings.Count(res, "Via:") != 1 {
 		t.Fatalf("OPTIONS through the forwarder: %q", res)
+	}
+}
+
+// TestClusterForwardStreams is TestCallOverTCP, TLS and WebSocket through
+// a node that does not serve the tenant: both phones register and 1001
+// calls 1002 over connections to the forwarder. The owner serves no TCP
+// and the phones' Contacts are unreachable, so every request and response
+// (the INVITE to 1002, the ACKs, the BYE both ways of the owner) can only
+// have gone through the forwarder's Path and Record-Routes and the
+// phones' connections to it.
+func TestClusterForwardStreams(t *testing.T) {
+	for _, tr := range []string{"TCP", "TLS", "WS"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			var fwdMod func(*Config)
+			if tr == "TLS" {
+				fwdMod = withTLS(t, dir)
+			}
+			p := newClusterPairMod(t, true, func(c *Config) { c.TCP = "-" }, fwdMod)
+			var tlsConf *tls.Config
+			server, wsPath := p.fwd.TCPAddr(), ""
+			switch tr {
+			case "TLS":
+				server, tlsConf = p.fwd.TLSAddr(), trusting(t, dir)
+			case "WS":
+				mux := http.NewServeMux()
+				mux.Handle("GET /sip", p.fwd.WebSocket())
+				hs := httptest.NewServer(mux)
+				t.Cleanup(hs.Close)
+				server, wsPath = strings.TrimPrefix(hs.URL, "http://"), "/sip"
+			}
+			streamCall(t, p.f, tr, server, tlsConf, wsPath)
+			// The owner reaches 1002 through the forwarder's Path, kept
+			// with the flow (a phone's connection is not the owner's).
+			v, ok := p.f.sip.tr.flows.Load("sip:1002@phone.invalid;transport=" + strings.ToLower(tr))
+			if !ok || v.(flow).source != p.fwd.Addr() || !strings.Contains(v.(flow).route, flowPrefix) {
+				t.Fatalf("owner's flow of 1002: %+v (found %v), want through %s", v, ok, p.fwd.Addr())
+			}
+		})
 	}
 }

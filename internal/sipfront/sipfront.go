@@ -332,6 +332,11 @@ func Start(cfg Config) (*Server, error) {
 	s.absorb = newAbsorber(conn)
 	// Whole datagrams first (readbuf.go), then the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+		if s.cl != nil && p.Transport != "UDP" {
+			// A cluster node forwards what a stream brings for other
+			// nodes (cluster_stream.go).
+			return s.cl.filterStream(p, data), nil
+		}
 		data, _ = full.whole(p, data)
 		return s.absorb.filter(p, data)
 	}
