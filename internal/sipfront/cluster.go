@@ -324,16 +324,33 @@ func (s *Server) pathOf(req *sip.Request) (flow, bool) {
 		return flow{}, false
 	}
 	first, _ := splitFirst(p.Value())
+	return flowThrough(first)
+}
+
+// flowThrough is the flow through the node that Path entry route names:
+// over UDP to its address, with route as the request's Route.
+func flowThrough(route string) (flow, bool) {
+	if route == "" {
+		return flow{}, false
+	}
 	var u sip.Uri
 	params := sip.NewParams()
-	if _, err := sip.ParseAddressValue(first, &u, &params); err != nil || u.Host == "" {
+	if _, err := sip.ParseAddressValue(route, &u, &params); err != nil || u.Host == "" {
 		return flow{}, false
 	}
 	port := u.Port
 	if port == 0 {
 		port = 5060
 	}
-	return flow{transport: "UDP", source: net.JoinHostPort(u.Host, strconv.Itoa(port)), route: first}, true
+	return flow{transport: "UDP", source: net.JoinHostPort(u.Host, strconv.Itoa(port)), route: route}, true
+}
+
+// pathFor is the Path of registered contact key's flow ("" for none).
+func (s *Server) pathFor(key string) string {
+	if v, ok := s.tr.flows.Load(key); ok {
+		return v.(flow).route
+	}
+	return ""
 }
 
 func forwardedVia(v *sip.ViaHeader) bool {

@@ -250,6 +250,27 @@ func TestClusterForwardStreams(t *testing.T) {
 			if !ok || v.(flow).source != p.fwd.Addr() || !strings.Contains(v.(flow).route, flowPrefix) {
 				t.Fatalf("owner's flow of 1002: %+v (found %v), want through %s", v, ok, p.fwd.Addr())
 			}
+			// The Path is kept in the cluster with the binding, and a
+			// node taking the tenant over reaches 1002 through it too.
+			if sb, _ := p.binds.get(t, p.f.tenant.ID, "1002"); sb.Path != v.(flow).route {
+				t.Fatalf("binding of 1002 in the cluster has Path %q, want %q", sb.Path, v.(flow).route)
+			}
+			next, err := Start(Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
+				Cluster: &Cluster{Owner: func(string) (string, bool, bool) { return "", true, true }, Peer: func(string) bool { return false },
+					Bindings: p.binds}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer next.Close()
+			next.Attach(p.f.tenant.ID, p.f.rt)
+			for deadline := time.Now().Add(10 * time.Second); next.served()[p.f.tenant.ID] == nil; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the next owner did not attach the tenant")
+				}
+			}
+			if w, ok := next.tr.flows.Load("sip:1002@phone.invalid;transport=" + strings.ToLower(tr)); !ok || w.(flow) != v.(flow) {
+				t.Fatalf("next owner's flow of 1002: %+v (found %v), want %+v", w, ok, v)
+			}
 		})
 	}
 }
