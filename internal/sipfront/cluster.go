@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 )
 
 // Cluster is what the SIP front of a cluster node needs of the cluster
@@ -68,6 +69,9 @@ type clusterFront struct {
 	// trunks are the tenants of the trunks' addresses: by host:port, and
 	// by host for a trunk configured without a port.
 	trunks map[string]string
+	// creds are the tenants of the trunks that take calls by their
+	// credentials alone (inbound: credentials), by sip-user.
+	creds  map[string]string
 	via    sip.ViaHeader // our Via, without branch
 	parser *sip.Parser
 	ops    chan func() // Attach and Detach, in order
@@ -87,7 +91,7 @@ func (s *Server) startCluster() {
 	if cc == nil {
 		return
 	}
-	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
+	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, creds: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
 		ops: make(chan func(), 4096), streams: streams{pending: map[string][]byte{}}}
 	for _, tc := range s.cfg.Tenants {
 		c.configs[strings.ToLower(tc.Config.ID)] = tc
@@ -95,6 +99,13 @@ func (s *Server) startCluster() {
 		for _, d := range tc.Config.DNs {
 			if d.Trunk != nil && d.Trunk.Address != "" {
 				c.trunks[d.Trunk.Address] = tc.Config.ID
+			}
+			if d.Trunk != nil && d.Trunk.InboundMode() == "credentials" {
+				user := d.Trunk.SIPUser
+				if user == "" {
+					user = d.Number // newTenant's default
+				}
+				c.creds[user] = tc.Config.ID
 			}
 		}
 	}
@@ -172,6 +183,12 @@ func (s *Server) attach(id string, rt Runtime) {
 	orphans := s.orphans(t.id)
 	s.setServed(t.id, t)
 	s.endOrphans(t.id, orphans)
+	// Its trunks register and send keepalives from here now, until
+	// Detach (carrier.go).
+	s.carrierTask(func() {
+		s.awaitListener()
+		s.startTrunks(t)
+	})
 	s.log.Info("SIP: tenant served here", "tenant", t.id, "bindings", valid, "expired", expired, "dropped", dropped)
 }
 
@@ -589,6 +606,20 @@ func (c *clusterFront) tenantOf(req *sip.Request, src string) string {
 	}
 	if id, ok := c.trunks[shost]; ok {
 		return id
+	}
+	if req.Method != sip.REGISTER {
+		// A carrier's call answering our challenge names its trunk's
+		// sip-user (calls.go: trunkByCredentials). Its first INVITE,
+		// without credentials, is challenged by whichever node it
+		// reaches; the owner finds another node's nonce stale and
+		// challenges again with its own, which the carrier answers.
+		if h := req.GetHeader("Proxy-Authorization"); h != nil {
+			if cred, err := digest.ParseCredentials(h.Value()); err == nil {
+				if id, ok := c.creds[cred.Username]; ok {
+					return id
+				}
+			}
+		}
 	}
 	var hosts []string
 	if req.Method == sip.REGISTER {

@@ -1,6 +1,7 @@
 package sipfront
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -8,11 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-cc/switchboard/internal/config"
 )
 
 // memBindings is the cluster's bindings topic in memory.
@@ -79,12 +85,12 @@ type clusterPair struct {
 
 func newClusterPair(t *testing.T, trust bool) *clusterPair {
 	t.Helper()
-	return newClusterPairMod(t, trust, nil, nil)
+	return newClusterPairMod(t, trust, nil, nil, nil)
 }
 
-// newClusterPairMod is newClusterPair with changes to the owner's and the
-// forwarder's configurations (either may be nil).
-func newClusterPairMod(t *testing.T, trust bool, ownerMod, fwdMod func(*Config)) *clusterPair {
+// newClusterPairMod is newClusterPair with changes to the tenant and to
+// the owner's and the forwarder's configurations (any may be nil).
+func newClusterPairMod(t *testing.T, trust bool, tmod func(*config.Tenant), ownerMod, fwdMod func(*Config)) *clusterPair {
 	t.Helper()
 	p := &clusterPair{binds: &memBindings{}}
 	// The other's address, set once it is bound (read by the servers'
@@ -92,7 +98,7 @@ func newClusterPairMod(t *testing.T, trust bool, ownerMod, fwdMod func(*Config))
 	var fwdAddr atomic.Value
 	fwdAddr.Store("")
 	var ownerAddr string
-	p.f = newFixture(t, func(c *Config) {
+	p.f = newFixtureTenant(t, func(c *Config) {
 		c.Cluster = &Cluster{
 			Owner:    func(string) (string, bool, bool) { return "", true, true },
 			Peer:     func(a string) bool { return trust && a == fwdAddr.Load().(string) },
@@ -101,7 +107,7 @@ func newClusterPairMod(t *testing.T, trust bool, ownerMod, fwdMod func(*Config))
 		if ownerMod != nil {
 			ownerMod(c)
 		}
-	})
+	}, tmod)
 	ownerAddr = p.f.sip.Addr()
 	p.f.sip.Attach(p.f.tenant.ID, p.f.rt)
 	for deadline := time.Now().Add(10 * time.Second); p.f.sip.served()[p.f.tenant.ID] == nil; time.Sleep(10 * time.Millisecond) {
@@ -230,7 +236,7 @@ func TestClusterForwardStreams(t *testing.T) {
 			if tr == "TLS" {
 				fwdMod = withTLS(t, dir)
 			}
-			p := newClusterPairMod(t, true, func(c *Config) { c.TCP = "-" }, fwdMod)
+			p := newClusterPairMod(t, true, nil, func(c *Config) { c.TCP = "-" }, fwdMod)
 			var tlsConf *tls.Config
 			server, wsPath := p.fwd.TCPAddr(), ""
 			switch tr {
@@ -272,5 +278,138 @@ func TestClusterForwardStreams(t *testing.T) {
 				t.Fatalf("next owner's flow of 1002: %+v (found %v), want %+v", w, ok, v)
 			}
 		})
+	}
+}
+
+// TestClusterForwardTrunkByCredentials: a carrier whose trunk takes calls
+// by credentials (inbound: credentials) calls through a node that does
+// not serve the trunk's tenant, with URIs naming no tenant (the cluster
+// has two, so nothing else tells). That node challenges the first INVITE
+// itself; the answer names the trunk's sip-user and is forwarded to the
+// owner, which finds the other node's nonce stale and challenges again;
+// the answer to its own challenge is the trunk's call (404: 8888 is no
+// DN, as in TestTrunkInboundByCredentials). A node that did not forward
+// by credentials would challenge for ever (it serves no tenant).
+func TestClusterForwardTrunkByCredentials(t *testing.T) {
+	other := func(c *Config) {
+		o := testTenant("127.0.0.1:9") // its trunk takes calls by address
+		o.ID = "other"
+		c.Tenants = append(c.Tenants, Tenant{Config: o})
+	}
+	p := newClusterPairMod(t, true, func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.SIPUser, tr.SIPPassword, tr.Inbound = "carrier", "trunk-secret", "credentials"
+			}
+		}
+	}, other, other)
+	carrier := newUDPPhoneAt(t, p.fwd.Addr(), "127.0.0.1:"+strconv.Itoa(freeUDPPort(t)))
+	const ruri = "sip:8888@carrier.example"
+	chal := carrier.first(carrier.send("INVITE", ruri, "+33140000000", "carrier.example", "8888"))
+	if chal == nil || chal.StatusCode != 407 {
+		t.Fatalf("without credentials: %v, want 407", chal)
+	}
+	res := carrier.first(carrier.send("INVITE", ruri, "+33140000000", "carrier.example", "8888", answer(t, "INVITE", ruri, chal, "carrier", "trunk-secret", 1)))
+	if res == nil || res.StatusCode != 407 || !strings.Contains(strings.ToLower(res.GetHeader("Proxy-Authenticate").Value()), "stale=true") {
+		t.Fatalf("answering the forwarder's challenge: %v, want 407 with stale=true from the owner", res)
+	}
+	res = carrier.first(carrier.send("INVITE", ruri, "+33140000000", "carrier.example", "8888", answer(t, "INVITE", ruri, res, "carrier", "trunk-secret", 1)))
+	if res == nil || res.StatusCode != 404 {
+		t.Fatalf("answering the owner's challenge: %v, want 404 (a trunk call to a number that is no DN)", res)
+	}
+}
+
+// fakeCarrier answers every SIP request over UDP with 200 and records
+// each request's method and Expires ("" without one).
+type fakeCarrier struct {
+	conn net.PacketConn
+	reqs chan string
+}
+
+func newFakeCarrier(t *testing.T) *fakeCarrier {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &fakeCarrier{conn: conn, reqs: make(chan string, 1000)}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
+			req, ok := msg.(*sip.Request)
+			if err != nil || !ok {
+				continue
+			}
+			exp := ""
+			if h := req.GetHeader("Expires"); h != nil {
+				exp = h.Value()
+			}
+			c.reqs <- string(req.Method) + " " + exp
+			conn.WriteTo([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
+		}
+	}()
+	return c
+}
+
+// next is the next request the carrier got within d ("" for none).
+func (c *fakeCarrier) next(d time.Duration) string {
+	select {
+	case r := <-c.reqs:
+		return r
+	case <-time.After(d):
+		return ""
+	}
+}
+
+// TestClusterTrunkFollowsOwnership: on a cluster node, a trunk's
+// registration to its carrier and its OPTIONS keepalive run only while
+// the node serves the trunk's tenant: nothing before Attach, REGISTER
+// and OPTIONS after it, an un-REGISTER (Expires 0) at Detach and nothing
+// after it.
+func TestClusterTrunkFollowsOwnership(t *testing.T) {
+	carrier := newFakeCarrier(t)
+	f := newFixtureTenant(t, func(c *Config) {
+		c.Cluster = &Cluster{Owner: func(string) (string, bool, bool) { return "", true, true }, Peer: func(string) bool { return false },
+			Bindings: &memBindings{}}
+	}, func(ct *config.Tenant) {
+		withCarrier(true, time.Hour)(ct)
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Address, tr.Keepalive = carrier.conn.LocalAddr().String(), config.Keepalive{Duration: config.D(100 * time.Millisecond)}
+			}
+		}
+	})
+	if r := carrier.next(500 * time.Millisecond); r != "" {
+		t.Fatalf("before Attach the carrier got %q, want nothing", r)
+	}
+	f.sip.Attach(f.tenant.ID, f.rt)
+	seen := map[string]bool{}
+	for deadline := time.Now().Add(10 * time.Second); !seen["REGISTER 3600"] || !seen["OPTIONS "]; {
+		r := carrier.next(time.Until(deadline))
+		if r == "" {
+			t.Fatalf("after Attach the carrier got %v, want REGISTER (Expires 3600) and OPTIONS", seen)
+		}
+		seen[r] = true
+	}
+	f.sip.Detach(f.tenant.ID)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := carrier.next(time.Until(deadline))
+		if r == "REGISTER 0" {
+			break
+		}
+		if r == "" {
+			t.Fatal("no un-REGISTER after Detach")
+		}
+	}
+	// An OPTIONS already on its way may arrive; then nothing.
+	carrier.next(200 * time.Millisecond)
+	if r := carrier.next(500 * time.Millisecond); r != "" {
+		t.Fatalf("after Detach the carrier got %q, want nothing", r)
 	}
 }

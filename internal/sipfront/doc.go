@@ -58,6 +58,13 @@
 // finds no owner, or its tenant not yet attached here, gets 503 with
 // Retry-After (a stream has no retransmissions).
 //
+// A trunk's registration and keepalive loops run while its tenant is
+// served here (from Attach until Detach, which ends its registration).
+// A request with Proxy-Authorization naming the sip-user of a trunk that
+// takes calls by credentials belongs to that trunk's tenant; the owner
+// finds the nonce of the node that challenged it first stale and
+// challenges again.
+//
 // # Transports
 //
 // UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on

@@ -270,7 +270,11 @@ type Server struct {
 	// carriers: the trunks' registration and keepalive loops (carrier.go),
 	// which end before the UA closes (a registration ends with a REGISTER).
 	carriers sync.WaitGroup
-	close    sync.Once
+	// carriersClosed, set by Close under carrierMu, starts no more of
+	// them (carrierTask).
+	carrierMu      sync.Mutex
+	carriersClosed bool
+	close          sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -378,11 +382,7 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.carriers.Add(1)
-	go func() {
-		defer s.carriers.Done()
-		s.startCarriers() // carrier.go
-	}()
+	s.carrierTask(s.startCarriers) // carrier.go
 	s.serveStreams()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
@@ -438,6 +438,9 @@ func (s *Server) Close() error {
 		for _, t := range s.served() {
 			t.shutdown()
 		}
+		s.carrierMu.Lock()
+		s.carriersClosed = true
+		s.carrierMu.Unlock()
 		s.carriers.Wait()
 		s.closeStreams()
 		s.ua.Close()
