@@ -242,6 +242,10 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 		node.Close()
 		return err
 	}
+	// SIP over WebSocket (RFC 7118) on any node, as in single-node
+	// mode: a phone's WebSocket stays on the node it reached, which
+	// proxies for the tenant's owner (sipfront, cluster_stream.go).
+	base.Handle("GET /sip", sipSrv.WebSocket())
 	if cc.Secret == "" {
 		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
 	}
