@@ -1,16 +1,23 @@
 package sipfront_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/cluster"
@@ -50,29 +57,26 @@ func TestServeClusterSIPStreams(t *testing.T) {
 		t.Cleanup(stop)
 		nodes = append(nodes, &node{id: id, addrs: addrs, cfg: cfg})
 	}
-	// The owner of the demo tenant, as both nodes see it.
-	var edge *node
-	for deadline := time.Now().Add(60 * time.Second); edge == nil; time.Sleep(100 * time.Millisecond) {
+	// The owner of the demo tenant, as both nodes see it, once both own
+	// a shard (the group has balanced them: the tenant stays put).
+	for deadline := time.Now().Add(60 * time.Second); !twoOwners(t, nodes[0].addrs.HTTP) || !twoOwners(t, nodes[1].addrs.HTTP); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("no node serves the demo tenant")
-		}
-		owners := map[string]bool{}
-		for _, n := range nodes {
-			owners[demoOwner(t, n.addrs.HTTP)] = true
-		}
-		if len(owners) != 1 {
-			continue
-		}
-		for _, n := range nodes {
-			if owners[n.id] {
-				continue
-			}
-			edge = n
-		}
-		if edge == nil || owners[""] {
-			edge = nil
+			t.Fatal("the two nodes do not own a shard each")
 		}
 	}
+	owner := demoOwner(t, nodes[0].addrs.HTTP)
+	if o := demoOwner(t, nodes[1].addrs.HTTP); o != owner || owner == "" {
+		t.Fatalf("the nodes disagree on the demo tenant's owner: %q and %q", owner, o)
+	}
+	edge := nodes[0]
+	if edge.id == owner {
+		edge = nodes[1]
+	}
+	defer func() {
+		if o := demoOwner(t, edge.addrs.HTTP); o != owner {
+			t.Errorf("the demo tenant moved from %s to %s during the test: the calls may not have been proxied", owner, o)
+		}
+	}()
 	for _, c := range []struct {
 		network, server, ws string
 		tls                 *tls.Config
@@ -103,6 +107,17 @@ func TestServeClusterSIPStreams(t *testing.T) {
 // it ("" while none does).
 func demoOwner(t *testing.T, addr string) string {
 	t.Helper()
+	for _, sh := range clusterStatus(t, addr).Shards {
+		if slices.Contains(sh.Tenants, "demo") {
+			return sh.Owner
+		}
+	}
+	return ""
+}
+
+// clusterStatus is GET /v1/cluster of the node at addr.
+func clusterStatus(t *testing.T, addr string) cluster.ClusterStatus {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/cluster", nil)
 	req.Header.Set("Authorization", "Bearer "+streamOpsToken)
 	res, err := http.DefaultClient.Do(req)
@@ -115,10 +130,174 @@ func demoOwner(t *testing.T, addr string) string {
 	if res.StatusCode != 200 || json.Unmarshal(body, &st) != nil {
 		t.Fatalf("GET /v1/cluster: %d %s", res.StatusCode, body)
 	}
-	for _, sh := range st.Shards {
-		if slices.Contains(sh.Tenants, "demo") {
-			return sh.Owner
+	return st
+}
+
+// twoOwners reports whether the node at addr sees two nodes owning the
+// shards.
+func twoOwners(t *testing.T, addr string) bool {
+	t.Helper()
+	owners := map[string]bool{}
+	for _, sh := range clusterStatus(t, addr).Shards {
+		owners[sh.Owner] = true
+	}
+	return len(owners) == 2 && !owners[""]
+}
+
+// carrierLog is a carrier on UDP answering every request 200 and keeping
+// each as "METHOD expires from" (expires "" without an Expires header).
+type carrierLog struct {
+	conn net.PacketConn
+	reqs chan string
+}
+
+func newCarrierLog(t *testing.T) *carrierLog {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &carrierLog{conn: conn, reqs: make(chan string, 10000)}
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
+			req, ok := msg.(*sip.Request)
+			if err != nil || !ok {
+				continue
+			}
+			exp := ""
+			if h := req.GetHeader("Expires"); h != nil {
+				exp = h.Value()
+			}
+			c.reqs <- string(req.Method) + " " + exp + " " + from.String()
+			conn.WriteTo([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
+		}
+	}()
+	return c
+}
+
+// await reads requests until want comes (within 30 s), returning those
+// before it.
+func (c *carrierLog) await(t *testing.T, want string) []string {
+	t.Helper()
+	var before []string
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-c.reqs:
+			if r == want {
+				return before
+			}
+			before = append(before, r)
+		case <-deadline:
+			t.Fatalf("the carrier did not get %q; got %q", want, before)
 		}
 	}
-	return ""
+}
+
+// TestServeClusterTrunkOwner: two cluster nodes (app.Main on kfake) with
+// a tenant whose trunk registers to its carrier and sends it OPTIONS
+// keepalives every second. Only the node owning the tenant does either;
+// when it stops, it un-registers and the other node, taking the tenant
+// over, registers and sends the keepalives.
+func TestServeClusterTrunkOwner(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	carrier := newCarrierLog(t)
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	yaml := "tenants:\n  - id: demo\n    tokens: [tok-demo]\n    dns:\n" +
+		"      - number: \"1001\"\n        type: extension\n" +
+		"      - number: pstn\n        type: trunk\n        trunk:\n" +
+		"          address: " + carrier.conn.LocalAddr().String() + "\n" +
+		"          account: {user: acct, password: secret, register: true, expires: 1h}\n" +
+		"          keepalive: 1s\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		id, http, sip string
+		stop          func()
+	}
+	start := func(id string) *node {
+		cfg := e2eConfig(t, 3)
+		cfg.ConfigFile = file
+		cfg.KafkaBrokers = tg.Brokers
+		cfg.TopicPrefix = prefix
+		cfg.Cluster = app.ClusterConfig{Name: "cl", NodeID: id, Shards: 2, OpsToken: streamOpsToken, HandoverWait: 20 * time.Second}
+		addrs, stop := serveData(t, cfg)
+		n := &node{id: id, http: addrs.HTTP, sip: cfg.SIP}
+		var once sync.Once
+		n.stop = func() { once.Do(stop) }
+		t.Cleanup(n.stop)
+		return n
+	}
+	owner := func(nodes ...*node) *node {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			seen := map[string]bool{}
+			for _, n := range nodes {
+				seen[demoOwner(t, n.http)] = true
+			}
+			if len(seen) == 1 {
+				for _, n := range nodes {
+					if seen[n.id] {
+						return n
+					}
+				}
+			}
+		}
+		t.Fatal("no node serves the demo tenant")
+		return nil
+	}
+	n1 := start("n1")
+	if o := owner(n1); o != n1 {
+		t.Fatalf("owner %s, want n1", o.id)
+	}
+	carrier.await(t, "REGISTER 3600 "+n1.sip)
+	n2 := start("n2")
+	// Once both nodes own a shard each (the group has balanced them),
+	// the owner of the demo tenant stays.
+	for deadline := time.Now().Add(60 * time.Second); !twoOwners(t, n1.http) || !twoOwners(t, n2.http); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two nodes do not own a shard each")
+		}
+	}
+	o := owner(n1, n2)
+	other := n1
+	if o == n1 {
+		other = n2
+	} else {
+		// The rebalance moved the tenant to n2: n1 let its
+		// registration go.
+		carrier.await(t, "REGISTER 0 "+n1.sip)
+		carrier.await(t, "REGISTER 3600 "+n2.sip)
+	}
+	// While both run, only the owner talks to the carrier.
+	time.Sleep(500 * time.Millisecond)
+	for len(carrier.reqs) > 0 {
+		<-carrier.reqs
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if now := owner(n1, n2); now != o {
+		t.Fatalf("the tenant moved from %s to %s meanwhile", o.id, now.id)
+	}
+	var got []string
+	for len(carrier.reqs) > 0 {
+		got = append(got, <-carrier.reqs)
+	}
+	for _, r := range got {
+		if strings.HasSuffix(r, " "+other.sip) {
+			t.Fatalf("the carrier got %q from %s, which does not own the tenant (%s): %q", r, other.id, o.id, got)
+		}
+	}
+	o.stop()
+	carrier.await(t, "REGISTER 0 "+o.sip)
+	carrier.await(t, "REGISTER 3600 "+other.sip)
+	carrier.await(t, "OPTIONS  "+other.sip)
 }
