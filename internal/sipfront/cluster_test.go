@@ -250,6 +250,14 @@ func TestClusterForwardStreams(t *testing.T) {
 				server, wsPath = strings.TrimPrefix(hs.URL, "http://"), "/sip"
 			}
 			streamCall(t, p.f, tr, server, tlsConf, wsPath)
+			// A subscription through the forwarder: the owner's NOTIFYs
+			// follow the SUBSCRIBE's Record-Routes back to the phone's
+			// connection (its Contact is unreachable).
+			sub := newGoPhone(t, tr, server, "1003", tlsConf, wsPath)
+			sub.subscribe()
+			if n := wait(t, sub.notifies, "NOTIFY at 1003"); n.GetHeader("Event") == nil || n.GetHeader("Event").Value() != "message-summary" {
+				t.Fatalf("NOTIFY at 1003: %v", n)
+			}
 			// The owner reaches 1002 through the forwarder's Path, kept
 			// with the flow (a phone's connection is not the owner's).
 			v, ok := p.f.sip.tr.flows.Load("sip:1002@phone.invalid;transport=" + strings.ToLower(tr))
