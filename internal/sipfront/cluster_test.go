@@ -78,9 +78,12 @@ func (b *memBindings) get(t testing.TB, tenant, dn string) (storedBinding, bool)
 // tenant (the fixture's runtime), fwd serves nothing and forwards to
 // owner. trust says whether each believes the other is a peer.
 type clusterPair struct {
-	f     *fixture
-	fwd   *Server
-	binds *memBindings
+	f       *fixture
+	fwd     *Server
+	binds   *memBindings
+	dialogs *memBindings // the owner's answered dialogs
+	// third is the address of another node fwd believes (a next owner).
+	third atomic.Value
 }
 
 func newClusterPair(t *testing.T, trust bool) *clusterPair {
@@ -92,7 +95,8 @@ func newClusterPair(t *testing.T, trust bool) *clusterPair {
 // the owner's and the forwarder's configurations (any may be nil).
 func newClusterPairMod(t *testing.T, trust bool, tmod func(*config.Tenant), ownerMod, fwdMod func(*Config)) *clusterPair {
 	t.Helper()
-	p := &clusterPair{binds: &memBindings{}}
+	p := &clusterPair{binds: &memBindings{}, dialogs: &memBindings{}}
+	p.third.Store("")
 	// The other's address, set once it is bound (read by the servers'
 	// goroutines).
 	var fwdAddr atomic.Value
@@ -103,6 +107,7 @@ func newClusterPairMod(t *testing.T, trust bool, tmod func(*config.Tenant), owne
 			Owner:    func(string) (string, bool, bool) { return "", true, true },
 			Peer:     func(a string) bool { return trust && a == fwdAddr.Load().(string) },
 			Bindings: p.binds,
+			Dialogs:  p.dialogs,
 		}
 		if ownerMod != nil {
 			ownerMod(c)
@@ -118,7 +123,7 @@ func newClusterPairMod(t *testing.T, trust bool, tmod func(*config.Tenant), owne
 	fcfg := Config{Listen: "127.0.0.1:0", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
 		Cluster: &Cluster{
 			Owner:    func(string) (string, bool, bool) { return ownerAddr, false, true },
-			Peer:     func(a string) bool { return trust && a == ownerAddr },
+			Peer:     func(a string) bool { return trust && (a == ownerAddr || a == p.third.Load().(string)) },
 			Bindings: p.binds,
 		}}
 	if fwdMod != nil {
@@ -420,4 +425,41 @@ func TestClusterTrunkFollowsOwnership(t *testing.T) {
 	if r := carrier.next(500 * time.Millisecond); r != "" {
 		t.Fatalf("after Detach the carrier got %q, want nothing", r)
 	}
+}
+
+// TestClusterStreamOrphanBye: phones on TCP connections to the forwarder
+// are in a call the owner answered and placed; a next owner attaching
+// the tenant (as after the owner died) sends each a BYE for the dialog
+// left, through the forwarder's Record-Routes kept with the dialog: their
+// Contacts are unreachable, only the forwarder has their connections.
+func TestClusterStreamOrphanBye(t *testing.T) {
+	p := newClusterPairMod(t, true, nil, func(c *Config) { c.TCP = "-" }, nil)
+	server := p.fwd.TCPAddr()
+	b := newGoPhone(t, "TCP", server, "1002", nil, "")
+	a := newGoPhone(t, "TCP", server, "1001", nil, "")
+	b.register()
+	a.register()
+	a.call("1002")
+	wait(t, b.calls, "INVITE at 1002")
+	wait(t, b.acks, "ACK at 1002")
+	// Both legs' dialogs kept (the caller's once its ACK came).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if vals, _ := p.dialogs.Load(context.Background(), p.f.tenant.ID); len(vals) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call's two dialogs were not kept")
+		}
+	}
+	next, err := Start(Config{Listen: "127.0.0.1:0", TCP: "-", Tenants: []Tenant{{Config: p.f.tenant}}, Logger: testLogger(t),
+		Cluster: &Cluster{Owner: func(string) (string, bool, bool) { return "", true, true }, Peer: func(string) bool { return false },
+			Bindings: p.binds, Dialogs: p.dialogs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	p.third.Store(next.Addr())
+	next.Attach(p.f.tenant.ID, p.f.rt)
+	wait(t, a.byes, "BYE at 1001")
+	wait(t, b.byes, "BYE at 1002")
 }
