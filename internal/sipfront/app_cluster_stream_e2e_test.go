@@ -1,12 +1,10 @@
 package sipfront_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/cluster"
@@ -144,63 +140,6 @@ func twoOwners(t *testing.T, addr string) bool {
 	return len(owners) == 2 && !owners[""]
 }
 
-// carrierLog is a carrier on UDP answering every request 200 and keeping
-// each as "METHOD expires from" (expires "" without an Expires header).
-type carrierLog struct {
-	conn net.PacketConn
-	reqs chan string
-}
-
-func newCarrierLog(t *testing.T) *carrierLog {
-	t.Helper()
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &carrierLog{conn: conn, reqs: make(chan string, 10000)}
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(bytes.Clone(buf[:n]))
-			req, ok := msg.(*sip.Request)
-			if err != nil || !ok {
-				continue
-			}
-			exp := ""
-			if h := req.GetHeader("Expires"); h != nil {
-				exp = h.Value()
-			}
-			c.reqs <- string(req.Method) + " " + exp + " " + from.String()
-			conn.WriteTo([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
-		}
-	}()
-	return c
-}
-
-// await reads requests until want comes (within 30 s), returning those
-// before it.
-func (c *carrierLog) await(t *testing.T, want string) []string {
-	t.Helper()
-	var before []string
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case r := <-c.reqs:
-			if r == want {
-				return before
-			}
-			before = append(before, r)
-		case <-deadline:
-			t.Fatalf("the carrier did not get %q; got %q", want, before)
-		}
-	}
-}
-
 // TestServeClusterTrunkOwner: two cluster nodes (app.Main on kfake) with
 // a tenant whose trunk registers to its carrier and sends it OPTIONS
 // keepalives every second. Only the node owning the tenant does either;
@@ -209,12 +148,12 @@ func (c *carrierLog) await(t *testing.T, want string) []string {
 func TestServeClusterTrunkOwner(t *testing.T) {
 	tg := kafkatest.Embedded(t)
 	prefix := kafkatest.UniqueTopicPrefix(t)
-	carrier := newCarrierLog(t)
+	carrier := sipfront.NewFakeCarrier(t)
 	file := filepath.Join(t.TempDir(), "cluster.yaml")
 	yaml := "tenants:\n  - id: demo\n    tokens: [tok-demo]\n    dns:\n" +
 		"      - number: \"1001\"\n        type: extension\n" +
 		"      - number: pstn\n        type: trunk\n        trunk:\n" +
-		"          address: " + carrier.conn.LocalAddr().String() + "\n" +
+		"          address: " + carrier.Addr() + "\n" +
 		"          account: {user: acct, password: secret, register: true, expires: 1h}\n" +
 		"          keepalive: 1s\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
@@ -259,7 +198,7 @@ func TestServeClusterTrunkOwner(t *testing.T) {
 	if o := owner(n1); o != n1 {
 		t.Fatalf("owner %s, want n1", o.id)
 	}
-	carrier.await(t, "REGISTER 3600 "+n1.sip)
+	carrier.Await(t, "REGISTER 3600 "+n1.sip)
 	n2 := start("n2")
 	// Once both nodes own a shard each (the group has balanced them),
 	// the owner of the demo tenant stays.
@@ -275,29 +214,24 @@ func TestServeClusterTrunkOwner(t *testing.T) {
 	} else {
 		// The rebalance moved the tenant to n2: n1 let its
 		// registration go.
-		carrier.await(t, "REGISTER 0 "+n1.sip)
-		carrier.await(t, "REGISTER 3600 "+n2.sip)
+		carrier.Await(t, "REGISTER 0 "+n1.sip)
+		carrier.Await(t, "REGISTER 3600 "+n2.sip)
 	}
 	// While both run, only the owner talks to the carrier.
 	time.Sleep(500 * time.Millisecond)
-	for len(carrier.reqs) > 0 {
-		<-carrier.reqs
-	}
+	carrier.Drain()
 	time.Sleep(2500 * time.Millisecond)
 	if now := owner(n1, n2); now != o {
 		t.Fatalf("the tenant moved from %s to %s meanwhile", o.id, now.id)
 	}
-	var got []string
-	for len(carrier.reqs) > 0 {
-		got = append(got, <-carrier.reqs)
-	}
+	got := carrier.Drain()
 	for _, r := range got {
 		if strings.HasSuffix(r, " "+other.sip) {
 			t.Fatalf("the carrier got %q from %s, which does not own the tenant (%s): %q", r, other.id, o.id, got)
 		}
 	}
 	o.stop()
-	carrier.await(t, "REGISTER 0 "+o.sip)
-	carrier.await(t, "REGISTER 3600 "+other.sip)
-	carrier.await(t, "OPTIONS  "+other.sip)
+	carrier.Await(t, "REGISTER 0 "+o.sip)
+	carrier.Await(t, "REGISTER 3600 "+other.sip)
+	carrier.Await(t, "OPTIONS  "+other.sip)
 }

@@ -303,18 +303,12 @@ func (*clusterStore) close() {}
 // the address that peer received it from (the next Via's received and
 // rport, which the peer set).
 func (s *Server) origin(req *sip.Request) string {
-	src := req.Source()
-	if s.cl == nil {
-		return src
+	if !s.forwarded(req) {
+		return req.Source()
 	}
-	vias := req.GetHeaders("Via")
-	if len(vias) < 2 {
-		return src
-	}
-	top, ok1 := vias[0].(*sip.ViaHeader)
-	next, ok2 := vias[1].(*sip.ViaHeader)
-	if !ok1 || !ok2 || !forwardedVia(top) || !s.cl.cfg.Peer(src) {
-		return src
+	next, ok := req.GetHeaders("Via")[1].(*sip.ViaHeader)
+	if !ok {
+		return req.Source()
 	}
 	return viaAddr(next)
 }

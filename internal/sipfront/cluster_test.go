@@ -3,12 +3,9 @@ package sipfront
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,18 +239,7 @@ func TestClusterForwardStreams(t *testing.T) {
 				fwdMod = withTLS(t, dir)
 			}
 			p := newClusterPairMod(t, true, nil, func(c *Config) { c.TCP = "-" }, fwdMod)
-			var tlsConf *tls.Config
-			server, wsPath := p.fwd.TCPAddr(), ""
-			switch tr {
-			case "TLS":
-				server, tlsConf = p.fwd.TLSAddr(), trusting(t, dir)
-			case "WS":
-				mux := http.NewServeMux()
-				mux.Handle("GET /sip", p.fwd.WebSocket())
-				hs := httptest.NewServer(mux)
-				t.Cleanup(hs.Close)
-				server, wsPath = strings.TrimPrefix(hs.URL, "http://"), "/sip"
-			}
+			server, tlsConf, wsPath := streamAt(t, p.fwd, tr, dir)
 			streamCall(t, p.f, tr, server, tlsConf, wsPath)
 			// A subscription through the forwarder: the owner's NOTIFYs
 			// follow the SUBSCRIBE's Record-Routes back to the phone's
@@ -333,13 +319,13 @@ func TestClusterForwardTrunkByCredentials(t *testing.T) {
 }
 
 // fakeCarrier answers every SIP request over UDP with 200 and records
-// each request's method and Expires ("" without one).
+// each as "METHOD expires from" (expires "" without an Expires header).
 type fakeCarrier struct {
 	conn net.PacketConn
 	reqs chan string
 }
 
-func newFakeCarrier(t *testing.T) *fakeCarrier {
+func newFakeCarrier(t testing.TB) *fakeCarrier {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -363,11 +349,29 @@ func newFakeCarrier(t *testing.T) *fakeCarrier {
 			if h := req.GetHeader("Expires"); h != nil {
 				exp = h.Value()
 			}
-			c.reqs <- string(req.Method) + " " + exp
+			c.reqs <- string(req.Method) + " " + exp + " " + from.String()
 			conn.WriteTo([]byte(sip.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
 		}
 	}()
 	return c
+}
+
+// await reads requests until want comes (within 30 s), returning those
+// before it.
+func (c *fakeCarrier) await(t testing.TB, want string) []string {
+	t.Helper()
+	var before []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := c.next(time.Until(deadline))
+		if r == want {
+			return before
+		}
+		if r == "" {
+			t.Fatalf("the carrier did not get %q; got %q", want, before)
+		}
+		before = append(before, r)
+	}
 }
 
 // next is the next request the carrier got within d ("" for none).
@@ -402,24 +406,11 @@ func TestClusterTrunkFollowsOwnership(t *testing.T) {
 		t.Fatalf("before Attach the carrier got %q, want nothing", r)
 	}
 	f.sip.Attach(f.tenant.ID, f.rt)
-	seen := map[string]bool{}
-	for deadline := time.Now().Add(10 * time.Second); !seen["REGISTER 3600"] || !seen["OPTIONS "]; {
-		r := carrier.next(time.Until(deadline))
-		if r == "" {
-			t.Fatalf("after Attach the carrier got %v, want REGISTER (Expires 3600) and OPTIONS", seen)
-		}
-		seen[r] = true
-	}
+	from := f.sip.Addr()
+	carrier.await(t, "REGISTER 3600 "+from)
+	carrier.await(t, "OPTIONS  "+from)
 	f.sip.Detach(f.tenant.ID)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		r := carrier.next(time.Until(deadline))
-		if r == "REGISTER 0" {
-			break
-		}
-		if r == "" {
-			t.Fatal("no un-REGISTER after Detach")
-		}
-	}
+	carrier.await(t, "REGISTER 0 "+from)
 	// An OPTIONS already on its way may arrive; then nothing.
 	carrier.next(200 * time.Millisecond)
 	if r := carrier.next(500 * time.Millisecond); r != "" {

@@ -43,3 +43,25 @@ func (g GoPhone) WaitBye()  { wait(g.p.t, g.p.byes, "BYE at "+g.p.user) }
 
 // Trusting is a TLS client configuration trusting dir's cert.pem.
 func Trusting(t testing.TB, dir string) *tls.Config { return trusting(t, dir) }
+
+// FakeCarrier is a carrier on UDP answering every request 200 and keeping
+// each as "METHOD expires from" (fakeCarrier).
+type FakeCarrier struct{ c *fakeCarrier }
+
+func NewFakeCarrier(t testing.TB) FakeCarrier { return FakeCarrier{newFakeCarrier(t)} }
+
+// Addr is the carrier's address.
+func (f FakeCarrier) Addr() string { return f.c.conn.LocalAddr().String() }
+
+// Await reads requests until want comes (within 30 s), returning those
+// before it.
+func (f FakeCarrier) Await(t testing.TB, want string) []string { return f.c.await(t, want) }
+
+// Drain returns the requests received and not read yet.
+func (f FakeCarrier) Drain() []string {
+	var out []string
+	for len(f.c.reqs) > 0 {
+		out = append(out, <-f.c.reqs)
+	}
+	return out
+}

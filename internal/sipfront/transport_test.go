@@ -443,6 +443,24 @@ func TestCallOverWebSocket(t *testing.T) {
 	}
 }
 
+// streamAt is where a phone over network (TCP, TLS, WS) reaches s: its
+// TCP address, its TLS address (conf trusting dir's cert.pem), or an HTTP
+// server mounting its WebSocket at wsPath.
+func streamAt(t testing.TB, s *Server, network, dir string) (addr string, conf *tls.Config, wsPath string) {
+	t.Helper()
+	switch network {
+	case "TLS":
+		return s.TLSAddr(), trusting(t, dir), ""
+	case "WS":
+		mux := http.NewServeMux()
+		mux.Handle("GET /sip", s.WebSocket())
+		hs := httptest.NewServer(mux)
+		t.Cleanup(hs.Close)
+		return strings.TrimPrefix(hs.URL, "http://"), nil, "/sip"
+	}
+	return s.TCPAddr(), nil, ""
+}
+
 // trusting is a TLS client configuration trusting dir's cert.pem.
 func trusting(t testing.TB, dir string) *tls.Config {
 	pool := x509.NewCertPool()
