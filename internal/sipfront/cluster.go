@@ -313,6 +313,17 @@ func (s *Server) origin(req *sip.Request) string {
 	return viaAddr(next)
 }
 
+// originTransport is the transport req came over: to this node, or, for
+// a request a peer node forwarded, to that node (the next Via's).
+func (s *Server) originTransport(req *sip.Request) string {
+	if s.forwarded(req) {
+		if next, ok := req.GetHeaders("Via")[1].(*sip.ViaHeader); ok && next.Transport != "" {
+			return next.Transport
+		}
+	}
+	return req.Transport()
+}
+
 // forwarded reports whether req was forwarded by a peer node: our Via
 // on top, from a peer's address, and another below.
 func (s *Server) forwarded(req *sip.Request) bool {

@@ -90,7 +90,7 @@ func newClusterPair(t *testing.T, trust bool) *clusterPair {
 
 // newClusterPairMod is newClusterPair with changes to the tenant and to
 // the owner's and the forwarder's configurations (any may be nil).
-func newClusterPairMod(t *testing.T, trust bool, tmod func(*config.Tenant), ownerMod, fwdMod func(*Config)) *clusterPair {
+func newClusterPairMod(t testing.TB, trust bool, tmod func(*config.Tenant), ownerMod, fwdMod func(*Config)) *clusterPair {
 	t.Helper()
 	p := &clusterPair{binds: &memBindings{}, dialogs: &memBindings{}}
 	p.third.Store("")
@@ -453,4 +453,63 @@ func TestClusterStreamOrphanBye(t *testing.T) {
 	next.Attach(p.f.tenant.ID, p.f.rt)
 	wait(t, a.byes, "BYE at 1001")
 	wait(t, b.byes, "BYE at 1002")
+}
+
+// BenchmarkStreamCallThroughNode: a call over TCP (INVITE, 180, 200, ACK
+// to the callee over its connection, BYE both ways) made directly at the
+// node serving the tenant, and through a cluster node that proxies it
+// (cluster_stream.go), in the same run: the proxy's cost per call.
+func BenchmarkStreamCallThroughNode(b *testing.B) {
+	for _, via := range []string{"direct", "proxied"} {
+		b.Run(via, func(b *testing.B) {
+			p := newClusterPairMod(b, true, nil, nil, nil)
+			server := p.f.sip.TCPAddr()
+			if via == "proxied" {
+				server = p.fwd.TCPAddr()
+			}
+			callee := newGoPhone(b, "TCP", server, "1002", nil, "")
+			caller := newGoPhone(b, "TCP", server, "1001", nil, "")
+			callee.register()
+			caller.register()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d := caller.call("1002")
+				wait(b, callee.calls, "INVITE at 1002")
+				wait(b, callee.acks, "ACK at 1002")
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := d.Bye(ctx); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+				wait(b, callee.byes, "BYE at 1002")
+			}
+		})
+	}
+}
+
+// TestClusterStreamNoResponseQuota is TestNoResponseQuotaOverTCP through
+// a forwarding node: the owner gets the phone's requests over UDP, but
+// they came over a connection (the forwarder writes answers only on
+// one), so the owner's quota of unauthenticated answers, against
+// reflection over UDP, does not apply: every challenge comes back.
+func TestClusterStreamNoResponseQuota(t *testing.T) {
+	p := newClusterPairMod(t, true, nil, func(c *Config) { c.UnauthRate, c.UnauthBurst = 0.001, 2 }, nil)
+	ph := newGoPhone(t, "TCP", p.fwd.TCPAddr(), "1001", nil, "")
+	for i := 0; i < 6; i++ {
+		req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "demo"})
+		to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "1001", Host: "demo"}}
+		from := &sip.FromHeader{Address: to.Address}
+		from.Params.Add("tag", sip.GenerateTagN(8))
+		req.AppendHeader(to)
+		req.AppendHeader(from)
+		req.AppendHeader(&ph.dua.ContactHDR)
+		req.SetDestination(ph.server)
+		req.SetTransport("TCP")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := ph.cli.Do(ctx, req)
+		cancel()
+		if err != nil || res.StatusCode != 401 {
+			t.Fatalf("REGISTER %d without credentials through the forwarder: %v %v, want 401", i+1, res, err)
+		}
+	}
 }
