@@ -20,7 +20,7 @@ func TestMemberDown(t *testing.T) {
 	_, cfg := embedded(t, 1)
 	nc := nodeConfig(cfg, "a", []string{demoTenant})
 	nc.SIP = "sip-a:5060"
-	nc.AnnounceInterval = 200 * time.Millisecond
+	nc.AnnounceInterval = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, err := StartNode(ctx, nc)
