@@ -265,10 +265,11 @@ func (c *compactTx) Respond(res *sip.Response) error {
 // inviteEnded: leg l's dialog ended with a BYE either way; if the phone
 // called us, its INVITE's retransmissions are dropped from now on.
 func (s *Server) inviteEnded(l *leg) {
-	if s.absorb == nil || l.uas == nil {
-		return
+	uas := l.uas.Load()
+	if s.absorb == nil || uas == nil {
+		return // no session: its INVITE transaction ends with its own timer L
 	}
-	req := l.uas.InviteRequest
+	req := uas.InviteRequest
 	if req == nil {
 		return
 	}

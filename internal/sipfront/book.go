@@ -39,8 +39,8 @@ func (s legState) String() string { return legStateNames[s] }
 
 // leg is one SIP dialog of a call: a phone or trunk that called us (caller;
 // we answer its INVITE through final) or one we called (uac). Fields after
-// callID are guarded by the tenant's mu, except uas, final and cancel,
-// which are set before the leg is in the book.
+// callID are guarded by the tenant's mu, except final and cancel, which
+// are set before the leg is in the book, and the atomic uas, uac and dlg.
 type leg struct {
 	t      *sipTenant
 	dn     string // the DN, or the external number of a trunk leg
@@ -49,8 +49,13 @@ type leg struct {
 	callID string // SIP Call-ID
 	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
 
-	uas   *sipgo.DialogServerSession
-	uac   *sipgo.DialogClientSession
+	// The leg's dialog: sipgo's session while its INVITE is answered (uas:
+	// the phone's INVITE, set before the leg is indexed; uac: ours), then
+	// dlg, the record of the established dialog, and no session
+	// (dialog.go).
+	uas   atomic.Pointer[sipgo.DialogServerSession]
+	uac   atomic.Pointer[sipgo.DialogClientSession]
+	dlg   atomic.Pointer[dialog]
 	final chan final // caller: the final answer for the INVITE handler
 	// responded is closed when the INVITE handler has sent its 200: a
 	// re-INVITE in the dialog waits for it (anchor.go).

@@ -26,23 +26,11 @@ func byeRequest(l *leg, why string) *sip.Request {
 		return nil
 	}
 	req := sip.NewRequest(sip.BYE, target)
-	if l.uas != nil {
-		req.SetTransport(l.uas.InviteRequest.Transport())
+	if uas := l.uas.Load(); uas != nil {
+		req.SetTransport(uas.InviteRequest.Transport())
 	}
 	if why != "" {
 		req.AppendHeader(sip.NewHeader("Reason", why))
 	}
 	return req
-}
-
-// remoteTarget is where leg l's in-dialog requests go: the Contact of the
-// phone's INVITE (it called us) or of its answer (we called it).
-func (l *leg) remoteTarget() (sip.Uri, bool) {
-	switch {
-	case l.uas != nil && l.uas.InviteRequest.Contact() != nil:
-		return l.uas.InviteRequest.Contact().Address, true
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		return l.uac.InviteResponse.Contact().Address, true
-	}
-	return sip.Uri{}, false
 }
