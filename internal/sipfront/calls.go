@@ -138,9 +138,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 // engine command that makes its call. A nil leg means the INVITE has been
 // answered already (unknown parties 404, authentication 401/403).
 func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant, *leg, engine.Command) {
-	callID := req.CallID().Value()
-	to := req.Recipient.User
-	from := req.From().Address.User
+	// Copies: the leg outlives the parsed INVITE, whose header lines
+	// these would keep whole.
+	callID := strings.Clone(req.CallID().Value())
+	to := strings.Clone(req.Recipient.User)
+	from := strings.Clone(req.From().Address.User)
 	if to == "" || from == "" {
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
@@ -281,7 +283,7 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 	if err == nil || uas.LoadState() == sip.DialogStateEnded {
 		if err == nil {
 			// Established: the record replaces sipgo's session.
-			d := serverDialog(l.callID, uas, s.duaFor(uas.InviteRequest.Transport()))
+			d := serverDialog(uas, s.duaFor(uas.InviteRequest.Transport()))
 			l.dlg.Store(d)
 			l.uas.Store(nil)
 			s.dialogUp(l, d)
@@ -870,7 +872,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	}
 	// Established: the record replaces sipgo's session (whose INVITE
 	// transaction still ACKs retransmissions of the 2xx until timer M).
-	rec := clientDialog(l.callID, d)
+	rec := clientDialog(d)
 	l.dlg.Store(rec)
 	l.uac.Store(nil)
 	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
@@ -928,7 +930,7 @@ func (s *Server) bye(l *leg, why string) {
 	}
 	if d := l.dlg.Load(); d != nil {
 		var res *sip.Response
-		if res, err = d.do(ctx, req); err == nil && res.StatusCode != 200 {
+		if res, err = d.do(ctx, l.callID, req); err == nil && res.StatusCode != 200 {
 			err = &sipgo.ErrDialogResponse{Res: res}
 		}
 	} else if uas := l.uas.Load(); uas != nil {

@@ -32,32 +32,31 @@ import (
 // them (DialogServerSession and DialogClientSession buildReq) and sent
 // through sipgo's client transactions.
 
-// dialog is the record of an established dialog of a leg. Its fields are
-// set once, before it is published (leg.dlg); cseq changes atomically.
+// dialog is the record of an established dialog of a leg (its Call-ID is
+// the leg's). Its fields are set once, before it is published (leg.dlg);
+// cseq changes atomically.
 type dialog struct {
-	callID    string
 	local     string   // our From value, with our tag
 	remote    string   // the phone's (or carrier's) To value, with its tag
 	target    string   // the remote target URI: the Contact it gave
 	routes    []string // the route set, in the order our Route headers list it
-	strict    bool     // the first route is a strict router (no lr): it is the Request-URI (as sipgo)
 	dest      string   // host:port our requests go to without a route set (its messages' source)
 	transport string
-	update    bool // the phone allows UPDATE (its Allow: sessiontimer.go)
 	ua        *sipgo.DialogUA
-	// uas: the phone called us (its INVITE's CSeq bounds its requests'
-	// CSeq); remoteCSeq the INVITE's CSeq number then.
-	uas        bool
+	// remoteCSeq: the CSeq number of the phone's INVITE when it called us
+	// (uas), which bounds its requests' CSeq.
 	remoteCSeq uint32
 	cseq       atomic.Uint32 // the last CSeq number we used in the dialog
+	uas        bool
+	strict     bool // the first route is a strict router (no lr): it is the Request-URI (as sipgo)
+	update     bool // the phone allows UPDATE (its Allow: sessiontimer.go)
 }
 
-// serverDialog is the record of dialog callID of the phone's INVITE,
-// which we answered (d: sipgo's session, its 2xx sent).
-func serverDialog(callID string, d *sipgo.DialogServerSession, ua *sipgo.DialogUA) *dialog {
+// serverDialog is the record of the dialog of the phone's INVITE, which
+// we answered (d: sipgo's session, its 2xx sent).
+func serverDialog(d *sipgo.DialogServerSession, ua *sipgo.DialogUA) *dialog {
 	req, res := d.InviteRequest, d.InviteResponse
 	r := &dialog{
-		callID:    callID,
 		local:     strings.Clone(req.To().Value()), // ReadInvite gave it our tag
 		remote:    strings.Clone(req.From().Value()),
 		transport: transportName(req.Transport()),
@@ -86,12 +85,11 @@ func serverDialog(callID string, d *sipgo.DialogServerSession, ua *sipgo.DialogU
 	return r
 }
 
-// clientDialog is the record of dialog callID of our INVITE d, answered
+// clientDialog is the record of the dialog of our INVITE d, answered
 // (its 2xx received).
-func clientDialog(callID string, d *sipgo.DialogClientSession) *dialog {
+func clientDialog(d *sipgo.DialogClientSession) *dialog {
 	req, res := d.InviteRequest, d.InviteResponse
 	r := &dialog{
-		callID:    callID,
 		local:     strings.Clone(req.From().Value()),
 		remote:    strings.Clone(res.To().Value()),
 		transport: transportName(req.Transport()),
@@ -163,11 +161,11 @@ func tagOf(v string) string {
 	return tag
 }
 
-// build completes req, a request in the dialog, as sipgo's sessions do
+// build completes req, a request in dialog callID, as sipgo's sessions do
 // (RFC 3261 section 12.2.1.1): From, To, Call-ID, Max-Forwards and CSeq
 // (the next number, but for ACK, which takes the last), the route set,
 // our Contact when req has none, the transport and the destination.
-func (d *dialog) build(req *sip.Request) {
+func (d *dialog) build(callID string, req *sip.Request) {
 	hs := make([]sip.Header, 0, 5)
 	if req.From() == nil {
 		hs = append(hs, sip.NewHeader("From", d.local))
@@ -176,7 +174,7 @@ func (d *dialog) build(req *sip.Request) {
 		hs = append(hs, sip.NewHeader("To", d.remote))
 	}
 	if req.CallID() == nil {
-		id := sip.CallIDHeader(d.callID)
+		id := sip.CallIDHeader(callID)
 		hs = append(hs, &id)
 	}
 	if req.MaxForwards() == nil {
@@ -225,9 +223,9 @@ func complete(c *sipgo.Client, req *sip.Request) error {
 	return nil
 }
 
-// do sends req in the dialog and waits for its final response.
-func (d *dialog) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	d.build(req)
+// do sends req in dialog callID and waits for its final response.
+func (d *dialog) do(ctx context.Context, callID string, req *sip.Request) (*sip.Response, error) {
+	d.build(callID, req)
 	tx, err := d.ua.Client.TransactionRequest(ctx, req, complete)
 	if err != nil {
 		return nil, err
@@ -248,9 +246,9 @@ func (d *dialog) do(ctx context.Context, req *sip.Request) (*sip.Response, error
 	}
 }
 
-// write sends req (an ACK) in the dialog, without a transaction.
-func (d *dialog) write(req *sip.Request) error {
-	d.build(req)
+// write sends req (an ACK) in dialog callID, without a transaction.
+func (d *dialog) write(callID string, req *sip.Request) error {
+	d.build(callID, req)
 	return d.ua.Client.WriteRequest(req, complete)
 }
 
@@ -271,7 +269,7 @@ func (l *leg) dialogSent() bool {
 // while the INVITE is answered) and waits for its final response.
 func (l *leg) dialogDo(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	if d := l.dlg.Load(); d != nil {
-		return d.do(ctx, req)
+		return d.do(ctx, l.callID, req)
 	}
 	if uas := l.uas.Load(); uas != nil {
 		return uas.Do(ctx, req)
@@ -285,7 +283,7 @@ func (l *leg) dialogDo(ctx context.Context, req *sip.Request) (*sip.Response, er
 // dialogWrite sends req (an ACK) in leg l's dialog.
 func (l *leg) dialogWrite(req *sip.Request) error {
 	if d := l.dlg.Load(); d != nil {
-		return d.write(req)
+		return d.write(l.callID, req)
 	}
 	if uas := l.uas.Load(); uas != nil {
 		return uas.WriteRequest(req)

@@ -163,7 +163,9 @@ func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.Answe
 		if tag, ok := r.To().Params.Get("tag"); ok && r.StatusCode > 100 {
 			l.t.mu.Lock()
 			first := l.peerTag == ""
-			l.peerTag = tag
+			if tag != l.peerTag {
+				l.peerTag = strings.Clone(tag) // not the response's whole To line
+			}
 			l.t.mu.Unlock()
 			if first {
 				l.t.dialogChanged(l.dn) // BLF watchers learn the dialog's ids (notify.go)
