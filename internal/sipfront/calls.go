@@ -875,6 +875,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	rec := clientDialog(d)
 	l.dlg.Store(rec)
 	l.uac.Store(nil)
+	l.cancel.Store(nil)                         // no CANCEL now: its context goes too
 	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
 	s.dialogUp(l, rec)
 	if l.first {

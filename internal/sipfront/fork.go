@@ -78,7 +78,7 @@ func (b *book) forkFailed(l *leg, code int) (tell bool, status int, acts []actio
 	if l.over() {
 		return false, code, nil
 	}
-	l.state, l.failCode = legEnded, code
+	l.state, l.failCode = legEnded, int16(code)
 	rest := b.siblings(l)
 	if code >= 600 {
 		for _, o := range rest {
@@ -92,8 +92,8 @@ func (b *book) forkFailed(l *leg, code int) (tell bool, status int, acts []actio
 	}
 	if c := b.calls[l.connID]; c != nil && l.fork != nil {
 		for _, o := range c.legs {
-			if o.fork == l.fork && busyStatus(o.failCode) {
-				return true, o.failCode, nil
+			if o.fork == l.fork && busyStatus(int(o.failCode)) {
+				return true, int(o.failCode), nil
 			}
 		}
 	}

@@ -18,6 +18,27 @@ const (
 	reasonExpired     = `SIP;cause=408;text="Session expired"`
 )
 
+// byeReason is a leg's Reason for its BYE, one of the above: a byte in
+// the leg, not a string.
+type byeReason uint8
+
+const (
+	whyNone byeReason = iota
+	whyTransferred
+	whyExpired
+)
+
+// String is the Reason header's value ("" for none).
+func (r byeReason) String() string {
+	switch r {
+	case whyTransferred:
+		return reasonTransferred
+	case whyExpired:
+		return reasonExpired
+	}
+	return ""
+}
+
 // byeRequest is the BYE of leg l's dialog with Reason why (none when
 // empty); sipgo's WriteBye adds the dialog's headers.
 func byeRequest(l *leg, why string) *sip.Request {

@@ -248,7 +248,7 @@ func (s *Server) sessionDue(l *leg, gen uint64) {
 	if !st.ours || !s.refresh(l, st) {
 		s.log.Info("SIP session expired: ending the dialog", "call_id", l.callID)
 		t.mu.Lock()
-		l.why = reasonExpired
+		l.why = whyExpired
 		acts := t.abandoned(l)
 		t.mu.Unlock()
 		t.act(acts)
