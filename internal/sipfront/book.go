@@ -53,10 +53,13 @@ type leg struct {
 	// the phone's INVITE, set before the leg is indexed; uac: ours), then
 	// dlg, the record of the established dialog, and no session
 	// (dialog.go).
-	uas   atomic.Pointer[sipgo.DialogServerSession]
-	uac   atomic.Pointer[sipgo.DialogClientSession]
-	dlg   atomic.Pointer[dialog]
-	final chan final // caller: the final answer for the INVITE handler
+	uas atomic.Pointer[sipgo.DialogServerSession]
+	uac atomic.Pointer[sipgo.DialogClientSession]
+	dlg atomic.Pointer[dialog]
+	// invite is the established dialog's INVITE transaction while sipgo
+	// keeps it (until its timer L or M): a BYE ends it (dialog.go).
+	invite atomic.Pointer[inviteTx]
+	final  chan final // caller: the final answer for the INVITE handler
 	// responded is closed when the INVITE handler has sent its 200: a
 	// re-INVITE in the dialog waits for it (anchor.go).
 	responded chan struct{}

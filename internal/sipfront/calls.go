@@ -284,6 +284,7 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		if err == nil {
 			// Established: the record replaces sipgo's session.
 			d := serverDialog(uas, s.duaFor(uas.InviteRequest.Transport()))
+			l.keepInvite(tx, true)
 			l.dlg.Store(d)
 			l.uas.Store(nil)
 			s.dialogUp(l, d)
@@ -396,6 +397,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		s.respond(req, tx, 200, "OK", nil)
+		s.endInvite(l)
 	} else {
 		var err error
 		switch uas, uac := l.uas.Load(), l.uac.Load(); {
@@ -873,6 +875,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	// Established: the record replaces sipgo's session (whose INVITE
 	// transaction still ACKs retransmissions of the 2xx until timer M).
 	rec := clientDialog(d)
+	l.keepInvite(s.clientInvite(l.callID), false)
 	l.dlg.Store(rec)
 	l.uac.Store(nil)
 	l.cancel.Store(nil)                         // no CANCEL now: its context goes too
@@ -934,6 +937,7 @@ func (s *Server) bye(l *leg, why string) {
 		if res, err = d.do(ctx, l.callID, req); err == nil && res.StatusCode != 200 {
 			err = &sipgo.ErrDialogResponse{Res: res}
 		}
+		s.endInvite(l)
 	} else if uas := l.uas.Load(); uas != nil {
 		err = uas.WriteBye(ctx, req)
 		s.inviteEnded(l)

@@ -165,8 +165,8 @@ func TestClientDialogRecord(t *testing.T) {
 // TestAnsweredLegsKeepRecords: once 1001's call to 1002 is answered and
 // acknowledged, both legs keep the record of their dialog and no longer
 // sipgo's session (dialog.go); 1001's BYE is answered from its leg's
-// record and 1002 is sent its BYE from its own: the flow is 5.1, nothing
-// left over.
+// record and 1002 is sent its BYE from its own, and the BYE ends both
+// INVITE transactions: the flow is 5.1, nothing left over.
 func TestAnsweredLegsKeepRecords(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
@@ -210,8 +210,26 @@ func TestAnsweredLegsKeepRecords(t *testing.T) {
 			t.Errorf("leg of %s: record %+v", l.dn, d)
 		}
 	}
+	// The INVITE transactions (sipgo keeps them 32 s after the 2xx,
+	// timers L and M) are the legs' until the BYE, which ends them.
+	var invites []sip.Transaction
+	for _, l := range legs {
+		if ref := l.invite.Load(); ref != nil {
+			invites = append(invites, ref.tx)
+		}
+	}
+	if len(invites) != 2 {
+		t.Fatalf("%d INVITE transactions held by the answered legs, want 2", len(invites))
+	}
 	uac.wait(t)
 	uas.wait(t)
+	for i, tx := range invites {
+		select {
+		case <-tx.Done():
+		case <-time.After(5 * time.Second):
+			t.Errorf("INVITE transaction %d still up 5 s after the BYE: it waits for its timer", i)
+		}
+	}
 	want := expected(t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},
