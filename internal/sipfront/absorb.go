@@ -31,9 +31,10 @@ import (
 //
 // Only UDP: reliable transports have no retransmissions (Timer J is zero).
 // Only non-INVITE requests are answered: an INVITE's transaction stays
-// with sipgo while its dialog lasts (its 2xx is the dialog's; a failure's
-// retransmissions wait for the ACK); once a BYE ends the dialog, which
-// ends that transaction, a record drops the INVITE's retransmissions.
+// with sipgo until its timer L after the 2xx (RFC 6026; a failure's
+// retransmissions wait for the ACK); a BYE before then ends the dialog and
+// that transaction (dialog.go), and a record drops the INVITE's
+// retransmissions.
 // Branches without RFC 3261's magic cookie are left to sipgo, whose key
 // for them is not the branch alone.
 
