@@ -195,7 +195,7 @@ func TestValidateAgreesWithContract(t *testing.T) {
 			"CallType 98":          func(e *Event) { e.CallType = 99 },
 			"ThisDNRole 98":        func(e *Event) { e.ThisDNRole = 99 },
 			"AgentWorkMode 98":     func(e *Event) { e.AgentWorkMode = 99 },
-			"SchemaVersion 2":      func(e *Event) { e.SchemaVersion = 2 },
+			"SchemaVersion 3":      func(e *Event) { e.SchemaVersion = 3 },
 			"useconds 1000000":     func(e *Event) { e.Time.USeconds = 1_000_000 },
 			"TransferConnID ABC":   func(e *Event) { e.TransferConnID = "ABC" },
 			"valid optional Cause": func(e *Event) { e.Cause = CallStateNoAnswer },

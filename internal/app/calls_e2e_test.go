@@ -18,7 +18,8 @@ import (
 )
 
 // TestCallsEndToEnd drives the call flows of EVENTS.md section 5 (5.1,
-// 5.2, 5.3, 5.4, 5.6, 5.7, 5.8 transfer and conference, 5.13) through the
+// 5.2, 5.3, 5.4, 5.6, 5.7, 5.8 transfer and conference, 5.13, 5.14
+// service observing, 5.15 external consultation and transfer) through the
 // CTI API and the network-side API of a running serve, reads the events
 // back from Kafka and compares them per record key (names, order, main
 // fields), pipes every record through the independent checker, and checks
@@ -324,6 +325,56 @@ func callsE2E(t *testing.T, brokers []string, prefix string) {
 				want{f.key(a), "EventRinging 1009 conn=c12 prev=c11 type=Consult state=Ok other=1008"})
 		}
 	}
+
+	// 5.14 service observing: 1100 monitors agent3's next call; the
+	// network calls 1003, which answers: the supervisor joins (PartyAdded
+	// Bridged to 1003 first, then its OffHook, Ringing and Established,
+	// Bridged); the caller hangs up: 1100 is released after 1003, and the
+	// OneCall monitoring ends.
+	sup := "demo:1100"
+	f.step("POST", "/dns/1100/monitor", `{"target":"1003","type":"OneCall"}`,
+		want{a3, "EventMonitoringNextCall 1003 other=1100 agent=agent3"},
+		want{sup, "EventMonitoringNextCall 1100 other=1003"})
+	c14 := f.create("/network/calls", `{"trunk":"pstn","ani":"+33140000010","dnis":"1003"}`,
+		want{T, "EventRinging 1003 conn=c14 type=Inbound state=Ok other=+33140000010 trunk=pstn agent=agent3"})
+	k = f.key(c14)
+	f.step("POST", "/calls/$c14/answer", `{"dn":"1003"}`,
+		want{a3, "EventOffHook 1003 agent=agent3"},
+		want{k, "EventEstablished 1003 conn=c14 type=Inbound state=Ok other=+33140000010 trunk=pstn agent=agent3"},
+		want{k, "EventPartyAdded 1003 conn=c14 type=Inbound state=Bridged other=1100 agent=agent3"},
+		want{sup, "EventOffHook 1100"},
+		want{k, "EventRinging 1100 conn=c14 type=Inbound state=Bridged other=1003"},
+		want{k, "EventEstablished 1100 conn=c14 type=Inbound state=Bridged other=1003"})
+	f.step("POST", "/network/calls/$c14/release", ``,
+		want{k, "EventReleased 1003 conn=c14 type=Inbound state=Ok agent=agent3"},
+		want{k, "EventReleased 1100 conn=c14 type=Inbound state=Ok"},
+		want{a3, "EventOnHook 1003 agent=agent3"},
+		want{sup, "EventOnHook 1100"},
+		want{a3, "EventMonitoringCancelled 1003 other=1100 agent=agent3"},
+		want{sup, "EventMonitoringCancelled 1100 other=1003"})
+
+	// 5.15 external consultation and transfer: 1003 answers a network
+	// call, consults an external number through the trunk (Dialing,
+	// NetworkReached of the Consult call), the network answers, 1003
+	// completes the transfer: the call is then between two external
+	// parties, with no further event; its caller hangs up.
+	c15 := f.create("/network/calls", `{"trunk":"pstn","ani":"+33140000012","dnis":"1003"}`,
+		want{T, "EventRinging 1003 conn=c15 type=Inbound state=Ok other=+33140000012 trunk=pstn agent=agent3"})
+	k = f.key(c15)
+	f.step("POST", "/calls/$c15/answer", `{"dn":"1003"}`,
+		want{a3, "EventOffHook 1003 agent=agent3"},
+		want{k, "EventEstablished 1003 conn=c15 type=Inbound state=Ok other=+33140000012 trunk=pstn agent=agent3"})
+	f.create("/calls/$c15/initiate-transfer", `{"dn":"1003","to":"+33140000013"}`,
+		want{k, "EventHeld 1003 conn=c15 type=Inbound other=+33140000012 agent=agent3"},
+		want{k, "EventDialing 1003 conn=c16 prev=c15 type=Consult other=+33140000013 agent=agent3"},
+		want{k, "EventNetworkReached 1003 conn=c16 prev=c15 type=Consult other=+33140000013 trunk=pstn agent=agent3"})
+	f.step("POST", "/network/calls/$c16/answer", ``,
+		want{k, "EventEstablished 1003 conn=c16 prev=c15 type=Consult state=Ok other=+33140000013 trunk=pstn agent=agent3"})
+	f.step("POST", "/calls/$c15/complete-transfer", `{"dn":"1003","consultConnId":"$c16"}`,
+		want{k, "EventReleased 1003 conn=c16 prev=c15 type=Consult state=Transferred agent=agent3"},
+		want{k, "EventReleased 1003 conn=c15 type=Inbound state=Transferred third=+33140000013 agent=agent3"},
+		want{a3, "EventOnHook 1003 agent=agent3"})
+	f.step("POST", "/network/calls/$c15/release", `{"party":"+33140000012"}`)
 
 	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
 	r.waitPublished(t) // a reply means journaled; Kafka follows

@@ -194,6 +194,16 @@ func TestAgentEndpoints(t *testing.T) {
 		{"not ready walk away", "POST", "1001/not-ready", `{"workMode":"WalkAway"}`, []string{
 			"EventAgentNotReady 1001 agent=agent1 mode=WalkAway",
 		}},
+		// EVENTS.md schema 2: a repeated login, ReturnBack, LegalGuard.
+		{"login again", "POST", "1001/login", `{"agentId":"agent1","queues":["7000"]}`, []string{
+			"EventAgentLogin 1001 agent=agent1 queue=7000",
+		}},
+		{"ready return back", "POST", "1001/ready", `{"workMode":"ReturnBack"}`, []string{
+			"EventAgentReady 1001 agent=agent1 mode=ReturnBack",
+		}},
+		{"not ready legal guard", "POST", "1001/not-ready", `{"workMode":"LegalGuard"}`, []string{
+			"EventAgentNotReady 1001 agent=agent1 mode=LegalGuard",
+		}},
 		{"dnd on", "POST", "1001/dnd", `{"on":true}`, []string{"EventDNDOn 1001 agent=agent1"}},
 		{"dnd off", "POST", "1001/dnd", `{"on":false}`, []string{"EventDNDOff 1001 agent=agent1"}},
 		{"dnd without agent", "POST", "1002/dnd", `{"on":true}`, []string{"EventDNDOn 1002"}},
@@ -204,6 +214,12 @@ func TestAgentEndpoints(t *testing.T) {
 		{"monitor", "POST", "1100/monitor", `{"target":"1001","type":"AllCalls"}`, []string{
 			"EventMonitoringNextCall 1001 agent=agent1 other=1100 type=MonitorAllCalls",
 			"EventMonitoringNextCall 1100 other=1001 type=MonitorAllCalls",
+		}},
+		{"monitor again", "POST", "1100/monitor", `{"target":"1001","type":"OneCall"}`, []string{
+			"EventMonitoringCancelled 1001 agent=agent1 other=1100",
+			"EventMonitoringCancelled 1100 other=1001",
+			"EventMonitoringNextCall 1001 agent=agent1 other=1100 type=MonitorOneCall",
+			"EventMonitoringNextCall 1100 other=1001 type=MonitorOneCall",
 		}},
 		{"monitor cancel", "DELETE", "1100/monitor", `{"referenceId":7}`, []string{
 			"EventMonitoringCancelled 1001 agent=agent1 other=1100 ref=7",

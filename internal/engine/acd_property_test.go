@@ -72,12 +72,27 @@ func acdTenant(rng *rand.Rand) *config.Tenant {
 //   - at the end of a step no queue has both a waiting call and an
 //     available agent;
 //   - the queue and ready indexes equal what reindex rebuilds from the
-//     plain fields.
+//     plain fields;
+//   - every ring-no-answer (Diverted(agent DN, Redirected, ThirdPartyDN
+//     queue)) is followed in its step by what the agent's RONA policy
+//     says (5.16: the agent's, else the queue's, else the tenant default,
+//     else not-ready): NotReady(AuxWork, ReasonCode NoAnswer), AgentLogout
+//     (ReasonCode NoAnswer), or for none neither; over the seeds each
+//     policy is seen.
 func TestPropertyACD(t *testing.T) {
+	ronas := map[string]int{}
 	for seed := 1; seed <= 4; seed++ {
 		t.Run("seed"+strconv.Itoa(seed), func(t *testing.T) {
-			runACDProperty(t, uint64(seed), *acdSteps)
+			for p, n := range runACDProperty(t, uint64(seed), *acdSteps) {
+				ronas[p] += n
+			}
 		})
+	}
+	t.Logf("ring-no-answer by policy: %v", ronas)
+	for _, p := range config.RONAPolicies {
+		if ronas[p] == 0 && !t.Failed() {
+			t.Errorf("no ring-no-answer with policy %s: the generator does not exercise it", p)
+		}
 	}
 }
 
@@ -103,9 +118,27 @@ func (m *acdModel) observe(e *Engine) {
 	}
 }
 
-func runACDProperty(t *testing.T, seed uint64, steps int) {
+// runACDProperty returns how many ring-no-answers each RONA policy had.
+func runACDProperty(t *testing.T, seed uint64, steps int) map[string]int {
 	rng := rand.New(rand.NewPCG(seed, 0xacd))
-	e, err := New(acdTenant(rng), Options{Server: "n"})
+	tn := acdTenant(rng)
+	// ronaOf is the policy 5.16 gives agent id on a call of queue q.
+	ronaOf := func(id, q string) string {
+		for _, a := range tn.Agents {
+			if a.ID == id && a.RONA != "" {
+				return a.RONA
+			}
+		}
+		if d := tn.DN(q); d != nil && d.Queue != nil && d.Queue.RONA != "" {
+			return d.Queue.RONA
+		}
+		if tn.Defaults.RONA != "" {
+			return tn.Defaults.RONA
+		}
+		return config.RONANotReady
+	}
+	ronas := map[string]int{}
+	e, err := New(tn, Options{Server: "n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,11 +197,38 @@ func runACDProperty(t *testing.T, seed uint64, steps int) {
 			}
 			continue
 		}
+		pending := map[string]string{} // agent -> RONA policy due in this step
 		for i := range res.Events {
 			ev := &res.Events[i]
 			events++
 			if err := ev.Validate(); err != nil {
 				t.Fatalf("step %d: %v", step, err)
+			}
+			switch {
+			case ev.ID == event.EventDiverted && ev.CallState == event.CallStateRedirected &&
+				e.dns[ev.ThirdPartyDN] != nil && e.dns[ev.ThirdPartyDN].q != nil:
+				if ev.AgentID == "" {
+					// The agent logged out while its phone rang: no
+					// policy applies.
+					if e.dns[ev.ThisDN].agent != nil {
+						t.Fatalf("step %d: ring-no-answer at %s without AgentID, but an agent is on it", step, ev.ThisDN)
+					}
+					ronas["no agent"]++
+					break
+				}
+				pol := ronaOf(ev.AgentID, ev.ThirdPartyDN)
+				pending[ev.AgentID] = pol
+				ronas[pol]++
+			case ev.ID == event.EventAgentNotReady && pending[ev.AgentID] != "":
+				if pending[ev.AgentID] != config.RONANotReady || ev.AgentWorkMode != event.WorkModeAuxWork || !noAnswerReason(ev.Reasons) {
+					t.Fatalf("step %d: agent %s (RONA policy %s) got NotReady %s %v", step, ev.AgentID, pending[ev.AgentID], ev.AgentWorkMode, ev.Reasons)
+				}
+				delete(pending, ev.AgentID)
+			case ev.ID == event.EventAgentLogout && pending[ev.AgentID] != "":
+				if pending[ev.AgentID] != config.RONALogout || !noAnswerReason(ev.Reasons) {
+					t.Fatalf("step %d: agent %s (RONA policy %s) got AgentLogout %v", step, ev.AgentID, pending[ev.AgentID], ev.Reasons)
+				}
+				delete(pending, ev.AgentID)
 			}
 			k := ev.Key()
 			if ev.Seq != seq[k]+1 {
@@ -197,6 +257,11 @@ func runACDProperty(t *testing.T, seed uint64, steps int) {
 				default:
 					t.Fatalf("step %d: unexpected %s for queue %s", step, ev.ID, ev.ThisDN)
 				}
+			}
+		}
+		for a, pol := range pending {
+			if pol != config.RONANone {
+				t.Fatalf("step %d: agent %s did not answer (RONA policy %s) and got neither NotReady nor AgentLogout", step, a, pol)
 			}
 		}
 		// The open stays are the waiting calls.
@@ -240,6 +305,7 @@ func runACDProperty(t *testing.T, seed uint64, steps int) {
 	if offers < steps/50 {
 		t.Errorf("only %d offers in %d steps: the generator does not exercise distribution", offers, steps)
 	}
+	return ronas
 }
 
 var (

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -41,7 +42,11 @@ var (
 //   - a ConnID keeps its CallThreadID, a consultation call has its main
 //     call's thread, and an ended thread's id never comes back;
 //   - every command survives EncodeCommand/DecodeCommand, and replaying the
-//     journal into a fresh engine gives the same events byte for byte.
+//     journal into a fresh engine gives the same events byte for byte;
+//   - the run has the flows of 5.14 and 5.15 (a supervisor joining as
+//     observer, a monitoring re-targeted, an external consultation, a
+//     transfer out, an external party added), so the checks above cover
+//     them.
 func TestPropertyCalls(t *testing.T) {
 	for seed := 1; seed <= *callSeeds; seed++ {
 		t.Run("seed"+strconv.Itoa(seed), func(t *testing.T) {
@@ -61,6 +66,7 @@ type callWatch struct {
 	ended    map[string]bool   // thread ids whose last call was released
 	live     map[string]bool   // ConnIDs live after the previous step
 	names    map[event.Name]int
+	flows    map[string]int             // the flows of EVENTS.md 5.14 and 5.15 seen
 	offHook  map[string]bool            // DN -> off hook, from EventOffHook / EventOnHook
 	on       map[string]map[string]bool // ConnID -> DNs on it, from the events
 }
@@ -70,7 +76,7 @@ func runCallProperty(t *testing.T, seed uint64, steps int) {
 	e := newDemoEngine(t)
 	g := &callGen{gen: gen{rng: rng}}
 	w := &callWatch{seq: map[string]int64{}, ringing: map[ringKey]bool{}, threadOf: map[string]string{},
-		released: map[string]bool{}, ended: map[string]bool{}, live: map[string]bool{}, names: map[event.Name]int{},
+		released: map[string]bool{}, ended: map[string]bool{}, live: map[string]bool{}, names: map[event.Name]int{}, flows: map[string]int{},
 		offHook: map[string]bool{}, on: map[string]map[string]bool{}}
 	var journal []journaled
 	var wire [][]byte
@@ -125,6 +131,18 @@ func runCallProperty(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("step %d: %s: %s\n%s", i, b, msg, event.Marshal(ev))
 			}
 			wire = append(wire, event.Marshal(ev))
+			switch {
+			case ev.ID == event.EventRinging && ev.ThisDNRole == event.RoleObserver:
+				w.flows["observer joins"]++
+			case ev.ID == event.EventNetworkReached && ev.CallType == event.CallTypeConsult:
+				w.flows["external consultation"]++
+			case ev.ID == event.EventReleased && ev.CallState == event.CallStateTransferred && strings.HasPrefix(ev.ThirdPartyDN, "+"):
+				w.flows["transfer out"]++
+			case ev.ID == event.EventPartyAdded && ev.OtherTrunk != "":
+				w.flows["external party added"]++
+			case ev.ID == event.EventMonitoringCancelled && cmd.Kind() == "monitor":
+				w.flows["monitor re-targeted"]++
+			}
 		}
 		for _, f := range res.Effects {
 			if st, ok := f.(StartTimer); ok {
@@ -159,6 +177,12 @@ func runCallProperty(t *testing.T, seed uint64, steps int) {
 		event.EventPartyDeleted, event.EventAbandoned, event.EventDiverted, event.EventDestinationBusy} {
 		if w.names[n] == 0 {
 			t.Errorf("the run produced no %s", n)
+		}
+	}
+	t.Logf("5.14 and 5.15 flows: %v", w.flows)
+	for _, f := range []string{"observer joins", "external consultation", "transfer out", "external party added", "monitor re-targeted"} {
+		if w.flows[f] == 0 {
+			t.Errorf("the run has no %s", f)
 		}
 	}
 

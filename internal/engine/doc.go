@@ -77,12 +77,14 @@
 //   - After a single-step transfer or a completed transfer only the newly
 //     ringing party gets Established when it answers (5.7, 5.8): the other
 //     party is already established.
-//   - A party leaving a call of three or more conversation parties gets
-//     EventReleased, then every remaining DN party EventPartyDeleted (also
-//     when another party removed it: 5.13 says "the same"); CallState
-//     Conferenced while three or more remain, else Ok; a monitoring
-//     supervisor is one of them. With fewer than two left the call ends:
-//     the leaving party's EventReleased, then each other party in join
+//   - A party leaving a call on which two or more conversation parties
+//     stay (a monitoring supervisor is not one) gets EventReleased, then
+//     every remaining DN party EventPartyDeleted (also when another party
+//     removed it: 5.13 says "the same"), a monitoring supervisor included;
+//     CallState Conferenced while three or more conversation parties
+//     remain, else Ok. So a supervisor leaving a two-party call gives
+//     PartyDeleted(OtherDN S) to both parties. With fewer than two left the
+//     call ends: the leaving party's EventReleased, then each other party in join
 //     order EventAbandoned (if it was ringing) or EventReleased, a
 //     monitoring supervisor after the last real party (then its OnHook
 //     like any DN's).

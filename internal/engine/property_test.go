@@ -31,7 +31,10 @@ var (
 //     engine's views);
 //   - every command survives EncodeCommand/DecodeCommand, and replaying the
 //     journal of a run into a fresh engine gives the same events, byte for
-//     byte, and the same state.
+//     byte, and the same state;
+//   - the run has the agent requests schema 2 allows (a repeated login,
+//     Ready ReturnBack, NotReady LegalGuard, a supervisor re-targeting its
+//     monitoring), so the checks above cover them.
 func TestPropertyAgentsAndDNs(t *testing.T) {
 	for seed := 1; seed <= *propSeeds; seed++ {
 		t.Run("seed"+strconv.Itoa(seed), func(t *testing.T) {
@@ -56,6 +59,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	var kept []*event.Event // the events as handed out, checked at the end
 	at := goldenStart
 	var refused, produced int
+	requests := map[string]int{} // the agent requests of EVENTS.md schema 2 seen
 	for step := 0; step < steps; step++ {
 		at += int64(rng.IntN(3_000_000))
 		cmd := g.command(e)
@@ -102,6 +106,16 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 				t.Fatalf("step %d: %s: key %s Seq %d after %d", step, b, k, ev.Seq, seq[k])
 			}
 			seq[k] = ev.Seq
+			switch a := shadow[ev.AgentID]; {
+			case ev.ID == event.EventAgentLogin && a != nil && a.state != "LoggedOut" && a.dn == ev.ThisDN:
+				requests["repeated login"]++
+			case ev.ID == event.EventAgentReady && ev.AgentWorkMode == event.WorkModeReturnBack:
+				requests["Ready ReturnBack"]++
+			case ev.ID == event.EventAgentNotReady && ev.AgentWorkMode == event.WorkModeLegalGuard:
+				requests["NotReady LegalGuard"]++
+			case ev.ID == event.EventMonitoringCancelled && dec.Kind() == "monitor":
+				requests["monitor re-targeted"]++
+			}
 			applyShadow(shadow, ev)
 			wire = append(wire, event.Marshal(ev))
 			kept = append(kept, ev)
@@ -113,7 +127,12 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		}
 		checkInvariants(t, step, string(b), e, shadow)
 	}
-	t.Logf("%d steps: %d refused, %d events, %d timers started", steps, refused, produced, len(g.timers))
+	t.Logf("%d steps: %d refused, %d events, %d timers started; %v", steps, refused, produced, len(g.timers), requests)
+	for _, r := range []string{"repeated login", "Ready ReturnBack", "NotReady LegalGuard", "monitor re-targeted"} {
+		if requests[r] == 0 {
+			t.Errorf("the run has no %s", r)
+		}
+	}
 	if refused == 0 || produced == 0 || refused == steps {
 		t.Fatalf("degenerate run: %d refused, %d events in %d steps", refused, produced, steps)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/event"
 )
 
 // EnvCheckEvents names the independent contract checker
@@ -46,6 +48,23 @@ func KcatJSON(recs []*kgo.Record) []byte {
 		out.Write(append(b, '\n'))
 	}
 	return out.Bytes()
+}
+
+// EventRecords returns the records the publisher would write for evs
+// (topic, key, headers, value), offsets numbered from 0 in order: a stream
+// that never went through Kafka (an engine's or a tenant's events), ready
+// for CheckEvents.
+func EventRecords(evs []event.Event) []*kgo.Record {
+	recs := make([]*kgo.Record, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		r := &kgo.Record{Topic: e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil), Offset: int64(i)}
+		for _, h := range e.Headers() {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
+		}
+		recs[i] = r
+	}
+	return recs
 }
 
 // CheckEventsPath returns the path of the independent checker, failing the

@@ -19,10 +19,8 @@ func TestCheckEventsBites(t *testing.T) {
 	rec := func(seq int64) *kgo.Record {
 		e := ev
 		e.Seq = seq
-		r := &kgo.Record{Topic: event.AgentStateTopic, Key: []byte(e.Key()), Value: event.Marshal(&e), Offset: seq - 1}
-		for _, h := range e.Headers() {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
-		}
+		r := EventRecords([]event.Event{e})[0]
+		r.Offset = seq - 1
 		return r
 	}
 	run := func(recs ...*kgo.Record) error {

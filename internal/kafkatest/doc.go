@@ -1,8 +1,11 @@
 // Package kafkatest lets every package's tests run against both Kafka
 // targets: the embedded broker (package broker, always) and a real Apache
 // Kafka broker (when SWITCHBOARD_TEST_KAFKA names one, as scripts/test does).
-// It also has helpers to read topics back and to keep tests that share one
-// real broker apart (UniqueTopicPrefix).
+// It also has helpers to read topics back, to keep tests that share one
+// real broker apart (UniqueTopicPrefix), and to pipe records through the
+// independent contract checker shared/tools/check-events (CheckEvents;
+// EventRecords makes the records serve would publish from events that
+// never went through Kafka).
 //
 // It is imported by tests only. It owns no production code path and must not
 // start anything that outlives the test that asked for it, nor bind anything

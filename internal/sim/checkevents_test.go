@@ -27,14 +27,7 @@ func TestInProcessDayCheckEvents(t *testing.T) {
 	cfg.LogoutAtEnd = true
 	var recs []*kgo.Record
 	d, err := sim.NewInProcess(&cfg, "sim", func(evs []event.Event) error {
-		for i := range evs {
-			e := &evs[i]
-			r := &kgo.Record{Topic: e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil)}
-			for _, h := range e.Headers() {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
-			}
-			recs = append(recs, r)
-		}
+		recs = append(recs, kafkatest.EventRecords(evs)...)
 		return nil
 	})
 	if err != nil {
@@ -52,6 +45,9 @@ func TestInProcessDayCheckEvents(t *testing.T) {
 	t.Log(st.Summary())
 	if st.ExtTransfers == 0 || st.ExtConsults == 0 || st.Monitors == 0 {
 		t.Fatalf("the day has no external transfer or no monitoring: %s", st.Summary())
+	}
+	for i, r := range recs {
+		r.Offset = int64(i) // one stream: EventRecords numbered each batch from 0
 	}
 	kafkatest.CheckEvents(t, recs)
 }

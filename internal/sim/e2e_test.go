@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/app"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/sim"
@@ -51,7 +52,7 @@ func writeFile(t *testing.T, name, content string) string {
 // TestSimAgainstServeThenVerify: serve runs in this process on each Kafka
 // target with a configuration sim wrote; sim drives it through the API
 // for a short seeded day; verify reads the topics and must pass with
-// --closed and the counts sim wrote.
+// --closed and the counts sim wrote, and check-events must accept them.
 func TestSimAgainstServeThenVerify(t *testing.T) {
 	modes := map[string]string{
 		"direct": dayYAML + "direct: true\n",
@@ -140,6 +141,12 @@ func simDay(t *testing.T, target kafkatest.Target, dayFile string) {
 			if code != 0 {
 				t.Fatalf("verify: exit %d", code)
 			}
+			// The same topics through the independent checker: a day
+			// driven through the API (monitored calls, transfers and
+			// consultations through the trunk among them).
+			topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
+			n := kafkatest.RecordCount(t, addrs.Kafka, topics...)
+			kafkatest.CheckEvents(t, kafkatest.Consume(t, addrs.Kafka, topics, int(n), 30*time.Second))
 		}
 	}
 }

@@ -3,7 +3,6 @@ package sipfront
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -495,8 +494,7 @@ func TestInboundFromTrunk(t *testing.T) {
 // carrier hangs up. Flow 5.2 after 1002's registration.
 func (f *fixture) inboundFromTrunk(server string, pb int) {
 	f.t.Helper()
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	uas := f.startSipp("uas.xml", pb)
 	startSippAt(f.t, server, "trunk_uac.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(f.t)
 	uas.wait(f.t)
@@ -516,8 +514,7 @@ func (f *fixture) inboundFromTrunk(server string, pb int) {
 func TestInboundFromTrunkBusyPhone(t *testing.T) {
 	f := newFixture(t, nil)
 	pb := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	uas := f.startSipp("uas_busy.xml", pb)
 	f.startSipp("trunk_uac_busy.xml", trunkPort, "-key", "user", "+33140000000", "-s", "1002").wait(t)

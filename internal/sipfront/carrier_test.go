@@ -119,8 +119,7 @@ func (f *fixture) outboundCall(scenario string) {
 	t := f.t
 	t.Helper()
 	pa := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1001", pa, 3600)
 	carrier := f.startSipp(scenario, trunkPort)
 	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "0140000000")

@@ -7,14 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
+	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
-// EVENTS.md 5.15 through the SIP front end: a transfer to an external
-// number becomes an outbound INVITE on the trunk (a sipp at the trunk's
-// address plays the carrier), like a call dialled to an external number.
+// EVENTS.md 5.15 through the SIP front end: a transfer, conference,
+// redirect or forwarding to an external number becomes an outbound INVITE
+// on the trunk (a sipp at the trunk's address plays the carrier), like a
+// call dialled to an external number. Each test's events also pass the
+// independent check-events.
 
 // TestExternalBlindTransfer: A calls B; B answers and REFERs A to an
 // external number: B gets the BYE, the carrier gets an INVITE (with A's
@@ -23,8 +27,7 @@ import (
 func TestExternalBlindTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	carrier := f.startSipp("uas.xml", trunkPort)
@@ -41,7 +44,7 @@ func TestExternalBlindTransfer(t *testing.T) {
 		engine.NetworkAnswer{ConnID: "$1", Party: "+33140000001"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	f.sameCheckedFlow(want)
 	f.noLeftovers()
 }
 
@@ -54,8 +57,7 @@ func TestExternalBlindTransfer(t *testing.T) {
 func TestExternalAttendedTransfer(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb, pb2 := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	// Once the transfer completes, A and the carrier are re-INVITEd with
@@ -95,7 +97,7 @@ func TestExternalAttendedTransfer(t *testing.T) {
 		engine.CompleteTransfer{ConnID: "$1", DN: "1002", ConsultConnID: "$2"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	f.sameCheckedFlow(want)
 	f.noLeftovers()
 }
 
@@ -106,8 +108,7 @@ func TestExternalAttendedTransfer(t *testing.T) {
 func TestExternalConference(t *testing.T) {
 	f := newFixture(t, nil)
 	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	f.register("1002", pb, 3600)
 	f.register("1001", pa, 3600)
 	// Once B has left, A is re-INVITEd with the carrier's SDP (the
@@ -133,7 +134,7 @@ func TestExternalConference(t *testing.T) {
 		engine.Release{ConnID: "$1", DN: "1002"},
 		engine.Release{ConnID: "$1", DN: "1001"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	f.sameCheckedFlow(want)
 	f.noLeftovers()
 }
 
@@ -148,8 +149,7 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
 	pb := freeUDPPort(t)
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	_, tp2, _ := net.SplitHostPort(trunk2)
 	trunkPort2, _ := strconv.Atoi(tp2)
 	f.register("1002", pb, 3600)
@@ -166,7 +166,7 @@ func TestTrunkCallTransferredOut(t *testing.T) {
 		engine.NetworkAnswer{ConnID: "$1", Party: "9123"},
 		engine.NetworkRelease{ConnID: "$1", Party: "+33140000003"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	f.sameCheckedFlow(want)
 	f.rt.Query(context.Background(), func(m tenant.Machine) {
 		if n := len(m.(*engine.Engine).Calls()); n != 0 {
 			t.Errorf("%d calls left in the engine", n)
@@ -185,8 +185,7 @@ func TestInboundForwardedOut(t *testing.T) {
 		tn.DNs = append(tn.DNs, config.DN{Number: "pstn2", Type: config.Trunk,
 			Trunk: &config.TrunkSettings{Address: trunk2, Prefixes: []string{"9"}, Keepalive: config.Keepalive{Off: true}}})
 	})
-	_, tp, _ := net.SplitHostPort(f.trunk)
-	trunkPort, _ := strconv.Atoi(tp)
+	trunkPort := f.trunkPort()
 	_, tp2, _ := net.SplitHostPort(trunk2)
 	trunkPort2, _ := strconv.Atoi(tp2)
 	if _, err := f.rt.Do(context.Background(), engine.SetForward{DN: "1005", To: "9124"}); err != nil {
@@ -201,13 +200,105 @@ func TestInboundForwardedOut(t *testing.T) {
 		engine.NetworkAnswer{ConnID: "$1", Party: "9124"},
 		engine.NetworkRelease{ConnID: "$1", Party: "+33140000005"},
 	)
-	sameFlow(t, f.events(len(want)), want)
+	f.sameCheckedFlow(want)
 	f.rt.Query(context.Background(), func(m tenant.Machine) {
 		if n := len(m.(*engine.Engine).Calls()); n != 0 {
 			t.Errorf("%d calls left in the engine", n)
 		}
 	})
 	f.noLeftovers()
+}
+
+// TestExternalRedirect: A calls B, whose phone rings; B's call is
+// redirected (through the API) to an external number: B's phone gets
+// CANCEL, the carrier gets an INVITE and answers, A gets the 200; A hangs
+// up and the carrier gets the BYE.
+func TestExternalRedirect(t *testing.T) {
+	f := newFixture(t, nil)
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	trunkPort := f.trunkPort()
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	carrier := f.startSipp("uas.xml", trunkPort)
+	b := f.startSipp("uas_ring.xml", pb)
+	a := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1000")
+	conn := f.waitRinging("1002")
+	if _, err := f.rt.Do(context.Background(), engine.Redirect{ConnID: conn, DN: "1002", To: "+33140000006"}); err != nil {
+		t.Fatal(err)
+	}
+	b.wait(t)
+	a.wait(t)
+	carrier.wait(t)
+	f.sameCheckedFlow(expected(t, f.tenant,
+		engine.SetService{DN: "1002", InService: true},
+		engine.SetService{DN: "1001", InService: true},
+		engine.MakeCall{From: "1001", To: "1002"},
+		engine.Redirect{ConnID: "$1", DN: "1002", To: "+33140000006"},
+		engine.NetworkAnswer{ConnID: "$1", Party: "+33140000006"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	))
+	f.noLeftovers()
+}
+
+// TestInternalForwardedOut: 1005 forwards unconditionally to an external
+// number; A's call to 1005 goes out through the trunk (NetworkReached for
+// A): the carrier gets the INVITE and answers, A gets the 200; A hangs up
+// and the carrier gets the BYE.
+func TestInternalForwardedOut(t *testing.T) {
+	f := newFixture(t, nil)
+	pa := freeUDPPort(t)
+	trunkPort := f.trunkPort()
+	f.register("1001", pa, 3600)
+	fwd := engine.SetForward{DN: "1005", To: "+33140000007"}
+	if _, err := f.rt.Do(context.Background(), fwd); err != nil {
+		t.Fatal(err)
+	}
+	carrier := f.startSipp("uas.xml", trunkPort)
+	f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1005", "-d", "1000").wait(t)
+	carrier.wait(t)
+	f.sameCheckedFlow(expected(t, f.tenant,
+		engine.SetService{DN: "1001", InService: true},
+		fwd,
+		engine.MakeCall{From: "1001", To: "1005"},
+		engine.NetworkAnswer{ConnID: "$1", Party: "+33140000007"},
+		engine.Release{ConnID: "$1", DN: "1001"},
+	))
+	f.noLeftovers()
+}
+
+// sameCheckedFlow takes the fixture's events (as many as want), compares
+// them with want and passes them, as the records serve would publish,
+// through the independent ../shared/tools/check-events.
+func (f *fixture) sameCheckedFlow(want []event.Event) {
+	f.t.Helper()
+	got := f.events(len(want))
+	sameFlow(f.t, got, want)
+	kafkatest.CheckEvents(f.t, kafkatest.EventRecords(got))
+}
+
+// waitRinging waits until dn's phone rings on a call and returns its
+// ConnID.
+func (f *fixture) waitRinging(dn string) string {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var conn string
+		f.rt.Query(context.Background(), func(m tenant.Machine) {
+			for _, c := range m.(*engine.Engine).Calls() {
+				for _, p := range c.Parties {
+					if p.DN == dn && p.State == "Ringing" {
+						conn = c.ConnID
+					}
+				}
+			}
+		})
+		if conn != "" {
+			return conn
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("%s never rang", dn)
+	return ""
 }
 
 // waitParties waits until call conn has exactly the parties names.

@@ -294,6 +294,21 @@ func (f *fixture) basicCall(server string, pa, pb int) {
 }
 
 // register registers dn from 127.0.0.1:port with sipp (digest auth).
+// trunkPort is the port of the trunk's address, where a sipp plays the
+// carrier.
+func (f *fixture) trunkPort() int {
+	f.t.Helper()
+	_, tp, err := net.SplitHostPort(f.trunk)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	port, err := strconv.Atoi(tp)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return port
+}
+
 func (f *fixture) register(dn string, port int, expires int) {
 	f.t.Helper()
 	registerAt(f.t, f.sip.Addr(), dn, port, expires)

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
@@ -353,15 +351,5 @@ func TestSippHoldAndTransferAfterStepOut(t *testing.T) {
 // as the records the publisher would write (topic, key, headers, value).
 func checkSinkEvents(t *testing.T, w *eventWaiter) {
 	t.Helper()
-	evs := append(w.all, w.f.sink.take()...)
-	recs := make([]*kgo.Record, len(evs))
-	for i := range evs {
-		e := &evs[i]
-		r := &kgo.Record{Topic: e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil), Offset: int64(i)}
-		for _, h := range e.Headers() {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)})
-		}
-		recs[i] = r
-	}
-	kafkatest.CheckEvents(t, recs)
+	kafkatest.CheckEvents(t, kafkatest.EventRecords(append(w.all, w.f.sink.take()...)))
 }

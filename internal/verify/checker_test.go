@@ -115,6 +115,23 @@ func TestGoodStream(t *testing.T) {
 	if rep.Counts[verify.CountObserved] == 0 || rep.Counts[verify.CountExtConsults] == 0 || rep.Events[event.EventNetworkReached.String()] == 0 {
 		t.Fatalf("the day has no monitored call or no external consultation: %v", rep.Counts)
 	}
+	// ... and single-step transfers out through the trunk: a transfer to
+	// an external number with no consultation call in its thread before.
+	consulted := map[string]bool{}
+	oneStep := 0
+	for _, r := range recs {
+		ev := decode(t, r)
+		switch {
+		case ev.ID == event.EventDialing && ev.CallType == event.CallTypeConsult:
+			consulted[ev.PreviousConnID] = true
+		case ev.ID == event.EventReleased && ev.CallState == event.CallStateTransferred &&
+			ev.CallType != event.CallTypeConsult && strings.HasPrefix(ev.ThirdPartyDN, "+") && !consulted[ev.ConnID]:
+			oneStep++
+		}
+	}
+	if oneStep == 0 {
+		t.Fatal("the day has no single-step transfer to an external number")
+	}
 	// The expectations are checked: a changed count is a problem.
 	exp.Counts[verify.CountAnswered]++
 	if rep := check(recs, true, exp); !rep.Has(verify.RuleExpect) {
