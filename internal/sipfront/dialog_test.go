@@ -8,8 +8,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
 func parseMsg(t *testing.T, lines ...string) sip.Message {
@@ -230,13 +228,5 @@ func TestAnsweredLegsKeepRecords(t *testing.T) {
 			t.Errorf("INVITE transaction %d still up 5 s after the BYE: it waits for its timer", i)
 		}
 	}
-	want := expected(t, f.tenant,
-		engine.SetService{DN: "1002", InService: true},
-		engine.SetService{DN: "1001", InService: true},
-		engine.MakeCall{From: "1001", To: "1002"},
-		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
-	)
-	sameFlow(t, f.events(len(want)), want)
-	f.noLeftovers()
+	f.basicFlow()
 }
