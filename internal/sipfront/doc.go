@@ -480,10 +480,12 @@
 // transactions lived at 1,000 calls/s; these figures predate the compact
 // records below) and the in-process broker take the rest. Live heap per
 // answered, idle call (both legs and the engine call; BenchmarkSIPMemoryPerCall,
-// 2,000 calls held, after the INVITE transactions' timers): 3.9-4.2 KB
-// (load average 12-20; the same benchmark before the dialog records,
-// 15.7 KB, of which sipgo's dialog sessions, each keeping its leg's parsed
-// INVITE, response, ACK and INVITE transaction, were about 11 KB). Of the
+// 2,000 calls held, after the INVITE transactions' timers): 3.8-3.9 KB
+// (load average 12-62; 4.1 KB with 1,000 calls held at load average 120,
+// where the same benchmark before the dialog records gave 15.9 KB; 15.7 and
+// 16.3 KB with 2,000: sipgo's dialog sessions, each keeping its leg's
+// parsed INVITE, response, ACK and INVITE transaction, were about 11 KB
+// of it). Of the
 // rest, per call: two legs (416 bytes each), two dialog records (128
 // bytes each and their strings), the engine's call (about 550 bytes),
 // sipfront's call and its DN set, the SDPs, the session timers, and up to
