@@ -210,7 +210,7 @@ func (s *syncBuffer) String() string {
 // the configured share of the machine's memory is warned about (and not
 // when the warning is off).
 func TestStartLogAndMemoryWarning(t *testing.T) {
-	if machineMemory() <= 0 {
+	if MachineMemory() <= 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("the machine's memory is unknown (no /proc/meminfo)")
 		}
@@ -247,7 +247,7 @@ func TestStartLogAndMemoryWarning(t *testing.T) {
 // Retention passes warn too, when the retained records grow past the share
 // while the broker runs (once, not at every pass).
 func TestMemoryWarningAfterPass(t *testing.T) {
-	if machineMemory() <= 0 {
+	if MachineMemory() <= 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("the machine's memory is unknown (no /proc/meminfo)")
 		}
