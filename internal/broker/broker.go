@@ -24,6 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
 // Defaults of Config.
@@ -325,7 +327,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.ClusterID("switchboard"),
 		kfake.DataDir(cfg.Dir),
-		kfake.WithLogger(kfakeLogger{log}),
+		kfake.WithLogger(kfakeLogger{log, logsample.New(log, 0)}),
 		kfake.ListenFn(func(string, string) (net.Listener, error) {
 			if handed {
 				return nil, fmt.Errorf("%w: only one listener", ErrStart)
@@ -728,8 +730,13 @@ func saslMechanism(u SASLUser) sasl.Mechanism {
 }
 
 // kfakeLogger adapts slog to kfake's logger. kfake logs every request at its
-// Info level, which is debug detail for us.
-type kfakeLogger struct{ l *slog.Logger }
+// Info level, which is debug detail for us. Its warnings and errors are
+// sampled by format (once, then once per interval with the count
+// suppressed): on a full disk it warns for every batch it cannot persist.
+type kfakeLogger struct {
+	l      *slog.Logger
+	sample *logsample.Sampler
+}
 
 func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 	var sl slog.Level
@@ -743,6 +750,10 @@ func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 	}
 	ctx := context.Background()
 	if !k.l.Enabled(ctx, sl) {
+		return
+	}
+	if sl >= slog.LevelWarn && k.sample != nil {
+		k.sample.Log(ctx, sl, format, fmt.Sprintf(format, args...))
 		return
 	}
 	k.l.Log(ctx, sl, fmt.Sprintf(format, args...))

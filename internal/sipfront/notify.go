@@ -282,9 +282,9 @@ func (s *Server) watching(t *sipTenant, dn, pkg string) []*subscription {
 // watchMWI notifies the message-summary subscribers of tenant t's DNs of
 // their message-waiting events, until the server closes. An agent-state
 // subscription dropped for being slow is renewed, and every mailbox
-// subscriber of the tenant is notified of its state then (a change may
-// have been missed); before, the tenant's indicators stayed as they were
-// until the process restarted.
+// subscriber of the tenant is notified of its state then: a change may
+// have been missed, and the tenant's indicators would otherwise stay as
+// they were until the process restarts.
 func (s *Server) watchMWI(t *sipTenant, rs *tenant.Subscription) {
 	defer s.wg.Done()
 	defer func() { rs.Close() }()
