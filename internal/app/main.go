@@ -382,12 +382,19 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 		// already batches the steps that arrive while a batch is in flight.
 		Linger: -1,
 		Logger: log,
+		// The embedded broker asks every client for every KIP-714
+		// metric and keeps none of it: not collecting them saves the
+		// allocations (publisher, relays and statistics consumer alike).
+		DisableClientMetrics: s.emb != nil,
 	})
 	cancel()
 	if err != nil {
 		return nil, nil, c.Kafka.explain(err, brokers)
 	}
 	kopts, err = kafkaOpts(brokers, kafkaTLS, kafkaSASL)
+	if s.emb != nil {
+		kopts = append(kopts, kgo.DisableClientMetrics())
+	}
 	return brokers, kopts, err
 }
 

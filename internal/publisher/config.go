@@ -77,6 +77,13 @@ type Config struct {
 	// ClientID is the Kafka client id, default "switchboard".
 	ClientID string
 
+	// DisableClientMetrics stops the client from collecting and pushing
+	// its KIP-714 client metrics to the brokers. serve sets it with the
+	// embedded broker, which asks every client for every metric and
+	// keeps none of it (about 13 MB allocated in a 5 s SIP load run); a
+	// Kafka cluster asks only when its operators subscribed.
+	DisableClientMetrics bool
+
 	// Logger receives the publisher's and the Kafka client's logs; nil
 	// discards them.
 	Logger *slog.Logger

@@ -116,6 +116,9 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		kgo.MaxBufferedRecords(math.MaxInt32),
 		kgo.ProducerBatchCompression(cfg.codec()),
 	}
+	if cfg.DisableClientMetrics {
+		opts = append(opts, kgo.DisableClientMetrics())
+	}
 	tc, err := cfg.TLS.tlsConfig()
 	if err != nil {
 		return nil, err
