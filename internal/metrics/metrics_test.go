@@ -189,6 +189,43 @@ func TestBoundedLabels(t *testing.T) {
 	}
 }
 
+// Each method and status has its own series, counted by its own cached
+// counter: the first and last status of the range, the statuses just
+// outside it ("other"), and the same status under two methods.
+func TestSIPSeriesPerLabelSet(t *testing.T) {
+	s := metrics.NewSet()
+	calls := []struct {
+		method string
+		status int
+		times  int
+	}{{"INVITE", 100, 1}, {"INVITE", 699, 2}, {"INVITE", 99, 3}, {"INVITE", 700, 4},
+		{"INVITE", 200, 5}, {"BYE", 200, 6}, {"X-FOO", 200, 7}, {"UPDATE", 486, 8}}
+	for _, c := range calls {
+		for range c.times {
+			s.SIPResponse(c.method, c.status)
+			s.SIPTransaction(c.method)
+		}
+	}
+	e := scrape(t, s)
+	for _, tc := range []struct {
+		method, status string
+		want           float64
+	}{{"INVITE", "100", 1}, {"INVITE", "699", 2}, {"INVITE", "other", 3 + 4}, {"INVITE", "200", 5},
+		{"BYE", "200", 6}, {"other", "200", 7}, {"UPDATE", "486", 8}} {
+		if got, ok := e.Value(metrics.NameSIPResponses, map[string]string{"method": tc.method, "status": tc.status}); !ok || got != tc.want {
+			t.Errorf("responses %s %s = %v (found %v), want %v", tc.method, tc.status, got, ok, tc.want)
+		}
+	}
+	if n := len(e.Find(metrics.NameSIPResponses, nil)); n != 7 {
+		t.Errorf("%d SIP response series, want 7", n)
+	}
+	for m, want := range map[string]float64{"INVITE": 15, "BYE": 6, "other": 7, "UPDATE": 8} {
+		if got, _ := e.Value(metrics.NameSIPTransactions, map[string]string{"method": m}); got != want {
+			t.Errorf("transactions %s = %v, want %v", m, got, want)
+		}
+	}
+}
+
 // The handler serves the text format to a plain GET, with the Go runtime
 // and process collectors beside switchboard's own families, and refuses
 // other methods.
@@ -231,6 +268,19 @@ func TestHandler(t *testing.T) {
 	if resp2.StatusCode != http.StatusMethodNotAllowed || resp2.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: %d %q", resp2.StatusCode, resp2.Header.Get("Allow"))
 	}
+}
+
+// BenchmarkSIPCounters is what sipfront counts per transaction: the
+// request and its final response.
+func BenchmarkSIPCounters(b *testing.B) {
+	s := metrics.NewSet()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.SIPTransaction("INVITE")
+			s.SIPResponse("INVITE", 200)
+		}
+	})
 }
 
 func BenchmarkCounterWith(b *testing.B) {

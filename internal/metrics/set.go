@@ -3,6 +3,7 @@ package metrics
 import (
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,29 @@ type Set struct {
 	httpAuthFailed prometheus.Counter       // (none)
 	sipRefused     *prometheus.CounterVec   // reason
 	sipAuthFailed  prometheus.Counter       // (none)
+
+	// The SIP counters are looked up on every request and response: each
+	// label set's counter is kept here once first used (a series appears
+	// in /metrics from its first count, as with WithLabelValues alone), so
+	// that a count is an index and an atomic add, not the formatting of
+	// the status and a hash of the labels.
+	sipTxBy   [len(sipMethods)]atomic.Pointer[counter]
+	sipRespBy [len(sipMethods)][sipStatuses]atomic.Pointer[counter]
+}
+
+// counter is a series' counter, kept by pointer in the caches of Set.
+type counter struct{ prometheus.Counter }
+
+// cached returns the counter of slot, taking it from vec with labels on
+// first use. Two goroutines racing on first use get the same series (the
+// vec's), so either's store is right.
+func cached(slot *atomic.Pointer[counter], vec *prometheus.CounterVec, labels ...string) prometheus.Counter {
+	if c := slot.Load(); c != nil {
+		return c.Counter
+	}
+	c := &counter{vec.WithLabelValues(labels...)}
+	slot.Store(c)
+	return c.Counter
 }
 
 // Metric names, for documentation and tests.
@@ -223,7 +247,8 @@ func (s *Set) SIPAuthFailure() {
 // by method (INVITE, REGISTER, BYE...). For internal/sipfront.
 func (s *Set) SIPTransaction(method string) {
 	if s != nil {
-		s.sipTx.WithLabelValues(sipMethod(method)).Inc()
+		m := sipMethodIndex(method)
+		cached(&s.sipTxBy[m], s.sipTx, sipMethods[m]).Inc()
 	}
 }
 
@@ -233,21 +258,39 @@ func (s *Set) SIPResponse(method string, status int) {
 	if s == nil {
 		return
 	}
-	st := "other"
+	m := sipMethodIndex(method)
+	i := 0 // "other"
 	if status >= 100 && status <= 699 {
+		i = status - 99
+	}
+	slot := &s.sipRespBy[m][i]
+	if c := slot.Load(); c != nil {
+		c.Inc()
+		return
+	}
+	st := "other"
+	if i > 0 {
 		st = strconv.Itoa(status)
 	}
-	s.sipResp.WithLabelValues(sipMethod(method), st).Inc()
+	cached(slot, s.sipResp, sipMethods[m], st).Inc()
 }
 
-// sipMethod bounds the method label to the methods SIP defines.
-func sipMethod(m string) string {
-	switch m {
-	case "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE",
-		"NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE":
-		return m
+// sipMethods bound the method label to the methods SIP defines, and
+// "other" (last).
+var sipMethods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "SUBSCRIBE",
+	"NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE", "other"}
+
+// sipStatuses are the status label's values: "other" and 100 to 699.
+const sipStatuses = 1 + 600
+
+// sipMethodIndex is the index of m's label in sipMethods.
+func sipMethodIndex(m string) int {
+	for i, name := range sipMethods[:len(sipMethods)-1] {
+		if m == name {
+			return i
+		}
 	}
-	return "other"
+	return len(sipMethods) - 1
 }
 
 func statusClass(status int) string {
