@@ -509,3 +509,48 @@ func TestNoLinePerBatchAtInfo(t *testing.T) {
 		t.Fatalf("%d log lines at info for %d batches published", n, batches)
 	}
 }
+
+// Publish keeps nothing of evs once it returns (the relay reuses the
+// slice for its next batch): overwriting every event, and the user data
+// they point to, right after the call, before Kafka has them, changes
+// nothing in the records.
+func TestPublishDoesNotRetainEvents(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	prefix := kafkatest.UniqueTopicPrefix(t)
+	const partitions = 3
+	p := newPublisher(t, tg.Brokers, publisher.Config{TopicPrefix: prefix, Partitions: partitions, CreateTopics: true})
+	batch := func() []event.Event {
+		evs := make([]event.Event, 40)
+		for i := range evs {
+			if i%2 == 0 {
+				evs[i] = ringing("t", fmt.Sprintf("thread-%d", i%4), int64(i+1))
+			} else {
+				evs[i] = agentReady("t", fmt.Sprintf("agent-%d", i%3), "5001", int64(i+1))
+			}
+		}
+		return evs
+	}
+	evs := batch()
+	done := make(chan error, 1)
+	p.Publish(evs, func(err error) { done <- err })
+	for i := range evs {
+		for j := range evs[i].UserData {
+			evs[i].UserData[j] = event.S("Overwritten", "yes")
+		}
+		evs[i] = agentReady("x", "intruder", "9999", 1_000_000+int64(i))
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no acknowledgement in 30s")
+	}
+	want := map[string][]event.Event{}
+	for _, e := range batch() {
+		want[e.Key()] = append(want[e.Key()], e)
+	}
+	as, ct := p.Topics()
+	checkRecords(t, kafkatest.Consume(t, tg.Brokers, []string{as, ct}, 40, 30*time.Second), want, prefix, partitions)
+}

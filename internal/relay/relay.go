@@ -32,7 +32,9 @@ var (
 
 // Publisher is what the relay hands events to; *publisher.Publisher
 // satisfies it. done is called once when Kafka has all of evs (nil) or
-// cannot (an error).
+// cannot (an error). Publish must not retain evs (the slice or its
+// elements) after it returns: the relay reuses the slice for its next
+// batch.
 type Publisher interface {
 	Publish(evs []event.Event, done func(error))
 }
@@ -429,7 +431,10 @@ func (r *Relay) publish(ctx context.Context) bool {
 		r.published.Add(int64(len(evs)))
 		lsn := last
 		r.cfg.Publisher.Publish(evs, func(err error) { r.acknowledge(lsn, err) })
-		evs, records = nil, 0
+		// Not retained by Publish (see Publisher): the next batch
+		// reuses the slice, cleared so that it holds no event's memory.
+		clear(evs)
+		evs, records = evs[:0], 0
 	}
 	for {
 		if r.failedErr() != nil {
