@@ -1,0 +1,470 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
+)
+
+// The SIP load: in every tenant DN calleeDN is a phone (one sipp UAS for
+// all tenants, registered through the nodes before the chaos), and sipp
+// UACs call it from callerDN through a random live node, one short call
+// at a time per tenant, sipWorkers calls at once.
+const (
+	sipPassword = "chaos-sip"
+	callerDN    = "2001"
+	calleeDN    = "2002"
+	sipWorkers  = 4
+	talkMillis  = 300
+	// sipCallTimeout ends a sipp UAC that is still running (as failed):
+	// longer than a failover, so a call that meets one is released, not
+	// cut by the test.
+	sipCallTimeout = 20 * time.Second
+	// windowSlack is how long after a disruption's end (the cluster
+	// settled again) a call's failure is still put down to it.
+	windowSlack = 2 * time.Second
+)
+
+// sipKey is the load's key (load.ok, load.unknown, topicsRead.got) of the
+// calls of tenant tn answered (a 200 to the caller's INVITE): each has one
+// EventEstablished of calleeDN in the topics.
+func sipKey(tn string) string { return tn + "/" + calleeDN + "/established" }
+
+// window is a disruption of the cluster (a kill, a stop, a restart):
+// calls that fail during it, or within windowSlack after it, are put down
+// to it.
+type window struct {
+	name     string
+	from, to time.Time // to zero: not over yet
+}
+
+// disrupt opens a disruption window named name; the returned func closes
+// it.
+func (h *harness) disrupt(name string) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.windows = append(h.windows, &window{name: name, from: time.Now()})
+	w := h.windows[len(h.windows)-1]
+	return func() {
+		h.mu.Lock()
+		w.to = time.Now()
+		h.mu.Unlock()
+	}
+}
+
+// around names the disruption window a call that ran from start to end
+// and failed met: the one open (or closed within windowSlack) when it
+// ended, else the last one open while it ran; "" for none.
+func (h *harness) around(start, end time.Time) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	name := ""
+	for _, w := range h.windows {
+		to := w.to
+		if to.IsZero() {
+			to = time.Now()
+		}
+		to = to.Add(windowSlack)
+		if !end.Before(w.from) && !end.After(to) {
+			return w.name
+		}
+		if !start.After(to) && !end.Before(w.from) {
+			name = w.name
+		}
+	}
+	return name
+}
+
+// kill is a kill -9 of a node serving tenants.
+type kill struct {
+	victim  string
+	tenants []string
+	at      time.Time
+}
+
+// noteKill notes a kill -9 of victim, serving tenants ts, at t0, for the
+// report.
+func (s *sipLoad) noteKill(victim string, ts []string, t0 time.Time) {
+	s.mu.Lock()
+	s.kills = append(s.kills, kill{victim, ts, t0})
+	s.mu.Unlock()
+}
+
+// sipCall is one call a sipp UAC made.
+type sipCall struct {
+	tenant, node string
+	start, end   time.Time
+	answered     bool   // it got the 200 to its INVITE
+	ok           bool   // sipp ran the whole scenario
+	reason       string // why not, from sipp's error file
+}
+
+type sipLoad struct {
+	h       *harness
+	l       *load // answered calls count in l.ok, failed ones not answered in l.unknown
+	bin     string
+	dir     string
+	uas     *exec.Cmd
+	uasDone chan struct{}
+	uasPort int
+
+	mu    sync.Mutex
+	kills []kill
+	calls []sipCall
+	busy  map[string]bool
+	next  int
+	seq   int
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startSIP registers every tenant's calleeDN and callerDN from one UDP
+// port, tenant i through node i mod 3 (so most go through a node not
+// serving the tenant, which forwards them), starts a sipp UAS on that
+// port and then the callers.
+func (h *harness) startSIP(l *load) *sipLoad {
+	t := h.t
+	t.Helper()
+	s := &sipLoad{h: h, l: l, bin: testenv.LookPath(t, "Debian package sip-tester", "sipp"), dir: t.TempDir(),
+		busy: map[string]bool{}, stop: make(chan struct{}), uasDone: make(chan struct{})}
+	s.uasPort = freeUDPPort(t)
+	nodes := h.live()
+	for i := 0; i < nTenants; i++ {
+		tn := fmt.Sprint("t", i)
+		n := nodes[i%len(nodes)]
+		for _, dn := range []string{calleeDN, callerDN} {
+			args := []string{"-sf", scenario(t, "register.xml"), "-p", strconv.Itoa(s.uasPort), "-m", "1", "-timeout", "30s",
+				"-au", dn, "-ap", sipPassword, "-key", "user", dn, "-key", "tenant", tn, "-key", "expires", "3600"}
+			if code, errs := s.sipp(n.sip, "register-"+tn+"-"+dn, args...); code != 0 {
+				t.Fatalf("sipp: REGISTER %s@%s through %s: exit %d\n%s", dn, tn, n.id, code, errs)
+			}
+		}
+	}
+	s.uas = exec.Command(s.bin, "-sf", scenario(t, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(s.uasPort), "-nostdin",
+		"-trace_err", "-error_file", filepath.Join(s.dir, "uas.err"),
+		"-trace_stat", "-stf", filepath.Join(s.dir, "uas.csv"), "-fd", "1")
+	s.uas.Dir = s.dir
+	if err := s.uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.uas.Wait(); close(s.uasDone) }()
+	t.Cleanup(func() {
+		s.uas.Process.Kill()
+		<-s.uasDone
+	})
+	for w := 0; w < sipWorkers; w++ {
+		s.wg.Add(1)
+		go s.worker()
+	}
+	return s
+}
+
+func scenario(t *testing.T, name string) string {
+	p, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sipp runs sipp against server (host:port) with args; it returns sipp's
+// exit code and its error file.
+func (s *sipLoad) sipp(server, name string, args ...string) (int, string) {
+	errf := filepath.Join(s.dir, name+".err")
+	all := append([]string{server, "-i", "127.0.0.1", "-nostdin", "-timeout_error", "-trace_err", "-error_file", errf}, args...)
+	cmd := exec.Command(s.bin, all...)
+	cmd.Dir = s.dir
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+	}
+	b, _ := os.ReadFile(errf)
+	return code, string(b)
+}
+
+// take returns the next tenant (round robin) with no call under way.
+func (s *sipLoad) take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < nTenants; i++ {
+		tn := fmt.Sprint("t", (s.next+i)%nTenants)
+		if !s.busy[tn] {
+			s.busy[tn] = true
+			s.next = (s.next + i + 1) % nTenants
+			return tn
+		}
+	}
+	return ""
+}
+
+func (s *sipLoad) worker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		tn := s.take()
+		nodes := s.h.live()
+		if tn == "" || len(nodes) == 0 {
+			time.Sleep(50 * time.Millisecond)
+			if tn != "" {
+				s.mu.Lock()
+				delete(s.busy, tn)
+				s.mu.Unlock()
+			}
+			continue
+		}
+		n := nodes[rand.IntN(len(nodes))]
+		c := s.call(tn, n)
+		s.mu.Lock()
+		delete(s.busy, tn)
+		s.calls = append(s.calls, c)
+		s.mu.Unlock()
+		s.l.mu.Lock()
+		switch {
+		case c.answered:
+			s.l.ok[sipKey(tn)]++
+		default:
+			s.l.unknown[sipKey(tn)]++
+		}
+		s.l.mu.Unlock()
+	}
+}
+
+// call makes one call in tenant tn through node n.
+func (s *sipLoad) call(tn string, n *node) sipCall {
+	s.mu.Lock()
+	s.seq++
+	name := fmt.Sprintf("call-%d", s.seq)
+	s.mu.Unlock()
+	logf := filepath.Join(s.dir, name+".log")
+	c := sipCall{tenant: tn, node: n.id, start: time.Now()}
+	code, errs := s.sipp(n.sip, name, "-sf", scenario(s.h.t, "uac.xml"), "-m", "1", "-d", strconv.Itoa(talkMillis),
+		"-timeout", fmt.Sprint(int(sipCallTimeout/time.Second))+"s", "-s", calleeDN, "-au", callerDN, "-ap", sipPassword,
+		"-key", "user", callerDN, "-key", "tenant", tn, "-trace_logs", "-log_file", logf)
+	c.end = time.Now()
+	b, _ := os.ReadFile(logf)
+	c.answered = strings.Contains(string(b), "ANSWERED")
+	c.ok = code == 0
+	if !c.ok {
+		c.reason = sippReason(code, errs)
+	}
+	os.Remove(logf)
+	os.Remove(filepath.Join(s.dir, name+".err"))
+	return c
+}
+
+var (
+	sippStamp  = regexp.MustCompile(`\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\.\d+:\s*`)
+	sippCallID = regexp.MustCompile(`(?i)(call-id|call)( '[^']*'| \S+@\S+)|\d+-\d+@127\.0\.0\.1`)
+	sippSpace  = regexp.MustCompile(`\s+`)
+)
+
+// sippErrors splits a sipp error file into its messages (each starts with
+// a time stamp), without the time stamps, the Call-IDs and sipp's
+// heading, so that like failures read alike.
+func sippErrors(errs string) []string {
+	var out []string
+	for _, m := range sippStamp.Split(errs, -1) {
+		m = strings.TrimSpace(strings.ReplaceAll(m, "The following events occurred:", ""))
+		m = sippSpace.ReplaceAllString(sippCallID.ReplaceAllString(m, "$1"), " ")
+		if len(m) > 160 {
+			m = m[:160] + "..."
+		}
+		if m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// sippReason says why a sipp run failed: its exit code and the last
+// message of its error file.
+func sippReason(code int, errs string) string {
+	if ms := sippErrors(errs); len(ms) > 0 {
+		return fmt.Sprintf("exit %d: %s", code, ms[len(ms)-1])
+	}
+	return fmt.Sprintf("exit %d", code)
+}
+
+// end stops the callers (each finishes its call), then the phone, and
+// returns every call made.
+func (s *sipLoad) end() []sipCall {
+	close(s.stop)
+	s.wg.Wait()
+	time.Sleep(1500 * time.Millisecond) // the UAS's last statistics (-fd 1)
+	s.uas.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.uasDone:
+	case <-time.After(5 * time.Second):
+		s.uas.Process.Kill()
+		<-s.uasDone
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// answeredAfter returns the longest, over the tenants of ts, of how long
+// after t0 the tenant's first call started that was answered (started
+// after a kill at t0, so answered by the tenant's new owner): a bound on
+// how long the tenants' SIP calls failed, coarse by the time between two
+// calls of a tenant. ok is false when a tenant had none.
+func answeredAfter(calls []sipCall, ts []string, t0 time.Time) (worst time.Duration, ok bool) {
+	for _, tn := range ts {
+		first := time.Duration(-1)
+		for _, c := range calls {
+			if c.tenant == tn && c.answered && c.start.After(t0) && (first < 0 || c.start.Sub(t0) < first) {
+				first = c.start.Sub(t0)
+			}
+		}
+		if first < 0 {
+			return 0, false
+		}
+		worst = max(worst, first)
+	}
+	return worst, true
+}
+
+// report logs the calls made, answered and failed, the failures by the
+// disruption they met and by reason, and the phone's (UAS) statistics;
+// it fails the test for a caller's failure that met no disruption, and
+// when no call was answered.
+func (s *sipLoad) report(calls []sipCall) {
+	t := s.h.t
+	t.Helper()
+	answered, failed := 0, 0
+	byWindow := map[string]int{}
+	reasons := map[string]int{}
+	var steady []string
+	for _, c := range calls {
+		if c.answered {
+			answered++
+		}
+		if c.ok {
+			continue
+		}
+		failed++
+		w := s.h.around(c.start, c.end)
+		reasons[c.reason]++
+		if w == "" {
+			steady = append(steady, fmt.Sprintf("%s call in %s through %s at %s (%v): %s", map[bool]string{true: "answered", false: "unanswered"}[c.answered],
+				c.tenant, c.node, c.start.Format("15:04:05.000"), c.end.Sub(c.start).Round(time.Millisecond), c.reason))
+			continue
+		}
+		byWindow[w]++
+	}
+	var lines []string
+	for w, n := range byWindow {
+		lines = append(lines, fmt.Sprintf("  %3d around %s", n, w))
+	}
+	sort.Strings(lines)
+	var rs []string
+	for r, n := range reasons {
+		rs = append(rs, fmt.Sprintf("  %3d %s", n, r))
+	}
+	sort.Strings(rs)
+	t.Logf("SIP callers (sipp UAC, %d at once, %d ms talk): %d calls, %d answered (200), %d failed (%d around a disruption, %d outside any)\nfailures by disruption:\n%s\nfailures by reason:\n%s",
+		sipWorkers, talkMillis, len(calls), answered, failed, failed-len(steady), len(steady), strings.Join(lines, "\n"), strings.Join(rs, "\n"))
+	for _, f := range steady {
+		t.Errorf("SIP call failed outside any disruption: %s", f)
+	}
+	if answered == 0 {
+		t.Error("no SIP call answered")
+	}
+	s.mu.Lock()
+	kills := slices.Clone(s.kills)
+	s.mu.Unlock()
+	if d := os.Getenv("CHAOS_LOGDIR"); d != "" {
+		var b strings.Builder
+		for _, k := range kills {
+			fmt.Fprintf(&b, "kill %s %v at %s\n", k.victim, k.tenants, k.at.Format("15:04:05.000"))
+		}
+		for _, c := range calls {
+			fmt.Fprintf(&b, "%s %s %s %s answered=%v ok=%v %s\n", c.start.Format("15:04:05.000"), c.end.Format("15:04:05.000"), c.tenant, c.node, c.answered, c.ok, c.reason)
+		}
+		os.WriteFile(filepath.Join(d, "calls.txt"), []byte(b.String()), 0o644)
+	}
+	for _, k := range kills {
+		d, ok := answeredAfter(calls, k.tenants, k.at)
+		if !ok {
+			t.Logf("kill -9 %s: not every one of its tenants %v had a SIP call answered after it", k.victim, k.tenants)
+			continue
+		}
+		t.Logf("kill -9 %s: the first answered SIP call of each of its tenants %v started at most %v after the kill", k.victim, k.tenants, d.Round(time.Millisecond))
+	}
+	s.reportUAS()
+}
+
+// reportUAS logs the phone's calls from sipp's statistics file (its last
+// line) and its error file.
+func (s *sipLoad) reportUAS() {
+	t := s.h.t
+	b, err := os.ReadFile(filepath.Join(s.dir, "uas.csv"))
+	if err != nil {
+		t.Errorf("sipp UAS statistics: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		t.Errorf("sipp UAS statistics: %d lines", len(lines))
+		return
+	}
+	head, last := strings.Split(lines[0], ";"), strings.Split(lines[len(lines)-1], ";")
+	var stats []string
+	for i, h := range head {
+		if i < len(last) && strings.HasSuffix(h, "(C)") && last[i] != "0" && !strings.Contains(h, "Rate") && !strings.Contains(h, "Time") {
+			stats = append(stats, strings.TrimSuffix(h, "(C)")+" "+last[i])
+		}
+	}
+	errs, _ := os.ReadFile(filepath.Join(s.dir, "uas.err"))
+	reasons := map[string]int{}
+	for _, m := range sippErrors(string(errs)) {
+		reasons[m]++
+	}
+	var rs []string
+	for r, n := range reasons {
+		rs = append(rs, fmt.Sprintf("  %3d %s", n, r))
+	}
+	sort.Strings(rs)
+	t.Logf("SIP phone (sipp UAS of %s in every tenant): %s; its errors:\n%s", calleeDN, strings.Join(stats, ", "), strings.Join(rs, "\n"))
+}
+
+// freeUDPPort finds a UDP port free on 127.0.0.1 for the sipp UAS.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func debugLogDir(t *testing.T) string {
+	if d := os.Getenv("CHAOS_LOGDIR"); d != "" {
+		os.MkdirAll(d, 0o755)
+		return d
+	}
+	return t.TempDir()
+}
