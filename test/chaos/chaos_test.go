@@ -67,7 +67,8 @@ func configFile(t *testing.T) string {
 		for d := 1001; d <= 1004; d++ {
 			fmt.Fprintf(&b, "      - number: \"%d\"\n        type: extension\n", d)
 		}
-		for _, d := range []string{callerDN, calleeDN} {
+		fmt.Fprintf(&b, "      - number: \"%s\"\n        type: extension\n        sip-password: %s\n        call-waiting: true\n", calleeDN, sipPassword)
+		for _, d := range callerDNs {
 			fmt.Fprintf(&b, "      - number: \"%s\"\n        type: extension\n        sip-password: %s\n", d, sipPassword)
 		}
 		b.WriteString("    agents:\n")
@@ -394,6 +395,7 @@ func TestChaos(t *testing.T) {
 		t0 := time.Now()
 		n.cmd.Process.Kill()
 		<-n.done
+		sl.nodeDown(victim)
 		if len(ts) > 0 {
 			sl.noteKill(victim, ts, t0)
 			d := l.waitAnswered(t, ts, t0, 60*time.Second)
