@@ -100,6 +100,7 @@ type harness struct {
 	cluster string
 	file    string
 	logDir  string
+	sipp    string // sipp's path
 
 	mu      sync.Mutex
 	nodes   map[string]*node
@@ -358,8 +359,9 @@ func (l *load) waitAnswered(t *testing.T, ts []string, t0 time.Time, timeout tim
 // the topics break the contract).
 func TestChaos(t *testing.T) {
 	brokers, instance := kafka3(t)
+	sipp := testenv.LookPath(t, "Debian package sip-tester", "sipp") // before anything starts
 	h := &harness{t: t, bin: build(t), brokers: brokers, prefix: kafkatest.UniqueTopicPrefix(t),
-		cluster: fmt.Sprint("chaos", rand.IntN(1e6)), file: configFile(t), logDir: debugLogDir(t), nodes: map[string]*node{}}
+		cluster: fmt.Sprint("chaos", rand.IntN(1e6)), file: configFile(t), logDir: t.TempDir(), sipp: sipp, nodes: map[string]*node{}}
 	t.Cleanup(func() {
 		for _, n := range h.live() {
 			n.cmd.Process.Signal(syscall.SIGCONT)

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // The SIP load: in every tenant DN calleeDN is a phone (one sipp UAS for
@@ -146,7 +144,7 @@ type sipLoad struct {
 func (h *harness) startSIP(l *load) *sipLoad {
 	t := h.t
 	t.Helper()
-	s := &sipLoad{h: h, l: l, bin: testenv.LookPath(t, "Debian package sip-tester", "sipp"), dir: t.TempDir(),
+	s := &sipLoad{h: h, l: l, bin: h.sipp, dir: t.TempDir(),
 		busy: map[string]bool{}, turn: map[string]int{}, inflight: map[*exec.Cmd]string{}, cut: map[*exec.Cmd]bool{}, stop: make(chan struct{}), uasDone: make(chan struct{})}
 	s.uasPort = freeUDPPort(t)
 	nodes := h.live()
@@ -436,29 +434,25 @@ func (s *sipLoad) report(calls []sipCall) {
 	s.mu.Lock()
 	kills := slices.Clone(s.kills)
 	s.mu.Unlock()
-	if d := os.Getenv("CHAOS_LOGDIR"); d != "" {
-		var b strings.Builder
-		for _, k := range kills {
-			fmt.Fprintf(&b, "kill %s %v at %s\n", k.victim, k.tenants, k.at.Format("15:04:05.000"))
-		}
-		for _, c := range calls {
-			fmt.Fprintf(&b, "%s %s %s %s answered=%v %s ok=%v %s\n", c.start.Format("15:04:05.000"), c.end.Format("15:04:05.000"), c.tenant, c.node, c.answered, c.answeredAt.Format("15:04:05.000"), c.ok, c.reason)
-		}
-		os.WriteFile(filepath.Join(d, "calls.txt"), []byte(b.String()), 0o644)
-	}
+	// The SIP failover of a kill: until every tenant of the node killed
+	// had a call answered. One that ends after the next kill (10 s or so
+	// later) measures both and is left out of the median.
 	var fs []time.Duration
-	for _, k := range kills {
+	for i, k := range kills {
 		d, ok := failover(calls, k.tenants, k.at)
-		if !ok {
+		switch {
+		case !ok:
 			t.Errorf("kill -9 %s: not every one of its tenants %v had a SIP call answered after it", k.victim, k.tenants)
-			continue
+		case i+1 < len(kills) && k.at.Add(d).After(kills[i+1].at):
+			t.Logf("kill -9 %s: its tenants %v answered SIP calls again after %v, after the next kill (not counted)", k.victim, k.tenants, d.Round(time.Millisecond))
+		default:
+			fs = append(fs, d)
+			t.Logf("kill -9 %s: its tenants %v answered SIP calls again after %v", k.victim, k.tenants, d.Round(time.Millisecond))
 		}
-		fs = append(fs, d)
-		t.Logf("kill -9 %s: its tenants %v answered SIP calls again after %v", k.victim, k.tenants, d.Round(time.Millisecond))
 	}
 	slices.Sort(fs)
 	if len(fs) > 0 {
-		t.Logf("SIP failover after kill -9 (a 200 to a caller in each of the node's tenants): median %v, worst %v over %d kills",
+		t.Logf("SIP failover after kill -9 (a 200 to a caller in each of the node's tenants; sipp retransmits an INVITE 0.5, 1.5, 3.5, 7.5 s after sending it): median %v, worst %v over %d kills",
 			fs[len(fs)/2].Round(time.Millisecond), fs[len(fs)-1].Round(time.Millisecond), len(fs))
 	}
 	s.reportUAS()
@@ -507,12 +501,4 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-func debugLogDir(t *testing.T) string {
-	if d := os.Getenv("CHAOS_LOGDIR"); d != "" {
-		os.MkdirAll(d, 0o755)
-		return d
-	}
-	return t.TempDir()
 }
