@@ -635,8 +635,8 @@ var logTime = regexp.MustCompile(`^time=(\S+) level=\S+ msg="([^"]*)"(.*)$`)
 
 // takeoverLines returns the lines the nodes of marks logged since marks
 // about taking shards (assigned by the group, claimed: fence, claim, read;
-// tenants recovered), each with its time after t0: where a failover's
-// time goes.
+// tenants recovered; their SIP served), each with its time after t0:
+// where a failover's time goes.
 func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
 	var out []string
 	for id, off := range marks {
@@ -646,7 +646,8 @@ func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
 		}
 		for _, line := range strings.Split(string(b[off:]), "\n") {
 			m := logTime.FindStringSubmatch(line)
-			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") {
+			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") &&
+				!strings.Contains(m[2], "SIP: tenant served here") {
 				continue
 			}
 			at, err := time.Parse(time.RFC3339Nano, m[1])
