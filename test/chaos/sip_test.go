@@ -106,6 +106,19 @@ func (s *sipLoad) noteKill(victim string, ts []string, t0 time.Time) {
 	s.mu.Unlock()
 }
 
+// before names the last disruption window that ended before at, and how
+// long before.
+func (h *harness) before(at time.Time) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.windows) - 1; i >= 0; i-- {
+		if w := h.windows[i]; !w.to.IsZero() && w.to.Before(at) {
+			return fmt.Sprintf("%v after the end of %s", at.Sub(w.to).Round(time.Millisecond), w.name)
+		}
+	}
+	return "before any disruption"
+}
+
 // sipCall is one call a sipp UAC made.
 type sipCall struct {
 	tenant, node string
@@ -407,8 +420,8 @@ func (s *sipLoad) report(calls []sipCall) {
 		w := s.h.around(c.start, c.end)
 		reasons[c.reason]++
 		if w == "" {
-			steady = append(steady, fmt.Sprintf("%s call in %s through %s at %s (%v): %s", map[bool]string{true: "answered", false: "unanswered"}[c.answered],
-				c.tenant, c.node, c.start.Format("15:04:05.000"), c.end.Sub(c.start).Round(time.Millisecond), c.reason))
+			steady = append(steady, fmt.Sprintf("%s call in %s through %s at %s (%v; %s): %s", map[bool]string{true: "answered", false: "unanswered"}[c.answered],
+				c.tenant, c.node, c.start.Format("15:04:05.000"), c.end.Sub(c.start).Round(time.Millisecond), s.h.before(c.start), c.reason))
 			continue
 		}
 		byWindow[w]++
