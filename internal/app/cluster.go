@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
+	"github.com/switchboard-cc/switchboard/internal/sipfront"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
@@ -119,11 +120,85 @@ func (cc *ClusterConfig) validate(brokers []string, bad func(flag, format string
 // runCluster is Run in cluster mode: the node joins the cluster, serves the
 // tenants of the shards it is given, and forwards the other requests.
 func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
+	c := m.Config
+	s, err := m.startCluster(ctx, log)
+	if err != nil {
+		closeStarted(log, s.closers())
+		return err
+	}
+	serveErr := m.serveUntil(ctx, log, s.addrs, s.served)
+	log.Info("shutting down: handing the shards over", "timeout", c.ShutdownTimeout)
+	began := shutDown(log, c.ShutdownTimeout, s.closers())
+	log.Info("stopped", "took", time.Since(began).Round(time.Millisecond))
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// clusterServing is what startCluster started. Fields are set as their
+// part starts, so after a failed start they tell what must be closed.
+type clusterServing struct {
+	log         *slog.Logger
+	ln          net.Listener // the API's, until srv serves on it
+	sip         *sipfront.Server
+	closeTopics func() // the SIP bindings and dialogs topics
+	stopStats   func() // the node's statistics consumer
+	node        *cluster.Node
+	feed        *cluster.Feed
+	srv         *http.Server
+	served      chan error // srv's Serve result
+	addrs       Addrs
+}
+
+// closers returns the shutdown sequence of what has started, in order:
+// the node hands every shard over (the group revokes them: tenants close,
+// their final snapshots and the releases are committed) while the API
+// still serves, so requests arriving meanwhile are forwarded to the new
+// owners; then the API, the feed of the event streams, the statistics, SIP and
+// its topics.
+func (s *clusterServing) closers() []closer {
+	var cl []closer
+	if s.node != nil {
+		cl = append(cl, closer{"cluster node handover", func(context.Context) { s.node.Close() }})
+	}
+	if s.srv != nil {
+		cl = append(cl, closer{"CTI API shutdown", func(ctx context.Context) {
+			if err := s.srv.Shutdown(ctx); err != nil {
+				s.srv.Close() // the connections still open (deadline passed)
+			}
+		}})
+	} else if s.ln != nil {
+		cl = append(cl, closer{"CTI API listener close", func(context.Context) { s.ln.Close() }})
+	}
+	if s.feed != nil {
+		cl = append(cl, closer{"cluster feed close", func(context.Context) { s.feed.Close() }})
+	}
+	if s.stopStats != nil {
+		cl = append(cl, closer{"statistics stop", func(context.Context) { s.stopStats() }})
+	}
+	if s.sip != nil {
+		cl = append(cl, closer{"SIP close", func(context.Context) { s.sip.Close() }})
+	}
+	if s.closeTopics != nil {
+		cl = append(cl, closer{"SIP topics close", func(context.Context) { s.closeTopics() }})
+	}
+	return cl
+}
+
+// startCluster is cluster mode's start sequence: the API's listener, SIP
+// with the cluster's bindings and dialogs topics (startClusterSIP), the
+// node joining the group (its tenants get an API handler and SIP as they
+// start here), the front that forwards the others, the feed of the event
+// streams, the API. It returns what it started, also on error (see
+// clusterServing.closers).
+func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServing, error) {
 	c, getenv, stdout := m.Config, m.Getenv, m.Stdout
+	s := &clusterServing{log: log}
 	o := newOps(log)
 	file, _, err := loadTenants(c, getenv)
 	if err != nil {
-		return err
+		return s, err
 	}
 	server := c.ServerID
 	if server == "" {
@@ -144,23 +219,21 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	if nodeID == "" {
 		nodeID = server
 	}
-	ln, err := net.Listen("tcp", c.HTTP)
-	if err != nil {
-		return fmt.Errorf("app: CTI API: %w", err)
+	if s.ln, err = net.Listen("tcp", c.HTTP); err != nil {
+		return s, fmt.Errorf("app: CTI API: %w", err)
 	}
-	defer ln.Close()
-	addr := ln.Addr().String()
+	addr := s.ln.Addr().String()
 	adv := cc.AdvertiseHTTP
 	if adv == "" {
 		adv = addr
 	}
 	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(getenv)
 	if err != nil {
-		return err
+		return s, err
 	}
 	kopts, err := kafkaOpts(nil, kafkaTLS, kafkaSASL)
 	if err != nil {
-		return err
+		return s, err
 	}
 	kopts = kopts[2:] // TLS and SASL only: the brokers and client ids are the cluster clients' own
 	byID := map[string]*config.Tenant{}
@@ -178,14 +251,23 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	defer cancel()
 	sipSrv, closeTopics, nodeRef, err := startClusterSIP(startCtx, c, file, clusterCfg, o.set, log)
 	if err != nil {
-		return c.Kafka.explain(err, c.KafkaBrokers)
+		return s, c.Kafka.explain(err, c.KafkaBrokers)
 	}
-	defer closeTopics()
-	defer sipSrv.Close()
+	s.sip, s.closeTopics = sipSrv, closeTopics
 	sipAdv := cc.AdvertiseSIP
 	if sipAdv == "" {
 		sipAdv = sipSrv.Addr()
 	}
+	// The statistics: every node runs its own consumer of the output
+	// topics (its own group: the nodes share a server id), so whichever
+	// node owns a tenant answers its /stats routes and the wallboard's
+	// WebSocket ticket, which the owner issued.
+	statsSvc, stopStats, err := runStats(c, file, "switchboard-stats."+c.TopicPrefix+cc.Name+"."+nodeID,
+		c.KafkaBrokers, kopts, o.set, log)
+	if err != nil {
+		return s, err
+	}
+	s.stopStats = stopStats
 	// One API handler per tenant served here, built when the tenant
 	// starts here and dropped when it leaves; its SIP is attached too.
 	serving := func(up bool, ts []*tenant.Tenant) {
@@ -204,6 +286,9 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 				Logger: log.With("component", "ctiapi")})
 			if err == nil {
 				err = addTokenHashes(api, t, getenv)
+			}
+			if err == nil && statsSvc != nil {
+				err = statsSvc.MountAPI(api)
 			}
 			if err != nil {
 				log.Error("cluster: tenant API not served", "tenant", t.ID, "err", err)
@@ -233,19 +318,31 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	})
 	cancel()
 	if err != nil {
-		return c.Kafka.explain(err, c.KafkaBrokers)
+		return s, c.Kafka.explain(err, c.KafkaBrokers)
 	}
+	s.node = node
 	nodeRef.Store(node)
 	registerClusterGauges(o.set, node)
 	base, err := ctiapi.New(ctiapi.Config{Tenants: map[string]ctiapi.Tenant{}, Logger: log.With("component", "ctiapi")})
 	if err != nil {
-		node.Close()
-		return err
+		return s, err
 	}
+	// GET /v1/cluster is the front's (below), never the base's: listed
+	// here so that /v1/openapi.json describes it with its reply.
+	var front *cluster.Front
+	if err := base.HandleDocumented(ctiapi.DocRoute{Method: "GET", Path: "/v1/cluster", Reply: cluster.ClusterStatus{},
+		Summary: "Cluster mode: every shard with its owner, the nodes owning shards, the members, and the answering node's read lease. The bearer token is the operators' (--ops-token), not a tenant's; no token configured: 401."},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.ServeHTTP(w, r) })); err != nil {
+		return s, err
+	}
+	// SIP over WebSocket (RFC 7118) on any node, as in single-node
+	// mode: a phone's WebSocket stays on the node it reached, which
+	// proxies for the tenant's owner (sipfront, cluster_stream.go).
+	base.Handle("GET /sip", sipSrv.WebSocket())
 	if cc.Secret == "" {
 		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
 	}
-	front := &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
+	front = &cluster.Front{Node: node, OpsToken: cc.OpsToken, Wait: cc.HandoverWait, Secret: cc.Secret,
 		Base: base.Handler(ctiapi.Ops{Metrics: o.set, Default: limit}),
 		Local: func(id string) http.Handler {
 			mu.Lock()
@@ -255,21 +352,18 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	// The event streams of tenants served elsewhere, from the output
 	// topics: a stream outlives its tenant's handover.
 	fctx, fcancel := context.WithTimeout(ctx, 60*time.Second)
-	feed, err := cluster.OpenFeed(fctx, clusterCfg)
+	s.feed, err = cluster.OpenFeed(fctx, clusterCfg)
 	fcancel()
 	if err != nil {
-		node.Close()
-		return err
+		return s, err
 	}
-	defer feed.Close()
-	if front.Stream, err = clusterStream(file, feed, front, getenv, o.set, limit, log); err != nil {
-		node.Close()
-		return err
+	if front.Stream, err = clusterStream(file, s.feed, front, getenv, o.set, limit, log); err != nil {
+		return s, err
 	}
-	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	s.srv = &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.srv.Serve(s.ln) }()
 	log.Info("switchboard serving as a cluster node", "cluster", cc.Name, "node", nodeID, "http", addr,
 		"advertise", adv, "sip", sipSrv.Addr(), "advertise_sip", sipAdv, "kafka", c.KafkaBrokers, "tenants", len(ids))
 	fmt.Fprintf(stdout, "switchboard: node %s of cluster %s, API on http://%s, SIP on %s (UDP)\n", nodeID, cc.Name, addr, sipSrv.Addr())
@@ -277,30 +371,8 @@ func (m *Main) runCluster(ctx context.Context, log *slog.Logger) error {
 	for _, t := range file.Tenants {
 		tokens[t.ID] = t.Tokens
 	}
-	if m.OnReady != nil {
-		m.OnReady(Addrs{HTTP: addr, SIP: sipSrv.Addr(), Kafka: c.KafkaBrokers, Tokens: tokens, Durability: nil})
-	}
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-	}
-	// Hand every shard over (the group revokes them: tenants close, their
-	// final snapshots and the releases are committed), then stop serving
-	// HTTP: requests arriving meanwhile are forwarded to the new owners.
-	began := time.Now()
-	log.Info("shutting down: handing the shards over")
-	node.Close()
-	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	log.Info("stopped", "took", time.Since(began).Round(time.Millisecond))
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
+	s.addrs = Addrs{HTTP: addr, SIP: sipSrv.Addr(), Kafka: c.KafkaBrokers, Tokens: tokens, Durability: nil}
+	return s, nil
 }
 
 // addTokenHashes adds a tenant's token hashes from the configuration and

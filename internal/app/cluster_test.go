@@ -165,6 +165,10 @@ func TestClusterServe(t *testing.T) {
 			if code, _ := do(t, "GET", "http://"+n1.addrs.HTTP+"/v1/cluster", "tok-t0", ""); code != 401 {
 				t.Fatalf("GET /v1/cluster with a tenant's token: %d, want 401", code)
 			}
+			if code, body := do(t, "GET", "http://"+n1.addrs.HTTP+"/v1/openapi.json", "", ""); code != 200 ||
+				!strings.Contains(body, `"/v1/cluster": {`) || !strings.Contains(body, `"/v1/tenants/{tenant}/calls": {`) {
+				t.Fatalf("GET /v1/openapi.json on a node: %d, without /v1/cluster or the tenants' routes:\n%.300s", code, body)
+			}
 			want := map[string]bool{}
 			login := func(n *running, tenant string, dn int) {
 				t.Helper()

@@ -83,42 +83,16 @@ func (m Main) Run(ctx context.Context) error {
 	}
 	s, err := m.start(ctx, log)
 	if err != nil {
-		// Start-up failed: close what had started, at once (no request
-		// has been taken), each step bounded by shutdownMargin.
-		done, cancel := context.WithCancel(context.Background())
-		cancel()
-		closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), s.closers())
+		closeStarted(log, s.closers())
 		return err
 	}
 	if s.sip != nil && c.SIPTLS.Listen != "" {
 		defer reloadOnHangup(s.sip, log)()
 	}
-	if m.OnReady != nil {
-		m.OnReady(s.addrs)
-	}
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-s.served:
-		log.Error("CTI API server stopped", "err", serveErr)
-	}
-
-	// Graceful shutdown: every step is bounded, the whole by
-	// ShutdownTimeout plus shutdownMargin for the steps that take no
-	// deadline (closing clients, the broker); a step still running then is
-	// abandoned and logged, so that Run always returns.
+	serveErr := m.serveUntil(ctx, log, s.addrs, s.served)
 	log.Info("shutting down", "timeout", c.ShutdownTimeout)
-	began := time.Now()
-	sctx, scancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
-	defer scancel()
-	st := newStopper(log, began.Add(c.ShutdownTimeout+shutdownMargin))
-	closeAll(sctx, st, s.closers())
+	began := shutDown(log, c.ShutdownTimeout, s.closers())
 	ps := s.pub.Stats()
-	if len(st.abandoned) > 0 {
-		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
-			"took", time.Since(began).Round(time.Millisecond))
-	}
 	log.Info("stopped", "events_produced", ps.Produced, "events_acked", ps.Acked, "events_failed", ps.Failed,
 		"took", time.Since(began).Round(time.Millisecond))
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
@@ -208,6 +182,46 @@ func (s *serving) closers() []closer {
 		cl = append(cl, closer{"embedded broker close", func(context.Context) { s.emb.Close() }})
 	}
 	return cl
+}
+
+// serveUntil tells OnReady the addresses served, then waits until ctx
+// ends or the API server stops (its error).
+func (m *Main) serveUntil(ctx context.Context, log *slog.Logger, addrs Addrs, served <-chan error) error {
+	if m.OnReady != nil {
+		m.OnReady(addrs)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-served:
+		log.Error("CTI API server stopped", "err", err)
+		return err
+	}
+}
+
+// closeStarted closes what a failed start sequence started, at once (no
+// request has been taken), each step bounded by shutdownMargin.
+func closeStarted(log *slog.Logger, cl []closer) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	closeAll(done, newStopper(log, time.Now().Add(shutdownMargin)), cl)
+}
+
+// shutDown is the graceful shutdown: every step is bounded, the whole by
+// timeout plus shutdownMargin for the steps that take no deadline (closing
+// clients, the broker); a step still running then is abandoned and
+// logged, so that Run always returns. It returns when it began.
+func shutDown(log *slog.Logger, timeout time.Duration, cl []closer) time.Time {
+	began := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), timeout)
+	defer scancel()
+	st := newStopper(log, began.Add(timeout+shutdownMargin))
+	closeAll(sctx, st, cl)
+	if len(st.abandoned) > 0 {
+		log.Error("stopped with closing steps abandoned", "abandoned", st.abandoned,
+			"took", time.Since(began).Round(time.Millisecond))
+	}
+	return began
 }
 
 // closeAll runs the closers in order under st.
@@ -313,7 +327,7 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	s.addrs = Addrs{HTTP: addr, SIP: s.sip.Addr(), Kafka: brokers, Embedded: s.emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
 		out := make([]relay.Stats, len(durs))
 		for i, d := range durs {
-			out[i] = d.rl.Stats()
+			out[i] = d.stats()
 		}
 		return out
 	}}

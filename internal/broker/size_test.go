@@ -5,7 +5,6 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
 // produceN produces n records of size bytes to partition 0 of topic, one
@@ -211,10 +212,7 @@ func (s *syncBuffer) String() string {
 // when the warning is off).
 func TestStartLogAndMemoryWarning(t *testing.T) {
 	if machineMemory() <= 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the machine's memory is unknown (no /proc/meminfo)")
-		}
-		t.Skip("the machine's memory is unknown (no /proc/meminfo)")
+		testenv.Unavailable(t, "the machine's memory is unknown (no /proc/meminfo)")
 	}
 	dir := t.TempDir()
 	start := func(share float64) string {
@@ -248,10 +246,7 @@ func TestStartLogAndMemoryWarning(t *testing.T) {
 // while the broker runs (once, not at every pass).
 func TestMemoryWarningAfterPass(t *testing.T) {
 	if machineMemory() <= 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the machine's memory is unknown (no /proc/meminfo)")
-		}
-		t.Skip("the machine's memory is unknown (no /proc/meminfo)")
+		testenv.Unavailable(t, "the machine's memory is unknown (no /proc/meminfo)")
 	}
 	var logs syncBuffer
 	b, err := Start(context.Background(), Config{Dir: t.TempDir(), Listen: "127.0.0.1:0", Topics: []string{"t"}, Partitions: 1,

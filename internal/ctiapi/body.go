@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -173,7 +174,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) *Error {
 	dec := json.NewDecoder(bytes.NewReader(integralNumbers(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err)
+		return decodeError(err, data, dst)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return apiErr(CodeMalformed, "unexpected data after the JSON object")
@@ -271,7 +272,8 @@ func integral(lit []byte) (int64, bool) {
 	return n, acc == big.Exact
 }
 
-func decodeError(err error) *Error {
+// decodeError turns the error of decoding data into dst into the API's.
+func decodeError(err error, data []byte, dst any) *Error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	var ke *kvError
@@ -287,10 +289,76 @@ func decodeError(err error) *Error {
 		return apiErr(CodeWrongType, "field %q: %s is not %s", te.Field, te.Value, jsonType(te.Type.String()))
 	case errors.As(err, &ke):
 		return apiErr(CodeWrongType, "%s", ke.msg)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return apiErr(CodeUnknownField, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	// encoding/json reports an unknown field only as text: which member
+	// it was is found again in the body, from dst's fields.
+	if name, ok := unknownField(data, reflect.TypeOf(dst)); ok {
+		return apiErr(CodeUnknownField, "unknown field %s", strconv.Quote(name))
 	}
 	return apiErr(CodeMalformed, "the body is not valid: %v", err)
+}
+
+// unknownField returns the first member of the JSON object data, in
+// document order and nested objects of struct fields included, that no
+// field of t (a struct, or a pointer to one) takes, matching names as
+// encoding/json does: the exact name, else one equal under case folding.
+func unknownField(data []byte, t reflect.Type) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return "", false
+		}
+		ft, ok := jsonField(t, key)
+		if !ok {
+			return key, true
+		}
+		if firstByte(raw) == '{' {
+			if name, ok := unknownField(raw, ft); ok {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// jsonField returns the type of the field of struct t that JSON member
+// key sets (embedded structs' fields promoted).
+func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
+	var fold reflect.Type
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous && f.Tag.Get("json") == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case name == "":
+			name = f.Name
+		}
+		if name == key {
+			return f.Type, true
+		}
+		if fold == nil && strings.EqualFold(name, key) {
+			fold = f.Type
+		}
+	}
+	return fold, fold != nil
 }
 
 func jsonType(goType string) string {

@@ -224,7 +224,7 @@ func (s *Server) routeMessage(ctx context.Context, t *Tenant, data []byte) (res 
 	dec := json.NewDecoder(bytes.NewReader(integralNumbers(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return fail(decodeError(err))
+		return fail(decodeError(err, data, &m))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fail(apiErr(CodeMalformed, "unexpected data after the JSON object"))

@@ -68,6 +68,7 @@ func TestEventStreamRoute(t *testing.T) {
 		{"unknown destination", `{"route":{"connId":"` + cr.ConnID + `","routingPoint":"5000","to":"nobody"}}`, CodeNotFound},
 		{"missing to", `{"route":{"connId":"` + cr.ConnID + `","routingPoint":"5000"}}`, CodeMissingField},
 		{"unknown field", `{"route":{"connId":"` + cr.ConnID + `","routingPoint":"5000","to":"7000"},"x":1}`, CodeUnknownField},
+		{"unknown field in route", `{"route":{"connId":"` + cr.ConnID + `","routingPoint":"5000","to":"7000","x":1}}`, CodeUnknownField},
 		{"bad connId", `{"route":{"connId":"XYZ","routingPoint":"5000","to":"7000"}}`, CodeNotFound},
 		{"bad referenceId", `{"route":{"connId":"` + cr.ConnID + `","routingPoint":"5000","to":"7000"},"referenceId":0}`, CodeInvalid},
 		{"not JSON", `route 7000`, CodeMalformed},

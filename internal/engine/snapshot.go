@@ -388,6 +388,9 @@ func (e *Engine) Restore(b []byte) error {
 			return err
 		}
 	}
+	// A DN lists exactly the parties that are its own, each once (the
+	// engine reaches a party both ways).
+	listed := make([]bool, len(plist))
 	for i, sd := range s.DNs {
 		d := e.dnList[i]
 		if d.number != sd.Number {
@@ -414,9 +417,10 @@ func (e *Engine) Restore(b []byte) error {
 		d.parties = nil
 		for _, pi := range sd.Parties {
 			p, err := pref(pi)
-			if err != nil || p == nil {
+			if err != nil || p == nil || p.dn != d || listed[pi] {
 				return bad("DN ", sd.Number, ": party ", snapItoa(pi))
 			}
+			listed[pi] = true
 			d.parties = append(d.parties, p)
 		}
 		d.bridgedBy = nil
@@ -429,6 +433,11 @@ func (e *Engine) Restore(b []byte) error {
 				return bad("DN ", sd.Number, ": bridged by no DN")
 			}
 			d.bridgedBy = append(d.bridgedBy, b)
+		}
+	}
+	for i, p := range plist {
+		if p.dn != nil && !listed[i] {
+			return bad("party ", snapItoa(i), " of DN ", p.dn.number, " is not in the DN's parties")
 		}
 	}
 	for i, sa := range s.Agents {

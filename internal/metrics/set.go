@@ -131,6 +131,16 @@ func NewSet() *Set {
 	return s
 }
 
+// NewRuntimeSet is a set with only the Go runtime and process collectors,
+// for a process that is not `serve` and adds its own families with
+// GaugeFunc (`switchboard stats`); the recording methods (EventsPublished
+// and the like) must not be called on it.
+func NewRuntimeSet() *Set {
+	s := &Set{Registry: prometheus.NewRegistry()}
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return s
+}
+
 // EventsPublished records the outcome of events of one topic and tenant.
 func (s *Set) EventsPublished(topic, tenant string, n int, ok bool) {
 	if s == nil || n <= 0 {

@@ -232,7 +232,7 @@ func (s SASLConfig) mechanism() sasl.Mechanism {
 
 func (c *Config) codec() kgo.CompressionCodec {
 	switch c.Compression {
-	case "", "snappy":
+	case "", DefaultCompression:
 		return kgo.SnappyCompression()
 	case "none":
 		return kgo.NoCompression()

@@ -14,9 +14,9 @@ import (
 // TestCloseBoundedWhenKafkaHangs: Kafka stops answering (every request
 // swallowed, connections left open) with step records not yet in Kafka.
 // Once its context has ended and the publisher is closed, Close must
-// return promptly (it used to wait 5s for the final checkpoint round's end
-// offsets, then for the client's telemetry push), report the records not
-// in Kafka, and leave them in the journal for the next start.
+// return promptly (not wait out the final checkpoint round's end offsets,
+// nor the client's telemetry push), report the records not in Kafka, and
+// leave them in the journal for the next start.
 func TestCloseBoundedWhenKafkaHangs(t *testing.T) {
 	tg := kafkatest.Embedded(t)
 	var frozen atomic.Bool

@@ -23,7 +23,7 @@ func TestStatusOf(t *testing.T) {
 	}{
 		{&engine.Error{Code: engine.CodeConflict, Reason: engine.ReasonBusy, Msg: `DN "1002" is busy`}, 486},
 		{fmt.Errorf("w: %w", &engine.Error{Code: engine.CodeConflict, Reason: engine.ReasonOutOfService}), 486},
-		// The message no longer decides: a conflict that says "busy" is
+		// The message does not decide: a conflict that says "busy" is
 		// not a busy DN.
 		{&engine.Error{Code: engine.CodeConflict, Reason: engine.ReasonConflict, Msg: `cannot answer: call "x" is busy at DN "1002"`}, 403},
 		{&engine.Error{Code: engine.CodeConflict}, 403},

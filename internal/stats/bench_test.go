@@ -80,6 +80,22 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
 
+// benchTopics makes the two topics (4 partitions each, under a prefix of
+// their own) on the real Kafka of SWITCHBOARD_TEST_KAFKA when it is set,
+// else on an embedded broker, and a client of it.
+func benchTopics(b *testing.B) (brokers []string, prefix string, cl *kgo.Client) {
+	brokers = kafkatest.Embedded(b).Brokers
+	if r := kafkatest.RealKafka(b); r != nil {
+		brokers = r.Brokers
+	}
+	prefix = kafkatest.UniqueTopicPrefix(b)
+	cl = kafkatest.Client(b, brokers)
+	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
+		b.Fatal(err)
+	}
+	return brokers, prefix, cl
+}
+
 // BenchmarkMemoryPer1000Agents: the heap the aggregator holds for 1,000
 // agents logged in to 10 queues after an hour in which each changed state
 // and handled a call every minute (every minute bucket of every agent and
@@ -146,16 +162,8 @@ func BenchmarkMemoryPer1000Agents(b *testing.B) {
 // p50 and p99 over 40 events (run with -benchtime=1x). Against the real
 // Kafka of SWITCHBOARD_TEST_KAFKA when it is set.
 func BenchmarkEventToWebSocket(b *testing.B) {
-	brokers := kafkatest.Embedded(b).Brokers
-	if r := kafkatest.RealKafka(b); r != nil {
-		brokers = r.Brokers
-	}
-	prefix := kafkatest.UniqueTopicPrefix(b)
+	brokers, prefix, cl := benchTopics(b)
 	ctx := context.Background()
-	cl := kafkatest.Client(b, brokers)
-	if _, err := kadm.NewClient(cl).CreateTopics(ctx, 4, 1, nil, prefix+event.AgentStateTopic, prefix+event.CallThreadTopic); err != nil {
-		b.Fatal(err)
-	}
 	svc := NewService(Config{Brokers: brokers, TopicPrefix: prefix, Group: "bench-" + prefix})
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -224,4 +232,76 @@ func BenchmarkEventToWebSocket(b *testing.B) {
 	b.ReportMetric(float64(delays[len(delays)/2].Milliseconds()), "p50_ms")
 	b.ReportMetric(float64(delays[len(delays)*99/100].Milliseconds()), "p99_ms")
 	b.ReportMetric(float64(delays[len(delays)-1].Milliseconds()), "max_ms")
+}
+
+// BenchmarkConsumer: the whole consumer (Service: fetch from Kafka,
+// decompress, decode, aggregate, offsets) reading a backlog of copies of
+// the simulated day (one tenant per copy, about 200,000 records), from its
+// first poll's records taken to the last (the events after the first poll
+// over that time); the group join before is not timed. Run
+// the test binary with -test.cpu 1 under `taskset -c 0` for the one-core
+// figure, against the real Kafka of SWITCHBOARD_TEST_KAFKA (the embedded
+// broker would share the core).
+func BenchmarkConsumer(b *testing.B) {
+	loadBenchDay(b)
+	brokers, prefix, cl := benchTopics(b)
+	ctx := context.Background()
+	copies := 200_000/len(benchDay.evs) + 1
+	var krs []*kgo.Record
+	for c := range copies {
+		for i := range benchDay.evs {
+			e := benchDay.evs[i]
+			e.CustomerID = fmt.Sprintf("sim%d", c)
+			krs = append(krs, &kgo.Record{Topic: prefix + e.Topic(), Key: []byte(e.Key()), Value: e.AppendJSON(nil),
+				Timestamp: time.UnixMicro(e.Time.UnixMicro())})
+		}
+	}
+	if err := cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	total := int64(len(krs))
+	taken := func(s *Service) int64 {
+		var n int64
+		s.Read(func(a *Aggregator, _ time.Time) {
+			for _, t := range a.tenants {
+				n += t.Events
+			}
+		})
+		return n
+	}
+	var (
+		elapsed time.Duration
+		timed   int64 // events taken while timed
+	)
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		// A fresh group each round, from the start of the simulated day.
+		svc := NewService(Config{Brokers: brokers, TopicPrefix: prefix, Group: fmt.Sprintf("bench-%s-%d", prefix, i),
+			Now: func() time.Time { return endOf(benchDay.evs) }})
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); svc.Run(rctx) }()
+		var first int64
+		for first == 0 {
+			time.Sleep(time.Millisecond)
+			first = taken(svc)
+		}
+		start := time.Now()
+		b.StartTimer()
+		for taken(svc) < total {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		elapsed += time.Since(start)
+		timed += total - first
+		if n := taken(svc); n != total {
+			b.Fatalf("%d events taken, %d produced", n, total)
+		}
+		cancel()
+		<-done
+		b.StartTimer()
+	}
+	// The events of the first poll were taken before the timer started:
+	// only those after it count.
+	b.ReportMetric(float64(timed)/elapsed.Seconds(), "events/s")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/metrics"
 )
 
 // OptionsFromConfig takes each tenant's time zone and each queue's and
@@ -69,7 +70,8 @@ const usageText = `usage: switchboard stats --kafka-brokers LIST --config FILE [
 Reads voice-agentstate and voice-callthread and serves today's statistics
 per tenant, queue and agent (docs/STATS.md) on
 GET /v1/tenants/{t}/stats[/tenant|/queues|/agents|/ws], with the tenants'
-API tokens from the configuration.
+API tokens from the configuration, and its per-queue Prometheus metrics on
+GET /metrics (no token, like serve's).
 
 `
 
@@ -127,6 +129,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	mux := http.NewServeMux()
 	svc.Mount(mux.Handle, guard)
+	set := metrics.NewRuntimeSet()
+	svc.RegisterMetrics(set)
+	mux.Handle("/metrics", set.Handler())
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fail(1, err)

@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
+	"github.com/switchboard-cc/switchboard/internal/startoffset"
 )
 
 // Config configures a Service: the Kafka consumer feeding an Aggregator.
@@ -190,38 +192,24 @@ func (s *Service) startOfDay() time.Time {
 
 // startAtDay sets, for each partition in need (those the checkpoint
 // lacks), the offset to start at: the first record stamped at or after
-// from. It lists the end offsets before the offsets by time and starts at
-// the smaller of the two. A lookup by time that finds no record answers
-// with the partition's end as of a second request, and a record appended
-// between the two would be skipped; that is how the consumer's own reset
-// to AfterMilli lost the first records of a new topic, seen when the
-// statistics started beside a switchboard that was publishing its first
-// call. Starting at the earlier end instead reads at most a few records
-// stamped before from. On an error the consumer's reset offset (after
-// from) stays, with a warning.
+// from, listed by startoffset.List (the end offset first, then the offset
+// by time, starting at the smaller), so records appended while the
+// consumer joins are not skipped. The ends are the high watermarks: the
+// consumer is read_committed, and a record appended after them comes
+// after either end. On an error the consumer's reset offset (after from)
+// stays, with a warning.
 func (s *Service) startAtDay(ctx context.Context, adm *kadm.Client, from time.Time, need map[string][]int32, m map[string]map[int32]kgo.Offset) {
-	topics := slices.Sorted(maps.Keys(need))
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	var byTime kadm.ListedOffsets
-	if err == nil {
-		byTime, err = adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), topics...)
-	}
-	if err == nil {
-		err = byTime.Error()
-	}
+	l, err := startoffset.List(ctx, adm, slices.Sorted(maps.Keys(need)), startoffset.Options{Since: from})
 	if err != nil {
 		s.log.Warn("stats: listing the start of day's offsets failed; starting after the day's start by the client's own lookup", "err", err)
 		return
 	}
 	for t, ps := range need {
 		for _, p := range ps {
-			e, ok1 := ends.Lookup(t, p)
-			b, ok2 := byTime.Lookup(t, p)
-			if ok1 && ok2 {
-				m[t][p] = kgo.NewOffset().At(min(e.Offset, b.Offset))
+			if r, ok := l.Ranges[startoffset.Partition{Topic: t, Partition: p}]; ok {
+				m[t][p] = kgo.NewOffset().At(r.Start)
+			} else {
+				s.log.Warn("stats: no start of day's offset listed; starting after the day's start by the client's own lookup", "topic", t, "partition", p)
 			}
 		}
 	}
@@ -302,6 +290,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("stats: consuming", "topics", topics, "group", s.cfg.Group, "from", from)
 
 	done := make(chan struct{})
+	failures := logsample.New(s.log, 0)
 	go func() {
 		defer close(done)
 		t := time.NewTicker(s.cfg.CheckpointEvery)
@@ -311,8 +300,12 @@ func (s *Service) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				// Logged once, then sampled while it keeps failing (a
+				// full disk fails every one).
 				if err := s.save(); err != nil {
-					s.log.Error("stats: checkpoint failed", "err", err)
+					failures.Log(ctx, slog.LevelError, "checkpoint", "stats: checkpoint failed", "err", err)
+				} else {
+					failures.Resolve(ctx, slog.LevelInfo, "checkpoint", "stats: checkpoint written again")
 				}
 			}
 		}

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/startoffset"
 )
 
 // Errors returned by Run (Main prints them and exits 1; usage errors exit 2).
@@ -261,31 +261,32 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	var (
 		whole     []string // topics consumed from their start
 		pinned    map[string]map[int32]kgo.Offset
-		remaining map[topicPartition]int64 // with Exit: partition -> end offset
+		remaining map[startoffset.Partition]int64 // with Exit: partition -> end offset
 	)
 	if cfg.FromBeginning && !cfg.Exit {
 		whole = topics
 	} else {
-		pos, err := listPositions(ctx, kadm.NewClient(admCl), topics, cfg.FromBeginning, !cfg.Uncommitted, since)
+		pos, err := startoffset.List(ctx, kadm.NewClient(admCl), topics,
+			startoffset.Options{Since: since, FromBeginning: cfg.FromBeginning, Committed: !cfg.Uncommitted})
 		if err != nil {
-			return err
+			return fmt.Errorf("tail: %w", err)
 		}
 		pinned = map[string]map[int32]kgo.Offset{}
-		remaining = map[topicPartition]int64{}
-		for _, t := range pos.missing {
+		remaining = map[startoffset.Partition]int64{}
+		for _, t := range pos.Missing {
 			if cfg.Exit {
 				fmt.Fprintf(stderr, "tail: topic %s does not exist\n", t)
 			} else {
 				whole = append(whole, t)
 			}
 		}
-		for tp, o := range pos.start {
-			if pinned[tp.topic] == nil {
-				pinned[tp.topic] = map[int32]kgo.Offset{}
+		for tp, r := range pos.Ranges {
+			if pinned[tp.Topic] == nil {
+				pinned[tp.Topic] = map[int32]kgo.Offset{}
 			}
-			pinned[tp.topic][tp.partition] = kgo.NewOffset().At(o)
-			if end := pos.end[tp]; end > o {
-				remaining[tp] = end
+			pinned[tp.Topic][tp.Partition] = kgo.NewOffset().At(r.Start)
+			if r.End > r.Start {
+				remaining[tp] = r.End
 			}
 		}
 		if cfg.Exit {
@@ -348,7 +349,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 				return
 			}
 			if remaining != nil {
-				tp := topicPartition{r.Topic, r.Partition}
+				tp := startoffset.Partition{Topic: r.Topic, Partition: r.Partition}
 				end, ok := remaining[tp]
 				if !ok || r.Offset >= end {
 					return // beyond the end we were asked to stop at
@@ -380,66 +381,6 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			return nil
 		}
 	}
-}
-
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
-type positions struct {
-	start, end map[topicPartition]int64
-	missing    []string // topics that do not exist
-}
-
-// listPositions lists, for every partition of topics, the end offset and
-// the offset to start at: the log start offset (fromBeginning) or the first
-// offset stamped at or after since, or the end when there is none. The ends
-// are listed first, so the two listings leave no gap between them.
-func listPositions(ctx context.Context, adm *kadm.Client, topics []string, fromBeginning, committed bool, since time.Time) (positions, error) {
-	pos := positions{start: map[topicPartition]int64{}, end: map[topicPartition]int64{}}
-	list := adm.ListEndOffsets
-	if committed {
-		list = adm.ListCommittedOffsets // the last stable offset
-	}
-	ends, err := list(ctx, topics...)
-	if err != nil {
-		return pos, fmt.Errorf("tail: listing end offsets: %w", err)
-	}
-	var starts kadm.ListedOffsets
-	if fromBeginning {
-		starts, err = adm.ListStartOffsets(ctx, topics...)
-	} else {
-		starts, err = adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), topics...)
-	}
-	if err != nil {
-		return pos, fmt.Errorf("tail: listing start offsets: %w", err)
-	}
-	var firstErr error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
-				pos.missing = append(pos.missing, o.Topic)
-			} else if firstErr == nil {
-				firstErr = fmt.Errorf("tail: end offset of %s[%d]: %w", o.Topic, o.Partition, o.Err)
-			}
-			return
-		}
-		tp := topicPartition{o.Topic, o.Partition}
-		pos.end[tp] = o.Offset
-		pos.start[tp] = o.Offset
-		s, ok := starts.Lookup(o.Topic, o.Partition)
-		switch {
-		case !ok || s.Err != nil:
-			if firstErr == nil {
-				firstErr = fmt.Errorf("tail: start offset of %s[%d] not listed: %v", o.Topic, o.Partition, s.Err)
-			}
-		case s.Offset >= 0 && s.Offset < o.Offset:
-			pos.start[tp] = s.Offset
-		}
-	})
-	slices.Sort(pos.missing)
-	return pos, firstErr
 }
 
 // filter is the conjunction of the Config's filters.

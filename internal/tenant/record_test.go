@@ -98,7 +98,7 @@ func TestStepRecordsOfPreviousVersion(t *testing.T) {
 		if len(res.Events) != len(sr.Events) {
 			t.Fatalf("record %d: replay gave %d events, record has %d", i, len(res.Events), len(sr.Events))
 		}
-		// The fixture's events are of event schema 1; the engine now writes
+		// The fixture's events are of event schema 1; the engine writes
 		// schema 2, whose spellings these events do not use. Written with
 		// the recorded version, they must give the recorded bytes.
 		for k := range res.Events {

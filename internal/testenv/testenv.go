@@ -12,15 +12,28 @@ import (
 // checks too.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// Missing fails t in CI and skips it elsewhere, with the message.
+// Missing fails t in CI and skips it elsewhere, with the message: a tool
+// or service that scripts/test installs or starts is missing.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
+	failOrSkip(t, fmt.Sprintf(format, args...), "a missing tool fails; scripts/test installs it", "scripts/test installs it")
+}
+
+// Unavailable fails t in CI and skips it elsewhere, with the message:
+// something the test needs from the machine (root to mount a tmpfs,
+// /proc/meminfo) is not there, and CI's machine has it.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	failOrSkip(t, fmt.Sprintf(format, args...), "CI's machine has it", "CI runs it")
+}
+
+func failOrSkip(t testing.TB, msg, inCI, elsewhere string) {
+	t.Helper()
 	if InCI() {
-		t.Fatal(msg + " (CI=true: a missing tool fails; scripts/test installs it)")
+		t.Fatal(msg + " (CI=true: " + inCI + ")")
 		return
 	}
-	t.Skip(msg + " (outside CI: skipped; scripts/test installs it)")
+	t.Skip(msg + " (outside CI: skipped; " + elsewhere + ")")
 }
 
 // LookPath returns the path of the first of names found in PATH; when none

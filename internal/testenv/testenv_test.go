@@ -15,19 +15,27 @@ func (r *recorder) Helper()           {}
 func (r *recorder) Fatal(args ...any) { r.fatal = args[0].(string) }
 func (r *recorder) Skip(args ...any)  { r.skip = args[0].(string) }
 
-func TestMissing(t *testing.T) {
-	for _, tc := range []struct {
-		ci       string
-		wantFail bool
-	}{{"true", true}, {"", false}, {"false", false}} {
-		t.Setenv("CI", tc.ci)
-		r := &recorder{TB: t}
-		Missing(r, "sipp not found (%s)", "x")
-		if got := r.fatal != ""; got != tc.wantFail || (r.fatal == "") == (r.skip == "") {
-			t.Errorf("CI=%q: fatal %q, skip %q", tc.ci, r.fatal, r.skip)
-		}
-		if msg := r.fatal + r.skip; !strings.Contains(msg, "sipp not found (x)") || !strings.Contains(msg, "scripts/test") {
-			t.Errorf("CI=%q: message %q", tc.ci, msg)
+// Missing and Unavailable fail only with CI=true (not any other value),
+// skip elsewhere, and keep the caller's message.
+func TestMissingAndUnavailable(t *testing.T) {
+	for _, fn := range []struct {
+		name string
+		call func(testing.TB, string, ...any)
+		also string // in the message besides the caller's
+	}{{"Missing", Missing, "scripts/test"}, {"Unavailable", Unavailable, "CI"}} {
+		for _, tc := range []struct {
+			ci       string
+			wantFail bool
+		}{{"true", true}, {"", false}, {"false", false}, {"1", false}} {
+			t.Setenv("CI", tc.ci)
+			r := &recorder{TB: t}
+			fn.call(r, "sipp not found (%s)", "x")
+			if got := r.fatal != ""; got != tc.wantFail || (r.fatal == "") == (r.skip == "") {
+				t.Errorf("%s, CI=%q: fatal %q, skip %q", fn.name, tc.ci, r.fatal, r.skip)
+			}
+			if msg := r.fatal + r.skip; !strings.Contains(msg, "sipp not found (x)") || !strings.Contains(msg, fn.also) {
+				t.Errorf("%s, CI=%q: message %q", fn.name, tc.ci, msg)
+			}
 		}
 	}
 }
