@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -338,6 +339,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// We run retention ourselves (see retain); kfake's own pass can
 		// empty a partition, whose offsets a restart then forgets.
 		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(neverMs, 10)}),
+		kfake.MaxVersions(advertisedVersions()),
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
@@ -413,6 +415,28 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		slog.Group("retained", retained...))
 	b.checkMemory(b.loaded.Bytes, true)
 	return b, nil
+}
+
+// advertisedVersions are the API versions the broker advertises: every
+// version kfake implements, but not DescribeTopicPartitions (KIP-966).
+// kfake answers it with null EligibleLeaderReplicas and LastKnownELR (as
+// the schema allows; a real broker sends empty arrays), on which the Java
+// admin client (Kafka 4.1) throws a NullPointerException in
+// Admin.describeTopics, which MirrorMaker 2 and kafka-topics.sh --describe
+// call (TestJavaAdminDescribesTopics). Without
+// the key, they describe topics through Metadata, as with a broker before
+// Kafka 3.8. The features stay kfake's default (kversion.Stable). With
+// versions set, kfake models a released broker in one more way: it does not
+// reject a first non-zero sequence on a never-written partition (KAFKA-15591,
+// not in a release before Kafka 4.5), as the Kafka 4.1 of the real-Kafka
+// tests does not.
+func advertisedVersions() *kversion.Versions {
+	vs := kversion.Stable()
+	for k := int16(0); k <= kmsg.MaxKey; k++ {
+		vs.SetMaxKeyVersion(k, math.MaxInt16) // capped at what kfake implements
+	}
+	vs.SetMaxKeyVersion(int16(kmsg.DescribeTopicPartitions), -1)
+	return vs
 }
 
 func retentionString(d time.Duration) string {

@@ -330,8 +330,10 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 	// The quota is against reflection, which needs a forged source
 	// address: over TCP, TLS or WebSocket the source has answered a
 	// handshake (and a phone there does not retransmit what goes
-	// unanswered).
-	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
+	// unanswered). A request another cluster node forwarded from a
+	// phone's connection counts as over that connection: the node writes
+	// the answer only on an open connection (cluster_stream.go: deliver).
+	if !sip.IsReliable(s.originTransport(req)) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
 		s.cfg.Metrics.SIPRefused("response_rate")
 		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", s.origin(req), "method", string(req.Method))
 		return

@@ -22,6 +22,10 @@ type orphanDialog struct {
 	To     string `json:"to"`   // the phone's or carrier's side, with its tag
 	CallID string `json:"callId"`
 	CSeq   uint32 `json:"cseq"`
+	// Route is the dialog's route set, when a node holding the phone's
+	// connection put itself on the path (cluster_stream.go): the BYE
+	// goes through it (Dest is then its address).
+	Route []string `json:"route,omitempty"`
 }
 
 // byeCSeqStep is added to the dialog's CSeq for the BYE: above anything
@@ -53,6 +57,23 @@ func (s *Server) dialogUp(l *leg, req *sip.Request, res *sip.Response, ours bool
 		port = 5060
 	}
 	d.Dest = net.JoinHostPort(contact.Address.Host, strconv.Itoa(port))
+	// The route set (RFC 3261 12.1): the INVITE's Record-Routes in order
+	// when we answered it, its 200's reversed when we sent it.
+	if ours {
+		for _, h := range req.GetHeaders("Record-Route") {
+			d.Route = append(d.Route, h.Value())
+		}
+	} else {
+		rrs := res.GetHeaders("Record-Route")
+		for i := len(rrs) - 1; i >= 0; i-- {
+			d.Route = append(d.Route, rrs[i].Value())
+		}
+	}
+	if len(d.Route) > 0 {
+		if f, ok := flowThrough(d.Route[0]); ok {
+			d.Dest = f.source
+		}
+	}
 	v, err := json.Marshal(d)
 	if err != nil {
 		return
@@ -104,7 +125,7 @@ func (s *Server) endOrphans(id string, orphans map[string][]byte) {
 	for callID, v := range orphans {
 		var d orphanDialog
 		if json.Unmarshal(v, &d) == nil && d.CallID == callID {
-			s.cl.send(s.conn, orphanBye(&d, s.cl.via), d.Dest)
+			s.cl.send(orphanBye(&d, s.cl.via), d.Dest)
 		}
 		s.cl.cfg.Dialogs.Put(id, callID, nil, func(error) {})
 	}
@@ -119,6 +140,9 @@ func orphanBye(d *orphanDialog, via sip.ViaHeader) rawMessage {
 	fmt.Fprintf(&b, "BYE %s SIP/2.0\r\n", d.RURI)
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s\r\n", via.SentBy(), sip.GenerateBranch())
 	b.WriteString("Max-Forwards: 70\r\n")
+	for _, r := range d.Route {
+		fmt.Fprintf(&b, "Route: %s\r\n", r)
+	}
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d BYE\r\n", d.From, d.To, d.CallID, d.CSeq)
 	b.WriteString("Reason: SIP;cause=500;text=\"the call's node failed\"\r\nContent-Length: 0\r\n\r\n")
 	return rawMessage(b.String())

@@ -41,6 +41,30 @@
 // SIP;cause=500) once, statelessly, and forgets them: the engine has
 // released those calls (RecoveryCommands).
 //
+// Over TCP, TLS and WebSocket (cluster_stream.go) the node holding the
+// phone's connection stays on the path: the stream's read filter cuts
+// whole messages out of each connection's bytes, and one for another
+// node's tenant goes there over UDP with our Via, a Path on a REGISTER and
+// two Record-Routes (one facing the owner over UDP, one facing the phone
+// on its transport) on an INVITE or SUBSCRIBE, their URIs carrying a flow
+// token (the connection's transport, remote and local address). The owner
+// keeps the Path as the contact's flow (and in Cluster.Bindings, so its
+// successor has it) and sends requests for the phone over UDP to that node
+// with the Path as Route; a request from a peer whose top Routes are ours
+// loses them and goes on the connection the token names, with our Via
+// (and our Record-Routes if it starts a dialog), or gets 430 Flow Failed.
+// Responses with our Via on top go back by the next Via, on the phone's
+// connection when its transport is a stream. A request on a stream that
+// finds no owner, or its tenant not yet attached here, gets 503 with
+// Retry-After (a stream has no retransmissions).
+//
+// A trunk's registration and keepalive loops run while its tenant is
+// served here (from Attach until Detach, which ends its registration).
+// A request with Proxy-Authorization naming the sip-user of a trunk that
+// takes calls by credentials belongs to that trunk's tenant; the owner
+// finds the nonce of the node that challenged it first stale and
+// challenges again.
+//
 // # Transports
 //
 // UDP and TCP on Config.Listen (TCP elsewhere with Config.TCP), TLS on

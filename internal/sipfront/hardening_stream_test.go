@@ -3,8 +3,6 @@ package sipfront
 import (
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -17,22 +15,13 @@ import (
 // The hardening of issue 16 (auth_test.go, over UDP) kept over the stream
 // transports added later: TCP, TLS and WebSocket.
 
-// streamAt dials a streamPhone over transport to f: TCP, TLS (f served
+// dialStreamAt dials a streamPhone over transport to f: TCP, TLS (f served
 // with TLS, trusting dir's certificate) or WS (f's WebSocket handler on a
-// test HTTP server).
-func streamAt(t *testing.T, f *fixture, transport, dir string) *streamPhone {
+// test HTTP server), at the address streamAt gives.
+func dialStreamAt(t *testing.T, f *fixture, transport, dir string) *streamPhone {
 	t.Helper()
-	switch transport {
-	case "TLS":
-		return dialStream(t, transport, f.sip.TLSAddr(), trusting(t, dir))
-	case "WS":
-		mux := http.NewServeMux()
-		mux.Handle("GET /sip", f.sip.WebSocket())
-		hs := httptest.NewServer(mux)
-		t.Cleanup(hs.Close)
-		return dialStream(t, transport, strings.TrimPrefix(hs.URL, "http://"), nil)
-	}
-	return dialStream(t, transport, f.sip.TCPAddr(), nil)
+	addr, conf, _ := streamAt(t, f.sip, transport, dir)
+	return dialStream(t, transport, addr, conf)
 }
 
 // message reads the next message whole (framed by its Content-Length,
@@ -137,7 +126,7 @@ func overStreams(t *testing.T, mod func(*Config), test func(t *testing.T, f *fix
 					mod(c)
 				}
 			})
-			test(t, f, func() *streamPhone { return streamAt(t, f, tr, dir) })
+			test(t, f, func() *streamPhone { return dialStreamAt(t, f, tr, dir) })
 		})
 	}
 }

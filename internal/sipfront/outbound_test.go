@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,17 +113,7 @@ func TestOutboundFlows(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			dir := t.TempDir()
 			f := newFixture(t, withTLS(t, dir))
-			addr, conf := f.sip.TCPAddr(), (*tls.Config)(nil)
-			switch network {
-			case "TLS":
-				addr, conf = f.sip.TLSAddr(), trusting(t, dir)
-			case "WS":
-				mux := http.NewServeMux()
-				mux.Handle("GET /sip", f.sip.WebSocket())
-				hs := httptest.NewServer(mux)
-				t.Cleanup(hs.Close)
-				addr = strings.TrimPrefix(hs.URL, "http://")
-			}
+			addr, conf, _ := streamAt(t, f.sip, network, dir)
 			tr := strings.ToLower(network)
 			a, b := dialStream(t, network, addr, conf), dialStream(t, network, addr, conf)
 			a.ping()

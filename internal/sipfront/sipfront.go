@@ -270,7 +270,11 @@ type Server struct {
 	// carriers: the trunks' registration and keepalive loops (carrier.go),
 	// which end before the UA closes (a registration ends with a REGISTER).
 	carriers sync.WaitGroup
-	close    sync.Once
+	// carriersClosed, set by Close under carrierMu, starts no more of
+	// them (carrierTask).
+	carrierMu      sync.Mutex
+	carriersClosed bool
+	close          sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -332,6 +336,11 @@ func Start(cfg Config) (*Server, error) {
 	s.absorb = newAbsorber(conn)
 	// Whole datagrams first (readbuf.go), then the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+		if s.cl != nil && p.Transport != "UDP" {
+			// A cluster node forwards what a stream brings for other
+			// nodes (cluster_stream.go).
+			return s.cl.filterStream(p, data), nil
+		}
 		data, _ = full.whole(p, data)
 		return s.absorb.filter(p, data)
 	}
@@ -378,11 +387,7 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.carriers.Add(1)
-	go func() {
-		defer s.carriers.Done()
-		s.startCarriers() // carrier.go
-	}()
+	s.carrierTask(s.startCarriers) // carrier.go
 	s.serveStreams()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
@@ -444,6 +449,9 @@ func (s *Server) Close() error {
 		for _, t := range s.served() {
 			t.shutdown()
 		}
+		s.carrierMu.Lock()
+		s.carriersClosed = true
+		s.carrierMu.Unlock()
 		s.carriers.Wait()
 		s.closeStreams()
 		s.ua.Close()
