@@ -147,7 +147,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	t, tr := s.trunkFor(s.origin(req), req.Transport())
+	t, tr := s.trunkFor(s.origin(req), s.originTransport(req))
 	if tr == nil {
 		t, tr = s.trunkByCredentials(req) // carrier.go
 	}
