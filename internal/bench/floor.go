@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/cluster"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// FloorFigures are what KafkaFloor measured: the cost of the transactions
+// alone, no switchboard.
+type FloorFigures struct {
+	Requests, Txns int
+	Rate           float64 // requests per second achieved
+	// P50 and P99 of a request: from its hand-over to the commit of
+	// the transaction that holds it (what a cluster reply waits for at
+	// the least).
+	P50, P99 time.Duration
+	// Per transaction: begin to commit, the produce (first record to the
+	// last acknowledgement) and EndTxn.
+	TxnP50, TxnP99, ProduceP50, ProduceP99, EndP50, EndP99 time.Duration
+	RequestsPerTxn                                         float64
+	Shards, EventsPerRequest                               int
+}
+
+// floorReq is one request of the floor's load.
+type floorReq struct {
+	at   time.Time // handed over
+	key  []byte    // its output records' key (tenant:agent)
+	done chan struct{}
+}
+
+// KafkaFloor measures the floor under the cluster's API latency on
+// brokers: the same paced load as ClusterAPI (8 tenants x 20 DNs, rate
+// requests per second for d), each request handed to its tenant's shard
+// (of cluster.DefaultShards), whose bare franz-go transactional producer
+// (acks all, no linger) commits what is waiting in one transaction: per
+// request one journal record (partition = shard) and events output
+// records to the agent-state topic (partition = murmur2 of the key, of 12,
+// as the cluster's events), then EndTxn; the next transaction begins when
+// the last committed. No HTTP, no engine, no switchboard code but the
+// topic names and partitioning.
+func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.Duration) (FloorFigures, error) {
+	out := FloorFigures{EventsPerRequest: events}
+	cfg := &cluster.Config{Cluster: "floor", Brokers: brokers, OutputPartitions: 12,
+		TopicPrefix: fmt.Sprintf("bench-floor-%d.", time.Now().UnixNano())}
+	parts, err := cluster.EnsureTopics(ctx, cfg)
+	if err != nil {
+		return out, err
+	}
+	tp := cluster.TopicsOf(cfg)
+	shards := map[int]chan *floorReq{}
+	for i := 0; i < clusterTenants; i++ {
+		shards[cluster.ShardOf(fmt.Sprint("t", i), cluster.DefaultShards)] = nil
+	}
+	out.Shards = len(shards)
+	var mu sync.Mutex
+	var txn, produce, end []time.Duration
+	var wg sync.WaitGroup
+	var firstErr error
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for n := range shards {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprint(cfg.TopicPrefix, "floor-", n)),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+		if err != nil {
+			return out, err
+		}
+		defer cl.Close()
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			return out, err
+		}
+		q := make(chan *floorReq, 4096)
+		shards[n] = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var batch []*floorReq
+				select {
+				case r := <-q:
+					batch = append(batch, r)
+				case <-lctx.Done():
+					return
+				}
+			more:
+				for {
+					select {
+					case r := <-q:
+						batch = append(batch, r)
+					default:
+						break more
+					}
+				}
+				t0 := time.Now()
+				err := cl.BeginTransaction()
+				if err == nil {
+					for _, r := range batch {
+						cl.Produce(ctx, &kgo.Record{Topic: tp.Journal, Partition: int32(n), Key: r.key, Value: make([]byte, 64)}, nil)
+						for e := 0; e < events; e++ {
+							cl.Produce(ctx, &kgo.Record{Topic: tp.AgentState, Partition: event.Partition(r.key, parts[tp.AgentState]),
+								Key: r.key, Value: make([]byte, 300)}, nil)
+						}
+					}
+					err = cl.Flush(ctx)
+				}
+				t1 := time.Now()
+				if err == nil {
+					err = cl.EndTransaction(ctx, kgo.TryCommit)
+				}
+				t2 := time.Now()
+				for _, r := range batch {
+					close(r.done)
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				txn, produce, end = append(txn, t2.Sub(t0)), append(produce, t1.Sub(t0)), append(end, t2.Sub(t1))
+				mu.Unlock()
+				if err != nil {
+					cl.EndTransaction(context.Background(), kgo.TryAbort)
+				}
+			}
+		}()
+	}
+	lanes := clusterTenants * clusterDNs
+	interval := time.Duration(float64(time.Second) * float64(lanes) / float64(rate))
+	var lat []time.Duration
+	var lw sync.WaitGroup
+	start := time.Now().Add(100 * time.Millisecond)
+	for l := 0; l < lanes; l++ {
+		lw.Add(1)
+		go func() {
+			defer lw.Done()
+			tn := fmt.Sprint("t", l%clusterTenants)
+			q := shards[cluster.ShardOf(tn, cluster.DefaultShards)]
+			key := []byte(fmt.Sprint(tn, ":agent", 1+l/clusterTenants))
+			first := start.Add(time.Duration(l) * interval / time.Duration(lanes))
+			for k := 0; ctx.Err() == nil; k++ {
+				at := first.Add(time.Duration(k) * interval)
+				if at.Sub(start) >= d {
+					return
+				}
+				time.Sleep(time.Until(at))
+				r := &floorReq{at: time.Now(), key: key, done: make(chan struct{})}
+				q <- r
+				<-r.done
+				mu.Lock()
+				lat = append(lat, time.Since(r.at))
+				mu.Unlock()
+			}
+		}()
+	}
+	lw.Wait()
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	if firstErr != nil {
+		return out, fmt.Errorf("bench: floor: %w", firstErr)
+	}
+	if len(lat) == 0 || len(txn) == 0 {
+		return out, fmt.Errorf("bench: floor: nothing committed")
+	}
+	out.Requests, out.Txns = len(lat), len(txn)
+	out.Rate = float64(len(lat)) / elapsed.Seconds()
+	out.RequestsPerTxn = float64(len(lat)) / float64(len(txn))
+	out.P50, out.P99 = pct(lat)
+	out.TxnP50, out.TxnP99 = pct(txn)
+	out.ProduceP50, out.ProduceP99 = pct(produce)
+	out.EndP50, out.EndP99 = pct(end)
+	return out, nil
+}
+
+// pct returns the p50 and p99 of ds (sorting it).
+func pct(ds []time.Duration) (time.Duration, time.Duration) {
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[len(ds)*99/100]
+}
