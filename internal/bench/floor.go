@@ -39,7 +39,7 @@ type floorReq struct {
 // brokers: the same paced load as ClusterAPI (8 tenants x 20 DNs, rate
 // requests per second for d), each request handed to its tenant's shard
 // (of cluster.DefaultShards), whose bare franz-go transactional producer
-// (acks all, no linger) commits what is waiting in one transaction: per
+// (the shards' options: acks all, no linger) commits what is waiting in one transaction: per
 // request one journal record (partition = shard) and events output
 // records to the agent-state topic (partition = murmur2 of the key, of 12,
 // as the cluster's events), then EndTxn; the next transaction begins when
@@ -66,8 +66,11 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for n := range shards {
+		// The shards' producer options (shard.go): acks all, no linger,
+		// short retry backoff and metadata age.
 		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprint(cfg.TopicPrefix, "floor-", n)),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
+			kgo.MetadataMinAge(250*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
 		if err != nil {
 			return out, err
 		}
