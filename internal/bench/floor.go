@@ -26,7 +26,14 @@ type FloorFigures struct {
 	TxnP50, TxnP99, ProduceP50, ProduceP99, EndP50, EndP99 time.Duration
 	RequestsPerTxn                                         float64
 	Shards, EventsPerRequest                               int
+	// A lone transaction (one request's records, nothing else in flight
+	// from this process), before the load: p50 begin to commit, and its
+	// produce and EndTxn p50.
+	LoneP50, LoneProduceP50, LoneEndP50 time.Duration
 }
+
+// floorLone is how many lone transactions KafkaFloor measures.
+const floorLone = 30
 
 // floorReq is one request of the floor's load.
 type floorReq struct {
@@ -43,8 +50,9 @@ type floorReq struct {
 // request one journal record (partition = shard) and events output
 // records to the agent-state topic (partition = murmur2 of the key, of 12,
 // as the cluster's events), then EndTxn; the next transaction begins when
-// the last committed. No HTTP, no engine, no switchboard code but the
-// topic names and partitioning.
+// the last committed. Before the load, floorLone lone transactions of one
+// request each, one after the other. No HTTP, no engine, no switchboard
+// code but the topic names and partitioning.
 func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.Duration) (FloorFigures, error) {
 	out := FloorFigures{EventsPerRequest: events}
 	cfg := &cluster.Config{Cluster: "floor", Brokers: brokers, OutputPartitions: 12,
@@ -65,6 +73,8 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	var firstErr error
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var lone *kgo.Client
+	var loneShard int
 	for n := range shards {
 		// The shards' producer options (shard.go): acks all, no linger,
 		// short retry backoff and metadata age.
@@ -91,6 +101,9 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 		if err != nil {
 			return out, fmt.Errorf("bench: floor: warm-up transaction: %w", err)
 		}
+		if lone == nil {
+			lone, loneShard = cl, n
+		}
 		q := make(chan *floorReq, 4096)
 		shards[n] = q
 		wg.Add(1)
@@ -113,23 +126,7 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 						break more
 					}
 				}
-				t0 := time.Now()
-				err := cl.BeginTransaction()
-				if err == nil {
-					for _, r := range batch {
-						cl.Produce(ctx, &kgo.Record{Topic: tp.Journal, Partition: int32(n), Key: r.key, Value: make([]byte, 64)}, nil)
-						for e := 0; e < events; e++ {
-							cl.Produce(ctx, &kgo.Record{Topic: tp.AgentState, Partition: event.Partition(r.key, parts[tp.AgentState]),
-								Key: r.key, Value: make([]byte, 300)}, nil)
-						}
-					}
-					err = cl.Flush(ctx)
-				}
-				t1 := time.Now()
-				if err == nil {
-					err = cl.EndTransaction(ctx, kgo.TryCommit)
-				}
-				t2 := time.Now()
+				t0, t1, t2, err := floorTxn(ctx, cl, tp, parts, n, events, batch)
 				for _, r := range batch {
 					close(r.done)
 				}
@@ -139,12 +136,22 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 				}
 				txn, produce, end = append(txn, t2.Sub(t0)), append(produce, t1.Sub(t0)), append(end, t2.Sub(t1))
 				mu.Unlock()
-				if err != nil {
-					cl.EndTransaction(context.Background(), kgo.TryAbort)
-				}
 			}
 		}()
 	}
+	// Lone transactions, one after the other, while the load has not
+	// started: what one request costs at the least.
+	var lt, lp, le []time.Duration
+	for i := 0; i < floorLone; i++ {
+		t0, t1, t2, err := floorTxn(ctx, lone, tp, parts, loneShard, events, []*floorReq{{key: []byte("t0:agent1")}})
+		if err != nil {
+			return out, fmt.Errorf("bench: floor: lone transaction: %w", err)
+		}
+		lt, lp, le = append(lt, t2.Sub(t0)), append(lp, t1.Sub(t0)), append(le, t2.Sub(t1))
+	}
+	out.LoneP50, _ = pct(lt)
+	out.LoneProduceP50, _ = pct(lp)
+	out.LoneEndP50, _ = pct(le)
 	lanes := clusterTenants * clusterDNs
 	interval := time.Duration(float64(time.Second) * float64(lanes) / float64(rate))
 	var lat []time.Duration
@@ -191,6 +198,45 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	out.ProduceP50, out.ProduceP99 = pct(produce)
 	out.EndP50, out.EndP99 = pct(end)
 	return out, nil
+}
+
+// floorTxn commits one transaction of KafkaFloor on cl: per request of
+// batch, one journal record and events output records; it returns when it
+// began, when the last record was acknowledged and when EndTxn returned.
+func floorTxn(ctx context.Context, cl *kgo.Client, tp cluster.Topics, parts map[string]int32, n, events int, batch []*floorReq) (t0, t1, t2 time.Time, err error) {
+	t0 = time.Now()
+	var mu sync.Mutex
+	var perr error
+	promise := func(_ *kgo.Record, err error) {
+		mu.Lock()
+		if err != nil && perr == nil {
+			perr = err
+		}
+		mu.Unlock()
+	}
+	err = cl.BeginTransaction()
+	if err == nil {
+		for _, r := range batch {
+			cl.Produce(ctx, &kgo.Record{Topic: tp.Journal, Partition: int32(n), Key: r.key, Value: make([]byte, 64)}, promise)
+			for e := 0; e < events; e++ {
+				cl.Produce(ctx, &kgo.Record{Topic: tp.AgentState, Partition: event.Partition(r.key, parts[tp.AgentState]),
+					Key: r.key, Value: make([]byte, 300)}, promise)
+			}
+		}
+		err = cl.Flush(ctx)
+		mu.Lock()
+		if perr != nil {
+			err = perr
+		}
+		mu.Unlock()
+	}
+	t1 = time.Now()
+	if err == nil {
+		err = cl.EndTransaction(ctx, kgo.TryCommit)
+	} else {
+		cl.EndTransaction(context.Background(), kgo.TryAbort)
+	}
+	return t0, t1, time.Now(), err
 }
 
 // pct returns the p50 and p99 of ds (sorting it).
