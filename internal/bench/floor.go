@@ -30,6 +30,10 @@ type FloorFigures struct {
 	// from this process), before the load: p50 begin to commit, and its
 	// produce and EndTxn p50.
 	LoneP50, LoneProduceP50, LoneEndP50 time.Duration
+	// The same records produced outside a transaction (idempotent, acks
+	// all), one after the other: the replicated write alone; the rest of
+	// a lone transaction's produce is adding its partitions to it.
+	LonePlainP50 time.Duration
 }
 
 // floorLone is how many lone transactions KafkaFloor measures.
@@ -149,6 +153,28 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 		}
 		lt, lp, le = append(lt, t2.Sub(t0)), append(lp, t1.Sub(t0)), append(le, t2.Sub(t1))
 	}
+	plain, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		return out, err
+	}
+	defer plain.Close()
+	var pl []time.Duration
+	for i := 0; i <= floorLone; i++ {
+		recs := []*kgo.Record{{Topic: tp.Journal, Partition: int32(loneShard), Key: []byte("t0:agent1"), Value: make([]byte, 64)}}
+		for e := 0; e < events; e++ {
+			recs = append(recs, &kgo.Record{Topic: tp.AgentState, Partition: event.Partition([]byte("t0:agent1"), parts[tp.AgentState]),
+				Key: []byte("t0:agent1"), Value: make([]byte, 300)})
+		}
+		t0 := time.Now()
+		if err := plain.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return out, fmt.Errorf("bench: floor: plain produce: %w", err)
+		}
+		if i > 0 { // the first one initialises the producer id
+			pl = append(pl, time.Since(t0))
+		}
+	}
+	out.LonePlainP50, _ = pct(pl)
 	out.LoneP50, _ = pct(lt)
 	out.LoneProduceP50, _ = pct(lp)
 	out.LoneEndP50, _ = pct(le)
