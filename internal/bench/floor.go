@@ -49,8 +49,9 @@ type floorReq struct {
 // KafkaFloor measures the floor under the cluster's API latency on
 // brokers: the same paced load as ClusterAPI (8 tenants x 20 DNs, rate
 // requests per second for d), each request handed to its tenant's shard
-// (of cluster.DefaultShards), whose bare franz-go transactional producer
-// (the shards' options: acks all, no linger) commits what is waiting in one transaction: per
+// (of cluster.DefaultShards), whose bare franz-go transactional producers
+// (as many ids as a cluster shard's, used in turn; the shards' options:
+// acks all, no linger) commit what is waiting in one transaction: per
 // request one journal record (partition = shard) and events output
 // records to the agent-state topic (partition = murmur2 of the key, of 12,
 // as the cluster's events), then EndTxn; the next transaction begins when
@@ -77,43 +78,37 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	var firstErr error
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var lone *kgo.Client
+	var lone []*kgo.Client
 	var loneShard int
 	for n := range shards {
-		// The shards' producer options (shard.go): acks all, no linger,
-		// short retry backoff and metadata age.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprint(cfg.TopicPrefix, "floor-", n)),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
-			kgo.MetadataMinAge(250*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
-		if err != nil {
-			return out, err
-		}
-		defer cl.Close()
-		// A first transaction to every partition it may touch, not
-		// measured: the topics were just created, and the cluster's
-		// shards are serving before their load starts too.
-		err = cl.BeginTransaction()
-		if err == nil {
-			recs := []*kgo.Record{{Topic: tp.Journal, Partition: int32(n)}}
-			for p := int32(0); p < parts[tp.AgentState]; p++ {
-				recs = append(recs, &kgo.Record{Topic: tp.AgentState, Partition: p})
+		// As many transactional ids per shard as a cluster shard has,
+		// used in turn (so a transaction does not wait for the markers of
+		// its id's previous one), with the shards' producer options
+		// (shard.go): acks all, no linger, short retry backoff and
+		// metadata age.
+		var cls []*kgo.Client
+		for i := range cluster.TransactionalIDs(cfg, n) {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprint(cfg.TopicPrefix, "floor-", n, ".", i)),
+				kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
+				kgo.MetadataMinAge(250*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }))
+			if err != nil {
+				return out, err
 			}
-			if err = cl.ProduceSync(ctx, recs...).FirstErr(); err == nil {
-				err = cl.EndTransaction(ctx, kgo.TryCommit)
+			defer cl.Close()
+			if err := floorWarmUp(ctx, cl, tp, parts, n); err != nil {
+				return out, fmt.Errorf("bench: floor: warm-up transaction: %w", err)
 			}
-		}
-		if err != nil {
-			return out, fmt.Errorf("bench: floor: warm-up transaction: %w", err)
+			cls = append(cls, cl)
 		}
 		if lone == nil {
-			lone, loneShard = cl, n
+			lone, loneShard = cls, n
 		}
 		q := make(chan *floorReq, 4096)
 		shards[n] = q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for k := 0; ; {
 				var batch []*floorReq
 				select {
 				case r := <-q:
@@ -130,7 +125,8 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 						break more
 					}
 				}
-				t0, t1, t2, err := floorTxn(ctx, cl, tp, parts, n, events, batch)
+				t0, t1, t2, err := floorTxn(ctx, cls[k%len(cls)], tp, parts, n, events, batch)
+				k++
 				for _, r := range batch {
 					close(r.done)
 				}
@@ -147,7 +143,7 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	// started: what one request costs at the least.
 	var lt, lp, le []time.Duration
 	for i := 0; i < floorLone; i++ {
-		t0, t1, t2, err := floorTxn(ctx, lone, tp, parts, loneShard, events, []*floorReq{{key: []byte("t0:agent1")}})
+		t0, t1, t2, err := floorTxn(ctx, lone[i%len(lone)], tp, parts, loneShard, events, []*floorReq{{key: []byte("t0:agent1")}})
 		if err != nil {
 			return out, fmt.Errorf("bench: floor: lone transaction: %w", err)
 		}
@@ -224,6 +220,29 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	out.ProduceP50, out.ProduceP99 = pct(produce)
 	out.EndP50, out.EndP99 = pct(end)
 	return out, nil
+}
+
+// floorWarmUp commits a first transaction on cl to every partition shard n
+// may touch, not measured: the topics were just created, and the
+// cluster's shards are serving before their load starts too. It retries
+// until every broker knows the topics (UNKNOWN_TOPIC_ID meanwhile).
+func floorWarmUp(ctx context.Context, cl *kgo.Client, tp cluster.Topics, parts map[string]int32, n int) error {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		recs := []*kgo.Record{{Topic: tp.Journal, Partition: int32(n)}}
+		for p := int32(0); p < parts[tp.AgentState]; p++ {
+			recs = append(recs, &kgo.Record{Topic: tp.AgentState, Partition: p})
+		}
+		err := cl.ProduceSync(ctx, recs...).FirstErr()
+		if err == nil {
+			return cl.EndTransaction(ctx, kgo.TryCommit)
+		}
+		if aerr := cl.EndTransaction(ctx, kgo.TryAbort); aerr != nil || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
 
 // floorTxn commits one transaction of KafkaFloor on cl: per request of
