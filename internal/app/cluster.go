@@ -335,6 +335,10 @@ func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServ
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.ServeHTTP(w, r) })); err != nil {
 		return s, err
 	}
+	// SIP over WebSocket (RFC 7118) on any node, as in single-node
+	// mode: a phone's WebSocket stays on the node it reached, which
+	// proxies for the tenant's owner (sipfront, cluster_stream.go).
+	base.Handle("GET /sip", sipSrv.WebSocket())
 	if cc.Secret == "" {
 		log.Warn("cluster: no --cluster-secret: owners believe the client address of a forwarded request from any connection from a node's host (on one machine, any local process); set the same random secret on every node")
 	}

@@ -168,6 +168,22 @@ func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (ten
 	return &durableTenant{id: id, jr: jr, rt: rt, rl: rl}, nil
 }
 
+// stats is the tenant's relay figures, with the tenant's own failure as
+// JournalErr where the journal reports none (see withTenantHealth).
+func (d *durableTenant) stats() relay.Stats { return withTenantHealth(d.rl.Stats(), d.rt.Health()) }
+
+// withTenantHealth puts the tenant's failure h.Err into s.JournalErr when
+// the journal reports none: a tenant whose journal healed but whose engine
+// could not be rebuilt from it refuses every command until restarted
+// (tenant.Health says so, the journal does not), and readiness and the
+// unhealthy gauge must show it.
+func withTenantHealth(s relay.Stats, h tenant.Health) relay.Stats {
+	if h.Err != nil && s.JournalErr == "" {
+		s.JournalErr = h.Err.Error()
+	}
+	return s
+}
+
 // shutdownMargin is how long past Config.ShutdownTimeout the closing
 // steps that do not take a deadline themselves (closing Kafka clients, the
 // embedded broker, the SIP server, the journals) may still take before

@@ -345,4 +345,4 @@ func dialEvents(t *testing.T, r *running) *websocket.Conn {
 func checkEvents(t *testing.T, recs []*kgo.Record) { t.Helper(); kafkatest.CheckEvents(t, recs) }
 
 // repoRoot is the directory holding go.mod.
-func repoRoot(t *testing.T) string { return kafkatest.RepoRoot(t) }
+func repoRoot(t testing.TB) string { return kafkatest.RepoRoot(t) }

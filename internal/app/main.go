@@ -327,7 +327,7 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 	s.addrs = Addrs{HTTP: addr, SIP: s.sip.Addr(), Kafka: brokers, Embedded: s.emb != nil, Tokens: tokens, Durability: func() []relay.Stats {
 		out := make([]relay.Stats, len(durs))
 		for i, d := range durs {
-			out[i] = d.rl.Stats()
+			out[i] = d.stats()
 		}
 		return out
 	}}

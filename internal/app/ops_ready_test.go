@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
+	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // Readiness: journals open and with room, Kafka reachable; with the
@@ -51,6 +53,13 @@ func TestReadiness(t *testing.T) {
 	stats[0].Err = "relay: stopped: Kafka refused"
 	check("a relay failed", `publishing of tenant "a" stopped: relay: stopped: Kafka refused`)
 	stats[0].Err = ""
+	// A tenant refusing commands while its journal writes (its engine
+	// could not be rebuilt after a heal): not ready either.
+	stats[0] = withTenantHealth(stats[0], tenant.Health{})
+	check("a healthy tenant", "")
+	stats[0] = withTenantHealth(stats[0], tenant.Health{Err: errors.New("tenant: events not recorded: the journal fails to write: replay")})
+	check("a tenant refusing commands, its journal healthy", `tenant "a": the journal fails to write (commands get 503 until it heals): tenant: events not recorded`)
+	stats[0].JournalErr = ""
 	o.setJournal(func() []JournalOps { return []JournalOps{{Tenant: "c", Open: false}} })
 	check("a journal closed", `journal of tenant "c" is not open`)
 	o.setRelayStats(func() []relay.Stats { return stats })

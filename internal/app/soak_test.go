@@ -26,7 +26,7 @@ import (
 
 // buildServe builds the switchboard binary for tests that run serve as a
 // child process.
-func buildServe(t *testing.T) string {
+func buildServe(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "switchboard")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/switchboard")
@@ -46,7 +46,7 @@ type serveProc struct {
 
 // startServeArgs starts serve on data with the given extra flags, logging to
 // logs, and waits for its ready file.
-func startServeArgs(t *testing.T, bin, data, logs string, args ...string) *serveProc {
+func startServeArgs(t testing.TB, bin, data, logs string, args ...string) *serveProc {
 	t.Helper()
 	ready := filepath.Join(data, "ready.json")
 	os.Remove(ready)
@@ -85,7 +85,7 @@ func startServeArgs(t *testing.T, bin, data, logs string, args ...string) *serve
 }
 
 // stop stops serve gracefully.
-func (s *serveProc) stop(t *testing.T, logs string) {
+func (s *serveProc) stop(t testing.TB, logs string) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if err := s.cmd.Wait(); err != nil {
@@ -151,7 +151,7 @@ func callLoad(base string, w int, stop <-chan struct{}, events *atomic.Int64, fa
 }
 
 // scrapeURL reads /metrics at base.
-func scrapeURL(t *testing.T, base string) metricstest.Exposition {
+func scrapeURL(t testing.TB, base string) metricstest.Exposition {
 	t.Helper()
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -267,6 +267,16 @@ func TestEmbeddedBrokerSoak(t *testing.T) {
 		events.Load(), took.Round(time.Millisecond), float64(events.Load())/took.Seconds(), failures.Load(),
 		retainedRecords, retainedBytes/(1<<20), float64(third.rss)/(1<<20), float64(final)/(1<<20),
 		float64(growth)/(1<<20), produced/(1<<20), float64(peak)/(1<<20))
+	// The curve, at every tenth of the events, for the figures.
+	var curve []string
+	next := int64(0)
+	for _, x := range samples {
+		if x.events >= next {
+			curve = append(curve, fmt.Sprintf("%dk:%.1f", x.events/1000, float64(x.rss)/(1<<20)))
+			next = x.events + soakEvents/10
+		}
+	}
+	t.Logf("RSS (MiB) by events: %s", strings.Join(curve, " "))
 	if limit := produced/10 + 2<<20; float64(growth) > limit {
 		t.Errorf("RSS grew by %.1f MiB from a third of the events to the end, more than %.1f MiB: it grows with the events", float64(growth)/(1<<20), limit/(1<<20))
 	}

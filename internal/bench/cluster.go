@@ -358,26 +358,32 @@ func Takeover(ctx context.Context, brokers []string, agents, steps int) (Takeove
 	}
 	// run steps k logins and logouts, agent after agent: logins first
 	// (or logouts first if in), alternating each round of the agents.
+	// Each round of the agents ends before the next starts: an agent's
+	// logout must not overtake its login of the round before (it did on
+	// a loaded machine, where a goroutine can wait long to be scheduled).
 	run := func(k int, in bool) error {
 		sem := make(chan struct{}, 50)
 		errs := make(chan error, k)
-		for i := 0; i < k; i++ {
-			a := i % agents
-			var cmd engine.Command = engine.Login{DN: fmt.Sprint(20001 + a), AgentID: fmt.Sprint("agent", a+1)}
-			if ((i/agents)%2 == 1) != in {
-				cmd = engine.Logout{DN: fmt.Sprint(20001 + a)}
-			}
-			sem <- struct{}{}
-			go func() {
-				_, err := tn.Do(ctx, cmd)
-				errs <- err
-				<-sem
-			}()
-		}
 		var first error
-		for i := 0; i < k; i++ {
-			if err := <-errs; err != nil && first == nil {
-				first = err
+		for r := 0; r < k; r += agents {
+			n := min(agents, k-r)
+			for i := r; i < r+n; i++ {
+				a := i % agents
+				var cmd engine.Command = engine.Login{DN: fmt.Sprint(20001 + a), AgentID: fmt.Sprint("agent", a+1)}
+				if ((i/agents)%2 == 1) != in {
+					cmd = engine.Logout{DN: fmt.Sprint(20001 + a)}
+				}
+				sem <- struct{}{}
+				go func() {
+					_, err := tn.Do(ctx, cmd)
+					errs <- err
+					<-sem
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil && first == nil {
+					first = err
+				}
 			}
 		}
 		return first

@@ -21,9 +21,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 )
 
 // Defaults of Config.
@@ -325,7 +328,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.ClusterID("switchboard"),
 		kfake.DataDir(cfg.Dir),
-		kfake.WithLogger(kfakeLogger{log}),
+		kfake.WithLogger(kfakeLogger{log, logsample.New(log, 0)}),
 		kfake.ListenFn(func(string, string) (net.Listener, error) {
 			if handed {
 				return nil, fmt.Errorf("%w: only one listener", ErrStart)
@@ -336,6 +339,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// We run retention ourselves (see retain); kfake's own pass can
 		// empty a partition, whose offsets a restart then forgets.
 		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(neverMs, 10)}),
+		kfake.MaxVersions(advertisedVersions()),
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
@@ -411,6 +415,28 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		slog.Group("retained", retained...))
 	b.checkMemory(b.loaded.Bytes, true)
 	return b, nil
+}
+
+// advertisedVersions are the API versions the broker advertises: every
+// version kfake implements, but not DescribeTopicPartitions (KIP-966).
+// kfake answers it with null EligibleLeaderReplicas and LastKnownELR (as
+// the schema allows; a real broker sends empty arrays), on which the Java
+// admin client (Kafka 4.1) throws a NullPointerException in
+// Admin.describeTopics, which MirrorMaker 2 and kafka-topics.sh --describe
+// call (TestJavaAdminDescribesTopics). Without
+// the key, they describe topics through Metadata, as with a broker before
+// Kafka 3.8. The features stay kfake's default (kversion.Stable). With
+// versions set, kfake models a released broker in one more way: it does not
+// reject a first non-zero sequence on a never-written partition (KAFKA-15591,
+// not in a release before Kafka 4.5), as the Kafka 4.1 of the real-Kafka
+// tests does not.
+func advertisedVersions() *kversion.Versions {
+	vs := kversion.Stable()
+	for k := int16(0); k <= kmsg.MaxKey; k++ {
+		vs.SetMaxKeyVersion(k, math.MaxInt16) // capped at what kfake implements
+	}
+	vs.SetMaxKeyVersion(int16(kmsg.DescribeTopicPartitions), -1)
+	return vs
 }
 
 func retentionString(d time.Duration) string {
@@ -728,8 +754,13 @@ func saslMechanism(u SASLUser) sasl.Mechanism {
 }
 
 // kfakeLogger adapts slog to kfake's logger. kfake logs every request at its
-// Info level, which is debug detail for us.
-type kfakeLogger struct{ l *slog.Logger }
+// Info level, which is debug detail for us. Its warnings and errors are
+// sampled by format (once, then once per interval with the count
+// suppressed): on a full disk it warns for every batch it cannot persist.
+type kfakeLogger struct {
+	l      *slog.Logger
+	sample *logsample.Sampler
+}
 
 func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 	var sl slog.Level
@@ -743,6 +774,10 @@ func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 	}
 	ctx := context.Background()
 	if !k.l.Enabled(ctx, sl) {
+		return
+	}
+	if sl >= slog.LevelWarn && k.sample != nil {
+		k.sample.Log(ctx, sl, format, fmt.Sprintf(format, args...))
 		return
 	}
 	k.l.Log(ctx, sl, fmt.Sprintf(format, args...))

@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -469,5 +470,66 @@ func TestAcknowledgedRecordsSurviveCrash(t *testing.T) {
 	}
 	if r.Offset != before {
 		t.Fatalf("new record at offset %d of partition %d, want %d", r.Offset, r.Partition, before)
+	}
+}
+
+// The broker advertises every API version kfake implements but
+// DescribeTopicPartitions: kfake answers it with null EligibleLeaderReplicas,
+// on which the Java admin client throws (TestJavaAdminDescribesTopics;
+// MirrorMaker 2 failed against serve's broker); without the key it describes
+// topics through Metadata. Everything else, features included, is kfake's.
+func TestAdvertisesAllButDescribeTopicPartitions(t *testing.T) {
+	ours := start(t, broker.Config{Dir: t.TempDir(), Topics: []string{"t"}})
+	plain, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	versions := func(addr string) *kmsg.ApiVersionsResponse {
+		resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctxT(t), client(t, addr))
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("ApiVersions from %s: %v (error code %d)", addr, err, resp.ErrorCode)
+		}
+		return resp
+	}
+	got, want := versions(ours.Addr()), versions(plain.ListenAddrs()[0])
+	keys := map[int16]kmsg.ApiVersionsResponseApiKey{}
+	for _, k := range got.ApiKeys {
+		keys[k.ApiKey] = k
+	}
+	for _, w := range want.ApiKeys {
+		g, ok := keys[w.ApiKey]
+		switch {
+		case w.ApiKey == int16(kmsg.DescribeTopicPartitions):
+			if ok {
+				t.Errorf("DescribeTopicPartitions advertised (v%d-%d)", g.MinVersion, g.MaxVersion)
+			}
+		case !ok:
+			t.Errorf("%s (key %d) not advertised", kmsg.NameForKey(w.ApiKey), w.ApiKey)
+		case g.MinVersion != w.MinVersion || g.MaxVersion != w.MaxVersion:
+			t.Errorf("%s: advertised v%d-%d, kfake implements v%d-%d", kmsg.NameForKey(w.ApiKey), g.MinVersion, g.MaxVersion, w.MinVersion, w.MaxVersion)
+		}
+		delete(keys, w.ApiKey)
+	}
+	for k := range keys {
+		t.Errorf("key %d advertised, kfake does not", k)
+	}
+	if fmt.Sprint(got.SupportedFeatures, got.FinalizedFeatures) != fmt.Sprint(want.SupportedFeatures, want.FinalizedFeatures) {
+		t.Errorf("features %v %v, kfake's %v %v", got.SupportedFeatures, got.FinalizedFeatures, want.SupportedFeatures, want.FinalizedFeatures)
+	}
+
+	// The reason, on kfake itself: once its DescribeTopicPartitions sends
+	// the arrays (a kfake upgrade), the key can be advertised again.
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+	rt.Topic = "t"
+	req.Topics = append(req.Topics, rt)
+	req.ResponsePartitionLimit = 10
+	resp, err := req.RequestWith(ctxT(t), client(t, plain.ListenAddrs()[0]))
+	if err != nil || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("DescribeTopicPartitions from kfake: %v %+v", err, resp)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.EligibleLeaderReplicas != nil && p.LastKnownELR != nil {
+		t.Errorf("kfake now sends EligibleLeaderReplicas and LastKnownELR: advertise DescribeTopicPartitions again (advertisedVersions)")
 	}
 }

@@ -13,6 +13,11 @@
 // The broker advertises in metadata exactly the address it is bound to (or
 // Config.Advertise), so clients that bootstrap from it connect back to it.
 //
+// It advertises every API kfake implements but DescribeTopicPartitions,
+// which kfake answers in a form the Java admin client throws on (see
+// advertisedVersions): Java tools such as MirrorMaker 2 describe topics
+// through Metadata instead.
+//
 // Retention is run by this package, every Config.RetentionCheck (5 minutes
 // by default), through an in-process client (never on the network): records
 // older than a topic's retention.ms, and the oldest records beyond its

@@ -190,8 +190,11 @@ func (n *Node) nodeHTTPs() []string {
 	for _, o := range n.table {
 		add(o)
 	}
+	now := time.Now()
 	for _, o := range n.members {
-		add(o)
+		if !n.down(o, now) {
+			add(o)
+		}
 	}
 	return out
 }

@@ -41,7 +41,17 @@ type NodeConfig struct {
 	// tenants' memory (default SessionTimeout - HeartbeatInterval; see
 	// lease).
 	ReadLease time.Duration
+	// AnnounceInterval is how often the node writes its announcement to
+	// the owners topic again (default 5 s): a node not heard from for
+	// MemberDownAfter intervals (killed, or cut off from Kafka) is shown
+	// down in Members and no longer vouches for forwarded clients. Every
+	// node of a cluster must use the same.
+	AnnounceInterval time.Duration
 }
+
+// MemberDownAfter is how many announcement intervals a node may go
+// unheard before it is shown down.
+const MemberDownAfter = 3
 
 // Node is a member of a cluster: the group assigns it shards, it claims
 // and serves them, and it follows the owners topic to know who serves the
@@ -70,6 +80,10 @@ type Node struct {
 	members map[string]Owner // the nodes' announcements, by node id, from the owners topic
 	tenants map[string]*tenant.Tenant
 	closed  bool
+
+	since     time.Time     // when this node joined (its announcements' Since)
+	beatStop  chan struct{} // ends the announcements' refresh (Close)
+	beatEnded chan struct{}
 }
 
 // ShardStatus is one shard as this node sees it.
@@ -125,6 +139,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.ReadLease <= 0 {
 		cfg.ReadLease = max(cfg.SessionTimeout-cfg.HeartbeatInterval, cfg.SessionTimeout/2)
 	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = 5 * time.Second
+	}
 	parts, err := EnsureTopics(ctx, &cfg.Config)
 	if err != nil {
 		return nil, err
@@ -132,7 +149,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), tp: TopicsOf(&cfg.Config), parts: parts,
 		byShard: map[int][]string{}, runs: map[int]*shardRun{}, table: map[int]Owner{}, members: map[string]Owner{}, tenants: map[string]*tenant.Tenant{},
 		polled: make(chan struct{}), oread: make(chan struct{}), lease: lease{dur: cfg.ReadLease},
-		poke: make(chan struct{}, 1), confirmed: make(chan struct{})}
+		poke: make(chan struct{}, 1), confirmed: make(chan struct{}),
+		since: time.Now().UTC(), beatStop: make(chan struct{}), beatEnded: make(chan struct{})}
 	n.leaseCtx, n.leaseStop = context.WithCancel(context.Background())
 	for _, id := range cfg.Tenants {
 		s := ShardOf(id, cfg.Shards)
@@ -151,6 +169,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	go n.readOwners()
 	n.announce(ctx, false)
+	go n.beat()
 	n.group, err = kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-" + cfg.NodeID),
@@ -167,6 +186,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}, cfg.ExtraOpts...)...)
 	if err != nil {
 		n.leaseStop()
+		close(n.beatStop)
+		<-n.beatEnded
 		n.owners.Close()
 		return nil, err
 	}
@@ -238,7 +259,7 @@ const memberKey = "node:"
 func (n *Node) announce(ctx context.Context, leave bool) {
 	var v []byte
 	if !leave {
-		v, _ = json.Marshal(Owner{Node: n.cfg.NodeID, HTTP: n.cfg.HTTP, SIP: n.cfg.SIP, Since: time.Now().UTC()})
+		v, _ = json.Marshal(Owner{Node: n.cfg.NodeID, HTTP: n.cfg.HTTP, SIP: n.cfg.SIP, Since: n.since, Beat: time.Now().UTC()})
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -246,6 +267,43 @@ func (n *Node) announce(ctx context.Context, leave bool) {
 	if err := n.owners.ProduceSync(ctx, r).FirstErr(); err != nil {
 		n.log.Warn("cluster: announcing the node in the owners topic failed", "leave", leave, "err", err)
 	}
+}
+
+// beat writes the announcement again every AnnounceInterval until Close:
+// its Beat is how the other nodes tell a live node from the announcement
+// a killed one left (it wrote no tombstone).
+func (n *Node) beat() {
+	defer close(n.beatEnded)
+	tick := time.NewTicker(n.cfg.AnnounceInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.beatStop:
+			return
+		case <-tick.C:
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-n.beatStop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			n.announce(ctx, false)
+			cancel()
+		}
+	}
+}
+
+// down reports whether member o has not been heard from for
+// MemberDownAfter announcement intervals at now (its last Beat; an
+// announcement without one, from an older node, counts from its Since).
+func (n *Node) down(o Owner, now time.Time) bool {
+	last := o.Beat
+	if last.IsZero() {
+		last = o.Since
+	}
+	return now.Sub(last) > MemberDownAfter*n.cfg.AnnounceInterval
 }
 
 func (n *Node) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -442,15 +500,24 @@ type Member struct {
 	Node  string `json:"node"`
 	HTTP  string `json:"http,omitempty"`
 	Since string `json:"since,omitempty"` // when it joined
+	Heard string `json:"heard,omitempty"` // its last announcement
+	// Down: not heard from for MemberDownAfter announcement intervals
+	// (killed without a graceful stop, or cut off from Kafka).
+	Down bool `json:"down,omitempty"`
 }
 
 // Members returns the nodes that announced themselves, sorted by id.
 func (n *Node) Members() []Member {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	now := time.Now()
 	out := []Member{}
 	for id, o := range n.members {
-		out = append(out, Member{Node: id, HTTP: o.HTTP, Since: o.Since.Format(time.RFC3339)})
+		m := Member{Node: id, HTTP: o.HTTP, Since: o.Since.Format(time.RFC3339), Down: id != n.cfg.NodeID && n.down(o, now)}
+		if !o.Beat.IsZero() {
+			m.Heard = o.Beat.Format(time.RFC3339)
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out
@@ -528,6 +595,8 @@ func (n *Node) Close() error {
 	}
 	n.mu.Unlock()
 	n.stopShards(rest, true)
+	close(n.beatStop)
+	<-n.beatEnded
 	n.announce(context.Background(), true)
 	n.owners.Close()
 	<-n.oread

@@ -38,6 +38,9 @@ type Owner struct {
 	Claim   string    `json:"claim"` // the claim's nonce
 	Since   time.Time `json:"since"`
 	Release bool      `json:"released,omitempty"` // written on a graceful handover
+	// Beat is when a node's announcement (node.go) was written: the
+	// announcements are written again every AnnounceInterval.
+	Beat time.Time `json:"beat,omitzero"`
 }
 
 // Shard is one shard owned by this process: the transactional producer

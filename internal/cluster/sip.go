@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // SIPOwner says where the SIP requests of tenant id go: here (local), or
 // to the advertised SIP address of the node serving it (from the owners
 // topic); ok is false while no node serves it (a handover) or its owner
@@ -26,8 +28,9 @@ func (n *Node) SIPPeer(addr string) bool {
 			return true
 		}
 	}
+	now := time.Now()
 	for _, o := range n.members {
-		if o.SIP == addr {
+		if o.SIP == addr && !n.down(o, now) {
 			return true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -252,4 +253,53 @@ func scrapeMetricsOf(t *testing.T, m *metrics.Set) metricstest.Exposition {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestRefusalLogsSampled: a token guesser's 100 refused requests give a
+// few log lines per kind (sampled: a burst of 5, then 2 a second), a
+// later one carrying the count dropped, while the metrics count all 100.
+func TestRefusalLogsSampled(t *testing.T) {
+	var logs syncBuffer
+	m := metrics.NewSet()
+	f := opsFixture(t, func(c *Config) { c.Logger = slogJSON(&logs) }, nil,
+		Ops{Metrics: m, AuthFailures: RateLimit{Rate: 1, Burst: 1000}})
+	guess := func(i int) {
+		if r := f.do(t, fmt.Sprintf("guess-%d", i), "GET", "/v1/tenants/demo/agents", ""); r.status != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, r.status)
+		}
+	}
+	start := time.Now()
+	for i := range 100 {
+		guess(i)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(time.Second) // the buckets refill: the next line says how many were dropped
+	guess(100)
+
+	lines := map[string]int{}
+	dropped := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg     string `json:"msg"`
+			Status  int    `json:"status"`
+			Dropped uint64 `json:"dropped"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines[rec.Msg]++
+		dropped[rec.Msg] = dropped[rec.Msg] || rec.Dropped > 0
+	}
+	most := 5 + 2*int(elapsed.Seconds()+2)
+	for _, msg := range []string{"http request", "authentication failed"} {
+		if n := lines[msg]; n == 0 || n > most {
+			t.Errorf("%d %q lines for 101 refused requests in %v, want 1 to %d", n, msg, elapsed, most)
+		}
+		if !dropped[msg] {
+			t.Errorf("no %q line carries the count dropped", msg)
+		}
+	}
+	if v, _ := scrapeMetricsOf(t, m).Value(metrics.NameHTTPAuthFailures, nil); v != 101 {
+		t.Errorf("%s = %v, want 101", metrics.NameHTTPAuthFailures, v)
+	}
 }

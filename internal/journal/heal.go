@@ -122,7 +122,8 @@ func (j *Journal) Heal() (Healed, error) {
 	close(j.notifyCh)
 	j.notifyCh = make(chan struct{})
 	j.space.Broadcast()
-	j.sample.Log(context.Background(), slog.LevelInfo, "healed", "journal: healed, writes succeed again", slog.String("dir", j.dir),
+	// The failure's cause ends: the next failure is logged at once again.
+	j.sample.Resolve(context.Background(), slog.LevelInfo, "failed", "journal: healed, writes succeed again", slog.String("dir", j.dir),
 		slog.Uint64("durable_lsn", d), slog.Int64("bytes_cut", h.BytesCut), slog.Int("segments_removed", h.SegmentsRemoved))
 	return h, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -91,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
-		kgo.WithLogger(kslog.New(log)),
+		kgo.WithLogger(kgoLogger{kslog.New(log), logsample.New(log, 0)}),
 		// Delivery: idempotent (the franz-go default, never disabled
 		// here), acknowledged by all in-sync replicas, never given up:
 		// the default record retries and delivery timeout are unlimited,
@@ -496,4 +497,34 @@ func (p *Publisher) Stats() Stats {
 		BufferLimit:    p.bufLimit,
 		LastAckLatency: time.Duration(p.lastLat.Load()),
 	}
+}
+
+// kgoLogger is franz-go's logger (kslog) with its "flushing" line, logged
+// at info on every Flush, moved to debug: the publisher flushes every batch
+// (see run), so at info it was one line per batch, thousands a second. Its
+// other lines at info and above are sampled by message (once, then once
+// per interval with the count suppressed): a broker refusing writes makes
+// it log a few per refused batch, and the relay retries them.
+type kgoLogger struct {
+	*kslog.Logger
+	sample *logsample.Sampler
+}
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if msg == "flushing" && level == kgo.LogLevelInfo {
+		level = kgo.LogLevelDebug
+	}
+	var sl slog.Level
+	switch level {
+	case kgo.LogLevelError:
+		sl = slog.LevelError
+	case kgo.LogLevelWarn:
+		sl = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		sl = slog.LevelInfo
+	default:
+		l.Logger.Log(level, msg, keyvals...)
+		return
+	}
+	l.sample.Log(context.Background(), sl, msg, msg, keyvals...)
 }

@@ -477,3 +477,35 @@ func TestCompressionCodecs(t *testing.T) {
 		}
 	}
 }
+
+// lineCounter counts the log lines at or above its level.
+type lineCounter struct {
+	level slog.Level
+	n     atomic.Int64
+}
+
+func (c *lineCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= c.level }
+func (c *lineCounter) Handle(context.Context, slog.Record) error    { c.n.Add(1); return nil }
+func (c *lineCounter) WithAttrs([]slog.Attr) slog.Handler           { return c }
+func (c *lineCounter) WithGroup(string) slog.Handler                { return c }
+
+// At the default level (info) publishing logs nothing per batch: the
+// publisher flushes every batch, and franz-go logs each flush at info
+// ("flushing"), which at thousands of batches a second flooded serve's log.
+func TestNoLinePerBatchAtInfo(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	lines := &lineCounter{level: slog.LevelInfo}
+	p := newPublisher(t, tg.Brokers, publisher.Config{CreateTopics: true, Logger: slog.New(lines)})
+	before := lines.n.Load()
+	const batches = 200
+	for i := range batches {
+		errc := make(chan error, 1)
+		p.Publish([]event.Event{ringing("t", "x", int64(i+1))}, func(err error) { errc <- err })
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lines.n.Load() - before; n > 10 {
+		t.Fatalf("%d log lines at info for %d batches published", n, batches)
+	}
+}

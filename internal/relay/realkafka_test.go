@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/testenv"
 )
 
@@ -132,6 +138,11 @@ func gone(pid int) bool {
 //   - down: the broker is really stopped (its process exits, its port
 //     refuses connections) for three seconds, then started again on the
 //     same data and the same address.
+//   - refusing: the broker runs and answers, but refuses every write for
+//     three seconds (the topics' max.message.bytes set below any batch:
+//     MESSAGE_TOO_LARGE, which a producer does not retry, like the
+//     UNKNOWN_SERVER_ERROR of a broker whose disk is full); publishing
+//     pauses and resumes by itself once the setting is removed.
 func TestRealKafkaStopped(t *testing.T) {
 	b := realBroker(t)
 	brokers := []string{b.addr}
@@ -179,13 +190,49 @@ func TestRealKafkaStopped(t *testing.T) {
 			}
 		})
 	})
+	t.Run("refusing", func(t *testing.T) {
+		const prefix = "refusing."
+		topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		alter := func(op kadm.IncrementalOp, value *string) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: "max.message.bytes", Value: value}}, topics...)
+			if err == nil {
+				for _, r := range rs {
+					err = errors.Join(err, r.Err)
+				}
+			}
+			if err != nil {
+				t.Fatalf("alter max.message.bytes of %v: %v", topics, err)
+			}
+		}
+		st, end := outage(t, brokers, prefix, func() func() {
+			alter(kadm.SetConfig, kadm.StringPtr("16"))
+			return func() { alter(kadm.DeleteConfig, nil) }
+		})
+		// Paused is cleared while each retry is in flight, so the sample
+		// taken at the end of the outage may fall between two pauses: the
+		// count says the relay paused (and did not stop for good).
+		if st.Pauses == 0 || st.Err != "" || end.Paused != "" || end.Err != "" {
+			t.Fatalf("the broker refusing writes: relay %+v while it refused, %+v after; want paused, then publishing again", st, end)
+		}
+		t.Logf("while refused: %d pauses (%q)", st.Pauses, st.Paused)
+	})
 }
 
 // outage runs a node on brokers under load, calls down to take Kafka away
 // and, three seconds later, the function it returned to bring Kafka back;
 // it checks requests were answered and events lagged meanwhile, and that
 // afterwards Kafka holds every answered request's events exactly once.
-func outage(t *testing.T, brokers []string, prefix string, down func() (up func())) {
+// It returns the relay's Stats at the end of the outage and at the end.
+func outage(t *testing.T, brokers []string, prefix string, down func() (up func())) (during, end relay.Stats) {
 	n := startNode(t, brokers, t.TempDir(), prefix)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -217,6 +264,8 @@ func outage(t *testing.T, brokers []string, prefix string, down func() (up func(
 	close(stop)
 	<-done
 	n.close()
+	end = n.rl.Stats()
 	t.Logf("%d requests answered (%d steps while Kafka was away), %d events; at the end of the outage: %+v", reqs, answered, evs, st)
 	checkKafka(t, brokers, prefix, evs)
+	return st, end
 }

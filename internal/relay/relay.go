@@ -656,8 +656,12 @@ func (r *Relay) checkpointer() {
 			if cand != nil && acked >= cand.Acked {
 				c := checkpoint{Acked: acked, Offsets: cand.Offsets}
 				if err := writeCheckpoint(r.cfg.Checkpoint, c); err != nil {
-					r.log.Error("relay: checkpoint not written", "err", err)
+					// Tried a few times a second: logged once, then
+					// sampled (a full disk fails every one).
+					r.sample.Log(context.Background(), slog.LevelError, "checkpoint",
+						"relay: checkpoint not written; the journal keeps what Kafka has until one is", "err", err)
 				} else {
+					r.sample.Resolve(context.Background(), slog.LevelInfo, "checkpoint", "relay: checkpoint written again")
 					r.written.Store(acked)
 					r.mu.Lock()
 					r.cur = c

@@ -59,12 +59,19 @@ func (r *Relay) resolve(ctx context.Context, from, end uint64) *inKafka {
 		r.fail(err)
 		return nil
 	}
-	r.log.Info("relay: reading the partition tails to skip events Kafka already has",
+	// At start these lines are news; after each pause (Kafka refusing
+	// events, retried with backoff) they are detail: the pause and its
+	// end are logged once each.
+	lv := slog.LevelInfo
+	if r.resuming.Load() {
+		lv = slog.LevelDebug
+	}
+	r.log.Log(ctx, lv, "relay: reading the partition tails to skip events Kafka already has",
 		"from_lsn", from, "to_lsn", end, "keys", len(keys))
 	for attempt := 1; ; attempt++ {
 		have, read, err := r.readTails(ctx, keys)
 		if err == nil {
-			r.log.Info("relay: partition tails read", "records_read", read, "keys_in_kafka", len(have.top),
+			r.log.Log(ctx, lv, "relay: partition tails read", "records_read", read, "keys_in_kafka", len(have.top),
 				"took", time.Since(start).Round(time.Millisecond))
 			return have
 		}

@@ -272,7 +272,9 @@ func (s *Server) fresh(cred *digest.Credentials, now time.Time) bool {
 	if last, ok := s.guard.used.get(cred.Nonce, now, window); ok && nc <= last {
 		return false
 	}
-	s.guard.used.set(cred.Nonce, nc, now, window)
+	// A copy: the nonce is a slice of the request's Authorization value,
+	// which the map would keep whole for the window.
+	s.guard.used.set(strings.Clone(cred.Nonce), nc, now, window)
 	return true
 }
 
@@ -323,12 +325,17 @@ func (s *Server) countFailure(key string, limit int, now time.Time) int {
 // transaction (the answer is sent once, never retransmitted), after delay,
 // and over UDP only within the source address's quota of such answers.
 func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, code int, reason string, delay time.Duration, hdrs ...sip.Header) {
-	defer tx.Terminate()
+	// Ended before the answer goes out: a retransmission that arrives
+	// after the answer is a new request answered anew, not one swallowed
+	// by a transaction about to end that has nothing to resend.
+	tx.Terminate()
 	// The quota is against reflection, which needs a forged source
 	// address: over TCP, TLS or WebSocket the source has answered a
 	// handshake (and a phone there does not retransmit what goes
-	// unanswered).
-	if !sip.IsReliable(req.Transport()) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
+	// unanswered). A request another cluster node forwarded from a
+	// phone's connection counts as over that connection: the node writes
+	// the answer only on an open connection (cluster_stream.go: deliver).
+	if !sip.IsReliable(s.originTransport(req)) && !s.respQuota(sourceAddr(s.origin(req)), time.Now()) {
 		s.cfg.Metrics.SIPRefused("response_rate")
 		s.refusals.Warn("SIP answers to an address over its rate dropped", "addr", s.origin(req), "method", string(req.Method))
 		return

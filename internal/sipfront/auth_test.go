@@ -111,7 +111,18 @@ func challengeShape(t *testing.T, res *sip.Response) string {
 // credentials the same 403: an enumerator learns nothing.
 func TestUniformChallenge(t *testing.T) {
 	f := newFixture(t, nil)
-	p := newUDPPhone(t, f.sip.Addr())
+	uniformChallenge(t, newUDPPhone(t, f.sip.Addr()))
+}
+
+// requester is a test phone over one transport (udpPhone, streamPhone).
+type requester interface {
+	send(method, ruri, from, fromHost, to string, extra ...string) string
+	first(callID string) *sip.Response
+}
+
+// uniformChallenge is TestUniformChallenge's check over p.
+func uniformChallenge(t *testing.T, p requester) {
+	t.Helper()
 	for _, method := range []string{"REGISTER", "INVITE"} {
 		var shapes, wrong []string
 		for _, u := range []struct{ user, host string }{{"1003", "demo"}, {"9999", "demo"}, {"7000", "demo"}, {"1003", "nosuchtenant"}} {
@@ -178,7 +189,21 @@ func TestDigestReplay(t *testing.T) {
 func TestGuessingBlocked(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.AuthBlockAfter = 5; c.AuthSlowAfter = 100 })
 	p := newUDPPhone(t, f.sip.Addr())
-	for i := range 5 {
+	guessWrong(t, p, 5)
+	if res := p.finals(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"), time.Second); len(res) != 0 {
+		t.Fatalf("a blocked address got %d answers", len(res))
+	}
+	q := newUDPPhoneAt(t, f.sip.Addr(), "127.0.0.2:0")
+	if res := q.first(q.send("REGISTER", "sip:demo", "1004", "demo", "1004")); res == nil || res.StatusCode != 401 {
+		t.Fatalf("another address: %v, want 401", res)
+	}
+}
+
+// guessWrong makes n REGISTERs of 1003 through p with wrong passwords,
+// each challenged (401) and refused (403).
+func guessWrong(t *testing.T, p requester, n int) {
+	t.Helper()
+	for i := range n {
 		chal := p.first(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"))
 		if chal == nil || chal.StatusCode != 401 {
 			t.Fatalf("guess %d: challenge %v", i, chal)
@@ -187,13 +212,6 @@ func TestGuessingBlocked(t *testing.T) {
 		if res == nil || res.StatusCode != 403 {
 			t.Fatalf("guess %d: %v, want 403", i, res)
 		}
-	}
-	if res := p.finals(p.send("REGISTER", "sip:demo", "1003", "demo", "1003"), time.Second); len(res) != 0 {
-		t.Fatalf("a blocked address got %d answers", len(res))
-	}
-	q := newUDPPhoneAt(t, f.sip.Addr(), "127.0.0.2:0")
-	if res := q.first(q.send("REGISTER", "sip:demo", "1004", "demo", "1004")); res == nil || res.StatusCode != 401 {
-		t.Fatalf("another address: %v, want 401", res)
 	}
 }
 
@@ -217,16 +235,25 @@ func TestChallengeSentOnce(t *testing.T) {
 	}
 }
 
-// TestSIPVersion: a request of another SIP version gets 505 in SIP/2.0.
+// TestSIPVersion: a request of another SIP version gets 505 in SIP/2.0,
+// also of a method without a handler (MESSAGE); such a method in SIP/2.0
+// gets 405 with Allow.
 func TestSIPVersion(t *testing.T) {
 	f := newFixture(t, nil)
 	p := newUDPPhone(t, f.sip.Addr())
-	msg := fmt.Sprintf("OPTIONS sip:%s SIP/7.3\r\nVia: SIP/7.3/UDP %s;branch=z9hG4bK-v1\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: version@test\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-		f.sip.Addr(), p.addr())
-	p.conn.WriteToUDP([]byte(msg), p.to)
-	res := p.first("version@test")
-	if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
-		t.Fatalf("SIP/7.3 OPTIONS: %v, want SIP/2.0 505", res)
+	for i, method := range []string{"OPTIONS", "MESSAGE"} {
+		id := fmt.Sprintf("version-%d@test", i)
+		msg := fmt.Sprintf("%s sip:%s SIP/7.3\r\nVia: SIP/7.3/UDP %s;branch=z9hG4bK-v%d\r\nFrom: <sip:1003@demo>;tag=v\r\nTo: <sip:1003@demo>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			method, f.sip.Addr(), p.addr(), i, id, method)
+		p.conn.WriteToUDP([]byte(msg), p.to)
+		res := p.first(id)
+		if res == nil || res.StatusCode != 505 || res.SipVersion != "SIP/2.0" {
+			t.Fatalf("SIP/7.3 %s: %v, want SIP/2.0 505", method, res)
+		}
+	}
+	res := p.first(p.send("MESSAGE", "sip:1002@demo", "1003", "demo", "1002"))
+	if res == nil || res.StatusCode != 405 || res.GetHeader("Allow") == nil {
+		t.Fatalf("MESSAGE: %v, want 405 with Allow", res)
 	}
 }
 

@@ -170,29 +170,60 @@ func dnisOf(req *sip.Request, tr *trunk) string {
 // startCarriers starts the registration and keepalive of every trunk that
 // has them, once the listener serves (until then the client would open
 // a socket of its own on the listener's address); they end with the
-// server.
+// server. On a cluster node, where no tenant is served at the start,
+// Attach starts a tenant's (startTrunks), and they end when Detach takes
+// it away.
 func (s *Server) startCarriers() {
+	s.awaitListener()
+	for _, t := range s.served() {
+		s.startTrunks(t)
+	}
+}
+
+// awaitListener waits (up to 5 s) until the UDP listener serves.
+func (s *Server) awaitListener() {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && s.ctx.Err() == nil; time.Sleep(5 * time.Millisecond) {
 		if _, err := s.ua.TransportLayer().GetConnection("udp", s.addr); err == nil {
 			break
 		}
 	}
-	for _, t := range s.served() {
-		for i := range t.trunks {
-			tr := &t.trunks[i]
-			if tr.carrier.register && tr.address != "" {
-				s.carriers.Add(1)
-				go s.registerLoop(t, tr)
-			}
-			if tr.carrier.keepalive > 0 {
-				tr.state.mu.Lock()
-				tr.state.probing = true
-				tr.state.mu.Unlock()
-				s.carriers.Add(1)
-				go s.keepaliveLoop(t, tr)
-			}
+}
+
+// startTrunks starts the registration and keepalive loops of tenant t's
+// trunks; they end with t.ctx. The caller holds a count in s.carriers.
+func (s *Server) startTrunks(t *sipTenant) {
+	if t.ctx.Err() != nil {
+		return // detached already
+	}
+	for i := range t.trunks {
+		tr := &t.trunks[i]
+		if tr.carrier.register && tr.address != "" {
+			s.carriers.Add(1)
+			go s.registerLoop(t, tr)
+		}
+		if tr.carrier.keepalive > 0 {
+			tr.state.mu.Lock()
+			tr.state.probing = true
+			tr.state.mu.Unlock()
+			s.carriers.Add(1)
+			go s.keepaliveLoop(t, tr)
 		}
 	}
+}
+
+// carrierTask runs f (which starts trunk loops) counted in s.carriers,
+// unless the server is closing: Close waits for them.
+func (s *Server) carrierTask(f func()) {
+	s.carrierMu.Lock()
+	defer s.carrierMu.Unlock()
+	if s.carriersClosed {
+		return
+	}
+	s.carriers.Add(1)
+	go func() {
+		defer s.carriers.Done()
+		f()
+	}()
 }
 
 // registerLoop keeps trunk tr registered to its carrier until the server
@@ -205,16 +236,21 @@ func (s *Server) registerLoop(t *sipTenant, tr *trunk) {
 	defer timer.Stop()
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-t.ctx.Done():
 			if tr.state.isRegistered() {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				s.sendRegister(ctx, tr, callID, &cseq, 0)
-				cancel()
+				s.unregister(tr, callID, &cseq)
 			}
 			return
 		case <-timer.C:
 		}
-		granted, err := s.sendRegister(s.ctx, tr, callID, &cseq, tr.carrier.expires)
+		granted, err := s.sendRegister(t.ctx, tr, callID, &cseq, tr.carrier.expires)
+		if t.ctx.Err() != nil {
+			// Stopped while registering (the server closes, or on a
+			// cluster node the tenant moved): the carrier may have
+			// taken the REGISTER.
+			s.unregister(tr, callID, &cseq)
+			return
+		}
 		now := time.Now()
 		st := tr.state
 		st.mu.Lock()
@@ -226,7 +262,7 @@ func (s *Server) registerLoop(t *sipTenant, tr *trunk) {
 		}
 		st.mu.Unlock()
 		if err != nil {
-			if s.ctx.Err() == nil {
+			if t.ctx.Err() == nil {
 				s.log.Warn("SIP trunk registration failed", "tenant", t.id, "trunk", tr.dn, "err", err)
 			}
 			timer.Reset(s.cfg.TrunkRetry)
@@ -234,6 +270,17 @@ func (s *Server) registerLoop(t *sipTenant, tr *trunk) {
 		}
 		timer.Reset(granted * 3 / 4)
 	}
+}
+
+// unregister ends trunk tr's registration (Expires 0), waiting up to 2 s.
+func (s *Server) unregister(tr *trunk, callID sip.CallIDHeader, cseq *uint32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.sendRegister(ctx, tr, callID, cseq, 0)
+	st := tr.state
+	st.mu.Lock()
+	st.registered = false
+	st.mu.Unlock()
 }
 
 func (st *trunkState) isRegistered() bool {
@@ -338,14 +385,14 @@ func (s *Server) keepaliveLoop(t *sipTenant, tr *trunk) {
 			}
 		}
 		st.mu.Unlock()
-		if change != nil && s.ctx.Err() == nil {
+		if change != nil && t.ctx.Err() == nil {
 			s.log.Warn("SIP trunk keepalive: service changes", "tenant", t.id, "trunk", tr.dn, "in_service", *change)
 			if _, err := t.do(engine.SetService{DN: tr.dn, InService: *change}); err != nil {
 				s.log.Warn("SIP trunk keepalive: service not changed", "tenant", t.id, "trunk", tr.dn, "err", err)
 			}
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-t.ctx.Done():
 			return
 		case <-tick.C:
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 )
 
 // Cluster is what the SIP front of a cluster node needs of the cluster
@@ -68,12 +69,17 @@ type clusterFront struct {
 	// trunks are the tenants of the trunks' addresses: by host:port, and
 	// by host for a trunk configured without a port.
 	trunks map[string]string
+	// creds are the tenants of the trunks that take calls by their
+	// credentials alone (inbound: credentials), by sip-user.
+	creds  map[string]string
 	via    sip.ViaHeader // our Via, without branch
 	parser *sip.Parser
 	ops    chan func() // Attach and Detach, in order
 
 	mu sync.Mutex
 	up map[string]bool // Call-IDs of the dialogs kept in Cluster.Dialogs
+
+	streams streams // stream connections' incomplete messages (cluster_stream.go)
 }
 
 // branchPrefix starts the branch of the Via this node adds to a request it
@@ -85,14 +91,21 @@ func (s *Server) startCluster() {
 	if cc == nil {
 		return
 	}
-	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
-		ops: make(chan func(), 4096)}
+	c := &clusterFront{s: s, cfg: cc, configs: map[string]Tenant{}, trunks: map[string]string{}, creds: map[string]string{}, parser: sip.NewParser(), up: map[string]bool{},
+		ops: make(chan func(), 4096), streams: streams{pending: map[string][]byte{}}}
 	for _, tc := range s.cfg.Tenants {
 		c.configs[strings.ToLower(tc.Config.ID)] = tc
 		c.only = tc.Config.ID
 		for _, d := range tc.Config.DNs {
 			if d.Trunk != nil && d.Trunk.Address != "" {
 				c.trunks[d.Trunk.Address] = tc.Config.ID
+			}
+			if d.Trunk != nil && d.Trunk.InboundMode() == "credentials" {
+				user := d.Trunk.SIPUser
+				if user == "" {
+					user = d.Number // newTenant's default
+				}
+				c.creds[user] = tc.Config.ID
 			}
 		}
 	}
@@ -170,6 +183,12 @@ func (s *Server) attach(id string, rt Runtime) {
 	orphans := s.orphans(t.id)
 	s.setServed(t.id, t)
 	s.endOrphans(t.id, orphans)
+	// Its trunks register and send keepalives from here now, until
+	// Detach (carrier.go).
+	s.carrierTask(func() {
+		s.awaitListener()
+		s.startTrunks(t)
+	})
 	s.log.Info("SIP: tenant served here", "tenant", t.id, "bindings", valid, "expired", expired, "dropped", dropped)
 }
 
@@ -284,20 +303,76 @@ func (*clusterStore) close() {}
 // the address that peer received it from (the next Via's received and
 // rport, which the peer set).
 func (s *Server) origin(req *sip.Request) string {
-	src := req.Source()
+	if !s.forwarded(req) {
+		return req.Source()
+	}
+	next, ok := req.GetHeaders("Via")[1].(*sip.ViaHeader)
+	if !ok {
+		return req.Source()
+	}
+	return viaAddr(next)
+}
+
+// originTransport is the transport req came over: to this node, or, for
+// a request a peer node forwarded, to that node (the next Via's).
+func (s *Server) originTransport(req *sip.Request) string {
+	if s.forwarded(req) {
+		if next, ok := req.GetHeaders("Via")[1].(*sip.ViaHeader); ok && next.Transport != "" {
+			return next.Transport
+		}
+	}
+	return req.Transport()
+}
+
+// forwarded reports whether req was forwarded by a peer node: our Via
+// on top, from a peer's address, and another below.
+func (s *Server) forwarded(req *sip.Request) bool {
 	if s.cl == nil {
-		return src
+		return false
 	}
 	vias := req.GetHeaders("Via")
 	if len(vias) < 2 {
-		return src
+		return false
 	}
-	top, ok1 := vias[0].(*sip.ViaHeader)
-	next, ok2 := vias[1].(*sip.ViaHeader)
-	if !ok1 || !ok2 || !forwardedVia(top) || !s.cl.cfg.Peer(src) {
-		return src
+	top, ok := vias[0].(*sip.ViaHeader)
+	return ok && forwardedVia(top) && s.cl.cfg.Peer(req.Source())
+}
+
+// pathOf is the flow through a peer of a REGISTER that peer forwarded
+// with a Path (its phone's connection is there: cluster_stream.go).
+func (s *Server) pathOf(req *sip.Request) (flow, bool) {
+	p := req.GetHeader("Path")
+	if p == nil || !s.forwarded(req) {
+		return flow{}, false
 	}
-	return viaAddr(next)
+	first, _ := splitFirst(p.Value())
+	return flowThrough(first)
+}
+
+// flowThrough is the flow through the node that Path entry route names:
+// over UDP to its address, with route as the request's Route.
+func flowThrough(route string) (flow, bool) {
+	if route == "" {
+		return flow{}, false
+	}
+	var u sip.Uri
+	params := sip.NewParams()
+	if _, err := sip.ParseAddressValue(route, &u, &params); err != nil || u.Host == "" {
+		return flow{}, false
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return flow{transport: "UDP", source: net.JoinHostPort(u.Host, strconv.Itoa(port)), route: route}, true
+}
+
+// pathFor is the Path of registered contact key's flow ("" for none).
+func (s *Server) pathFor(key string) string {
+	if v, ok := s.tr.flows.Load(key); ok {
+		return v.(flow).route
+	}
+	return ""
 }
 
 func forwardedVia(v *sip.ViaHeader) bool {
@@ -343,17 +418,28 @@ type forwardConn struct {
 func (f *forwardConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := f.PacketConn.ReadFrom(b)
-		if err != nil || !f.c.intercept(f.PacketConn, b[:n], addr) {
+		if err != nil || !f.c.intercept(b[:n], arrival{transport: "UDP", src: addr.String()}) {
 			return n, addr, err
 		}
 	}
 }
 
+// arrival is how a message reached this node: its transport (UDP, TCP,
+// TLS, WS), the address it came from and, over a stream, the local
+// address of its connection.
+type arrival struct {
+	transport, src, local string
+}
+
+func (a arrival) stream() bool { return a.transport != "UDP" }
+
 // intercept forwards a request for a tenant another node serves to that
-// node, and a response to a request this node forwarded to the next Via,
-// statelessly (RFC 3261 16.11); it reports whether it took the message
-// (forwarded or dropped). Everything else is sipgo's.
-func (c *clusterFront) intercept(conn net.PacketConn, data []byte, from net.Addr) bool {
+// node, a request a peer routed through this node to the phone's
+// connection (cluster_stream.go), and a response to a request this node
+// forwarded to the next Via, statelessly (RFC 3261 16.11); it reports
+// whether it took the message (forwarded, answered or dropped).
+// Everything else is sipgo's.
+func (c *clusterFront) intercept(data []byte, in arrival) bool {
 	if len(data) <= 4 {
 		return false // keep-alive
 	}
@@ -363,14 +449,14 @@ func (c *clusterFront) intercept(conn net.PacketConn, data []byte, from net.Addr
 	}
 	switch m := msg.(type) {
 	case *sip.Response:
-		return c.forwardResponse(conn, m)
+		return c.forwardResponse(m)
 	case *sip.Request:
-		return c.forwardRequest(conn, m, from.String())
+		return c.forwardRequest(m, in)
 	}
 	return false
 }
 
-func (c *clusterFront) forwardResponse(conn net.PacketConn, res *sip.Response) bool {
+func (c *clusterFront) forwardResponse(res *sip.Response) bool {
 	vias := res.GetHeaders("Via")
 	if len(vias) < 2 {
 		return false
@@ -387,20 +473,34 @@ func (c *clusterFront) forwardResponse(conn net.PacketConn, res *sip.Response) b
 		return false
 	}
 	res.RemoveHeader("Via")
-	c.send(conn, res, viaAddr(next))
+	c.deliver(res, next)
 	return true
 }
 
-func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src string) bool {
-	id := c.tenantOf(req, src)
+func (c *clusterFront) forwardRequest(req *sip.Request, in arrival) bool {
+	// A request with our Record-Route (or Path) in its Route: from a
+	// peer, it goes to the phone's connection the flow token names.
+	f, routed := c.popRoutes(req)
+	if routed && !in.stream() && c.cfg.Peer(in.src) {
+		c.toFlow(req, in, f)
+		return true
+	}
+	id := c.tenantOf(req, in.src)
 	if id == "" {
 		return false
 	}
 	addr, local, ok := c.cfg.Owner(id)
 	if local {
+		if c.s.served()[id] != nil {
+			return false
+		}
 		// Served here; until Attach has read its bindings the request
-		// is dropped (its retransmission finds the tenant ready).
-		return c.s.served()[id] == nil
+		// is dropped (its retransmission finds the tenant ready; over a
+		// stream, which has none, it is answered 503).
+		if in.stream() {
+			c.reply(req, in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+		}
+		return true
 	}
 	top := req.Via()
 	if top == nil {
@@ -412,32 +512,61 @@ func (c *clusterFront) forwardRequest(conn net.PacketConn, req *sip.Request, src
 		// this node thinks a third serves it: the nodes disagree for a
 		// moment; never forward twice.
 		c.s.log.Debug("SIP request for a tenant not served here dropped", "tenant", id, "method", string(req.Method), "owner_known", ok)
+		if in.stream() && !forwardedVia(top) {
+			c.reply(req, in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
+		}
 		return true
 	}
+	if !c.hop(req, in) {
+		return true
+	}
+	// Where the request came from, for the owner (origin) and for routing
+	// the responses back (RFC 3261 18.2.1, RFC 3581).
+	host, port, _ := net.SplitHostPort(in.src)
+	top.Params.Add("received", host)
+	top.Params.Add("rport", port)
+	if in.stream() {
+		c.recordFlow(req, in) // cluster_stream.go
+	}
+	via := c.via
+	via.Params = sip.NewParams()
+	via.Params.Add("branch", c.branch(top, callIDOf(req)))
+	req.PrependHeader(&via)
+	c.send(req, addr)
+	return true
+}
+
+// hop applies Max-Forwards to a request this node forwards: false (and
+// 483 answered) when it is used up.
+func (c *clusterFront) hop(req *sip.Request, in arrival) bool {
 	if mf := req.MaxForwards(); mf != nil {
 		if mf.Val() == 0 {
 			if !req.IsAck() {
-				res := sip.NewResponseFromRequest(req, 483, "Too Many Hops", nil)
-				c.send(conn, res, src)
+				c.reply(req, in, 483, "Too Many Hops")
 			}
-			return true
+			return false
 		}
 		mf.Dec()
 	} else {
 		h := sip.MaxForwardsHeader(70)
 		req.AppendHeader(&h)
 	}
-	// Where the request came from, for the owner (origin) and for routing
-	// the responses back (RFC 3261 18.2.1, RFC 3581).
-	host, port, _ := net.SplitHostPort(src)
-	top.Params.Add("received", host)
-	top.Params.Add("rport", port)
-	via := c.via
-	via.Params = sip.NewParams()
-	via.Params.Add("branch", c.branch(top, callIDOf(req)))
-	req.PrependHeader(&via)
-	c.send(conn, req, addr)
 	return true
+}
+
+// reply answers req statelessly where it came from.
+func (c *clusterFront) reply(req *sip.Request, in arrival, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if in.stream() {
+		if err := c.writeStream(in.transport, in.src, res); err != nil {
+			c.s.log.Debug("SIP stateless answer", "to", in.src, "err", err)
+		}
+		return
+	}
+	c.send(res, in.src)
 }
 
 // branch is the branch of our Via: the same for a request's
@@ -457,10 +586,11 @@ func callIDOf(m sip.Message) string {
 	return ""
 }
 
-func (c *clusterFront) send(conn net.PacketConn, msg fmt.Stringer, addr string) {
+// send sends msg over UDP to addr, from the server's socket.
+func (c *clusterFront) send(msg fmt.Stringer, addr string) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err == nil {
-		_, err = conn.WriteTo([]byte(msg.String()), ua)
+		_, err = c.s.conn.WriteTo([]byte(msg.String()), ua)
 	}
 	if err != nil {
 		c.s.log.Debug("SIP forward", "to", addr, "err", err)
@@ -481,6 +611,20 @@ func (c *clusterFront) tenantOf(req *sip.Request, src string) string {
 	}
 	if id, ok := c.trunks[shost]; ok {
 		return id
+	}
+	if req.Method != sip.REGISTER {
+		// A carrier's call answering our challenge names its trunk's
+		// sip-user (calls.go: trunkByCredentials). Its first INVITE,
+		// without credentials, is challenged by whichever node it
+		// reaches; the owner finds another node's nonce stale and
+		// challenges again with its own, which the carrier answers.
+		if h := req.GetHeader("Proxy-Authorization"); h != nil {
+			if cred, err := digest.ParseCredentials(h.Value()); err == nil {
+				if id, ok := c.creds[cred.Username]; ok {
+					return id
+				}
+			}
+		}
 	}
 	var hosts []string
 	if req.Method == sip.REGISTER {

@@ -22,37 +22,40 @@ type orphanDialog struct {
 	To     string `json:"to"`   // the phone's or carrier's side, with its tag
 	CallID string `json:"callId"`
 	CSeq   uint32 `json:"cseq"`
+	// Route is the dialog's route set, when a node holding the phone's
+	// connection put itself on the path (cluster_stream.go): the BYE
+	// goes through it (Dest is then its address).
+	Route []string `json:"route,omitempty"`
 }
 
 // byeCSeqStep is added to the dialog's CSeq for the BYE: above anything
 // this side sent in it (re-INVITEs), since that count is not kept.
 const byeCSeqStep = 1000
 
-// dialogUp keeps answered leg l's dialog in the cluster (ours: whether we
-// are the UAS of its INVITE; req and res that INVITE and its 200).
-func (s *Server) dialogUp(l *leg, req *sip.Request, res *sip.Response, ours bool) {
-	if s.cl == nil || s.cl.cfg.Dialogs == nil || req == nil || res == nil {
+// dialogUp keeps answered leg l's dialog (its record dl) in the cluster.
+func (s *Server) dialogUp(l *leg, dl *dialog) {
+	if s.cl == nil || s.cl.cfg.Dialogs == nil || dl == nil {
 		return
 	}
-	contact := res.Contact()
-	if ours {
-		contact = req.Contact()
-	}
-	if contact == nil || req.From() == nil || res.To() == nil || req.CSeq() == nil {
+	target, ok := dl.remoteTarget()
+	if !ok {
 		return
 	}
-	// From is our side: the INVITE's From when we sent it, its 200's To
-	// (with our tag) when we answered it.
-	d := orphanDialog{RURI: contact.Address.String(), From: req.From().Value(), To: res.To().Value(), CallID: l.callID,
-		CSeq: byeCSeqStep + req.CSeq().SeqNo}
-	if ours {
-		d.From, d.To, d.CSeq = res.To().Value(), req.From().Value(), byeCSeqStep
-	}
-	port := contact.Address.Port
+	d := orphanDialog{RURI: dl.target, From: dl.local, To: dl.remote, CallID: l.callID,
+		CSeq: byeCSeqStep + dl.cseq.Load()}
+	port := target.Port
 	if port == 0 {
 		port = 5060
 	}
-	d.Dest = net.JoinHostPort(contact.Address.Host, strconv.Itoa(port))
+	d.Dest = net.JoinHostPort(target.Host, strconv.Itoa(port))
+	// The route set (RFC 3261 12.1), in the order our Route headers list
+	// it: through the node holding the phone's connection, if any.
+	d.Route = append(d.Route, dl.routes...)
+	if len(d.Route) > 0 {
+		if f, ok := flowThrough(d.Route[0]); ok {
+			d.Dest = f.source
+		}
+	}
 	v, err := json.Marshal(d)
 	if err != nil {
 		return
@@ -104,7 +107,7 @@ func (s *Server) endOrphans(id string, orphans map[string][]byte) {
 	for callID, v := range orphans {
 		var d orphanDialog
 		if json.Unmarshal(v, &d) == nil && d.CallID == callID {
-			s.cl.send(s.conn, orphanBye(&d, s.cl.via), d.Dest)
+			s.cl.send(orphanBye(&d, s.cl.via), d.Dest)
 		}
 		s.cl.cfg.Dialogs.Put(id, callID, nil, func(error) {})
 	}
@@ -119,6 +122,9 @@ func orphanBye(d *orphanDialog, via sip.ViaHeader) rawMessage {
 	fmt.Fprintf(&b, "BYE %s SIP/2.0\r\n", d.RURI)
 	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s;branch=%s\r\n", via.SentBy(), sip.GenerateBranch())
 	b.WriteString("Max-Forwards: 70\r\n")
+	for _, r := range d.Route {
+		fmt.Fprintf(&b, "Route: %s\r\n", r)
+	}
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d BYE\r\n", d.From, d.To, d.CallID, d.CSeq)
 	b.WriteString("Reason: SIP;cause=500;text=\"the call's node failed\"\r\nContent-Length: 0\r\n\r\n")
 	return rawMessage(b.String())

@@ -100,7 +100,8 @@ func (t *sipTenant) registerDevice(dn string, contact sip.Uri, source, device st
 		if dropped != nil {
 			ws = append(ws, t.s.store.del(t.id, dn, dropped.contact.String()))
 		}
-		ws = append(ws, t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: key, Source: source, Expires: b.expires, Device: device}))
+		ws = append(ws, t.s.store.set(storedBinding{Tenant: t.id, DN: dn, Contact: key, Source: source, Expires: b.expires, Device: device,
+			Path: t.s.pathFor(key)}))
 	}
 	t.mu.Unlock()
 	if dropped != nil {

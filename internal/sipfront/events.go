@@ -1,6 +1,7 @@
 package sipfront
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 
@@ -14,6 +15,7 @@ var legSeq atomic.Uint64
 // start subscribes to the tenant's recorded call events and runs the
 // dispatcher that turns them into SIP.
 func (t *sipTenant) start() {
+	t.ctx, t.cancel = context.WithCancel(t.s.ctx)
 	t.mu.Lock()
 	t.book.ctx = t.s.ctx // the INVITEs we send end with the server
 	t.mu.Unlock()
@@ -24,6 +26,7 @@ func (t *sipTenant) start() {
 
 func (t *sipTenant) shutdown() {
 	t.shutOnce.Do(func() {
+		t.cancel()
 		t.mu.Lock()
 		t.closed = true
 		for _, bs := range t.bindings {
@@ -116,8 +119,8 @@ func (t *sipTenant) act(acts []action) {
 			if a.reason != "" {
 				s.reasons.set(l.callID, a.reason)
 			}
-			if l.cancel != nil {
-				l.cancel()
+			if cancel := l.cancel.Load(); cancel != nil {
+				(*cancel)()
 			}
 		case actBye:
 			s.forget(l)

@@ -54,6 +54,10 @@ type subscription struct {
 	to     sip.ToHeader   // of our NOTIFYs: the SUBSCRIBE's From
 	target sip.Uri        // the SUBSCRIBE's Contact
 	via    flow           // the connection the SUBSCRIBE came over
+	// route is the route set (the Record-Routes) of a SUBSCRIBE another
+	// cluster node forwarded from a phone's connection: the NOTIFYs go
+	// back through that node (cluster_stream.go).
+	route []string
 
 	mu      sync.Mutex // serializes the NOTIFYs (and guards what follows)
 	cseq    uint32
@@ -133,6 +137,11 @@ func (s *Server) subscribeEvent(req *sip.Request, tx sip.ServerTransaction) bool
 	}
 	sub := &subscription{t: t, event: pkg, dn: user, callID: req.CallID().Value(), target: req.Contact().Address,
 		via: flow{transport: sip.NetworkToUpper(req.Transport()), source: s.origin(req)}}
+	if s.forwarded(req) {
+		for _, h := range req.GetHeaders("Record-Route") {
+			sub.route = append(sub.route, h.Value())
+		}
+	}
 	sub.from = sip.FromHeader{DisplayName: req.To().DisplayName, Address: req.To().Address, Params: sip.NewParams()}
 	tag := sip.GenerateTagN(16)
 	sub.from.Params.Add("tag", tag)
@@ -366,7 +375,15 @@ func (s *Server) notify(sub *subscription, ended bool) {
 	req.AppendHeader(&s.duaFor(sub.via.transport).ContactHDR)
 	req.AppendHeader(sip.NewHeader("Event", sub.event))
 	cli := s.cli
-	if s.streamOpen(sub.via) {
+	if len(sub.route) > 0 {
+		// Through the node holding the subscriber's connection.
+		for _, r := range sub.route {
+			req.AppendHeader(sip.NewHeader("Route", r))
+		}
+		if f, ok := flowThrough(sub.route[0]); ok {
+			req.SetDestination(f.source)
+		}
+	} else if s.streamOpen(sub.via) {
 		// Over the subscriber's connection while it lasts, as for the
 		// INVITEs to a registered phone (transport.go: flowOf): its
 		// Contact may name no transport, or an address behind NAT.

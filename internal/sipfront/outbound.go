@@ -84,6 +84,9 @@ func (s *Server) closedFlow(tr string, c net.Conn) func() {
 		if s.ctx == nil || s.ctx.Err() != nil {
 			return
 		}
+		if s.cl != nil {
+			s.cl.dropStream(tr, source)
+		}
 		go s.endFlow(tr, source)
 	}
 }

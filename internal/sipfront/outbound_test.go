@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,10 +21,11 @@ import (
 // streamPhone writes SIP by hand on one TCP, TLS or WebSocket connection
 // (a WebSocket message per Write).
 type streamPhone struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-	n    int
+	t       *testing.T
+	network string // TCP, TLS or WS
+	conn    net.Conn
+	r       *bufio.Reader
+	n       int
 }
 
 func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPhone {
@@ -49,7 +48,7 @@ func dialStream(t *testing.T, network, addr string, conf *tls.Config) *streamPho
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &streamPhone{t: t, conn: c, r: bufio.NewReader(c)}
+	return &streamPhone{t: t, network: network, conn: c, r: bufio.NewReader(c)}
 }
 
 // register sends a REGISTER for dn with contact (a Contact header's
@@ -114,17 +113,7 @@ func TestOutboundFlows(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			dir := t.TempDir()
 			f := newFixture(t, withTLS(t, dir))
-			addr, conf := f.sip.TCPAddr(), (*tls.Config)(nil)
-			switch network {
-			case "TLS":
-				addr, conf = f.sip.TLSAddr(), trusting(t, dir)
-			case "WS":
-				mux := http.NewServeMux()
-				mux.Handle("GET /sip", f.sip.WebSocket())
-				hs := httptest.NewServer(mux)
-				t.Cleanup(hs.Close)
-				addr = strings.TrimPrefix(hs.URL, "http://")
-			}
+			addr, conf, _ := streamAt(t, f.sip, network, dir)
 			tr := strings.ToLower(network)
 			a, b := dialStream(t, network, addr, conf), dialStream(t, network, addr, conf)
 			a.ping()

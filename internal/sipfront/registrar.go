@@ -1,6 +1,7 @@
 package sipfront
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -45,6 +46,10 @@ type sipTenant struct {
 	closed   bool
 	evWG     sync.WaitGroup
 	shutOnce sync.Once
+	// ctx ends when the tenant stops being served here (shutdown): its
+	// trunks' registration and keepalive loops end with it (carrier.go).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type trunk struct {

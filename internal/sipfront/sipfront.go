@@ -260,6 +260,7 @@ type Server struct {
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
 	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
+	invites  sync.Map      // Call-ID -> our INVITE's client transaction while it lasts (dialog.go)
 	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
@@ -270,7 +271,11 @@ type Server struct {
 	// carriers: the trunks' registration and keepalive loops (carrier.go),
 	// which end before the UA closes (a registration ends with a REGISTER).
 	carriers sync.WaitGroup
-	close    sync.Once
+	// carriersClosed, set by Close under carrierMu, starts no more of
+	// them (carrierTask).
+	carrierMu      sync.Mutex
+	carriersClosed bool
+	close          sync.Once
 }
 
 // Start binds the UDP socket, starts serving and subscribes to every
@@ -332,6 +337,11 @@ func Start(cfg Config) (*Server, error) {
 	s.absorb = newAbsorber(conn)
 	// Whole datagrams first (readbuf.go), then the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
+		if s.cl != nil && p.Transport != "UDP" {
+			// A cluster node forwards what a stream brings for other
+			// nodes (cluster_stream.go).
+			return s.cl.filterStream(p, data), nil
+		}
 		data, _ = full.whole(p, data)
 		return s.absorb.filter(p, data)
 	}
@@ -348,7 +358,7 @@ func Start(cfg Config) (*Server, error) {
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
-	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, invites: &s.invites}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
@@ -359,6 +369,11 @@ func Start(cfg Config) (*Server, error) {
 	for m, h := range s.handlers() {
 		s.srv.OnRequest(m, s.counting(m, s.compacting(h)))
 	}
+	// Other methods: 405, or 505 for another SIP version like the rest
+	// (sipgo's own 405 echoed SIP/7.3).
+	s.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.counting(req.Method, s.notAllowed)(req, tx)
+	})
 
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	for _, t := range tenants {
@@ -373,17 +388,14 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("SIP listener stopped", "err", err)
 		}
 	}()
-	s.carriers.Add(1)
-	go func() {
-		defer s.carriers.Done()
-		s.startCarriers() // carrier.go
-	}()
+	s.carrierTask(s.startCarriers) // carrier.go
 	s.serveStreams()
 	s.log.Info("SIP front end serving", "udp", s.addr, "tcp", s.TCPAddr(), "tls", s.TLSAddr(), "tenants", len(cfg.Tenants))
 	return s, nil
 }
 
-// handlers are the request handlers by method; sipgo answers others 405.
+// handlers are the request handlers by method; others get 405
+// (notAllowed).
 func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 	return map[sip.RequestMethod]sipgo.RequestHandler{
 		sip.REGISTER:  s.handleRegister,
@@ -398,6 +410,11 @@ func (s *Server) handlers() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.UPDATE:    s.handleUpdate,
 		sip.PRACK:     s.handlePrack,
 	}
+}
+
+// notAllowed answers a method without a handler (handlers).
+func (s *Server) notAllowed(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, 405, "Method Not Allowed", nil, sip.NewHeader("Allow", allowed))
 }
 
 // counting wraps handler h of method m: every request received is
@@ -433,6 +450,9 @@ func (s *Server) Close() error {
 		for _, t := range s.served() {
 			t.shutdown()
 		}
+		s.carrierMu.Lock()
+		s.carriersClosed = true
+		s.carrierMu.Unlock()
 		s.carriers.Wait()
 		s.closeStreams()
 		s.ua.Close()

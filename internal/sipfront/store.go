@@ -36,6 +36,10 @@ type storedBinding struct {
 	Source  string    `json:"source"`
 	Expires time.Time `json:"expires"`
 	Device  string    `json:"device,omitempty"` // deviceOf (contacts.go)
+	// Path, in a cluster, is the Route to the node holding the phone's
+	// connection (cluster_stream.go): the tenant's next owner reaches
+	// the phone through it.
+	Path string `json:"path,omitempty"`
 }
 
 type storedState struct {
@@ -486,6 +490,9 @@ func (s *Server) restoreBindings(bs []storedBinding, tenant func(id string) *sip
 		t.bindings[dn] = append(t.bindings[dn], &binding{contact: contact, source: sb.Source, expires: sb.Expires, gen: gen, device: sb.Device,
 			timer: time.AfterFunc(left, func() { t.unregister(dn, gen) })})
 		t.mu.Unlock()
+		if f, ok := flowThrough(sb.Path); ok {
+			s.tr.flows.Store(contact.String(), f)
+		}
 		r.valid = true
 	}
 	for _, r := range done {

@@ -46,9 +46,13 @@ type transports struct {
 
 // flow is where a registered contact is reached: the transport and the
 // source address (host:port) of its REGISTER; ob is set for a binding
-// that ends with its connection (RFC 5626 outbound, outbound.go).
+// that ends with its connection (RFC 5626 outbound, outbound.go). In a
+// cluster, a phone whose connection is on another node is reached through
+// that node: route is the Path its REGISTER came with, and source that
+// node's address (cluster_stream.go).
 type flow struct {
 	transport, source string
+	route             string
 	ob                *obFlow
 }
 
@@ -214,12 +218,9 @@ func uriTransport(u sip.Uri) string {
 // legContact is our Contact for requests in leg l's dialog: of its
 // transport.
 func (s *Server) legContact(l *leg) *sip.ContactHeader {
-	tr := "UDP"
-	switch {
-	case l.uas != nil:
-		tr = l.uas.InviteRequest.Transport()
-	case l.uac != nil:
-		tr = l.uac.InviteRequest.Transport()
+	tr := l.transport()
+	if tr == "" {
+		tr = "UDP"
 	}
 	return &s.duaFor(tr).ContactHDR
 }
@@ -229,7 +230,11 @@ func (s *Server) legContact(l *leg) *sip.ContactHeader {
 // honouring rport (RFC 3581) over UDP. A binding's flow goes with it
 // (contacts.go: forgetFlow).
 func (s *Server) rememberFlow(contact sip.Uri, req *sip.Request) {
-	s.tr.flows.Store(contact.String(), flow{transport: sip.NetworkToUpper(req.Transport()), source: s.origin(req)})
+	f := flow{transport: sip.NetworkToUpper(req.Transport()), source: s.origin(req)}
+	if p, ok := s.pathOf(req); ok {
+		f = p
+	}
+	s.tr.flows.Store(contact.String(), f)
 }
 
 // forgetFlow drops contact's flow (its binding ended).
@@ -277,6 +282,9 @@ func (s *Server) inviteVia(ctx context.Context, target sip.Uri, body []byte, hdr
 	if f, ok := s.flowOf(target); ok {
 		tr = f.transport
 		req.SetDestination(f.source)
+		if f.route != "" {
+			req.AppendHeader(sip.NewHeader("Route", f.route))
+		}
 	}
 	req.SetTransport(tr)
 	for _, h := range hdrs {

@@ -205,16 +205,17 @@ func readCert(t testing.TB, dir string) *x509.Certificate {
 // WS) that registers with a Contact no one can reach (host
 // "phone.invalid"): calls reach it only over the connection it opened.
 type goPhone struct {
-	t       testing.TB
-	user    string
-	network string
-	server  string // where its requests go
-	ua      *sipgo.UserAgent
-	cli     *sipgo.Client
-	dua     *sipgo.DialogUA
-	calls   chan *sipgo.DialogServerSession // INVITEs received, answered 200
-	acks    chan struct{}
-	byes    chan struct{}
+	t        testing.TB
+	user     string
+	network  string
+	server   string // where its requests go
+	ua       *sipgo.UserAgent
+	cli      *sipgo.Client
+	dua      *sipgo.DialogUA
+	calls    chan *sipgo.DialogServerSession // INVITEs received, answered 200
+	acks     chan struct{}
+	byes     chan struct{}
+	notifies chan *sip.Request // NOTIFYs received, answered 200
 }
 
 func newGoPhone(t testing.TB, network, server, user string, tlsConf *tls.Config, wsPath string) *goPhone {
@@ -233,7 +234,8 @@ func newGoPhone(t testing.TB, network, server, user string, tlsConf *tls.Config,
 		t.Fatal(err)
 	}
 	p := &goPhone{t: t, user: user, network: network, server: server, ua: ua,
-		calls: make(chan *sipgo.DialogServerSession, 4), acks: make(chan struct{}, 4), byes: make(chan struct{}, 4)}
+		calls: make(chan *sipgo.DialogServerSession, 4), acks: make(chan struct{}, 4), byes: make(chan struct{}, 4),
+		notifies: make(chan *sip.Request, 16)}
 	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("phone.invalid")); err != nil {
 		t.Fatal(err)
 	}
@@ -274,8 +276,38 @@ func newGoPhone(t testing.TB, network, server, user string, tlsConf *tls.Config,
 		}
 		p.byes <- struct{}{}
 	})
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		p.notifies <- req
+	})
 	t.Cleanup(func() { ua.Close() })
 	return p
+}
+
+// subscribe subscribes to the phone's own message-summary (digest) for a
+// minute.
+func (p *goPhone) subscribe() {
+	p.t.Helper()
+	aor := sip.Uri{Scheme: "sip", User: p.user, Host: "demo"}
+	req := sip.NewRequest(sip.SUBSCRIBE, aor)
+	from := &sip.FromHeader{Address: aor}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	req.AppendHeader(&p.dua.ContactHDR)
+	req.AppendHeader(sip.NewHeader("Event", "message-summary"))
+	req.AppendHeader(sip.NewHeader("Expires", "60"))
+	req.SetDestination(p.server)
+	req.SetTransport(p.network)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := p.cli.Do(ctx, req)
+	if err == nil && res.StatusCode == 407 {
+		res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.user, Password: testPassword})
+	}
+	if err != nil || res.StatusCode != 200 {
+		p.t.Fatalf("%s: SUBSCRIBE over %s: %v %v", p.user, p.network, res, err)
+	}
 }
 
 // register registers the phone (digest) for an hour.
@@ -409,6 +441,24 @@ func TestCallOverWebSocket(t *testing.T) {
 	if res.StatusCode != 400 {
 		t.Errorf("GET /sip without upgrade: %d, want 400", res.StatusCode)
 	}
+}
+
+// streamAt is where a phone over network (TCP, TLS, WS) reaches s: its
+// TCP address, its TLS address (conf trusting dir's cert.pem), or an HTTP
+// server mounting its WebSocket at wsPath.
+func streamAt(t testing.TB, s *Server, network, dir string) (addr string, conf *tls.Config, wsPath string) {
+	t.Helper()
+	switch network {
+	case "TLS":
+		return s.TLSAddr(), trusting(t, dir), ""
+	case "WS":
+		mux := http.NewServeMux()
+		mux.Handle("GET /sip", s.WebSocket())
+		hs := httptest.NewServer(mux)
+		t.Cleanup(hs.Close)
+		return strings.TrimPrefix(hs.URL, "http://"), nil, "/sip"
+	}
+	return s.TCPAddr(), nil, ""
 }
 
 // trusting is a TLS client configuration trusting dir's cert.pem.

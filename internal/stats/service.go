@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/logsample"
 	"github.com/switchboard-cc/switchboard/internal/startoffset"
 )
 
@@ -289,6 +290,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("stats: consuming", "topics", topics, "group", s.cfg.Group, "from", from)
 
 	done := make(chan struct{})
+	failures := logsample.New(s.log, 0)
 	go func() {
 		defer close(done)
 		t := time.NewTicker(s.cfg.CheckpointEvery)
@@ -298,8 +300,12 @@ func (s *Service) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				// Logged once, then sampled while it keeps failing (a
+				// full disk fails every one).
 				if err := s.save(); err != nil {
-					s.log.Error("stats: checkpoint failed", "err", err)
+					failures.Log(ctx, slog.LevelError, "checkpoint", "stats: checkpoint failed", "err", err)
+				} else {
+					failures.Resolve(ctx, slog.LevelInfo, "checkpoint", "stats: checkpoint written again")
 				}
 			}
 		}

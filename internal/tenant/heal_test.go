@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
 )
@@ -298,4 +302,157 @@ func TestClockStepsBack(t *testing.T) {
 			}
 		}
 	})
+}
+
+// lineLog records every log line (level and message, attributes as text).
+type lineLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lineLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
+func (l *lineLog) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s", a); return true })
+	l.mu.Lock()
+	l.lines = append(l.lines, b.String())
+	l.mu.Unlock()
+	return nil
+}
+func (l *lineLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lineLog) WithGroup(string) slog.Handler      { return l }
+
+// count returns how many lines start with prefix ("LEVEL message"), and
+// all the lines.
+func (l *lineLog) count(prefix string) (int, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n, strings.Join(l.lines, "\n")
+}
+
+// A journal failing for a while logs its failure once and its healing
+// once, however many requests it refuses meanwhile (they are counted in
+// Health and reported in the healed line); a second failure after the
+// heal is logged again, with its own count.
+func TestHealLogsOnceEachWay(t *testing.T) {
+	logs := &lineLog{}
+	log := slog.New(logs)
+	fs := &faultFS{}
+	j := openJournal(t, t.TempDir(), journal.Options{WrapFile: fs.wrap, Logger: log})
+	defer j.Close()
+	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, Logger: log,
+		NewEngine: func() (Machine, error) { return demoEngine(t), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close(context.Background())
+	ctx := context.Background()
+	if _, err := tn.Do(ctx, engine.Login{DN: "1001", AgentID: "agent1"}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := logs.count("") // the journal's recovery
+	for episode := 1; episode <= 2; episode++ {
+		fs.fail(syscall.EIO)
+		refused0 := tn.Health().Refused
+		const n = 2000
+		for i := range n {
+			var c engine.Command = engine.Ready{DN: "1001"}
+			if i%2 == 1 {
+				c = engine.NotReady{DN: "1001"}
+			}
+			if _, err := tn.Do(ctx, c); !errors.Is(err, ErrNotRecorded) {
+				t.Fatalf("episode %d, command %d over EIO: %v, want ErrNotRecorded", episode, i, err)
+			}
+		}
+		if r := tn.Health().Refused - refused0; r < n {
+			t.Fatalf("episode %d: Health counts %d refused, want at least %d", episode, r, n)
+		}
+		time.Sleep(4 * healMinWait) // failing heal attempts
+		fs.fail(nil)
+		by := time.Now().Add(30 * time.Second)
+		for tn.Health().Heals < uint64(episode) {
+			if time.Now().After(by) {
+				t.Fatalf("episode %d: not healed", episode)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := tn.Do(ctx, engine.Ready{DN: "1001"}); err != nil {
+			t.Fatalf("episode %d: after the heal: %v", episode, err)
+		}
+		for _, prefix := range []string{
+			"ERROR journal: write failed",
+			"ERROR tenant: the journal fails to write",
+			"ERROR tenant: events not recorded",
+			"INFO journal: healed",
+			"INFO tenant: healed",
+		} {
+			if got, all := logs.count(prefix); got != episode {
+				t.Fatalf("episode %d: %d lines %q, want %d; the log:\n%s", episode, got, prefix, episode, all)
+			}
+		}
+		// Failed heal attempts: one line at the first, one at the heal
+		// (a failure soon after a heal waits longer before its first
+		// attempt, which may then succeed: no line).
+		tries, _ := logs.count("WARN tenant: the journal still fails to write")
+		if ended, all := logs.count("WARN tenant: heal attempts while the journal failed"); tries > episode || ended != tries {
+			t.Fatalf("episode %d: %d lines of failed heal attempts, %d of their end; the log:\n%s", episode, tries, ended, all)
+		}
+		if got, all := logs.count(""); got-base != 5*episode+2*tries {
+			t.Fatalf("episode %d: %d log lines for %d refused requests; the log:\n%s", episode, got-base, n, all)
+		}
+		// The healed line says how many requests the failure refused.
+		_, all := logs.count("")
+		lines := strings.Split(all, "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("refused=%d", n)) {
+			t.Fatalf("episode %d: the healed line does not count the %d refused requests: %s", episode, n, last)
+		}
+	}
+}
+
+// A journal that heals but no longer replays into the engine NewEngine
+// builds (here: another server's, whose call ids differ) leaves the tenant
+// refusing commands, and its Health says so although the journal itself
+// is healthy again: readiness must not read the journal alone.
+func TestHealReplayFailsStaysUnhealthy(t *testing.T) {
+	fs := &faultFS{}
+	j := openJournal(t, t.TempDir(), journal.Options{WrapFile: fs.wrap})
+	defer j.Close()
+	other := func() (Machine, error) {
+		return engine.New(&config.Demo("tok", "pw").Tenants[0], engine.Options{Server: "s2"})
+	}
+	tn, err := Start(Config{Engine: demoEngine(t), Journal: j, NewEngine: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tn.Close(context.Background())
+	ctx := context.Background()
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1001", To: "1002"}); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail(syscall.EIO)
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1003", To: "1004"}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("command over EIO: %v", err)
+	}
+	fs.fail(nil)
+	by := time.Now().Add(30 * time.Second)
+	for j.Stats().Heals == 0 {
+		if time.Now().After(by) {
+			t.Fatal("the journal did not heal")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(3 * healMaxWait)
+	if _, err := tn.Do(ctx, engine.MakeCall{From: "1005", To: "1006"}); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("command after a heal whose replay failed: %v, want ErrNotRecorded", err)
+	}
+	if h := tn.Health(); h.Err == nil || !strings.Contains(h.Err.Error(), "restart needed") || h.Heals != 0 || j.Stats().Err != nil {
+		t.Fatalf("Health %+v with the journal's error %v: want the tenant unhealthy, the journal not", h, j.Stats().Err)
+	}
 }

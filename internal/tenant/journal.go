@@ -1,7 +1,6 @@
 package tenant
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
-	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // Snapshotter is a Machine whose state can be saved and restored: Restore
@@ -206,6 +204,8 @@ func (t *Tenant) heal() {
 		// decide. Stay broken, loudly, without retrying.
 		t.log.Error("tenant: the journal cannot be replayed after a write failure; restart needed",
 			"tenant", t.id, "err", err)
+		t.broken = fmt.Errorf("%w: the journal cannot be replayed after a write failure; restart needed: %w", ErrNotRecorded, err)
+		t.health.Store(&Health{Err: t.broken, Since: t.brokenAt})
 		return
 	}
 	t.eng = eng
@@ -219,11 +219,16 @@ func (t *Tenant) heal() {
 	t.healedAt = time.Now()
 	t.heals.Add(1)
 	t.health.Store(nil)
+	refused := t.refused.Load()
 	t.sample.Resolve(context.Background(), slog.LevelWarn, "heal", "tenant: heal attempts while the journal failed", "tenant", t.id)
+	// The refused requests' cause ends with the failure (they are counted
+	// in the healed line): the next failure's are logged at once again.
+	t.sample.Resolve(context.Background(), slog.LevelDebug, "not recorded", "tenant: requests refused while the journal failed", "tenant", t.id)
 	t.sample.Resolve(context.Background(), slog.LevelInfo, "journal",
 		"tenant: healed: the journal writes again, the engine is back to what it holds, commands are taken again",
-		"tenant", t.id, "down_for", down.Round(time.Millisecond), "durable_lsn", t.lastLSN,
+		"tenant", t.id, "down_for", down.Round(time.Millisecond), "refused", refused-t.refusedAtHeal, "durable_lsn", t.lastLSN,
 		"snapshot_lsn", rp.snapLSN, "steps_replayed", rp.steps, "timers", len(rp.pending), "took", rp.took.Round(time.Millisecond))
+	t.refusedAtHeal = refused
 }
 
 func (t *Tenant) maybeSnapshot() {
@@ -361,23 +366,14 @@ type replayed struct {
 func (t *Tenant) replay(eng Machine) (replayed, error) {
 	var rp replayed
 	start := time.Now()
-	pending := map[string]int64{}
+	r := newReplayer(eng, "journal", "lsn", t.last)
 	from := t.jr.FirstLSN()
 	snap, err := t.jr.LatestSnapshot()
 	switch {
 	case err == nil:
-		s, ok := eng.(Snapshotter)
-		if !ok {
-			return rp, fmt.Errorf("%w: the journal has a snapshot but the engine cannot restore one", ErrReplay)
-		}
-		last, timers, engData, err := decodeSnapshotEnvelope(snap.Data)
-		if err != nil {
+		if err := r.restore(snap.Data, snap.LSN); err != nil {
 			return rp, err
 		}
-		if err := s.Restore(engData); err != nil {
-			return rp, fmt.Errorf("%w: restore snapshot at lsn %d: %w", ErrReplay, snap.LSN, err)
-		}
-		t.last, pending = max(t.last, last), timers
 		from = snap.LSN + 1
 		t.snapLSN.Store(snap.LSN)
 		rp.snapLSN = snap.LSN
@@ -393,72 +389,32 @@ func (t *Tenant) replay(eng Machine) (replayed, error) {
 		return rp, fmt.Errorf("%w: snapshot at lsn %d but the journal starts at %d", ErrReplay, from-1, t.jr.FirstLSN())
 	}
 	if from <= last {
-		r, err := t.jr.NewReader(from)
+		rd, err := t.jr.NewReader(from)
 		if err != nil {
 			return rp, fmt.Errorf("%w: %w", ErrReplay, err)
 		}
-		defer r.Close()
-		var buf []byte
-		for r.NextLSN() <= last {
-			rec, ok, err := r.TryNext()
+		defer rd.Close()
+		for rd.NextLSN() <= last {
+			rec, ok, err := rd.TryNext()
 			if err != nil {
-				return rp, fmt.Errorf("%w: read lsn %d: %w", ErrReplay, r.NextLSN(), err)
+				return rp, fmt.Errorf("%w: read lsn %d: %w", ErrReplay, rd.NextLSN(), err)
 			}
 			if !ok {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := t.jr.Sync(ctx, last)
 				cancel()
 				if err != nil {
-					return rp, fmt.Errorf("%w: lsn %d not durable: %w", ErrReplay, r.NextLSN(), err)
+					return rp, fmt.Errorf("%w: lsn %d not durable: %w", ErrReplay, rd.NextLSN(), err)
 				}
 				continue
 			}
-			sr, err := steprec.Decode(rec.Payload)
-			if err != nil {
-				return rp, fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
+			if err := r.step(rec.LSN, rec.Payload); err != nil {
+				return rp, err
 			}
-			cmd, err := engine.DecodeCommand(sr.Command)
-			if err != nil {
-				return rp, fmt.Errorf("%w: lsn %d: %w", ErrReplay, rec.LSN, err)
-			}
-			res, err := eng.Step(sr.At, cmd)
-			if err != nil {
-				return rp, fmt.Errorf("%w: lsn %d: %s refused on replay: %w", ErrReplay, rec.LSN, cmd.Kind(), err)
-			}
-			if len(res.Events) != len(sr.Events) {
-				return rp, fmt.Errorf("%w: lsn %d: %s gave %d events, the journal has %d", ErrReplay, rec.LSN, cmd.Kind(), len(res.Events), len(sr.Events))
-			}
-			for i := range res.Events {
-				buf = res.Events[i].AppendJSON(buf[:0])
-				if !bytes.Equal(buf, sr.Events[i]) {
-					return rp, fmt.Errorf("%w: lsn %d: %s event %d differs:\n journal: %s\n replay:  %s", ErrReplay, rec.LSN, cmd.Kind(), i, sr.Events[i], buf)
-				}
-			}
-			if tf, ok := cmd.(engine.TimerFired); ok {
-				delete(pending, tf.ID)
-			}
-			for _, eff := range res.Effects {
-				switch e := eff.(type) {
-				case engine.StartTimer:
-					pending[e.ID] = e.At
-				case *engine.StartTimer:
-					pending[e.ID] = e.At
-				case engine.CancelTimer:
-					delete(pending, e.ID)
-				case *engine.CancelTimer:
-					delete(pending, e.ID)
-				}
-			}
-			t.last = max(t.last, sr.At)
-			if rp.first == 0 {
-				rp.first = rec.LSN
-			}
-			rp.last = rec.LSN
-			rp.steps++
-			rp.events += len(res.Events)
 		}
 	}
-	rp.pending = pending
+	t.last = r.last
+	rp.first, rp.last, rp.steps, rp.events, rp.pending = r.first, r.upTo, r.steps, r.events, r.pending
 	rp.took = time.Since(start)
 	return rp, nil
 }
@@ -470,34 +426,8 @@ func (t *Tenant) recoveryCommands() error {
 		return nil
 	}
 	var b batch
-	for round := 0; round < 16; round++ {
-		cmds := t.cfg.RecoveryCommands(t.eng)
-		if len(cmds) == 0 {
-			break
-		}
-		progress := false
-		for _, c := range cmds {
-			if err := t.room(); err != nil {
-				return err
-			}
-			at := t.now()
-			res, err := t.eng.Step(at, c)
-			if err != nil {
-				t.log.Debug("tenant: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
-				continue
-			}
-			if err := t.record(&b, at, c, res.Events); err != nil {
-				return err
-			}
-			t.effects(res.Effects)
-			progress = true
-			t.recovery.Commands++
-			t.recovery.CommandEvents += len(res.Events)
-		}
-		if !progress {
-			t.log.Warn("tenant: recovery commands all refused", "tenant", t.id, "commands", len(cmds))
-			break
-		}
+	if err := t.stepRecoveryCommands(&b, t.room, t.record); err != nil {
+		return err
 	}
 	if b.lsn == 0 {
 		return nil

@@ -1,7 +1,6 @@
 package tenant
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/steprec"
 )
 
 // StepLog is the other way of recording steps (Config.Log; cluster mode):
@@ -168,75 +166,29 @@ func (t *Tenant) recoverLog() error {
 	if st == nil {
 		st = &LogState{}
 	}
-	pending := map[string]int64{}
+	r := newReplayer(t.eng, "log", "step", t.last)
 	if st.Snapshot != nil {
-		s, ok := t.eng.(Snapshotter)
-		if !ok {
-			return fmt.Errorf("%w: the log has a snapshot but the engine cannot restore one", ErrReplay)
-		}
-		last, timers, engData, err := decodeSnapshotEnvelope(st.Snapshot)
-		if err != nil {
+		if err := r.restore(st.Snapshot, st.SnapshotStep); err != nil {
 			return err
 		}
-		if err := s.Restore(engData); err != nil {
-			return fmt.Errorf("%w: restore snapshot at step %d: %w", ErrReplay, st.SnapshotStep, err)
-		}
-		t.last, pending = last, timers
 		t.recovery.SnapshotLSN = st.SnapshotStep
 	} else if st.SnapshotStep != 0 {
 		return fmt.Errorf("%w: snapshot step %d without a snapshot", ErrReplay, st.SnapshotStep)
 	}
 	t.lm.step = st.SnapshotStep
-	var buf []byte
 	for _, ls := range st.Steps {
 		if ls.Step != t.lm.step+1 {
 			return fmt.Errorf("%w: step %d follows step %d", ErrReplay, ls.Step, t.lm.step)
 		}
-		sr, err := steprec.Decode(ls.Record)
-		if err != nil {
-			return fmt.Errorf("%w: step %d: %w", ErrReplay, ls.Step, err)
+		if err := r.step(ls.Step, ls.Record); err != nil {
+			return err
 		}
-		cmd, err := engine.DecodeCommand(sr.Command)
-		if err != nil {
-			return fmt.Errorf("%w: step %d: %w", ErrReplay, ls.Step, err)
-		}
-		res, err := t.eng.Step(sr.At, cmd)
-		if err != nil {
-			return fmt.Errorf("%w: step %d: %s refused on replay: %w", ErrReplay, ls.Step, cmd.Kind(), err)
-		}
-		if len(res.Events) != len(sr.Events) {
-			return fmt.Errorf("%w: step %d: %s gave %d events, the log has %d", ErrReplay, ls.Step, cmd.Kind(), len(res.Events), len(sr.Events))
-		}
-		for i := range res.Events {
-			buf = res.Events[i].AppendJSON(buf[:0])
-			if !bytes.Equal(buf, sr.Events[i]) {
-				return fmt.Errorf("%w: step %d: %s event %d differs:\n log:    %s\n replay: %s", ErrReplay, ls.Step, cmd.Kind(), i, sr.Events[i], buf)
-			}
-		}
-		if tf, ok := cmd.(engine.TimerFired); ok {
-			delete(pending, tf.ID)
-		}
-		for _, eff := range res.Effects {
-			switch e := eff.(type) {
-			case engine.StartTimer:
-				pending[e.ID] = e.At
-			case *engine.StartTimer:
-				pending[e.ID] = e.At
-			case engine.CancelTimer:
-				delete(pending, e.ID)
-			case *engine.CancelTimer:
-				delete(pending, e.ID)
-			}
-		}
-		t.last = max(t.last, sr.At)
-		if t.recovery.FirstLSN == 0 {
-			t.recovery.FirstLSN = ls.Step
-		}
-		t.recovery.LastLSN = ls.Step
-		t.recovery.Steps++
-		t.recovery.Events += len(res.Events)
 		t.lm.step = ls.Step
 	}
+	t.last = r.last
+	t.recovery.FirstLSN, t.recovery.LastLSN = r.first, r.upTo
+	t.recovery.Steps, t.recovery.Events = r.steps, r.events
+	pending := r.pending
 	t.sinceSnap = t.recovery.Steps
 	t.lm.snapAt = t.cfg.Clock()
 	for id, at := range pending {
@@ -268,32 +220,15 @@ func (t *Tenant) logRecoveryCommands() error {
 		return nil
 	}
 	var b batch
-	for round := 0; round < 16; round++ {
-		cmds := t.cfg.RecoveryCommands(t.eng)
-		if len(cmds) == 0 {
-			break
+	err := t.stepRecoveryCommands(&b, nil, func(b *batch, at int64, c engine.Command, evs []event.Event) error {
+		if err := t.logRecord(b, at, c, evs); err != nil {
+			return err
 		}
-		progress := false
-		for _, c := range cmds {
-			at := t.now()
-			res, err := t.eng.Step(at, c)
-			if err != nil {
-				t.log.Debug("tenant: recovery command refused", "tenant", t.id, "command", c.Kind(), "err", err)
-				continue
-			}
-			if err := t.logRecord(&b, at, c, res.Events); err != nil {
-				return err
-			}
-			b.addEvents(res.Events)
-			t.effects(res.Effects)
-			progress = true
-			t.recovery.Commands++
-			t.recovery.CommandEvents += len(res.Events)
-		}
-		if !progress {
-			t.log.Warn("tenant: recovery commands all refused", "tenant", t.id, "commands", len(cmds))
-			break
-		}
+		b.addEvents(evs)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(b.logRecs) == 0 {
 		return nil

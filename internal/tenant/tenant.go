@@ -181,27 +181,30 @@ type Tenant struct {
 	gen    uint64
 
 	// Journal mode.
-	jr        *journal.Journal
-	maxSize   int64
-	rec       []byte // record buffer, reused
-	recEnc    StepEncoder
-	lastLSN   uint64 // LSN of the last step appended
-	broken    error  // journal writes failed: the engine may hold steps the journal has not
-	brokenAt  time.Time
-	healC     <-chan time.Time // next heal attempt, nil while healthy
-	healWait  time.Duration
-	healedAt  time.Time
-	health    atomic.Pointer[Health]
-	failures  atomic.Uint64
-	heals     atomic.Uint64
-	refused   atomic.Uint64
-	sinceSnap int // steps since the last snapshot was taken
-	syncq     chan syncItem
-	synced    chan struct{} // closed when the syncer exits
-	snapLSN   atomic.Uint64 // LSN of the newest snapshot written
-	snapBusy  atomic.Bool
-	snapWG    sync.WaitGroup
-	recovery  Recovery
+	jr       *journal.Journal
+	maxSize  int64
+	rec      []byte // record buffer, reused
+	recEnc   StepEncoder
+	lastLSN  uint64 // LSN of the last step appended
+	broken   error  // journal writes failed: the engine may hold steps the journal has not
+	brokenAt time.Time
+	healC    <-chan time.Time // next heal attempt, nil while healthy
+	healWait time.Duration
+	healedAt time.Time
+	health   atomic.Pointer[Health]
+	failures atomic.Uint64
+	heals    atomic.Uint64
+	refused  atomic.Uint64
+	// refusedAtHeal is refused at the last heal (or start): the healed
+	// line reports the commands refused since.
+	refusedAtHeal uint64
+	sinceSnap     int // steps since the last snapshot was taken
+	syncq         chan syncItem
+	synced        chan struct{} // closed when the syncer exits
+	snapLSN       atomic.Uint64 // LSN of the newest snapshot written
+	snapBusy      atomic.Bool
+	snapWG        sync.WaitGroup
+	recovery      Recovery
 
 	lm        logMode               // Log mode
 	logBroken atomic.Pointer[error] // a StepLog commit failed

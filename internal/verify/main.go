@@ -34,6 +34,12 @@ type Config struct {
 	// Uncommitted reads with isolation.level=read_uncommitted (default
 	// read_committed: aborted transactions are not part of the stream).
 	Uncommitted bool
+	// MidStream takes every key up where its records begin, as on a topic
+	// whose log no longer starts at offset 0 (which is detected without
+	// it): for topics that start mid-stream at offset 0, copied from a
+	// broker whose retention had deleted records, or a cluster a running
+	// switchboard moved to.
+	MidStream bool
 }
 
 const usageText = `usage: switchboard verify [flags]
@@ -47,7 +53,11 @@ Seq gapless per key, call flows well formed per call thread (parties,
 every ringing ends, calls and threads end, Dialing before Ringing, consult
 and PartyChanged ConnIDs), agent state machines, and with --expect the
 counts a 'switchboard sim' run wrote. Calls still in progress at the end
-are reported as open, not as faults, unless --closed.
+are reported as open, not as faults, unless --closed. On a topic whose
+log no longer starts at offset 0 (retention deleted records) a key whose
+first record is gone is taken up where it is (no call-flow or login check
+for what is not there); --mid-stream does so on every topic, for topics
+copied from such a broker or a cluster a running switchboard moved to.
 Exit status: 0 the stream is good, 1 problems found (or Kafka unreachable),
 2 bad usage.
 
@@ -99,6 +109,7 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 	file := fs.String("file", "", "read event JSON lines from this file ('-' stdin) instead of Kafka")
 	timeout := fs.Duration("connect-timeout", 10*time.Second, "how long to wait for Kafka")
 	uncommitted := fs.Bool("read-uncommitted", false, "read with isolation.level=read_uncommitted (records of open and aborted transactions too)")
+	midStream := fs.Bool("mid-stream", false, "the topics may start mid-stream (copied from a broker whose retention deleted records, or switchboard moved to this cluster): take each key up where its records begin")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -112,7 +123,7 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
 	cfg := Config{TopicPrefix: *prefix, Tenant: *tenant, Closed: *closed, JSON: *jsonOut,
-		ExpectFile: *expect, File: *file, ConnectTimeout: *timeout, Uncommitted: *uncommitted}
+		ExpectFile: *expect, File: *file, ConnectTimeout: *timeout, Uncommitted: *uncommitted, MidStream: *midStream}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			cfg.Brokers = append(cfg.Brokers, b)
@@ -129,6 +140,16 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 // report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	opts := Options{TopicPrefix: cfg.TopicPrefix, Tenant: cfg.Tenant, Closed: cfg.Closed}
+	topics := []string{cfg.TopicPrefix + event.AgentStateTopic, cfg.TopicPrefix + event.CallThreadTopic}
+	midStream := func(truncated map[string]bool) map[string]bool {
+		if cfg.MidStream {
+			truncated = map[string]bool{}
+			for _, t := range topics {
+				truncated[t] = true
+			}
+		}
+		return truncated
+	}
 	if cfg.ExpectFile != "" {
 		e, err := ReadExpect(cfg.ExpectFile)
 		if err != nil {
@@ -146,9 +167,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			defer f.Close()
 			r = f
 		}
+		opts.Truncated = midStream(nil)
 		return CheckLines(r, opts)
 	}
-	topics := []string{cfg.TopicPrefix + event.AgentStateTopic, cfg.TopicPrefix + event.CallThreadTopic}
 	var c *Checker
 	read := ReadTopics
 	if cfg.Uncommitted {
@@ -156,7 +177,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	snap, err := read(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(s Snapshot) {
 		opts.Partitions = s.Partitions
-		opts.Truncated = s.Truncated
+		opts.Truncated = midStream(s.Truncated)
 		c = NewChecker(opts)
 	}, func(r Record) { c.Add(r) })
 	if err != nil {

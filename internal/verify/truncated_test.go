@@ -1,6 +1,11 @@
 package verify_test
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-cc/switchboard/event"
@@ -77,5 +82,30 @@ func TestTruncatedStream(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("a record missing after the truncation point was not reported:\n%s", rep.Text())
+	}
+}
+
+// --mid-stream takes keys up where they begin on topics that start at
+// offset 0 (a copy of a truncated topic, or a cluster switchboard moved to
+// while running), where nothing marks them truncated: the same events fail
+// without it.
+func TestMidStreamFlag(t *testing.T) {
+	recs, _ := goodStream(t)
+	var lines bytes.Buffer
+	for _, r := range recs[len(recs)/3:] { // the first third is not there
+		lines.Write(r.Value)
+		lines.WriteByte('\n')
+	}
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, lines.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := verify.Main(context.Background(), []string{"--file", file}, &out, &out); code != 1 || !strings.Contains(out.String(), "first Seq of the key is") {
+		t.Fatalf("without --mid-stream: exit %d, want 1 with the keys' missing starts:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := verify.Main(context.Background(), []string{"--file", file, "--mid-stream"}, &out, &out); code != 0 {
+		t.Fatalf("with --mid-stream: exit %d, want 0:\n%s", code, out.String())
 	}
 }
