@@ -258,20 +258,60 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration) ([]time.Duration, int, time.Duration) {
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
 	defer cl.CloseIdleConnections()
+	var mu sync.Mutex
+	ok := 0
+	lat, elapsed := paced(ctx, rate, d, func(l int) func() time.Duration {
+		tn, dn := fmt.Sprint("t", l%clusterTenants), 1001+l/clusterTenants
+		node := ns[l%len(ns)]
+		in := false
+		return func() time.Duration {
+			op, body := "login", fmt.Sprintf(`{"agentId":"agent%d"}`, dn-1000)
+			if in {
+				op, body = "logout", "{}"
+			}
+			req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/v1/tenants/%s/dns/%d/%s", node.addr, tn, dn, op),
+				strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer tok-"+tn)
+			t0 := time.Now()
+			res, err := cl.Do(req)
+			took := time.Since(t0)
+			code := 0
+			if err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				code = res.StatusCode
+			}
+			if code/100 == 2 || code == 409 {
+				in = !in
+			}
+			if code/100 == 2 {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+			return took
+		}
+	})
+	return lat, ok, elapsed
+}
+
+// paced runs the cluster rows' paced load: 8 tenants x 20 DNs, each DN a
+// lane (lane(l) makes lane l's request) sending its next request at its
+// scheduled time, or at once when late, rate per second in all, for d. It
+// returns the sorted latencies the requests returned and how long the
+// load ran.
+func paced(ctx context.Context, rate int, d time.Duration, lane func(l int) func() time.Duration) ([]time.Duration, time.Duration) {
 	lanes := clusterTenants * clusterDNs
 	interval := time.Duration(float64(time.Second) * float64(lanes) / float64(rate))
 	var mu sync.Mutex
 	var lat []time.Duration
-	ok := 0
 	var wg sync.WaitGroup
 	start := time.Now().Add(100 * time.Millisecond)
 	for l := 0; l < lanes; l++ {
+		do := lane(l)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tn, dn := fmt.Sprint("t", l%clusterTenants), 1001+l/clusterTenants
-			node := ns[l%len(ns)]
-			in := false
 			first := start.Add(time.Duration(l) * interval / time.Duration(lanes))
 			for k := 0; ctx.Err() == nil; k++ {
 				at := first.Add(time.Duration(k) * interval)
@@ -279,30 +319,9 @@ func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration
 					return
 				}
 				time.Sleep(time.Until(at))
-				op, body := "login", fmt.Sprintf(`{"agentId":"agent%d"}`, dn-1000)
-				if in {
-					op, body = "logout", "{}"
-				}
-				req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/v1/tenants/%s/dns/%d/%s", node.addr, tn, dn, op),
-					strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer tok-"+tn)
-				t0 := time.Now()
-				res, err := cl.Do(req)
-				took := time.Since(t0)
-				code := 0
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					code = res.StatusCode
-				}
-				if code/100 == 2 || code == 409 {
-					in = !in
-				}
+				took := do()
 				mu.Lock()
 				lat = append(lat, took)
-				if code/100 == 2 {
-					ok++
-				}
 				mu.Unlock()
 			}
 		}()
@@ -310,7 +329,7 @@ func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(lat)
-	return lat, ok, elapsed
+	return lat, elapsed
 }
 
 // TakeoverFigures are what Takeover measured.

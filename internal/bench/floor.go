@@ -174,36 +174,17 @@ func KafkaFloor(ctx context.Context, brokers []string, rate, events int, d time.
 	out.LoneP50, _ = pct(lt)
 	out.LoneProduceP50, _ = pct(lp)
 	out.LoneEndP50, _ = pct(le)
-	lanes := clusterTenants * clusterDNs
-	interval := time.Duration(float64(time.Second) * float64(lanes) / float64(rate))
-	var lat []time.Duration
-	var lw sync.WaitGroup
-	start := time.Now().Add(100 * time.Millisecond)
-	for l := 0; l < lanes; l++ {
-		lw.Add(1)
-		go func() {
-			defer lw.Done()
-			tn := fmt.Sprint("t", l%clusterTenants)
-			q := shards[cluster.ShardOf(tn, cluster.DefaultShards)]
-			key := []byte(fmt.Sprint(tn, ":agent", 1+l/clusterTenants))
-			first := start.Add(time.Duration(l) * interval / time.Duration(lanes))
-			for k := 0; ctx.Err() == nil; k++ {
-				at := first.Add(time.Duration(k) * interval)
-				if at.Sub(start) >= d {
-					return
-				}
-				time.Sleep(time.Until(at))
-				r := &floorReq{at: time.Now(), key: key, done: make(chan struct{})}
-				q <- r
-				<-r.done
-				mu.Lock()
-				lat = append(lat, time.Since(r.at))
-				mu.Unlock()
-			}
-		}()
-	}
-	lw.Wait()
-	elapsed := time.Since(start)
+	lat, elapsed := paced(ctx, rate, d, func(l int) func() time.Duration {
+		tn := fmt.Sprint("t", l%clusterTenants)
+		q := shards[cluster.ShardOf(tn, cluster.DefaultShards)]
+		key := []byte(fmt.Sprint(tn, ":agent", 1+l/clusterTenants))
+		return func() time.Duration {
+			r := &floorReq{at: time.Now(), key: key, done: make(chan struct{})}
+			q <- r
+			<-r.done
+			return time.Since(r.at)
+		}
+	})
 	cancel()
 	wg.Wait()
 	if firstErr != nil {
