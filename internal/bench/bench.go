@@ -190,7 +190,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
 	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
 	peer := fs.String("peer", "", "compare SIP with this peer: kamailio")
-	bindings := fs.Int("bindings", 0, "phones registered for --peer (default 6 x --sip-rate)")
+	bindings := fs.Int("bindings", 0, "phones registered for --peer (0: 6 x --sip-rate)")
 	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
 	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
 	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")

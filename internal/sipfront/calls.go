@@ -43,16 +43,19 @@ func (s *Server) dropLeg(l *leg) {
 	}
 }
 
-// trunkFor finds the tenant trunk a request comes from, by source address.
-func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
+// trunkFor finds the tenant trunk a request comes from, by source address
+// (host:port, or host for a trunk configured without a port) and, for a
+// trunk whose address names a transport, the request's transport.
+func (s *Server) trunkFor(source, transport string) (*sipTenant, *trunk) {
 	host, _, _ := net.SplitHostPort(source)
+	transport = sip.NetworkToUpper(transport)
 	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
-			if tr.address == "" || tr.carrier.inbound == "credentials" {
+			if tr.address == "" || tr.carrier.inbound == "credentials" || tr.transport != "" && tr.transport != transport {
 				continue
 			}
-			if tr.address == source || (tr.host == tr.address && tr.host == host) {
+			if tr.source == source || (tr.host == tr.source && tr.host == host) {
 				return t, tr
 			}
 		}
@@ -147,7 +150,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	t, tr := s.trunkFor(s.origin(req))
+	t, tr := s.trunkFor(s.origin(req), s.originTransport(req))
 	if tr == nil {
 		t, tr = s.trunkByCredentials(req) // carrier.go
 	}

@@ -330,7 +330,8 @@
 // INVITEs answer the carrier's 401/407 with it, and with register the
 // trunk registers to its address (digest; refreshed at three quarters of
 // the time granted; retried after Config.TrunkRetry; un-registered at
-// Close). Inbound calls are the trunk's by source address, by digest
+// Close). Inbound calls are the trunk's by source address (host:port, over
+// the transport the address names, if it names one: trunkFor), by digest
 // credentials as its sip-user from any address, or both (inbound:); a call
 // to the registered contact takes its number from To. Every trunk with an
 // address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
