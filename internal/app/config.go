@@ -185,7 +185,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown-timeout", "%v is not positive", c.ShutdownTimeout)
 	}
-	if err := c.Kafka.validate(c.KafkaBrokers, bad); err != nil {
+	if err := c.Kafka.Validate(c.KafkaBrokers, bad); err != nil {
 		return err
 	}
 	if err := c.Durability.validate(bad); err != nil {
@@ -254,7 +254,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("log-format", (*stringValue)(&c.LogFormat), "log `FORMAT`: text or json")
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
 	add("stats", (*boolValue)(&c.Stats), "run the statistics consumer in-process: today's figures per queue and agent at /v1/tenants/{t}/stats (docs/STATS.md)")
-	c.Kafka.addFlags(add)
+	c.Kafka.AddFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
 	c.Embedded.addFlags(add)
@@ -338,5 +338,18 @@ func (l *listValue) Set(v string) error {
 		}
 	}
 	*l = out
+	return nil
+}
+
+type boolValue bool
+
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*b = boolValue(x)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 )
 
@@ -88,6 +89,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	group := fs.String("group", "switchboard-stats", "Kafka consumer `GROUP`; one per instance")
 	every := fs.Duration("checkpoint-every", 5*time.Second, "how often the checkpoint is written")
 	at := fs.String("now", "", "evaluate the figures at this fixed RFC 3339 `TIME` instead of the clock (replaying a past day)")
+	var sec kafkasec.Flags
+	secErr := sec.Register(fs, os.Getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -97,6 +100,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int { fmt.Fprintln(stderr, "switchboard stats:", err); return code }
 	if *brokers == "" || *cfgPath == "" {
 		return fail(2, errors.New("--kafka-brokers and --config are required"))
+	}
+	if secErr != nil {
+		return fail(2, secErr)
+	}
+	brokerList := strings.Split(*brokers, ",")
+	kopts, err := sec.Options(brokerList, os.Getenv)
+	if err != nil {
+		return fail(2, err)
 	}
 	f, err := config.Load(*cfgPath)
 	if err != nil {
@@ -124,7 +135,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	svc := NewService(Config{
-		Brokers: strings.Split(*brokers, ","), TopicPrefix: *prefix, Group: *group,
+		Brokers: brokerList, TopicPrefix: *prefix, Group: *group, KafkaOpts: kopts,
 		Checkpoint: cp, CheckpointEvery: *every, Options: opts, Logger: log, Now: now,
 	})
 	mux := http.NewServeMux()
@@ -144,7 +155,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv.Shutdown(sctx)
 	cancel()
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return fail(1, err)
+		return fail(1, sec.Explain(err, brokerList))
 	}
 	return 0
 }

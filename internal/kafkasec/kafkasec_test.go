@@ -1,4 +1,4 @@
-package app
+package kafkasec
 
 import (
 	"errors"
@@ -10,8 +10,8 @@ import (
 
 func TestKafkaExplain(t *testing.T) {
 	base := errors.New("publisher: cannot connect: context deadline exceeded")
-	k := KafkaSecurity{TLS: true, TLSCA: "/etc/ca.pem", SASLMechanism: publisher.MechanismScramSHA512, SASLUser: "sb"}
-	err := k.explain(base, []string{"k1:9093", "k2:9093"})
+	k := Flags{TLS: true, TLSCA: "/etc/ca.pem", SASLMechanism: publisher.MechanismScramSHA512, SASLUser: "sb"}
+	err := k.Explain(base, []string{"k1:9093", "k2:9093"})
 	if !errors.Is(err, base) {
 		t.Fatalf("%v does not wrap the cause", err)
 	}
@@ -20,11 +20,11 @@ func TestKafkaExplain(t *testing.T) {
 			t.Errorf("%v lacks %q", err, want)
 		}
 	}
-	k = KafkaSecurity{SASLMechanism: publisher.MechanismScramSHA256, SASLUser: "sb", SASLPasswordFile: "/run/secrets/kafka"}
-	if err := k.explain(base, []string{"k:9092"}); !strings.Contains(err.Error(), "no TLS") || !strings.Contains(err.Error(), "/run/secrets/kafka") {
+	k = Flags{SASLMechanism: publisher.MechanismScramSHA256, SASLUser: "sb", SASLPasswordFile: "/run/secrets/kafka"}
+	if err := k.Explain(base, []string{"k:9092"}); !strings.Contains(err.Error(), "no TLS") || !strings.Contains(err.Error(), "/run/secrets/kafka") {
 		t.Errorf("%v", err)
 	}
-	if (&KafkaSecurity{}).explain(nil, nil) != nil {
-		t.Error("explain(nil) is not nil")
+	if (&Flags{}).Explain(nil, nil) != nil {
+		t.Error("Explain(nil) is not nil")
 	}
 }
