@@ -2,9 +2,14 @@ package kafkasec
 
 import (
 	"errors"
+	"flag"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/internal/kafkasec/kafkasectest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 )
 
@@ -26,5 +31,77 @@ func TestKafkaExplain(t *testing.T) {
 	}
 	if (&Flags{}).Explain(nil, nil) != nil {
 		t.Error("Explain(nil) is not nil")
+	}
+}
+
+// The flags registered on a command's flag set, from the command line and
+// the environment, give the TLS and SASL each case wants, and refuse the
+// same combinations serve refuses.
+func TestRegisterOptions(t *testing.T) {
+	for _, tc := range kafkasectest.Cases(t) {
+		t.Run(tc.Name, func(t *testing.T) {
+			opts, err := parseOptions(tc.Args, tc.Getenv)
+			if tc.Err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.Err) || !errors.Is(err, ErrConfig) {
+					t.Fatalf("err %v, want ErrConfig with %q", err, tc.Err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := kafkasectest.Check(opts, tc.Want); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func parseOptions(args []string, getenv func(string) string) ([]kgo.Opt, error) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var k Flags
+	regErr := k.Register(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if regErr != nil {
+		return nil, regErr
+	}
+	return k.Options([]string{"k:9093"}, getenv)
+}
+
+// Check catches options that differ from the case: it is not satisfied by
+// anything.
+func TestCheckRefuses(t *testing.T) {
+	cases := kafkasectest.Cases(t)
+	var full kafkasectest.Case
+	for _, c := range cases {
+		if c.Want.CertFile != "" {
+			full = c
+		}
+	}
+	opts, err := parseOptions(full.Args, full.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := full.Want
+	for name, bad := range map[string]func(*kafkasectest.Want){
+		"no tls":         func(w *kafkasectest.Want) { w.TLS, w.CAFile, w.CertFile = false, "", "" },
+		"system roots":   func(w *kafkasectest.Want) { w.CAFile = "" },
+		"no client cert": func(w *kafkasectest.Want) { w.CertFile = "" },
+		"other password": func(w *kafkasectest.Want) { w.Password += "x" },
+		"other user":     func(w *kafkasectest.Want) { w.User += "x" },
+		"other sha":      func(w *kafkasectest.Want) { w.Mechanism = "SCRAM-SHA-256" },
+		"no sasl":        func(w *kafkasectest.Want) { w.Mechanism = "" },
+	} {
+		ww := w
+		bad(&ww)
+		if err := kafkasectest.Check(opts, ww); err == nil {
+			t.Errorf("%s: Check accepted it", name)
+		}
+	}
+	if err := kafkasectest.Check(nil, w); err == nil {
+		t.Error("Check accepted no options")
 	}
 }

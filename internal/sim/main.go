@@ -68,7 +68,7 @@ Flags (the YAML --config may set everything; flags given win):
 
 // Main runs `switchboard sim` and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, opts, err := parse(args, stdout, stderr)
+	cfg, opts, err := parse(args, stdout, stderr, os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -99,12 +99,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
+// parse reads the flags, with defaults from the environment (getenv).
+func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) (Config, Options, error) {
 	cfg := Default()
 	fs := flag.NewFlagSet("switchboard sim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
+		if v := getenv(k); v != "" {
 			return v
 		}
 		return def
@@ -128,7 +129,7 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 	fs.StringVar(&o.WriteConfig, "write-config", "", "write a serve configuration (YAML) with this day's tenant, agents and supervisors, and exit")
 	progress := fs.String("progress", "auto", "progress bar and live summary on stderr: auto (when a terminal), always, never")
 	var sec kafkasec.Flags
-	secErr := sec.Register(fs, os.Getenv)
+	secErr := sec.Register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -176,7 +177,7 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 			return cfg, o, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 		var err error
-		if o.KafkaTLS, o.KafkaSASL, err = sec.PublisherConfig(os.Getenv); err != nil {
+		if o.KafkaTLS, o.KafkaSASL, err = sec.PublisherConfig(getenv); err != nil {
 			return cfg, o, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 	}
