@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,8 @@ func (c Case) Getenv(k string) string { return c.Env[k] }
 func Cases(t testing.TB) []Case {
 	t.Helper()
 	dir := t.TempDir()
-	ca := writeCert(t, dir, "ca", true)
-	cert := writeCert(t, dir, "client", false)
+	ca := writeCert(t, dir, "ca", true, false)
+	cert := writeCert(t, dir, "client", false, true)
 	key := filepath.Join(dir, "client.key")
 	pwFile := filepath.Join(dir, "password")
 	if err := os.WriteFile(pwFile, []byte("from-the-file\n"), 0o600); err != nil {
@@ -96,9 +97,23 @@ func Cases(t testing.TB) []Case {
 	}
 }
 
-// writeCert writes a self-signed certificate (and, for a client, its key
-// in dir/client.key) and returns the certificate's path.
-func writeCert(t testing.TB, dir, name string, isCA bool) string {
+// ServerTLS returns a broker's TLS configuration for 127.0.0.1 (a
+// self-signed certificate) and the path of that certificate's PEM file,
+// for --kafka-tls-ca.
+func ServerTLS(t testing.TB) (*tls.Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	path := writeCert(t, dir, "server", true, true)
+	c, err := tls.LoadX509KeyPair(path, filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{c}}, path
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 (and, with
+// withKey, its key in dir/NAME.key) and returns the certificate's path.
+func writeCert(t testing.TB, dir, name string, isCA, withKey bool) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -106,7 +121,9 @@ func writeCert(t testing.TB, dir, name string, isCA bool) string {
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "kafkasectest " + name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: isCA}
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: isCA,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +132,7 @@ func writeCert(t testing.TB, dir, name string, isCA bool) string {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if !isCA {
+	if withKey {
 		k, err := x509.MarshalECPrivateKey(key)
 		if err != nil {
 			t.Fatal(err)
