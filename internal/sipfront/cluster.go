@@ -98,7 +98,8 @@ func (s *Server) startCluster() {
 		c.only = tc.Config.ID
 		for _, d := range tc.Config.DNs {
 			if d.Trunk != nil && d.Trunk.Address != "" {
-				c.trunks[d.Trunk.Address] = tc.Config.ID
+				src, _, _ := trunkSource(d.Trunk.Address)
+				c.trunks[src] = tc.Config.ID
 			}
 			if d.Trunk != nil && d.Trunk.InboundMode() == "credentials" {
 				user := d.Trunk.SIPUser

@@ -97,8 +97,8 @@ func parse(args []string, stderr io.Writer, getenv func(string) string) (mainFla
 	fs := flag.NewFlagSet("switchboard stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	brokers := fs.String("kafka-brokers", getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST`")
-	fs.StringVar(&m.prefix, "topic-prefix", getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX`")
+	brokers := fs.String("kafka-brokers", getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST` (env SWITCHBOARD_KAFKA_BROKERS)")
+	fs.StringVar(&m.prefix, "topic-prefix", getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX` (env SWITCHBOARD_TOPIC_PREFIX)")
 	fs.StringVar(&m.cfgPath, "config", "", "the switchboard configuration `FILE` (tenants, tokens, time zones, service levels)")
 	fs.StringVar(&m.listen, "listen", "127.0.0.1:8091", "HTTP listen `ADDRESS`")
 	fs.StringVar(&m.data, "data", "", "`DIR` for the checkpoint (stats.checkpoint); empty: none, every start reads from the start of the day")
