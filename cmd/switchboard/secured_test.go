@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,11 +84,12 @@ func TestSecuredKafka(t *testing.T) {
 	cfg := filepath.Join(dir, "stats.yaml")
 	os.WriteFile(cfg, []byte("tenants:\n  - id: demo\n    tokens: ["+token+"]\n"), 0o644)
 	sctx, cancel := context.WithCancel(ctx)
-	sout := &syncBuffer{}
-	var serr syncBuffer
+	pr, pw := io.Pipe()
+	var serr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(sctx, append([]string{"stats", "--listen", "127.0.0.1:0", "--config", cfg, "--now", time.Now().Format(time.RFC3339)}, kafka(pwFile)...), sout, &serr)
+		done <- run(sctx, append([]string{"stats", "--listen", "127.0.0.1:0", "--config", cfg}, kafka(pwFile)...), pw, &serr)
+		pw.Close()
 	}()
 	defer func() {
 		cancel()
@@ -96,53 +97,38 @@ func TestSecuredKafka(t *testing.T) {
 			t.Errorf("stats: exit %d\n%s", code, serr.String())
 		}
 	}()
-	var base string
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	_, base, ok := strings.Cut(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		t.Fatalf("stats did not start: %q %v", line, err) // serr is not read while stats runs
+	}
+	go io.Copy(io.Discard, pr)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, rest, ok := strings.Cut(sout.String(), "listening on "); ok {
-			base = strings.TrimSpace(rest)
-			req, _ := http.NewRequest("GET", base+"/v1/tenants/demo/stats/tenant", nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				var ts struct {
-					Events int64 `json:"events"`
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Fatalf("GET stats: %d %s", resp.StatusCode, body)
-				}
-				if err := json.Unmarshal(body, &ts); err != nil {
-					t.Fatalf("%v: %s", err, body)
-				}
-				if ts.Events == int64(lines) {
-					t.Logf("tail printed %d records; stats took %d events", lines, ts.Events)
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("stats took %d of %d events in 60s\n%s", ts.Events, lines, serr.String())
-				}
-			}
-		} else if time.Now().After(deadline) {
-			t.Fatalf("stats did not start\n%s", serr.String())
+		req, _ := http.NewRequest("GET", base+"/v1/tenants/demo/stats/tenant", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts struct {
+			Events int64 `json:"events"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET stats: %d %s", resp.StatusCode, body)
+		}
+		if err := json.Unmarshal(body, &ts); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if ts.Events == int64(lines) {
+			t.Logf("tail printed %d records; stats took %d events", lines, ts.Events)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats took %d of %d events in 60s", ts.Events, lines)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

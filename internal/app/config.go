@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
@@ -341,15 +342,6 @@ func (l *listValue) Set(v string) error {
 	return nil
 }
 
-type boolValue bool
-
-func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
-func (b *boolValue) IsBoolFlag() bool { return true }
-func (b *boolValue) Set(v string) error {
-	x, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return fmt.Errorf("%q is not true or false", v)
-	}
-	*b = boolValue(x)
-	return nil
-}
+// boolValue is the bool flag value of the Kafka TLS flags (kafkasec), so
+// that serve's other bool flags parse alike.
+type boolValue = kafkasec.BoolValue

@@ -1,9 +1,7 @@
 package app
 
 import (
-	"errors"
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,23 +13,9 @@ import (
 // lines every Kafka command shares wants (the tools' tests hold them to the
 // same cases), and serve refuses the same combinations.
 func TestServeKafkaOptsCases(t *testing.T) {
-	for _, tc := range kafkasectest.Cases(t) {
-		t.Run(tc.Name, func(t *testing.T) {
-			opts, err := serveKafkaOpts(append([]string{"--kafka-brokers", "k:9093", "--data", t.TempDir()}, tc.Args...), tc.Getenv)
-			if tc.Err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.Err) || !errors.Is(err, ErrConfig) {
-					t.Fatalf("err %v, want ErrConfig with %q", err, tc.Err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := kafkasectest.Check(opts, tc.Want); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	kafkasectest.Run(t, ErrConfig, func(t *testing.T, c kafkasectest.Case) ([]kgo.Opt, error) {
+		return serveKafkaOpts(append([]string{"--kafka-brokers", "k:9093", "--data", t.TempDir()}, c.Args...), c.Getenv)
+	})
 }
 
 // serveKafkaOpts are the options of serve's relay and stats clients for

@@ -61,7 +61,7 @@ type Flags struct {
 // AddFlags registers the flags of k with add (serve's ParseFlags, or
 // Register's flag set).
 func (k *Flags) AddFlags(add func(name string, v flag.Value, usage string)) {
-	add("kafka-tls", (*boolValue)(&k.TLS), "connect to --kafka-brokers with TLS (`BOOL`)")
+	add("kafka-tls", (*BoolValue)(&k.TLS), "connect to --kafka-brokers with TLS (`BOOL`)")
 	add("kafka-tls-ca", (*stringValue)(&k.TLSCA), "PEM `FILE` of the CA certificates that verify the brokers (default: the system roots)")
 	add("kafka-tls-cert", (*stringValue)(&k.TLSCert), "PEM client certificate `FILE` (mutual TLS; with --kafka-tls-key)")
 	add("kafka-tls-key", (*stringValue)(&k.TLSKey), "PEM client key `FILE` (with --kafka-tls-cert)")
@@ -236,16 +236,18 @@ func (k *Flags) passwordSource() string {
 	return "$" + EnvKafkaSASLPassword
 }
 
-type boolValue bool
+// BoolValue is a bool flag.Value that takes what strconv.ParseBool takes,
+// spaces around it ignored (serve's other bool flags use it too).
+type BoolValue bool
 
-func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
-func (b *boolValue) IsBoolFlag() bool { return true }
-func (b *boolValue) Set(v string) error {
+func (b *BoolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *BoolValue) IsBoolFlag() bool { return true }
+func (b *BoolValue) Set(v string) error {
 	x, err := strconv.ParseBool(strings.TrimSpace(v))
 	if err != nil {
 		return fmt.Errorf("%q is not true or false", v)
 	}
-	*b = boolValue(x)
+	*b = BoolValue(x)
 	return nil
 }
 

@@ -38,23 +38,9 @@ func TestKafkaExplain(t *testing.T) {
 // the environment, give the TLS and SASL each case wants, and refuse the
 // same combinations serve refuses.
 func TestRegisterOptions(t *testing.T) {
-	for _, tc := range kafkasectest.Cases(t) {
-		t.Run(tc.Name, func(t *testing.T) {
-			opts, err := parseOptions(tc.Args, tc.Getenv)
-			if tc.Err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.Err) || !errors.Is(err, ErrConfig) {
-					t.Fatalf("err %v, want ErrConfig with %q", err, tc.Err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := kafkasectest.Check(opts, tc.Want); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	kafkasectest.Run(t, ErrConfig, func(t *testing.T, c kafkasectest.Case) ([]kgo.Opt, error) {
+		return parseOptions(c.Args, c.Getenv)
+	})
 }
 
 func parseOptions(args []string, getenv func(string) string) ([]kgo.Opt, error) {

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -44,6 +45,30 @@ type Case struct {
 	Env  map[string]string
 	Want Want
 	Err  string
+}
+
+// Run runs every case as a subtest: parse parses the case's command line
+// and environment as the command under test does and returns the kgo
+// options its clients get. A case with Err must be refused with an error
+// that wraps sentinel and contains Err; the others must give Want.
+func Run(t *testing.T, sentinel error, parse func(t *testing.T, c Case) ([]kgo.Opt, error)) {
+	for _, c := range Cases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			opts, err := parse(t, c)
+			if c.Err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.Err) || !errors.Is(err, sentinel) {
+					t.Fatalf("err %v, want %v with %q", err, sentinel, c.Err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(opts, c.Want); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // Getenv is the case's environment.
