@@ -365,7 +365,7 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 	} else {
 		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
 	}
-	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(m.Getenv)
+	kafkaTLS, kafkaSASL, err := kafkaConfig(&c.Kafka, m.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -385,7 +385,7 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 	})
 	cancel()
 	if err != nil {
-		return nil, nil, c.Kafka.explain(err, brokers)
+		return nil, nil, c.Kafka.Explain(err, brokers)
 	}
 	kopts, err = kafkaOpts(brokers, kafkaTLS, kafkaSASL)
 	return brokers, kopts, err
