@@ -227,7 +227,7 @@ func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServ
 	if adv == "" {
 		adv = addr
 	}
-	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(getenv)
+	kafkaTLS, kafkaSASL, err := kafkaConfig(&c.Kafka, getenv)
 	if err != nil {
 		return s, err
 	}
@@ -251,7 +251,7 @@ func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServ
 	defer cancel()
 	sipSrv, closeTopics, nodeRef, err := startClusterSIP(startCtx, c, file, clusterCfg, o.set, log)
 	if err != nil {
-		return s, c.Kafka.explain(err, c.KafkaBrokers)
+		return s, c.Kafka.Explain(err, c.KafkaBrokers)
 	}
 	s.sip, s.closeTopics = sipSrv, closeTopics
 	sipAdv := cc.AdvertiseSIP
@@ -318,7 +318,7 @@ func (m *Main) startCluster(ctx context.Context, log *slog.Logger) (*clusterServ
 	})
 	cancel()
 	if err != nil {
-		return s, c.Kafka.explain(err, c.KafkaBrokers)
+		return s, c.Kafka.Explain(err, c.KafkaBrokers)
 	}
 	s.node = node
 	nodeRef.Store(node)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
@@ -185,7 +186,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown-timeout", "%v is not positive", c.ShutdownTimeout)
 	}
-	if err := c.Kafka.validate(c.KafkaBrokers, bad); err != nil {
+	if err := c.Kafka.Validate(c.KafkaBrokers, bad); err != nil {
 		return err
 	}
 	if err := c.Durability.validate(bad); err != nil {
@@ -254,7 +255,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	add("log-format", (*stringValue)(&c.LogFormat), "log `FORMAT`: text or json")
 	add("shutdown-timeout", (*durationValue)(&c.ShutdownTimeout), "how long a graceful shutdown may wait (`DURATION`)")
 	add("stats", (*boolValue)(&c.Stats), "run the statistics consumer in-process: today's figures per queue and agent at /v1/tenants/{t}/stats (docs/STATS.md)")
-	c.Kafka.addFlags(add)
+	c.Kafka.AddFlags(add)
 	c.Ops.addFlags(add)
 	c.Durability.addFlags(add)
 	c.Embedded.addFlags(add)
@@ -340,3 +341,7 @@ func (l *listValue) Set(v string) error {
 	*l = out
 	return nil
 }
+
+// boolValue is the bool flag value of the Kafka TLS flags (kafkasec), so
+// that serve's other bool flags parse alike.
+type boolValue = kafkasec.BoolValue

@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,12 +14,11 @@ import (
 
 	"github.com/switchboard-cc/switchboard/internal/engine"
 	"github.com/switchboard-cc/switchboard/internal/journal"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/tenant"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // DurabilityConfig is the journal of serve (--data/journal/<tenant>) and
@@ -93,42 +90,11 @@ func (s *sizeValue) Set(v string) error {
 // kafkaOpts are the kgo options of the relay's own Kafka clients: the same
 // brokers, TLS and SASL as the publisher.
 func kafkaOpts(brokers []string, tc publisher.TLSConfig, sc publisher.SASLConfig) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("switchboard-relay")}
-	if tc.Enabled {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if tc.CAFile != "" {
-			pem, err := os.ReadFile(tc.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("app: kafka TLS CA: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("app: kafka TLS CA %s: no certificate", tc.CAFile)
-			}
-		}
-		if tc.CertFile != "" {
-			c, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("app: kafka TLS client certificate: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{c}
-		}
-		cfg.InsecureSkipVerify = tc.InsecureSkipVerify
-		cfg.ServerName = tc.ServerName
-		opts = append(opts, kgo.DialTLSConfig(cfg))
+	sec, err := kafkasec.Opts(tc, sc)
+	if err != nil {
+		return nil, err
 	}
-	switch sc.Mechanism {
-	case "":
-	case publisher.MechanismPlain:
-		opts = append(opts, kgo.SASL(plain.Auth{User: sc.User, Pass: sc.Password}.AsMechanism()))
-	case publisher.MechanismScramSHA256:
-		opts = append(opts, kgo.SASL(scram.Auth{User: sc.User, Pass: sc.Password}.AsSha256Mechanism()))
-	case publisher.MechanismScramSHA512:
-		opts = append(opts, kgo.SASL(scram.Auth{User: sc.User, Pass: sc.Password}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("app: unknown SASL mechanism %q", sc.Mechanism)
-	}
-	return opts, nil
+	return append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("switchboard-relay")}, sec...), nil
 }
 
 // durableTenant is one tenant's journal, runtime and relay.

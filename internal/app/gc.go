@@ -23,6 +23,22 @@ const serveGCPercent = 400
 // often as it must to stay below, whatever the percent.
 const serveMemoryShare = 0.75
 
+// embeddedHeadroom is what the soft memory limit allows beyond the
+// embedded broker's retention bound (both topics): the embedded broker
+// keeps its retained records in the heap, so without this bound a heap
+// of five times the live heap would be five times the retained records.
+const embeddedHeadroom = 64 << 20
+
+// gcMemoryBound is the soft memory limit c asks for besides the
+// machine's share: the embedded broker's retention bound of both topics
+// plus embeddedHeadroom; 0 (none) with an external Kafka or no size bound.
+func (c Config) gcMemoryBound() int64 {
+	if len(c.KafkaBrokers) > 0 || c.Embedded.RetentionBytes <= 0 {
+		return 0
+	}
+	return 2*c.Embedded.RetentionBytes + embeddedHeadroom
+}
+
 var gcSettings struct {
 	sync.Mutex
 	users          int
@@ -33,11 +49,11 @@ var gcSettings struct {
 }
 
 // tuneGC applies serve's collector settings (serveGCPercent and the soft
-// memory limit) unless the environment sets GOGC or GOMEMLIMIT, which the
+// memory limit: the machine's share, or bound if smaller and not 0) unless the environment sets GOGC or GOMEMLIMIT, which the
 // runtime has applied and which stay. The returned function restores the
 // settings of before once the last serve running in this process calls
 // it (bench and tests run several).
-func tuneGC() (restore func()) {
+func tuneGC(bound int64) (restore func()) {
 	g := &gcSettings
 	g.Lock()
 	defer g.Unlock()
@@ -47,8 +63,12 @@ func tuneGC() (restore func()) {
 			g.percent, g.percentChanged = debug.SetGCPercent(serveGCPercent), true
 		}
 		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-			if mem := broker.MachineMemory(); mem > 0 {
-				g.limit, g.limitChanged = debug.SetMemoryLimit(int64(float64(mem)*serveMemoryShare)), true
+			limit := int64(float64(broker.MachineMemory()) * serveMemoryShare)
+			if bound > 0 && (limit <= 0 || bound < limit) {
+				limit = bound
+			}
+			if limit > 0 {
+				g.limit, g.limitChanged = debug.SetMemoryLimit(limit), true
 			}
 		}
 	}

@@ -30,14 +30,14 @@ func TestTuneGC(t *testing.T) {
 	defer func() { debug.SetGCPercent(before); debug.SetMemoryLimit(limitBefore) }()
 	debug.SetMemoryLimit(1 << 50)
 
-	r1 := tuneGC()
+	r1 := tuneGC(0)
 	if got := gcPercent(); got != serveGCPercent {
 		t.Fatalf("percent while serving = %d, want %d", got, serveGCPercent)
 	}
 	if lim := debug.SetMemoryLimit(-1); lim >= 1<<50 || lim <= 0 {
 		t.Errorf("memory limit while serving = %d, want a share of the machine's memory", lim)
 	}
-	r2 := tuneGC() // a second serve in the process
+	r2 := tuneGC(0) // a second serve in the process
 	r1()
 	r1() // a second call changes nothing
 	if got := gcPercent(); got != serveGCPercent {
@@ -58,7 +58,7 @@ func TestTuneGCEnvironment(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1TiB")
 	before, limitBefore := debug.SetGCPercent(77), debug.SetMemoryLimit(1<<40)
 	defer func() { debug.SetGCPercent(before); debug.SetMemoryLimit(limitBefore) }()
-	restore := tuneGC()
+	restore := tuneGC(0)
 	if got := gcPercent(); got != 77 {
 		t.Errorf("percent with GOGC=77 = %d, want 77", got)
 	}
@@ -66,4 +66,29 @@ func TestTuneGCEnvironment(t *testing.T) {
 		t.Errorf("memory limit with GOMEMLIMIT set = %d, want %d", lim, int64(1<<40))
 	}
 	restore()
+}
+
+// TestTuneGCEmbeddedBound: with the embedded broker's retention bounded by
+// size, the soft memory limit is that bound (both topics) plus
+// embeddedHeadroom, not a share of the machine: the broker's retained
+// records are in the heap, which the raised percent would multiply.
+func TestTuneGCEmbeddedBound(t *testing.T) {
+	unsetenv(t, "GOGC")
+	unsetenv(t, "GOMEMLIMIT")
+	limitBefore := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(limitBefore)
+	c := Config{Embedded: EmbeddedKafkaConfig{RetentionBytes: 4 << 20}}
+	want := int64(8<<20 + embeddedHeadroom)
+	if got := c.gcMemoryBound(); got != want {
+		t.Fatalf("bound = %d, want %d", got, want)
+	}
+	restore := tuneGC(c.gcMemoryBound())
+	if lim := debug.SetMemoryLimit(-1); lim != want {
+		t.Errorf("memory limit while serving = %d, want %d", lim, want)
+	}
+	restore()
+	c.KafkaBrokers = []string{"127.0.0.1:9092"}
+	if got := c.gcMemoryBound(); got != 0 {
+		t.Errorf("bound with an external Kafka = %d, want 0", got)
+	}
 }

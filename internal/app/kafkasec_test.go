@@ -1,30 +1,33 @@
 package app
 
 import (
-	"errors"
-	"strings"
+	"io"
 	"testing"
 
-	"github.com/switchboard-cc/switchboard/internal/publisher"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/switchboard-cc/switchboard/internal/kafkasec/kafkasectest"
 )
 
-func TestKafkaExplain(t *testing.T) {
-	base := errors.New("publisher: cannot connect: context deadline exceeded")
-	k := KafkaSecurity{TLS: true, TLSCA: "/etc/ca.pem", SASLMechanism: publisher.MechanismScramSHA512, SASLUser: "sb"}
-	err := k.explain(base, []string{"k1:9093", "k2:9093"})
-	if !errors.Is(err, base) {
-		t.Fatalf("%v does not wrap the cause", err)
+// serve's Kafka clients get the TLS and SASL each case of the command
+// lines every Kafka command shares wants (the tools' tests hold them to the
+// same cases), and serve refuses the same combinations.
+func TestServeKafkaOptsCases(t *testing.T) {
+	kafkasectest.Run(t, ErrConfig, func(t *testing.T, c kafkasectest.Case) ([]kgo.Opt, error) {
+		return serveKafkaOpts(append([]string{"--kafka-brokers", "k:9093", "--data", t.TempDir()}, c.Args...), c.Getenv)
+	})
+}
+
+// serveKafkaOpts are the options of serve's relay and stats clients for
+// args, made as Run makes them.
+func serveKafkaOpts(args []string, getenv func(string) string) ([]kgo.Opt, error) {
+	c, err := ParseFlags(args, getenv, io.Discard)
+	if err != nil {
+		return nil, err
 	}
-	for _, want := range []string{"k1:9093,k2:9093", "TLS verified with /etc/ca.pem", `SCRAM-SHA-512 as "sb"`, "$" + EnvKafkaSASLPassword} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%v lacks %q", err, want)
-		}
+	tc, sc, err := kafkaConfig(&c.Kafka, getenv)
+	if err != nil {
+		return nil, err
 	}
-	k = KafkaSecurity{SASLMechanism: publisher.MechanismScramSHA256, SASLUser: "sb", SASLPasswordFile: "/run/secrets/kafka"}
-	if err := k.explain(base, []string{"k:9092"}); !strings.Contains(err.Error(), "no TLS") || !strings.Contains(err.Error(), "/run/secrets/kafka") {
-		t.Errorf("%v", err)
-	}
-	if (&KafkaSecurity{}).explain(nil, nil) != nil {
-		t.Error("explain(nil) is not nil")
-	}
+	return kafkaOpts(c.KafkaBrokers, tc, sc)
 }

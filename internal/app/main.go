@@ -78,7 +78,7 @@ func (m Main) Run(ctx context.Context) error {
 	}
 	m.setDefaults()
 	log := m.logger()
-	defer tuneGC()()
+	defer tuneGC(c.gcMemoryBound())()
 	if c.Cluster.Name != "" {
 		return m.runCluster(ctx, log)
 	}
@@ -365,7 +365,7 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 	} else {
 		log.Info("Kafka: using the cluster at --kafka-brokers", "brokers", brokers)
 	}
-	kafkaTLS, kafkaSASL, err := c.Kafka.publisherConfig(m.Getenv)
+	kafkaTLS, kafkaSASL, err := kafkaConfig(&c.Kafka, m.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -389,7 +389,7 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 	})
 	cancel()
 	if err != nil {
-		return nil, nil, c.Kafka.explain(err, brokers)
+		return nil, nil, c.Kafka.Explain(err, brokers)
 	}
 	kopts, err = kafkaOpts(brokers, kafkaTLS, kafkaSASL)
 	if s.emb != nil {

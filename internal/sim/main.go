@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 )
 
@@ -26,6 +27,10 @@ type Options struct {
 	Brokers     []string // in-process: publish to this Kafka
 	TopicPrefix string
 	Partitions  int
+	// KafkaTLS and KafkaSASL are TLS and SASL to Brokers (the
+	// --kafka-tls* and --kafka-sasl-* flags, internal/kafkasec).
+	KafkaTLS    publisher.TLSConfig
+	KafkaSASL   publisher.SASLConfig
 	ExpectOut   string // summary for verify
 	WriteConfig string // write a serve configuration for the day and exit
 	Progress    bool   // progress bar and live summary on stderr
@@ -63,7 +68,7 @@ Flags (the YAML --config may set everything; flags given win):
 
 // Main runs `switchboard sim` and returns the exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, opts, err := parse(args, stdout, stderr)
+	cfg, opts, err := parse(args, stdout, stderr, os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -94,12 +99,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
+// parse reads the flags, with defaults from the environment (getenv).
+func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) (Config, Options, error) {
 	cfg := Default()
 	fs := flag.NewFlagSet("switchboard sim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
+		if v := getenv(k); v != "" {
 			return v
 		}
 		return def
@@ -122,6 +128,8 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 	fs.IntVar(&o.Partitions, "partitions", 12, "in-process with --kafka-brokers: partitions of created topics")
 	fs.StringVar(&o.WriteConfig, "write-config", "", "write a serve configuration (YAML) with this day's tenant, agents and supervisors, and exit")
 	progress := fs.String("progress", "auto", "progress bar and live summary on stderr: auto (when a terminal), always, never")
+	var sec kafkasec.Flags
+	secErr := sec.Register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -156,6 +164,21 @@ func parse(args []string, stdout, stderr io.Writer) (Config, Options, error) {
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			o.Brokers = append(o.Brokers, b)
+		}
+	}
+	if len(o.Brokers) > 0 {
+		// TLS and SASL as serve's; without --kafka-brokers sim publishes
+		// nowhere, and the flags (or serve's variables in the
+		// environment) are ignored
+		if secErr != nil {
+			return cfg, o, fmt.Errorf("%w: %w", ErrUsage, secErr)
+		}
+		if err := sec.Check(o.Brokers); err != nil {
+			return cfg, o, fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		var err error
+		if o.KafkaTLS, o.KafkaSASL, err = sec.PublisherConfig(getenv); err != nil {
+			return cfg, o, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
 	}
 	switch *progress {
@@ -243,7 +266,8 @@ func Execute(ctx context.Context, cfg Config, opts Options, stdout, stderr io.Wr
 		}
 		if len(opts.Brokers) > 0 {
 			pub, err := publisher.New(ctx, publisher.Config{Brokers: opts.Brokers, TopicPrefix: opts.TopicPrefix,
-				Partitions: int32(opts.Partitions), CreateTopics: true, ClientID: "switchboard-sim"})
+				Partitions: int32(opts.Partitions), CreateTopics: true, ClientID: "switchboard-sim",
+				TLS: opts.KafkaTLS, SASL: opts.KafkaSASL})
 			if err != nil {
 				return nil, fmt.Errorf("sim: %w", err)
 			}

@@ -14,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/ctiapi"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/metrics"
 )
 
@@ -75,30 +78,65 @@ GET /metrics (no token, like serve's).
 
 `
 
-// Main is `switchboard stats`.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// mainFlags are `switchboard stats`'s flags, parsed.
+type mainFlags struct {
+	brokers                       []string
+	prefix, cfgPath, listen, data string
+	group, at                     string
+	every                         time.Duration
+	sec                           kafkasec.Flags
+	kafkaOpts                     []kgo.Opt // TLS and SASL (sec)
+}
+
+// errPrinted is a flag error the flag package has printed already.
+var errPrinted = errors.New("stats: bad flag")
+
+// parse reads the flags, with defaults from the environment (getenv).
+func parse(args []string, stderr io.Writer, getenv func(string) string) (mainFlags, error) {
+	var m mainFlags
 	fs := flag.NewFlagSet("switchboard stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	brokers := fs.String("kafka-brokers", os.Getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST` (env SWITCHBOARD_KAFKA_BROKERS)")
-	prefix := fs.String("topic-prefix", os.Getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX` (env SWITCHBOARD_TOPIC_PREFIX)")
-	cfgPath := fs.String("config", "", "the switchboard configuration `FILE` (tenants, tokens, time zones, service levels)")
-	listen := fs.String("listen", "127.0.0.1:8091", "HTTP listen `ADDRESS`")
-	data := fs.String("data", "", "`DIR` for the checkpoint (stats.checkpoint); empty: none, every start reads from the start of the day")
-	group := fs.String("group", "switchboard-stats", "Kafka consumer `GROUP`; one per instance")
-	every := fs.Duration("checkpoint-every", 5*time.Second, "how often the checkpoint is written")
-	at := fs.String("now", "", "evaluate the figures at this fixed RFC 3339 `TIME` instead of the clock (replaying a past day)")
+	brokers := fs.String("kafka-brokers", getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST` (env SWITCHBOARD_KAFKA_BROKERS)")
+	fs.StringVar(&m.prefix, "topic-prefix", getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX` (env SWITCHBOARD_TOPIC_PREFIX)")
+	fs.StringVar(&m.cfgPath, "config", "", "the switchboard configuration `FILE` (tenants, tokens, time zones, service levels)")
+	fs.StringVar(&m.listen, "listen", "127.0.0.1:8091", "HTTP listen `ADDRESS`")
+	fs.StringVar(&m.data, "data", "", "`DIR` for the checkpoint (stats.checkpoint); empty: none, every start reads from the start of the day")
+	fs.StringVar(&m.group, "group", "switchboard-stats", "Kafka consumer `GROUP`; one per instance")
+	fs.DurationVar(&m.every, "checkpoint-every", 5*time.Second, "how often the checkpoint is written")
+	fs.StringVar(&m.at, "now", "", "evaluate the figures at this fixed RFC 3339 `TIME` instead of the clock (replaying a past day)")
+	secErr := m.sec.Register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return m, err
 		}
+		return m, fmt.Errorf("%w: %v", errPrinted, err)
+	}
+	if *brokers == "" || m.cfgPath == "" {
+		return m, errors.New("--kafka-brokers and --config are required")
+	}
+	if secErr != nil {
+		return m, secErr
+	}
+	m.brokers = strings.Split(*brokers, ",")
+	var err error
+	m.kafkaOpts, err = m.sec.Options(m.brokers, getenv)
+	return m, err
+}
+
+// Main is `switchboard stats`.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	m, err := parse(args, stderr, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if errors.Is(err, errPrinted) {
 		return 2
 	}
 	fail := func(code int, err error) int { fmt.Fprintln(stderr, "switchboard stats:", err); return code }
-	if *brokers == "" || *cfgPath == "" {
-		return fail(2, errors.New("--kafka-brokers and --config are required"))
+	if err != nil {
+		return fail(2, err)
 	}
-	f, err := config.Load(*cfgPath)
+	f, err := config.Load(m.cfgPath)
 	if err != nil {
 		return fail(2, err)
 	}
@@ -111,28 +149,28 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(2, err)
 	}
 	now := time.Now
-	if *at != "" {
-		tm, err := time.Parse(time.RFC3339Nano, *at)
+	if m.at != "" {
+		tm, err := time.Parse(time.RFC3339Nano, m.at)
 		if err != nil {
 			return fail(2, fmt.Errorf("--now: %w", err))
 		}
 		now = func() time.Time { return tm }
 	}
 	cp := ""
-	if *data != "" {
-		cp = filepath.Join(*data, "stats.checkpoint")
+	if m.data != "" {
+		cp = filepath.Join(m.data, "stats.checkpoint")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	svc := NewService(Config{
-		Brokers: strings.Split(*brokers, ","), TopicPrefix: *prefix, Group: *group,
-		Checkpoint: cp, CheckpointEvery: *every, Options: opts, Logger: log, Now: now,
+		Brokers: m.brokers, TopicPrefix: m.prefix, Group: m.group, KafkaOpts: m.kafkaOpts,
+		Checkpoint: cp, CheckpointEvery: m.every, Options: opts, Logger: log, Now: now,
 	})
 	mux := http.NewServeMux()
 	svc.Mount(mux.Handle, guard)
 	set := metrics.NewRuntimeSet()
 	svc.RegisterMetrics(set)
 	mux.Handle("/metrics", set.Handler())
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", m.listen)
 	if err != nil {
 		return fail(1, err)
 	}
@@ -144,7 +182,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv.Shutdown(sctx)
 	cancel()
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return fail(1, err)
+		return fail(1, m.sec.Explain(err, m.brokers))
 	}
 	return 0
 }

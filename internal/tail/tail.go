@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 	"github.com/switchboard-cc/switchboard/internal/startoffset"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	Uncommitted bool
 	// ConnectTimeout bounds the first contact with Kafka (default 10s).
 	ConnectTimeout time.Duration
+	// KafkaOpts are added to every Kafka client's options: TLS and SASL
+	// (the --kafka-tls* and --kafka-sasl-* flags, internal/kafkasec).
+	KafkaOpts []kgo.Opt
 }
 
 const usageText = `usage: switchboard tail [flags]
@@ -113,6 +117,8 @@ func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	count := fs.Int("count", 0, "stop after printing N events")
 	exit := fs.Bool("exit", false, "stop at the end of the topics as they were at start")
 	uncommitted := fs.Bool("read-uncommitted", false, "read with isolation.level=read_uncommitted (records of open and aborted transactions too)")
+	var sec kafkasec.Flags
+	secErr := sec.Register(fs, getenv)
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, usageText)
 		fs.SetOutput(w)
@@ -144,6 +150,14 @@ func parse(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if len(cfg.Brokers) == 0 {
 		return Config{}, fmt.Errorf("%w: --kafka-brokers is empty", ErrUsage)
 	}
+	if secErr != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, secErr)
+	}
+	kopts, err := sec.Options(cfg.Brokers, getenv)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	cfg.KafkaOpts = kopts
 	switch strings.TrimPrefix(*topic, "voice-") {
 	case "both", "":
 	case "agentstate":
@@ -237,7 +251,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if since.IsZero() {
 		since = time.Now()
 	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("switchboard-tail"))
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID("switchboard-tail")}, cfg.KafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
@@ -297,14 +311,15 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			remaining = nil
 		}
 	}
-	opts := []kgo.Opt{
+	opts := append([]kgo.Opt{}, cfg.KafkaOpts...)
+	opts = append(opts,
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("switchboard-tail"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Transaction markers are kept so that --exit reaches an end
 		// offset that follows a marker; they are not printed.
 		kgo.KeepControlRecords(),
-	}
+	)
 	if !cfg.Uncommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}

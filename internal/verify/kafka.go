@@ -31,7 +31,7 @@ type Snapshot struct {
 // at the last stable offset; ReadTopicsUncommitted sees everything.
 func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
 	start func(Snapshot), fn func(Record)) (Snapshot, error) {
-	return readTopics(ctx, brokers, topics, clientID, connectTimeout, true, start, fn)
+	return readTopics(ctx, brokers, nil, topics, clientID, connectTimeout, true, start, fn)
 }
 
 // ReadTopicsUncommitted is ReadTopics with isolation.level=read_uncommitted,
@@ -39,16 +39,18 @@ func ReadTopics(ctx context.Context, brokers, topics []string, clientID string, 
 // transactions.
 func ReadTopicsUncommitted(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
 	start func(Snapshot), fn func(Record)) (Snapshot, error) {
-	return readTopics(ctx, brokers, topics, clientID, connectTimeout, false, start, fn)
+	return readTopics(ctx, brokers, nil, topics, clientID, connectTimeout, false, start, fn)
 }
 
-func readTopics(ctx context.Context, brokers, topics []string, clientID string, connectTimeout time.Duration,
+// readTopics is ReadTopics (committed) or ReadTopicsUncommitted with kopts
+// (TLS, SASL) added to its clients' options.
+func readTopics(ctx context.Context, brokers []string, kopts []kgo.Opt, topics []string, clientID string, connectTimeout time.Duration,
 	committed bool, start func(Snapshot), fn func(Record)) (Snapshot, error) {
 	snap := Snapshot{Partitions: map[string]int32{}, Truncated: map[string]bool{}}
 	if connectTimeout <= 0 {
 		connectTimeout = 10 * time.Second
 	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID(clientID))
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID)}, kopts...)...)
 	if err != nil {
 		return snap, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
@@ -122,8 +124,8 @@ func readTopics(ctx context.Context, brokers, topics []string, clientID string, 
 	// Control records (transaction markers) are kept so that reading
 	// reaches the end offset even when the last records are markers; they
 	// are not handed to fn.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID(clientID),
-		kgo.ConsumePartitions(assign), kgo.FetchMaxBytes(64<<20), kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(clientID),
+		kgo.ConsumePartitions(assign), kgo.FetchMaxBytes(64 << 20), kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords()}, kopts...)...)
 	if err != nil {
 		return snap, fmt.Errorf("%w: %v", ErrUsage, err)
 	}

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/switchboard-cc/switchboard/event"
+	"github.com/switchboard-cc/switchboard/internal/kafkasec"
 )
 
 // DefaultBrokers is the embedded broker's default address.
@@ -40,6 +43,9 @@ type Config struct {
 	// broker whose retention had deleted records, or a cluster a running
 	// switchboard moved to.
 	MidStream bool
+	// KafkaOpts are added to every Kafka client's options: TLS and SASL
+	// (the --kafka-tls* and --kafka-sasl-* flags, internal/kafkasec).
+	KafkaOpts []kgo.Opt
 }
 
 const usageText = `usage: switchboard verify [flags]
@@ -110,6 +116,8 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 	timeout := fs.Duration("connect-timeout", 10*time.Second, "how long to wait for Kafka")
 	uncommitted := fs.Bool("read-uncommitted", false, "read with isolation.level=read_uncommitted (records of open and aborted transactions too)")
 	midStream := fs.Bool("mid-stream", false, "the topics may start mid-stream (copied from a broker whose retention deleted records, or switchboard moved to this cluster): take each key up where its records begin")
+	var sec kafkasec.Flags
+	secErr := sec.Register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -131,6 +139,16 @@ func parse(args []string, stdout io.Writer, getenv func(string) string) (Config,
 	}
 	if len(cfg.Brokers) == 0 && cfg.File == "" {
 		return Config{}, fmt.Errorf("%w: --kafka-brokers is empty", ErrUsage)
+	}
+	if secErr != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, secErr)
+	}
+	if cfg.File == "" {
+		kopts, err := sec.Options(cfg.Brokers, getenv)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+		cfg.KafkaOpts = kopts
 	}
 	return cfg, nil
 }
@@ -171,11 +189,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return CheckLines(r, opts)
 	}
 	var c *Checker
-	read := ReadTopics
-	if cfg.Uncommitted {
-		read = ReadTopicsUncommitted
-	}
-	snap, err := read(ctx, cfg.Brokers, topics, "switchboard-verify", cfg.ConnectTimeout, func(s Snapshot) {
+	snap, err := readTopics(ctx, cfg.Brokers, cfg.KafkaOpts, topics, "switchboard-verify", cfg.ConnectTimeout, !cfg.Uncommitted, func(s Snapshot) {
 		opts.Partitions = s.Partitions
 		opts.Truncated = midStream(s.Truncated)
 		c = NewChecker(opts)
