@@ -49,12 +49,5 @@ func publishAcked(t *testing.T, p *publisher.Publisher) {
 	t.Helper()
 	done := make(chan error, 1)
 	p.Publish([]event.Event{ringing("t", "thread-1", 1)}, func(err error) { done <- err })
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no acknowledgement in 30s")
-	}
+	awaitDone(t, done)
 }

@@ -375,14 +375,7 @@ func TestDoneMeansReadable(t *testing.T) {
 				}
 				done := make(chan error, 2)
 				p.Publish(evs, func(err error) { done <- err })
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatal(err)
-					}
-				case <-time.After(30 * time.Second):
-					t.Fatal("no done after 30s")
-				}
+				awaitDone(t, done)
 				total += int64(n)
 				if got := kafkatest.RecordCount(t, tg.Brokers, as, ct); got != total {
 					t.Fatalf("round %d: after done the topics hold %d records, want %d", round, got, total)
@@ -539,18 +532,24 @@ func TestPublishDoesNotRetainEvents(t *testing.T) {
 		}
 		evs[i] = agentReady("x", "intruder", "9999", 1_000_000+int64(i))
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no acknowledgement in 30s")
-	}
+	awaitDone(t, done)
 	want := map[string][]event.Event{}
 	for _, e := range batch() {
 		want[e.Key()] = append(want[e.Key()], e)
 	}
 	as, ct := p.Topics()
 	checkRecords(t, kafkatest.Consume(t, tg.Brokers, []string{as, ct}, 40, 30*time.Second), want, prefix, partitions)
+}
+
+// awaitDone fails the test unless done brings nil within 30 s.
+func awaitDone(t testing.TB, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no done after 30s")
+	}
 }
