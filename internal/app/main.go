@@ -78,6 +78,7 @@ func (m Main) Run(ctx context.Context) error {
 	}
 	m.setDefaults()
 	log := m.logger()
+	defer tuneGC()()
 	if c.Cluster.Name != "" {
 		return m.runCluster(ctx, log)
 	}

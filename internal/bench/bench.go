@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,10 @@ type Config struct {
 	// against this Kafka (a 3-broker one: scripts/kafka start --brokers 3).
 	ClusterBrokers []string
 	ClusterOnly    bool // only the cluster rows
-	Logger         *slog.Logger
+	// ClusterRates are the request rates of the cluster rows, each 1,000
+	// or 5,000 (default ClusterRates: both).
+	ClusterRates []int
+	Logger       *slog.Logger
 }
 
 // Row names, in table order.
@@ -163,9 +167,15 @@ adds cluster mode: a paced load of agent logins and logouts (8 tenants x
 serve (local journal, relay to that Kafka) and on three cluster nodes
 (Kafka as the journal, transactions), one after the other: API p50/p99
 (with where a transaction's time goes), events per second per node and
-the cluster's ratio to single-node mode; then a takeover (a new owner
+the cluster's ratio to single-node mode; the same load on bare franz-go
+transactional producers, one per shard, with no switchboard (the floor:
+1 journal record and as many output records per request as the cluster's
+batches had, to the same partitions, then EndTxn; p50/p99 and the split
+into produce and EndTxn); then a takeover (a new owner
 replays 5,000 steps after a 1,000-agent snapshot): replay steps per second
-and the snapshot's size. --cluster-only measures only those rows.
+and the snapshot's size. --cluster-only measures only those rows;
+--cluster-rates 1000 only at 1,000 requests/s (the events rows are those of
+the highest rate measured).
 
 Flags:
 `
@@ -180,7 +190,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 8, "concurrent API clients of the throughput measurements")
 	sipRate := fs.Int("sip-rate", 500, "SIP calls per second offered by sipp (when sipp is installed)")
 	peer := fs.String("peer", "", "compare SIP with this peer: kamailio")
-	bindings := fs.Int("bindings", 0, "phones registered for --peer (default 6 x --sip-rate)")
+	bindings := fs.Int("bindings", 0, "phones registered for --peer (0: 6 x --sip-rate)")
 	regRate := fs.Int("register-rate", 1000, "registrations per second offered for --peer")
 	idle := fs.Duration("idle", 2*time.Second, "idle time measured after the --peer load")
 	sipOnly := fs.Bool("sip-only", false, "measure only the SIP rows (and --peer's)")
@@ -193,6 +203,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	clusterBrokers := fs.String("cluster-brokers", os.Getenv(EnvClusterBrokers),
 		"add the cluster rows, measured against this Kafka (comma list; default $"+EnvClusterBrokers+")")
 	clusterOnly := fs.Bool("cluster-only", false, "measure only the cluster rows (needs --cluster-brokers)")
+	clusterRates := fs.String("cluster-rates", "1000,5000", "request rates of the cluster rows (1000, 5000 or both)")
 	mediaOnly := fs.Bool("media-only", false, "measure only the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
@@ -227,6 +238,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
 		MediaCalls: *mediaCalls, MediaOnly: *mediaOnly, SIPTransports: *transports}
 	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
+	for _, r := range splitList(*clusterRates) {
+		n, err := strconv.Atoi(r)
+		if err != nil || (n != 1000 && n != 5000) || slices.Contains(cfg.ClusterRates, n) {
+			fmt.Fprintln(stderr, "bench: --cluster-rates takes 1000, 5000 or both")
+			return 2
+		}
+		cfg.ClusterRates = append(cfg.ClusterRates, n)
+	}
 	if cfg.ClusterOnly && len(cfg.ClusterBrokers) == 0 {
 		fmt.Fprintln(stderr, "bench: --cluster-only needs --cluster-brokers")
 		return 2

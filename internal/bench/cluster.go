@@ -37,6 +37,7 @@ type ClusterFigures struct {
 	// EndTxn (ms); steps per transaction; and per batch of steps the
 	// time from its hand-over to its commit (ms).
 	ProduceMs, FlushMs, EndMs, WaitMs, StepsPerTxn float64
+	EventsPerBatch                                 float64
 }
 
 const (
@@ -210,7 +211,7 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 	out.Rate = float64(len(lat)) / elapsed.Seconds()
 	if nodes > 1 {
 		var produce, flush, end, wait float64
-		var commits, steps, batches int64
+		var commits, steps, events, batches int64
 		for _, n := range ns {
 			st, err := clusterStatus(n.addr)
 			if err != nil {
@@ -223,7 +224,7 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 				c := float64(s.Commits)
 				produce, flush, end = produce+s.ProduceMs*c, flush+s.FlushMs*c, end+s.EndMs*c
 				wait += s.WaitMs * float64(s.Batches)
-				commits, steps, batches = commits+s.Commits, steps+s.Steps, batches+s.Batches
+				commits, steps, events, batches = commits+s.Commits, steps+s.Steps, events+s.Events, batches+s.Batches
 			}
 		}
 		if commits > 0 {
@@ -232,6 +233,7 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 		}
 		if batches > 0 {
 			out.WaitMs = wait / float64(batches)
+			out.EventsPerBatch = float64(events) / float64(batches)
 		}
 	}
 	for _, n := range ns {
@@ -256,20 +258,60 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration) ([]time.Duration, int, time.Duration) {
 	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
 	defer cl.CloseIdleConnections()
+	var mu sync.Mutex
+	ok := 0
+	lat, elapsed := paced(ctx, rate, d, func(l int) func() time.Duration {
+		tn, dn := fmt.Sprint("t", l%clusterTenants), 1001+l/clusterTenants
+		node := ns[l%len(ns)]
+		in := false
+		return func() time.Duration {
+			op, body := "login", fmt.Sprintf(`{"agentId":"agent%d"}`, dn-1000)
+			if in {
+				op, body = "logout", "{}"
+			}
+			req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/v1/tenants/%s/dns/%d/%s", node.addr, tn, dn, op),
+				strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer tok-"+tn)
+			t0 := time.Now()
+			res, err := cl.Do(req)
+			took := time.Since(t0)
+			code := 0
+			if err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				code = res.StatusCode
+			}
+			if code/100 == 2 || code == 409 {
+				in = !in
+			}
+			if code/100 == 2 {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+			return took
+		}
+	})
+	return lat, ok, elapsed
+}
+
+// paced runs the cluster rows' paced load: 8 tenants x 20 DNs, each DN a
+// lane (lane(l) makes lane l's request) sending its next request at its
+// scheduled time, or at once when late, rate per second in all, for d. It
+// returns the sorted latencies the requests returned and how long the
+// load ran.
+func paced(ctx context.Context, rate int, d time.Duration, lane func(l int) func() time.Duration) ([]time.Duration, time.Duration) {
 	lanes := clusterTenants * clusterDNs
 	interval := time.Duration(float64(time.Second) * float64(lanes) / float64(rate))
 	var mu sync.Mutex
 	var lat []time.Duration
-	ok := 0
 	var wg sync.WaitGroup
 	start := time.Now().Add(100 * time.Millisecond)
 	for l := 0; l < lanes; l++ {
+		do := lane(l)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tn, dn := fmt.Sprint("t", l%clusterTenants), 1001+l/clusterTenants
-			node := ns[l%len(ns)]
-			in := false
 			first := start.Add(time.Duration(l) * interval / time.Duration(lanes))
 			for k := 0; ctx.Err() == nil; k++ {
 				at := first.Add(time.Duration(k) * interval)
@@ -277,30 +319,9 @@ func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration
 					return
 				}
 				time.Sleep(time.Until(at))
-				op, body := "login", fmt.Sprintf(`{"agentId":"agent%d"}`, dn-1000)
-				if in {
-					op, body = "logout", "{}"
-				}
-				req, _ := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://%s/v1/tenants/%s/dns/%d/%s", node.addr, tn, dn, op),
-					strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer tok-"+tn)
-				t0 := time.Now()
-				res, err := cl.Do(req)
-				took := time.Since(t0)
-				code := 0
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					code = res.StatusCode
-				}
-				if code/100 == 2 || code == 409 {
-					in = !in
-				}
+				took := do()
 				mu.Lock()
 				lat = append(lat, took)
-				if code/100 == 2 {
-					ok++
-				}
 				mu.Unlock()
 			}
 		}()
@@ -308,7 +329,7 @@ func pacedLogins(ctx context.Context, ns []*benchNode, rate int, d time.Duration
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(lat)
-	return lat, ok, elapsed
+	return lat, elapsed
 }
 
 // TakeoverFigures are what Takeover measured.
@@ -428,10 +449,14 @@ const (
 	RowSingleP99k1   = "single-node API p99 at 1,000/s"
 	RowClusterP50k1  = "cluster API p50 at 1,000/s"
 	RowClusterP99k1  = "cluster API p99 at 1,000/s"
+	RowFloorP50k1    = "Kafka transactions floor p50 at 1,000/s"
+	RowFloorP99k1    = "Kafka transactions floor p99 at 1,000/s"
 	RowSingleP50k5   = "single-node API p50 at 5,000/s"
 	RowSingleP99k5   = "single-node API p99 at 5,000/s"
 	RowClusterP50k5  = "cluster API p50 at 5,000/s"
 	RowClusterP99k5  = "cluster API p99 at 5,000/s"
+	RowFloorP50k5    = "Kafka transactions floor p50 at 5,000/s"
+	RowFloorP99k5    = "Kafka transactions floor p99 at 5,000/s"
 	RowSingleEvents  = "single-node events/s"
 	RowClusterEvents = "cluster events/s per node"
 	RowClusterRatio  = "cluster/single events/s per node"
@@ -440,16 +465,27 @@ const (
 )
 
 // ClusterRowNames are the cluster rows in table order.
-var ClusterRowNames = []string{RowSingleP50k1, RowSingleP99k1, RowClusterP50k1, RowClusterP99k1,
-	RowSingleP50k5, RowSingleP99k5, RowClusterP50k5, RowClusterP99k5,
+var ClusterRowNames = []string{RowSingleP50k1, RowSingleP99k1, RowClusterP50k1, RowClusterP99k1, RowFloorP50k1, RowFloorP99k1,
+	RowSingleP50k5, RowSingleP99k5, RowClusterP50k5, RowClusterP99k5, RowFloorP50k5, RowFloorP99k5,
 	RowSingleEvents, RowClusterEvents, RowClusterRatio, RowTakeover, RowTakeoverSnap}
 
-// runCluster measures the cluster rows against cfg.ClusterBrokers: the
-// paced API load at 1,000 and 5,000 requests/s on one single-node serve
-// and on three cluster nodes, one after the other, and a takeover.
+// ClusterRates are the request rates the cluster rows are measured at
+// (the default of Config.ClusterRates).
+var ClusterRates = []int{1000, 5000}
+
+// runCluster measures the cluster rows against cfg.ClusterBrokers: at each
+// of cfg.ClusterRates, the paced API load on one single-node serve and on
+// three cluster nodes, one after the other, and the same load on bare
+// transactional producers (KafkaFloor); then a takeover. The events rows
+// are those of the highest rate.
 func runCluster(ctx context.Context, cfg Config, say func(string), add func(...Row)) error {
+	rates := cfg.ClusterRates
+	if len(rates) == 0 {
+		rates = ClusterRates
+	}
 	fig := map[string]ClusterFigures{}
-	for _, rate := range []int{1000, 5000} {
+	floor := map[int]FloorFigures{}
+	for _, rate := range rates {
 		for _, nodes := range []int{1, 3} {
 			say(fmt.Sprintf("API at %d/s, %d node(s), Kafka %s", rate, nodes, strings.Join(cfg.ClusterBrokers, ",")))
 			f, err := ClusterAPI(ctx, cfg.ClusterBrokers, nodes, rate, cfg.Duration, cfg)
@@ -458,6 +494,14 @@ func runCluster(ctx context.Context, cfg Config, say func(string), add func(...R
 			}
 			fig[fmt.Sprint(nodes, "/", rate)] = f
 		}
+		// As many output records per request as the cluster's batches had.
+		events := max(1, int(fig[fmt.Sprint(3, "/", rate)].EventsPerBatch+0.5))
+		say(fmt.Sprintf("bare transactional producers at %d/s, %d output records per request", rate, events))
+		f, err := KafkaFloor(ctx, cfg.ClusterBrokers, rate, events, cfg.Duration)
+		if err != nil {
+			return err
+		}
+		floor[rate] = f
 	}
 	note := func(f ClusterFigures) string {
 		s := fmt.Sprintf("%d nodes, %.0f req/s achieved, %d of %d 2xx", f.Nodes, f.Rate, f.OK, f.Requests)
@@ -467,24 +511,35 @@ func runCluster(ctx context.Context, cfg Config, say func(string), add func(...R
 		}
 		return s
 	}
-	for _, rate := range []int{1000, 5000} {
-		s, c := fig[fmt.Sprint(1, "/", rate)], fig[fmt.Sprint(3, "/", rate)]
-		names := []string{RowSingleP50k1, RowSingleP99k1, RowClusterP50k1, RowClusterP99k1}
+	ms1 := func(d time.Duration) string { return fmt.Sprintf("%.1f", ms(d)) }
+	for _, rate := range rates {
+		s, c, fl := fig[fmt.Sprint(1, "/", rate)], fig[fmt.Sprint(3, "/", rate)], floor[rate]
+		names := []string{RowSingleP50k1, RowSingleP99k1, RowClusterP50k1, RowClusterP99k1, RowFloorP50k1, RowFloorP99k1}
 		if rate == 5000 {
-			names = []string{RowSingleP50k5, RowSingleP99k5, RowClusterP50k5, RowClusterP99k5}
+			names = []string{RowSingleP50k5, RowSingleP99k5, RowClusterP50k5, RowClusterP99k5, RowFloorP50k5, RowFloorP99k5}
 		}
 		add(Row{Name: names[0], Value: ms(s.P50), Unit: "ms", Note: note(s) + "; local journal, relay to the same Kafka"},
 			Row{Name: names[1], Value: ms(s.P99), Unit: "ms"},
 			Row{Name: names[2], Value: ms(c.P50), Unit: "ms", Note: note(c)},
-			Row{Name: names[3], Value: ms(c.P99), Unit: "ms", Note: "goal at 1,000/s: 15 ms"})
+			Row{Name: names[3], Value: ms(c.P99), Unit: "ms", Note: "goal at 1,000/s: 15 ms"},
+			Row{Name: names[4], Value: ms(fl.P50), Unit: "ms", Note: fmt.Sprintf(
+				"no switchboard: %d shards' franz-go transactional producers, 1 journal + %d output records per request, "+
+					"%.0f req/s achieved, %.1f requests per transaction; per transaction p50/p99: begin to commit %s/%s ms, produce to last ack %s/%s ms, EndTxn %s/%s ms",
+				fl.Shards, fl.EventsPerRequest, fl.Rate, fl.RequestsPerTxn, ms1(fl.TxnP50), ms1(fl.TxnP99),
+				ms1(fl.ProduceP50), ms1(fl.ProduceP99), ms1(fl.EndP50), ms1(fl.EndP99))},
+			Row{Name: names[5], Value: ms(fl.P99), Unit: "ms", Note: fmt.Sprintf(
+				"the cluster's floor on this machine and Kafka; a lone transaction before the load: p50 %s ms (produce %s, EndTxn %s); "+
+					"the same records produced outside a transaction (acks all): p50 %s ms",
+				ms1(fl.LoneP50), ms1(fl.LoneProduceP50), ms1(fl.LoneEndP50), ms1(fl.LonePlainP50))})
 	}
-	s, c := fig["1/5000"], fig["3/5000"]
+	top := rates[len(rates)-1]
+	s, c := fig[fmt.Sprint(1, "/", top)], fig[fmt.Sprint(3, "/", top)]
 	ratio := 0.0
 	if s.EventsPerNode > 0 {
 		ratio = c.EventsPerNode / s.EventsPerNode
 	}
-	add(Row{Name: RowSingleEvents, Value: s.EventsPerNode, Unit: "events/s", Higher: true, Note: "5,000 req/s offered, counted read_committed"},
-		Row{Name: RowClusterEvents, Value: c.EventsPerNode, Unit: "events/s", Higher: true, Note: "3 nodes, 5,000 req/s offered"},
+	add(Row{Name: RowSingleEvents, Value: s.EventsPerNode, Unit: "events/s", Higher: true, Note: fmt.Sprintf("%d req/s offered, counted read_committed", top)},
+		Row{Name: RowClusterEvents, Value: c.EventsPerNode, Unit: "events/s", Higher: true, Note: fmt.Sprintf("3 nodes, %d req/s offered", top)},
 		Row{Name: RowClusterRatio, Value: ratio, Unit: "x", Higher: true, Note: "same run, same Kafka"})
 	say("takeover replay")
 	const agents, steps = 1000, 5000

@@ -363,7 +363,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	took := time.Since(loadStart)
-	b := &Broker{cluster: c, addr: adv, log: log, cfg: cfg, memory: machineMemory(),
+	b := &Broker{cluster: c, addr: adv, log: log, cfg: cfg, memory: MachineMemory(),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	aopts := []kgo.Opt{
 		kgo.SeedBrokers(adv),

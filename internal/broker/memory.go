@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// machineMemory returns the memory this process may use, in bytes: the
+// MachineMemory returns the memory this process may use, in bytes: the
 // machine's (MemTotal of /proc/meminfo), or the container's limit (cgroup
 // v2 memory.max or v1 memory.limit_in_bytes) when lower; 0 when unknown
 // (not Linux).
-func machineMemory() int64 {
+func MachineMemory() int64 {
 	var total int64
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))

@@ -211,7 +211,7 @@ func (s *syncBuffer) String() string {
 // the configured share of the machine's memory is warned about (and not
 // when the warning is off).
 func TestStartLogAndMemoryWarning(t *testing.T) {
-	if machineMemory() <= 0 {
+	if MachineMemory() <= 0 {
 		testenv.Unavailable(t, "the machine's memory is unknown (no /proc/meminfo)")
 	}
 	dir := t.TempDir()
@@ -245,7 +245,7 @@ func TestStartLogAndMemoryWarning(t *testing.T) {
 // Retention passes warn too, when the retained records grow past the share
 // while the broker runs (once, not at every pass).
 func TestMemoryWarningAfterPass(t *testing.T) {
-	if machineMemory() <= 0 {
+	if MachineMemory() <= 0 {
 		testenv.Unavailable(t, "the machine's memory is unknown (no /proc/meminfo)")
 	}
 	var logs syncBuffer

@@ -288,7 +288,8 @@ type TrunkSettings struct {
 	SIPPassword string `yaml:"sip-password"`
 	// Inbound is how a call from the carrier is recognised as this
 	// trunk's: "address" (it comes from Address's host, and port if
-	// given), "credentials" (from any address, with digest credentials
+	// given, over the transport Address names if it names one),
+	// "credentials" (from any address, with digest credentials
 	// of SIPUser and SIPPassword), or "both". Default: "both" when
 	// SIPPassword is set, else "address".
 	Inbound string `yaml:"inbound"`

@@ -31,9 +31,10 @@ import (
 //
 // Only UDP: reliable transports have no retransmissions (Timer J is zero).
 // Only non-INVITE requests are answered: an INVITE's transaction stays
-// with sipgo while its dialog lasts (its 2xx is the dialog's; a failure's
-// retransmissions wait for the ACK); once a BYE ends the dialog, which
-// ends that transaction, a record drops the INVITE's retransmissions.
+// with sipgo until its timer L after the 2xx (RFC 6026; a failure's
+// retransmissions wait for the ACK); a BYE before then ends the dialog and
+// that transaction (dialog.go), and a record drops the INVITE's
+// retransmissions.
 // Branches without RFC 3261's magic cookie are left to sipgo, whose key
 // for them is not the branch alone.
 
@@ -265,10 +266,11 @@ func (c *compactTx) Respond(res *sip.Response) error {
 // inviteEnded: leg l's dialog ended with a BYE either way; if the phone
 // called us, its INVITE's retransmissions are dropped from now on.
 func (s *Server) inviteEnded(l *leg) {
-	if s.absorb == nil || l.uas == nil {
-		return
+	uas := l.uas.Load()
+	if s.absorb == nil || uas == nil {
+		return // no session: its INVITE transaction ends with its own timer L
 	}
-	req := l.uas.InviteRequest
+	req := uas.InviteRequest
 	if req == nil {
 		return
 	}

@@ -470,7 +470,7 @@ func (t *sipTenant) stepOut(l, agent *leg, sdp []byte) {
 func (t *sipTenant) relay(l, a *leg) bool {
 	cs := l.sess.Load()
 	m := t.book.media
-	if a == nil || a.uac == nil || cs == nil || m == nil {
+	if a == nil || a.caller || !a.dialogSent() || cs == nil || m == nil {
 		return false
 	}
 	offer, err := media.ParseOffer(a.sdp)
@@ -578,13 +578,7 @@ func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Res
 	for _, h := range hdrs {
 		req.AppendHeader(h)
 	}
-	var res *sip.Response
-	var err error
-	if l.uas != nil {
-		res, err = l.uas.Do(ctx, req)
-	} else {
-		res, err = l.uac.Do(ctx, req)
-	}
+	res, err := l.dialogDo(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -592,11 +586,7 @@ func (s *Server) sendReinvite(l *leg, body []byte, hdrs ...sip.Header) (*sip.Res
 		ack := sip.NewRequest(sip.ACK, contact)
 		ack.AppendHeader(sip.HeaderClone(res.CSeq()))
 		ack.CSeq().MethodName = sip.ACK
-		if l.uas != nil {
-			l.uas.WriteRequest(ack)
-		} else {
-			l.uac.WriteRequest(ack)
-		}
+		l.dialogWrite(ack)
 	}
 	return res, nil
 }

@@ -272,7 +272,9 @@ func (s *Server) fresh(cred *digest.Credentials, now time.Time) bool {
 	if last, ok := s.guard.used.get(cred.Nonce, now, window); ok && nc <= last {
 		return false
 	}
-	s.guard.used.set(cred.Nonce, nc, now, window)
+	// A copy: the nonce is a slice of the request's Authorization value,
+	// which the map would keep whole for the window.
+	s.guard.used.set(strings.Clone(cred.Nonce), nc, now, window)
 	return true
 }
 

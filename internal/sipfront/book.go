@@ -39,72 +39,82 @@ func (s legState) String() string { return legStateNames[s] }
 
 // leg is one SIP dialog of a call: a phone or trunk that called us (caller;
 // we answer its INVITE through final) or one we called (uac). Fields after
-// callID are guarded by the tenant's mu, except uas, final and cancel,
-// which are set before the leg is in the book.
+// callID are guarded by the tenant's mu, except final, which is set before
+// the leg is in the book, and the atomic ones. Small fields are last, so
+// that an answered call's two legs take a smaller size class.
 type leg struct {
 	t      *sipTenant
 	dn     string // the DN, or the external number of a trunk leg
 	trunk  string // the trunk DN of a network leg
 	to     string // what a SIP-originated leg dialled
 	callID string // SIP Call-ID
-	caller bool   // the phone or trunk called us: we are the UAS of its INVITE
 
-	uas   *sipgo.DialogServerSession
-	uac   *sipgo.DialogClientSession
-	final chan final // caller: the final answer for the INVITE handler
+	// The leg's dialog: sipgo's session while its INVITE is answered (uas:
+	// the phone's INVITE, set before the leg is indexed; uac: ours), then
+	// dlg, the record of the established dialog, and no session
+	// (dialog.go).
+	uas atomic.Pointer[sipgo.DialogServerSession]
+	uac atomic.Pointer[sipgo.DialogClientSession]
+	dlg atomic.Pointer[dialog]
+	// invite is the established dialog's INVITE transaction while sipgo
+	// keeps it (until its timer L or M): a BYE ends it (dialog.go).
+	invite atomic.Pointer[inviteTx]
+	final  chan final // caller: the final answer for the INVITE handler
 	// responded is closed when the INVITE handler has sent its 200: a
 	// re-INVITE in the dialog waits for it (anchor.go).
 	responded chan struct{}
-	cancel    context.CancelFunc
+	// cancel ends the context of our INVITE (CANCEL while it rings); set
+	// before the leg is in the book, dropped once the leg is answered.
+	cancel atomic.Pointer[context.CancelFunc]
 
-	state     legState
 	connID    string
 	sdp       []byte // the SDP this leg's phone gave (its offer or answer)
-	referring bool   // a REFER from the phone awaits its response
-	byeLater  bool   // the engine released the leg during the REFER
 	referFrag string // the sipfrag of the last NOTIFY for the phone's REFER
-	phoneHold int    // Hold/Retrieve requests from the phone not yet seen as events
 	fork      *leg   // the legs we called at once for one DN: the first of them (fork.go)
-	failCode  int    // the final response our INVITE of the leg got (fork.go)
 	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
 	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
 	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
 	// CSeq (closed by handleAck).
 	awaitAck map[uint32]chan struct{}
 
-	// Media (anchor.go): a caller answered with switchboard's SDP, what it
-	// hears, whether it was re-INVITEd to its agent, and its session
-	// (set after the lock, read anywhere).
-	anchored, steppedOut bool
-	play                 play
-	// ours is the SDP switchboard gave this leg's phone (its anchor answer,
-	// its relay re-INVITE); relayed: the leg's RTP is relayed, and ours is
-	// what the leg is offered or answered from now on (peerSDP).
-	ours    []byte
-	relayed bool
-	// direct: a caller relayed from its first ring (Media.Always on a call
-	// that reaches a party without a queue): every party we INVITE for
-	// it is offered a session of switchboard's (relay.go).
-	direct bool
+	// Media (anchor.go): what a caller answered with switchboard's SDP
+	// (anchored) hears, and its session (set after the lock, read
+	// anywhere); ours is the SDP switchboard gave this leg's phone (its
+	// anchor answer, its relay re-INVITE), what the leg is offered or
+	// answered from now on when relayed (peerSDP).
+	play play
+	ours []byte
 	// rec is the call's recording, on its caller's leg.
 	rec  atomic.Pointer[media.Recorder]
 	sess atomic.Pointer[media.Session]
 
-	// In-dialog signalling. first: we ring the phone of the originator of
-	// an API call (clicktodial.go); why: the Reason of the BYE that ends
-	// the leg when not normal clearing (reason.go); st: the dialog's
-	// session timer, nil for none (sessiontimer.go); rel: the phone
-	// requires reliable provisional responses, numbered by rseq, prack
-	// closed by the PRACK of the last one, nil when none awaits it
+	// In-dialog signalling: the dialog's session timer, nil for none
+	// (sessiontimer.go); prack closed by the PRACK of the last reliable
+	// provisional response, numbered by rseq, nil when none awaits it
 	// (prack.go); peerTag: the phone's tag of the dialog of our INVITE
 	// (replaces.go).
-	first   bool
-	why     string
 	st      *sessionTimer
-	rel     bool
-	rseq    uint32
 	prack   chan struct{}
 	peerTag string
+	rseq    uint32
+
+	phoneHold int16     // Hold/Retrieve requests from the phone not yet seen as events
+	failCode  int16     // the final response our INVITE of the leg got (fork.go)
+	why       byeReason // the Reason of the BYE that ends the leg when not normal clearing (reason.go)
+	state     legState
+	caller    bool // the phone or trunk called us: we are the UAS of its INVITE
+	referring bool // a REFER from the phone awaits its response
+	byeLater  bool // the engine released the leg during the REFER
+	// anchored: a caller answered with switchboard's SDP; steppedOut:
+	// re-INVITEd to its agent; relayed: its RTP is relayed; direct: a
+	// caller relayed from its first ring (Media.Always on a call that
+	// reaches a party without a queue): every party we INVITE for it is
+	// offered a session of switchboard's (relay.go).
+	anchored, steppedOut, relayed, direct bool
+	// first: we ring the phone of the originator of an API call
+	// (clicktodial.go); rel: the phone requires reliable provisional
+	// responses (prack.go).
+	first, rel bool
 }
 
 // over reports whether the leg's dialog has ended, either way.
@@ -337,7 +347,7 @@ func (b *book) newLeg(c *call, dn, trunk string, target sip.Uri, from string) ac
 	l := &leg{t: b.owner, dn: dn, trunk: trunk, connID: c.connID,
 		callID: "sb-" + strconv.FormatUint(b.nextLeg(), 36) + "-" + c.connID}
 	ctx, cancel := context.WithCancel(b.ctx)
-	l.cancel = cancel
+	l.cancel.Store(&cancel)
 	c.legs = append(c.legs, l)
 	l.far = c.peerLeg(l)
 	return action{kind: actInvite, leg: l, ctx: ctx, target: target, from: from, sdp: c.peerSDP(l)}
@@ -359,7 +369,7 @@ func (b *book) end(l *leg, f final) []action {
 	l.state = legEnded
 	switch {
 	case answered:
-		return []action{{kind: actBye, leg: l, why: or(l.why, reasonCleared)}}
+		return []action{{kind: actBye, leg: l, why: or(l.why.String(), reasonCleared)}}
 	case l.caller:
 		return []action{{kind: actFinal, leg: l, fin: f}}
 	}
@@ -397,7 +407,7 @@ func (b *book) abandoned(l *leg) []action {
 		return nil
 	}
 	l.state = legEnded
-	acts := []action{{kind: actBye, leg: l, why: or(l.why, reasonNoAck)}}
+	acts := []action{{kind: actBye, leg: l, why: or(l.why.String(), reasonNoAck)}}
 	if l.connID != "" {
 		acts = append(acts, action{kind: actRelease, leg: l})
 	}
@@ -616,7 +626,7 @@ func (b *book) released(c *call, ev *event.Event) []action {
 		mine = end[0]
 		if ev.CallState == event.CallStateTransferred {
 			for _, l := range end {
-				l.why = reasonTransferred
+				l.why = whyTransferred
 			}
 		}
 	}

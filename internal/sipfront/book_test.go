@@ -392,7 +392,7 @@ func (r *bookRunner) state() []string {
 			}
 			s += " " + l.state.String()
 			if l.phoneHold > 0 {
-				s += " phone-hold=" + strconv.Itoa(l.phoneHold)
+				s += " phone-hold=" + strconv.Itoa(int(l.phoneHold))
 			}
 			if l.referring {
 				s += " referring"

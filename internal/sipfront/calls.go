@@ -43,16 +43,19 @@ func (s *Server) dropLeg(l *leg) {
 	}
 }
 
-// trunkFor finds the tenant trunk a request comes from, by source address.
-func (s *Server) trunkFor(source string) (*sipTenant, *trunk) {
+// trunkFor finds the tenant trunk a request comes from, by source address
+// (host:port, or host for a trunk configured without a port) and, for a
+// trunk whose address names a transport, the request's transport.
+func (s *Server) trunkFor(source, transport string) (*sipTenant, *trunk) {
 	host, _, _ := net.SplitHostPort(source)
+	transport = sip.NetworkToUpper(transport)
 	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
-			if tr.address == "" || tr.carrier.inbound == "credentials" {
+			if tr.address == "" || tr.carrier.inbound == "credentials" || tr.transport != "" && tr.transport != transport {
 				continue
 			}
-			if tr.address == source || (tr.host == tr.address && tr.host == host) {
+			if tr.source == source || (tr.host == tr.source && tr.host == host) {
 				return t, tr
 			}
 		}
@@ -97,7 +100,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// Set before the leg is indexed (addLeg's lock publishes them): an
 	// ACK of the challenge, with the same Call-ID, may be handled at once.
-	l.uas, l.sdp, l.final, l.responded = dlg, req.Body(), make(chan final, 1), make(chan struct{})
+	l.uas.Store(dlg)
+	l.sdp, l.final, l.responded = req.Body(), make(chan final, 1), make(chan struct{})
 	if !s.addLeg(l) {
 		s.respond(req, tx, 482, "Loop Detected", nil)
 		return
@@ -137,14 +141,16 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 // engine command that makes its call. A nil leg means the INVITE has been
 // answered already (unknown parties 404, authentication 401/403).
 func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*sipTenant, *leg, engine.Command) {
-	callID := req.CallID().Value()
-	to := req.Recipient.User
-	from := req.From().Address.User
+	// Copies: the leg outlives the parsed INVITE, whose header lines
+	// these would keep whole.
+	callID := strings.Clone(req.CallID().Value())
+	to := strings.Clone(req.Recipient.User)
+	from := strings.Clone(req.From().Address.User)
 	if to == "" || from == "" {
 		s.respond(req, tx, 404, "Not Found", nil)
 		return nil, nil, nil
 	}
-	t, tr := s.trunkFor(s.origin(req))
+	t, tr := s.trunkFor(s.origin(req), s.originTransport(req))
 	if tr == nil {
 		t, tr = s.trunkByCredentials(req) // carrier.go
 	}
@@ -247,10 +253,10 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 			l.t.mu.Unlock()
 			return true
 		}
-		s.inviteFinal(l.uas, f.code, f.reason)
+		s.inviteFinal(l.uas.Load(), f.code, f.reason)
 	case <-tx.Done():
 	case <-s.ctx.Done():
-		s.inviteFinal(l.uas, 503, "Service Unavailable")
+		s.inviteFinal(l.uas.Load(), 503, "Service Unavailable")
 	}
 	return false
 }
@@ -261,12 +267,13 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 // the dialog was abandoned half-way.
 func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
 	done := make(chan error, 1)
-	res := sip.NewSDPResponseFromRequest(l.uas.InviteRequest, sdp)
+	uas := l.uas.Load()
+	res := sip.NewSDPResponseFromRequest(uas.InviteRequest, sdp)
 	for _, h := range s.answerHeaders(l) {
 		res.AppendHeader(h)
 	}
-	s.directDialog(l.uas.InviteRequest) // cluster.go; after the 200's destination is set
-	go func() { done <- l.uas.WriteResponse(res) }()
+	s.directDialog(uas.InviteRequest) // cluster.go; after the 200's destination is set
+	go func() { done <- uas.WriteResponse(res) }()
 	timer := time.NewTimer(s.cfg.AckTimeout)
 	defer timer.Stop()
 	var err error
@@ -277,9 +284,14 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		tx.Terminate()
 		err = <-done
 	}
-	if err == nil || l.uas.LoadState() == sip.DialogStateEnded {
+	if err == nil || uas.LoadState() == sip.DialogStateEnded {
 		if err == nil {
-			s.dialogUp(l, l.uas.InviteRequest, l.uas.InviteResponse, true)
+			// Established: the record replaces sipgo's session.
+			d := serverDialog(uas, s.duaFor(uas.InviteRequest.Transport()))
+			l.keepInvite(tx, true)
+			l.dlg.Store(d)
+			l.uas.Store(nil)
+			s.dialogUp(l, d)
 		}
 		return true // acknowledged, or a BYE came first (handleBye)
 	}
@@ -361,8 +373,8 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if l == nil {
 		return
 	}
-	if l.uas != nil {
-		l.uas.ReadAck(req, tx)
+	if uas := l.uas.Load(); uas != nil {
+		uas.ReadAck(req, tx)
 	}
 	l.t.mu.Lock()
 	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
@@ -383,23 +395,31 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
-	switch {
-	case l.uas != nil:
-		if err := l.uas.ReadBye(req, tx); err != nil {
+	if d := l.dlg.Load(); d != nil {
+		if !d.validBye(req.CSeq().SeqNo) {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
-		s.inviteEnded(l)
-	case l.uac != nil:
-		if err := l.uac.ReadBye(req, tx); err != nil {
+		s.respond(req, tx, 200, "OK", nil)
+		s.endInvite(l)
+	} else {
+		var err error
+		switch uas, uac := l.uas.Load(), l.uac.Load(); {
+		case uas != nil:
+			if err = uas.ReadBye(req, tx); err == nil {
+				s.inviteEnded(l)
+			}
+		case uac != nil:
+			err = uac.ReadBye(req, tx)
+		default:
+			err = errNoDialog
+		}
+		if err != nil {
 			s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 			return
 		}
-	default:
-		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
-		return
+		s.cfg.Metrics.SIPResponse("BYE", 200) // sent by ReadBye
 	}
-	s.cfg.Metrics.SIPResponse("BYE", 200) // sent by ReadBye
 	s.forget(l)
 	l.t.phoneGone(l)
 }
@@ -730,10 +750,7 @@ func (s *Server) inDialog(l *leg, method sip.RequestMethod, body []byte, hdrs ..
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
-	if l.uas != nil {
-		return l.uas.Do(ctx, req)
-	}
-	return l.uac.Do(ctx, req)
+	return l.dialogDo(ctx, req)
 }
 
 // unescape undoes %XX escapes in a URI header value.
@@ -854,15 +871,20 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	t.mu.Unlock()
 	t.act(acts) // the other devices of a forked call stop ringing
 	d.Ack(ctx)
-	if live {
-		t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
-	}
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())
 		return
 	}
-	s.dialogUp(l, d.InviteRequest, d.InviteResponse, false)
+	// Established: the record replaces sipgo's session (whose INVITE
+	// transaction still ACKs retransmissions of the 2xx until timer M).
+	rec := clientDialog(d)
+	l.keepInvite(s.clientInvite(l.callID), false)
+	l.dlg.Store(rec)
+	l.uac.Store(nil)
+	l.cancel.Store(nil)                         // no CANCEL now: its context goes too
+	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
+	s.dialogUp(l, rec)
 	if l.first {
 		// An originator's phone rung first: the engine has it dialling
 		// already; its destination is INVITEd now (clicktodial.go).
@@ -910,13 +932,21 @@ func (s *Server) bye(l *leg, why string) {
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
-	if req := byeRequest(l, why); req == nil {
+	req := byeRequest(l, why)
+	if req == nil {
 		return
-	} else if l.uas != nil {
-		err = l.uas.WriteBye(ctx, req)
+	}
+	if d := l.dlg.Load(); d != nil {
+		var res *sip.Response
+		if res, err = d.do(ctx, l.callID, req); err == nil && res.StatusCode != 200 {
+			err = &sipgo.ErrDialogResponse{Res: res}
+		}
+		s.endInvite(l)
+	} else if uas := l.uas.Load(); uas != nil {
+		err = uas.WriteBye(ctx, req)
 		s.inviteEnded(l)
-	} else if l.uac != nil {
-		err = l.uac.WriteBye(ctx, req)
+	} else if uac := l.uac.Load(); uac != nil {
+		err = uac.WriteBye(ctx, req)
 	}
 	if err != nil {
 		s.log.Debug("SIP BYE", "call_id", l.callID, "err", err)

@@ -1,6 +1,7 @@
 package sipfront
 
 import (
+	"bufio"
 	"net"
 	"strconv"
 	"strings"
@@ -181,6 +182,50 @@ func TestTrunkInboundByCredentials(t *testing.T) {
 		if res == nil || res.StatusCode != 404 {
 			t.Fatalf("from %s with the trunk's credentials: %v, want 404 (a trunk call to a number that is no DN)", from, res)
 		}
+	}
+	f.noLeftovers()
+}
+
+// TestTrunkInboundOverTCP: a trunk whose address names a transport
+// (host:port;transport=tcp) is recognised by that host:port: an INVITE
+// over TCP from the trunk's address is the trunk's (a call to a number
+// that is no DN: 404), while one from another port, or from the trunk's
+// address over UDP (where a source is easily forged), is challenged like
+// a phone's (407).
+func TestTrunkInboundOverTCP(t *testing.T) {
+	trunk := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t))
+	f := newFixtureTenant(t, nil, func(ct *config.Tenant) {
+		for i := range ct.DNs {
+			if tr := ct.DNs[i].Trunk; tr != nil {
+				tr.Address = trunk + ";transport=tcp"
+			}
+		}
+	})
+	invite := func(p *streamPhone) int {
+		res := p.first(p.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888"))
+		if res == nil {
+			t.Fatal("no final response")
+		}
+		return res.StatusCode
+	}
+	local, err := net.ResolveTCPAddr("tcp", trunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&net.Dialer{LocalAddr: local}).Dial("tcp", f.sip.TCPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if got := invite(&streamPhone{t: t, network: "TCP", conn: c, r: bufio.NewReader(c)}); got != 404 {
+		t.Fatalf("over TCP from the trunk's address %s: %d, want 404 (the trunk's call to a number that is no DN)", trunk, got)
+	}
+	if got := invite(dialStream(t, "TCP", f.sip.TCPAddr(), nil)); got != 407 {
+		t.Fatalf("over TCP from another port: %d, want 407 (a phone's challenge)", got)
+	}
+	udp := newUDPPhoneAt(t, f.sip.Addr(), trunk)
+	if res := udp.first(udp.send("INVITE", "sip:8888@demo", "+33140000000", "demo", "8888")); res == nil || res.StatusCode != 407 {
+		t.Fatalf("over UDP from the trunk's address: %v, want 407 (the trunk is reached over TCP)", res)
 	}
 	f.noLeftovers()
 }

@@ -98,7 +98,8 @@ func (s *Server) startCluster() {
 		c.only = tc.Config.ID
 		for _, d := range tc.Config.DNs {
 			if d.Trunk != nil && d.Trunk.Address != "" {
-				c.trunks[d.Trunk.Address] = tc.Config.ID
+				src, _, _ := trunkSource(d.Trunk.Address)
+				c.trunks[src] = tc.Config.ID
 			}
 			if d.Trunk != nil && d.Trunk.InboundMode() == "credentials" {
 				user := d.Trunk.SIPUser
@@ -316,8 +317,10 @@ func (s *Server) origin(req *sip.Request) string {
 // directDialog makes the dialog of INVITE req, which a peer forwarded
 // statelessly (over UDP, so without its Record-Route), send its in-dialog
 // requests (BYE, re-INVITE, UPDATE) to the phone's address, origin, the
-// forwarder's Via received and rport: sipgo sends them to the INVITE's
-// source (RewriteContact), which is the forwarder, and the forwarder,
+// forwarder's Via received and rport: a dialog without a route set sends
+// them to the INVITE's source (sipgo's session with RewriteContact until
+// the ACK, then the dialog record, dialog.go: serverDialog), which is the
+// forwarder, and the forwarder,
 // having no dialog and no route for them, would hand them back to this
 // node (a BYE answered 481 here, never the phone's). It is called once
 // the 2xx to req has its destination (the forwarder: responses go back

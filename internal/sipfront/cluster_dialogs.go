@@ -32,43 +32,25 @@ type orphanDialog struct {
 // this side sent in it (re-INVITEs), since that count is not kept.
 const byeCSeqStep = 1000
 
-// dialogUp keeps answered leg l's dialog in the cluster (ours: whether we
-// are the UAS of its INVITE; req and res that INVITE and its 200).
-func (s *Server) dialogUp(l *leg, req *sip.Request, res *sip.Response, ours bool) {
-	if s.cl == nil || s.cl.cfg.Dialogs == nil || req == nil || res == nil {
+// dialogUp keeps answered leg l's dialog (its record dl) in the cluster.
+func (s *Server) dialogUp(l *leg, dl *dialog) {
+	if s.cl == nil || s.cl.cfg.Dialogs == nil || dl == nil {
 		return
 	}
-	contact := res.Contact()
-	if ours {
-		contact = req.Contact()
-	}
-	if contact == nil || req.From() == nil || res.To() == nil || req.CSeq() == nil {
+	target, ok := dl.remoteTarget()
+	if !ok {
 		return
 	}
-	// From is our side: the INVITE's From when we sent it, its 200's To
-	// (with our tag) when we answered it.
-	d := orphanDialog{RURI: contact.Address.String(), From: req.From().Value(), To: res.To().Value(), CallID: l.callID,
-		CSeq: byeCSeqStep + req.CSeq().SeqNo}
-	if ours {
-		d.From, d.To, d.CSeq = res.To().Value(), req.From().Value(), byeCSeqStep
-	}
-	port := contact.Address.Port
+	d := orphanDialog{RURI: dl.target, From: dl.local, To: dl.remote, CallID: l.callID,
+		CSeq: byeCSeqStep + dl.cseq.Load()}
+	port := target.Port
 	if port == 0 {
 		port = 5060
 	}
-	d.Dest = net.JoinHostPort(contact.Address.Host, strconv.Itoa(port))
-	// The route set (RFC 3261 12.1): the INVITE's Record-Routes in order
-	// when we answered it, its 200's reversed when we sent it.
-	if ours {
-		for _, h := range req.GetHeaders("Record-Route") {
-			d.Route = append(d.Route, h.Value())
-		}
-	} else {
-		rrs := res.GetHeaders("Record-Route")
-		for i := len(rrs) - 1; i >= 0; i-- {
-			d.Route = append(d.Route, rrs[i].Value())
-		}
-	}
+	d.Dest = net.JoinHostPort(target.Host, strconv.Itoa(port))
+	// The route set (RFC 3261 12.1), in the order our Route headers list
+	// it: through the node holding the phone's connection, if any.
+	d.Route = append(d.Route, dl.routes...)
 	if len(d.Route) > 0 {
 		if f, ok := flowThrough(d.Route[0]); ok {
 			d.Dest = f.source

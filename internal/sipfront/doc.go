@@ -35,8 +35,9 @@
 // the origin is what authentication, rate limits, trunk matching and the
 // binding's source use. A dialog of an INVITE a peer forwarded over UDP
 // (no Record-Route) sends its in-dialog requests (BYE, re-INVITE, UPDATE)
-// to that origin, not to the INVITE's source, the forwarder, as sipgo
-// would (directDialog; TestClusterForwardCallReleasedByOwner). Bindings
+// to that origin, not to the INVITE's source, the forwarder, as a dialog
+// without a route set otherwise does (dialog.go; directDialog;
+// TestClusterForwardCallReleasedByOwner). Bindings
 // are written to Cluster.Bindings instead of
 // StateDir. With Cluster.Dialogs, an answered leg's dialog (remote target,
 // tags, Call-ID, a CSeq above ours) is kept there until the leg ends; a
@@ -82,8 +83,9 @@
 // (over UDP always: to the REGISTER's source address), else to the Contact
 // URI as it says (RFC 3261). Every dialog sends its in-dialog requests to
 // the source address of the INVITE or of its answer over the INVITE's
-// transport (sipgo's RewriteContact), and puts our Contact of that
-// transport in its messages (one sipgo dialog user agent per transport).
+// transport (sipgo's RewriteContact, which the dialog records of
+// dialog.go keep), and puts our Contact of that transport in its messages
+// (one sipgo dialog user agent per transport).
 // A subscription's NOTIFYs go over its SUBSCRIBE's connection while that
 // lasts (notify.go). A trunk address naming a transport (;transport=tcp)
 // has its REGISTERs and OPTIONS sent over it by the stream client.
@@ -333,7 +335,8 @@
 // INVITEs answer the carrier's 401/407 with it, and with register the
 // trunk registers to its address (digest; refreshed at three quarters of
 // the time granted; retried after Config.TrunkRetry; un-registered at
-// Close). Inbound calls are the trunk's by source address, by digest
+// Close). Inbound calls are the trunk's by source address (host:port, over
+// the transport the address names, if it names one: trunkFor), by digest
 // credentials as its sip-user from any address, or both (inbound:); a call
 // to the registered contact takes its number from To. Every trunk with an
 // address gets OPTIONS every keepalive interval: Config.KeepaliveMisses
@@ -369,7 +372,19 @@
 // response's bytes, swept by one timer armed only while records exist.
 // sipgo's transaction ends at once; a retransmission of the request is
 // answered with the recorded bytes by the transport's read filter, before
-// it is parsed. INVITE transactions stay with sipgo (and the dialog).
+// it is parsed. INVITE transactions stay with sipgo until their timer L
+// or M, or the BYE (dialog.go).
+//
+// # Dialogs (dialog.go)
+//
+// A leg keeps sipgo's dialog session (DialogServerSession for a phone's
+// INVITE, DialogClientSession for ours) only while its INVITE is answered;
+// once the dialog is established and acknowledged it keeps a compact
+// record instead (tags, remote target, route set, CSeq numbers, transport
+// and destination: RFC 3261 section 12), from which BYE, re-INVITE and its
+// ACK, UPDATE and NOTIFY are built as sipgo built them, and sent through
+// sipgo's client transactions. Its INVITE transaction is held until its
+// timer ends it or a BYE does.
 //
 // # Concurrency
 //
@@ -493,11 +508,20 @@
 // 5%: sipgo (parsing, transactions, UDP syscalls), the GC (sipgo kept
 // each transaction 32 s after its end, Timer J/L/M, so about 100 MB of
 // transactions lived at 1,000 calls/s; these figures predate the compact
-// records below) and the in-process broker take the rest. About
-// 15 KB of live heap per answered call (both dialogs and the engine call;
-// BenchmarkSIPMemoryPerCall): sipgo's dialog sessions keep each leg's
-// parsed INVITE, its response, the ACK and the INVITE transaction for the
-// call's life, about 11 KB of it; no goroutine per answered call.
+// records below) and the in-process broker take the rest. Live heap per
+// answered, idle call (both legs and the engine call; BenchmarkSIPMemoryPerCall,
+// 2,000 calls held, after the INVITE transactions' timers): 3.8-3.9 KB
+// (load average 12-62; 4.1 KB with 1,000 calls held at load average 120,
+// where the same benchmark before the dialog records gave 15.9 KB; 15.7 and
+// 16.3 KB with 2,000: sipgo's dialog sessions, each keeping its leg's
+// parsed INVITE, response, ACK and INVITE transaction, were about 11 KB
+// of it). Of the
+// rest, per call: two legs (416 bytes each), two dialog records (128
+// bytes each and their strings), the engine's call (about 550 bytes),
+// sipfront's call and its DN set, the SDPs, the session timers, and up to
+// 800 bytes of goroutine descriptors the runtime keeps after the set-up's
+// peak (more when the machine is loaded); no goroutine per answered
+// call.
 //
 // Since finished non-INVITE transactions are compact records (above) and
 // digest headers are parsed and formatted without the digest package's
@@ -519,10 +543,11 @@
 //
 // # Not done yet
 //
-// Performance: each answered call keeps sipgo's dialog sessions (each
-// leg's parsed INVITE and response, the ACK, the INVITE transaction), about
-// 11 KB of its 15 KB of live heap; compact dialog records of our own on
-// sipgo's transport and parser are the next step. At low call rates the
+// Performance: during the 32 s of timers L and M after its 2xx, an
+// answered call still has sipgo's sessions (held by its INVITE
+// transactions) besides its records, unless it ends sooner. A target
+// refresh (a re-INVITE's or UPDATE's new Contact) does not change the
+// remote target of a dialog, as with sipgo's sessions. At low call rates the
 // journal's and the embedded broker's batches are small and cost more per
 // call (bench --peer at 200 calls/s: about 2.2 ms per call against 0.5-0.8
 // at 1,000/s).

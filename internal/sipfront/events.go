@@ -119,8 +119,8 @@ func (t *sipTenant) act(acts []action) {
 			if a.reason != "" {
 				s.reasons.set(l.callID, a.reason)
 			}
-			if l.cancel != nil {
-				l.cancel()
+			if cancel := l.cancel.Load(); cancel != nil {
+				(*cancel)()
 			}
 		case actBye:
 			s.forget(l)

@@ -88,18 +88,19 @@ func isFeature(cmd engine.Command) bool {
 func (s *Server) feature(l *leg, cmd engine.Command) {
 	if _, err := l.t.do(cmd); err != nil {
 		code, reason := statusOf(err)
-		s.inviteFinal(l.uas, code, reason)
+		s.inviteFinal(l.uas.Load(), code, reason)
 		return
 	}
 	s.cfg.Metrics.SIPResponse("INVITE", 200)
-	if err := l.uas.RespondSDP(placeholderSDP); err != nil {
+	uas := l.uas.Load()
+	if err := uas.RespondSDP(placeholderSDP); err != nil {
 		s.log.Debug("SIP feature code answer", "call_id", l.callID, "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	if req := byeRequest(l, reasonCleared); req != nil {
-		l.uas.WriteBye(ctx, req)
+		uas.WriteBye(ctx, req)
 	}
 }
 

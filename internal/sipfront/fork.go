@@ -78,7 +78,7 @@ func (b *book) forkFailed(l *leg, code int) (tell bool, status int, acts []actio
 	if l.over() {
 		return false, code, nil
 	}
-	l.state, l.failCode = legEnded, code
+	l.state, l.failCode = legEnded, int16(code)
 	rest := b.siblings(l)
 	if code >= 600 {
 		for _, o := range rest {
@@ -92,8 +92,8 @@ func (b *book) forkFailed(l *leg, code int) (tell bool, status int, acts []actio
 	}
 	if c := b.calls[l.connID]; c != nil && l.fork != nil {
 		for _, o := range c.legs {
-			if o.fork == l.fork && busyStatus(o.failCode) {
-				return true, o.failCode, nil
+			if o.fork == l.fork && busyStatus(int(o.failCode)) {
+				return true, int(o.failCode), nil
 			}
 		}
 	}
@@ -143,10 +143,12 @@ func (r *cancelReasons) forget(callID string) { r.m.Delete(callID) }
 // goes to the transaction layer as sipgo would send it, a CANCEL with the
 // Reason set for its Call-ID (once); ACKs (which have no transaction, and
 // are the only requests sipfront writes without one) go straight to the
-// transport.
+// transport. The transaction of a dialog-creating INVITE is in invites
+// while it lasts, for the leg that outlives sipgo's session (dialog.go).
 type reasonRequester struct {
 	ua      *sipgo.UserAgent
 	reasons *cancelReasons
+	invites *sync.Map
 }
 
 func (r reasonRequester) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
@@ -161,6 +163,15 @@ func (r reasonRequester) Request(ctx context.Context, req *sip.Request) (sip.Cli
 	tx, err := r.ua.TransactionLayer().Request(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if req.IsInvite() && r.invites != nil && req.CallID() != nil && req.To() != nil {
+		if _, tagged := req.To().Params.Get("tag"); !tagged {
+			id := req.CallID().Value()
+			r.invites.Store(id, tx)
+			if !tx.OnTerminate(func(string, error) { r.invites.CompareAndDelete(id, tx) }) {
+				r.invites.CompareAndDelete(id, tx)
+			}
+		}
 	}
 	return tx, nil
 }

@@ -282,6 +282,14 @@ func (f *fixture) basicCall(server string, pa, pb int) {
 	uac := startSippAt(f.t, server, "uac.xml", pa, "-key", "user", "1001", "-s", "1002")
 	uac.wait(f.t)
 	uas.wait(f.t)
+	f.basicFlow()
+}
+
+// basicFlow checks the events of 1001's call to 1002, answered by 1002
+// and hung up by 1001, after the two registrations (flow 5.1), and that
+// nothing is left over.
+func (f *fixture) basicFlow() {
+	f.t.Helper()
 	want := expected(f.t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},

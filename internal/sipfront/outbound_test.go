@@ -75,7 +75,7 @@ func (p *streamPhone) register(network, dn, contact string, viaParams ...string)
 // response reads the next response (headers only: ours have no body).
 func (p *streamPhone) response() *sip.Response {
 	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p.conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // CI at load 76 once waited over 10 s
 	var b strings.Builder
 	for {
 		line, err := p.r.ReadString('\n')

@@ -50,8 +50,12 @@ func (s *Server) badExtension(req *sip.Request, tx sip.ServerTransaction) bool {
 // ring sends 180 to caller leg l's INVITE: reliably when the phone
 // requires 100rel.
 func (s *Server) ring(l *leg) {
+	uas := l.uas.Load()
+	if uas == nil {
+		return // answered already
+	}
 	if !l.rel {
-		l.uas.Respond(180, "Ringing", nil)
+		uas.Respond(180, "Ringing", nil)
 		return
 	}
 	t := l.t
@@ -65,7 +69,7 @@ func (s *Server) ring(l *leg) {
 	l.prack = prack
 	t.mu.Unlock()
 	hdrs := []sip.Header{sip.NewHeader("Require", "100rel"), sip.NewHeader("RSeq", strconv.FormatUint(uint64(rseq), 10))}
-	if err := l.uas.Respond(180, "Ringing", nil, hdrs...); err != nil {
+	if err := uas.Respond(180, "Ringing", nil, hdrs...); err != nil {
 		return
 	}
 	go s.retransmitReliable(l, prack, hdrs)
@@ -95,10 +99,11 @@ func (s *Server) retransmitReliable(l *leg, prack chan struct{}, hdrs []sip.Head
 		case <-s.ctx.Done():
 			return
 		case <-retrans.C:
-			if l.uas.LoadState() >= sip.DialogStateEstablished {
+			uas := l.uas.Load()
+			if uas == nil || uas.LoadState() >= sip.DialogStateEstablished {
 				return // answered (or ended): the 180 is moot
 			}
-			if err := l.uas.Respond(180, "Ringing", nil, hdrs...); err != nil {
+			if err := uas.Respond(180, "Ringing", nil, hdrs...); err != nil {
 				return
 			}
 			wait = min(2*wait, 64*sip.T1)
@@ -115,7 +120,8 @@ func (s *Server) handlePrack(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	h := req.GetHeader("RAck")
-	if l.uas == nil || h == nil {
+	invite, ok := l.inviteCSeq()
+	if !ok || h == nil {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
@@ -125,7 +131,7 @@ func (s *Server) handlePrack(req *sip.Request, tx sip.ServerTransaction) {
 	t := l.t
 	t.mu.Lock()
 	match := err1 == nil && err2 == nil && l.prack != nil && uint32(rseq) == l.rseq &&
-		uint32(cseq) == l.uas.InviteRequest.CSeq().SeqNo && strings.EqualFold(f0(f, 2), "INVITE")
+		uint32(cseq) == invite && strings.EqualFold(f0(f, 2), "INVITE")
 	if match {
 		close(l.prack)
 		l.prack = nil
@@ -157,7 +163,9 @@ func (s *Server) answerOptions(l *leg, d *sipgo.DialogClientSession) sipgo.Answe
 		if tag, ok := r.To().Params.Get("tag"); ok && r.StatusCode > 100 {
 			l.t.mu.Lock()
 			first := l.peerTag == ""
-			l.peerTag = tag
+			if tag != l.peerTag {
+				l.peerTag = strings.Clone(tag) // not the response's whole To line
+			}
 			l.t.mu.Unlock()
 			if first {
 				l.t.dialogChanged(l.dn) // BLF watchers learn the dialog's ids (notify.go)

@@ -18,6 +18,27 @@ const (
 	reasonExpired     = `SIP;cause=408;text="Session expired"`
 )
 
+// byeReason is a leg's Reason for its BYE, one of the above: a byte in
+// the leg, not a string.
+type byeReason uint8
+
+const (
+	whyNone byeReason = iota
+	whyTransferred
+	whyExpired
+)
+
+// String is the Reason header's value ("" for none).
+func (r byeReason) String() string {
+	switch r {
+	case whyTransferred:
+		return reasonTransferred
+	case whyExpired:
+		return reasonExpired
+	}
+	return ""
+}
+
 // byeRequest is the BYE of leg l's dialog with Reason why (none when
 // empty); sipgo's WriteBye adds the dialog's headers.
 func byeRequest(l *leg, why string) *sip.Request {
@@ -26,23 +47,11 @@ func byeRequest(l *leg, why string) *sip.Request {
 		return nil
 	}
 	req := sip.NewRequest(sip.BYE, target)
-	if l.uas != nil {
-		req.SetTransport(l.uas.InviteRequest.Transport())
+	if uas := l.uas.Load(); uas != nil {
+		req.SetTransport(uas.InviteRequest.Transport())
 	}
 	if why != "" {
 		req.AppendHeader(sip.NewHeader("Reason", why))
 	}
 	return req
-}
-
-// remoteTarget is where leg l's in-dialog requests go: the Contact of the
-// phone's INVITE (it called us) or of its answer (we called it).
-func (l *leg) remoteTarget() (sip.Uri, bool) {
-	switch {
-	case l.uas != nil && l.uas.InviteRequest.Contact() != nil:
-		return l.uas.InviteRequest.Contact().Address, true
-	case l.uac != nil && l.uac.InviteResponse != nil && l.uac.InviteResponse.Contact() != nil:
-		return l.uac.InviteResponse.Contact().Address, true
-	}
-	return sip.Uri{}, false
 }

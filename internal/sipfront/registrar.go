@@ -53,10 +53,13 @@ type sipTenant struct {
 }
 
 type trunk struct {
-	dn       string
-	address  string // host:port
-	host     string
-	prefixes []string
+	dn      string
+	address string // host:port, with a transport parameter if it names one
+	// source, host and transport are where its requests come from
+	// (trunkFor): address's host:port (host alone if it has no port), its
+	// host, and the transport it names ("": any).
+	source, host, transport string
+	prefixes                []string
 	// user and password: credentials its INVITEs must carry too (none
 	// when password is empty).
 	user, password string
@@ -89,15 +92,24 @@ func newTenant(s *Server, tc Tenant) *sipTenant {
 			if tr.user == "" {
 				tr.user = d.Number
 			}
-			if h, _, ok := strings.Cut(d.Trunk.Address, ":"); ok {
-				tr.host = h
-			} else {
-				tr.host = d.Trunk.Address
-			}
+			tr.source, tr.host, tr.transport = trunkSource(d.Trunk.Address)
 			t.trunks = append(t.trunks, tr)
 		}
 	}
 	return t
+}
+
+// trunkSource splits a trunk's address (host:port, or host, with
+// ;parameters) into the host:port its requests come from, the host, and
+// the transport its transport parameter names ("" when none).
+func trunkSource(address string) (source, host, transport string) {
+	source, params, _ := strings.Cut(address, ";")
+	for _, p := range strings.Split(params, ";") {
+		if k, v, ok := strings.Cut(p, "="); ok && strings.EqualFold(strings.TrimSpace(k), "transport") {
+			transport = sip.NetworkToUpper(strings.TrimSpace(v))
+		}
+	}
+	return source, hostOf(source), transport
 }
 
 // password is the digest password of a phone DN; "" when the DN is unknown,

@@ -51,12 +51,14 @@ func replacesHeader(v string) (callID, toTag, fromTag string, earlyOnly bool) {
 // tags are leg l's dialog tags: ours and its phone's ("" when unknown).
 // The tenant's mu must be held (peerTag).
 func (l *leg) tags() (local, remote string) {
-	switch {
-	case l.uas != nil:
-		local, _ = l.uas.InviteRequest.To().Params.Get("tag")
-		remote, _ = l.uas.InviteRequest.From().Params.Get("tag")
-	case l.uac != nil:
-		local, _ = l.uac.InviteRequest.From().Params.Get("tag")
+	if d := l.dlg.Load(); d != nil {
+		return d.tags()
+	}
+	if uas := l.uas.Load(); uas != nil {
+		local, _ = uas.InviteRequest.To().Params.Get("tag")
+		remote, _ = uas.InviteRequest.From().Params.Get("tag")
+	} else if uac := l.uac.Load(); uac != nil {
+		local, _ = uac.InviteRequest.From().Params.Get("tag")
 		remote = l.peerTag
 	}
 	return local, remote

@@ -188,9 +188,7 @@ func (s *Server) invite(ctx context.Context, l *leg, target sip.Uri, sdp []byte,
 		}
 		d, err := s.inviteVia(ctx, target, sdp, all...) // transport.go
 		if err == nil {
-			l.t.mu.Lock()
-			l.uac = d
-			l.t.mu.Unlock()
+			l.uac.Store(d)
 			err = d.WaitAnswer(ctx, s.answerOptions(l, d))
 		}
 		var de *sipgo.ErrDialogResponse
@@ -250,7 +248,7 @@ func (s *Server) sessionDue(l *leg, gen uint64) {
 	if !st.ours || !s.refresh(l, st) {
 		s.log.Info("SIP session expired: ending the dialog", "call_id", l.callID)
 		t.mu.Lock()
-		l.why = reasonExpired
+		l.why = whyExpired
 		acts := t.abandoned(l)
 		t.mu.Unlock()
 		t.act(acts)
@@ -270,7 +268,7 @@ func (s *Server) refresh(l *leg, st *sessionTimer) bool {
 	se := sip.NewHeader("Session-Expires", secs(st.interval)+";refresher=uac")
 	var res *sip.Response
 	var err error
-	if hasOption(l.peerAllow(), "UPDATE") {
+	if l.allowsUpdate() {
 		res, err = s.inDialog(l, sip.UPDATE, nil, se, sip.NewHeader("Supported", supported))
 	} else {
 		res, err = s.sendReinvite(l, l.origin.stamp(l.origin.lastSent()), se, sip.NewHeader("Supported", supported))
@@ -293,16 +291,19 @@ func (s *Server) refresh(l *leg, st *sessionTimer) bool {
 	return true // refused otherwise (491, 500...): the session goes on, the next refresh tries again
 }
 
-// peerAllow is the Allow list of leg l's phone (from its INVITE, or its
-// answer to ours).
-func (l *leg) peerAllow() string {
-	switch {
-	case l.uas != nil:
-		return headerValue(l.uas.InviteRequest, "Allow", "")
-	case l.uac != nil && l.uac.InviteResponse != nil:
-		return headerValue(l.uac.InviteResponse, "Allow", "")
+// allowsUpdate reports whether leg l's phone allows UPDATE (the Allow of
+// its INVITE, or of its answer to ours).
+func (l *leg) allowsUpdate() bool {
+	if d := l.dlg.Load(); d != nil {
+		return d.update
 	}
-	return ""
+	if uas := l.uas.Load(); uas != nil {
+		return hasOption(headerValue(uas.InviteRequest, "Allow", ""), "UPDATE")
+	}
+	if uac := l.uac.Load(); uac != nil && uac.InviteResponse != nil {
+		return hasOption(headerValue(uac.InviteResponse, "Allow", ""), "UPDATE")
+	}
+	return false
 }
 
 // refreshed: the phone of leg l refreshed its session (re-INVITE or

@@ -260,6 +260,7 @@ type Server struct {
 	guard    guard         // digest authentication's memory (auth.go)
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
 	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
+	invites  sync.Map      // Call-ID -> our INVITE's client transaction while it lasts (dialog.go)
 	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
@@ -357,7 +358,7 @@ func Start(cfg Config) (*Server, error) {
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
-	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, invites: &s.invites}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},

@@ -218,12 +218,9 @@ func uriTransport(u sip.Uri) string {
 // legContact is our Contact for requests in leg l's dialog: of its
 // transport.
 func (s *Server) legContact(l *leg) *sip.ContactHeader {
-	tr := "UDP"
-	switch {
-	case l.uas != nil:
-		tr = l.uas.InviteRequest.Transport()
-	case l.uac != nil:
-		tr = l.uac.InviteRequest.Transport()
+	tr := l.transport()
+	if tr == "" {
+		tr = "UDP"
 	}
 	return &s.duaFor(tr).ContactHDR
 }

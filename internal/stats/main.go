@@ -80,8 +80,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("switchboard stats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usageText); fs.PrintDefaults() }
-	brokers := fs.String("kafka-brokers", os.Getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST`")
-	prefix := fs.String("topic-prefix", os.Getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX`")
+	brokers := fs.String("kafka-brokers", os.Getenv("SWITCHBOARD_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated `LIST` (env SWITCHBOARD_KAFKA_BROKERS)")
+	prefix := fs.String("topic-prefix", os.Getenv("SWITCHBOARD_TOPIC_PREFIX"), "topic name `PREFIX` (env SWITCHBOARD_TOPIC_PREFIX)")
 	cfgPath := fs.String("config", "", "the switchboard configuration `FILE` (tenants, tokens, time zones, service levels)")
 	listen := fs.String("listen", "127.0.0.1:8091", "HTTP listen `ADDRESS`")
 	data := fs.String("data", "", "`DIR` for the checkpoint (stats.checkpoint); empty: none, every start reads from the start of the day")

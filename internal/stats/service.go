@@ -220,6 +220,13 @@ type quietLogger struct{ *kslog.Logger }
 
 func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
 
+// The statistics consumer's fetches: each waits until this many bytes are
+// there or this long has passed (see Run).
+const (
+	fetchMinBytes = 16 << 10
+	fetchMaxWait  = 100 * time.Millisecond
+)
+
 // Run consumes until ctx ends, then writes a last checkpoint.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.load(); err != nil {
@@ -234,7 +241,16 @@ func (s *Service) Run(ctx context.Context) error {
 		cl   *kgo.Client
 	)
 	clMu.Lock()
-	opts := append(append([]kgo.Opt{}, s.cfg.KafkaOpts...),
+	opts := append([]kgo.Opt{
+		// Under load a fetch waits for fetchMinBytes (or fetchMaxWait)
+		// instead of returning with the first batch produced: a few dozen
+		// fetches a second instead of one per produced batch, each one a
+		// request the broker (embedded: in this process) must answer.
+		// Figures lag the events by at most fetchMaxWait more.
+		kgo.FetchMinBytes(fetchMinBytes),
+		kgo.FetchMaxWait(fetchMaxWait),
+	}, s.cfg.KafkaOpts...)
+	opts = append(opts,
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.ClientID("switchboard-stats"),
 		// The client's own warnings (a group it cannot join, a

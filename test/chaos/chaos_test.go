@@ -67,6 +67,10 @@ func configFile(t *testing.T) string {
 		for d := 1001; d <= 1004; d++ {
 			fmt.Fprintf(&b, "      - number: \"%d\"\n        type: extension\n", d)
 		}
+		fmt.Fprintf(&b, "      - number: \"%s\"\n        type: extension\n        sip-password: %s\n        call-waiting: true\n", calleeDN, sipPassword)
+		for _, d := range callerDNs {
+			fmt.Fprintf(&b, "      - number: \"%s\"\n        type: extension\n        sip-password: %s\n", d, sipPassword)
+		}
 		b.WriteString("    agents:\n")
 		for a := 1; a <= 4; a++ {
 			fmt.Fprintf(&b, "      - id: agent%d\n", a)
@@ -83,7 +87,8 @@ func configFile(t *testing.T) string {
 type node struct {
 	id   string
 	cmd  *exec.Cmd
-	addr string
+	addr string // HTTP
+	sip  string // SIP (UDP)
 	done chan struct{}
 }
 
@@ -95,12 +100,14 @@ type harness struct {
 	cluster string
 	file    string
 	logDir  string
+	sipp    string // sipp's path
 
-	mu    sync.Mutex
-	nodes map[string]*node
+	mu      sync.Mutex
+	nodes   map[string]*node
+	windows []*window // sip_test.go
 }
 
-var apiLine = regexp.MustCompile(`API on http://([^\s,]+)`)
+var apiLine = regexp.MustCompile(`API on http://([^\s,]+), SIP on (\S+) \(UDP\)`)
 
 func (h *harness) start(id string) *node {
 	h.t.Helper()
@@ -122,19 +129,20 @@ func (h *harness) start(id string) *node {
 		h.t.Fatal(err)
 	}
 	n := &node{id: id, cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
+	addr := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				addr <- m[1:]
 			}
 		}
 		io.Copy(io.Discard, out)
 	}()
 	go func() { cmd.Wait(); logf.Close(); close(n.done) }()
 	select {
-	case n.addr = <-addr:
+	case a := <-addr:
+		n.addr, n.sip = a[0], a[1]
 	case <-n.done:
 		h.t.Fatalf("node %s exited at start (log %s)", id, filepath.Join(h.logDir, id+".log"))
 	case <-time.After(90 * time.Second):
@@ -351,8 +359,9 @@ func (l *load) waitAnswered(t *testing.T, ts []string, t0 time.Time, timeout tim
 // the topics break the contract).
 func TestChaos(t *testing.T) {
 	brokers, instance := kafka3(t)
+	sipp := testenv.LookPath(t, "Debian package sip-tester", "sipp") // before anything starts
 	h := &harness{t: t, bin: build(t), brokers: brokers, prefix: kafkatest.UniqueTopicPrefix(t),
-		cluster: fmt.Sprint("chaos", rand.IntN(1e6)), file: configFile(t), logDir: t.TempDir(), nodes: map[string]*node{}}
+		cluster: fmt.Sprint("chaos", rand.IntN(1e6)), file: configFile(t), logDir: t.TempDir(), sipp: sipp, nodes: map[string]*node{}}
 	t.Cleanup(func() {
 		for _, n := range h.live() {
 			n.cmd.Process.Signal(syscall.SIGCONT)
@@ -374,6 +383,7 @@ func TestChaos(t *testing.T) {
 	}
 	h.settled(60 * time.Second)
 	l := h.runLoad()
+	sl := h.startSIP(l)
 	time.Sleep(2 * time.Second)
 
 	// 1. kill -9 of a node, five times, each time restarting it.
@@ -383,10 +393,13 @@ func TestChaos(t *testing.T) {
 		ts := h.tenantsOf(victim)
 		n := h.remove(victim)
 		marks := h.logMarks()
+		over := h.disrupt(fmt.Sprintf("kill -9 %s (round %d)", victim, round+1))
 		t0 := time.Now()
 		n.cmd.Process.Kill()
 		<-n.done
+		sl.nodeDown(victim)
 		if len(ts) > 0 {
+			sl.noteKill(victim, ts, t0)
 			d := l.waitAnswered(t, ts, t0, 60*time.Second)
 			failovers = append(failovers, d)
 			t.Logf("kill -9 %s (tenants %v): answered again after %v; the survivors' takeover:\n%s", victim, ts, d.Round(time.Millisecond),
@@ -394,6 +407,7 @@ func TestChaos(t *testing.T) {
 		}
 		h.start(victim)
 		h.settled(60 * time.Second)
+		over()
 		h.checkTopics(l, false, fmt.Sprintf("kill -9 %s (round %d)", victim, round+1))
 	}
 
@@ -405,6 +419,7 @@ func TestChaos(t *testing.T) {
 	paused := h.nodes[victim]
 	delete(h.nodes, victim) // no load through it while it is stopped
 	h.mu.Unlock()
+	over := h.disrupt("SIGSTOP and SIGCONT of " + victim)
 	t0 := time.Now()
 	paused.cmd.Process.Signal(syscall.SIGSTOP)
 	if len(ts) > 0 {
@@ -416,6 +431,7 @@ func TestChaos(t *testing.T) {
 	h.nodes[victim] = paused
 	h.mu.Unlock()
 	h.settled(60 * time.Second)
+	over()
 	if len(ts) > 0 {
 		// It noticed: the group took its shards (lost), or a commit of its
 		// was refused (fenced).
@@ -436,6 +452,7 @@ func TestChaos(t *testing.T) {
 				t.Fatalf("scripts/kafka %v: %v\n%s", args, err, out)
 			}
 		}
+		over := h.disrupt("kill -9 of broker 2 and its restart")
 		run("kill-broker", "2")
 		t0 := time.Now()
 		time.Sleep(5 * time.Second)
@@ -445,6 +462,7 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("kill -9 of broker 2: every tenant answered within %v", l.waitAnswered(t, all, t0, 60*time.Second).Round(time.Millisecond))
 		run("start-broker", "2")
+		over()
 		h.checkTopics(l, false, "kill -9 of broker 2 and its restart")
 	} else {
 		t.Logf("%s not set: the broker kill is not run", envInstance3)
@@ -452,17 +470,22 @@ func TestChaos(t *testing.T) {
 
 	// 4. Rolling restart (graceful), then a fourth node.
 	for _, id := range []string{"n1", "n2", "n3"} {
+		over := h.disrupt("the rolling restart of " + id)
 		n := h.remove(id)
 		n.cmd.Process.Signal(syscall.SIGTERM)
 		<-n.done
 		h.start(id)
 		h.settled(60 * time.Second)
+		over()
 		h.checkTopics(l, false, "the rolling restart of "+id)
 	}
+	over = h.disrupt("n4 joining")
 	h.start("n4")
 	h.settled(60 * time.Second)
+	over()
 	h.checkTopics(l, false, "n4 joining")
 	time.Sleep(2 * time.Second)
+	calls := sl.end()
 	l.end()
 	for _, n := range h.live() {
 		n.cmd.Process.Signal(syscall.SIGTERM)
@@ -481,7 +504,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	h.checkTopics(l, true, "the end")
-
+	sl.report(calls)
 }
 
 // checkTopics reads the topics read_committed and checks them against the
@@ -537,7 +560,9 @@ func (h *harness) checkTopics(l *load, final bool, after string) {
 		}
 	}
 	kafkatest.CheckEvents(t, rd.recs)
-	rep, err := verify.CheckLines(strings.NewReader(string(rd.lines)), verify.Options{})
+	// At the end every call must have ended: those that met a kill or a
+	// stop were released by their tenants' new owners.
+	rep, err := verify.CheckLines(strings.NewReader(string(rd.lines)), verify.Options{Closed: final})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,6 +603,10 @@ func (h *harness) readTopics(after string) topicsRead {
 			rd.got[fmt.Sprintf("%s/%s/login", e.CustomerID, e.ThisDN)]++
 		case event.EventAgentLogout:
 			rd.got[fmt.Sprintf("%s/%s/logout", e.CustomerID, e.ThisDN)]++
+		case event.EventEstablished:
+			if e.ThisDN == calleeDN {
+				rd.got[sipKey(e.CustomerID)]++
+			}
 		}
 		rd.lines = append(append(rd.lines, r.Value...), '\n')
 		kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value}
@@ -606,8 +635,8 @@ var logTime = regexp.MustCompile(`^time=(\S+) level=\S+ msg="([^"]*)"(.*)$`)
 
 // takeoverLines returns the lines the nodes of marks logged since marks
 // about taking shards (assigned by the group, claimed: fence, claim, read;
-// tenants recovered), each with its time after t0: where a failover's
-// time goes.
+// tenants recovered; their SIP served), each with its time after t0:
+// where a failover's time goes.
 func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
 	var out []string
 	for id, off := range marks {
@@ -617,7 +646,8 @@ func (h *harness) takeoverLines(marks map[string]int64, t0 time.Time) string {
 		}
 		for _, line := range strings.Split(string(b[off:]), "\n") {
 			m := logTime.FindStringSubmatch(line)
-			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") {
+			if m == nil || !strings.Contains(m[2], "shards assigned") && !strings.Contains(m[2], "shard claimed") && !strings.Contains(m[2], "recovered from the log") &&
+				!strings.Contains(m[2], "SIP: tenant served here") {
 				continue
 			}
 			at, err := time.Parse(time.RFC3339Nano, m[1])
