@@ -336,7 +336,8 @@ var connIDRe = regexp.MustCompile(`"connId":"([^"]+)"`)
 // through node B (forwarded to A, which keeps the binding in the cluster's
 // bindings topic) and calls through B: the INVITE is forwarded to A
 // statelessly, the responses come back through B, the dialog then goes on
-// with A; the call's events are in the topics. A WebSocket on B (not the
+// with A; the call's events are in the topics. A second such call released
+// on A's side (through the API) gets A's BYE at the phone itself. A WebSocket on B (not the
 // owner) carries the tenant's events from the output topics, and a route
 // decision sent on it reaches A. After A stops, B serves the tenant
 // and knows the binding from the topic: a call to the phone rings it
@@ -378,25 +379,43 @@ func clusterSIP(t *testing.T, brokers []string) {
 	// B; 1002 answers through B's API; 1001 hangs up at the dialog's target.
 	api := fmt.Sprintf("http://%s/v1/tenants/%s", b.addrs.HTTP, tenant)
 	tok := "tok-" + tenant
-	var conn string
-	c := p1.invite(b.addrs.SIP, "1002", func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			code, body := do(t, "GET", api+"/calls", tok, "")
-			if m := connIDRe.FindStringSubmatch(body); code == 200 && m != nil {
-				conn = m[1]
-				break
+	// answer answers the tenant's only call (its ConnID in *conn) for
+	// 1002 through B's API.
+	answer := func(conn *string) func() {
+		return func() {
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				code, body := do(t, "GET", api+"/calls", tok, "")
+				if m := connIDRe.FindStringSubmatch(body); code == 200 && m != nil {
+					*conn = m[1]
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			time.Sleep(50 * time.Millisecond)
+			if code, body := do(t, "POST", api+"/calls/"+*conn+"/answer", tok, `{"dn":"1002"}`); code/100 != 2 {
+				t.Errorf("answer through B: %d %s", code, body)
+			}
 		}
-		if code, body := do(t, "POST", api+"/calls/"+conn+"/answer", tok, `{"dn":"1002"}`); code/100 != 2 {
-			t.Errorf("answer through B: %d %s", code, body)
-		}
-	})
+	}
+	var conn string
+	c := p1.invite(b.addrs.SIP, "1002", answer(&conn))
 	if c.target != a.addrs.SIP {
 		t.Fatalf("the dialog's target is %s, want the owner %s", c.target, a.addrs.SIP)
 	}
 	p1.bye(c, "1002")
+
+	// Another call of 1001 through B, released on the owner's side (by
+	// 1002 through B's API): A's BYE reaches the phone itself, not B,
+	// which forwarded the INVITE without a Record-Route and has no route
+	// for it (it would hand it back to A).
+	var conn2 string
+	c2 := p1.invite(b.addrs.SIP, "1002", answer(&conn2))
+	if code, body := do(t, "POST", api+"/calls/"+conn2+"/release", tok, `{"dn":"1002"}`); code/100 != 2 {
+		t.Fatalf("release of 1001's second call through B: %d %s", code, body)
+	}
+	if from := p1.waitBye(c2.callID, 10*time.Second); from != a.addrs.SIP {
+		t.Fatalf("the BYE of 1001's call released by 1002 came from %s, want the owner %s", from, a.addrs.SIP)
+	}
 
 	// The WebSocket on B carried the call's events.
 	seen := map[event.Name]bool{}

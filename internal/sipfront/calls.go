@@ -272,6 +272,7 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 	for _, h := range s.answerHeaders(l) {
 		res.AppendHeader(h)
 	}
+	s.directDialog(uas.InviteRequest) // cluster.go; after the 200's destination is set
 	go func() { done <- uas.WriteResponse(res) }()
 	timer := time.NewTimer(s.cfg.AckTimeout)
 	defer timer.Stop()

@@ -314,6 +314,23 @@ func (s *Server) origin(req *sip.Request) string {
 	return viaAddr(next)
 }
 
+// directDialog makes the dialog of INVITE req, which a peer forwarded
+// statelessly (over UDP, so without its Record-Route), send its in-dialog
+// requests (BYE, re-INVITE, UPDATE) to the phone's address, origin, the
+// forwarder's Via received and rport: a dialog without a route set sends
+// them to the INVITE's source (sipgo's session with RewriteContact until
+// the ACK, then the dialog record, dialog.go: serverDialog), which is the
+// forwarder, and the forwarder,
+// having no dialog and no route for them, would hand them back to this
+// node (a BYE answered 481 here, never the phone's). It is called once
+// the 2xx to req has its destination (the forwarder: responses go back
+// along the Vias): from then on req's source is the phone's.
+func (s *Server) directDialog(req *sip.Request) {
+	if s.forwarded(req) && req.GetHeader("Record-Route") == nil {
+		req.SetSource(s.origin(req))
+	}
+}
+
 // originTransport is the transport req came over: to this node, or, for
 // a request a peer node forwarded, to that node (the next Via's).
 func (s *Server) originTransport(req *sip.Request) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
+	"github.com/switchboard-cc/switchboard/internal/engine"
 )
 
 // memBindings is the cluster's bindings topic in memory.
@@ -511,5 +512,63 @@ func TestClusterStreamNoResponseQuota(t *testing.T) {
 		if err != nil || res.StatusCode != 401 {
 			t.Fatalf("REGISTER %d without credentials through the forwarder: %v %v, want 401", i+1, res, err)
 		}
+	}
+}
+
+// TestClusterForwardCallReleasedByOwner: a UDP phone, 1001, calls 1002
+// through a node that does not serve the tenant (its INVITE is
+// forwarded statelessly, without a Record-Route), and the call is then
+// released on the owner's side: by the callee's BYE, or through the API.
+// The owner's BYE must reach 1001 itself (its INVITE's Contact, where the
+// forwarder's Via received/rport also says it is), not the forwarder,
+// which has no dialog to route it by: sipp's uac_wait_bye fails unless
+// the BYE arrives. 1001 registers through the forwarder or at the owner
+// directly; either way its call goes through the forwarder.
+func TestClusterForwardCallReleasedByOwner(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		direct   bool // 1001 registers at the owner
+		api      bool // released through the API, not by 1002's BYE
+		released string
+	}{
+		{"callee-hangs-up", false, false, "1002"},
+		{"callee-hangs-up-registered-at-owner", true, false, "1002"},
+		{"api-release", false, true, "1002"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newClusterPair(t, true)
+			f := p.f
+			pa, pb := freeUDPPort(t), freeUDPPort(t)
+			registerAt(t, p.fwd.Addr(), "1002", pb, 3600)
+			reg := p.fwd.Addr()
+			if tc.direct {
+				reg = f.sip.Addr()
+			}
+			registerAt(t, reg, "1001", pa, 3600)
+			callee := "uas_bye.xml"
+			args := []string{"-key", "service", "1002"}
+			if tc.api {
+				callee, args = "uas.xml", []string{"-key", "user", "1002"}
+			}
+			uas := f.startSipp(callee, pb, args...)
+			uac := startSippAt(t, p.fwd.Addr(), "uac_wait_bye.xml", pa, "-key", "user", "1001", "-s", "1002")
+			if tc.api {
+				conn := f.waitEstablished()
+				if _, err := f.rt.Do(t.Context(), engine.Release{ConnID: conn, DN: "1002"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			uac.wait(t)
+			uas.wait(t)
+			want := expected(t, f.tenant,
+				engine.SetService{DN: "1002", InService: true},
+				engine.SetService{DN: "1001", InService: true},
+				engine.MakeCall{From: "1001", To: "1002"},
+				engine.Answer{ConnID: "$1", DN: "1002"},
+				engine.Release{ConnID: "$1", DN: tc.released},
+			)
+			sameFlow(t, f.events(len(want)), want)
+			f.noLeftovers()
+		})
 	}
 }

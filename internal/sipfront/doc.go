@@ -33,7 +33,12 @@
 // The owner takes a forwarded request's origin from the received and rport
 // the forwarder set only when the packet comes from a peer (Cluster.Peer);
 // the origin is what authentication, rate limits, trunk matching and the
-// binding's source use. Bindings are written to Cluster.Bindings instead of
+// binding's source use. A dialog of an INVITE a peer forwarded over UDP
+// (no Record-Route) sends its in-dialog requests (BYE, re-INVITE, UPDATE)
+// to that origin, not to the INVITE's source, the forwarder, as a dialog
+// without a route set otherwise does (dialog.go; directDialog;
+// TestClusterForwardCallReleasedByOwner). Bindings
+// are written to Cluster.Bindings instead of
 // StateDir. With Cluster.Dialogs, an answered leg's dialog (remote target,
 // tags, Call-ID, a CSeq above ours) is kept there until the leg ends; a
 // node attaching a tenant reads the dialogs its previous owner left (before
