@@ -513,9 +513,9 @@ func (c *clusterFront) forwardRequest(req *sip.Request, in arrival) bool {
 			return false
 		}
 		// Served here; until Attach has read its bindings the request
-		// is dropped (its retransmission finds the tenant ready; over a
-		// stream, which has none, it is answered 503).
-		if in.stream() {
+		// is dropped (its retransmission finds the tenant ready; from a
+		// phone on a stream, which has none, it is answered 503).
+		if c.fromStream(req, in) {
 			c.reply(req, in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
 		}
 		return true
@@ -528,9 +528,10 @@ func (c *clusterFront) forwardRequest(req *sip.Request, in arrival) bool {
 		// No owner now (a handover: the client's retransmission will
 		// find the new one), or another node forwarded it here while
 		// this node thinks a third serves it: the nodes disagree for a
-		// moment; never forward twice.
+		// moment; never forward twice. A phone on a stream does not
+		// resend: it is answered 503 (through the forwarding node).
 		c.s.log.Debug("SIP request for a tenant not served here dropped", "tenant", id, "method", string(req.Method), "owner_known", ok)
-		if in.stream() && !forwardedVia(top) {
+		if c.fromStream(req, in) {
 			c.reply(req, in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
 		}
 		return true
@@ -552,6 +553,29 @@ func (c *clusterFront) forwardRequest(req *sip.Request, in arrival) bool {
 	req.PrependHeader(&via)
 	c.send(req, addr)
 	return true
+}
+
+// fromStream reports whether req comes from a phone on a stream (TCP,
+// TLS, WebSocket), which does not resend a request left unanswered: over
+// a stream here, or forwarded by a peer node from one (the Via below the
+// peer's names the phone's transport).
+func (c *clusterFront) fromStream(req *sip.Request, in arrival) bool {
+	vias := req.GetHeaders("Via")
+	if len(vias) == 0 {
+		return false
+	}
+	top, ok := vias[0].(*sip.ViaHeader)
+	if !ok {
+		return false
+	}
+	if in.stream() {
+		return !forwardedVia(top)
+	}
+	if len(vias) < 2 || !forwardedVia(top) || !c.cfg.Peer(in.src) {
+		return false
+	}
+	next, ok := vias[1].(*sip.ViaHeader)
+	return ok && sip.IsReliable(next.Transport)
 }
 
 // hop applies Max-Forwards to a request this node forwards: false (and

@@ -313,21 +313,35 @@ func (p *goPhone) subscribe() {
 // register registers the phone (digest) for an hour.
 func (p *goPhone) register() {
 	p.t.Helper()
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "demo"})
-	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.user, Host: "demo"}}
-	from := &sip.FromHeader{Address: to.Address}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	req.AppendHeader(to)
-	req.AppendHeader(from)
-	req.AppendHeader(&p.dua.ContactHDR)
-	req.AppendHeader(sip.NewHeader("Expires", "3600"))
-	req.SetDestination(p.server)
-	req.SetTransport(p.network)
+	newReq := func() *sip.Request {
+		req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "demo"})
+		to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.user, Host: "demo"}}
+		from := &sip.FromHeader{Address: to.Address}
+		from.Params.Add("tag", sip.GenerateTagN(8))
+		req.AppendHeader(to)
+		req.AppendHeader(from)
+		req.AppendHeader(&p.dua.ContactHDR)
+		req.AppendHeader(sip.NewHeader("Expires", "3600"))
+		req.SetDestination(p.server)
+		req.SetTransport(p.network)
+		return req
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := p.cli.Do(ctx, req)
-	if err == nil && res.StatusCode == 401 {
-		res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.user, Password: testPassword})
+	var res *sip.Response
+	var err error
+	// A 503 with Retry-After (a cluster node whose tenant is starting)
+	// is tried again after it, as phones do (RFC 3261 21.5.4).
+	for try := 0; ; try++ {
+		req := newReq()
+		res, err = p.cli.Do(ctx, req)
+		if err == nil && res.StatusCode == 401 {
+			res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.user, Password: testPassword})
+		}
+		if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil || try == 5 {
+			break
+		}
+		time.Sleep(time.Second)
 	}
 	if err != nil {
 		p.t.Fatalf("%s: REGISTER over %s: %v", p.user, p.network, err)
