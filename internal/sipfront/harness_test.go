@@ -189,10 +189,11 @@ func needSipp(t testing.TB) string {
 
 // sipp is one sipp process.
 type sipp struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan error
-	name string
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	done   chan error
+	exited chan struct{} // closed once cmd.Wait returned
+	name   string
 }
 
 // startSipp runs testdata/<scenario> against the fixture from 127.0.0.1:port.
@@ -226,20 +227,24 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 		all = append(all, "-au", args[i+1], "-ap", testPassword)
 	}
 	all = append(all, args...)
-	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
+	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), exited: make(chan struct{}), name: scenario + " " + strings.Join(args, " ")}
 	p.cmd.Dir, _ = os.Getwd()
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Not cmd.ProcessState, which Wait writes on another goroutine.
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			p.cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
 	go func() {
 		err := p.cmd.Wait()
+		close(p.exited)
 		if err != nil {
 			msg, _ := os.ReadFile(filepath.Join(dir, "msg.log"))
 			errs, _ := os.ReadFile(filepath.Join(dir, "err.log"))
