@@ -565,15 +565,7 @@ func TestClusterForwardCallReleasedByOwner(t *testing.T) {
 			}
 			uac.wait(t)
 			uas.wait(t)
-			want := expected(t, f.tenant,
-				engine.SetService{DN: "1002", InService: true},
-				engine.SetService{DN: "1001", InService: true},
-				engine.MakeCall{From: "1001", To: "1002"},
-				engine.Answer{ConnID: "$1", DN: "1002"},
-				engine.Release{ConnID: "$1", DN: tc.released},
-			)
-			sameFlow(t, f.events(len(want)), want)
-			f.noLeftovers()
+			f.basicFlowReleasedBy(tc.released)
 		})
 	}
 }
@@ -674,15 +666,7 @@ func TestClusterReleasedBeforeAck(t *testing.T) {
 				wait(t, a.byes, "BYE at 1001")
 			}
 			wait(t, b.byes, "BYE at 1002")
-			want := expected(t, f.tenant,
-				engine.SetService{DN: "1002", InService: true},
-				engine.SetService{DN: "1001", InService: true},
-				engine.MakeCall{From: "1001", To: "1002"},
-				engine.Answer{ConnID: "$1", DN: "1002"},
-				engine.Release{ConnID: "$1", DN: "1002"},
-			)
-			sameFlow(t, f.events(len(want)), want)
-			f.noLeftovers()
+			f.basicFlowReleasedBy("1002")
 			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 				vals, _ := p.dialogs.Load(context.Background(), f.tenant.ID)
 				if len(vals) == 0 {

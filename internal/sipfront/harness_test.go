@@ -295,12 +295,19 @@ func (f *fixture) basicCall(server string, pa, pb int) {
 // nothing is left over.
 func (f *fixture) basicFlow() {
 	f.t.Helper()
+	f.basicFlowReleasedBy("1001")
+}
+
+// basicFlowReleasedBy is basicFlow with the call released by dn (1001 or
+// 1002).
+func (f *fixture) basicFlowReleasedBy(dn string) {
+	f.t.Helper()
 	want := expected(f.t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},
 		engine.MakeCall{From: "1001", To: "1002"},
 		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: dn},
 	)
 	sameFlow(f.t, f.events(len(want)), want)
 	f.noLeftovers()
