@@ -65,7 +65,10 @@ func fuzzRaw(t *testing.T, dir string, seg []byte) {
 		}
 		enc = appendFrame(enc, r.LSN, r.Type, r.Payload, payloadCRC(r.Payload))
 	}
-	if !bytes.HasPrefix(seg, enc) || rec.Bytes != int64(len(enc)) || rec.BytesCut != int64(len(seg)-len(enc)) || rec.Records != uint64(len(recs)) {
+	// What follows the records is cut, counted up to its last nonzero
+	// byte; zeros only are the end of the records (nothing cut).
+	cut := max(nonZeroLen(seg)-int64(len(enc)), 0)
+	if !bytes.HasPrefix(seg, enc) || rec.Bytes != int64(len(enc)) || rec.BytesCut != cut || rec.Records != uint64(len(recs)) {
 		t.Fatalf("recovered %d records (%d bytes), not a prefix of the input or wrong report %+v", len(recs), len(enc), rec)
 	}
 	j, err = Open(dir, fuzzOpts())
@@ -107,6 +110,9 @@ func fuzzDamaged(t *testing.T, dir string, data []byte) {
 		}
 		last.buf = appendFrame(last.buf, uint64(i+1), TypeData, p, payloadCRC(p))
 	}
+	// Zeros after the records of every segment (written ahead of them,
+	// see Options.ZeroAhead) are not damage.
+	zeros := int(take()) * 16
 	// Damage: 4-byte operations (kind, segment, offset).
 	nonFinal := false
 	firstDamage := map[int]int{} // segment -> first damaged offset
@@ -144,7 +150,7 @@ func fuzzDamaged(t *testing.T, dir string, data []byte) {
 		damage(s, off)
 	}
 	for _, s := range segs {
-		if err := os.WriteFile(filepath.Join(dir, segmentName(s.first)), s.buf, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, segmentName(s.first)), append(s.buf, make([]byte, zeros)...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -44,6 +44,15 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	return f.File.Write(p)
 }
 
+// WriteAt is how the zeros ahead of the records are written: a full disk
+// fails them too.
+func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	if e := f.fs.writeErr.Load(); e != nil {
+		return 0, *e
+	}
+	return f.File.WriteAt(p, off)
+}
+
 func (f *faultFile) Sync() error {
 	f.fs.syncs.Add(1)
 	if g := f.fs.syncGate.Load(); g != nil {

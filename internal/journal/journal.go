@@ -47,9 +47,23 @@ type Journal struct {
 	cbWake  chan struct{} // cap 1
 
 	// Owned by the flusher goroutine (and by Heal while the journal has
-	// failed: the flusher then writes nothing).
+	// failed: the flusher then writes nothing; and by Open before the
+	// flusher starts).
 	file      File
-	fileDirty bool // written since the last fsync
+	fileDirty bool   // written since the last fsync
+	filePath  string // the active segment's path
+	fileFirst uint64 // its first LSN
+	filePos   int64  // where the next batch is written: the end of its records
+	zeroEnd   int64  // zeros written and synced from filePos up to here
+	zeroing   chan error
+	zeroFrom  int64 // zeros being written over [zeroFrom, zeroTo) while zeroing != nil
+	zeroTo    int64
+	zeroStop  bool // zeroing failed in this segment: not again until the next one or Heal
+
+	durMark     atomic.Pointer[durMark] // stored before durable, so a reader that sees an LSN durable sees its bytes' end
+	zeroRunning atomic.Int32            // zeroing goroutines running (tests wait for none)
+	zeroed      atomic.Uint64           // bytes of zeros written ahead since Open
+	zeroFails   atomic.Uint64
 
 	// testBeforeSync, if set before the first append, runs in the flusher
 	// after a batch is written and before its fsync; an error it returns is
@@ -164,18 +178,23 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 			return nil, err
 		}
 	} else {
-		f, err := j.openFile(join(dir, segmentName(segs[len(segs)-1].first)), os.O_WRONLY|os.O_APPEND, 0)
+		last := segs[len(segs)-1]
+		path := join(dir, segmentName(last.first))
+		f, err := j.openFile(path, os.O_WRONLY, 0, last.size)
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
-		j.file = f
+		j.file, j.filePath, j.fileFirst = f, path, last.first
+		j.filePos, j.zeroEnd = last.size, last.fileEnd
 	}
 	j.segs = segs
 	j.next = j.recovery.LastLSN + 1
+	j.durMark.Store(&durMark{first: j.fileFirst, off: j.filePos})
 	j.durable.Store(j.recovery.LastLSN)
 	for _, s := range segs {
 		j.size += s.size
 	}
+	j.zeroAhead()
 	return j, nil
 }
 
@@ -452,6 +471,8 @@ type Stats struct {
 	Batches      uint64        // batches written (one fsync each, more on rotation)
 	BatchBytes   uint64        // bytes written in those batches
 	PendingBytes int           // appended, not yet taken by the flusher
+	ZeroedBytes  uint64        // zeros written ahead of the records since Open (Options.ZeroAhead)
+	ZeroFailures uint64        // zeroings that failed (the segment then grew with each batch)
 }
 
 // Stats returns the current counters.
@@ -478,6 +499,8 @@ func (j *Journal) Stats() Stats {
 	s.Heals = j.heals.Load()
 	s.Batches = j.batches.Load()
 	s.BatchBytes = j.batchBytes.Load()
+	s.ZeroedBytes = j.zeroed.Load()
+	s.ZeroFailures = j.zeroFails.Load()
 	return s
 }
 
@@ -533,6 +556,7 @@ func (j *Journal) flushLoop() {
 				// Wake every waiter for good: Sync and readers see flushed.
 				close(j.notifyCh)
 				j.mu.Unlock()
+				j.zeroWait() // no write after Close returns
 				return
 			}
 			j.mu.Unlock()
@@ -626,6 +650,7 @@ func (j *Journal) writeBatch(b *batch) error {
 				return err
 			}
 		}
+		j.zeroWait()
 		if err := j.file.Close(); err != nil {
 			return fmt.Errorf("journal: close segment: %w", err)
 		}
@@ -640,15 +665,25 @@ func (j *Journal) writeBatch(b *batch) error {
 	}
 	j.batches.Add(1)
 	j.batchBytes.Add(uint64(len(b.buf)))
-	return j.fsync()
+	if err := j.fsync(); err != nil {
+		return err
+	}
+	j.durMark.Store(&durMark{first: j.fileFirst, off: j.filePos})
+	j.zeroAhead()
+	return nil
 }
 
 func (j *Journal) write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if j.zeroing != nil && j.filePos+int64(len(p)) > j.zeroEnd {
+		j.zeroWait() // never write where zeros are being written
+	}
 	j.fileDirty = true
-	if _, err := j.file.Write(p); err != nil {
+	n, err := j.file.Write(p)
+	j.filePos += int64(n)
+	if err != nil {
 		return fmt.Errorf("journal: write: %w", err)
 	}
 	return nil
@@ -678,7 +713,8 @@ func (j *Journal) fsync() error {
 // createSegment creates the segment starting at first, makes its directory
 // entry durable and makes it the file the flusher writes.
 func (j *Journal) createSegment(first uint64) error {
-	f, err := j.openFile(join(j.dir, segmentName(first)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := join(j.dir, segmentName(first))
+	f, err := j.openFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644, 0)
 	if err != nil {
 		return fmt.Errorf("journal: create segment: %w", err)
 	}
@@ -686,7 +722,8 @@ func (j *Journal) createSegment(first uint64) error {
 		f.Close()
 		return err
 	}
-	j.file = f
+	j.file, j.filePath, j.fileFirst = f, path, first
 	j.fileDirty = false
+	j.filePos, j.zeroEnd, j.zeroStop = 0, 0, false
 	return nil
 }

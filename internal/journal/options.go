@@ -12,6 +12,8 @@ const (
 	DefaultMaxRecordSize = 4 << 20  // 4 MiB
 	DefaultMaxBatchBytes = 4 << 20  // 4 MiB
 	DefaultKeepSnapshots = 2
+	// DefaultZeroAhead bounds the default of Options.ZeroAhead.
+	DefaultZeroAhead = 4 << 20 // 4 MiB
 )
 
 // Options configures a Journal. The zero value is valid: every zero field
@@ -38,8 +40,17 @@ type Options struct {
 	// Default: discard.
 	Logger *slog.Logger
 	// WrapFile, if set, wraps every segment file the journal opens for
-	// writing: tests inject write errors, EIO and slow syncs through it.
+	// writing (the zeroing ahead included): tests inject write errors,
+	// EIO and slow syncs through it.
 	WrapFile func(File) File
+	// ZeroAhead is how many bytes of zeros a background goroutine keeps
+	// written and synced ahead of the records in the active segment (never
+	// beyond SegmentSize), so that a batch overwrites allocated blocks
+	// inside the file's durable size and its fdatasync writes the data
+	// pages only, not the inode (see the package doc). Default
+	// min(SegmentSize, 4 MiB); negative turns it off: the segment then
+	// grows with every batch, as journals written before it did.
+	ZeroAhead int64
 }
 
 // Validate checks the options after defaults are applied and names the first
@@ -77,6 +88,10 @@ func (o Options) withDefaults() Options {
 	if o.KeepSnapshots == 0 {
 		o.KeepSnapshots = DefaultKeepSnapshots
 	}
+	if o.ZeroAhead == 0 {
+		o.ZeroAhead = min(o.SegmentSize, DefaultZeroAhead)
+	}
+	o.ZeroAhead = min(o.ZeroAhead, o.SegmentSize)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
