@@ -56,9 +56,8 @@ type Journal struct {
 	filePos   int64  // where the next batch is written: the end of its records
 	zeroEnd   int64  // zeros written and synced from filePos up to here
 	zeroing   chan error
-	zeroFrom  int64 // zeros being written over [zeroFrom, zeroTo) while zeroing != nil
-	zeroTo    int64
-	zeroStop  bool // zeroing failed in this segment: not again until the next one or Heal
+	zeroTo    int64 // zeros are being written up to here while zeroing != nil
+	zeroStop  bool  // zeroing failed in this segment: not again until the next one or Heal
 
 	durMark     atomic.Pointer[durMark] // stored before durable, so a reader that sees an LSN durable sees its bytes' end
 	zeroRunning atomic.Int32            // zeroing goroutines running (tests wait for none)

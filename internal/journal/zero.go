@@ -46,11 +46,14 @@ func (j *Journal) zeroAhead() {
 	}
 	end := min(j.filePos+za, j.opts.SegmentSize)
 	ch := make(chan error, 1)
-	j.zeroing, j.zeroFrom, j.zeroTo = ch, start, end
+	j.zeroing, j.zeroTo = ch, end
 	j.zeroRunning.Add(1)
 	path := j.filePath
 	go func() {
 		err := j.zeroFill(path, start, end)
+		if err == nil {
+			j.zeroed.Add(uint64(end - start))
+		}
 		j.zeroRunning.Add(-1)
 		ch <- err
 	}()
@@ -69,7 +72,6 @@ func (j *Journal) zeroWait() {
 func (j *Journal) zeroDone(err error) {
 	j.zeroing = nil
 	if err == nil {
-		j.zeroed.Add(uint64(j.zeroTo - j.zeroFrom))
 		j.zeroEnd = j.zeroTo
 		return
 	}
