@@ -16,24 +16,37 @@ var recoverBytes = flag.Int64("journal.recover-bytes", 1<<30, "journal size writ
 
 const benchRecord = 200 // bytes per record, a typical engine step
 
+// benchZeroAhead is Options.ZeroAhead in the benchmarks (-1 for segments
+// that grow with each batch, as before zeros were written ahead).
+var benchZeroAhead = flag.Int64("journal.zero-ahead", 0, "Options.ZeroAhead of the append benchmarks (-1: off)")
+
 func benchOpen(b *testing.B) *Journal {
 	b.Helper()
-	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30})
+	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30, ZeroAhead: *benchZeroAhead})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { j.Close() })
+	waitZeroIdle(b, j) // the zeros ahead of a new journal are not the appends' cost
 	return j
 }
 
-// reportAppends reports records/s, fsyncs and records per fsync.
-func reportAppends(b *testing.B, j *Journal, start Stats, records int, d time.Duration) {
+// reportAppends reports records/s, fsyncs, records per fsync, and the
+// process's CPU time (user and system) per fsync and per record.
+func reportAppends(b *testing.B, j *Journal, start Stats, cpu0 time.Duration, records int, d time.Duration) {
+	cpu := cpuTime() - cpu0
 	st := j.Stats()
 	fsyncs := st.Fsyncs - start.Fsyncs
 	b.ReportMetric(float64(records)/d.Seconds(), "records/s")
 	if fsyncs > 0 {
 		b.ReportMetric(float64(records)/float64(fsyncs), "records/fsync")
 		b.ReportMetric(float64(fsyncs)/d.Seconds(), "fsyncs/s")
+		if cpu > 0 {
+			b.ReportMetric(float64(cpu.Microseconds())/float64(fsyncs), "cpu-µs/fsync")
+		}
+	}
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(records), "cpu-µs/record")
 	}
 }
 
@@ -44,14 +57,14 @@ func BenchmarkAppendSync(b *testing.B) {
 	p := make([]byte, benchRecord)
 	ctx := context.Background()
 	b.SetBytes(benchRecord)
-	start := j.Stats()
+	start, cpu0 := j.Stats(), cpuTime()
 	t := time.Now()
 	for b.Loop() {
 		if _, err := j.AppendSync(ctx, p); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportAppends(b, j, start, b.N, time.Since(t))
+	reportAppends(b, j, start, cpu0, b.N, time.Since(t))
 }
 
 // BenchmarkAppendAsync: appenders that hand each record over with a
@@ -74,7 +87,7 @@ func BenchmarkAppendAsync(b *testing.B) {
 					close(all)
 				}
 			}
-			start := j.Stats()
+			start, cpu0 := j.Stats(), cpuTime()
 			b.ResetTimer()
 			t := time.Now()
 			var wg sync.WaitGroup
@@ -96,7 +109,7 @@ func BenchmarkAppendAsync(b *testing.B) {
 			<-all
 			d := time.Since(t)
 			b.StopTimer()
-			reportAppends(b, j, start, b.N, d)
+			reportAppends(b, j, start, cpu0, b.N, d)
 		})
 	}
 }
@@ -109,7 +122,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			j := benchOpen(b)
 			b.SetBytes(benchRecord)
 			var next atomic.Int64
-			start := j.Stats()
+			start, cpu0 := j.Stats(), cpuTime()
 			b.ResetTimer()
 			t := time.Now()
 			var wg sync.WaitGroup
@@ -127,7 +140,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			wg.Wait()
 			d := time.Since(t)
 			b.StopTimer()
-			reportAppends(b, j, start, b.N, d)
+			reportAppends(b, j, start, cpu0, b.N, d)
 		})
 	}
 }

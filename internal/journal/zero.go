@@ -76,13 +76,15 @@ func (j *Journal) zeroDone(err error) {
 		return
 	}
 	// Not a failure of the journal: its batches extend the segment, as
-	// without zeroing, and fail by themselves if the disk is really full.
-	// The zeroing's own descriptor took any writeback error it met; the
-	// flusher's descriptor still reports it (errors are reported per open
-	// file description), so no fsync of records can miss one.
+	// without zeroing, and fail by themselves (logged as an error, as
+	// always) if the disk is really full or failing. The zeroing's own
+	// descriptor took any writeback error it met; the flusher's descriptor
+	// still reports it (errors are reported per open file description), so
+	// no fsync of records can miss one. Hence a debug line and a count
+	// (Stats.ZeroFailures), not a warning next to the journal's error.
 	j.zeroStop = true
 	j.zeroFails.Add(1)
-	j.sample.Log(context.Background(), slog.LevelWarn, "zero", "journal: writing zeros ahead failed; the active segment grows with each batch until the next segment",
+	j.sample.Log(context.Background(), slog.LevelDebug, "zero", "journal: writing zeros ahead failed; the active segment grows with each batch until the next segment",
 		slog.String("dir", j.dir), slog.Any("err", err))
 }
 

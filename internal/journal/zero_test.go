@@ -144,7 +144,7 @@ func TestReaderTailsZeroedSegment(t *testing.T) {
 }
 
 // A full disk while writing zeros ahead is not a failure of the journal:
-// it logs a warning, counts it, and the segment grows with each batch as
+// it logs a debug line, counts it, and the segment grows with each batch as
 // without zeroing. When the records' own writes then fail, the journal
 // fails as on any full disk (ErrFailed wrapping ENOSPC), Heal takes it
 // back once there is room, and the zeros are written ahead again.
@@ -155,7 +155,7 @@ func TestZeroAheadDiskFull(t *testing.T) {
 	o.ZeroAhead = 16 << 10
 	o.WrapFile = fs.wrap
 	var logs syncBuffer
-	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
 	j := mustOpen(t, dir, o)
 	defer func() { j.Close() }()
