@@ -538,6 +538,10 @@ func (j *Journal) Close() error {
 	return errors.Join(errs...)
 }
 
+// minSyncBatch is the batch size from which Options.MinSyncInterval no
+// longer applies: such a batch is worth its fsync at once.
+const minSyncBatch = 64 << 10
+
 // flushLoop is the single goroutine that writes and fsyncs batches.
 func (j *Journal) flushLoop() {
 	defer close(j.flushed)
@@ -548,6 +552,7 @@ func (j *Journal) flushLoop() {
 		j.kickNotifier()
 	}()
 	var spare batch
+	var lastStart time.Time // of the previous batch
 	for {
 		j.mu.Lock()
 		if len(j.pend.buf) == 0 {
@@ -562,6 +567,14 @@ func (j *Journal) flushLoop() {
 			<-j.wake
 			continue
 		}
+		if iv := j.opts.MinSyncInterval; iv > 0 && len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
+			if d := iv - time.Since(lastStart); d > 0 {
+				j.mu.Unlock()
+				time.Sleep(d) // let more records join this batch
+				continue
+			}
+		}
+		lastStart = time.Now()
 		b := j.pend
 		j.pend = spare
 		failed := j.err

@@ -29,6 +29,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"record size beyond 1 GiB", Options{MaxRecordSize: 1<<30 + 1}, "MaxRecordSize"},
 		{"batch too small", Options{MaxBatchBytes: 10}, "MaxBatchBytes"},
 		{"negative keep", Options{KeepSnapshots: -1}, "KeepSnapshots"},
+		{"negative sync interval", Options{MinSyncInterval: -1}, "MinSyncInterval"},
+		{"sync interval beyond 1s", Options{MinSyncInterval: 2 * time.Second}, "MinSyncInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -673,4 +675,50 @@ func TestTruncateKeepsNonDurable(t *testing.T) {
 	if n, err := j.TruncateBefore(last + 1); n != 3 || err != nil {
 		t.Fatalf("TruncateBefore once durable: removed %d, %v; want 3", n, err)
 	}
+}
+
+// MinSyncInterval: while fsyncs would follow each other faster, small
+// batches wait out the interval (fewer, larger batches); after a pause, a
+// record is taken at once.
+func TestMinSyncInterval(t *testing.T) {
+	o := smallOpts(t)
+	o.Logger = nil
+	o.SegmentSize = 1 << 20
+	o.MaxSize = 64 << 20
+	o.MinSyncInterval = 200 * time.Millisecond
+	j := mustOpen(t, t.TempDir(), o)
+	defer mustClose(t, j)
+	if _, err := j.AppendSync(context.Background(), payloadFor(1)); err != nil {
+		t.Fatal(err)
+	}
+	start := j.Stats()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for time.Since(t0) < time.Second {
+				if _, err := j.AppendSync(context.Background(), payloadFor(2)); err != nil {
+					t.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(t0)
+	batches := j.Stats().Batches - start.Batches
+	if max := uint64(d/o.MinSyncInterval) + 2; batches > max || n.Load() < 16 {
+		t.Fatalf("%d records in %d batches over %v: want at most %d batches", n.Load(), batches, d, max)
+	}
+	time.Sleep(o.MinSyncInterval + 50*time.Millisecond)
+	t1 := time.Now()
+	if _, err := j.AppendSync(context.Background(), payloadFor(3)); err != nil {
+		t.Fatal(err)
+	}
+	if w := time.Since(t1); w >= o.MinSyncInterval {
+		t.Fatalf("a record after a pause waited %v, want no wait for the interval", w)
+	}
+	t.Logf("%d records in %d batches over %v", n.Load(), batches, d)
 }
