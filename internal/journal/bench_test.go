@@ -20,9 +20,11 @@ const benchRecord = 200 // bytes per record, a typical engine step
 // that grow with each batch, as before zeros were written ahead).
 var benchZeroAhead = flag.Int64("journal.zero-ahead", 0, "Options.ZeroAhead of the append benchmarks (-1: off)")
 
+var benchMinSync = flag.Duration("journal.min-sync-interval", 0, "Options.MinSyncInterval of the append benchmarks")
+
 func benchOpen(b *testing.B) *Journal {
 	b.Helper()
-	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30, ZeroAhead: *benchZeroAhead})
+	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30, ZeroAhead: *benchZeroAhead, MinSyncInterval: *benchMinSync})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -292,4 +294,7 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(q(0.999), "p99.9-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 	b.ReportMetric(float64(j.Stats().MaxFsync.Microseconds()), "max-fsync-µs")
+	if st := j.Stats(); st.Fsyncs > 0 {
+		b.ReportMetric(float64(b.N)/float64(st.Fsyncs), "records/fsync")
+	}
 }
