@@ -43,6 +43,13 @@
 // again; readers reread their file past that point (those bytes were
 // rewritten). Reopening also recovers what is on disk.
 //
+// Group commit adapts by itself: the faster the fsync, the more of them and
+// the smaller the batches. Every batch wakes the flusher, the notifier, the
+// appenders and the Readers, which at high rates costs more CPU than the
+// syscall; Options.MinSyncInterval (off by default) makes a batch smaller
+// than 64 KiB wait out the rest of that interval since the previous batch
+// started, trading up to that much latency per record for fewer batches.
+//
 // # Zeros ahead of the records
 //
 // A segment that grows with every batch makes every fdatasync write the
