@@ -57,6 +57,15 @@ func startNodeWith(t testing.TB, brokers []string, dir, prefix string, tc *confi
 func startNodeWrapped(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int,
 	wrap func(relay.Publisher) relay.Publisher) *node {
 	t.Helper()
+	return startNodeConfig(t, brokers, dir, prefix, tc, snapshotEvery, wrap, nil)
+}
+
+// startNodeConfig is startNodeWrapped with set (unless nil) changing the
+// relay's configuration before it starts. The relay lingers as serve's
+// does (relay.DefaultLinger) unless set changes it.
+func startNodeConfig(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int,
+	wrap func(relay.Publisher) relay.Publisher, set func(*relay.Config)) *node {
+	t.Helper()
 	log := kafkatest.Logger(t, slog.LevelWarn)
 	n := &node{t: t, dir: dir, prefix: prefix}
 	var err error
@@ -83,9 +92,14 @@ func startNodeWrapped(t testing.TB, brokers []string, dir, prefix string, tc *co
 	if wrap != nil {
 		pub = wrap(n.pub)
 	}
-	n.rl, err = relay.Start(relay.Config{Tenant: "demo", Journal: n.jr, Publisher: pub,
+	rc := relay.Config{Tenant: "demo", Journal: n.jr, Publisher: pub,
 		Checkpoint: filepath.Join(dir, "relay.ckpt"), Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)},
-		TopicPrefix: prefix, SnapshotLSN: n.tn.SnapshotLSN, CheckpointEvery: 20 * time.Millisecond, Logger: log})
+		TopicPrefix: prefix, SnapshotLSN: n.tn.SnapshotLSN, CheckpointEvery: 20 * time.Millisecond,
+		Linger: relay.DefaultLinger, Logger: log}
+	if set != nil {
+		set(&rc)
+	}
+	n.rl, err = relay.Start(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
