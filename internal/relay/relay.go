@@ -39,7 +39,14 @@ type Publisher interface {
 	Publish(evs []event.Event, done func(error))
 }
 
-// DefaultLinger is serve's Config.Linger (--relay-linger); see Config.Linger.
+// DefaultLinger is serve's Config.Linger (--relay-linger). Measured with
+// `switchboard bench --peer kamailio --sip-only --sip-rate 1000` (1,000 SIP
+// calls/s, ten events a call, embedded broker, 2 cores, runs of each value
+// alternated in one window, load 1-6): serve's median CPU per call was
+// 0.80 ms with no lingering, 0.73 ms at 5 ms and 10 ms, 0.66 ms at 20 ms
+// and 30 ms, 0.64 ms at 50 ms (6 runs each for none, 10, 20 and 50 ms;
+// same-run ratio to Kamailio 3.3, 3.0, 2.6, 2.6). 20 ms takes nearly all
+// of the saving for the least delay of the events.
 const DefaultLinger = 20 * time.Millisecond
 
 // Config configures the relay of one tenant.
