@@ -458,7 +458,7 @@ func (t *Tenant) run() {
 			}
 			return
 		}
-		b := &batch{}
+		b := t.newBatch()
 		if first != nil {
 			t.handle(b, first)
 		} else {
@@ -582,7 +582,7 @@ func (t *Tenant) step(b *batch, r *request) {
 		}
 	}
 	at := t.now()
-	res, err := t.eng.Step(at, r.cmd)
+	res, err := t.stepEngine(b, at, r.cmd)
 	if err != nil {
 		b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 		return
@@ -631,7 +631,7 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	}
 	t.last = at
 	cmd := engine.TimerFired{ID: f.id}
-	res, err := t.eng.Step(at, cmd)
+	res, err := t.stepEngine(b, at, cmd)
 	if err != nil {
 		t.log.Warn("timer refused by engine", "tenant", t.id, "timer", f.id, "err", err)
 		return
@@ -691,8 +691,65 @@ func (t *Tenant) cancelTimer(id string) {
 	}
 }
 
+// scratchStepper is a Machine that can step into an event buffer it reuses
+// (*engine.Engine's StepScratch): the events it returns are valid until its
+// next step.
+type scratchStepper interface {
+	StepScratch(at int64, cmd engine.Command) (engine.Result, error)
+}
+
+// stepEngine steps the engine for batch b. A batch of its own buffers
+// (journal mode, newBatch) copies each step's events, so there the engine
+// steps into its reused buffer: the step allocates no event storage.
+func (t *Tenant) stepEngine(b *batch, at int64, cmd engine.Command) (engine.Result, error) {
+	if s, ok := t.eng.(scratchStepper); ok && b.pooled {
+		return s.StepScratch(at, cmd)
+	}
+	return t.eng.Step(at, cmd)
+}
+
+// newBatch returns an empty batch for the next steps. In journal mode it is
+// pooled: its events and steps are its own buffers, reused once it is
+// released (recycle), since nothing holds a batch's events after its
+// release (the hub copies them, the journal has their record). The Sink
+// and Log modes hand the events to code that may keep them.
+func (t *Tenant) newBatch() *batch {
+	if t.jr == nil {
+		return &batch{}
+	}
+	if b, ok := batchPool.Get().(*batch); ok {
+		return b
+	}
+	return &batch{pooled: true}
+}
+
+// batchPool holds released journal-mode batches, with their buffers.
+var batchPool sync.Pool
+
+// A batch whose buffers grew beyond these (a burst) is left to the garbage
+// collector rather than pooled.
+const (
+	maxPooledEvents = 4096
+	maxPooledSteps  = 1024
+)
+
+// recycle pools b, a pooled batch just released: its buffers are cleared
+// (so they keep no event's or request's memory) and reused by newBatch.
+func (b *batch) recycle() {
+	if !b.pooled || cap(b.events) > maxPooledEvents || cap(b.steps) > maxPooledSteps {
+		return
+	}
+	clear(b.events)
+	clear(b.steps)
+	*b = batch{pooled: true, events: b.events[:0], steps: b.steps[:0]}
+	batchPool.Put(b)
+}
+
 // batch is the steps handed to the Sink in one Publish call.
 type batch struct {
+	// pooled: journal mode; events and steps are the batch's own buffers
+	// (see newBatch), events copied in by addEvents.
+	pooled  bool
 	n       uint64
 	lsn     uint64       // journal mode: LSN of the batch's last step record, 0 if none
 	steps   []stepResult // req nil for timer steps
@@ -706,9 +763,10 @@ type batch struct {
 }
 
 // addEvents adds a step's events (which the runtime owns, Result.Events):
-// the first step's slice is used as it is, later ones are appended.
+// the first step's slice is used as it is, later ones are appended. A
+// pooled batch copies them all into its own buffer.
 func (b *batch) addEvents(evs []event.Event) {
-	if b.events == nil {
+	if b.events == nil && !b.pooled {
 		b.events = evs
 		return
 	}
@@ -815,6 +873,7 @@ func (a *acker) release(b *batch) {
 	case len(evs) > 0:
 		a.hub.publish(evs)
 	}
+	b.recycle()
 	<-a.slots
 }
 
