@@ -172,6 +172,10 @@ type Tenant struct {
 	once   sync.Once
 	hub    *hub
 	ack    *acker
+	// reqs pools Do's requests whose reply came (a command then costs the
+	// caller no allocation of the runtime's). Per tenant, not global: a
+	// reply channel belongs to the synctest bubble it was made in.
+	reqs   sync.Pool
 	sample *logsample.Sampler
 	kick   chan struct{} // cap 1: the syncer saw a write failure
 
@@ -319,11 +323,20 @@ func (t *Tenant) ID() string { return t.id }
 // step becomes durable or its journal write fails), so an error never
 // hides an applied command. Callers bound the wait in the queue with ctx.
 func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
-	r := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
+	r, _ := t.reqs.Get().(*request)
+	if r == nil {
+		r = &request{reply: make(chan result, 1)}
+	}
+	r.ctx, r.cmd = ctx, cmd
 	res, err := t.submit(ctx, r)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{}, err // r may still be queued: not reused
 	}
+	// The tenant is done with a request once it has sent its one reply:
+	// the request and its channel serve another Do.
+	r.ctx, r.cmd = nil, nil
+	r.state.Store(reqQueued)
+	t.reqs.Put(r)
 	return res.out, res.err
 }
 
@@ -344,6 +357,9 @@ func (t *Tenant) Query(ctx context.Context, f func(Machine)) error {
 	return res.err
 }
 
+// submit queues r and waits for its reply. It returns an error (and no
+// reply was received) when r was not queued or was abandoned; otherwise r
+// has had its reply and the tenant is done with it.
 func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	select {
 	case <-t.stop:
