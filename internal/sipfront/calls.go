@@ -273,6 +273,7 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		res.AppendHeader(h)
 	}
 	s.directDialog(uas.InviteRequest) // cluster.go; after the 200's destination is set
+	defer s.awaitingAck(l, tx)()      // ack.go: its ACK finds it even once released
 	go func() { done <- uas.WriteResponse(res) }()
 	timer := time.NewTimer(s.cfg.AckTimeout)
 	defer timer.Stop()
@@ -369,7 +370,7 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
-	l := s.legByCallID(req.CallID().Value())
+	l := s.ackLeg(req.CallID().Value())
 	if l == nil {
 		return
 	}
@@ -929,6 +930,7 @@ func (t *sipTenant) hangUp(l *leg) {
 // bye sends the BYE of answered leg l, whose party the engine released,
 // with Reason why (reason.go).
 func (s *Server) bye(l *leg, why string) {
+	s.awaitResponded(l) // ack.go
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error

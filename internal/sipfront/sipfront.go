@@ -261,6 +261,7 @@ type Server struct {
 	notes    notifier      // message-summary and dialog subscriptions (notify.go)
 	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
 	invites  sync.Map      // Call-ID -> our INVITE's client transaction while it lasts (dialog.go)
+	acking   sync.Map      // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
 	refusals *slog.Logger  // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
