@@ -225,6 +225,30 @@ type request struct {
 	query func(Machine)
 	reply chan result  // capacity 1
 	state atomic.Int32 // reqQueued, reqTaken or reqAbandoned
+	// DoWithin: the deadline (zero: none but ctx's), and the timer that
+	// ends the caller's wait at it, kept with a pooled request for reuse.
+	deadline time.Time
+	timer    *time.Timer
+}
+
+// err is why r may no longer be stepped: its context ended, or its
+// deadline passed (context.DeadlineExceeded, as a context's would say).
+func (r *request) err() error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// expired is the channel that fires at r's deadline; nil (never) without one.
+func (r *request) expired() <-chan time.Time {
+	if r.deadline.IsZero() {
+		return nil
+	}
+	return r.timer.C
 }
 
 // Request states: queued until the tenant goroutine takes it (it is then
@@ -239,7 +263,7 @@ const (
 // take is the tenant goroutine taking r: false if the caller abandoned it,
 // or if its context has ended (r then gets ctx's error).
 func (r *request) take() bool {
-	if err := r.ctx.Err(); err != nil {
+	if err := r.err(); err != nil {
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
 			r.reply <- result{err: err}
 		}
@@ -323,18 +347,42 @@ func (t *Tenant) ID() string { return t.id }
 // step becomes durable or its journal write fails), so an error never
 // hides an applied command. Callers bound the wait in the queue with ctx.
 func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
+	return t.do(ctx, 0, cmd)
+}
+
+// DoWithin is Do with a context that ends d from now at the latest
+// (context.WithTimeout(ctx, d)), without making that context and its
+// timer for every command: the request keeps a timer for its next use.
+// It ends with context.DeadlineExceeded where that context would have.
+func (t *Tenant) DoWithin(ctx context.Context, d time.Duration, cmd engine.Command) (Outcome, error) {
+	return t.do(ctx, d, cmd)
+}
+
+// do is Do, with a deadline d from now unless d is 0.
+func (t *Tenant) do(ctx context.Context, d time.Duration, cmd engine.Command) (Outcome, error) {
 	r, _ := t.reqs.Get().(*request)
 	if r == nil {
 		r = &request{reply: make(chan result, 1)}
 	}
 	r.ctx, r.cmd = ctx, cmd
+	if d != 0 {
+		r.deadline = time.Now().Add(d)
+		if r.timer == nil {
+			r.timer = time.NewTimer(d)
+		} else {
+			r.timer.Reset(d)
+		}
+	}
 	res, err := t.submit(ctx, r)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	if err != nil {
 		return Outcome{}, err // r may still be queued: not reused
 	}
 	// The tenant is done with a request once it has sent its one reply:
 	// the request and its channel serve another Do.
-	r.ctx, r.cmd = nil, nil
+	r.ctx, r.cmd, r.deadline = nil, nil, time.Time{}
 	r.state.Store(reqQueued)
 	t.reqs.Put(r)
 	return res.out, res.err
@@ -366,12 +414,15 @@ func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 		return result{}, ErrClosed
 	default:
 	}
+	expired := r.expired()
 	select {
 	case t.in <- r:
 	case <-t.stop:
 		return result{}, ErrClosed
 	case <-ctx.Done():
 		return result{}, ctx.Err()
+	case <-expired:
+		return result{}, context.DeadlineExceeded
 	}
 	select {
 	case res := <-r.reply:
@@ -379,6 +430,10 @@ func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
 			return result{}, ctx.Err() // never stepped
+		}
+	case <-expired:
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, context.DeadlineExceeded // never stepped
 		}
 	case <-t.exited:
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
