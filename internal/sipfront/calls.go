@@ -382,6 +382,7 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
 		delete(l.awaitAck, req.CSeq().SeqNo)
 		close(ack)
+		l.dropAcks()
 	}
 	l.t.mu.Unlock()
 }
@@ -770,6 +771,7 @@ func unhex(c byte) (byte, bool) {
 func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser string, sdp []byte) {
 	t := l.t
 	defer s.reasons.forget(l.callID) // a CANCEL never sent (no provisional came) leaves its Reason: fork.go
+	defer l.inviteDone()
 	host, _, _ := net.SplitHostPort(s.addr)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: fromUser, Host: host}}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -836,6 +838,16 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	}
 }
 
+// inviteDone ends the context of leg l's INVITE, which is over (answered,
+// or refused): calling its cancel, not dropping it, also takes it out of
+// the tenant context's children, which would keep it (some 300 bytes)
+// for the tenant's life.
+func (l *leg) inviteDone() {
+	if cancel := l.cancel.Swap(nil); cancel != nil {
+		(*cancel)()
+	}
+}
+
 // legAnswered: the phone or trunk of leg l answered our INVITE (dialog d).
 // The engine hears of it (Answer, NetworkAnswer); a leg whose party was
 // released meanwhile, or whose answer the engine refuses, is BYEd.
@@ -863,7 +875,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 		go d.Bye(context.Background())
 		return
 	}
-	l.cancel.Store(nil)                         // no CANCEL now: its context goes too
+	l.inviteDone() // no CANCEL now
 	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
 	s.dialogUp(l, rec)
 	if l.first {

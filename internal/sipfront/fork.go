@@ -160,12 +160,20 @@ func (r reasonRequester) Request(ctx context.Context, req *sip.Request) (sip.Cli
 			req.AppendHeader(sip.NewHeader("Reason", v.(string)))
 		}
 	}
-	tx, err := r.ua.TransactionLayer().Request(ctx, req)
+	if !req.IsInvite() {
+		return r.ua.TransactionLayer().Request(ctx, req)
+	}
+	// TransactionLayer.Request, with the transaction wrapped before it
+	// sends the INVITE.
+	tx, err := r.ua.TransactionLayer().NewClientTransaction(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if req.IsInvite() {
-		return r.pending.wrap(req, tx), nil
+	w := r.pending.wrap(req, tx)
+	if err := tx.Init(); err != nil {
+		w.Terminate()
+		tx.Terminate()
+		return nil, err
 	}
-	return tx, nil
+	return w, nil
 }

@@ -142,17 +142,27 @@ func (l *leg) ackDone(seq uint32, ack chan struct{}) {
 		delete(l.awaitAck, seq)
 		close(ack)
 	}
+	l.dropAcks()
 	l.t.mu.Unlock()
+}
+
+// dropAcks lets go of leg l's empty map of awaited ACKs (its buckets stay
+// allocated otherwise: some 190 bytes for the call's life). The tenant's
+// mu must be held.
+func (l *leg) dropAcks() {
+	if len(l.awaitAck) == 0 {
+		l.awaitAck = nil
+	}
 }
 
 // endAcks: leg l's dialog ended (the phone's BYE): no ACK is awaited any
 // more.
 func (l *leg) endAcks() {
 	l.t.mu.Lock()
-	for seq, ack := range l.awaitAck {
-		delete(l.awaitAck, seq)
+	for _, ack := range l.awaitAck {
 		close(ack)
 	}
+	l.awaitAck = nil
 	l.t.mu.Unlock()
 }
 
@@ -341,9 +351,10 @@ func (w *uacInvite) OnRetransmission(f sip.FnTxResponse) bool {
 	return w.tx.OnRetransmission(f)
 }
 
-// inviteClientTx wraps tx, the client transaction of our
-// dialog-creating INVITE req, when it goes over UDP with an RFC 3261
-// branch: its 2xx is diverted (pendingInvites, uacInvite).
+// wrap wraps tx, the client transaction of our dialog-creating INVITE
+// req, when it goes over UDP with an RFC 3261 branch: its 2xx is diverted
+// (pendingInvites, uacInvite). Before tx sends req: the 2xx may come
+// back at once.
 func (p *pendingInvites) wrap(req *sip.Request, tx sip.ClientTransaction) sip.ClientTransaction {
 	if p == nil || !strings.EqualFold(req.Transport(), "UDP") {
 		return tx
