@@ -875,7 +875,7 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 		go d.Bye(context.Background())
 		return
 	}
-	l.inviteDone() // no CANCEL now
+	l.inviteDone()                              // no CANCEL now
 	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
 	s.dialogUp(l, rec)
 	if l.first {
