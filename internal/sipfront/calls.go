@@ -371,6 +371,9 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
+	if seen := s.ackSeen.Load(); seen != nil {
+		(*seen)(req)
+	}
 	l := s.legByCallID(req.CallID().Value())
 	if l == nil {
 		return

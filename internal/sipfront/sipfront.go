@@ -257,11 +257,12 @@ type Server struct {
 	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
 	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
-	guard    guard          // digest authentication's memory (auth.go)
-	notes    notifier       // message-summary and dialog subscriptions (notify.go)
-	reasons  cancelReasons  // the Reason headers of CANCELs being sent (fork.go)
-	pending  pendingInvites // our INVITEs over UDP awaiting their 2xx (invite.go)
-	refusals *slog.Logger   // sampled: lines outsiders cause at will
+	guard    guard                              // digest authentication's memory (auth.go)
+	notes    notifier                           // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons                      // the Reason headers of CANCELs being sent (fork.go)
+	pending  pendingInvites                     // our INVITEs over UDP awaiting their 2xx (invite.go)
+	ackSeen  atomic.Pointer[func(*sip.Request)] // tests: sees each ACK handled
+	refusals *slog.Logger                       // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
 	legs map[string]*leg // by SIP Call-ID
