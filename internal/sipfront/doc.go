@@ -527,10 +527,12 @@
 // transactions lived at 1,000 calls/s; these figures predate the compact
 // records below) and the in-process broker take the rest. Live heap per
 // answered, idle call (both legs and the engine call; BenchmarkSIPMemoryPerCall,
-// 2,000 calls held): right after set-up 4.0 KB (16.8 KB while sipgo kept
-// the INVITE transactions 32 s, load average 3-6), 3.8 KB after 32 s;
-// before the cancelled INVITE contexts (invite.go), after the INVITE
-// transactions' timers: 3.8-3.9 KB
+// 2,000 calls held, load average 2-4): 3.7-4.0 KB right after set-up and
+// 3.7-3.8 KB 32 s later, where sipgo's INVITE transactions made it
+// 16.5-16.8 KB for the first 32 s (each call then had two 32 s timers,
+// L and M, and now none); earlier, with the dialog records but before
+// the INVITE transactions ended with the exchange, after their timers:
+// 3.8-3.9 KB
 // (load average 12-62; 4.1 KB with 1,000 calls held at load average 120,
 // where the same benchmark before the dialog records gave 15.9 KB; 15.7 and
 // 16.3 KB with 2,000: sipgo's dialog sessions, each keeping its leg's
