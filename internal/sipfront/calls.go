@@ -283,6 +283,9 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 	// Established: the record replaces sipgo's session.
 	d := serverDialog(uas, dua)
 	ack := l.expectAck(d.remoteCSeq)
+	// ack.go: its ACK finds the leg even once released, and a BYE waits
+	// until ack is closed (acknowledged or given up: ackDone).
+	defer s.awaitingAck(l, ack)()
 	l.dlg.Store(d)
 	l.uas.Store(nil)
 	branch, send := s.accept(req, src, tx, res)
@@ -295,10 +298,8 @@ func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) b
 		s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID)
 		return false
 	}
-	if s.legByCallID(l.callID) == l {
-		s.dialogUp(l, d)
-	}
-	return true // acknowledged, or a BYE came first (handleBye)
+	s.dialogUp(l, d) // (if the leg is still indexed: cluster_dialogs.go)
+	return true      // acknowledged, or a BYE came first (handleBye)
 }
 
 // abandon ends caller leg l, whose dialog its phone left half-way (our 2xx
@@ -374,7 +375,7 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if seen := s.ackSeen.Load(); seen != nil {
 		(*seen)(req)
 	}
-	l := s.legByCallID(req.CallID().Value())
+	l := s.ackLeg(req.CallID().Value())
 	if l == nil {
 		return
 	}
@@ -925,6 +926,7 @@ func (t *sipTenant) hangUp(l *leg) {
 // bye sends the BYE of answered leg l, whose party the engine released,
 // with Reason why (reason.go).
 func (s *Server) bye(l *leg, why string) {
+	s.awaitResponded(l) // ack.go
 	ctx, cancel := context.WithTimeout(s.ctx, sip.Timer_F)
 	defer cancel()
 	var err error
@@ -933,14 +935,6 @@ func (s *Server) bye(l *leg, why string) {
 		return
 	}
 	if d := l.dlg.Load(); d != nil {
-		if ack := l.ackPending(d.remoteCSeq); d.uas && ack != nil {
-			// Not before the ACK of our 2xx, or its wait's end (RFC 3261
-			// section 15).
-			select {
-			case <-ack:
-			case <-ctx.Done():
-			}
-		}
 		var res *sip.Response
 		if res, err = d.do(ctx, l.callID, req); err == nil && res.StatusCode != 200 {
 			err = &sipgo.ErrDialogResponse{Res: res}

@@ -60,9 +60,17 @@ func (s *Server) dialogUp(l *leg, dl *dialog) {
 	if err != nil {
 		return
 	}
+	// Only while the leg is indexed: one released before its dialog was
+	// up (its 200's ACK came after the release, ack.go) had its
+	// dialogDown already, and nothing would end the record. The check,
+	// the mark and the Put are under the lock so that a dialogDown after
+	// them finds the mark and puts the end after the record.
 	s.cl.mu.Lock()
+	defer s.cl.mu.Unlock()
+	if s.legByCallID(l.callID) != l {
+		return
+	}
 	s.cl.up[l.callID] = true
-	s.cl.mu.Unlock()
 	s.cl.cfg.Dialogs.Put(l.t.id, l.callID, v, func(err error) {
 		if err != nil {
 			s.log.Warn("SIP dialog not kept in the cluster: a node taking the tenant over could not end it", "call_id", l.callID, "err", err)

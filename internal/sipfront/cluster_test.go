@@ -3,6 +3,7 @@ package sipfront
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
@@ -523,7 +525,10 @@ func TestClusterStreamNoResponseQuota(t *testing.T) {
 // forwarder's Via received/rport also says it is), not the forwarder,
 // which has no dialog to route it by: sipp's uac_wait_bye fails unless
 // the BYE arrives. 1001 registers through the forwarder or at the owner
-// directly; either way its call goes through the forwarder.
+// directly; either way its call goes through the forwarder. Released
+// through the API at once, the call often ends before 1001's ACK came
+// back through the forwarder (TestClusterReleasedBeforeAck has that
+// order every time): the BYE waits for the ACK, which the owner takes.
 func TestClusterForwardCallReleasedByOwner(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -536,16 +541,6 @@ func TestClusterForwardCallReleasedByOwner(t *testing.T) {
 		{"api-release", false, true, "1002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.api {
-				// A known defect, not yet fixed: released at once, before
-				// the caller's ACK came back through the forwarding node,
-				// the caller's BYE waits for an ACK the owner never takes
-				// (its 2xx is retransmitted, the ACKs are forwarded), and
-				// the phone keeps its call. It failed 1 run in 3 under
-				// -race and about 1 in 10 without: skipped, reported, to
-				// be fixed rather than retried.
-				t.Skip("known defect: a call released before the caller's ACK came back through the forwarding node; the caller's BYE waits for an ACK the owner does not take")
-			}
 			p := newClusterPair(t, true)
 			f := p.f
 			pa, pb := freeUDPPort(t), freeUDPPort(t)
@@ -570,15 +565,117 @@ func TestClusterForwardCallReleasedByOwner(t *testing.T) {
 			}
 			uac.wait(t)
 			uas.wait(t)
-			want := expected(t, f.tenant,
-				engine.SetService{DN: "1002", InService: true},
-				engine.SetService{DN: "1001", InService: true},
-				engine.MakeCall{From: "1001", To: "1002"},
-				engine.Answer{ConnID: "$1", DN: "1002"},
-				engine.Release{ConnID: "$1", DN: tc.released},
-			)
-			sameFlow(t, f.events(len(want)), want)
-			f.noLeftovers()
+			f.basicFlowReleasedBy(tc.released)
+		})
+	}
+}
+
+// TestClusterReleasedBeforeAck: the call is released through the API
+// after the caller has its 200 and before its ACK, in that order every
+// time: the phone sends the ACK only once the owner has let go of its
+// leg (out of the Call-ID index). The owner must take that ACK (ack.go),
+// and not send its BYE before it (RFC 3261 section 15), and then at
+// once: the test waits 10 s, where the BYE of an ACK not taken left only
+// when the 200 was given up, after AckTimeout (64*T1, 32 s). The caller
+// calls through the forwarding node or at the owner, over UDP (registered
+// at either) and over the streams; no dialog is left in the cluster. A
+// caller whose ACK is lost gets its BYE all the same once the owner gives
+// its 200 up (RFC 3261 13.3.1.4; AckTimeout, 1 s here), not before.
+func TestClusterReleasedBeforeAck(t *testing.T) {
+	const ackTimeout = time.Second
+	for _, tc := range []struct {
+		name, network string
+		via           bool // the call goes through the forwarder
+		regOwner      bool // the caller registers at the owner
+		lost          bool // its ACK is sent only once it has the BYE
+	}{
+		{"UDP-through-forwarder", "UDP", true, false, false},
+		{"UDP-registered-at-owner-through-forwarder", "UDP", true, true, false},
+		{"UDP-at-owner", "UDP", false, true, false},
+		{"TCP-through-forwarder", "TCP", true, false, false},
+		{"TCP-at-owner", "TCP", false, true, false},
+		{"TLS-through-forwarder", "TLS", true, false, false},
+		{"WS-through-forwarder", "WS", true, false, false},
+		{"UDP-through-forwarder-ACK-lost", "UDP", true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var fwdMod func(*Config)
+			if tc.network == "TLS" {
+				fwdMod = withTLS(t, dir)
+			}
+			// Through the forwarder, a phone on a stream cannot reach the
+			// owner but by it.
+			ownerMod := func(c *Config) {
+				if tc.via {
+					c.TCP = "-"
+				}
+				if tc.lost {
+					c.AckTimeout = ackTimeout
+				}
+			}
+			p := newClusterPairMod(t, true, nil, ownerMod, fwdMod)
+			f := p.f
+			at := func(s *Server) (string, *tls.Config, string) {
+				if tc.network == "UDP" {
+					return s.Addr(), nil, ""
+				}
+				return streamAt(t, s, tc.network, dir)
+			}
+			server, tlsConf, wsPath := at(p.fwd)
+			if !tc.via {
+				server, tlsConf, wsPath = at(f.sip)
+			}
+			b := newGoPhone(t, tc.network, server, "1002", tlsConf, wsPath)
+			b.register()
+			a := newGoPhone(t, tc.network, server, "1001", tlsConf, wsPath)
+			if tc.regOwner && tc.via {
+				a.server = f.sip.Addr()
+				a.register()
+				a.server = server
+			} else {
+				a.register()
+			}
+			a.callAcking("1002", func(d *sipgo.DialogClientSession) {
+				wait(t, b.calls, "INVITE at 1002")
+				released := time.Now()
+				if _, err := f.rt.Do(t.Context(), engine.Release{ConnID: f.waitEstablished(), DN: "1002"}); err != nil {
+					t.Fatal(err)
+				}
+				callID := d.InviteRequest.CallID().Value()
+				for deadline := time.Now().Add(10 * time.Second); f.sip.legByCallID(callID) != nil; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the owner kept the caller's leg after the release")
+					}
+				}
+				select {
+				case <-a.byes:
+					t.Fatal("BYE at 1001 before its ACK")
+				case <-time.After(100 * time.Millisecond):
+				}
+				if tc.lost {
+					wait(t, a.byes, "BYE at 1001 without its ACK")
+					// The 200 left a little before the release; the BYE
+					// leaves when the owner gives it up.
+					if since := time.Since(released); since < ackTimeout-100*time.Millisecond || since > ackTimeout+500*time.Millisecond {
+						t.Fatalf("BYE at 1001 %v after the release, its 200 unacknowledged: want AckTimeout (%v)", since, ackTimeout)
+					}
+				}
+			})
+			if !tc.lost {
+				wait(t, a.byes, "BYE at 1001")
+			}
+			wait(t, b.byes, "BYE at 1002")
+			f.basicFlowReleasedBy("1002")
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				vals, _ := p.dialogs.Load(context.Background(), f.tenant.ID)
+				if len(vals) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("dialogs left in the cluster: %d", len(vals))
+				}
+			}
 		})
 	}
 }

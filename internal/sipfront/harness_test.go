@@ -189,10 +189,11 @@ func needSipp(t testing.TB) string {
 
 // sipp is one sipp process.
 type sipp struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan error
-	name string
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	done   chan error
+	exited chan struct{} // closed once cmd.Wait returned
+	name   string
 }
 
 // startSipp runs testdata/<scenario> against the fixture from 127.0.0.1:port.
@@ -226,20 +227,24 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 		all = append(all, "-au", args[i+1], "-ap", testPassword)
 	}
 	all = append(all, args...)
-	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), name: scenario + " " + strings.Join(args, " ")}
+	p := &sipp{cmd: exec.Command(bin, all...), done: make(chan error, 1), exited: make(chan struct{}), name: scenario + " " + strings.Join(args, " ")}
 	p.cmd.Dir, _ = os.Getwd()
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Not cmd.ProcessState, which Wait writes on another goroutine.
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		select {
+		case <-p.exited:
+		default:
 			p.cmd.Process.Kill()
-			<-p.done
+			<-p.exited
 		}
 	})
 	go func() {
 		err := p.cmd.Wait()
+		close(p.exited)
 		if err != nil {
 			msg, _ := os.ReadFile(filepath.Join(dir, "msg.log"))
 			errs, _ := os.ReadFile(filepath.Join(dir, "err.log"))
@@ -290,12 +295,19 @@ func (f *fixture) basicCall(server string, pa, pb int) {
 // nothing is left over.
 func (f *fixture) basicFlow() {
 	f.t.Helper()
+	f.basicFlowReleasedBy("1001")
+}
+
+// basicFlowReleasedBy is basicFlow with the call released by dn (1001 or
+// 1002).
+func (f *fixture) basicFlowReleasedBy(dn string) {
+	f.t.Helper()
 	want := expected(f.t, f.tenant,
 		engine.SetService{DN: "1002", InService: true},
 		engine.SetService{DN: "1001", InService: true},
 		engine.MakeCall{From: "1001", To: "1002"},
 		engine.Answer{ConnID: "$1", DN: "1002"},
-		engine.Release{ConnID: "$1", DN: "1001"},
+		engine.Release{ConnID: "$1", DN: dn},
 	)
 	sameFlow(f.t, f.events(len(want)), want)
 	f.noLeftovers()

@@ -166,13 +166,6 @@ func (l *leg) endAcks() {
 	l.t.mu.Unlock()
 }
 
-// ackPending is the wait for the ACK of CSeq number seq, nil when none.
-func (l *leg) ackPending(seq uint32) chan struct{} {
-	l.t.mu.Lock()
-	defer l.t.mu.Unlock()
-	return l.awaitAck[seq]
-}
-
 // pendingInvites are our dialog-creating INVITEs over UDP awaiting their
 // 2xx, by branch.
 type pendingInvites struct {

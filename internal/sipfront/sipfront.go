@@ -261,6 +261,7 @@ type Server struct {
 	notes    notifier                           // message-summary and dialog subscriptions (notify.go)
 	reasons  cancelReasons                      // the Reason headers of CANCELs being sent (fork.go)
 	pending  pendingInvites                     // our INVITEs over UDP awaiting their 2xx (invite.go)
+	acking   sync.Map                           // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
 	ackSeen  atomic.Pointer[func(*sip.Request)] // tests: sees each ACK handled
 	refusals *slog.Logger                       // sampled: lines outsiders cause at will
 

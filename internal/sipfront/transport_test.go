@@ -354,6 +354,13 @@ func (p *goPhone) register() {
 // call calls dn and waits for the answer, then ACKs it.
 func (p *goPhone) call(dn string) *sipgo.DialogClientSession {
 	p.t.Helper()
+	return p.callAcking(dn, nil)
+}
+
+// callAcking is call with beforeAck, if not nil, run between the answer
+// and its ACK.
+func (p *goPhone) callAcking(dn string, beforeAck func(*sipgo.DialogClientSession)) *sipgo.DialogClientSession {
+	p.t.Helper()
 	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: dn, Host: "demo"})
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.user, Host: "demo"}}
 	from.Params.Add("tag", sip.GenerateTagN(8))
@@ -371,6 +378,9 @@ func (p *goPhone) call(dn string) *sipgo.DialogClientSession {
 	}
 	if err != nil {
 		p.t.Fatalf("%s: INVITE %s over %s: %v", p.user, dn, p.network, err)
+	}
+	if beforeAck != nil {
+		beforeAck(d)
 	}
 	if err := d.Ack(ctx); err != nil {
 		p.t.Fatalf("%s: ACK: %v", p.user, err)
