@@ -168,11 +168,7 @@ func TestClientDialogRecord(t *testing.T) {
 // transaction meanwhile: the flow is 5.1, nothing left over.
 func TestAnsweredLegsKeepRecords(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	uas, uac := f.startCall("uas.xml", "uac.xml", "-d", "3000")
 	// Poll (the ACK, then 1001's BYE after 3 s) until both legs hold a
 	// record and no session; seen is the last state polled.
 	var legs []*leg

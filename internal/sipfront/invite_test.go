@@ -14,9 +14,6 @@ import (
 // no answer, no second call (the flow is 5.1, nothing left over).
 func TestInviteRetransmittedAfter200(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
 	// The ACKs of 1001's 200 (its INVITE's CSeq is 2, after the 407).
 	var acks atomic.Int32
 	seen := func(req *sip.Request) {
@@ -25,8 +22,7 @@ func TestInviteRetransmittedAfter200(t *testing.T) {
 		}
 	}
 	f.sip.ackSeen.Store(&seen)
-	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac_invite_retrans.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "1500")
+	uas, uac := f.startCall("uas.xml", "uac_invite_retrans.xml", "-d", "1500")
 	uac.wait(t)
 	uas.wait(t)
 	f.basicFlow()
@@ -43,12 +39,21 @@ func TestInviteRetransmittedAfter200(t *testing.T) {
 // ackAgain) within 2 s. The call goes on: flow 5.1, nothing left over.
 func Test200RetransmittedAfterAck(t *testing.T) {
 	f := newFixture(t, nil)
-	pa, pb := freeUDPPort(t), freeUDPPort(t)
-	f.register("1002", pb, 3600)
-	f.register("1001", pa, 3600)
-	uas := f.startSipp("uas_2xx_retrans.xml", pb, "-key", "user", "1002")
-	uac := f.startSipp("uac.xml", pa, "-key", "user", "1001", "-s", "1002", "-d", "3000")
+	uas, uac := f.startCall("uas_2xx_retrans.xml", "uac.xml", "-d", "3000")
 	uac.wait(t)
 	uas.wait(t)
 	f.basicFlow()
+}
+
+// startCall registers 1002 and 1001 (sipp phones on free ports), then
+// starts 1002 answering with scenario uas and 1001 calling 1002 with
+// scenario uac (and sipp arguments args).
+func (f *fixture) startCall(uas, uac string, args ...string) (callee, caller *sipp) {
+	f.t.Helper()
+	pa, pb := freeUDPPort(f.t), freeUDPPort(f.t)
+	f.register("1002", pb, 3600)
+	f.register("1001", pa, 3600)
+	callee = f.startSipp(uas, pb, "-key", "user", "1002")
+	caller = f.startSipp(uac, pa, append([]string{"-key", "user", "1001", "-s", "1002"}, args...)...)
+	return callee, caller
 }
