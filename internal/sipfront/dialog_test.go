@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -230,13 +232,18 @@ func TestAnsweredLegsKeepRecords(t *testing.T) {
 }
 
 // sipgoTransactions are the keys of the INVITE transactions sipgo's
-// transaction layer holds (read through reflect: sipgo does not export
-// them).
+// transaction layer holds (read through reflect and unsafe, under the
+// store's lock: sipgo does not export them).
 func sipgoTransactions(s *Server) (server, client []string) {
 	txl := reflect.ValueOf(s.ua.TransactionLayer()).Elem()
 	keys := func(store string) []string {
+		st := txl.FieldByName(store).Elem()
+		// The store's lock, as sipgo takes it.
+		mu := (*sync.RWMutex)(unsafe.Pointer(st.FieldByName("mu").UnsafeAddr()))
+		mu.RLock()
+		defer mu.RUnlock()
 		var out []string
-		for _, k := range txl.FieldByName(store).Elem().FieldByName("items").MapKeys() {
+		for _, k := range st.FieldByName("items").MapKeys() {
 			if strings.HasSuffix(k.String(), "INVITE") {
 				out = append(out, k.String())
 			}
