@@ -70,15 +70,18 @@ func (s *Server) accept(req *sip.Request, src string, tx sip.ServerTransaction, 
 			}
 		}
 	}
+	// Before the 2xx goes: a CANCEL crossing it must not find the
+	// transaction (sipgo would answer the INVITE 487 and tell OnCancel);
+	// it finds the record (handleCancel: 200) or nothing (481). A
+	// phone's connection stays up (sipgo ends a stream's transactions
+	// when their handler returns, the connection serving on).
+	tx.Terminate()
 	send := func() {
 		if err := s.ua.TransportLayer().WriteMsg(res); err != nil {
 			s.log.Debug("SIP 2xx to INVITE", "err", err)
 		}
 	}
 	send()
-	// After the 2xx is out, so that a phone's connection counted by the
-	// transaction stays up for it.
-	tx.Terminate()
 	return branch, send
 }
 
