@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/internal/kafkasec"
+	"github.com/switchboard-cc/switchboard/internal/relay"
 	"github.com/switchboard-cc/switchboard/internal/sipfront"
 )
 
@@ -126,9 +127,10 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
-		Durability:      DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery},
-		Stats:           true,
-		Embedded:        defaultEmbedded(),
+		Durability: DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery,
+			RelayLinger: relay.DefaultLinger},
+		Stats:    true,
+		Embedded: defaultEmbedded(),
 	}
 }
 

@@ -71,6 +71,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"bad feature codes", []string{"--sip-feature-codes", "dnd=*78"}, nil, "--sip-feature-codes"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"negative relay linger", []string{"--relay-linger", "-5ms"}, nil, "--relay-linger: -5ms: want 0 (no lingering) to 1m0s"},
+		{"relay linger beyond a minute", nil, map[string]string{"SWITCHBOARD_RELAY_LINGER": "2m"}, "--relay-linger: 2m0s"},
+		{"relay linger not a duration", []string{"--relay-linger", "20"}, nil, "relay-linger"},
 		{"short cluster secret", []string{"--cluster", "c1", "--kafka-brokers", "k1:9092"}, map[string]string{"SWITCHBOARD_CLUSTER_SECRET": "short"}, "--cluster-secret"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"extra argument", []string{"extra"}, nil, "extra"},
@@ -82,6 +85,30 @@ func TestParseFlagsErrors(t *testing.T) {
 				t.Fatalf("err %v, want ErrConfig naming %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestParseFlagsRelayLinger: --relay-linger defaults to the relay's
+// DefaultLinger, takes 0 for no lingering, and its environment variable
+// works like the other flags'.
+func TestParseFlagsRelayLinger(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 20 * time.Millisecond},
+		{[]string{"--relay-linger", "0"}, nil, 0},
+		{nil, map[string]string{"SWITCHBOARD_RELAY_LINGER": "50ms"}, 50 * time.Millisecond},
+		{[]string{"--relay-linger=5ms"}, map[string]string{"SWITCHBOARD_RELAY_LINGER": "50ms"}, 5 * time.Millisecond},
+	} {
+		got, err := ParseFlags(c.args, env(c.env), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%v %v: %v", c.args, c.env, err)
+		}
+		if got.Durability.RelayLinger != c.want {
+			t.Errorf("%v %v: relay linger %v, want %v", c.args, c.env, got.Durability.RelayLinger, c.want)
+		}
 	}
 }
 

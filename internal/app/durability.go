@@ -33,6 +33,13 @@ type DurabilityConfig struct {
 	// tenant's engine (--snapshot-every, default 100000): recovery replays
 	// at most about that many steps after the newest snapshot.
 	SnapshotEvery int
+	// RelayLinger is how long each tenant's relay holds a batch of events
+	// that is not full before handing it to the publisher, gathering the
+	// events of the steps journaled meanwhile into the same produce
+	// request (--relay-linger, default relay.DefaultLinger; 0: no
+	// lingering; at most a minute). It delays only when Kafka has the
+	// events, not any reply; see relay.Config.Linger.
+	RelayLinger time.Duration
 	// ReadyFile, if set, is written (atomically) once serve is ready, with
 	// a JSON object {"http": ADDR, "kafka": [BROKERS]} (--ready-file), so a
 	// supervisor or a test learns the bound addresses.
@@ -43,6 +50,9 @@ type DurabilityConfig struct {
 const (
 	DefaultJournalMaxSize = 4 << 30
 	DefaultSnapshotEvery  = 100_000
+	// maxRelayLinger bounds --relay-linger: beyond it events would trail
+	// their steps by more than any consumer should wait.
+	maxRelayLinger = time.Minute
 	// journalRecordMax bounds one step record (a step's command and
 	// events), at most an eighth of the journal.
 	journalRecordMax = 1 << 20
@@ -51,6 +61,7 @@ const (
 func (d *DurabilityConfig) addFlags(add func(name string, v flag.Value, usage string)) {
 	add("journal-max-size", (*sizeValue)(&d.JournalMaxSize), "most `BYTES` of each tenant's journal (suffixes KiB, MiB, GiB); beyond it requests get 503")
 	add("snapshot-every", (*intValue)(&d.SnapshotEvery), "`STEPS` between snapshots of a tenant's engine")
+	add("relay-linger", (*durationValue)(&d.RelayLinger), "how long a tenant's relay holds a batch of events that is not full before handing it to Kafka (`DURATION`; 0: no lingering): fewer, larger produce requests for less CPU, events that much later in Kafka (replies do not wait for it)")
 	add("ready-file", (*stringValue)(&d.ReadyFile), "`FILE` written with the bound addresses (JSON) once serving")
 }
 
@@ -60,6 +71,9 @@ func (d *DurabilityConfig) validate(bad func(flag, format string, args ...any) e
 	}
 	if d.SnapshotEvery < 1 {
 		return bad("snapshot-every", "%d is not positive", d.SnapshotEvery)
+	}
+	if d.RelayLinger < 0 || d.RelayLinger > maxRelayLinger {
+		return bad("relay-linger", "%v: want 0 (no lingering) to %v", d.RelayLinger, maxRelayLinger)
 	}
 	return nil
 }
@@ -125,7 +139,7 @@ func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (ten
 	}
 	rl, err := relay.Start(relay.Config{Tenant: id, Journal: jr, Publisher: pub,
 		Checkpoint: filepath.Join(c.Data, "journal", id+".relay.json"), Kafka: kopts,
-		TopicPrefix: c.TopicPrefix, SnapshotLSN: rt.SnapshotLSN, Logger: log})
+		TopicPrefix: c.TopicPrefix, SnapshotLSN: rt.SnapshotLSN, Linger: c.Durability.RelayLinger, Logger: log})
 	if err != nil {
 		rt.Close(context.Background())
 		jr.Close()

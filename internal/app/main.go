@@ -377,9 +377,9 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 		TopicPrefix:  c.TopicPrefix,
 		Partitions:   int32(c.Partitions),
 		CreateTopics: true,
-		// No lingering: a reply waits for Kafka's acknowledgement, so a
-		// linger would add itself to every request's latency; the runtime
-		// already batches the steps that arrive while a batch is in flight.
+		// No lingering here: the relays hand over one batch at a time
+		// and linger themselves (--relay-linger), so a batch is complete
+		// when published and a second wait would only add latency.
 		Linger: -1,
 		Logger: log,
 		// The embedded broker asks every client for every KIP-714

@@ -16,24 +16,39 @@ var recoverBytes = flag.Int64("journal.recover-bytes", 1<<30, "journal size writ
 
 const benchRecord = 200 // bytes per record, a typical engine step
 
+// benchZeroAhead is Options.ZeroAhead in the benchmarks (-1 for segments
+// that grow with each batch, as before zeros were written ahead).
+var benchZeroAhead = flag.Int64("journal.zero-ahead", 0, "Options.ZeroAhead of the append benchmarks (-1: off)")
+
+var benchMinSync = flag.Duration("journal.min-sync-interval", 0, "Options.MinSyncInterval of the append benchmarks")
+
 func benchOpen(b *testing.B) *Journal {
 	b.Helper()
-	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30})
+	j, err := Open(b.TempDir(), Options{MaxSize: 64 << 30, ZeroAhead: *benchZeroAhead, MinSyncInterval: *benchMinSync})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { j.Close() })
+	waitZeroIdle(b, j) // the zeros ahead of a new journal are not the appends' cost
 	return j
 }
 
-// reportAppends reports records/s, fsyncs and records per fsync.
-func reportAppends(b *testing.B, j *Journal, start Stats, records int, d time.Duration) {
+// reportAppends reports records/s, fsyncs, records per fsync, and the
+// process's CPU time (user and system) per fsync and per record.
+func reportAppends(b *testing.B, j *Journal, start Stats, cpu0 time.Duration, records int, d time.Duration) {
+	cpu := cpuTime() - cpu0
 	st := j.Stats()
 	fsyncs := st.Fsyncs - start.Fsyncs
 	b.ReportMetric(float64(records)/d.Seconds(), "records/s")
 	if fsyncs > 0 {
 		b.ReportMetric(float64(records)/float64(fsyncs), "records/fsync")
 		b.ReportMetric(float64(fsyncs)/d.Seconds(), "fsyncs/s")
+		if cpu > 0 {
+			b.ReportMetric(float64(cpu.Microseconds())/float64(fsyncs), "cpu-µs/fsync")
+		}
+	}
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(records), "cpu-µs/record")
 	}
 }
 
@@ -44,14 +59,14 @@ func BenchmarkAppendSync(b *testing.B) {
 	p := make([]byte, benchRecord)
 	ctx := context.Background()
 	b.SetBytes(benchRecord)
-	start := j.Stats()
+	start, cpu0 := j.Stats(), cpuTime()
 	t := time.Now()
 	for b.Loop() {
 		if _, err := j.AppendSync(ctx, p); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportAppends(b, j, start, b.N, time.Since(t))
+	reportAppends(b, j, start, cpu0, b.N, time.Since(t))
 }
 
 // BenchmarkAppendAsync: appenders that hand each record over with a
@@ -74,7 +89,7 @@ func BenchmarkAppendAsync(b *testing.B) {
 					close(all)
 				}
 			}
-			start := j.Stats()
+			start, cpu0 := j.Stats(), cpuTime()
 			b.ResetTimer()
 			t := time.Now()
 			var wg sync.WaitGroup
@@ -96,7 +111,7 @@ func BenchmarkAppendAsync(b *testing.B) {
 			<-all
 			d := time.Since(t)
 			b.StopTimer()
-			reportAppends(b, j, start, b.N, d)
+			reportAppends(b, j, start, cpu0, b.N, d)
 		})
 	}
 }
@@ -109,7 +124,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			j := benchOpen(b)
 			b.SetBytes(benchRecord)
 			var next atomic.Int64
-			start := j.Stats()
+			start, cpu0 := j.Stats(), cpuTime()
 			b.ResetTimer()
 			t := time.Now()
 			var wg sync.WaitGroup
@@ -127,7 +142,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			wg.Wait()
 			d := time.Since(t)
 			b.StopTimer()
-			reportAppends(b, j, start, b.N, d)
+			reportAppends(b, j, start, cpu0, b.N, d)
 		})
 	}
 }
@@ -279,4 +294,7 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(q(0.999), "p99.9-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 	b.ReportMetric(float64(j.Stats().MaxFsync.Microseconds()), "max-fsync-µs")
+	if st := j.Stats(); st.Fsyncs > 0 {
+		b.ReportMetric(float64(b.N)/float64(st.Fsyncs), "records/fsync")
+	}
 }

@@ -43,6 +43,47 @@
 // again; readers reread their file past that point (those bytes were
 // rewritten). Reopening also recovers what is on disk.
 //
+// Group commit adapts by itself: the faster the fsync, the more of them and
+// the smaller the batches. Every batch wakes the flusher, the notifier, the
+// appenders and the Readers, which at high rates costs more CPU than the
+// syscall; Options.MinSyncInterval (off by default) makes a batch smaller
+// than 64 KiB wait out the rest of that interval since the previous batch
+// started, trading up to that much latency per record for fewer batches.
+//
+// # Zeros ahead of the records
+//
+// A segment that grows with every batch makes every fdatasync write the
+// inode too (the new size, and on ext4 the newly allocated blocks' metadata),
+// synchronously: on ext4 without a journal that is about half of the
+// syscall's CPU and wall time. So a background goroutine keeps
+// Options.ZeroAhead bytes (default min(SegmentSize, 4 MiB)) of zeros written
+// and fdatasynced after the records of the active segment, never beyond
+// SegmentSize: it starts another stretch when less than half is left, on a
+// file descriptor of its own (an fsync error is reported once per open file
+// description, so the zeroing can never take the error of a page of records
+// from the flusher's fsync). The flusher writes each batch at its offset,
+// over the zeros (waiting for a zeroing in progress only if the batch would
+// reach it), and its fdatasync then writes data pages only. This is
+// PostgreSQL's wal_init_zero and etcd's preallocation, but a stretch at a
+// time rather than a whole segment: an idle tenant's journal costs 4 MiB,
+// not 64, and the first segment of a new journal benefits at once.
+//
+// Durability does not depend on the zeros: a record is durable when the
+// fdatasync after its write returns, as before, and that fdatasync also
+// persists the file size if it changed. A failed zeroing (a full disk) is
+// not a failure of the journal: it is counted (Stats.ZeroFailures), logged
+// at debug level, and the segment grows with each batch, as without zeros,
+// until the next segment or Heal; if the disk is really full the batches
+// then fail by themselves (ErrFailed wrapping ENOSPC, Heal as always).
+//
+// Size() and Recovery.Bytes count the bytes of records as before, and
+// MaxSize bounds them; the files hold more: the active segment up to
+// ZeroAhead bytes of zeros, a segment rotated away from at most
+// min(ZeroAhead, MaxRecordSize+17) (it was rotated because the next record
+// did not fit), and no file exceeds SegmentSize because of zeros.
+// Options.ZeroAhead negative turns it off. Journals written before (no
+// zeros) open unchanged.
+//
 // Segment files are written through the File interface; Options.WrapFile
 // lets tests inject EIO, ENOSPC and slow syncs. The flusher is the only
 // goroutine that writes or syncs and holds no lock while it does: appends,
@@ -56,7 +97,8 @@
 //
 // # Size bound
 //
-// Size() is the bytes of the live segments plus the records not yet written.
+// Size() is the bytes of the records of the live segments plus the records
+// not yet written (not the zeros written ahead of them).
 // An append that would take it beyond Options.MaxSize fails with ErrFull and
 // changes nothing; TruncateBefore frees whole segments. The engine being pure,
 // the runtime computes a step, appends its record, and adopts the step's new
@@ -68,16 +110,26 @@
 // A Reader yields durable records in LSN order from a given LSN and waits at
 // the end for more; it never sees a record that is not yet durable. Readers
 // read the segment files (through the page cache) and do not slow appenders.
+// In the active segment a Reader reads no further than where the durable
+// records end (the flusher publishes that offset before DurableLSN): the
+// bytes after it are zeros about to be overwritten, or records not yet
+// durable that a reader buffering them would otherwise take for the end.
 //
 // # Recovery
 //
 // Open scans every segment and checks every frame: its checksum, its length
 // and that its LSN is the next one. The policy on a bad frame:
 //
+//   - Zeros after a segment's last record, up to the end of the file, are
+//     the end of its records (written ahead of them), in any segment: not
+//     a bad frame, nothing cut or reported. A non-final segment whose last
+//     records were zeroed by damage is still caught: the next segment
+//     would not start at the LSN after its last record.
 //   - In the final segment, the first bad frame and everything after it are a
 //     torn tail (a crash during a write that was never acknowledged as
 //     durable): the file is truncated there, and Recovery reports the bytes
-//     cut and how many intact frames were found beyond the cut.
+//     cut (up to the last nonzero byte) and how many intact frames were
+//     found beyond the cut.
 //     One exception proves data loss rather than a torn write: the flusher
 //     never has more than MaxBatchBytes+MaxRecordSize+17 bytes of a segment
 //     written but not yet fsynced, so an intact frame found further than that

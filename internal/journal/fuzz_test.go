@@ -65,7 +65,10 @@ func fuzzRaw(t *testing.T, dir string, seg []byte) {
 		}
 		enc = appendFrame(enc, r.LSN, r.Type, r.Payload, payloadCRC(r.Payload))
 	}
-	if !bytes.HasPrefix(seg, enc) || rec.Bytes != int64(len(enc)) || rec.BytesCut != int64(len(seg)-len(enc)) || rec.Records != uint64(len(recs)) {
+	// What follows the records is cut, counted up to its last nonzero
+	// byte; zeros only are the end of the records (nothing cut).
+	cut := max(nonZeroLen(seg)-int64(len(enc)), 0)
+	if !bytes.HasPrefix(seg, enc) || rec.Bytes != int64(len(enc)) || rec.BytesCut != cut || rec.Records != uint64(len(recs)) {
 		t.Fatalf("recovered %d records (%d bytes), not a prefix of the input or wrong report %+v", len(recs), len(enc), rec)
 	}
 	j, err = Open(dir, fuzzOpts())
@@ -107,16 +110,16 @@ func fuzzDamaged(t *testing.T, dir string, data []byte) {
 		}
 		last.buf = appendFrame(last.buf, uint64(i+1), TypeData, p, payloadCRC(p))
 	}
-	// Damage: 4-byte operations (kind, segment, offset).
-	nonFinal := false
-	firstDamage := map[int]int{} // segment -> first damaged offset
-	damage := func(s, off int) {
-		if d, ok := firstDamage[s]; !ok || off < d {
-			firstDamage[s] = off
-		}
-		if s != len(segs)-1 {
-			nonFinal = true
-		}
+	// Zeros after the records of every segment (written ahead of them,
+	// see Options.ZeroAhead) are not damage.
+	zeros := int(take()) * 16
+	// Damage: 4-byte operations (kind, segment, offset). What is damaged
+	// is found afterwards by comparing each file with what it would be
+	// undamaged (two flips of one byte cancel out; cutting zeros that the
+	// zeros appended restore changes nothing).
+	orig := make([][]byte, len(segs))
+	for i, s := range segs {
+		orig[i] = append([]byte(nil), s.buf...)
 	}
 	for len(data) >= 4 {
 		kind, s := take()%3, int(take())%len(segs)
@@ -132,21 +135,25 @@ func fuzzDamaged(t *testing.T, dir string, data []byte) {
 		case 1: // cut
 			segs[s].buf = b[:off]
 		case 2: // zero the rest
-			z := false
-			for i := off; i < len(b); i++ {
-				z = z || b[i] != 0
-				b[i] = 0
-			}
-			if !z {
-				continue
-			}
+			clear(b[off:])
 		}
-		damage(s, off)
 	}
-	for _, s := range segs {
-		if err := os.WriteFile(filepath.Join(dir, segmentName(s.first)), s.buf, 0o644); err != nil {
+	nonFinal := false
+	firstDamage := map[int]int{} // segment -> first damaged offset
+	for i, s := range segs {
+		got := append(s.buf, make([]byte, zeros)...)
+		if err := os.WriteFile(filepath.Join(dir, segmentName(s.first)), got, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		d := 0
+		for d < len(got) && d < len(orig[i]) && got[d] == orig[i][d] {
+			d++
+		}
+		if d == len(orig[i]) && nonZeroLen(got[d:]) == 0 {
+			continue // the records intact, then zeros only
+		}
+		firstDamage[i] = d
+		nonFinal = nonFinal || i != len(segs)-1
 	}
 
 	j, err := Open(dir, o)

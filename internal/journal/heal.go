@@ -62,6 +62,7 @@ func (j *Journal) Heal() (Healed, error) {
 	if i < 0 {
 		return h, fmt.Errorf("%w: heal: durable lsn %d is before the first segment %d", ErrCorrupt, d, j.segs[0].first)
 	}
+	j.zeroWait()
 	if j.file != nil {
 		j.file.Close()
 		j.file = nil
@@ -80,19 +81,16 @@ func (j *Journal) Heal() (Healed, error) {
 	if err != nil {
 		return h, fmt.Errorf("journal: heal: %w", err)
 	}
-	f, err := j.openFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := j.openFile(path, os.O_CREATE|os.O_WRONLY, 0o644, off)
 	if err != nil {
 		return h, fmt.Errorf("journal: heal: %w", errors.Join(append(errs, err)...))
 	}
-	// Every byte past DurableLSN goes: a reader may have buffered some of
-	// them, so readers reopen their file (the epoch) before they read a
-	// record past d.
+	// Every byte past DurableLSN goes (zeros written ahead too: they are
+	// written again once the journal is back): a reader may have buffered
+	// some of them, so readers reopen their file (the epoch) before they
+	// read a record past d.
 	j.epoch.Add(1)
-	size := seg.size
-	if fi, err := os.Stat(path); err == nil {
-		size = fi.Size()
-	}
-	h.BytesCut = max(size-off, 0)
+	h.BytesCut = cutBytes(path, off)
 	if err := f.Truncate(off); err != nil {
 		errs = append(errs, err)
 	} else if err := f.Sync(); err != nil {
@@ -115,8 +113,10 @@ func (j *Journal) Heal() (Healed, error) {
 		f.Close()
 		return h, fmt.Errorf("journal: heal: writes still fail: %w", err)
 	}
-	j.file = f
+	j.file, j.filePath, j.fileFirst = f, path, seg.first
 	j.fileDirty = false
+	j.filePos, j.zeroEnd, j.zeroStop = off, off, false
+	j.durMark.Store(&durMark{first: seg.first, off: off})
 	j.err = nil
 	j.heals.Add(1)
 	close(j.notifyCh)
@@ -128,10 +128,29 @@ func (j *Journal) Heal() (Healed, error) {
 	return h, nil
 }
 
-// probe writes healProbeSize zero bytes after off, syncs them and cuts the
-// file back to off.
+// cutBytes returns how many bytes after off the file at path holds, up to
+// its last nonzero byte (zeros written ahead are not records cut).
+func cutBytes(path string, off int64) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	end, err := nonZeroEnd(f, off, fi.Size())
+	if err != nil {
+		return max(fi.Size()-off, 0)
+	}
+	return end - off
+}
+
+// probe writes healProbeSize zero bytes at off (leaving the file's offset
+// there), syncs them and cuts the file back to off.
 func probe(f File, off int64) error {
-	_, werr := f.Write(make([]byte, healProbeSize))
+	_, werr := f.WriteAt(zeroBuf[:healProbeSize], off)
 	if werr == nil {
 		werr = f.Sync()
 	}

@@ -17,7 +17,8 @@ import (
 // would leave them); syncDelay or syncGate slow every sync down.
 type faults struct {
 	writeErr, syncErr atomic.Pointer[error]
-	syncDelay         atomic.Int64 // nanoseconds
+	zeroErr           atomic.Pointer[error] // WriteAt only: the zeros ahead of the records
+	syncDelay         atomic.Int64          // nanoseconds
 	syncGate          atomic.Pointer[chan struct{}]
 	syncs             atomic.Int64
 }
@@ -42,6 +43,18 @@ func (f *faultFile) Write(p []byte) (int, error) {
 		return 0, *e
 	}
 	return f.File.Write(p)
+}
+
+// WriteAt is how the zeros ahead of the records are written: a full disk
+// fails them too.
+func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	if e := f.fs.writeErr.Load(); e != nil {
+		return 0, *e
+	}
+	if e := f.fs.zeroErr.Load(); e != nil {
+		return 0, *e
+	}
+	return f.File.WriteAt(p, off)
 }
 
 func (f *faultFile) Sync() error {

@@ -173,3 +173,33 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// recordBytes is the size of the frames of payloadFor(first..last).
+func recordBytes(first, last uint64) int64 {
+	var n int64
+	for i := first; i <= last; i++ {
+		n += int64(headerSize + len(payloadFor(i)))
+	}
+	return n
+}
+
+// nonZeroLen is len(b) without its trailing zero bytes.
+func nonZeroLen(b []byte) int64 {
+	n := len(b)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return int64(n)
+}
+
+// waitZeroIdle waits until no zeros are being written ahead (their writes
+// change the files a test compares).
+func waitZeroIdle(t testing.TB, j *Journal) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); j.zeroRunning.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("zeroing still running after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -47,9 +47,22 @@ type Journal struct {
 	cbWake  chan struct{} // cap 1
 
 	// Owned by the flusher goroutine (and by Heal while the journal has
-	// failed: the flusher then writes nothing).
+	// failed: the flusher then writes nothing; and by Open before the
+	// flusher starts).
 	file      File
-	fileDirty bool // written since the last fsync
+	fileDirty bool   // written since the last fsync
+	filePath  string // the active segment's path
+	fileFirst uint64 // its first LSN
+	filePos   int64  // where the next batch is written: the end of its records
+	zeroEnd   int64  // zeros written and synced from filePos up to here
+	zeroing   chan error
+	zeroTo    int64 // zeros are being written up to here while zeroing != nil
+	zeroStop  bool  // zeroing failed in this segment: not again until the next one or Heal
+
+	durMark     atomic.Pointer[durMark] // stored before durable, so a reader that sees an LSN durable sees its bytes' end
+	zeroRunning atomic.Int32            // zeroing goroutines running (tests wait for none)
+	zeroed      atomic.Uint64           // bytes of zeros written ahead since Open
+	zeroFails   atomic.Uint64
 
 	// testBeforeSync, if set before the first append, runs in the flusher
 	// after a batch is written and before its fsync; an error it returns is
@@ -164,18 +177,23 @@ func open(dir string, opts Options, lock *os.File) (*Journal, error) {
 			return nil, err
 		}
 	} else {
-		f, err := j.openFile(join(dir, segmentName(segs[len(segs)-1].first)), os.O_WRONLY|os.O_APPEND, 0)
+		last := segs[len(segs)-1]
+		path := join(dir, segmentName(last.first))
+		f, err := j.openFile(path, os.O_WRONLY, 0, last.size)
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
-		j.file = f
+		j.file, j.filePath, j.fileFirst = f, path, last.first
+		j.filePos, j.zeroEnd = last.size, last.fileEnd
 	}
 	j.segs = segs
 	j.next = j.recovery.LastLSN + 1
+	j.durMark.Store(&durMark{first: j.fileFirst, off: j.filePos})
 	j.durable.Store(j.recovery.LastLSN)
 	for _, s := range segs {
 		j.size += s.size
 	}
+	j.zeroAhead()
 	return j, nil
 }
 
@@ -452,6 +470,8 @@ type Stats struct {
 	Batches      uint64        // batches written (one fsync each, more on rotation)
 	BatchBytes   uint64        // bytes written in those batches
 	PendingBytes int           // appended, not yet taken by the flusher
+	ZeroedBytes  uint64        // zeros written ahead of the records since Open (Options.ZeroAhead)
+	ZeroFailures uint64        // zeroings that failed (the segment then grew with each batch)
 }
 
 // Stats returns the current counters.
@@ -478,6 +498,8 @@ func (j *Journal) Stats() Stats {
 	s.Heals = j.heals.Load()
 	s.Batches = j.batches.Load()
 	s.BatchBytes = j.batchBytes.Load()
+	s.ZeroedBytes = j.zeroed.Load()
+	s.ZeroFailures = j.zeroFails.Load()
 	return s
 }
 
@@ -516,6 +538,10 @@ func (j *Journal) Close() error {
 	return errors.Join(errs...)
 }
 
+// minSyncBatch is the batch size from which Options.MinSyncInterval no
+// longer applies: such a batch is worth its fsync at once.
+const minSyncBatch = 64 << 10
+
 // flushLoop is the single goroutine that writes and fsyncs batches.
 func (j *Journal) flushLoop() {
 	defer close(j.flushed)
@@ -526,6 +552,7 @@ func (j *Journal) flushLoop() {
 		j.kickNotifier()
 	}()
 	var spare batch
+	var lastStart time.Time // of the previous batch
 	for {
 		j.mu.Lock()
 		if len(j.pend.buf) == 0 {
@@ -533,12 +560,21 @@ func (j *Journal) flushLoop() {
 				// Wake every waiter for good: Sync and readers see flushed.
 				close(j.notifyCh)
 				j.mu.Unlock()
+				j.zeroWait() // no write after Close returns
 				return
 			}
 			j.mu.Unlock()
 			<-j.wake
 			continue
 		}
+		if iv := j.opts.MinSyncInterval; iv > 0 && len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
+			if d := iv - time.Since(lastStart); d > 0 {
+				j.mu.Unlock()
+				time.Sleep(d) // let more records join this batch
+				continue
+			}
+		}
+		lastStart = time.Now()
 		b := j.pend
 		j.pend = spare
 		failed := j.err
@@ -626,6 +662,7 @@ func (j *Journal) writeBatch(b *batch) error {
 				return err
 			}
 		}
+		j.zeroWait()
 		if err := j.file.Close(); err != nil {
 			return fmt.Errorf("journal: close segment: %w", err)
 		}
@@ -640,15 +677,25 @@ func (j *Journal) writeBatch(b *batch) error {
 	}
 	j.batches.Add(1)
 	j.batchBytes.Add(uint64(len(b.buf)))
-	return j.fsync()
+	if err := j.fsync(); err != nil {
+		return err
+	}
+	j.durMark.Store(&durMark{first: j.fileFirst, off: j.filePos})
+	j.zeroAhead()
+	return nil
 }
 
 func (j *Journal) write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if j.zeroing != nil && j.filePos+int64(len(p)) > j.zeroEnd {
+		j.zeroWait() // never write where zeros are being written
+	}
 	j.fileDirty = true
-	if _, err := j.file.Write(p); err != nil {
+	n, err := j.file.Write(p)
+	j.filePos += int64(n)
+	if err != nil {
 		return fmt.Errorf("journal: write: %w", err)
 	}
 	return nil
@@ -678,7 +725,8 @@ func (j *Journal) fsync() error {
 // createSegment creates the segment starting at first, makes its directory
 // entry durable and makes it the file the flusher writes.
 func (j *Journal) createSegment(first uint64) error {
-	f, err := j.openFile(join(j.dir, segmentName(first)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := join(j.dir, segmentName(first))
+	f, err := j.openFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644, 0)
 	if err != nil {
 		return fmt.Errorf("journal: create segment: %w", err)
 	}
@@ -686,7 +734,8 @@ func (j *Journal) createSegment(first uint64) error {
 		f.Close()
 		return err
 	}
-	j.file = f
+	j.file, j.filePath, j.fileFirst = f, path, first
 	j.fileDirty = false
+	j.filePos, j.zeroEnd, j.zeroStop = 0, 0, false
 	return nil
 }

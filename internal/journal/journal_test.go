@@ -29,6 +29,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"record size beyond 1 GiB", Options{MaxRecordSize: 1<<30 + 1}, "MaxRecordSize"},
 		{"batch too small", Options{MaxBatchBytes: 10}, "MaxBatchBytes"},
 		{"negative keep", Options{KeepSnapshots: -1}, "KeepSnapshots"},
+		{"negative sync interval", Options{MinSyncInterval: -1}, "MinSyncInterval"},
+		{"sync interval beyond 1s", Options{MinSyncInterval: 2 * time.Second}, "MinSyncInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,9 +219,10 @@ func TestRotationAndTruncation(t *testing.T) {
 	if len(files) < 5 || st.Segments != len(files) {
 		t.Fatalf("%d segment files, stats say %d; want several", len(files), st.Segments)
 	}
-	// Each file is named by its first record and stays within SegmentSize.
+	// Each file is named by its first record and stays within SegmentSize;
+	// Size counts the bytes of the records (not the zeros written ahead).
 	var firsts []uint64
-	var total int64
+	total := recordBytes(1, n)
 	for _, f := range files {
 		first, ok := parseSegmentName(filepath.Base(f))
 		if !ok {
@@ -232,7 +235,6 @@ func TestRotationAndTruncation(t *testing.T) {
 		if fi.Size() > o.SegmentSize {
 			t.Fatalf("%s is %d bytes, beyond SegmentSize %d", f, fi.Size(), o.SegmentSize)
 		}
-		total += fi.Size()
 		firsts = append(firsts, first)
 	}
 	if firsts[0] != 1 || total != j.Size() {
@@ -257,12 +259,7 @@ func TestRotationAndTruncation(t *testing.T) {
 	if j.FirstLSN() != firsts[2] {
 		t.Fatalf("FirstLSN %d, want %d", j.FirstLSN(), firsts[2])
 	}
-	var left int64
-	for _, f := range segmentFiles(t, dir) {
-		fi, _ := os.Stat(f)
-		left += fi.Size()
-	}
-	if j.Size() != left {
+	if left := recordBytes(firsts[2], n); j.Size() != left {
 		t.Fatalf("Size %d after truncation, files hold %d", j.Size(), left)
 	}
 	if _, err := j.NewReader(firsts[2] - 1); !errors.Is(err, ErrTruncated) {
@@ -357,6 +354,7 @@ func TestFull(t *testing.T) {
 	if err := j.Sync(context.Background(), lsn); err != nil {
 		t.Fatal(err)
 	}
+	waitZeroIdle(t, j)
 	before := snapshotDir(t, dir)
 	st := j.Stats()
 	// Every further append fails and changes nothing, in memory or on disk.
@@ -431,8 +429,8 @@ func TestReaderSeesOnlyDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-arrived // written to the file, not fsynced
-	fi, err := os.Stat(segmentFiles(t, dir)[0])
-	if err != nil || fi.Size() == 0 {
+	data, err := os.ReadFile(segmentFiles(t, dir)[0])
+	if err != nil || !bytes.HasPrefix(data, appendFrame(nil, 1, TypeData, payloadFor(1), payloadCRC(payloadFor(1)))) {
 		t.Fatalf("record not yet written to the file: %v", err)
 	}
 	if _, ok, err := r.TryNext(); ok || err != nil {
@@ -677,4 +675,50 @@ func TestTruncateKeepsNonDurable(t *testing.T) {
 	if n, err := j.TruncateBefore(last + 1); n != 3 || err != nil {
 		t.Fatalf("TruncateBefore once durable: removed %d, %v; want 3", n, err)
 	}
+}
+
+// MinSyncInterval: while fsyncs would follow each other faster, small
+// batches wait out the interval (fewer, larger batches); after a pause, a
+// record is taken at once.
+func TestMinSyncInterval(t *testing.T) {
+	o := smallOpts(t)
+	o.Logger = nil
+	o.SegmentSize = 1 << 20
+	o.MaxSize = 64 << 20
+	o.MinSyncInterval = 200 * time.Millisecond
+	j := mustOpen(t, t.TempDir(), o)
+	defer mustClose(t, j)
+	if _, err := j.AppendSync(context.Background(), payloadFor(1)); err != nil {
+		t.Fatal(err)
+	}
+	start := j.Stats()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for time.Since(t0) < time.Second {
+				if _, err := j.AppendSync(context.Background(), payloadFor(2)); err != nil {
+					t.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(t0)
+	batches := j.Stats().Batches - start.Batches
+	if max := uint64(d/o.MinSyncInterval) + 2; batches > max || n.Load() < 16 {
+		t.Fatalf("%d records in %d batches over %v: want at most %d batches", n.Load(), batches, d, max)
+	}
+	time.Sleep(o.MinSyncInterval + 50*time.Millisecond)
+	t1 := time.Now()
+	if _, err := j.AppendSync(context.Background(), payloadFor(3)); err != nil {
+		t.Fatal(err)
+	}
+	if w := time.Since(t1); w >= o.MinSyncInterval {
+		t.Fatalf("a record after a pause waited %v, want no wait for the interval", w)
+	}
+	t.Logf("%d records in %d batches over %v", n.Load(), batches, d)
 }

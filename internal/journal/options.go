@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Defaults of Options (a zero field takes its default).
@@ -12,6 +13,8 @@ const (
 	DefaultMaxRecordSize = 4 << 20  // 4 MiB
 	DefaultMaxBatchBytes = 4 << 20  // 4 MiB
 	DefaultKeepSnapshots = 2
+	// DefaultZeroAhead bounds the default of Options.ZeroAhead.
+	DefaultZeroAhead = 4 << 20 // 4 MiB
 )
 
 // Options configures a Journal. The zero value is valid: every zero field
@@ -38,8 +41,26 @@ type Options struct {
 	// Default: discard.
 	Logger *slog.Logger
 	// WrapFile, if set, wraps every segment file the journal opens for
-	// writing: tests inject write errors, EIO and slow syncs through it.
+	// writing (the zeroing ahead included): tests inject write errors,
+	// EIO and slow syncs through it.
 	WrapFile func(File) File
+	// ZeroAhead is how many bytes of zeros a background goroutine keeps
+	// written and synced ahead of the records in the active segment (never
+	// beyond SegmentSize), so that a batch overwrites allocated blocks
+	// inside the file's durable size and its fdatasync writes the data
+	// pages only, not the inode (see the package doc). Default
+	// min(SegmentSize, 4 MiB); negative turns it off: the segment then
+	// grows with every batch, as journals written before it did.
+	ZeroAhead int64
+	// MinSyncInterval, if positive, is the least time between the starts
+	// of two batches' writes: while fsyncs follow each other faster, the
+	// flusher waits out the rest of it before it takes a batch smaller
+	// than 64 KiB, so that at high rates records gather into fewer
+	// batches (each batch wakes the flusher, the notifier, the appenders
+	// and every Reader). A record then waits up to MinSyncInterval more;
+	// at rates where fsyncs are further apart nothing waits. Default 0:
+	// a batch is taken as soon as the previous one is durable.
+	MinSyncInterval time.Duration
 }
 
 // Validate checks the options after defaults are applied and names the first
@@ -55,6 +76,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("journal: Options.MaxRecordSize %d: must be between 1 and 1 GiB", o.MaxRecordSize)
 	case o.MaxBatchBytes < 4<<10:
 		return fmt.Errorf("journal: Options.MaxBatchBytes %d: must be at least 4096", o.MaxBatchBytes)
+	case o.MinSyncInterval < 0 || o.MinSyncInterval > time.Second:
+		return fmt.Errorf("journal: Options.MinSyncInterval %v: must be between 0 and 1s", o.MinSyncInterval)
 	case o.KeepSnapshots < 1:
 		return fmt.Errorf("journal: Options.KeepSnapshots %d: must be at least 1", o.KeepSnapshots)
 	}
@@ -77,6 +100,10 @@ func (o Options) withDefaults() Options {
 	if o.KeepSnapshots == 0 {
 		o.KeepSnapshots = DefaultKeepSnapshots
 	}
+	if o.ZeroAhead == 0 {
+		o.ZeroAhead = min(o.SegmentSize, DefaultZeroAhead)
+	}
+	o.ZeroAhead = min(o.ZeroAhead, o.SegmentSize)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -89,10 +89,17 @@ func (r *Reader) TryNext() (rec Record, ok bool, err error) {
 				return Record{}, false, err
 			}
 		}
+		// In the active segment, read no further than the durable records
+		// (loaded after DurableLSN, so at least that far): the bytes after
+		// them may be zeros about to be overwritten.
+		r.fr.limit = -1
+		if m := r.j.durMark.Load(); m.first == r.first {
+			r.fr.limit = m.off
+		}
 		h, payload, err := r.fr.next(r.next, r.j.opts.MaxRecordSize)
 		if errors.Is(err, io.EOF) {
-			// The segment ends at a frame boundary and r.next is durable:
-			// it starts the next segment.
+			// The segment's records end (at its end or its zeroed tail)
+			// and r.next is durable: it starts the next segment.
 			r.closeFile()
 			continue
 		}

@@ -16,10 +16,12 @@ type Recovery struct {
 	FirstLSN uint64 // first record kept; FirstLSN > LastLSN when there is none
 	LastLSN  uint64 // last record kept
 	Records  uint64 // records kept
-	Bytes    int64  // bytes of the segments kept
+	Bytes    int64  // bytes of the records kept (zeroed tails not counted)
 
-	// Set when a torn tail was cut from the final segment.
-	BytesCut   int64  // bytes removed
+	// Set when a torn tail was cut from the final segment. A zeroed tail
+	// (zeros written ahead of the records, Options.ZeroAhead) is the end
+	// of the records, not a torn tail: it is kept and not reported.
+	BytesCut   int64  // bytes of the torn tail removed, up to its last nonzero byte (zeros after it are removed too, not counted)
 	CutSegment string // file name
 	CutOffset  int64  // new size of that file
 	CutReason  string // why the frame at CutOffset was bad
@@ -34,8 +36,9 @@ type Recovery struct {
 }
 
 type segment struct {
-	first uint64
-	size  int64 // bytes, including records appended but not yet written
+	first   uint64
+	size    int64 // bytes of records, including records appended but not yet written
+	fileEnd int64 // set by recovery: the file's size, zeroed tail included
 }
 
 // listDir returns the segments (sorted) and snapshots of dir and removes
@@ -81,8 +84,9 @@ func cmpU64(a, b uint64) int {
 type scanResult struct {
 	next     uint64    // the LSN after the last valid record
 	validEnd int64     // offset after the last valid record
+	dataEnd  int64     // offset after the last nonzero byte (validEnd when the rest is zeros)
 	size     int64     // file size
-	bad      *badFrame // first bad frame, nil if the whole file is valid
+	bad      *badFrame // first bad frame, nil if the whole file is valid records then zeros
 }
 
 // scanSegment verifies every frame of a segment whose first LSN is first.
@@ -105,15 +109,22 @@ func scanSegment(path string, first uint64, maxRecord int) (scanResult, error) {
 			res.validEnd = fr.pos
 			continue
 		}
-		if errors.Is(err, io.EOF) {
-			return res, nil
-		}
 		var bf *badFrame
-		if errors.As(err, &bf) {
-			res.bad = bf
-			return res, nil
+		if !errors.Is(err, io.EOF) && !errors.As(err, &bf) {
+			return res, fmt.Errorf("journal: read %s: %w", path, err)
 		}
-		return res, fmt.Errorf("journal: read %s: %w", path, err)
+		// The records end here: at the end of the file, before zeros only
+		// (written ahead of the records), or at a bad frame.
+		if res.dataEnd, err = nonZeroEnd(f, res.validEnd, res.size); err != nil {
+			return res, fmt.Errorf("journal: read %s: %w", path, err)
+		}
+		if res.dataEnd > res.validEnd {
+			if bf == nil {
+				bf = &badFrame{pos: res.validEnd, reason: "record type 0 (zeroed or torn)"}
+			}
+			res.bad = bf
+		}
+		return res, nil
 	}
 }
 
@@ -183,7 +194,7 @@ func recoverSegments(dir string, segs []*segment, o Options, snapLSN uint64) (Re
 			return rec, &CorruptError{Segment: name, Offset: res.bad.pos, LSN: res.next,
 				Reason: res.bad.reason + " (not the final segment: fsynced records are damaged)"}
 		}
-		s.size = res.size
+		s.size, s.fileEnd = res.validEnd, res.size
 		if final && res.next-1 < snapLSN {
 			reason := "the segments end"
 			if res.bad != nil {
@@ -205,12 +216,12 @@ func recoverSegments(dir string, segs []*segment, o Options, snapLSN uint64) (Re
 			if err := cutFile(path, res.validEnd); err != nil {
 				return rec, err
 			}
-			rec.BytesCut = res.size - res.validEnd
+			rec.BytesCut = res.dataEnd - res.validEnd
 			rec.CutSegment = name
 			rec.CutOffset = res.validEnd
 			rec.CutReason = res.bad.reason
 			rec.IntactAfterCut = count
-			s.size = res.validEnd
+			s.fileEnd = res.validEnd
 		}
 		rec.Records += res.next - s.first
 		rec.Bytes += s.size

@@ -39,9 +39,9 @@ func writeCrashLog(t *testing.T, o Options, n uint64) crashLog {
 		off += int64(headerSize + len(payloadFor(lsn)))
 	}
 	c.bounds = append(c.bounds, off)
-	fi, err := os.Stat(c.final)
-	if err != nil || fi.Size() != off {
-		t.Fatalf("final segment is %d bytes, payloads say %d (%v)", fi.Size(), off, err)
+	data, err := os.ReadFile(c.final)
+	if err != nil || int64(len(data)) < off || nonZeroLen(data[off:]) != 0 {
+		t.Fatalf("final segment is %d bytes, payloads say %d, or it holds more than zeros after them (%v)", len(data), off, err)
 	}
 	if len(files) < 3 || len(c.bounds) < 6 {
 		t.Fatalf("want several segments and records in the final one: %d, %d", len(files), len(c.bounds))
@@ -145,9 +145,11 @@ func TestTornTail(t *testing.T) {
 		})
 		last := c.first + uint64(k) - 1
 		// Appending after recovery (more fsyncs) at frame boundaries and
-		// every 7th byte.
+		// every 7th byte. What is cut is counted up to its last nonzero
+		// byte (a torn header whose bytes are all zeros is not a torn
+		// record: the records end before it).
 		more := off == c.bounds[k] || off%7 == 0
-		checkRecovered(t, dir, o, last, off-c.bounds[k], more)
+		checkRecovered(t, dir, o, last, nonZeroLen(c.finalData[c.bounds[k]:off]), more)
 	}
 }
 
@@ -162,6 +164,7 @@ func TestCorruptTail(t *testing.T) {
 	size := c.bounds[len(c.bounds)-1]
 	for off := c.bounds[len(c.bounds)-5]; off < size; off++ {
 		k := c.recordAt(off)
+		var damaged []byte
 		dir := c.damage(t, func(path string) {
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -171,35 +174,54 @@ func TestCorruptTail(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			damaged = b
 		})
-		rec := checkRecovered(t, dir, o, c.first+uint64(k)-1, size-c.bounds[k], off%7 == 0)
+		rec := checkRecovered(t, dir, o, c.first+uint64(k)-1, nonZeroLen(damaged[c.bounds[k]:]), off%7 == 0)
 		if want := len(c.bounds) - 2 - k; rec.IntactAfterCut != want {
 			t.Fatalf("offset %d: IntactAfterCut %d, want %d", off, rec.IntactAfterCut, want)
 		}
 	}
 }
 
-// TestGarbageTail: zeros (a preallocated or zero-filled tail) and random
-// bytes after the last record are cut, keeping every record.
+// TestGarbageTail: random bytes after the last record are cut, keeping
+// every record; zeros after it (written ahead, or a zero-filled tail) are
+// the end of the records: nothing is cut or reported, the zeros stay, and
+// the next records overwrite them. Zeros followed by garbage are cut, the
+// cut counted up to the last nonzero byte.
 func TestGarbageTail(t *testing.T) {
 	o := smallOpts(t)
 	o.Logger = nil
 	c := writeCrashLog(t, o, 60)
+	end := c.bounds[len(c.bounds)-1]
 	for name, tail := range map[string][]byte{
-		"zeros":  make([]byte, 3000),
-		"ones":   []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-		"random": []byte("\x8f\x12\x00\x00\x05\x00\x00\x00\x01\x3d\x00\x00\x00\x00\x00\x00\x00abcde garbage"),
+		"zeros":          make([]byte, 3000),
+		"ones":           []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+		"random":         []byte("\x8f\x12\x00\x00\x05\x00\x00\x00\x01\x3d\x00\x00\x00\x00\x00\x00\x00abcde garbage"),
+		"zeros then one": append(make([]byte, 1000), 1, 0, 0),
+		"short zeros":    make([]byte, headerSize-1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := c.damage(t, func(path string) {
-				f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+				if err := os.Truncate(path, end); err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.OpenFile(path, os.O_WRONLY, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				f.Write(tail)
+				f.WriteAt(tail, end)
 				f.Close()
 			})
-			checkRecovered(t, dir, o, c.n, int64(len(tail)), true)
+			cut := nonZeroLen(tail)
+			checkRecovered(t, dir, o, c.n, cut, false)
+			data, err := os.ReadFile(filepath.Join(dir, filepath.Base(c.final)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(data)) < end || nonZeroLen(data[end:]) != 0 {
+				t.Fatalf("final segment after recovery: %d bytes, nonzero bytes after the records", len(data))
+			}
+			checkRecovered(t, dir, o, c.n, 0, true) // appends overwrite the zeros
 		})
 	}
 }
@@ -212,6 +234,9 @@ func TestCorruptionIsLoud(t *testing.T) {
 	c := writeCrashLog(t, o, 60)
 	files := segmentFiles(t, c.dir)
 	second := filepath.Base(files[1])
+	first2, _ := parseSegmentName(second)
+	first3, _ := parseSegmentName(filepath.Base(files[2]))
+	secondEnd := recordBytes(first2, first3-1) // the records of the second segment end here (zeros may follow)
 	flip := func(name string, off int64) func(dir string) {
 		return func(dir string) {
 			p := filepath.Join(dir, name)
@@ -229,15 +254,20 @@ func TestCorruptionIsLoud(t *testing.T) {
 		segment string
 	}{
 		{"bit flip in a non-final segment", flip(second, 100), second},
-		{"bit flip in the last record of a non-final segment", func(dir string) {
+		{"bit flip in the last record of a non-final segment", flip(second, secondEnd-1), second},
+		{"non-final segment cut short", func(dir string) { os.Truncate(filepath.Join(dir, second), secondEnd-5) }, second},
+		{"non-final segment's last record zeroed", func(dir string) {
 			p := filepath.Join(dir, second)
-			fi, _ := os.Stat(p)
-			flip(second, fi.Size()-1)(dir)
-		}, second},
-		{"non-final segment cut short", func(dir string) {
+			last := secondEnd - int64(headerSize+len(payloadFor(first3-1)))
+			f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+			f.WriteAt(make([]byte, secondEnd-last), last)
+			f.Close()
+		}, filepath.Base(files[2])},
+		{"garbage after the zeroed tail of a non-final segment", func(dir string) {
 			p := filepath.Join(dir, second)
-			fi, _ := os.Stat(p)
-			os.Truncate(p, fi.Size()-5)
+			f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+			f.WriteAt([]byte{0, 0, 0, 7}, secondEnd+headerSize)
+			f.Close()
 		}, second},
 		{"non-final segment emptied", func(dir string) { os.Truncate(filepath.Join(dir, second), 0) }, filepath.Base(files[2])},
 		{"segment missing", func(dir string) { os.Remove(filepath.Join(dir, second)) }, filepath.Base(files[2])},

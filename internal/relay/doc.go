@@ -34,6 +34,17 @@
 // n+1 without n. With one batch in flight nothing is handed over between a
 // refusal and the rewind that publishes n again first.
 //
+// A batch that is not full lingers: it is handed over only once its first
+// step record has waited Config.Linger (serve's --relay-linger), so that
+// under a steady trickle of steps one produce request carries the events
+// of many, instead of one or two records per partition each time the
+// batch before is acknowledged; a full batch (MaxBatch step records) goes
+// at once, and nothing lingers while a Flush or Close waits (so neither a
+// shutdown nor a caller waiting for Kafka waits for the linger). Lingering
+// only delays a handover: the batch in flight, the rewind after a refusal
+// and the resume (which reads the partition tails before handing anything
+// over) are as above.
+//
 // Within one batch the producer may split a partition's records over
 // several produce requests. The publisher hands a batch to the Kafka client
 // whole and then flushes it, handing nothing over during a flush, so the

@@ -39,6 +39,16 @@ type Publisher interface {
 	Publish(evs []event.Event, done func(error))
 }
 
+// DefaultLinger is serve's Config.Linger (--relay-linger). Measured with
+// `switchboard bench --peer kamailio --sip-only --sip-rate 1000` (1,000 SIP
+// calls/s, ten events a call, embedded broker, 2 cores, runs of each value
+// alternated in one window, load 1-6): serve's median CPU per call was
+// 0.80 ms with no lingering, 0.73 ms at 5 ms and 10 ms, 0.66 ms at 20 ms
+// and 30 ms, 0.64 ms at 50 ms (6 runs each for none, 10, 20 and 50 ms;
+// same-run ratio to Kamailio 3.3, 3.0, 2.6, 2.6). 20 ms takes nearly all
+// of the saving for the least delay of the events.
+const DefaultLinger = 20 * time.Millisecond
+
 // Config configures the relay of one tenant.
 type Config struct {
 	// Tenant is the tenant id, for logs.
@@ -71,6 +81,16 @@ type Config struct {
 	// Publish call (one batch is in flight at a time; the step records
 	// read meanwhile make up the next). Default 512.
 	MaxBatch int
+	// Linger is how long a batch that is not full (fewer than MaxBatch
+	// step records) is held, counted from when its first step record was
+	// read, so that the records arriving meanwhile go out with it in one
+	// produce request; a full batch, and every batch while Flush or Close
+	// waits, is handed over at once. 0 (the zero value) or negative: no
+	// lingering, a batch is handed over as soon as the one before is
+	// acknowledged. serve's default is DefaultLinger (--relay-linger).
+	// Lingering delays only when Kafka has an event (a request's reply
+	// waits for the journal, not for Kafka).
+	Linger time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -118,6 +138,10 @@ type Relay struct {
 	done chan struct{}
 	ckpt chan struct{} // checkpointer exited
 	kick chan struct{} // the batch handed over finished (capacity 1)
+	// hurry wakes publish when a Flush or Close starts (capacity 1):
+	// while urgent is positive no batch lingers.
+	hurry  chan struct{}
+	urgent atomic.Int32
 
 	handed    atomic.Uint64
 	acked     atomic.Uint64
@@ -187,16 +211,17 @@ func Start(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("relay: kafka client: %w", err)
 	}
 	r := &Relay{
-		cfg:  cfg,
-		j:    cfg.Journal,
-		log:  cfg.Logger.With("component", "relay", "tenant", cfg.Tenant),
-		acl:  acl,
-		adm:  kadm.NewClient(acl),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		ckpt: make(chan struct{}),
-		kick: make(chan struct{}, 1),
-		cur:  c,
+		cfg:   cfg,
+		j:     cfg.Journal,
+		log:   cfg.Logger.With("component", "relay", "tenant", cfg.Tenant),
+		acl:   acl,
+		adm:   kadm.NewClient(acl),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		ckpt:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
+		hurry: make(chan struct{}, 1),
+		cur:   c,
 	}
 	r.sample = logsample.New(r.log, 0)
 	r.handed.Store(c.Acked)
@@ -274,6 +299,8 @@ func (r *Relay) Stats() Stats {
 // Flush waits until Kafka has every step record durable when Flush was
 // called, or ctx ends, or publishing stopped (ErrStopped).
 func (r *Relay) Flush(ctx context.Context) error {
+	r.hasten()
+	defer r.urgent.Add(-1)
 	target := r.j.DurableLSN()
 	var err error
 	for r.acked.Load() < target && err == nil {
@@ -301,6 +328,7 @@ func (r *Relay) Flush(ctx context.Context) error {
 // Kafka does not answer (the final checkpoint round waits
 // finalEndOffsetsWait at most, then the Kafka client closes).
 func (r *Relay) Close(ctx context.Context) error {
+	r.hasten() // for good: the relay stops
 	target := r.j.DurableLSN()
 	var err error
 	for r.acked.Load() < target && err == nil {
@@ -321,6 +349,16 @@ func (r *Relay) Close(ctx context.Context) error {
 		return fmt.Errorf("relay: %d step records not in Kafka at close: %w", r.j.DurableLSN()-r.acked.Load(), err)
 	}
 	return nil
+}
+
+// hasten makes publish hand over what it holds without lingering until the
+// caller undoes it (urgent.Add(-1)).
+func (r *Relay) hasten() {
+	r.urgent.Add(1)
+	select {
+	case r.hurry <- struct{}{}:
+	default:
+	}
 }
 
 func (r *Relay) stopped() bool {
@@ -399,9 +437,11 @@ func (r *Relay) inFlight() int {
 // show Kafka has. It hands one batch at a time: the next only once Kafka
 // has acknowledged the one before (meanwhile the records read accumulate,
 // up to MaxBatch), so nothing is handed over after a batch Kafka refuses
-// (see "One batch at a time" in the package doc). It returns true when
-// Kafka refused a batch (publishing pauses and rewinds), false when the
-// relay stops.
+// (see "One batch at a time" in the package doc). A batch that is not
+// full is handed over only once its first record has waited Linger, or
+// at once while a Flush or Close waits. It returns true when Kafka
+// refused a batch (publishing pauses and rewinds), false when the relay
+// stops.
 func (r *Relay) publish(ctx context.Context) bool {
 	from := r.acked.Load() + 1
 	end := r.j.DurableLSN()
@@ -422,6 +462,13 @@ func (r *Relay) publish(ctx context.Context) bool {
 	var evs []event.Event
 	records := 0
 	var last uint64
+	var first time.Time // when the batch's first record was read
+	// linger fires when the batch's first record has waited Linger; it
+	// runs only while a batch that is not full waits for it.
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	var lingerC <-chan time.Time
 	flush := func() {
 		r.mu.Lock()
 		r.queue = append(r.queue, inflight{last: last})
@@ -445,8 +492,20 @@ func (r *Relay) publish(ctx context.Context) bool {
 		}
 		busy := r.busy.Load()
 		if records > 0 && !busy {
-			flush()
-			continue
+			wait := r.cfg.Linger - time.Since(first)
+			if records >= r.cfg.MaxBatch || wait <= 0 || r.urgent.Load() > 0 {
+				if lingerC != nil {
+					linger.Stop()
+					lingerC = nil
+				}
+				flush()
+				continue
+			}
+			if lingerC == nil {
+				// Read on meanwhile; the timer brings the loop back.
+				linger.Reset(wait)
+				lingerC = linger.C
+			}
 		}
 		if records >= r.cfg.MaxBatch {
 			// A full batch waits for the one in flight.
@@ -466,6 +525,9 @@ func (r *Relay) publish(ctx context.Context) bool {
 				select {
 				case <-w:
 				case <-r.kick:
+				case <-lingerC:
+					lingerC = nil
+				case <-r.hurry:
 				case <-time.After(time.Second):
 				case <-r.stop:
 					return false
@@ -489,6 +551,9 @@ func (r *Relay) publish(ctx context.Context) bool {
 			select {
 			case <-w:
 			case <-r.kick: // the batch in flight finished: hand over the next, or pause
+			case <-lingerC: // the batch held has waited Linger
+				lingerC = nil
+			case <-r.hurry: // a Flush or Close waits
 			case <-r.stop:
 				return false
 			}
@@ -510,6 +575,9 @@ func (r *Relay) publish(ctx context.Context) bool {
 				continue
 			}
 			evs = append(evs, e)
+		}
+		if records == 0 {
+			first = time.Now()
 		}
 		records++
 		last = rec.LSN

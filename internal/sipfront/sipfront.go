@@ -257,12 +257,13 @@ type Server struct {
 	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
 	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
-	guard    guard         // digest authentication's memory (auth.go)
-	notes    notifier      // message-summary and dialog subscriptions (notify.go)
-	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
-	invites  sync.Map      // Call-ID -> our INVITE's client transaction while it lasts (dialog.go)
-	acking   sync.Map      // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
-	refusals *slog.Logger  // sampled: lines outsiders cause at will
+	guard    guard                              // digest authentication's memory (auth.go)
+	notes    notifier                           // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons                      // the Reason headers of CANCELs being sent (fork.go)
+	pending  pendingInvites                     // our INVITEs over UDP awaiting their 2xx (invite.go)
+	acking   sync.Map                           // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
+	ackSeen  atomic.Pointer[func(*sip.Request)] // tests: sees each ACK handled
+	refusals *slog.Logger                       // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
 	legs map[string]*leg // by SIP Call-ID
@@ -336,7 +337,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.absorb = newAbsorber(conn)
-	// Whole datagrams first (readbuf.go), then the absorber.
+	// Whole datagrams first (readbuf.go), then the 2xx to our INVITEs
+	// (invite.go) and the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if s.cl != nil && p.Transport != "UDP" {
 			// A cluster node forwards what a stream brings for other
@@ -344,10 +346,14 @@ func Start(cfg Config) (*Server, error) {
 			return s.cl.filterStream(p, data), nil
 		}
 		data, _ = full.whole(p, data)
+		if p.Transport == "UDP" {
+			s.pending.filterResponse(data) // invite.go
+		}
 		return s.absorb.filter(p, data)
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(s.strayResponse)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
@@ -359,7 +365,7 @@ func Start(cfg Config) (*Server, error) {
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
-	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, invites: &s.invites}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, pending: &s.pending}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
