@@ -30,11 +30,12 @@ import (
 // filter, before it is parsed, and is answered from it.
 //
 // Only UDP: reliable transports have no retransmissions (Timer J is zero).
-// Only non-INVITE requests are answered: an INVITE's transaction stays
-// with sipgo until its timer L after the 2xx (RFC 6026; a failure's
-// retransmissions wait for the ACK); a BYE before then ends the dialog and
-// that transaction (dialog.go), and a record drops the INVITE's
-// retransmissions.
+// The INVITEs we answer 2xx have records too, made when the 2xx is sent
+// (accepted, invite.go): they stand in for sipgo's INVITE server
+// transaction in its Accepted state (Timer L, RFC 6026), answering the
+// INVITE's retransmissions with the 2xx until its ACK and dropping them
+// after. A failure's transaction stays with sipgo (its retransmissions
+// wait for the ACK, Timer G/H).
 // Branches without RFC 3261's magic cookie are left to sipgo, whose key
 // for them is not the branch alone.
 
@@ -94,26 +95,39 @@ func (a *absorber) finished(req *sip.Request, res *sip.Response, from netip.Addr
 	return a.add(branch, absorbed{method: string(req.Method), from: from, res: bytes.Clone(b.Bytes())})
 }
 
-// inviteEnded records that the INVITE req, received on UDP from address
-// from, has its dialog ended (BYE either way): sipgo ends its INVITE
-// transaction with the dialog, and a retransmission of the INVITE arriving
-// later must not start a new call. RFC 6026 has a server INVITE
-// transaction absorb (drop, unanswered) retransmissions of its INVITE
-// until Timer L after the 2xx; the record does so for absorbTime after the
-// BYE, which covers it.
-func (a *absorber) inviteEnded(req *sip.Request, from netip.AddrPort) {
-	if req == nil || !from.IsValid() || !strings.EqualFold(req.Transport(), "UDP") {
-		return
+// accepted records our 2xx res (its bytes) to the INVITE with branch
+// branch, received on UDP from address from, in place of sipgo's server
+// transaction in its Accepted state (RFC 6026): until acked, a
+// retransmission of the INVITE is answered with res again (the UAS core
+// resends its 2xx until the ACK, RFC 3261 section 13.3.1.4); after it,
+// retransmissions are absorbed (dropped), for absorbTime (Timer L) from
+// now. false if branch has a record already.
+func (a *absorber) accepted(branch string, from netip.AddrPort, res []byte) bool {
+	return a.add(branch, absorbed{method: string(sip.INVITE), from: from, res: res})
+}
+
+// acked: the INVITE with branch branch has its ACK: its retransmissions
+// are dropped from now on, no longer answered.
+func (a *absorber) acked(branch string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r, ok := a.recs[branch]; ok && r.method == string(sip.INVITE) {
+		r.res = nil
+		a.recs[branch] = r
 	}
-	via := req.Via()
-	if via == nil {
-		return
+}
+
+// answered reports whether a request with branch from address from
+// matches a record of method: a CANCEL of an INVITE we answered 2xx
+// (accepted) finds its transaction there.
+func (a *absorber) answered(branch, method string, from netip.AddrPort) bool {
+	if a.n.Load() == 0 {
+		return false
 	}
-	branch, _ := via.Params.Get("branch")
-	if !strings.HasPrefix(branch, branchCookie) {
-		return
-	}
-	a.add(branch, absorbed{method: string(sip.INVITE), from: from})
+	a.mu.Lock()
+	r, ok := a.recs[branch]
+	a.mu.Unlock()
+	return ok && r.method == method && r.from == from
 }
 
 // add puts record r under branch unless one is there already; false if
@@ -206,46 +220,17 @@ func requestKey(data []byte) (method, branch []byte, ok bool) {
 	if sp <= 0 || bytes.HasPrefix(data, []byte("SIP/")) {
 		return nil, nil, false
 	}
-	method = data[:sp]
-	rest := data
-	for {
-		nl := bytes.IndexByte(rest, '\n')
-		if nl < 0 {
-			return nil, nil, false
+	scanHeaders(data, func(name, value []byte) bool {
+		if bytes.EqualFold(name, []byte("via")) || bytes.EqualFold(name, []byte("v")) {
+			branch, ok = viaBranch(value)
+			return false
 		}
-		rest = rest[nl+1:]
-		line := rest
-		if e := bytes.IndexByte(line, '\n'); e >= 0 {
-			line = line[:e]
-		}
-		line = bytes.TrimRight(line, "\r")
-		if len(line) == 0 {
-			return nil, nil, false // end of the headers: no Via
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := bytes.TrimSpace(line[:colon])
-		if !bytes.EqualFold(name, []byte("via")) && !bytes.EqualFold(name, []byte("v")) {
-			continue
-		}
-		v := line[colon+1:]
-		if c := bytes.IndexByte(v, ','); c >= 0 {
-			v = v[:c] // the top Via only
-		}
-		for _, param := range bytes.Split(v, []byte(";"))[1:] {
-			k, val, _ := bytes.Cut(param, []byte("="))
-			if bytes.EqualFold(bytes.TrimSpace(k), []byte("branch")) {
-				val = bytes.TrimSpace(val)
-				if !bytes.HasPrefix(val, []byte(branchCookie)) {
-					return nil, nil, false
-				}
-				return method, val, true
-			}
-		}
+		return true
+	})
+	if !ok {
 		return nil, nil, false
 	}
+	return data[:sp], branch, true
 }
 
 // compactTx is the server transaction a non-INVITE request's handler
@@ -261,22 +246,6 @@ func (c *compactTx) Respond(res *sip.Response) error {
 		c.final = res
 	}
 	return err
-}
-
-// inviteEnded: leg l's dialog ended with a BYE either way; if the phone
-// called us, its INVITE's retransmissions are dropped from now on.
-func (s *Server) inviteEnded(l *leg) {
-	uas := l.uas.Load()
-	if s.absorb == nil || uas == nil {
-		return // no session: its INVITE transaction ends with its own timer L
-	}
-	req := uas.InviteRequest
-	if req == nil {
-		return
-	}
-	if from, err := netip.ParseAddrPort(req.Source()); err == nil {
-		s.absorb.inviteEnded(req, from)
-	}
 }
 
 // compacting wraps handler h of a non-INVITE method: once h has answered

@@ -98,10 +98,11 @@ func TestRequestKey(t *testing.T) {
 	}
 }
 
-// After its dialog ended, a phone's INVITE retransmitted from its address
-// is dropped unanswered; from another address, or another branch, it
-// passes.
-func TestAbsorbEndedInvite(t *testing.T) {
+// A phone's INVITE we answered 2xx, retransmitted from its address, gets
+// the 2xx again until its ACK, and is dropped unanswered after; from
+// another address, or another branch, it passes, and so does a request of
+// another method with its branch (a CANCEL: handleCancel answers it).
+func TestAbsorbAcceptedInvite(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,28 +110,48 @@ func TestAbsorbEndedInvite(t *testing.T) {
 	defer pc.Close()
 	a := newAbsorber(pc)
 	defer a.stop()
-	invite := "INVITE sip:2001@demo SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-inv\r\nFrom: <sip:1001@demo>;tag=a\r\nTo: <sip:2001@demo>\r\nCall-ID: c1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5071>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-	m, err := sip.ParseMessage([]byte(invite))
+	phoneConn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone := netip.MustParseAddrPort("127.0.0.1:5071")
-	a.inviteEnded(m.(*sip.Request), phone)
-	props := func(from string) sip.TransportReadProps {
-		return sip.TransportReadProps{Transport: "UDP", RemoteAddr: net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from))}
+	defer phoneConn.Close()
+	phone := netip.MustParseAddrPort(phoneConn.LocalAddr().String())
+	invite := "INVITE sip:2001@demo SIP/2.0\r\nVia: SIP/2.0/UDP " + phone.String() + ";branch=z9hG4bK-inv\r\nFrom: <sip:1001@demo>;tag=a\r\nTo: <sip:2001@demo>\r\nCall-ID: c1@test\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5071>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	ok := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + phone.String() + ";branch=z9hG4bK-inv\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+	if !a.accepted("z9hG4bK-inv", phone, ok) {
+		t.Fatal("record not made")
 	}
-	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(invite)); out != nil {
-		t.Fatal("the ended INVITE's retransmission passed")
+	props := func(from netip.AddrPort) sip.TransportReadProps {
+		return sip.TransportReadProps{Transport: "UDP", RemoteAddr: net.UDPAddrFromAddrPort(from)}
 	}
-	if out, _ := a.filter(props("127.0.0.1:5072"), []byte(invite)); out == nil {
+	if out, _ := a.filter(props(phone), []byte(invite)); out != nil {
+		t.Fatal("the answered INVITE's retransmission passed")
+	}
+	buf := make([]byte, 2048)
+	phoneConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := phoneConn.ReadFrom(buf); err != nil || !bytes.Equal(buf[:n], ok) {
+		t.Fatalf("retransmission before the ACK answered %q, %v; want the 2xx", buf[:n], err)
+	}
+	if !a.answered("z9hG4bK-inv", "INVITE", phone) || a.answered("z9hG4bK-inv", "INVITE", netip.MustParseAddrPort("127.0.0.1:1")) {
+		t.Fatal("answered: wrong match")
+	}
+	a.acked("z9hG4bK-inv")
+	if out, _ := a.filter(props(phone), []byte(invite)); out != nil {
+		t.Fatal("the acknowledged INVITE's retransmission passed")
+	}
+	phoneConn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := phoneConn.ReadFrom(buf); err == nil {
+		t.Fatalf("retransmission after the ACK answered %q", buf[:n])
+	}
+	if out, _ := a.filter(props(netip.MustParseAddrPort("127.0.0.1:5072")), []byte(invite)); out == nil {
 		t.Fatal("the same branch from another address was dropped")
 	}
 	other := strings.Replace(invite, "z9hG4bK-inv", "z9hG4bK-new", 1)
-	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(other)); out == nil {
+	if out, _ := a.filter(props(phone), []byte(other)); out == nil {
 		t.Fatal("a new INVITE was dropped")
 	}
-	bye := strings.Replace(strings.Replace(invite, "INVITE", "BYE", -1), "CSeq: 1", "CSeq: 2", 1)
-	if out, _ := a.filter(props("127.0.0.1:5071"), []byte(bye)); out == nil {
-		t.Fatal("a BYE with the INVITE's branch was dropped")
+	cancel := strings.Replace(strings.Replace(invite, "INVITE", "CANCEL", -1), "CANCEL sip", "CANCEL sip", 1)
+	if out, _ := a.filter(props(phone), []byte(cancel)); out == nil {
+		t.Fatal("a CANCEL with the INVITE's branch was dropped")
 	}
 }

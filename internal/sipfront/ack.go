@@ -24,24 +24,26 @@ import (
 // takes one more hop), but any phone could.
 //
 // The BYE waits for the INVITE handler to be done with its 200
-// (responded: acknowledged), or for its INVITE transaction to end (given
-// up after AckTimeout, RFC 3261 13.3.1.4), then has a full Timer F of
+// (responded: acknowledged), or for its wait for the ACK to end
+// (acknowledged, or given up after AckTimeout, RFC 3261 13.3.1.4), then
+// has a full Timer F of
 // its own: before, its context's Timer F included the wait, so with
 // AckTimeout at its default (64*T1, as long) the BYE had next to no time
 // left, and with a longer one none.
 
-// ackWait is a caller leg whose 200 awaits its ACK, with the end of its
-// INVITE's server transaction (given up after AckTimeout).
+// ackWait is a caller leg whose 200 awaits its ACK, with the end of that
+// wait (acknowledged, or given up after AckTimeout: invite.go, ackDone).
 type ackWait struct {
 	l      *leg
 	txDone <-chan struct{}
 }
 
 // awaitingAck makes caller leg l's ACKs find it until the returned
-// function is called (the 200 acknowledged or given up); tx is its
-// INVITE's server transaction.
-func (s *Server) awaitingAck(l *leg, tx sip.ServerTransaction) func() {
-	w := &ackWait{l: l, txDone: tx.Done()}
+// function is called (the 200 acknowledged or given up); done is closed
+// when its 200 is (the INVITE's server transaction of sipgo's ended with
+// the 200: invite.go).
+func (s *Server) awaitingAck(l *leg, done <-chan struct{}) func() {
+	w := &ackWait{l: l, txDone: done}
 	s.acking.Store(l.callID, w)
 	return func() { s.acking.CompareAndDelete(l.callID, w) }
 }
@@ -60,8 +62,7 @@ func (s *Server) ackLeg(id string) *leg {
 
 // awaitResponded waits, before the BYE of leg l, until the INVITE
 // handler of l (a caller) is done with its 200 (responded): acknowledged,
-// or given up, its INVITE transaction ended (at AckTimeout: RFC 3261
-// 13.3.1.4). A 200 not yet sent when the release came is waited for
+// or given up (at AckTimeout: RFC 3261 13.3.1.4). A 200 not yet sent when the release came is waited for
 // AckTimeout and two retransmission intervals (T2) at most, the time the
 // handler takes to give it up; the wait ends when the server closes.
 func (s *Server) awaitResponded(l *leg) {

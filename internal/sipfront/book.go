@@ -50,16 +50,13 @@ type leg struct {
 	callID string // SIP Call-ID
 
 	// The leg's dialog: sipgo's session while its INVITE is answered (uas:
-	// the phone's INVITE, set before the leg is indexed; uac: ours), then
-	// dlg, the record of the established dialog, and no session
-	// (dialog.go).
-	uas atomic.Pointer[sipgo.DialogServerSession]
-	uac atomic.Pointer[sipgo.DialogClientSession]
-	dlg atomic.Pointer[dialog]
-	// invite is the established dialog's INVITE transaction while sipgo
-	// keeps it (until its timer L or M): a BYE ends it (dialog.go).
-	invite atomic.Pointer[inviteTx]
-	final  chan final // caller: the final answer for the INVITE handler
+	// the phone's INVITE, set before the leg is indexed, until our 2xx;
+	// uac: ours, until its 2xx is ACKed), then dlg, the record of the
+	// established dialog, and no session (dialog.go).
+	uas   atomic.Pointer[sipgo.DialogServerSession]
+	uac   atomic.Pointer[sipgo.DialogClientSession]
+	dlg   atomic.Pointer[dialog]
+	final chan final // caller: the final answer for the INVITE handler
 	// responded is closed when the INVITE handler has sent its 200: a
 	// re-INVITE in the dialog waits for it (anchor.go).
 	responded chan struct{}
@@ -73,8 +70,8 @@ type leg struct {
 	fork      *leg   // the legs we called at once for one DN: the first of them (fork.go)
 	far       *leg   // the leg whose SDP the phone was last given (nil: the placeholder)
 	origin    origin // the o= line of the SDP sent to the phone (any goroutine)
-	// awaitAck: our 2xx to the phone's re-INVITEs awaiting their ACK, by
-	// CSeq (closed by handleAck).
+	// awaitAck: our 2xx to the phone's INVITE and re-INVITEs awaiting
+	// their ACK, by CSeq (closed by handleAck; invite.go).
 	awaitAck map[uint32]chan struct{}
 
 	// Media (anchor.go): what a caller answered with switchboard's SDP

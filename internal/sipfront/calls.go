@@ -262,42 +262,44 @@ func (s *Server) awaitFinal(l *leg, tx sip.ServerTransaction) bool {
 }
 
 // respondAwaitAck sends the 200 with sdp to caller leg l's INVITE and
-// waits for its ACK (sipgo retransmits the 200 meanwhile) for at most
-// AckTimeout; false when none came and the phone did not hang up either:
-// the dialog was abandoned half-way.
+// waits for its ACK (resending the 200 meanwhile) for at most AckTimeout;
+// false when none came and the phone did not hang up either: the dialog
+// was abandoned half-way. The leg keeps the dialog's record from the 200
+// on, and sipgo's transaction tx ends (invite.go: accept).
 func (s *Server) respondAwaitAck(l *leg, tx sip.ServerTransaction, sdp []byte) bool {
-	done := make(chan error, 1)
 	uas := l.uas.Load()
-	res := sip.NewSDPResponseFromRequest(uas.InviteRequest, sdp)
+	req := uas.InviteRequest
+	res := sip.NewSDPResponseFromRequest(req, sdp)
 	for _, h := range s.answerHeaders(l) {
 		res.AppendHeader(h)
 	}
-	s.directDialog(uas.InviteRequest) // cluster.go; after the 200's destination is set
-	defer s.awaitingAck(l, tx)()      // ack.go: its ACK finds it even once released
-	go func() { done <- uas.WriteResponse(res) }()
-	timer := time.NewTimer(s.cfg.AckTimeout)
-	defer timer.Stop()
-	var err error
-	select {
-	case err = <-done:
-	case <-timer.C:
-		// sipgo gives up only when the transaction ends: end it now.
-		tx.Terminate()
-		err = <-done
+	dua := s.duaFor(req.Transport())
+	if res.Contact() == nil {
+		res.AppendHeader(&dua.ContactHDR) // as sipgo's session adds it
 	}
-	if err == nil || uas.LoadState() == sip.DialogStateEnded {
-		if err == nil {
-			// Established: the record replaces sipgo's session.
-			d := serverDialog(uas, s.duaFor(uas.InviteRequest.Transport()))
-			l.keepInvite(tx, true)
-			l.dlg.Store(d)
-			l.uas.Store(nil)
-			s.dialogUp(l, d)
-		}
-		return true // acknowledged, or a BYE came first (handleBye)
+	uas.InviteResponse = res
+	src := req.Source()
+	s.directDialog(req) // cluster.go; after the 200's destination is set
+	// Established: the record replaces sipgo's session.
+	d := serverDialog(uas, dua)
+	ack := l.expectAck(d.remoteCSeq)
+	// ack.go: its ACK finds the leg even once released, and a BYE waits
+	// until ack is closed (acknowledged or given up: ackDone).
+	defer s.awaitingAck(l, ack)()
+	l.dlg.Store(d)
+	l.uas.Store(nil)
+	branch, send := s.accept(req, src, tx, res)
+	acked := s.awaitAck(ack, send)
+	l.ackDone(d.remoteCSeq, ack)
+	if branch != "" {
+		s.absorb.acked(branch) // retransmissions of the INVITE are dropped from now on
 	}
-	s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID, "err", err)
-	return false
+	if !acked {
+		s.log.Info("SIP 200 not acknowledged: ending the dialog", "call_id", l.callID)
+		return false
+	}
+	s.dialogUp(l, d) // (if the leg is still indexed: cluster_dialogs.go)
+	return true      // acknowledged, or a BYE came first (handleBye)
 }
 
 // abandon ends caller leg l, whose dialog its phone left half-way (our 2xx
@@ -370,6 +372,9 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
+	if seen := s.ackSeen.Load(); seen != nil {
+		(*seen)(req)
+	}
 	l := s.ackLeg(req.CallID().Value())
 	if l == nil {
 		return
@@ -381,6 +386,7 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
 		delete(l.awaitAck, req.CSeq().SeqNo)
 		close(ack)
+		l.dropAcks()
 	}
 	l.t.mu.Unlock()
 }
@@ -402,14 +408,11 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		s.respond(req, tx, 200, "OK", nil)
-		s.endInvite(l)
 	} else {
 		var err error
 		switch uas, uac := l.uas.Load(), l.uac.Load(); {
 		case uas != nil:
-			if err = uas.ReadBye(req, tx); err == nil {
-				s.inviteEnded(l)
-			}
+			err = uas.ReadBye(req, tx)
 		case uac != nil:
 			err = uac.ReadBye(req, tx)
 		default:
@@ -422,6 +425,7 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 		s.cfg.Metrics.SIPResponse("BYE", 200) // sent by ReadBye
 	}
 	s.forget(l)
+	l.endAcks() // our 2xx's ACK is awaited no longer
 	l.t.phoneGone(l)
 }
 
@@ -440,9 +444,16 @@ func (s *Server) forget(l *leg) {
 	}
 }
 
-// handleCancel answers a CANCEL that matched no INVITE (sipgo answers the
-// others and ends their transaction; OnCancel tells us).
+// handleCancel answers a CANCEL that matched no INVITE transaction of
+// sipgo's (sipgo answers the others and ends their transaction; OnCancel
+// tells us).
 func (s *Server) handleCancel(req *sip.Request, tx sip.ServerTransaction) {
+	if s.cancelsAnswered(req) {
+		// Its INVITE was answered 2xx: too late, and nothing to do
+		// (RFC 3261 section 9.2; invite.go).
+		s.respond(req, tx, 200, "OK", nil)
+		return
+	}
 	s.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 }
 
@@ -473,15 +484,9 @@ func (s *Server) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if res == nil {
 		return
 	}
-	t := l.t
 	s.cfg.Metrics.SIPResponse("INVITE", res.StatusCode)
-	seq, ack := req.CSeq().SeqNo, make(chan struct{})
-	t.mu.Lock()
-	if l.awaitAck == nil {
-		l.awaitAck = map[uint32]chan struct{}{}
-	}
-	l.awaitAck[seq] = ack
-	t.mu.Unlock()
+	seq := req.CSeq().SeqNo
+	ack := l.expectAck(seq)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("SIP re-INVITE response", "err", err)
 	}
@@ -550,36 +555,13 @@ func (s *Server) reoffer(l *leg, req *sip.Request, tx sip.ServerTransaction) *si
 // most AckTimeout; without an ACK the dialog was abandoned half-way: BYE
 // and a hang-up for the engine.
 func (s *Server) awaitReAck(l *leg, tx sip.ServerTransaction, res *sip.Response, seq uint32, ack chan struct{}) {
-	deadline := time.NewTimer(s.cfg.AckTimeout)
-	defer deadline.Stop()
-	wait := sip.T1
-	retrans := time.NewTimer(wait)
-	defer retrans.Stop()
-	acked := false
-loop:
-	for {
-		select {
-		case <-ack:
-			acked = true
-			break loop
-		case <-retrans.C:
-			tx.Respond(res) // fails once the transaction ended: the wait goes on
-			wait = min(2*wait, sip.T2)
-			retrans.Reset(wait)
-		case <-deadline.C:
-			break loop
-		case <-s.ctx.Done():
-			acked = true
-			break loop
-		}
-	}
-	t := l.t
-	t.mu.Lock()
-	delete(l.awaitAck, seq)
-	t.mu.Unlock()
+	acked := s.awaitAck(ack, func() {
+		tx.Respond(res) // fails once the transaction ended: the wait goes on
+	})
+	l.ackDone(seq, ack)
 	if !acked {
 		s.log.Info("SIP 200 to a re-INVITE not acknowledged: ending the dialog", "call_id", l.callID)
-		t.abandon(l)
+		l.t.abandon(l)
 	}
 }
 
@@ -793,6 +775,7 @@ func unhex(c byte) (byte, bool) {
 func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser string, sdp []byte) {
 	t := l.t
 	defer s.reasons.forget(l.callID) // a CANCEL never sent (no provisional came) leaves its Reason: fork.go
+	defer l.inviteDone()
 	host, _, _ := net.SplitHostPort(s.addr)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: fromUser, Host: host}}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -859,6 +842,16 @@ func (s *Server) ringLeg(ctx context.Context, l *leg, target sip.Uri, fromUser s
 	}
 }
 
+// inviteDone ends the context of leg l's INVITE, which is over (answered,
+// or refused): calling its cancel, not dropping it, also takes it out of
+// the tenant context's children, which would keep it (some 300 bytes)
+// for the tenant's life.
+func (l *leg) inviteDone() {
+	if cancel := l.cancel.Swap(nil); cancel != nil {
+		(*cancel)()
+	}
+}
+
 // legAnswered: the phone or trunk of leg l answered our INVITE (dialog d).
 // The engine hears of it (Answer, NetworkAnswer); a leg whose party was
 // released meanwhile, or whose answer the engine refuses, is BYEd.
@@ -871,19 +864,22 @@ func (s *Server) legAnswered(ctx context.Context, l *leg, d *sipgo.DialogClientS
 	}
 	t.mu.Unlock()
 	t.act(acts) // the other devices of a forked call stop ringing
+	var rec *dialog
+	if live {
+		// Established: the record replaces sipgo's session, before the
+		// ACK: a retransmission of the 2xx crossing it is ACKed again
+		// from the record (invite.go, ackAgain).
+		rec = clientDialog(d)
+		l.dlg.Store(rec)
+		l.uac.Store(nil)
+	}
 	d.Ack(ctx)
 	if !live {
 		s.forget(l)
 		go d.Bye(context.Background())
 		return
 	}
-	// Established: the record replaces sipgo's session (whose INVITE
-	// transaction still ACKs retransmissions of the 2xx until timer M).
-	rec := clientDialog(d)
-	l.keepInvite(s.clientInvite(l.callID), false)
-	l.dlg.Store(rec)
-	l.uac.Store(nil)
-	l.cancel.Store(nil)                         // no CANCEL now: its context goes too
+	l.inviteDone()                              // no CANCEL now
 	t.answeredMedia(l, d.InviteResponse.Body()) // relay.go
 	s.dialogUp(l, rec)
 	if l.first {
@@ -943,10 +939,8 @@ func (s *Server) bye(l *leg, why string) {
 		if res, err = d.do(ctx, l.callID, req); err == nil && res.StatusCode != 200 {
 			err = &sipgo.ErrDialogResponse{Res: res}
 		}
-		s.endInvite(l)
 	} else if uas := l.uas.Load(); uas != nil {
 		err = uas.WriteBye(ctx, req)
-		s.inviteEnded(l)
 	} else if uac := l.uac.Load(); uac != nil {
 		err = uac.WriteBye(ctx, req)
 	}

@@ -2,7 +2,6 @@ package sipfront
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -18,22 +17,16 @@ import (
 // request and its timers): about 11 KB of the 15 KB of live heap an
 // answered call had, all of it pointer-rich for the garbage collector. A
 // leg keeps the session only while its INVITE is being answered (the 1xx,
-// the 2xx and its ACK, PRACK, CANCEL: sipgo's code); once the dialog is
-// established and acknowledged it keeps a dialog record instead, what RFC
+// PRACK, CANCEL: sipgo's code); once the dialog is established (our 2xx
+// sent, or the phone's received and acknowledged) it keeps a dialog
+// record instead, what RFC
 // 3261 section 12 says a dialog's state is (Call-ID, the local and remote
 // URIs with their tags, the remote target, the route set, the local and
 // remote CSeq numbers), plus where its requests go (transport and
 // address: the flow the phone's messages came over), and drops the
-// session. The INVITE transactions stay in sipgo's transaction layer
-// until their own timers (L and M, RFC 6026) end them, answering
-// retransmissions of the INVITE or of its 2xx meanwhile.
-//
-// The record does not keep the INVITE transaction either, but while sipgo
-// still does (timer L or M, 32 s), the leg holds it: a BYE, either way,
-// ends it at once as sipgo's sessions did, and the absorber (absorb.go)
-// takes over the INVITE's retransmissions; after a short call nothing
-// waits 32 s for the timers. Once the timer has ended the transaction the
-// leg lets go of it.
+// session. The INVITE transactions do not outlive the exchange either:
+// sipgo's would stay 32 s after the 2xx (timers L and M, RFC 6026) with
+// the session in them; compact records stand in for them (invite.go).
 //
 // The requests of an established dialog (BYE, re-INVITE and its ACK,
 // UPDATE, NOTIFY) are built from the record as sipgo's sessions built
@@ -340,52 +333,4 @@ func (l *leg) inviteCSeq() (uint32, bool) {
 		return d.remoteCSeq, true
 	}
 	return 0, false
-}
-
-// inviteTx is the INVITE transaction of an established dialog: ours (the
-// client's) or the phone's (server: its INVITE, for the absorber).
-type inviteTx struct {
-	tx     sip.Transaction
-	server bool
-}
-
-// keepInvite holds tx, the INVITE transaction of leg l's established
-// dialog, until it ends (timer L or M) or a BYE ends it (endInvite).
-func (l *leg) keepInvite(tx sip.Transaction, server bool) {
-	if tx == nil {
-		return
-	}
-	ref := &inviteTx{tx: tx, server: server}
-	l.invite.Store(ref)
-	if !tx.OnTerminate(func(string, error) { l.invite.CompareAndSwap(ref, nil) }) {
-		l.invite.CompareAndSwap(ref, nil) // over already
-	}
-}
-
-// endInvite ends the INVITE transaction of leg l's dialog, which a BYE
-// ended: a record in the absorber drops the phone's INVITE's
-// retransmissions from now on (absorb.go), and sipgo lets go of the
-// transaction now, not at its timer.
-func (s *Server) endInvite(l *leg) {
-	ref := l.invite.Swap(nil)
-	if ref == nil {
-		return
-	}
-	if o, ok := ref.tx.(interface{ Origin() *sip.Request }); ok && ref.server && s.absorb != nil {
-		if req := o.Origin(); req != nil {
-			if from, err := netip.ParseAddrPort(req.Source()); err == nil {
-				s.absorb.inviteEnded(req, from)
-			}
-		}
-	}
-	ref.tx.Terminate()
-}
-
-// clientInvite takes our INVITE's transaction for dialog callID from
-// sipgo's client (reasonRequester), if it is still there.
-func (s *Server) clientInvite(callID string) sip.Transaction {
-	if v, ok := s.invites.LoadAndDelete(callID); ok {
-		return v.(sip.Transaction)
-	}
-	return nil
 }

@@ -372,19 +372,36 @@
 // response's bytes, swept by one timer armed only while records exist.
 // sipgo's transaction ends at once; a retransmission of the request is
 // answered with the recorded bytes by the transport's read filter, before
-// it is parsed. INVITE transactions stay with sipgo until their timer L
-// or M, or the BYE (dialog.go).
+// it is parsed. Answered INVITEs have records too (below).
 //
 // # Dialogs (dialog.go)
 //
 // A leg keeps sipgo's dialog session (DialogServerSession for a phone's
 // INVITE, DialogClientSession for ours) only while its INVITE is answered;
-// once the dialog is established and acknowledged it keeps a compact
-// record instead (tags, remote target, route set, CSeq numbers, transport
-// and destination: RFC 3261 section 12), from which BYE, re-INVITE and its
-// ACK, UPDATE and NOTIFY are built as sipgo built them, and sent through
-// sipgo's client transactions. Its INVITE transaction is held until its
-// timer ends it or a BYE does.
+// once the dialog is established (our 2xx sent, or theirs received and
+// acknowledged) it keeps a compact record instead (tags, remote target,
+// route set, CSeq numbers, transport and destination: RFC 3261 section
+// 12), from which BYE, re-INVITE and its ACK, UPDATE and NOTIFY are built
+// as sipgo built them, and sent through sipgo's client transactions.
+//
+// # INVITE transactions after the 2xx (invite.go)
+//
+// RFC 6026 keeps an INVITE transaction 32 s after its 2xx (timers L and
+// M); sipgo's kept the INVITE, the 2xx and (client side) the dialog
+// session with it, and does not stop those timers when a transaction is
+// terminated. So sipgo's INVITE transactions end before their 2xx: a
+// phone's INVITE's server transaction ends when the handler sends our 2xx
+// itself (resending it from T1 doubling up to T2 until the ACK, for at
+// most AckTimeout), and over UDP the absorber keeps the INVITE's branch,
+// source and the 2xx's bytes for Timer L: a retransmitted INVITE gets the
+// 2xx again until the ACK and is dropped after, a CANCEL matching it gets
+// 200. Our INVITE's client transaction over UDP ends when the read filter
+// sees the 2xx coming (by the INVITE's branch), before sipgo parses it;
+// sipgo then hands the 2xx, stray, to our handler, which passes it to the
+// waiting session through the wrapper that stands in for the transaction.
+// A retransmitted 2xx of an established dialog is ACKed again from the
+// leg's record (RFC 3261 13.2.2.4). Over TCP, TLS and WebSocket our
+// INVITE's client transaction stays sipgo's until Timer M.
 //
 // # Concurrency
 //
@@ -510,7 +527,12 @@
 // transactions lived at 1,000 calls/s; these figures predate the compact
 // records below) and the in-process broker take the rest. Live heap per
 // answered, idle call (both legs and the engine call; BenchmarkSIPMemoryPerCall,
-// 2,000 calls held, after the INVITE transactions' timers): 3.8-3.9 KB
+// 2,000 calls held, load average 2-4): 3.7-4.0 KB right after set-up and
+// 3.7-3.8 KB 32 s later, where sipgo's INVITE transactions made it
+// 16.5-16.8 KB for the first 32 s (each call then had two 32 s timers,
+// L and M, and now none); earlier, with the dialog records but before
+// the INVITE transactions ended with the exchange, after their timers:
+// 3.8-3.9 KB
 // (load average 12-62; 4.1 KB with 1,000 calls held at load average 120,
 // where the same benchmark before the dialog records gave 15.9 KB; 15.7 and
 // 16.3 KB with 2,000: sipgo's dialog sessions, each keeping its leg's
@@ -543,9 +565,10 @@
 //
 // # Not done yet
 //
-// Performance: during the 32 s of timers L and M after its 2xx, an
-// answered call still has sipgo's sessions (held by its INVITE
-// transactions) besides its records, unless it ends sooner. A target
+// Performance: our INVITE over TCP, TLS or WebSocket keeps sipgo's client
+// transaction (and so its dialog session) 32 s after its 2xx (Timer M); a
+// re-INVITE's and a feature code's INVITE's server transactions are
+// sipgo's until Timer L. A target
 // refresh (a re-INVITE's or UPDATE's new Contact) does not change the
 // remote target of a dialog, as with sipgo's sessions. At low call rates the
 // journal's and the embedded broker's batches are small and cost more per

@@ -143,12 +143,12 @@ func (r *cancelReasons) forget(callID string) { r.m.Delete(callID) }
 // goes to the transaction layer as sipgo would send it, a CANCEL with the
 // Reason set for its Call-ID (once); ACKs (which have no transaction, and
 // are the only requests sipfront writes without one) go straight to the
-// transport. The transaction of a dialog-creating INVITE is in invites
-// while it lasts, for the leg that outlives sipgo's session (dialog.go).
+// transport. The transaction of a dialog-creating INVITE over UDP is
+// wrapped so that its 2xx does not keep it 32 s (invite.go).
 type reasonRequester struct {
 	ua      *sipgo.UserAgent
 	reasons *cancelReasons
-	invites *sync.Map
+	pending *pendingInvites
 }
 
 func (r reasonRequester) Request(ctx context.Context, req *sip.Request) (sip.ClientTransaction, error) {
@@ -160,18 +160,20 @@ func (r reasonRequester) Request(ctx context.Context, req *sip.Request) (sip.Cli
 			req.AppendHeader(sip.NewHeader("Reason", v.(string)))
 		}
 	}
-	tx, err := r.ua.TransactionLayer().Request(ctx, req)
+	if !req.IsInvite() {
+		return r.ua.TransactionLayer().Request(ctx, req)
+	}
+	// TransactionLayer.Request, with the transaction wrapped before it
+	// sends the INVITE.
+	tx, err := r.ua.TransactionLayer().NewClientTransaction(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if req.IsInvite() && r.invites != nil && req.CallID() != nil && req.To() != nil {
-		if _, tagged := req.To().Params.Get("tag"); !tagged {
-			id := req.CallID().Value()
-			r.invites.Store(id, tx)
-			if !tx.OnTerminate(func(string, error) { r.invites.CompareAndDelete(id, tx) }) {
-				r.invites.CompareAndDelete(id, tx)
-			}
-		}
+	w := r.pending.wrap(req, tx)
+	if err := tx.Init(); err != nil {
+		w.Terminate()
+		tx.Terminate()
+		return nil, err
 	}
-	return tx, nil
+	return w, nil
 }

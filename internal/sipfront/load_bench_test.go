@@ -170,7 +170,8 @@ func BenchmarkSIPLoad(b *testing.B) {
 // transactions, measured in-process after a GC.
 //
 // Run: go test ./internal/sipfront -run '^$' -bench SIPMemory -benchtime 1x
-// (SIPLOAD_HEAPPROFILE=FILE writes the heap profile of the held calls).
+// (SIPLOAD_HEAPPROFILE=FILE writes the heap profile of the held calls
+// after the timers, and FILE.setup right after set-up).
 func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	bin := sipfront.NeedSipp(b)
 	n := envInt("SIPLOAD_ACTIVE", 2000)
@@ -234,6 +235,18 @@ func BenchmarkSIPMemoryPerCall(b *testing.B) {
 	if active != n {
 		b.Fatalf("%d of %d calls active", active, n)
 	}
+	// Right after set-up: the last calls were answered within the last
+	// poll (100 ms), the first n/500 s ago, all within the INVITE
+	// transactions' timers L and M (32 s).
+	hs := heap()
+	if f := os.Getenv("SIPLOAD_HEAPPROFILE"); f != "" {
+		if out, err := os.Create(f + ".setup"); err == nil {
+			pprof.Lookup("heap").WriteTo(out, 0)
+			out.Close()
+		}
+	}
+	b.ReportMetric(float64(int64(hs)-int64(h0))/float64(n), "B/active-call-at-setup")
+	b.ReportMetric(float64(runtime.NumGoroutine())/float64(n), "goroutines/call-at-setup")
 	// Let the INVITE transactions of the set-up end (sipgo timer for 2xx
 	// is short; wait 5 s to measure calls, not set-up transactions).
 	time.Sleep(5 * time.Second)

@@ -257,12 +257,13 @@ type Server struct {
 	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
 	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
-	guard    guard         // digest authentication's memory (auth.go)
-	notes    notifier      // message-summary and dialog subscriptions (notify.go)
-	reasons  cancelReasons // the Reason headers of CANCELs being sent (fork.go)
-	invites  sync.Map      // Call-ID -> our INVITE's client transaction while it lasts (dialog.go)
-	acking   sync.Map      // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
-	refusals *slog.Logger  // sampled: lines outsiders cause at will
+	guard    guard                              // digest authentication's memory (auth.go)
+	notes    notifier                           // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons                      // the Reason headers of CANCELs being sent (fork.go)
+	pending  pendingInvites                     // our INVITEs over UDP awaiting their 2xx (invite.go)
+	acking   sync.Map                           // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
+	ackSeen  atomic.Pointer[func(*sip.Request)] // tests: sees each ACK handled
+	refusals *slog.Logger                       // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
 	legs map[string]*leg // by SIP Call-ID
@@ -336,7 +337,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.absorb = newAbsorber(conn)
-	// Whole datagrams first (readbuf.go), then the absorber.
+	// Whole datagrams first (readbuf.go), then the 2xx to our INVITEs
+	// (invite.go) and the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if s.cl != nil && p.Transport != "UDP" {
 			// A cluster node forwards what a stream brings for other
@@ -344,10 +346,14 @@ func Start(cfg Config) (*Server, error) {
 			return s.cl.filterStream(p, data), nil
 		}
 		data, _ = full.whole(p, data)
+		if p.Transport == "UDP" {
+			s.pending.filterResponse(data) // invite.go
+		}
 		return s.absorb.filter(p, data)
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("switchboard"), sipgo.WithUserAgentHostname(host),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(filter)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(s.strayResponse)))
 	if err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
@@ -359,7 +365,7 @@ func Start(cfg Config) (*Server, error) {
 		sipgo.WithClientAddr(s.addr), sipgo.WithClientConnectionAddr(s.addr)); err != nil {
 		return fail(fmt.Errorf("sipfront: %w", err))
 	}
-	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, invites: &s.invites}
+	s.cli.TxRequester = reasonRequester{ua: ua, reasons: &s.reasons, pending: &s.pending}
 	s.dua = &sipgo.DialogUA{
 		Client:     s.cli,
 		ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "switchboard", Host: host, Port: port}},
@@ -485,10 +491,22 @@ func (s *Server) served() map[string]*sipTenant { return *s.tenants.Load() }
 
 // do runs one engine command with the configured timeout.
 func (t *sipTenant) do(cmd engine.Command) (tenant.Outcome, error) {
+	if rt, ok := t.rt.(withinRuntime); ok {
+		return rt.DoWithin(t.s.ctx, t.s.cfg.CommandTimeout, cmd)
+	}
 	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
 	defer cancel()
 	return t.rt.Do(ctx, cmd)
 }
+
+// withinRuntime is a Runtime that bounds a command's wait without a
+// context of its own per command (*tenant.Tenant: DoWithin), which every
+// SIP call's three commands would otherwise make, with its timer.
+type withinRuntime interface {
+	DoWithin(ctx context.Context, d time.Duration, cmd engine.Command) (tenant.Outcome, error)
+}
+
+var _ withinRuntime = (*tenant.Tenant)(nil)
 
 // respond answers req on tx, logging a failure.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte, hdrs ...sip.Header) {
