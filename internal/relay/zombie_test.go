@@ -6,23 +6,19 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/switchboard-cc/switchboard/event"
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
-	"github.com/switchboard-cc/switchboard/internal/journal"
 	"github.com/switchboard-cc/switchboard/internal/kafkatest"
 	"github.com/switchboard-cc/switchboard/internal/publisher"
 	"github.com/switchboard-cc/switchboard/internal/relay"
-	"github.com/switchboard-cc/switchboard/internal/tenant"
 )
 
 // produceGate holds back, while closed, every Produce request written on
@@ -140,7 +136,7 @@ func zombie(t *testing.T, brokers []string, prefix string, txn bool) (events int
 	gate := &produceGate{}
 	old := startZombieNode(t, brokers, t.TempDir(), prefix, tc, txn, txnID, gate.dial)
 	ctx := context.Background()
-	do := func(n *zombieNode, c engine.Command) {
+	do := func(n *node, c engine.Command) {
 		t.Helper()
 		out, err := n.tn.Do(ctx, c)
 		if err != nil {
@@ -205,78 +201,29 @@ func zombie(t *testing.T, brokers []string, prefix string, txn bool) (events int
 	return events, dups, oldErr
 }
 
-// zombieNode is a node of the zombie scenario: one tenant's journal,
-// runtime, publisher and relay, wired as serve wires them.
-type zombieNode struct {
-	t   *testing.T
-	dir string
-	jr  *journal.Journal
-	tn  *tenant.Tenant
-	pub *publisher.Publisher
-	rl  *relay.Relay
-}
-
+// startZombieNode is a node of the zombie scenario, wired as serve wires
+// it: with txn, a transactional publisher of id txnID and the tails read
+// read_committed; dial (unless nil) opens the publisher's connections.
 func startZombieNode(t *testing.T, brokers []string, dir, prefix string, tc *config.Tenant, txn bool, txnID string,
-	dial func(context.Context, string, string) (net.Conn, error)) *zombieNode {
+	dial func(context.Context, string, string) (net.Conn, error)) *node {
 	t.Helper()
-	log := kafkatest.Logger(t, 100) // quiet: the old node's fence is logged as an error on purpose
-	n := &zombieNode{t: t, dir: dir}
-	var err error
-	n.jr, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{SegmentSize: 1 << 20, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(tc, engine.Options{Server: "s1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.tn, err = tenant.Start(tenant.Config{Engine: eng, Journal: n.jr, Logger: log, SnapshotEvery: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n.pub, err = publisher.New(ctx, publisher.Config{Brokers: brokers, TopicPrefix: prefix, Partitions: partitions,
-		CreateTopics: true, Linger: -1, Logger: log, Dial: dial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pub relay.Publisher = n.pub
-	if txn {
-		if pub, err = n.pub.Transactional(ctx, txnID); err != nil {
+	wrap := func(p relay.Publisher) relay.Publisher {
+		if !txn {
+			return p
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tp, err := p.(*publisher.Publisher).Transactional(ctx, txnID)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return tp
 	}
-	n.rl, err = relay.Start(relay.Config{Tenant: "demo", Journal: n.jr, Publisher: pub,
-		Checkpoint: filepath.Join(dir, "relay.ckpt"), Kafka: []kgo.Opt{kgo.SeedBrokers(brokers...)},
-		TopicPrefix: prefix, ReadCommitted: txn, SnapshotLSN: n.tn.SnapshotLSN, CheckpointEvery: 20 * time.Millisecond,
-		Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func (n *zombieNode) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.tn.Close(ctx); err != nil {
-		n.t.Error(err)
-	}
-	if err := n.rl.Close(ctx); err != nil {
-		n.t.Error(err)
-	}
-	n.pub.Close()
-	n.jr.Close()
-}
-
-func (n *zombieNode) crash() {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	n.tn.Close(ctx)
-	n.pub.Close()
-	n.rl.Close(ctx)
-	n.jr.Close()
+	// Quiet (level 100): the old node's fence is logged as an error on
+	// purpose.
+	return startNodePublisher(t, brokers, dir, prefix, tc, 1000, wrap,
+		func(c *relay.Config) { c.ReadCommitted, c.Linger = txn, 0 },
+		func(c *publisher.Config) { c.Dial = dial }, 100)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
