@@ -157,7 +157,8 @@ var openJournal = journal.Open
 // its runtime (recovering the engine from the journal) and its relay.
 // newEngine builds a fresh engine of the same configuration: the tenant
 // heals with it after a journal write failure.
-func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (tenant.Machine, error), pub relay.Publisher, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
+// readCommitted says pub writes transactions (relay.Config.ReadCommitted).
+func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (tenant.Machine, error), pub relay.Publisher, readCommitted bool, kopts []kgo.Opt, log *slog.Logger) (*durableTenant, error) {
 	dir := filepath.Join(c.Data, "journal", id)
 	recMax := int(min(journalRecordMax, c.Durability.JournalMaxSize/8))
 	jr, err := openJournal(dir, journal.Options{MaxSize: c.Durability.JournalMaxSize,
@@ -174,7 +175,7 @@ func startDurable(c Config, id string, eng *engine.Engine, newEngine func() (ten
 	}
 	rl, err := relay.Start(relay.Config{Tenant: id, Journal: jr, Publisher: pub,
 		Checkpoint: filepath.Join(c.Data, "journal", id+".relay.json"), Kafka: kopts,
-		TopicPrefix: c.TopicPrefix, SnapshotLSN: rt.SnapshotLSN, Linger: c.Durability.RelayLinger, Logger: log})
+		TopicPrefix: c.TopicPrefix, ReadCommitted: readCommitted, SnapshotLSN: rt.SnapshotLSN, Linger: c.Durability.RelayLinger, Logger: log})
 	if err != nil {
 		rt.Close(context.Background())
 		jr.Close()
