@@ -25,6 +25,11 @@ const (
 	// which a batch waits: below it waiting would gather too few records
 	// to be worth its latency.
 	paceMinRecords = 4
+	// paceRest is how long, in intervals, the pacer lets batches through
+	// after a wait that gathered no record: the records come from a few
+	// callers that each wait for their reply (a closed loop), so waiting
+	// only delays them. It then tries waiting again.
+	paceRest = 50
 )
 
 // pacer decides whether a batch waits. It is driven by explicit timestamps
@@ -35,6 +40,7 @@ type pacer struct {
 	score float64       // records taken, weighted by exp(-age/(paceWindow*iv)), as of at
 	at    time.Time     // when score was last brought up to date
 	start time.Time     // when the previous batch was taken; zero before the first
+	rest  time.Time     // no waiting before this (gathered)
 }
 
 // decayed is the score brought forward to now.
@@ -52,7 +58,7 @@ func (p *pacer) decayed(now time.Time) float64 {
 // arrival rate over the last few intervals, this batch's n records
 // included, is at least paceMinRecords per interval.
 func (p *pacer) wait(now time.Time, n int) time.Duration {
-	if p.iv <= 0 || p.start.IsZero() {
+	if p.iv <= 0 || p.start.IsZero() || now.Before(p.rest) {
 		return 0
 	}
 	rate := (p.decayed(now) + float64(n)) / paceWindow // records per interval
@@ -67,4 +73,15 @@ func (p *pacer) took(now time.Time, n int) {
 	p.score = p.decayed(now) + float64(n)
 	p.at = now
 	p.start = now
+}
+
+// gathered records at now that a wait of d let k more records join its
+// batch. A wait of half an interval or more that gathered none means the
+// records come from callers that each wait for their reply: for paceRest
+// intervals no batch waits. (A shorter wait, the rest of an interval
+// mostly over, may gather none by chance.)
+func (p *pacer) gathered(now time.Time, d time.Duration, k int) {
+	if k <= 0 && 2*d >= p.iv {
+		p.rest = now.Add(paceRest * p.iv)
+	}
 }

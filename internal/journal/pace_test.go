@@ -25,9 +25,11 @@ func paceRun(iv, fsync time.Duration, arrivals []time.Duration) (waits []time.Du
 		d := p.wait(base.Add(now), n)
 		if d > 0 {
 			now += d
+			n0 := n
 			for i+n < len(arrivals) && arrivals[i+n] <= now {
 				n++
 			}
+			p.gathered(base.Add(now), d, n-n0)
 		}
 		p.took(base.Add(now), n)
 		waits = append(waits, d)
@@ -114,6 +116,37 @@ func TestPacerDecision(t *testing.T) {
 			}
 			p.took(base.Add(at), 1)
 			at += iv / 3 // 3 records per interval
+		}
+	})
+	t.Run("closed loop", func(t *testing.T) {
+		// 8 callers that each send their next request once their reply
+		// came: every batch holds the 8, back to back (fsync 0.2 ms), and
+		// a wait gathers nobody. After one such wait the pacer rests for
+		// paceRest intervals, so over 200 batches (40 ms) it waits once.
+		iv := 2 * time.Millisecond
+		p := pacer{iv: iv}
+		now := time.Unix(1000, 0)
+		waits := 0
+		for range 200 {
+			if d := p.wait(now, 8); d > 0 {
+				waits++
+				now = now.Add(d)
+				p.gathered(now, d, 0)
+			}
+			p.took(now, 8)
+			now = now.Add(200 * time.Microsecond)
+		}
+		if waits != 1 {
+			t.Fatalf("%d waits in a closed loop of 8 callers, want 1", waits)
+		}
+		// Past the rest it tries again.
+		now = now.Add(paceRest * iv)
+		for range 3 {
+			p.took(now, 8)
+			now = now.Add(200 * time.Microsecond)
+		}
+		if d := p.wait(now, 8); d == 0 {
+			t.Fatal("no wait after the rest at a high rate")
 		}
 	})
 	t.Run("first batch", func(t *testing.T) {
