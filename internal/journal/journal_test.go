@@ -709,7 +709,7 @@ func TestMinSyncInterval(t *testing.T) {
 	wg.Wait()
 	d := time.Since(t0)
 	batches := j.Stats().Batches - start.Batches
-	if max := uint64(d/o.MinSyncInterval) + 2; batches > max || n.Load() < 16 {
+	if max := uint64(d/o.MinSyncInterval) + 4; batches > max || n.Load() < 16 {
 		t.Fatalf("%d records in %d batches over %v: want at most %d batches", n.Load(), batches, d, max)
 	}
 	time.Sleep(o.MinSyncInterval + 50*time.Millisecond)
