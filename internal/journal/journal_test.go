@@ -693,16 +693,21 @@ func TestMinSyncInterval(t *testing.T) {
 	}
 	start := j.Stats()
 	t0 := time.Now()
+	// Writers that do not wait for their records (an open load, like many
+	// independent callers): records keep arriving while a batch waits.
+	// (Writers that each wait for their record, a closed loop, make the
+	// pacer stop waiting: TestPacerDecision.)
 	var wg sync.WaitGroup
 	var n atomic.Int64
 	for range 16 {
 		wg.Go(func() {
 			for time.Since(t0) < time.Second {
-				if _, err := j.AppendSync(context.Background(), payloadFor(2)); err != nil {
+				if _, err := j.Append(payloadFor(2)); err != nil {
 					t.Error(err)
 					return
 				}
 				n.Add(1)
+				time.Sleep(time.Millisecond)
 			}
 		})
 	}
