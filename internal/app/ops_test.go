@@ -150,7 +150,18 @@ func TestServeKafkaTLSSCRAM(t *testing.T) {
 	if len(got) == 0 || got[0].ID != event.EventAgentLogin || got[0].ReferenceID != 77 {
 		t.Fatalf("read back %+v", got)
 	}
+	// The relay writes to --kafka-brokers in transactions, and counts a
+	// record produced once its transaction commits: a read_uncommitted
+	// consumer can see the record first, so the counters are waited for.
 	e := scrape(t, r)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); e = scrape(t, r) {
+		p, _ := e.Value(metrics.NameEventsProduced, map[string]string{"topic": event.AgentStateTopic, "tenant": "demo"})
+		a, _ := e.Value(metrics.NameKafkaAckLatency+"_count", nil)
+		if p >= 1 && a >= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if v, _ := e.Value(metrics.NameEventsProduced, map[string]string{"topic": event.AgentStateTopic, "tenant": "demo"}); v < 1 {
 		t.Errorf("events produced %v", v)
 	}
