@@ -685,7 +685,8 @@ func TestMinSyncInterval(t *testing.T) {
 	o.Logger = nil
 	o.SegmentSize = 1 << 20
 	o.MaxSize = 64 << 20
-	o.MinSyncInterval = 200 * time.Millisecond
+	o.MinSyncInterval = 20 * time.Millisecond
+	o.MaxBatchBytes = 1 << 20 // no back-pressure: the writers never wait (a closed loop)
 	j := mustOpen(t, t.TempDir(), o)
 	defer mustClose(t, j)
 	if _, err := j.AppendSync(context.Background(), payloadFor(1)); err != nil {
