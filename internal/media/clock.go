@@ -106,9 +106,12 @@ type fakeTimer struct {
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
 
+// Reset and Stop drop a value sent and not yet received, as time.Timer's
+// do since Go 1.23.
 func (t *fakeTimer) Reset(d time.Duration) {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
+	t.drain()
 	t.at, t.armed = t.c.now.Add(d), true
 	if d <= 0 {
 		t.armed = false
@@ -122,5 +125,13 @@ func (t *fakeTimer) Reset(d time.Duration) {
 func (t *fakeTimer) Stop() {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
+	t.drain()
 	t.armed = false
+}
+
+func (t *fakeTimer) drain() {
+	select {
+	case <-t.ch:
+	default:
+	}
 }

@@ -21,8 +21,10 @@
 //     0 first packets, lost and repeated end packets, long-event segments
 //     and late packets handled; see its doc);
 //   - Scheduler: one goroutine and one timer per scheduler (a Plane runs
-//     GOMAXPROCS of them) ticking every 20 ms on a fixed grid; each tick
-//     sends one packet per session without allocating. After a stall it
+//     GOMAXPROCS of them) ticking every 20 ms on a fixed grid while it
+//     carries a session (without one its timer is stopped: an idle server
+//     does not wake for it); each tick sends one packet per session
+//     without allocating. After a stall it
 //     sends one packet, not a burst: the RTP timestamp skips the missed
 //     periods, the sequence number does not. The Clock is injected, and
 //     FakeClock runs the tests;

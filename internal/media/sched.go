@@ -18,7 +18,9 @@ type ticker interface {
 }
 
 // Scheduler sends for its sessions on one 20 ms tick: one goroutine and
-// one timer however many calls it carries. After a stall (the goroutine
+// one timer however many calls it carries, and no timer while it carries
+// none (an idle server does not wake 50 times a second per scheduler).
+// After a stall (the goroutine
 // was not scheduled, a GC pause) it sends one packet per session, not a
 // burst to catch up: the packet's RTP timestamp skips the missed periods
 // so the receiver's jitter buffer sees a gap in time and plays through it.
@@ -27,11 +29,15 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	members []ticker
-	run     []ticker // the tick's copy, reused: no allocation per tick
+	// wake tells an idle Run (no members, no timer) that a first member
+	// came; buffered, so a wake-up sent before Run waits is not lost.
+	wake chan struct{}
+	run  []ticker // the tick's copy, reused: no allocation per tick
 
 	// Ticks and Stalls count ticks and ticks that found more than one
-	// period elapsed.
-	Ticks, Stalls atomic.Uint64
+	// period elapsed; Idles counts the times Run stopped its timer for
+	// want of sessions.
+	Ticks, Stalls, Idles atomic.Uint64
 	// late counts Run's wake-ups by how late they were past their
 	// deadline, in the buckets of LateBounds (the last: later still).
 	late [len(LateBounds) + 1]atomic.Uint64
@@ -62,12 +68,21 @@ func (s *Scheduler) observeLate(d time.Duration) {
 }
 
 // NewScheduler makes a scheduler on clock; Run starts it.
-func NewScheduler(clock Clock) *Scheduler { return &Scheduler{clock: clock} }
+func NewScheduler(clock Clock) *Scheduler {
+	return &Scheduler{clock: clock, wake: make(chan struct{}, 1)}
+}
 
 func (s *Scheduler) add(t ticker) {
 	s.mu.Lock()
 	s.members = append(s.members, t)
+	first := len(s.members) == 1
 	s.mu.Unlock()
+	if first {
+		select {
+		case s.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 }
 
 func (s *Scheduler) remove(t ticker) {
@@ -92,12 +107,43 @@ func (s *Scheduler) Len() int {
 }
 
 // Run ticks until ctx ends. Deadlines are start + k*20 ms, so the cadence
-// does not drift with the time each tick takes.
+// does not drift with the time each tick takes. While the scheduler has
+// no session its timer is stopped and Run waits for the next one; the
+// grid starts again 20 ms after it comes.
 func (s *Scheduler) Run(ctx context.Context) {
-	next := s.clock.Now().Add(Ptime)
-	t := s.clock.NewTimer(Ptime)
-	defer t.Stop()
+	var (
+		t    Timer // nil until the first session
+		next time.Time
+	)
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	armed := false
 	for {
+		if s.Len() == 0 {
+			if armed {
+				t.Stop()
+				armed = false
+				s.Idles.Add(1)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+			continue // the session may have left already
+		}
+		if !armed {
+			next = s.clock.Now().Add(Ptime)
+			if t == nil {
+				t = s.clock.NewTimer(Ptime)
+			} else {
+				t.Reset(Ptime)
+			}
+			armed = true
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -115,3 +115,49 @@ func TestSchedulerCadenceOnFakeClock(t *testing.T) {
 		t.Fatal("removed session still ticked")
 	}
 }
+
+// A scheduler without sessions has no timer armed: an idle server does
+// not wake every 20 ms. The first session arms it again, on a grid that
+// starts when the session came.
+func TestSchedulerIdleWithoutSessions(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	c := NewFakeClock(t0)
+	s := NewScheduler(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	a := &recTicker{}
+	s.add(a)
+	step(t, c, s, Ptime)
+	if at, _ := a.snapshot(); len(at) != 1 || !at[0].Equal(t0.Add(Ptime)) {
+		t.Fatalf("ticks %v, want one at 20 ms", at)
+	}
+	s.remove(a)
+	c.Advance(Ptime) // the tick already armed finds no session and stops
+	waitFor(t, func() bool { return s.Idles.Load() == 1 })
+	ticks := s.Ticks.Load()
+	for range 10 {
+		c.Advance(time.Second)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if n := s.Ticks.Load(); n != ticks || c.Waiters() != 0 {
+		t.Fatalf("idle scheduler ticked %d times in 10 s, %d timers armed", n-ticks, c.Waiters())
+	}
+
+	// Back to work: the first tick 20 ms after the session came, one
+	// period elapsed (not the 10 s idle), then on the new grid.
+	b := &recTicker{}
+	s.add(b)
+	step(t, c, s, Ptime)
+	step(t, c, s, Ptime)
+	at, el := b.snapshot()
+	back := t0.Add(2*Ptime + 10*time.Second)
+	if len(at) != 2 || el[0] != 1 || el[1] != 1 || !at[0].Equal(back.Add(Ptime)) || !at[1].Equal(back.Add(2*Ptime)) {
+		t.Fatalf("after idle: ticks at %v elapsed %v, want at +20 and +40 ms after %v, elapsed 1", at, el, back)
+	}
+	if s.Stalls.Load() != 0 {
+		t.Fatalf("%d stalls counted across the idle time", s.Stalls.Load())
+	}
+}
