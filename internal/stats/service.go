@@ -220,11 +220,14 @@ type quietLogger struct{ *kslog.Logger }
 
 func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
 
-// The statistics consumer's fetches: each waits until this many bytes are
-// there or this long has passed (see Run).
+// The statistics consumer's fetches (see Run): a fetch returns as soon as
+// there is a record, or after fetchMaxWait without one; after a poll that
+// brought records and reached the end of their partitions, the next poll
+// (which lets the client send the next fetch) waits until fetchPace has
+// passed.
 const (
-	fetchMinBytes = 16 << 10
-	fetchMaxWait  = 100 * time.Millisecond
+	fetchMaxWait = 5 * time.Second
+	fetchPace    = 50 * time.Millisecond
 )
 
 // Run consumes until ctx ends, then writes a last checkpoint.
@@ -242,12 +245,13 @@ func (s *Service) Run(ctx context.Context) error {
 	)
 	clMu.Lock()
 	opts := append([]kgo.Opt{
-		// Under load a fetch waits for fetchMinBytes (or fetchMaxWait)
-		// instead of returning with the first batch produced: a few dozen
-		// fetches a second instead of one per produced batch, each one a
-		// request the broker (embedded: in this process) must answer.
-		// Figures lag the events by at most fetchMaxWait more.
-		kgo.FetchMinBytes(fetchMinBytes),
+		// An idle consumer's fetch waits at the broker (embedded: in
+		// this process) for a record, up to fetchMaxWait: one request
+		// every 5 s rather than one every 100 ms, each of which woke a
+		// dozen goroutines of an idle serve. The first record after a
+		// quiet time comes at once (MinBytes 1); under load the polls
+		// are paced instead (Run): at most one fetch per broker every
+		// fetchPace, not one per produced batch.
 		kgo.FetchMaxWait(fetchMaxWait),
 	}, s.cfg.KafkaOpts...)
 	opts = append(opts,
@@ -326,8 +330,19 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	var ev event.Event
+	var (
+		ev   event.Event
+		pace = newPacer(fetchPace)
+	)
 	for {
+		// The client sends a broker its next fetch once the previous
+		// one's records are polled: waiting here gathers the records of
+		// fetchPace into one fetch. A record thus waits at most about
+		// 2 x fetchPace: produced just after a fetch was sent, it
+		// comes with the next one, polled fetchPace later.
+		if !pace.wait(ctx) {
+			break
+		}
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			break
@@ -357,7 +372,9 @@ func (s *Service) Run(ctx context.Context) error {
 			s.changed = make(chan struct{})
 		}
 		s.mu.Unlock()
+		pace.polled(n > 0 && caughtUp(fs))
 	}
+	pace.stop()
 	<-done
 	err = s.save()
 	// Committing (for lag monitoring only: resuming uses the checkpoint)
@@ -408,4 +425,69 @@ func (s *Service) Offsets() map[string]map[int32]int64 {
 		}
 	}
 	return out
+}
+
+// caughtUp tells whether the polled records reach the end of their
+// partitions: pacing a consumer that is reading a backlog would slow it
+// down, to one fetch per fetchPace. The last stable offset may stand one
+// past the last record: the commit marker of its transaction.
+func caughtUp(fs kgo.Fetches) bool {
+	up := true
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		end := p.LastStableOffset
+		if end < 0 {
+			end = p.HighWatermark
+		}
+		if p.Records[len(p.Records)-1].Offset+2 < end {
+			up = false
+		}
+	})
+	return up
+}
+
+// pacer spaces the polls that bring records at least every apart; a poll
+// after one that brought none (the first after a quiet time) does not
+// wait. Its timer is armed only while records flow.
+type pacer struct {
+	every time.Duration
+	next  time.Time // zero: poll at once
+	t     *time.Timer
+}
+
+func newPacer(every time.Duration) *pacer { return &pacer{every: every} }
+
+// polled records that a poll returned, with records or not.
+func (p *pacer) polled(records bool) {
+	p.next = time.Time{}
+	if records {
+		p.next = time.Now().Add(p.every)
+	}
+}
+
+// wait waits until the next poll is due; false when ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	d := time.Until(p.next)
+	if p.next.IsZero() || d <= 0 {
+		return ctx.Err() == nil
+	}
+	if p.t == nil {
+		p.t = time.NewTimer(d)
+	} else {
+		p.t.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.t.C:
+		return true
+	}
+}
+
+func (p *pacer) stop() {
+	if p.t != nil {
+		p.t.Stop()
+	}
 }
