@@ -2,7 +2,10 @@
 // step records of the tenant's journal (package steprec) in LSN
 // order, hands their events to the publisher, records durably how far Kafka
 // has acknowledged (a checkpoint file beside the journal), and truncates the
-// journal once Kafka has the records and a snapshot covers them.
+// journal once Kafka has the records and a snapshot covers them. The
+// checkpoint is brought up to date every Config.CheckpointEvery while there
+// is something to bring up to date; an idle tenant's checkpointer sleeps
+// until the journal's next durable record.
 //
 // # Exactly once across crashes
 //

@@ -155,7 +155,8 @@ type Relay struct {
 	published atomic.Int64
 	skipped   atomic.Int64
 	resolving atomic.Bool
-	lagSince  atomic.Int64 // unix nanos when acked last stopped matching durable; 0 none
+	lagSince  atomic.Int64  // unix nanos when acked last stopped matching durable; 0 none
+	rounds    atomic.Uint64 // the checkpointer's rounds (tests: none while idle)
 	pauses    atomic.Uint64
 	resuming  atomic.Bool // rewound after a pause, no acknowledgement yet
 	busy      atomic.Bool // a batch is handed over and not finished
@@ -698,8 +699,14 @@ func (r *Relay) checkpointer() {
 		case <-running.Done():
 		}
 	}()
+	// The ticker runs while there is something to bring up to date;
+	// idle (the checkpoint covers every durable record) it stops, and
+	// the journal's next durable record starts it again: an idle tenant
+	// does not wake its checkpointer 4 times a second.
 	tick := time.NewTicker(r.cfg.CheckpointEvery)
 	defer tick.Stop()
+	tickC := tick.C
+	var durableC <-chan struct{} // while idle: closed at the next durable record
 	var logC <-chan time.Time
 	if r.cfg.LogEvery > 0 {
 		lt := time.NewTicker(r.cfg.LogEvery)
@@ -710,13 +717,23 @@ func (r *Relay) checkpointer() {
 	final := false
 	for {
 		select {
-		case <-tick.C:
+		case <-tickC:
+		case <-durableC:
+			// Rounds resume on the ticker: a journal that closed (its
+			// channel stays closed) brings no busy loop.
+			if r.j.DurableLSN() > r.acked.Load() {
+				r.lagSince.CompareAndSwap(0, time.Now().UnixNano())
+			}
+			tick.Reset(r.cfg.CheckpointEvery)
+			tickC, durableC = tick.C, nil
+			continue
 		case <-logC:
 			r.logStats()
 			continue
 		case <-r.stop:
 			final = true
 		}
+		r.rounds.Add(1)
 		acked := r.acked.Load()
 		if d := r.j.DurableLSN(); d > acked {
 			r.lagSince.CompareAndSwap(0, time.Now().UnixNano())
@@ -757,6 +774,15 @@ func (r *Relay) checkpointer() {
 		}
 		if final {
 			return
+		}
+		// Idle: every durable record acknowledged and in the checkpoint.
+		// The channel is taken before the look, so a record made durable
+		// in between is not missed. Acknowledgements follow durable
+		// records: none comes while idle.
+		w := r.j.Wait()
+		if cand == nil && r.j.DurableLSN() <= acked && r.written.Load() == acked && r.acked.Load() == acked {
+			tick.Stop()
+			tickC, durableC = nil, w
 		}
 	}
 }

@@ -441,3 +441,38 @@ func TestBrokerRefusesWrites(t *testing.T) {
 	t.Logf("%d requests answered, %d events; %d pauses; skipped %d already in Kafka", reqs, evs, after.Pauses, after.EventsSkipped)
 	checkKafka(t, tg.Brokers, prefix, evs)
 }
+
+// TestCheckpointerIdle: once the checkpoint covers every durable record,
+// the checkpointer stops its ticker (an idle tenant woke it every 250 ms,
+// here every 20 ms); the next step's record starts it again and is
+// checkpointed.
+func TestCheckpointerIdle(t *testing.T) {
+	tg := kafkatest.Embedded(t)
+	n := startNode(t, tg.Brokers, t.TempDir(), kafkatest.UniqueTopicPrefix(t))
+	defer n.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	checkpointed := func(what string) {
+		t.Helper()
+		for s := n.rl.Stats(); s.CheckpointLSN < n.jr.DurableLSN() || s.CheckpointLSN == 0; s = n.rl.Stats() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: checkpoint at lsn %d, durable %d", what, s.CheckpointLSN, n.jr.DurableLSN())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if _, err := n.tn.Do(ctx, engine.Login{DN: "1001", AgentID: "agent1"}); err != nil {
+		t.Fatal(err)
+	}
+	checkpointed("first step")
+	time.Sleep(100 * time.Millisecond) // the round that finds it idle
+	before := relay.CheckpointRounds(n.rl)
+	time.Sleep(time.Second)
+	if r := relay.CheckpointRounds(n.rl) - before; r > 1 {
+		t.Errorf("%d checkpointer rounds in 1 s of idle (every 20 ms), want at most 1", r)
+	}
+	if _, err := n.tn.Do(ctx, engine.Login{DN: "1002", AgentID: "agent2"}); err != nil {
+		t.Fatal(err)
+	}
+	checkpointed("a step after the idle time")
+}
