@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +29,26 @@ const killToken = "stats-test-token-0123456789abcdef"
 type statsProc struct {
 	cmd  *exec.Cmd
 	base string
-	logs *strings.Builder
+	logs *syncLog
+}
+
+// syncLog is a child's stderr, written by os/exec's copying goroutine
+// while the test reads it.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startStats(t *testing.T, bin string, args ...string) *statsProc {
@@ -38,7 +58,7 @@ func startStats(t *testing.T, bin string, args ...string) *statsProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
+	logs := &syncLog{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
