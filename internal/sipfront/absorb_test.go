@@ -90,11 +90,19 @@ func TestRequestKey(t *testing.T) {
 		{"BYE sip:a@b SIP/2.0\r\nCSeq: 1 BYE\r\n\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-body\r\n", "", ""},
 		{"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\n\r\n", "", ""},
 		{"", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;rport;;branch=z9hG4bKlast\r\n\r\n", "BYE", "z9hG4bKlast"},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch\r\n\r\n", "", ""},
 	} {
 		m, b, ok := requestKey([]byte(tc.msg))
 		if string(m) != tc.method || string(b) != tc.branch || ok != (tc.method != "") {
 			t.Errorf("%q: %q %q %v, want %q %q", tc.msg, m, b, ok, tc.method, tc.branch)
 		}
+	}
+	// It runs on every datagram while records are held: nothing allocated.
+	msg := []byte("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;rport;received=1.2.3.4;branch=z9hG4bK-x\r\nCSeq: 2 BYE\r\n\r\n")
+	if n := testing.AllocsPerRun(100, func() { requestKey(msg) }); n != 0 {
+		t.Errorf("requestKey: %v allocations, want 0", n)
 	}
 }
 

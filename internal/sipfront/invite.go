@@ -62,10 +62,7 @@ func (s *Server) accept(req *sip.Request, src string, tx sip.ServerTransaction, 
 	branch := ""
 	if from, err := netip.ParseAddrPort(src); err == nil && s.absorb != nil && strings.EqualFold(req.Transport(), "UDP") {
 		if b, ok := rfc3261Branch(req); ok {
-			var buf bytes.Buffer
-			buf.Grow(1024)
-			res.StringWrite(&buf)
-			if s.absorb.accepted(b, from, buf.Bytes()) {
+			if s.absorb.accepted(b, from, responseBytes(res)) { // absorb.go
 				branch = b
 			}
 		}
@@ -481,7 +478,12 @@ func viaBranch(v []byte) ([]byte, bool) {
 	if c := bytes.IndexByte(v, ','); c >= 0 {
 		v = v[:c] // the top Via only
 	}
-	for _, param := range bytes.Split(v, []byte(";"))[1:] {
+	// The parameters after the first ';', one at a time (this runs on
+	// every datagram: no slice of them is allocated).
+	_, rest, more := bytes.Cut(v, []byte(";"))
+	for more {
+		var param []byte
+		param, rest, more = bytes.Cut(rest, []byte(";"))
 		k, val, _ := bytes.Cut(param, []byte("="))
 		if bytes.EqualFold(bytes.TrimSpace(k), []byte("branch")) {
 			val = bytes.TrimSpace(val)
