@@ -163,3 +163,29 @@ func TestAbsorbAcceptedInvite(t *testing.T) {
 		t.Fatal("a CANCEL with the INVITE's branch was dropped")
 	}
 }
+
+// TestResponseKey: a response's branch and whether its CSeq names INVITE
+// (two fields, as bytes.Fields splits them), read without allocating.
+func TestResponseKey(t *testing.T) {
+	for _, tc := range []struct {
+		cseq   string
+		invite bool
+	}{
+		{"1 INVITE", true}, {"  2\tINVITE  ", true}, {"3  \t INVITE", true}, {"1 BYE", false}, {"INVITE", false},
+		{"1 INVITE x", false}, {"1 invite", false}, {"", false}, {"1 INVITEX", false}, {"1\u00a0INVITE", true},
+	} {
+		msg := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\nCSeq: " + tc.cseq + "\r\n\r\n")
+		b, invite, ok := responseKey(msg)
+		f := bytes.Fields([]byte(tc.cseq))
+		if want := len(f) == 2 && string(f[1]) == "INVITE"; want != tc.invite {
+			t.Fatalf("case %q: bytes.Fields says %v", tc.cseq, want)
+		}
+		if string(b) != "z9hG4bK-r" || !ok || invite != tc.invite {
+			t.Errorf("CSeq %q: %q %v %v, want z9hG4bK-r %v true", tc.cseq, b, invite, ok, tc.invite)
+		}
+	}
+	msg := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;rport=5;branch=z9hG4bK-r\r\nFrom: <sip:a@b>;tag=1\r\nCSeq: 1 INVITE\r\n\r\n")
+	if n := testing.AllocsPerRun(100, func() { responseKey(msg) }); n != 0 {
+		t.Errorf("responseKey: %v allocations, want 0", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -386,8 +387,12 @@ func responseKey(data []byte) (branch []byte, invite, ok bool) {
 		case branch == nil && (bytes.EqualFold(name, []byte("via")) || bytes.EqualFold(name, []byte("v"))):
 			branch, ok = viaBranch(value)
 		case bytes.EqualFold(name, []byte("cseq")):
-			f := bytes.Fields(value)
-			invite = len(f) == 2 && bytes.Equal(f[1], []byte("INVITE"))
+			// Two fields, the second INVITE (as bytes.Fields would have
+			// them, with nothing allocated: every 2xx comes this way).
+			v := bytes.TrimSpace(value)
+			if sp := bytes.IndexFunc(v, unicode.IsSpace); sp > 0 {
+				invite = bytes.Equal(bytes.TrimLeftFunc(v[sp:], unicode.IsSpace), []byte("INVITE"))
+			}
 			return false
 		}
 		return true
