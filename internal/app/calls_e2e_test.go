@@ -378,7 +378,7 @@ func callsE2E(t *testing.T, brokers []string, prefix string) {
 
 	topics := []string{prefix + event.AgentStateTopic, prefix + event.CallThreadTopic}
 	r.waitPublished(t) // a reply means journaled; Kafka follows
-	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
+	if n := kafkatest.CommittedCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
 		t.Fatalf("Kafka holds %d records right after the replies, want %d", n, len(f.expect))
 	}
 	recs := kafkatest.Consume(t, r.addrs.Kafka, topics, len(f.expect), 30*time.Second)
@@ -479,7 +479,7 @@ func callsE2E(t *testing.T, brokers []string, prefix string) {
 		t.Fatalf("sentinel: %d %s", status, out)
 	}
 	r.waitPublished(t) // a reply means journaled; Kafka follows
-	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(recs)+1) {
+	if n := kafkatest.CommittedCount(t, r.addrs.Kafka, topics...); n != int64(len(recs)+1) {
 		t.Errorf("Kafka holds %d records after the refusals and the sentinel, want %d", n, len(recs)+1)
 	}
 	if next := readWS(1)[0]; next.ID != event.EventDNDOn || next.ThisDN != "1020" || next.ReferenceID != 999 {
@@ -551,7 +551,7 @@ func TestCallForwardOnNoAnswerEndToEnd(t *testing.T) {
 
 	topics := []string{event.AgentStateTopic, event.CallThreadTopic}
 	r.waitPublished(t) // a reply means journaled; Kafka follows
-	if n := kafkatest.RecordCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
+	if n := kafkatest.CommittedCount(t, r.addrs.Kafka, topics...); n != int64(len(f.expect)) {
 		t.Fatalf("Kafka holds %d records, want %d", n, len(f.expect))
 	}
 	recs := kafkatest.Consume(t, r.addrs.Kafka, topics, len(f.expect), 30*time.Second)

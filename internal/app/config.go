@@ -128,7 +128,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: DefaultShutdown,
 		Ops:             OpsConfig{APIRate: DefaultAPIRate, APIBurst: DefaultAPIBurst},
 		Durability: DurabilityConfig{JournalMaxSize: DefaultJournalMaxSize, SnapshotEvery: DefaultSnapshotEvery,
-			RelayLinger: relay.DefaultLinger},
+			RelayLinger: relay.DefaultLinger, JournalMinSyncInterval: DefaultJournalMinSyncInterval},
 		Stats:    true,
 		Embedded: defaultEmbedded(),
 	}

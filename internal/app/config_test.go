@@ -74,6 +74,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"negative relay linger", []string{"--relay-linger", "-5ms"}, nil, "--relay-linger: -5ms: want 0 (no lingering) to 1m0s"},
 		{"relay linger beyond a minute", nil, map[string]string{"SWITCHBOARD_RELAY_LINGER": "2m"}, "--relay-linger: 2m0s"},
 		{"relay linger not a duration", []string{"--relay-linger", "20"}, nil, "relay-linger"},
+		{"negative journal min sync interval", []string{"--journal-min-sync-interval", "-1ms"}, nil, "--journal-min-sync-interval: -1ms: want 0 (no interval) to 100ms"},
+		{"journal min sync interval beyond 100ms", nil, map[string]string{"SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL": "101ms"}, "--journal-min-sync-interval: 101ms"},
+		{"journal min sync interval not a duration", []string{"--journal-min-sync-interval", "2"}, nil, "journal-min-sync-interval"},
+		{"bad env journal min sync interval", nil, map[string]string{"SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL": "soon"}, "SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL"},
 		{"short cluster secret", []string{"--cluster", "c1", "--kafka-brokers", "k1:9092"}, map[string]string{"SWITCHBOARD_CLUSTER_SECRET": "short"}, "--cluster-secret"},
 		{"unknown flag", []string{"--nope"}, nil, "nope"},
 		{"extra argument", []string{"extra"}, nil, "extra"},
@@ -112,6 +116,31 @@ func TestParseFlagsRelayLinger(t *testing.T) {
 	}
 }
 
+// TestParseFlagsJournalMinSyncInterval: --journal-min-sync-interval
+// defaults to DefaultJournalMinSyncInterval, takes 0 (no interval) and up
+// to 100ms, and its environment variable works like the other flags'.
+func TestParseFlagsJournalMinSyncInterval(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, DefaultJournalMinSyncInterval},
+		{[]string{"--journal-min-sync-interval", "0"}, map[string]string{"SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL": "3ms"}, 0},
+		{nil, map[string]string{"SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL": "3ms"}, 3 * time.Millisecond},
+		{[]string{"--journal-min-sync-interval=100ms"}, map[string]string{"SWITCHBOARD_JOURNAL_MIN_SYNC_INTERVAL": "3ms"}, 100 * time.Millisecond},
+		{[]string{"--journal-min-sync-interval", "500us"}, nil, 500 * time.Microsecond},
+	} {
+		got, err := ParseFlags(c.args, env(c.env), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("%v %v: %v", c.args, c.env, err)
+		}
+		if got.Durability.JournalMinSyncInterval != c.want {
+			t.Errorf("%v %v: journal min sync interval %v, want %v", c.args, c.env, got.Durability.JournalMinSyncInterval, c.want)
+		}
+	}
+}
+
 func TestParseFlagsHelp(t *testing.T) {
 	var out bytes.Buffer
 	_, err := ParseFlags([]string{"--help"}, env(nil), &out)
@@ -119,7 +148,7 @@ func TestParseFlagsHelp(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 	for _, f := range []string{"-data", "-http", "-sip", "-kafka-brokers", "-kafka-listen", "-topic-prefix",
-		"-partitions", "-config", "-server-id", "-log-level", "-sip-feature-codes", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "registrar and B2BUA", "-journal-max-size"} {
+		"-partitions", "-config", "-server-id", "-log-level", "-sip-feature-codes", "-log-format", "SWITCHBOARD_KAFKA_BROKERS", "registrar and B2BUA", "-journal-max-size", "-journal-min-sync-interval"} {
 		if !strings.Contains(out.String(), f) {
 			t.Errorf("help lacks %q:\n%s", f, out.String())
 		}

@@ -272,7 +272,11 @@ func (m *Main) start(ctx context.Context, log *slog.Logger) (*serving, error) {
 			return s, fmt.Errorf("app: tenant %q: %w", t.ID, err)
 		}
 		newEngine := func() (tenant.Machine, error) { return engine.New(t, engine.Options{Server: server}) }
-		d, err := startDurable(c, t.ID, eng, newEngine, ops.sink(s.pub), kopts, log.With("tenant", t.ID))
+		pub, err := s.relayPublisher(ctx, c, server, t.ID)
+		if err != nil {
+			return s, c.Kafka.Explain(err, brokers)
+		}
+		d, err := startDurable(c, t.ID, eng, newEngine, ops.sink(pub), s.emb == nil, kopts, log.With("tenant", t.ID))
 		if err != nil {
 			return s, err
 		}
@@ -396,6 +400,22 @@ func (m *Main) startKafka(ctx context.Context, s *serving) (brokers []string, ko
 		kopts = append(kopts, kgo.DisableClientMetrics())
 	}
 	return brokers, kopts, err
+}
+
+// relayPublisher is what the relay of tenant hands its events to: with
+// the embedded broker the shared publisher (the broker dies with the
+// process, so no produce request of a dead process can land after a
+// restart); with --kafka-brokers a transactional publisher of the
+// tenant's own, its transactional id initialised before the relay reads
+// the partition tails, which fences whatever an earlier process of the same
+// server id and tenant still had on its way (see package relay).
+func (s *serving) relayPublisher(ctx context.Context, c Config, server, tenant string) (*publisher.Publisher, error) {
+	if s.emb != nil {
+		return s.pub, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return s.pub.Transactional(ctx, publisher.TransactionalID(c.TopicPrefix, server, tenant))
 }
 
 // loadTenants reads the configuration file, or builds the demo tenant

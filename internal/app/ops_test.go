@@ -561,7 +561,7 @@ func TestServeMetrics(t *testing.T) {
 	}
 	for _, topic := range []string{event.AgentStateTopic, event.CallThreadTopic} {
 		got, _ := e.Value(metrics.NameEventsProduced, map[string]string{"topic": topic, "tenant": "demo"})
-		if want := kafkatest.RecordCount(t, r.addrs.Kafka, topic); got != float64(want) || want == 0 {
+		if want := kafkatest.CommittedCount(t, r.addrs.Kafka, topic); got != float64(want) || want == 0 {
 			t.Errorf("%s: %v events produced, Kafka holds %d", topic, got, want)
 		}
 	}

@@ -88,7 +88,21 @@ type Config struct {
 	// ClusterRates are the request rates of the cluster rows, each 1,000
 	// or 5,000 (default ClusterRates: both).
 	ClusterRates []int
-	Logger       *slog.Logger
+	// JournalMinSyncInterval, if set, is --journal-min-sync-interval of
+	// every serve the bench starts in this process (nil: serve's
+	// default), for an A/B of that setting with one binary.
+	JournalMinSyncInterval *time.Duration
+	Logger                 *slog.Logger
+}
+
+// serveConfig is the configuration every serve the bench starts in this
+// process begins with: serve's defaults, with cfg's serve settings.
+func (cfg Config) serveConfig() app.Config {
+	ac := app.DefaultConfig()
+	if cfg.JournalMinSyncInterval != nil {
+		ac.Durability.JournalMinSyncInterval = *cfg.JournalMinSyncInterval
+	}
+	return ac
 }
 
 // Row names, in table order.
@@ -156,6 +170,11 @@ call (/proc/PID/stat), INVITE-to-200 p99, registrations per second and idle
 CPU, and their ratios. --sip-only measures only the SIP rows (without
 the one with media).
 
+--journal-min-sync-interval D sets serve's --journal-min-sync-interval in
+every serve the bench starts in this process (the API rows, --peer,
+--sip-transports, the single-node cluster row), so one binary can compare
+values of it; without it they run with serve's default.
+
 --sip-transports runs the same sipp load (phones registered by REGISTER,
 --sip-rate calls per second for --duration) through one serve in this
 process (events published) over UDP, TCP and TLS one after the other, and
@@ -207,6 +226,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mediaOnly := fs.Bool("media-only", false, "measure only the media rows")
 	jsonOut := fs.Bool("json", false, "print the result as JSON (for --baseline)")
 	baseline := fs.String("baseline", "", "an earlier run's --json output: print ratios against it")
+	minSync := fs.Duration("journal-min-sync-interval", app.DefaultConfig().Durability.JournalMinSyncInterval,
+		"serve's --journal-min-sync-interval in every serve the bench starts in this process")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
@@ -238,6 +259,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Peer: *peer, Bindings: *bindings, RegisterRate: *regRate, Idle: *idle, SIPOnly: *sipOnly, Profiles: prof,
 		MediaCalls: *mediaCalls, MediaOnly: *mediaOnly, SIPTransports: *transports}
 	cfg.Brokers, cfg.ClusterBrokers, cfg.ClusterOnly = splitList(*brokers), splitList(*clusterBrokers), *clusterOnly
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "journal-min-sync-interval" {
+			cfg.JournalMinSyncInterval = minSync
+		}
+	})
+	if ac := cfg.serveConfig(); ac.Validate() != nil {
+		fmt.Fprintln(stderr, "bench:", ac.Validate())
+		return 2
+	}
 	for _, r := range splitList(*clusterRates) {
 		n, err := strconv.Atoi(r)
 		if err != nil || (n != 1000 && n != 5000) || slices.Contains(cfg.ClusterRates, n) {
@@ -757,7 +787,7 @@ func EndToEnd(ctx context.Context, brokers []string, cfg Config) (E2E, error) {
 	if err := os.WriteFile(dir+"/bench.yaml", []byte(scfg.ServeYAML("bench", "bench-token")), 0o644); err != nil {
 		return out, err
 	}
-	ac := app.DefaultConfig()
+	ac := cfg.serveConfig()
 	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	ac.KafkaBrokers, ac.ConfigFile, ac.Partitions = brokers, dir+"/bench.yaml", 12
 	ac.TopicPrefix = fmt.Sprintf("bench-%d.", time.Now().UnixNano())
@@ -812,8 +842,14 @@ func EndToEnd(ctx context.Context, brokers []string, cfg Config) (E2E, error) {
 		return out, fmt.Errorf("bench: %w", e)
 	}
 	// every call gives 5 events: Ringing, OffHook, Established, Released, OnHook
-	total, err := waitRecords(ctx, addrs.Kafka, ac.TopicPrefix, 5*calls.Load())
-	if err != nil {
+	total := 5 * calls.Load()
+	if _, err := waitRecords(ctx, addrs.Kafka, ac.TopicPrefix, total); err != nil {
+		return out, err
+	}
+	// With --kafka-brokers the relays write transactions, whose markers
+	// count in the end offsets: Kafka holds every event once the relays
+	// have every journaled step acknowledged (committed).
+	if err := waitRelays(ctx, addrs); err != nil {
 		return out, err
 	}
 	allSec := time.Since(start).Seconds()
@@ -857,6 +893,27 @@ func basicCall(ctx context.Context, d *sim.HTTP, dn string) error {
 	}
 	_, err = d.Do(ctx, 0, engine.NetworkRelease{ConnID: rep.ConnID})
 	return err
+}
+
+// waitRelays waits until every tenant's relay has Kafka acknowledge every
+// step record durable in its journal.
+func waitRelays(ctx context.Context, addrs app.Addrs) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		behind := 0
+		for _, st := range addrs.Durability() {
+			if st.AckedLSN < st.DurableLSN {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("bench: %d relays have events not acknowledged by Kafka", behind)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitRecords waits until the two topics hold at least want records and

@@ -101,12 +101,22 @@ func TestHelp(t *testing.T) {
 	if code := Main(context.Background(), []string{"--duration", "-1s"}, &out, &errb); code != 2 {
 		t.Fatalf("bad duration: exit %d", code)
 	}
+	for _, v := range []string{"-1ms", "101ms", "2"} {
+		errb.Reset()
+		if code := Main(context.Background(), []string{"--journal-min-sync-interval", v}, &out, &errb); code != 2 {
+			t.Fatalf("--journal-min-sync-interval %s: exit %d, want 2 (refused before measuring)", v, code)
+		}
+	}
+	if !strings.Contains(errb.String(), "journal-min-sync-interval") {
+		t.Errorf("refusal does not name the flag: %s", errb.String())
+	}
 }
 
 // TestPeerKamailio runs the SIP comparison with Kamailio briefly (CI
 // installs kamailio and sipp): every row is there, no call or
 // registration failed on either side, both servers registered every
-// phone and timed every call, and switchboard's CPU was read.
+// phone and timed every call, switchboard's CPU was read, and serve ran
+// with the bench's --journal-min-sync-interval.
 func TestPeerKamailio(t *testing.T) {
 	testenv.LookPath(t, "Debian package sip-tester", "sipp")
 	if _, err := sipload.LookKamailio(); err != nil {
@@ -114,7 +124,7 @@ func TestPeerKamailio(t *testing.T) {
 		return
 	}
 	args := []string{"--sip-only", "--peer", "kamailio", "--sip-rate", "50", "--duration", "1s", "--bindings", "200",
-		"--register-rate", "200", "--idle", "300ms", "--json"}
+		"--register-rate", "200", "--idle", "300ms", "--journal-min-sync-interval", "3ms", "--json"}
 	var out, errb bytes.Buffer
 	if code := Main(context.Background(), args, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -147,6 +157,10 @@ func TestPeerKamailio(t *testing.T) {
 		if n := get(name).Note; !strings.Contains(n, "50 samples") {
 			t.Errorf("%s: %q, want every one of the 50 calls timed", name, n)
 		}
+	}
+	// --journal-min-sync-interval is serve's setting in this run.
+	if n := get(RowPeerCPU).Note; !strings.Contains(n, "min sync interval 3ms") {
+		t.Errorf("%s: %q, want serve run with --journal-min-sync-interval 3ms", RowPeerCPU, n)
 	}
 	if n := get(RowPeerReg).Note; !strings.Contains(n, "200 bindings") {
 		t.Errorf("%s: %q, want 200 bindings registered", RowPeerReg, n)

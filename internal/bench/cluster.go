@@ -180,7 +180,7 @@ func ClusterAPI(ctx context.Context, brokers []string, nodes, rate int, d time.D
 		}
 	}()
 	for i := 0; i < nodes; i++ {
-		ac := app.DefaultConfig()
+		ac := cfg.serveConfig()
 		id := fmt.Sprint("n", i+1)
 		ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = filepath.Join(dir, id), "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		ac.KafkaBrokers, ac.ConfigFile, ac.Partitions, ac.TopicPrefix = brokers, file, 12, prefix

@@ -60,8 +60,8 @@ type PeerFigures struct {
 }
 
 // ComparePeer runs the same sipp load through `switchboard serve` (in
-// this process, default settings: journal, embedded broker or
-// cfg.Brokers) and through Kamailio (sipload.StartKamailio): cfg.Bindings
+// this process, default settings but cfg.JournalMinSyncInterval: journal,
+// embedded broker or cfg.Brokers) and through Kamailio (sipload.StartKamailio): cfg.Bindings
 // phones registered by REGISTER with digest, cfg.SIPRate x cfg.Duration
 // calls at cfg.SIPRate, then cfg.Idle idle; and returns both servers'
 // figures. The phones register twice: the second pass, every binding in
@@ -127,7 +127,7 @@ func serveLoad(ctx context.Context, cfg Config, lc sipload.Config) (PeerFigures,
 	return out, err
 }
 
-// startServe starts serve in this process (default settings: journal,
+// startServe starts serve in this process (cfg.serveConfig: journal,
 // embedded broker or cfg.Brokers, events published) for a tenant of
 // pairs sipload caller/callee pairs, with SIP over TLS when tls is given;
 // it returns the SIP address and the function that stops serve.
@@ -151,7 +151,7 @@ func startServe(ctx context.Context, cfg Config, pairs int, tls *app.SIPTLS) (st
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	ac := app.DefaultConfig()
+	ac := cfg.serveConfig()
 	ac.Data, ac.HTTP, ac.KafkaListen, ac.SIP = dir+"/data", "127.0.0.1:0", "127.0.0.1:0", sipAddr
 	ac.KafkaBrokers, ac.ConfigFile = cfg.Brokers, dir+"/bench.yaml"
 	ac.TopicPrefix = fmt.Sprintf("bench-sip-%d.", time.Now().UnixNano())
@@ -304,8 +304,8 @@ func peerRows(cfg Config, sb, peer PeerFigures) []Row {
 		return a / b
 	}
 	sbL, pL := sb.Load, peer.Load
-	note := fmt.Sprintf("%d calls/s offered, %d calls, %d bindings; serve in-process (journal, %s), Kamailio 2 workers",
-		cfg.SIPRate, sbL.OK+sbL.Failed, 2*max(1, cfg.Bindings/2), brokerNote(cfg))
+	note := fmt.Sprintf("%d calls/s offered, %d calls, %d bindings; serve in-process (journal, min sync interval %v, %s), Kamailio 2 workers",
+		cfg.SIPRate, sbL.OK+sbL.Failed, 2*max(1, cfg.Bindings/2), cfg.serveConfig().Durability.JournalMinSyncInterval, brokerNote(cfg))
 	return []Row{
 		{Name: RowPeerCPU, Value: sbL.CPUPerCall(), Unit: "ms", Note: note + "; /proc/PID/stat during the calls"},
 		{Name: RowPeerCPUPeer, Value: pL.CPUPerCall(), Unit: "ms", Note: "Kamailio's processes"},

@@ -23,8 +23,14 @@ func callTenant(n int) *config.Tenant {
 // BenchmarkBasicCall: one op is a full basic call, A dials B, B rings,
 // answers, A hangs up (MakeCall, Answer, Release: 3 steps, 10 events with
 // OffHook/OnHook), over 1,000 pairs of extensions with agents logged in.
-// calls/cpu-s is the rate of one fully used core.
+// calls/cpu-s is the rate of one fully used core. /scratch steps with
+// StepScratch, as the tenant runtime does.
 func BenchmarkBasicCall(b *testing.B) {
+	b.Run("step", func(b *testing.B) { benchBasicCall(b, (*Engine).Step) })
+	b.Run("scratch", func(b *testing.B) { benchBasicCall(b, (*Engine).StepScratch) })
+}
+
+func benchBasicCall(b *testing.B, step func(*Engine, int64, Command) (Result, error)) {
 	const pairs = 1000
 	e, err := New(callTenant(2*pairs), Options{Server: "node1"})
 	if err != nil {
@@ -48,18 +54,18 @@ func BenchmarkBasicCall(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		j := i % pairs
 		at++
-		res, err := e.Step(at, MakeCall{From: from[j], To: to[j]})
+		res, err := step(e, at, MakeCall{From: from[j], To: to[j]})
 		if err != nil {
 			b.Fatal(err)
 		}
 		conn := res.Reply.(CallReply).ConnID
 		events += len(res.Events)
-		res, err = e.Step(at, Answer{ConnID: conn, DN: to[j]})
+		res, err = step(e, at, Answer{ConnID: conn, DN: to[j]})
 		if err != nil {
 			b.Fatal(err)
 		}
 		events += len(res.Events)
-		res, err = e.Step(at, Release{ConnID: conn, DN: from[j]})
+		res, err = step(e, at, Release{ConnID: conn, DN: from[j]})
 		if err != nil {
 			b.Fatal(err)
 		}

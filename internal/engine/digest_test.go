@@ -156,7 +156,7 @@ func stateText(e *Engine) string {
 // between steps: the per-step scratch, a test hook, and allocation buffers
 // whose contents are reached through the pointers into them.
 var notState = map[string]bool{
-	"Engine.arena": true, "Engine.outStart": true, "Engine.at": true, "Engine.now": true,
+	"Engine.arena": true, "Engine.scratch": true, "Engine.outStart": true, "Engine.at": true, "Engine.now": true,
 	"Engine.out": true, "Engine.effects": true, "Engine.reply": true, "Engine.end": true,
 	"Engine.pending": true, "Engine.onDistribute": true,
 	"call.pbuf": true, "call.buf": true, "call.tbuf": true, "call.used": true,

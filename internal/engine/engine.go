@@ -103,6 +103,7 @@ type Engine struct {
 
 	// Per step.
 	arena    []event.Event // free event slots; see begin
+	scratch  []event.Event // StepScratch's arena, reused from its start every time
 	outStart int           // where out starts in arena
 	at       int64
 	now      event.Time
@@ -314,6 +315,21 @@ func (e *Engine) Step(at int64, cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	return r, nil
+}
+
+// StepScratch is Step for a caller that is done with the step's events
+// before it steps again (it copies them, or only encodes them): they live
+// in one buffer the engine reuses for every StepScratch, so Result.Events
+// is valid only until the next StepScratch, and the step allocates no
+// event storage. Everything else is Step's: the same events, effects,
+// reply and errors.
+func (e *Engine) StepScratch(at int64, cmd Command) (Result, error) {
+	clear(e.scratch) // the previous scratch step's events: next() wants zero slots
+	arena := e.arena
+	e.arena = e.scratch[:0]
+	r, err := e.Step(at, cmd)
+	e.scratch, e.arena = e.arena, arena
+	return r, err
 }
 
 // trim gives back the arena slots a step reserved but did not use (all of

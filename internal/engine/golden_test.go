@@ -152,6 +152,22 @@ func TestGolden(t *testing.T) {
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
 			blocks, trailer := parseGolden(t, path)
+			// The file runs twice, its steps alternating StepScratch (the
+			// runtime's way) and Step, starting with either: every block
+			// gives the golden output both ways, and a scratch step
+			// reusing its buffer leaves the events Step handed out before
+			// intact (checkKept).
+			for parity := range 2 {
+				r := &runner{t: t, e: newDemoEngine(t), at: goldenStart, seq: map[string]int64{}, mixed: true, steps: parity}
+				for _, b := range blocks {
+					got := r.run(b.cmd)
+					if strings.Join(got, "\n") != strings.Join(b.want, "\n") && !*rewrite {
+						t.Errorf("%s:%d (scratch steps %s): %s\ngot:\n%s\nwant:\n%s", path, b.line, [2]string{"even", "odd"}[parity], b.cmd,
+							strings.Join(got, "\n"), strings.Join(b.want, "\n"))
+					}
+				}
+				r.checkKept()
+			}
 			r := &runner{t: t, e: newDemoEngine(t), at: goldenStart, seq: map[string]int64{}}
 			var out strings.Builder
 			for _, b := range blocks {
@@ -191,6 +207,29 @@ type runner struct {
 	e   *Engine
 	at  int64
 	seq map[string]int64 // last Seq per key
+	// mixed: alternate StepScratch and Step; kept holds the events Step
+	// returned, with their text then, for checkKept.
+	mixed bool
+	steps int
+	kept  []keptEvents
+}
+
+type keptEvents struct {
+	evs  []event.Event
+	text []string
+}
+
+// checkKept fails if an event Step handed out changed since (a later
+// StepScratch wrote into it).
+func (r *runner) checkKept() {
+	for _, k := range r.kept {
+		for i := range k.evs {
+			if got := string(k.evs[i].AppendJSON(nil)); got != k.text[i] {
+				r.t.Errorf("an event Step returned changed later:\n was %s\n now %s", k.text[i], got)
+				return
+			}
+		}
+	}
 }
 
 // run executes one command line and returns its output lines.
@@ -239,7 +278,19 @@ func (r *runner) run(line string) []string {
 		t.Fatalf("%s: %v", line, err)
 	}
 	before := digest(r.e)
-	res, err := r.e.Step(r.at, cmd)
+	step, scratch := r.e.Step, r.mixed && r.steps%2 == 0
+	if scratch {
+		step = r.e.StepScratch
+	}
+	r.steps++
+	res, err := step(r.at, cmd)
+	if !scratch && len(res.Events) > 0 {
+		k := keptEvents{evs: res.Events}
+		for i := range res.Events {
+			k.text = append(k.text, string(res.Events[i].AppendJSON(nil)))
+		}
+		r.kept = append(r.kept, k)
+	}
 	if err != nil {
 		if len(res.Events) != 0 || len(res.Effects) != 0 {
 			t.Errorf("%s: refused with events or effects", line)

@@ -218,3 +218,74 @@ func RecordCount(t testing.TB, brokers []string, topics ...string) int64 {
 	cl.Close()
 	return n
 }
+
+// ConsumeCommitted reads topics read_committed from their start to the end
+// offsets they have when it is called and returns the data records in the
+// order fetched: no transaction markers and no records of aborted
+// transactions (what a consumer of EVENTS.md section 6 reads). It waits
+// for every transaction with records below those offsets to end, and fails
+// the test if that and the read take longer than timeout.
+func ConsumeCommitted(t testing.TB, brokers, topics []string, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	adm := kadm.NewClient(Client(t, brokers))
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		t.Fatalf("kafkatest: end offsets of %v: %v", topics, err)
+	}
+	left := map[string]map[int32]int64{}
+	assign := map[string]map[int32]kgo.Offset{}
+	remaining := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			if left[o.Topic] == nil {
+				left[o.Topic], assign[o.Topic] = map[int32]int64{}, map[int32]kgo.Offset{}
+			}
+			left[o.Topic][o.Partition] = o.Offset
+			assign[o.Topic][o.Partition] = kgo.NewOffset().AtStart()
+			remaining++
+		}
+	})
+	var recs []*kgo.Record
+	if remaining == 0 {
+		return recs
+	}
+	// Markers are kept (and not returned) so that the read reaches each
+	// end offset even when the last records below it are a marker, or an
+	// aborted transaction's whose marker lies beyond it.
+	cl := Client(t, brokers, kgo.ConsumePartitions(assign), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))
+	for remaining > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("kafkatest: reading %v read_committed: %v (%d partitions left)", topics, ctx.Err(), remaining)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("kafkatest: fetch %s/%d: %v", tp, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Topic][r.Partition]
+			if !ok {
+				return
+			}
+			if r.Offset < end && !r.Attrs.IsControl() {
+				recs = append(recs, r)
+			}
+			if r.Offset >= end-1 {
+				delete(left[r.Topic], r.Partition)
+				remaining--
+			}
+		})
+	}
+	return recs
+}
+
+// CommittedCount returns how many data records topics hold read_committed
+// (ConsumeCommitted): RecordCount less the transaction markers and the
+// records of aborted transactions, for topics written with transactions.
+func CommittedCount(t testing.TB, brokers []string, topics ...string) int64 {
+	t.Helper()
+	return int64(len(ConsumeCommitted(t, brokers, topics, time.Minute)))
+}

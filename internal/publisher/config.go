@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -24,6 +25,11 @@ const (
 	DefaultLinger             = 5 * time.Millisecond
 	DefaultMaxBufferedRecords = 20_000
 	DefaultCompression        = "snappy"
+	// DefaultTransactionTimeout: a transaction of one relay batch takes
+	// milliseconds; one open this long has met a Kafka outage (see
+	// Transactional for what happens then). Apache Kafka's default
+	// transaction.max.timeout.ms is 15 minutes.
+	DefaultTransactionTimeout = time.Minute
 )
 
 // SASL mechanisms of SASLConfig.Mechanism.
@@ -88,6 +94,12 @@ type Config struct {
 	// discards them.
 	Logger *slog.Logger
 
+	// TransactionTimeout is the transaction.timeout.ms of the
+	// transactional publishers made with Transactional: how long Kafka
+	// lets one of their transactions stay open before aborting it.
+	// Default DefaultTransactionTimeout.
+	TransactionTimeout time.Duration
+
 	// Linger is how long the publisher, idle when a batch is published,
 	// waits for more batches before handing them to the client and
 	// flushing it (batches published during a flush wait for the next
@@ -112,6 +124,11 @@ type Config struct {
 	// busy machine it used about 10% less CPU per event than 50,000 or
 	// 200,000 (smaller working set); on a quiet one they measured alike.
 	MaxBufferedRecords int
+
+	// Dial, if set, opens the client's connections to the brokers
+	// (kgo.Dialer) in place of a plain TCP (or the TLS) dial: for tests
+	// that hold requests back on their way. Not with TLS.
+	Dial func(ctx context.Context, network, host string) (net.Conn, error)
 }
 
 // Errors. Config and start-up errors wrap these with the field or cause.
@@ -121,6 +138,10 @@ var (
 	ErrConnect       = errors.New("publisher: cannot connect")
 	ErrClosed        = errors.New("publisher: closed")
 	ErrUnknownEvent  = errors.New("publisher: event has no topic")
+	// ErrFenced: another producer initialised the transactional id of a
+	// transactional publisher (another serve process with the same server
+	// id and tenant); this one publishes nothing more.
+	ErrFenced = errors.New("publisher: fenced: another producer initialised the transactional id (another serve with the same server id and tenant?); this one publishes nothing more")
 )
 
 // Validate reports the first invalid field of c, naming it.

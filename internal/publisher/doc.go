@@ -15,6 +15,13 @@
 // produce request nothing of that batch later in the partition lands: per
 // key Kafka holds a prefix of every batch.
 //
+// Transactional returns a publisher of its own transactional id whose
+// every flush is one Kafka transaction, the id initialised first (which
+// fences an earlier producer of it, a killed process's late requests
+// included); single-node serve gives each tenant's relay one with
+// --kafka-brokers (TransactionalID). A later initialisation of the id by
+// another producer fails it with ErrFenced.
+//
 // It does not decide what to publish or when to publish again after a
 // failure (that is the runtime's and the journal's business), does not
 // consume, and does not run a broker (package broker does).

@@ -21,8 +21,19 @@ import (
 // Publisher produces events to Kafka. Its methods are safe for concurrent
 // use.
 type Publisher struct {
-	cl  *kgo.Client
+	cl  atomic.Pointer[kgo.Client] // replaced only by run (renew)
 	log *slog.Logger
+	c   *counters // shared with the transactional publishers made from it
+
+	// opts are the client's options, for Transactional and renew.
+	opts []kgo.Opt
+	// txnID is the transactional id of a publisher made by Transactional
+	// ("" otherwise): every flush is one transaction (see transact).
+	txnID      string
+	txnTimeout time.Duration
+	renewing   bool  // run only: the next flush first renews the client
+	fenced     error // set once (under mu): another producer took txnID
+	children   []*Publisher
 
 	agentTopic, callTopic string
 	partitions            map[string]int32
@@ -41,11 +52,15 @@ type Publisher struct {
 	stop        chan struct{} // closed by Close
 	stopped     chan struct{} // closed when run returns
 
-	closed   atomic.Bool
-	produced atomic.Int64
-	acked    atomic.Int64
-	failed   atomic.Int64
-	lastLat  atomic.Int64 // nanoseconds
+	closed atomic.Bool
+}
+
+// counters are a publisher's figures, shared by the transactional
+// publishers made from it (Stats of the first one counts them all).
+type counters struct {
+	produced, acked, failed atomic.Int64
+	buffered                atomic.Int64
+	lastLat                 atomic.Int64 // nanoseconds
 }
 
 // Stats are the publisher's counters since New.
@@ -119,6 +134,9 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 	if cfg.DisableClientMetrics {
 		opts = append(opts, kgo.DisableClientMetrics())
 	}
+	if cfg.Dial != nil {
+		opts = append(opts, kgo.Dialer(cfg.Dial))
+	}
 	tc, err := cfg.TLS.tlsConfig()
 	if err != nil {
 		return nil, err
@@ -133,9 +151,14 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = DefaultTransactionTimeout
+	}
 	p := &Publisher{
-		cl:         cl,
 		log:        log,
+		c:          &counters{},
+		opts:       opts,
+		txnTimeout: cfg.TransactionTimeout,
 		agentTopic: cfg.TopicPrefix + event.AgentStateTopic,
 		callTopic:  cfg.TopicPrefix + event.CallThreadTopic,
 		bufLimit:   int64(cfg.MaxBufferedRecords),
@@ -145,6 +168,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
 	}
+	p.cl.Store(cl)
 	if err := p.ensureTopics(ctx, cfg); err != nil {
 		cl.Close()
 		return nil, err
@@ -159,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Publisher, error) {
 // shows both with their partitions (a real cluster may take a moment to
 // propagate a new topic).
 func (p *Publisher) ensureTopics(ctx context.Context, cfg Config) error {
-	adm := kadm.NewClient(p.cl)
+	adm := kadm.NewClient(p.cl.Load())
 	topics := []string{p.agentTopic, p.callTopic}
 	if cfg.CreateTopics {
 		resps, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, topics...)
@@ -248,16 +272,16 @@ type batch struct {
 
 func (b *batch) promise(_ *kgo.Record, err error) {
 	if err != nil {
-		b.p.failed.Add(1)
+		b.p.c.failed.Add(1)
 		if errors.Is(err, kgo.ErrClientClosed) {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		b.err.CompareAndSwap(nil, &err)
 	} else {
-		b.p.acked.Add(1)
+		b.p.c.acked.Add(1)
 	}
 	if b.remaining.Add(-1) == 0 {
-		b.p.lastLat.Store(int64(time.Since(b.start)))
+		b.p.c.lastLat.Store(int64(time.Since(b.start)))
 		if b.done != nil {
 			var err error
 			if e := b.err.Load(); e != nil {
@@ -272,6 +296,7 @@ func (b *batch) promise(_ *kgo.Record, err error) {
 // finished counts n records of a finished batch out of the outstanding
 // ones and wakes whoever waits on that.
 func (p *Publisher) finished(n int64) {
+	p.c.buffered.Add(-n)
 	p.mu.Lock()
 	p.outstanding -= n
 	close(p.changed)
@@ -305,6 +330,12 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 	if p.closed.Load() {
 		if done != nil {
 			done(ErrClosed)
+		}
+		return
+	}
+	if err := p.fencedErr(); err != nil {
+		if done != nil {
+			done(err)
 		}
 		return
 	}
@@ -368,8 +399,9 @@ func (p *Publisher) Publish(evs []event.Event, done func(error)) {
 		return
 	}
 	p.outstanding += int64(len(recs))
+	p.c.buffered.Add(int64(len(recs)))
 	p.pending = append(p.pending, b)
-	p.produced.Add(int64(len(recs)))
+	p.c.produced.Add(int64(len(recs)))
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -410,16 +442,22 @@ func (p *Publisher) run() {
 		if len(batches) == 0 {
 			continue
 		}
+		if p.txnID != "" {
+			p.transact(batches)
+			clear(batches)
+			continue
+		}
+		cl := p.cl.Load()
 		for i, b := range batches {
 			promise := b.promise
 			for j := range b.recs {
-				p.cl.Produce(context.Background(), &b.recs[j], promise)
+				cl.Produce(context.Background(), &b.recs[j], promise)
 			}
 			batches[i] = nil
 		}
 		// Returns once every record handed over is acknowledged or
 		// failed (Close fails them).
-		_ = p.cl.Flush(context.Background())
+		_ = cl.Flush(context.Background())
 	}
 }
 
@@ -436,7 +474,7 @@ func (p *Publisher) topic(e *event.Event) string {
 
 // Ping checks that a broker answers, for readiness probes.
 func (p *Publisher) Ping(ctx context.Context) error {
-	if err := p.cl.Ping(ctx); err != nil {
+	if err := p.cl.Load().Ping(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrConnect, err)
 	}
 	return nil
@@ -472,9 +510,12 @@ func (p *Publisher) Close() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
+	children := p.children
+	p.children = nil
 	close(p.stop)
-	p.cl.Close() // fails what the client holds, ending run's flush
+	p.cl.Load().Close() // fails what the client holds, ending run's flush
 	<-p.stopped
+	p.cl.Load().Close() // the client renew may have made meanwhile
 	p.mu.Lock()
 	left := p.pending
 	p.pending = nil
@@ -484,21 +525,24 @@ func (p *Publisher) Close() {
 			b.promise(nil, ErrClosed)
 		}
 	}
-	p.log.Info("publisher closed", "produced", p.produced.Load(), "acked", p.acked.Load(), "failed", p.failed.Load())
+	for _, c := range children {
+		c.Close()
+	}
+	if p.txnID == "" {
+		p.log.Info("publisher closed", "produced", p.c.produced.Load(), "acked", p.c.acked.Load(), "failed", p.c.failed.Load())
+	}
 }
 
-// Stats returns the publisher's counters.
+// Stats returns the publisher's counters, those of the transactional
+// publishers made from it included (they share them).
 func (p *Publisher) Stats() Stats {
-	p.mu.Lock()
-	buffered := p.outstanding
-	p.mu.Unlock()
 	return Stats{
-		Produced:       p.produced.Load(),
-		Acked:          p.acked.Load(),
-		Failed:         p.failed.Load(),
-		Buffered:       buffered,
+		Produced:       p.c.produced.Load(),
+		Acked:          p.c.acked.Load(),
+		Failed:         p.c.failed.Load(),
+		Buffered:       p.c.buffered.Load(),
 		BufferLimit:    p.bufLimit,
-		LastAckLatency: time.Duration(p.lastLat.Load()),
+		LastAckLatency: time.Duration(p.c.lastLat.Load()),
 	}
 }
 

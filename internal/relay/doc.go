@@ -8,6 +8,10 @@
 //
 // The publisher is idempotent within one process; across a crash the
 // records produced after the last checkpoint may or may not be in Kafka.
+// With an external Kafka (serve's --kafka-brokers) a produce request the
+// dead process had sent may even reach the broker after the restart; that
+// is fenced below ("A dead process's late requests"). The embedded broker
+// dies with the process, so there no request outlives it.
 // The checkpoint therefore also holds, per partition of both topics, an end
 // offset E taken before any record it does not cover was produced: the
 // relay asks Kafka for the end offsets, then reads the last LSN it has
@@ -21,6 +25,33 @@
 // producer, one partition per key, one batch at a time: below), so the
 // events skipped are a prefix of each key's pending events.
 //
+// # A dead process's late requests
+//
+// With an external Kafka the tails alone do not settle it: a produce
+// request of a process killed with kill -9 can still be on its way (in a
+// socket buffer, a slow broker) and be appended after the restarted relay
+// has read the tails, and the events it carries would then be published
+// twice. The idempotent producer cannot refuse it: its producer id is the
+// dead process's, unknown to the new one. So with --kafka-brokers each
+// tenant's relay publishes through a transactional publisher of its own
+// (publisher.Transactional), transactional id
+// publisher.TransactionalID(prefix, server id, tenant), and each batch
+// handed over is one transaction, committed before its done reports it
+// acknowledged. serve initialises that transactional id before Start:
+// Kafka aborts the dead process's open transaction and refuses every later
+// request of its producer epoch. Config.ReadCommitted then has the tails
+// read read_committed, up to the high watermark taken after that fence
+// (the read waits until every transaction with records below it has
+// ended, another tenant's too), so the resume sees what was committed and
+// nothing the dead process left uncommitted, and no late request of it
+// can land after. Consumers that read read_committed see each event once
+// (EVENTS.md section 6); one reading uncommitted may also see the aborted
+// records, which repeat a (topic, key, Seq) it has or will have.
+//
+// The same fence stops an older process of the same server id and tenant
+// that is still running (a second serve on another data directory): its
+// next transaction fails with publisher.ErrFenced, and the relay stops
+// for good (Stats.Err, /readyz), its journal keeping its events.
 // # One batch at a time
 //
 // The relay hands the publisher one batch, and the next only once Kafka has
@@ -32,7 +63,12 @@
 // batch's done waits for its other partitions too) and would write records
 // handed over meanwhile under a new producer epoch, so a key could get Seq
 // n+1 without n. With one batch in flight nothing is handed over between a
-// refusal and the rewind that publishes n again first.
+// refusal and the rewind that publishes n again first. With the
+// transactional publisher a batch is one transaction, so a refused batch
+// is aborted whole and read_committed Kafka holds whole batches; one batch
+// at a time still orders the transactions (the next begins only once the
+// previous one is committed) and keeps the rewind's tail read after the
+// abort.
 //
 // A batch that is not full lingers: it is handed over only once its first
 // step record has waited Config.Linger (serve's --relay-linger), so that
@@ -75,8 +111,12 @@
 // relay rewinds to the first step record Kafka has not acknowledged, reads
 // the partition tails as at start to skip the events Kafka has, and hands
 // the rest over again (one batch at a time: above), retrying with backoff (retryMinWait..retryMaxWait).
+// (A transactional batch that failed was aborted before its done; a
+// commit whose outcome Kafka left unknown is settled by the read_committed
+// tail read, which waits for it to end.)
 // A journal that failed to write is waited for (the tenant heals it). Only
-// a closed publisher or an unreadable journal stops the relay for good.
+// a closed or fenced publisher or an unreadable journal stops the relay
+// for good.
 //
 // It owns the checkpoint file and nothing else; it does not write the
 // journal (the tenant goroutine is its only appender) and knows nothing of

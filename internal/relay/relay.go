@@ -66,6 +66,12 @@ type Config struct {
 	Kafka []kgo.Opt
 	// TopicPrefix is the publisher's topic prefix.
 	TopicPrefix string
+	// ReadCommitted: the publisher writes each batch as a Kafka
+	// transaction (publisher.Transactional), whose transactional id it
+	// initialised before Start; the partition tails are then read
+	// read_committed (see "Exactly once across crashes" in the package
+	// doc).
+	ReadCommitted bool
 	// SnapshotLSN returns the LSN of the newest snapshot (runtime's
 	// Tenant.SnapshotLSN); the journal is truncated before
 	// min(acked, snapshot)+1. Nil: never truncate.
@@ -606,6 +612,11 @@ func (r *Relay) acknowledge(lsn uint64, err error) {
 		if r.failed == nil && errors.Is(err, publisher.ErrClosed) {
 			r.failed = fmt.Errorf("%w: publishing up to lsn %d: %w", ErrStopped, lsn, err)
 			r.log.Info("relay: publisher closed with events unacknowledged; the journal keeps them for the next start", "lsn", lsn)
+		}
+		if r.failed == nil && errors.Is(err, publisher.ErrFenced) {
+			r.failed = fmt.Errorf("%w: %w", ErrStopped, err)
+			r.log.Error("relay: fenced: another process publishes this tenant's events (same server id and tenant); this one stopped publishing, the journal keeps its events",
+				"lsn", lsn, "err", err)
 		}
 		for i := range r.queue {
 			if r.queue[i].last == lsn {

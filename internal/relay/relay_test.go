@@ -66,7 +66,15 @@ func startNodeWrapped(t testing.TB, brokers []string, dir, prefix string, tc *co
 func startNodeConfig(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int,
 	wrap func(relay.Publisher) relay.Publisher, set func(*relay.Config)) *node {
 	t.Helper()
-	log := kafkatest.Logger(t, slog.LevelWarn)
+	return startNodePublisher(t, brokers, dir, prefix, tc, snapshotEvery, wrap, set, nil, slog.LevelWarn)
+}
+
+// startNodePublisher is startNodeConfig with setPub (unless nil) changing
+// the publisher's configuration, logging at level and above.
+func startNodePublisher(t testing.TB, brokers []string, dir, prefix string, tc *config.Tenant, snapshotEvery int,
+	wrap func(relay.Publisher) relay.Publisher, set func(*relay.Config), setPub func(*publisher.Config), level slog.Level) *node {
+	t.Helper()
+	log := kafkatest.Logger(t, level)
 	n := &node{t: t, dir: dir, prefix: prefix}
 	var err error
 	n.jr, err = journal.Open(filepath.Join(dir, "journal"), journal.Options{SegmentSize: 1 << 20, Logger: log})
@@ -83,8 +91,12 @@ func startNodeConfig(t testing.TB, brokers []string, dir, prefix string, tc *con
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n.pub, err = publisher.New(ctx, publisher.Config{Brokers: brokers, TopicPrefix: prefix, Partitions: partitions,
-		CreateTopics: true, Linger: -1, Logger: log})
+	pc := publisher.Config{Brokers: brokers, TopicPrefix: prefix, Partitions: partitions,
+		CreateTopics: true, Linger: -1, Logger: log}
+	if setPub != nil {
+		setPub(&pc)
+	}
+	n.pub, err = publisher.New(ctx, pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,10 @@ func (r *Relay) pendingKeys(from, end uint64) (map[string]struct{}, error) {
 
 // readTails reads, on every partition a pending key maps to, the records
 // from the checkpoint's offset to the end, and returns the (key, Seq) of
-// the pending keys found, and how many records it read.
+// the pending keys found, and how many records it read. Read_committed
+// (Config.ReadCommitted) the end is the high watermark all the same: the
+// read waits until every transaction with records below it has ended, so
+// it sees every committed record below it and no aborted one.
 func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (*inKafka, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -185,8 +188,16 @@ func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (*inKaf
 	if len(want) == 0 {
 		return have, 0, nil
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, r.cfg.Kafka...),
-		kgo.ConsumePartitions(want), kgo.FetchMaxWait(100*time.Millisecond))...)
+	// Control records (transaction markers) are kept so that the read
+	// reaches each end offset even when the records before it are a
+	// marker, or an aborted transaction's (dropped read_committed) whose
+	// marker lies beyond it; they are not events.
+	opts := append(append([]kgo.Opt{}, r.cfg.Kafka...),
+		kgo.ConsumePartitions(want), kgo.FetchMaxWait(100*time.Millisecond), kgo.KeepControlRecords())
+	if r.cfg.ReadCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -209,7 +220,7 @@ func (r *Relay) readTails(ctx context.Context, keys map[string]struct{}) (*inKaf
 		fs.EachRecord(func(rec *kgo.Record) {
 			read++
 			k := rec.Topic + "\x00" + string(rec.Key)
-			if _, ok := keys[k]; ok {
+			if _, ok := keys[k]; ok && !rec.Attrs.IsControl() {
 				var e event.Event
 				if err := event.Unmarshal(rec.Value, &e); err == nil {
 					have.has[keySeq{k, e.Seq}] = struct{}{}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/switchboard-cc/switchboard/internal/config"
 	"github.com/switchboard-cc/switchboard/internal/engine"
@@ -135,20 +134,29 @@ func (t *sipTenant) carrierAuth(l *leg) sipgo.AnswerOptions {
 
 // trunkByCredentials finds the trunk whose sip-user the request's digest
 // credentials name, among trunks that take calls by credentials alone.
+// The credentials are read only when such a trunk exists: every phone's
+// INVITE answering its challenge comes here (issue 19).
 func (s *Server) trunkByCredentials(req *sip.Request) (*sipTenant, *trunk) {
 	_, _, _, credName := authKind(req)
 	h := req.GetHeader(credName)
 	if h == nil {
 		return nil, nil
 	}
-	cred, err := digest.ParseCredentials(h.Value())
-	if err != nil {
-		return nil, nil
-	}
+	user, parsed := "", false
 	for _, t := range s.served() {
 		for i := range t.trunks {
 			tr := &t.trunks[i]
-			if tr.carrier.inbound == "credentials" && tr.user == cred.Username {
+			if tr.carrier.inbound != "credentials" {
+				continue
+			}
+			if !parsed {
+				cred, err := parseCredentials(h.Value())
+				if err != nil {
+					return nil, nil
+				}
+				user, parsed = cred.Username, true
+			}
+			if tr.user == user {
 				return t, tr
 			}
 		}

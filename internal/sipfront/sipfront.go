@@ -491,10 +491,22 @@ func (s *Server) served() map[string]*sipTenant { return *s.tenants.Load() }
 
 // do runs one engine command with the configured timeout.
 func (t *sipTenant) do(cmd engine.Command) (tenant.Outcome, error) {
+	if rt, ok := t.rt.(withinRuntime); ok {
+		return rt.DoWithin(t.s.ctx, t.s.cfg.CommandTimeout, cmd)
+	}
 	ctx, cancel := context.WithTimeout(t.s.ctx, t.s.cfg.CommandTimeout)
 	defer cancel()
 	return t.rt.Do(ctx, cmd)
 }
+
+// withinRuntime is a Runtime that bounds a command's wait without a
+// context of its own per command (*tenant.Tenant: DoWithin), which every
+// SIP call's three commands would otherwise make, with its timer.
+type withinRuntime interface {
+	DoWithin(ctx context.Context, d time.Duration, cmd engine.Command) (tenant.Outcome, error)
+}
+
+var _ withinRuntime = (*tenant.Tenant)(nil)
 
 // respond answers req on tx, logging a failure.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte, hdrs ...sip.Header) {

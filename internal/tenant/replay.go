@@ -60,7 +60,12 @@ func (r *replayer) step(n uint64, rec []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s %d: %w", ErrReplay, r.unit, n, err)
 	}
-	res, err := r.eng.Step(sr.At, cmd)
+	step := r.eng.Step
+	if s, ok := r.eng.(scratchStepper); ok {
+		// The events are only compared: the engine's reused buffer will do.
+		step = s.StepScratch
+	}
+	res, err := step(sr.At, cmd)
 	if err != nil {
 		return fmt.Errorf("%w: %s %d: %s refused on replay: %w", ErrReplay, r.unit, n, cmd.Kind(), err)
 	}

@@ -172,6 +172,10 @@ type Tenant struct {
 	once   sync.Once
 	hub    *hub
 	ack    *acker
+	// reqs pools Do's requests whose reply came (a command then costs the
+	// caller no allocation of the runtime's). Per tenant, not global: a
+	// reply channel belongs to the synctest bubble it was made in.
+	reqs   sync.Pool
 	sample *logsample.Sampler
 	kick   chan struct{} // cap 1: the syncer saw a write failure
 
@@ -221,6 +225,30 @@ type request struct {
 	query func(Machine)
 	reply chan result  // capacity 1
 	state atomic.Int32 // reqQueued, reqTaken or reqAbandoned
+	// DoWithin: the deadline (zero: none but ctx's), and the timer that
+	// ends the caller's wait at it, kept with a pooled request for reuse.
+	deadline time.Time
+	timer    *time.Timer
+}
+
+// err is why r may no longer be stepped: its context ended, or its
+// deadline passed (context.DeadlineExceeded, as a context's would say).
+func (r *request) err() error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// expired is the channel that fires at r's deadline; nil (never) without one.
+func (r *request) expired() <-chan time.Time {
+	if r.deadline.IsZero() {
+		return nil
+	}
+	return r.timer.C
 }
 
 // Request states: queued until the tenant goroutine takes it (it is then
@@ -235,7 +263,7 @@ const (
 // take is the tenant goroutine taking r: false if the caller abandoned it,
 // or if its context has ended (r then gets ctx's error).
 func (r *request) take() bool {
-	if err := r.ctx.Err(); err != nil {
+	if err := r.err(); err != nil {
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
 			r.reply <- result{err: err}
 		}
@@ -319,11 +347,44 @@ func (t *Tenant) ID() string { return t.id }
 // step becomes durable or its journal write fails), so an error never
 // hides an applied command. Callers bound the wait in the queue with ctx.
 func (t *Tenant) Do(ctx context.Context, cmd engine.Command) (Outcome, error) {
-	r := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
-	res, err := t.submit(ctx, r)
-	if err != nil {
-		return Outcome{}, err
+	return t.do(ctx, 0, cmd)
+}
+
+// DoWithin is Do with a context that ends d from now at the latest
+// (context.WithTimeout(ctx, d)), without making that context and its
+// timer for every command: the request keeps a timer for its next use.
+// It ends with context.DeadlineExceeded where that context would have.
+func (t *Tenant) DoWithin(ctx context.Context, d time.Duration, cmd engine.Command) (Outcome, error) {
+	return t.do(ctx, d, cmd)
+}
+
+// do is Do, with a deadline d from now unless d is 0.
+func (t *Tenant) do(ctx context.Context, d time.Duration, cmd engine.Command) (Outcome, error) {
+	r, _ := t.reqs.Get().(*request)
+	if r == nil {
+		r = &request{reply: make(chan result, 1)}
 	}
+	r.ctx, r.cmd = ctx, cmd
+	if d != 0 {
+		r.deadline = time.Now().Add(d)
+		if r.timer == nil {
+			r.timer = time.NewTimer(d)
+		} else {
+			r.timer.Reset(d)
+		}
+	}
+	res, err := t.submit(ctx, r)
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if err != nil {
+		return Outcome{}, err // r may still be queued: not reused
+	}
+	// The tenant is done with a request once it has sent its one reply:
+	// the request and its channel serve another Do.
+	r.ctx, r.cmd, r.deadline = nil, nil, time.Time{}
+	r.state.Store(reqQueued)
+	t.reqs.Put(r)
 	return res.out, res.err
 }
 
@@ -344,18 +405,24 @@ func (t *Tenant) Query(ctx context.Context, f func(Machine)) error {
 	return res.err
 }
 
+// submit queues r and waits for its reply. It returns an error (and no
+// reply was received) when r was not queued or was abandoned; otherwise r
+// has had its reply and the tenant is done with it.
 func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	select {
 	case <-t.stop:
 		return result{}, ErrClosed
 	default:
 	}
+	expired := r.expired()
 	select {
 	case t.in <- r:
 	case <-t.stop:
 		return result{}, ErrClosed
 	case <-ctx.Done():
 		return result{}, ctx.Err()
+	case <-expired:
+		return result{}, context.DeadlineExceeded
 	}
 	select {
 	case res := <-r.reply:
@@ -363,6 +430,10 @@ func (t *Tenant) submit(ctx context.Context, r *request) (result, error) {
 	case <-ctx.Done():
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
 			return result{}, ctx.Err() // never stepped
+		}
+	case <-expired:
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return result{}, context.DeadlineExceeded // never stepped
 		}
 	case <-t.exited:
 		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
@@ -458,7 +529,7 @@ func (t *Tenant) run() {
 			}
 			return
 		}
-		b := &batch{}
+		b := t.newBatch()
 		if first != nil {
 			t.handle(b, first)
 		} else {
@@ -582,7 +653,7 @@ func (t *Tenant) step(b *batch, r *request) {
 		}
 	}
 	at := t.now()
-	res, err := t.eng.Step(at, r.cmd)
+	res, err := t.stepEngine(b, at, r.cmd)
 	if err != nil {
 		b.steps = append(b.steps, stepResult{req: r, res: result{err: err}})
 		return
@@ -631,7 +702,7 @@ func (t *Tenant) fire(b *batch, f timerFire) {
 	}
 	t.last = at
 	cmd := engine.TimerFired{ID: f.id}
-	res, err := t.eng.Step(at, cmd)
+	res, err := t.stepEngine(b, at, cmd)
 	if err != nil {
 		t.log.Warn("timer refused by engine", "tenant", t.id, "timer", f.id, "err", err)
 		return
@@ -691,8 +762,65 @@ func (t *Tenant) cancelTimer(id string) {
 	}
 }
 
+// scratchStepper is a Machine that can step into an event buffer it reuses
+// (*engine.Engine's StepScratch): the events it returns are valid until its
+// next step.
+type scratchStepper interface {
+	StepScratch(at int64, cmd engine.Command) (engine.Result, error)
+}
+
+// stepEngine steps the engine for batch b. A batch of its own buffers
+// (journal mode, newBatch) copies each step's events, so there the engine
+// steps into its reused buffer: the step allocates no event storage.
+func (t *Tenant) stepEngine(b *batch, at int64, cmd engine.Command) (engine.Result, error) {
+	if s, ok := t.eng.(scratchStepper); ok && b.pooled {
+		return s.StepScratch(at, cmd)
+	}
+	return t.eng.Step(at, cmd)
+}
+
+// newBatch returns an empty batch for the next steps. In journal mode it is
+// pooled: its events and steps are its own buffers, reused once it is
+// released (recycle), since nothing holds a batch's events after its
+// release (the hub copies them, the journal has their record). The Sink
+// and Log modes hand the events to code that may keep them.
+func (t *Tenant) newBatch() *batch {
+	if t.jr == nil {
+		return &batch{}
+	}
+	if b, ok := batchPool.Get().(*batch); ok {
+		return b
+	}
+	return &batch{pooled: true}
+}
+
+// batchPool holds released journal-mode batches, with their buffers.
+var batchPool sync.Pool
+
+// A batch whose buffers grew beyond these (a burst) is left to the garbage
+// collector rather than pooled.
+const (
+	maxPooledEvents = 4096
+	maxPooledSteps  = 1024
+)
+
+// recycle pools b, a pooled batch just released: its buffers are cleared
+// (so they keep no event's or request's memory) and reused by newBatch.
+func (b *batch) recycle() {
+	if !b.pooled || cap(b.events) > maxPooledEvents || cap(b.steps) > maxPooledSteps {
+		return
+	}
+	clear(b.events)
+	clear(b.steps)
+	*b = batch{pooled: true, events: b.events[:0], steps: b.steps[:0]}
+	batchPool.Put(b)
+}
+
 // batch is the steps handed to the Sink in one Publish call.
 type batch struct {
+	// pooled: journal mode; events and steps are the batch's own buffers
+	// (see newBatch), events copied in by addEvents.
+	pooled  bool
 	n       uint64
 	lsn     uint64       // journal mode: LSN of the batch's last step record, 0 if none
 	steps   []stepResult // req nil for timer steps
@@ -706,9 +834,10 @@ type batch struct {
 }
 
 // addEvents adds a step's events (which the runtime owns, Result.Events):
-// the first step's slice is used as it is, later ones are appended.
+// the first step's slice is used as it is, later ones are appended. A
+// pooled batch copies them all into its own buffer.
 func (b *batch) addEvents(evs []event.Event) {
-	if b.events == nil {
+	if b.events == nil && !b.pooled {
 		b.events = evs
 		return
 	}
@@ -815,6 +944,7 @@ func (a *acker) release(b *batch) {
 	case len(evs) > 0:
 		a.hub.publish(evs)
 	}
+	b.recycle()
 	<-a.slots
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -486,4 +487,71 @@ func BenchmarkDo(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+}
+
+// TestDoWithin: DoWithin ends a command's wait in the queue at its
+// deadline with context.DeadlineExceeded, as Do with a context of that
+// timeout does, and the command is never stepped; a command taken in time
+// succeeds, and the request's timer serves again.
+func TestDoWithin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := &fakeMachine{}
+		tn := start(t, m, &fakeSink{auto: true}, nil)
+		ctx := context.Background()
+		for range 2 {
+			if _, err := tn.DoWithin(ctx, time.Second, cmd{name: "fast", dn: "1", events: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hold := make(chan struct{})
+		go tn.Query(ctx, func(Machine) { <-hold })
+		synctest.Wait()
+		start := time.Now()
+		_, err := tn.DoWithin(ctx, time.Second, cmd{name: "late", dn: "1", events: 1})
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != time.Second {
+			t.Fatalf("queued past its deadline: %v after %v, want DeadlineExceeded after 1s", err, time.Since(start))
+		}
+		close(hold)
+		if _, err := tn.DoWithin(ctx, time.Second, cmd{name: "again", dn: "1", events: 1}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		var names []string
+		for _, s := range m.steps {
+			names = append(names, s.cmd.(cmd).name)
+		}
+		if got := strings.Join(names, " "); got != "fast fast again" {
+			t.Fatalf("stepped %q, want %q (the late command never)", got, "fast fast again")
+		}
+	})
+}
+
+// BenchmarkDoTimeout: a command bounded by a timeout, as sipfront runs
+// each of a call's commands: /context with Do and context.WithTimeout,
+// /within with DoWithin.
+func BenchmarkDoTimeout(b *testing.B) {
+	tn, _ := Start(Config{Engine: &fakeMachine{}, Sink: &fakeSink{auto: true}})
+	defer tn.Close(context.Background())
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := cmd{name: "x", dn: "1", events: 1}
+	b.Run("context", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(parent, time.Minute)
+			_, err := tn.Do(ctx, c)
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("within", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := tn.DoWithin(parent, time.Minute, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
