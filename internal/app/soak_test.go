@@ -240,7 +240,11 @@ func TestEmbeddedBrokerSoak(t *testing.T) {
 		retainedBytes += b
 		retainedRecords += r
 	}
-	if retainedRecords >= float64(events.Load())/4 {
+	// Without retention every record would be there; the bound is in
+	// bytes, and how many records it holds depends on how well batches
+	// compress (larger batches since the relay lingers: about a quarter of
+	// the records now), so the check is half.
+	if retainedRecords >= float64(events.Load())/2 {
 		t.Errorf("the broker retains %.0f of %d records: retention by size did not run", retainedRecords, events.Load())
 	}
 	s.stop(t, logs)

@@ -48,7 +48,12 @@
 // appenders and the Readers, which at high rates costs more CPU than the
 // syscall; Options.MinSyncInterval (off by default) makes a batch smaller
 // than 64 KiB wait out the rest of that interval since the previous batch
-// started, trading up to that much latency per record for fewer batches.
+// started, trading up to that much latency per record for fewer batches,
+// but only under load: while the arrival rate of records, exponentially
+// weighted over the last 4 intervals, is at least 4 records per interval
+// (pace.go). Below it, a record never waits, so chained requests at low
+// rates (each sent just after the previous reply) keep the latency of one
+// fsync.
 //
 // # Zeros ahead of the records
 //

@@ -89,7 +89,16 @@ type batch struct {
 	buf     []byte
 	breaks  []segBreak // where in buf a new segment starts
 	waiters []waiter
+	first   uint64 // LSN of the first record in buf
 	last    uint64 // LSN of the last record in buf
+}
+
+// records is how many records b holds.
+func (b *batch) records() int {
+	if len(b.buf) == 0 {
+		return 0
+	}
+	return int(b.last - b.first + 1)
 }
 
 type segBreak struct {
@@ -301,6 +310,9 @@ func (j *Journal) AppendRecord(t Type, payload []byte, done func(lsn uint64, err
 	}
 	lsn := j.next
 	j.next++
+	if len(j.pend.buf) == 0 {
+		j.pend.first = lsn
+	}
 	j.pend.buf = appendFrame(j.pend.buf, lsn, t, payload, pcrc)
 	j.pend.last = lsn
 	if done != nil {
@@ -539,7 +551,8 @@ func (j *Journal) Close() error {
 }
 
 // minSyncBatch is the batch size from which Options.MinSyncInterval no
-// longer applies: such a batch is worth its fsync at once.
+// longer applies: such a batch is worth its fsync at once. Below it, the
+// pacer (pace.go) decides whether the batch waits.
 const minSyncBatch = 64 << 10
 
 // flushLoop is the single goroutine that writes and fsyncs batches.
@@ -552,7 +565,9 @@ func (j *Journal) flushLoop() {
 		j.kickNotifier()
 	}()
 	var spare batch
-	var lastStart time.Time // of the previous batch
+	pace := pacer{iv: j.opts.MinSyncInterval}
+	waitedFrom := -1            // records of the pending batch when it began to wait; -1: it has not
+	var waitedFor time.Duration // and how long it waited
 	for {
 		j.mu.Lock()
 		if len(j.pend.buf) == 0 {
@@ -567,14 +582,22 @@ func (j *Journal) flushLoop() {
 			<-j.wake
 			continue
 		}
-		if iv := j.opts.MinSyncInterval; iv > 0 && len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
-			if d := iv - time.Since(lastStart); d > 0 {
-				j.mu.Unlock()
-				time.Sleep(d) // let more records join this batch
-				continue
+		if pace.iv > 0 {
+			now := time.Now()
+			if waitedFrom < 0 && len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
+				if d := pace.wait(now, j.pend.records()); d > 0 {
+					waitedFrom, waitedFor = j.pend.records(), d
+					j.mu.Unlock()
+					time.Sleep(d) // let more records join this batch
+					continue
+				}
 			}
+			if waitedFrom >= 0 {
+				pace.gathered(now, waitedFor, j.pend.records()-waitedFrom)
+				waitedFrom = -1
+			}
+			pace.took(now, j.pend.records())
 		}
-		lastStart = time.Now()
 		b := j.pend
 		j.pend = spare
 		failed := j.err
@@ -611,7 +634,7 @@ func (j *Journal) flushLoop() {
 			j.cbMu.Unlock()
 			j.kickNotifier()
 		}
-		spare = batch{buf: b.buf[:0], breaks: b.breaks[:0]}
+		spare = batch{buf: b.buf[:0], breaks: b.breaks[:0]} // first and last are set by the next record
 		if cap(spare.buf) > 4*j.opts.MaxBatchBytes {
 			spare.buf = nil // do not keep a huge buffer after a burst
 		}

@@ -52,14 +52,19 @@ type Options struct {
 	// min(SegmentSize, 4 MiB); negative turns it off: the segment then
 	// grows with every batch, as journals written before it did.
 	ZeroAhead int64
-	// MinSyncInterval, if positive, is the least time between the starts
-	// of two batches' writes: while fsyncs follow each other faster, the
-	// flusher waits out the rest of it before it takes a batch smaller
-	// than 64 KiB, so that at high rates records gather into fewer
-	// batches (each batch wakes the flusher, the notifier, the appenders
-	// and every Reader). A record then waits up to MinSyncInterval more;
-	// at rates where fsyncs are further apart nothing waits. Default 0:
-	// a batch is taken as soon as the previous one is durable.
+	// MinSyncInterval, if positive, makes group commit gather records
+	// under load: a batch smaller than 64 KiB waits until this long after
+	// the previous batch started, but only while records arrive at 4 or
+	// more per interval (an exponentially weighted rate over the last 4
+	// intervals, the pending records included), so that at high rates
+	// records gather into fewer batches (each batch costs an fsync and
+	// wakes the flusher, the notifier, the appenders and every Reader). A
+	// record then waits up to MinSyncInterval more. Below that rate
+	// nothing waits: a chain of requests (a reply, then the next request
+	// just after the previous batch started) at a low rate pays nothing,
+	// and neither does the first record after the journal was idle for an
+	// interval. Default 0: a batch is taken as soon as the previous one is
+	// durable.
 	MinSyncInterval time.Duration
 }
 

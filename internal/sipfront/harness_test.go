@@ -252,7 +252,38 @@ func startSippAt(t testing.TB, server, scenario string, port int, args ...string
 		}
 		p.done <- err
 	}()
+	waitBound(port, p.exited)
 	return p
+}
+
+// waitBound waits until a socket is bound to 127.0.0.1:port (UDP, or TCP
+// listening), as sipp does once it has started, for at most 5 s or until
+// exited is closed: a phone started right after a callee's sipp could
+// otherwise reach it before it listens (on a loaded machine a TCP callee
+// of TestForkFirstAnswerWins got no INVITE: the connection was refused).
+func waitBound(port int, exited <-chan struct{}) {
+	want := fmt.Sprintf("0100007F:%04X", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, f := range []string{"/proc/net/udp", "/proc/net/tcp"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return // not Linux: no way to look
+			}
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				fs := strings.Fields(line)
+				// local address, and for TCP the state LISTEN (0A)
+				if len(fs) > 3 && fs[1] == want && (f == "/proc/net/udp" || fs[3] == "0A") {
+					return
+				}
+			}
+		}
+		select {
+		case <-exited:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func tail(s string, n int) string {

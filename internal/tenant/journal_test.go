@@ -94,6 +94,12 @@ func TestJournalFull(t *testing.T) {
 	if !errors.Is(full, ErrNotRecorded) {
 		t.Fatalf("%v does not wrap ErrNotRecorded (503)", full)
 	}
+	// The last accepted command's reply can come before its events reach
+	// the subscribers (release replies, then publishes): wait until every
+	// batch is released, so that the subscription sees only what follows.
+	if err := tn.ack.waitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
 	sub := tn.Subscribe(Filter{}, 16)
 	a0, d0, c0 := views(t, tn)
 	last := j.LastLSN()

@@ -919,16 +919,30 @@ func (a *acker) done(n uint64, err error, durable uint64) {
 }
 
 func (a *acker) release(b *batch) {
-	var evs []event.Event // journal mode, failed batch: the events of the durable steps
-	for _, s := range b.steps {
-		stands := b.err == nil
-		if b.err != nil && a.journal && s.lsn <= b.durable {
-			stands = true
-			evs = append(evs, b.events[s.evFrom:s.evTo]...)
+	// The events go to the subscribers before the replies: a caller that
+	// has its reply and then subscribes (a renewed subscription, a test)
+	// does not get its own step's events a second time through the new
+	// subscription.
+	switch {
+	case b.err == nil:
+		a.hub.publish(b.events)
+	case a.journal:
+		// journal mode, failed batch: the events of the durable steps
+		var evs []event.Event
+		for _, s := range b.steps {
+			if s.lsn <= b.durable {
+				evs = append(evs, b.events[s.evFrom:s.evTo]...)
+			}
 		}
+		if len(evs) > 0 {
+			a.hub.publish(evs)
+		}
+	}
+	for _, s := range b.steps {
 		if s.req == nil {
 			continue
 		}
+		stands := b.err == nil || (a.journal && s.lsn <= b.durable)
 		res := s.res
 		if !stands && res.err == nil && (a.journal || res.out.Events > 0) {
 			res = result{err: fmt.Errorf("%w: %w", ErrNotRecorded, b.err)}
@@ -937,12 +951,6 @@ func (a *acker) release(b *batch) {
 			}
 		}
 		s.req.reply <- res
-	}
-	switch {
-	case b.err == nil:
-		a.hub.publish(b.events)
-	case len(evs) > 0:
-		a.hub.publish(evs)
 	}
 	b.recycle()
 	<-a.slots
