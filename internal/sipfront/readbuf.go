@@ -48,9 +48,15 @@ func SetReadBuffer(n int) error {
 // allocated), and the net.Addr handed to sipgo is one kept per source
 // (udpSource) whose String, which sipgo calls on every datagram, is text
 // made once.
+//
+// On Linux it reads and writes the socket with raw system calls (rawUDP,
+// rawudp_linux.go), which do not wake the runtime's sysmon thread; every
+// send through the socket (sipgo's, the absorber's, the cluster's) goes
+// through WriteTo.
 type fullDatagrams struct {
 	net.PacketConn
 	udp  *net.UDPConn // PacketConn when it is a UDP socket (read by address and port)
+	raw  *rawUDP      // udp's raw path, or nil
 	addr string
 	buf  []byte
 	last []byte                        // the datagram last read
@@ -63,8 +69,8 @@ const maxSources = 4096
 
 func newFullDatagrams(c net.PacketConn) *fullDatagrams {
 	udp, _ := c.(*net.UDPConn)
-	return &fullDatagrams{PacketConn: c, udp: udp, addr: c.LocalAddr().String(), buf: make([]byte, 1<<16),
-		srcs: map[netip.AddrPort]*udpSource{}}
+	return &fullDatagrams{PacketConn: c, udp: udp, raw: newRawUDP(udp), addr: c.LocalAddr().String(),
+		buf: make([]byte, 1<<16), srcs: map[netip.AddrPort]*udpSource{}}
 }
 
 func (c *fullDatagrams) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -73,12 +79,36 @@ func (c *fullDatagrams) ReadFrom(b []byte) (int, net.Addr, error) {
 		c.last = c.buf[:n]
 		return copy(b, c.last), addr, err
 	}
-	n, from, err := c.udp.ReadFromUDPAddrPort(c.buf)
+	var n int
+	var from netip.AddrPort
+	var err error
+	if c.raw != nil {
+		n, from, err = c.raw.read(c.buf)
+	} else {
+		n, from, err = c.udp.ReadFromUDPAddrPort(c.buf)
+	}
 	c.last = c.buf[:n]
 	if err != nil {
 		return copy(b, c.last), nil, err
 	}
 	return copy(b, c.last), c.source(from), nil
+}
+
+// WriteTo sends b to addr, through the raw path when it takes addr. A
+// source fullDatagrams handed out (udpSource) is taken as its UDP address.
+func (c *fullDatagrams) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.udp == nil {
+		return c.PacketConn.WriteTo(b, addr)
+	}
+	if src, ok := addr.(*udpSource); ok {
+		addr = &src.UDPAddr
+	}
+	if ua, isUDP := addr.(*net.UDPAddr); isUDP && c.raw != nil {
+		if n, ok, err := c.raw.write(b, ua); ok {
+			return n, err
+		}
+	}
+	return c.udp.WriteTo(b, addr)
 }
 
 // source is the net.Addr of a datagram from ap: the same value as the
