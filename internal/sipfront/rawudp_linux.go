@@ -37,7 +37,10 @@ import (
 // handed to another M meanwhile; a call that cannot block needs none of
 // that. The cost: the P stays held for the call's few microseconds (a
 // sendto over loopback delivers the datagram and wakes its reader inside
-// the call), and a stop-the-world waits for the call's end.
+// the call), or longer when the kernel preempts the thread inside the
+// call (for the reader it woke): net's path would let sysmon hand the P
+// to another thread after 20 us; and a stop-the-world waits for the
+// call's end.
 type rawUDP struct {
 	rc     syscall.RawConn
 	family int    // the socket's domain: AF_INET or AF_INET6
