@@ -253,19 +253,22 @@ func BenchmarkRecover(b *testing.B) {
 		filepath.Base(dir), rec.Records, gb, rec.Segments, write)
 }
 
-// BenchmarkLatency appends at a fixed rate (5,000 records/s, as in the API
-// latency goal) with AppendAsync and reports the time from append to
-// durability (callback) per record. Give it enough records to be steady:
+var benchLatencyRate = flag.Int("journal.latency-rate", 5000, "records/s of BenchmarkLatency")
+
+// BenchmarkLatency appends at a fixed rate (-journal.latency-rate, default
+// 5,000 records/s, as in the API latency goal) with AppendAsync and reports
+// the time from append to durability (callback) per record. Give it enough
+// records to be steady:
 //
 //	go test ./internal/journal -run '^$' -bench Latency -benchtime 25000x
 func BenchmarkLatency(b *testing.B) {
-	const rate = 5000
+	rate := *benchLatencyRate
 	j := benchOpen(b)
 	p := make([]byte, benchRecord)
 	lat := make([]time.Duration, b.N)
 	var wg sync.WaitGroup
 	wg.Add(b.N)
-	interval := time.Second / rate
+	interval := time.Second / time.Duration(rate)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {

@@ -53,7 +53,10 @@
 // weighted over the last 4 intervals, is at least 4 records per interval
 // (pace.go). Below it, a record never waits, so chained requests at low
 // rates (each sent just after the previous reply) keep the latency of one
-// fsync.
+// fsync. Nor does it wait where waiting slows the records down, a closed
+// loop of a few appenders that each wait for their record: the pacer
+// probes taking batches at once for a short while now and then, and keeps
+// to it while that brings records markedly faster.
 //
 // # Zeros ahead of the records
 //

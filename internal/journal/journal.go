@@ -566,8 +566,6 @@ func (j *Journal) flushLoop() {
 	}()
 	var spare batch
 	pace := pacer{iv: j.opts.MinSyncInterval}
-	waitedFrom := -1            // records of the pending batch when it began to wait; -1: it has not
-	var waitedFor time.Duration // and how long it waited
 	for {
 		j.mu.Lock()
 		if len(j.pend.buf) == 0 {
@@ -584,17 +582,13 @@ func (j *Journal) flushLoop() {
 		}
 		if pace.iv > 0 {
 			now := time.Now()
-			if waitedFrom < 0 && len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
+			if len(j.pend.buf) < minSyncBatch && !j.closed && j.err == nil {
+				// After the sleep the interval is over: no second wait.
 				if d := pace.wait(now, j.pend.records()); d > 0 {
-					waitedFrom, waitedFor = j.pend.records(), d
 					j.mu.Unlock()
 					time.Sleep(d) // let more records join this batch
 					continue
 				}
-			}
-			if waitedFrom >= 0 {
-				pace.gathered(now, waitedFor, j.pend.records()-waitedFrom)
-				waitedFrom = -1
 			}
 			pace.took(now, j.pend.records())
 		}

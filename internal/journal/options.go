@@ -63,8 +63,12 @@ type Options struct {
 	// nothing waits: a chain of requests (a reply, then the next request
 	// just after the previous batch started) at a low rate pays nothing,
 	// and neither does the first record after the journal was idle for an
-	// interval. Default 0: a batch is taken as soon as the previous one is
-	// durable.
+	// interval. Waiting that slows the records down (a closed loop: few
+	// callers, each waiting for its record before appending the next) is
+	// found by trying: every 1,000 intervals the other way is probed for
+	// 32, and batches are taken at once for the next 1,000 intervals if
+	// that brings records 1.3 times faster than waiting (pace.go). Default
+	// 0: a batch is taken as soon as the previous one is durable.
 	MinSyncInterval time.Duration
 }
 
