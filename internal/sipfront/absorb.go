@@ -88,12 +88,23 @@ func (a *absorber) finished(req *sip.Request, res *sip.Response, from netip.Addr
 	if !strings.HasPrefix(branch, branchCookie) {
 		return false
 	}
-	var b bytes.Buffer
-	b.Grow(1024)
-	res.StringWrite(&b)
 	// A duplicate is not ours to answer: sipgo keeps its transaction.
-	return a.add(branch, absorbed{method: string(req.Method), from: from, res: bytes.Clone(b.Bytes())})
+	return a.add(branch, absorbed{method: string(req.Method), from: from, res: responseBytes(res)})
 }
+
+// responseBytes is res as sent, for a record: written into a pooled
+// buffer and copied at its size (one allocation of what the record keeps,
+// not a buffer of 1 KiB and a copy).
+func responseBytes(res *sip.Response) []byte {
+	b := resBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	res.StringWrite(b)
+	kept := bytes.Clone(b.Bytes())
+	resBufs.Put(b)
+	return kept
+}
+
+var resBufs = sync.Pool{New: func() any { b := new(bytes.Buffer); b.Grow(1024); return b }}
 
 // accepted records our 2xx res (its bytes) to the INVITE with branch
 // branch, received on UDP from address from, in place of sipgo's server
@@ -195,7 +206,7 @@ func (a *absorber) filter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	if !ok {
 		return data, nil
 	}
-	ua, ok := p.RemoteAddr.(*net.UDPAddr)
+	ua, ok := udpAddrOf(p.RemoteAddr) // readbuf.go
 	if !ok {
 		return data, nil
 	}

@@ -90,11 +90,19 @@ func TestRequestKey(t *testing.T) {
 		{"BYE sip:a@b SIP/2.0\r\nCSeq: 1 BYE\r\n\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-body\r\n", "", ""},
 		{"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\n\r\n", "", ""},
 		{"", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;rport;;branch=z9hG4bKlast\r\n\r\n", "BYE", "z9hG4bKlast"},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;\r\n\r\n", "", ""},
+		{"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch\r\n\r\n", "", ""},
 	} {
 		m, b, ok := requestKey([]byte(tc.msg))
 		if string(m) != tc.method || string(b) != tc.branch || ok != (tc.method != "") {
 			t.Errorf("%q: %q %q %v, want %q %q", tc.msg, m, b, ok, tc.method, tc.branch)
 		}
+	}
+	// It runs on every datagram while records are held: nothing allocated.
+	msg := []byte("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;rport;received=1.2.3.4;branch=z9hG4bK-x\r\nCSeq: 2 BYE\r\n\r\n")
+	if n := testing.AllocsPerRun(100, func() { requestKey(msg) }); n != 0 {
+		t.Errorf("requestKey: %v allocations, want 0", n)
 	}
 }
 
@@ -153,5 +161,31 @@ func TestAbsorbAcceptedInvite(t *testing.T) {
 	cancel := strings.Replace(strings.Replace(invite, "INVITE", "CANCEL", -1), "CANCEL sip", "CANCEL sip", 1)
 	if out, _ := a.filter(props(phone), []byte(cancel)); out == nil {
 		t.Fatal("a CANCEL with the INVITE's branch was dropped")
+	}
+}
+
+// TestResponseKey: a response's branch and whether its CSeq names INVITE
+// (two fields, as bytes.Fields splits them), read without allocating.
+func TestResponseKey(t *testing.T) {
+	for _, tc := range []struct {
+		cseq   string
+		invite bool
+	}{
+		{"1 INVITE", true}, {"  2\tINVITE  ", true}, {"3  \t INVITE", true}, {"1 BYE", false}, {"INVITE", false},
+		{"1 INVITE x", false}, {"1 invite", false}, {"", false}, {"1 INVITEX", false}, {"1\u00a0INVITE", true},
+	} {
+		msg := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-r\r\nCSeq: " + tc.cseq + "\r\n\r\n")
+		b, invite, ok := responseKey(msg)
+		f := bytes.Fields([]byte(tc.cseq))
+		if want := len(f) == 2 && string(f[1]) == "INVITE"; want != tc.invite {
+			t.Fatalf("case %q: bytes.Fields says %v", tc.cseq, want)
+		}
+		if string(b) != "z9hG4bK-r" || !ok || invite != tc.invite {
+			t.Errorf("CSeq %q: %q %v %v, want z9hG4bK-r %v true", tc.cseq, b, invite, ok, tc.invite)
+		}
+	}
+	msg := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;rport=5;branch=z9hG4bK-r\r\nFrom: <sip:a@b>;tag=1\r\nCSeq: 1 INVITE\r\n\r\n")
+	if n := testing.AllocsPerRun(100, func() { responseKey(msg) }); n != 0 {
+		t.Errorf("responseKey: %v allocations, want 0", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -62,10 +63,7 @@ func (s *Server) accept(req *sip.Request, src string, tx sip.ServerTransaction, 
 	branch := ""
 	if from, err := netip.ParseAddrPort(src); err == nil && s.absorb != nil && strings.EqualFold(req.Transport(), "UDP") {
 		if b, ok := rfc3261Branch(req); ok {
-			var buf bytes.Buffer
-			buf.Grow(1024)
-			res.StringWrite(&buf)
-			if s.absorb.accepted(b, from, buf.Bytes()) {
+			if s.absorb.accepted(b, from, responseBytes(res)) { // absorb.go
 				branch = b
 			}
 		}
@@ -389,8 +387,12 @@ func responseKey(data []byte) (branch []byte, invite, ok bool) {
 		case branch == nil && (bytes.EqualFold(name, []byte("via")) || bytes.EqualFold(name, []byte("v"))):
 			branch, ok = viaBranch(value)
 		case bytes.EqualFold(name, []byte("cseq")):
-			f := bytes.Fields(value)
-			invite = len(f) == 2 && bytes.Equal(f[1], []byte("INVITE"))
+			// Two fields, the second INVITE (as bytes.Fields would have
+			// them, with nothing allocated: every 2xx comes this way).
+			v := bytes.TrimSpace(value)
+			if sp := bytes.IndexFunc(v, unicode.IsSpace); sp > 0 {
+				invite = bytes.Equal(bytes.TrimLeftFunc(v[sp:], unicode.IsSpace), []byte("INVITE"))
+			}
 			return false
 		}
 		return true
@@ -481,7 +483,12 @@ func viaBranch(v []byte) ([]byte, bool) {
 	if c := bytes.IndexByte(v, ','); c >= 0 {
 		v = v[:c] // the top Via only
 	}
-	for _, param := range bytes.Split(v, []byte(";"))[1:] {
+	// The parameters after the first ';', one at a time (this runs on
+	// every datagram: no slice of them is allocated).
+	_, rest, more := bytes.Cut(v, []byte(";"))
+	for more {
+		var param []byte
+		param, rest, more = bytes.Cut(rest, []byte(";"))
 		k, val, _ := bytes.Cut(param, []byte("="))
 		if bytes.EqualFold(bytes.TrimSpace(k), []byte("branch")) {
 			val = bytes.TrimSpace(val)
