@@ -341,6 +341,9 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 		return
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	if to := res.To(); to != nil && req.To() != nil && !req.To().Params.Has("tag") {
+		to.Params.Add("tag", s.statelessTag())
+	}
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
@@ -355,6 +358,17 @@ func (s *Server) unauthenticated(req *sip.Request, tx sip.ServerTransaction, cod
 		return
 	}
 	time.AfterFunc(delay, send)
+}
+
+// statelessTag is the To tag of a stateless answer (unauthenticated):
+// the server's random prefix (slTag) and a count, unique as RFC 3261
+// section 19.3 asks. The ACK of such an answer (a failure: no dialog, no
+// transaction to end) is known by that prefix in the read filter and
+// dropped there, before sipgo parses it (ack.go: divertAck), as RFC 3261
+// section 8.2.7 has a stateless UAS ignore it; Kamailio's sl module does
+// the same.
+func (s *Server) statelessTag() string {
+	return s.slTag + strconv.FormatUint(s.slCount.Add(1), 36)
 }
 
 // respQuota takes one answer from addr's quota: a token bucket of

@@ -367,13 +367,14 @@ func (t *sipTenant) releaseFor(l *leg) {
 	}
 }
 
-// handleAck confirms our 2xx of an INVITE or re-INVITE.
+// handleAck confirms our 2xx of an INVITE or re-INVITE (over UDP the
+// read filter takes most such ACKs first: ack.go, divertAck).
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if req.CallID() == nil || req.CSeq() == nil {
 		return
 	}
 	if seen := s.ackSeen.Load(); seen != nil {
-		(*seen)(req)
+		(*seen)(seenAck{seq: req.CSeq().SeqNo, by: ackHandled})
 	}
 	l := s.ackLeg(req.CallID().Value())
 	if l == nil {
@@ -382,13 +383,12 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	if uas := l.uas.Load(); uas != nil {
 		uas.ReadAck(req, tx)
 	}
-	l.t.mu.Lock()
-	if ack := l.awaitAck[req.CSeq().SeqNo]; ack != nil {
-		delete(l.awaitAck, req.CSeq().SeqNo)
-		close(ack)
-		l.dropAcks()
+	if req.From() == nil || req.To() == nil {
+		return
 	}
-	l.t.mu.Unlock()
+	from, _ := req.From().Params.Get("tag")
+	to, _ := req.To().Params.Get("tag")
+	takeAck(l, req.CSeq().SeqNo, from, to) // ack.go
 }
 
 // handleBye: the phone hangs up an answered call.

@@ -138,7 +138,9 @@
 // authenticated are sent without a transaction (once, never retransmitted)
 // and over UDP within a quota per source address (Config.UnauthRate,
 // UnauthBurst; against reflection, which a connection's handshake rules
-// out).
+// out). Their To tag starts with a random prefix of the server's: over
+// UDP the read filter drops their ACKs by it before sipgo parses them
+// (ack.go; a stateless UAS ignores them, RFC 3261 section 8.2.7).
 // A request of another version than SIP/2.0 gets 505. A binding lasts
 // the Expires asked for, capped at Config.MaxExpires. A DN may have
 // several bindings, one per Contact URI (a desk phone and a softphone;
@@ -386,6 +388,23 @@
 // sipgo's transaction ends at once; a retransmission of the request is
 // answered with the recorded bytes by the transport's read filter, before
 // it is parsed. Answered INVITEs have records too (below).
+//
+// # ACKs (ack.go)
+//
+// The ACK of our 2xx has no transaction (RFC 3261 17.1.1.3), yet sipgo
+// gives it a server transaction, a goroutine and a full parse like any
+// request. Over UDP the read filter takes it first, in the socket's
+// reading goroutine, when it is certainly the ACK of a 2xx of ours that
+// awaits it (its leg by Call-ID, the established dialog's To and From
+// tags, an ACK awaited for its CSeq number), and ends the wait as
+// handleAck does (a few map lookups under short locks; nothing waits for
+// an engine). Anything else goes to sipgo unchanged: the ACK of a failure
+// sent through sipgo's INVITE transaction, which stops resending it
+// (Timer G), a second ACK, an ACK with other tags. The ACK of a stateless
+// answer (above: the 407 to every phone's first INVITE) is dropped there
+// too. In a cluster an ACK for another node's dialog is forwarded before
+// the read filter. Over TCP, TLS and WebSocket ACKs go through sipgo as
+// before (handleAck, which checks the tags too).
 //
 // # Dialogs (dialog.go)
 //

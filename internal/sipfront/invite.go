@@ -36,7 +36,8 @@ import (
 //     absorber (absorb.go: the INVITE's branch and source, and the 2xx's
 //     bytes) answers a retransmitted INVITE with the 2xx until the ACK and
 //     drops it after, for 32 s (Timer L); a CANCEL it matches is answered
-//     200 (handleCancel). ACKs are the handler's, as before (handleAck).
+//     200 (handleCancel). ACKs end the handler's wait: over UDP the read
+//     filter takes them (ack.go: divertAck), else handleAck.
 //   - The 2xx to our INVITE over UDP is not given to sipgo's client
 //     transaction (which would arm Timer M): the transport's read filter
 //     sees it first, by the INVITE's branch (pending), and ends the

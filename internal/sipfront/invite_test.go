@@ -3,8 +3,6 @@ package sipfront
 import (
 	"sync/atomic"
 	"testing"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // TestInviteRetransmittedAfter200: 1001 retransmits its INVITE once it
@@ -16,8 +14,8 @@ func TestInviteRetransmittedAfter200(t *testing.T) {
 	f := newFixture(t, nil)
 	// The ACKs of 1001's 200 (its INVITE's CSeq is 2, after the 407).
 	var acks atomic.Int32
-	seen := func(req *sip.Request) {
-		if req.CSeq().SeqNo == 2 {
+	seen := func(a seenAck) {
+		if a.seq == 2 {
 			acks.Add(1)
 		}
 	}

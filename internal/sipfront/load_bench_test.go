@@ -117,8 +117,8 @@ func (discardSink) Publish(_ []event.Event, done func(error)) { done(nil) }
 
 // BenchmarkSIPLoad runs one sipp load (b.N is not used: the load is the
 // configured number of calls; sipload.Run drives it) and reports calls/s,
-// failed calls and the p50/p99 of INVITE-to-200 through the B2BUA (sipp
-// rtd, ms).
+// failed calls, CPU and heap allocations per call and the p50/p99 of
+// INVITE-to-200 through the B2BUA (sipp rtd, ms).
 func BenchmarkSIPLoad(b *testing.B) {
 	bin := sipfront.NeedSipp(b)
 	rate, calls, talk := envInt("SIPLOAD_RATE", 2000), envInt("SIPLOAD_CALLS", 20000), envInt("SIPLOAD_TALK", 0)
@@ -135,6 +135,8 @@ func BenchmarkSIPLoad(b *testing.B) {
 	res, err := sipload.Run(context.Background(), srv, sipload.Config{Sipp: bin, Rate: rate, Calls: calls, Pairs: pairs, Password: "x",
 		Talk: time.Duration(talk) * time.Millisecond})
 	cpu := processCPU() - cpu0
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -153,6 +155,9 @@ func BenchmarkSIPLoad(b *testing.B) {
 		// CPU of the switchboard process (engine, runtime, sipfront,
 		// sipgo; not the sipp processes) per completed call.
 		b.ReportMetric(float64(cpu.Microseconds())/float64(succ), "cpu-us/call")
+		// Heap allocations of the process (engine, runtime, sipfront,
+		// sipgo) per completed call.
+		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(succ), "allocs/call")
 	}
 	if len(res.RTT) > 0 {
 		b.ReportMetric(res.Percentile(0.50), "p50-ms")

@@ -3,6 +3,7 @@ package sipfront
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,6 +250,8 @@ type Server struct {
 	conn    net.PacketConn
 	addr    string
 	secret  [32]byte
+	slTag   string                                // the To tags of our stateless answers start with it (auth.go: statelessTag)
+	slCount atomic.Uint64                         // and go on with a count of them
 	tenants atomic.Pointer[map[string]*sipTenant] // the tenants served, by id (served)
 	single  *sipTenant
 
@@ -257,13 +260,13 @@ type Server struct {
 	cl     *clusterFront // cluster mode (cluster.go); nil on a single node
 	tr     transports    // TCP, TLS, WebSocket and the phones' flows (transport.go)
 
-	guard    guard                              // digest authentication's memory (auth.go)
-	notes    notifier                           // message-summary and dialog subscriptions (notify.go)
-	reasons  cancelReasons                      // the Reason headers of CANCELs being sent (fork.go)
-	pending  pendingInvites                     // our INVITEs over UDP awaiting their 2xx (invite.go)
-	acking   sync.Map                           // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
-	ackSeen  atomic.Pointer[func(*sip.Request)] // tests: sees each ACK handled
-	refusals *slog.Logger                       // sampled: lines outsiders cause at will
+	guard    guard                         // digest authentication's memory (auth.go)
+	notes    notifier                      // message-summary and dialog subscriptions (notify.go)
+	reasons  cancelReasons                 // the Reason headers of CANCELs being sent (fork.go)
+	pending  pendingInvites                // our INVITEs over UDP awaiting their 2xx (invite.go)
+	acking   sync.Map                      // Call-ID -> caller leg whose 200 awaits its ACK (ack.go)
+	ackSeen  atomic.Pointer[func(seenAck)] // tests: sees each ACK handled (ack.go)
+	refusals *slog.Logger                  // sampled: lines outsiders cause at will
 
 	mu   sync.Mutex
 	legs map[string]*leg // by SIP Call-ID
@@ -291,6 +294,9 @@ func Start(cfg Config) (*Server, error) {
 	s.refusals = slog.New(logsample.NewHandler(s.log.Handler(), logsample.Options{}))
 	useSIPLibLogger(s.log)
 	rand.Read(s.secret[:])
+	var sl [8]byte
+	rand.Read(sl[:])
+	s.slTag = "sl" + hex.EncodeToString(sl[:]) + "-"
 	for _, tc := range cfg.Tenants {
 		// A tenant's own feature codes over the server's (newTenant).
 		if _, err := tenantCodes(cfg.FeatureCodes, tc.Config.FeatureCodes); err != nil {
@@ -337,8 +343,8 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.absorb = newAbsorber(conn)
-	// Whole datagrams first (readbuf.go), then the 2xx to our INVITEs
-	// (invite.go) and the absorber.
+	// Whole datagrams first (readbuf.go), then the ACKs of our 2xx
+	// (ack.go), the 2xx to our INVITEs (invite.go) and the absorber.
 	filter := func(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		if s.cl != nil && p.Transport != "UDP" {
 			// A cluster node forwards what a stream brings for other
@@ -347,6 +353,9 @@ func Start(cfg Config) (*Server, error) {
 		}
 		data, _ = full.whole(p, data)
 		if p.Transport == "UDP" {
+			if s.divertAck(data) { // ack.go
+				return nil, nil
+			}
 			s.pending.filterResponse(data) // invite.go
 		}
 		return s.absorb.filter(p, data)
