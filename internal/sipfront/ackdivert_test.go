@@ -75,20 +75,12 @@ func TestAckKeyOf(t *testing.T) {
 // dropped by the read filter too.
 func TestAckDiverted(t *testing.T) {
 	f := newFixture(t, nil)
-	var mu sync.Mutex
-	var acks []seenAck
-	seen := func(a seenAck) {
-		mu.Lock()
-		acks = append(acks, a)
-		mu.Unlock()
-	}
-	f.sip.ackSeen.Store(&seen)
+	seen := watchAcks(f.sip)
 	uas, uac := f.startCall("uas.xml", "uac.xml", "-d", "1500")
 	uac.wait(t)
 	uas.wait(t)
 	f.basicFlow()
-	mu.Lock()
-	defer mu.Unlock()
+	acks := seen.list()
 	want := []seenAck{{seq: 1, by: ackAbsorbed}, {seq: 2, by: ackDiverted}}
 	if !slices.Equal(acks, want) {
 		t.Fatalf("ACKs seen %+v, want %+v: the 407's absorbed (CSeq 1), the 200's taken by the read filter (CSeq 2), once each", acks, want)
@@ -210,14 +202,7 @@ func (p *rawPhone) await(id string, seq uint32, code int) *sip.Response {
 // filter and the 200 is resent no more; 1001's BYE ends the call.
 func TestAckOfFailureNotDiverted(t *testing.T) {
 	f := newFixture(t, nil)
-	var mu sync.Mutex
-	var acks []seenAck
-	seen := func(a seenAck) {
-		mu.Lock()
-		acks = append(acks, a)
-		mu.Unlock()
-	}
-	f.sip.ackSeen.Store(&seen)
+	seen := watchAcks(f.sip)
 	pb := freeUDPPort(t)
 	f.register("1002", pb, 3600)
 	uas := f.startSipp("uas.xml", pb, "-key", "user", "1002")
@@ -272,8 +257,7 @@ func TestAckOfFailureNotDiverted(t *testing.T) {
 	p.await("call", 2, 200)
 	uas.wait(t)
 	f.noLeftovers()
-	mu.Lock()
-	defer mu.Unlock()
+	acks := seen.list()
 	// The 404's ACK went to its transaction, not to the handler.
 	want := []seenAck{{seq: 1, by: ackHandled}, {seq: 1, by: ackDiverted}, {seq: 1, by: ackAbsorbed}}
 	slices.SortFunc(acks, func(a, b seenAck) int { return int(a.by) - int(b.by) })
@@ -365,4 +349,29 @@ func BenchmarkACKPath(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ackLog records the ACKs the server saw and by which path.
+type ackLog struct {
+	mu   sync.Mutex
+	acks []seenAck
+}
+
+// watchAcks records every ACK s sees from now on.
+func watchAcks(s *Server) *ackLog {
+	l := &ackLog{}
+	hook := func(a seenAck) {
+		l.mu.Lock()
+		l.acks = append(l.acks, a)
+		l.mu.Unlock()
+	}
+	s.ackSeen.Store(&hook)
+	return l
+}
+
+// list is a copy of the ACKs seen so far.
+func (l *ackLog) list() []seenAck {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.acks)
 }
