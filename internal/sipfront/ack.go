@@ -178,10 +178,7 @@ func takeAck[T string | []byte](l *leg, seq uint32, fromTag, toTag T) bool {
 	if d == nil {
 		return false
 	}
-	if local, ok := tagParam(d.local); !ok || local != string(toTag) {
-		return false
-	}
-	if remote, ok := tagParam(d.remote); !ok || remote != string(fromTag) {
+	if local, remote := d.tags(); local == "" || remote == "" || local != string(toTag) || remote != string(fromTag) {
 		return false
 	}
 	l.t.mu.Lock()

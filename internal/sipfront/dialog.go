@@ -151,14 +151,10 @@ func (d *dialog) tags() (local, remote string) {
 	return tagOf(d.local), tagOf(d.remote)
 }
 
-// tagOf is the tag parameter of a From or To value.
+// tagOf is the tag parameter of a From or To value ("" without one),
+// read without parsing the address (tagParam, ack.go).
 func tagOf(v string) string {
-	var u sip.Uri
-	p := sip.NewParams()
-	if _, err := sip.ParseAddressValue(v, &u, &p); err != nil {
-		return ""
-	}
-	tag, _ := p.Get("tag")
+	tag, _ := tagParam(v)
 	return tag
 }
 
